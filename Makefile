@@ -1,0 +1,41 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+BUILD ?= build
+JOBS ?= 2
+DATA ?= .run
+PORT ?= 6443
+
+.PHONY: all deps configure build run test unit fuzz bench format clean stop
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Starts the control plane on the embedded store and applies the examples.
+run: build
+	scripts/run.sh $(DATA) $(PORT)
+
+stop:
+	scripts/run.sh --stop $(DATA)
+
+# The whole suite: unit + integration + e2e (ctest), compatibility with real
+# kubectl and the Python client, and a bounded fuzz run.
+test: build
+	scripts/test.sh $(BUILD)
+
+bench: build
+	scripts/bench.sh $(BUILD)
+
+format:
+	find include src cmd test bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD)
