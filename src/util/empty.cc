@@ -1,0 +1,1 @@
+// Intentionally empty: a component library with no sources yet.
