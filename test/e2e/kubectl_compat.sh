@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Drives the stock kubectl (the dispatcher and the oldest and newest versioned
+# clients) against a live minik8s server and checks real output.
+# Usage: kubectl_compat.sh [KUBECTL...]   (default: kubectl kubectl.1.27 kubectl.1.33)
+source "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+SDK=/usr/lib/google-cloud-sdk/bin
+clients=("$@")
+[ ${#clients[@]} -eq 0 ] && clients=(kubectl kubectl.1.27 kubectl.1.33)
+
+start_server
+
+for client in "${clients[@]}"; do
+  K=$(command -v "$client" || echo "$SDK/$client")
+  if [ ! -x "$K" ]; then echo "[FAIL] $client: not found"; E2E_FAILED=$((E2E_FAILED + 1)); continue; fi
+  ver=${client#kubectl}; ver=${ver#.}; ver=${ver:-default}
+  ns="compat-${ver//./-}"
+  k() { "$K" --cache-dir "$E2E_DIR/cache-$ver" "$@"; }
+  sed -e "s/NS/$ns/" -e "s/IMAGE/nginx:1.25/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns.yaml"
+  sed -e "s/NS/$ns/" -e "s/IMAGE/nginx:1.26/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns-v2.yaml"
+  echo "== $client ($K)"
+
+  expect_out "$client apply creates every kind" \
+    "deployment.apps/web created" k apply -f "$E2E_DIR/$ns.yaml"
+  expect_out "$client apply created the DNS object" "dns.minik8s.io/routes (created|unchanged)" \
+    k apply -f "$E2E_DIR/$ns.yaml"
+  expect_out "$client re-apply is unchanged" "deployment.apps/web unchanged" k apply -f "$E2E_DIR/$ns.yaml"
+  expect_out "$client apply of a changed image configures" "deployment.apps/web configured" \
+    k apply -f "$E2E_DIR/$ns-v2.yaml"
+  expect_out "$client apply changed only the image" "^nginx:1.26 blue 8080$" \
+    k get deploy web -n "$ns" -o 'jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].value} {.spec.template.spec.containers[0].ports[0].containerPort}'
+
+  expect_out "$client get pods table" "^NAME +READY +STATUS +RESTARTS +AGE" k get pods -n "$ns"
+  expect_out "$client get pods -o wide" "^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE" k get pods -n "$ns" -o wide
+  expect_out "$client get svc shows a cluster IP and node port" "^web +NodePort +10\.[0-9.]+ +<none> +80:3[0-9]{4}/TCP" \
+    k get svc -n "$ns"
+  expect_out "$client get deploy -o json" '"kind": "Deployment"' k get deploy web -n "$ns" -o json
+  expect_out "$client get cm -o yaml" "^  mode: blue" k get cm cfg -n "$ns" -o yaml
+  expect_out "$client get -l selects by label" "^solo " k get pods -n "$ns" -l 'tier in (backend),app=solo'
+  expect_out "$client get -l with no match" "No resources found" k get pods -n "$ns" -l app=nothing
+  expect_out "$client get -A has NAMESPACE" "^$ns +solo " k get pods -A
+  expect_out "$client get hpa shows TARGETS" "^web +Deployment/web +.*/50%" k get hpa -n "$ns"
+  expect_out "$client get dns shows HOST" "^routes +example.com" k get dns -n "$ns"
+  expect_out "$client describe pod" "Events:" k describe pod solo -n "$ns"
+  expect_out "$client describe deploy" "^Name: +web" k describe deployment web -n "$ns"
+  expect_out "$client patch (strategic)" "patched" k patch deployment web -n "$ns" -p '{"spec":{"replicas":3}}'
+  expect_out "$client patch took effect" "^3$" k get deploy web -n "$ns" -o 'jsonpath={.spec.replicas}'
+  expect_out "$client patch (merge) on our own kind" "patched" \
+    k patch dns routes -n "$ns" --type merge -p '{"spec":{"host":"example.org"}}'
+  expect_out "$client scale deployment" "scaled" k scale deployment web -n "$ns" --replicas=4
+  expect_out "$client scale took effect" "^4$" k get deploy web -n "$ns" -o 'jsonpath={.spec.replicas}'
+
+  # get -w sees a change made by another client.
+  k get cm cfg -n "$ns" -w -o 'jsonpath={.data.mode}{"\n"}' >"$E2E_DIR/watch-$ver.out" 2>&1 &
+  wpid=$!
+  poll 10 grep -q blue "$E2E_DIR/watch-$ver.out"
+  k patch cm cfg -n "$ns" -p '{"data":{"mode":"green"}}' >/dev/null
+  check "$client get -w sees the change" poll 10 grep -q green "$E2E_DIR/watch-$ver.out"
+  kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+
+  expect_out "$client api-resources" "^deployments +deploy +apps/v1 +true +Deployment" k api-resources
+  expect_out "$client explain" "KIND: *Pod" k explain pods
+  expect_fail "$client unknown resource type" "doesn't have a resource type" k get frobnicators
+  expect_fail "$client NotFound" 'NotFound.*"nope" not found' k get pod nope -n "$ns"
+  printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\n  namespace: %s\nspec:\n  containers:\n  - name: c\n' "$ns" >"$E2E_DIR/bad-$ver.yaml"
+  expect_fail "$client invalid object names the field" "spec.containers\[0\].image" k apply -f "$E2E_DIR/bad-$ver.yaml"
+  expect_fail "$client invalid object was not stored" "NotFound" k get pod bad -n "$ns"
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict\n  namespace: %s\ndataa:\n  x: y\n' "$ns" >"$E2E_DIR/strict-$ver.yaml"
+  expect_fail "$client unknown field rejected" "dataa" k create -f "$E2E_DIR/strict-$ver.yaml"
+
+  expect_out "$client delete" 'pod "solo" deleted' k delete pod solo -n "$ns"
+  expect_out "$client delete -f" 'deployment.apps "web" deleted' k delete -f "$E2E_DIR/$ns-v2.yaml"
+  expect_fail "$client namespace gone" "NotFound" k get ns "$ns"
+done
+
+e2e_finish

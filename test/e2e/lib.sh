@@ -1,0 +1,93 @@
+# Shared helpers for the shell e2e tests. Source it; call start_server.
+# Every test gets its own temp dir and server on a free loopback port; the
+# server (started here, by PID) is stopped and the dir removed on exit, also
+# on failure.
+set -uo pipefail
+E2E_FAILED=0
+E2E_PASSED=0
+BIN=${BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/bin}
+E2E_DIR=$(mktemp -d /tmp/minik8s-e2e.XXXXXX)
+SERVER_PID=""
+
+e2e_cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+  fi
+  rm -rf "$E2E_DIR"
+}
+trap e2e_cleanup EXIT
+
+# start_server: runs `minik8s server` on port 0; sets SERVER_URL and KUBECONFIG.
+start_server() {
+  "$BIN/minik8s" server --data-dir "$E2E_DIR/data" --listen 127.0.0.1:0 "$@" \
+    >"$E2E_DIR/server.log" 2>&1 &
+  SERVER_PID=$!
+  local deadline=$((SECONDS + 20))
+  while :; do
+    if [ -f "$E2E_DIR/data/kubeconfig" ]; then
+      SERVER_URL=$(sed -n 's/^ *server: *//p' "$E2E_DIR/data/kubeconfig" | head -n1)
+      if [ -n "$SERVER_URL" ] && curl -fsS "$SERVER_URL/readyz" >/dev/null 2>&1; then break; fi
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "server exited:"; cat "$E2E_DIR/server.log"; exit 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then echo "server not ready"; cat "$E2E_DIR/server.log"; exit 1; fi
+    sleep 0.05
+  done
+  export KUBECONFIG="$E2E_DIR/data/kubeconfig"
+  export SERVER_URL
+}
+
+# check NAME COMMAND... : runs the command, prints PASS/FAIL with its output on failure.
+check() {
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then
+    echo "[PASS] $name"; E2E_PASSED=$((E2E_PASSED + 1))
+  else
+    echo "[FAIL] $name"; echo "$out" | sed 's/^/    /' | head -n 40; E2E_FAILED=$((E2E_FAILED + 1))
+  fi
+}
+
+# expect_out NAME PATTERN COMMAND... : command succeeds and its output matches the ERE.
+expect_out() {
+  local name=$1 pattern=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ $rc -eq 0 ] && grep -Eq -- "$pattern" <<<"$out"; then
+    echo "[PASS] $name"; E2E_PASSED=$((E2E_PASSED + 1))
+  else
+    echo "[FAIL] $name (exit $rc, wanted /$pattern/)"; echo "$out" | sed 's/^/    /' | head -n 40
+    E2E_FAILED=$((E2E_FAILED + 1))
+  fi
+}
+
+# expect_fail NAME PATTERN COMMAND... : command fails and its output matches the ERE.
+expect_fail() {
+  local name=$1 pattern=$2; shift 2
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ] && grep -Eq -- "$pattern" <<<"$out"; then
+    echo "[PASS] $name"; E2E_PASSED=$((E2E_PASSED + 1))
+  else
+    echo "[FAIL] $name (exit $rc, wanted failure matching /$pattern/)"; echo "$out" | sed 's/^/    /' | head -n 40
+    E2E_FAILED=$((E2E_FAILED + 1))
+  fi
+}
+
+# poll SECONDS COMMAND... : retries the command until it succeeds or the deadline passes.
+poll() {
+  local limit=$1; shift
+  local deadline=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.1
+  done
+}
+
+e2e_finish() {
+  echo "$E2E_PASSED passed, $E2E_FAILED failed"
+  [ "$E2E_FAILED" -eq 0 ]
+}
