@@ -1,0 +1,99 @@
+#include "minik8s/apiserver/apiserver.h"
+
+#include <spdlog/spdlog.h>
+
+#include "handler.h"
+#include "http_server.h"
+#include "watch_cache.h"
+
+namespace minik8s::apiserver {
+
+namespace {
+
+class ServingApiServer final : public ApiServer {
+ public:
+  ServingApiServer(storage::Storage& store, const ApiServerOptions& opts,
+                   std::unique_ptr<IpAllocator> ips)
+      : opts_(opts),
+        cache_(store, opts.watch_cache_capacity),
+        handler_(store, cache_, opts, std::move(ips)),
+        http_(handler_, opts.max_body_bytes) {}
+  ~ServingApiServer() override { stop(); }
+
+  Status start() {
+    Status st = http_.listen(opts_.bind_address, opts_.port);
+    if (!st.is_ok()) return st;
+    st = cache_.start();
+    if (!st.is_ok()) return Status(Code::kInternal, "watch cache: " + st.message());
+    st = handler_.init(opts_.bind_address == "0.0.0.0" ? "127.0.0.1" : opts_.bind_address,
+                       http_.port());
+    if (!st.is_ok()) return st;
+    handler_.set_ready(true);
+    http_.start();
+    return Status::ok();
+  }
+
+  uint16_t port() const override { return http_.port(); }
+  std::string url() const override {
+    std::string host = opts_.bind_address == "0.0.0.0" ? "127.0.0.1" : opts_.bind_address;
+    return "http://" + host + ":" + std::to_string(http_.port());
+  }
+  void stop() override {
+    std::lock_guard lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    handler_.set_ready(false);
+    cache_.stop();  // closes watchers so streams end promptly
+    http_.stop();
+  }
+
+  LocalResponse local_request(const std::string& method, const std::string& target,
+                              const std::string& body,
+                              const std::map<std::string, std::string>& headers) override {
+    HttpRequest req;
+    req.method = method;
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = parse_query(target.substr(q + 1));
+    req.body = body;
+    for (const auto& [k, v] : headers) {
+      if (k == "Content-Type" || k == "content-type") req.content_type = v;
+      if (k == "Accept" || k == "accept") req.accept = v;
+    }
+    if (req.content_type.empty() && method == "PATCH") {
+      req.content_type = "application/merge-patch+json";
+    }
+    if (handler_.is_watch(req)) {
+      return {400, "application/json",
+              status_body(bad_request("watch is not available in-process"), "", "", "")};
+    }
+    HttpResponse r = handler_.handle(req);
+    return {r.code, r.content_type, std::move(r.body)};
+  }
+
+ private:
+  const ApiServerOptions opts_;
+  WatchCache cache_;
+  RestHandler handler_;
+  HttpServer http_;
+  std::mutex stop_mu_;
+  bool stopped_ = false;  // guarded by stop_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ApiServer>> ApiServer::start(storage::Storage& store,
+                                                    const ApiServerOptions& opts) {
+  auto ips = IpAllocator::create(opts.service_cidr);
+  if (!ips) return ips.status();
+  if (opts.node_port_min <= 0 || opts.node_port_max < opts.node_port_min ||
+      opts.node_port_max > 65535) {
+    return bad_request("invalid node port range");
+  }
+  auto s = std::make_unique<ServingApiServer>(store, opts, std::move(ips.value()));
+  Status st = s->start();
+  if (!st.is_ok()) return st;
+  return std::unique_ptr<ApiServer>(std::move(s));
+}
+
+}  // namespace minik8s::apiserver

@@ -1,0 +1,200 @@
+#include "http_server.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace minik8s::apiserver {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class ChunkWriter : public StreamWriter {
+ public:
+  ChunkWriter(tcp::socket& s, unsigned version) : s_(s), version_(version) {}
+  bool begin(int code, const std::string& content_type) override {
+    std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
+                       std::string(http::obsolete_reason(static_cast<http::status>(code))) +
+                       "\r\nContent-Type: " + content_type +
+                       "\r\nCache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n\r\n";
+    (void)version_;
+    beast::error_code ec;
+    net::write(s_, net::buffer(head), ec);
+    started_ = !ec;
+    return started_;
+  }
+  bool write(std::string_view chunk) override {
+    if (chunk.empty()) return true;
+    char len[32];
+    int n = std::snprintf(len, sizeof len, "%zx\r\n", chunk.size());
+    std::array<net::const_buffer, 3> bufs = {net::buffer(len, static_cast<size_t>(n)),
+                                             net::buffer(chunk.data(), chunk.size()),
+                                             net::buffer("\r\n", 2)};
+    beast::error_code ec;
+    net::write(s_, bufs, ec);
+    return !ec;
+  }
+  bool peer_closed() override {
+    pollfd p{s_.native_handle(), POLLIN | POLLRDHUP, 0};
+    int r = ::poll(&p, 1, 0);
+    if (r <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+    if (p.revents & POLLIN) {
+      char c;
+      ssize_t k = ::recv(s_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      return k == 0;
+    }
+    return false;
+  }
+  void finish() {
+    if (!started_) return;
+    beast::error_code ec;
+    net::write(s_, net::buffer("0\r\n\r\n", 5), ec);
+  }
+
+ private:
+  tcp::socket& s_;
+  unsigned version_;
+  bool started_ = false;
+};
+
+}  // namespace
+
+HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes)
+    : handler_(handler), max_body_bytes_(max_body_bytes) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+Status HttpServer::listen(const std::string& address, uint16_t port) {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(address, ec);
+  if (ec) return Status(Code::kUnavailable, "bad listen address " + address + ": " + ec.message());
+  tcp::endpoint ep(addr, port);
+  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
+  acceptor_->open(ep.protocol(), ec);
+  if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(ep, ec);
+  if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status(Code::kUnavailable,
+                  "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
+  }
+  port_ = acceptor_->local_endpoint().port();
+  return Status::ok();
+}
+
+void HttpServer::start() {
+  accept_thread_ = std::thread([this] { accept_loop(); });
+}
+
+void HttpServer::accept_loop() {
+  while (!stopping_) {
+    beast::error_code ec;
+    tcp::socket sock(ioc_);
+    acceptor_->accept(sock, ec);
+    if (stopping_) break;
+    if (ec) {
+      if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    std::lock_guard lock(mu_);
+    reap(false);
+    auto c = std::make_unique<Connection>(std::move(sock));
+    Connection* raw = c.get();
+    conns_.push_back(std::move(c));
+    raw->thread = std::thread([this, raw] {
+      serve(*raw);
+      raw->done = true;
+    });
+  }
+}
+
+void HttpServer::reap(bool all) {
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    if (all || (*it)->done) {
+      if ((*it)->thread.joinable()) (*it)->thread.join();
+      it = conns_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void HttpServer::stop() {
+  if (stopping_.exchange(true)) return;
+  beast::error_code ec;
+  if (acceptor_) {
+    // Wake the blocking accept().
+    ::shutdown(acceptor_->native_handle(), SHUT_RDWR);
+    acceptor_->close(ec);
+  }
+  if (accept_thread_.joinable()) accept_thread_.join();
+  std::lock_guard lock(mu_);
+  for (auto& c : conns_) ::shutdown(c->socket.native_handle(), SHUT_RDWR);
+  reap(true);
+}
+
+void HttpServer::serve(Connection& c) {
+  beast::flat_buffer buffer;
+  tcp::socket& s = c.socket;
+  while (!stopping_) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(64 * 1024);
+    parser.body_limit(max_body_bytes_);
+    beast::error_code ec;
+    http::read(s, buffer, parser, ec);
+    if (ec == http::error::body_limit) {
+      HttpResponse r = error_response(Status(
+          Code::kTooLarge, "the request body is larger than the limit of " +
+                               std::to_string(max_body_bytes_) + " bytes"));
+      http::response<http::string_body> res{http::status::payload_too_large, 11};
+      res.set(http::field::content_type, "application/json");
+      res.set(http::field::connection, "close");
+      res.body() = r.body;
+      res.prepare_payload();
+      http::write(s, res, ec);
+      break;
+    }
+    if (ec) break;
+    auto& msg = parser.get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    std::string target(msg.target());
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = parse_query(target.substr(q + 1));
+    req.body = std::move(msg.body());
+    req.content_type = std::string(msg[http::field::content_type]);
+    req.accept = std::string(msg[http::field::accept]);
+    bool keep_alive = msg.keep_alive();
+    unsigned version = msg.version();
+    if (handler_.is_watch(req)) {
+      ChunkWriter w(s, version);
+      handler_.handle_watch(req, w, stopping_);
+      w.finish();
+      break;  // the stream ends the connection
+    }
+    HttpResponse r = handler_.handle(req);
+    http::response<http::string_body> res{static_cast<http::status>(r.code), version};
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.insert(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    http::write(s, res, ec);
+    if (ec || !keep_alive) break;
+  }
+  beast::error_code ec;
+  s.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+}  // namespace minik8s::apiserver

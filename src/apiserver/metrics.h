@@ -1,0 +1,36 @@
+// Prometheus metrics of the API server: request counts by verb/resource/code,
+// request latency histograms by verb/resource, and the open watch count.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace minik8s::apiserver {
+
+class Metrics {
+ public:
+  void observe(const std::string& verb, const std::string& resource, int code, double seconds);
+  void watch_opened() { watches_.fetch_add(1); }
+  void watch_closed() { watches_.fetch_sub(1); }
+  long watches() const { return watches_.load(); }
+  // The text exposition format (version 0.0.4).
+  std::string render() const;
+
+ private:
+  struct Histogram {
+    std::vector<uint64_t> buckets;  // cumulative counts are computed on render
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // guarded by mu_
+  std::map<std::pair<std::string, std::string>, Histogram> durations_;      // guarded by mu_
+  std::atomic<long> watches_{0};
+};
+
+}  // namespace minik8s::apiserver

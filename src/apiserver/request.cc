@@ -1,0 +1,230 @@
+#include "request.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace minik8s::apiserver {
+
+namespace {
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+}  // namespace
+
+RequestInfo parse_path(const std::string& path) {
+  RequestInfo ri;
+  auto seg = split_path(path);
+  if (seg.empty()) return ri;
+  size_t i = 0;
+  if (seg[0] == "api") {
+    if (seg.size() == 1) {
+      ri.path = PathKind::kApiVersions;
+      return ri;
+    }
+    ri.version = seg[1];
+    i = 2;
+  } else if (seg[0] == "apis") {
+    if (seg.size() == 1) {
+      ri.path = PathKind::kApiGroups;
+      return ri;
+    }
+    if (seg.size() < 3) return ri;  // /apis/<group> alone: not served
+    ri.group = seg[1];
+    ri.version = seg[2];
+    i = 3;
+  } else {
+    return ri;
+  }
+  if (i == seg.size()) {
+    ri.path = PathKind::kResourceList;
+    return ri;
+  }
+  std::vector<std::string> rest(seg.begin() + static_cast<long>(i), seg.end());
+  if (rest[0] == "watch") {
+    ri.legacy_watch = true;
+    rest.erase(rest.begin());
+    if (rest.empty()) return ri;
+  }
+  if (rest[0] == "namespaces" && rest.size() > 1) {
+    ri.ns = rest[1];
+    if (rest.size() > 2 && rest[2] != "status" && rest[2] != "finalize") {
+      rest.erase(rest.begin(), rest.begin() + 2);
+    } else {
+      ri.ns.clear();  // the namespace object itself
+    }
+  }
+  if (rest.size() > 3) return ri;
+  ri.plural = rest[0];
+  if (rest.size() > 1) ri.name = rest[1];
+  if (rest.size() > 2) ri.subresource = rest[2];
+  ri.type = api::find_resource(ri.group, ri.version, ri.plural);
+  ri.path = PathKind::kResource;
+  if (ri.type && !ri.type->namespaced && !ri.ns.empty()) ri.type = nullptr;
+  return ri;
+}
+
+std::string url_decode(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& query) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i <= query.size()) {
+    size_t j = query.find('&', i);
+    if (j == std::string::npos) j = query.size();
+    if (j > i) {
+      std::string part = query.substr(i, j - i);
+      size_t eq = part.find('=');
+      if (eq == std::string::npos) {
+        out[url_decode(part)] = "";
+      } else {
+        out[url_decode(part.substr(0, eq))] = url_decode(part.substr(eq + 1));
+      }
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+bool wants_table(const std::string& accept) {
+  // "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+  size_t pos = 0;
+  while (pos < accept.size()) {
+    size_t end = accept.find(',', pos);
+    if (end == std::string::npos) end = accept.size();
+    std::string part = accept.substr(pos, end - pos);
+    part.erase(std::remove(part.begin(), part.end(), ' '), part.end());
+    if (part.find(";as=Table") != std::string::npos &&
+        part.rfind("application/json", 0) == 0) {
+      return true;
+    }
+    pos = end + 1;
+  }
+  return false;
+}
+
+std::string media_type(const std::string& content_type) {
+  std::string m = content_type.substr(0, content_type.find(';'));
+  m.erase(std::remove(m.begin(), m.end(), ' '), m.end());
+  std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::tolower(c); });
+  return m;
+}
+
+static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const std::string& in) {
+  std::string out;
+  size_t i = 0;
+  while (i + 2 < in.size()) {
+    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
+                 static_cast<uint8_t>(in[i + 2]);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+    i += 3;
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const char* p = std::strchr(kB64, c);
+    if (!p || c == '\0') return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 255));
+    }
+  }
+  return out;
+}
+
+std::string encode_continue(const ContinueToken& t) {
+  nlohmann::json j = {{"rv", t.revision}, {"start", t.start_after}};
+  return base64_encode(j.dump());
+}
+
+std::optional<ContinueToken> decode_continue(const std::string& token) {
+  auto raw = base64_decode(token);
+  if (!raw) return std::nullopt;
+  try {
+    auto j = nlohmann::json::parse(*raw);
+    ContinueToken t;
+    t.revision = j.at("rv").get<int64_t>();
+    t.start_after = j.at("start").get<std::string>();
+    if (t.revision <= 0 || t.start_after.rfind("/registry/", 0) != 0) return std::nullopt;
+    return t;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string object_key(const api::ResourceType& t, const std::string& ns, const std::string& name) {
+  return collection_prefix(t, ns) + name;
+}
+
+std::string collection_prefix(const api::ResourceType& t, const std::string& ns) {
+  std::string p = "/registry/" + t.qualified_plural() + "/";
+  if (t.namespaced && !ns.empty()) p += ns + "/";
+  return p;
+}
+
+}  // namespace minik8s::apiserver
