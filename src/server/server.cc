@@ -1,0 +1,159 @@
+#include "minik8s/server/server.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "minik8s/apiserver/apiserver.h"
+#include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/storage/storage.h"
+
+namespace minik8s::server {
+
+namespace {
+
+std::string kubeconfig_text(const std::string& url) {
+  return "apiVersion: v1\n"
+         "kind: Config\n"
+         "clusters:\n"
+         "- name: minik8s\n"
+         "  cluster:\n"
+         "    server: " + url + "\n"
+         "users:\n"
+         "- name: admin\n"
+         "  user: {}\n"
+         "contexts:\n"
+         "- name: minik8s\n"
+         "  context:\n"
+         "    cluster: minik8s\n"
+         "    user: admin\n"
+         "    namespace: default\n"
+         "current-context: minik8s\n"
+         "preferences: {}\n";
+}
+
+bool write_atomically(const std::filesystem::path& path, const std::string& text) {
+  auto tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return false;
+    f << text;
+    f.flush();
+    if (!f) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int run_server(int argc, char** argv) {
+  CLI::App app{"minik8s server: the control plane (API server and controllers)", "server"};
+  std::string data_dir = "/var/lib/minik8s";
+  std::string listen = "127.0.0.1:6443";
+  std::string service_cidr = "10.96.0.0/12";
+  std::string node_port_range = "30000-32767";
+  int64_t keep_revisions = 10000;
+  int64_t keep_age = 300;
+  std::string log_level = "info";
+  app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
+  app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
+  app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
+  app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
+  app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
+  app.add_option("--compaction-keep-age", keep_age, "seconds of history kept for watches");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  apiserver::ApiServerOptions opts;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "error: --listen must be HOST:PORT\n");
+    return 2;
+  }
+  opts.bind_address = listen.substr(0, colon);
+  int np_min = 0, np_max = 0, port = -1;
+  try {
+    port = std::stoi(listen.substr(colon + 1));
+    auto dash = node_port_range.find('-');
+    np_min = std::stoi(node_port_range.substr(0, dash));
+    np_max = std::stoi(node_port_range.substr(dash + 1));
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "error: bad --listen or --node-port-range\n");
+    return 2;
+  }
+  if (port < 0 || port > 65535) {
+    std::fprintf(stderr, "error: bad port in --listen\n");
+    return 2;
+  }
+  opts.port = static_cast<uint16_t>(port);
+  opts.service_cidr = service_cidr;
+  opts.node_port_min = np_min;
+  opts.node_port_max = np_max;
+
+  // Signals are taken synchronously by this thread; block them before any
+  // other thread starts so every thread inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot create %s: %s\n", data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  storage::SqliteOptions so;
+  so.path = (std::filesystem::path(data_dir) / "store.db").string();
+  so.compaction_keep_revisions = keep_revisions;
+  so.compaction_keep_age = std::chrono::seconds(keep_age);
+  auto store = storage::open_sqlite_storage(so);
+  if (!store) {
+    std::fprintf(stderr, "error: opening %s: %s\n", so.path.c_str(),
+                 store.status().to_string().c_str());
+    return 1;
+  }
+  auto api = apiserver::ApiServer::start(**store, opts);
+  if (!api) {
+    std::fprintf(stderr, "error: %s\n", api.status().to_string().c_str());
+    return 1;
+  }
+  apiserver::NamespaceController ns_controller(**api, **store);
+  ns_controller.start();
+
+  std::string url = (*api)->url();
+  if (!write_atomically(std::filesystem::path(data_dir) / "kubeconfig", kubeconfig_text(url))) {
+    spdlog::warn("could not write {}/kubeconfig", data_dir);
+  }
+  spdlog::info("minik8s server ready at {}", url);
+  std::printf("minik8s server ready at %s\n", url.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  spdlog::info("received signal {}, shutting down", sig);
+  ns_controller.stop();
+  (*api)->stop();
+  api->reset();
+  store->reset();
+  return 0;
+}
+
+}  // namespace minik8s::server
