@@ -1,3 +1,4 @@
-// mkctl: placeholder until src/cli lands.
-#include <cstdio>
-int main() { std::puts("mkctl"); return 0; }
+// mkctl: the kubectl-like command line client (see docs/mkctl.md).
+#include "minik8s/cli/mkctl.h"
+
+int main(int argc, char** argv) { return minik8s::cli::run_mkctl(argc, argv); }

@@ -1,0 +1,394 @@
+#include "printers.h"
+
+#include <algorithm>
+#include <ctime>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace minik8s::cli {
+
+using api::Json;
+
+namespace {
+
+std::string cell_string(const Json& v) {
+  if (v.is_null()) return "<none>";
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer()) return std::to_string(v.get<long long>());
+  if (v.is_number()) {
+    std::ostringstream os;
+    os << v.get<double>();
+    return os.str();
+  }
+  return v.dump();
+}
+
+const Json& at(const Json& obj, std::initializer_list<const char*> path) {
+  static const Json kNull;
+  const Json* cur = &obj;
+  for (const char* p : path) {
+    if (!cur->is_object()) return kNull;
+    auto it = cur->find(p);
+    if (it == cur->end()) return kNull;
+    cur = &*it;
+  }
+  return *cur;
+}
+
+std::string str(const Json& obj, std::initializer_list<const char*> path, const std::string& dflt = "") {
+  const Json& v = at(obj, path);
+  if (v.is_null()) return dflt;
+  return cell_string(v);
+}
+
+}  // namespace
+
+std::string labels_string(const Json& labels) {
+  if (!labels.is_object() || labels.empty()) return "<none>";
+  std::string out;
+  for (auto it = labels.begin(); it != labels.end(); ++it) {
+    if (!out.empty()) out += ",";
+    out += it.key() + "=" + cell_string(it.value());
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> table_rows(const Json& table, const TableOptions& opts) {
+  std::vector<std::vector<std::string>> out;
+  std::vector<size_t> shown;
+  std::vector<std::string> header;
+  if (opts.with_namespace) header.push_back("NAMESPACE");
+  const Json& cols = at(table, {"columnDefinitions"});
+  size_t name_col = std::string::npos;
+  if (cols.is_array()) {
+    for (size_t i = 0; i < cols.size(); ++i) {
+      const Json& c = cols[i];
+      long long prio = c.is_object() && c.contains("priority") && c["priority"].is_number_integer()
+                           ? c["priority"].get<long long>()
+                           : 0;
+      if (prio > 0 && !opts.wide) continue;
+      std::string name = str(c, {"name"});
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::toupper(ch); });
+      if (name_col == std::string::npos && (str(c, {"format"}) == "name" || name == "NAME")) name_col = i;
+      shown.push_back(i);
+      header.push_back(name);
+    }
+  }
+  if (opts.show_labels) header.push_back("LABELS");
+  if (!opts.no_headers) out.push_back(header);
+  const Json& rows = at(table, {"rows"});
+  if (!rows.is_array()) return out;
+  for (const Json& row : rows) {
+    std::vector<std::string> line;
+    const Json& obj = at(row, {"object"});
+    if (opts.with_namespace) line.push_back(str(obj, {"metadata", "namespace"}));
+    const Json& cells = at(row, {"cells"});
+    for (size_t i : shown) {
+      std::string v = cells.is_array() && i < cells.size() ? cell_string(cells[i]) : "";
+      if (i == name_col) v = opts.name_prefix + v;
+      line.push_back(v);
+    }
+    if (opts.show_labels) line.push_back(labels_string(at(obj, {"metadata", "labels"})));
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+std::string format_row(const std::vector<std::string>& row, std::vector<size_t>& widths) {
+  if (widths.size() < row.size()) widths.resize(row.size(), 0);
+  std::string line;
+  for (size_t i = 0; i < row.size(); ++i) {
+    widths[i] = std::max(widths[i], row[i].size());
+    line += row[i];
+    if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
+  }
+  return line;
+}
+
+std::string format_columns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& r : rows) {
+    if (widths.size() < r.size()) widths.resize(r.size(), 0);
+    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) out += format_row(r, widths) + "\n";
+  return out;
+}
+
+Json three_way_merge_patch(const Json& original, const Json& modified, const Json& current) {
+  Json patch = Json::object();
+  if (!modified.is_object()) return patch;
+  for (auto it = modified.begin(); it != modified.end(); ++it) {
+    const std::string& k = it.key();
+    const Json& want = it.value();
+    bool has_cur = current.is_object() && current.contains(k);
+    if (want.is_object() && has_cur && current[k].is_object()) {
+      const Json& orig = original.is_object() && original.contains(k) ? original[k] : Json();
+      Json sub = three_way_merge_patch(orig, want, current[k]);
+      if (!sub.empty()) patch[k] = std::move(sub);
+    } else if (!has_cur || current[k] != want) {
+      if (want.is_null() && !has_cur) continue;
+      patch[k] = want;
+    }
+  }
+  if (original.is_object()) {
+    for (auto it = original.begin(); it != original.end(); ++it) {
+      if (!modified.contains(it.key()) && current.is_object() && current.contains(it.key())) {
+        patch[it.key()] = nullptr;
+      }
+    }
+  }
+  return patch;
+}
+
+std::string human_age(const std::string& ts, long long now_unix) {
+  std::tm tm{};
+  std::istringstream in(ts);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail()) return "<unknown>";
+  long long then = static_cast<long long>(timegm(&tm));
+  long long d = std::max(0LL, now_unix - then);
+  if (d < 120) return std::to_string(d) + "s";
+  long long m = d / 60;
+  if (m < 10) {
+    long long s = d % 60;
+    return std::to_string(m) + "m" + (s ? std::to_string(s) + "s" : "");
+  }
+  if (m < 180) return std::to_string(m) + "m";
+  long long h = d / 3600;
+  if (h < 8) {
+    long long mm = (d % 3600) / 60;
+    return std::to_string(h) + "h" + (mm ? std::to_string(mm) + "m" : "");
+  }
+  if (h < 48) return std::to_string(h) + "h";
+  long long days = h / 24;
+  if (days < 8) {
+    long long hh = h % 24;
+    return std::to_string(days) + "d" + (hh ? std::to_string(hh) + "h" : "");
+  }
+  if (days < 365 * 2) return std::to_string(days) + "d";
+  return std::to_string(days / 365) + "y";
+}
+
+namespace {
+
+void field(std::ostringstream& os, int indent, const std::string& name, const std::string& value) {
+  std::string label = std::string(indent, ' ') + name + ":";
+  size_t pad = label.size() < 20 ? 20 - label.size() : 1;
+  os << label << std::string(pad, ' ') << value << "\n";
+}
+
+void map_field(std::ostringstream& os, int indent, const std::string& name, const Json& m) {
+  if (!m.is_object() || m.empty()) {
+    field(os, indent, name, "<none>");
+    return;
+  }
+  bool first = true;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    std::string kv = it.key() + "=" + cell_string(it.value());
+    if (first) {
+      field(os, indent, name, kv);
+      first = false;
+    } else {
+      os << std::string(20, ' ') << kv << "\n";
+    }
+  }
+}
+
+// Generic YAML-ish dump for the parts we have no section for.
+void generic(std::ostringstream& os, const Json& v, int indent) {
+  std::string pad(indent, ' ');
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (it.value().is_object() || it.value().is_array()) {
+        if (it.value().empty()) {
+          os << pad << it.key() << ":  <none>\n";
+        } else {
+          os << pad << it.key() << ":\n";
+          generic(os, it.value(), indent + 2);
+        }
+      } else {
+        os << pad << it.key() << ":  " << cell_string(it.value()) << "\n";
+      }
+    }
+  } else if (v.is_array()) {
+    for (const auto& e : v) {
+      if (e.is_object() || e.is_array()) {
+        os << pad << "-\n";
+        generic(os, e, indent + 2);
+      } else {
+        os << pad << "- " << cell_string(e) << "\n";
+      }
+    }
+  } else {
+    os << pad << cell_string(v) << "\n";
+  }
+}
+
+std::string resources(const Json& r) {
+  if (!r.is_object() || r.empty()) return "";
+  std::string out;
+  for (auto it = r.begin(); it != r.end(); ++it) {
+    if (!out.empty()) out += ", ";
+    out += it.key() + ": " + cell_string(it.value());
+  }
+  return out;
+}
+
+void conditions(std::ostringstream& os, const Json& conds) {
+  if (!conds.is_array() || conds.empty()) return;
+  os << "Conditions:\n";
+  std::vector<std::vector<std::string>> rows{{"  Type", "Status"}};
+  for (const auto& c : conds) rows.push_back({"  " + str(c, {"type"}), str(c, {"status"})});
+  os << format_columns(rows);
+}
+
+void containers(std::ostringstream& os, const Json& spec, const Json& status) {
+  const Json& cs = at(spec, {"containers"});
+  if (!cs.is_array()) return;
+  os << "Containers:\n";
+  for (const auto& c : cs) {
+    os << "  " << str(c, {"name"}) << ":\n";
+    field(os, 4, "Image", str(c, {"image"}));
+    const Json& ports = at(c, {"ports"});
+    std::string p;
+    if (ports.is_array()) {
+      for (const auto& port : ports) {
+        if (!p.empty()) p += ", ";
+        p += str(port, {"containerPort"}) + "/" + str(port, {"protocol"}, "TCP");
+      }
+    }
+    field(os, 4, "Port", p.empty() ? "<none>" : p);
+    if (const Json& cmd = at(c, {"command"}); cmd.is_array() && !cmd.empty()) {
+      std::string s;
+      for (const auto& a : cmd) s += (s.empty() ? "" : " ") + cell_string(a);
+      field(os, 4, "Command", s);
+    }
+    // State from status.containerStatuses.
+    const Json& statuses = at(status, {"containerStatuses"});
+    if (statuses.is_array()) {
+      for (const auto& st : statuses) {
+        if (str(st, {"name"}) != str(c, {"name"})) continue;
+        const Json& state = at(st, {"state"});
+        if (state.is_object() && !state.empty()) {
+          std::string s = state.begin().key();
+          if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+          field(os, 4, "State", s);
+          if (auto reason = str(state.begin().value(), {"reason"}); !reason.empty()) field(os, 6, "Reason", reason);
+          if (auto code = str(state.begin().value(), {"exitCode"}); !code.empty()) field(os, 6, "Exit Code", code);
+        }
+        field(os, 4, "Ready", str(st, {"ready"}, "false"));
+        field(os, 4, "Restart Count", str(st, {"restartCount"}, "0"));
+      }
+    }
+    if (auto lim = resources(at(c, {"resources", "limits"})); !lim.empty()) field(os, 4, "Limits", lim);
+    if (auto req = resources(at(c, {"resources", "requests"})); !req.empty()) field(os, 4, "Requests", req);
+    const Json& env = at(c, {"env"});
+    if (env.is_array() && !env.empty()) {
+      os << "    Environment:\n";
+      for (const auto& e : env) os << "      " << str(e, {"name"}) << ":  " << str(e, {"value"}) << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+std::string describe_object(const Json& obj) {
+  std::ostringstream os;
+  std::string kind = str(obj, {"kind"});
+  const Json& md = at(obj, {"metadata"});
+  field(os, 0, "Name", str(md, {"name"}));
+  if (!str(md, {"namespace"}).empty()) field(os, 0, "Namespace", str(md, {"namespace"}));
+  map_field(os, 0, "Labels", at(md, {"labels"}));
+  Json annotations = at(md, {"annotations"});
+  if (annotations.is_object()) annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
+  map_field(os, 0, "Annotations", annotations);
+  field(os, 0, "CreationTimestamp", str(md, {"creationTimestamp"}, "<unset>"));
+  const Json& spec = at(obj, {"spec"});
+  const Json& status = at(obj, {"status"});
+  if (kind == "Pod") {
+    field(os, 0, "Node", str(spec, {"nodeName"}, "<none>"));
+    field(os, 0, "Status", str(status, {"phase"}, "Pending"));
+    field(os, 0, "IP", str(status, {"podIP"}, ""));
+    if (const Json& owners = at(md, {"ownerReferences"}); owners.is_array() && !owners.empty()) {
+      field(os, 0, "Controlled By", str(owners[0], {"kind"}) + "/" + str(owners[0], {"name"}));
+    }
+    containers(os, spec, status);
+    conditions(os, at(status, {"conditions"}));
+  } else if (kind == "Service") {
+    field(os, 0, "Selector", labels_string(at(spec, {"selector"})));
+    field(os, 0, "Type", str(spec, {"type"}, "ClusterIP"));
+    field(os, 0, "IP", str(spec, {"clusterIP"}, "<none>"));
+    const Json& ports = at(spec, {"ports"});
+    if (ports.is_array()) {
+      for (const auto& p : ports) {
+        std::string name = str(p, {"name"}, "<unset>");
+        std::string proto = str(p, {"protocol"}, "TCP");
+        field(os, 0, "Port", name + "  " + str(p, {"port"}) + "/" + proto);
+        field(os, 0, "TargetPort", str(p, {"targetPort"}, str(p, {"port"})) + "/" + proto);
+        if (!str(p, {"nodePort"}).empty()) field(os, 0, "NodePort", name + "  " + str(p, {"nodePort"}) + "/" + proto);
+      }
+    }
+  } else if (kind == "Deployment" || kind == "ReplicaSet") {
+    const Json& sel = at(spec, {"selector", "matchLabels"});
+    field(os, 0, "Selector", labels_string(sel));
+    field(os, 0, "Replicas",
+          str(spec, {"replicas"}, "1") + " desired | " + str(status, {"updatedReplicas"}, "0") + " updated | " +
+              str(status, {"replicas"}, "0") + " total | " + str(status, {"availableReplicas"}, "0") +
+              " available | " + str(status, {"unavailableReplicas"}, "0") + " unavailable");
+    if (kind == "Deployment") field(os, 0, "StrategyType", str(spec, {"strategy", "type"}, "RollingUpdate"));
+    os << "Pod Template:\n";
+    map_field(os, 2, "Labels", at(spec, {"template", "metadata", "labels"}));
+    std::ostringstream inner;
+    containers(inner, at(spec, {"template", "spec"}), Json());
+    std::istringstream lines(inner.str());
+    for (std::string line; std::getline(lines, line);) os << "  " << line << "\n";
+    conditions(os, at(status, {"conditions"}));
+  } else if (kind == "Node") {
+    field(os, 0, "PodCIDR", str(spec, {"podCIDR"}, "<none>"));
+    field(os, 0, "Unschedulable", str(spec, {"unschedulable"}, "false"));
+    conditions(os, at(status, {"conditions"}));
+    os << "Addresses:\n";
+    if (const Json& addrs = at(status, {"addresses"}); addrs.is_array()) {
+      for (const auto& a : addrs) os << "  " << str(a, {"type"}) << ":  " << str(a, {"address"}) << "\n";
+    }
+    for (auto [title, key] : {std::pair{"Capacity", "capacity"}, std::pair{"Allocatable", "allocatable"}}) {
+      os << title << ":\n";
+      const Json& m = at(status, {key});
+      if (m.is_object()) {
+        for (auto it = m.begin(); it != m.end(); ++it) os << "  " << it.key() << ":  " << cell_string(it.value()) << "\n";
+      }
+    }
+  } else {
+    for (const char* section : {"spec", "data", "status"}) {
+      const Json& v = at(obj, {section});
+      if (v.is_null()) continue;
+      std::string title = section;
+      title[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(title[0])));
+      os << title << ":\n";
+      generic(os, v, 2);
+    }
+  }
+  return os.str();
+}
+
+std::string describe_events(const Json& event_list, long long now_unix) {
+  const Json& items = at(event_list, {"items"});
+  if (!items.is_array() || items.empty()) return "Events:              <none>\n";
+  std::vector<std::vector<std::string>> rows{{"  Type", "Reason", "Age", "From", "Message"},
+                                             {"  ----", "------", "----", "----", "-------"}};
+  for (const auto& e : items) {
+    std::string ts = str(e, {"lastTimestamp"});
+    if (ts.empty()) ts = str(e, {"eventTime"});
+    if (ts.empty()) ts = str(e, {"metadata", "creationTimestamp"});
+    std::string from = str(e, {"source", "component"});
+    if (from.empty()) from = str(e, {"reportingComponent"});
+    rows.push_back({"  " + str(e, {"type"}), str(e, {"reason"}), human_age(ts, now_unix), from, str(e, {"message"})});
+  }
+  return "Events:\n" + format_columns(rows);
+}
+
+}  // namespace minik8s::cli
