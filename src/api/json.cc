@@ -208,7 +208,14 @@ class JsonBuilder : public YAML::EventHandler {
     size_t nodes_at_start = 0;
   };
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 can loop forever on some malformed input, yielding empty
+    // documents that all start at the same position: treat that as an error.
+    if (documents_ > 0 && mark.pos == last_doc_pos_) {
+      fail(mark, "malformed YAML (parser made no progress)");
+    }
+    ++documents_;
+    last_doc_pos_ = mark.pos;
     result_ = nullptr;
     stack_.clear();
     done_ = false;
@@ -361,6 +368,8 @@ class JsonBuilder : public YAML::EventHandler {
   Json result_;
   bool done_ = false;
   size_t nodes_ = 0;
+  size_t documents_ = 0;
+  int last_doc_pos_ = -1;
   YAML::Mark last_mark_;
   std::string error_;
 };

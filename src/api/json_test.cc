@@ -140,6 +140,14 @@ TEST(YamlToJsonTest, SyntaxErrorNamesLine) {
   EXPECT_FALSE(yaml_to_json("a: 1\n---\nb: 2\n").is_ok());  // two documents
 }
 
+TEST(YamlToJsonTest, MalformedInputThatStallsYamlCppIsAnError) {
+  // Found by fuzz_yaml: yaml-cpp 0.7 yields endless empty documents here.
+  const std::string input(",p    piV)ersioiVe\xff""\xff""\xff""\xff""\xff""\xff""\xff""5web\n  labejs: tor(   .1\n5 \xff""\xff""\xff""\xff""\xff""\xff""\xff""\xff""\xff""\xff""\xff"" ports\xd4""\n    , \"80tainepr", 87);
+  auto r = yaml_to_json(input);
+  EXPECT_FALSE(r.is_ok());
+  EXPECT_FALSE(parse_manifests(input).is_ok());
+}
+
 TEST(ParseManifestsTest, MultiDocSkipsEmptyAndFlattensLists) {
   auto r = parse_manifests(
       "---\n"

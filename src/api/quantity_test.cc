@@ -74,6 +74,7 @@ TEST(QuantityTest, CanonicalString) {
   EXPECT_EQ(q("128Mi").to_string(), "128Mi");
   EXPECT_EQ(q("1536Mi").to_string(), "1536Mi");
   EXPECT_EQ(q("0.5Ki").to_string(), "512");
+  EXPECT_EQ(q("187.5Ki").to_string(), "192000");  // not a whole number of Ki
   EXPECT_EQ(q("100m").to_string(), "100m");
   EXPECT_EQ(q("1.5").to_string(), "1500m");
   EXPECT_EQ(q("2000m").to_string(), "2");
