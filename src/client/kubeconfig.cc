@@ -4,19 +4,20 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace minik8s::client {
 namespace {
 
-YAML::Node find_named(const YAML::Node& list, const std::string& name, const char* field) {
-  if (!list || !list.IsSequence()) return YAML::Node();
+std::optional<YAML::Node> find_named(const YAML::Node& list, const std::string& name, const char* field) {
+  if (!list || !list.IsSequence()) return std::nullopt;
   for (const auto& entry : list) {
     if (entry.IsMap() && entry["name"] && entry["name"].IsScalar() && entry["name"].as<std::string>() == name) {
       return entry[field];
     }
   }
-  return YAML::Node();
+  return std::nullopt;
 }
 
 std::string scalar(const YAML::Node& node, const char* key) {
@@ -36,15 +37,16 @@ Result<Kubeconfig> parse_kubeconfig(const std::string& yaml_text, const std::str
     if (!root.IsMap()) return bad_request("kubeconfig is not a YAML mapping");
     std::string ctx_name = context_override.empty() ? scalar(root, "current-context") : context_override;
     if (ctx_name.empty()) return out;
-    YAML::Node ctx = find_named(root["contexts"], ctx_name, "context");
-    if (!ctx) return bad_request("context \"" + ctx_name + "\" does not exist");
+    auto found_ctx = find_named(root["contexts"], ctx_name, "context");
+    if (!found_ctx) return bad_request("context \"" + ctx_name + "\" does not exist");
+    YAML::Node ctx = *found_ctx;
     out.context = ctx_name;
     if (auto ns = scalar(ctx, "namespace"); !ns.empty()) out.namespace_ = ns;
     std::string cluster_name = scalar(ctx, "cluster");
     if (!cluster_name.empty()) {
-      YAML::Node cluster = find_named(root["clusters"], cluster_name, "cluster");
+      auto cluster = find_named(root["clusters"], cluster_name, "cluster");
       if (!cluster) return bad_request("cluster \"" + cluster_name + "\" does not exist");
-      out.server = scalar(cluster, "server");
+      out.server = scalar(*cluster, "server");
     }
     return out;
   } catch (const YAML::Exception& e) {

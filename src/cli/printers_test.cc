@@ -1,0 +1,134 @@
+#include "printers.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace minik8s::cli {
+namespace {
+
+using api::Json;
+
+Json sample_table() {
+  return Json::parse(R"({
+    "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "7"},
+    "columnDefinitions": [
+      {"name": "Name", "type": "string", "format": "name", "priority": 0},
+      {"name": "Ready", "type": "string", "priority": 0},
+      {"name": "Status", "type": "string", "priority": 0},
+      {"name": "IP", "type": "string", "priority": 1},
+      {"name": "Age", "type": "string", "priority": 0}],
+    "rows": [
+      {"cells": ["web-1", "1/1", "Running", "10.0.0.5", "5m"],
+       "object": {"kind": "PartialObjectMetadata", "metadata": {"name": "web-1", "namespace": "default", "labels": {"app": "web", "tier": "fe"}}}},
+      {"cells": ["db", "0/1", "Pending", null, "10s"],
+       "object": {"kind": "PartialObjectMetadata", "metadata": {"name": "db", "namespace": "prod"}}}]
+  })");
+}
+
+TEST(TablePrinter, DefaultColumnsAlignedWithThreeSpaces) {
+  auto out = format_columns(table_rows(sample_table(), {}));
+  EXPECT_EQ(out,
+            "NAME    READY   STATUS    AGE\n"
+            "web-1   1/1     Running   5m\n"
+            "db      0/1     Pending   10s\n");
+}
+
+TEST(TablePrinter, WideNamespaceLabels) {
+  TableOptions o;
+  o.wide = true;
+  o.with_namespace = true;
+  o.show_labels = true;
+  auto out = format_columns(table_rows(sample_table(), o));
+  EXPECT_EQ(out,
+            "NAMESPACE   NAME    READY   STATUS    IP         AGE   LABELS\n"
+            "default     web-1   1/1     Running   10.0.0.5   5m    app=web,tier=fe\n"
+            "prod        db      0/1     Pending   <none>     10s   <none>\n");
+}
+
+TEST(TablePrinter, NoHeadersAndNamePrefix) {
+  TableOptions o;
+  o.no_headers = true;
+  o.name_prefix = "pod/";
+  auto rows = table_rows(sample_table(), o);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0][0], "pod/web-1");
+}
+
+TEST(TablePrinter, MalformedTableDoesNotCrash) {
+  EXPECT_EQ(table_rows(Json("x"), {}).size(), 1u);
+  EXPECT_EQ(format_columns(table_rows(Json::parse(R"({"columnDefinitions": 3, "rows": [1, {"cells": 2}]})"), {})),
+            "\n\n\n");
+}
+
+TEST(ThreeWayPatch, NewObjectFieldsAndChanges) {
+  Json original = Json::parse(R"({"metadata": {"name": "a"}, "spec": {"replicas": 1, "image": "x:1"}})");
+  Json modified = Json::parse(R"({"metadata": {"name": "a"}, "spec": {"replicas": 2, "image": "x:1"}})");
+  Json current = Json::parse(
+      R"({"metadata": {"name": "a", "uid": "u", "resourceVersion": "5"}, "spec": {"replicas": 1, "image": "x:1", "defaulted": true}, "status": {"ok": true}})");
+  EXPECT_EQ(three_way_merge_patch(original, modified, current), Json::parse(R"({"spec": {"replicas": 2}})"));
+}
+
+TEST(ThreeWayPatch, RemovedFromFileIsDeletedButOthersFieldsKept) {
+  Json original = Json::parse(R"({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"x": 1, "y": {"z": 1}}})");
+  Json modified = Json::parse(R"({"metadata": {"labels": {"a": "1"}}, "spec": {"x": 1}})");
+  Json current = Json::parse(R"({"metadata": {"labels": {"a": "1", "b": "2", "c": "3"}}, "spec": {"x": 1, "y": {"z": 1}, "w": 0}})");
+  EXPECT_EQ(three_way_merge_patch(original, modified, current),
+            Json::parse(R"({"metadata": {"labels": {"b": null}}, "spec": {"y": null}})"));
+}
+
+TEST(ThreeWayPatch, UnchangedIsEmptyAndListsReplacedWhole) {
+  Json obj = Json::parse(R"({"spec": {"containers": [{"name": "c", "image": "i:1"}]}})");
+  EXPECT_TRUE(three_way_merge_patch(obj, obj, obj).empty());
+  Json modified = Json::parse(R"({"spec": {"containers": [{"name": "c", "image": "i:2"}]}})");
+  EXPECT_EQ(three_way_merge_patch(obj, modified, obj), modified);
+}
+
+TEST(ThreeWayPatch, WithoutLastAppliedNothingIsDeleted) {
+  Json modified = Json::parse(R"({"spec": {"x": 1}})");
+  Json current = Json::parse(R"({"spec": {"x": 1, "y": 2}})");
+  EXPECT_TRUE(three_way_merge_patch(Json(), modified, current).empty());
+}
+
+TEST(HumanAge, KubectlUnits) {
+  long long t0 = 1700000000;  // 2023-11-14T22:13:20Z
+  EXPECT_EQ(human_age("2023-11-14T22:13:20Z", t0 + 5), "5s");
+  EXPECT_EQ(human_age("2023-11-14T22:13:20Z", t0 + 150), "2m30s");
+  EXPECT_EQ(human_age("2023-11-14T22:13:20Z", t0 + 3600), "60m");
+  EXPECT_EQ(human_age("2023-11-14T22:13:20Z", t0 + 5 * 3600), "5h");
+  EXPECT_EQ(human_age("2023-11-14T22:13:20Z", t0 + 3 * 86400), "3d");
+  EXPECT_EQ(human_age("garbage", t0), "<unknown>");
+}
+
+TEST(Describe, PodSections) {
+  Json pod = Json::parse(R"({"kind": "Pod", "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"},
+    "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}, "creationTimestamp": "2023-11-14T22:13:20Z"},
+    "spec": {"nodeName": "n1", "containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}],
+      "resources": {"limits": {"cpu": "500m"}}}]},
+    "status": {"phase": "Running", "podIP": "10.1.0.4", "conditions": [{"type": "Ready", "status": "True"}],
+      "containerStatuses": [{"name": "nginx", "ready": true, "restartCount": 0, "state": {"running": {}}}]}})");
+  std::string out = describe_object(pod);
+  EXPECT_NE(out.find("Name:               web\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Labels:             app=web\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Annotations:        <none>\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Node:               n1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("    Image:          nginx:1.25\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("    Port:           80/TCP\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("    State:          Running\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("    Limits:         cpu: 500m\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  Ready   True\n"), std::string::npos) << out;
+}
+
+TEST(Describe, EventsTableOrNone) {
+  EXPECT_EQ(describe_events(Json::object(), 0), "Events:              <none>\n");
+  Json list = Json::parse(R"({"items": [{"type": "Normal", "reason": "Scheduled", "message": "assigned to n1",
+     "source": {"component": "default-scheduler"}, "lastTimestamp": "2023-11-14T22:13:20Z"}]})");
+  EXPECT_EQ(describe_events(list, 1700000000 + 30),
+            "Events:\n"
+            "  Type     Reason      Age    From                Message\n"
+            "  ----     ------      ----   ----                -------\n"
+            "  Normal   Scheduled   30s    default-scheduler   assigned to n1\n");
+}
+
+}  // namespace
+}  // namespace minik8s::cli
