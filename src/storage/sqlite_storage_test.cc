@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -254,7 +255,7 @@ TEST_F(SqliteStorageTest, StreamOutlivesStore) {
 TEST_F(SqliteStorageTest, ConcurrentCreateThroughput) {
   auto s = open();
   ASSERT_NE(s, nullptr);
-  constexpr int kThreads = 8;
+  const int kThreads = std::getenv("MK_PERF_THREADS") ? std::atoi(std::getenv("MK_PERF_THREADS")) : 8;
   constexpr int kPerThread = 1000;
   std::string value(600, 'x');
   std::vector<std::vector<double>> lat(kThreads);
