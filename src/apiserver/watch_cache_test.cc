@@ -1,0 +1,131 @@
+#include "watch_cache.h"
+
+#include <gtest/gtest.h>
+
+#include "mem_storage_for_test.h"
+
+namespace minik8s::apiserver {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string pod(const std::string& name, const std::string& label = "a") {
+  return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
+         R"(","labels":{"app":")" + label + R"("}}})";
+}
+
+TEST(WatchCacheTest, ServesInitialListAndFollowsWrites) {
+  testing::MemStorage store;
+  ASSERT_TRUE(store.create("/registry/pods/ns/a", pod("a")).is_ok());
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  ASSERT_TRUE(store.create("/registry/pods/ns/b", pod("b")).is_ok());
+  ASSERT_TRUE(cache.wait_fresh(2s));
+  int64_t rev = 0;
+  auto items = cache.list("/registry/pods/ns/", &rev);
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(rev, 2);
+  EXPECT_EQ(items[1]->object["metadata"]["resourceVersion"], "2");
+  EXPECT_NE(items[1]->wire.find("\"resourceVersion\":\"2\""), std::string::npos);
+  EXPECT_EQ(cache.get("/registry/pods/ns/zz"), nullptr);
+  // A prefix must not match a longer namespace name.
+  ASSERT_TRUE(store.create("/registry/pods/ns2/c", pod("c")).is_ok());
+  ASSERT_TRUE(cache.wait_fresh(2s));
+  EXPECT_EQ(cache.list("/registry/pods/ns/", &rev).size(), 2u);
+  EXPECT_EQ(cache.list("/registry/pods/", &rev).size(), 3u);
+}
+
+TEST(WatchCacheTest, WatchFromRevisionDeliversInOrderWithPrev) {
+  testing::MemStorage store;
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  auto r1 = store.create("/registry/pods/ns/a", pod("a"));
+  ASSERT_TRUE(r1.is_ok());
+  ASSERT_TRUE(store.update("/registry/pods/ns/a", pod("a", "b"), *r1).is_ok());
+  ASSERT_TRUE(store.remove("/registry/pods/ns/a", 0).is_ok());
+  ASSERT_TRUE(cache.wait_for_revision(3, 2s));
+  auto w = cache.watch("/registry/pods/", 1);
+  ASSERT_TRUE(w.is_ok());
+  auto e1 = (*w)->next(1s);
+  ASSERT_TRUE(e1);
+  EXPECT_EQ(e1->type, storage::Event::Type::kUpdated);
+  EXPECT_EQ(e1->revision, 2);
+  ASSERT_TRUE(e1->prev);
+  EXPECT_EQ(e1->prev->object["metadata"]["labels"]["app"], "a");
+  auto e2 = (*w)->next(1s);
+  ASSERT_TRUE(e2);
+  EXPECT_EQ(e2->type, storage::Event::Type::kDeleted);
+  EXPECT_EQ(e2->object->object["metadata"]["resourceVersion"], "3");
+  // Live events follow.
+  ASSERT_TRUE(store.create("/registry/pods/ns/b", pod("b")).is_ok());
+  auto e3 = (*w)->next(2s);
+  ASSERT_TRUE(e3);
+  EXPECT_EQ(e3->revision, 4);
+  EXPECT_FALSE((*w)->next(50ms));
+}
+
+TEST(WatchCacheTest, WatchFromZeroSendsCurrentObjectsFirst) {
+  testing::MemStorage store;
+  ASSERT_TRUE(store.create("/registry/pods/ns/a", pod("a")).is_ok());
+  ASSERT_TRUE(store.create("/registry/services/ns/s", pod("s")).is_ok());
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  auto w = cache.watch("/registry/pods/", 0);
+  ASSERT_TRUE(w.is_ok());
+  auto e = (*w)->next(1s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->type, storage::Event::Type::kCreated);
+  EXPECT_EQ(e->object->key, "/registry/pods/ns/a");
+  EXPECT_FALSE((*w)->next(50ms));
+}
+
+TEST(WatchCacheTest, TooOldRevisionIsGone) {
+  testing::MemStorage store;
+  WatchCache cache(store, 2);  // ring keeps two events
+  ASSERT_TRUE(cache.start().is_ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store.create("/registry/pods/ns/p" + std::to_string(i), pod("p")).is_ok());
+  }
+  ASSERT_TRUE(cache.wait_for_revision(5, 2s));
+  auto old = cache.watch("/registry/pods/", 1);
+  ASSERT_FALSE(old.is_ok());
+  EXPECT_EQ(old.status().code(), Code::kGone);
+  EXPECT_NE(old.status().message().find("too old resource version: 1"), std::string::npos);
+  auto ok = cache.watch("/registry/pods/", 3);
+  ASSERT_TRUE(ok.is_ok());
+  auto e = (*ok)->next(1s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->revision, 4);
+}
+
+TEST(WatchCacheTest, SlowWatcherOverflowsAndIsClosed) {
+  testing::MemStorage store;
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  auto w = cache.watch("/registry/pods/", cache.revision(), /*queue_capacity=*/3);
+  ASSERT_TRUE(w.is_ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(store.create("/registry/pods/ns/p" + std::to_string(i), pod("p")).is_ok());
+  }
+  ASSERT_TRUE(cache.wait_for_revision(10, 2s));
+  EXPECT_TRUE((*w)->overflowed());
+  EXPECT_TRUE((*w)->closed());
+  EXPECT_EQ(cache.watcher_count(), 0u);
+}
+
+TEST(WatchCacheTest, FutureRevisionWaitsForEventsAfterIt) {
+  testing::MemStorage store;
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  auto w = cache.watch("/registry/pods/", 2);
+  ASSERT_TRUE(w.is_ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store.create("/registry/pods/ns/p" + std::to_string(i), pod("p")).is_ok());
+  }
+  auto e = (*w)->next(2s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->revision, 3);
+}
+
+}  // namespace
+}  // namespace minik8s::apiserver
