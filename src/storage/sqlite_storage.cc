@@ -228,7 +228,8 @@ struct WriteOp {
   // Results, set by the leader of the batch.
   Status status;
   int64_t revision = 0;
-  bool done = false;
+  bool done = false;             // guarded by Core::queue_mu
+  std::condition_variable cv;    // signalled when done or when it should lead
 };
 
 }  // namespace
@@ -243,7 +244,6 @@ struct SqliteStorage::Core {
 
   // ---- group commit queue ----
   std::mutex queue_mu;
-  std::condition_variable queue_cv;
   std::vector<WriteOp*> queue;  // guarded by queue_mu
   bool leader_active = false;   // guarded by queue_mu
 
@@ -504,11 +504,15 @@ struct SqliteStorage::Core {
         lock.unlock();
         run_batch(batch);
         lock.lock();
-        for (WriteOp* o : batch) o->done = true;
         leader_active = false;
-        queue_cv.notify_all();
+        // Wake exactly the finished writers and the next leader, not everyone.
+        for (WriteOp* o : batch) {
+          o->done = true;
+          if (o != &op) o->cv.notify_one();
+        }
+        if (!queue.empty()) queue.front()->cv.notify_one();
       } else {
-        queue_cv.wait(lock);
+        op.cv.wait(lock);
       }
     }
   }

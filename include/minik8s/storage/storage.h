@@ -12,11 +12,21 @@
 // - watch(prefix, rev) delivers every event with revision > rev whose key
 //   starts with prefix, in revision order, with no gaps, then follows new
 //   writes. A rev older than the compaction window fails with kGone.
+//   rev is literal: 0 means "from the beginning of history" (kGone once
+//   anything was compacted); to follow only new writes pass
+//   current_revision() or the revision a list() returned.
 // - compact(rev) drops history at or below rev (not the current values).
+//   Afterwards the state as of any revision >= rev stays readable (list with
+//   revision_at, watch after rev); older revisions answer kGone.
+// - A failed write (kAlreadyExists, kNotFound, kConflict) changes nothing and
+//   consumes no revision.
 //
 // Thread safety: every method may be called from any thread concurrently.
 // Errors: kNotFound (no such key), kAlreadyExists (create of a live key),
-// kConflict (CAS lost), kGone (compacted revision), kInternal (I/O).
+// kConflict (CAS lost), kGone (compacted revision), kInvalid (empty key,
+// negative argument), kBadRequest (list/compact at a future revision),
+// kUnavailable (a watch stream whose store was closed), kInternal (I/O).
+// The conformance suite is src/storage/storage_conformance.h.
 #pragma once
 
 #include <chrono>
