@@ -164,10 +164,17 @@ constexpr const char* kSqlInsert =
     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)";
 constexpr const char* kSqlCompactScanEnd =
     "SELECT MAX(id) FROM (SELECT id FROM kine WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3)";
+// Rows that compaction to ?3 newly makes deletable, for rows k in (?1, ?2]
+// (the range starts at the previous compacted revision): k itself when it is
+// a tombstone or superseded by a row <= ?3, and k's predecessor, which k
+// supersedes. Older survivors need no scan: each is the predecessor of the
+// first newer row of its name.
 constexpr const char* kSqlCompactDelete =
-    "DELETE FROM kine WHERE id IN (SELECT k.id FROM kine k WHERE k.id > ?1 AND k.id <= ?2 AND "
-    "(k.deleted = 1 OR EXISTS (SELECT 1 FROM kine k2 WHERE k2.name = k.name AND k2.id > k.id "
-    "AND k2.id <= ?3)))";
+    "DELETE FROM kine WHERE id IN ("
+    " SELECT k.id FROM kine k WHERE k.id > ?1 AND k.id <= ?2 AND (k.deleted = 1 OR EXISTS ("
+    "  SELECT 1 FROM kine k2 WHERE k2.name = k.name AND k2.id > k.id AND k2.id <= ?3))"
+    " UNION ALL"
+    " SELECT k.prev_revision FROM kine k WHERE k.id > ?1 AND k.id <= ?2 AND k.prev_revision > 0)";
 
 // One read connection with its statements.
 struct Reader {
@@ -541,7 +548,8 @@ struct SqliteStorage::Core {
       return bad_request("cannot compact to revision " + std::to_string(target) +
                          ": current revision is " + std::to_string(current));
     }
-    if (target <= compacted.load()) return Status::ok();
+    int64_t previous = compacted.load();
+    if (target <= previous) return Status::ok();
     {
       // Record the compacted revision first: from now on no reader may ask
       // for older state, so the deletions below cannot be observed.
@@ -551,7 +559,7 @@ struct SqliteStorage::Core {
       if (sqlite3_step(*u) != SQLITE_DONE) return sqlite_status(wdb, "record compaction");
       compacted.store(target);
     }
-    int64_t cursor = 0;
+    int64_t cursor = previous;
     while (cursor < target) {
       std::lock_guard conn_lock(conn_mu);
       {

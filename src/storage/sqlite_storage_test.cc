@@ -137,6 +137,17 @@ TEST_F(SqliteStorageTest, CompactionWindowKeepsLastNRevisions) {
   EXPECT_EQ(old->items[0].value, "15");
   // Running the policy again without new writes changes nothing.
   EXPECT_EQ(*s->compact_by_policy(), cur - 5);
+  // A second pass also removes rows that survived the first one and are
+  // superseded now (/k/y's only row, and /k/x's row kept at the old target).
+  EXPECT_EQ(s->get("/k/x")->mod_revision, rev);
+  ASSERT_TRUE(s->update("/k/y", "y2", cur).is_ok());
+  for (int i = 20; i < 30; ++i) rev = *s->update("/k/x", std::to_string(i), rev);
+  cur = s->current_revision();
+  EXPECT_EQ(*s->compact_by_policy(), cur - 5);
+  // Left: the 6 newest /k/x rows (one at the target) and /k/y's update.
+  EXPECT_EQ(*s->row_count(), 7);
+  EXPECT_EQ(s->get("/k/y")->value, "y2");
+  EXPECT_EQ(s->get("/k/x")->value, "29");
 }
 
 TEST_F(SqliteStorageTest, CompactionRespectsKeepAge) {
