@@ -380,6 +380,9 @@ std::string LabelSelector::to_string() const {
     auto joined = [&] {
       std::string j;
       for (size_t i = 0; i < vals.size(); ++i) j += (i ? "," : "") + vals[i];
+      // A set holding only the empty value must not print as "()", which
+      // reads back as an (invalid) empty set.
+      if (vals.size() == 1 && vals[0].empty()) j = ",";
       return j;
     };
     switch (r.op) {

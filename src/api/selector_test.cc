@@ -59,6 +59,10 @@ TEST(LabelSelectorTest, CanonicalString) {
   EXPECT_EQ(sel("tier,app=web, env in (staging,prod),!old,x!=y").to_string(),
             "app=web,env in (prod,staging),!old,tier,x!=y");  // by key, not by text
   EXPECT_EQ(sel("a notin (z, b)").to_string(), "a notin (b,z)");
+  // Found by fuzz_selector: the empty value alone must stay parseable.
+  EXPECT_EQ(sel("exa notin (, )").to_string(), "exa notin (,)");
+  EXPECT_EQ(sel("exa notin (,)").to_string(), "exa notin (,)");
+  EXPECT_TRUE(sel("a in (,)").matches({{"a", ""}}));
   EXPECT_EQ(LabelSelector::from_map({{"b", "2"}, {"a", "1"}}).to_string(), "a=1,b=2");
   // to_string parses back to an equivalent selector.
   std::string s = sel("tier,app=web,env in (staging,prod),!old").to_string();
