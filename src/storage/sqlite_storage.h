@@ -22,7 +22,9 @@
 // Writes: group commit. Concurrent writers queue their operation; one of them
 // becomes the leader, applies the whole queue in one transaction on the single
 // write connection (in queue order, each operation seeing the previous ones),
-// commits, then publishes the events. Revisions are assigned under that
+// commits, then publishes the events and wakes exactly the finished writers
+// and the next leader. A logically failed operation (exists, not found,
+// conflict) inserts nothing and does not affect the others in its batch. Revisions are assigned under that
 // leadership, so they are dense, strictly increasing, never reused (also after
 // a restart and after compaction: AUTOINCREMENT) and commit order equals
 // revision order.
@@ -44,7 +46,9 @@
 // each its own write transaction, so writers wait at most one batch. A row is
 // deleted iff id <= target and (it is a tombstone or a newer row of the same
 // name with id <= target exists): the state as of every revision >= target
-// stays readable and current values are never deleted. The same thread runs
+// stays readable and current values are never deleted. A pass only scans the
+// rows written since the previous compacted revision (and their
+// predecessors), not the whole table. The same thread runs
 // passive WAL checkpoints so that commits never pay for one.
 //
 // Thread safety: all methods are thread-safe. Streams may outlive the store;
