@@ -20,7 +20,7 @@ std::string prefix_of(const ResourceType& t) {
   return t.group.empty() ? "api/" + t.version : "apis/" + t.group + "/" + t.version;
 }
 
-std::string ref(const std::string& name) { return "#/components/schemas/" + name; }
+std::string schema_ref(const std::string& name) { return "#/components/schemas/" + name; }
 
 Json gvk(const std::string& group, const std::string& version, const std::string& kind) {
   return {{"group", group}, {"version", version}, {"kind", kind}};
@@ -84,7 +84,7 @@ Json to_schema(const schema::Node& n, std::map<std::string, const schema::Node*>
                bool inline_named) {
   if (!n.name.empty() && !inline_named) {
     named.emplace(n.name, &n);
-    return {{"$ref", ref(n.name)}};
+    return {{"$ref", schema_ref(n.name)}};
   }
   return body_schema(n, named);
 }
@@ -141,8 +141,8 @@ Json build_document(const std::string& prefix) {
     }
     Json response = {{"description", "OK"}};
     if (!schema_name.empty()) {
-      response["content"] = {{"application/json", {{"schema", {{"$ref", ref(schema_name)}}}}},
-                             {"application/yaml", {{"schema", {{"$ref", ref(schema_name)}}}}}};
+      response["content"] = {{"application/json", {{"schema", {{"$ref", schema_ref(schema_name)}}}}},
+                             {"application/yaml", {{"schema", {{"$ref", schema_ref(schema_name)}}}}}};
     }
     std::string gv = camel(t->group.empty() ? "core" : t->group) + camel(t->version);
     Json patch_params = params;
@@ -157,7 +157,7 @@ Json build_document(const std::string& prefix) {
         "fieldValidation instructs the server on how to handle objects in the request "
         "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: Ignore, "
         "Warn, Strict."));
-    Json patch_body_schema = {{"$ref", ref(kPatchSchema)}};
+    Json patch_body_schema = {{"$ref", schema_ref(kPatchSchema)}};
     Json patch = {
         {"tags", Json::array({gv})},
         {"description", "partially update the specified " + t->kind},

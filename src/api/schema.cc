@@ -69,8 +69,8 @@ struct Registry {
   std::map<std::string, const Node*> by_kind;  // "group/Kind"
 };
 
-Registry build() {
-  Builder b;
+// Nodes live in a builder that is never destroyed (the registry is a static).
+Registry build(Builder& b) {
   Registry r;
   const Node* S = b.leaf(Type::kString);
   const Node* I = b.leaf(Type::kInteger);
@@ -664,7 +664,8 @@ Registry build() {
 }
 
 const Registry& registry() {
-  static const Registry r = build();
+  static Builder* builder = new Builder();  // owns the nodes for the process lifetime
+  static const Registry r = build(*builder);
   return r;
 }
 
