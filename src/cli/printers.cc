@@ -118,6 +118,35 @@ std::string format_columns(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+namespace {
+// True when every field of want is present with the same value in have
+// (recursively; extra fields in have — server defaults — are ignored;
+// lists must have the same length and match element by element).
+bool semantically_contains(const Json& want, const Json& have) {
+  if (want.is_object()) {
+    if (!have.is_object()) return false;
+    for (auto it = want.begin(); it != want.end(); ++it) {
+      auto h = have.find(it.key());
+      if (h == have.end()) {
+        if (it.value().is_null()) continue;
+        return false;
+      }
+      if (!semantically_contains(it.value(), *h)) return false;
+    }
+    return true;
+  }
+  if (want.is_array()) {
+    if (!have.is_array() || have.size() != want.size()) return false;
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (!semantically_contains(want[i], have[i])) return false;
+    }
+    return true;
+  }
+  if (want.is_number() && have.is_number()) return want.get<double>() == have.get<double>();
+  return want == have;
+}
+}  // namespace
+
 Json three_way_merge_patch(const Json& original, const Json& modified, const Json& current) {
   Json patch = Json::object();
   if (!modified.is_object()) return patch;
@@ -131,6 +160,10 @@ Json three_way_merge_patch(const Json& original, const Json& modified, const Jso
       if (!sub.empty()) patch[k] = std::move(sub);
     } else if (!has_cur || current[k] != want) {
       if (want.is_null() && !has_cur) continue;
+      // A list the server only added defaults to, and that the file did not
+      // change since the last apply, is not a change.
+      bool orig_same = !(original.is_object() && original.contains(k)) || original[k] == want;
+      if (has_cur && want.is_array() && orig_same && semantically_contains(want, current[k])) continue;
       patch[k] = want;
     }
   }

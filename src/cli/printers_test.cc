@@ -84,6 +84,16 @@ TEST(ThreeWayPatch, UnchangedIsEmptyAndListsReplacedWhole) {
   EXPECT_EQ(three_way_merge_patch(obj, modified, obj), modified);
 }
 
+TEST(ThreeWayPatch, ServerDefaultsInsideListsAreNotChanges) {
+  Json file = Json::parse(R"({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}]}]}})");
+  Json live = Json::parse(
+      R"({"spec": {"containers": [{"name": "c", "imagePullPolicy": "Always", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}})");
+  EXPECT_TRUE(three_way_merge_patch(file, file, live).empty());
+  // But a list the file changed since the last apply is sent whole.
+  Json edited = Json::parse(R"({"spec": {"containers": [{"name": "c"}]}})");
+  EXPECT_EQ(three_way_merge_patch(file, edited, live), edited);
+}
+
 TEST(ThreeWayPatch, WithoutLastAppliedNothingIsDeleted) {
   Json modified = Json::parse(R"({"spec": {"x": 1}})");
   Json current = Json::parse(R"({"spec": {"x": 1, "y": 2}})");
