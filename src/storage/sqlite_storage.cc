@@ -1,6 +1,12 @@
 #include "sqlite_storage.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -282,6 +288,9 @@ struct SqliteStorage::Core {
 
   // Only the maintenance thread uses it: PASSIVE checkpoints.
   sqlite3* ckpt_db = nullptr;
+  // flock()ed "<path>.lock": one SqliteStorage per database file, since
+  // revisions are assigned in memory. Released by ~SqliteStorage.
+  int lock_fd = -1;
 
   ~Core() {
     idle_readers.clear();
@@ -806,7 +815,25 @@ Result<std::unique_ptr<SqliteStorage>> SqliteStorage::open(const SqliteOptions& 
   }
   auto core = std::make_shared<Core>();
   core->options = options;
-  if (Status st = core->init_writer(); !st) return st;
+  std::string lock_path = options.path + ".lock";
+  core->lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (core->lock_fd < 0) {
+    return internal_error("open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(core->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(core->lock_fd);
+    core->lock_fd = -1;
+    if (err == EWOULDBLOCK) {
+      return Status(Code::kUnavailable, "database " + options.path + " is already open");
+    }
+    return internal_error("lock " + lock_path + ": " + std::strerror(err));
+  }
+  if (Status st = core->init_writer(); !st) {
+    ::close(core->lock_fd);
+    core->lock_fd = -1;
+    return st;
+  }
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(std::move(core)));
   return s;
 }
@@ -823,6 +850,9 @@ SqliteStorage::~SqliteStorage() {
   core_->maint_cv.notify_all();
   if (core_->maint.joinable()) core_->maint.join();
   core_->shutdown();
+  // Streams may keep the core alive; the database is free for a new owner.
+  if (core_->lock_fd >= 0) ::close(core_->lock_fd);
+  core_->lock_fd = -1;
 }
 
 void SqliteStorage::maintenance_loop() {

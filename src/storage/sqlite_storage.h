@@ -51,6 +51,10 @@
 // predecessors), not the whole table. The same thread runs
 // passive WAL checkpoints so that commits never pay for one.
 //
+// Ownership: one SqliteStorage per database file at a time (revisions are
+// assigned in memory); open() takes an flock on "<path>.lock" and a second
+// open fails with kUnavailable until the first store is destroyed.
+//
 // Thread safety: all methods are thread-safe. Streams may outlive the store;
 // they then end with kUnavailable. Errors: see storage.h; SQLite failures are
 // kInternal with SQLite's message.

@@ -72,6 +72,15 @@ TEST_F(SqliteStorageTest, RejectsInMemoryAndBadPaths) {
   EXPECT_EQ(s->create("", "x").status().code(), Code::kInvalid);
 }
 
+TEST_F(SqliteStorageTest, OneOwnerPerDatabaseFile) {
+  auto first = open();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(SqliteStorage::open(test_options(dir_)).status().code(), Code::kUnavailable);
+  first.reset();
+  auto second = open();
+  EXPECT_NE(second, nullptr);
+}
+
 TEST_F(SqliteStorageTest, ReopenKeepsDataAndRevision) {
   int64_t rev = 0;
   {
