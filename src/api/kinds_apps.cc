@@ -57,9 +57,10 @@ void validate_workload(const Json& obj, const Json* old, const char* kind, Field
     errs.push_back({"spec", v::required()});
     return;
   }
-  if (v::want_int(spec, "replicas", "spec.replicas", errs) && spec["replicas"].get<long long>() < 0) {
-    errs.push_back({"spec.replicas",
-                    v::invalid(spec["replicas"], "must be greater than or equal to 0")});
+  if (v::want_int(spec, "replicas", "spec.replicas", errs) &&
+      spec["replicas"].get<long long>() < 0) {
+    errs.push_back(
+        {"spec.replicas", v::invalid(spec["replicas"], "must be greater than or equal to 0")});
   }
   if (v::want_int(spec, "minReadySeconds", "spec.minReadySeconds", errs) &&
       spec["minReadySeconds"].get<long long>() < 0) {
@@ -77,7 +78,8 @@ void validate_workload(const Json& obj, const Json* old, const char* kind, Field
                  ((!get(sel, "matchLabels").is_object() || sel["matchLabels"].empty()) &&
                   (!get(sel, "matchExpressions").is_array() || sel["matchExpressions"].empty()));
     if (empty && errs.size() == before) {
-      errs.push_back({"spec.selector", "Invalid value: {}: empty selector is invalid for deployment"});
+      errs.push_back(
+          {"spec.selector", "Invalid value: {}: empty selector is invalid for deployment"});
     }
     selector_ok = errs.size() == before && !empty;
   }
@@ -100,8 +102,8 @@ void validate_workload(const Json& obj, const Json* old, const char* kind, Field
     v::validate_pod_spec(get(tmpl, "spec"), "spec.template.spec", errs);
     const Json& ps = get(tmpl, "spec");
     if (has(ps, "restartPolicy") && str(ps, "restartPolicy") != "Always") {
-      errs.push_back({"spec.template.spec.restartPolicy",
-                      v::unsupported(ps["restartPolicy"], {"Always"})});
+      errs.push_back(
+          {"spec.template.spec.restartPolicy", v::unsupported(ps["restartPolicy"], {"Always"})});
     }
     if (has(ps, "activeDeadlineSeconds")) {
       errs.push_back({"spec.template.spec.activeDeadlineSeconds",
@@ -131,16 +133,18 @@ void deployment_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   }
   if (has(spec, "progressDeadlineSeconds") && spec["progressDeadlineSeconds"].is_number_integer() &&
       get(spec, "minReadySeconds").is_number_integer() &&
-      spec["progressDeadlineSeconds"].get<long long>() <= spec["minReadySeconds"].get<long long>()) {
-    errs.push_back({"spec.progressDeadlineSeconds",
-                    v::invalid(spec["progressDeadlineSeconds"],
-                               "must be greater than minReadySeconds")});
+      spec["progressDeadlineSeconds"].get<long long>() <=
+          spec["minReadySeconds"].get<long long>()) {
+    errs.push_back(
+        {"spec.progressDeadlineSeconds",
+         v::invalid(spec["progressDeadlineSeconds"], "must be greater than minReadySeconds")});
   }
   const Json& st = get(spec, "strategy");
   if (st.is_null()) return;
   std::string type = str(st, "type");
   if (has(st, "type") && type != "RollingUpdate" && type != "Recreate") {
-    errs.push_back({"spec.strategy.type", v::unsupported(st["type"], {"Recreate", "RollingUpdate"})});
+    errs.push_back(
+        {"spec.strategy.type", v::unsupported(st["type"], {"Recreate", "RollingUpdate"})});
   }
   const Json& ru = get(st, "rollingUpdate");
   if (type == "Recreate" && !ru.is_null()) {
@@ -162,9 +166,10 @@ void deployment_validate(const Json& obj, const Json* old, FieldErrors& errs) {
     bool percent = false;
     if (!v::int_or_percent(x, &vals[i], &percent)) {
       ok[i] = false;
-      errs.push_back({p, v::invalid(x, "a valid percent string must be a numeric string followed "
-                                       "by an ending '%' (e.g. '1%',  or '93%', regex used for "
-                                       "validation is '[0-9]+%')")});
+      errs.push_back({p, v::invalid(x,
+                                    "a valid percent string must be a numeric string followed "
+                                    "by an ending '%' (e.g. '1%',  or '93%', regex used for "
+                                    "validation is '[0-9]+%')")});
       continue;
     }
     if (vals[i] < 0) {
@@ -177,20 +182,26 @@ void deployment_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   }
   if (ok[0] && ok[1] && vals[0] == 0 && vals[1] == 0) {
     errs.push_back({"spec.strategy.rollingUpdate.maxUnavailable",
-                    v::invalid(get(ru, "maxUnavailable"),
-                               "may not be 0 when `maxSurge` is 0")});
+                    v::invalid(get(ru, "maxUnavailable"), "may not be 0 when `maxSurge` is 0")});
   }
 }
 
 std::vector<TableColumn> deployment_columns() {
   return {
       col("READY", "string", "Number of the pod with ready state"),
-      col("UP-TO-DATE", "integer", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-      col("AVAILABLE", "integer", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+      col("UP-TO-DATE", "integer",
+          "Total number of non-terminated pods targeted by this deployment that have the desired "
+          "template spec."),
+      col("AVAILABLE", "integer",
+          "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+          "deployment."),
       tbl::age_column(),
       col("CONTAINERS", "string", "Names of each container in the template.", 1),
       col("IMAGES", "string", "Images referenced by each container in the template.", 1),
-      col("SELECTOR", "string", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.", 1),
+      col("SELECTOR", "string",
+          "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be "
+          "the ones affected by this deployment.",
+          1),
   };
 }
 
@@ -198,12 +209,11 @@ Json deployment_cells(const Json& obj) {
   const Json& spec = get(obj, "spec");
   const Json& status = get(obj, "status");
   const Json& ps = get(get(spec, "template"), "spec");
-  return Json::array(
-      {std::to_string(tbl::num(status, "readyReplicas")) + "/" +
-           std::to_string(tbl::num(spec, "replicas")),
-       tbl::num(status, "updatedReplicas"), tbl::num(status, "availableReplicas"), age(obj),
-       tbl::container_names(ps), tbl::container_images(ps),
-       tbl::selector_string(get(spec, "selector"))});
+  return Json::array({std::to_string(tbl::num(status, "readyReplicas")) + "/" +
+                          std::to_string(tbl::num(spec, "replicas")),
+                      tbl::num(status, "updatedReplicas"), tbl::num(status, "availableReplicas"),
+                      age(obj), tbl::container_names(ps), tbl::container_images(ps),
+                      tbl::selector_string(get(spec, "selector"))});
 }
 
 std::vector<TableColumn> replicaset_columns() {

@@ -30,8 +30,7 @@ Json& child_object(Json& obj, const char* key) {
 std::string since(const std::string& rfc3339) {
   SysTime t;
   if (!parse_rfc3339(rfc3339, &t)) return "<unknown>";
-  return human_duration(
-      std::chrono::duration_cast<std::chrono::seconds>(real_clock().now() - t));
+  return human_duration(std::chrono::duration_cast<std::chrono::seconds>(real_clock().now() - t));
 }
 
 // ------------------------------------------------------------------ Namespace
@@ -285,16 +284,18 @@ void node_validate(const Json& obj, const Json*, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("v1", "Node"), false, errs);
   const Json& spec = get(obj, "spec");
   if (has(spec, "podCIDR") && !v::is_cidr(str(spec, "podCIDR"))) {
-    errs.push_back({"spec.podCIDR", v::invalid(spec["podCIDR"], "must be a valid CIDR value, "
-                                                                "(e.g. 10.9.8.0/24 or 2001:db8::/64)")});
+    errs.push_back({"spec.podCIDR", v::invalid(spec["podCIDR"],
+                                               "must be a valid CIDR value, "
+                                               "(e.g. 10.9.8.0/24 or 2001:db8::/64)")});
   }
   const Json& cidrs = get(spec, "podCIDRs");
   if (cidrs.is_array()) {
     for (size_t i = 0; i < cidrs.size(); ++i) {
       if (!cidrs[i].is_string() || !v::is_cidr(cidrs[i].get<std::string>())) {
         errs.push_back({v::idx("spec.podCIDRs", i),
-                        v::invalid(cidrs[i], "must be a valid CIDR value, (e.g. 10.9.8.0/24 or "
-                                             "2001:db8::/64)")});
+                        v::invalid(cidrs[i],
+                                   "must be a valid CIDR value, (e.g. 10.9.8.0/24 or "
+                                   "2001:db8::/64)")});
       }
     }
   }
@@ -314,8 +315,9 @@ void node_validate(const Json& obj, const Json*, FieldErrors& errs) {
       if (!has(t, "effect")) {
         errs.push_back({p + ".effect", v::required()});
       } else if (e != "NoSchedule" && e != "PreferNoSchedule" && e != "NoExecute") {
-        errs.push_back({p + ".effect",
-                        v::unsupported(t["effect"], {"NoSchedule", "PreferNoSchedule", "NoExecute"})});
+        errs.push_back(
+            {p + ".effect",
+             v::unsupported(t["effect"], {"NoSchedule", "PreferNoSchedule", "NoExecute"})});
       }
     }
   }
@@ -380,13 +382,12 @@ Json node_cells(const Json& obj) {
     return or_none(out);
   };
   const Json& info = get(status, "nodeInfo");
-  return Json::array({st, or_none(role_text), age(obj), str(info, "kubeletVersion"),
-                      address("InternalIP"), address("ExternalIP"),
-                      str(info, "osImage").empty() ? "<unknown>" : str(info, "osImage"),
-                      str(info, "kernelVersion").empty() ? "<unknown>" : str(info, "kernelVersion"),
-                      str(info, "containerRuntimeVersion").empty()
-                          ? "<unknown>"
-                          : str(info, "containerRuntimeVersion")});
+  return Json::array(
+      {st, or_none(role_text), age(obj), str(info, "kubeletVersion"), address("InternalIP"),
+       address("ExternalIP"), str(info, "osImage").empty() ? "<unknown>" : str(info, "osImage"),
+       str(info, "kernelVersion").empty() ? "<unknown>" : str(info, "kernelVersion"),
+       str(info, "containerRuntimeVersion").empty() ? "<unknown>"
+                                                    : str(info, "containerRuntimeVersion")});
 }
 
 // -------------------------------------------------------------------- Service
@@ -439,8 +440,8 @@ void service_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   }
   if (has(spec, "sessionAffinity") && str(spec, "sessionAffinity") != "None" &&
       str(spec, "sessionAffinity") != "ClientIP") {
-    errs.push_back({"spec.sessionAffinity",
-                    v::unsupported(spec["sessionAffinity"], {"ClientIP", "None"})});
+    errs.push_back(
+        {"spec.sessionAffinity", v::unsupported(spec["sessionAffinity"], {"ClientIP", "None"})});
   }
   if (type == "ExternalName") {
     std::string en = str(spec, "externalName");
@@ -453,8 +454,8 @@ void service_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   std::string cip = str(spec, "clusterIP");
   v::want_string(spec, "clusterIP", "spec.clusterIP", errs);
   if (!cip.empty() && cip != "None" && !v::is_ipv4(cip)) {
-    errs.push_back({"spec.clusterIP",
-                    v::invalid(cip, "must be empty, 'None', or a valid IP address")});
+    errs.push_back(
+        {"spec.clusterIP", v::invalid(cip, "must be empty, 'None', or a valid IP address")});
   }
   if (old && old->is_object()) {
     std::string old_ip = str(get(*old, "spec"), "clusterIP");
@@ -503,7 +504,8 @@ void service_validate(const Json& obj, const Json* old, FieldErrors& errs) {
     if (tp.is_number_integer()) {
       long long t = tp.get<long long>();
       if (t < 1 || t > 65535) {
-        errs.push_back({p + ".targetPort", v::invalid(tp, "must be between 1 and 65535, inclusive")});
+        errs.push_back(
+            {p + ".targetPort", v::invalid(tp, "must be between 1 and 65535, inclusive")});
       }
     } else if (tp.is_string()) {
       if (auto m = v::check_iana_svc_name(tp.get<std::string>()); !m.empty()) {
@@ -520,9 +522,10 @@ void service_validate(const Json& obj, const Json* old, FieldErrors& errs) {
                                      (type.empty() ? std::string("ClusterIP") : type) + "'")});
       } else if (!np.is_number_integer() || np.get<long long>() < 30000 ||
                  np.get<long long>() > 32767) {
-        errs.push_back({p + ".nodePort",
-                        v::invalid(np, "provided port is not in the valid range. The range of "
-                                       "valid ports is 30000-32767")});
+        errs.push_back(
+            {p + ".nodePort", v::invalid(np,
+                                         "provided port is not in the valid range. The range of "
+                                         "valid ports is 30000-32767")});
       }
     }
   }
@@ -641,7 +644,8 @@ Json endpoints_cells(const Json& obj) {
         if (ports.is_array() && !ports.empty()) {
           for (const Json& p : ports) {
             ++count;
-            if (list.size() < 3) list.push_back(str(a, "ip") + ":" + std::to_string(tbl::num(p, "port")));
+            if (list.size() < 3)
+              list.push_back(str(a, "ip") + ":" + std::to_string(tbl::num(p, "port")));
           }
         } else {
           ++count;
@@ -705,9 +709,8 @@ Json event_cells(const Json& obj) {
   std::string source = str(src, "component");
   if (source.empty()) source = str(obj, "reportingComponent");
   if (!str(src, "host").empty()) source += ", " + str(src, "host");
-  return Json::array({last_seen, str(obj, "type"), str(obj, "reason"),
-                      kind + "/" + str(io, "name"), str(io, "fieldPath"), source,
-                      str(obj, "message"), first_seen, count});
+  return Json::array({last_seen, str(obj, "type"), str(obj, "reason"), kind + "/" + str(io, "name"),
+                      str(io, "fieldPath"), source, str(obj, "message"), first_seen, count});
 }
 
 // ------------------------------------------------------- ConfigMap and Secret
@@ -757,7 +760,8 @@ void configmap_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_data_keys(get(obj, "data"), "data", seen, false, errs);
   validate_data_keys(get(obj, "binaryData"), "binaryData", seen, true, errs);
   if (old && get(*old, "immutable").is_boolean() && (*old)["immutable"].get<bool>()) {
-    if (get(obj, "data") != get(*old, "data") || get(obj, "binaryData") != get(*old, "binaryData")) {
+    if (get(obj, "data") != get(*old, "data") ||
+        get(obj, "binaryData") != get(*old, "binaryData")) {
       errs.push_back({"data", v::forbidden("field is immutable when `immutable` is set")});
     }
   }
@@ -776,8 +780,7 @@ Json configmap_cells(const Json& obj) {
 }
 
 std::string base64_encode(const std::string& in) {
-  static const char* kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   while (i + 2 < in.size()) {
@@ -899,8 +902,8 @@ void add_core_kinds(std::vector<const ResourceType*>& out) {
     t.categories = {"all"};
     t.has_status = true;
     t.clear_status_on_create = true;
-    t.field_selectors = {"spec.nodeName", "status.phase", "spec.restartPolicy",
-                         "spec.schedulerName", "status.podIP", "status.nominatedNodeName",
+    t.field_selectors = {"spec.nodeName",           "status.phase",    "spec.restartPolicy",
+                         "spec.schedulerName",      "status.podIP",    "status.nominatedNodeName",
                          "spec.serviceAccountName", "spec.hostNetwork"};
     t.set_defaults = pod_defaults;
     t.validate = pod_validate;
@@ -944,11 +947,16 @@ void add_core_kinds(std::vector<const ResourceType*>& out) {
   }();
   static const ResourceType ev = [] {
     ResourceType t = make(kEvent, "events", "event", true, {"ev"});
-    t.field_selectors = {"involvedObject.kind",       "involvedObject.namespace",
-                         "involvedObject.name",       "involvedObject.uid",
-                         "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                         "involvedObject.fieldPath",  "reason",
-                         "reportingComponent",        "source",
+    t.field_selectors = {"involvedObject.kind",
+                         "involvedObject.namespace",
+                         "involvedObject.name",
+                         "involvedObject.uid",
+                         "involvedObject.apiVersion",
+                         "involvedObject.resourceVersion",
+                         "involvedObject.fieldPath",
+                         "reason",
+                         "reportingComponent",
+                         "source",
                          "type"};
     t.validate = event_validate;
     t.table_columns = event_columns;

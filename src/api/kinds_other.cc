@@ -28,8 +28,9 @@ void validate_quantity(const Json& x, const std::string& path, FieldErrors& errs
   std::string text = x.is_string() ? x.get<std::string>() : x.is_number() ? x.dump() : "";
   auto q = Quantity::parse(text);
   if (!q.is_ok()) {
-    errs.push_back({path, v::invalid(x, "quantities must match the regular expression "
-                                        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")});
+    errs.push_back({path, v::invalid(x,
+                                     "quantities must match the regular expression "
+                                     "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")});
   } else if (q->milli_value() <= 0) {
     errs.push_back({path, v::invalid(x, "must be positive")});
   }
@@ -44,7 +45,8 @@ void validate_metric_target(const Json& t, const std::string& path, FieldErrors&
   if (!has(t, "type")) {
     errs.push_back({path + ".type", "Required value: must specify a metric target type"});
   } else if (type != "Utilization" && type != "Value" && type != "AverageValue") {
-    errs.push_back({path + ".type", v::unsupported(t["type"], {"AverageValue", "Utilization", "Value"})});
+    errs.push_back(
+        {path + ".type", v::unsupported(t["type"], {"AverageValue", "Utilization", "Value"})});
   }
   if (type == "Utilization") {
     const Json& u = get(t, "averageUtilization");
@@ -77,15 +79,18 @@ void validate_scaling_rules(const Json& r, const std::string& path, FieldErrors&
     return;
   }
   const Json& w = get(r, "stabilizationWindowSeconds");
-  if (!w.is_null() && (!w.is_number_integer() || w.get<long long>() < 0 || w.get<long long>() > 3600)) {
+  if (!w.is_null() &&
+      (!w.is_number_integer() || w.get<long long>() < 0 || w.get<long long>() > 3600)) {
     errs.push_back({path + ".stabilizationWindowSeconds",
-                    v::invalid(w, "must be less than or equal to 3600 and greater than or equal "
-                                  "to 0")});
+                    v::invalid(w,
+                               "must be less than or equal to 3600 and greater than or equal "
+                               "to 0")});
   }
   if (has(r, "selectPolicy")) {
     std::string sp = str(r, "selectPolicy");
     if (sp != "Max" && sp != "Min" && sp != "Disabled") {
-      errs.push_back({path + ".selectPolicy", v::unsupported(r["selectPolicy"], {"Disabled", "Max", "Min"})});
+      errs.push_back(
+          {path + ".selectPolicy", v::unsupported(r["selectPolicy"], {"Disabled", "Max", "Min"})});
     }
   }
   const Json& policies = get(r, "policies");
@@ -108,8 +113,7 @@ void validate_scaling_rules(const Json& r, const std::string& path, FieldErrors&
     if (!per.is_number_integer() || per.get<long long>() <= 0) {
       errs.push_back({p + ".periodSeconds", v::invalid(per, "must be greater than zero")});
     } else if (per.get<long long>() > 1800) {
-      errs.push_back({p + ".periodSeconds",
-                      v::invalid(per, "must be less than or equal to 1800")});
+      errs.push_back({p + ".periodSeconds", v::invalid(per, "must be less than or equal to 1800")});
     }
   }
 }
@@ -136,11 +140,12 @@ void hpa_validate(const Json& obj, const Json*, FieldErrors& errs) {
   const Json& mx = get(spec, "maxReplicas");
   if (!mx.is_number_integer() || mx.get<long long>() < 1) {
     errs.push_back({"spec.maxReplicas", mx.is_null() ? std::string(v::required())
-                                                     : v::invalid(mx, "must be greater than or "
-                                                                      "equal to 1")});
+                                                     : v::invalid(mx,
+                                                                  "must be greater than or "
+                                                                  "equal to 1")});
   } else if (mx.get<long long>() < min_r) {
-    errs.push_back({"spec.maxReplicas",
-                    v::invalid(mx, "must be greater than or equal to `minReplicas`")});
+    errs.push_back(
+        {"spec.maxReplicas", v::invalid(mx, "must be greater than or equal to `minReplicas`")});
   }
   const Json& metrics = get(spec, "metrics");
   if (!metrics.is_null() && !metrics.is_array()) {
@@ -155,8 +160,9 @@ void hpa_validate(const Json& obj, const Json*, FieldErrors& errs) {
         const Json& r = get(m, field);
         std::string rp = p + "." + field;
         if (!r.is_object()) {
-          errs.push_back({rp, "Required value: must populate information for the given metric "
-                              "source"});
+          errs.push_back({rp,
+                          "Required value: must populate information for the given metric "
+                          "source"});
           continue;
         }
         std::string name = str(r, "name");
@@ -239,7 +245,8 @@ std::string hpa_targets(const Json& spec, const Json& status) {
     const Json& cv = get(get(cur, field.c_str()), "current");
     std::string prefix;
     if (type == "Resource") prefix = str(src, "name") + ": ";
-    if (type == "ContainerResource") prefix = str(src, "name") + " on " + str(src, "container") + ": ";
+    if (type == "ContainerResource")
+      prefix = str(src, "name") + " on " + str(src, "container") + ": ";
     std::string cur_text = "<unknown>";
     std::string tgt_text;
     if (has(target, "averageUtilization") || str(target, "type") == "Utilization") {

@@ -133,45 +133,47 @@ Json build_document(const std::string& prefix) {
     }
     std::string base = "/" + prefix + "/";
     std::string op_scope = t->namespaced ? "Namespaced" : "";
-    std::string path = base + (t->namespaced ? "namespaces/{namespace}/" : "") + t->plural + "/{name}";
+    std::string path =
+        base + (t->namespaced ? "namespaces/{namespace}/" : "") + t->plural + "/{name}";
     Json params = Json::array({path_param("name", ("name of the " + t->kind).c_str())});
     if (t->namespaced) {
-      params.push_back(path_param("namespace", "object name and auth scope, such as for teams "
-                                               "and projects"));
+      params.push_back(path_param("namespace",
+                                  "object name and auth scope, such as for teams "
+                                  "and projects"));
     }
     Json response = {{"description", "OK"}};
     if (!schema_name.empty()) {
-      response["content"] = {{"application/json", {{"schema", {{"$ref", schema_ref(schema_name)}}}}},
-                             {"application/yaml", {{"schema", {{"$ref", schema_ref(schema_name)}}}}}};
+      response["content"] = {
+          {"application/json", {{"schema", {{"$ref", schema_ref(schema_name)}}}}},
+          {"application/yaml", {{"schema", {{"$ref", schema_ref(schema_name)}}}}}};
     }
     std::string gv = camel(t->group.empty() ? "core" : t->group) + camel(t->version);
     Json patch_params = params;
     patch_params.push_back(query_param(
-        "dryRun",
-        "When present, indicates that modifications should not be persisted."));
-    patch_params.push_back(query_param(
-        "fieldManager", "fieldManager is a name associated with the actor or entity that is "
-                        "making these changes."));
+        "dryRun", "When present, indicates that modifications should not be persisted."));
+    patch_params.push_back(
+        query_param("fieldManager",
+                    "fieldManager is a name associated with the actor or entity that is "
+                    "making these changes."));
     patch_params.push_back(query_param(
         "fieldValidation",
         "fieldValidation instructs the server on how to handle objects in the request "
         "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: Ignore, "
         "Warn, Strict."));
     Json patch_body_schema = {{"$ref", schema_ref(kPatchSchema)}};
-    Json patch = {
-        {"tags", Json::array({gv})},
-        {"description", "partially update the specified " + t->kind},
-        {"operationId", "patch" + gv + op_scope + t->kind},
-        {"parameters", std::move(patch_params)},
-        {"requestBody",
-         {{"content",
-           {{"application/json-patch+json", {{"schema", patch_body_schema}}},
-            {"application/merge-patch+json", {{"schema", patch_body_schema}}},
-            {"application/apply-patch+yaml", {{"schema", patch_body_schema}}}}},
-          {"required", true}}},
-        {"responses", {{"200", response}, {"201", {{"description", "Created"}}}}},
-        {"x-kubernetes-action", "patch"},
-        {"x-kubernetes-group-version-kind", gvk(t->group, t->version, t->kind)}};
+    Json patch = {{"tags", Json::array({gv})},
+                  {"description", "partially update the specified " + t->kind},
+                  {"operationId", "patch" + gv + op_scope + t->kind},
+                  {"parameters", std::move(patch_params)},
+                  {"requestBody",
+                   {{"content",
+                     {{"application/json-patch+json", {{"schema", patch_body_schema}}},
+                      {"application/merge-patch+json", {{"schema", patch_body_schema}}},
+                      {"application/apply-patch+yaml", {{"schema", patch_body_schema}}}}},
+                    {"required", true}}},
+                  {"responses", {{"200", response}, {"201", {{"description", "Created"}}}}},
+                  {"x-kubernetes-action", "patch"},
+                  {"x-kubernetes-group-version-kind", gvk(t->group, t->version, t->kind)}};
     Json get = {{"tags", Json::array({gv})},
                 {"description", "read the specified " + t->kind},
                 {"operationId", "read" + gv + op_scope + t->kind},
@@ -232,8 +234,8 @@ const Docs& docs() {
       std::string p = prefix_of(*t);
       if (out.by_prefix.count(p)) continue;
       out.by_prefix[p] = build_document(p);
-      paths[p] = {{"serverRelativeURL",
-                   "/openapi/v3/" + p + "?hash=" + fnv_hex(out.by_prefix[p].dump())}};
+      paths[p] = {
+          {"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + fnv_hex(out.by_prefix[p].dump())}};
     }
     out.index = {{"paths", std::move(paths)}};
     return out;

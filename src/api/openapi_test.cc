@@ -33,9 +33,12 @@ TEST(UnknownFieldsTest, ReportsNestedPaths) {
     "extra":true})");
   Paths got = unknown("v1", "Pod", pod);
   std::sort(got.begin(), got.end());
-  Paths want = {"extra", "metadata.labelz", "spec.containers[1].imagee",
+  Paths want = {"extra",
+                "metadata.labelz",
+                "spec.containers[1].imagee",
                 "spec.containers[1].livenessProbe.httpGet.bogus",
-                "spec.containers[1].ports[0].hostport", "spec.restartpolicy"};
+                "spec.containers[1].ports[0].hostport",
+                "spec.restartpolicy"};
   EXPECT_EQ(got, want);
 
   Json d = J(R"({"spec":{"replicas":1,"template":{"metadata":{"labels":{"a":"b"},"lables":{}},
@@ -46,9 +49,11 @@ TEST(UnknownFieldsTest, ReportsNestedPaths) {
           "spec.template.spec.containers[0].envv"};
   EXPECT_EQ(got, want);
 
-  EXPECT_EQ(unknown("minik8s.io/v1", "DNS",
-                    J(R"({"spec":{"host":"h","paths":[{"path":"/","serviceName":"s","servicePort":1,"weight":3}]},"host":"x"})")),
-            (Paths{"host", "spec.paths[0].weight"}));
+  EXPECT_EQ(
+      unknown(
+          "minik8s.io/v1", "DNS",
+          J(R"({"spec":{"host":"h","paths":[{"path":"/","serviceName":"s","servicePort":1,"weight":3}]},"host":"x"})")),
+      (Paths{"host", "spec.paths[0].weight"}));
   // Wrong JSON types are left to validation.
   EXPECT_TRUE(unknown("v1", "Pod", J(R"({"spec":{"containers":"x","volumes":7}})")).empty());
 }
@@ -128,9 +133,11 @@ TEST(UnknownFieldsTest, NoneForRealisticKubectlOutput) {
   rs["spec"].erase("strategy");
   rs["spec"].erase("progressDeadlineSeconds");
   rs["spec"].erase("revisionHistoryLimit");
-  rs["metadata"]["ownerReferences"] = J(R"([{"apiVersion":"apps/v1","kind":"Deployment","name":"web",
+  rs["metadata"]["ownerReferences"] =
+      J(R"([{"apiVersion":"apps/v1","kind":"Deployment","name":"web",
     "uid":"x","controller":true,"blockOwnerDeletion":true}])");
-  rs["status"] = J(R"({"replicas":3,"fullyLabeledReplicas":3,"readyReplicas":3,"availableReplicas":3,"observedGeneration":1})");
+  rs["status"] = J(
+      R"({"replicas":3,"fullyLabeledReplicas":3,"readyReplicas":3,"availableReplicas":3,"observedGeneration":1})");
   EXPECT_EQ(unknown("apps/v1", "ReplicaSet", rs), Paths{});
 
   Json pod = J(R"({"apiVersion":"v1","kind":"Pod",
@@ -197,17 +204,22 @@ TEST(UnknownFieldsTest, NoneForRealisticKubectlOutput) {
     "reason":"Pulled","message":"m","source":{"component":"kubelet","host":"n1"},"firstTimestamp":"x",
     "lastTimestamp":"x","count":1,"type":"Normal","eventTime":null,"reportingComponent":"kubelet","reportingInstance":"n1"})");
   EXPECT_EQ(unknown("v1", "Event", ev), Paths{});
-  Json lease = J(R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"n1","namespace":"kube-node-lease"},
+  Json lease = J(
+      R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"n1","namespace":"kube-node-lease"},
     "spec":{"holderIdentity":"n1","leaseDurationSeconds":40,"renewTime":"2024-05-01T10:00:00.000000Z"}})");
   EXPECT_EQ(unknown("coordination.k8s.io/v1", "Lease", lease), Paths{});
   Json ep = J(R"({"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"web","namespace":"d"},
     "subsets":[{"addresses":[{"ip":"10.244.1.5","nodeName":"n1","targetRef":{"kind":"Pod","name":"p","namespace":"d","uid":"u"}}],
     "ports":[{"name":"http","port":80,"protocol":"TCP"}]}]})");
   EXPECT_EQ(unknown("v1", "Endpoints", ep), Paths{});
-  EXPECT_EQ(unknown("v1", "Secret", J(R"({"data":{"a":"b"},"stringData":{"c":"d"},"type":"Opaque","immutable":true})")),
+  EXPECT_EQ(
+      unknown("v1", "Secret",
+              J(R"({"data":{"a":"b"},"stringData":{"c":"d"},"type":"Opaque","immutable":true})")),
+      Paths{});
+  EXPECT_EQ(unknown("v1", "ConfigMap", J(R"({"data":{"a":"b"},"binaryData":{"c":"AA=="}})")),
             Paths{});
-  EXPECT_EQ(unknown("v1", "ConfigMap", J(R"({"data":{"a":"b"},"binaryData":{"c":"AA=="}})")), Paths{});
-  EXPECT_EQ(unknown("v1", "Namespace", J(R"({"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}})")),
+  EXPECT_EQ(unknown("v1", "Namespace",
+                    J(R"({"spec":{"finalizers":["kubernetes"]},"status":{"phase":"Active"}})")),
             Paths{});
 }
 
@@ -239,10 +251,13 @@ TEST(OpenApiTest, DeploymentDocumentHasPatchOperationAndSchema) {
   }
   EXPECT_TRUE(has_fv);
   Json types = Json::array();
-  for (auto it = patch["requestBody"]["content"].begin(); it != patch["requestBody"]["content"].end(); ++it) {
+  for (auto it = patch["requestBody"]["content"].begin();
+       it != patch["requestBody"]["content"].end(); ++it) {
     types.push_back(it.key());
   }
-  EXPECT_EQ(types, J(R"(["application/apply-patch+yaml","application/json-patch+json","application/merge-patch+json"])"));
+  EXPECT_EQ(
+      types,
+      J(R"(["application/apply-patch+yaml","application/json-patch+json","application/merge-patch+json"])"));
   EXPECT_EQ(patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/io.k8s.api.apps.v1.Deployment");
 
@@ -250,7 +265,8 @@ TEST(OpenApiTest, DeploymentDocumentHasPatchOperationAndSchema) {
   const Json& dep = schemas["io.k8s.api.apps.v1.Deployment"];
   EXPECT_EQ(dep["x-kubernetes-group-version-kind"],
             J(R"([{"group":"apps","version":"v1","kind":"Deployment"}])"));
-  EXPECT_EQ(dep["properties"]["spec"]["$ref"], "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
+  EXPECT_EQ(dep["properties"]["spec"]["$ref"],
+            "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
   // Every $ref resolves inside the document.
   std::function<void(const Json&)> check_refs = [&](const Json& v) {
     if (v.is_object()) {
@@ -277,12 +293,16 @@ TEST(OpenApiTest, CoreAndCustomDocuments) {
   EXPECT_TRUE(core["paths"].contains("/api/v1/namespaces/{namespace}/pods/{name}"));
   EXPECT_TRUE(core["paths"].contains("/api/v1/nodes/{name}"));
   EXPECT_TRUE(core["paths"].contains("/api/v1/namespaces/{name}"));
-  EXPECT_EQ(core["paths"]["/api/v1/nodes/{name}"]["patch"]["x-kubernetes-group-version-kind"]["kind"], "Node");
+  EXPECT_EQ(
+      core["paths"]["/api/v1/nodes/{name}"]["patch"]["x-kubernetes-group-version-kind"]["kind"],
+      "Node");
   EXPECT_TRUE(core["components"]["schemas"].contains("io.k8s.api.core.v1.Pod"));
   EXPECT_FALSE(core["components"]["schemas"].contains("io.k8s.api.apps.v1.Deployment"));
   Json dns = openapi_v3_document("/apis/minik8s.io/v1");
   ASSERT_TRUE(dns.is_object());
-  EXPECT_EQ(dns["components"]["schemas"]["io.minik8s.v1.DNS"]["x-kubernetes-group-version-kind"][0]["kind"], "DNS");
+  EXPECT_EQ(dns["components"]["schemas"]["io.minik8s.v1.DNS"]["x-kubernetes-group-version-kind"][0]
+               ["kind"],
+            "DNS");
   EXPECT_TRUE(dns["paths"].contains("/apis/minik8s.io/v1/namespaces/{namespace}/dnses/{name}"));
   EXPECT_TRUE(openapi_v3_document("apis/batch/v1").is_null());
   EXPECT_TRUE(openapi_v3_document("").is_null());

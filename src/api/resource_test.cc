@@ -42,11 +42,19 @@ FieldErrors check(const ResourceType& t, Json obj, const Json* old = nullptr) {
 TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
   std::vector<std::string> names;
   for (const ResourceType* t : all_resources()) names.push_back(t->qualified_plural());
-  std::vector<std::string> want = {"namespaces", "pods",        "nodes",       "services",
-                                   "endpoints",  "events",      "configmaps",  "secrets",
-                                   "deployments.apps", "replicasets.apps",
+  std::vector<std::string> want = {"namespaces",
+                                   "pods",
+                                   "nodes",
+                                   "services",
+                                   "endpoints",
+                                   "events",
+                                   "configmaps",
+                                   "secrets",
+                                   "deployments.apps",
+                                   "replicasets.apps",
                                    "horizontalpodautoscalers.autoscaling",
-                                   "leases.coordination.k8s.io", "dnses.minik8s.io"};
+                                   "leases.coordination.k8s.io",
+                                   "dnses.minik8s.io"};
   EXPECT_EQ(names, want);
 }
 
@@ -168,8 +176,9 @@ TEST(DefaultsTest, MinimalDeploymentAndReplicaSet) {
                 "spec":{"containers":[{"name":"w","image":"nginx:1.25"}]}}}})");
   kind("apps/v1", "Deployment").set_defaults(d);
   EXPECT_EQ(d["spec"]["replicas"], 1);
-  EXPECT_EQ(d["spec"]["strategy"],
-            J(R"({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}})"));
+  EXPECT_EQ(
+      d["spec"]["strategy"],
+      J(R"({"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}})"));
   EXPECT_EQ(d["spec"]["revisionHistoryLimit"], 10);
   EXPECT_EQ(d["spec"]["progressDeadlineSeconds"], 600);
   EXPECT_EQ(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
@@ -187,7 +196,8 @@ TEST(DefaultsTest, MinimalDeploymentAndReplicaSet) {
 }
 
 TEST(DefaultsTest, ServiceSecretHpaNamespace) {
-  Json s = J(R"({"spec":{"selector":{"app":"web"},"ports":[{"port":80},{"port":443,"targetPort":8443,"protocol":"UDP"}]}})");
+  Json s = J(
+      R"({"spec":{"selector":{"app":"web"},"ports":[{"port":80},{"port":443,"targetPort":8443,"protocol":"UDP"}]}})");
   kind("v1", "Service").set_defaults(s);
   EXPECT_EQ(s["spec"]["type"], "ClusterIP");
   EXPECT_EQ(s["spec"]["sessionAffinity"], "None");
@@ -258,25 +268,35 @@ TEST(ValidationTest, GoodObjectsHaveNoErrors) {
 
 TEST(ValidationTest, ObjectMeta) {
   const ResourceType& pod = kind("v1", "Pod");
-  auto errs = check(pod, J(R"({"metadata":{"namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
+  auto errs = check(
+      pod, J(R"({"metadata":{"namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
   EXPECT_TRUE(has_error(errs, "metadata.name", "Required value")) << dump(errs);
-  errs = check(pod, J(R"({"metadata":{"generateName":"web-","namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
+  errs = check(
+      pod,
+      J(R"({"metadata":{"generateName":"web-","namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
   EXPECT_EQ(dump(errs), "");
   errs = check(pod, J(R"({"metadata":{"name":"Bad_Name","namespace":"d",
     "labels":{"bad key":"v","ok":"-bad-"},"annotations":{"a":"b"}},
     "spec":{"containers":[{"name":"a","image":"x"}]}})"));
-  EXPECT_TRUE(has_error(errs, "metadata.name", "Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"))
+  EXPECT_TRUE(has_error(errs, "metadata.name",
+                        "Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "metadata.labels", "Invalid value: \"bad key\"")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "metadata.labels", "Invalid value: \"-bad-\"")) << dump(errs);
   // Names with dots: fine for pods, not for namespaces or services (labels).
-  EXPECT_EQ(dump(check(pod, J(R"({"metadata":{"name":"a.b","namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"))), "");
+  EXPECT_EQ(
+      dump(check(
+          pod,
+          J(R"({"metadata":{"name":"a.b","namespace":"d"},"spec":{"containers":[{"name":"a","image":"x"}]}})"))),
+      "");
   errs = check(kind("v1", "Namespace"), J(R"({"metadata":{"name":"a.b"}})"));
   EXPECT_TRUE(has_error(errs, "metadata.name", "RFC 1123 label")) << dump(errs);
-  errs = check(kind("v1", "Service"), J(R"({"metadata":{"name":"1svc","namespace":"d"},"spec":{"ports":[{"port":80}]}})"));
+  errs = check(kind("v1", "Service"),
+               J(R"({"metadata":{"name":"1svc","namespace":"d"},"spec":{"ports":[{"port":80}]}})"));
   EXPECT_TRUE(has_error(errs, "metadata.name", "DNS-1035 label")) << dump(errs);
   // Scope.
-  errs = check(pod, J(R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
+  errs = check(pod,
+               J(R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"x"}]}})"));
   EXPECT_TRUE(has_error(errs, "metadata.namespace", "Required value")) << dump(errs);
   errs = check(kind("v1", "Node"), J(R"({"metadata":{"name":"n","namespace":"d"}})"));
   EXPECT_TRUE(has_error(errs, "metadata.namespace", "Forbidden")) << dump(errs);
@@ -317,15 +337,18 @@ TEST(ValidationTest, PodSpecErrors) {
   EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[0].containerPort",
                         "Invalid value: 70000: must be between 1 and 65535, inclusive"))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[2].name", "Duplicate value: \"http\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[2].name", "Duplicate value: \"http\""))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[3].protocol",
                         "Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\""))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[4].containerPort", "Required value")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].ports[4].containerPort", "Required value"))
+      << dump(errs);
 
   errs = check(t, pod_with(R"({"containers":[{"name":"a","image":"x","resources":{
     "limits":{"cpu":"1","memory":"12Qi"},"requests":{"cpu":"2","bogus":"1"}}}]})"));
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].resources.limits[memory]", "Invalid value: \"12Qi\""))
+  EXPECT_TRUE(
+      has_error(errs, "spec.containers[0].resources.limits[memory]", "Invalid value: \"12Qi\""))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.containers[0].resources.requests[cpu]",
                         "must be less than or equal to cpu limit of 1"))
@@ -334,9 +357,11 @@ TEST(ValidationTest, PodSpecErrors) {
                         "must be a standard resource"))
       << dump(errs);
 
-  errs = check(t, pod_with(R"({"restartPolicy":"Sometimes","containers":[{"name":"a","image":"x"}]})"));
-  EXPECT_TRUE(has_error(errs, "spec.restartPolicy",
-                        "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""))
+  errs = check(
+      t, pod_with(R"({"restartPolicy":"Sometimes","containers":[{"name":"a","image":"x"}]})"));
+  EXPECT_TRUE(has_error(
+      errs, "spec.restartPolicy",
+      "Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""))
       << dump(errs);
 
   errs = check(t, pod_with(R"({"volumes":[{"name":"v","emptyDir":{}},{"name":"v","emptyDir":{}},
@@ -345,18 +370,25 @@ TEST(ValidationTest, PodSpecErrors) {
       "env":[{"name":"1BAD","value":"x"},{"value":"y"}]}]})"));
   EXPECT_TRUE(has_error(errs, "spec.volumes[1].name", "Duplicate value: \"v\"")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.volumes[2]", "must specify a volume type")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.volumes[3].hostPath", "may not specify more than 1 volume type")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].volumeMounts[0].name", "Not found: \"missing\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].volumeMounts[1].mountPath", "Required value")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.containers[0].env[0].name", "Invalid value: \"1BAD\"")) << dump(errs);
+  EXPECT_TRUE(
+      has_error(errs, "spec.volumes[3].hostPath", "may not specify more than 1 volume type"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].volumeMounts[0].name", "Not found: \"missing\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].volumeMounts[1].mountPath", "Required value"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].env[0].name", "Invalid value: \"1BAD\""))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.containers[0].env[1].name", "Required value")) << dump(errs);
 
   errs = check(t, pod_with(R"({"nodeSelector":{"bad key":"v"},
     "tolerations":[{"key":"k","operator":"Maybe"},{"key":"k","effect":"Sometimes"},{"key":"k","operator":"Exists","value":"v"}],
     "containers":[{"name":"a","image":"x"}]})"));
   EXPECT_TRUE(has_error(errs, "spec.nodeSelector", "Invalid value: \"bad key\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.tolerations[0].operator", "Unsupported value: \"Maybe\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.tolerations[1].effect", "Unsupported value: \"Sometimes\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.tolerations[0].operator", "Unsupported value: \"Maybe\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.tolerations[1].effect", "Unsupported value: \"Sometimes\""))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.tolerations[2].operator", "value must be empty")) << dump(errs);
 }
 
@@ -409,14 +441,17 @@ TEST(ValidationTest, ServiceErrors) {
   EXPECT_TRUE(has_error(errs, "spec.ports[0].name", "Required value")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.ports[0].port", "Required value")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.ports[1].port", "Invalid value: 70000")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.ports[1].protocol", "Unsupported value: \"XTP\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.ports[1].targetPort", "Invalid value: \"Bad_Name\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.ports[1].protocol", "Unsupported value: \"XTP\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.ports[1].targetPort", "Invalid value: \"Bad_Name\""))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.ports[2].name", "Duplicate value: \"a\"")) << dump(errs);
   // targetPort 0 is defaulted to the port, so no error there.
   EXPECT_FALSE(has_error(errs, "spec.ports[2].targetPort", "")) << dump(errs);
 
   errs = check(t, svc(R"({"ports":[{"port":80,"nodePort":30080}]})"));
-  EXPECT_TRUE(has_error(errs, "spec.ports[0].nodePort", "Forbidden: may not be used when `type` is 'ClusterIP'"))
+  EXPECT_TRUE(has_error(errs, "spec.ports[0].nodePort",
+                        "Forbidden: may not be used when `type` is 'ClusterIP'"))
       << dump(errs);
   errs = check(t, svc(R"({"type":"NodePort","ports":[{"port":80,"nodePort":80}]})"));
   EXPECT_TRUE(has_error(errs, "spec.ports[0].nodePort", "The range of valid ports is 30000-32767"))
@@ -458,30 +493,37 @@ TEST(ValidationTest, WorkloadErrors) {
   bad["spec"]["template"]["spec"]["containers"][0]["image"] = "";
   bad["spec"]["strategy"] = J(R"({"type":"Sideways"})");
   auto errs = check(d, bad);
-  EXPECT_TRUE(has_error(errs, "spec.replicas", "Invalid value: -1: must be greater than or equal to 0"))
+  EXPECT_TRUE(
+      has_error(errs, "spec.replicas", "Invalid value: -1: must be greater than or equal to 0"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.template.metadata.labels",
                         "`selector` does not match template `labels`"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.template.spec.restartPolicy", "Unsupported value: \"Never\""))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.template.spec.containers[0].image", "Required value")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.strategy.type", "Unsupported value: \"Sideways\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.template.spec.containers[0].image", "Required value"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.strategy.type", "Unsupported value: \"Sideways\""))
+      << dump(errs);
 
   Json nosel = J(kGoodDeployment);
   nosel["spec"].erase("selector");
   EXPECT_TRUE(has_error(check(rs, nosel), "spec.selector", "Required value"));
 
   Json zero = J(kGoodDeployment);
-  zero["spec"]["strategy"] = J(R"({"type":"RollingUpdate","rollingUpdate":{"maxSurge":0,"maxUnavailable":"0%"}})");
+  zero["spec"]["strategy"] =
+      J(R"({"type":"RollingUpdate","rollingUpdate":{"maxSurge":0,"maxUnavailable":"0%"}})");
   errs = check(d, zero);
-  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxUnavailable", "may not be 0 when `maxSurge` is 0"))
+  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxUnavailable",
+                        "may not be 0 when `maxSurge` is 0"))
       << dump(errs);
   Json pct = J(kGoodDeployment);
   pct["spec"]["strategy"] = J(R"({"rollingUpdate":{"maxSurge":"abc","maxUnavailable":"150%"}})");
   errs = check(d, pct);
-  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxSurge", "Invalid value: \"abc\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxUnavailable", "must not be greater than 100%"))
+  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxSurge", "Invalid value: \"abc\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.strategy.rollingUpdate.maxUnavailable",
+                        "must not be greater than 100%"))
       << dump(errs);
 
   // Selector immutable on update; replicas may change.
@@ -517,39 +559,50 @@ TEST(ValidationTest, HpaErrors) {
   auto errs = check(t, bad);
   EXPECT_TRUE(has_error(errs, "spec.scaleTargetRef.kind", "Required value")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.scaleTargetRef.name", "Required value")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.minReplicas", "Invalid value: 0: must be greater than or equal to 1"))
+  EXPECT_TRUE(
+      has_error(errs, "spec.minReplicas", "Invalid value: 0: must be greater than or equal to 1"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.maxReplicas", "Invalid value: 0")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.metrics[0].resource.name", "Unsupported value: \"disk\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.metrics[0].resource.target.averageUtilization", "Required value"))
+  EXPECT_TRUE(has_error(errs, "spec.metrics[0].resource.name", "Unsupported value: \"disk\""))
+      << dump(errs);
+  EXPECT_TRUE(
+      has_error(errs, "spec.metrics[0].resource.target.averageUtilization", "Required value"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.metrics[1].resource", "Required value")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.metrics[2].type", "Unsupported value: \"Magic\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.metrics[3].resource.target.type", "Unsupported value: \"Sometimes\""))
+  EXPECT_TRUE(has_error(errs, "spec.metrics[2].type", "Unsupported value: \"Magic\""))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.behavior.scaleUp.stabilizationWindowSeconds", "Invalid value: 4000"))
+  EXPECT_TRUE(
+      has_error(errs, "spec.metrics[3].resource.target.type", "Unsupported value: \"Sometimes\""))
+      << dump(errs);
+  EXPECT_TRUE(
+      has_error(errs, "spec.behavior.scaleUp.stabilizationWindowSeconds", "Invalid value: 4000"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.behavior.scaleUp.selectPolicy", "Unsupported value: \"Most\""))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.behavior.scaleUp.policies[0].type", "Unsupported value: \"Bytes\""))
+  EXPECT_TRUE(
+      has_error(errs, "spec.behavior.scaleUp.policies[0].type", "Unsupported value: \"Bytes\""))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.behavior.scaleUp.policies[0].value", "must be greater than zero"))
+  EXPECT_TRUE(
+      has_error(errs, "spec.behavior.scaleUp.policies[0].value", "must be greater than zero"))
       << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.behavior.scaleUp.policies[0].periodSeconds",
                         "must be less than or equal to 1800"))
       << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.behavior.scaleDown.policies", "must specify at least one Policy"))
+  EXPECT_TRUE(
+      has_error(errs, "spec.behavior.scaleDown.policies", "must specify at least one Policy"))
       << dump(errs);
   Json minmax = good;
   minmax["spec"]["minReplicas"] = 5;
   minmax["spec"]["maxReplicas"] = 3;
-  EXPECT_TRUE(has_error(check(t, minmax), "spec.maxReplicas", "must be greater than or equal to `minReplicas`"));
+  EXPECT_TRUE(has_error(check(t, minmax), "spec.maxReplicas",
+                        "must be greater than or equal to `minReplicas`"));
 }
 
 TEST(ValidationTest, OtherKindsErrors) {
   auto errs = check(kind("v1", "ConfigMap"), J(R"({"metadata":{"name":"c","namespace":"d"},
     "data":{"bad/key":"x","n":5},"binaryData":{"n2":"!!notbase64"}})"));
-  EXPECT_TRUE(has_error(errs, "data", "Invalid value: \"bad/key\": a valid config key")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "data", "Invalid value: \"bad/key\": a valid config key"))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "data[n]", "must be a string")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "binaryData[n2]", "illegal base64 data")) << dump(errs);
   errs = check(kind("v1", "Secret"), J(R"({"metadata":{"name":"s","namespace":"d"},
@@ -558,9 +611,11 @@ TEST(ValidationTest, OtherKindsErrors) {
   errs = check(kind("v1", "Node"), J(R"({"metadata":{"name":"n"},
     "spec":{"podCIDR":"10.244.1.0/33","taints":[{"key":"k","effect":"Sometimes"},{"effect":"NoSchedule"}]}})"));
   EXPECT_TRUE(has_error(errs, "spec.podCIDR", "Invalid value: \"10.244.1.0/33\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.taints[0].effect", "Unsupported value: \"Sometimes\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.taints[0].effect", "Unsupported value: \"Sometimes\""))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.taints[1].key", "Required value")) << dump(errs);
-  errs = check(kind("coordination.k8s.io/v1", "Lease"), J(R"({"metadata":{"name":"l","namespace":"d"},
+  errs =
+      check(kind("coordination.k8s.io/v1", "Lease"), J(R"({"metadata":{"name":"l","namespace":"d"},
     "spec":{"holderIdentity":5,"leaseDurationSeconds":"40"}})"));
   EXPECT_TRUE(has_error(errs, "spec.holderIdentity", "must be a string")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.leaseDurationSeconds", "must be an integer")) << dump(errs);
@@ -569,21 +624,28 @@ TEST(ValidationTest, OtherKindsErrors) {
       {"path":"/b","serviceName":"Svc_B","servicePort":70000},{"path":"/b","servicePort":80}]}})"));
   EXPECT_TRUE(has_error(errs, "spec.host", "Invalid value: \"Bad_Host\"")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.paths[0].path", "must be an absolute path")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.paths[1].serviceName", "Invalid value: \"Svc_B\"")) << dump(errs);
-  EXPECT_TRUE(has_error(errs, "spec.paths[1].servicePort", "must be between 1 and 65535")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.paths[1].serviceName", "Invalid value: \"Svc_B\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.paths[1].servicePort", "must be between 1 and 65535"))
+      << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.paths[2].path", "Duplicate value: \"/b\"")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.paths[2].serviceName", "Required value")) << dump(errs);
-  errs = check(kind("minik8s.io/v1", "DNS"), J(R"({"metadata":{"name":"d","namespace":"d"},"spec":{"paths":[]}})"));
+  errs = check(kind("minik8s.io/v1", "DNS"),
+               J(R"({"metadata":{"name":"d","namespace":"d"},"spec":{"paths":[]}})"));
   EXPECT_TRUE(has_error(errs, "spec.host", "Required value")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.paths", "Required value")) << dump(errs);
 }
 
 // Hooks never throw on odd JSON.
 TEST(ValidationTest, HooksSurviveGarbage) {
-  const char* bodies[] = {"{}", R"({"spec":null})", R"({"spec":[]})", R"({"spec":{"containers":"x"}})",
-                          R"({"spec":{"containers":[1,null,"x"],"ports":7,"template":5}})",
-                          R"({"metadata":{"labels":[1],"annotations":"x"},"status":7,"data":[]})",
-                          R"({"spec":{"metrics":[{"type":"Resource","resource":7}],"behavior":{"scaleUp":3}}})"};
+  const char* bodies[] = {
+      "{}",
+      R"({"spec":null})",
+      R"({"spec":[]})",
+      R"({"spec":{"containers":"x"}})",
+      R"({"spec":{"containers":[1,null,"x"],"ports":7,"template":5}})",
+      R"({"metadata":{"labels":[1],"annotations":"x"},"status":7,"data":[]})",
+      R"({"spec":{"metrics":[{"type":"Resource","resource":7}],"behavior":{"scaleUp":3}}})"};
   for (const ResourceType* t : all_resources()) {
     for (const char* b : bodies) {
       Json obj = J(b);
@@ -597,7 +659,8 @@ TEST(ValidationTest, HooksSurviveGarbage) {
         std::vector<std::string> paths;
         if (t->unknown_fields) t->unknown_fields(obj, paths);
         if (t->initial_status) t->initial_status(obj);
-      }) << t->kind << " " << b;
+      }) << t->kind
+         << " " << b;
     }
   }
 }

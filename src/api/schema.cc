@@ -86,13 +86,12 @@ Registry build(Builder& b) {
   const std::string meta = "io.k8s.apimachinery.pkg.apis.meta.v1.";
   const std::string core = "io.k8s.api.core.v1.";
 
-  const Node* owner_ref = b.obj(meta + "OwnerReference",
-                                {{"apiVersion", S},
-                                 {"kind", S},
-                                 {"name", S},
-                                 {"uid", S},
-                                 {"controller", B},
-                                 {"blockOwnerDeletion", B}});
+  const Node* owner_ref = b.obj(meta + "OwnerReference", {{"apiVersion", S},
+                                                          {"kind", S},
+                                                          {"name", S},
+                                                          {"uid", S},
+                                                          {"controller", B},
+                                                          {"blockOwnerDeletion", B}});
   const Node* managed = b.obj(meta + "ManagedFieldsEntry", {{"manager", S},
                                                             {"operation", S},
                                                             {"apiVersion", S},
@@ -100,31 +99,29 @@ Registry build(Builder& b) {
                                                             {"fieldsType", S},
                                                             {"fieldsV1", ANY},
                                                             {"subresource", S}});
-  const Node* object_meta = b.obj(
-      meta + "ObjectMeta",
-      {{"name", S},
-       {"generateName", S},
-       {"namespace", S},
-       {"selfLink", S},
-       {"uid", S},
-       {"resourceVersion", S},
-       {"generation", I},
-       {"creationTimestamp", S},
-       {"deletionTimestamp", S},
-       {"deletionGracePeriodSeconds", I},
-       {"labels", SMAP},
-       {"annotations", SMAP},
-       {"ownerReferences", b.arr(owner_ref)},
-       {"finalizers", SA},
-       {"managedFields", b.arr(managed)}},
-      "Standard object's metadata.");
-  const Node* label_selector = b.obj(
-      meta + "LabelSelector",
-      {{"matchLabels", SMAP},
-       {"matchExpressions",
-        b.arr(b.obj(meta + "LabelSelectorRequirement",
-                    {{"key", S}, {"operator", S}, {"values", SA}}))}},
-      "A label query over a set of resources.");
+  const Node* object_meta = b.obj(meta + "ObjectMeta",
+                                  {{"name", S},
+                                   {"generateName", S},
+                                   {"namespace", S},
+                                   {"selfLink", S},
+                                   {"uid", S},
+                                   {"resourceVersion", S},
+                                   {"generation", I},
+                                   {"creationTimestamp", S},
+                                   {"deletionTimestamp", S},
+                                   {"deletionGracePeriodSeconds", I},
+                                   {"labels", SMAP},
+                                   {"annotations", SMAP},
+                                   {"ownerReferences", b.arr(owner_ref)},
+                                   {"finalizers", SA},
+                                   {"managedFields", b.arr(managed)}},
+                                  "Standard object's metadata.");
+  const Node* label_selector =
+      b.obj(meta + "LabelSelector",
+            {{"matchLabels", SMAP},
+             {"matchExpressions", b.arr(b.obj(meta + "LabelSelectorRequirement",
+                                              {{"key", S}, {"operator", S}, {"values", SA}}))}},
+            "A label query over a set of resources.");
   const Node* condition = b.obj("", {{"type", S},
                                      {"status", S},
                                      {"observedGeneration", I},
@@ -147,74 +144,71 @@ Registry build(Builder& b) {
   const Node* named_ref = b.obj("", {{"name", S}, {"optional", B}});
 
   // --- Pod ---
-  const Node* env_var = b.obj(
-      core + "EnvVar",
-      {{"name", S},
-       {"value", S},
-       {"valueFrom",
-        b.obj("", {{"fieldRef", b.obj("", {{"apiVersion", S}, {"fieldPath", S}})},
-                   {"resourceFieldRef",
-                    b.obj("", {{"containerName", S}, {"resource", S}, {"divisor", IOS}})},
-                   {"configMapKeyRef", key_ref},
-                   {"secretKeyRef", key_ref},
-                   {"fileKeyRef", ANY}})}});
-  const Node* env_from = b.obj(
-      core + "EnvFromSource",
-      {{"prefix", S}, {"configMapRef", named_ref}, {"secretRef", named_ref}});
-  const Node* container_port = b.obj(core + "ContainerPort", {{"name", S},
-                                                             {"hostPort", I},
-                                                             {"containerPort", I},
-                                                             {"protocol", S},
-                                                             {"hostIP", S}});
+  const Node* env_var =
+      b.obj(core + "EnvVar",
+            {{"name", S},
+             {"value", S},
+             {"valueFrom",
+              b.obj("", {{"fieldRef", b.obj("", {{"apiVersion", S}, {"fieldPath", S}})},
+                         {"resourceFieldRef",
+                          b.obj("", {{"containerName", S}, {"resource", S}, {"divisor", IOS}})},
+                         {"configMapKeyRef", key_ref},
+                         {"secretKeyRef", key_ref},
+                         {"fileKeyRef", ANY}})}});
+  const Node* env_from =
+      b.obj(core + "EnvFromSource",
+            {{"prefix", S}, {"configMapRef", named_ref}, {"secretRef", named_ref}});
+  const Node* container_port =
+      b.obj(core + "ContainerPort",
+            {{"name", S}, {"hostPort", I}, {"containerPort", I}, {"protocol", S}, {"hostIP", S}});
   const Node* resources = b.obj(core + "ResourceRequirements",
                                 {{"limits", QMAP},
                                  {"requests", QMAP},
                                  {"claims", b.arr(b.obj("", {{"name", S}, {"request", S}}))}});
   const Node* volume_mount = b.obj(core + "VolumeMount", {{"name", S},
-                                                         {"readOnly", B},
-                                                         {"recursiveReadOnly", S},
-                                                         {"mountPath", S},
-                                                         {"subPath", S},
-                                                         {"mountPropagation", S},
-                                                         {"subPathExpr", S}});
+                                                          {"readOnly", B},
+                                                          {"recursiveReadOnly", S},
+                                                          {"mountPath", S},
+                                                          {"subPath", S},
+                                                          {"mountPropagation", S},
+                                                          {"subPathExpr", S}});
   const Node* exec_action = b.obj("", {{"command", SA}});
-  const Node* http_get = b.obj(
-      "", {{"path", S},
-           {"port", IOS},
-           {"host", S},
-           {"scheme", S},
-           {"httpHeaders", b.arr(b.obj("", {{"name", S}, {"value", S}}))}});
+  const Node* http_get =
+      b.obj("", {{"path", S},
+                 {"port", IOS},
+                 {"host", S},
+                 {"scheme", S},
+                 {"httpHeaders", b.arr(b.obj("", {{"name", S}, {"value", S}}))}});
   const Node* tcp_socket = b.obj("", {{"port", IOS}, {"host", S}});
   const Node* probe = b.obj(core + "Probe", {{"exec", exec_action},
-                                            {"httpGet", http_get},
-                                            {"tcpSocket", tcp_socket},
-                                            {"grpc", b.obj("", {{"port", I}, {"service", S}})},
-                                            {"initialDelaySeconds", I},
-                                            {"timeoutSeconds", I},
-                                            {"periodSeconds", I},
-                                            {"successThreshold", I},
-                                            {"failureThreshold", I},
-                                            {"terminationGracePeriodSeconds", I}});
+                                             {"httpGet", http_get},
+                                             {"tcpSocket", tcp_socket},
+                                             {"grpc", b.obj("", {{"port", I}, {"service", S}})},
+                                             {"initialDelaySeconds", I},
+                                             {"timeoutSeconds", I},
+                                             {"periodSeconds", I},
+                                             {"successThreshold", I},
+                                             {"failureThreshold", I},
+                                             {"terminationGracePeriodSeconds", I}});
   const Node* handler = b.obj("", {{"exec", exec_action},
                                    {"httpGet", http_get},
                                    {"tcpSocket", tcp_socket},
                                    {"sleep", b.obj("", {{"seconds", I}})}});
   const Node* profile = b.obj("", {{"type", S}, {"localhostProfile", S}});
   const Node* se_linux = b.obj("", {{"user", S}, {"role", S}, {"type", S}, {"level", S}});
-  const Node* security_context = b.obj(
-      core + "SecurityContext",
-      {{"capabilities", b.obj("", {{"add", SA}, {"drop", SA}})},
-       {"privileged", B},
-       {"seLinuxOptions", se_linux},
-       {"windowsOptions", ANY},
-       {"runAsUser", I},
-       {"runAsGroup", I},
-       {"runAsNonRoot", B},
-       {"readOnlyRootFilesystem", B},
-       {"allowPrivilegeEscalation", B},
-       {"procMount", S},
-       {"seccompProfile", profile},
-       {"appArmorProfile", profile}});
+  const Node* security_context =
+      b.obj(core + "SecurityContext", {{"capabilities", b.obj("", {{"add", SA}, {"drop", SA}})},
+                                       {"privileged", B},
+                                       {"seLinuxOptions", se_linux},
+                                       {"windowsOptions", ANY},
+                                       {"runAsUser", I},
+                                       {"runAsGroup", I},
+                                       {"runAsNonRoot", B},
+                                       {"readOnlyRootFilesystem", B},
+                                       {"allowPrivilegeEscalation", B},
+                                       {"procMount", S},
+                                       {"seccompProfile", profile},
+                                       {"appArmorProfile", profile}});
   const Node* container = b.obj(
       core + "Container",
       {{"name", S},
@@ -250,14 +244,11 @@ Registry build(Builder& b) {
       {{"name", S},
        {"emptyDir", b.obj("", {{"medium", S}, {"sizeLimit", IOS}})},
        {"hostPath", b.obj("", {{"path", S}, {"type", S}})},
-       {"configMap", b.obj("", {{"name", S},
-                                {"items", key_to_path},
-                                {"defaultMode", I},
-                                {"optional", B}})},
-       {"secret", b.obj("", {{"secretName", S},
-                             {"items", key_to_path},
-                             {"defaultMode", I},
-                             {"optional", B}})},
+       {"configMap",
+        b.obj("", {{"name", S}, {"items", key_to_path}, {"defaultMode", I}, {"optional", B}})},
+       {"secret",
+        b.obj("",
+              {{"secretName", S}, {"items", key_to_path}, {"defaultMode", I}, {"optional", B}})},
        {"persistentVolumeClaim", b.obj("", {{"claimName", S}, {"readOnly", B}})},
        {"nfs", b.obj("", {{"server", S}, {"path", S}, {"readOnly", B}})},
        {"projected", ANY},
@@ -283,11 +274,9 @@ Registry build(Builder& b) {
        {"portworxVolume", ANY},
        {"scaleIO", ANY},
        {"storageos", ANY}});
-  const Node* toleration = b.obj(core + "Toleration", {{"key", S},
-                                                      {"operator", S},
-                                                      {"value", S},
-                                                      {"effect", S},
-                                                      {"tolerationSeconds", I}});
+  const Node* toleration =
+      b.obj(core + "Toleration",
+            {{"key", S}, {"operator", S}, {"value", S}, {"effect", S}, {"tolerationSeconds", I}});
   const Node* pod_security = b.obj(core + "PodSecurityContext",
                                    {{"seLinuxOptions", se_linux},
                                     {"windowsOptions", ANY},
@@ -302,53 +291,52 @@ Registry build(Builder& b) {
                                     {"seccompProfile", profile},
                                     {"appArmorProfile", profile},
                                     {"seLinuxChangePolicy", S}});
-  const Node* pod_spec = b.obj(
-      core + "PodSpec",
-      {{"volumes", b.arr(volume)},
-       {"initContainers", b.arr(container)},
-       {"containers", b.arr(container)},
-       {"ephemeralContainers", b.arr(container)},
-       {"restartPolicy", S},
-       {"terminationGracePeriodSeconds", I},
-       {"activeDeadlineSeconds", I},
-       {"dnsPolicy", S},
-       {"nodeSelector", SMAP},
-       {"serviceAccountName", S},
-       {"serviceAccount", S},
-       {"automountServiceAccountToken", B},
-       {"nodeName", S},
-       {"hostNetwork", B},
-       {"hostPID", B},
-       {"hostIPC", B},
-       {"shareProcessNamespace", B},
-       {"securityContext", pod_security},
-       {"imagePullSecrets", b.arr(local_ref)},
-       {"hostname", S},
-       {"hostnameOverride", S},
-       {"subdomain", S},
-       {"affinity", ANY},
-       {"schedulerName", S},
-       {"tolerations", b.arr(toleration)},
-       {"hostAliases", b.arr(b.obj("", {{"ip", S}, {"hostnames", SA}}))},
-       {"priorityClassName", S},
-       {"priority", I},
-       {"dnsConfig",
-        b.obj("", {{"nameservers", SA},
-                   {"searches", SA},
-                   {"options", b.arr(b.obj("", {{"name", S}, {"value", S}}))}})},
-       {"readinessGates", b.arr(b.obj("", {{"conditionType", S}}))},
-       {"runtimeClassName", S},
-       {"enableServiceLinks", B},
-       {"preemptionPolicy", S},
-       {"overhead", QMAP},
-       {"topologySpreadConstraints", ANYA},
-       {"setHostnameAsFQDN", B},
-       {"os", b.obj("", {{"name", S}})},
-       {"hostUsers", B},
-       {"schedulingGates", b.arr(b.obj("", {{"name", S}}))},
-       {"resourceClaims", ANYA},
-       {"resources", resources}},
-      "PodSpec is a description of a pod.");
+  const Node* pod_spec =
+      b.obj(core + "PodSpec",
+            {{"volumes", b.arr(volume)},
+             {"initContainers", b.arr(container)},
+             {"containers", b.arr(container)},
+             {"ephemeralContainers", b.arr(container)},
+             {"restartPolicy", S},
+             {"terminationGracePeriodSeconds", I},
+             {"activeDeadlineSeconds", I},
+             {"dnsPolicy", S},
+             {"nodeSelector", SMAP},
+             {"serviceAccountName", S},
+             {"serviceAccount", S},
+             {"automountServiceAccountToken", B},
+             {"nodeName", S},
+             {"hostNetwork", B},
+             {"hostPID", B},
+             {"hostIPC", B},
+             {"shareProcessNamespace", B},
+             {"securityContext", pod_security},
+             {"imagePullSecrets", b.arr(local_ref)},
+             {"hostname", S},
+             {"hostnameOverride", S},
+             {"subdomain", S},
+             {"affinity", ANY},
+             {"schedulerName", S},
+             {"tolerations", b.arr(toleration)},
+             {"hostAliases", b.arr(b.obj("", {{"ip", S}, {"hostnames", SA}}))},
+             {"priorityClassName", S},
+             {"priority", I},
+             {"dnsConfig", b.obj("", {{"nameservers", SA},
+                                      {"searches", SA},
+                                      {"options", b.arr(b.obj("", {{"name", S}, {"value", S}}))}})},
+             {"readinessGates", b.arr(b.obj("", {{"conditionType", S}}))},
+             {"runtimeClassName", S},
+             {"enableServiceLinks", B},
+             {"preemptionPolicy", S},
+             {"overhead", QMAP},
+             {"topologySpreadConstraints", ANYA},
+             {"setHostnameAsFQDN", B},
+             {"os", b.obj("", {{"name", S}})},
+             {"hostUsers", B},
+             {"schedulingGates", b.arr(b.obj("", {{"name", S}}))},
+             {"resourceClaims", ANYA},
+             {"resources", resources}},
+            "PodSpec is a description of a pod.");
   const Node* container_state_body = b.obj("", {{"reason", S},
                                                 {"message", S},
                                                 {"startedAt", S},
@@ -356,49 +344,49 @@ Registry build(Builder& b) {
                                                 {"exitCode", I},
                                                 {"signal", I},
                                                 {"containerID", S}});
-  const Node* container_state = b.obj(core + "ContainerState",
-                                      {{"waiting", container_state_body},
-                                       {"running", container_state_body},
-                                       {"terminated", container_state_body}});
-  const Node* container_status = b.obj(core + "ContainerStatus",
-                                       {{"name", S},
-                                        {"state", container_state},
-                                        {"lastState", container_state},
-                                        {"ready", B},
-                                        {"restartCount", I},
-                                        {"image", S},
-                                        {"imageID", S},
-                                        {"containerID", S},
-                                        {"started", B},
-                                        {"allocatedResources", QMAP},
-                                        {"resources", resources},
-                                        {"volumeMounts", ANYA},
-                                        {"user", ANY},
-                                        {"allocatedResourcesStatus", ANYA},
-                                        {"stopSignal", S}});
+  const Node* container_state =
+      b.obj(core + "ContainerState", {{"waiting", container_state_body},
+                                      {"running", container_state_body},
+                                      {"terminated", container_state_body}});
+  const Node* container_status =
+      b.obj(core + "ContainerStatus", {{"name", S},
+                                       {"state", container_state},
+                                       {"lastState", container_state},
+                                       {"ready", B},
+                                       {"restartCount", I},
+                                       {"image", S},
+                                       {"imageID", S},
+                                       {"containerID", S},
+                                       {"started", B},
+                                       {"allocatedResources", QMAP},
+                                       {"resources", resources},
+                                       {"volumeMounts", ANYA},
+                                       {"user", ANY},
+                                       {"allocatedResourcesStatus", ANYA},
+                                       {"stopSignal", S}});
   const Node* ips = b.arr(b.obj("", {{"ip", S}}));
-  const Node* pod_status = b.obj(core + "PodStatus",
-                                 {{"observedGeneration", I},
-                                  {"phase", S},
-                                  {"conditions", conditions},
-                                  {"message", S},
-                                  {"reason", S},
-                                  {"nominatedNodeName", S},
-                                  {"hostIP", S},
-                                  {"hostIPs", ips},
-                                  {"podIP", S},
-                                  {"podIPs", ips},
-                                  {"startTime", S},
-                                  {"initContainerStatuses", b.arr(container_status)},
-                                  {"containerStatuses", b.arr(container_status)},
-                                  {"ephemeralContainerStatuses", b.arr(container_status)},
-                                  {"qosClass", S},
-                                  {"resize", S},
-                                  {"resourceClaimStatuses", ANYA},
-                                  {"extendedResourceClaimStatus", ANY}});
-  const Node* pod_template = b.obj(core + "PodTemplateSpec",
-                                   {{"metadata", object_meta}, {"spec", pod_spec}},
-                                   "Describes the pods that will be created.");
+  const Node* pod_status =
+      b.obj(core + "PodStatus", {{"observedGeneration", I},
+                                 {"phase", S},
+                                 {"conditions", conditions},
+                                 {"message", S},
+                                 {"reason", S},
+                                 {"nominatedNodeName", S},
+                                 {"hostIP", S},
+                                 {"hostIPs", ips},
+                                 {"podIP", S},
+                                 {"podIPs", ips},
+                                 {"startTime", S},
+                                 {"initContainerStatuses", b.arr(container_status)},
+                                 {"containerStatuses", b.arr(container_status)},
+                                 {"ephemeralContainerStatuses", b.arr(container_status)},
+                                 {"qosClass", S},
+                                 {"resize", S},
+                                 {"resourceClaimStatuses", ANYA},
+                                 {"extendedResourceClaimStatus", ANY}});
+  const Node* pod_template =
+      b.obj(core + "PodTemplateSpec", {{"metadata", object_meta}, {"spec", pod_spec}},
+            "Describes the pods that will be created.");
 
   auto add = [&](Node* n) { r.by_kind[n->group + "/" + n->kind] = n; };
   auto top = [&](Props extra) {
@@ -424,8 +412,8 @@ Registry build(Builder& b) {
        "Namespace provides a scope for Names.");
 
   // --- Node ---
-  const Node* taint = b.obj(core + "Taint",
-                            {{"key", S}, {"value", S}, {"effect", S}, {"timeAdded", S}});
+  const Node* taint =
+      b.obj(core + "Taint", {{"key", S}, {"value", S}, {"effect", S}, {"timeAdded", S}});
   root(core + "Node", "", "v1", "Node",
        {{"spec", b.obj(core + "NodeSpec", {{"podCIDR", S},
                                            {"podCIDRs", SA},
@@ -441,8 +429,7 @@ Registry build(Builder& b) {
                 {"phase", S},
                 {"conditions", conditions},
                 {"addresses", b.arr(b.obj("", {{"type", S}, {"address", S}}))},
-                {"daemonEndpoints",
-                 b.obj("", {{"kubeletEndpoint", b.obj("", {{"Port", I}})}})},
+                {"daemonEndpoints", b.obj("", {{"kubeletEndpoint", b.obj("", {{"Port", I}})}})},
                 {"nodeInfo", b.obj(core + "NodeSystemInfo", {{"machineID", S},
                                                              {"systemUUID", S},
                                                              {"bootID", S},
@@ -465,11 +452,11 @@ Registry build(Builder& b) {
 
   // --- Service ---
   const Node* service_port = b.obj(core + "ServicePort", {{"name", S},
-                                                         {"protocol", S},
-                                                         {"appProtocol", S},
-                                                         {"port", I},
-                                                         {"targetPort", IOS},
-                                                         {"nodePort", I}});
+                                                          {"protocol", S},
+                                                          {"appProtocol", S},
+                                                          {"port", I},
+                                                          {"targetPort", IOS},
+                                                          {"nodePort", I}});
   root(core + "Service", "", "v1", "Service",
        {{"spec", b.obj(core + "ServiceSpec", {{"ports", b.arr(service_port)},
                                               {"selector", SMAP},
@@ -491,23 +478,23 @@ Registry build(Builder& b) {
                                               {"loadBalancerClass", S},
                                               {"internalTrafficPolicy", S},
                                               {"trafficDistribution", S}})},
-        {"status", b.obj(core + "ServiceStatus",
-                         {{"loadBalancer", b.obj("", {{"ingress", ANYA}})},
-                          {"conditions", conditions}})}},
+        {"status", b.obj(core + "ServiceStatus", {{"loadBalancer", b.obj("", {{"ingress", ANYA}})},
+                                                  {"conditions", conditions}})}},
        "Service is a named abstraction of software service.");
 
   // --- Endpoints ---
-  const Node* ep_addr = b.obj(core + "EndpointAddress",
-                              {{"ip", S}, {"hostname", S}, {"nodeName", S}, {"targetRef", object_ref}});
+  const Node* ep_addr =
+      b.obj(core + "EndpointAddress",
+            {{"ip", S}, {"hostname", S}, {"nodeName", S}, {"targetRef", object_ref}});
   root(core + "Endpoints", "", "v1", "Endpoints",
        {{"subsets",
-         b.arr(b.obj(core + "EndpointSubset",
-                     {{"addresses", b.arr(ep_addr)},
-                      {"notReadyAddresses", b.arr(ep_addr)},
-                      {"ports", b.arr(b.obj(core + "EndpointPort", {{"name", S},
-                                                                    {"port", I},
-                                                                    {"protocol", S},
-                                                                    {"appProtocol", S}}))}}))}},
+         b.arr(b.obj(
+             core + "EndpointSubset",
+             {{"addresses", b.arr(ep_addr)},
+              {"notReadyAddresses", b.arr(ep_addr)},
+              {"ports",
+               b.arr(b.obj(core + "EndpointPort",
+                           {{"name", S}, {"port", I}, {"protocol", S}, {"appProtocol", S}}))}}))}},
        "Endpoints is a collection of endpoints that implement the actual service.");
 
   // --- Event ---
@@ -538,8 +525,8 @@ Registry build(Builder& b) {
 
   // --- apps/v1 ---
   const std::string apps = "io.k8s.api.apps.v1.";
-  const Node* rolling = b.obj(apps + "RollingUpdateDeployment",
-                              {{"maxUnavailable", IOS}, {"maxSurge", IOS}});
+  const Node* rolling =
+      b.obj(apps + "RollingUpdateDeployment", {{"maxUnavailable", IOS}, {"maxSurge", IOS}});
   root(apps + "Deployment", "apps", "v1", "Deployment",
        {{"spec", b.obj(apps + "DeploymentSpec",
                        {{"replicas", I},
@@ -578,21 +565,20 @@ Registry build(Builder& b) {
 
   // --- autoscaling/v2 ---
   const std::string as = "io.k8s.api.autoscaling.v2.";
-  const Node* target = b.obj(as + "MetricTarget", {{"type", S},
-                                                   {"value", IOS},
-                                                   {"averageValue", IOS},
-                                                   {"averageUtilization", I}});
+  const Node* target =
+      b.obj(as + "MetricTarget",
+            {{"type", S}, {"value", IOS}, {"averageValue", IOS}, {"averageUtilization", I}});
   const Node* current = b.obj(as + "MetricValueStatus",
                               {{"value", IOS}, {"averageValue", IOS}, {"averageUtilization", I}});
   const Node* metric_ident = b.obj("", {{"name", S}, {"selector", label_selector}});
-  const Node* xref = b.obj(as + "CrossVersionObjectReference",
-                           {{"kind", S}, {"name", S}, {"apiVersion", S}});
+  const Node* xref =
+      b.obj(as + "CrossVersionObjectReference", {{"kind", S}, {"name", S}, {"apiVersion", S}});
   const Node* scaling_rules = b.obj(
       as + "HPAScalingRules",
       {{"stabilizationWindowSeconds", I},
        {"selectPolicy", S},
-       {"policies", b.arr(b.obj(as + "HPAScalingPolicy",
-                                {{"type", S}, {"value", I}, {"periodSeconds", I}}))},
+       {"policies",
+        b.arr(b.obj(as + "HPAScalingPolicy", {{"type", S}, {"value", I}, {"periodSeconds", I}}))},
        {"tolerance", IOS}});
   root(as + "HorizontalPodAutoscaler", "autoscaling", "v2", "HorizontalPodAutoscaler",
        {{"spec",
@@ -604,11 +590,10 @@ Registry build(Builder& b) {
                  b.arr(b.obj(
                      as + "MetricSpec",
                      {{"type", S},
-                      {"resource", b.obj(as + "ResourceMetricSource",
-                                         {{"name", S}, {"target", target}})},
-                      {"containerResource", b.obj("", {{"name", S},
-                                                       {"container", S},
-                                                       {"target", target}})},
+                      {"resource",
+                       b.obj(as + "ResourceMetricSource", {{"name", S}, {"target", target}})},
+                      {"containerResource",
+                       b.obj("", {{"name", S}, {"container", S}, {"target", target}})},
                       {"pods", b.obj("", {{"metric", metric_ident}, {"target", target}})},
                       {"object", b.obj("", {{"describedObject", xref},
                                             {"metric", metric_ident},
@@ -633,8 +618,7 @@ Registry build(Builder& b) {
                       {"object", b.obj("", {{"describedObject", xref},
                                             {"metric", metric_ident},
                                             {"current", current}})},
-                      {"external",
-                       b.obj("", {{"metric", metric_ident}, {"current", current}})}}))},
+                      {"external", b.obj("", {{"metric", metric_ident}, {"current", current}})}}))},
                 {"conditions", conditions}})}},
        "HorizontalPodAutoscaler is the configuration for a horizontal pod autoscaler.");
 
@@ -651,12 +635,12 @@ Registry build(Builder& b) {
 
   // --- minik8s.io/v1 ---
   root("io.minik8s.v1.DNS", "minik8s.io", "v1", "DNS",
-       {{"spec", b.obj("io.minik8s.v1.DNSSpec",
-                       {{"host", S},
-                        {"paths", b.arr(b.obj("io.minik8s.v1.DNSPath", {{"path", S},
-                                                                        {"serviceName", S},
-                                                                        {"servicePort", I}}))}},
-                       "A host name and the paths under it, each forwarded to a service.")},
+       {{"spec",
+         b.obj("io.minik8s.v1.DNSSpec",
+               {{"host", S},
+                {"paths", b.arr(b.obj("io.minik8s.v1.DNSPath",
+                                      {{"path", S}, {"serviceName", S}, {"servicePort", I}}))}},
+               "A host name and the paths under it, each forwarded to a service.")},
         {"status", ANY}},
        "DNS maps a host name and URL paths to services.");
   (void)N;

@@ -15,9 +15,9 @@
 namespace minik8s::api::schema {
 
 enum class Type {
-  kObject,       // known properties only
-  kMap,          // object with arbitrary keys; values described by elem (null: any)
-  kArray,        // items described by elem
+  kObject,  // known properties only
+  kMap,     // object with arbitrary keys; values described by elem (null: any)
+  kArray,   // items described by elem
   kString,
   kInteger,
   kNumber,

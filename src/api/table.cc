@@ -48,9 +48,8 @@ Json make_table(const ResourceType& type, const std::vector<Json>& objects,
     Json meta = obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object()
                     ? obj["metadata"]
                     : Json::object();
-    std::string name = meta.contains("name") && meta["name"].is_string()
-                           ? meta["name"].get<std::string>()
-                           : "";
+    std::string name =
+        meta.contains("name") && meta["name"].is_string() ? meta["name"].get<std::string>() : "";
     Json produced = type.table_cells ? type.table_cells(obj) : Json::array({tbl::age(obj)});
     if (!produced.is_array()) produced = Json::array();
     Json cells = Json::array();

@@ -14,7 +14,9 @@ namespace {
 
 Json J(const char* text) { return Json::parse(text); }
 
-const ResourceType& kind(const char* api_version, const char* k) { return *find_kind(api_version, k); }
+const ResourceType& kind(const char* api_version, const char* k) {
+  return *find_kind(api_version, k);
+}
 
 std::string ago(int seconds) {
   return format_rfc3339(real_clock().now() - std::chrono::seconds(seconds));
@@ -34,10 +36,12 @@ std::map<std::string, Json> row(const ResourceType& t, const Json& obj) {
 }
 
 TEST(TableTest, ShapeAndPartialObjectMetadata) {
-  Json pod = J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"d","uid":"u1",
+  Json pod =
+      J(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"d","uid":"u1",
     "labels":{"app":"web"}},"spec":{"containers":[{"name":"a","image":"x"}]}})");
   pod["metadata"]["creationTimestamp"] = ago(300);
-  Json t = make_table(kind("v1", "Pod"), {pod, pod}, J(R"({"resourceVersion":"42","continue":"abc"})"));
+  Json t =
+      make_table(kind("v1", "Pod"), {pod, pod}, J(R"({"resourceVersion":"42","continue":"abc"})"));
   EXPECT_EQ(t["kind"], "Table");
   EXPECT_EQ(t["apiVersion"], "meta.k8s.io/v1");
   EXPECT_EQ(t["metadata"], J(R"({"resourceVersion":"42","continue":"abc"})"));
@@ -77,7 +81,8 @@ TEST(TableTest, PodReadyStatusRestarts) {
   EXPECT_EQ(r["NOMINATED NODE"], "<none>");
   EXPECT_EQ(r["READINESS GATES"], "<none>");
 
-  pod["status"]["containerStatuses"][1]["state"] = J(R"({"waiting":{"reason":"CrashLoopBackOff"}})");
+  pod["status"]["containerStatuses"][1]["state"] =
+      J(R"({"waiting":{"reason":"CrashLoopBackOff"}})");
   pod["status"]["containerStatuses"][1]["lastState"]["terminated"]["finishedAt"] = ago(120);
   r = row(t, pod);
   EXPECT_EQ(r["STATUS"], "CrashLoopBackOff");
@@ -119,7 +124,8 @@ TEST(TableTest, ServicePorts) {
   EXPECT_EQ(r["EXTERNAL-IP"], "<none>");
   EXPECT_EQ(r["PORT(S)"], "80:30080/TCP,443/TCP,53/UDP");
   EXPECT_EQ(r["SELECTOR"], "app=web,tier=a");
-  Json lb = J(R"({"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.11","ports":[]}})");
+  Json lb = J(
+      R"({"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.11","ports":[]}})");
   EXPECT_EQ(row(t, lb)["EXTERNAL-IP"], "<pending>");
   EXPECT_EQ(row(t, lb)["PORT(S)"], "<none>");
   EXPECT_EQ(row(t, lb)["SELECTOR"], "<none>");
@@ -141,7 +147,8 @@ TEST(TableTest, NodeStatusAndRoles) {
   EXPECT_EQ(r["INTERNAL-IP"], "192.168.1.10");
   EXPECT_EQ(r["EXTERNAL-IP"], "<none>");
   EXPECT_EQ(r["CONTAINER-RUNTIME"], "containerd://1.7");
-  Json bare = J(R"({"metadata":{"name":"n2"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}})");
+  Json bare = J(
+      R"({"metadata":{"name":"n2"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}})");
   EXPECT_EQ(row(t, bare)["STATUS"], "Unknown");
   EXPECT_EQ(row(t, bare)["ROLES"], "<none>");
   bare["status"]["conditions"][0]["status"] = "False";
@@ -171,7 +178,8 @@ TEST(TableTest, HpaTargets) {
 }
 
 TEST(TableTest, WorkloadsAndOthers) {
-  Json d = J(R"({"metadata":{"name":"web"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},
+  Json d =
+      J(R"({"metadata":{"name":"web"},"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},
     "template":{"spec":{"containers":[{"name":"a","image":"nginx:1"},{"name":"b","image":"busybox"}]}}},
     "status":{"readyReplicas":2,"updatedReplicas":3,"availableReplicas":2}})");
   auto r = row(kind("apps/v1", "Deployment"), d);
@@ -186,7 +194,8 @@ TEST(TableTest, WorkloadsAndOthers) {
   EXPECT_EQ(r["CURRENT"], 0);
   EXPECT_EQ(r["READY"], 2);
 
-  Json ep = J(R"({"metadata":{"name":"web"},"subsets":[{"addresses":[{"ip":"10.244.1.5"},{"ip":"10.244.2.3"}],
+  Json ep = J(
+      R"({"metadata":{"name":"web"},"subsets":[{"addresses":[{"ip":"10.244.1.5"},{"ip":"10.244.2.3"}],
     "ports":[{"port":80}]}]})");
   EXPECT_EQ(row(kind("v1", "Endpoints"), ep)["ENDPOINTS"], "10.244.1.5:80,10.244.2.3:80");
   EXPECT_EQ(row(kind("v1", "Endpoints"), J(R"({"metadata":{"name":"x"}})"))["ENDPOINTS"], "<none>");

@@ -72,7 +72,8 @@ void validate_object_meta(const Json& obj, const ResourceType& type, bool name_i
   std::string name = v::str(meta, "name");
   std::string gen = v::str(meta, "generateName");
   if (name.empty()) {
-    if (gen.empty()) errs.push_back({"metadata.name", "Required value: name or generateName is required"});
+    if (gen.empty())
+      errs.push_back({"metadata.name", "Required value: name or generateName is required"});
   } else {
     std::string m = name_is_label ? check_dns1123_label(name) : check_dns1123_subdomain(name);
     if (!m.empty()) errs.push_back({"metadata.name", v::invalid(name, m)});
@@ -81,8 +82,9 @@ void validate_object_meta(const Json& obj, const ResourceType& type, bool name_i
     // generateName gets a random suffix; check the prefix loosely (trailing '-' allowed).
     std::string probe = gen;
     while (!probe.empty() && probe.back() == '-') probe.pop_back();
-    std::string m = probe.empty() ? "" : (name_is_label ? check_dns1123_label(probe + "a")
-                                                        : check_dns1123_subdomain(probe + "a"));
+    std::string m = probe.empty() ? ""
+                                  : (name_is_label ? check_dns1123_label(probe + "a")
+                                                   : check_dns1123_subdomain(probe + "a"));
     if (!m.empty()) errs.push_back({"metadata.generateName", v::invalid(gen, m)});
   }
   v::want_string(meta, "namespace", "metadata.namespace", errs);
@@ -146,8 +148,8 @@ std::string unsupported(const Json& value, std::initializer_list<const char*> su
 }
 
 std::string duplicate(const Json& value) {
-  return "Duplicate value: " + (value.is_string() ? "\"" + value.get<std::string>() + "\""
-                                                  : value.dump());
+  return "Duplicate value: " +
+         (value.is_string() ? "\"" + value.get<std::string>() + "\"" : value.dump());
 }
 
 const Json& get(const Json& obj, const char* key) {
@@ -348,7 +350,8 @@ void validate_label_selector(const Json& sel, const std::string& path, FieldErro
       const Json& e = exprs[i];
       std::string op = str(e, "operator");
       std::string key = str(e, "key");
-      if (auto m = check_label_key(key); !m.empty()) errs.push_back({at(p, "key"), invalid(key, m)});
+      if (auto m = check_label_key(key); !m.empty())
+        errs.push_back({at(p, "key"), invalid(key, m)});
       const Json& vals = get(e, "values");
       size_t n = vals.is_array() ? vals.size() : 0;
       if (op == "In" || op == "NotIn") {
@@ -363,7 +366,8 @@ void validate_label_selector(const Json& sel, const std::string& path, FieldErro
                           "'DoesNotExist'"});
         }
       } else {
-        errs.push_back({at(p, "operator"), invalid(get(e, "operator"), "not a valid selector operator")});
+        errs.push_back(
+            {at(p, "operator"), invalid(get(e, "operator"), "not a valid selector operator")});
       }
     }
   }
@@ -386,8 +390,8 @@ void validate_port(const Json& obj, const char* key, const std::string& path, bo
 namespace {
 
 bool is_standard_container_resource(const std::string& r) {
-  return r == "cpu" || r == "memory" || r == "ephemeral-storage" ||
-         r.rfind("hugepages-", 0) == 0 || r.find('/') != std::string::npos;
+  return r == "cpu" || r == "memory" || r == "ephemeral-storage" || r.rfind("hugepages-", 0) == 0 ||
+         r.find('/') != std::string::npos;
 }
 
 void validate_resources(const Json& res, const std::string& path, FieldErrors& errs) {
@@ -406,7 +410,7 @@ void validate_resources(const Json& res, const std::string& path, FieldErrors& e
         errs.push_back({kp, invalid(it.key(), "must be a standard resource for containers")});
         continue;
       }
-      std::string text = it.value().is_string() ? it.value().get<std::string>()
+      std::string text = it.value().is_string()   ? it.value().get<std::string>()
                          : it.value().is_number() ? it.value().dump()
                                                   : "";
       auto q = Quantity::parse(text);
@@ -422,10 +426,11 @@ void validate_resources(const Json& res, const std::string& path, FieldErrors& e
       }
       if (std::string(which) == "limits") {
         limits[it.key()] = q->milli_value();
-      } else if (auto l = limits.find(it.key()); l != limits.end() && q->milli_value() > l->second) {
-        errs.push_back({kp, invalid(it.value(), "must be less than or equal to " + it.key() +
-                                                    " limit of " +
-                                                    Quantity::from_milli(l->second).to_string())});
+      } else if (auto l = limits.find(it.key());
+                 l != limits.end() && q->milli_value() > l->second) {
+        errs.push_back(
+            {kp, invalid(it.value(), "must be less than or equal to " + it.key() + " limit of " +
+                                         Quantity::from_milli(l->second).to_string())});
       }
     }
   }
@@ -463,8 +468,9 @@ void validate_container(const Json& c, const std::string& p, const std::set<std:
   if (has(c, "terminationMessagePolicy")) {
     std::string t = str(c, "terminationMessagePolicy");
     if (t != "File" && t != "FallbackToLogsOnError") {
-      errs.push_back({at(p, "terminationMessagePolicy"),
-                      unsupported(c["terminationMessagePolicy"], {"File", "FallbackToLogsOnError"})});
+      errs.push_back(
+          {at(p, "terminationMessagePolicy"),
+           unsupported(c["terminationMessagePolicy"], {"File", "FallbackToLogsOnError"})});
     }
   }
   if (init && has(c, "restartPolicy") && str(c, "restartPolicy") != "Always") {
@@ -493,7 +499,8 @@ void validate_container(const Json& c, const std::string& p, const std::set<std:
       if (has(port, "protocol")) {
         std::string proto = str(port, "protocol");
         if (proto != "TCP" && proto != "UDP" && proto != "SCTP") {
-          errs.push_back({at(pp, "protocol"), unsupported(port["protocol"], {"SCTP", "TCP", "UDP"})});
+          errs.push_back(
+              {at(pp, "protocol"), unsupported(port["protocol"], {"SCTP", "TCP", "UDP"})});
         }
       }
     }
@@ -540,16 +547,17 @@ void validate_container(const Json& c, const std::string& p, const std::set<std:
 
 void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs) {
   if (!spec.is_object()) {
-    errs.push_back({path, spec.is_null() ? std::string(required()) : invalid(spec, "must be an object")});
+    errs.push_back(
+        {path, spec.is_null() ? std::string(required()) : invalid(spec, "must be an object")});
     return;
   }
   // Volumes first: mounts refer to them.
   std::set<std::string> volumes;
   if (want_array(spec, "volumes", at(path, "volumes"), errs)) {
     const Json& vols = spec["volumes"];
-    static const char* kSources[] = {"emptyDir", "hostPath", "configMap", "secret",
-                                     "persistentVolumeClaim", "nfs", "projected", "downwardAPI",
-                                     "csi", "ephemeral"};
+    static const char* kSources[] = {
+        "emptyDir", "hostPath",  "configMap",   "secret", "persistentVolumeClaim",
+        "nfs",      "projected", "downwardAPI", "csi",    "ephemeral"};
     for (size_t i = 0; i < vols.size(); ++i) {
       std::string vp = idx(at(path, "volumes"), i);
       const Json& vol = vols[i];
@@ -607,7 +615,8 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
   }
   if (has(spec, "dnsPolicy")) {
     std::string dp = str(spec, "dnsPolicy");
-    if (dp != "ClusterFirstWithHostNet" && dp != "ClusterFirst" && dp != "Default" && dp != "None") {
+    if (dp != "ClusterFirstWithHostNet" && dp != "ClusterFirst" && dp != "Default" &&
+        dp != "None") {
       errs.push_back({at(path, "dnsPolicy"),
                       unsupported(spec["dnsPolicy"],
                                   {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"})});
@@ -616,7 +625,8 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
   for (const char* k : {"terminationGracePeriodSeconds", "activeDeadlineSeconds"}) {
     if (want_int(spec, k, at(path, k), errs) && spec[k].get<long long>() < 0 &&
         std::string(k) == "activeDeadlineSeconds") {
-      errs.push_back({at(path, k), invalid(spec[k], "must be between 1 and 2147483647, inclusive")});
+      errs.push_back(
+          {at(path, k), invalid(spec[k], "must be between 1 and 2147483647, inclusive")});
     }
   }
   want_string(spec, "nodeName", at(path, "nodeName"), errs);
@@ -635,9 +645,10 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
           errs.push_back({at(tp, "key"), invalid(t["key"], m)});
         }
       } else if (op != "Exists") {
-        errs.push_back({at(tp, "operator"),
-                        invalid(op, "operator must be Exists when `key` is empty, which means "
-                                    "\"match all values and all keys\"")});
+        errs.push_back(
+            {at(tp, "operator"), invalid(op,
+                                         "operator must be Exists when `key` is empty, which means "
+                                         "\"match all values and all keys\"")});
       }
       if (has(t, "operator") && op != "Equal" && op != "Exists") {
         errs.push_back({at(tp, "operator"), unsupported(t["operator"], {"Equal", "Exists"})});
@@ -649,8 +660,9 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
       if (has(t, "effect")) {
         std::string e = str(t, "effect");
         if (e != "NoSchedule" && e != "PreferNoSchedule" && e != "NoExecute") {
-          errs.push_back({at(tp, "effect"),
-                          unsupported(t["effect"], {"NoSchedule", "PreferNoSchedule", "NoExecute"})});
+          errs.push_back(
+              {at(tp, "effect"),
+               unsupported(t["effect"], {"NoSchedule", "PreferNoSchedule", "NoExecute"})});
         }
       }
     }
@@ -678,8 +690,8 @@ void default_pod_spec(Json& spec) {
           tag = image.substr(colon + 1);
         }
         bool digest = image.find('@') != std::string::npos;
-        c["imagePullPolicy"] = (!digest && (tag.empty() || tag == "latest")) ? "Always"
-                                                                             : "IfNotPresent";
+        c["imagePullPolicy"] =
+            (!digest && (tag.empty() || tag == "latest")) ? "Always" : "IfNotPresent";
       }
       if (!has(c, "terminationMessagePath")) c["terminationMessagePath"] = "/dev/termination-log";
       if (!has(c, "terminationMessagePolicy")) c["terminationMessagePolicy"] = "File";

@@ -45,9 +45,9 @@ bool want_array(const Json& obj, const char* key, const std::string& path, Field
 // Whole-value checks.
 std::string check_dns1035_label(const std::string& s);
 std::string check_c_identifier_env(const std::string& s);  // env var names
-std::string check_config_key(const std::string& s);         // [-._a-zA-Z0-9]+
-std::string check_iana_svc_name(const std::string& s);      // named ports
-std::string check_qualified_name(const std::string& s);     // annotation keys
+std::string check_config_key(const std::string& s);        // [-._a-zA-Z0-9]+
+std::string check_iana_svc_name(const std::string& s);     // named ports
+std::string check_qualified_name(const std::string& s);    // annotation keys
 bool is_ipv4(const std::string& s);
 bool is_cidr(const std::string& s);  // IPv4 or IPv6 CIDR (IPv6 loosely)
 // Int or "N%" (IntOrString used by maxSurge/maxUnavailable); false otherwise.

@@ -48,8 +48,13 @@ struct ResourceType {
   // Fills defaults in place (before validation), as Kubernetes' defaulters do.
   void (*set_defaults)(Json& obj) = nullptr;
   // Appends an error per invalid field. old is the stored object on update, else null.
+  // Every served kind's validator also runs validate_object_meta (with the
+  // kind's own name rule: DNS-1123 label for Namespace/Service, else subdomain),
+  // so callers need not. Update rules (immutable fields, pod spec changes) are
+  // checked only when old is given; Pod updates may set spec.nodeName once.
   void (*validate)(const Json& obj, const Json* old, FieldErrors& errs) = nullptr;
   // Status to store on create when clear_status_on_create (null hook → {}).
+  // May read spec (Pod: phase Pending + qosClass); runs before set_defaults.
   void (*initial_status)(Json& obj) = nullptr;
   // Table columns (after NAME, which the server adds) and one row's cells.
   std::vector<TableColumn> (*table_columns)() = nullptr;
