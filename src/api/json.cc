@@ -676,7 +676,15 @@ Result<std::vector<Json>> parse_manifests(std::string_view text) {
   std::vector<Json> out;
   if (i < text.size() && (text[i] == '{' || text[i] == '[')) {
     auto v = parse_json(text);
-    if (!v) return v.status();
+    if (!v) {
+      // Not JSON after all: YAML flow style ("{kind: Pod, ...}") is valid too.
+      auto docs = parse_yaml_stream(text);
+      if (!docs) return v.status();
+      for (size_t k = 0; k < docs->size(); ++k) {
+        if (Status s = add_manifest(std::move((*docs)[k]), k, out); !s) return s;
+      }
+      return out;
+    }
     if (v->is_array()) {
       for (size_t k = 0; k < v->size(); ++k) {
         if (Status s = add_manifest(std::move((*v)[k]), k, out); !s) return s;

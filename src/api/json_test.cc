@@ -181,6 +181,17 @@ TEST(ParseManifestsTest, JsonInput) {
       << arr.status().message();
 }
 
+TEST(ParseManifestsTest, YamlFlowStyleAndBadJson) {
+  auto flow = parse_manifests("{kind: Pod, metadata: {name: p}}\n");
+  ASSERT_TRUE(flow.is_ok()) << flow.status().to_string();
+  ASSERT_EQ(flow->size(), 1u);
+  EXPECT_EQ((*flow)[0]["metadata"]["name"], Json("p"));
+  auto bad = parse_manifests("{\"kind\": \"Pod\",\n \"x\": [}");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), Code::kBadRequest);
+  EXPECT_NE(bad.status().message().find("JSON"), std::string::npos) << bad.status().message();
+}
+
 TEST(ParseManifestsTest, NonObjectDocumentIsError) {
   auto r = parse_manifests("kind: Pod\n---\n- a\n- b\n");
   ASSERT_FALSE(r.is_ok());
