@@ -524,13 +524,26 @@ int Mkctl::cmd_get(std::vector<std::string> args) {
   if (watch_ && kinds.size() == 1 && named.empty()) {
     const api::ResourceType* t = kinds[0];
     lo.resource_version = last_rv;
+    // --request-timeout bounds a watch too (server side and here).
+    bool bounded = !g_.request_timeout.empty() && g_.request_timeout != "0";
+    auto watch_deadline = std::chrono::steady_clock::now() + parse_duration(g_.request_timeout);
+    if (bounded) {
+      lo.timeout_seconds = std::max<int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(parse_duration(g_.request_timeout)).count());
+    }
     auto lines = client_->rest().watch(Client::path(*t, t->namespaced ? ns : "") + Client::query(lo, true), kTableAccept);
     if (!lines) fail(server_error(lines.status()));
     TableOptions wopts = topts;
     wopts.no_headers = true;
     bool header_done = printed_any;
     while (true) {
-      auto line = (*lines)->next(std::chrono::seconds(3600));
+      auto wait = std::chrono::milliseconds(3600 * 1000);
+      if (bounded) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(watch_deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        wait = left;
+      }
+      auto line = (*lines)->next(wait);
       if (!line) {
         if ((*lines)->ended()) break;
         continue;

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -183,6 +184,31 @@ TEST_F(MkctlTest, GetTableNameYamlJsonSelectors) {
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "No resources found in empty-ns namespace.\n");
+}
+
+TEST_F(MkctlTest, GetWideAndWatch) {
+  ASSERT_EQ(mkctl({"apply", "-f", "-"}, kPod).rc, 0);
+  auto narrow = mkctl({"get", "pods"});
+  auto wide = mkctl({"get", "pods", "-o", "wide"});
+  ASSERT_EQ(wide.rc, 0) << wide.err;
+  auto header_cols = [](const std::string& out) {
+    std::istringstream in(out.substr(0, out.find('\n')));
+    return std::vector<std::string>(std::istream_iterator<std::string>(in), {});
+  };
+  EXPECT_GT(header_cols(wide.out).size(), header_cols(narrow.out).size()) << narrow.out << wide.out;
+
+  // -w: the table, then a row per event until --request-timeout ends the watch.
+  CliRun watched;
+  std::thread watcher([&] { watched = mkctl({"get", "pods", "-w", "--request-timeout", "2s"}); });
+  std::string late = std::string(kPod);
+  late.replace(late.find("name: web"), 9, "name: late");
+  auto created = mkctl({"apply", "-f", "-"}, late);
+  watcher.join();
+  ASSERT_EQ(created.rc, 0) << created.err;
+  ASSERT_EQ(watched.rc, 0) << watched.err;
+  EXPECT_EQ(watched.out.rfind("NAME", 0), 0u) << watched.out;
+  EXPECT_NE(watched.out.find("\nweb "), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("\nlate "), std::string::npos) << watched.out;
 }
 
 TEST_F(MkctlTest, DescribeShowsSectionsAndEvents) {
