@@ -400,6 +400,25 @@ Result<std::vector<Json>> parse_yaml_stream(std::string_view text) {
   return docs;
 }
 
+// Parses whitespace-separated JSON values ("{...}\n{...}").
+Result<std::vector<Json>> parse_json_stream(std::string_view text) {
+  if (!json_depth_ok(text)) return bad_request("invalid JSON: nesting too deep");
+  std::vector<Json> out;
+  try {
+    std::istringstream in{std::string(text)};
+    while (true) {
+      in >> std::ws;
+      if (in.peek() == std::char_traits<char>::eof()) break;
+      Json v;
+      in >> v;
+      out.push_back(std::move(v));
+    }
+  } catch (const std::exception& e) {
+    return bad_request(std::string("invalid JSON stream: ") + e.what());
+  }
+  return out;
+}
+
 bool is_list_kind(const Json& v) {
   if (!v.is_object()) return false;
   auto k = v.find("kind");
@@ -677,6 +696,13 @@ Result<std::vector<Json>> parse_manifests(std::string_view text) {
   if (i < text.size() && (text[i] == '{' || text[i] == '[')) {
     auto v = parse_json(text);
     if (!v) {
+      // Several concatenated JSON values, as kubectl accepts them.
+      if (auto stream = parse_json_stream(text)) {
+        for (size_t k = 0; k < stream->size(); ++k) {
+          if (Status s = add_manifest(std::move((*stream)[k]), k, out); !s) return s;
+        }
+        return out;
+      }
       // Not JSON after all: YAML flow style ("{kind: Pod, ...}") is valid too.
       auto docs = parse_yaml_stream(text);
       if (!docs) return v.status();

@@ -175,6 +175,10 @@ TEST(ParseManifestsTest, JsonInput) {
   ASSERT_TRUE(list.is_ok());
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[1]["kind"], Json("Node"));
+  auto stream = parse_manifests("{\"kind\":\"Pod\"}\n{\"kind\":\"Service\"} {\"kind\":\"Node\"}\n");
+  ASSERT_TRUE(stream.is_ok()) << stream.status().to_string();
+  ASSERT_EQ(stream->size(), 3u);
+  EXPECT_EQ((*stream)[2]["kind"], Json("Node"));
   auto arr = parse_manifests(R"([{"kind":"Pod"}, 3])");
   ASSERT_FALSE(arr.is_ok());
   EXPECT_NE(arr.status().message().find("document 1"), std::string::npos)
