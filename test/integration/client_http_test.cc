@@ -204,6 +204,58 @@ TEST_F(ClientHttpTest, InformerSeesChangesFromAnotherClient) {
   inf.stop();
 }
 
+TEST_F(ClientHttpTest, ReconnectsWhenThePooledConnectionDied) {
+  ASSERT_TRUE(client_->create(*pods_, pod("a")));  // leaves a pooled keep-alive connection
+  uint16_t port = server_->port();
+  server_->stop();
+  server_.reset();
+  apiserver::ApiServerOptions ao;
+  ao.port = port;
+  auto srv = apiserver::ApiServer::start(*store_, ao);
+  if (!srv) GTEST_SKIP() << "could not re-bind port " << port << ": " << srv.status().to_string();
+  server_ = std::move(*srv);
+  // The pooled connection is dead; the client must retry on a fresh one.
+  auto got = client_->get(*pods_, "default", "a");
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_EQ((*got)["metadata"]["name"], "a");
+}
+
+TEST_F(ClientHttpTest, WatchFromTooOldVersionIsGone) {
+  ASSERT_TRUE(client_->create(*pods_, pod("a")));
+  auto first = client_->list(*pods_, "default");
+  ASSERT_TRUE(first);
+  std::string old_rv = (*first)["metadata"]["resourceVersion"];
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(client_->patch(*pods_, "default", "a", PatchType::kMerge,
+                               Json{{"metadata", {{"labels", {{"i", std::to_string(i)}}}}}}));
+  }
+  ASSERT_TRUE(store_->compact(store_->current_revision()));
+  // A second server over the same store with a tiny watch window.
+  apiserver::ApiServerOptions ao;
+  ao.port = 0;
+  ao.watch_cache_capacity = 2;
+  auto small = apiserver::ApiServer::start(*store_, ao);
+  ASSERT_TRUE(small) << small.status().to_string();
+  HttpRestClientOptions ro;
+  ro.server = (*small)->url();
+  auto rest = make_http_rest_client(ro);
+  ASSERT_TRUE(rest);
+  Client c(**rest);
+  ListOptions lo;
+  lo.resource_version = old_rv;
+  auto w = c.watch(*pods_, "default", lo);
+  if (w) {
+    // Kubernetes answers 200 and an ERROR event carrying a 410 Status.
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!(*w)->ended() && std::chrono::steady_clock::now() < deadline) (void)(*w)->next(1s);
+    ASSERT_TRUE((*w)->ended()) << "events delivered from a revision outside the watch window";
+    EXPECT_EQ((*w)->status().code(), Code::kGone) << (*w)->status().to_string();
+  } else {
+    EXPECT_EQ(w.status().code(), Code::kGone) << w.status().to_string();
+  }
+  (*small)->stop();
+}
+
 TEST_F(ClientHttpTest, TransportErrorsAfterServerStops) {
   ASSERT_TRUE(client_->list(*pods_, "default"));  // leaves a pooled connection
   server_->stop();
