@@ -16,8 +16,11 @@ for client in "${clients[@]}"; do
   ver=${client#kubectl}; ver=${ver#.}; ver=${ver:-default}
   ns="compat-${ver//./-}"
   k() { "$K" --cache-dir "$E2E_DIR/cache-$ver" "$@"; }
-  sed -e "s/NS/$ns/" -e "s/IMAGE/nginx:1.25/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns.yaml"
-  sed -e "s/NS/$ns/" -e "s/IMAGE/nginx:1.26/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns-v2.yaml"
+  sed -e "s/__NS__/$ns/" -e "s/__IMAGE__/nginx:1.25/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns.yaml"
+  sed -e "s/__NS__/$ns/" -e "s/__IMAGE__/nginx:1.26/" "$HERE/compat.yaml.in" >"$E2E_DIR/$ns-v2.yaml"
+  # The same objects without the Namespace, for delete -f (deleting the
+  # namespace first would race its own cascade).
+  awk 'BEGIN{RS="---\n"; ORS="---\n"} !/kind: Namespace/' "$E2E_DIR/$ns-v2.yaml" >"$E2E_DIR/$ns-objects.yaml"
   echo "== $client ($K)"
 
   expect_out "$client apply creates every kind" \
@@ -69,7 +72,9 @@ for client in "${clients[@]}"; do
   expect_fail "$client unknown field rejected" "dataa" k create -f "$E2E_DIR/strict-$ver.yaml"
 
   expect_out "$client delete" 'pod "solo" deleted' k delete pod solo -n "$ns"
-  expect_out "$client delete -f" 'deployment.apps "web" deleted' k delete -f "$E2E_DIR/$ns-v2.yaml"
+  expect_out "$client delete -f" 'deployment.apps "web" deleted' k delete --ignore-not-found -f "$E2E_DIR/$ns-objects.yaml"
+  expect_out "$client delete -f removed everything" "No resources found" k get all -n "$ns"
+  expect_out "$client delete namespace" "namespace \"$ns\" deleted" k delete namespace "$ns"
   expect_fail "$client namespace gone" "NotFound" k get ns "$ns"
 done
 
