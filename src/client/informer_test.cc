@@ -180,8 +180,13 @@ TEST(Informer, RewatchesFromLastVersionWhenWatchEnds) {
   EXPECT_GT(fake.count("WATCH"), watches);
   EXPECT_EQ(rec.count("add default/a"), 1u) << "no duplicate delivery after re-watch";
   EXPECT_EQ(inf.list_count(), 1);
-  auto reqs = fake.requests();
-  EXPECT_NE(reqs.back().path.find("resourceVersion=101"), std::string::npos) << reqs.back().path;
+  std::vector<std::string> watch_paths;
+  for (auto& r : fake.requests()) {
+    if (r.method == "WATCH") watch_paths.push_back(r.path);
+  }
+  ASSERT_GE(watch_paths.size(), 2u);
+  // The re-watch resumes after the last event seen (pod a, rv 101).
+  EXPECT_NE(watch_paths[1].find("resourceVersion=101"), std::string::npos) << watch_paths[1];
 }
 
 TEST(Informer, RelistsOnExpiredAndDeliversDifference) {
