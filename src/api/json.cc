@@ -490,7 +490,11 @@ bool needs_quotes(const std::string& s) {
   }
   const char first = s.front();
   static const std::string kIndicators = "-?:,[]{}#&*!|>'\"%@`";
-  if (kIndicators.find(first) != std::string::npos) {
+  // "-c", "--port=80" (command arguments) read back fine as plain scalars,
+  // and kubectl prints them unquoted.
+  const bool dash_word = first == '-' && s.size() > 1 && s[1] != ' ' && s[1] != '\t' &&
+                         s.rfind("---", 0) != 0;
+  if (!dash_word && kIndicators.find(first) != std::string::npos) {
     // "-foo" / "?foo" / ":foo" are plain-safe only when followed by a
     // non-space; quote anyway for the simple reader's sake.
     return true;

@@ -242,6 +242,13 @@ TEST(ToYamlTest, QuotesAmbiguousStrings) {
   EXPECT_NE(y.find("b: 'true'\n"), std::string::npos) << y;
   EXPECT_NE(y.find("c: ''\n"), std::string::npos) << y;
   EXPECT_NE(y.find("i: plain\n"), std::string::npos) << y;
+  EXPECT_NE(y.find("g: '- x'\n"), std::string::npos) << y;
+  Json args = {{"args", {"-c", "--port=80", "-", "-1", "--", "---x"}}};
+  std::string ya = to_yaml(args);
+  EXPECT_EQ(ya, "args:\n- -c\n- --port=80\n- '-'\n- '-1'\n- --\n- '---x'\n");
+  auto args_back = yaml_to_json(ya);
+  ASSERT_TRUE(args_back.is_ok()) << ya;
+  EXPECT_EQ(*args_back, args);
   EXPECT_NE(y.find("j: \"tab\\there\"\n"), std::string::npos) << y;
   auto back = yaml_to_json(y);
   ASSERT_TRUE(back.is_ok()) << back.status().to_string() << "\n" << y;
