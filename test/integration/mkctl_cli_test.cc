@@ -309,6 +309,16 @@ spec:
   d = Json::parse(mkctl({"get", "deploy/web", "-o", "json"}).out);
   EXPECT_EQ(d["metadata"]["labels"]["x"], "y");
 
+  ASSERT_EQ(mkctl({"apply", "-f", "-"}, kPod).rc, 0);
+  r = mkctl({"get", "deploy,pods"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("\ndeployment.apps/web "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\npod/web "), std::string::npos) << r.out;
+  r = mkctl({"describe", "deploy", "web"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("Replicas:           3 desired"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Pod Template:\n"), std::string::npos) << r.out;
+
   r = mkctl({"api-resources"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out.rfind("NAME", 0), 0u);
