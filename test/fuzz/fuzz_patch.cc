@@ -1,7 +1,9 @@
-// Patch functions must never crash or throw. Input: one selector byte, then
+// Patch functions must never crash or throw; merge patches are idempotent. Input: one selector byte, then
 // "<document JSON>\n<patch JSON>".
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -18,9 +20,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!doc.is_ok() || !patch.is_ok()) return 0;
   static const char* const kKinds[] = {"Pod", "Deployment", "Service", "Node", "Job", "Function"};
   switch (data[0] % 8) {
-    case 0:
-      (void)minik8s::api::apply_merge_patch(*doc, *patch);
+    case 0: {
+      // RFC 7386 merge patches are idempotent.
+      auto once = minik8s::api::apply_merge_patch(*doc, *patch);
+      if (!once.is_ok()) break;
+      auto twice = minik8s::api::apply_merge_patch(*once, *patch);
+      if (!twice.is_ok() || *twice != *once) {
+        std::fprintf(stderr, "merge patch not idempotent\n");
+        std::abort();
+      }
       break;
+    }
     case 1:
       (void)minik8s::api::apply_json_patch(*doc, *patch);
       break;
