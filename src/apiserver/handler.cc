@@ -345,10 +345,16 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   return Status::ok();
 }
 
+// Boolean query parameters as Go's strconv.ParseBool reads them (clients send
+// "1", "true" and, from the Python client, "True").
+static bool query_bool(const std::string& v) {
+  return v == "1" || v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE";
+}
+
 bool RestHandler::is_watch(const HttpRequest& req) const {
   if (req.method != "GET") return false;
   auto it = req.query.find("watch");
-  if (it != req.query.end() && (it->second == "1" || it->second == "true")) return true;
+  if (it != req.query.end() && query_bool(it->second)) return true;
   return req.path.find("/watch/") != std::string::npos && parse_path(req.path).legacy_watch;
 }
 
@@ -1645,7 +1651,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     } catch (const std::exception&) {
     }
   }
-  bool bookmarks = query(req, "allowWatchBookmarks") == "true" || query(req, "allowWatchBookmarks") == "1";
+  bool bookmarks = query_bool(query(req, "allowWatchBookmarks"));
   bool table = wants_table(req.accept);
   metrics_.watch_opened();
   metrics_.observe("watch", t.plural, 200, 0);
