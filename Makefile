@@ -20,7 +20,9 @@ build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
 # Starts the control plane on the embedded store and applies the examples.
-run: build
+# Builds only the two binaries (the tests are built by `make test`).
+run: configure
+	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl
 	scripts/run.sh $(DATA) $(PORT)
 
 stop:

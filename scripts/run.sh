@@ -10,7 +10,10 @@ BIN=${BIN:-build/bin}
 
 stop_server() {
   local data=$1 pid
-  [ -f "$data/server.pid" ] || return 0
+  if [ ! -f "$data/server.pid" ]; then
+    [ "${2:-}" = verbose ] && echo "no minik8s server started by make run is running (no $data/server.pid)"
+    return 0
+  fi
   pid=$(cat "$data/server.pid")
   if kill -0 "$pid" 2>/dev/null && grep -q minik8s "/proc/$pid/cmdline" 2>/dev/null; then
     kill -TERM "$pid"
@@ -22,7 +25,7 @@ stop_server() {
 }
 
 if [ "${1:-}" = "--stop" ]; then
-  stop_server "${2:-.run}"
+  stop_server "${2:-.run}" verbose
   exit 0
 fi
 
@@ -60,5 +63,6 @@ minik8s is running (server pid $(cat "$DATA/server.pid"), log $DATA/server.log).
   API server:   http://127.0.0.1:$PORT
   kubeconfig:   export KUBECONFIG=$DATA/kubeconfig
   try:          build/bin/mkctl get all -n demo      or      kubectl get all -n demo
-  stop:         make stop
+  remove demo:  build/bin/mkctl delete namespace demo
+  stop:         make stop   (the data stays in $DATA; make run starts from it again)
 MSG

@@ -24,6 +24,21 @@ using api::Json;
 using client::Client;
 
 constexpr const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+// JSON as Go's encoding/json writes it: keys sorted (nlohmann's default) and
+// '<', '>', '&' escaped as \u003c, \u003e, \u0026 (they only occur in strings).
+std::string go_json(const Json& v) {
+  std::string in = v.dump(-1, ' ', false, Json::error_handler_t::replace), out;
+  out.reserve(in.size());
+  for (char c : in) {
+    if (c == '<') out += "\\u003c";
+    else if (c == '>') out += "\\u003e";
+    else if (c == '&') out += "\\u0026";
+    else out += c;
+  }
+  return out;
+}
+
 constexpr const char* kTableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 // A failure already reported to the user (exit code 1).
@@ -265,7 +280,16 @@ std::vector<std::pair<const api::ResourceType*, std::string>> Mkctl::targets(
     return out;
   }
   std::vector<const api::ResourceType*> types;
-  for (const auto& k : split(args[0], ',')) types.push_back(&resolve(k));
+  for (const auto& k : split(args[0], ',')) {
+    // A category ("all") stands for every kind that lists it, as in kubectl.
+    size_t before = types.size();
+    for (const api::ResourceType* t : api::all_resources()) {
+      if (std::find(t->categories.begin(), t->categories.end(), k) != t->categories.end()) {
+        types.push_back(t);
+      }
+    }
+    if (types.size() == before) types.push_back(&resolve(k));
+  }
   if (kinds) *kinds = types;
   for (size_t i = 1; i < args.size(); ++i) {
     for (auto* t : types) out.emplace_back(t, args[i]);
@@ -292,13 +316,17 @@ int Mkctl::cmd_apply(const std::vector<std::string>& files, bool recursive) {
       continue;
     }
     // The applied configuration as recorded in the annotation (without itself).
+    // Encoded exactly as kubectl does (keys sorted, an "annotations" map
+    // always present, HTML-escaped, trailing newline), so that kubectl and
+    // mkctl applies of the same file see no difference.
     Json applied = obj;
-    if (applied["metadata"].contains("annotations") && applied["metadata"]["annotations"].is_object()) {
-      applied["metadata"]["annotations"].erase(kLastApplied);
-      if (applied["metadata"]["annotations"].empty()) applied["metadata"].erase("annotations");
+    if (!applied["metadata"].contains("annotations") || !applied["metadata"]["annotations"].is_object()) {
+      applied["metadata"]["annotations"] = Json::object();
     }
+    applied["metadata"]["annotations"].erase(kLastApplied);
+    if (t->namespaced) applied["metadata"]["namespace"] = ns;
     Json modified = applied;
-    modified["metadata"]["annotations"][kLastApplied] = applied.dump();
+    modified["metadata"]["annotations"][kLastApplied] = go_json(applied) + "\n";
     std::string label = kind_prefix(*t) + "/" + name;
     bool done = false;
     for (int attempt = 0; attempt < 5 && !done; ++attempt) {

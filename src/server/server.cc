@@ -143,8 +143,7 @@ int run_server(int argc, char** argv) {
     spdlog::warn("could not write {}/kubeconfig", data_dir);
   }
   spdlog::info("minik8s server ready at {}", url);
-  std::printf("minik8s server ready at %s\n", url.c_str());
-  std::fflush(stdout);
+  spdlog::default_logger()->flush();
 
   int sig = 0;
   sigwait(&sigs, &sig);

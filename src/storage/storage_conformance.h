@@ -35,6 +35,9 @@ struct StorageFactory {
   std::function<std::unique_ptr<Storage>(const std::string& scratch_dir)> make;
 };
 
+// gtest prints the parameter by its name (not a byte dump of the struct).
+inline void PrintTo(const StorageFactory& f, std::ostream* os) { *os << f.name; }
+
 class StorageConformanceTest : public ::testing::TestWithParam<StorageFactory> {
  protected:
   void SetUp() override;

@@ -135,6 +135,30 @@ TEST_F(MkctlTest, ApplyCreatesThenUnchangedThenConfigured) {
   EXPECT_EQ(r.out, "pod/web unchanged\n");
 }
 
+TEST_F(MkctlTest, LastAppliedIsEncodedLikeKubectl) {
+  // kubectl writes the annotation with sorted keys, an annotations map,
+  // Go's HTML escaping and a trailing newline; mkctl must write the same bytes
+  // so that alternating the two tools reports "unchanged".
+  std::string f = write("cm.yaml",
+                        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n"
+                        "data:\n  cmd: \"a && b > c\"\n");
+  ASSERT_EQ(mkctl({"apply", "-f", f}).rc, 0);
+  auto r = mkctl({"get", "cm", "cfg", "-o", "json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  Json obj = Json::parse(r.out);
+  EXPECT_EQ(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            "{\"apiVersion\":\"v1\",\"data\":{\"cmd\":\"a \\u0026\\u0026 b \\u003e c\"},"
+            "\"kind\":\"ConfigMap\",\"metadata\":{\"annotations\":{},\"name\":\"cfg\","
+            "\"namespace\":\"default\"}}\n");
+}
+
+TEST_F(MkctlTest, GetAllExpandsTheCategory) {
+  ASSERT_EQ(mkctl({"apply", "-f", "-"}, kTwo).rc, 0);
+  auto r = mkctl({"get", "all", "-n", "other"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("pod/b"), std::string::npos) << r.out;
+}
+
 TEST_F(MkctlTest, ApplyFromStdinAndDirectory) {
   auto r = mkctl({"apply", "-f", "-"}, kTwo);
   ASSERT_EQ(r.rc, 0) << r.err;
