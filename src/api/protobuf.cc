@@ -530,6 +530,96 @@ const FieldSpec kReplicaSetFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
                                        {2, "spec", M, kPlain, &kReplicaSetSpec}};
 const MessageSpec kReplicaSet{"ReplicaSet", kReplicaSetFields};
 
+// --- autoscaling/v1 and autoscaling/v2 ---
+
+const FieldSpec kCrossVersionObjectReferenceFields[] = {
+    {1, "kind", S}, {2, "name", S}, {3, "apiVersion", S}};
+const MessageSpec kCrossVersionObjectReference{"CrossVersionObjectReference",
+                                               kCrossVersionObjectReferenceFields};
+
+// `kubectl autoscale` (1.32) posts autoscaling/v1.
+const FieldSpec kHPASpecV1Fields[] = {
+    {1, "scaleTargetRef", M, kPlain, &kCrossVersionObjectReference},
+    {2, "minReplicas", I32, P},
+    {3, "maxReplicas", I32},
+    {4, "targetCPUUtilizationPercentage", I32, P},
+};
+const MessageSpec kHPASpecV1{"HorizontalPodAutoscalerSpec", kHPASpecV1Fields};
+const FieldSpec kHPAV1Fields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                  {2, "spec", M, kPlain, &kHPASpecV1}};
+const MessageSpec kHPAV1{"HorizontalPodAutoscaler", kHPAV1Fields};
+
+const FieldSpec kMetricTargetFields[] = {
+    {1, "type", S},
+    {2, "value", Type::kQuantity, P},
+    {3, "averageValue", Type::kQuantity, P},
+    {4, "averageUtilization", I32, P},
+};
+const MessageSpec kMetricTarget{"MetricTarget", kMetricTargetFields};
+
+const FieldSpec kMetricIdentifierFields[] = {{1, "name", S},
+                                             {2, "selector", M, P, &kLabelSelector}};
+const MessageSpec kMetricIdentifier{"MetricIdentifier", kMetricIdentifierFields};
+
+const FieldSpec kResourceMetricSourceFields[] = {{1, "name", S},
+                                                 {2, "target", M, kPlain, &kMetricTarget}};
+const MessageSpec kResourceMetricSource{"ResourceMetricSource", kResourceMetricSourceFields};
+
+const FieldSpec kContainerResourceMetricSourceFields[] = {
+    {1, "name", S}, {2, "target", M, kPlain, &kMetricTarget}, {3, "container", S}};
+const MessageSpec kContainerResourceMetricSource{"ContainerResourceMetricSource",
+                                                 kContainerResourceMetricSourceFields};
+
+// PodsMetricSource and ExternalMetricSource share numbers.
+const FieldSpec kMetricSourceFields[] = {{1, "metric", M, kPlain, &kMetricIdentifier},
+                                         {2, "target", M, kPlain, &kMetricTarget}};
+const MessageSpec kMetricSource{"MetricSource", kMetricSourceFields};
+
+const FieldSpec kObjectMetricSourceFields[] = {
+    {1, "describedObject", M, kPlain, &kCrossVersionObjectReference},
+    {2, "target", M, kPlain, &kMetricTarget},
+    {3, "metric", M, kPlain, &kMetricIdentifier},
+};
+const MessageSpec kObjectMetricSource{"ObjectMetricSource", kObjectMetricSourceFields};
+
+const FieldSpec kMetricSpecFields[] = {
+    {1, "type", S},
+    {2, "object", M, P, &kObjectMetricSource},
+    {3, "pods", M, P, &kMetricSource},
+    {4, "resource", M, P, &kResourceMetricSource},
+    {5, "external", M, P, &kMetricSource},
+    {7, "containerResource", M, P, &kContainerResourceMetricSource},
+};
+const MessageSpec kMetricSpec{"MetricSpec", kMetricSpecFields};
+
+const FieldSpec kHPAScalingPolicyFields[] = {
+    {1, "type", S}, {2, "value", I32}, {3, "periodSeconds", I32}};
+const MessageSpec kHPAScalingPolicy{"HPAScalingPolicy", kHPAScalingPolicyFields};
+
+const FieldSpec kHPAScalingRulesFields[] = {
+    {1, "selectPolicy", S, P},
+    {2, "policies", M, R, &kHPAScalingPolicy},
+    {3, "stabilizationWindowSeconds", I32, P},
+    {4, "tolerance", Type::kQuantity, P},
+};
+const MessageSpec kHPAScalingRules{"HPAScalingRules", kHPAScalingRulesFields};
+
+const FieldSpec kHPABehaviorFields[] = {{1, "scaleUp", M, P, &kHPAScalingRules},
+                                        {2, "scaleDown", M, P, &kHPAScalingRules}};
+const MessageSpec kHPABehavior{"HorizontalPodAutoscalerBehavior", kHPABehaviorFields};
+
+const FieldSpec kHPASpecV2Fields[] = {
+    {1, "scaleTargetRef", M, kPlain, &kCrossVersionObjectReference},
+    {2, "minReplicas", I32, P},
+    {3, "maxReplicas", I32},
+    {4, "metrics", M, R, &kMetricSpec},
+    {5, "behavior", M, P, &kHPABehavior},
+};
+const MessageSpec kHPASpecV2{"HorizontalPodAutoscalerSpec", kHPASpecV2Fields};
+const FieldSpec kHPAV2Fields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                  {2, "spec", M, kPlain, &kHPASpecV2}};
+const MessageSpec kHPAV2{"HorizontalPodAutoscaler", kHPAV2Fields};
+
 struct KindEntry {
   std::string_view api_version;
   std::string_view kind;
@@ -543,6 +633,8 @@ const KindEntry kKinds[] = {
     {"v1", "Pod", &kPod},
     {"apps/v1", "Deployment", &kDeployment},
     {"apps/v1", "ReplicaSet", &kReplicaSet},
+    {"autoscaling/v1", "HorizontalPodAutoscaler", &kHPAV1},
+    {"autoscaling/v2", "HorizontalPodAutoscaler", &kHPAV2},
 };
 
 // ---------------------------------------------------------------------------

@@ -153,6 +153,15 @@ TEST(ProtobufKubectl, CreateDeploymentWithCommand) {
       << j.dump();
 }
 
+TEST(ProtobufKubectl, AutoscaleDeploymentPostsAutoscalingV1) {
+  Json j = decode_ok(fixture("hpa_v1.bin"));
+  EXPECT_EQ(j, Json::parse(R"({"apiVersion":"autoscaling/v1","kind":"HorizontalPodAutoscaler",
+      "metadata":{"name":"d1"},
+      "spec":{"scaleTargetRef":{"kind":"Deployment","name":"d1","apiVersion":"apps/v1"},
+              "minReplicas":1,"maxReplicas":3,"targetCPUUtilizationPercentage":50}})"))
+      << j.dump();
+}
+
 // --- hand-built bodies ---
 
 TEST(ProtobufDecode, ObjectMetaFieldsAndTime) {
@@ -400,6 +409,32 @@ TEST(ProtobufDecode, ReplicaSetSpec) {
   Json j = decode_ok(body("apps/v1", "ReplicaSet", Msg().msg(1, meta("rs")).msg(2, spec)));
   EXPECT_EQ(j["spec"], Json::parse(R"({"replicas":3,"selector":{"matchLabels":{"a":"b"}},
       "minReadySeconds":2,"template":{"spec":{"containers":[{"name":"c","image":"i"}]}}})"))
+      << j.dump();
+}
+
+TEST(ProtobufDecode, HorizontalPodAutoscalerV2) {
+  Msg target = Msg().str(1, "Utilization").varint(4, 60);
+  Msg spec;
+  spec.msg(1, Msg().str(1, "Deployment").str(2, "web").str(3, "apps/v1")).varint(2, 1).varint(3, 5);
+  spec.msg(4, Msg().str(1, "Resource").msg(4, Msg().str(1, "cpu").msg(2, target)));
+  spec.msg(4, Msg()
+                  .str(1, "Resource")
+                  .msg(4, Msg()
+                              .str(1, "memory")
+                              .msg(2, Msg().str(1, "AverageValue").msg(3, quantity("200Mi")))));
+  spec.msg(5, Msg().msg(2, Msg().varint(3, 0).str(1, "Max").msg(
+                               2, Msg().str(1, "Pods").varint(2, 2).varint(3, 60))));
+  Json j = decode_ok(
+      body("autoscaling/v2", "HorizontalPodAutoscaler", Msg().msg(1, meta("web")).msg(2, spec)));
+  EXPECT_EQ(j["spec"], Json::parse(R"({
+      "scaleTargetRef":{"kind":"Deployment","name":"web","apiVersion":"apps/v1"},
+      "minReplicas":1,"maxReplicas":5,
+      "metrics":[{"type":"Resource","resource":{"name":"cpu",
+                   "target":{"type":"Utilization","averageUtilization":60}}},
+                 {"type":"Resource","resource":{"name":"memory",
+                   "target":{"type":"AverageValue","averageValue":"200Mi"}}}],
+      "behavior":{"scaleDown":{"stabilizationWindowSeconds":0,"selectPolicy":"Max",
+                  "policies":[{"type":"Pods","value":2,"periodSeconds":60}]}}})"))
       << j.dump();
 }
 

@@ -25,7 +25,9 @@
 // sub-objects of workloads are not decoded (the server owns status).
 //
 // Decoded kinds: v1 Namespace, ConfigMap, Secret, Service, Pod;
-// apps/v1 Deployment, ReplicaSet.
+// apps/v1 Deployment, ReplicaSet; autoscaling/v1 and autoscaling/v2
+// HorizontalPodAutoscaler (`kubectl autoscale` 1.32 posts autoscaling/v1).
+// The result keeps the apiVersion that was sent; no version conversion.
 //
 // Thread-safety: pure function, safe to call concurrently.
 // Errors: kBadRequest for malformed input (bad magic, truncated or
