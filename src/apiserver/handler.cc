@@ -210,7 +210,7 @@ json to_wire(const storage::KeyValue& kv) {
 
 std::string to_stored(json o) {
   if (o.contains("metadata") && o["metadata"].is_object()) o["metadata"].erase("resourceVersion");
-  return o.dump();
+  return o.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 bool allowed_field(const api::ResourceType& t, const std::string& f) {
@@ -258,6 +258,52 @@ Result<Filter> make_filter(const api::ResourceType& t, const HttpRequest& req) {
   return f;
 }
 
+// Query parameters and bodies must be UTF-8: they end up in JSON objects and
+// in Status messages.
+Status check_utf8(const HttpRequest& req) {
+  for (const auto& [k, v] : req.query) {
+    if (!valid_utf8(k)) return bad_request("invalid UTF-8 in a query parameter name");
+    if (!valid_utf8(v)) return bad_request("invalid UTF-8 in query parameter \"" + k + "\"");
+  }
+  if (!valid_utf8(req.body)) return bad_request("invalid UTF-8 in the request body");
+  return Status::ok();
+}
+
+bool uses_node_ports(const json& svc) {
+  std::string type = svc.contains("spec") && svc["spec"].is_object() ? str_at(svc["spec"], "type") : "";
+  return type == "NodePort" || type == "LoadBalancer";
+}
+
+// Like Kubernetes' dropTypeDependentFields: when an update moves a Service to
+// a type without node ports, node ports (and the external traffic policy and
+// health check port) carried over unchanged from the old object are cleared
+// rather than rejected, so `type: ClusterIP` alone is a valid change.
+void drop_type_dependent_fields(const json& old, json& desired) {
+  if (!uses_node_ports(old) || uses_node_ports(desired)) return;
+  if (!desired.contains("spec") || !desired["spec"].is_object()) return;
+  json& spec = desired["spec"];
+  const json& ospec = old["spec"];
+  std::set<int64_t> old_ports;
+  if (ospec.contains("ports") && ospec["ports"].is_array()) {
+    for (const auto& p : ospec["ports"]) {
+      if (p.is_object() && p.contains("nodePort") && p["nodePort"].is_number_integer()) {
+        old_ports.insert(p["nodePort"].get<int64_t>());
+      }
+    }
+  }
+  if (spec.contains("ports") && spec["ports"].is_array()) {
+    for (auto& p : spec["ports"]) {
+      if (p.is_object() && p.contains("nodePort") && p["nodePort"].is_number_integer() &&
+          old_ports.count(p["nodePort"].get<int64_t>())) {
+        p.erase("nodePort");
+      }
+    }
+  }
+  for (const char* k : {"externalTrafficPolicy", "healthCheckNodePort"}) {
+    if (spec.contains(k) && ospec.contains(k) && spec[k] == ospec[k]) spec.erase(k);
+  }
+}
+
 }  // namespace
 
 std::string status_body(const Status& st, const std::string& name, const std::string& group,
@@ -277,7 +323,7 @@ std::string status_body(const Status& st, const std::string& name, const std::st
             {"status", "Failure"},    {"message", st.message()},   {"reason", st.reason()},
             {"code", st.http_code()}};
   if (!details.empty()) j["details"] = details;
-  return j.dump();
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 HttpResponse error_response(const Status& st, const std::string& name, const api::ResourceType* t,
@@ -363,7 +409,8 @@ HttpResponse RestHandler::handle(const HttpRequest& req) {
   std::string verb, resource;
   HttpResponse r;
   try {
-    r = dispatch(req, &verb, &resource);
+    Status utf8 = check_utf8(req);
+    r = utf8.is_ok() ? dispatch(req, &verb, &resource) : error_response(utf8);
   } catch (const std::exception& e) {
     spdlog::error("apiserver: internal error on {} {}: {}", req.method, req.path, e.what());
     r = error_response(internal_error(e.what()));
@@ -406,7 +453,7 @@ HttpResponse RestHandler::dispatch(const HttpRequest& req, std::string* verb,
                   {"goVersion", "go1.23.0"},
                   {"compiler", "gc"},
                   {"platform", "linux/amd64"}}
-                 .dump();
+                 .dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   if (p == "/openapi/v2") {
@@ -416,14 +463,14 @@ HttpResponse RestHandler::dispatch(const HttpRequest& req, std::string* verb,
   }
   if (p == "/openapi/v3" || p == "/openapi/v3/") {
     HttpResponse r;
-    r.body = api::openapi_v3_index().dump();
+    r.body = api::openapi_v3_index().dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   if (p.rfind("/openapi/v3/", 0) == 0) {
     json doc = api::openapi_v3_document(p.substr(std::string("/openapi/v3/").size()));
     if (doc.is_null()) return error_response(not_found("the server could not find the requested resource"));
     HttpResponse r;
-    r.body = doc.dump();
+    r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   RequestInfo ri = parse_path(p);
@@ -457,7 +504,7 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
                   {"versions", {"v1"}},
                   {"serverAddressByClientCIDRs",
                    {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address_}}}}}
-                 .dump();
+                 .dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   if (ri.path == PathKind::kApiGroups) {
@@ -477,7 +524,7 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
                         {"versions", vs},
                         {"preferredVersion", vs[0]}});
     }
-    r.body = json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}.dump();
+    r.body = json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   json resources = json::array();
@@ -521,7 +568,7 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
                 {"apiVersion", "v1"},
                 {"groupVersion", gv},
                 {"resources", resources}}
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -607,9 +654,9 @@ HttpResponse RestHandler::object_response(const HttpRequest& req, const api::Res
     if (io == "Object" && table.contains("rows") && table["rows"].size() == 1) {
       table["rows"][0]["object"] = obj;
     }
-    r.body = table.dump();
+    r.body = table.dump(-1, ' ', false, json::error_handler_t::replace);
   } else {
-    r.body = obj.dump();
+    r.body = obj.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   return r;
 }
@@ -736,15 +783,15 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
         table["rows"][i]["object"] = objs[i];
       }
     }
-    r.body = table.dump();
+    r.body = table.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   std::string body;
   size_t total = 128;
   for (const auto& o : items) total += o->wire.size() + 1;
   body.reserve(total);
-  body += "{\"apiVersion\":" + json(t.api_version()).dump() + ",\"kind\":" +
-          json(t.list_kind()).dump() + ",\"metadata\":" + lm.dump() + ",\"items\":[";
+  body += "{\"apiVersion\":" + json(t.api_version()).dump(-1, ' ', false, json::error_handler_t::replace) + ",\"kind\":" +
+          json(t.list_kind()).dump(-1, ' ', false, json::error_handler_t::replace) + ",\"metadata\":" + lm.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"items\":[";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) body += ',';
     body += items[i]->wire;
@@ -975,6 +1022,7 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
         m["generation"] = g + 1;
       }
     }
+    if (is_service && mode == UpdateMode::kMain) drop_type_dependent_fields(cur, desired);
     if (mode != UpdateMode::kInternal && t.set_defaults) t.set_defaults(desired);
     api::FieldErrors errs;
     run_validation(t, desired, &cur, errs);
@@ -1302,7 +1350,7 @@ HttpResponse RestHandler::do_delete_collection(const HttpRequest& req, const Req
                 {"kind", t.list_kind()},
                 {"metadata", {{"resourceVersion", std::to_string(cache_.revision())}}},
                 {"items", items}}
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -1355,7 +1403,7 @@ HttpResponse RestHandler::do_scale(const HttpRequest& req, const RequestInfo& ri
     ObjectPtr o = cache_.get(object_key(t, ri.ns, ri.name));
     if (!o) return error_response(not_found(not_found_msg(t, ri.name)), ri.name, &t);
     HttpResponse r;
-    r.body = make_scale(o->object).dump();
+    r.body = make_scale(o->object).dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   json body;
@@ -1404,7 +1452,7 @@ HttpResponse RestHandler::do_scale(const HttpRequest& req, const RequestInfo& ri
       "", is_dry_run(req), nullptr);
   if (!o.status.is_ok()) return error_response(o.status, ri.name, &t, o.causes);
   HttpResponse r;
-  r.body = make_scale(o.object).dump();
+  r.body = make_scale(o.object).dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -1462,7 +1510,7 @@ HttpResponse RestHandler::do_binding(const HttpRequest& req, const RequestInfo& 
                 {"metadata", json::object()},
                 {"status", "Success"},
                 {"code", 201}}
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -1543,6 +1591,8 @@ void RestHandler::allocate_service(json& svc, const json* old, SvcAlloc& newly,
       }
     }
   }
+  std::map<int, std::pair<int, std::set<std::string>>> shared_by_np;  // nodePort → port, protocols
+  std::map<int, int> by_port;  // service port → nodePort given in this call
   for (size_t i = 0; i < ports.size(); ++i) {
     json& p = ports[i];
     if (!p.is_object()) continue;
@@ -1552,9 +1602,27 @@ void RestHandler::allocate_service(json& svc, const json* old, SvcAlloc& newly,
       continue;
     }
     int np = p.contains("nodePort") && p["nodePort"].is_number_integer() ? p["nodePort"].get<int>() : 0;
+    int port = p.contains("port") && p["port"].is_number_integer() ? p["port"].get<int>() : -1;
+    std::string proto = p.contains("protocol") && p["protocol"].is_string()
+                            ? p["protocol"].get<std::string>()
+                            : "TCP";
+    // One node port may serve the same port number over several protocols
+    // (80/TCP and 80/UDP): that is one allocation owned by this Service.
+    auto shared = shared_by_np.find(np != 0 ? np : (by_port.count(port) ? by_port[port] : 0));
+    if (shared != shared_by_np.end() && shared->second.first == port &&
+        !shared->second.second.count(proto)) {
+      shared->second.second.insert(proto);
+      p["nodePort"] = shared->first;
+      continue;
+    }
+    auto note = [&](int n) {
+      used_here.insert(n);
+      shared_by_np[n] = {port, {proto}};
+      by_port.emplace(port, n);
+    };
     if (np != 0) {
       if (owned.count(np) && !used_here.count(np)) {
-        used_here.insert(np);
+        note(np);
         continue;
       }
       Status st = ports_.allocate(np);
@@ -1563,14 +1631,13 @@ void RestHandler::allocate_service(json& svc, const json* old, SvcAlloc& newly,
         return;
       }
       newly.ports.push_back(np);
-      used_here.insert(np);
+      note(np);
       continue;
     }
-    int port = p.contains("port") && p["port"].is_number_integer() ? p["port"].get<int>() : -1;
     auto it = old_by_port.find(port);
     if (it != old_by_port.end() && owned.count(it->second) && !used_here.count(it->second)) {
       p["nodePort"] = it->second;
-      used_here.insert(it->second);
+      note(it->second);
       continue;
     }
     auto a = ports_.allocate_next();
@@ -1579,7 +1646,7 @@ void RestHandler::allocate_service(json& svc, const json* old, SvcAlloc& newly,
       return;
     }
     newly.ports.push_back(*a);
-    used_here.insert(*a);
+    note(*a);
     p["nodePort"] = *a;
   }
 }
@@ -1611,6 +1678,10 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     out.write(r.body);
     metrics_.observe("watch", ri.type ? ri.type->plural : "", r.code, 0);
   };
+  if (Status utf8 = check_utf8(req); !utf8.is_ok()) {
+    fail(utf8);
+    return;
+  }
   if (ri.path != PathKind::kResource || !ri.type || !ri.subresource.empty() ||
       (!ri.name.empty() && ri.ns.empty() && ri.type->namespaced)) {
     fail(not_found("the server could not find the requested resource"));
@@ -1666,7 +1737,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     Status st = w.status();
     json ev = {{"type", "ERROR"},
                {"object", json::parse(status_body(st, "", "", ""))}};
-    out.write(ev.dump() + "\n");
+    out.write(ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
     return;
   }
   std::shared_ptr<CacheWatcher> watcher = std::move(w.value());
@@ -1685,7 +1756,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     if (table) {
       s += api::make_table(t, {o->object},
                            json{{"resourceVersion", std::to_string(o->mod_revision)}})
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
     } else {
       s += o->wire;
     }
@@ -1704,7 +1775,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
                     {"object", json::parse(status_body(Status(Code::kGone,
                                                               "watch fell behind; please re-list"),
                                                        "", "", ""))}};
-          out.write(e.dump() + "\n");
+          out.write(e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
         }
         break;
       }
@@ -1717,7 +1788,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
                     {"apiVersion", t.api_version()},
                     {"metadata",
                      {{"resourceVersion", std::to_string(watcher->progress_revision())}}}}}};
-        if (!out.write(b.dump() + "\n")) break;
+        if (!out.write(b.dump(-1, ' ', false, json::error_handler_t::replace) + "\n")) break;
       }
       continue;
     }

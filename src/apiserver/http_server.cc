@@ -54,6 +54,7 @@ class ChunkWriter : public StreamWriter {
     }
     return false;
   }
+  bool started() const { return started_; }
   void finish() {
     if (!started_) return;
     beast::error_code ec;
@@ -65,6 +66,18 @@ class ChunkWriter : public StreamWriter {
   unsigned version_;
   bool started_ = false;
 };
+
+// A one-off Status response that closes the connection.
+void write_error(tcp::socket& s, int code, const Status& st, unsigned version) {
+  HttpResponse r = error_response(st);
+  http::response<http::string_body> res{static_cast<http::status>(code), version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::connection, "close");
+  res.body() = r.body;
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(s, res, ec);
+}
 
 }  // namespace
 
@@ -112,7 +125,17 @@ void HttpServer::accept_loop() {
     Connection* raw = c.get();
     conns_.push_back(std::move(c));
     raw->thread = std::thread([this, raw] {
-      serve(*raw);
+      // Nothing may escape a connection thread: an exception here would
+      // terminate the whole server.
+      try {
+        serve(*raw);
+      } catch (const std::exception& e) {
+        spdlog::error("apiserver: connection failed: {}", e.what());
+      } catch (...) {
+        spdlog::error("apiserver: connection failed with an unknown exception");
+      }
+      beast::error_code ec;
+      raw->socket.shutdown(tcp::socket::shutdown_both, ec);
       raw->done = true;
     });
   }
@@ -179,11 +202,22 @@ void HttpServer::serve(Connection& c) {
     unsigned version = msg.version();
     if (handler_.is_watch(req)) {
       ChunkWriter w(s, version);
-      handler_.handle_watch(req, w, stopping_);
-      w.finish();
+      try {
+        handler_.handle_watch(req, w, stopping_);
+        w.finish();
+      } catch (const std::exception& e) {
+        spdlog::error("apiserver: internal error in watch {}: {}", req.path, e.what());
+        if (!w.started()) write_error(s, 500, internal_error(e.what()), version);
+      }
       break;  // the stream ends the connection
     }
-    HttpResponse r = handler_.handle(req);
+    HttpResponse r;
+    try {
+      r = handler_.handle(req);
+    } catch (const std::exception& e) {
+      spdlog::error("apiserver: internal error on {} {}: {}", req.method, req.path, e.what());
+      r = error_response(internal_error(e.what()));
+    }
     http::response<http::string_body> res{static_cast<http::status>(r.code), version};
     res.set(http::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) res.insert(k, v);

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "minik8s/api/resource.h"
@@ -39,6 +40,9 @@ RequestInfo parse_path(const std::string& path);
 // of a repeated key wins).
 std::map<std::string, std::string> parse_query(const std::string& query);
 std::string url_decode(const std::string& s);
+// True when s is well-formed UTF-8 (no overlongs, surrogates or code points
+// above U+10FFFF).
+bool valid_utf8(std::string_view s);
 std::string url_encode(const std::string& s);
 
 // True when an Accept header asks for a meta.k8s.io Table.

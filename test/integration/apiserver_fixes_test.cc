@@ -1,0 +1,258 @@
+// Regression tests for API server defects found in review: invalid UTF-8,
+// Service type changes, namespace deletion races, delete options, resource
+// version strictness, HTTP framing, metrics labels.
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "minik8s/apiserver/apiserver.h"
+#include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/storage/storage.h"
+
+namespace minik8s::apiserver {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct Resp {
+  int code = 0;
+  std::string body;
+  std::string content_type;
+  json j() const { return json::parse(body, nullptr, false); }
+};
+
+class ApiFixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mk-apiserver-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    storage::SqliteOptions so;
+    so.path = (dir_ / "store.db").string();
+    auto s = storage::open_sqlite_storage(so);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    store_ = std::move(s.value());
+    ApiServerOptions opts;
+    opts.port = 0;
+    opts.max_body_bytes = 64 * 1024;
+    opts.node_port_min = 30000;
+    opts.node_port_max = 30100;
+    opts.watch_cache_capacity = 50;
+    auto a = ApiServer::start(*store_, opts);
+    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+    api_ = std::move(a.value());
+  }
+  void TearDown() override {
+    api_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Resp req(const std::string& method, const std::string& target, const std::string& body = "",
+           const std::string& ct = "application/json", const std::string& accept = "") {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+    http::request<http::string_body> r{http::string_to_verb(method), target, 11};
+    r.set(http::field::host, "localhost");
+    if (!body.empty()) r.set(http::field::content_type, ct);
+    if (!accept.empty()) r.set(http::field::accept, accept);
+    r.body() = body;
+    r.prepare_payload();
+    http::write(s, r);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> p;
+    p.body_limit(256 * 1024 * 1024);
+    beast::error_code ec;
+    http::read(s, buf, p, ec);
+    Resp out;
+    if (ec) return out;
+    out.code = static_cast<int>(p.get().result_int());
+    out.body = p.get().body();
+    out.content_type = std::string(p.get()[http::field::content_type]);
+    return out;
+  }
+  Resp post(const std::string& path, const json& obj) { return req("POST", path, obj.dump()); }
+
+  static json pod(const std::string& name, const std::string& app = "web") {
+    return {{"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata", {{"name", name}, {"labels", {{"app", app}}}}},
+            {"spec", {{"containers", {{{"name", "c"}, {"image", "nginx:1.25"}}}}}}};
+  }
+
+  // Reads watch lines until n events arrived or the deadline passed.
+  std::vector<json> watch(const std::string& target, size_t n, std::chrono::milliseconds limit,
+                          const std::function<void()>& after_start = nullptr) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+    http::request<http::empty_body> r{http::verb::get, target, 11};
+    r.set(http::field::host, "localhost");
+    http::write(s, r);
+    beast::flat_buffer buf;
+    http::response_parser<http::buffer_body> p;
+    http::read_header(s, buf, p);
+    std::vector<json> events;
+    std::string pending;
+    std::atomic<bool> done{false};
+    std::thread killer([&] {
+      auto end = std::chrono::steady_clock::now() + limit;
+      while (!done && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+      beast::error_code ec;
+      s.shutdown(tcp::socket::shutdown_both, ec);
+    });
+    if (after_start) after_start();
+    char chunk[8192];
+    while (events.size() < n) {
+      p.get().body().data = chunk;
+      p.get().body().size = sizeof chunk;
+      beast::error_code ec;
+      http::read(s, buf, p, ec);
+      pending.append(chunk, sizeof chunk - p.get().body().size);
+      size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        events.push_back(json::parse(pending.substr(0, nl), nullptr, false));
+        pending.erase(0, nl + 1);
+      }
+      if (ec && ec != http::error::need_buffer) break;
+      if (p.is_done()) break;
+    }
+    done = true;
+    killer.join();
+    return events;
+  }
+
+  // Sends raw bytes and returns everything the server answers until it closes.
+  std::string raw(const std::string& bytes) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+    net::write(s, net::buffer(bytes));
+    std::string out;
+    char buf[4096];
+    beast::error_code ec;
+    while (true) {
+      size_t n = s.read_some(net::buffer(buf), ec);
+      out.append(buf, n);
+      if (ec) break;
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::Storage> store_;
+  std::unique_ptr<ApiServer> api_;
+};
+
+const std::string kPods = "/api/v1/namespaces/default/pods";
+const std::string kCms = "/api/v1/namespaces/default/configmaps";
+
+json cm(const std::string& name) {
+  return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}};
+}
+
+TEST_F(ApiFixTest, InvalidUtf8InQueryOrBodyIsBadRequestAndNeverKillsTheServer) {
+  for (const char* q : {"labelSelector=%ff", "resourceVersion=%ff", "fieldSelector=spec.x%ff%3D1"}) {
+    auto w = req("GET", kCms + "?watch=1&" + q);
+    EXPECT_EQ(w.code, 400) << q << " " << w.body;
+    EXPECT_NE(w.body.find("invalid UTF-8 in query parameter"), std::string::npos) << w.body;
+    auto l = req("GET", kCms + "?" + q);
+    EXPECT_EQ(l.code, 400) << q << " " << l.body;
+    EXPECT_TRUE(l.j().is_object()) << l.body;
+  }
+  auto b = req("POST", kCms, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"a\"},"
+                              "\"data\":{\"k\":\"\xff\"}}");
+  EXPECT_EQ(b.code, 400) << b.body;
+  EXPECT_NE(b.body.find("invalid UTF-8 in the request body"), std::string::npos) << b.body;
+  // An object name with invalid UTF-8 echoed in a 404 message still gives JSON.
+  auto nf = req("GET", kCms + "/x%ff");
+  EXPECT_EQ(nf.code, 404);
+  EXPECT_TRUE(nf.j().is_object()) << nf.body;
+  // The server is still alive.
+  EXPECT_EQ(req("GET", "/readyz").code, 200);
+  EXPECT_EQ(post(kCms, cm("alive")).code, 201);
+}
+
+json svc(const std::string& name, const std::string& type, json ports) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"type", type}, {"selector", {{"app", "web"}}}, {"ports", ports}}}};
+}
+const std::string kSvcs = "/api/v1/namespaces/default/services";
+
+TEST_F(ApiFixTest, ServiceFromNodePortToClusterIPDropsAndReleasesNodePorts) {
+  for (const char* type : {"NodePort", "LoadBalancer"}) {
+    auto c = post(kSvcs, svc("s", type, {{{"port", 80}, {"protocol", "TCP"}, {"nodePort", 30050}}}));
+    ASSERT_EQ(c.code, 201) << c.body;
+    EXPECT_EQ(c.j()["spec"]["externalTrafficPolicy"], "Cluster");
+    for (const char* ct : {"application/merge-patch+json", "application/strategic-merge-patch+json"}) {
+      auto p = req("PATCH", kSvcs + "/s", R"({"spec":{"type":"ClusterIP"}})", ct);
+      ASSERT_EQ(p.code, 200) << type << " " << ct << " " << p.body;
+      EXPECT_EQ(p.j()["spec"]["type"], "ClusterIP");
+      EXPECT_FALSE(p.j()["spec"]["ports"][0].contains("nodePort")) << p.body;
+      EXPECT_FALSE(p.j()["spec"].contains("externalTrafficPolicy")) << p.body;
+      // The port went back to the pool: another Service can take it.
+      auto o = post(kSvcs, svc("other", "NodePort", {{{"port", 81}, {"nodePort", 30050}}}));
+      EXPECT_EQ(o.code, 201) << o.body;
+      ASSERT_EQ(req("DELETE", kSvcs + "/other").code, 200);
+      auto back = req("PATCH", kSvcs + "/s", std::string(R"({"spec":{"type":")") + type + R"("}})",
+                      "application/merge-patch+json");
+      ASSERT_EQ(back.code, 200) << back.body;
+      ASSERT_EQ(req("PATCH", kSvcs + "/s", R"({"spec":{"ports":[{"port":80,"protocol":"TCP","nodePort":30050}]}})",
+                    "application/merge-patch+json").code, 200);
+    }
+    // A nodePort that changed in the same update is still an error.
+    auto bad = req("PATCH", kSvcs + "/s",
+                   R"({"spec":{"type":"ClusterIP","ports":[{"port":80,"nodePort":30051}]}})",
+                   "application/merge-patch+json");
+    EXPECT_EQ(bad.code, 422) << bad.body;
+    ASSERT_EQ(req("DELETE", kSvcs + "/s").code, 200);
+  }
+}
+
+TEST_F(ApiFixTest, OneNodePortForTcpAndUdpOfTheSamePort) {
+  auto c = post(kSvcs, svc("dns", "NodePort",
+                           {{{"name", "t"}, {"port", 80}, {"protocol", "TCP"}, {"nodePort", 30081}},
+                            {{"name", "u"}, {"port", 80}, {"protocol", "UDP"}, {"nodePort", 30081}}}));
+  ASSERT_EQ(c.code, 201) << c.body;
+  // Updates keep it; another Service cannot take it.
+  auto u = req("PATCH", kSvcs + "/dns", R"({"metadata":{"labels":{"x":"y"}}})",
+               "application/merge-patch+json");
+  EXPECT_EQ(u.code, 200) << u.body;
+  EXPECT_EQ(post(kSvcs, svc("x", "NodePort", {{{"port", 80}, {"nodePort", 30081}}})).code, 422);
+  // Auto-allocation gives the pair one port.
+  auto a = post(kSvcs, svc("auto", "NodePort",
+                           {{{"name", "t"}, {"port", 53}, {"protocol", "TCP"}},
+                            {{"name", "u"}, {"port", 53}, {"protocol", "UDP"}}}));
+  ASSERT_EQ(a.code, 201) << a.body;
+  EXPECT_EQ(a.j()["spec"]["ports"][0]["nodePort"], a.j()["spec"]["ports"][1]["nodePort"]);
+  // The same nodePort for two different port numbers is still refused.
+  auto bad = post(kSvcs, svc("bad", "NodePort",
+                             {{{"name", "a"}, {"port", 80}, {"protocol", "TCP"}, {"nodePort", 30090}},
+                              {{"name", "b"}, {"port", 81}, {"protocol", "UDP"}, {"nodePort", 30090}}}));
+  EXPECT_EQ(bad.code, 422) << bad.body;
+  // Deleting releases it once, for good.
+  ASSERT_EQ(req("DELETE", kSvcs + "/dns").code, 200);
+  EXPECT_EQ(post(kSvcs, svc("x", "NodePort", {{{"port", 80}, {"nodePort", 30081}}})).code, 201);
+  EXPECT_EQ(post(kSvcs, svc("bad", "NodePort", {{{"port", 80}, {"nodePort", 30090}}})).code, 201);
+}
+
+}  // namespace
+}  // namespace minik8s::apiserver
