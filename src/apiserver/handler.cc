@@ -805,14 +805,14 @@ Status RestHandler::check_namespace(const std::string& ns) {
   const api::ResourceType* nst = api::find_resource("", "v1", "namespaces");
   if (!nst) return Status::ok();
   std::string key = object_key(*nst, "", ns);
-  json obj;
-  if (ObjectPtr o = cache_.get(key)) {
-    obj = o->object;
-  } else {
-    auto kv = store_.get(key);
-    if (!kv) return not_found("namespaces \"" + ns + "\" not found");
-    obj = to_wire(*kv);
+  // Read the store, not the cache: a stale cache could still show a
+  // namespace that the namespace controller is already emptying.
+  auto kv = store_.get(key);
+  if (!kv) {
+    if (kv.status().code() != Code::kNotFound) return kv.status();
+    return not_found("namespaces \"" + ns + "\" not found");
   }
+  json obj = to_wire(*kv);
   bool terminating = meta_of(obj).contains("deletionTimestamp");
   if (obj.contains("status") && obj["status"].is_object() &&
       str_at(obj["status"], "phase") == "Terminating") {
@@ -902,6 +902,22 @@ RestHandler::Outcome RestHandler::create_object(const api::ResourceType& t, cons
       }
       out.status = rev.status();
       return out;
+    }
+    if (t.namespaced) {
+      // The namespace may have started terminating between the check above
+      // and the write; the namespace controller may then already have made
+      // its final pass. Undo the create so that nothing outlives its namespace.
+      Status again = check_namespace(ns);
+      if (!again.is_ok()) {
+        auto removed = store_.remove(object_key(t, ns, name), *rev);
+        if (removed || removed.status().code() == Code::kNotFound) {
+          rollback(newly);
+          out.status = again;
+          return out;
+        }
+        // Changed since (by someone who saw it): the namespace controller's
+        // next pass deletes it.
+      }
     }
     obj["metadata"]["resourceVersion"] = std::to_string(*rev);
     out.object = std::move(obj);

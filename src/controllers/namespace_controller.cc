@@ -87,11 +87,13 @@ bool NamespaceController::reconcile(const std::string& ns) {
       LocalResponse d = api_.local_request("DELETE", coll + "/" + name,
                                            R"({"propagationPolicy":"Background"})",
                                            {{"Content-Type", "application/json"}});
-      if (d.code == 404 || (d.code == 200 && d.body.find("\"deletionTimestamp\"") == std::string::npos)) {
-        --remaining;  // gone now
+      if (d.code != 200 && d.code != 404) {
+        spdlog::debug("namespace controller: delete {}/{}: {} {}", coll, name, d.code, d.body);
       }
     }
   }
+  // Finalize only after a pass that found nothing left: objects deleted in
+  // this pass (or created while it ran) are seen by the next one.
   if (remaining > 0) return false;
   LocalResponse get = api_.local_request("GET", "/api/v1/namespaces/" + ns);
   if (get.code != 200) return get.code == 404;

@@ -254,5 +254,47 @@ TEST_F(ApiFixTest, OneNodePortForTcpAndUdpOfTheSamePort) {
   EXPECT_EQ(post(kSvcs, svc("bad", "NodePort", {{{"port", 80}, {"nodePort", 30090}}})).code, 201);
 }
 
+TEST_F(ApiFixTest, NoObjectOutlivesItsNamespaceUnderConcurrentCreates) {
+  NamespaceController nc(*api_, *store_, 20ms);
+  nc.start();
+  for (int trial = 0; trial < 5; ++trial) {
+    std::string ns = "race" + std::to_string(trial);
+    ASSERT_EQ(post("/api/v1/namespaces",
+                   json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}})
+                  .code,
+              201);
+    std::string coll = "/api/v1/namespaces/" + ns + "/configmaps";
+    std::atomic<int> created{0};
+    std::atomic<bool> gone{false};
+    std::vector<std::thread> threads;
+    // Creates keep coming until the namespace is gone, so some land while the
+    // namespace controller makes its final pass.
+    for (int th = 0; th < 24; ++th) {
+      threads.emplace_back([&, th] {
+        for (int i = 0; !gone && i < 2000; ++i) {
+          if (post(coll, cm("c" + std::to_string(th) + "-" + std::to_string(i))).code == 201) ++created;
+        }
+      });
+    }
+    while (created < 20) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(req("DELETE", "/api/v1/namespaces/" + ns).code, 200);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    int code = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      code = req("GET", "/api/v1/namespaces/" + ns).code;
+      if (code == 404) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    gone = true;
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(code, 404) << "trial " << trial;
+    auto left = store_->list("/registry/configmaps/" + ns + "/", "", 0, 0);
+    ASSERT_TRUE(left.is_ok());
+    EXPECT_TRUE(left->items.empty()) << "trial " << trial << ": " << left->items.size()
+                                     << " ConfigMaps outlived namespace " << ns;
+  }
+  nc.stop();
+}
+
 }  // namespace
 }  // namespace minik8s::apiserver
