@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -142,6 +143,32 @@ std::string query(const HttpRequest& req, const char* k) {
 }
 
 bool is_dry_run(const HttpRequest& req) { return query(req, "dryRun") == "All"; }
+
+// A decimal integer with nothing else around it (no sign unless allow_negative).
+std::optional<int64_t> parse_int(const std::string& s, bool allow_negative) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  size_t i = 0;
+  if (s[0] == '-') {
+    if (!allow_negative || s.size() == 1) return std::nullopt;
+    i = 1;
+  }
+  for (size_t k = i; k < s.size(); ++k) {
+    if (s[k] < '0' || s[k] > '9') return std::nullopt;
+  }
+  try {
+    return std::stoll(s);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// A resourceVersion query parameter: empty, or a non-negative integer.
+Result<int64_t> parse_rv_query(const std::string& rv) {
+  if (rv.empty()) return int64_t{0};
+  auto v = parse_int(rv, false);
+  if (!v) return bad_request("Invalid value for resourceVersion: \"" + rv + "\": must be a non-negative integer");
+  return *v;
+}
 
 Status check_kind(const api::ResourceType& t, json& obj) {
   std::string kind = str_at(obj, "kind");
@@ -304,6 +331,15 @@ void drop_type_dependent_fields(const json& old, json& desired) {
   }
 }
 
+// dryRun takes only "All" (Kubernetes rejects anything else rather than
+// writing for real).
+Status check_dry_run(const HttpRequest& req) {
+  auto it = req.query.find("dryRun");
+  if (it == req.query.end() || it->second == "All") return Status::ok();
+  return bad_request("Invalid value for dryRun: \"" + it->second +
+                     "\": supported values: \"All\"");
+}
+
 }  // namespace
 
 std::string status_body(const Status& st, const std::string& name, const std::string& group,
@@ -410,6 +446,7 @@ HttpResponse RestHandler::handle(const HttpRequest& req) {
   HttpResponse r;
   try {
     Status utf8 = check_utf8(req);
+    if (utf8.is_ok()) utf8 = check_dry_run(req);
     r = utf8.is_ok() ? dispatch(req, &verb, &resource) : error_response(utf8);
   } catch (const std::exception& e) {
     spdlog::error("apiserver: internal error on {} {}: {}", req.method, req.path, e.what());
@@ -673,6 +710,7 @@ HttpResponse RestHandler::outcome_response(const HttpRequest& req, const api::Re
 HttpResponse RestHandler::do_get(const HttpRequest& req, const RequestInfo& ri) {
   const api::ResourceType& t = *ri.type;
   std::string rv = query(req, "resourceVersion");
+  if (auto v = parse_rv_query(rv); !v) return error_response(v.status(), ri.name, &t);
   if (rv != "0") cache_.wait_fresh(kFreshWait);
   ObjectPtr o = cache_.get(object_key(t, ri.ns, ri.name));
   if (!o) {
@@ -692,13 +730,11 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
   if (!filter) return error_response(filter.status());
   int64_t limit = 0;
   if (std::string l = query(req, "limit"); !l.empty()) {
-    try {
-      limit = std::stoll(l);
-    } catch (const std::exception&) {
-      return error_response(bad_request("invalid limit: " + l));
-    }
-    if (limit < 0) limit = 0;
+    auto v = parse_int(l, true);
+    if (!v) return error_response(bad_request("Invalid value for limit: \"" + l + "\": must be an integer"));
+    limit = std::max<int64_t>(*v, 0);
   }
+  if (auto v = parse_rv_query(query(req, "resourceVersion")); !v) return error_response(v.status());
   std::string prefix = collection_prefix(t, ri.ns);
   std::vector<ObjectPtr> items;
   int64_t revision = 0;
@@ -747,12 +783,7 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
     if (rv.empty()) {
       cache_.wait_fresh(kFreshWait);
     } else if (rv != "0") {
-      int64_t want = 0;
-      try {
-        want = std::stoll(rv);
-      } catch (const std::exception&) {
-        return error_response(bad_request("invalid resourceVersion: " + rv));
-      }
+      int64_t want = parse_rv_query(rv).value();
       if (!cache_.wait_for_revision(want, kFreshWait)) {
         return error_response(Status(Code::kTimeout, "Too large resource version: " + rv +
                                                          ", current: " +
@@ -984,6 +1015,21 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
         return out;
       }
     }
+    if (meta.contains("resourceVersion") && !meta["resourceVersion"].is_null()) {
+      const json& r = meta["resourceVersion"];
+      if (!r.is_string()) {
+        out.status = bad_request(
+            "metadata.resourceVersion: Invalid value: must be a string, not " +
+            std::string(r.type_name()));
+        return out;
+      }
+      std::string rs = r.get<std::string>();
+      if (!rs.empty() && !parse_int(rs, false)) {
+        out.status = bad_request("metadata.resourceVersion: Invalid value: \"" + rs +
+                                 "\": must be a valid resource version");
+        return out;
+      }
+    }
     int64_t want_rv = rv_of(desired);
     if (want_rv != 0 && want_rv != kv->mod_revision) {
       out.status = conflict(conflict_msg(t, name));
@@ -1030,6 +1076,31 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
       }
     }
     m.erase("managedFields");
+    if (cmeta.contains("deletionTimestamp") && mode != UpdateMode::kStatus) {
+      std::set<std::string> had;
+      if (cmeta.contains("finalizers") && cmeta["finalizers"].is_array()) {
+        for (const auto& f : cmeta["finalizers"]) {
+          if (f.is_string()) had.insert(f.get<std::string>());
+        }
+      }
+      std::vector<std::string> added;
+      if (m.contains("finalizers") && m["finalizers"].is_array()) {
+        for (const auto& f : m["finalizers"]) {
+          if (f.is_string() && !had.count(f.get<std::string>())) added.push_back(f.get<std::string>());
+        }
+      }
+      if (!added.empty()) {
+        std::string list;
+        for (const auto& f : added) list += (list.empty() ? "\"" : ", \"") + f + "\"";
+        api::FieldErrors errs = {
+            {"metadata.finalizers",
+             "Forbidden: no new finalizers can be added if the object is being deleted, found "
+             "new finalizers [" + list + "]"}};
+        out.status = invalid(invalid_message(t, name, errs));
+        out.causes = std::move(errs);
+        return out;
+      }
+    }
     if (mode != UpdateMode::kStatus && (t.bump_generation || desired.contains("spec"))) {
       if (spec_part(desired) != spec_part(cur)) {
         int64_t g = cmeta.contains("generation") && cmeta["generation"].is_number_integer()
@@ -1259,7 +1330,11 @@ RestHandler::Outcome RestHandler::delete_object(const api::ResourceType& t, cons
           for (const auto& f : dm["finalizers"]) present = present || f == fin;
           if (!present) dm["finalizers"].push_back(fin);
         }
-        bool graceful = is_pod && bound && grace > 0;
+        std::string phase = cur.contains("status") && cur["status"].is_object()
+                                ? str_at(cur["status"], "phase")
+                                : "";
+        bool finished = phase == "Succeeded" || phase == "Failed";
+        bool graceful = is_pod && bound && grace > 0 && !finished;
         if (has_finalizers(t, desired) || graceful) {
           dm["deletionTimestamp"] =
               format_rfc3339(real_clock().now() + std::chrono::seconds(graceful ? grace : 0));
@@ -1267,13 +1342,24 @@ RestHandler::Outcome RestHandler::delete_object(const api::ResourceType& t, cons
           write = true;
         }
       } else {
-        // Already terminating: a grace-0 delete finishes a pod, else nothing changes.
-        bool now = is_pod && grace_opt && *grace_opt == 0;
-        if (!now) {
+        // Already terminating: a shorter grace period shortens the pod's
+        // deadline (never lengthens it); grace 0 finishes it.
+        int64_t had = cm.contains("deletionGracePeriodSeconds") &&
+                              cm["deletionGracePeriodSeconds"].is_number_integer()
+                          ? cm["deletionGracePeriodSeconds"].get<int64_t>()
+                          : 0;
+        bool now = is_pod && grace_opt && *grace_opt <= 0;
+        bool shorter = is_pod && grace_opt && *grace_opt > 0 && *grace_opt < had;
+        if (!now && !shorter) {
           out.object = cur;
           return out;
         }
-        if (has_finalizers(t, cur)) {
+        if (shorter) {
+          dm["deletionGracePeriodSeconds"] = *grace_opt;
+          dm["deletionTimestamp"] =
+              format_rfc3339(real_clock().now() + std::chrono::seconds(*grace_opt));
+          write = true;
+        } else if (has_finalizers(t, cur)) {
           dm["deletionGracePeriodSeconds"] = 0;
           write = true;
         }
@@ -1331,6 +1417,39 @@ json delete_options(const HttpRequest& req) {
 }
 }  // namespace
 
+// Checks DeleteOptions the way Kubernetes validates them.
+static Status validate_delete_options(const json& opts, api::FieldErrors& causes) {
+  if (opts.contains("propagationPolicy") && !opts["propagationPolicy"].is_null()) {
+    const json& p = opts["propagationPolicy"];
+    std::string v = p.is_string() ? p.get<std::string>() : p.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (v != "Foreground" && v != "Background" && v != "Orphan") {
+      std::string m = "Unsupported value: \"" + v +
+                      "\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"";
+      causes.push_back({"propagationPolicy", m});
+      return invalid("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: " + m);
+    }
+    if (opts.contains("orphanDependents") && opts["orphanDependents"].is_boolean()) {
+      std::string m = "Invalid value: \"" + v +
+                      "\": orphanDependents and deletionPropagation cannot be both set";
+      causes.push_back({"propagationPolicy", m});
+      return invalid("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: " + m);
+    }
+  }
+  if (opts.contains("dryRun") && !opts["dryRun"].is_null()) {
+    const json& d = opts["dryRun"];
+    bool ok = d.is_array();
+    if (ok) {
+      for (const auto& v : d) ok = ok && v == "All";
+    }
+    if (!ok) return bad_request("Invalid dryRun value in DeleteOptions: only \"All\" is supported");
+  }
+  return Status::ok();
+}
+
+static bool body_dry_run(const json& opts) {
+  return opts.contains("dryRun") && opts["dryRun"].is_array() && !opts["dryRun"].empty();
+}
+
 HttpResponse RestHandler::do_delete(const HttpRequest& req, const RequestInfo& ri) {
   const api::ResourceType& t = *ri.type;
   if (!req.body.empty()) {
@@ -1339,7 +1458,12 @@ HttpResponse RestHandler::do_delete(const HttpRequest& req, const RequestInfo& r
       return error_response(bad_request("invalid DeleteOptions in request body"), ri.name, &t);
     }
   }
-  Outcome o = delete_object(t, ri.ns, ri.name, delete_options(req), is_dry_run(req));
+  json opts = delete_options(req);
+  api::FieldErrors causes;
+  if (Status st = validate_delete_options(opts, causes); !st.is_ok()) {
+    return error_response(st, ri.name, &t, causes);
+  }
+  Outcome o = delete_object(t, ri.ns, ri.name, opts, is_dry_run(req) || body_dry_run(opts));
   return outcome_response(req, t, ri.name, o, {});
 }
 
@@ -1347,14 +1471,19 @@ HttpResponse RestHandler::do_delete_collection(const HttpRequest& req, const Req
   const api::ResourceType& t = *ri.type;
   auto filter = make_filter(t, req);
   if (!filter) return error_response(filter.status());
+  json opts = delete_options(req);
+  api::FieldErrors causes;
+  if (Status st = validate_delete_options(opts, causes); !st.is_ok()) {
+    return error_response(st, "", &t, causes);
+  }
+  const bool dry_run = is_dry_run(req) || body_dry_run(opts);
   cache_.wait_fresh(kFreshWait);
   int64_t rev = 0;
   json items = json::array();
-  json opts = delete_options(req);
   for (const auto& o : cache_.list(collection_prefix(t, ri.ns), &rev)) {
     if (!filter->matches(o->object)) continue;
     Outcome d = delete_object(t, meta_str(o->object, "namespace"), meta_str(o->object, "name"),
-                              opts, is_dry_run(req));
+                              opts, dry_run);
     if (d.status.is_ok()) {
       items.push_back(std::move(d.object));
     } else if (d.status.code() != Code::kNotFound) {
@@ -1721,22 +1850,20 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
       }
     }
   }
-  int64_t rv = 0;
-  std::string rvs = query(req, "resourceVersion");
-  if (!rvs.empty()) {
-    try {
-      rv = std::stoll(rvs);
-    } catch (const std::exception&) {
-      fail(bad_request("invalid resourceVersion: " + rvs));
-      return;
-    }
+  auto rvr = parse_rv_query(query(req, "resourceVersion"));
+  if (!rvr) {
+    fail(rvr.status());
+    return;
   }
+  int64_t rv = *rvr;
   int64_t timeout_s = 0;
   if (std::string ts = query(req, "timeoutSeconds"); !ts.empty()) {
-    try {
-      timeout_s = std::stoll(ts);
-    } catch (const std::exception&) {
+    auto v = parse_int(ts, true);
+    if (!v) {
+      fail(bad_request("Invalid value for timeoutSeconds: \"" + ts + "\": must be an integer"));
+      return;
     }
+    timeout_s = *v;
   }
   bool bookmarks = query_bool(query(req, "allowWatchBookmarks"));
   bool table = wants_table(req.accept);

@@ -296,5 +296,107 @@ TEST_F(ApiFixTest, NoObjectOutlivesItsNamespaceUnderConcurrentCreates) {
   nc.stop();
 }
 
+TEST_F(ApiFixTest, SecondDeleteShortensGracePeriodAndFinishedPodsGoAtOnce) {
+  json p = pod("g");
+  p["spec"]["nodeName"] = "n1";
+  ASSERT_EQ(post(kPods, p).code, 201);
+  ASSERT_EQ(req("DELETE", kPods + "/g").code, 200);
+  auto first = req("GET", kPods + "/g").j();
+  ASSERT_EQ(first["metadata"]["deletionGracePeriodSeconds"], 30);
+  std::string ts30 = first["metadata"]["deletionTimestamp"];
+  auto d = req("DELETE", kPods + "/g", R"({"gracePeriodSeconds":5})");
+  ASSERT_EQ(d.code, 200) << d.body;
+  auto second = req("GET", kPods + "/g").j();
+  EXPECT_EQ(second["metadata"]["deletionGracePeriodSeconds"], 5);
+  EXPECT_LT(second["metadata"]["deletionTimestamp"].get<std::string>(), ts30);
+  // Never lengthened.
+  ASSERT_EQ(req("DELETE", kPods + "/g", R"({"gracePeriodSeconds":60})").code, 200);
+  auto third = req("GET", kPods + "/g").j();
+  EXPECT_EQ(third["metadata"]["deletionGracePeriodSeconds"], 5);
+  EXPECT_EQ(third["metadata"]["deletionTimestamp"], second["metadata"]["deletionTimestamp"]);
+  EXPECT_EQ(req("DELETE", kPods + "/g?gracePeriodSeconds=0").code, 200);
+  EXPECT_EQ(req("GET", kPods + "/g").code, 404);
+
+  for (const std::string phase : {"Succeeded", "Failed"}) {
+    std::string name = phase == "Failed" ? "done-failed" : "done-ok";
+    json q = pod(name);
+    q["spec"]["nodeName"] = "n1";
+    std::string path = kPods + "/" + name;
+    ASSERT_EQ(post(kPods, q).code, 201);
+    auto st = req("PATCH", path + "/status",
+                  std::string(R"({"status":{"phase":")") + phase + R"("}})",
+                  "application/merge-patch+json");
+    ASSERT_EQ(st.code, 200) << st.body;
+    ASSERT_EQ(req("DELETE", path).code, 200);
+    EXPECT_EQ(req("GET", path).code, 404) << phase;
+  }
+}
+
+TEST_F(ApiFixTest, DeleteOptionsAndDryRunAreValidated) {
+  ASSERT_EQ(post(kCms, cm("keep")).code, 201);
+  auto bad = req("DELETE", kCms + "/keep", R"({"propagationPolicy":"Sideways"})");
+  EXPECT_EQ(bad.code, 422) << bad.body;
+  EXPECT_EQ(bad.j()["reason"], "Invalid");
+  EXPECT_EQ(req("DELETE", kCms + "/keep?propagationPolicy=Sideways").code, 422);
+  EXPECT_EQ(req("DELETE", kCms + "?propagationPolicy=Sideways").code, 422);
+  EXPECT_EQ(req("GET", kCms + "/keep").code, 200);
+  auto dry = req("POST", kCms + "?dryRun=Bogus", cm("ghost").dump());
+  EXPECT_EQ(dry.code, 400) << dry.body;
+  EXPECT_EQ(req("GET", kCms + "/ghost").code, 404);
+  EXPECT_EQ(req("DELETE", kCms + "/keep?dryRun=Bogus").code, 400);
+  EXPECT_EQ(req("DELETE", kCms + "/keep", R"({"dryRun":["Bogus"]})").code, 400);
+  EXPECT_EQ(req("GET", kCms + "/keep").code, 200);
+  // Valid values still work; dryRun=All (query or body) deletes nothing.
+  EXPECT_EQ(req("DELETE", kCms + "/keep?dryRun=All").code, 200);
+  EXPECT_EQ(req("DELETE", kCms + "/keep", R"({"dryRun":["All"]})").code, 200);
+  EXPECT_EQ(req("GET", kCms + "/keep").code, 200);
+  EXPECT_EQ(req("DELETE", kCms + "/keep", R"({"propagationPolicy":"Orphan"})").code, 200);
+}
+
+TEST_F(ApiFixTest, NoNewFinalizersOnATerminatingObject) {
+  json f = cm("held");
+  f["metadata"]["finalizers"] = {"example.com/a"};
+  ASSERT_EQ(post(kCms, f).code, 201);
+  ASSERT_EQ(req("DELETE", kCms + "/held").code, 200);
+  auto add = req("PATCH", kCms + "/held",
+                 R"({"metadata":{"finalizers":["example.com/a","example.com/b"]}})",
+                 "application/merge-patch+json");
+  EXPECT_EQ(add.code, 422) << add.body;
+  EXPECT_NE(add.body.find("metadata.finalizers: Forbidden: no new finalizers can be added if the "
+                          "object is being deleted"),
+            std::string::npos)
+      << add.body;
+  // Removing is fine, and the object goes.
+  auto rm = req("PATCH", kCms + "/held", R"({"metadata":{"finalizers":[]}})",
+                "application/merge-patch+json");
+  EXPECT_EQ(rm.code, 200) << rm.body;
+  EXPECT_EQ(req("GET", kCms + "/held").code, 404);
+}
+
+TEST_F(ApiFixTest, ResourceVersionAndIntegerParametersAreStrict) {
+  auto c = post(kCms, cm("rv"));
+  ASSERT_EQ(c.code, 201);
+  json o = c.j();
+  o["metadata"]["resourceVersion"] = "abc";
+  auto p1 = req("PUT", kCms + "/rv", o.dump());
+  EXPECT_EQ(p1.code, 400) << p1.body;
+  o["metadata"]["resourceVersion"] = 5;
+  auto p2 = req("PUT", kCms + "/rv", o.dump());
+  EXPECT_EQ(p2.code, 400) << p2.body;
+  o["metadata"]["resourceVersion"] = "1";
+  EXPECT_EQ(req("PUT", kCms + "/rv", o.dump()).code, 409);
+  for (const std::string q : {"/rv?resourceVersion=abc", "?resourceVersion=-1", "?resourceVersion=abc",
+                              "?limit=abc", "?limit=5x", "?watch=1&timeoutSeconds=abc",
+                              "?watch=1&resourceVersion=x1"}) {
+    auto r = req("GET", kCms + q);
+    EXPECT_EQ(r.code, 400) << q << " " << r.body;
+    if (q.find("resourceVersion") != std::string::npos) {
+      EXPECT_NE(r.body.find("Invalid value for resourceVersion"), std::string::npos) << r.body;
+    }
+  }
+  EXPECT_EQ(req("GET", kCms + "/rv?resourceVersion=0").code, 200);
+  EXPECT_EQ(req("GET", kCms + "?limit=1&resourceVersion=0").code, 200);
+}
+
 }  // namespace
 }  // namespace minik8s::apiserver
