@@ -19,6 +19,7 @@ namespace {
 
 constexpr auto kFreshWait = std::chrono::milliseconds(3000);
 constexpr int kMaxRetries = 8;
+constexpr auto kBookmarkEvery = std::chrono::seconds(10);
 
 std::string random_suffix(size_t n) {
   static const char kChars[] = "bcdfghjklmnpqrstvwxz2456789";
@@ -522,7 +523,14 @@ HttpResponse RestHandler::dispatch(const HttpRequest& req, std::string* verb,
       return discovery(ri);
     case PathKind::kResource:
       if (ri.type) {
-        *resource = ri.type->plural + (ri.subresource.empty() ? "" : "/" + ri.subresource);
+        // Only the kind's plural and known subresources: never a name from
+        // the URL (label cardinality).
+        const std::string& sub = ri.subresource;
+        bool known = (sub == "status" && ri.type->has_status) ||
+                     (sub == "scale" && ri.type->has_scale) ||
+                     (sub == "binding" && ri.type->group.empty() && ri.type->plural == "pods") ||
+                     (sub == "finalize" && ri.type->group.empty() && ri.type->kind == "Namespace");
+        *resource = ri.type->plural + (known ? "/" + sub : "");
       } else if (ri.group.empty() && ri.plural == "bindings") {
         *resource = "bindings";
       }
@@ -570,6 +578,9 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
     if (t->group != ri.group || t->version != ri.version) continue;
     any = true;
     json verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+    if (t->group.empty() && t->kind == "Namespace") {
+      verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    }
     json e = {{"name", t->plural},     {"singularName", t->singular}, {"namespaced", t->namespaced},
               {"kind", t->kind},       {"verbs", verbs}};
     if (!t->short_names.empty()) e["shortNames"] = t->short_names;
@@ -636,7 +647,7 @@ HttpResponse RestHandler::handle_resource(const HttpRequest& req, const RequestI
       *verb = "create";
       return do_create(req, ri);
     }
-    if (m == "DELETE") {
+    if (m == "DELETE" && !(t.group.empty() && t.kind == "Namespace")) {
       *verb = "deletecollection";
       return do_delete_collection(req, ri);
     }
@@ -1892,6 +1903,17 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
   auto deadline = timeout_s > 0 ? std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s)
                                  : std::chrono::steady_clock::time_point::max();
   auto last_bookmark = std::chrono::steady_clock::now();
+  // Bookmarks every ~10 s when asked for, on idle and busy watches alike.
+  auto maybe_bookmark = [&]() {
+    if (!bookmarks || std::chrono::steady_clock::now() - last_bookmark < kBookmarkEvery) return true;
+    last_bookmark = std::chrono::steady_clock::now();
+    json b = {{"type", "BOOKMARK"},
+              {"object",
+               {{"kind", t.kind},
+                {"apiVersion", t.api_version()},
+                {"metadata", {{"resourceVersion", std::to_string(watcher->bookmark_revision())}}}}}};
+    return out.write(b.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+  };
   auto encode = [&](const char* type, const ObjectPtr& o) {
     std::string s = "{\"type\":\"";
     s += type;
@@ -1923,16 +1945,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
         break;
       }
       if (out.peer_closed()) break;
-      if (bookmarks && std::chrono::steady_clock::now() - last_bookmark > std::chrono::seconds(10)) {
-        last_bookmark = std::chrono::steady_clock::now();
-        json b = {{"type", "BOOKMARK"},
-                  {"object",
-                   {{"kind", t.kind},
-                    {"apiVersion", t.api_version()},
-                    {"metadata",
-                     {{"resourceVersion", std::to_string(watcher->progress_revision())}}}}}};
-        if (!out.write(b.dump(-1, ' ', false, json::error_handler_t::replace) + "\n")) break;
-      }
+      if (!maybe_bookmark()) break;
       continue;
     }
     const char* type = nullptr;
@@ -1958,8 +1971,8 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
           break;
       }
     }
-    if (!type || !obj) continue;
-    if (!out.write(encode(type, obj))) break;
+    if (type && obj && !out.write(encode(type, obj))) break;
+    if (!maybe_bookmark()) break;
   }
 }
 

@@ -20,12 +20,13 @@ namespace {
 class ChunkWriter : public StreamWriter {
  public:
   ChunkWriter(tcp::socket& s, unsigned version) : s_(s), version_(version) {}
+  // HTTP/1.0 clients do not understand chunked encoding: they get the raw
+  // stream, which ends when the connection closes.
   bool begin(int code, const std::string& content_type) override {
-    std::string head = "HTTP/1.1 " + std::to_string(code) + " " +
-                       std::string(http::obsolete_reason(static_cast<http::status>(code))) +
-                       "\r\nContent-Type: " + content_type +
-                       "\r\nCache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n\r\n";
-    (void)version_;
+    std::string head = std::string(chunked() ? "HTTP/1.1 " : "HTTP/1.0 ") + std::to_string(code) +
+                       " " + std::string(http::obsolete_reason(static_cast<http::status>(code))) +
+                       "\r\nContent-Type: " + content_type + "\r\nCache-Control: no-cache, private\r\n" +
+                       (chunked() ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n");
     beast::error_code ec;
     net::write(s_, net::buffer(head), ec);
     started_ = !ec;
@@ -33,12 +34,16 @@ class ChunkWriter : public StreamWriter {
   }
   bool write(std::string_view chunk) override {
     if (chunk.empty()) return true;
+    beast::error_code ec;
+    if (!chunked()) {
+      net::write(s_, net::buffer(chunk.data(), chunk.size()), ec);
+      return !ec;
+    }
     char len[32];
     int n = std::snprintf(len, sizeof len, "%zx\r\n", chunk.size());
     std::array<net::const_buffer, 3> bufs = {net::buffer(len, static_cast<size_t>(n)),
                                              net::buffer(chunk.data(), chunk.size()),
                                              net::buffer("\r\n", 2)};
-    beast::error_code ec;
     net::write(s_, bufs, ec);
     return !ec;
   }
@@ -56,12 +61,13 @@ class ChunkWriter : public StreamWriter {
   }
   bool started() const { return started_; }
   void finish() {
-    if (!started_) return;
+    if (!started_ || !chunked()) return;
     beast::error_code ec;
     net::write(s_, net::buffer("0\r\n\r\n", 5), ec);
   }
 
  private:
+  bool chunked() const { return version_ >= 11; }
   tcp::socket& s_;
   unsigned version_;
   bool started_ = false;
@@ -185,6 +191,17 @@ void HttpServer::serve(Connection& c) {
       res.body() = r.body;
       res.prepare_payload();
       http::write(s, res, ec);
+      break;
+    }
+    if (ec == http::error::header_limit) {
+      write_error(s, 431,
+                  Status(Code::kBadRequest, "the request headers are larger than the limit"), 11);
+      break;
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message &&
+        ec != http::error::need_more && ec != http::error::need_buffer) {
+      write_error(s, 400, bad_request("malformed HTTP request: " + ec.message()), 11);
       break;
     }
     if (ec) break;

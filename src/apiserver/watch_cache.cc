@@ -29,6 +29,7 @@ std::optional<CacheEvent> CacheWatcher::next(std::chrono::milliseconds timeout) 
   if (queue_.empty()) return std::nullopt;
   CacheEvent ev = std::move(queue_.front());
   queue_.pop_front();
+  if (ev.revision > taken_) taken_ = ev.revision;
   return ev;
 }
 
@@ -40,6 +41,11 @@ bool CacheWatcher::closed() const {
 bool CacheWatcher::overflowed() const {
   std::lock_guard lock(mu_);
   return overflowed_;
+}
+
+int64_t CacheWatcher::bookmark_revision() const {
+  std::lock_guard lock(mu_);
+  return queue_.empty() ? progress_ : taken_;
 }
 
 int64_t CacheWatcher::progress_revision() const {

@@ -67,6 +67,10 @@ class CacheWatcher {
   bool overflowed() const;
   // The highest revision the cache has delivered (or skipped) for this watcher.
   int64_t progress_revision() const;
+  // A revision safe for a BOOKMARK now: every event up to it has been taken
+  // with next() (progress_revision() when the queue is empty, else the
+  // revision of the last event taken).
+  int64_t bookmark_revision() const;
   const std::string& prefix() const { return prefix_; }
   void close();
 
@@ -77,6 +81,7 @@ class CacheWatcher {
 
   const std::string prefix_;
   const int64_t after_;  // only events with revision > after_
+  int64_t taken_ = 0;    // revision of the last event next() returned; guarded by mu_
   const size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -138,12 +138,17 @@ class ApiFixTest : public ::testing::Test {
     return events;
   }
 
-  // Sends raw bytes and returns everything the server answers until it closes.
+  // Sends raw bytes, half-closes, and returns everything the server answers
+  // until it closes (at most 5 s of silence).
   std::string raw(const std::string& bytes) {
     net::io_context ioc;
     tcp::socket s(ioc);
     s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
     net::write(s, net::buffer(bytes));
+    beast::error_code sec;
+    s.shutdown(tcp::socket::shutdown_send, sec);  // the server sees EOF after the bytes
+    timeval tv{5, 0};  // never hang the test
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     std::string out;
     char buf[4096];
     beast::error_code ec;
@@ -396,6 +401,87 @@ TEST_F(ApiFixTest, ResourceVersionAndIntegerParametersAreStrict) {
   }
   EXPECT_EQ(req("GET", kCms + "/rv?resourceVersion=0").code, 200);
   EXPECT_EQ(req("GET", kCms + "?limit=1&resourceVersion=0").code, 200);
+}
+
+TEST_F(ApiFixTest, BadHttpFramingGetsAnAnswerBeforeClose) {
+  auto garbage = raw("\x01\x02 nonsense\r\n\r\n");
+  EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage;
+  auto negative = raw("POST " + kCms + " HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n");
+  EXPECT_EQ(negative.rfind("HTTP/1.1 400", 0), 0u) << negative;
+  auto huge = raw("GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70 * 1024, 'a') +
+                  "\r\n\r\n");
+  EXPECT_EQ(huge.rfind("HTTP/1.1 431", 0), 0u) << huge.substr(0, 200);
+  // A clean close without a request gets nothing, and the server lives on.
+  EXPECT_EQ(raw(""), "");
+  EXPECT_EQ(req("GET", "/readyz").code, 200);
+}
+
+TEST_F(ApiFixTest, Http10WatchIsNotChunked) {
+  ASSERT_EQ(post(kCms, cm("w")).code, 201);
+  auto out = raw("GET " + kCms + "?watch=1&timeoutSeconds=1 HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.0 200", 0), 0u) << out;
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+  auto body = out.substr(out.find("\r\n\r\n") + 4);
+  // The body is bare JSON lines, no chunk sizes.
+  ASSERT_FALSE(body.empty());
+  EXPECT_EQ(body[0], '{') << body;
+  auto ev = json::parse(body.substr(0, body.find('\n')), nullptr, false);
+  EXPECT_EQ(ev["type"], "ADDED") << body;
+}
+
+TEST_F(ApiFixTest, MetricsResourceLabelIsNeverAnObjectName) {
+  ASSERT_EQ(post(kCms, cm("secretname1")).code, 201);
+  EXPECT_EQ(req("GET", kCms + "/secretname1").code, 200);
+  EXPECT_EQ(req("GET", kCms + "/secretname1/secretsub2").code, 404);
+  EXPECT_EQ(req("GET", kPods + "/p/status").code, 404);
+  auto m = req("GET", "/metrics").body;
+  EXPECT_EQ(m.find("secretname1"), std::string::npos) << m;
+  EXPECT_EQ(m.find("secretsub2"), std::string::npos) << m;
+  EXPECT_NE(m.find("resource=\"configmaps\",code=\"200\""), std::string::npos) << m;
+  EXPECT_NE(m.find("resource=\"pods/status\""), std::string::npos) << m;
+}
+
+TEST_F(ApiFixTest, NamespacesHaveNoDeleteCollection) {
+  auto d = req("GET", "/api/v1").j();
+  bool found = false;
+  for (const auto& r : d["resources"]) {
+    if (r["name"] == "namespaces") {
+      found = true;
+      for (const auto& v : r["verbs"]) EXPECT_NE(v, "deletecollection");
+    }
+    if (r["name"] == "configmaps") {
+      EXPECT_NE(std::find(r["verbs"].begin(), r["verbs"].end(), "deletecollection"),
+                r["verbs"].end());
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(req("DELETE", "/api/v1/namespaces").code, 405);
+  EXPECT_EQ(req("GET", "/api/v1/namespaces/default").code, 200);
+}
+
+TEST_F(ApiFixTest, BookmarksAlsoOnABusyWatch) {
+  ASSERT_EQ(post(kCms, cm("busy")).code, 201);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      req("PATCH", kCms + "/busy", json{{"data", {{"i", std::to_string(i)}}}}.dump(),
+          "application/merge-patch+json");
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  auto events = watch(kCms + "?watch=1&allowWatchBookmarks=true", 100000, 11500ms);
+  stop = true;
+  writer.join();
+  int64_t last_rv = 0;
+  int bookmarks = 0;
+  for (const auto& e : events) {
+    int64_t rv = std::stoll(e["object"]["metadata"]["resourceVersion"].get<std::string>());
+    EXPECT_GE(rv, last_rv) << "a bookmark ran ahead of an event";
+    last_rv = rv;
+    if (e["type"] == "BOOKMARK") ++bookmarks;
+  }
+  EXPECT_GT(events.size(), 50u);
+  EXPECT_GE(bookmarks, 1);
 }
 
 }  // namespace
