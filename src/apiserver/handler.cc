@@ -9,6 +9,7 @@
 
 #include "minik8s/api/json.h"
 #include "minik8s/api/patch.h"
+#include "minik8s/api/protobuf.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/api/table.h"
 #include "minik8s/util/time.h"
@@ -128,6 +129,11 @@ Result<json> parse_body(const HttpRequest& req) {
     if (!r) return r.status();
     if (!r->is_object()) return bad_request("the request body must be an object");
     return std::move(r.value());
+  }
+  if (mt == api::kK8sProtobufContentType) {
+    // kubectl 1.32+ send the bodies of typed commands (`kubectl create
+    // deployment|configmap|namespace …`) as Kubernetes protobuf.
+    return api::decode_k8s_protobuf(req.body);
   }
   try {
     json j = json::parse(req.body);
@@ -293,6 +299,8 @@ Status check_utf8(const HttpRequest& req) {
     if (!valid_utf8(k)) return bad_request("invalid UTF-8 in a query parameter name");
     if (!valid_utf8(v)) return bad_request("invalid UTF-8 in query parameter \"" + k + "\"");
   }
+  // Protobuf bodies are binary; their strings are checked by the decoder.
+  if (media_type(req.content_type) == api::kK8sProtobufContentType) return Status::ok();
   if (!valid_utf8(req.body)) return bad_request("invalid UTF-8 in the request body");
   return Status::ok();
 }

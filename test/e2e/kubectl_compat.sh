@@ -71,6 +71,24 @@ for client in "${clients[@]}"; do
   printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict\n  namespace: %s\ndataa:\n  x: y\n' "$ns" >"$E2E_DIR/strict-$ver.yaml"
   expect_fail "$client unknown field rejected" "dataa" k create -f "$E2E_DIR/strict-$ver.yaml"
 
+  # Generators: kubectl 1.32+ send these bodies as Kubernetes protobuf.
+  gen="$ns-gen"
+  expect_out "$client create namespace" "namespace/$gen created" k create namespace "$gen"
+  expect_out "$client create configmap --from-literal" "configmap/gen created" \
+    k create configmap gen -n "$gen" --from-literal=greeting=hello
+  expect_out "$client create secret generic" "secret/gen created" \
+    k create secret generic gen -n "$gen" --from-literal=token=s3cr3t
+  expect_out "$client create deployment" "deployment.apps/gen created" \
+    k create deployment gen -n "$gen" --image=nginx:1.25 --replicas=2 --port=80
+  expect_out "$client create service nodeport" "service/gen created" \
+    k create service nodeport gen -n "$gen" --tcp=80:8080
+  expect_out "$client generated objects read back" "^hello czNjcjN0 2 nginx:1.25 8080$" bash -c \
+    "'$K' --cache-dir '$E2E_DIR/cache-$ver' get cm gen -n $gen -o jsonpath='{.data.greeting} ' &&
+     '$K' --cache-dir '$E2E_DIR/cache-$ver' get secret gen -n $gen -o jsonpath='{.data.token} ' &&
+     '$K' --cache-dir '$E2E_DIR/cache-$ver' get deploy gen -n $gen -o jsonpath='{.spec.replicas} {.spec.template.spec.containers[0].image} ' &&
+     '$K' --cache-dir '$E2E_DIR/cache-$ver' get svc gen -n $gen -o jsonpath='{.spec.ports[0].targetPort}'"
+  expect_out "$client delete generated namespace" "namespace \"$gen\" deleted" k delete namespace "$gen"
+
   expect_out "$client delete" 'pod "solo" deleted' k delete pod solo -n "$ns"
   expect_out "$client delete -f" 'deployment.apps "web" deleted' k delete --ignore-not-found -f "$E2E_DIR/$ns-objects.yaml"
   expect_out "$client delete -f removed everything" "No resources found" k get all -n "$ns"
