@@ -16,6 +16,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -200,26 +203,29 @@ void bench_watch(const Url& url, int watchers, int events) {
   for (int w = 0; w < watchers; ++w) {
     threads.emplace_back([&] {
       Conn conn(url);
-      http::request<http::empty_body> req{
-          http::verb::get,
-          "/api/v1/namespaces/" + ns + "/configmaps?watch=1&resourceVersion=" + rv, 11};
-      req.set(http::field::host, "bench");
-      http::write(conn.stream(), req);
-      beast::flat_buffer buf;
-      http::response_parser<http::buffer_body> parser;
-      parser.body_limit(boost::none);
-      http::read_header(conn.stream(), buf, parser);
+      // HTTP/1.0: the server streams newline-delimited events unchunked until close.
+      std::string req = "GET /api/v1/namespaces/" + ns +
+                        "/configmaps?watch=1&resourceVersion=" + rv + " HTTP/1.0\r\nHost: bench\r\n\r\n";
+      asio::write(conn.stream().socket(), asio::buffer(req));
       ready++;
       std::string pending;
+      bool in_body = false;
       int got = 0;
       char chunk[65536];
-      while (got < events) {
-        parser.get().body().data = chunk;
-        parser.get().body().size = sizeof chunk;
+      timeval tv{5, 0};  // a stalled stream ends this watcher instead of hanging the bench
+      setsockopt(conn.stream().socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      auto deadline = Clock::now() + std::chrono::seconds(60);
+      while (got < events && Clock::now() < deadline) {
         beast::error_code ec;
-        http::read(conn.stream(), buf, parser, ec);
-        if (ec && ec != http::error::need_buffer) break;
-        pending.append(chunk, sizeof chunk - parser.get().body().size);
+        size_t n = conn.stream().socket().read_some(asio::buffer(chunk), ec);
+        if (ec) break;
+        pending.append(chunk, n);
+        if (!in_body) {
+          auto hdr_end = pending.find("\r\n\r\n");
+          if (hdr_end == std::string::npos) continue;
+          pending.erase(0, hdr_end + 4);
+          in_body = true;
+        }
         size_t nl;
         while ((nl = pending.find('\n')) != std::string::npos) {
           double now = std::chrono::duration<double, std::milli>(Clock::now() - epoch).count();
@@ -231,8 +237,8 @@ void bench_watch(const Url& url, int watchers, int events) {
           lat.push_back(now - sent);
           ++got;
         }
-        if (parser.is_done()) break;
       }
+      conn.stream().socket().close();
     });
   }
   while (ready < watchers) std::this_thread::sleep_for(std::chrono::milliseconds(5));
