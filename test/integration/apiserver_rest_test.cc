@@ -14,6 +14,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/storage/storage.h"
+#include "api_server_fixture.h"
 
 namespace minik8s::apiserver {
 namespace {
@@ -25,119 +26,9 @@ using tcp = net::ip::tcp;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-struct Resp {
-  int code = 0;
-  std::string body;
-  std::string content_type;
-  json j() const { return json::parse(body, nullptr, false); }
-};
+using testing_support::Resp;
 
-class ApiServerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("mk-apiserver-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    storage::SqliteOptions so;
-    so.path = (dir_ / "store.db").string();
-    auto s = storage::open_sqlite_storage(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    store_ = std::move(s.value());
-    ApiServerOptions opts;
-    opts.port = 0;
-    opts.max_body_bytes = 64 * 1024;
-    opts.node_port_min = 30000;
-    opts.node_port_max = 30100;
-    opts.watch_cache_capacity = 50;
-    auto a = ApiServer::start(*store_, opts);
-    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    api_ = std::move(a.value());
-  }
-  void TearDown() override {
-    api_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  Resp req(const std::string& method, const std::string& target, const std::string& body = "",
-           const std::string& ct = "application/json", const std::string& accept = "") {
-    net::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
-    http::request<http::string_body> r{http::string_to_verb(method), target, 11};
-    r.set(http::field::host, "localhost");
-    if (!body.empty()) r.set(http::field::content_type, ct);
-    if (!accept.empty()) r.set(http::field::accept, accept);
-    r.body() = body;
-    r.prepare_payload();
-    http::write(s, r);
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> p;
-    p.body_limit(256 * 1024 * 1024);
-    beast::error_code ec;
-    http::read(s, buf, p, ec);
-    Resp out;
-    if (ec) return out;
-    out.code = static_cast<int>(p.get().result_int());
-    out.body = p.get().body();
-    out.content_type = std::string(p.get()[http::field::content_type]);
-    return out;
-  }
-  Resp post(const std::string& path, const json& obj) { return req("POST", path, obj.dump()); }
-
-  static json pod(const std::string& name, const std::string& app = "web") {
-    return {{"apiVersion", "v1"},
-            {"kind", "Pod"},
-            {"metadata", {{"name", name}, {"labels", {{"app", app}}}}},
-            {"spec", {{"containers", {{{"name", "c"}, {"image", "nginx:1.25"}}}}}}};
-  }
-
-  // Reads watch lines until n events arrived or the deadline passed.
-  std::vector<json> watch(const std::string& target, size_t n, std::chrono::milliseconds limit,
-                          const std::function<void()>& after_start = nullptr) {
-    net::io_context ioc;
-    tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
-    http::request<http::empty_body> r{http::verb::get, target, 11};
-    r.set(http::field::host, "localhost");
-    http::write(s, r);
-    beast::flat_buffer buf;
-    http::response_parser<http::buffer_body> p;
-    http::read_header(s, buf, p);
-    std::vector<json> events;
-    std::string pending;
-    std::atomic<bool> done{false};
-    std::thread killer([&] {
-      auto end = std::chrono::steady_clock::now() + limit;
-      while (!done && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
-      beast::error_code ec;
-      s.shutdown(tcp::socket::shutdown_both, ec);
-    });
-    if (after_start) after_start();
-    char chunk[8192];
-    while (events.size() < n) {
-      p.get().body().data = chunk;
-      p.get().body().size = sizeof chunk;
-      beast::error_code ec;
-      http::read(s, buf, p, ec);
-      pending.append(chunk, sizeof chunk - p.get().body().size);
-      size_t nl;
-      while ((nl = pending.find('\n')) != std::string::npos) {
-        events.push_back(json::parse(pending.substr(0, nl), nullptr, false));
-        pending.erase(0, nl + 1);
-      }
-      if (ec && ec != http::error::need_buffer) break;
-      if (p.is_done()) break;
-    }
-    done = true;
-    killer.join();
-    return events;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::Storage> store_;
-  std::unique_ptr<ApiServer> api_;
-};
+class ApiServerTest : public testing_support::ApiServerFixture {};
 
 const std::string kPods = "/api/v1/namespaces/default/pods";
 
