@@ -1,0 +1,58 @@
+// `minik8s agent`, `minik8s up`, `minik8s down`: the node side wiring.
+//
+// agent: reads a NodeConfig (--config node.yaml and/or flags; flags win),
+// starts or connects to containerd, registers the Node (capacity,
+// allocatable, addresses, nodeInfo, labels, taints, Ready condition), renews
+// its Lease in kube-node-lease every lease_renew_interval, keeps node status
+// fresh, runs the Kubelet and the kubelet HTTP server (logs, exec, stats)
+// until SIGTERM/SIGINT. On SIGTERM it stops its threads and leaves pods (and
+// a managed containerd) running, like k3s.
+// up: server + agent (+ private containerd) for this host as child processes
+// of one `minik8s up` process, images built/imported if missing,
+// DIR/kubeconfig written; SIGTERM stops server and agent, pods keep running.
+// down: removes everything `up` created under DIR (containers, sandboxes,
+// pod cgroups, CNI state, its containerd, the data dir).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "minik8s/util/status.h"
+
+namespace minik8s::agent {
+
+struct Taint {
+  std::string key, value, effect;  // effect: NoSchedule | PreferNoSchedule | NoExecute
+};
+
+struct NodeConfig {
+  std::string server;        // API server URL, e.g. http://127.0.0.1:6443 (or use kubeconfig)
+  std::string kubeconfig;    // alternative to server
+  std::string node_name;     // default: hostname
+  std::string node_ip;       // default: the address of the default route's interface, else 127.0.0.1
+  std::map<std::string, std::string> labels;
+  std::vector<Taint> taints;
+  std::vector<std::string> roles;  // → node-role.kubernetes.io/<role>= labels ("worker", "control-plane")
+  std::string data_dir = "/var/lib/minik8s/agent";
+  std::string container_runtime_endpoint = "managed";  // "managed" or a CRI socket path / unix:// URL
+  std::string netns;                 // managed containerd runs inside /run/netns/<netns>
+  std::string listen = "0.0.0.0:10250";  // kubelet HTTP server (port 0 picks one; published in node status)
+  std::chrono::milliseconds lease_renew_interval{2000};
+  std::chrono::milliseconds status_update_interval{10000};
+  std::vector<std::string> cluster_dns;
+  int32_t max_pods = 110;
+};
+
+// Parses node YAML (keys: server, kubeconfig, nodeName, nodeIP, labels,
+// taints [{key,value,effect}], roles, dataDir, containerRuntimeEndpoint,
+// netns, listen, leaseRenewIntervalSeconds, statusUpdateIntervalSeconds,
+// clusterDNS, maxPods). Unknown keys are an error naming the key.
+Result<NodeConfig> parse_node_config(const std::string& yaml_text);
+
+int run_agent(int argc, char** argv);  // argv[0] = "agent"
+int run_up(int argc, char** argv);     // argv[0] = "up"
+int run_down(int argc, char** argv);   // argv[0] = "down"
+
+}  // namespace minik8s::agent

@@ -1,0 +1,111 @@
+// Building blocks of the kubelet's pod worker, each a small unit with its
+// own tests (src/kubelet/{volumes,env,resources,probe,cgroups}.cc):
+//   VolumeManager  — emptyDir (medium Memory = tmpfs), hostPath, configMap,
+//                    secret volumes under <root_dir>/pods/<uid>/volumes/<name>
+//   container_mounts — volumeMounts → CRI mounts (readOnly, subPath)
+//   resolve_env    — env: literal, fieldRef, configMapKeyRef, secretKeyRef
+//   container_resources — requests/limits → CPU shares/quota/period, memory
+//   Prober         — one liveness/readiness/startup probe attempt
+//   PodCgroups     — the per-pod cgroup parent in every cgroup v1 hierarchy
+// Errors carry a message fit for a pod Event / container waiting message
+// (e.g. `configmap "cfg" not found`, `secret "s" has no key "k"`).
+// Thread safety: all are safe to use from several pod workers at once.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "minik8s/api/json.h"
+#include "minik8s/client/client.h"
+#include "minik8s/cri/runtime.h"
+#include "minik8s/util/status.h"
+
+namespace minik8s::kubelet {
+
+class VolumeManager {
+ public:
+  // root_dir: the kubelet root (volumes live in <root_dir>/pods/<uid>/volumes).
+  VolumeManager(client::Client& client, std::string root_dir);
+  // Makes every volume of the pod ready (idempotent; configMap/secret
+  // contents refreshed on each call, written atomically). Returns volume
+  // name → host directory (or file, for a hostPath of type File).
+  // An unsupported volume type or a missing configMap/secret (not optional)
+  // is an error whose message names it (→ FailedMount event).
+  Result<std::map<std::string, std::string>> setup(const api::Json& pod);
+  // Unmounts tmpfs volumes and removes <root_dir>/pods/<uid>.
+  Status teardown(const std::string& pod_uid);
+  std::string pod_dir(const std::string& pod_uid) const;
+
+ private:
+  client::Client& client_;
+  std::string root_dir_;
+};
+
+// volumeMounts of a container → CRI mounts; subPath is resolved under the
+// volume's host path (created as a directory when missing); a mount naming an
+// unknown volume is an error naming it.
+Result<std::vector<cri::Mount>> container_mounts(const api::Json& container,
+                                                 const std::map<std::string, std::string>& volumes);
+
+struct EnvContext {
+  std::string pod_ip;
+  std::string host_ip;
+  std::string node_name;
+};
+// The container's env in order (later duplicates win, like Kubernetes), with
+// fieldRef (metadata.name, metadata.namespace, metadata.uid, status.podIP,
+// status.hostIP, spec.nodeName, spec.serviceAccountName, metadata.labels['k'],
+// metadata.annotations['k']), configMapKeyRef and secretKeyRef (optional
+// honoured) resolved; also envFrom (configMapRef/secretRef with prefix).
+Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::Json& container,
+                                               const EnvContext& ctx, client::Client& client);
+
+// resources.requests/limits → CRI resources: cpu limit → quota = milli*100 µs
+// per 100000 µs period; cpu request (or limit) → shares = milli*1024/1000
+// (min 2); memory limit → limit bytes; oom_score_adj from the QoS class,
+// clamped to [0, 1000] (never negative, see RECIPES.md).
+cri::Resources container_resources(const api::Json& pod, const api::Json& container);
+// "Guaranteed" | "Burstable" | "BestEffort".
+std::string qos_class(const api::Json& pod);
+
+enum class ProbeOutcome { kSuccess, kFailure };
+struct ProbeResult {
+  ProbeOutcome outcome = ProbeOutcome::kFailure;
+  std::string message;  // e.g. "HTTP probe failed with statuscode: 500"
+};
+class Prober {
+ public:
+  explicit Prober(cri::Runtime& runtime) : runtime_(runtime) {}
+  // One attempt of probe (the Kubernetes Probe object: exec, httpGet,
+  // tcpSocket; timeoutSeconds honoured) against a container of a pod at pod_ip.
+  // A named port is looked up in the container's ports.
+  ProbeResult run(const api::Json& probe, const api::Json& container, const std::string& pod_ip,
+                  const std::string& container_id);
+
+ private:
+  cri::Runtime& runtime_;
+};
+
+class PodCgroups {
+ public:
+  // cgroup_fs: "/sys/fs/cgroup"; root: "/minik8s/<node>" — pods go to <root>/pod<uid>.
+  PodCgroups(std::string cgroup_fs, std::string root);
+  std::string parent_for(const std::string& pod_uid) const;  // "<root>/pod<uid>" (cgroupfs path for CRI)
+  // Creates the pod directory in each v1 hierarchy (cpu, cpuacct, memory,
+  // pids, cpuset — copying cpuset.cpus/mems from the parent, blkio, devices,
+  // freezer) or in the unified hierarchy on cgroup v2.
+  Status create(const std::string& pod_uid);
+  // Removes the pod directory in every hierarchy (kills leftover tasks first).
+  Status remove(const std::string& pod_uid);
+  bool exists(const std::string& pod_uid) const;
+  // Pod UIDs that have a cgroup under root (for orphan cleanup).
+  std::vector<std::string> list() const;
+
+ private:
+  std::string cgroup_fs_;
+  std::string root_;
+};
+
+}  // namespace minik8s::kubelet

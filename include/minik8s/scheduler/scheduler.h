@@ -1,0 +1,44 @@
+// Scheduler: binds unscheduled pods to nodes (STYLE.md §4).
+//
+// Informers on nodes and pods; a queue of pending pods (spec.nodeName empty,
+// schedulerName empty or "default-scheduler", not terminating). For each pod:
+// snapshot → Filter plugins (NodeReady/Unschedulable, NodeResourcesFit,
+// NodeSelector, NodeName, TaintToleration, NodePorts, PodAntiAffinity on
+// kubernetes.io/hostname) → Score plugin of the policy → bind through
+// pods/binding. An unschedulable pod gets PodScheduled=False, reason
+// Unschedulable, message "0/3 nodes are available: 2 Insufficient cpu, 1
+// node(s) didn't match Pod's node affinity/selector." and a FailedScheduling
+// Event; it is retried when nodes or pods change.
+// Threads: start() spawns informer + one scheduling thread; stop() joins.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "minik8s/client/client.h"
+#include "minik8s/util/status.h"
+
+namespace minik8s::scheduler {
+
+enum class Policy { kLeastAllocated, kRoundRobin, kRandom };
+Result<Policy> parse_policy(const std::string& name);  // "least-allocated" | "round-robin" | "random"
+
+struct SchedulerOptions {
+  Policy policy = Policy::kLeastAllocated;
+  std::string scheduler_name = "default-scheduler";
+  uint64_t random_seed = 0;  // 0 = from the clock
+};
+
+class Scheduler {
+ public:
+  Scheduler(client::Client& client, SchedulerOptions options);
+  ~Scheduler();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace minik8s::scheduler
