@@ -5,7 +5,9 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache clang libclang-rt-14-dev pkg-config
   libboost-all-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev protobuf-compiler-grpc
-  python3 python3-kubernetes curl procps)
+  python3 python3-kubernetes curl procps
+  containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux
+  busybox-static mmdebstrap)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -91,3 +91,42 @@ e2e_finish() {
   echo "$E2E_PASSED passed, $E2E_FAILED failed"
   [ "$E2E_FAILED" -eq 0 ]
 }
+
+# start_agent NODE [flags...]: runs `minik8s agent` for NODE against the server
+# started by start_server, with its own managed containerd under
+# $E2E_DIR/agent; waits for the Node to be Ready. Sets AGENT_PID. The agent,
+# its containerd, pods, cgroups and CNI state are removed on exit
+# (`minik8s down`). Images are built once into $MINIK8S_IMAGE_CACHE.
+AGENT_PID=""
+AGENT_NODE=""
+export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
+start_agent() {
+  AGENT_NODE=$1; shift
+  "$BIN/minik8s" agent --server "$SERVER_URL" --data-dir "$E2E_DIR/agent" --node-name "$AGENT_NODE" \
+    --node-ip 127.0.0.1 --listen 127.0.0.1:0 --image-cache "$MINIK8S_IMAGE_CACHE" "$@" \
+    >>"$E2E_DIR/agent.log" 2>&1 &
+  AGENT_PID=$!
+  local deadline=$((SECONDS + 180))
+  until kubectl get node "$AGENT_NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; do
+    if ! kill -0 "$AGENT_PID" 2>/dev/null; then echo "agent exited:"; tail -n 50 "$E2E_DIR/agent.log"; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then echo "node not Ready"; tail -n 50 "$E2E_DIR/agent.log"; exit 1; fi
+    sleep 0.1
+  done
+}
+stop_agent() {
+  [ -n "$AGENT_PID" ] || return 0
+  kill -TERM "$AGENT_PID" 2>/dev/null
+  for _ in $(seq 1 200); do kill -0 "$AGENT_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$AGENT_PID" 2>/dev/null
+  AGENT_PID=""
+}
+e2e_cleanup_node() {
+  stop_agent
+  if [ -n "$AGENT_NODE" ] && [ -d "$E2E_DIR/agent" ]; then
+    "$BIN/minik8s" down --data-dir "$E2E_DIR/agent" >>"$E2E_DIR/down.log" 2>&1 || { echo "minik8s down failed:"; cat "$E2E_DIR/down.log"; }
+  fi
+}
+trap 'e2e_cleanup_node; e2e_cleanup' EXIT
+
+# jp POD JSONPATH: kubectl jsonpath of a pod.
+jp() { kubectl get pod "$1" -o jsonpath="$2"; }

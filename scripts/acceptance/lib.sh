@@ -1,0 +1,89 @@
+# Shared helpers of the acceptance scripts (course format, ACCEPTANCE.md §5–6).
+# Every [PASS] is decided from the output of a command that was just run and
+# printed under [RUN]/[EXIT]/[OUTPUT]; nothing is asserted from fixed text.
+# Usage: source scripts/acceptance/lib.sh; acc_begin NAME; ...; acc_end
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${BIN:-$ROOT/build/bin}
+MKCTL="$BIN/mkctl"
+ACC_PASS=0
+ACC_FAIL=0
+ACC_OUT=""    # output of the last acc_run
+ACC_RC=0      # exit code of the last acc_run
+ACC_OWN_CLUSTER=""
+
+acc_begin() { echo "[BEGIN] $1 ($(date -u +%FT%TZ))"; }
+acc_step() { echo "[STEP] $*"; }
+# acc_run CMD...: runs it, prints [RUN] [EXIT] [OUTPUT]; output in ACC_OUT.
+acc_run() {
+  echo "[RUN] $*"
+  ACC_OUT=$("$@" 2>&1)
+  ACC_RC=$?
+  echo "[EXIT] $ACC_RC"
+  if [ -n "$ACC_OUT" ]; then
+    while IFS= read -r line; do echo "[OUTPUT] $line"; done <<<"$ACC_OUT"
+  fi
+  return 0
+}
+acc_pass() { echo "[PASS] $*"; ACC_PASS=$((ACC_PASS + 1)); }
+acc_fail() { echo "[FAIL] $*"; ACC_FAIL=$((ACC_FAIL + 1)); }
+# acc_check DESCRIPTION TEST...: PASS when the test command succeeds.
+acc_check() {
+  local what=$1; shift
+  if "$@"; then acc_pass "$what"; else acc_fail "$what"; fi
+}
+# acc_expect DESCRIPTION REGEX: PASS when the last output matches (grep -E).
+acc_expect() {
+  if [ "$ACC_RC" -eq 0 ] && grep -Eq -- "$2" <<<"$ACC_OUT"; then acc_pass "$1"; else acc_fail "$1 (wanted /$2/, exit $ACC_RC)"; fi
+}
+# acc_poll SECONDS DESCRIPTION REGEX CMD...: re-runs CMD until its output
+# matches or the deadline passes; prints only the last attempt.
+acc_poll() {
+  local secs=$1 what=$2 re=$3; shift 3
+  local deadline=$((SECONDS + secs)) out rc
+  while :; do
+    out=$("$@" 2>&1); rc=$?
+    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then break; fi
+    [ $SECONDS -ge $deadline ] && break
+    sleep 0.2
+  done
+  acc_run "$@"
+  acc_expect "$what" "$re"
+}
+
+# Uses the cluster in $KUBECONFIG, or starts a private single-node one
+# (minik8s up in a temp dir) that acc_end removes again.
+acc_cluster() {
+  if [ -n "${KUBECONFIG:-}" ] && "$MKCTL" get nodes >/dev/null 2>&1; then
+    echo "[STEP] using the cluster in KUBECONFIG=$KUBECONFIG"
+    return 0
+  fi
+  ACC_OWN_CLUSTER=$(mktemp -d /tmp/minik8s-acc-XXXXXX)
+  echo "[STEP] starting a private single-node cluster in $ACC_OWN_CLUSTER"
+  "$BIN/minik8s" up --data-dir "$ACC_OWN_CLUSTER" --listen 127.0.0.1:0 >"$ACC_OWN_CLUSTER.log" 2>&1 &
+  echo $! >"$ACC_OWN_CLUSTER.pid"
+  local deadline=$((SECONDS + 120))
+  until [ -f "$ACC_OWN_CLUSTER/kubeconfig" ] && KUBECONFIG="$ACC_OWN_CLUSTER/kubeconfig" "$MKCTL" get nodes 2>/dev/null | grep -q " Ready"; do
+    if ! kill -0 "$(cat "$ACC_OWN_CLUSTER.pid")" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      echo "[FAIL] the cluster did not come up; log:"; sed 's/^/[OUTPUT] /' "$ACC_OWN_CLUSTER.log"
+      acc_teardown_cluster; exit 1
+    fi
+    sleep 0.2
+  done
+  export KUBECONFIG="$ACC_OWN_CLUSTER/kubeconfig"
+}
+acc_teardown_cluster() {
+  [ -n "$ACC_OWN_CLUSTER" ] || return 0
+  local pid; pid=$(cat "$ACC_OWN_CLUSTER.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  "$BIN/minik8s" down --data-dir "$ACC_OWN_CLUSTER" >/dev/null 2>&1
+  rm -f "$ACC_OWN_CLUSTER.pid" "$ACC_OWN_CLUSTER.log"
+  ACC_OWN_CLUSTER=""
+}
+acc_end() {
+  echo "[CLEANUP] done"
+  acc_teardown_cluster
+  echo "[END] pass=$ACC_PASS fail=$ACC_FAIL"
+  [ "$ACC_FAIL" -eq 0 ]
+}
