@@ -4,7 +4,7 @@ JOBS ?= 2
 DATA ?= .run
 PORT ?= 6443
 
-.PHONY: all deps configure build run test unit fuzz bench format clean stop
+.PHONY: all deps configure build run test unit fuzz bench format clean stop down
 
 all: build
 
@@ -19,14 +19,18 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-# Starts the control plane on the embedded store and applies the examples.
-# Builds only the two binaries (the tests are built by `make test`).
+# `minik8s up` (control plane + agent + private containerd on this host) and
+# the demo in examples/demo/. Builds only the two binaries (the tests are
+# built by `make test`).
 run: configure
 	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl
 	scripts/run.sh $(DATA) $(PORT)
 
 stop:
 	scripts/run.sh --stop $(DATA)
+
+down:
+	scripts/run.sh --down $(DATA)
 
 # The whole suite: unit + integration + e2e (ctest), compatibility with real
 # kubectl and the Python client, and a bounded fuzz run.

@@ -1,68 +1,89 @@
 #!/usr/bin/env bash
-# `make run`: start minik8s on the embedded store and deploy the demo.
-#   scripts/run.sh DATA_DIR PORT     start (restarting a server this script started earlier)
-#   scripts/run.sh --stop DATA_DIR   stop the server this script started
-# The server runs in the background; its PID is in DATA_DIR/server.pid and its
-# log in DATA_DIR/server.log. Only that PID is ever signalled.
+# `make run`: a single-node cluster on this host (`minik8s up`: API server,
+# scheduler and controllers on the embedded store, an agent with its own
+# containerd, offline images) and the demo workload in examples/demo/.
+#   scripts/run.sh DATA_DIR PORT     start (restarting an `up` this script started earlier)
+#   scripts/run.sh --stop DATA_DIR   stop it (SIGTERM: pods keep running, like k3s)
+#   scripts/run.sh --down DATA_DIR   stop it and remove everything it created
+# `minik8s up` runs in the background; its PID is in DATA_DIR/up.pid and its
+# log in DATA_DIR/up.log. Only that PID is ever signalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 
-stop_server() {
+stop_up() {
   local data=$1 pid
-  if [ ! -f "$data/server.pid" ]; then
-    [ "${2:-}" = verbose ] && echo "no minik8s server started by make run is running (no $data/server.pid)"
+  if [ ! -f "$data/up.pid" ]; then
+    [ "${2:-}" = verbose ] && echo "no minik8s started by make run is running (no $data/up.pid)"
     return 0
   fi
-  pid=$(cat "$data/server.pid")
+  pid=$(cat "$data/up.pid")
   if kill -0 "$pid" 2>/dev/null && grep -q minik8s "/proc/$pid/cmdline" 2>/dev/null; then
     kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "stopped minik8s server (pid $pid)"
+    echo "stopped minik8s (pid $pid); pods keep running — 'make down' removes them"
   fi
-  rm -f "$data/server.pid"
+  rm -f "$data/up.pid"
 }
 
-if [ "${1:-}" = "--stop" ]; then
-  stop_server "${2:-.run}" verbose
-  exit 0
-fi
+case "${1:-}" in
+  --stop) stop_up "${2:-.run}" verbose; exit 0 ;;
+  --down)
+    DATA=${2:-.run}
+    stop_up "$DATA"
+    [ -d "$DATA" ] && "$BIN/minik8s" down --data-dir "$DATA"
+    exit 0 ;;
+esac
 
 DATA=${1:-.run}
 PORT=${2:-6443}
 mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
-stop_server "$DATA"
+stop_up "$DATA"
 
-if ss -ltn "sport = :$PORT" 2>/dev/null | grep -q LISTEN; then
-  echo "error: port $PORT is in use by another program; choose another: make run PORT=NNNN" >&2
-  exit 1
-fi
-
-"$BIN/minik8s" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/server.log" 2>&1 &
-echo $! >"$DATA/server.pid"
-
-# Poll /readyz with a deadline.
-deadline=$((SECONDS + 20))
-until curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do
-  if ! kill -0 "$(cat "$DATA/server.pid")" 2>/dev/null; then
-    echo "error: the server exited; its log:" >&2; cat "$DATA/server.log" >&2; exit 1
+for p in "$PORT" 10250; do
+  if ss -ltn "sport = :$p" 2>/dev/null | grep -q LISTEN; then
+    echo "error: port $p is in use by another program; choose another API port with make run PORT=NNNN (10250 is the kubelet's)" >&2
+    exit 1
   fi
-  if [ $SECONDS -ge $deadline ]; then echo "error: server not ready after 20 s" >&2; exit 1; fi
-  sleep 0.1
 done
 
+echo "starting minik8s (the first start builds the offline images: about a minute)"
+setsid "$BIN/minik8s" up --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/up.log" 2>&1 < /dev/null &
+echo $! >"$DATA/up.pid"
+
 export KUBECONFIG="$DATA/kubeconfig"
-"$BIN/mkctl" apply -f examples/demo.yaml
+deadline=$((SECONDS + 300))
+until [ -f "$KUBECONFIG" ] && "$BIN/mkctl" get nodes 2>/dev/null | grep -q " Ready"; do
+  if ! kill -0 "$(cat "$DATA/up.pid")" 2>/dev/null; then
+    echo "error: minik8s up exited; its log:" >&2; tail -n 40 "$DATA/up.log" >&2; exit 1
+  fi
+  if [ $SECONDS -ge $deadline ]; then echo "error: the node is not Ready after 300 s; see $DATA/up.log" >&2; exit 1; fi
+  sleep 0.2
+done
+
+"$BIN/mkctl" apply -f examples/demo/
+deadline=$((SECONDS + 120))
+until "$BIN/mkctl" get pod web -n demo 2>/dev/null | grep -q "2/2 *Running"; do
+  if [ $SECONDS -ge $deadline ]; then
+    echo "warning: the demo pod is not Running yet:" >&2
+    "$BIN/mkctl" describe pod web -n demo >&2 || true
+    break
+  fi
+  sleep 0.2
+done
 echo
-"$BIN/mkctl" get deployments,services,hpa,dns -n demo
+"$BIN/mkctl" get nodes
+echo
+"$BIN/mkctl" get pods -n demo -o wide
 cat <<MSG
 
-minik8s is running (server pid $(cat "$DATA/server.pid"), log $DATA/server.log).
-  API server:   http://127.0.0.1:$PORT
+minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
   kubeconfig:   export KUBECONFIG=$DATA/kubeconfig
-  try:          build/bin/mkctl get all -n demo      or      kubectl get all -n demo
-  remove demo:  build/bin/mkctl delete namespace demo
-  stop:         make stop   (the data stays in $DATA; make run starts from it again)
+  the demo:     build/bin/mkctl logs -n demo web -c fetcher        (the sidecar's fetches over localhost)
+                build/bin/mkctl exec -n demo web -c fetcher -- cat /shared/fetched.log
+                kubectl get pod web -n demo -o wide                 (stock kubectl works too)
+  stop:         make stop    (control plane and agent stop; pods keep running)
+  remove all:   make down    (containers, cgroups, CNI state, containerd, data)
 MSG
