@@ -1,0 +1,442 @@
+#include "minik8s/images/images.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+#include "oci.h"
+#include "process.h"
+#include "sha256.h"
+
+namespace minik8s::images {
+
+extern const char kPauseSource[];
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Bump when a recipe changes in a way its inputs do not capture.
+constexpr char kRecipeVersion[] = "minik8s-images-v1";
+constexpr char kBusyboxBinary[] = "/bin/busybox";
+constexpr char kPythonSuite[] = "bookworm";
+const std::vector<std::string> kPythonPackages = {"python3"};
+const std::vector<std::string> kPythonDpkgExcludes = {
+    "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
+    "/usr/share/lintian/*", "/usr/share/linda/*"};
+// Defaults of the CLI: `minik8s up`'s default data dir is /var/lib/minik8s and
+// its agent's managed containerd listens under <data dir>/agent/containerd.
+// $CONTAINERD_ADDRESS (as for ctr) overrides the socket.
+constexpr char kDefaultImageCacheDir[] = "/var/lib/minik8s/images";
+constexpr char kDefaultContainerdSocket[] = "/var/lib/minik8s/agent/containerd/containerd.sock";
+constexpr char kDefaultPath[] =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct Recipe {
+  std::string name;
+  std::vector<std::string> refs;
+  // Everything the output depends on, hashed into the cache key.
+  std::function<Result<std::string>()> inputs;
+  // Fills rootfs (an empty directory); work is scratch space.
+  std::function<Status(const std::string& rootfs, const std::string& work)> prepare;
+  OciImageSpec spec;
+};
+
+Status write_text(const std::string& path, const std::string& data, mode_t mode) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+  out.close();
+  if (!out) return internal_error("write " + path + " failed");
+  if (::chmod(path.c_str(), mode) < 0) return internal_error("chmod " + path + " failed");
+  return Status::ok();
+}
+
+Result<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status make_dirs(const std::string& root, const std::vector<std::pair<std::string, mode_t>>& dirs) {
+  for (const auto& [d, mode] : dirs) {
+    std::error_code ec;
+    std::string path = root + "/" + d;
+    fs::create_directories(path, ec);
+    if (ec) return internal_error("mkdir " + path + ": " + ec.message());
+    ::chmod(path.c_str(), mode);
+  }
+  return Status::ok();
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+// ---- pause ----
+Result<std::string> pause_inputs() {
+  auto gcc = run_checked({"gcc", "--version"});
+  if (!gcc) return Status(Code::kUnavailable, "gcc is needed to build pause: " + gcc.status().message());
+  return std::string(kRecipeVersion) + "\npause\n" + first_line(*gcc) + "\n" + kPauseSource;
+}
+
+Status pause_prepare(const std::string& rootfs, const std::string& work) {
+  const std::string src = work + "/pause.c";
+  if (auto s = write_text(src, kPauseSource, 0644); !s) return s;
+  const std::string bin = rootfs + "/pause";
+  if (auto r = run_checked({"gcc", "-Os", "-static", "-s", "-o", bin, src}); !r) return r.status();
+  ::chmod(bin.c_str(), 0755);
+  return Status::ok();
+}
+
+// ---- busybox ----
+Result<std::string> busybox_inputs() {
+  auto d = sha256_file(kBusyboxBinary);
+  if (!d) {
+    return Status(Code::kUnavailable, std::string("busybox image needs ") + kBusyboxBinary +
+                                          " (Debian package busybox-static): " + d.status().message());
+  }
+  return std::string(kRecipeVersion) + "\nbusybox\n" + d->hex + "\n";
+}
+
+Status busybox_prepare(const std::string& rootfs, const std::string&) {
+  if (auto s = make_dirs(rootfs, {{"bin", 0755}, {"sbin", 0755}, {"usr/bin", 0755},
+                                  {"usr/sbin", 0755}, {"etc", 0755}, {"dev", 0755},
+                                  {"proc", 0755}, {"sys", 0755}, {"tmp", 01777},
+                                  {"root", 0700}, {"home", 0755}, {"var/run", 0755},
+                                  {"var/tmp", 01777}});
+      !s) {
+    return s;
+  }
+  std::error_code ec;
+  fs::copy_file(kBusyboxBinary, rootfs + "/bin/busybox", fs::copy_options::overwrite_existing, ec);
+  if (ec) return internal_error(std::string("copy ") + kBusyboxBinary + ": " + ec.message());
+  ::chmod((rootfs + "/bin/busybox").c_str(), 0755);
+  auto list = run_checked({kBusyboxBinary, "--list-full"});
+  if (!list) return list.status();
+  std::istringstream lines(*list);
+  std::string applet;
+  while (std::getline(lines, applet)) {
+    if (applet.empty() || applet == "bin/busybox" || applet.find("..") != std::string::npos ||
+        applet.front() == '/') {
+      continue;
+    }
+    std::string link = rootfs + "/" + applet;
+    fs::create_directories(fs::path(link).parent_path(), ec);
+    if (fs::is_symlink(link, ec)) continue;
+    fs::create_symlink("/bin/busybox", link, ec);
+    if (ec) return internal_error("symlink " + link + ": " + ec.message());
+  }
+  if (auto s = write_text(rootfs + "/etc/passwd",
+                          "root:x:0:0:root:/root:/bin/sh\n"
+                          "nobody:x:65534:65534:nobody:/home:/bin/false\n",
+                          0644);
+      !s) {
+    return s;
+  }
+  if (auto s = write_text(rootfs + "/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0644); !s) return s;
+  return Status::ok();
+}
+
+// ---- python ----
+std::vector<std::string> python_command(const std::string& rootfs) {
+  std::vector<std::string> cmd = {"mmdebstrap", "--quiet", "--variant=minbase"};
+  std::string include = "--include=";
+  for (size_t i = 0; i < kPythonPackages.size(); ++i) {
+    include += (i ? "," : "") + kPythonPackages[i];
+  }
+  cmd.push_back(include);
+  cmd.push_back("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr");
+  for (const auto& e : kPythonDpkgExcludes) cmd.push_back("--dpkgopt=path-exclude=" + e);
+  cmd.push_back(kPythonSuite);
+  cmd.push_back(rootfs);
+  return cmd;
+}
+
+Result<std::string> python_inputs() {
+  auto v = run_process({"mmdebstrap", "--version"});
+  if (!v || v->exit_code != 0) {
+    return Status(Code::kUnavailable, "python image needs mmdebstrap (Debian package mmdebstrap)");
+  }
+  std::string in = std::string(kRecipeVersion) + "\npython\n" + first_line(v->out) + "\n";
+  for (const auto& a : python_command("ROOTFS")) in += a + "\n";
+  return in;
+}
+
+Status python_prepare(const std::string& rootfs, const std::string&) {
+  ProcessOptions opts;
+  opts.extra_env = {"SOURCE_DATE_EPOCH=0"};
+  if (auto r = run_checked(python_command(rootfs), opts); !r) return r.status();
+  // Device nodes and host-specific files do not belong in an image layer:
+  // the runtime provides /dev, resolv.conf and hostname.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(rootfs + "/dev", ec)) fs::remove_all(e.path(), ec);
+  for (const char* f : {"etc/resolv.conf", "etc/hostname", "etc/machine-id"}) {
+    fs::remove(rootfs + "/" + f, ec);
+  }
+  return Status::ok();
+}
+
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> kRecipes = [] {
+    std::vector<Recipe> r;
+    {
+      Recipe p{"pause", {"minik8s.io/pause:1.0"}, pause_inputs, pause_prepare, {}};
+      p.spec.cmd = {"/pause"};
+      p.spec.env = {kDefaultPath};
+      p.spec.created_by = "minik8s image build pause (gcc -Os -static -s images/pause.c)";
+      r.push_back(p);
+    }
+    {
+      Recipe b{"busybox",
+               {"docker.io/library/busybox:1.36", "docker.io/library/busybox:latest"},
+               busybox_inputs, busybox_prepare, {}};
+      b.spec.cmd = {"sh"};
+      b.spec.env = {kDefaultPath};
+      b.spec.created_by = "minik8s image build busybox (busybox-static)";
+      r.push_back(b);
+    }
+    {
+      Recipe y{"python", {"docker.io/library/python:3.11"}, python_inputs, python_prepare, {}};
+      y.spec.cmd = {"python3"};
+      y.spec.env = {kDefaultPath, "LANG=C.UTF-8"};
+      y.spec.created_by = "minik8s image build python (mmdebstrap minbase + python3)";
+      y.spec.gzip_level = 1;
+      y.spec.root_owned = false;
+      r.push_back(y);
+    }
+    for (auto& x : r) x.spec.refs = x.refs;
+    return r;
+  }();
+  return kRecipes;
+}
+
+const Recipe* find_recipe(const std::string& name) {
+  for (const auto& r : recipes()) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+std::string known_list() {
+  std::string s;
+  for (const auto& n : known_images()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+// Holds an exclusive flock on a file for its lifetime.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ >= 0) {
+      while (::flock(fd_, LOCK_EX) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ctr_address(const std::string& socket) {
+  const std::string scheme = "unix://";
+  return socket.rfind(scheme, 0) == 0 ? socket.substr(scheme.size()) : socket;
+}
+
+}  // namespace
+
+std::vector<std::string> known_images() {
+  std::vector<std::string> names;
+  for (const auto& r : recipes()) names.push_back(r.name);
+  return names;
+}
+
+std::string image_ref(const std::string& name) {
+  const Recipe* r = find_recipe(name);
+  return r ? r->refs.front() : std::string();
+}
+
+Result<BuiltImage> build_image(const std::string& name, const std::string& cache_dir) {
+  const Recipe* recipe = find_recipe(name);
+  if (!recipe) return invalid("unknown image \"" + name + "\" (known: " + known_list() + ")");
+  if (cache_dir.empty()) return invalid("cache dir must not be empty");
+  std::error_code ec;
+  fs::create_directories(cache_dir, ec);
+  if (ec) return internal_error("mkdir " + cache_dir + ": " + ec.message());
+
+  BuiltImage out;
+  out.name = name;
+  out.ref = recipe->refs.front();
+  out.archive = cache_dir + "/" + name + ".tar";
+  const std::string inputs_file = out.archive + ".inputs";
+
+  auto inputs = recipe->inputs();
+  if (!inputs) return inputs.status();
+  const std::string key = sha256_hex(*inputs) + "\n";
+
+  FileLock lock(cache_dir + "/" + name + ".lock");
+  if (!lock.ok()) return internal_error("cannot lock " + cache_dir + "/" + name + ".lock");
+  if (auto stored = read_text(inputs_file); stored && *stored == key && fs::is_regular_file(out.archive, ec)) {
+    out.cached = true;
+    return out;
+  }
+
+  std::string tmpl = cache_dir + "/." + name + ".build.XXXXXX";
+  if (!::mkdtemp(tmpl.data())) return internal_error("mkdtemp in " + cache_dir + " failed");
+  const std::string work = tmpl;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{work};
+  const std::string rootfs = work + "/rootfs";
+  fs::create_directory(rootfs, ec);
+  ::chmod(rootfs.c_str(), 0755);
+  if (auto s = recipe->prepare(rootfs, work); !s) {
+    return Status(s.code(), "building image " + name + ": " + s.message());
+  }
+  const std::string tmp_archive = work + "/image.tar";
+  auto info = write_oci_archive(rootfs, recipe->spec, work, tmp_archive);
+  if (!info) return Status(info.status().code(), "building image " + name + ": " + info.status().message());
+  fs::remove(inputs_file, ec);
+  fs::rename(tmp_archive, out.archive, ec);
+  if (ec) return internal_error("rename to " + out.archive + ": " + ec.message());
+  if (auto s = write_text(inputs_file, key, 0644); !s) return s;
+  return out;
+}
+
+Status import_archive(const std::string& archive, const std::string& containerd_socket) {
+  std::error_code ec;
+  if (!fs::is_regular_file(archive, ec)) return not_found("archive " + archive + " not found");
+  if (containerd_socket.empty()) return invalid("containerd socket must be set");
+  auto r = run_checked({"ctr", "--address", ctr_address(containerd_socket), "--namespace", "k8s.io",
+                        "images", "import", "--snapshotter", "overlayfs", archive});
+  if (!r) {
+    return Status(r.status().code() == Code::kUnavailable ? Code::kUnavailable : Code::kInternal,
+                  "importing " + archive + ": " + r.status().message());
+  }
+  return Status::ok();
+}
+
+Result<std::vector<std::string>> list_images(const std::string& containerd_socket) {
+  if (containerd_socket.empty()) return invalid("containerd socket must be set");
+  auto r = run_checked({"ctr", "--address", ctr_address(containerd_socket), "--namespace", "k8s.io",
+                        "images", "ls"});
+  if (!r) return r.status();
+  std::vector<std::string> out;
+  std::istringstream lines(*r);
+  std::string line;
+  bool header = true;
+  while (std::getline(lines, line)) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    // REF TYPE DIGEST SIZE(2 fields: "1.2 MiB") PLATFORMS LABELS
+    std::istringstream fields(line);
+    std::string ref, type, digest, size, unit;
+    if (!(fields >> ref >> type >> digest >> size >> unit)) continue;
+    if (ref.rfind("sha256:", 0) == 0) continue;  // CRI's by-ID aliases
+    out.push_back(ref + "\t" + size + " " + unit);
+  }
+  return out;
+}
+
+int run_image_command(int argc, char** argv) {
+  CLI::App app{"minik8s image: build offline OCI images, import archives into containerd, list images"};
+  app.name("minik8s image");
+  app.require_subcommand(1);
+  const char* env_socket = std::getenv("CONTAINERD_ADDRESS");
+  const std::string default_socket =
+      env_socket && *env_socket ? env_socket : kDefaultContainerdSocket;
+
+  auto* build = app.add_subcommand("build", "build OCI archives from local sources (" + known_list() + ")");
+  std::vector<std::string> names;
+  std::string cache_dir = kDefaultImageCacheDir;
+  std::string build_import;
+  build->add_option("names", names, "images to build: " + known_list())->required();
+  build->add_option("--cache-dir", cache_dir, "where archives are written and cached")
+      ->capture_default_str();
+  build->add_option("--import", build_import, "also import each archive into the containerd at this socket");
+
+  auto* import = app.add_subcommand("import", "import OCI or Docker archives into containerd (namespace k8s.io)");
+  std::vector<std::string> files;
+  std::string import_socket = default_socket;
+  import->add_option("files", files, "archive files (.tar)")->required();
+  import->add_option("--address,-a", import_socket, "containerd socket")->capture_default_str();
+
+  auto* ls = app.add_subcommand("ls", "list images in containerd (namespace k8s.io)");
+  std::string ls_socket = default_socket;
+  ls->add_option("--address,-a", ls_socket, "containerd socket")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (build->parsed()) {
+    for (const auto& n : names) {
+      if (!find_recipe(n)) {
+        std::cerr << "minik8s image build: unknown image \"" << n << "\" (known: " << known_list() << ")\n";
+        return 2;
+      }
+    }
+    for (const auto& n : names) {
+      auto b = build_image(n, cache_dir);
+      if (!b) {
+        std::cerr << "minik8s image build: " << b.status().message() << "\n";
+        return 1;
+      }
+      std::cout << b->ref << "\t" << b->archive << (b->cached ? "\t(cached)" : "\t(built)") << "\n";
+      if (!build_import.empty()) {
+        if (auto s = import_archive(b->archive, build_import); !s) {
+          std::cerr << "minik8s image build: " << s.message() << "\n";
+          return 1;
+        }
+        std::cout << b->ref << "\timported into " << build_import << "\n";
+      }
+    }
+    return 0;
+  }
+  if (import->parsed()) {
+    for (const auto& f : files) {
+      if (auto s = import_archive(f, import_socket); !s) {
+        std::cerr << "minik8s image import: " << s.message() << "\n";
+        return 1;
+      }
+      std::cout << "imported " << f << "\n";
+    }
+    return 0;
+  }
+  if (ls->parsed()) {
+    auto l = list_images(ls_socket);
+    if (!l) {
+      std::cerr << "minik8s image ls: " << l.status().message() << "\n";
+      return 1;
+    }
+    std::cout << "REF\tSIZE\n";
+    for (const auto& line : *l) std::cout << line << "\n";
+    return 0;
+  }
+  return 2;
+}
+
+}  // namespace minik8s::images
