@@ -32,16 +32,15 @@ constexpr char kRecipeVersion[] = "minik8s-images-v1";
 constexpr char kBusyboxBinary[] = "/bin/busybox";
 constexpr char kPythonSuite[] = "bookworm";
 const std::vector<std::string> kPythonPackages = {"python3"};
-const std::vector<std::string> kPythonDpkgExcludes = {
-    "/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*",
-    "/usr/share/lintian/*", "/usr/share/linda/*"};
+const std::vector<std::string> kPythonDpkgExcludes = {"/usr/share/doc/*",     "/usr/share/man/*",
+                                                      "/usr/share/info/*",    "/usr/share/locale/*",
+                                                      "/usr/share/lintian/*", "/usr/share/linda/*"};
 // Defaults of the CLI: `minik8s up`'s default data dir is /var/lib/minik8s and
 // its agent's managed containerd listens under <data dir>/agent/containerd.
 // $CONTAINERD_ADDRESS (as for ctr) overrides the socket.
 constexpr char kDefaultImageCacheDir[] = "/var/lib/minik8s/images";
 constexpr char kDefaultContainerdSocket[] = "/var/lib/minik8s/agent/containerd/containerd.sock";
-constexpr char kDefaultPath[] =
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr char kDefaultPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct Recipe {
   std::string name;
@@ -86,7 +85,8 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 // ---- pause ----
 Result<std::string> pause_inputs() {
   auto gcc = run_checked({"gcc", "--version"});
-  if (!gcc) return Status(Code::kUnavailable, "gcc is needed to build pause: " + gcc.status().message());
+  if (!gcc)
+    return Status(Code::kUnavailable, "gcc is needed to build pause: " + gcc.status().message());
   return std::string(kRecipeVersion) + "\npause\n" + first_line(*gcc) + "\n" + kPauseSource;
 }
 
@@ -103,17 +103,26 @@ Status pause_prepare(const std::string& rootfs, const std::string& work) {
 Result<std::string> busybox_inputs() {
   auto d = sha256_file(kBusyboxBinary);
   if (!d) {
-    return Status(Code::kUnavailable, std::string("busybox image needs ") + kBusyboxBinary +
-                                          " (Debian package busybox-static): " + d.status().message());
+    return Status(Code::kUnavailable,
+                  std::string("busybox image needs ") + kBusyboxBinary +
+                      " (Debian package busybox-static): " + d.status().message());
   }
   return std::string(kRecipeVersion) + "\nbusybox\n" + d->hex + "\n";
 }
 
 Status busybox_prepare(const std::string& rootfs, const std::string&) {
-  if (auto s = make_dirs(rootfs, {{"bin", 0755}, {"sbin", 0755}, {"usr/bin", 0755},
-                                  {"usr/sbin", 0755}, {"etc", 0755}, {"dev", 0755},
-                                  {"proc", 0755}, {"sys", 0755}, {"tmp", 01777},
-                                  {"root", 0700}, {"home", 0755}, {"var/run", 0755},
+  if (auto s = make_dirs(rootfs, {{"bin", 0755},
+                                  {"sbin", 0755},
+                                  {"usr/bin", 0755},
+                                  {"usr/sbin", 0755},
+                                  {"etc", 0755},
+                                  {"dev", 0755},
+                                  {"proc", 0755},
+                                  {"sys", 0755},
+                                  {"tmp", 01777},
+                                  {"root", 0700},
+                                  {"home", 0755},
+                                  {"var/run", 0755},
                                   {"var/tmp", 01777}});
       !s) {
     return s;
@@ -144,7 +153,8 @@ Status busybox_prepare(const std::string& rootfs, const std::string&) {
       !s) {
     return s;
   }
-  if (auto s = write_text(rootfs + "/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0644); !s) return s;
+  if (auto s = write_text(rootfs + "/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0644); !s)
+    return s;
   return Status::ok();
 }
 
@@ -200,7 +210,9 @@ const std::vector<Recipe>& recipes() {
     {
       Recipe b{"busybox",
                {"docker.io/library/busybox:1.36", "docker.io/library/busybox:latest"},
-               busybox_inputs, busybox_prepare, {}};
+               busybox_inputs,
+               busybox_prepare,
+               {}};
       b.spec.cmd = {"sh"};
       b.spec.env = {kDefaultPath};
       b.spec.created_by = "minik8s image build busybox (busybox-static)";
@@ -291,7 +303,8 @@ Result<BuiltImage> build_image(const std::string& name, const std::string& cache
 
   FileLock lock(cache_dir + "/" + name + ".lock");
   if (!lock.ok()) return internal_error("cannot lock " + cache_dir + "/" + name + ".lock");
-  if (auto stored = read_text(inputs_file); stored && *stored == key && fs::is_regular_file(out.archive, ec)) {
+  if (auto stored = read_text(inputs_file);
+      stored && *stored == key && fs::is_regular_file(out.archive, ec)) {
     out.cached = true;
     return out;
   }
@@ -314,7 +327,8 @@ Result<BuiltImage> build_image(const std::string& name, const std::string& cache
   }
   const std::string tmp_archive = work + "/image.tar";
   auto info = write_oci_archive(rootfs, recipe->spec, work, tmp_archive);
-  if (!info) return Status(info.status().code(), "building image " + name + ": " + info.status().message());
+  if (!info)
+    return Status(info.status().code(), "building image " + name + ": " + info.status().message());
   fs::remove(inputs_file, ec);
   fs::rename(tmp_archive, out.archive, ec);
   if (ec) return internal_error("rename to " + out.archive + ": " + ec.message());
@@ -360,23 +374,27 @@ Result<std::vector<std::string>> list_images(const std::string& containerd_socke
 }
 
 int run_image_command(int argc, char** argv) {
-  CLI::App app{"minik8s image: build offline OCI images, import archives into containerd, list images"};
+  CLI::App app{
+      "minik8s image: build offline OCI images, import archives into containerd, list images"};
   app.name("minik8s image");
   app.require_subcommand(1);
   const char* env_socket = std::getenv("CONTAINERD_ADDRESS");
   const std::string default_socket =
       env_socket && *env_socket ? env_socket : kDefaultContainerdSocket;
 
-  auto* build = app.add_subcommand("build", "build OCI archives from local sources (" + known_list() + ")");
+  auto* build =
+      app.add_subcommand("build", "build OCI archives from local sources (" + known_list() + ")");
   std::vector<std::string> names;
   std::string cache_dir = kDefaultImageCacheDir;
   std::string build_import;
   build->add_option("names", names, "images to build: " + known_list())->required();
   build->add_option("--cache-dir", cache_dir, "where archives are written and cached")
       ->capture_default_str();
-  build->add_option("--import", build_import, "also import each archive into the containerd at this socket");
+  build->add_option("--import", build_import,
+                    "also import each archive into the containerd at this socket");
 
-  auto* import = app.add_subcommand("import", "import OCI or Docker archives into containerd (namespace k8s.io)");
+  auto* import = app.add_subcommand(
+      "import", "import OCI or Docker archives into containerd (namespace k8s.io)");
   std::vector<std::string> files;
   std::string import_socket = default_socket;
   import->add_option("files", files, "archive files (.tar)")->required();
@@ -395,7 +413,8 @@ int run_image_command(int argc, char** argv) {
   if (build->parsed()) {
     for (const auto& n : names) {
       if (!find_recipe(n)) {
-        std::cerr << "minik8s image build: unknown image \"" << n << "\" (known: " << known_list() << ")\n";
+        std::cerr << "minik8s image build: unknown image \"" << n << "\" (known: " << known_list()
+                  << ")\n";
         return 2;
       }
     }

@@ -23,7 +23,9 @@ using nlohmann::json;
 class TempDir {
  public:
   TempDir() {
-    std::string t = (fs::temp_directory_path() / ("minik8s-test-" + std::to_string(::getpid()) + "-images-XXXXXX")).string();
+    std::string t = (fs::temp_directory_path() /
+                     ("minik8s-test-" + std::to_string(::getpid()) + "-images-XXXXXX"))
+                        .string();
     path_ = ::mkdtemp(t.data());
   }
   ~TempDir() {
@@ -110,8 +112,10 @@ TEST(OciArchive, DigestsAndAnnotationsAreConsistent) {
   ASSERT_TRUE(info.is_ok()) << info.status().message();
   auto u = unpack_and_verify(t.path() + "/out.tar", t.path() + "/x");
   ASSERT_EQ(u.index["manifests"].size(), 2u);
-  EXPECT_EQ(u.index["manifests"][0]["annotations"]["io.containerd.image.name"], "example.com/a/b:1.0");
-  EXPECT_EQ(u.index["manifests"][1]["annotations"]["io.containerd.image.name"], "example.com/a/b:latest");
+  EXPECT_EQ(u.index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "example.com/a/b:1.0");
+  EXPECT_EQ(u.index["manifests"][1]["annotations"]["io.containerd.image.name"],
+            "example.com/a/b:latest");
   EXPECT_EQ(u.index["manifests"][1]["annotations"]["org.opencontainers.image.ref.name"], "latest");
   EXPECT_EQ(u.index["manifests"][0]["digest"], info->manifest_digest);
   EXPECT_EQ(u.index["manifests"][1]["digest"], info->manifest_digest);
@@ -121,7 +125,8 @@ TEST(OciArchive, DigestsAndAnnotationsAreConsistent) {
   std::string listing = list_layer(t.path() + "/x");
   EXPECT_NE(listing.find(" etc/hello\n"), std::string::npos) << listing;
   EXPECT_NE(listing.find(" link -> /etc/hello\n"), std::string::npos) << listing;
-  EXPECT_EQ(listing.find("./"), std::string::npos) << "member names must not start with ./\n" << listing;
+  EXPECT_EQ(listing.find("./"), std::string::npos) << "member names must not start with ./\n"
+                                                   << listing;
   EXPECT_NE(listing.find(" 0/0 "), std::string::npos) << listing;
   EXPECT_NE(listing.find("1970-01-01"), std::string::npos) << listing;
 }
@@ -190,10 +195,12 @@ TEST(Images, PauseBuildsRunsAndIsCached) {
   auto u = unpack_and_verify(first->archive, t.path() + "/x");
   EXPECT_EQ(u.config["config"]["Cmd"], json::array({"/pause"}));
   EXPECT_EQ(u.index["manifests"].size(), 1u);
-  EXPECT_EQ(u.index["manifests"][0]["annotations"]["io.containerd.image.name"], "minik8s.io/pause:1.0");
+  EXPECT_EQ(u.index["manifests"][0]["annotations"]["io.containerd.image.name"],
+            "minik8s.io/pause:1.0");
   // The pause binary is static and answers --version.
   fs::create_directories(t.path() + "/root");
-  ASSERT_TRUE(run_checked({"tar", "-C", t.path() + "/root", "-xf", t.path() + "/x/layer.tar"}).is_ok());
+  ASSERT_TRUE(
+      run_checked({"tar", "-C", t.path() + "/root", "-xf", t.path() + "/x/layer.tar"}).is_ok());
   auto file = run_checked({t.path() + "/root/pause", "--version"});
   ASSERT_TRUE(file.is_ok()) << file.status().message();
   EXPECT_EQ(*file, "minik8s pause 1.0\n");
@@ -265,7 +272,8 @@ TEST(Images, CommandLine) {
 }
 
 TEST(Images, ImportOfMissingArchiveIsNotFound) {
-  EXPECT_EQ(import_archive("/nonexistent/minik8s.tar", "/nonexistent.sock").code(), Code::kNotFound);
+  EXPECT_EQ(import_archive("/nonexistent/minik8s.tar", "/nonexistent.sock").code(),
+            Code::kNotFound);
 }
 
 }  // namespace

@@ -31,15 +31,15 @@ Status write_file(const std::string& path, const std::string& data) {
 }
 
 // Stores data as a blob and returns its descriptor fields.
-Result<std::pair<std::string, uint64_t>> put_blob(const std::string& blobs, const std::string& data) {
+Result<std::pair<std::string, uint64_t>> put_blob(const std::string& blobs,
+                                                  const std::string& data) {
   std::string hex = sha256_hex(data);
   if (auto s = write_file(blobs + "/" + hex, data); !s) return s;
   return std::make_pair("sha256:" + hex, static_cast<uint64_t>(data.size()));
 }
 
 std::vector<std::string> tar_reproducible_flags(bool root_owned) {
-  std::vector<std::string> f = {"--numeric-owner", "--sort=name", "--mtime=@0",
-                                "--format=gnu"};
+  std::vector<std::string> f = {"--numeric-owner", "--sort=name", "--mtime=@0", "--format=gnu"};
   if (root_owned) {
     f.push_back("--owner=0");
     f.push_back("--group=0");
@@ -61,11 +61,11 @@ std::string ref_tag(const std::string& ref) {
 }
 
 Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const OciImageSpec& spec,
-                                         const std::string& work_dir,
-                                         const std::string& out_path) {
+                                         const std::string& work_dir, const std::string& out_path) {
   if (spec.refs.empty()) return invalid("OCI image needs at least one reference");
   std::error_code ec;
-  if (!fs::is_directory(rootfs_dir, ec)) return invalid("rootfs " + rootfs_dir + " is not a directory");
+  if (!fs::is_directory(rootfs_dir, ec))
+    return invalid("rootfs " + rootfs_dir + " is not a directory");
   const std::string layout = work_dir + "/oci";
   const std::string blobs = layout + "/blobs/sha256";
   fs::create_directories(blobs, ec);
@@ -91,7 +91,8 @@ Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const Oc
   int level = std::clamp(spec.gzip_level, 1, 9);
   ProcessOptions gz_opts;
   gz_opts.stdout_file = layer_gz;
-  if (auto r = run_checked({"gzip", "-n", "-" + std::to_string(level), "-c", layer_tar}, gz_opts); !r) {
+  if (auto r = run_checked({"gzip", "-n", "-" + std::to_string(level), "-c", layer_tar}, gz_opts);
+      !r) {
     return r.status();
   }
   fs::remove(layer_tar, ec);
@@ -117,8 +118,9 @@ Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const Oc
       {"created", "1970-01-01T00:00:00Z"},
       {"config", config_section},
       {"rootfs", {{"type", "layers"}, {"diff_ids", {info.diff_id}}}},
-      {"history", {{{"created", "1970-01-01T00:00:00Z"},
-                    {"created_by", spec.created_by.empty() ? "minik8s image build" : spec.created_by}}}},
+      {"history",
+       {{{"created", "1970-01-01T00:00:00Z"},
+         {"created_by", spec.created_by.empty() ? "minik8s image build" : spec.created_by}}}},
   };
   auto config_blob = put_blob(blobs, config.dump());
   if (!config_blob) return config_blob.status();
@@ -127,8 +129,10 @@ Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const Oc
   json manifest = {
       {"schemaVersion", 2},
       {"mediaType", kManifestType},
-      {"config", {{"mediaType", kConfigType}, {"digest", config_blob->first}, {"size", config_blob->second}}},
-      {"layers", {{{"mediaType", kLayerType}, {"digest", info.layer_digest}, {"size", info.layer_size}}}},
+      {"config",
+       {{"mediaType", kConfigType}, {"digest", config_blob->first}, {"size", config_blob->second}}},
+      {"layers",
+       {{{"mediaType", kLayerType}, {"digest", info.layer_digest}, {"size", info.layer_size}}}},
   };
   auto manifest_blob = put_blob(blobs, manifest.dump());
   if (!manifest_blob) return manifest_blob.status();
@@ -146,7 +150,8 @@ Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const Oc
   }
   json index = {{"schemaVersion", 2}, {"mediaType", kIndexType}, {"manifests", manifests}};
   if (auto s = write_file(layout + "/index.json", index.dump()); !s) return s;
-  if (auto s = write_file(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"); !s) return s;
+  if (auto s = write_file(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})"); !s)
+    return s;
 
   std::vector<std::string> out_cmd = {"tar", "-C", layout, "-cf", out_path};
   for (auto& f : tar_reproducible_flags(true)) out_cmd.push_back(f);

@@ -27,24 +27,23 @@ struct OciImageSpec {
   std::string working_dir;
   std::string architecture = "amd64";
   std::string os = "linux";
-  std::string created_by;          // history entry
+  std::string created_by;  // history entry
   int gzip_level = 6;
-  bool root_owned = true;          // record every file as 0:0 (pause, busybox)
+  bool root_owned = true;  // record every file as 0:0 (pause, busybox)
 };
 
 struct OciArchiveInfo {
   std::string manifest_digest;  // "sha256:..."
   std::string config_digest;
-  std::string layer_digest;     // compressed
-  std::string diff_id;          // uncompressed
+  std::string layer_digest;  // compressed
+  std::string diff_id;       // uncompressed
   uint64_t layer_size = 0;
 };
 
 // Builds the archive at out_path from rootfs_dir, using work_dir (created if
 // needed, left for the caller to remove) for the layout and layer files.
 Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const OciImageSpec& spec,
-                                         const std::string& work_dir,
-                                         const std::string& out_path);
+                                         const std::string& work_dir, const std::string& out_path);
 
 // Tag part of a reference ("docker.io/library/busybox:1.36" → "1.36"; "latest" when absent).
 std::string ref_tag(const std::string& ref);

@@ -65,8 +65,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   if (!options.stdout_file.empty()) {
     out_file = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out_file < 0) {
-      Status s(Code::kUnavailable,
-               "open " + options.stdout_file + ": " + std::strerror(errno));
+      Status s(Code::kUnavailable, "open " + options.stdout_file + ": " + std::strerror(errno));
       cleanup();
       return s;
     }
@@ -142,8 +141,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (got == static_cast<ssize_t>(sizeof exec_errno)) {
-    return Status(Code::kUnavailable,
-                  "cannot run " + argv[0] + ": " + std::strerror(exec_errno));
+    return Status(Code::kUnavailable, "cannot run " + argv[0] + ": " + std::strerror(exec_errno));
   }
   if (WIFEXITED(wstatus)) {
     result.exit_code = WEXITSTATUS(wstatus);
@@ -160,8 +158,8 @@ Result<std::string> run_checked(const std::vector<std::string>& argv,
   if (r->exit_code != 0) {
     std::string err = r->err.empty() ? r->out : r->err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-    return internal_error(describe_command(argv) + " failed (exit " +
-                          std::to_string(r->exit_code) + "): " + tail(err, 2000));
+    return internal_error(describe_command(argv) + " failed (exit " + std::to_string(r->exit_code) +
+                          "): " + tail(err, 2000));
   }
   return std::move(r->out);
 }

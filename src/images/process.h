@@ -14,15 +14,16 @@
 namespace minik8s::images {
 
 struct ProcessOptions {
-  std::string stdout_file;  // when set, stdout goes to this file (truncated) instead of being captured
-  std::string cwd;          // working directory of the child (empty: inherit)
+  std::string
+      stdout_file;  // when set, stdout goes to this file (truncated) instead of being captured
+  std::string cwd;  // working directory of the child (empty: inherit)
   std::vector<std::string> extra_env;  // "K=V" added to the inherited environment
 };
 
 struct ProcessResult {
-  int exit_code = -1;       // exit status, or 128+signal
-  std::string out;          // captured stdout (empty when redirected to a file)
-  std::string err;          // captured stderr
+  int exit_code = -1;  // exit status, or 128+signal
+  std::string out;     // captured stdout (empty when redirected to a file)
+  std::string err;     // captured stderr
 };
 
 // Runs argv and returns its result whatever the exit code; a Status only when

@@ -32,9 +32,7 @@ TEST(Sha256, StreamingInOddChunksEqualsOneShot) {
 TEST(Sha256, FileDigestAndSize) {
   auto path = std::filesystem::temp_directory_path() /
               ("minik8s-test-" + std::to_string(::getpid()) + "-sha.bin");
-  {
-    std::ofstream(path) << "abc";
-  }
+  { std::ofstream(path) << "abc"; }
   auto d = sha256_file(path);
   std::filesystem::remove(path);
   ASSERT_TRUE(d.is_ok()) << d.status().message();

@@ -57,7 +57,8 @@ class PrivateContainerd : public ::testing::Test {
     dir_ = t;
     socket_ = dir_ + "/containerd.sock";
     fs::create_directories(dir_ + "/cni/net.d");
-    std::ofstream(dir_ + "/config.toml") << "version = 2\n"
+    std::ofstream(dir_ + "/config.toml")
+        << "version = 2\n"
         << "root = \"" << dir_ << "/root\"\n"
         << "state = \"" << dir_ << "/state\"\n"
         << "[grpc]\n  address = \"" << socket_ << "\"\n"
@@ -145,15 +146,17 @@ TEST_F(PrivateContainerd, ImportPauseAndBusyboxAndRunBusybox) {
 
   // Unpacked for overlayfs: a container runs straight from the imported image.
   std::string id = "minik8s-test-" + std::to_string(::getpid()) + "-bb";
-  auto run = run_process({"timeout", "60", "ctr", "--address", socket_, "--namespace", "k8s.io", "run",
-                          "--rm", "--snapshotter", "overlayfs", "docker.io/library/busybox:latest",
-                          id, "sh", "-c", "echo hi from $(readlink /bin/sh); cat /etc/passwd | head -1"});
+  auto run =
+      run_process({"timeout", "60", "ctr", "--address", socket_, "--namespace", "k8s.io", "run",
+                   "--rm", "--snapshotter", "overlayfs", "docker.io/library/busybox:latest", id,
+                   "sh", "-c", "echo hi from $(readlink /bin/sh); cat /etc/passwd | head -1"});
   ASSERT_TRUE(run.is_ok()) << run.status().message();
   EXPECT_EQ(run->exit_code, 0) << run->err << "\n" << read_log();
   EXPECT_EQ(run->out, "hi from /bin/busybox\nroot:x:0:0:root:/root:/bin/sh\n");
 
-  auto pause = run_process({"timeout", "60", "ctr", "--address", socket_, "--namespace", "k8s.io", "run",
-                            "--rm", "minik8s.io/pause:1.0", id + "-pause", "/pause", "--version"});
+  auto pause =
+      run_process({"timeout", "60", "ctr", "--address", socket_, "--namespace", "k8s.io", "run",
+                   "--rm", "minik8s.io/pause:1.0", id + "-pause", "/pause", "--version"});
   ASSERT_TRUE(pause.is_ok());
   EXPECT_EQ(pause->out, "minik8s pause 1.0\n") << pause->err;
 
