@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -172,6 +173,27 @@ TEST_F(PrivateContainerd, ImportOfGarbageFailsWithCtrMessage) {
   Status s = import_archive(dir_ + "/garbage.tar", socket_);
   ASSERT_FALSE(s.is_ok());
   EXPECT_NE(s.message().find("garbage.tar"), std::string::npos) << s.message();
+}
+
+// Slow (about a minute: mmdebstrap downloads and installs python3 from the
+// Debian mirror). $MINIK8S_IMAGE_CACHE points it at a persistent cache dir.
+TEST_F(PrivateContainerd, PythonImageBuildsImportsAndRuns) {
+  if (!on_path("mmdebstrap")) GTEST_SKIP() << "mmdebstrap not installed";
+  const char* env_cache = std::getenv("MINIK8S_IMAGE_CACHE");
+  std::string cache = env_cache && *env_cache ? env_cache : dir_ + "/cache";
+  auto b = build_image("python", cache);
+  ASSERT_TRUE(b.is_ok()) << b.status().message();
+  EXPECT_EQ(b->ref, "docker.io/library/python:3.11");
+  Status s = import_archive(b->archive, socket_);
+  ASSERT_TRUE(s.is_ok()) << s.message();
+  std::string id = "minik8s-test-" + std::to_string(::getpid()) + "-py";
+  auto run = run_process({"timeout", "60", "ctr", "--address", socket_, "--namespace", "k8s.io",
+                          "run", "--rm", b->ref, id, "python3", "-c",
+                          "import json, http.server, urllib.request, sys; "
+                          "print(json.dumps({'v': sys.version_info[:2]}))"});
+  ASSERT_TRUE(run.is_ok()) << run.status().message();
+  EXPECT_EQ(run->exit_code, 0) << run->err;
+  EXPECT_EQ(run->out, "{\"v\": [3, 11]}\n");
 }
 
 }  // namespace
