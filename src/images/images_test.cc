@@ -98,7 +98,7 @@ std::string list_layer(const std::string& dir) {
   return r ? *r : "";
 }
 
-TEST(OciArchive, DigestsAndAnnotationsAreConsistent) {
+TEST(ImagesOciArchive, DigestsAndAnnotationsAreConsistent) {
   TempDir t;
   std::string rootfs = t.path() + "/rootfs";
   fs::create_directories(rootfs + "/etc");
@@ -131,7 +131,7 @@ TEST(OciArchive, DigestsAndAnnotationsAreConsistent) {
   EXPECT_NE(listing.find("1970-01-01"), std::string::npos) << listing;
 }
 
-TEST(OciArchive, SameRootfsGivesByteIdenticalArchive) {
+TEST(ImagesOciArchive, SameRootfsGivesByteIdenticalArchive) {
   TempDir t;
   std::string rootfs = t.path() + "/rootfs";
   fs::create_directories(rootfs + "/b/c");
@@ -149,7 +149,7 @@ TEST(OciArchive, SameRootfsGivesByteIdenticalArchive) {
   EXPECT_EQ(one->manifest_digest, two->manifest_digest);
 }
 
-TEST(OciArchive, RejectsMissingRefsAndRootfs) {
+TEST(ImagesOciArchive, RejectsMissingRefsAndRootfs) {
   TempDir t;
   OciImageSpec spec;
   EXPECT_EQ(write_oci_archive(t.path(), spec, t.path() + "/w", t.path() + "/o.tar").status().code(),
@@ -161,7 +161,7 @@ TEST(OciArchive, RejectsMissingRefsAndRootfs) {
             Code::kInvalid);
 }
 
-TEST(OciArchive, RefTag) {
+TEST(ImagesOciArchive, RefTag) {
   EXPECT_EQ(ref_tag("docker.io/library/busybox:1.36"), "1.36");
   EXPECT_EQ(ref_tag("localhost:5000/x"), "latest");
   EXPECT_EQ(ref_tag("localhost:5000/x:v2"), "v2");

@@ -8,7 +8,7 @@
 namespace minik8s::images {
 namespace {
 
-TEST(Sha256, KnownVectors) {
+TEST(ImagesSha256, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
@@ -17,7 +17,7 @@ TEST(Sha256, KnownVectors) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST(Sha256, StreamingInOddChunksEqualsOneShot) {
+TEST(ImagesSha256, StreamingInOddChunksEqualsOneShot) {
   std::string data;
   for (int i = 0; i < 5000; ++i) data.push_back(static_cast<char>(i * 31 + 7));
   for (size_t chunk : {1u, 3u, 63u, 64u, 65u, 1000u}) {
@@ -29,7 +29,7 @@ TEST(Sha256, StreamingInOddChunksEqualsOneShot) {
   }
 }
 
-TEST(Sha256, FileDigestAndSize) {
+TEST(ImagesSha256, FileDigestAndSize) {
   auto path = std::filesystem::temp_directory_path() /
               ("minik8s-test-" + std::to_string(::getpid()) + "-sha.bin");
   { std::ofstream(path) << "abc"; }

@@ -45,7 +45,7 @@ void unmount_under(const std::string& dir) {
   for (const auto& p : points) ::umount2(p.c_str(), MNT_DETACH);
 }
 
-class PrivateContainerd : public ::testing::Test {
+class ImagesE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run containerd";
@@ -128,7 +128,7 @@ class PrivateContainerd : public ::testing::Test {
   pid_t pid_ = -1;
 };
 
-TEST_F(PrivateContainerd, ImportPauseAndBusyboxAndRunBusybox) {
+TEST_F(ImagesE2E, ImportPauseAndBusyboxAndRunBusybox) {
   for (const char* name : {"pause", "busybox"}) {
     auto b = build_image(name, dir_ + "/cache");
     ASSERT_TRUE(b.is_ok()) << b.status().message();
@@ -168,7 +168,7 @@ TEST_F(PrivateContainerd, ImportPauseAndBusyboxAndRunBusybox) {
   EXPECT_TRUE(import_archive(again->archive, socket_).is_ok());
 }
 
-TEST_F(PrivateContainerd, ImportOfGarbageFailsWithCtrMessage) {
+TEST_F(ImagesE2E, ImportOfGarbageFailsWithCtrMessage) {
   std::ofstream(dir_ + "/garbage.tar") << "this is not a tar archive";
   Status s = import_archive(dir_ + "/garbage.tar", socket_);
   ASSERT_FALSE(s.is_ok());
@@ -177,7 +177,7 @@ TEST_F(PrivateContainerd, ImportOfGarbageFailsWithCtrMessage) {
 
 // Slow (about a minute: mmdebstrap downloads and installs python3 from the
 // Debian mirror). $MINIK8S_IMAGE_CACHE points it at a persistent cache dir.
-TEST_F(PrivateContainerd, PythonImageBuildsImportsAndRuns) {
+TEST_F(ImagesE2E, PythonImageBuildsImportsAndRuns) {
   if (!on_path("mmdebstrap")) GTEST_SKIP() << "mmdebstrap not installed";
   const char* env_cache = std::getenv("MINIK8S_IMAGE_CACHE");
   std::string cache = env_cache && *env_cache ? env_cache : dir_ + "/cache";
