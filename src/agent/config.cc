@@ -1,0 +1,333 @@
+// Node config: YAML (parse_node_config) and `minik8s agent` flags.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "node.h"
+
+namespace minik8s::agent {
+
+namespace {
+
+const std::set<std::string> kKnownKeys = {
+    "server",     "kubeconfig", "nodeName",                  "nodeIP",
+    "labels",     "taints",     "roles",                     "dataDir",
+    "containerRuntimeEndpoint", "netns",                     "listen",
+    "leaseRenewIntervalSeconds", "statusUpdateIntervalSeconds", "clusterDNS",
+    "maxPods"};
+
+Status field_error(const std::string& field, const std::string& why) {
+  return invalid("node config: field \"" + field + "\": " + why);
+}
+
+Result<std::string> scalar(const YAML::Node& n, const std::string& field) {
+  if (!n.IsScalar()) return field_error(field, "must be a string");
+  return n.Scalar();
+}
+
+Result<std::vector<std::string>> string_list(const YAML::Node& n, const std::string& field) {
+  if (n.IsNull()) return std::vector<std::string>{};
+  if (!n.IsSequence()) return field_error(field, "must be a list of strings");
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (!n[i].IsScalar()) return field_error(field + "[" + std::to_string(i) + "]", "must be a string");
+    out.push_back(n[i].Scalar());
+  }
+  return out;
+}
+
+Result<double> number(const YAML::Node& n, const std::string& field) {
+  if (!n.IsScalar()) return field_error(field, "must be a number");
+  const std::string& s = n.Scalar();
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end == nullptr || *end != '\0' || errno != 0) {
+    return field_error(field, "must be a number, got \"" + s + "\"");
+  }
+  return v;
+}
+
+Result<std::chrono::milliseconds> seconds_field(const YAML::Node& n, const std::string& field) {
+  auto v = number(n, field);
+  if (!v) return v.status();
+  if (*v <= 0 || *v > 86400) return field_error(field, "must be between 0 and 86400 seconds (exclusive of 0)");
+  return std::chrono::milliseconds(static_cast<int64_t>(*v * 1000.0 + 0.5));
+}
+
+bool valid_effect(const std::string& e) {
+  return e == "NoSchedule" || e == "PreferNoSchedule" || e == "NoExecute";
+}
+
+bool valid_ipv4(const std::string& s) {
+  in_addr a{};
+  return inet_pton(AF_INET, s.c_str(), &a) == 1;
+}
+
+bool valid_listen(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= s.size()) return false;
+  const std::string port = s.substr(colon + 1);
+  if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); })) return false;
+  return port.size() <= 5 && std::stoi(port) <= 65535;
+}
+
+Status check_config(const NodeConfig& c) {
+  if (!c.node_ip.empty() && !valid_ipv4(c.node_ip)) {
+    return field_error("nodeIP", "\"" + c.node_ip + "\" is not an IPv4 address");
+  }
+  if (!valid_listen(c.listen)) return field_error("listen", "\"" + c.listen + "\" must be HOST:PORT");
+  if (c.max_pods <= 0) return field_error("maxPods", "must be positive");
+  for (const auto& t : c.taints) {
+    if (t.key.empty()) return field_error("taints", "a taint needs a key");
+    if (!valid_effect(t.effect)) {
+      return field_error("taints", "effect \"" + t.effect + "\" of taint \"" + t.key +
+                                       "\" must be NoSchedule, PreferNoSchedule or NoExecute");
+    }
+  }
+  for (const auto& ip : c.cluster_dns) {
+    if (!valid_ipv4(ip)) return field_error("clusterDNS", "\"" + ip + "\" is not an IPv4 address");
+  }
+  if (c.data_dir.empty()) return field_error("dataDir", "must not be empty");
+  if (c.lease_renew_interval.count() <= 0) return field_error("leaseRenewIntervalSeconds", "must be positive");
+  return Status::ok();
+}
+
+Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
+  if (root.IsNull()) return c;
+  if (!root.IsMap()) return invalid("node config: the document must be a mapping of settings");
+  for (const auto& kv : root) {
+    if (!kv.first.IsScalar()) return invalid("node config: keys must be strings");
+    const std::string key = kv.first.Scalar();
+    const YAML::Node& v = kv.second;
+    if (!kKnownKeys.count(key)) return invalid("node config: unknown key \"" + key + "\"");
+    if (key == "labels") {
+      if (v.IsNull()) continue;
+      if (!v.IsMap()) return field_error("labels", "must be a mapping of label keys to values");
+      for (const auto& l : v) {
+        if (!l.first.IsScalar() || !(l.second.IsScalar() || l.second.IsNull())) {
+          return field_error("labels", "keys and values must be strings");
+        }
+        c.labels[l.first.Scalar()] = l.second.IsNull() ? "" : l.second.Scalar();
+      }
+    } else if (key == "taints") {
+      if (v.IsNull()) continue;
+      if (!v.IsSequence()) return field_error("taints", "must be a list of {key, value, effect}");
+      for (size_t i = 0; i < v.size(); ++i) {
+        const std::string f = "taints[" + std::to_string(i) + "]";
+        if (!v[i].IsMap()) return field_error(f, "must be a mapping {key, value, effect}");
+        Taint t;
+        for (const auto& tk : v[i]) {
+          const std::string k = tk.first.IsScalar() ? tk.first.Scalar() : "";
+          if (!tk.second.IsScalar()) return field_error(f + "." + k, "must be a string");
+          if (k == "key") t.key = tk.second.Scalar();
+          else if (k == "value") t.value = tk.second.Scalar();
+          else if (k == "effect") t.effect = tk.second.Scalar();
+          else return field_error(f, "unknown key \"" + k + "\"");
+        }
+        if (t.key.empty()) return field_error(f + ".key", "required");
+        if (!valid_effect(t.effect)) {
+          return field_error(f + ".effect", "\"" + t.effect + "\" must be NoSchedule, PreferNoSchedule or NoExecute");
+        }
+        c.taints.push_back(t);
+      }
+    } else if (key == "roles" || key == "clusterDNS") {
+      auto l = string_list(v, key);
+      if (!l) return l.status();
+      (key == "roles" ? c.roles : c.cluster_dns) = *l;
+    } else if (key == "leaseRenewIntervalSeconds" || key == "statusUpdateIntervalSeconds") {
+      auto d = seconds_field(v, key);
+      if (!d) return d.status();
+      (key == "leaseRenewIntervalSeconds" ? c.lease_renew_interval : c.status_update_interval) = *d;
+    } else if (key == "maxPods") {
+      auto n = number(v, key);
+      if (!n) return n.status();
+      if (*n != static_cast<double>(static_cast<int64_t>(*n)) || *n < 1 || *n > 100000) {
+        return field_error(key, "must be an integer between 1 and 100000");
+      }
+      c.max_pods = static_cast<int32_t>(*n);
+    } else {
+      auto s = scalar(v, key);
+      if (!s) return s.status();
+      if (key == "server") c.server = *s;
+      else if (key == "kubeconfig") c.kubeconfig = *s;
+      else if (key == "nodeName") c.node_name = *s;
+      else if (key == "nodeIP") c.node_ip = *s;
+      else if (key == "dataDir") c.data_dir = *s;
+      else if (key == "containerRuntimeEndpoint") c.container_runtime_endpoint = *s;
+      else if (key == "netns") c.netns = *s;
+      else if (key == "listen") c.listen = *s;
+    }
+  }
+  if (Status st = check_config(c); !st) return st;
+  return c;
+}
+
+Result<NodeConfig> parse_yaml_text(NodeConfig base, const std::string& text) {
+  try {
+    return parse_yaml_into(std::move(base), YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return invalid(std::string("node config: YAML: ") + e.what());
+  } catch (const std::exception& e) {
+    return invalid(std::string("node config: ") + e.what());
+  }
+}
+
+}  // namespace
+
+Result<NodeConfig> parse_node_config(const std::string& yaml_text) { return parse_yaml_text(NodeConfig{}, yaml_text); }
+
+Result<Taint> parse_taint(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return invalid("taint \"" + text + "\" must be key[=value]:Effect");
+  Taint t;
+  t.effect = text.substr(colon + 1);
+  std::string kv = text.substr(0, colon);
+  auto eq = kv.find('=');
+  t.key = kv.substr(0, eq);
+  if (eq != std::string::npos) t.value = kv.substr(eq + 1);
+  if (t.key.empty()) return invalid("taint \"" + text + "\" has no key");
+  if (!valid_effect(t.effect)) {
+    return invalid("taint \"" + text + "\": effect must be NoSchedule, PreferNoSchedule or NoExecute");
+  }
+  return t;
+}
+
+Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, int* exit_code) {
+  CLI::App app{"minik8s agent: the node agent (kubelet on containerd)", "agent"};
+  std::string config_path, server, kubeconfig, node_name, node_ip, data_dir, endpoint, netns, listen;
+  std::vector<std::string> labels, taints, roles, dns;
+  double lease_s = 0, status_s = 0;
+  int32_t max_pods = 0;
+  AgentFlags local;
+  AgentFlags& ex = extra ? *extra : local;
+  app.add_option("--config", config_path, "node config YAML (see deploy/node.yaml); flags override it");
+  auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443");
+  auto* o_kc = app.add_option("--kubeconfig", kubeconfig, "kubeconfig to find the API server (instead of --server)");
+  auto* o_name = app.add_option("--node-name", node_name, "node name (default: hostname)");
+  auto* o_ip = app.add_option("--node-ip", node_ip, "node InternalIP (default: the default route's address)");
+  auto* o_labels = app.add_option("--label", labels, "extra node label k=v (repeatable)");
+  auto* o_taints = app.add_option("--taint", taints, "node taint key[=value]:Effect (repeatable)");
+  auto* o_roles = app.add_option("--role", roles, "node role label node-role.kubernetes.io/ROLE (repeatable)");
+  auto* o_dir = app.add_option("--data-dir", data_dir, "state dir (default /var/lib/minik8s/agent)");
+  auto* o_ep = app.add_option("--container-runtime-endpoint", endpoint,
+                              "\"managed\" (own containerd under the data dir) or a CRI socket");
+  auto* o_netns = app.add_option("--netns", netns, "run the managed containerd in /run/netns/NAME");
+  auto* o_listen = app.add_option("--listen", listen, "kubelet HTTP server HOST:PORT (port 0 picks one)");
+  auto* o_lease = app.add_option("--lease-renew-interval", lease_s, "seconds between Lease renewals");
+  auto* o_status = app.add_option("--status-update-interval", status_s, "seconds between node status updates");
+  auto* o_dns = app.add_option("--cluster-dns", dns, "DNS server IPs for pods (repeatable)");
+  auto* o_max = app.add_option("--max-pods", max_pods, "pods this node accepts");
+  app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
+  app.add_option("--log-level", ex.log_level, "trace|debug|info|warn|error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    int code = app.exit(e, out, err);
+    if (exit_code) *exit_code = code;
+    return bad_request(out.str() + err.str());
+  }
+  NodeConfig c;
+  if (!config_path.empty()) {
+    std::ifstream f(config_path);
+    if (!f) return not_found("cannot read node config " + config_path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto parsed = parse_yaml_text(NodeConfig{}, ss.str());
+    if (!parsed) return Status(parsed.status().code(), config_path + ": " + parsed.status().message());
+    c = std::move(*parsed);
+  }
+  if (o_server->count()) c.server = server;
+  if (o_kc->count()) c.kubeconfig = kubeconfig;
+  if (o_name->count()) c.node_name = node_name;
+  if (o_ip->count()) c.node_ip = node_ip;
+  if (o_dir->count()) c.data_dir = data_dir;
+  if (o_ep->count()) c.container_runtime_endpoint = endpoint;
+  if (o_netns->count()) c.netns = netns;
+  if (o_listen->count()) c.listen = listen;
+  if (o_lease->count()) {
+    if (lease_s <= 0) return invalid("--lease-renew-interval must be positive");
+    c.lease_renew_interval = std::chrono::milliseconds(static_cast<int64_t>(lease_s * 1000 + 0.5));
+  }
+  if (o_status->count()) {
+    if (status_s <= 0) return invalid("--status-update-interval must be positive");
+    c.status_update_interval = std::chrono::milliseconds(static_cast<int64_t>(status_s * 1000 + 0.5));
+  }
+  if (o_max->count()) c.max_pods = max_pods;
+  if (o_dns->count()) c.cluster_dns = dns;
+  if (o_roles->count()) c.roles = roles;
+  if (o_labels->count()) {
+    for (const auto& l : labels) {
+      auto eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) return invalid("--label \"" + l + "\" must be key=value");
+      c.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+  }
+  if (o_taints->count()) {
+    c.taints.clear();
+    for (const auto& t : taints) {
+      auto parsed = parse_taint(t);
+      if (!parsed) return Status(parsed.status().code(), "--taint: " + parsed.status().message());
+      c.taints.push_back(*parsed);
+    }
+  }
+  if (Status st = check_config(c); !st) return st;
+  return c;
+}
+
+std::string default_node_ip() {
+  // The interface of the default route (/proc/net/route, destination 0), then its IPv4 address.
+  std::string iface;
+  std::ifstream route("/proc/net/route");
+  std::string line;
+  std::getline(route, line);  // header
+  while (std::getline(route, line)) {
+    std::istringstream ss(line);
+    std::string name, dest;
+    ss >> name >> dest;
+    if (dest == "00000000") {
+      iface = name;
+      break;
+    }
+  }
+  std::string ip = "127.0.0.1";
+  if (iface.empty()) return ip;
+  ifaddrs* addrs = nullptr;
+  if (getifaddrs(&addrs) != 0) return ip;
+  for (ifaddrs* a = addrs; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || iface != a->ifa_name) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) {
+      ip = buf;
+      break;
+    }
+  }
+  freeifaddrs(addrs);
+  return ip;
+}
+
+void fill_defaults(NodeConfig& config) {
+  if (config.node_name.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    std::string h = host;
+    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    config.node_name = h.empty() ? "localhost" : h;
+  }
+  if (config.node_ip.empty()) config.node_ip = default_node_ip();
+}
+
+}  // namespace minik8s::agent
