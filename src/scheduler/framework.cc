@@ -1,0 +1,593 @@
+#include "framework.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "minik8s/api/quantity.h"
+#include "minik8s/api/selector.h"
+
+namespace minik8s::scheduler {
+
+using api::Json;
+
+namespace {
+
+const Json& null_json() {
+  static const Json kNull;
+  return kNull;
+}
+
+// obj[key] when obj is an object holding key, else null.
+const Json& at(const Json& obj, const char* key) {
+  if (!obj.is_object()) return null_json();
+  auto it = obj.find(key);
+  return it == obj.end() ? null_json() : *it;
+}
+
+std::string str(const Json& obj, const char* key) {
+  const Json& v = at(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+const Json& arr(const Json& obj, const char* key) {
+  static const Json kEmpty = Json::array();
+  const Json& v = at(obj, key);
+  return v.is_array() ? v : kEmpty;
+}
+
+// Quantity in milli units (cpu) or plain units (the rest); 0 when unparsable.
+int64_t quantity(const Json& v, bool milli) {
+  std::string text;
+  if (v.is_string()) {
+    text = v.get<std::string>();
+  } else if (v.is_number_integer()) {
+    text = std::to_string(v.get<int64_t>());
+  } else if (v.is_number()) {
+    text = std::to_string(v.get<double>());
+  } else {
+    return 0;
+  }
+  auto q = api::Quantity::parse(text);
+  if (!q) return 0;
+  return milli ? q->milli_value() : q->value();
+}
+
+constexpr int64_t kDefaultMilliCpu = 100;
+constexpr int64_t kDefaultMemory = 200 * 1024 * 1024;
+
+// One container's requests (limits stand in for missing requests).
+Resources container_requests(const Json& c, bool non_zero) {
+  const Json& res = at(c, "resources");
+  const Json& req = at(res, "requests");
+  const Json& lim = at(res, "limits");
+  auto pick = [&](const char* name, bool milli, int64_t dflt) -> int64_t {
+    if (at(req, name).is_null() && at(lim, name).is_null()) return non_zero ? dflt : 0;
+    const Json& v = at(req, name).is_null() ? at(lim, name) : at(req, name);
+    return quantity(v, milli);
+  };
+  Resources r;
+  r.cpu_milli = pick("cpu", true, kDefaultMilliCpu);
+  r.memory = pick("memory", false, kDefaultMemory);
+  r.gpu = pick(kGpuResource, false, 0);
+  return r;
+}
+
+Resources requests(const Json& pod, bool non_zero) {
+  const Json& spec = at(pod, "spec");
+  Resources sum;
+  for (const auto& c : arr(spec, "containers")) sum += container_requests(c, non_zero);
+  for (const auto& c : arr(spec, "initContainers")) {
+    Resources r = container_requests(c, non_zero);
+    sum.cpu_milli = std::max(sum.cpu_milli, r.cpu_milli);
+    sum.memory = std::max(sum.memory, r.memory);
+    sum.gpu = std::max(sum.gpu, r.gpu);
+  }
+  const Json& overhead = at(spec, "overhead");
+  sum.cpu_milli += quantity(at(overhead, "cpu"), true);
+  sum.memory += quantity(at(overhead, "memory"), false);
+  sum.pods = 1;
+  return sum;
+}
+
+std::map<std::string, std::string> labels_of(const Json& obj) {
+  std::map<std::string, std::string> out;
+  const Json& l = at(at(obj, "metadata"), "labels");
+  if (!l.is_object()) return out;
+  for (auto it = l.begin(); it != l.end(); ++it) {
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+std::string ns_of(const Json& obj) {
+  std::string ns = str(at(obj, "metadata"), "namespace");
+  return ns.empty() ? "default" : ns;
+}
+
+std::vector<std::string> strings(const Json& a) {
+  std::vector<std::string> out;
+  if (!a.is_array()) return out;
+  for (const auto& v : a) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Resources pod_requests(const Json& pod) { return requests(pod, false); }
+Resources pod_requests_non_zero(const Json& pod) { return requests(pod, true); }
+
+Resources node_allocatable(const Json& node) {
+  const Json& st = at(node, "status");
+  const Json& alloc = at(st, "allocatable").is_object() ? at(st, "allocatable") : at(st, "capacity");
+  Resources r;
+  r.cpu_milli = quantity(at(alloc, "cpu"), true);
+  r.memory = quantity(at(alloc, "memory"), false);
+  r.gpu = quantity(at(alloc, kGpuResource), false);
+  r.pods = at(alloc, "pods").is_null() ? 110 : quantity(at(alloc, "pods"), false);
+  return r;
+}
+
+std::vector<HostPort> pod_host_ports(const Json& pod) {
+  std::vector<HostPort> out;
+  const Json& spec = at(pod, "spec");
+  for (const char* list : {"containers", "initContainers"}) {
+    for (const auto& c : arr(spec, list)) {
+      for (const auto& p : arr(c, "ports")) {
+        const Json& hp = at(p, "hostPort");
+        if (!hp.is_number_integer() || hp.get<int64_t>() <= 0) continue;
+        HostPort h;
+        h.port = static_cast<int>(hp.get<int64_t>());
+        h.protocol = str(p, "protocol");
+        if (h.protocol.empty()) h.protocol = "TCP";
+        h.ip = str(p, "hostIP");
+        if (h.ip.empty()) h.ip = "0.0.0.0";
+        out.push_back(std::move(h));
+      }
+    }
+  }
+  return out;
+}
+
+bool pod_holds_resources(const Json& pod) {
+  if (str(at(pod, "spec"), "nodeName").empty()) return false;
+  std::string phase = str(at(pod, "status"), "phase");
+  return phase != "Succeeded" && phase != "Failed";
+}
+
+NodeInfo::NodeInfo(ObjectPtr n) : node(std::move(n)) {
+  name = str(at(*node, "metadata"), "name");
+  allocatable = node_allocatable(*node);
+}
+
+void NodeInfo::add_pod(ObjectPtr pod) {
+  requested += pod_requests(*pod);
+  requested_non_zero += pod_requests_non_zero(*pod);
+  for (auto& p : pod_host_ports(*pod)) used_ports.push_back(std::move(p));
+  pods.push_back(std::move(pod));
+}
+
+std::string NodeInfo::topology_value(const std::string& key) const {
+  auto labels = labels_of(*node);
+  auto it = labels.find(key);
+  if (it != labels.end()) return it->second;
+  return key == kHostnameLabel ? name : std::string();
+}
+
+const NodeInfo* Snapshot::find(const std::string& name) const {
+  auto it = std::lower_bound(nodes.begin(), nodes.end(), name,
+                             [](const NodeInfo& n, const std::string& v) { return n.name < v; });
+  return it != nodes.end() && it->name == name ? &*it : nullptr;
+}
+
+bool tolerates(const Json& pod, const Json& taint) {
+  std::string key = str(taint, "key"), value = str(taint, "value"), effect = str(taint, "effect");
+  for (const auto& t : arr(at(pod, "spec"), "tolerations")) {
+    std::string te = str(t, "effect");
+    if (!te.empty() && te != effect) continue;
+    std::string tk = str(t, "key"), op = str(t, "operator");
+    if (op.empty()) op = "Equal";
+    if (tk.empty()) {
+      if (op == "Exists") return true;  // empty key + Exists tolerates everything
+      continue;
+    }
+    if (tk != key) continue;
+    if (op == "Exists") return true;
+    if (op == "Equal" && str(t, "value") == value) return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool match_node_requirement(const Json& expr, const std::map<std::string, std::string>& labels) {
+  std::string key = str(expr, "key"), op = str(expr, "operator");
+  auto values = strings(at(expr, "values"));
+  auto it = labels.find(key);
+  bool has = it != labels.end();
+  if (op == "In") return has && std::find(values.begin(), values.end(), it->second) != values.end();
+  if (op == "NotIn") return !has || std::find(values.begin(), values.end(), it->second) == values.end();
+  if (op == "Exists") return has;
+  if (op == "DoesNotExist") return !has;
+  if (op == "Gt" || op == "Lt") {
+    if (!has || values.size() != 1) return false;
+    try {
+      long long have = std::stoll(it->second), want = std::stoll(values[0]);
+      return op == "Gt" ? have > want : have < want;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return false;  // unknown operator
+}
+
+bool match_node_selector_term(const Json& term, const Json& node) {
+  const Json& exprs = arr(term, "matchExpressions");
+  const Json& fields = arr(term, "matchFields");
+  if (exprs.empty() && fields.empty()) return false;  // an empty term matches nothing
+  auto labels = labels_of(node);
+  for (const auto& e : exprs) {
+    if (!match_node_requirement(e, labels)) return false;
+  }
+  std::map<std::string, std::string> node_fields{{"metadata.name", str(at(node, "metadata"), "name")}};
+  for (const auto& f : fields) {
+    if (!match_node_requirement(f, node_fields)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool node_matches_selector_and_affinity(const Json& pod, const Json& node) {
+  const Json& spec = at(pod, "spec");
+  const Json& sel = at(spec, "nodeSelector");
+  if (sel.is_object()) {
+    auto labels = labels_of(node);
+    for (auto it = sel.begin(); it != sel.end(); ++it) {
+      auto l = labels.find(it.key());
+      if (l == labels.end() || !it.value().is_string() || l->second != it.value().get<std::string>()) return false;
+    }
+  }
+  const Json& required =
+      at(at(at(spec, "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
+  if (required.is_object()) {
+    const Json& terms = arr(required, "nodeSelectorTerms");
+    bool any = false;
+    for (const auto& t : terms) {
+      if (match_node_selector_term(t, node)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool node_ready(const Json& node) {
+  for (const auto& c : arr(at(node, "status"), "conditions")) {
+    if (str(c, "type") == "Ready") return str(c, "status") == "True";
+  }
+  return false;
+}
+
+class NodeReadyFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "NodeUnschedulable"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    const Json& spec = at(*node.node, "spec");
+    if (at(spec, "unschedulable").is_boolean() && at(spec, "unschedulable").get<bool>()) {
+      Json taint = {{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}};
+      if (!tolerates(pod, taint)) return FilterStatus::fail("node(s) were unschedulable");
+    }
+    if (!node_ready(*node.node)) {
+      Json taint = {{"key", "node.kubernetes.io/not-ready"}, {"effect", "NoSchedule"}};
+      if (!tolerates(pod, taint)) {
+        return FilterStatus::fail("node(s) had untolerated taint {node.kubernetes.io/not-ready: }");
+      }
+    }
+    return FilterStatus::ok();
+  }
+};
+
+class NodeNameFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "NodeName"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    std::string want = str(at(pod, "spec"), "nodeName");
+    if (!want.empty() && want != node.name) return FilterStatus::fail("node(s) didn't match the requested node name");
+    return FilterStatus::ok();
+  }
+};
+
+class NodePortsFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "NodePorts"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    for (const auto& want : pod_host_ports(pod)) {
+      for (const auto& used : node.used_ports) {
+        if (used.port != want.port || used.protocol != want.protocol) continue;
+        if (used.ip == want.ip || used.ip == "0.0.0.0" || want.ip == "0.0.0.0") {
+          return FilterStatus::fail("node(s) didn't have free ports for the requested pod ports");
+        }
+      }
+    }
+    return FilterStatus::ok();
+  }
+};
+
+class NodeAffinityFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "NodeAffinity"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    if (!node_matches_selector_and_affinity(pod, *node.node)) {
+      return FilterStatus::fail("node(s) didn't match Pod's node affinity/selector");
+    }
+    return FilterStatus::ok();
+  }
+};
+
+class TaintTolerationFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "TaintToleration"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    for (const auto& t : arr(at(*node.node, "spec"), "taints")) {
+      std::string effect = str(t, "effect");
+      if (effect != "NoSchedule" && effect != "NoExecute") continue;
+      if (!tolerates(pod, t)) {
+        return FilterStatus::fail("node(s) had untolerated taint {" + str(t, "key") + ": " + str(t, "value") + "}");
+      }
+    }
+    return FilterStatus::ok();
+  }
+};
+
+class ResourcesFitFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "NodeResourcesFit"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+    Resources want = pod_requests(pod);
+    const Resources& alloc = node.allocatable;
+    const Resources& used = node.requested;
+    FilterStatus st;
+    if (used.pods + 1 > alloc.pods) st.reasons.push_back("Too many pods");
+    if (want.cpu_milli > 0 && want.cpu_milli > alloc.cpu_milli - used.cpu_milli) {
+      st.reasons.push_back("Insufficient cpu");
+    }
+    if (want.memory > 0 && want.memory > alloc.memory - used.memory) st.reasons.push_back("Insufficient memory");
+    if (want.gpu > 0 && want.gpu > alloc.gpu - used.gpu) {
+      st.reasons.push_back(std::string("Insufficient ") + kGpuResource);
+    }
+    return st;
+  }
+};
+
+// One required (anti-)affinity term, parsed.
+struct PodTerm {
+  api::LabelSelector selector;
+  std::set<std::string> namespaces;  // empty + all_namespaces=false: never matches
+  bool all_namespaces = false;
+  std::string topology_key;
+  bool valid = false;
+
+  bool matches(const Json& pod) const {
+    if (!valid) return false;
+    if (!all_namespaces && namespaces.count(ns_of(pod)) == 0) return false;
+    return selector.matches(labels_of(pod));
+  }
+};
+
+// owner: the pod carrying the term (its namespace is the default).
+PodTerm parse_term(const Json& term, const Json& owner) {
+  PodTerm t;
+  t.topology_key = str(term, "topologyKey");
+  if (t.topology_key.empty()) return t;
+  auto sel = api::LabelSelector::from_json(at(term, "labelSelector"), /*nothing_if_null=*/true);
+  if (!sel) return t;
+  t.selector = std::move(*sel);
+  for (auto& n : strings(at(term, "namespaces"))) t.namespaces.insert(n);
+  const Json& nss = at(term, "namespaceSelector");
+  if (nss.is_object() && nss.empty()) t.all_namespaces = true;  // {} selects every namespace
+  if (t.namespaces.empty() && !t.all_namespaces) t.namespaces.insert(ns_of(owner));
+  t.valid = true;
+  return t;
+}
+
+std::vector<PodTerm> required_terms(const Json& pod, const char* kind) {
+  std::vector<PodTerm> out;
+  const Json& terms = arr(at(at(at(pod, "spec"), "affinity"), kind), "requiredDuringSchedulingIgnoredDuringExecution");
+  for (const auto& t : terms) out.push_back(parse_term(t, pod));
+  return out;
+}
+
+bool same_pod(const Json& a, const Json& b) {
+  std::string ua = str(at(a, "metadata"), "uid"), ub = str(at(b, "metadata"), "uid");
+  if (!ua.empty() && !ub.empty()) return ua == ub;
+  return ns_of(a) == ns_of(b) && str(at(a, "metadata"), "name") == str(at(b, "metadata"), "name");
+}
+
+class InterPodAffinityFilter : public FilterPlugin {
+ public:
+  const char* name() const override { return "InterPodAffinity"; }
+  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot& snapshot) const override {
+    // Existing pods' anti-affinity repels the incoming pod.
+    for (const auto& other : snapshot.nodes) {
+      for (const auto& p : other.pods) {
+        if (same_pod(*p, pod)) continue;
+        for (const auto& term : required_terms(*p, "podAntiAffinity")) {
+          if (!term.valid) continue;
+          std::string v = other.topology_value(term.topology_key);
+          if (v.empty() || v != node.topology_value(term.topology_key)) continue;
+          if (term.matches(pod)) return FilterStatus::fail("node(s) didn't satisfy existing pods anti-affinity rules");
+        }
+      }
+    }
+    // The incoming pod's anti-affinity.
+    for (const auto& term : required_terms(pod, "podAntiAffinity")) {
+      if (!term.valid) continue;
+      std::string v = node.topology_value(term.topology_key);
+      if (v.empty()) continue;
+      for (const auto& other : snapshot.nodes) {
+        if (other.topology_value(term.topology_key) != v) continue;
+        for (const auto& p : other.pods) {
+          if (!same_pod(*p, pod) && term.matches(*p)) {
+            return FilterStatus::fail("node(s) didn't match pod anti-affinity rules");
+          }
+        }
+      }
+    }
+    // The incoming pod's affinity: some matching pod in the node's domain; a
+    // pod matching its own term may start the group when none exists yet.
+    for (const auto& term : required_terms(pod, "podAffinity")) {
+      if (!term.valid) return FilterStatus::fail("node(s) didn't match pod affinity rules");
+      std::string v = node.topology_value(term.topology_key);
+      bool in_domain = false, anywhere = false;
+      for (const auto& other : snapshot.nodes) {
+        bool same = !v.empty() && other.topology_value(term.topology_key) == v;
+        for (const auto& p : other.pods) {
+          if (same_pod(*p, pod) || !term.matches(*p)) continue;
+          anywhere = true;
+          if (same) in_domain = true;
+        }
+      }
+      if (in_domain) continue;
+      if (!anywhere && !v.empty() && term.matches(pod)) continue;
+      return FilterStatus::fail("node(s) didn't match pod affinity rules");
+    }
+    return FilterStatus::ok();
+  }
+};
+
+// ((alloc - requested) / alloc) averaged over cpu and memory, scaled to 0..1e6.
+class LeastAllocatedScore : public ScorePlugin {
+ public:
+  const char* name() const override { return "NodeResourcesLeastAllocated"; }
+  int64_t score(const Json& pod, const NodeInfo& node) override {
+    Resources want = pod_requests_non_zero(pod);
+    auto part = [](int64_t alloc, int64_t req) -> int64_t {
+      if (alloc <= 0 || req > alloc) return 0;
+      return static_cast<int64_t>((static_cast<__int128>(alloc - req) * 1000000) / alloc);
+    };
+    int64_t cpu = part(node.allocatable.cpu_milli, node.requested_non_zero.cpu_milli + want.cpu_milli);
+    int64_t mem = part(node.allocatable.memory, node.requested_non_zero.memory + want.memory);
+    return (cpu + mem) / 2;
+  }
+};
+
+// Picks the feasible nodes (sorted by name) in turn.
+class RoundRobinScore : public ScorePlugin {
+ public:
+  const char* name() const override { return "RoundRobin"; }
+  void pre_score(const Json&, const std::vector<const NodeInfo*>& feasible) override {
+    if (feasible.empty()) return;
+    chosen_ = feasible[next_ % feasible.size()]->name;
+    ++next_;
+  }
+  int64_t score(const Json&, const NodeInfo& node) override { return node.name == chosen_ ? 1 : 0; }
+
+ private:
+  uint64_t next_ = 0;
+  std::string chosen_;
+};
+
+class RandomScore : public ScorePlugin {
+ public:
+  explicit RandomScore(uint64_t seed) : rng_(seed) {}
+  const char* name() const override { return "Random"; }
+  void pre_score(const Json&, const std::vector<const NodeInfo*>& feasible) override {
+    if (feasible.empty()) return;
+    std::uniform_int_distribution<size_t> d(0, feasible.size() - 1);
+    chosen_ = feasible[d(rng_)]->name;
+  }
+  int64_t score(const Json&, const NodeInfo& node) override { return node.name == chosen_ ? 1 : 0; }
+
+ private:
+  std::mt19937_64 rng_;
+  std::string chosen_;
+};
+
+}  // namespace
+
+std::unique_ptr<FilterPlugin> make_node_ready_filter() { return std::make_unique<NodeReadyFilter>(); }
+std::unique_ptr<FilterPlugin> make_node_name_filter() { return std::make_unique<NodeNameFilter>(); }
+std::unique_ptr<FilterPlugin> make_node_ports_filter() { return std::make_unique<NodePortsFilter>(); }
+std::unique_ptr<FilterPlugin> make_node_affinity_filter() { return std::make_unique<NodeAffinityFilter>(); }
+std::unique_ptr<FilterPlugin> make_taint_toleration_filter() { return std::make_unique<TaintTolerationFilter>(); }
+std::unique_ptr<FilterPlugin> make_resources_fit_filter() { return std::make_unique<ResourcesFitFilter>(); }
+std::unique_ptr<FilterPlugin> make_inter_pod_affinity_filter() { return std::make_unique<InterPodAffinityFilter>(); }
+
+std::vector<std::unique_ptr<FilterPlugin>> default_filters() {
+  std::vector<std::unique_ptr<FilterPlugin>> out;
+  out.push_back(make_node_ready_filter());
+  out.push_back(make_node_name_filter());
+  out.push_back(make_node_ports_filter());
+  out.push_back(make_node_affinity_filter());
+  out.push_back(make_taint_toleration_filter());
+  out.push_back(make_resources_fit_filter());
+  out.push_back(make_inter_pod_affinity_filter());
+  return out;
+}
+
+std::unique_ptr<ScorePlugin> make_score_plugin(Policy policy, uint64_t seed) {
+  switch (policy) {
+    case Policy::kRoundRobin:
+      return std::make_unique<RoundRobinScore>();
+    case Policy::kRandom:
+      return std::make_unique<RandomScore>(seed);
+    case Policy::kLeastAllocated:
+      break;
+  }
+  return std::make_unique<LeastAllocatedScore>();
+}
+
+std::string ScheduleResult::fit_error() const {
+  if (num_nodes == 0) return "no nodes available to schedule pods";
+  std::vector<std::string> parts;
+  for (const auto& [reason, count] : reasons) parts.push_back(std::to_string(count) + " " + reason);
+  std::sort(parts.begin(), parts.end());
+  std::string msg = "0/" + std::to_string(num_nodes) + " nodes are available:";
+  for (size_t i = 0; i < parts.size(); ++i) msg += (i == 0 ? " " : ", ") + parts[i];
+  return msg + ".";
+}
+
+ScheduleResult schedule_one(const Json& pod, const Snapshot& snapshot,
+                            const std::vector<std::unique_ptr<FilterPlugin>>& filters, ScorePlugin& score) {
+  ScheduleResult res;
+  res.num_nodes = snapshot.nodes.size();
+  std::vector<const NodeInfo*> feasible;
+  for (const auto& node : snapshot.nodes) {
+    bool fits = true;
+    for (const auto& f : filters) {
+      FilterStatus st = f->filter(pod, node, snapshot);
+      if (!st.fits()) {
+        for (const auto& r : st.reasons) ++res.reasons[r];
+        fits = false;
+        break;
+      }
+    }
+    if (fits) feasible.push_back(&node);
+  }
+  if (feasible.empty()) return res;
+  score.pre_score(pod, feasible);
+  int64_t best = 0;
+  for (const NodeInfo* n : feasible) {
+    int64_t s = score.score(pod, *n);
+    if (res.node.empty() || s > best) {
+      best = s;
+      res.node = n->name;
+    }
+  }
+  return res;
+}
+
+Result<Policy> parse_policy(const std::string& name) {
+  if (name == "least-allocated" || name.empty()) return Policy::kLeastAllocated;
+  if (name == "round-robin") return Policy::kRoundRobin;
+  if (name == "random") return Policy::kRandom;
+  return invalid("unknown scheduler policy \"" + name + "\" (want least-allocated, round-robin or random)");
+}
+
+}  // namespace minik8s::scheduler
