@@ -1,0 +1,332 @@
+#include "framework.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace minik8s::scheduler {
+namespace {
+
+using api::Json;
+
+Json node(const std::string& name, const std::string& cpu = "4", const std::string& mem = "8Gi") {
+  return Json::parse(R"({"apiVersion":"v1","kind":"Node","metadata":{"name":")" + name +
+                     R"(","labels":{"kubernetes.io/hostname":")" + name + R"("}},
+      "spec":{},
+      "status":{"allocatable":{"cpu":")" + cpu + R"(","memory":")" + mem + R"(","pods":"110"},
+                "conditions":[{"type":"Ready","status":"True"}]}})");
+}
+
+Json pod(const std::string& name, const std::string& cpu = "", const std::string& mem = "") {
+  Json p = Json::parse(R"({"apiVersion":"v1","kind":"Pod",
+      "metadata":{"name":")" + name + R"(","namespace":"default","uid":"uid-)" + name + R"(","labels":{}},
+      "spec":{"containers":[{"name":"c","image":"busybox"}]}})");
+  if (!cpu.empty()) p["spec"]["containers"][0]["resources"]["requests"]["cpu"] = cpu;
+  if (!mem.empty()) p["spec"]["containers"][0]["resources"]["requests"]["memory"] = mem;
+  return p;
+}
+
+std::shared_ptr<const Json> ptr(Json j) { return std::make_shared<const Json>(std::move(j)); }
+
+Json bound(Json p, const std::string& node_name) {
+  p["spec"]["nodeName"] = node_name;
+  p["status"]["phase"] = "Running";
+  return p;
+}
+
+Snapshot snapshot(const std::vector<Json>& nodes, const std::vector<Json>& pods = {}) {
+  Snapshot s;
+  for (const auto& n : nodes) s.nodes.emplace_back(ptr(n));
+  std::sort(s.nodes.begin(), s.nodes.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.name < b.name; });
+  for (const auto& p : pods) {
+    for (auto& ni : s.nodes) {
+      if (ni.name == p["spec"].value("nodeName", "") && pod_holds_resources(p)) ni.add_pod(ptr(p));
+    }
+  }
+  return s;
+}
+
+std::vector<std::string> reasons(const FilterPlugin& f, const Json& p, const Snapshot& s, const std::string& n) {
+  return f.filter(p, *s.find(n), s).reasons;
+}
+
+TEST(Requests, SumsContainersMaxesInitContainersAndDefaultsToLimits) {
+  Json p = Json::parse(R"({"spec":{
+    "containers":[{"name":"a","resources":{"requests":{"cpu":"100m","memory":"64Mi"}}},
+                  {"name":"b","resources":{"limits":{"cpu":"200m","memory":"1Gi","nvidia.com/gpu":"1"}}}],
+    "initContainers":[{"name":"i","resources":{"requests":{"cpu":"2"}}}],
+    "overhead":{"cpu":"10m"}}})");
+  Resources r = pod_requests(p);
+  EXPECT_EQ(r.cpu_milli, 2010);
+  EXPECT_EQ(r.memory, (64 << 20) + (1LL << 30));
+  EXPECT_EQ(r.gpu, 1);
+  EXPECT_EQ(r.pods, 1);
+  Resources z = pod_requests_non_zero(pod("x"));
+  EXPECT_EQ(z.cpu_milli, 100);
+  EXPECT_EQ(z.memory, 200 * 1024 * 1024);
+  EXPECT_EQ(pod_requests(pod("x")).cpu_milli, 0);
+}
+
+TEST(Requests, MalformedObjectsReadAsEmpty) {
+  EXPECT_EQ(pod_requests(Json::parse(R"({"spec":{"containers":"nope"}})")).cpu_milli, 0);
+  EXPECT_EQ(pod_requests(Json::parse(R"({"spec":{"containers":[{"resources":{"requests":{"cpu":"12Qi"}}}]}})")).cpu_milli, 0);
+  EXPECT_EQ(pod_requests(Json::parse("42")).cpu_milli, 0);
+  Resources a = node_allocatable(Json::parse(R"({"status":{"capacity":{"cpu":"2","memory":"1Gi"}}})"));
+  EXPECT_EQ(a.cpu_milli, 2000);
+  EXPECT_EQ(a.memory, 1LL << 30);
+  EXPECT_EQ(a.pods, 110);
+}
+
+TEST(NodeReadyFilter, RejectsCordonedAndNotReadyNodes) {
+  Json cordoned = node("a");
+  cordoned["spec"]["unschedulable"] = true;
+  Json not_ready = node("b");
+  not_ready["status"]["conditions"][0]["status"] = "False";
+  Json no_conditions = node("c");
+  no_conditions["status"].erase("conditions");
+  auto s = snapshot({cordoned, not_ready, no_conditions, node("d")});
+  auto f = make_node_ready_filter();
+  EXPECT_EQ(reasons(*f, pod("p"), s, "a"), std::vector<std::string>{"node(s) were unschedulable"});
+  EXPECT_EQ(reasons(*f, pod("p"), s, "b"),
+            std::vector<std::string>{"node(s) had untolerated taint {node.kubernetes.io/not-ready: }"});
+  EXPECT_FALSE(f->filter(pod("p"), *s.find("c"), s).fits());
+  EXPECT_TRUE(f->filter(pod("p"), *s.find("d"), s).fits());
+  Json tolerant = pod("t");
+  tolerant["spec"]["tolerations"] = Json::parse(R"([{"operator":"Exists"}])");
+  EXPECT_TRUE(f->filter(tolerant, *s.find("a"), s).fits());
+  EXPECT_TRUE(f->filter(tolerant, *s.find("b"), s).fits());
+}
+
+TEST(ResourcesFitFilter, CountsBoundNonTerminatedPods) {
+  Json done = bound(pod("done", "3"), "a");
+  done["status"]["phase"] = "Succeeded";
+  auto s = snapshot({node("a", "4", "8Gi"), node("b", "1", "1Gi")},
+                    {bound(pod("x", "2", "1Gi"), "a"), done});
+  auto f = make_resources_fit_filter();
+  EXPECT_TRUE(f->filter(pod("p", "2"), *s.find("a"), s).fits());
+  EXPECT_EQ(reasons(*f, pod("p", "2100m"), s, "a"), std::vector<std::string>{"Insufficient cpu"});
+  EXPECT_EQ(reasons(*f, pod("p", "2", "2Gi"), s, "b"),
+            (std::vector<std::string>{"Insufficient cpu", "Insufficient memory"}));
+  EXPECT_TRUE(f->filter(pod("p"), *s.find("b"), s).fits());  // no requests always fit
+  Json gpu = pod("g");
+  gpu["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "1";
+  EXPECT_EQ(reasons(*f, gpu, s, "a"), std::vector<std::string>{"Insufficient nvidia.com/gpu"});
+  Json full = node("c");
+  full["status"]["allocatable"]["pods"] = "1";
+  auto s2 = snapshot({full}, {bound(pod("y"), "c")});
+  EXPECT_EQ(reasons(*f, pod("p"), s2, "c"), std::vector<std::string>{"Too many pods"});
+}
+
+TEST(NodeAffinityFilter, NodeSelectorAndMatchExpressions) {
+  Json ssd = node("a");
+  ssd["metadata"]["labels"]["disk"] = "ssd";
+  ssd["metadata"]["labels"]["gen"] = "5";
+  auto s = snapshot({ssd, node("b")});
+  auto f = make_node_affinity_filter();
+  Json p = pod("p");
+  p["spec"]["nodeSelector"]["disk"] = "ssd";
+  EXPECT_TRUE(f->filter(p, *s.find("a"), s).fits());
+  EXPECT_EQ(reasons(*f, p, s, "b"), std::vector<std::string>{"node(s) didn't match Pod's node affinity/selector"});
+
+  auto with_expr = [](const std::string& exprs) {
+    Json q = pod("q");
+    q["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+        Json::parse("[{\"matchExpressions\":" + exprs + "}]");
+    return q;
+  };
+  Json in = with_expr(R"([{"key":"disk","operator":"In","values":["ssd","nvme"]}])");
+  EXPECT_TRUE(f->filter(in, *s.find("a"), s).fits());
+  EXPECT_FALSE(f->filter(in, *s.find("b"), s).fits());
+  Json notin = with_expr(R"([{"key":"disk","operator":"NotIn","values":["ssd"]}])");
+  EXPECT_FALSE(f->filter(notin, *s.find("a"), s).fits());
+  EXPECT_TRUE(f->filter(notin, *s.find("b"), s).fits());
+  Json exists = with_expr(R"([{"key":"disk","operator":"Exists"}])");
+  EXPECT_TRUE(f->filter(exists, *s.find("a"), s).fits());
+  EXPECT_FALSE(f->filter(exists, *s.find("b"), s).fits());
+  Json dne = with_expr(R"([{"key":"disk","operator":"DoesNotExist"}])");
+  EXPECT_FALSE(f->filter(dne, *s.find("a"), s).fits());
+  EXPECT_TRUE(f->filter(dne, *s.find("b"), s).fits());
+  Json gt = with_expr(R"([{"key":"gen","operator":"Gt","values":["4"]}])");
+  EXPECT_TRUE(f->filter(gt, *s.find("a"), s).fits());
+  Json empty_term = with_expr("[]");
+  EXPECT_FALSE(f->filter(empty_term, *s.find("a"), s).fits());
+}
+
+TEST(NodeNameFilter, OnlyTheNamedNode) {
+  auto s = snapshot({node("a"), node("b")});
+  Json p = pod("p");
+  p["spec"]["nodeName"] = "b";
+  auto f = make_node_name_filter();
+  EXPECT_EQ(reasons(*f, p, s, "a"), std::vector<std::string>{"node(s) didn't match the requested node name"});
+  EXPECT_TRUE(f->filter(p, *s.find("b"), s).fits());
+}
+
+TEST(TaintTolerationFilter, NoScheduleAndNoExecuteNeedTolerations) {
+  Json tainted = node("a");
+  tainted["spec"]["taints"] = Json::parse(R"([{"key":"dedicated","value":"gpu","effect":"NoSchedule"}])");
+  Json soft = node("b");
+  soft["spec"]["taints"] = Json::parse(R"([{"key":"x","effect":"PreferNoSchedule"}])");
+  Json exec = node("c");
+  exec["spec"]["taints"] = Json::parse(R"([{"key":"gone","effect":"NoExecute"}])");
+  auto s = snapshot({tainted, soft, exec});
+  auto f = make_taint_toleration_filter();
+  EXPECT_EQ(reasons(*f, pod("p"), s, "a"), std::vector<std::string>{"node(s) had untolerated taint {dedicated: gpu}"});
+  EXPECT_TRUE(f->filter(pod("p"), *s.find("b"), s).fits());
+  EXPECT_EQ(reasons(*f, pod("p"), s, "c"), std::vector<std::string>{"node(s) had untolerated taint {gone: }"});
+
+  Json equal = pod("e");
+  equal["spec"]["tolerations"] = Json::parse(R"([{"key":"dedicated","operator":"Equal","value":"gpu","effect":"NoSchedule"}])");
+  EXPECT_TRUE(f->filter(equal, *s.find("a"), s).fits());
+  Json wrong_value = pod("w");
+  wrong_value["spec"]["tolerations"] = Json::parse(R"([{"key":"dedicated","value":"cpu"}])");
+  EXPECT_FALSE(f->filter(wrong_value, *s.find("a"), s).fits());
+  Json wrong_effect = pod("we");
+  wrong_effect["spec"]["tolerations"] = Json::parse(R"([{"key":"dedicated","operator":"Exists","effect":"NoExecute"}])");
+  EXPECT_FALSE(f->filter(wrong_effect, *s.find("a"), s).fits());
+  Json exists = pod("x");
+  exists["spec"]["tolerations"] = Json::parse(R"([{"key":"gone","operator":"Exists"}])");
+  EXPECT_TRUE(f->filter(exists, *s.find("c"), s).fits());
+}
+
+TEST(NodePortsFilter, HostPortConflicts) {
+  Json user = pod("u");
+  user["spec"]["containers"][0]["ports"] = Json::parse(R"([{"containerPort":80,"hostPort":8080}])");
+  auto s = snapshot({node("a"), node("b")}, {bound(user, "a")});
+  auto f = make_node_ports_filter();
+  Json p = pod("p");
+  p["spec"]["containers"][0]["ports"] = Json::parse(R"([{"containerPort":80,"hostPort":8080}])");
+  EXPECT_EQ(reasons(*f, p, s, "a"),
+            std::vector<std::string>{"node(s) didn't have free ports for the requested pod ports"});
+  EXPECT_TRUE(f->filter(p, *s.find("b"), s).fits());
+  Json udp = pod("udp");
+  udp["spec"]["containers"][0]["ports"] = Json::parse(R"([{"containerPort":80,"hostPort":8080,"protocol":"UDP"}])");
+  EXPECT_TRUE(f->filter(udp, *s.find("a"), s).fits());
+  Json other = pod("o");
+  other["spec"]["containers"][0]["ports"] = Json::parse(R"([{"containerPort":80,"hostPort":8081}])");
+  EXPECT_TRUE(f->filter(other, *s.find("a"), s).fits());
+  Json plain = pod("n");
+  plain["spec"]["containers"][0]["ports"] = Json::parse(R"([{"containerPort":8080}])");
+  EXPECT_TRUE(f->filter(plain, *s.find("a"), s).fits());
+}
+
+Json with_anti(Json p, const std::string& selector_json, const char* kind = "podAntiAffinity") {
+  p["spec"]["affinity"][kind]["requiredDuringSchedulingIgnoredDuringExecution"] =
+      Json::array({{{"labelSelector", Json::parse(selector_json)}, {"topologyKey", "kubernetes.io/hostname"}}});
+  return p;
+}
+
+TEST(InterPodAffinityFilter, AntiAffinityBothDirections) {
+  Json a = pod("a");
+  a["metadata"]["labels"]["app"] = "a";
+  Json b = with_anti(pod("b"), R"({"matchLabels":{"app":"a"}})");
+  b["metadata"]["labels"]["app"] = "b";
+  auto f = make_inter_pod_affinity_filter();
+  // B's own anti-affinity keeps it off A's node.
+  auto s = snapshot({node("n1"), node("n2")}, {bound(a, "n1")});
+  EXPECT_EQ(reasons(*f, b, s, "n1"), std::vector<std::string>{"node(s) didn't match pod anti-affinity rules"});
+  EXPECT_TRUE(f->filter(b, *s.find("n2"), s).fits());
+  // B bound first: its anti-affinity repels A.
+  auto s2 = snapshot({node("n1"), node("n2")}, {bound(b, "n1")});
+  EXPECT_EQ(reasons(*f, a, s2, "n1"),
+            std::vector<std::string>{"node(s) didn't satisfy existing pods anti-affinity rules"});
+  EXPECT_TRUE(f->filter(a, *s2.find("n2"), s2).fits());
+  // Another namespace does not match (namespaces default to the pod's own).
+  Json a_other = a;
+  a_other["metadata"]["namespace"] = "other";
+  auto s3 = snapshot({node("n1")}, {bound(a_other, "n1")});
+  EXPECT_TRUE(f->filter(b, *s3.find("n1"), s3).fits());
+  // matchExpressions.
+  Json c = with_anti(pod("c"), R"({"matchExpressions":[{"key":"app","operator":"In","values":["a","z"]}]})");
+  EXPECT_FALSE(f->filter(c, *s.find("n1"), s).fits());
+}
+
+TEST(InterPodAffinityFilter, RequiredAffinity) {
+  Json db = pod("db");
+  db["metadata"]["labels"]["app"] = "db";
+  Json web = with_anti(pod("web"), R"({"matchLabels":{"app":"db"}})", "podAffinity");
+  auto f = make_inter_pod_affinity_filter();
+  auto s = snapshot({node("n1"), node("n2")}, {bound(db, "n2")});
+  EXPECT_EQ(reasons(*f, web, s, "n1"), std::vector<std::string>{"node(s) didn't match pod affinity rules"});
+  EXPECT_TRUE(f->filter(web, *s.find("n2"), s).fits());
+  // No matching pod anywhere: only a pod matching its own term may start the group.
+  auto empty = snapshot({node("n1")});
+  EXPECT_FALSE(f->filter(web, *empty.find("n1"), empty).fits());
+  Json self = with_anti(db, R"({"matchLabels":{"app":"db"}})", "podAffinity");
+  EXPECT_TRUE(f->filter(self, *empty.find("n1"), empty).fits());
+}
+
+TEST(Scores, LeastAllocatedSpreadsAndBreaksTiesByName) {
+  auto filters = default_filters();
+  auto score = make_score_plugin(Policy::kLeastAllocated, 1);
+  std::vector<Json> bound_pods;
+  std::map<std::string, int> count;
+  for (int i = 0; i < 6; ++i) {
+    auto s = snapshot({node("n3"), node("n1"), node("n2")}, bound_pods);
+    Json p = pod("p" + std::to_string(i));  // no requests: non-zero defaults spread them
+    auto res = schedule_one(p, s, filters, *score);
+    ASSERT_FALSE(res.node.empty());
+    if (i == 0) {
+      EXPECT_EQ(res.node, "n1");
+    }
+    ++count[res.node];
+    bound_pods.push_back(bound(p, res.node));
+  }
+  EXPECT_EQ(count, (std::map<std::string, int>{{"n1", 2}, {"n2", 2}, {"n3", 2}}));
+  // Prefers the node with more room.
+  auto s = snapshot({node("small", "2", "2Gi"), node("big", "16", "64Gi")});
+  EXPECT_EQ(schedule_one(pod("q", "500m", "256Mi"), s, filters, *score).node, "big");
+}
+
+TEST(Scores, RoundRobinRotatesOverFeasibleNodes) {
+  auto filters = default_filters();
+  auto score = make_score_plugin(Policy::kRoundRobin, 1);
+  Json cordoned = node("n2");
+  cordoned["spec"]["unschedulable"] = true;
+  auto s = snapshot({node("n1"), cordoned, node("n3")});
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) got.push_back(schedule_one(pod("p"), s, filters, *score).node);
+  EXPECT_EQ(got, (std::vector<std::string>{"n1", "n3", "n1", "n3"}));
+}
+
+TEST(Scores, RandomIsSeededAndFeasible) {
+  auto filters = default_filters();
+  auto s = snapshot({node("n1"), node("n2"), node("n3")});
+  auto a = make_score_plugin(Policy::kRandom, 42);
+  auto b = make_score_plugin(Policy::kRandom, 42);
+  std::set<std::string> seen;
+  for (int i = 0; i < 50; ++i) {
+    std::string x = schedule_one(pod("p"), s, filters, *a).node;
+    EXPECT_EQ(x, schedule_one(pod("p"), s, filters, *b).node);
+    seen.insert(x);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST(FitError, KubernetesFormatSortedCounts) {
+  auto filters = default_filters();
+  auto score = make_score_plugin(Policy::kLeastAllocated, 1);
+  Json labelled = node("n3", "8");
+  labelled["metadata"]["labels"]["zone"] = "x";
+  Json n1 = node("n1", "1"), n2 = node("n2", "1");
+  n1["metadata"]["labels"]["zone"] = "y";
+  n2["metadata"]["labels"]["zone"] = "y";
+  auto s = snapshot({n1, n2, labelled});
+  Json p = pod("p", "2");
+  p["spec"]["nodeSelector"]["zone"] = "y";
+  auto res = schedule_one(p, s, filters, *score);
+  EXPECT_TRUE(res.node.empty());
+  EXPECT_EQ(res.fit_error(),
+            "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu.");
+  auto none = schedule_one(p, Snapshot{}, filters, *score);
+  EXPECT_EQ(none.fit_error(), "no nodes available to schedule pods");
+}
+
+TEST(ParsePolicy, KnownNamesOnly) {
+  EXPECT_EQ(*parse_policy("least-allocated"), Policy::kLeastAllocated);
+  EXPECT_EQ(*parse_policy("round-robin"), Policy::kRoundRobin);
+  EXPECT_EQ(*parse_policy("random"), Policy::kRandom);
+  EXPECT_EQ(parse_policy("best").status().code(), Code::kInvalid);
+}
+
+}  // namespace
+}  // namespace minik8s::scheduler
