@@ -13,6 +13,9 @@
 
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/rest_client.h"
+#include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
 
 namespace minik8s::server {
@@ -65,6 +68,8 @@ int run_server(int argc, char** argv) {
   int64_t keep_revisions = 10000;
   int64_t keep_age = 300;
   std::string log_level = "info";
+  std::string scheduler_policy = "least-allocated";
+  bool disable_scheduler = false;
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -72,12 +77,19 @@ int run_server(int argc, char** argv) {
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
   app.add_option("--compaction-keep-age", keep_age, "seconds of history kept for watches");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.add_option("--scheduler-policy", scheduler_policy, "least-allocated|round-robin|random");
+  app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  auto policy = scheduler::parse_policy(scheduler_policy);
+  if (!policy) {
+    std::fprintf(stderr, "error: --scheduler-policy: %s\n", policy.status().message().c_str());
+    return 2;
+  }
 
   apiserver::ApiServerOptions opts;
   auto colon = listen.rfind(':');
@@ -139,6 +151,30 @@ int run_server(int argc, char** argv) {
   ns_controller.start();
 
   std::string url = (*api)->url();
+
+  // The scheduler talks to the API server like any other client.
+  std::unique_ptr<client::RestClient> sched_rest;
+  std::unique_ptr<client::Client> sched_client;
+  std::unique_ptr<scheduler::Scheduler> sched;
+  if (!disable_scheduler) {
+    client::HttpRestClientOptions ro;
+    ro.server = url;
+    auto rest = client::make_http_rest_client(ro);
+    if (!rest) {
+      std::fprintf(stderr, "error: scheduler client: %s\n", rest.status().to_string().c_str());
+      return 1;
+    }
+    sched_rest = std::move(rest.value());
+    sched_client = std::make_unique<client::Client>(*sched_rest);
+    scheduler::SchedulerOptions so_sched;
+    so_sched.policy = *policy;
+    sched = std::make_unique<scheduler::Scheduler>(*sched_client, so_sched);
+    if (auto st = sched->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: scheduler: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    spdlog::info("scheduler started (policy {})", scheduler_policy);
+  }
   if (!write_atomically(std::filesystem::path(data_dir) / "kubeconfig", kubeconfig_text(url))) {
     spdlog::warn("could not write {}/kubeconfig", data_dir);
   }
@@ -148,6 +184,10 @@ int run_server(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("received signal {}, shutting down", sig);
+  if (sched) sched->stop();
+  sched.reset();
+  sched_client.reset();
+  sched_rest.reset();
   ns_controller.stop();
   (*api)->stop();
   api->reset();
