@@ -1,0 +1,202 @@
+// `minik8s agent`: config → containerd (managed or given) → offline images →
+// kubelet + its HTTP server → Node registration, status and Lease heartbeats
+// → wait for SIGTERM/SIGINT (pods and a managed containerd keep running).
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "agent_state.h"
+#include "minik8s/client/kubeconfig.h"
+#include "minik8s/cri/containerd.h"
+#include "minik8s/cri/grpc_runtime.h"
+#include "minik8s/images/images.h"
+#include "minik8s/kubelet/kubelet.h"
+#include "minik8s/kubelet/server.h"
+#include "node.h"
+
+namespace minik8s::agent {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Builds (cached) and imports the images a managed containerd needs: pause
+// (the sandbox image) and busybox. Present images are skipped after one CRI
+// ImageStatus call each.
+Status ensure_images(cri::Runtime& runtime, const std::string& socket, const std::string& cache_dir) {
+  for (const char* name : {"pause", "busybox"}) {
+    const std::string ref = images::image_ref(name);
+    auto present = runtime.image_status(ref);
+    if (present && present->has_value()) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    auto built = images::build_image(name, cache_dir);
+    if (!built) return Status(built.status().code(), std::string("building image ") + name + ": " + built.status().message());
+    if (Status st = images::import_archive(built->archive, socket); !st) {
+      return Status(st.code(), std::string("importing image ") + name + ": " + st.message());
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    spdlog::info("image {} imported ({}{} ms)", ref, built->cached ? "cached archive, " : "", ms);
+  }
+  return Status::ok();
+}
+
+// Waits up to `timeout` for SIGTERM/SIGINT in the blocked set; true if one came.
+bool signalled(const sigset_t& sigs, std::chrono::milliseconds timeout) {
+  timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1000000)};
+  siginfo_t info;
+  return sigtimedwait(&sigs, &info, &ts) > 0;
+}
+
+}  // namespace
+
+int run_agent(int argc, char** argv) {
+  AgentFlags extra;
+  int exit_code = 0;
+  auto parsed = parse_agent_flags(argc, argv, &extra, &exit_code);
+  if (!parsed) {
+    if (parsed.status().code() == Code::kBadRequest) {  // CLI11: help or a usage error
+      std::fputs(parsed.status().message().c_str(), exit_code == 0 ? stdout : stderr);
+      return exit_code;
+    }
+    std::fprintf(stderr, "error: %s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  NodeConfig cfg = std::move(*parsed);
+  fill_defaults(cfg);
+  spdlog::set_level(spdlog::level::from_str(extra.log_level));
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  fs::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot create %s: %s\n", cfg.data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  cfg.data_dir = fs::canonical(cfg.data_dir).string();
+
+  // The API server.
+  std::string server = cfg.server;
+  if (server.empty()) {
+    client::ConnectionFlags cf;
+    cf.kubeconfig_path = cfg.kubeconfig;
+    if (const char* e = std::getenv("KUBECONFIG")) cf.kubeconfig_env = e;
+    if (const char* h = std::getenv("HOME")) cf.home = h;
+    auto kc = client::resolve_connection(cf);
+    if (!kc) {
+      std::fprintf(stderr, "error: %s\n", kc.status().message().c_str());
+      return 2;
+    }
+    server = kc->server;
+  }
+  client::HttpRestClientOptions ro;
+  ro.server = server;
+  auto rest = client::make_http_rest_client(ro);
+  if (!rest) {
+    std::fprintf(stderr, "error: API server %s: %s\n", server.c_str(), rest.status().message().c_str());
+    return 2;
+  }
+  client::Client client(**rest);
+
+  // The container runtime.
+  const bool managed = cfg.container_runtime_endpoint == "managed";
+  std::unique_ptr<cri::ManagedContainerd> containerd;
+  std::string endpoint = cfg.container_runtime_endpoint;
+  if (managed) {
+    cri::ContainerdOptions co;
+    co.data_dir = cfg.data_dir;
+    co.sandbox_image = images::image_ref("pause");
+    co.netns = cfg.netns;
+    co.leave_running = true;  // SIGTERM leaves pods running, like k3s
+    containerd = std::make_unique<cri::ManagedContainerd>(co);
+    if (Status st = containerd->start(); !st) {
+      std::fprintf(stderr, "error: starting containerd: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    endpoint = "unix://" + containerd->socket_path();
+    spdlog::info("containerd running (pid {}, socket {})", containerd->pid(), containerd->socket_path());
+  }
+  cri::GrpcRuntimeOptions go;
+  go.endpoint = endpoint;
+  auto runtime = cri::make_grpc_runtime(go);
+  if (!runtime) {
+    std::fprintf(stderr, "error: CRI endpoint %s: %s\n", endpoint.c_str(), runtime.status().message().c_str());
+    return 2;
+  }
+
+  AgentState state;
+  state.node_name = cfg.node_name;
+  state.cgroup_root = "/minik8s/" + cfg.node_name;
+  state.managed = managed;
+  state.endpoint = endpoint;
+  state.netns = cfg.netns;
+  state.pid = getpid();
+  if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
+
+  if (managed) {
+    if (Status st = ensure_images(**runtime, containerd->socket_path(), image_cache_dir(extra.image_cache, cfg.data_dir));
+        !st) {
+      std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
+      return 1;
+    }
+  }
+
+  kubelet::KubeletOptions ko;
+  ko.node_name = cfg.node_name;
+  ko.node_ip = cfg.node_ip;
+  ko.root_dir = cfg.data_dir + "/kubelet";
+  ko.pod_log_dir = cfg.data_dir + "/pod-logs";
+  ko.cgroup_root = state.cgroup_root;
+  ko.cluster_dns = cfg.cluster_dns;
+  ko.max_pods = cfg.max_pods;
+  kubelet::Kubelet kubelet(client, **runtime, ko);
+  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen);
+  if (Status st = kserver.start(); !st) {
+    std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(), st.to_string().c_str());
+    return 1;
+  }
+
+  NodeReporter reporter(client, **runtime, cfg, probe_host(cfg.data_dir), kserver.port());
+  // The API server may come up after us: retry registration until it answers.
+  for (bool warned = false;;) {
+    Status st = reporter.register_node();
+    if (st) break;
+    if (!warned) spdlog::warn("registering node {} at {}: {} (retrying)", cfg.node_name, server, st.to_string());
+    warned = true;
+    if (signalled(sigs, std::chrono::milliseconds(1000))) {
+      kserver.stop();
+      return 0;
+    }
+  }
+  if (Status st = kubelet.start(); !st) {
+    std::fprintf(stderr, "error: kubelet: %s\n", st.to_string().c_str());
+    kserver.stop();
+    return 1;
+  }
+  reporter.start();
+  spdlog::info("minik8s agent {} ready (kubelet on port {}, runtime {})", cfg.node_name, kserver.port(), endpoint);
+  spdlog::default_logger()->flush();
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  spdlog::info("received signal {}, stopping the agent (pods keep running)", sig);
+  reporter.stop();
+  kserver.stop();
+  kubelet.stop();
+  if (containerd) containerd->stop();  // leave_running: containerd and its pods stay
+  spdlog::info("agent stopped");
+  return 0;
+}
+
+}  // namespace minik8s::agent

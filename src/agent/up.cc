@@ -1,0 +1,380 @@
+// `minik8s up` (server + agent as children of one supervisor process) and
+// `minik8s down` (remove everything up or an agent created under a data dir).
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "agent_state.h"
+#include "minik8s/api/resource.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/kubeconfig.h"
+#include "minik8s/cri/containerd.h"
+#include "minik8s/cri/grpc_runtime.h"
+#include "minik8s/images/images.h"
+#include "minik8s/kubelet/parts.h"
+#include "node.h"
+
+namespace minik8s::agent {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// fork + exec /proc/self/exe with args; the child gets the default signal mask.
+pid_t spawn_self(const std::vector<std::string>& args) {
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::vector<char*> argv;
+  argv.push_back(exe.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    execv(exe.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+bool write_file_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f) return false;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  return !ec;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The exit of a child, if it exited (reaped).
+std::optional<int> exited(pid_t pid) {
+  int st = 0;
+  if (waitpid(pid, &st, WNOHANG) != pid) return std::nullopt;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+bool node_ready(client::Client& c, const std::string& node) {
+  auto n = c.get(*api::find_kind("v1", "Node"), "", node);
+  if (!n || !(*n).contains("status")) return false;
+  const auto& conds = (*n)["status"].value("conditions", nlohmann::json::array());
+  for (const auto& cond : conds) {
+    if (cond.value("type", "") == "Ready") return cond.value("status", "") == "True";
+  }
+  return false;
+}
+
+}  // namespace
+
+int run_up(int argc, char** argv) {
+  CLI::App app{"minik8s up: server + agent + private containerd on this host", "up"};
+  std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250", image_cache;
+  std::string log_level = "info";
+  app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")->required();
+  app.add_option("--listen", listen, "API server HOST:PORT");
+  app.add_option("--node-name", node_name, "node name (default: hostname)");
+  app.add_option("--kubelet-listen", kubelet_listen, "kubelet HTTP server HOST:PORT");
+  app.add_option("--image-cache", image_cache, "directory for built offline images (default DIR/images)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot create %s: %s\n", data_dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const fs::path dir = fs::canonical(data_dir);
+  if (node_name.empty()) {
+    NodeConfig c;
+    fill_defaults(c);
+    node_name = c.node_name;
+  }
+  if (image_cache.empty()) image_cache = (dir / "images").string();
+
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  write_file_atomically(dir / "up.pid", std::to_string(getpid()) + "\n");
+
+  pid_t server = 0, agent = 0;
+  int rc = 0;
+  auto wait_signal = [&](std::chrono::milliseconds t) -> int {
+    timespec ts{static_cast<time_t>(t.count() / 1000), static_cast<long>((t.count() % 1000) * 1000000)};
+    siginfo_t info;
+    int s = sigtimedwait(&sigs, &info, &ts);
+    return s > 0 ? s : 0;
+  };
+  auto shutdown = [&](int code) {
+    if (agent > 0) terminate_process(agent, 20s);
+    if (server > 0) terminate_process(server, 20s);
+    std::error_code e;
+    fs::remove(dir / "up.pid", e);
+    return code;
+  };
+  // A child that exited: report and stop the other.
+  auto check_children = [&]() -> std::optional<int> {
+    for (auto [pid, name] : {std::pair{&server, "server"}, std::pair{&agent, "agent"}}) {
+      if (*pid <= 0) continue;
+      if (auto code = exited(*pid)) {
+        spdlog::error("minik8s up: the {} (pid {}) exited with {}; stopping", name, *pid, *code);
+        *pid = 0;
+        return shutdown(1);
+      }
+    }
+    return std::nullopt;
+  };
+
+  fs::remove(dir / "server" / "kubeconfig", ec);  // a stale one would look ready
+  server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen, "--log-level", log_level});
+  if (server < 0) return shutdown(1);
+  spdlog::info("minik8s up: server started (pid {})", server);
+
+  // The API server: its kubeconfig appears once it serves; then /readyz.
+  std::string url;
+  std::unique_ptr<client::RestClient> rest;
+  for (auto deadline = std::chrono::steady_clock::now() + 60s;;) {
+    if (auto r = check_children()) return *r;
+    if (int s = wait_signal(50ms); s == SIGTERM || s == SIGINT) return shutdown(0);
+    if (std::chrono::steady_clock::now() > deadline) {
+      spdlog::error("minik8s up: the server was not ready within 60 s");
+      return shutdown(1);
+    }
+    if (url.empty()) {
+      auto kc = client::load_kubeconfig((dir / "server" / "kubeconfig").string());
+      if (!kc || kc->server.empty()) continue;
+      url = kc->server;
+      client::HttpRestClientOptions ro;
+      ro.server = url;
+      ro.timeout = 5s;
+      auto r = client::make_http_rest_client(ro);
+      if (!r) {
+        spdlog::error("minik8s up: {}", r.status().to_string());
+        return shutdown(1);
+      }
+      rest = std::move(*r);
+    }
+    auto ready = rest->request("GET", "/readyz", "", "application/json", "");
+    if (ready && ready->status == 200) break;
+  }
+  if (!write_file_atomically(dir / "kubeconfig", read_file(dir / "server" / "kubeconfig"))) {
+    spdlog::error("minik8s up: cannot write {}", (dir / "kubeconfig").string());
+    return shutdown(1);
+  }
+
+  agent = spawn_self({"agent", "--server", url, "--data-dir", (dir / "agent").string(), "--node-name", node_name,
+                      "--role", "control-plane", "--role", "worker", "--listen", kubelet_listen, "--image-cache",
+                      image_cache, "--log-level", log_level});
+  if (agent < 0) return shutdown(1);
+  spdlog::info("minik8s up: agent started (pid {})", agent);
+
+  client::Client client(*rest);
+  bool ready = false;
+  auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    if (auto r = check_children()) return *r;
+    int s = wait_signal(ready ? 1000ms : 100ms);
+    if (s == SIGTERM || s == SIGINT) {
+      spdlog::info("minik8s up: signal {}: stopping server and agent (pods keep running)", s);
+      rc = shutdown(0);
+      break;
+    }
+    if (!ready && node_ready(client, node_name)) {
+      ready = true;
+      auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::printf("minik8s up: ready — export KUBECONFIG=%s (node %s Ready after %.1f s)\n",
+                  (dir / "kubeconfig").c_str(), node_name.c_str(), secs);
+      std::fflush(stdout);
+    }
+  }
+  return rc;
+}
+
+// ------------------------------------------------------------------ down
+
+namespace {
+
+// Removes what one agent data dir holds in the runtime, cgroups and CNI.
+void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& problems) {
+  auto state = read_agent_state(agent_dir.string());
+  AgentState st;
+  if (state) {
+    st = *state;
+  } else {
+    st.managed = fs::exists(agent_dir / "containerd");
+  }
+  if (st.pid > 0 && is_minik8s_process(st.pid)) {
+    std::printf("stopping agent (pid %d)\n", st.pid);
+    terminate_process(st.pid, 20s);
+  }
+  std::unique_ptr<cri::ManagedContainerd> containerd;
+  std::string endpoint = st.endpoint;
+  if (st.managed && fs::exists(agent_dir / "containerd")) {
+    cri::ContainerdOptions co;
+    co.data_dir = agent_dir.string();
+    co.sandbox_image = images::image_ref("pause");
+    co.netns = st.netns;
+    co.ready_timeout = 10s;
+    containerd = std::make_unique<cri::ManagedContainerd>(co);
+    if (Status s = containerd->start(); !s) {
+      problems.push_back("starting containerd to remove pods: " + s.to_string());
+      containerd.reset();
+      endpoint.clear();
+    } else {
+      endpoint = "unix://" + containerd->socket_path();
+    }
+  }
+  if (!endpoint.empty()) {
+    cri::GrpcRuntimeOptions go;
+    go.endpoint = endpoint;
+    go.call_timeout = 30s;
+    auto rt = cri::make_grpc_runtime(go);
+    if (rt) {
+      // A shared runtime: only this node's pods; our own containerd: everything.
+      cri::Labels sel;
+      if (!containerd && !st.node_name.empty()) sel["minik8s.io/node"] = st.node_name;
+      auto sandboxes = (*rt)->list_pod_sandboxes(sel);
+      if (sandboxes) {
+        for (const auto& sb : *sandboxes) {
+          auto containers = (*rt)->list_containers(cri::ContainerFilter{std::nullopt, sb.id, std::nullopt, {}});
+          if (containers) {
+            for (const auto& c : *containers) {
+              (void)(*rt)->stop_container(c.id, 0);
+              (void)(*rt)->remove_container(c.id);
+            }
+          }
+          if (Status s = (*rt)->stop_pod_sandbox(sb.id); !s) problems.push_back("stop sandbox " + sb.id + ": " + s.message());
+          if (Status s = (*rt)->remove_pod_sandbox(sb.id); !s) problems.push_back("remove sandbox " + sb.id + ": " + s.message());
+        }
+        std::printf("removed %zu pod sandbox(es) of %s\n", sandboxes->size(),
+                    st.node_name.empty() ? agent_dir.c_str() : st.node_name.c_str());
+      } else {
+        problems.push_back("listing sandboxes: " + sandboxes.status().message());
+      }
+    }
+  }
+  // Pod cgroups, then the node's own cgroup directory in each hierarchy.
+  if (!st.cgroup_root.empty() && st.cgroup_root != "/" && st.cgroup_root.find("..") == std::string::npos) {
+    kubelet::PodCgroups cg("/sys/fs/cgroup", st.cgroup_root);
+    for (const auto& uid : cg.list()) {
+      if (Status s = cg.remove(uid); !s) problems.push_back("cgroup of pod " + uid + ": " + s.message());
+    }
+    std::error_code ec;
+    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+      fs::path node_cg = h.path() / st.cgroup_root.substr(1);
+      if (fs::is_directory(node_cg)) ::rmdir(node_cg.c_str());
+      ::rmdir(node_cg.parent_path().c_str());  // "/minik8s" when no other node uses it
+    }
+  }
+  // containerd itself (by its PID), then the CNI bridge(s) its config named.
+  if (containerd) {
+    containerd->stop();
+    containerd.reset();
+    const fs::path conf_dir = agent_dir / "containerd" / "cni" / "net.d";
+    for (const auto& br : cni_bridges(conf_dir.string())) {
+      if (!fs::exists("/sys/class/net/" + br)) continue;
+      std::string cmd = "ip link del " + br;
+      if (br.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != std::string::npos ||
+          std::system(cmd.c_str()) != 0) {
+        problems.push_back("could not delete bridge " + br);
+      } else {
+        std::printf("deleted bridge %s\n", br.c_str());
+      }
+    }
+    for (const auto& net : cni_networks(conf_dir.string())) {
+      // host-local's default state dir; only networks named for minik8s are ours to drop.
+      if (net.rfind("minik8s", 0) == 0 && net.find('/') == std::string::npos) {
+        std::error_code ec;
+        fs::remove_all(fs::path("/var/lib/cni/networks") / net, ec);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int run_down(int argc, char** argv) {
+  CLI::App app{"minik8s down: remove everything `minik8s up` (or an agent) created under a data dir", "down"};
+  std::string data_dir;
+  app.add_option("--data-dir", data_dir, "the data dir given to up / agent")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  std::error_code ec;
+  if (!fs::exists(data_dir, ec)) {
+    std::printf("nothing to remove: %s does not exist\n", data_dir.c_str());
+    return 0;
+  }
+  const fs::path dir = fs::canonical(data_dir, ec);
+  if (ec || dir == "/" || dir.empty()) {
+    std::fprintf(stderr, "error: refusing to remove %s\n", data_dir.c_str());
+    return 2;
+  }
+  std::vector<std::string> problems;
+  // 1. A running `up` (its children stop with it).
+  if (fs::exists(dir / "up.pid")) {
+    pid_t pid = 0;
+    std::ifstream(dir / "up.pid") >> pid;
+    if (pid > 0 && is_minik8s_process(pid)) {
+      std::printf("stopping minik8s up (pid %d)\n", pid);
+      terminate_process(pid, 30s);
+    }
+  }
+  // 2. Each agent dir: DIR itself (down --data-dir AGENT_DIR) and DIR/agent (an up dir).
+  for (const fs::path& a : {dir, dir / "agent"}) {
+    if (fs::exists(a / "agent.json") || fs::exists(a / "containerd")) clean_agent_dir(a, problems);
+  }
+  // 3. Mounts under DIR (pod tmpfs volumes, overlay rootfs, netns files), deepest first.
+  for (const auto& m : mounts_under(dir.string())) {
+    if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+      problems.push_back("umount " + m + ": " + std::strerror(errno));
+    }
+  }
+  // 4. The data.
+  fs::remove_all(dir, ec);
+  if (ec) problems.push_back("removing " + dir.string() + ": " + ec.message());
+  for (const auto& p : problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
+  if (fs::exists(dir)) {
+    std::fprintf(stderr, "error: %s could not be removed completely\n", dir.c_str());
+    return 1;
+  }
+  std::printf("minik8s down: removed %s\n", dir.c_str());
+  return 0;
+}
+
+}  // namespace minik8s::agent
