@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "node.h"
 
@@ -52,6 +53,21 @@ maxPods: 30
   EXPECT_EQ(c->status_update_interval, std::chrono::milliseconds(4000));
   EXPECT_EQ(c->cluster_dns, (std::vector<std::string>{"10.96.0.10"}));
   EXPECT_EQ(c->max_pods, 30);
+}
+
+TEST(NodeConfig, DocumentedExampleParses) {
+  std::ifstream f(std::string(MINIK8S_SOURCE_DIR) + "/deploy/node.yaml");
+  ASSERT_TRUE(f.good());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  auto c = parse_node_config(ss.str());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->node_name, "node-1");
+  EXPECT_EQ(c->roles, (std::vector<std::string>{"worker"}));
+  EXPECT_EQ(c->labels.at("topology.kubernetes.io/zone"), "zone-a");
+  EXPECT_TRUE(c->taints.empty());
+  EXPECT_EQ(c->container_runtime_endpoint, "managed");
+  EXPECT_EQ(c->status_update_interval, std::chrono::milliseconds(10000));
 }
 
 TEST(NodeConfig, EmptyDocumentGivesDefaults) {
