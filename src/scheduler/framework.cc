@@ -161,17 +161,31 @@ NodeInfo::NodeInfo(ObjectPtr n) : node(std::move(n)) {
   allocatable = node_allocatable(*node);
 }
 
-void NodeInfo::add_pod(ObjectPtr pod) {
-  requested += pod_requests(*pod);
-  requested_non_zero += pod_requests_non_zero(*pod);
-  for (auto& p : pod_host_ports(*pod)) used_ports.push_back(std::move(p));
-  pods.push_back(std::move(pod));
+PodInfoPtr PodInfo::make(ObjectPtr pod) {
+  auto info = std::make_shared<PodInfo>();
+  info->requests = pod_requests(*pod);
+  info->requests_non_zero = pod_requests_non_zero(*pod);
+  info->host_ports = pod_host_ports(*pod);
+  const Json& anti = at(at(at(at(*pod, "spec"), "affinity"), "podAntiAffinity"),
+                        "requiredDuringSchedulingIgnoredDuringExecution");
+  info->has_required_anti_affinity = anti.is_array() && !anti.empty();
+  info->pod = std::move(pod);
+  return info;
+}
+
+void NodeInfo::add_pod(ObjectPtr pod) { add_pod(*PodInfo::make(std::move(pod))); }
+
+void NodeInfo::add_pod(const PodInfo& info) {
+  requested += info.requests;
+  requested_non_zero += info.requests_non_zero;
+  used_ports.insert(used_ports.end(), info.host_ports.begin(), info.host_ports.end());
+  if (info.has_required_anti_affinity) pods_with_required_anti_affinity.push_back(info.pod);
+  pods.push_back(info.pod);
 }
 
 std::string NodeInfo::topology_value(const std::string& key) const {
-  auto labels = labels_of(*node);
-  auto it = labels.find(key);
-  if (it != labels.end()) return it->second;
+  const Json& v = at(at(at(*node, "metadata"), "labels"), key.c_str());
+  if (v.is_string()) return v.get<std::string>();
   return key == kHostnameLabel ? name : std::string();
 }
 
@@ -415,7 +429,7 @@ class InterPodAffinityFilter : public FilterPlugin {
   FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot& snapshot) const override {
     // Existing pods' anti-affinity repels the incoming pod.
     for (const auto& other : snapshot.nodes) {
-      for (const auto& p : other.pods) {
+      for (const auto& p : other.pods_with_required_anti_affinity) {
         if (same_pod(*p, pod)) continue;
         for (const auto& term : required_terms(*p, "podAntiAffinity")) {
           if (!term.valid) continue;

@@ -66,10 +66,22 @@ std::vector<HostPort> pod_host_ports(const api::Json& pod);
 // it holds its node's resources.
 bool pod_holds_resources(const api::Json& pod);
 
+// What the filters need of a bound pod, computed once per pod object.
+struct PodInfo {
+  ObjectPtr pod;
+  Resources requests;
+  Resources requests_non_zero;
+  std::vector<HostPort> host_ports;
+  bool has_required_anti_affinity = false;
+  static std::shared_ptr<const PodInfo> make(ObjectPtr pod);
+};
+using PodInfoPtr = std::shared_ptr<const PodInfo>;
+
 struct NodeInfo {
   std::string name;
   ObjectPtr node;
   std::vector<ObjectPtr> pods;  // bound, holding resources (assumed pods included)
+  std::vector<ObjectPtr> pods_with_required_anti_affinity;  // subset of pods
   Resources allocatable;
   Resources requested;          // sum of pod_requests over pods
   Resources requested_non_zero; // sum of pod_requests_non_zero over pods
@@ -77,6 +89,7 @@ struct NodeInfo {
 
   explicit NodeInfo(ObjectPtr n);
   void add_pod(ObjectPtr pod);
+  void add_pod(const PodInfo& info);
   // The node's value for a topology key ("" when unlabeled; the node name for
   // kubernetes.io/hostname on an unlabeled node).
   std::string topology_value(const std::string& key) const;

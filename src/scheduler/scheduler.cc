@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "framework.h"
 #include "minik8s/client/informer.h"
@@ -84,6 +85,9 @@ struct Scheduler::Impl {
   // Scheduling-thread state.
   std::vector<std::unique_ptr<FilterPlugin>> filters;
   std::unique_ptr<ScorePlugin> score;
+  // PodInfo per cached pod object (the PodInfo holds the object, so the
+  // address stays unique while cached); rebuilt on every snapshot.
+  std::unordered_map<const Json*, PodInfoPtr> pod_infos;
 
   struct Assumed {
     std::string node;
@@ -222,11 +226,17 @@ struct Scheduler::Impl {
     for (const auto& n : nodes->indexer().list()) snap.nodes.emplace_back(n);
     std::sort(snap.nodes.begin(), snap.nodes.end(),
               [](const NodeInfo& a, const NodeInfo& b) { return a.name < b.name; });
+    std::unordered_map<const Json*, PodInfoPtr> infos;
     for (auto& ni : snap.nodes) {
       for (const auto& p : pods->indexer().by_index(kNodeNameIndex, ni.name)) {
-        if (pod_holds_resources(*p)) ni.add_pod(p);
+        if (!pod_holds_resources(*p)) continue;
+        auto it = pod_infos.find(p.get());
+        PodInfoPtr info = it != pod_infos.end() ? it->second : PodInfo::make(p);
+        ni.add_pod(*info);
+        infos.emplace(p.get(), std::move(info));
       }
     }
+    pod_infos = std::move(infos);
     auto now = SteadyClock::now();
     std::lock_guard l(mu);
     for (auto it = assumed.begin(); it != assumed.end();) {
