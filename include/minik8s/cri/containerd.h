@@ -28,6 +28,14 @@ struct ContainerdOptions {
   std::string stream_address = "127.0.0.1";
   std::chrono::milliseconds ready_timeout{10000};
   bool leave_running = false;     // stop() does not kill containerd (minik8s up's SIGTERM semantics)
+  // Default CNI network, written only when cni_conf_dir holds no config yet
+  // (the network agent may write its own first): loopback + bridge
+  // (isGateway, hairpinMode, ipMasq = cni_ip_masq) with host-local IPAM on
+  // pod_cidr (state under <data_dir>/containerd/cni/ipam) + portmap.
+  std::string pod_cidr = "10.88.0.0/16";
+  std::string cni_bridge;         // default "mk-" + 8 hex digits of a hash of data_dir (≤ 15 chars)
+  bool cni_ip_masq = true;        // single node: true; multi-node pod routing wants false
+  std::chrono::milliseconds supervise_interval{200};  // how often the supervisor checks the process
 };
 
 class ManagedContainerd {
@@ -44,6 +52,8 @@ class ManagedContainerd {
   std::string socket_path() const;  // unix socket path (no scheme)
   std::string config_path() const;
   int pid() const;
+  std::string cni_bridge() const;  // the bridge name of the default CNI config
+  int restarts() const;            // times the supervisor restarted a dead containerd
 
  private:
   struct Impl;
