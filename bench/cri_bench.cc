@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
     --argc;
   }
   if (argc < 3 || argc > 4) {
-    std::fprintf(stderr, "usage: %s SOCKET IMAGE [N=30]\n       %s --data-dir DIR IMAGE [N=30]\n", argv[0], argv[0]);
+    std::fprintf(stderr, "usage: %s SOCKET IMAGE [N=30]\n       %s --data-dir DIR IMAGE [N=30]\n",
+                 argv[0], argv[0]);
     return 2;
   }
   const std::string socket = argv[1];
@@ -166,10 +167,13 @@ int main(int argc, char** argv) {
   double sum = 0;
   for (double v : total) sum += v;
   std::printf(
-      "{\"bench\":\"cri_pod_start\",\"n\":%d,\"image\":\"%s\",\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"mean_ms\":%.1f,"
-      "\"min_ms\":%.1f,\"max_ms\":%.1f,\"sandbox_p50_ms\":%.1f,\"create_p50_ms\":%.1f,\"start_p50_ms\":%.1f}\n",
-      n, image.c_str(), percentile(total, 50), percentile(total, 99), sum / static_cast<double>(total.size()),
-      *std::min_element(total.begin(), total.end()), *std::max_element(total.begin(), total.end()),
-      percentile(sandbox, 50), percentile(create, 50), percentile(start, 50));
+      "{\"bench\":\"cri_pod_start\",\"n\":%d,\"image\":\"%s\",\"p50_ms\":%.1f,\"p99_ms\":%.1f,"
+      "\"mean_ms\":%.1f,"
+      "\"min_ms\":%.1f,\"max_ms\":%.1f,\"sandbox_p50_ms\":%.1f,\"create_p50_ms\":%.1f,\"start_p50_"
+      "ms\":%.1f}\n",
+      n, image.c_str(), percentile(total, 50), percentile(total, 99),
+      sum / static_cast<double>(total.size()), *std::min_element(total.begin(), total.end()),
+      *std::max_element(total.begin(), total.end()), percentile(sandbox, 50),
+      percentile(create, 50), percentile(start, 50));
   return 0;
 }

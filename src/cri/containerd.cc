@@ -81,22 +81,25 @@ bool alive(int pid) {
   // A zombie is dead for our purposes.
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto rp = stat.rfind(')');
-  if (rp != std::string::npos && rp + 2 < stat.size() && (stat[rp + 2] == 'Z' || stat[rp + 2] == 'X')) return false;
+  if (rp != std::string::npos && rp + 2 < stat.size() &&
+      (stat[rp + 2] == 'Z' || stat[rp + 2] == 'X'))
+    return false;
   return !stat.empty();
 }
 
 }  // namespace
 
 struct ManagedContainerd::Impl {
-  explicit Impl(ContainerdOptions o) : options(std::move(o)), paths(detail::containerd_paths(options)) {}
+  explicit Impl(ContainerdOptions o)
+      : options(std::move(o)), paths(detail::containerd_paths(options)) {}
 
   const ContainerdOptions options;
   const detail::ContainerdPaths paths;
 
   std::mutex mu;  // guards the members below
   std::condition_variable cv;
-  int pid = -1;           // the containerd process (-1: none)
-  bool own_child = false; // spawned by us (waitpid applies) vs adopted through the pid file
+  int pid = -1;            // the containerd process (-1: none)
+  bool own_child = false;  // spawned by us (waitpid applies) vs adopted through the pid file
   bool stopping = false;
   bool started = false;
   int restarts = 0;
@@ -104,14 +107,20 @@ struct ManagedContainerd::Impl {
 
   Status write_files() {
     std::error_code ec;
-    for (const auto& d : {paths.dir, paths.root, paths.state, paths.runc_root, paths.cni_conf_dir, paths.cni_ipam_dir}) {
+    for (const auto& d : {paths.dir, paths.root, paths.state, paths.runc_root, paths.cni_conf_dir,
+                          paths.cni_ipam_dir}) {
       fs::create_directories(d, ec);
       if (ec) return internal_error("cannot create " + d + ": " + ec.message());
     }
-    if (Status s = detail::write_file_atomic(paths.config, detail::containerd_config_toml(options, paths)); !s) return s;
+    if (Status s =
+            detail::write_file_atomic(paths.config, detail::containerd_config_toml(options, paths));
+        !s)
+      return s;
     if (!detail::cni_conf_dir_has_config(paths.cni_conf_dir)) {
-      const std::string conf = paths.cni_conf_dir + "/10-" + detail::cni_network_name(options) + ".conflist";
-      if (Status s = detail::write_file_atomic(conf, detail::cni_conflist_json(options, paths)); !s) return s;
+      const std::string conf =
+          paths.cni_conf_dir + "/10-" + detail::cni_network_name(options) + ".conflist";
+      if (Status s = detail::write_file_atomic(conf, detail::cni_conflist_json(options, paths)); !s)
+        return s;
     }
     return Status::ok();
   }
@@ -128,7 +137,8 @@ struct ManagedContainerd::Impl {
     }
     if (!alive(p)) return -1;
     std::string cmd = cmdline_of(p);
-    if (cmd.find("containerd") == std::string::npos || cmd.find(paths.config) == std::string::npos) return -1;
+    if (cmd.find("containerd") == std::string::npos || cmd.find(paths.config) == std::string::npos)
+      return -1;
     return p;
   }
 
@@ -150,7 +160,8 @@ struct ManagedContainerd::Impl {
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, paths.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    posix_spawn_file_actions_addopen(&fa, 1, paths.log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0640);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     sigset_t none, all;
@@ -158,7 +169,8 @@ struct ManagedContainerd::Impl {
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     pid_t child = -1;
     int rc = ::posix_spawnp(&child, cargv[0], &fa, &attr, cargv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -181,7 +193,8 @@ struct ManagedContainerd::Impl {
         if (::waitpid(p, &st, WNOHANG) == p) {
           std::string how = WIFEXITED(st) ? "exited with status " + std::to_string(WEXITSTATUS(st))
                                           : "was killed by signal " + std::to_string(WTERMSIG(st));
-          return {Code::kUnavailable, "containerd " + how + " during start-up; " + paths.log + ":\n" + log_tail(paths.log)};
+          return {Code::kUnavailable, "containerd " + how + " during start-up; " + paths.log +
+                                          ":\n" + log_tail(paths.log)};
         }
       } else if (!alive(p)) {
         return {Code::kUnavailable, "containerd (pid " + std::to_string(p) + ") is gone"};
@@ -200,8 +213,8 @@ struct ManagedContainerd::Impl {
     }
     return {Code::kTimeout, "containerd did not answer on " + paths.socket + " within " +
                                 std::to_string(options.ready_timeout.count()) + " ms" +
-                                (last.empty() ? "" : " (last error: " + last + ")") + "; " + paths.log + ":\n" +
-                                log_tail(paths.log)};
+                                (last.empty() ? "" : " (last error: " + last + ")") + "; " +
+                                paths.log + ":\n" + log_tail(paths.log)};
   }
 
   // Sends SIGTERM, waits, then SIGKILL. Caller holds no lock.
@@ -224,7 +237,8 @@ struct ManagedContainerd::Impl {
           int st = 0;
           ::waitpid(p, &st, 0);
         } else {
-          for (auto d = Clock::now() + 5s; alive(p) && Clock::now() < d;) std::this_thread::sleep_for(10ms);
+          for (auto d = Clock::now() + 5s; alive(p) && Clock::now() < d;)
+            std::this_thread::sleep_for(10ms);
         }
         return;
       }
@@ -288,7 +302,8 @@ struct ManagedContainerd::Impl {
   }
 };
 
-ManagedContainerd::ManagedContainerd(ContainerdOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+ManagedContainerd::ManagedContainerd(ContainerdOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 ManagedContainerd::~ManagedContainerd() { stop(); }
 
@@ -310,8 +325,8 @@ Status ManagedContainerd::start() {
       impl_->own_child = false;
       spdlog::info("adopted running containerd (pid {}) on {}", p, impl_->paths.socket);
     } else {
-      spdlog::warn("containerd pid {} from {} does not answer ({}); starting a new one", p, impl_->paths.pid_file,
-                   s.message());
+      spdlog::warn("containerd pid {} from {} does not answer ({}); starting a new one", p,
+                   impl_->paths.pid_file, s.message());
       Impl::terminate(p, false, 5s);
     }
   }
@@ -336,20 +351,24 @@ Status ManagedContainerd::start() {
 
 void ManagedContainerd::stop() {
   std::thread t;
-  int p;
-  bool child;
   {
     std::lock_guard lk(impl_->mu);
     if (!impl_->started) return;
     impl_->stopping = true;
     impl_->started = false;
     t = std::move(impl_->supervisor);
-    p = impl_->pid;
-    child = impl_->own_child;
   }
   impl_->cv.notify_all();
   if (t.joinable()) t.join();
   if (impl_->options.leave_running) return;  // the pid file stays: the next start() adopts it
+  int p;
+  bool child;
+  {
+    // Read after the join: a restart in flight may have replaced the process.
+    std::lock_guard lk(impl_->mu);
+    p = impl_->pid;
+    child = impl_->own_child;
+  }
   Impl::terminate(p, child, 10s);
   std::error_code ec;
   fs::remove(impl_->paths.pid_file, ec);
@@ -359,7 +378,9 @@ void ManagedContainerd::stop() {
 
 std::string ManagedContainerd::socket_path() const { return impl_->paths.socket; }
 std::string ManagedContainerd::config_path() const { return impl_->paths.config; }
-std::string ManagedContainerd::cni_bridge() const { return detail::cni_bridge_name(impl_->options); }
+std::string ManagedContainerd::cni_bridge() const {
+  return detail::cni_bridge_name(impl_->options);
+}
 
 int ManagedContainerd::pid() const {
   std::lock_guard lk(impl_->mu);

@@ -45,10 +45,18 @@ std::string q(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -75,7 +83,8 @@ ContainerdPaths containerd_paths(const ContainerdOptions& options) {
   p.config = p.dir + "/config.toml";
   p.pid_file = p.dir + "/containerd.pid";
   p.log = p.dir + "/containerd.log";
-  p.cni_conf_dir = options.cni_conf_dir.empty() ? p.dir + "/cni/net.d" : normalized(options.cni_conf_dir);
+  p.cni_conf_dir =
+      options.cni_conf_dir.empty() ? p.dir + "/cni/net.d" : normalized(options.cni_conf_dir);
   p.cni_ipam_dir = p.dir + "/cni/ipam";
   return p;
 }
@@ -99,7 +108,8 @@ std::string containerd_config_toml(const ContainerdOptions& options, const Conta
     << "oom_score = 0\n"
     // Plugins a CRI node never uses; skipping them shortens start-up and
     // avoids probing for btrfs/zfs/devmapper/aufs on every start.
-    << "disabled_plugins = [\"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", "
+    << "disabled_plugins = [\"io.containerd.snapshotter.v1.btrfs\", "
+       "\"io.containerd.snapshotter.v1.zfs\", "
        "\"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\", "
        "\"io.containerd.tracing.processor.v1.otlp\", \"io.containerd.internal.v1.tracing\", "
        "\"io.containerd.internal.v1.opt\"]\n"
@@ -109,8 +119,10 @@ std::string containerd_config_toml(const ContainerdOptions& options, const Conta
     << "  address = " << q(paths.ttrpc_socket) << "\n"
     << "\n[debug]\n  address = \"\"\n"
     << "\n[metrics]\n  address = \"\"\n"
-    << "\n" << cri << "]\n"
-    << "  sandbox_image = " << q(options.sandbox_image) << "\n"
+    << "\n"
+    << cri << "]\n"
+    << "  sandbox_image = " << q(options.sandbox_image)
+    << "\n"
     // The VM lacks CAP_SYS_RESOURCE: a negative oom_score_adj makes runc fail.
     << "  restrict_oom_score_adj = true\n"
     << "  stream_server_address = " << q(options.stream_address) << "\n"
@@ -119,15 +131,19 @@ std::string containerd_config_toml(const ContainerdOptions& options, const Conta
     << "  enable_selinux = false\n"
     << "  disable_apparmor = true\n"
     << "  max_container_log_line_size = 16384\n"
-    << "\n" << cri << ".containerd]\n"
+    << "\n"
+    << cri << ".containerd]\n"
     << "  snapshotter = \"overlayfs\"\n"
     << "  default_runtime_name = \"runc\"\n"
-    << "\n" << cri << ".containerd.runtimes.runc]\n"
+    << "\n"
+    << cri << ".containerd.runtimes.runc]\n"
     << "  runtime_type = \"io.containerd.runc.v2\"\n"
-    << "\n" << cri << ".containerd.runtimes.runc.options]\n"
+    << "\n"
+    << cri << ".containerd.runtimes.runc.options]\n"
     << "  SystemdCgroup = false\n"
     << "  Root = " << q(paths.runc_root) << "\n"
-    << "\n" << cri << ".cni]\n"
+    << "\n"
+    << cri << ".cni]\n"
     << "  bin_dir = " << q(options.cni_bin_dir) << "\n"
     << "  conf_dir = " << q(paths.cni_conf_dir) << "\n"
     << "  max_conf_num = 1\n";
@@ -164,7 +180,8 @@ bool cni_conf_dir_has_config(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto ext = e.path().extension().string();
-    if ((ext == ".conf" || ext == ".conflist" || ext == ".json") && e.is_regular_file(ec)) return true;
+    if ((ext == ".conf" || ext == ".conflist" || ext == ".json") && e.is_regular_file(ec))
+      return true;
   }
   return false;
 }

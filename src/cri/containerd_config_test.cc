@@ -71,13 +71,17 @@ TEST(CriContainerdConfig, TomlHasEveryRequiredKey) {
       "  stream_server_port = \"0\"\n",
       "  netns_mounts_under_state_dir = true\n",
       "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"overlayfs\"\n",
-      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
+      "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = "
+      "\"io.containerd.runc.v2\"\n",
       "  SystemdCgroup = false\n  Root = \"/d/n1/containerd/runc\"\n",
-      "  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"/d/n1/containerd/cni/net.d\"\n  max_conf_num = 1\n",
+      "  bin_dir = \"/usr/lib/cni\"\n  conf_dir = \"/d/n1/containerd/cni/net.d\"\n  max_conf_num = "
+      "1\n",
   };
-  for (const char* w : want) EXPECT_NE(t.find(w), std::string::npos) << "missing: " << w << "\nin:\n" << t;
+  for (const char* w : want)
+    EXPECT_NE(t.find(w), std::string::npos) << "missing: " << w << "\nin:\n" << t;
   // The CRI plugin itself and overlayfs must not be disabled.
-  auto dis = t.substr(t.find("disabled_plugins"), t.find('\n', t.find("disabled_plugins")) - t.find("disabled_plugins"));
+  auto dis = t.substr(t.find("disabled_plugins"),
+                      t.find('\n', t.find("disabled_plugins")) - t.find("disabled_plugins"));
   EXPECT_EQ(dis.find("grpc.v1.cri"), std::string::npos) << dis;
   EXPECT_EQ(dis.find("overlayfs"), std::string::npos) << dis;
 }
@@ -179,7 +183,8 @@ TEST(CriManagedContainerd, WritesDefaultCniConfigWhenNone) {
   ManagedContainerd c(o);
   Status s = c.start();
   ASSERT_FALSE(s.is_ok());
-  const auto conf = d.path() + "/containerd/cni/net.d/10-" + detail::cni_network_name(o) + ".conflist";
+  const auto conf =
+      d.path() + "/containerd/cni/net.d/10-" + detail::cni_network_name(o) + ".conflist";
   ASSERT_TRUE(fs::exists(conf));
   auto j = nlohmann::json::parse(slurp(conf));
   EXPECT_EQ(j["plugins"][0]["bridge"], c.cni_bridge());

@@ -12,10 +12,14 @@ namespace minik8s::cri {
 
 const char* to_string(ContainerState s) {
   switch (s) {
-    case ContainerState::kCreated: return "created";
-    case ContainerState::kRunning: return "running";
-    case ContainerState::kExited: return "exited";
-    case ContainerState::kUnknown: return "unknown";
+    case ContainerState::kCreated:
+      return "created";
+    case ContainerState::kRunning:
+      return "running";
+    case ContainerState::kExited:
+      return "exited";
+    case ContainerState::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -29,11 +33,16 @@ Status from_grpc(const grpc::Status& s, const char* rpc) {
   std::string msg = s.error_message();
   if (msg.empty()) msg = std::string(rpc) + " failed";
   switch (s.error_code()) {
-    case grpc::StatusCode::NOT_FOUND: return {Code::kNotFound, msg};
-    case grpc::StatusCode::ALREADY_EXISTS: return {Code::kAlreadyExists, msg};
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return {Code::kTimeout, msg};
-    case grpc::StatusCode::UNAVAILABLE: return {Code::kUnavailable, msg};
-    default: return {Code::kInternal, msg};
+    case grpc::StatusCode::NOT_FOUND:
+      return {Code::kNotFound, msg};
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return {Code::kAlreadyExists, msg};
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return {Code::kTimeout, msg};
+    case grpc::StatusCode::UNAVAILABLE:
+      return {Code::kUnavailable, msg};
+    default:
+      return {Code::kInternal, msg};
   }
 }
 
@@ -93,19 +102,27 @@ void to_proto(const Resources& r, v1::LinuxContainerResources* p) {
 
 ContainerState from_proto(v1::ContainerState s) {
   switch (s) {
-    case v1::CONTAINER_CREATED: return ContainerState::kCreated;
-    case v1::CONTAINER_RUNNING: return ContainerState::kRunning;
-    case v1::CONTAINER_EXITED: return ContainerState::kExited;
-    default: return ContainerState::kUnknown;
+    case v1::CONTAINER_CREATED:
+      return ContainerState::kCreated;
+    case v1::CONTAINER_RUNNING:
+      return ContainerState::kRunning;
+    case v1::CONTAINER_EXITED:
+      return ContainerState::kExited;
+    default:
+      return ContainerState::kUnknown;
   }
 }
 
 v1::ContainerState to_proto(ContainerState s) {
   switch (s) {
-    case ContainerState::kCreated: return v1::CONTAINER_CREATED;
-    case ContainerState::kRunning: return v1::CONTAINER_RUNNING;
-    case ContainerState::kExited: return v1::CONTAINER_EXITED;
-    case ContainerState::kUnknown: break;
+    case ContainerState::kCreated:
+      return v1::CONTAINER_CREATED;
+    case ContainerState::kRunning:
+      return v1::CONTAINER_RUNNING;
+    case ContainerState::kExited:
+      return v1::CONTAINER_EXITED;
+    case ContainerState::kUnknown:
+      break;
   }
   return v1::CONTAINER_UNKNOWN;
 }
@@ -158,12 +175,14 @@ Result<std::string> grpc_target(const std::string& endpoint) {
   } else if (!endpoint.empty() && endpoint[0] == '/') {
     path = endpoint;
   } else {
-    return invalid("CRI endpoint \"" + endpoint + "\": want unix:///path/to/socket or an absolute socket path");
+    return invalid("CRI endpoint \"" + endpoint +
+                   "\": want unix:///path/to/socket or an absolute socket path");
   }
   if (path.empty() || path[0] != '/') {
     return invalid("CRI endpoint \"" + endpoint + "\": the socket path must be absolute");
   }
-  if (path.size() >= 108) return invalid("CRI endpoint \"" + endpoint + "\": socket path too long for a unix socket");
+  if (path.size() >= 108)
+    return invalid("CRI endpoint \"" + endpoint + "\": socket path too long for a unix socket");
   return "unix:" + path;
 }
 
@@ -188,7 +207,8 @@ class GrpcRuntime final : public Runtime {
     to_proto(config, req.mutable_config());
     v1::RunPodSandboxResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->RunPodSandbox(&ctx.c, req, &resp), "RunPodSandbox"); !s) return s;
+    if (Status s = from_grpc(runtime_->RunPodSandbox(&ctx.c, req, &resp), "RunPodSandbox"); !s)
+      return s;
     return resp.pod_sandbox_id();
   }
 
@@ -213,7 +233,9 @@ class GrpcRuntime final : public Runtime {
     req.set_pod_sandbox_id(sandbox_id);
     v1::PodSandboxStatusResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->PodSandboxStatus(&ctx.c, req, &resp), "PodSandboxStatus"); !s) return s;
+    if (Status s = from_grpc(runtime_->PodSandboxStatus(&ctx.c, req, &resp), "PodSandboxStatus");
+        !s)
+      return s;
     const auto& st = resp.status();
     SandboxStatus out;
     out.sandbox.id = st.id();
@@ -221,7 +243,8 @@ class GrpcRuntime final : public Runtime {
     out.sandbox.uid = st.metadata().uid();
     out.sandbox.namespace_ = st.metadata().namespace_();
     out.sandbox.attempt = st.metadata().attempt();
-    out.sandbox.state = st.state() == v1::SANDBOX_READY ? SandboxState::kReady : SandboxState::kNotReady;
+    out.sandbox.state =
+        st.state() == v1::SANDBOX_READY ? SandboxState::kReady : SandboxState::kNotReady;
     out.sandbox.created_at = st.created_at();
     out.sandbox.labels = get_map(st.labels());
     out.sandbox.annotations = get_map(st.annotations());
@@ -232,10 +255,12 @@ class GrpcRuntime final : public Runtime {
 
   Result<std::vector<Sandbox>> list_pod_sandboxes(const Labels& label_selector) override {
     v1::ListPodSandboxRequest req;
-    if (!label_selector.empty()) put_map(req.mutable_filter()->mutable_label_selector(), label_selector);
+    if (!label_selector.empty())
+      put_map(req.mutable_filter()->mutable_label_selector(), label_selector);
     v1::ListPodSandboxResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ListPodSandbox(&ctx.c, req, &resp), "ListPodSandbox"); !s) return s;
+    if (Status s = from_grpc(runtime_->ListPodSandbox(&ctx.c, req, &resp), "ListPodSandbox"); !s)
+      return s;
     std::vector<Sandbox> out;
     out.reserve(resp.items_size());
     for (const auto& p : resp.items()) out.push_back(from_proto(p));
@@ -279,7 +304,8 @@ class GrpcRuntime final : public Runtime {
     to_proto(sandbox_config, req.mutable_sandbox_config());
     v1::CreateContainerResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->CreateContainer(&ctx.c, req, &resp), "CreateContainer"); !s) return s;
+    if (Status s = from_grpc(runtime_->CreateContainer(&ctx.c, req, &resp), "CreateContainer"); !s)
+      return s;
     return resp.container_id();
   }
 
@@ -317,7 +343,8 @@ class GrpcRuntime final : public Runtime {
     put_map(f->mutable_label_selector(), filter.label_selector);
     v1::ListContainersResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ListContainers(&ctx.c, req, &resp), "ListContainers"); !s) return s;
+    if (Status s = from_grpc(runtime_->ListContainers(&ctx.c, req, &resp), "ListContainers"); !s)
+      return s;
     std::vector<Container> out;
     out.reserve(resp.containers_size());
     for (const auto& c : resp.containers()) out.push_back(from_proto(c));
@@ -329,7 +356,8 @@ class GrpcRuntime final : public Runtime {
     req.set_container_id(container_id);
     v1::ContainerStatusResponse resp;
     Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ContainerStatus(&ctx.c, req, &resp), "ContainerStatus"); !s) return s;
+    if (Status s = from_grpc(runtime_->ContainerStatus(&ctx.c, req, &resp), "ContainerStatus"); !s)
+      return s;
     const auto& st = resp.status();
     ContainerStatus out;
     out.container.id = st.id();
@@ -350,16 +378,19 @@ class GrpcRuntime final : public Runtime {
     return out;
   }
 
-  Status update_container_resources(const std::string& container_id, const Resources& resources) override {
+  Status update_container_resources(const std::string& container_id,
+                                    const Resources& resources) override {
     v1::UpdateContainerResourcesRequest req;
     req.set_container_id(container_id);
     to_proto(resources, req.mutable_linux());
     v1::UpdateContainerResourcesResponse resp;
     Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->UpdateContainerResources(&ctx.c, req, &resp), "UpdateContainerResources");
+    return from_grpc(runtime_->UpdateContainerResources(&ctx.c, req, &resp),
+                     "UpdateContainerResources");
   }
 
-  Result<ExecSyncResult> exec_sync(const std::string& container_id, const std::vector<std::string>& cmd,
+  Result<ExecSyncResult> exec_sync(const std::string& container_id,
+                                   const std::vector<std::string>& cmd,
                                    int64_t timeout_seconds) override {
     v1::ExecSyncRequest req;
     req.set_container_id(container_id);
@@ -391,7 +422,10 @@ class GrpcRuntime final : public Runtime {
     v1::ListContainerStatsResponse resp;
     {
       Ctx ctx(options_.call_timeout);
-      if (Status s = from_grpc(runtime_->ListContainerStats(&ctx.c, req, &resp), "ListContainerStats"); !s) return s;
+      if (Status s =
+              from_grpc(runtime_->ListContainerStats(&ctx.c, req, &resp), "ListContainerStats");
+          !s)
+        return s;
     }
     // CRI stats carry no sandbox id; one ListContainers call joins it in.
     std::unordered_map<std::string, std::string> sandbox_of;
@@ -440,7 +474,8 @@ class GrpcRuntime final : public Runtime {
     return std::optional<Image>{from_proto(resp.image())};
   }
 
-  Result<std::string> pull_image(const std::string& image, const SandboxConfig* sandbox_config) override {
+  Result<std::string> pull_image(const std::string& image,
+                                 const SandboxConfig* sandbox_config) override {
     v1::PullImageRequest req;
     req.mutable_image()->set_image(image);
     if (sandbox_config) to_proto(*sandbox_config, req.mutable_sandbox_config());

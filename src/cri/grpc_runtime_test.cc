@@ -36,7 +36,8 @@ TEST(CriDescriptor, RuntimeV1HasTheUpstreamServices) {
   EXPECT_NE(is->FindMethodByName("PullImage"), nullptr);
   // Field numbers the wire format depends on (cri-api v0.25).
   EXPECT_EQ(v1::ContainerConfig::descriptor()->FindFieldByName("linux")->number(), 15);
-  EXPECT_EQ(v1::LinuxContainerResources::descriptor()->FindFieldByName("oom_score_adj")->number(), 5);
+  EXPECT_EQ(v1::LinuxContainerResources::descriptor()->FindFieldByName("oom_score_adj")->number(),
+            5);
 }
 
 TEST(CriGrpcRuntime, ContainerStateNames) {
@@ -70,7 +71,8 @@ TEST(CriGrpcRuntime, MissingSocketIsUnavailable) {
 // Records requests; answers from canned data.
 class FakeRuntimeService final : public v1::RuntimeService::Service {
  public:
-  grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*, v1::VersionResponse* r) override {
+  grpc::Status Version(grpc::ServerContext*, const v1::VersionRequest*,
+                       v1::VersionResponse* r) override {
     r->set_runtime_name("containerd");
     r->set_runtime_version("1.6.20~ds1");
     r->set_runtime_api_version("v1");
@@ -94,11 +96,14 @@ class FakeRuntimeService final : public v1::RuntimeService::Service {
                               v1::StartContainerResponse*) override {
     if (q->container_id() == "exists") return {grpc::StatusCode::ALREADY_EXISTS, "already running"};
     if (q->container_id() == "slow") return {grpc::StatusCode::DEADLINE_EXCEEDED, "too slow"};
-    return {grpc::StatusCode::UNKNOWN, "failed to create containerd task: exec: \"nope\": not found"};
+    return {grpc::StatusCode::UNKNOWN,
+            "failed to create containerd task: exec: \"nope\": not found"};
   }
   grpc::Status ContainerStatus(grpc::ServerContext*, const v1::ContainerStatusRequest* q,
                                v1::ContainerStatusResponse* r) override {
-    if (q->container_id() != "c1") return {grpc::StatusCode::NOT_FOUND, "an error occurred when try to find container \"" + q->container_id() + "\": not found"};
+    if (q->container_id() != "c1")
+      return {grpc::StatusCode::NOT_FOUND, "an error occurred when try to find container \"" +
+                                               q->container_id() + "\": not found"};
     auto* s = r->mutable_status();
     s->set_id("c1");
     s->mutable_metadata()->set_name("main");
@@ -145,7 +150,8 @@ class FakeRuntimeService final : public v1::RuntimeService::Service {
     s->mutable_network()->add_additional_ips()->set_ip("fd00::5");
     return grpc::Status::OK;
   }
-  grpc::Status ExecSync(grpc::ServerContext*, const v1::ExecSyncRequest* q, v1::ExecSyncResponse* r) override {
+  grpc::Status ExecSync(grpc::ServerContext*, const v1::ExecSyncRequest* q,
+                        v1::ExecSyncResponse* r) override {
     r->set_stdout(q->cmd(0));
     r->set_stderr("err");
     r->set_exit_code(3);
@@ -159,7 +165,8 @@ class FakeRuntimeService final : public v1::RuntimeService::Service {
 
 class FakeImageService final : public v1::ImageService::Service {
  public:
-  grpc::Status ImageStatus(grpc::ServerContext*, const v1::ImageStatusRequest* q, v1::ImageStatusResponse* r) override {
+  grpc::Status ImageStatus(grpc::ServerContext*, const v1::ImageStatusRequest* q,
+                           v1::ImageStatusResponse* r) override {
     if (q->image().image() == "present:1") {
       r->mutable_image()->set_id("sha256:1");
       r->mutable_image()->add_repo_tags("present:1");
@@ -167,9 +174,11 @@ class FakeImageService final : public v1::ImageService::Service {
     }
     return grpc::Status::OK;
   }
-  grpc::Status PullImage(grpc::ServerContext*, const v1::PullImageRequest* q, v1::PullImageResponse*) override {
-    return {grpc::StatusCode::UNKNOWN, "failed to pull and unpack image \"" + q->image().image() +
-                                           "\": failed to resolve reference: dial tcp: lookup registry-1.docker.io"};
+  grpc::Status PullImage(grpc::ServerContext*, const v1::PullImageRequest* q,
+                         v1::PullImageResponse*) override {
+    return {grpc::StatusCode::UNKNOWN,
+            "failed to pull and unpack image \"" + q->image().image() +
+                "\": failed to resolve reference: dial tcp: lookup registry-1.docker.io"};
   }
 };
 
@@ -298,7 +307,8 @@ TEST_F(CriGrpcFake, ErrorMappingKeepsRuntimeMessages) {
   EXPECT_EQ(rt_->remove_container("c1").code(), Code::kInternal);
   auto pull = rt_->pull_image("nosuch:1", nullptr);
   ASSERT_FALSE(pull.is_ok());
-  EXPECT_NE(pull.status().message().find("failed to pull and unpack image \"nosuch:1\""), std::string::npos);
+  EXPECT_NE(pull.status().message().find("failed to pull and unpack image \"nosuch:1\""),
+            std::string::npos);
 }
 
 TEST_F(CriGrpcFake, ResponsesConvert) {

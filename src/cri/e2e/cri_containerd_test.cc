@@ -31,7 +31,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-bool on_path(const std::string& prog) { return std::system(("command -v " + prog + " >/dev/null 2>&1").c_str()) == 0; }
+bool on_path(const std::string& prog) {
+  return std::system(("command -v " + prog + " >/dev/null 2>&1").c_str()) == 0;
+}
 
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 15s) {
   const auto deadline = Clock::now() + timeout;
@@ -55,7 +57,8 @@ bool process_alive(int pid) {
   if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) return false;
   std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
   auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z' && stat[rp + 2] != 'X';
+  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z' &&
+         stat[rp + 2] != 'X';
 }
 
 void unmount_under(const std::string& dir) {
@@ -99,7 +102,9 @@ class CriContainerdE2E : public ::testing::Test {
     if (rt_) {
       if (auto sbs = rt_->list_pod_sandboxes(); sbs.is_ok()) {
         for (const auto& sb : *sbs) {
-          if (auto cs = rt_->list_containers(ContainerFilter{std::nullopt, sb.id, std::nullopt, {}}); cs.is_ok()) {
+          if (auto cs =
+                  rt_->list_containers(ContainerFilter{std::nullopt, sb.id, std::nullopt, {}});
+              cs.is_ok()) {
             for (const auto& c : *cs) {
               (void)rt_->stop_container(c.id, 0);
               (void)rt_->remove_container(c.id);
@@ -188,13 +193,15 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
   sc.cgroup_parent = cgroup_parent_;
   fs::create_directories(sc.log_directory);
   auto sb = rt_->run_pod_sandbox(sc);
-  ASSERT_TRUE(sb.is_ok()) << sb.status().to_string() << "\n" << slurp(options_.data_dir + "/containerd/containerd.log");
+  ASSERT_TRUE(sb.is_ok()) << sb.status().to_string() << "\n"
+                          << slurp(options_.data_dir + "/containerd/containerd.log");
   auto sbst = rt_->pod_sandbox_status(*sb);
   ASSERT_TRUE(sbst.is_ok()) << sbst.status().to_string();
   EXPECT_EQ(sbst->sandbox.state, SandboxState::kReady);
   EXPECT_EQ(sbst->sandbox.name, "cri-e2e");
   const std::string prefix = options_.pod_cidr.substr(0, options_.pod_cidr.rfind('.') + 1);
-  EXPECT_EQ(sbst->ip.rfind(prefix, 0), 0u) << "pod IP " << sbst->ip << " not in " << options_.pod_cidr;
+  EXPECT_EQ(sbst->ip.rfind(prefix, 0), 0u)
+      << "pod IP " << sbst->ip << " not in " << options_.pod_cidr;
   EXPECT_TRUE(fs::exists("/sys/class/net/" + containerd_->cni_bridge()));
   auto listed = rt_->list_pod_sandboxes({{"minik8s.io/test", "cri-e2e"}});
   ASSERT_TRUE(listed.is_ok());
@@ -240,9 +247,11 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
   EXPECT_EQ(ex7->exit_code, 7);
   EXPECT_EQ(ex7->stderr_, "oops\n");
   // Limits enforced in the container's own cgroup (v1 hierarchies mounted in the container).
-  auto lim = rt_->exec_sync(*cid, {"cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                   "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.shares",
-                                   "/proc/self/oom_score_adj"}, 10);
+  auto lim = rt_->exec_sync(
+      *cid,
+      {"cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+       "/sys/fs/cgroup/cpu/cpu.shares", "/proc/self/oom_score_adj"},
+      10);
   ASSERT_TRUE(lim.is_ok());
   EXPECT_EQ(lim->stdout_, "67108864\n50000\n512\n0\n") << lim->stderr_;
   auto dns = rt_->exec_sync(*cid, {"cat", "/etc/resolv.conf"}, 10);
@@ -252,12 +261,14 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
   // The pod cgroup parent holds the container's cgroup.
   bool found = false;
   for (const auto& e : fs::directory_iterator("/sys/fs/cgroup/memory" + cgroup_parent_)) {
-    if (e.is_directory() && e.path().filename().string().find(*cid) != std::string::npos) found = true;
+    if (e.is_directory() && e.path().filename().string().find(*cid) != std::string::npos)
+      found = true;
   }
   EXPECT_TRUE(found) << "no cgroup for " << *cid << " under " << cgroup_parent_;
 
-  EXPECT_TRUE(eventually([&] { return slurp(cst->log_path).find(" stdout F hello-from-cri\n") != std::string::npos; }))
-      << slurp(cst->log_path);
+  EXPECT_TRUE(eventually([&] {
+    return slurp(cst->log_path).find(" stdout F hello-from-cri\n") != std::string::npos;
+  })) << slurp(cst->log_path);
 
   auto url = rt_->exec(ExecRequest{*cid, {"sh"}, true, true, true, true});
   ASSERT_TRUE(url.is_ok()) << url.status().to_string();
@@ -272,13 +283,14 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
       if (s.id == *cid) mine = s;
     }
     return mine.id == *cid && mine.memory_working_set_bytes > 0 && mine.cpu_usage_core_nanos > 0;
-  })) << "no stats for " << *cid;
+  })) << "no stats for "
+      << *cid;
   EXPECT_EQ(mine.sandbox_id, *sb);
   EXPECT_EQ(mine.name, "main");
   EXPECT_EQ(mine.labels.at("minik8s.io/container"), "main");
 
-  auto byl = rt_->list_containers(ContainerFilter{std::nullopt, std::nullopt, ContainerState::kRunning,
-                                                  {{"minik8s.io/container", "main"}}});
+  auto byl = rt_->list_containers(ContainerFilter{
+      std::nullopt, std::nullopt, ContainerState::kRunning, {{"minik8s.io/container", "main"}}});
   ASSERT_TRUE(byl.is_ok());
   ASSERT_EQ(byl->size(), 1u);
   EXPECT_EQ((*byl)[0].sandbox_id, *sb);
@@ -325,10 +337,12 @@ TEST_F(CriContainerdE2E, SupervisorRestartsAndLeaveRunningIsAdopted) {
 
   // kill -9: the supervisor notices and starts a new one on the same socket.
   ASSERT_EQ(::kill(first, SIGKILL), 0);
-  ASSERT_TRUE(eventually([&] { return containerd_->restarts() == 1 && containerd_->pid() > 0; }, 20s));
+  ASSERT_TRUE(
+      eventually([&] { return containerd_->restarts() == 1 && containerd_->pid() > 0; }, 20s));
   const int second = containerd_->pid();
   EXPECT_NE(second, first);
-  ASSERT_TRUE(eventually([&] { return rt_->version().is_ok(); }, 10s)) << rt_->version().status().to_string();
+  ASSERT_TRUE(eventually([&] { return rt_->version().is_ok(); }, 10s))
+      << rt_->version().status().to_string();
   // Images survive the restart (they live in the private root).
   auto img = rt_->image_status(images::image_ref("busybox"));
   ASSERT_TRUE(img.is_ok());
