@@ -616,6 +616,16 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
                            {"namespaced", true},
                            {"kind", "Binding"},
                            {"verbs", {"create"}}});
+      resources.push_back({{"name", "pods/log"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"kind", "Pod"},
+                           {"verbs", {"get"}}});
+      resources.push_back({{"name", "pods/exec"},
+                           {"singularName", ""},
+                           {"namespaced", true},
+                           {"kind", "PodExecOptions"},
+                           {"verbs", {"create", "get"}}});
     }
   }
   if (!any) return error_response(not_found("the server could not find the requested resource"));

@@ -88,7 +88,7 @@ void write_error(tcp::socket& s, int code, const Status& st, unsigned version) {
 }  // namespace
 
 HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes)
-    : handler_(handler), max_body_bytes_(max_body_bytes) {}
+    : handler_(handler), proxy_(handler), max_body_bytes_(max_body_bytes) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -117,17 +117,17 @@ void HttpServer::start() {
 void HttpServer::accept_loop() {
   while (!stopping_) {
     beast::error_code ec;
-    tcp::socket sock(ioc_);
-    acceptor_->accept(sock, ec);
+    auto c = std::make_unique<Connection>();
+    acceptor_->accept(c->socket, ec);
     if (stopping_) break;
     if (ec) {
       if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
       continue;
     }
-    sock.set_option(tcp::no_delay(true), ec);
+    c->socket.set_option(tcp::no_delay(true), ec);
+    c->fd = c->socket.native_handle();
     std::lock_guard lock(mu_);
     reap(false);
-    auto c = std::make_unique<Connection>(std::move(sock));
     Connection* raw = c.get();
     conns_.push_back(std::move(c));
     raw->thread = std::thread([this, raw] {
@@ -168,7 +168,12 @@ void HttpServer::stop() {
   }
   if (accept_thread_.joinable()) accept_thread_.join();
   std::lock_guard lock(mu_);
-  for (auto& c : conns_) ::shutdown(c->socket.native_handle(), SHUT_RDWR);
+  for (auto& c : conns_) {
+    if (c->done) continue;
+    ::shutdown(c->fd, SHUT_RDWR);
+    int b = c->backend_fd.load();
+    if (b >= 0) ::shutdown(b, SHUT_RDWR);
+  }
   reap(true);
 }
 
@@ -206,6 +211,11 @@ void HttpServer::serve(Connection& c) {
     }
     if (ec) break;
     auto& msg = parser.get();
+    if (PodProxy::matches(std::string(msg.target().substr(0, msg.target().find('?'))))) {
+      // pods/log and pods/exec take over the connection (streams and upgrades).
+      proxy_.serve(s, msg, stopping_, c.backend_fd);
+      break;
+    }
     HttpRequest req;
     req.method = std::string(msg.method_string());
     std::string target(msg.target());

@@ -17,6 +17,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "handler.h"
+#include "pod_proxy.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::apiserver {
@@ -33,17 +34,22 @@ class HttpServer {
   uint16_t port() const { return port_; }
 
  private:
+  // Each connection has its own io_context so a pods/exec session can run
+  // asynchronous WebSocket relaying on its thread.
   struct Connection {
-    boost::asio::ip::tcp::socket socket;
+    std::unique_ptr<boost::asio::io_context> ioc = std::make_unique<boost::asio::io_context>();
+    boost::asio::ip::tcp::socket socket{*ioc};
+    int fd = -1;                         // socket's descriptor (the socket may move into a WebSocket)
+    std::atomic<int> backend_fd{-1};     // a proxied kubelet connection, while open
     std::thread thread;
     std::atomic<bool> done{false};
-    explicit Connection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
   };
   void accept_loop();
   void serve(Connection& c);
   void reap(bool all);
 
   RestHandler& handler_;
+  PodProxy proxy_;
   const size_t max_body_bytes_;
   boost::asio::io_context ioc_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;

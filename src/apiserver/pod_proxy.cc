@@ -1,0 +1,320 @@
+#include "pod_proxy.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
+
+#include "../kubelet/stream_ws.h"
+
+namespace minik8s::apiserver {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+struct PathParts {
+  std::string ns, name, sub;
+};
+
+std::optional<PathParts> split(const std::string& path) {
+  // /api/v1/namespaces/{ns}/pods/{name}/{sub}
+  static const std::string kPrefix = "/api/v1/namespaces/";
+  if (path.rfind(kPrefix, 0) != 0) return std::nullopt;
+  std::vector<std::string> parts;
+  size_t i = kPrefix.size();
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  if (parts.size() != 4 || parts[1] != "pods" || parts[0].empty() || parts[2].empty()) return std::nullopt;
+  if (parts[3] != "log" && parts[3] != "exec" && parts[3] != "attach") return std::nullopt;
+  return PathParts{stream::url_decode(parts[0]), stream::url_decode(parts[2]), parts[3]};
+}
+
+void write_response(tcp::socket& s, const HttpResponse& r, unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(r.code), version};
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::connection, "close");
+  res.body() = r.body;
+  res.prepare_payload();
+  beast::error_code ec;
+  http::write(s, res, ec);
+}
+
+void write_status(tcp::socket& s, const Status& st, unsigned version, const std::string& name = {}) {
+  HttpResponse r;
+  r.code = st.http_code();
+  r.body = status_body(st, name, "", name.empty() ? "" : "pods");
+  write_response(s, r, version);
+}
+
+// What the kubelet said when it refused: its Status body if it is one.
+void write_backend_refusal(tcp::socket& s, int code, const std::string& body, unsigned version) {
+  json j = json::parse(body, nullptr, false);
+  HttpResponse r;
+  if (j.is_object() && j.value("kind", "") == "Status") {
+    r.code = code;
+    r.body = body;
+  } else {
+    Status st(code == 404 ? Code::kNotFound : code == 400 ? Code::kBadRequest : Code::kInternal,
+              body.empty() ? "the kubelet answered HTTP " + std::to_string(code) : body);
+    r.code = st.http_code();
+    r.body = status_body(st, "", "", "");
+  }
+  write_response(s, r, version);
+}
+
+bool gone(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+  char c;
+  return (p.revents & POLLIN) && ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+struct Target {
+  std::string host, port, container;
+};
+
+}  // namespace
+
+bool PodProxy::matches(const std::string& path) { return split(path).has_value(); }
+
+void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg, const std::atomic<bool>& stopping,
+                     std::atomic<int>& fd_out) {
+  fd_out = -1;
+  unsigned version = msg.version();
+  std::string target(msg.target());
+  size_t qpos = target.find('?');
+  std::string path = target.substr(0, qpos);
+  stream::QueryList query = qpos == std::string::npos ? stream::QueryList{} : stream::parse_query_list(target.substr(qpos + 1));
+  auto pp = split(path);
+  if (!pp) return write_status(s, not_found("the server could not find the requested resource"), version);
+  std::string method(msg.method_string());
+  if (pp->sub == "attach") {
+    return write_status(s, Status(Code::kMethodNotAllowed, "pods/attach is not supported by minik8s; use exec"),
+                        version);
+  }
+  if (pp->sub == "log" && method != "GET") {
+    return write_status(s, Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/log"),
+                        version);
+  }
+  if (pp->sub == "exec" && method != "GET" && method != "POST") {
+    return write_status(s, Status(Code::kMethodNotAllowed, "the server does not allow this method on pods/exec"),
+                        version);
+  }
+
+  // ---- resolve pod → node → kubelet
+  HttpRequest get;
+  get.method = "GET";
+  get.path = "/api/v1/namespaces/" + stream::url_encode(pp->ns) + "/pods/" + stream::url_encode(pp->name);
+  get.accept = "application/json";
+  HttpResponse pr = handler_.handle(get);
+  if (pr.code != 200) return write_response(s, pr, version);
+  json pod = json::parse(pr.body, nullptr, false);
+  const json spec = pod.is_object() && pod.contains("spec") && pod["spec"].is_object() ? pod["spec"] : json::object();
+  std::vector<std::string> names, init_names;
+  auto collect = [&](const char* key, std::vector<std::string>& into) {
+    auto it = spec.find(key);
+    if (it == spec.end() || !it->is_array()) return;
+    for (const auto& c : *it) {
+      if (c.is_object() && c.contains("name") && c["name"].is_string()) into.push_back(c["name"].get<std::string>());
+    }
+  };
+  collect("containers", names);
+  collect("initContainers", init_names);
+  std::string container = stream::query_get(query, "container");
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& n : v) s += (s.empty() ? "" : " ") + n;
+    return "[" + s + "]";
+  };
+  if (container.empty()) {
+    if (names.size() == 1) {
+      container = names[0];
+    } else {
+      std::string m = "a container name must be specified for pod " + pp->name + ", choose one of: " + list(names);
+      if (!init_names.empty()) m += " or one of the init containers: " + list(init_names);
+      return write_status(s, bad_request(m), version, pp->name);
+    }
+  } else if (std::find(names.begin(), names.end(), container) == names.end() &&
+             std::find(init_names.begin(), init_names.end(), container) == init_names.end()) {
+    return write_status(s, bad_request("container " + container + " is not valid for pod " + pp->name), version,
+                        pp->name);
+  }
+  std::string node = spec.value("nodeName", "");
+  if (node.empty()) {
+    return write_status(s, bad_request("pod " + pp->name + " does not have a host assigned"), version, pp->name);
+  }
+  HttpRequest nget;
+  nget.method = "GET";
+  nget.path = "/api/v1/nodes/" + stream::url_encode(node);
+  nget.accept = "application/json";
+  HttpResponse nr = handler_.handle(nget);
+  if (nr.code != 200) {
+    return write_status(s, Status(Code::kUnavailable, "node " + node + " of pod " + pp->name + " is not registered"),
+                        version);
+  }
+  json n = json::parse(nr.body, nullptr, false);
+  Target t;
+  t.container = container;
+  std::string internal, hostname, external;
+  try {
+    for (const auto& a : n.at("status").value("addresses", json::array())) {
+      std::string type = a.value("type", ""), addr = a.value("address", "");
+      if (type == "InternalIP" && internal.empty()) internal = addr;
+      if (type == "Hostname" && hostname.empty()) hostname = addr;
+      if (type == "ExternalIP" && external.empty()) external = addr;
+    }
+    int64_t port = n.at("status").at("daemonEndpoints").at("kubeletEndpoint").value("Port", int64_t{0});
+    t.port = std::to_string(port > 0 ? port : 10250);
+  } catch (const std::exception&) {
+    t.port = "10250";
+  }
+  t.host = !internal.empty() ? internal : !hostname.empty() ? hostname : external;
+  if (t.host.empty()) {
+    return write_status(s, Status(Code::kUnavailable, "node " + node + " has no address to reach its kubelet"),
+                        version);
+  }
+  stream::QueryList fwd;
+  for (const auto& kv : query) {
+    if (kv.first != "container") fwd.push_back(kv);
+  }
+  std::string kpath = "/" + std::string(pp->sub == "log" ? "containerLogs" : "exec") + "/" +
+                      stream::url_encode(pp->ns) + "/" + stream::url_encode(pp->name) + "/" +
+                      stream::url_encode(container) + (fwd.empty() ? "" : "?" + stream::encode_query(fwd));
+
+  if (pp->sub == "exec") {
+    if (!websocket::is_upgrade(msg)) {
+      return write_status(
+          s, bad_request("exec needs a WebSocket upgrade (v5.channel.k8s.io ... channel.k8s.io); SPDY is not supported"),
+          version);
+    }
+    std::vector<std::string> offered;
+    for (const auto& p : stream::split_protocols(std::string(msg[http::field::sec_websocket_protocol]))) {
+      for (const auto& ours : stream::channel_protocols()) {
+        if (p == ours) offered.push_back(p);
+      }
+    }
+    if (offered.empty()) {
+      return write_status(s, bad_request("none of the offered WebSocket subprotocols is supported; want one of " +
+                                         stream::join_protocols(stream::channel_protocols())),
+                          version);
+    }
+    auto& ioc = static_cast<net::io_context&>(s.get_executor().context());
+    std::string chosen;
+    stream::UpgradeRefused refused;
+    auto backend = stream::connect_ws(ioc, t.host, t.port, kpath, offered, &chosen, &refused);
+    if (!backend) {
+      if (refused.code != 0 && refused.code != 101) return write_backend_refusal(s, refused.code, refused.body, version);
+      return write_status(s, Status(Code::kUnavailable, "error dialing backend: " + backend.status().message()),
+                          version);
+    }
+    fd_out = beast::get_lowest_layer(**backend).native_handle();
+    if (chosen.empty()) chosen = offered.front();
+    stream::WsStream client(std::move(s));
+    client.set_option(websocket::stream_base::decorator(
+        [chosen](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, chosen); }));
+    client.read_message_max(64 * 1024 * 1024);
+    beast::error_code ec;
+    client.accept(msg, ec);
+    if (!ec && !stopping) {
+      client.binary(true);
+      stream::relay(client, **backend, nullptr, nullptr);
+    }
+    fd_out = -1;
+    beast::error_code ig;
+    beast::get_lowest_layer(**backend).close(ig);
+    s = std::move(beast::get_lowest_layer(client));
+    return;
+  }
+
+  // ---- logs
+  auto& ioc = static_cast<net::io_context&>(s.get_executor().context());
+  tcp::socket k(ioc);
+  beast::error_code ec;
+  tcp::resolver res(ioc);
+  auto eps = res.resolve(t.host, t.port, ec);
+  if (!ec) net::connect(k, eps, ec);
+  if (ec) {
+    return write_status(s, Status(Code::kUnavailable, "error dialing backend: dial tcp " + t.host + ":" + t.port +
+                                                          ": " + ec.message()),
+                        version);
+  }
+  fd_out = k.native_handle();
+  http::request<http::empty_body> kreq{http::verb::get, kpath, 11};
+  kreq.set(http::field::host, t.host + ":" + t.port);
+  http::write(k, kreq, ec);
+  beast::flat_buffer kbuf;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);
+  if (!ec) http::read_header(k, kbuf, parser, ec);
+  if (ec) {
+    fd_out = -1;
+    return write_status(s, Status(Code::kUnavailable, "kubelet " + t.host + ":" + t.port + ": " + ec.message()),
+                        version);
+  }
+  int code = parser.get().result_int();
+  char tmp[16384];
+  auto read_chunk = [&](std::string& into) -> bool {
+    parser.get().body().data = tmp;
+    parser.get().body().size = sizeof tmp;
+    beast::error_code rec;
+    http::read_some(k, kbuf, parser, rec);
+    if (rec == http::error::need_buffer) rec = {};
+    into.append(tmp, sizeof tmp - parser.get().body().size);
+    return !rec;
+  };
+  if (code != 200) {
+    std::string body;
+    while (!parser.is_done() && body.size() < 1024 * 1024 && read_chunk(body)) {
+    }
+    fd_out = -1;
+    return write_backend_refusal(s, code, body, version);
+  }
+  bool chunked = version >= 11;
+  std::string head = std::string(chunked ? "HTTP/1.1" : "HTTP/1.0") +
+                     " 200 OK\r\nContent-Type: text/plain\r\nCache-Control: no-cache, private\r\n" +
+                     (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Connection: close\r\n\r\n");
+  net::write(s, net::buffer(head), ec);
+  while (!ec && !stopping && !parser.is_done()) {
+    // Wait for kubelet data, watching the client so an abandoned follow ends.
+    pollfd fds[2] = {{k.native_handle(), POLLIN, 0}, {s.native_handle(), POLLRDHUP, 0}};
+    if (kbuf.size() == 0) {
+      int r = ::poll(fds, 2, 200);
+      if (r < 0) break;
+      if (gone(s.native_handle())) break;
+      if (r == 0 || !(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    }
+    std::string data;
+    bool ok = read_chunk(data);
+    if (!data.empty()) {
+      if (chunked) {
+        char len[32];
+        int nlen = std::snprintf(len, sizeof len, "%zx\r\n", data.size());
+        std::array<net::const_buffer, 3> bufs = {net::buffer(len, static_cast<size_t>(nlen)), net::buffer(data),
+                                                 net::buffer("\r\n", 2)};
+        net::write(s, bufs, ec);
+      } else {
+        net::write(s, net::buffer(data), ec);
+      }
+    }
+    if (!ok) break;
+  }
+  fd_out = -1;
+  beast::error_code ig;
+  k.close(ig);
+  if (chunked && !ec) net::write(s, net::buffer("0\r\n\r\n", 5), ig);
+}
+
+}  // namespace minik8s::apiserver

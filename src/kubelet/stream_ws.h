@@ -1,0 +1,345 @@
+// Header-only WebSocket helpers for the Kubernetes streaming protocols
+// (channel.k8s.io v1–v5) shared by the kubelet server, the API server's
+// pods/exec proxy and mkctl exec.
+//
+// Wire format: binary messages whose first byte is the channel: 0 stdin,
+// 1 stdout, 2 stderr, 3 error (a v1 Status JSON since v4), 4 resize
+// ({"Width":W,"Height":H}), 255 close (v5: the sender closes the channel
+// named by the second byte, stdin in practice).
+//
+// Thread safety: none; a relay() runs the io_context of its two streams on
+// the calling thread until both directions end. Errors are values: the
+// helpers never throw (Boost exceptions are caught here).
+#pragma once
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <cctype>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "minik8s/util/status.h"
+
+namespace minik8s::stream {
+
+namespace ws_detail {
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+}  // namespace ws_detail
+
+using WsStream = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
+
+inline constexpr unsigned char kStdin = 0, kStdout = 1, kStderr = 2, kError = 3, kResize = 4, kClose = 255;
+
+// The binary channel protocols we speak, newest first (base64 variants are not supported).
+inline const std::vector<std::string>& channel_protocols() {
+  static const std::vector<std::string> p = {"v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
+                                             "v2.channel.k8s.io", "channel.k8s.io"};
+  return p;
+}
+
+// Splits a Sec-WebSocket-Protocol header value ("a, b,c") into tokens.
+inline std::vector<std::string> split_protocols(std::string_view header) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush = [&] {
+    size_t b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(cur.substr(b, e - b + 1));
+    cur.clear();
+  };
+  for (char c : header) {
+    if (c == ',') {
+      flush();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  flush();
+  return out;
+}
+
+// The first protocol the client offered that we support; "" when none.
+inline std::string choose_protocol(std::string_view offered) {
+  for (const auto& p : split_protocols(offered)) {
+    for (const auto& ours : channel_protocols()) {
+      if (p == ours) return p;
+    }
+  }
+  return "";
+}
+
+inline std::string join_protocols(const std::vector<std::string>& ps) {
+  std::string s;
+  for (const auto& p : ps) s += (s.empty() ? "" : ", ") + p;
+  return s;
+}
+
+// Percent-decoding for query values ('+' is a space in forms).
+inline std::string url_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      int h = hex(s[i + 1]), l = hex(s[i + 2]);
+      if (h >= 0 && l >= 0) {
+        out.push_back(static_cast<char>(h * 16 + l));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(s[i] == '+' ? ' ' : s[i]);
+  }
+  return out;
+}
+
+inline std::string url_encode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// A query string as ordered (key, value) pairs: exec repeats `command`.
+using QueryList = std::vector<std::pair<std::string, std::string>>;
+
+inline QueryList parse_query_list(std::string_view q) {
+  QueryList out;
+  size_t i = 0;
+  while (i <= q.size()) {
+    size_t amp = q.find('&', i);
+    if (amp == std::string_view::npos) amp = q.size();
+    std::string_view part = q.substr(i, amp - i);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      if (eq == std::string_view::npos) {
+        out.emplace_back(url_decode(part), "");
+      } else {
+        out.emplace_back(url_decode(part.substr(0, eq)), url_decode(part.substr(eq + 1)));
+      }
+    }
+    i = amp + 1;
+  }
+  return out;
+}
+
+inline std::string query_get(const QueryList& q, const std::string& key, const std::string& dflt = "") {
+  for (const auto& [k, v] : q) {
+    if (k == key) return v;
+  }
+  return dflt;
+}
+
+inline std::vector<std::string> query_all(const QueryList& q, const std::string& key) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : q) {
+    if (k == key) out.push_back(v);
+  }
+  return out;
+}
+
+inline bool query_bool(const QueryList& q, const std::string& key) {
+  std::string v = query_get(q, key);
+  return v == "true" || v == "1" || v == "True" || v == "TRUE";
+}
+
+inline std::string encode_query(const QueryList& q) {
+  std::string s;
+  for (const auto& [k, v] : q) s += (s.empty() ? "" : "&") + url_encode(k) + "=" + url_encode(v);
+  return s;
+}
+
+// "http://host:port/path?x" → host, port, target ("/path?x"). ws:// is accepted too.
+struct Url {
+  std::string host, port, target;
+};
+inline Result<Url> parse_url(const std::string& url) {
+  std::string rest;
+  for (const char* scheme : {"http://", "ws://"}) {
+    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::string(scheme).size());
+  }
+  if (rest.empty()) return bad_request("unsupported streaming URL \"" + url + "\" (want http:// or ws://)");
+  Url u;
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  u.target = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (!hostport.empty() && hostport[0] == '[') {
+    size_t close = hostport.find(']');
+    if (close == std::string::npos) return bad_request("bad URL host in \"" + url + "\"");
+    u.host = hostport.substr(1, close - 1);
+    u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2) : "80";
+  } else {
+    size_t colon = hostport.rfind(':');
+    u.host = hostport.substr(0, colon);
+    u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+  }
+  if (u.host.empty()) return bad_request("bad URL host in \"" + url + "\"");
+  return u;
+}
+
+// An HTTP error answered instead of the WebSocket upgrade.
+struct UpgradeRefused {
+  int code = 0;
+  std::string body;
+};
+
+// Opens a WebSocket client connection, offering `protocols`. On success
+// *chosen is the server's pick. When the server answers without upgrading,
+// the Status is kUnavailable and *refused (if given) carries the answer.
+inline Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
+                                                    const std::string& port, const std::string& target,
+                                                    const std::vector<std::string>& protocols, std::string* chosen,
+                                                    UpgradeRefused* refused = nullptr) {
+  using namespace ws_detail;
+  try {
+    tcp::resolver resolver(ioc);
+    beast::error_code ec;
+    auto results = resolver.resolve(host, port, ec);
+    if (ec) return Status(Code::kUnavailable, "resolve " + host + ": " + ec.message());
+    auto ws = std::make_unique<WsStream>(ioc);
+    net::connect(beast::get_lowest_layer(*ws), results, ec);
+    if (ec) return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
+    beast::get_lowest_layer(*ws).set_option(tcp::no_delay(true), ec);
+    std::string offer = join_protocols(protocols);
+    ws->set_option(websocket::stream_base::decorator([offer](websocket::request_type& req) {
+      if (!offer.empty()) req.set(http::field::sec_websocket_protocol, offer);
+      req.set(http::field::user_agent, "minik8s");
+    }));
+    ws->read_message_max(64 * 1024 * 1024);
+    websocket::response_type res;
+    ws->handshake(res, host + ":" + port, target, ec);
+    if (ec) {
+      if (refused) {
+        refused->code = res.result_int();
+        refused->body = res.body();
+      }
+      std::string why = ec.message();
+      if (res.result_int() != 0 && res.result_int() != 101) {
+        why = "HTTP " + std::to_string(res.result_int()) + (res.body().empty() ? "" : ": " + res.body());
+      }
+      return Status(Code::kUnavailable, "websocket upgrade to " + host + ":" + port + " failed: " + why);
+    }
+    if (chosen) *chosen = std::string(res[http::field::sec_websocket_protocol]);
+    ws->binary(true);
+    return ws;
+  } catch (const std::exception& e) {
+    return Status(Code::kUnavailable, std::string("websocket connect: ") + e.what());
+  }
+}
+
+// Relays messages between two open WebSocket streams (same io_context) until
+// both directions end: a close or error on one side closes the other. A filter
+// may rewrite a message or drop it (return false). Runs the io_context.
+using MessageFilter = std::function<bool(std::string&)>;
+
+inline void relay(WsStream& a, WsStream& b, MessageFilter a_to_b, MessageFilter b_to_a) {
+  using namespace ws_detail;
+  struct Dir {
+    WsStream& from;
+    WsStream& to;
+    MessageFilter filter;
+    beast::flat_buffer buf;
+    std::string out;
+    bool ended = false;
+  };
+  Dir ab{a, b, std::move(a_to_b), {}, {}, false};
+  Dir ba{b, a, std::move(b_to_a), {}, {}, false};
+  auto& ioc = static_cast<net::io_context&>(a.get_executor().context());
+  net::steady_timer deadline(ioc);
+  bool deadline_armed = false;
+  std::function<void(Dir&)> read;
+  auto end = [&](Dir& d) {
+    if (d.ended) return;
+    d.ended = true;
+    if (d.to.is_open()) {
+      d.to.async_close(websocket::close_code::normal, [](beast::error_code) {});
+    }
+    if (!deadline_armed) {
+      // A peer that never answers the close handshake must not hold the session.
+      deadline_armed = true;
+      deadline.expires_after(std::chrono::seconds(5));
+      deadline.async_wait([&](beast::error_code e) {
+        if (e) return;
+        beast::error_code ig;
+        beast::get_lowest_layer(a).close(ig);
+        beast::get_lowest_layer(b).close(ig);
+      });
+    }
+    if (ab.ended && ba.ended) deadline.cancel();
+  };
+  read = [&](Dir& d) {
+    d.from.async_read(d.buf, [&](beast::error_code ec, size_t) {
+      if (ec) {
+        end(d);
+        return;
+      }
+      d.out = beast::buffers_to_string(d.buf.data());
+      d.buf.consume(d.buf.size());
+      if (d.filter && !d.filter(d.out)) {
+        read(d);
+        return;
+      }
+      d.to.binary(true);
+      d.to.async_write(net::buffer(d.out), [&](beast::error_code wec, size_t) {
+        if (wec) {
+          end(d);
+          return;
+        }
+        read(d);
+      });
+    });
+  };
+  read(ab);
+  read(ba);
+  try {
+    ioc.restart();
+    ioc.run();
+  } catch (const std::exception&) {
+    beast::error_code ig;
+    beast::get_lowest_layer(a).close(ig);
+    beast::get_lowest_layer(b).close(ig);
+  }
+}
+
+// A channel message: the channel byte then the payload.
+inline std::string frame(unsigned char channel, std::string_view payload) {
+  std::string s(1, static_cast<char>(channel));
+  s.append(payload);
+  return s;
+}
+
+// The error-channel Status for an exit code (v4/v5): kubectl exits with it.
+inline std::string exit_status_json(int code) {
+  if (code == 0) return R"({"metadata":{},"status":"Success"})";
+  return R"({"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [exit )" +
+         std::to_string(code) +
+         R"(], exit code )" + std::to_string(code) +
+         R"(","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":")" +
+         std::to_string(code) + R"("}]}})";
+}
+
+}  // namespace minik8s::stream
