@@ -1008,6 +1008,12 @@ TimePoint PodWorker::sync(const client::ObjectPtr& podp, bool /*deleted*/) {
     if (sb.state == cri::SandboxState::kReady && (!ready_sb || sb.created_at > ready_sb->created_at)) ready_sb = &sb;
   }
   bool finished = all_done() || init_failed();
+  if (finished && ready_sb) {
+    // A pod that will never run a container again gives back its sandbox
+    // (and IP); the exited containers stay for status and logs.
+    (void)k.runtime.stop_pod_sandbox(ready_sb->id);
+    ready_sb = nullptr;
+  }
   if (!ready_sb && !finished) {
     if (now < sandbox_retry_at) return sandbox_retry_at;
     auto retry = [&](const std::string& reason, const std::string& msg) {
@@ -1172,7 +1178,9 @@ json PodWorker::compute_status(const json& pod, const std::map<std::string, std:
                                bool /*initialized_hint*/) {
   const json& s = spec(pod);
   const std::string policy = sget(s, "restartPolicy").empty() ? "Always" : sget(s, "restartPolicy");
-  json old = at(pod, "status").is_object() ? at(pod, "status") : json::object();
+  // Conditions keep their lastTransitionTime from what we wrote last (the
+  // informer's copy may not have caught up with our own write yet).
+  json old = last_written ? *last_written : at(pod, "status").is_object() ? at(pod, "status") : json::object();
 
   bool init_done = true, init_failed = false;
   auto one = [&](const json& c, bool init, bool blocked) -> json {

@@ -295,6 +295,14 @@ TEST_F(KubeletTest, OnFailureCompletesAndNeverFails) {
   json p = wait_pod("done", [](const json& p) { return p["status"].value("phase", "") == "Succeeded"; });
   EXPECT_EQ((*cstatus(p, "ok"))["state"]["terminated"]["reason"], "Completed");
   EXPECT_EQ(restarts(p, "ok"), 0);
+  // A finished pod gives back its sandbox (and IP); the exited container stays.
+  EXPECT_TRUE(wait_for([&] {
+    for (const auto& [id, sb] : runtime_.sandboxes()) {
+      if (sb.sandbox.name == "done") return sb.sandbox.state == cri::SandboxState::kNotReady;
+    }
+    return false;
+  }));
+  EXPECT_EQ(runtime_.container_ids("ok").size(), 1u);
 
   runtime_.exit_on_start("bad", 2);
   create(make_pod("failed", {container("bad")}, {{"restartPolicy", "Never"}}));
