@@ -1,0 +1,486 @@
+// KubeletHttpServer: the kubelet's HTTP endpoint (see include/minik8s/kubelet/server.h
+// for the endpoints, server_internal.h for the seams).
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <list>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server_internal.h"
+#include "stream_ws.h"
+
+namespace minik8s::kubelet {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+
+namespace {
+
+int http_code(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound: return 404;
+    case Code::kBadRequest: return 400;
+    case Code::kInvalid: return 422;
+    case Code::kMethodNotAllowed: return 405;
+    case Code::kForbidden: return 403;
+    case Code::kUnavailable: return 503;
+    case Code::kTimeout: return 504;
+    default: return 500;
+  }
+}
+
+const char* reason_of(int code) {
+  switch (code) {
+    case 400: return "BadRequest";
+    case 404: return "NotFound";
+    case 405: return "MethodNotAllowed";
+    case 422: return "Invalid";
+    case 503: return "ServiceUnavailable";
+    default: return "InternalError";
+  }
+}
+
+std::string status_json(int code, const std::string& message) {
+  return json{{"kind", "Status"},  {"apiVersion", "v1"},     {"metadata", json::object()},
+              {"status", "Failure"}, {"message", message}, {"reason", reason_of(code)},
+              {"code", code}}
+      .dump();
+}
+
+std::string rfc3339_now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_path(std::string_view p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    if (j > i) out.push_back(stream::url_decode(p.substr(i, j - i)));
+    i = j + 1;
+  }
+  return out;
+}
+
+bool client_gone(int fd, int wait_ms) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  int r = ::poll(&p, 1, wait_ms);
+  if (r <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
+  if (p.revents & POLLIN) {
+    char c;
+    return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  }
+  return false;
+}
+
+std::optional<int64_t> opt_int(const stream::QueryList& q, const std::string& key) {
+  std::string v = stream::query_get(q, key);
+  if (v.empty()) return std::nullopt;
+  try {
+    size_t used = 0;
+    int64_t n = std::stoll(v, &used);
+    if (used != v.size()) return std::nullopt;
+    return n;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+struct KubeletHttpServer::Impl {
+  struct Conn {
+    std::unique_ptr<net::io_context> ioc = std::make_unique<net::io_context>();
+    tcp::socket socket{*ioc};
+    std::atomic<int> fd{-1};  // the client socket's descriptor (it moves into a WebSocket for exec)
+    std::atomic<int> backend_fd{-1};
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  Impl(ContainerLocator& l, cri::Runtime& r, std::string listen) : locator(l), runtime(r), listen_addr(std::move(listen)) {}
+
+  ContainerLocator& locator;
+  cri::Runtime& runtime;
+  std::string listen_addr;
+  net::io_context ioc;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  int port = 0;
+  std::thread accept_thread;
+  std::atomic<bool> stopping{false};
+  std::mutex mu;
+  std::list<std::unique_ptr<Conn>> conns;  // guarded by mu
+
+  void reap(bool all) {
+    for (auto it = conns.begin(); it != conns.end();) {
+      if (all || (*it)->done) {
+        if ((*it)->thread.joinable()) (*it)->thread.join();
+        it = conns.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void accept_loop() {
+    while (!stopping) {
+      auto c = std::make_unique<Conn>();
+      beast::error_code ec;
+      acceptor->accept(c->socket, ec);
+      if (stopping) break;
+      if (ec) {
+        if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
+        continue;
+      }
+      c->socket.set_option(tcp::no_delay(true), ec);
+      c->fd = c->socket.native_handle();
+      std::lock_guard lock(mu);
+      reap(false);
+      Conn* raw = c.get();
+      conns.push_back(std::move(c));
+      raw->thread = std::thread([this, raw] {
+        try {
+          serve(*raw);
+        } catch (const std::exception& e) {
+          spdlog::error("kubelet server: connection failed: {}", e.what());
+        } catch (...) {
+          spdlog::error("kubelet server: connection failed");
+        }
+        beast::error_code ig;
+        raw->socket.shutdown(tcp::socket::shutdown_both, ig);
+        raw->done = true;
+      });
+    }
+  }
+
+  static void write_simple(tcp::socket& s, int code, const std::string& ctype, std::string body, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(code), 11};
+    res.set(http::field::content_type, ctype);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    beast::error_code ec;
+    http::write(s, res, ec);
+  }
+
+  void serve(Conn& c) {
+    beast::flat_buffer buffer;
+    while (!stopping) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(64 * 1024);
+      parser.body_limit(1024 * 1024);
+      beast::error_code ec;
+      http::read(c.socket, buffer, parser, ec);
+      if (ec) return;
+      auto req = parser.release();
+      std::string target(req.target());
+      size_t q = target.find('?');
+      std::string path = target.substr(0, q);
+      stream::QueryList query = q == std::string::npos ? stream::QueryList{} : stream::parse_query_list(target.substr(q + 1));
+      auto parts = split_path(path);
+      bool keep = req.keep_alive();
+      if (!parts.empty() && parts[0] == "exec") {
+        serve_exec(c, req, parts, query);
+        return;
+      }
+      if (!parts.empty() && parts[0] == "containerLogs") {
+        if (!serve_logs(c.socket, parts, query)) return;
+        continue;
+      }
+      if (req.method() != http::verb::get) {
+        write_simple(c.socket, 405, "application/json", status_json(405, "method not allowed"), keep);
+      } else if (path == "/healthz") {
+        write_simple(c.socket, 200, "text/plain", "ok", keep);
+      } else if (path == "/stats/summary") {
+        write_simple(c.socket, 200, "application/json", summary().dump(), keep);
+      } else if (path == "/metrics") {
+        write_simple(c.socket, 200, "text/plain; version=0.0.4", metrics(), keep);
+      } else if (path == "/pods") {
+        write_simple(c.socket, 200, "application/json", pods().dump(), keep);
+      } else {
+        write_simple(c.socket, 404, "application/json", status_json(404, "no such kubelet endpoint " + path), keep);
+      }
+      if (!keep) return;
+    }
+  }
+
+  // /containerLogs/{ns}/{pod}/{container}. Returns false when the connection must close.
+  bool serve_logs(tcp::socket& s, const std::vector<std::string>& parts, const stream::QueryList& q) {
+    if (parts.size() < 3 || parts.size() > 4) {
+      write_simple(s, 400, "application/json", status_json(400, "want /containerLogs/{namespace}/{pod}/{container}"),
+                   false);
+      return false;
+    }
+    std::string container = parts.size() == 4 ? parts[3] : "";
+    bool previous = stream::query_bool(q, "previous");
+    auto ref = locator.find_container(parts[1], parts[2], container, previous);
+    if (!ref) {
+      write_simple(s, http_code(ref.status()), "application/json", status_json(http_code(ref.status()), ref.status().message()),
+                   false);
+      return false;
+    }
+    LogOptions opts;
+    opts.follow = stream::query_bool(q, "follow");
+    opts.timestamps = stream::query_bool(q, "timestamps");
+    opts.tail_lines = opt_int(q, "tailLines");
+    opts.since_seconds = opt_int(q, "sinceSeconds");
+    opts.limit_bytes = opt_int(q, "limitBytes");
+    if (opts.tail_lines && *opts.tail_lines < 0) opts.tail_lines.reset();  // -1 = all
+    if (!opts.follow) {
+      auto text = read_logs(ref->log_path, opts, now_ns());
+      if (!text) {
+        write_simple(s, 404, "application/json", status_json(404, text.status().message()), false);
+        return false;
+      }
+      write_simple(s, 200, "text/plain", std::move(*text), true);
+      return true;
+    }
+    // Follow: chunked until the client leaves.
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    beast::error_code ec;
+    net::write(s, net::buffer(head), ec);
+    if (ec) return false;
+    int fd = s.native_handle();
+    auto emit = [&](std::string_view chunk) {
+      char len[32];
+      int n = std::snprintf(len, sizeof len, "%zx\r\n", chunk.size());
+      std::array<net::const_buffer, 3> bufs = {net::buffer(len, static_cast<size_t>(n)),
+                                               net::buffer(chunk.data(), chunk.size()), net::buffer("\r\n", 2)};
+      beast::error_code wec;
+      net::write(s, bufs, wec);
+      return !wec;
+    };
+    Status st = stream_logs(ref->log_path, opts, emit, [&] { return !stopping && !client_gone(fd, 100); });
+    if (!st.is_ok()) emit("error: " + st.message() + "\n");
+    net::write(s, net::buffer("0\r\n\r\n", 5), ec);
+    return false;
+  }
+
+  void serve_exec(Conn& c, const http::request<http::string_body>& req, const std::vector<std::string>& parts,
+                  const stream::QueryList& q) {
+    auto fail = [&](int code, const std::string& msg) {
+      write_simple(c.socket, code, "application/json", status_json(code, msg), false);
+    };
+    if (parts.size() < 3 || parts.size() > 4) return fail(400, "want /exec/{namespace}/{pod}/{container}");
+    if (req.method() != http::verb::get && req.method() != http::verb::post) return fail(405, "method not allowed");
+    cri::ExecRequest er;
+    er.cmd = stream::query_all(q, "command");
+    if (er.cmd.empty()) return fail(400, "you must specify at least 1 command");
+    er.tty = stream::query_bool(q, "tty");
+    er.stdin_ = stream::query_bool(q, "stdin");
+    er.stdout_ = stream::query_get(q, "stdout", "true") != "false" && stream::query_get(q, "stdout", "true") != "0";
+    er.stderr_ = !er.tty && stream::query_bool(q, "stderr");
+    if (!websocket::is_upgrade(req)) {
+      return fail(400, "exec needs a WebSocket upgrade (channel.k8s.io); SPDY is not supported by minik8s");
+    }
+    std::string proto = stream::choose_protocol(std::string(req[http::field::sec_websocket_protocol]));
+    if (proto.empty()) {
+      return fail(400, "none of the offered subprotocols \"" + std::string(req[http::field::sec_websocket_protocol]) +
+                           "\" is supported; want one of " + stream::join_protocols(stream::channel_protocols()));
+    }
+    auto ref = locator.find_container(parts[1], parts[2], parts.size() == 4 ? parts[3] : "", false);
+    if (!ref) return fail(http_code(ref.status()), ref.status().message());
+    er.container_id = ref->container_id;
+    auto url = runtime.exec(er);
+    if (!url) return fail(500, "runtime exec: " + url.status().message());
+    auto u = stream::parse_url(*url);
+    if (!u) return fail(500, u.status().message());
+    std::vector<std::string> offer = proto == "v5.channel.k8s.io"
+                                         ? std::vector<std::string>{"v5.channel.k8s.io", "v4.channel.k8s.io"}
+                                         : std::vector<std::string>{proto};
+    std::string backend_proto;
+    auto backend = stream::connect_ws(*c.ioc, u->host, u->port, u->target, offer, &backend_proto);
+    if (!backend) return fail(500, "runtime streaming server: " + backend.status().message());
+    if (backend_proto.empty()) backend_proto = "channel.k8s.io";
+    c.backend_fd = beast::get_lowest_layer(**backend).native_handle();
+    if (stopping) return;
+
+    stream::WsStream client(std::move(c.socket));
+    client.set_option(websocket::stream_base::decorator(
+        [proto](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, proto); }));
+    client.read_message_max(64 * 1024 * 1024);
+    beast::error_code ec;
+    client.accept(req, ec);
+    if (ec) {
+      beast::error_code ig;
+      (*backend)->close(websocket::close_code::normal, ig);
+      c.socket = std::move(beast::get_lowest_layer(client));
+      return;
+    }
+    client.binary(true);
+    bool drop_close = proto == "v5.channel.k8s.io" && backend_proto != "v5.channel.k8s.io";
+    stream::MessageFilter to_backend;
+    if (drop_close) {
+      // v4 has no half-close of stdin: the v5 close frame cannot be forwarded.
+      to_backend = [](std::string& m) { return m.empty() || static_cast<unsigned char>(m[0]) != stream::kClose; };
+    }
+    stream::relay(client, **backend, to_backend, nullptr);
+    c.backend_fd = -1;
+    // Give the socket back so the owner's shutdown works on a valid object.
+    c.socket = std::move(beast::get_lowest_layer(client));
+  }
+
+  json summary() {
+    std::string now = rfc3339_now();
+    json pods_j = json::array();
+    uint64_t node_cpu = 0, node_mem = 0, node_cum = 0;
+    for (const auto& p : locator.pod_usage()) {
+      json cs = json::array();
+      uint64_t cum = 0;
+      for (const auto& c : p.containers) {
+        cum += c.cpu_usage_core_nanos;
+        cs.push_back({{"name", c.name},
+                      {"cpu", {{"time", now}, {"usageNanoCores", c.cpu_usage_nano_cores},
+                               {"usageCoreNanoSeconds", c.cpu_usage_core_nanos}}},
+                      {"memory", {{"time", now}, {"workingSetBytes", c.memory_working_set_bytes}}}});
+      }
+      pods_j.push_back({{"podRef", {{"name", p.name}, {"namespace", p.namespace_}, {"uid", p.uid}}},
+                        {"containers", cs},
+                        {"cpu", {{"time", now}, {"usageNanoCores", p.cpu_usage_nano_cores},
+                                 {"usageCoreNanoSeconds", cum}}},
+                        {"memory", {{"time", now}, {"workingSetBytes", p.memory_working_set_bytes}}}});
+      node_cpu += p.cpu_usage_nano_cores;
+      node_mem += p.memory_working_set_bytes;
+      node_cum += cum;
+    }
+    return {{"node",
+             {{"nodeName", locator.node_name()},
+              {"cpu", {{"time", now}, {"usageNanoCores", node_cpu}, {"usageCoreNanoSeconds", node_cum}}},
+              {"memory", {{"time", now}, {"workingSetBytes", node_mem}}}}},
+            {"pods", pods_j}};
+  }
+
+  static std::string label_value(const std::string& v) {
+    std::string o;
+    for (char ch : v) {
+      if (ch == '\\' || ch == '"') o.push_back('\\');
+      if (ch == '\n') {
+        o += "\\n";
+        continue;
+      }
+      o.push_back(ch);
+    }
+    return o;
+  }
+
+  std::string metrics() {
+    auto usage = locator.pod_usage();
+    std::string cpu = "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed by the container.\n"
+                      "# TYPE container_cpu_usage_seconds_total counter\n";
+    std::string mem = "# HELP container_memory_working_set_bytes Current working set of the container.\n"
+                      "# TYPE container_memory_working_set_bytes gauge\n";
+    std::string pcpu = "# HELP pod_cpu_usage_nano_cores CPU usage of the pod in nanocores.\n"
+                       "# TYPE pod_cpu_usage_nano_cores gauge\n";
+    std::string pmem = "# HELP pod_memory_working_set_bytes Current working set of the pod.\n"
+                       "# TYPE pod_memory_working_set_bytes gauge\n";
+    char num[64];
+    for (const auto& p : usage) {
+      std::string pl = "namespace=\"" + label_value(p.namespace_) + "\",pod=\"" + label_value(p.name) + "\"";
+      for (const auto& c : p.containers) {
+        std::string l = "{container=\"" + label_value(c.name) + "\"," + pl + "}";
+        std::snprintf(num, sizeof num, "%.9f", static_cast<double>(c.cpu_usage_core_nanos) / 1e9);
+        cpu += "container_cpu_usage_seconds_total" + l + " " + num + "\n";
+        mem += "container_memory_working_set_bytes" + l + " " + std::to_string(c.memory_working_set_bytes) + "\n";
+      }
+      pcpu += "pod_cpu_usage_nano_cores{" + pl + "} " + std::to_string(p.cpu_usage_nano_cores) + "\n";
+      pmem += "pod_memory_working_set_bytes{" + pl + "} " + std::to_string(p.memory_working_set_bytes) + "\n";
+    }
+    return cpu + mem + pcpu + pmem + "# HELP kubelet_running_pods Number of pods this kubelet runs.\n" +
+           "# TYPE kubelet_running_pods gauge\nkubelet_running_pods " + std::to_string(locator.running_pods()) + "\n";
+  }
+
+  json pods() {
+    // The kubelet exposes only what it samples; metadata is enough for a lookup by name.
+    json items = json::array();
+    for (const auto& p : locator.pod_usage()) {
+      items.push_back({{"apiVersion", "v1"},
+                       {"kind", "Pod"},
+                       {"metadata", {{"name", p.name}, {"namespace", p.namespace_}, {"uid", p.uid}}}});
+    }
+    return {{"kind", "PodList"}, {"apiVersion", "v1"}, {"metadata", json::object()}, {"items", items}};
+  }
+};
+
+KubeletHttpServer::KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen)
+    : impl_(std::make_unique<Impl>(locator, runtime, std::move(listen))) {}
+
+KubeletHttpServer::~KubeletHttpServer() { stop(); }
+
+Status KubeletHttpServer::start() {
+  Impl& s = *impl_;
+  std::string host = s.listen_addr, port = "0";
+  size_t colon = s.listen_addr.rfind(':');
+  if (colon != std::string::npos) {
+    host = s.listen_addr.substr(0, colon);
+    port = s.listen_addr.substr(colon + 1);
+  }
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  beast::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) return Status(Code::kInvalid, "kubelet server: bad listen address \"" + s.listen_addr + "\"");
+  int p = 0;
+  try {
+    p = std::stoi(port);
+  } catch (...) {
+    return Status(Code::kInvalid, "kubelet server: bad listen port in \"" + s.listen_addr + "\"");
+  }
+  tcp::endpoint ep(addr, static_cast<uint16_t>(p));
+  s.acceptor = std::make_unique<tcp::acceptor>(s.ioc);
+  s.acceptor->open(ep.protocol(), ec);
+  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(ep, ec);
+  if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Status(Code::kUnavailable, "kubelet server: cannot listen on " + s.listen_addr + ": " + ec.message());
+  s.port = s.acceptor->local_endpoint().port();
+  s.accept_thread = std::thread([&s] { s.accept_loop(); });
+  return Status::ok();
+}
+
+int KubeletHttpServer::port() const { return impl_->port; }
+
+void KubeletHttpServer::stop() {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  if (s.acceptor) {
+    ::shutdown(s.acceptor->native_handle(), SHUT_RDWR);
+    beast::error_code ec;
+    s.acceptor->close(ec);
+  }
+  if (s.accept_thread.joinable()) s.accept_thread.join();
+  std::lock_guard lock(s.mu);
+  for (auto& c : s.conns) {
+    if (c->done) continue;
+    ::shutdown(c->fd.load(), SHUT_RDWR);
+    int b = c->backend_fd.load();
+    if (b >= 0) ::shutdown(b, SHUT_RDWR);
+  }
+  s.reap(true);
+}
+
+}  // namespace minik8s::kubelet
