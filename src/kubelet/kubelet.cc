@@ -860,6 +860,7 @@ void PodWorker::start_container(const json& pod, const json& c, bool init, uint3
   cs.fail_backoff = milliseconds(0);
   cs.backoff_event_sent = false;
   cs.restart_requested = false;
+  if (attempt < 2) return;  // nothing older than the previous instance can exist
   // Keep the previous instance (lastState, logs --previous); remove older dead ones.
   auto all = k.runtime.list_containers(
       by_labels({{kPodUidLabel, uid}, {kContainerNameLabel, name}}));

@@ -287,6 +287,8 @@ TEST_F(KubeletTest, CrashLoopBackOff) {
   auto starts = runtime_.count_calls("start_container:c");
   EXPECT_GE(starts, 4u);
   EXPECT_LE(starts, 6u);  // not a tight loop
+  // Only the newest two instances are kept (state + lastState / logs --previous).
+  EXPECT_LE(runtime_.container_ids("c").size(), 2u);
 }
 
 TEST_F(KubeletTest, OnFailureCompletesAndNeverFails) {
