@@ -35,7 +35,9 @@ namespace {
 
 // fork + exec /proc/self/exe with args; the child gets the default signal mask.
 pid_t spawn_self(const std::vector<std::string>& args) {
-  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::error_code ec;
+  std::string exe = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return -1;
   std::vector<char*> argv;
   argv.push_back(exe.data());
   std::vector<std::string> copy = args;
