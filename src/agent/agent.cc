@@ -29,18 +29,23 @@ namespace {
 // Builds (cached) and imports the images a managed containerd needs: pause
 // (the sandbox image) and busybox. Present images are skipped after one CRI
 // ImageStatus call each.
-Status ensure_images(cri::Runtime& runtime, const std::string& socket, const std::string& cache_dir) {
+Status ensure_images(cri::Runtime& runtime, const std::string& socket,
+                     const std::string& cache_dir) {
   for (const char* name : {"pause", "busybox"}) {
     const std::string ref = images::image_ref(name);
     auto present = runtime.image_status(ref);
     if (present && present->has_value()) continue;
     auto t0 = std::chrono::steady_clock::now();
     auto built = images::build_image(name, cache_dir);
-    if (!built) return Status(built.status().code(), std::string("building image ") + name + ": " + built.status().message());
+    if (!built)
+      return Status(built.status().code(),
+                    std::string("building image ") + name + ": " + built.status().message());
     if (Status st = images::import_archive(built->archive, socket); !st) {
       return Status(st.code(), std::string("importing image ") + name + ": " + st.message());
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     spdlog::info("image {} imported ({}{} ms)", ref, built->cached ? "cached archive, " : "", ms);
   }
   return Status::ok();
@@ -48,7 +53,8 @@ Status ensure_images(cri::Runtime& runtime, const std::string& socket, const std
 
 // Waits up to `timeout` for SIGTERM/SIGINT in the blocked set; true if one came.
 bool signalled(const sigset_t& sigs, std::chrono::milliseconds timeout) {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000), static_cast<long>((timeout.count() % 1000) * 1000000)};
+  timespec ts{static_cast<time_t>(timeout.count() / 1000),
+              static_cast<long>((timeout.count() % 1000) * 1000000)};
   siginfo_t info;
   return sigtimedwait(&sigs, &info, &ts) > 0;
 }
@@ -81,7 +87,8 @@ int run_agent(int argc, char** argv) {
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
   if (ec) {
-    std::fprintf(stderr, "error: cannot create %s: %s\n", cfg.data_dir.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "error: cannot create %s: %s\n", cfg.data_dir.c_str(),
+                 ec.message().c_str());
     return 1;
   }
   cfg.data_dir = fs::canonical(cfg.data_dir).string();
@@ -104,7 +111,8 @@ int run_agent(int argc, char** argv) {
   ro.server = server;
   auto rest = client::make_http_rest_client(ro);
   if (!rest) {
-    std::fprintf(stderr, "error: API server %s: %s\n", server.c_str(), rest.status().message().c_str());
+    std::fprintf(stderr, "error: API server %s: %s\n", server.c_str(),
+                 rest.status().message().c_str());
     return 2;
   }
   client::Client client(**rest);
@@ -125,13 +133,15 @@ int run_agent(int argc, char** argv) {
       return 1;
     }
     endpoint = "unix://" + containerd->socket_path();
-    spdlog::info("containerd running (pid {}, socket {})", containerd->pid(), containerd->socket_path());
+    spdlog::info("containerd running (pid {}, socket {})", containerd->pid(),
+                 containerd->socket_path());
   }
   cri::GrpcRuntimeOptions go;
   go.endpoint = endpoint;
   auto runtime = cri::make_grpc_runtime(go);
   if (!runtime) {
-    std::fprintf(stderr, "error: CRI endpoint %s: %s\n", endpoint.c_str(), runtime.status().message().c_str());
+    std::fprintf(stderr, "error: CRI endpoint %s: %s\n", endpoint.c_str(),
+                 runtime.status().message().c_str());
     return 2;
   }
 
@@ -145,7 +155,8 @@ int run_agent(int argc, char** argv) {
   if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
 
   if (managed) {
-    if (Status st = ensure_images(**runtime, containerd->socket_path(), image_cache_dir(extra.image_cache, cfg.data_dir));
+    if (Status st = ensure_images(**runtime, containerd->socket_path(),
+                                  image_cache_dir(extra.image_cache, cfg.data_dir));
         !st) {
       std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
       return 1;
@@ -163,7 +174,8 @@ int run_agent(int argc, char** argv) {
   kubelet::Kubelet kubelet(client, **runtime, ko);
   kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen);
   if (Status st = kserver.start(); !st) {
-    std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(), st.to_string().c_str());
+    std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
+                 st.to_string().c_str());
     return 1;
   }
 
@@ -172,7 +184,9 @@ int run_agent(int argc, char** argv) {
   for (bool warned = false;;) {
     Status st = reporter.register_node();
     if (st) break;
-    if (!warned) spdlog::warn("registering node {} at {}: {} (retrying)", cfg.node_name, server, st.to_string());
+    if (!warned)
+      spdlog::warn("registering node {} at {}: {} (retrying)", cfg.node_name, server,
+                   st.to_string());
     warned = true;
     if (signalled(sigs, std::chrono::milliseconds(1000))) {
       kserver.stop();
@@ -185,7 +199,8 @@ int run_agent(int argc, char** argv) {
     return 1;
   }
   reporter.start();
-  spdlog::info("minik8s agent {} ready (kubelet on port {}, runtime {})", cfg.node_name, kserver.port(), endpoint);
+  spdlog::info("minik8s agent {} ready (kubelet on port {}, runtime {})", cfg.node_name,
+               kserver.port(), endpoint);
   spdlog::default_logger()->flush();
 
   int sig = 0;

@@ -18,8 +18,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 Status write_agent_state(const std::string& data_dir, const AgentState& s) {
-  json j = {{"nodeName", s.node_name}, {"cgroupRoot", s.cgroup_root}, {"managed", s.managed},
-            {"endpoint", s.endpoint},  {"netns", s.netns},             {"pid", s.pid}};
+  json j = {{"nodeName", s.node_name}, {"cgroupRoot", s.cgroup_root},
+            {"managed", s.managed},    {"endpoint", s.endpoint},
+            {"netns", s.netns},        {"pid", s.pid}};
   fs::path path = fs::path(data_dir) / "agent.json";
   fs::path tmp = path;
   tmp += ".tmp";
@@ -157,7 +158,8 @@ std::vector<std::string> cni_bridges(const std::string& conf_dir) {
     }
     for (const auto& p : plugins) {
       if (!p.is_object() || p.value("type", "") != "bridge") continue;
-      std::string name = p.contains("bridge") && p["bridge"].is_string() ? p["bridge"].get<std::string>() : "cni0";
+      std::string name =
+          p.contains("bridge") && p["bridge"].is_string() ? p["bridge"].get<std::string>() : "cni0";
       if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
     }
   }

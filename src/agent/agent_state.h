@@ -20,7 +20,7 @@ struct AgentState {
   bool managed = true;      // containerd under <data_dir>/containerd
   std::string endpoint;     // CRI endpoint used
   std::string netns;
-  pid_t pid = 0;            // the agent process
+  pid_t pid = 0;  // the agent process
 };
 
 Status write_agent_state(const std::string& data_dir, const AgentState& state);
@@ -38,7 +38,8 @@ void terminate_process(pid_t pid, std::chrono::milliseconds grace);
 std::vector<std::string> mounts_under(const std::string& dir);
 // Bridge names of the `bridge` plugins in the CNI configs (*.conf, *.conflist) of conf_dir.
 std::vector<std::string> cni_bridges(const std::string& conf_dir);
-// Network names of the CNI configs in conf_dir (host-local keeps IPs under /var/lib/cni/networks/<name>).
+// Network names of the CNI configs in conf_dir (host-local keeps IPs under
+// /var/lib/cni/networks/<name>).
 std::vector<std::string> cni_networks(const std::string& conf_dir);
 
 }  // namespace minik8s::agent

@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 
 class TempDir {
  public:
-  TempDir() : path_(fs::temp_directory_path() / ("mk-agent-state-" + std::to_string(std::random_device{}()))) {
+  TempDir()
+      : path_(fs::temp_directory_path() /
+              ("mk-agent-state-" + std::to_string(std::random_device{}()))) {
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -56,7 +58,8 @@ TEST(AgentState, CniBridgesAndNetworks) {
   TempDir d;
   std::ofstream(d.path() / "10-minik8s.conflist")
       << R"({"cniVersion":"0.4.0","name":"minik8s-n1","plugins":[{"type":"bridge","bridge":"mk-n1","isGateway":true},{"type":"portmap"}]})";
-  std::ofstream(d.path() / "20-plain.conf") << R"({"cniVersion":"0.4.0","name":"plain","type":"bridge"})";
+  std::ofstream(d.path() / "20-plain.conf")
+      << R"({"cniVersion":"0.4.0","name":"plain","type":"bridge"})";
   std::ofstream(d.path() / "junk.conf") << "not json";
   std::ofstream(d.path() / "README") << R"({"name":"ignored","type":"bridge","bridge":"nope"})";
   auto br = cni_bridges(d.path().string());

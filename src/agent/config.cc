@@ -20,12 +20,21 @@ namespace minik8s::agent {
 
 namespace {
 
-const std::set<std::string> kKnownKeys = {
-    "server",     "kubeconfig", "nodeName",                  "nodeIP",
-    "labels",     "taints",     "roles",                     "dataDir",
-    "containerRuntimeEndpoint", "netns",                     "listen",
-    "leaseRenewIntervalSeconds", "statusUpdateIntervalSeconds", "clusterDNS",
-    "maxPods"};
+const std::set<std::string> kKnownKeys = {"server",
+                                          "kubeconfig",
+                                          "nodeName",
+                                          "nodeIP",
+                                          "labels",
+                                          "taints",
+                                          "roles",
+                                          "dataDir",
+                                          "containerRuntimeEndpoint",
+                                          "netns",
+                                          "listen",
+                                          "leaseRenewIntervalSeconds",
+                                          "statusUpdateIntervalSeconds",
+                                          "clusterDNS",
+                                          "maxPods"};
 
 Status field_error(const std::string& field, const std::string& why) {
   return invalid("node config: field \"" + field + "\": " + why);
@@ -41,7 +50,8 @@ Result<std::vector<std::string>> string_list(const YAML::Node& n, const std::str
   if (!n.IsSequence()) return field_error(field, "must be a list of strings");
   std::vector<std::string> out;
   for (size_t i = 0; i < n.size(); ++i) {
-    if (!n[i].IsScalar()) return field_error(field + "[" + std::to_string(i) + "]", "must be a string");
+    if (!n[i].IsScalar())
+      return field_error(field + "[" + std::to_string(i) + "]", "must be a string");
     out.push_back(n[i].Scalar());
   }
   return out;
@@ -62,7 +72,8 @@ Result<double> number(const YAML::Node& n, const std::string& field) {
 Result<std::chrono::milliseconds> seconds_field(const YAML::Node& n, const std::string& field) {
   auto v = number(n, field);
   if (!v) return v.status();
-  if (*v <= 0 || *v > 86400) return field_error(field, "must be between 0 and 86400 seconds (exclusive of 0)");
+  if (*v <= 0 || *v > 86400)
+    return field_error(field, "must be between 0 and 86400 seconds (exclusive of 0)");
   return std::chrono::milliseconds(static_cast<int64_t>(*v * 1000.0 + 0.5));
 }
 
@@ -79,7 +90,8 @@ bool valid_listen(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon + 1 >= s.size()) return false;
   const std::string port = s.substr(colon + 1);
-  if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); })) return false;
+  if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }))
+    return false;
   return port.size() <= 5 && std::stoi(port) <= 65535;
 }
 
@@ -87,7 +99,8 @@ Status check_config(const NodeConfig& c) {
   if (!c.node_ip.empty() && !valid_ipv4(c.node_ip)) {
     return field_error("nodeIP", "\"" + c.node_ip + "\" is not an IPv4 address");
   }
-  if (!valid_listen(c.listen)) return field_error("listen", "\"" + c.listen + "\" must be HOST:PORT");
+  if (!valid_listen(c.listen))
+    return field_error("listen", "\"" + c.listen + "\" must be HOST:PORT");
   if (c.max_pods <= 0) return field_error("maxPods", "must be positive");
   for (const auto& t : c.taints) {
     if (t.key.empty()) return field_error("taints", "a taint needs a key");
@@ -100,7 +113,8 @@ Status check_config(const NodeConfig& c) {
     if (!valid_ipv4(ip)) return field_error("clusterDNS", "\"" + ip + "\" is not an IPv4 address");
   }
   if (c.data_dir.empty()) return field_error("dataDir", "must not be empty");
-  if (c.lease_renew_interval.count() <= 0) return field_error("leaseRenewIntervalSeconds", "must be positive");
+  if (c.lease_renew_interval.count() <= 0)
+    return field_error("leaseRenewIntervalSeconds", "must be positive");
   return Status::ok();
 }
 
@@ -131,14 +145,20 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
         for (const auto& tk : v[i]) {
           const std::string k = tk.first.IsScalar() ? tk.first.Scalar() : "";
           if (!tk.second.IsScalar()) return field_error(f + "." + k, "must be a string");
-          if (k == "key") t.key = tk.second.Scalar();
-          else if (k == "value") t.value = tk.second.Scalar();
-          else if (k == "effect") t.effect = tk.second.Scalar();
-          else return field_error(f, "unknown key \"" + k + "\"");
+          if (k == "key")
+            t.key = tk.second.Scalar();
+          else if (k == "value")
+            t.value = tk.second.Scalar();
+          else if (k == "effect")
+            t.effect = tk.second.Scalar();
+          else
+            return field_error(f, "unknown key \"" + k + "\"");
         }
         if (t.key.empty()) return field_error(f + ".key", "required");
         if (!valid_effect(t.effect)) {
-          return field_error(f + ".effect", "\"" + t.effect + "\" must be NoSchedule, PreferNoSchedule or NoExecute");
+          return field_error(
+              f + ".effect",
+              "\"" + t.effect + "\" must be NoSchedule, PreferNoSchedule or NoExecute");
         }
         c.taints.push_back(t);
       }
@@ -160,14 +180,22 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
     } else {
       auto s = scalar(v, key);
       if (!s) return s.status();
-      if (key == "server") c.server = *s;
-      else if (key == "kubeconfig") c.kubeconfig = *s;
-      else if (key == "nodeName") c.node_name = *s;
-      else if (key == "nodeIP") c.node_ip = *s;
-      else if (key == "dataDir") c.data_dir = *s;
-      else if (key == "containerRuntimeEndpoint") c.container_runtime_endpoint = *s;
-      else if (key == "netns") c.netns = *s;
-      else if (key == "listen") c.listen = *s;
+      if (key == "server")
+        c.server = *s;
+      else if (key == "kubeconfig")
+        c.kubeconfig = *s;
+      else if (key == "nodeName")
+        c.node_name = *s;
+      else if (key == "nodeIP")
+        c.node_ip = *s;
+      else if (key == "dataDir")
+        c.data_dir = *s;
+      else if (key == "containerRuntimeEndpoint")
+        c.container_runtime_endpoint = *s;
+      else if (key == "netns")
+        c.netns = *s;
+      else if (key == "listen")
+        c.listen = *s;
     }
   }
   if (Status st = check_config(c); !st) return st;
@@ -186,11 +214,14 @@ Result<NodeConfig> parse_yaml_text(NodeConfig base, const std::string& text) {
 
 }  // namespace
 
-Result<NodeConfig> parse_node_config(const std::string& yaml_text) { return parse_yaml_text(NodeConfig{}, yaml_text); }
+Result<NodeConfig> parse_node_config(const std::string& yaml_text) {
+  return parse_yaml_text(NodeConfig{}, yaml_text);
+}
 
 Result<Taint> parse_taint(const std::string& text) {
   auto colon = text.rfind(':');
-  if (colon == std::string::npos) return invalid("taint \"" + text + "\" must be key[=value]:Effect");
+  if (colon == std::string::npos)
+    return invalid("taint \"" + text + "\" must be key[=value]:Effect");
   Taint t;
   t.effect = text.substr(colon + 1);
   std::string kv = text.substr(0, colon);
@@ -199,34 +230,44 @@ Result<Taint> parse_taint(const std::string& text) {
   if (eq != std::string::npos) t.value = kv.substr(eq + 1);
   if (t.key.empty()) return invalid("taint \"" + text + "\" has no key");
   if (!valid_effect(t.effect)) {
-    return invalid("taint \"" + text + "\": effect must be NoSchedule, PreferNoSchedule or NoExecute");
+    return invalid("taint \"" + text +
+                   "\": effect must be NoSchedule, PreferNoSchedule or NoExecute");
   }
   return t;
 }
 
 Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, int* exit_code) {
   CLI::App app{"minik8s agent: the node agent (kubelet on containerd)", "agent"};
-  std::string config_path, server, kubeconfig, node_name, node_ip, data_dir, endpoint, netns, listen;
+  std::string config_path, server, kubeconfig, node_name, node_ip, data_dir, endpoint, netns,
+      listen;
   std::vector<std::string> labels, taints, roles, dns;
   double lease_s = 0, status_s = 0;
   int32_t max_pods = 0;
   AgentFlags local;
   AgentFlags& ex = extra ? *extra : local;
-  app.add_option("--config", config_path, "node config YAML (see deploy/node.yaml); flags override it");
+  app.add_option("--config", config_path,
+                 "node config YAML (see deploy/node.yaml); flags override it");
   auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443");
-  auto* o_kc = app.add_option("--kubeconfig", kubeconfig, "kubeconfig to find the API server (instead of --server)");
+  auto* o_kc = app.add_option("--kubeconfig", kubeconfig,
+                              "kubeconfig to find the API server (instead of --server)");
   auto* o_name = app.add_option("--node-name", node_name, "node name (default: hostname)");
-  auto* o_ip = app.add_option("--node-ip", node_ip, "node InternalIP (default: the default route's address)");
+  auto* o_ip = app.add_option("--node-ip", node_ip,
+                              "node InternalIP (default: the default route's address)");
   auto* o_labels = app.add_option("--label", labels, "extra node label k=v (repeatable)");
   auto* o_taints = app.add_option("--taint", taints, "node taint key[=value]:Effect (repeatable)");
-  auto* o_roles = app.add_option("--role", roles, "node role label node-role.kubernetes.io/ROLE (repeatable)");
-  auto* o_dir = app.add_option("--data-dir", data_dir, "state dir (default /var/lib/minik8s/agent)");
+  auto* o_roles =
+      app.add_option("--role", roles, "node role label node-role.kubernetes.io/ROLE (repeatable)");
+  auto* o_dir =
+      app.add_option("--data-dir", data_dir, "state dir (default /var/lib/minik8s/agent)");
   auto* o_ep = app.add_option("--container-runtime-endpoint", endpoint,
                               "\"managed\" (own containerd under the data dir) or a CRI socket");
   auto* o_netns = app.add_option("--netns", netns, "run the managed containerd in /run/netns/NAME");
-  auto* o_listen = app.add_option("--listen", listen, "kubelet HTTP server HOST:PORT (port 0 picks one)");
-  auto* o_lease = app.add_option("--lease-renew-interval", lease_s, "seconds between Lease renewals");
-  auto* o_status = app.add_option("--status-update-interval", status_s, "seconds between node status updates");
+  auto* o_listen =
+      app.add_option("--listen", listen, "kubelet HTTP server HOST:PORT (port 0 picks one)");
+  auto* o_lease =
+      app.add_option("--lease-renew-interval", lease_s, "seconds between Lease renewals");
+  auto* o_status =
+      app.add_option("--status-update-interval", status_s, "seconds between node status updates");
   auto* o_dns = app.add_option("--cluster-dns", dns, "DNS server IPs for pods (repeatable)");
   auto* o_max = app.add_option("--max-pods", max_pods, "pods this node accepts");
   app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
@@ -246,7 +287,8 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
     std::stringstream ss;
     ss << f.rdbuf();
     auto parsed = parse_yaml_text(NodeConfig{}, ss.str());
-    if (!parsed) return Status(parsed.status().code(), config_path + ": " + parsed.status().message());
+    if (!parsed)
+      return Status(parsed.status().code(), config_path + ": " + parsed.status().message());
     c = std::move(*parsed);
   }
   if (o_server->count()) c.server = server;
@@ -263,7 +305,8 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   }
   if (o_status->count()) {
     if (status_s <= 0) return invalid("--status-update-interval must be positive");
-    c.status_update_interval = std::chrono::milliseconds(static_cast<int64_t>(status_s * 1000 + 0.5));
+    c.status_update_interval =
+        std::chrono::milliseconds(static_cast<int64_t>(status_s * 1000 + 0.5));
   }
   if (o_max->count()) c.max_pods = max_pods;
   if (o_dns->count()) c.cluster_dns = dns;
@@ -271,7 +314,8 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   if (o_labels->count()) {
     for (const auto& l : labels) {
       auto eq = l.find('=');
-      if (eq == std::string::npos || eq == 0) return invalid("--label \"" + l + "\" must be key=value");
+      if (eq == std::string::npos || eq == 0)
+        return invalid("--label \"" + l + "\" must be key=value");
       c.labels[l.substr(0, eq)] = l.substr(eq + 1);
     }
   }
@@ -324,7 +368,8 @@ void fill_defaults(NodeConfig& config) {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
     std::string h = host;
-    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
     config.node_name = h.empty() ? "localhost" : h;
   }
   if (config.node_ip.empty()) config.node_ip = default_node_ip();

@@ -148,15 +148,16 @@ class Argv {
 };
 
 TEST(AgentFlags, FlagsOverrideYaml) {
-  auto path = std::filesystem::temp_directory_path() / ("mk-agent-cfg-" + std::to_string(std::random_device{}()));
+  auto path = std::filesystem::temp_directory_path() /
+              ("mk-agent-cfg-" + std::to_string(std::random_device{}()));
   {
     std::ofstream f(path);
     f << "nodeName: from-yaml\nnodeIP: 10.0.0.1\nmaxPods: 20\nlabels: {zone: a}\nroles: [worker]\n"
          "taints: [{key: a, effect: NoSchedule}]\n";
   }
-  Argv a({"agent", "--config", path.string(), "--node-name", "from-flag", "--label", "rack=r1", "--taint",
-          "b=c:NoExecute", "--lease-renew-interval", "0.25", "--cluster-dns", "10.96.0.10", "--max-pods", "7",
-          "--image-cache", "/tmp/ic", "--listen", "127.0.0.1:0"});
+  Argv a({"agent", "--config", path.string(), "--node-name", "from-flag", "--label", "rack=r1",
+          "--taint", "b=c:NoExecute", "--lease-renew-interval", "0.25", "--cluster-dns",
+          "10.96.0.10", "--max-pods", "7", "--image-cache", "/tmp/ic", "--listen", "127.0.0.1:0"});
   AgentFlags extra;
   auto c = parse_agent_flags(a.argc(), a.argv(), &extra);
   std::filesystem::remove(path);

@@ -25,7 +25,8 @@ std::string read_first_line(const std::string& path) {
   std::ifstream f(path);
   std::string line;
   std::getline(f, line);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
+    line.pop_back();
   return line;
 }
 
@@ -67,8 +68,8 @@ std::string uid_of(const Json& obj) {
 const api::ResourceType& node_type() { return *api::find_kind("v1", "Node"); }
 const api::ResourceType& lease_type() { return *api::find_kind("coordination.k8s.io/v1", "Lease"); }
 
-Json condition(const std::string& type, bool status, const std::string& reason, const std::string& message,
-               const std::string& now, const Json& previous_status) {
+Json condition(const std::string& type, bool status, const std::string& reason,
+               const std::string& message, const std::string& now, const Json& previous_status) {
   std::string st = status ? "True" : "False";
   std::string transition = now;
   if (previous_status.is_object() && previous_status.contains("conditions") &&
@@ -102,7 +103,8 @@ HostInfo probe_host(const std::string& data_dir, const std::string& dev_dir) {
   h.cpu_millis = std::max<long>(n, 1) * 1000;
   int64_t quota = read_int("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", -1);
   int64_t period = read_int("/sys/fs/cgroup/cpu/cpu.cfs_period_us", 100000);
-  if (quota > 0 && period > 0) h.cpu_millis = std::min<int64_t>(h.cpu_millis, quota * 1000 / period);
+  if (quota > 0 && period > 0)
+    h.cpu_millis = std::min<int64_t>(h.cpu_millis, quota * 1000 / period);
   // Memory: MemTotal, capped by a memory cgroup limit when lower.
   std::ifstream mi("/proc/meminfo");
   std::string key;
@@ -118,13 +120,14 @@ HostInfo probe_host(const std::string& data_dir, const std::string& dev_dir) {
   if (limit > 0 && h.memory_bytes > 0 && limit < h.memory_bytes) h.memory_bytes = limit;
   // Ephemeral storage: the filesystem holding the data dir (or its nearest existing parent).
   std::string probe = data_dir.empty() ? "/" : data_dir;
-  struct statvfs vfs{};
+  struct statvfs vfs {};
   while (statvfs(probe.c_str(), &vfs) != 0) {
     auto slash = probe.rfind('/');
     if (slash == std::string::npos || probe == "/") break;
     probe = slash == 0 ? "/" : probe.substr(0, slash);
   }
-  h.ephemeral_storage_bytes = static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
+  h.ephemeral_storage_bytes =
+      static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
   // GPUs: NVIDIA device nodes /dev/nvidia0, /dev/nvidia1, ...
   glob_t g{};
   std::string pattern = dev_dir + "/nvidia[0-9]*";
@@ -147,7 +150,8 @@ RuntimeState probe_runtime(cri::Runtime& runtime) {
     return s;
   }
   std::string version = v->runtime_version;
-  if (auto tilde = version.find('~'); tilde != std::string::npos) version.resize(tilde);  // Debian "~ds1"
+  if (auto tilde = version.find('~'); tilde != std::string::npos)
+    version.resize(tilde);  // Debian "~ds1"
   s.runtime_version = (v->runtime_name.empty() ? "containerd" : v->runtime_name) + "://" + version;
   s.ready = true;
   return s;
@@ -186,17 +190,18 @@ Json build_node_status(const NodeConfig& config, const HostInfo& host, const Run
   Json conditions = Json::array();
   conditions.push_back(condition("MemoryPressure", false, "KubeletHasSufficientMemory",
                                  "kubelet has sufficient memory available", ts, previous_status));
-  conditions.push_back(
-      condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", ts, previous_status));
+  conditions.push_back(condition("DiskPressure", false, "KubeletHasNoDiskPressure",
+                                 "kubelet has no disk pressure", ts, previous_status));
   conditions.push_back(condition("PIDPressure", false, "KubeletHasSufficientPID",
                                  "kubelet has sufficient PID available", ts, previous_status));
   if (runtime.ready) {
-    conditions.push_back(
-        condition("Ready", true, "KubeletReady", "kubelet is posting ready status", ts, previous_status));
+    conditions.push_back(condition("Ready", true, "KubeletReady", "kubelet is posting ready status",
+                                   ts, previous_status));
   } else {
-    conditions.push_back(condition("Ready", false, "KubeletNotReady",
-                                   runtime.message.empty() ? "container runtime is down" : runtime.message, ts,
-                                   previous_status));
+    conditions.push_back(
+        condition("Ready", false, "KubeletNotReady",
+                  runtime.message.empty() ? "container runtime is down" : runtime.message, ts,
+                  previous_status));
   }
   Json addresses = Json::array({{{"type", "InternalIP"}, {"address", config.node_ip}},
                                 {{"type", "Hostname"}, {"address", config.node_name}}});
@@ -211,9 +216,10 @@ Json build_node_status(const NodeConfig& config, const HostInfo& host, const Run
                     {"operatingSystem", "linux"},
                     {"architecture", "amd64"}};
   // A runtime that was never reachable leaves the version empty; keep the last one seen.
-  if (runtime.runtime_version.empty() && previous_status.is_object() && previous_status.contains("nodeInfo") &&
-      previous_status["nodeInfo"].is_object()) {
-    node_info["containerRuntimeVersion"] = previous_status["nodeInfo"].value("containerRuntimeVersion", "");
+  if (runtime.runtime_version.empty() && previous_status.is_object() &&
+      previous_status.contains("nodeInfo") && previous_status["nodeInfo"].is_object()) {
+    node_info["containerRuntimeVersion"] =
+        previous_status["nodeInfo"].value("containerRuntimeVersion", "");
   }
   return {{"capacity", capacity},
           {"allocatable", capacity},
@@ -223,8 +229,8 @@ Json build_node_status(const NodeConfig& config, const HostInfo& host, const Run
           {"nodeInfo", node_info}};
 }
 
-Json build_node(const NodeConfig& config, const HostInfo& host, const RuntimeState& runtime, int kubelet_port,
-                SysTime now) {
+Json build_node(const NodeConfig& config, const HostInfo& host, const RuntimeState& runtime,
+                int kubelet_port, SysTime now) {
   Json node = {{"apiVersion", "v1"},
                {"kind", "Node"},
                {"metadata", {{"name", config.node_name}, {"labels", node_labels(config)}}},
@@ -244,16 +250,16 @@ Json build_lease(const std::string& node_name, const std::string& node_uid, SysT
                   {"leaseDurationSeconds", kLeaseDurationSeconds},
                   {"renewTime", format_rfc3339_micro(now)}}}};
   if (!node_uid.empty()) {
-    lease["metadata"]["ownerReferences"] =
-        Json::array({{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node_name}, {"uid", node_uid}}});
+    lease["metadata"]["ownerReferences"] = Json::array(
+        {{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node_name}, {"uid", node_uid}}});
   }
   return lease;
 }
 
 // ---------------------------------------------------------------- NodeReporter
 
-NodeReporter::NodeReporter(client::Client& client, cri::Runtime& runtime, NodeConfig config, HostInfo host,
-                           int kubelet_port, Clock& clock)
+NodeReporter::NodeReporter(client::Client& client, cri::Runtime& runtime, NodeConfig config,
+                           HostInfo host, int kubelet_port, Clock& clock)
     : client_(client),
       runtime_(runtime),
       config_(std::move(config)),
@@ -287,7 +293,8 @@ Status NodeReporter::register_node() {
       updated["metadata"]["labels"] = Json::object();
     }
     const Json ours = node_labels(config_);
-    for (auto it = ours.begin(); it != ours.end(); ++it) updated["metadata"]["labels"][it.key()] = it.value();
+    for (auto it = ours.begin(); it != ours.end(); ++it)
+      updated["metadata"]["labels"][it.key()] = it.value();
     if (!updated.contains("spec") || !updated["spec"].is_object()) updated["spec"] = Json::object();
     Json taints = node_taints(config_);
     if (taints.empty()) {
@@ -344,7 +351,8 @@ Status NodeReporter::renew_lease() {
       *lease_ = std::move(*res);
       return Status::ok();
     }
-    if (res.status().code() != Code::kConflict && res.status().code() != Code::kNotFound) return res.status();
+    if (res.status().code() != Code::kConflict && res.status().code() != Code::kNotFound)
+      return res.status();
     *lease_ = Json();  // re-read below
   }
   auto current = client_.get(lease_type(), "kube-node-lease", config_.node_name);
@@ -352,20 +360,24 @@ Status NodeReporter::renew_lease() {
     Json next = *current;
     Json fresh = build_lease(config_.node_name, node_uid_, now);
     next["spec"] = fresh["spec"];
-    if (fresh["metadata"].contains("ownerReferences")) next["metadata"]["ownerReferences"] = fresh["metadata"]["ownerReferences"];
+    if (fresh["metadata"].contains("ownerReferences"))
+      next["metadata"]["ownerReferences"] = fresh["metadata"]["ownerReferences"];
     auto res = client_.update(lease_type(), next);
     if (!res) return res.status();
     *lease_ = std::move(*res);
     return Status::ok();
   }
   if (current.status().code() != Code::kNotFound) return current.status();
-  auto created = client_.create(lease_type(), build_lease(config_.node_name, node_uid_, now), "kube-node-lease");
+  auto created = client_.create(lease_type(), build_lease(config_.node_name, node_uid_, now),
+                                "kube-node-lease");
   if (!created && created.status().code() == Code::kNotFound) {
     // The namespace is missing (the server makes it at start-up; someone removed it).
-    Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "kube-node-lease"}}}};
+    Json ns = {
+        {"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "kube-node-lease"}}}};
     auto made = client_.create(*api::find_kind("v1", "Namespace"), ns, "");
     if (!made && made.status().code() != Code::kAlreadyExists) return made.status();
-    created = client_.create(lease_type(), build_lease(config_.node_name, node_uid_, now), "kube-node-lease");
+    created = client_.create(lease_type(), build_lease(config_.node_name, node_uid_, now),
+                             "kube-node-lease");
   }
   if (!created) return created.status();
   *lease_ = std::move(*created);
@@ -408,7 +420,8 @@ void NodeReporter::loop() {
     const auto now = Steady::now();
     if (now >= next_lease) {
       Status st = renew_lease();
-      if (!st && !lease_failing) spdlog::warn("renewing lease of node {}: {}", config_.node_name, st.to_string());
+      if (!st && !lease_failing)
+        spdlog::warn("renewing lease of node {}: {}", config_.node_name, st.to_string());
       if (st && lease_failing) spdlog::info("lease of node {} renewed again", config_.node_name);
       lease_failing = !st;
       next_lease = now + config_.lease_renew_interval;
@@ -427,7 +440,8 @@ void NodeReporter::loop() {
     }
     if (write_status) {
       Status st = update_status();
-      if (!st && !status_failing) spdlog::warn("updating status of node {}: {}", config_.node_name, st.to_string());
+      if (!st && !status_failing)
+        spdlog::warn("updating status of node {}: {}", config_.node_name, st.to_string());
       status_failing = !st;
       // Retry a failed write at the next probe rather than a whole interval later.
       next_status = st ? now + config_.status_update_interval : now + probe_every;

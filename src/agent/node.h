@@ -27,12 +27,14 @@
 
 namespace minik8s::agent {
 
-inline constexpr const char* kKubeletVersion = "v1.32.0-minik8s";  // the API server's /version gitVersion
+inline constexpr const char* kKubeletVersion =
+    "v1.32.0-minik8s";  // the API server's /version gitVersion
 inline constexpr int32_t kLeaseDurationSeconds = 40;
 
 // Flags of `minik8s agent` that are not part of NodeConfig.
 struct AgentFlags {
-  std::string image_cache;  // where offline images are built (default <data_dir>/../images or $MINIK8S_IMAGE_CACHE)
+  std::string image_cache;  // where offline images are built (default <data_dir>/../images or
+                            // $MINIK8S_IMAGE_CACHE)
   std::string log_level = "info";
 };
 
@@ -40,7 +42,8 @@ struct AgentFlags {
 // flag given overrides the YAML. Does not fill host-derived defaults (see
 // fill_defaults). --help / parse errors come back as kBadRequest with CLI11's
 // text; `exit_code` (when non-null) receives CLI11's exit code for them.
-Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, int* exit_code = nullptr);
+Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra,
+                                     int* exit_code = nullptr);
 // Taint from "key[=value]:Effect".
 Result<Taint> parse_taint(const std::string& text);
 // node_name ← hostname (lower-cased), node_ip ← default route interface address or 127.0.0.1.
@@ -69,12 +72,13 @@ struct RuntimeState {
 RuntimeState probe_runtime(cri::Runtime& runtime);
 
 // Node with metadata (name, labels), spec (taints) and status.
-api::Json build_node(const NodeConfig& config, const HostInfo& host, const RuntimeState& runtime, int kubelet_port,
-                     SysTime now);
+api::Json build_node(const NodeConfig& config, const HostInfo& host, const RuntimeState& runtime,
+                     int kubelet_port, SysTime now);
 // status only; conditions keep lastTransitionTime from previous_status when
 // their status did not change (previous_status may be null/empty).
-api::Json build_node_status(const NodeConfig& config, const HostInfo& host, const RuntimeState& runtime,
-                            int kubelet_port, SysTime now, const api::Json& previous_status);
+api::Json build_node_status(const NodeConfig& config, const HostInfo& host,
+                            const RuntimeState& runtime, int kubelet_port, SysTime now,
+                            const api::Json& previous_status);
 // Node labels: kubernetes.io/hostname, os, arch, node-role.kubernetes.io/<role>, then user labels.
 api::Json node_labels(const NodeConfig& config);
 api::Json node_taints(const NodeConfig& config);
@@ -82,8 +86,8 @@ api::Json build_lease(const std::string& node_name, const std::string& node_uid,
 
 class NodeReporter {
  public:
-  NodeReporter(client::Client& client, cri::Runtime& runtime, NodeConfig config, HostInfo host, int kubelet_port,
-               Clock& clock = real_clock());
+  NodeReporter(client::Client& client, cri::Runtime& runtime, NodeConfig config, HostInfo host,
+               int kubelet_port, Clock& clock = real_clock());
   ~NodeReporter();
   NodeReporter(const NodeReporter&) = delete;
   NodeReporter& operator=(const NodeReporter&) = delete;

@@ -59,7 +59,8 @@ TEST(BuildNode, MetadataSpecAndStatus) {
   EXPECT_EQ(l["node-role.kubernetes.io/worker"], "");
   EXPECT_EQ(l["zone"], "a");
   ASSERT_EQ(n["spec"]["taints"].size(), 2u);
-  EXPECT_EQ(n["spec"]["taints"][0], Json({{"key", "dedicated"}, {"value", "infra"}, {"effect", "NoSchedule"}}));
+  EXPECT_EQ(n["spec"]["taints"][0],
+            Json({{"key", "dedicated"}, {"value", "infra"}, {"effect", "NoSchedule"}}));
   EXPECT_FALSE(n["spec"]["taints"][1].contains("value"));
 
   const Json& s = n["status"];
@@ -145,9 +146,11 @@ TEST(BuildLease, Fields) {
 }
 
 TEST(ProbeHost, ReadsThisMachine) {
-  auto dev = std::filesystem::temp_directory_path() / ("mk-agent-dev-" + std::to_string(std::random_device{}()));
+  auto dev = std::filesystem::temp_directory_path() /
+             ("mk-agent-dev-" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(dev);
-  for (const char* f : {"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"}) std::ofstream(dev / f) << "";
+  for (const char* f : {"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"})
+    std::ofstream(dev / f) << "";
   HostInfo h = probe_host("/tmp/does/not/exist/yet", dev.string());
   std::filesystem::remove_all(dev);
   EXPECT_EQ(h.gpus, 2);  // nvidia0, nvidia1 — not nvidiactl / nvidia-uvm

@@ -37,17 +37,24 @@ class VersionOnlyRuntime : public cri::Runtime {
   Status start_container(const std::string&) override { return no(); }
   Status stop_container(const std::string&, int64_t) override { return no(); }
   Status remove_container(const std::string&) override { return no(); }
-  Result<std::vector<cri::Container>> list_containers(const cri::ContainerFilter&) override { return no(); }
+  Result<std::vector<cri::Container>> list_containers(const cri::ContainerFilter&) override {
+    return no();
+  }
   Result<cri::ContainerStatus> container_status(const std::string&) override { return no(); }
-  Status update_container_resources(const std::string&, const cri::Resources&) override { return no(); }
-  Result<cri::ExecSyncResult> exec_sync(const std::string&, const std::vector<std::string>&, int64_t) override {
+  Status update_container_resources(const std::string&, const cri::Resources&) override {
+    return no();
+  }
+  Result<cri::ExecSyncResult> exec_sync(const std::string&, const std::vector<std::string>&,
+                                        int64_t) override {
     return no();
   }
   Result<std::string> exec(const cri::ExecRequest&) override { return no(); }
   Result<std::vector<cri::ContainerStats>> list_container_stats() override { return no(); }
   Result<std::vector<cri::Image>> list_images() override { return no(); }
   Result<std::optional<cri::Image>> image_status(const std::string&) override { return no(); }
-  Result<std::string> pull_image(const std::string&, const cri::SandboxConfig*) override { return no(); }
+  Result<std::string> pull_image(const std::string&, const cri::SandboxConfig*) override {
+    return no();
+  }
   Status remove_image(const std::string&) override { return no(); }
 
  private:
@@ -94,7 +101,10 @@ class ReporterTest : public apiserver::testing_support::ApiServerFixture {
     }
     return "";
   }
-  Result<Json> lease() { return client_->get(*api::find_kind("coordination.k8s.io/v1", "Lease"), "kube-node-lease", "node-it"); }
+  Result<Json> lease() {
+    return client_->get(*api::find_kind("coordination.k8s.io/v1", "Lease"), "kube-node-lease",
+                        "node-it");
+  }
   template <typename F>
   bool poll(F f, std::chrono::milliseconds limit = 5s) {
     auto end = std::chrono::steady_clock::now() + limit;
@@ -191,8 +201,9 @@ TEST_F(ReporterTest, RestartKeepsOthersLabelsAndUpdatesOurs) {
   }
   std::string uid = node()["metadata"]["uid"];
   // Someone else labels the node and sets podCIDR.
-  auto p = client_->patch(*api::find_kind("v1", "Node"), "", "node-it", client::PatchType::kMerge,
-                          Json::parse(R"({"metadata":{"labels":{"team":"blue"}},"spec":{"podCIDR":"10.244.1.0/24"}})"));
+  auto p = client_->patch(
+      *api::find_kind("v1", "Node"), "", "node-it", client::PatchType::kMerge,
+      Json::parse(R"({"metadata":{"labels":{"team":"blue"}},"spec":{"podCIDR":"10.244.1.0/24"}})"));
   ASSERT_TRUE(p.is_ok()) << p.status().to_string();
   cfg_.labels = {{"zone", "z2"}};
   cfg_.taints.clear();

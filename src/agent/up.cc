@@ -95,13 +95,16 @@ bool node_ready(client::Client& c, const std::string& node) {
 
 int run_up(int argc, char** argv) {
   CLI::App app{"minik8s up: server + agent + private containerd on this host", "up"};
-  std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250", image_cache;
+  std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250",
+                        image_cache;
   std::string log_level = "info";
-  app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")->required();
+  app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
+      ->required();
   app.add_option("--listen", listen, "API server HOST:PORT");
   app.add_option("--node-name", node_name, "node name (default: hostname)");
   app.add_option("--kubelet-listen", kubelet_listen, "kubelet HTTP server HOST:PORT");
-  app.add_option("--image-cache", image_cache, "directory for built offline images (default DIR/images)");
+  app.add_option("--image-cache", image_cache,
+                 "directory for built offline images (default DIR/images)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   try {
     app.parse(argc, argv);
@@ -135,7 +138,8 @@ int run_up(int argc, char** argv) {
   pid_t server = 0, agent = 0;
   int rc = 0;
   auto wait_signal = [&](std::chrono::milliseconds t) -> int {
-    timespec ts{static_cast<time_t>(t.count() / 1000), static_cast<long>((t.count() % 1000) * 1000000)};
+    timespec ts{static_cast<time_t>(t.count() / 1000),
+                static_cast<long>((t.count() % 1000) * 1000000)};
     siginfo_t info;
     int s = sigtimedwait(&sigs, &info, &ts);
     return s > 0 ? s : 0;
@@ -161,7 +165,8 @@ int run_up(int argc, char** argv) {
   };
 
   fs::remove(dir / "server" / "kubeconfig", ec);  // a stale one would look ready
-  server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen, "--log-level", log_level});
+  server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen,
+                       "--log-level", log_level});
   if (server < 0) return shutdown(1);
   spdlog::info("minik8s up: server started (pid {})", server);
 
@@ -197,9 +202,10 @@ int run_up(int argc, char** argv) {
     return shutdown(1);
   }
 
-  agent = spawn_self({"agent", "--server", url, "--data-dir", (dir / "agent").string(), "--node-name", node_name,
-                      "--role", "control-plane", "--role", "worker", "--listen", kubelet_listen, "--image-cache",
-                      image_cache, "--log-level", log_level});
+  agent =
+      spawn_self({"agent", "--server", url, "--data-dir", (dir / "agent").string(), "--node-name",
+                  node_name, "--role", "control-plane", "--role", "worker", "--listen",
+                  kubelet_listen, "--image-cache", image_cache, "--log-level", log_level});
   if (agent < 0) return shutdown(1);
   spdlog::info("minik8s up: agent started (pid {})", agent);
 
@@ -271,15 +277,18 @@ void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& proble
       auto sandboxes = (*rt)->list_pod_sandboxes(sel);
       if (sandboxes) {
         for (const auto& sb : *sandboxes) {
-          auto containers = (*rt)->list_containers(cri::ContainerFilter{std::nullopt, sb.id, std::nullopt, {}});
+          auto containers =
+              (*rt)->list_containers(cri::ContainerFilter{std::nullopt, sb.id, std::nullopt, {}});
           if (containers) {
             for (const auto& c : *containers) {
               (void)(*rt)->stop_container(c.id, 0);
               (void)(*rt)->remove_container(c.id);
             }
           }
-          if (Status s = (*rt)->stop_pod_sandbox(sb.id); !s) problems.push_back("stop sandbox " + sb.id + ": " + s.message());
-          if (Status s = (*rt)->remove_pod_sandbox(sb.id); !s) problems.push_back("remove sandbox " + sb.id + ": " + s.message());
+          if (Status s = (*rt)->stop_pod_sandbox(sb.id); !s)
+            problems.push_back("stop sandbox " + sb.id + ": " + s.message());
+          if (Status s = (*rt)->remove_pod_sandbox(sb.id); !s)
+            problems.push_back("remove sandbox " + sb.id + ": " + s.message());
         }
         std::printf("removed %zu pod sandbox(es) of %s\n", sandboxes->size(),
                     st.node_name.empty() ? agent_dir.c_str() : st.node_name.c_str());
@@ -289,10 +298,12 @@ void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& proble
     }
   }
   // Pod cgroups, then the node's own cgroup directory in each hierarchy.
-  if (!st.cgroup_root.empty() && st.cgroup_root != "/" && st.cgroup_root.find("..") == std::string::npos) {
+  if (!st.cgroup_root.empty() && st.cgroup_root != "/" &&
+      st.cgroup_root.find("..") == std::string::npos) {
     kubelet::PodCgroups cg("/sys/fs/cgroup", st.cgroup_root);
     for (const auto& uid : cg.list()) {
-      if (Status s = cg.remove(uid); !s) problems.push_back("cgroup of pod " + uid + ": " + s.message());
+      if (Status s = cg.remove(uid); !s)
+        problems.push_back("cgroup of pod " + uid + ": " + s.message());
     }
     std::error_code ec;
     for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
@@ -309,7 +320,9 @@ void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& proble
     for (const auto& br : cni_bridges(conf_dir.string())) {
       if (!fs::exists("/sys/class/net/" + br)) continue;
       std::string cmd = "ip link del " + br;
-      if (br.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != std::string::npos ||
+      if (br.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+              std::string::npos ||
           std::system(cmd.c_str()) != 0) {
         problems.push_back("could not delete bridge " + br);
       } else {
@@ -329,7 +342,9 @@ void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& proble
 }  // namespace
 
 int run_down(int argc, char** argv) {
-  CLI::App app{"minik8s down: remove everything `minik8s up` (or an agent) created under a data dir", "down"};
+  CLI::App app{
+      "minik8s down: remove everything `minik8s up` (or an agent) created under a data dir",
+      "down"};
   std::string data_dir;
   app.add_option("--data-dir", data_dir, "the data dir given to up / agent")->required();
   try {
