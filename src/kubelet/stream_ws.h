@@ -230,8 +230,24 @@ inline Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc
       req.set(http::field::user_agent, "minik8s");
     }));
     ws->read_message_max(64 * 1024 * 1024);
+    // The asynchronous handshake fills `res` also when the upgrade is declined
+    // (the synchronous one does not), so the refusal can be passed on.
     websocket::response_type res;
-    ws->handshake(res, host + ":" + port, target, ec);
+    net::steady_timer timer(ioc);
+    timer.expires_after(std::chrono::seconds(30));
+    timer.async_wait([&](beast::error_code e) {
+      if (!e) {
+        beast::error_code ig;
+        beast::get_lowest_layer(*ws).close(ig);
+      }
+    });
+    ws->async_handshake(res, host + ":" + port, target, [&](beast::error_code e) {
+      ec = e;
+      timer.cancel();
+    });
+    ioc.restart();
+    ioc.run();
+    ioc.restart();
     if (ec) {
       if (refused) {
         refused->code = res.result_int();

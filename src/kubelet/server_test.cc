@@ -1,0 +1,488 @@
+// KubeletHttpServer against a fake locator, a fake runtime and an in-test
+// WebSocket "CRI streaming server"; CRI log decoding.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "server_internal.h"
+#include "stream_ws.h"
+
+namespace minik8s::kubelet {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------- decoding
+
+TEST(KubeletLogDecode, ParsesRecordsAndJoinsPartials) {
+  auto r = parse_log_record("2024-01-02T03:04:05.123456789Z stdout F hello world");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->stream, "stdout");
+  EXPECT_FALSE(r->partial);
+  EXPECT_EQ(r->text, "hello world");
+  EXPECT_EQ(r->time_ns, 1704164645123456789LL);
+  EXPECT_FALSE(parse_log_record("garbage"));
+  EXPECT_FALSE(parse_log_record("2024-01-02T03:04:05Z stdin F x"));
+  EXPECT_EQ(*parse_rfc3339_ns("2024-01-02T05:04:05+02:00"), 1704164645LL * 1000000000LL);
+
+  LogDecoder d;
+  std::vector<LogLine> out;
+  d.feed("2024-01-02T03:04:05Z stdout P abc", out);
+  EXPECT_TRUE(out.empty());
+  d.feed("\n2024-01-02T03:04:06Z stdout F def\nnot a record\n2024-01-02T03:04:07Z stderr F ", out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].text, "abcdef\n");
+  EXPECT_EQ(out[0].timestamp, "2024-01-02T03:04:05Z");
+  d.feed("\n", out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].text, "\n");
+  EXPECT_EQ(out[1].stream, "stderr");
+}
+
+TEST(KubeletLogDecode, TailSinceTimestampsLimit) {
+  std::vector<LogLine> lines;
+  LogDecoder d;
+  d.feed("2024-01-02T03:04:05Z stdout F one\n2024-01-02T03:04:06Z stdout F two\n2024-01-02T03:04:07Z stderr F three\n",
+         lines);
+  ASSERT_EQ(lines.size(), 3u);
+  LogOptions o;
+  int64_t left = 0;
+  EXPECT_EQ(render_lines(lines, o, 0, &left), "one\ntwo\nthree\n");
+  o.tail_lines = 2;
+  EXPECT_EQ(render_lines(lines, o, 0, &left), "two\nthree\n");
+  o.tail_lines = 0;
+  EXPECT_EQ(render_lines(lines, o, 0, &left), "");
+  o.tail_lines.reset();
+  o.timestamps = true;
+  EXPECT_EQ(render_lines(lines, o, 0, &left), "2024-01-02T03:04:05Z one\n2024-01-02T03:04:06Z two\n2024-01-02T03:04:07Z three\n");
+  o.timestamps = false;
+  int64_t now = *parse_rfc3339_ns("2024-01-02T03:04:08Z");
+  o.since_seconds = 2;  // lines at or after :06
+  EXPECT_EQ(render_lines(lines, o, now, &left), "two\nthree\n");
+  o.since_seconds.reset();
+  o.limit_bytes = 6;
+  left = 6;
+  EXPECT_EQ(render_lines(lines, o, 0, &left), "one\ntw");
+  EXPECT_EQ(left, 0);
+}
+
+// ---------------------------------------------------------------- fakes
+
+struct FakeLocator : ContainerLocator {
+  std::mutex mu;
+  std::map<std::string, ContainerRef> current, previous;  // key "ns/pod/container"
+  Result<ContainerRef> find_container(const std::string& ns, const std::string& pod, const std::string& container,
+                                      bool prev) override {
+    std::lock_guard l(mu);
+    auto& m = prev ? previous : current;
+    std::string c = container.empty() ? "main" : container;
+    auto it = m.find(ns + "/" + pod + "/" + c);
+    if (it == m.end()) return not_found("container \"" + c + "\" in pod \"" + pod + "\" not found");
+    return it->second;
+  }
+  std::vector<PodUsage> pod_usage() override {
+    PodUsage p;
+    p.namespace_ = "default";
+    p.name = "web";
+    p.uid = "u1";
+    p.containers.push_back({"main", 2500000000ULL, 1000000, 4096, 1});
+    p.containers.push_back({"side", 500000000ULL, 500000, 1024, 1});
+    p.cpu_usage_nano_cores = 1500000;
+    p.memory_working_set_bytes = 5120;
+    return {p};
+  }
+  std::string node_name() override { return "node-a"; }
+  size_t running_pods() override { return 1; }
+};
+
+// Only exec() matters to the server; the rest says "unimplemented".
+struct ExecOnlyRuntime : cri::Runtime {
+  std::mutex mu;
+  std::vector<cri::ExecRequest> calls;
+  std::string url;
+  Status no() { return Status(Code::kInternal, "not in this fake"); }
+  Result<cri::VersionInfo> version() override { return no(); }
+  Result<std::string> run_pod_sandbox(const cri::SandboxConfig&) override { return no(); }
+  Status stop_pod_sandbox(const std::string&) override { return no(); }
+  Status remove_pod_sandbox(const std::string&) override { return no(); }
+  Result<cri::SandboxStatus> pod_sandbox_status(const std::string&) override { return no(); }
+  Result<std::vector<cri::Sandbox>> list_pod_sandboxes(const cri::Labels&) override { return no(); }
+  Result<std::string> create_container(const std::string&, const cri::ContainerConfig&,
+                                       const cri::SandboxConfig&) override {
+    return no();
+  }
+  Status start_container(const std::string&) override { return no(); }
+  Status stop_container(const std::string&, int64_t) override { return no(); }
+  Status remove_container(const std::string&) override { return no(); }
+  Result<std::vector<cri::Container>> list_containers(const cri::ContainerFilter&) override { return no(); }
+  Result<cri::ContainerStatus> container_status(const std::string&) override { return no(); }
+  Status update_container_resources(const std::string&, const cri::Resources&) override { return no(); }
+  Result<cri::ExecSyncResult> exec_sync(const std::string&, const std::vector<std::string>&, int64_t) override {
+    return no();
+  }
+  Result<std::string> exec(const cri::ExecRequest& r) override {
+    std::lock_guard l(mu);
+    calls.push_back(r);
+    return url + "/" + r.container_id;
+  }
+  Result<std::vector<cri::ContainerStats>> list_container_stats() override { return no(); }
+  Result<std::vector<cri::Image>> list_images() override { return no(); }
+  Result<std::optional<cri::Image>> image_status(const std::string&) override { return no(); }
+  Result<std::string> pull_image(const std::string&, const cri::SandboxConfig*) override { return no(); }
+  Status remove_image(const std::string&) override { return no(); }
+};
+
+// A WebSocket server that speaks only v4.channel.k8s.io, like containerd 1.6's
+// streaming server: answers each stdin frame with its upper-cased text on
+// stdout and "err:" + text on stderr; on stdin "exit N\n" sends the exit
+// Status and closes. Records every channel byte it receives.
+class FakeStreamingServer {
+ public:
+  FakeStreamingServer() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~FakeStreamingServer() {
+    beast::error_code ec;
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    acceptor_.close(ec);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/exec"; }
+  std::vector<int> channels() {
+    std::lock_guard l(mu_);
+    return channels_;
+  }
+  std::string target() {
+    std::lock_guard l(mu_);
+    return target_;
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      tcp::socket s(ioc_);
+      beast::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec) return;
+      try {
+        serve(std::move(s));
+      } catch (...) {
+      }
+    }
+  }
+  void serve(tcp::socket s) {
+    beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    http::read(s, buf, req);
+    {
+      std::lock_guard l(mu_);
+      target_ = std::string(req.target());
+    }
+    std::string offered(req[http::field::sec_websocket_protocol]);
+    websocket::stream<tcp::socket> ws(std::move(s));
+    if (offered.find("v4.channel.k8s.io") == std::string::npos) {
+      http::response<http::string_body> res{http::status::bad_request, 11};
+      res.body() = "want v4.channel.k8s.io";
+      res.prepare_payload();
+      http::write(beast::get_lowest_layer(ws), res);
+      return;
+    }
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& r) { r.set(http::field::sec_websocket_protocol, "v4.channel.k8s.io"); }));
+    ws.accept(req);
+    ws.binary(true);
+    for (;;) {
+      beast::flat_buffer m;
+      beast::error_code ec;
+      ws.read(m, ec);
+      if (ec) return;
+      std::string msg = beast::buffers_to_string(m.data());
+      if (msg.empty()) continue;
+      {
+        std::lock_guard l(mu_);
+        channels_.push_back(static_cast<unsigned char>(msg[0]));
+      }
+      if (msg[0] != 0) continue;
+      std::string text = msg.substr(1);
+      if (text.rfind("exit ", 0) == 0) {
+        int code = std::stoi(text.substr(5));
+        ws.write(net::buffer(stream::frame(stream::kError, stream::exit_status_json(code))));
+        ws.close(websocket::close_code::normal);
+        return;
+      }
+      std::string up = text;
+      for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      ws.write(net::buffer(stream::frame(stream::kStdout, up)));
+      ws.write(net::buffer(stream::frame(stream::kStderr, "err:" + text)));
+    }
+  }
+
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<int> channels_;
+  std::string target_;
+};
+
+// ---------------------------------------------------------------- fixture
+
+class KubeletServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("minik8s-test-" + std::to_string(::getpid()) + "-kls-" +
+                                        std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+    server_ = std::make_unique<KubeletHttpServer>(locator_, runtime_, "127.0.0.1:0");
+    ASSERT_TRUE(server_->start().is_ok());
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string write_log(const std::string& name, const std::string& content) {
+    fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << content;
+    return p.string();
+  }
+  void add_container(const std::string& key, const std::string& id, const std::string& log, bool previous = false) {
+    std::lock_guard l(locator_.mu);
+    (previous ? locator_.previous : locator_.current)[key] = ContainerRef{"u1", id, log};
+  }
+
+  struct Resp {
+    int code = 0;
+    std::string body;
+  };
+  Resp get(const std::string& target) {
+    net::io_context ioc;
+    tcp::socket s(ioc);
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(server_->port())));
+    http::request<http::string_body> r{http::verb::get, target, 11};
+    r.set(http::field::host, "k");
+    http::write(s, r);
+    beast::flat_buffer b;
+    http::response<http::string_body> res;
+    http::read(s, b, res);
+    return {static_cast<int>(res.result_int()), res.body()};
+  }
+
+  fs::path dir_;
+  FakeLocator locator_;
+  ExecOnlyRuntime runtime_;
+  std::unique_ptr<KubeletHttpServer> server_;
+};
+
+TEST_F(KubeletServerTest, HealthzStatsMetrics) {
+  EXPECT_EQ(get("/healthz").body, "ok");
+  auto s = get("/stats/summary");
+  ASSERT_EQ(s.code, 200);
+  json j = json::parse(s.body);
+  EXPECT_EQ(j["node"]["nodeName"], "node-a");
+  EXPECT_EQ(j["node"]["memory"]["workingSetBytes"], 5120);
+  ASSERT_EQ(j["pods"].size(), 1u);
+  EXPECT_EQ(j["pods"][0]["podRef"]["name"], "web");
+  EXPECT_EQ(j["pods"][0]["cpu"]["usageNanoCores"], 1500000);
+  EXPECT_EQ(j["pods"][0]["containers"][1]["name"], "side");
+  EXPECT_EQ(j["pods"][0]["containers"][0]["cpu"]["usageCoreNanoSeconds"], 2500000000ULL);
+  auto m = get("/metrics").body;
+  EXPECT_NE(m.find("container_cpu_usage_seconds_total{container=\"main\",namespace=\"default\",pod=\"web\"} 2.500000000"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("container_memory_working_set_bytes{container=\"side\",namespace=\"default\",pod=\"web\"} 1024"),
+            std::string::npos);
+  EXPECT_NE(m.find("kubelet_running_pods 1"), std::string::npos);
+  EXPECT_EQ(get("/nope").code, 404);
+}
+
+TEST_F(KubeletServerTest, ContainerLogsTailPreviousAndErrors) {
+  add_container("default/web/main", "c2",
+                write_log("cur.log", "2024-01-02T03:04:05Z stdout F one\n2024-01-02T03:04:06Z stderr P tw\n"
+                                     "2024-01-02T03:04:06Z stderr F o\n2024-01-02T03:04:07Z stdout F three\n"));
+  add_container("default/web/main", "c1", write_log("prev.log", "2024-01-01T00:00:00Z stdout F old run\n"), true);
+  auto r = get("/containerLogs/default/web/main");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.body, "one\ntwo\nthree\n");
+  EXPECT_EQ(get("/containerLogs/default/web/main?tailLines=1").body, "three\n");
+  EXPECT_EQ(get("/containerLogs/default/web/main?tailLines=2&timestamps=true").body,
+            "2024-01-02T03:04:06Z two\n2024-01-02T03:04:07Z three\n");
+  EXPECT_EQ(get("/containerLogs/default/web/main?limitBytes=6").body, "one\ntw");
+  EXPECT_EQ(get("/containerLogs/default/web/main?previous=true").body, "old run\n");
+  // "" container → the locator's default.
+  EXPECT_EQ(get("/containerLogs/default/web").body, "one\ntwo\nthree\n");
+  auto nf = get("/containerLogs/default/web/other");
+  EXPECT_EQ(nf.code, 404);
+  EXPECT_EQ(json::parse(nf.body)["message"], "container \"other\" in pod \"web\" not found");
+  add_container("default/web/gone", "c3", (dir_ / "missing.log").string());
+  EXPECT_EQ(get("/containerLogs/default/web/gone").code, 404);
+}
+
+TEST_F(KubeletServerTest, ContainerLogsFollowSeesGrowthAndReplacement) {
+  std::string path = write_log("f.log", "2024-01-02T03:04:05Z stdout F first\n");
+  add_container("default/web/main", "c2", path);
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(server_->port())));
+  http::request<http::string_body> r{http::verb::get, "/containerLogs/default/web/main?follow=true", 11};
+  http::write(s, r);
+  beast::flat_buffer b;
+  http::response_parser<http::buffer_body> p;
+  http::read_header(s, b, p);
+  ASSERT_EQ(p.get().result_int(), 200u);
+  std::string got;
+  auto read_until = [&](const std::string& want) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    char tmp[4096];
+    while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      p.get().body().data = tmp;
+      p.get().body().size = sizeof tmp;
+      beast::error_code ec;
+      http::read_some(s, b, p, ec);
+      if (ec && ec != http::error::need_buffer) break;
+      got.append(tmp, sizeof tmp - p.get().body().size);
+    }
+    return got.find(want) != std::string::npos;
+  };
+  ASSERT_TRUE(read_until("first\n")) << got;
+  std::ofstream(path, std::ios::app) << "2024-01-02T03:04:06Z stdout P sec" << std::flush;
+  std::ofstream(path, std::ios::app) << "ond\n" << std::flush;  // not yet a complete record: no output
+  std::ofstream(path, std::ios::app) << "2024-01-02T03:04:06Z stdout F !\n" << std::flush;
+  ASSERT_TRUE(read_until("second!\n")) << got;
+  // Rotation: a new file renamed over the old one is followed from its start.
+  std::string fresh = write_log("f.log.new", "2024-01-02T03:05:00Z stdout F rotated\n");
+  fs::rename(fresh, path);
+  ASSERT_TRUE(read_until("rotated\n")) << got;
+  EXPECT_EQ(got, "first\nsecond!\nrotated\n");
+}
+
+// A WebSocket client speaking v5 to the kubelet.
+struct WsClient {
+  net::io_context ioc;
+  std::unique_ptr<stream::WsStream> ws;
+  std::string proto;
+  stream::UpgradeRefused refused;
+  Status connect(int port, const std::string& target, std::vector<std::string> protos = {"v5.channel.k8s.io"}) {
+    auto r = stream::connect_ws(ioc, "127.0.0.1", std::to_string(port), target, protos, &proto, &refused);
+    if (!r) return r.status();
+    ws = std::move(*r);
+    return Status::ok();
+  }
+  void send(unsigned char ch, const std::string& s) { ws->write(net::buffer(stream::frame(ch, s))); }
+  // Reads until close; returns the concatenated payload per channel.
+  std::map<int, std::string> drain() {
+    std::map<int, std::string> out;
+    for (;;) {
+      beast::flat_buffer b;
+      beast::error_code ec;
+      ws->read(b, ec);
+      if (ec) break;
+      std::string m = beast::buffers_to_string(b.data());
+      if (!m.empty()) out[static_cast<unsigned char>(m[0])] += m.substr(1);
+    }
+    return out;
+  }
+};
+
+TEST_F(KubeletServerTest, ExecRelaysV5ToAV4StreamingServer) {
+  FakeStreamingServer cri;
+  runtime_.url = cri.url();
+  add_container("default/web/main", "cid-7", write_log("x.log", ""));
+  WsClient c;
+  ASSERT_TRUE(c.connect(server_->port(),
+                        "/exec/default/web/main?command=sh&command=-c&command=echo%20hi&stdin=true&stdout=true&stderr=true")
+                  .is_ok());
+  EXPECT_EQ(c.proto, "v5.channel.k8s.io");
+  c.send(stream::kStdin, "abc\n");
+  c.send(stream::kResize, R"({"Width":80,"Height":24})");
+  c.send(stream::kClose, std::string(1, '\0'));  // v5 close-stdin: not forwardable to a v4 server
+  c.send(stream::kStdin, "exit 3");
+  auto out = c.drain();
+  EXPECT_EQ(out[stream::kStdout], "ABC\n");
+  EXPECT_EQ(out[stream::kStderr], "err:abc\n");
+  json st = json::parse(out[stream::kError]);
+  EXPECT_EQ(st["reason"], "NonZeroExitCode");
+  EXPECT_EQ(st["details"]["causes"][0]["message"], "3");
+  // The runtime got the command and container; the streaming server saw stdin and resize, not 255.
+  {
+    std::lock_guard l(runtime_.mu);
+    ASSERT_EQ(runtime_.calls.size(), 1u);
+    EXPECT_EQ(runtime_.calls[0].container_id, "cid-7");
+    EXPECT_EQ(runtime_.calls[0].cmd, (std::vector<std::string>{"sh", "-c", "echo hi"}));
+    EXPECT_TRUE(runtime_.calls[0].stdin_);
+    EXPECT_TRUE(runtime_.calls[0].stderr_);
+    EXPECT_FALSE(runtime_.calls[0].tty);
+  }
+  EXPECT_EQ(cri.target(), "/exec/cid-7");
+  EXPECT_EQ(cri.channels(), (std::vector<int>{0, 4, 0}));
+}
+
+TEST_F(KubeletServerTest, ExecV4PassesThroughAndErrorsAreStatuses) {
+  FakeStreamingServer cri;
+  runtime_.url = cri.url();
+  add_container("default/web/main", "cid-8", write_log("x.log", ""));
+  WsClient c;
+  ASSERT_TRUE(c.connect(server_->port(), "/exec/default/web/main?command=true&stdout=true",
+                        {"v4.channel.k8s.io", "channel.k8s.io"})
+                  .is_ok());
+  EXPECT_EQ(c.proto, "v4.channel.k8s.io");
+  c.send(stream::kStdin, "exit 0");
+  auto out = c.drain();
+  EXPECT_EQ(json::parse(out[stream::kError])["status"], "Success");
+
+  WsClient missing;
+  EXPECT_FALSE(missing.connect(server_->port(), "/exec/default/web/nope?command=true").is_ok());
+  EXPECT_EQ(missing.refused.code, 404);
+  EXPECT_NE(missing.refused.body.find("container \\\"nope\\\" in pod \\\"web\\\" not found"), std::string::npos)
+      << missing.refused.body;
+  WsClient nocmd;
+  EXPECT_FALSE(nocmd.connect(server_->port(), "/exec/default/web/main").is_ok());
+  EXPECT_EQ(nocmd.refused.code, 400);
+  WsClient badproto;
+  EXPECT_FALSE(badproto.connect(server_->port(), "/exec/default/web/main?command=x", {"base64.channel.k8s.io"}).is_ok());
+  EXPECT_EQ(badproto.refused.code, 400);
+  // Plain HTTP (no upgrade) is refused with a reason.
+  auto plain = get("/exec/default/web/main?command=x");
+  EXPECT_EQ(plain.code, 400);
+  EXPECT_NE(plain.body.find("WebSocket"), std::string::npos);
+}
+
+TEST_F(KubeletServerTest, StopEndsAFollowingLogStream) {
+  add_container("default/web/main", "c2", write_log("s.log", "2024-01-02T03:04:05Z stdout F x\n"));
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(server_->port())));
+  http::request<http::string_body> r{http::verb::get, "/containerLogs/default/web/main?follow=1", 11};
+  http::write(s, r);
+  beast::flat_buffer b;
+  http::response_parser<http::string_body> p;
+  http::read_header(s, b, p);
+  auto t0 = std::chrono::steady_clock::now();
+  server_->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  beast::error_code ec;
+  http::read(s, b, p, ec);  // the stream ends (cleanly or by close)
+  EXPECT_NE(p.get().body().find("x\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace minik8s::kubelet
