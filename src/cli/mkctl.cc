@@ -16,6 +16,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
 #include "printers.h"
+#include "stream_cmds.h"
 
 namespace minik8s::cli {
 namespace {
@@ -129,6 +130,7 @@ class Mkctl {
       *cfg = *c2;
       if (!g_.server.empty()) cfg->server = g_.server;
     }
+    server_url_ = cfg->server;
     default_ns_ = g_.ns.empty() ? cfg->namespace_ : g_.ns;
     if (default_ns_.empty()) default_ns_ = "default";
     client::HttpRestClientOptions opts;
@@ -248,6 +250,7 @@ class Mkctl {
   std::istream& in_;
   Globals g_;
   std::string default_ns_ = "default";
+  std::string server_url_;
   std::unique_ptr<client::RestClient> rest_;
   std::unique_ptr<Client> client_;
 
@@ -876,6 +879,25 @@ int Mkctl::run(const std::vector<std::string>& args) {
   auto* api_resources = app.add_subcommand("api-resources", "Print the supported API resources");
   auto* version = app.add_subcommand("version", "Print the client and server version");
 
+  LogsOptions logs_opts;
+  auto* logs = app.add_subcommand("logs", "Print the logs of a container in a pod");
+  logs->add_option("pod", logs_opts.pod, "POD")->required();
+  logs->add_option("-c,--container", logs_opts.container, "Container name (needed when the pod has several)");
+  logs->add_flag("-f,--follow", logs_opts.follow, "Stream the logs");
+  logs->add_flag("-p,--previous", logs_opts.previous, "The previous, terminated instance of the container");
+  logs->add_flag("--timestamps", logs_opts.timestamps, "Prefix each line with its RFC3339 timestamp");
+  logs->add_option("--tail", logs_opts.tail, "Lines of recent log to show (-1 = all)");
+  logs->add_option("--since-seconds", logs_opts.since_seconds, "Only lines newer than this many seconds");
+  logs->add_option("--limit-bytes", logs_opts.limit_bytes, "At most this many bytes");
+
+  ExecOptions exec_opts;
+  auto* exec = app.add_subcommand("exec", "Run a command in a container: mkctl exec POD [-c C] [-i] [-t] -- CMD...");
+  exec->add_option("pod", exec_opts.pod, "POD")->required();
+  exec->add_option("command", exec_opts.command, "-- COMMAND [ARGS...]");
+  exec->add_option("-c,--container", exec_opts.container, "Container name (needed when the pod has several)");
+  exec->add_flag("-i,--stdin", exec_opts.stdin_, "Pass stdin to the container");
+  exec->add_flag("-t,--tty", exec_opts.tty, "Stdin is a TTY (raw mode, window size)");
+
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -901,6 +923,14 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (patch->parsed()) return cmd_patch(pos, patch_text, patch_type);
     if (api_resources->parsed()) return cmd_api_resources();
     if (version->parsed()) return cmd_version();
+    if (logs->parsed()) {
+      connect();
+      return run_logs(server_url_, default_ns_, logs_opts, out_, err_);
+    }
+    if (exec->parsed()) {
+      connect();
+      return run_exec(server_url_, default_ns_, exec_opts, in_, out_, err_);
+    }
   } catch (const Reported&) {
     return 1;
   } catch (const std::exception& e) {
