@@ -7,6 +7,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
+#include <limits>
 
 #include "../kubelet/stream_ws.h"
 
@@ -257,7 +258,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   http::write(k, kreq, ec);
   beast::flat_buffer kbuf;
   http::response_parser<http::buffer_body> parser;
-  parser.body_limit(boost::none);
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
   if (!ec) http::read_header(k, kbuf, parser, ec);
   if (ec) {
     fd_out = -1;

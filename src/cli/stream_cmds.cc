@@ -7,6 +7,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -113,7 +114,7 @@ int run_logs(const std::string& server, const std::string& ns, const LogsOptions
     http::write(s, req);
     beast::flat_buffer buf;
     http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
     http::read_header(s, buf, p);
     int code = p.get().result_int();
     std::string body;

@@ -1,0 +1,371 @@
+// pods/log and pods/exec through the in-process API server to a fake kubelet
+// registered on a Node; mkctl logs/exec; stock kubectl when installed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/beast/websocket.hpp>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "../../src/kubelet/stream_ws.h"
+#include "api_server_fixture.h"
+#include "minik8s/cli/mkctl.h"
+
+namespace minik8s::apiserver::testing_support {
+namespace {
+
+namespace websocket = beast::websocket;
+
+// A kubelet stand-in: /containerLogs answers "log of <pod>/<container>" lines
+// (follow: one line, then a second once released); /exec accepts v5/v4 and
+// prints "ran: <command>", echoes stdin upper-cased, ends with the exit code
+// of a trailing "exit N" argument (or 0) when stdin closes or is not used.
+class FakeKubelet {
+ public:
+  FakeKubelet() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~FakeKubelet() {
+    release();
+    beast::error_code ec;
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    acceptor_.close(ec);
+    thread_.join();
+    for (auto& t : conns_) t.join();
+  }
+  int port() const { return acceptor_.local_endpoint().port(); }
+  std::vector<std::string> targets() {
+    std::lock_guard l(mu_);
+    return targets_;
+  }
+  void release() {
+    std::lock_guard l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      tcp::socket s(ioc_);
+      beast::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec) return;
+      conns_.emplace_back([this, s = std::move(s)]() mutable {
+        try {
+          serve(std::move(s));
+        } catch (...) {
+        }
+      });
+    }
+  }
+  void serve(tcp::socket s) {
+    beast::flat_buffer buf;
+    http::request<http::string_body> req;
+    http::read(s, buf, req);
+    std::string target(req.target());
+    {
+      std::lock_guard l(mu_);
+      targets_.push_back(target);
+    }
+    size_t qp = target.find('?');
+    std::string path = target.substr(0, qp);
+    auto q = stream::parse_query_list(qp == std::string::npos ? "" : target.substr(qp + 1));
+    std::vector<std::string> parts;
+    std::stringstream ps(path);
+    for (std::string seg; std::getline(ps, seg, '/');) {
+      if (!seg.empty()) parts.push_back(seg);
+    }
+    if (parts.size() == 4 && parts[0] == "containerLogs") {
+      if (parts[3] == "missing") {
+        http::response<http::string_body> res{http::status::not_found, 11};
+        res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
+        res.prepare_payload();
+        http::write(s, res);
+        return;
+      }
+      std::string line = "log of " + parts[2] + "/" + parts[3] + "\n";
+      if (!stream::query_bool(q, "follow")) {
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.set(http::field::content_type, "text/plain");
+        res.body() = line + line;
+        res.prepare_payload();
+        http::write(s, res);
+        return;
+      }
+      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+      auto chunk = [&](const std::string& c) {
+        char len[16];
+        std::snprintf(len, sizeof len, "%zx\r\n", c.size());
+        net::write(s, net::buffer(std::string(len) + c + "\r\n"));
+      };
+      net::write(s, net::buffer(head));
+      chunk(line);
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return released_; });
+      }
+      chunk("second\n");
+      net::write(s, net::buffer(std::string("0\r\n\r\n")));
+      return;
+    }
+    if (parts.size() == 4 && parts[0] == "exec") {
+      std::string proto = stream::choose_protocol(std::string(req[http::field::sec_websocket_protocol]));
+      websocket::stream<tcp::socket> ws(std::move(s));
+      ws.set_option(websocket::stream_base::decorator(
+          [proto](websocket::response_type& r) { r.set(http::field::sec_websocket_protocol, proto); }));
+      ws.accept(req);
+      ws.binary(true);
+      auto cmd = stream::query_all(q, "command");
+      std::string joined;
+      for (const auto& c : cmd) joined += (joined.empty() ? "" : " ") + c;
+      ws.write(net::buffer(stream::frame(stream::kStdout, "ran: " + joined + "\n")));
+      int code = 0;
+      if (!cmd.empty() && cmd.back().rfind("exit ", 0) == 0) code = std::stoi(cmd.back().substr(5));
+      if (stream::query_bool(q, "stdin")) {
+        for (;;) {
+          beast::flat_buffer m;
+          beast::error_code ec;
+          ws.read(m, ec);
+          if (ec) return;
+          std::string msg = beast::buffers_to_string(m.data());
+          if (msg.empty()) continue;
+          if (static_cast<unsigned char>(msg[0]) == stream::kClose) break;
+          if (msg[0] != 0) continue;
+          std::string up = msg.substr(1);
+          for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          ws.write(net::buffer(stream::frame(stream::kStdout, up)));
+          if (up.find("BYE") != std::string::npos) break;
+        }
+      }
+      ws.write(net::buffer(stream::frame(stream::kError, stream::exit_status_json(code))));
+      beast::error_code ec;
+      ws.close(websocket::close_code::normal, ec);
+      // Drain until the peer's close arrives.
+      for (;;) {
+        beast::flat_buffer m;
+        ws.read(m, ec);
+        if (ec) break;
+      }
+      return;
+    }
+    http::response<http::string_body> res{http::status::not_found, 11};
+    res.prepare_payload();
+    http::write(s, res);
+  }
+
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::vector<std::thread> conns_;  // only touched by the accept thread and the destructor after it ends
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::vector<std::string> targets_;
+};
+
+class LogsExecTest : public ApiServerFixture {
+ protected:
+  void SetUp() override {
+    ApiServerFixture::SetUp();
+    add_node("n1", kubelet_.port());
+    add_node("dead", 1);  // nothing listens on port 1
+    add_pod("one", "n1", {"main"});
+    add_pod("two", "n1", {"a", "b"});
+    add_pod("pending", "", {"main"});
+    add_pod("orphan", "dead", {"main"});
+  }
+  void add_node(const std::string& name, int port) {
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}};
+    ASSERT_EQ(post("/api/v1/nodes", node).code, 201);
+    node = req("GET", "/api/v1/nodes/" + name).j();
+    node["status"] = {{"addresses", {{{"type", "Hostname"}, {"address", "nowhere.invalid"}},
+                                     {{"type", "InternalIP"}, {"address", "127.0.0.1"}}}},
+                      {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", port}}}}}};
+    ASSERT_EQ(req("PUT", "/api/v1/nodes/" + name + "/status", node.dump()).code, 200);
+  }
+  void add_pod(const std::string& name, const std::string& node, const std::vector<std::string>& containers) {
+    json cs = json::array();
+    for (const auto& c : containers) cs.push_back({{"name", c}, {"image", "busybox"}});
+    json p = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", name}}}, {"spec", {{"containers", cs}}}};
+    if (!node.empty()) p["spec"]["nodeName"] = node;
+    ASSERT_EQ(post("/api/v1/namespaces/default/pods", p).code, 201);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(api_->port()); }
+
+  FakeKubelet kubelet_;
+  net::io_context ioc_;
+};
+
+TEST_F(LogsExecTest, LogProxiesToTheKubeletWithTheQuery) {
+  auto r = req("GET", "/api/v1/namespaces/default/pods/one/log?tailLines=2&timestamps=true&previous=true");
+  EXPECT_EQ(r.code, 200);
+  EXPECT_EQ(r.body, "log of one/main\nlog of one/main\n");
+  EXPECT_EQ(r.content_type, "text/plain");
+  ASSERT_FALSE(kubelet_.targets().empty());
+  EXPECT_EQ(kubelet_.targets().back(), "/containerLogs/default/one/main?tailLines=2&timestamps=true&previous=true");
+  EXPECT_EQ(req("GET", "/api/v1/namespaces/default/pods/two/log?container=b").body, "log of two/b\nlog of two/b\n");
+  EXPECT_EQ(kubelet_.targets().back(), "/containerLogs/default/two/b");
+}
+
+TEST_F(LogsExecTest, LogErrorsAreStatuses) {
+  auto nf = req("GET", "/api/v1/namespaces/default/pods/ghost/log");
+  EXPECT_EQ(nf.code, 404);
+  EXPECT_EQ(nf.j()["reason"], "NotFound");
+  auto pending = req("GET", "/api/v1/namespaces/default/pods/pending/log");
+  EXPECT_EQ(pending.code, 400);
+  EXPECT_EQ(pending.j()["message"], "pod pending does not have a host assigned");
+  auto two = req("GET", "/api/v1/namespaces/default/pods/two/log");
+  EXPECT_EQ(two.code, 400);
+  EXPECT_EQ(two.j()["message"], "a container name must be specified for pod two, choose one of: [a b]");
+  auto bad = req("GET", "/api/v1/namespaces/default/pods/two/log?container=zzz");
+  EXPECT_EQ(bad.code, 400);
+  EXPECT_EQ(bad.j()["message"], "container zzz is not valid for pod two");
+  auto dead = req("GET", "/api/v1/namespaces/default/pods/orphan/log");
+  EXPECT_EQ(dead.code, 503);
+  EXPECT_NE(dead.j()["message"].get<std::string>().find("error dialing backend"), std::string::npos) << dead.body;
+  // The kubelet's own refusal is passed through.
+  add_pod("waiting", "n1", {"missing"});
+  auto w = req("GET", "/api/v1/namespaces/default/pods/waiting/log");
+  EXPECT_EQ(w.code, 404);
+  EXPECT_EQ(w.j()["message"], "container \"missing\" is waiting to start");
+  EXPECT_EQ(req("POST", "/api/v1/namespaces/default/pods/one/log", "{}").code, 405);
+  EXPECT_EQ(req("GET", "/api/v1/namespaces/default/pods/one/attach").code, 405);
+}
+
+TEST_F(LogsExecTest, FollowStreamsBeforeTheKubeletFinishes) {
+  tcp::socket s(ioc_);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+  http::request<http::empty_body> r{http::verb::get, "/api/v1/namespaces/default/pods/one/log?follow=true", 11};
+  http::write(s, r);
+  beast::flat_buffer buf;
+  http::response_parser<http::buffer_body> p;
+  http::read_header(s, buf, p);
+  ASSERT_EQ(p.get().result_int(), 200u);
+  std::string got;
+  char tmp[1024];
+  auto read_until = [&](const std::string& want) {
+    while (got.find(want) == std::string::npos && !p.is_done()) {
+      p.get().body().data = tmp;
+      p.get().body().size = sizeof tmp;
+      beast::error_code ec;
+      http::read_some(s, buf, p, ec);
+      got.append(tmp, sizeof tmp - p.get().body().size);
+      if (ec && ec != http::error::need_buffer) break;
+    }
+    return got.find(want) != std::string::npos;
+  };
+  ASSERT_TRUE(read_until("log of one/main\n"));  // the kubelet has not finished yet
+  kubelet_.release();
+  ASSERT_TRUE(read_until("second\n"));
+  EXPECT_EQ(got, "log of one/main\nsecond\n");
+}
+
+TEST_F(LogsExecTest, ExecRelaysWebSocketFramesV5AndV4) {
+  for (std::string proto : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+    std::string chosen;
+    auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                                 "/api/v1/namespaces/default/pods/two/exec?container=b&command=sh&command=-c&"
+                                 "command=exit%203&stdin=true&stdout=true",
+                                 {proto, "channel.k8s.io"}, &chosen);
+    ASSERT_TRUE(ws.is_ok()) << ws.status().to_string();
+    EXPECT_EQ(chosen, proto);
+    (*ws)->write(net::buffer(stream::frame(stream::kStdin, "hello\n")));
+    (*ws)->write(net::buffer(stream::frame(stream::kStdin, "bye\n")));
+    std::map<int, std::string> out;
+    for (;;) {
+      beast::flat_buffer b;
+      beast::error_code ec;
+      (*ws)->read(b, ec);
+      if (ec) break;
+      std::string m = beast::buffers_to_string(b.data());
+      if (!m.empty()) out[static_cast<unsigned char>(m[0])] += m.substr(1);
+    }
+    EXPECT_EQ(out[stream::kStdout], "ran: sh -c exit 3\nHELLO\nBYE\n");
+    EXPECT_EQ(json::parse(out[stream::kError])["details"]["causes"][0]["message"], "3");
+    EXPECT_EQ(kubelet_.targets().back(),
+              "/exec/default/two/b?command=sh&command=-c&command=exit%203&stdin=true&stdout=true");
+  }
+  // Refusals before the upgrade are Statuses.
+  stream::UpgradeRefused refused;
+  std::string chosen;
+  auto bad = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                                "/api/v1/namespaces/default/pods/pending/exec?command=true", {"v5.channel.k8s.io"},
+                                &chosen, &refused);
+  EXPECT_FALSE(bad.is_ok());
+  EXPECT_EQ(refused.code, 400);
+  EXPECT_EQ(json::parse(refused.body)["message"], "pod pending does not have a host assigned");
+  auto plain = req("GET", "/api/v1/namespaces/default/pods/one/exec?command=true");
+  EXPECT_EQ(plain.code, 400);
+}
+
+TEST_F(LogsExecTest, DiscoveryListsLogAndExec) {
+  auto r = req("GET", "/api/v1").j();
+  std::set<std::string> names;
+  for (const auto& x : r["resources"]) names.insert(x["name"].get<std::string>());
+  EXPECT_TRUE(names.count("pods/log"));
+  EXPECT_TRUE(names.count("pods/exec"));
+}
+
+TEST_F(LogsExecTest, MkctlLogsAndExec) {
+  std::ostringstream out, err;
+  std::istringstream none;
+  int rc = cli::run_mkctl({"-s", url(), "logs", "two", "-c", "a", "--tail", "5"}, out, err, none);
+  EXPECT_EQ(rc, 0) << err.str();
+  EXPECT_EQ(out.str(), "log of two/a\nlog of two/a\n");
+  EXPECT_EQ(kubelet_.targets().back(), "/containerLogs/default/two/a?tailLines=5");
+  std::ostringstream out2, err2;
+  rc = cli::run_mkctl({"-s", url(), "logs", "two"}, out2, err2, none);
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(err2.str(), "Error from server (BadRequest): a container name must be specified for pod two, choose one of: [a b]\n");
+
+  std::ostringstream out3, err3;
+  std::istringstream in("abc\n");
+  rc = cli::run_mkctl({"-s", url(), "exec", "one", "-i", "--", "sh", "-c", "exit 7"}, out3, err3, in);
+  EXPECT_EQ(rc, 7) << err3.str();
+  EXPECT_EQ(out3.str(), "ran: sh -c exit 7\nABC\n");
+  std::ostringstream out4, err4;
+  rc = cli::run_mkctl({"-s", url(), "exec", "one", "--", "echo", "hi"}, out4, err4, none);
+  EXPECT_EQ(rc, 0) << err4.str();
+  EXPECT_EQ(out4.str(), "ran: echo hi\n");
+}
+
+// Runs a command, returns exit status and stdout+stderr.
+std::pair<int, std::string> sh(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) return {-1, ""};
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = ::pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+TEST_F(LogsExecTest, StockKubectl) {
+  for (std::string v : {"1.33", "1.32", "1.30"}) {
+    std::string bin = "/usr/lib/google-cloud-sdk/bin/kubectl." + v;
+    if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir_ / ("kc" + v)).string() + " ";
+    auto [rc, o] = sh(base + "logs one");
+    EXPECT_EQ(rc, 0) << v << o;
+    EXPECT_EQ(o, "log of one/main\nlog of one/main\n") << v;
+    std::tie(rc, o) = sh(base + "logs two -c b --tail=1");
+    EXPECT_EQ(rc, 0) << v << o;
+    EXPECT_EQ(kubelet_.targets().back(), "/containerLogs/default/two/b?tailLines=1") << v;
+    std::tie(rc, o) = sh(base + "exec one -- echo hi");
+    EXPECT_EQ(rc, 0) << v << o;
+    EXPECT_EQ(o, "ran: echo hi\n") << v;
+    std::tie(rc, o) = sh(base + "exec one -- sh -c 'exit 3'");
+    EXPECT_EQ(rc, 3) << v << o;
+    std::tie(rc, o) = sh("printf 'hello\\n' | " + base + "exec -i one -- cat");
+    EXPECT_EQ(rc, 0) << v << o;
+    EXPECT_EQ(o, "ran: cat\nHELLO\n") << v;
+  }
+}
+
+}  // namespace
+}  // namespace minik8s::apiserver::testing_support
