@@ -367,5 +367,20 @@ TEST_F(LogsExecTest, StockKubectl) {
   }
 }
 
+// kubectl 1.27–1.29 speak only SPDY for exec: logs work, exec gets our refusal.
+TEST_F(LogsExecTest, OldKubectlLogsWorkSpdyExecIsRefused) {
+  for (std::string v : {"1.29", "1.27"}) {
+    std::string bin = "/usr/lib/google-cloud-sdk/bin/kubectl." + v;
+    if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " not installed";
+    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir_ / ("kc" + v)).string() + " ";
+    auto [rc, o] = sh(base + "logs one");
+    EXPECT_EQ(rc, 0) << v << o;
+    EXPECT_EQ(o, "log of one/main\nlog of one/main\n") << v;
+    std::tie(rc, o) = sh(base + "exec one -- echo hi");
+    EXPECT_NE(rc, 0) << v << o;
+    EXPECT_NE(o.find("WebSocket"), std::string::npos) << v << o;
+  }
+}
+
 }  // namespace
 }  // namespace minik8s::apiserver::testing_support
