@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Logs and exec on real containerd through `minik8s up`: a two-container pod
+# writes logs; kubectl/mkctl logs (-c, --tail, --timestamps, -f), exec with
+# output, exit code, stdin (-i) and the multi-container error. Everything
+# lives under a temp dir; the trap runs `minik8s down` also on failure.
+source "$(dirname "$0")/lib.sh"
+UP=$E2E_DIR/up
+NODE="e2e-exec-$$"
+UP_PID=""
+export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
+
+up_cleanup() {
+  if [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null; then
+    kill -TERM "$UP_PID"; for _ in $(seq 1 200); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$UP_PID" 2>/dev/null
+  fi
+  [ -d "$UP" ] && "$BIN/minik8s" down --data-dir "$UP" >>"$E2E_DIR/down.log" 2>&1
+}
+trap 'up_cleanup; e2e_cleanup' EXIT
+
+"$BIN/minik8s" up --data-dir "$UP" --listen 127.0.0.1:0 --kubelet-listen 127.0.0.1:0 --node-name "$NODE" \
+  --image-cache "$MINIK8S_IMAGE_CACHE" >"$E2E_DIR/up.log" 2>&1 &
+UP_PID=$!
+deadline=$((SECONDS + 240))
+until grep -q "minik8s up: ready" "$E2E_DIR/up.log"; do
+  if ! kill -0 "$UP_PID" 2>/dev/null; then echo "minik8s up exited:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
+  if [ $SECONDS -ge $deadline ]; then echo "minik8s up not ready:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
+  sleep 0.1
+done
+export KUBECONFIG=$UP/kubeconfig
+MKCTL="$BIN/minik8s ctl"
+[ -x "$BIN/mkctl" ] && MKCTL="$BIN/mkctl"
+
+cat >"$E2E_DIR/talk.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: talk}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; exec sleep 3600"]}
+  - {name: side, image: busybox:1.36, command: ["sh", "-c", "echo side-up; exec sleep 3600"]}
+YAML
+check "create a two-container pod" kubectl apply -f "$E2E_DIR/talk.yaml"
+poll 60 sh -c "kubectl get pod talk | grep -q '2/2 *Running'" || { kubectl describe pod talk; tail -n 40 "$E2E_DIR/up.log"; }
+poll 10 sh -c "kubectl logs talk -c app | grep -q oops"
+
+expect_out "kubectl logs -c app" "^line1$" kubectl logs talk -c app
+expect_out "stderr is in the log too" "^oops$" kubectl logs talk -c app
+expect_out "kubectl logs --tail=1" "^oops$" sh -c "kubectl logs talk -c app --tail=1 | wc -l | grep -q '^1$' && kubectl logs talk -c app --tail=1"
+expect_out "kubectl logs --timestamps" "^[0-9-]+T[0-9:.]+Z line1$" kubectl logs talk -c app --timestamps
+expect_fail "no container named on a two-container pod (server-side error)" "choose one of: \[app side\]" $MKCTL logs talk
+expect_out "mkctl logs -c side" "^side-up$" $MKCTL logs talk -c side
+expect_out "kubectl logs -f streams (timeout ends it)" "^side-up$" sh -c "timeout 2 kubectl logs -f talk -c side; true"
+
+expect_out "kubectl exec echo" "^hi$" kubectl exec talk -c app -- echo hi
+expect_out "kubectl exec exit code" "^3$" sh -c "kubectl exec talk -c app -- sh -c 'exit 3'; echo \$?"
+expect_out "kubectl exec stderr" "^err$" sh -c "kubectl exec talk -c app -- sh -c 'echo err >&2' 2>&1"
+expect_out "kubectl exec -i (stdin)" "^got:hello$" sh -c "echo hello | kubectl exec -i talk -c app -- sh -c 'read x; echo got:\$x'"
+expect_out "containers share localhost/hostname" "^talk$" kubectl exec talk -c side -- hostname
+expect_out "mkctl exec" "^from-mkctl$" $MKCTL exec talk -c app -- echo from-mkctl
+expect_out "mkctl exec exit code" "^4$" sh -c "$MKCTL exec talk -c app -- sh -c 'exit 4'; echo \$?"
+check "delete the pod" kubectl delete pod talk --wait=false
+e2e_finish
