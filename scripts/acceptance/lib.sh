@@ -60,7 +60,7 @@ acc_cluster() {
   fi
   ACC_OWN_CLUSTER=$(mktemp -d /tmp/minik8s-acc-XXXXXX)
   echo "[STEP] starting a private single-node cluster in $ACC_OWN_CLUSTER"
-  "$BIN/minik8s" up --data-dir "$ACC_OWN_CLUSTER" --listen 127.0.0.1:0 >"$ACC_OWN_CLUSTER.log" 2>&1 &
+  "$BIN/minik8s" up --data-dir "$ACC_OWN_CLUSTER" --listen 127.0.0.1:0 --kubelet-listen 127.0.0.1:0 >"$ACC_OWN_CLUSTER.log" 2>&1 &
   echo $! >"$ACC_OWN_CLUSTER.pid"
   local deadline=$((SECONDS + 120))
   until [ -f "$ACC_OWN_CLUSTER/kubeconfig" ] && KUBECONFIG="$ACC_OWN_CLUSTER/kubeconfig" "$MKCTL" get nodes 2>/dev/null | grep -q " Ready"; do

@@ -95,7 +95,7 @@ bool node_ready(client::Client& c, const std::string& node) {
 
 int run_up(int argc, char** argv) {
   CLI::App app{"minik8s up: server + agent + private containerd on this host", "up"};
-  std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250",
+  std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250", node_ip,
                         image_cache;
   std::string log_level = "info";
   app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
@@ -103,6 +103,7 @@ int run_up(int argc, char** argv) {
   app.add_option("--listen", listen, "API server HOST:PORT");
   app.add_option("--node-name", node_name, "node name (default: hostname)");
   app.add_option("--kubelet-listen", kubelet_listen, "kubelet HTTP server HOST:PORT");
+  app.add_option("--node-ip", node_ip, "node InternalIP (default: the kubelet listen address, when it names one)");
   app.add_option("--image-cache", image_cache,
                  "directory for built offline images (default DIR/images)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
@@ -202,10 +203,21 @@ int run_up(int argc, char** argv) {
     return shutdown(1);
   }
 
-  agent =
-      spawn_self({"agent", "--server", url, "--data-dir", (dir / "agent").string(), "--node-name",
-                  node_name, "--role", "control-plane", "--role", "worker", "--listen",
-                  kubelet_listen, "--image-cache", image_cache, "--log-level", log_level});
+  // The kubelet must be reachable at the node's InternalIP: when it listens
+  // on one address (127.0.0.1 by default), that address is the node IP.
+  std::vector<std::string> agent_args = {"agent", "--server", url, "--data-dir", (dir / "agent").string(),
+                                         "--node-name", node_name, "--role", "control-plane", "--role", "worker",
+                                         "--listen", kubelet_listen, "--image-cache", image_cache,
+                                         "--log-level", log_level};
+  if (node_ip.empty()) {
+    auto host = kubelet_listen.substr(0, kubelet_listen.rfind(':'));
+    if (!host.empty() && host != "0.0.0.0") node_ip = host;
+  }
+  if (!node_ip.empty()) {
+    agent_args.push_back("--node-ip");
+    agent_args.push_back(node_ip);
+  }
+  agent = spawn_self(agent_args);
   if (agent < 0) return shutdown(1);
   spdlog::info("minik8s up: agent started (pid {})", agent);
 
