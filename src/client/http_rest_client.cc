@@ -1,6 +1,7 @@
 // RestClient over Boost.Beast: synchronous calls driven by a private
 // io_context per connection (run on the caller's thread), so that every
 // operation gets a deadline without a background thread.
+#include <limits>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -279,7 +280,7 @@ class HttpRestClient final : public RestClient {
     if (!conn->run_until(done, deadline)) return Status(Code::kTimeout, "timed out sending watch request");
     if (ec) return Status(Code::kUnavailable, "watch request failed: " + ec.message());
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
-    parser->body_limit(boost::none);
+    parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     done = false;
     http::async_read_header(conn->socket, conn->buffer, *parser, [&](beast::error_code e, size_t) {
       ec = e;
@@ -324,7 +325,7 @@ class HttpRestClient final : public RestClient {
       return Status(Code::kUnavailable, "sending request: " + ec.message());
     }
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     done = false;
     size_t read_bytes = 0;
     http::async_read(conn_ref.socket, conn_ref.buffer, parser, [&](beast::error_code e, size_t n) {
