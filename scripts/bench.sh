@@ -4,10 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-cmake --build "$BUILD" -j2 --target api_bench minik8s >/dev/null
+cmake --build "$BUILD" -j2 --target api_bench pod_bench cri_bench minik8s >/dev/null
 DIR=$(mktemp -d /tmp/minik8s-bench.XXXXXX)
 PID=""
-cleanup() { [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$DIR"; }
+AGENT=""
+cleanup() {
+  [ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
+  if [ -n "$AGENT" ]; then
+    kill -TERM "$AGENT" 2>/dev/null; wait "$AGENT" 2>/dev/null
+    "$BUILD/bin/minik8s" down --data-dir "$DIR/agent" >/dev/null 2>&1
+  fi
+  rm -rf "$DIR"
+}
 trap cleanup EXIT
 
 start() {  # start DATA PORT: sets PID and STARTUP_MS (exec to /readyz OK)
@@ -42,3 +50,31 @@ sleep 2  # let start-up allocations settle before reading idle RSS
 echo "| idle RSS of the server | $(awk '/VmRSS/{printf "%.1f MB", $2/1024}' /proc/$PID/status) | ≤ 60 MB |"
 "$BUILD/bin/api_bench" --url "http://127.0.0.1:$port" --data-dir "$DIR/baseline" ${BENCH_QUICK:+--quick}
 echo "| RSS of the server after the runs | $(awk '/VmRSS/{printf "%.1f MB", $2/1024}' /proc/$PID/status) | |"
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+
+# Pods on real containerd: one server + one agent (its own containerd), the
+# busybox image present; the raw-CRI baseline runs against the same containerd.
+port=$(free_port)
+start "$DIR/pods" "$port"
+"$BUILD/bin/minik8s" agent --server "http://127.0.0.1:$port" --data-dir "$DIR/agent" --node-name bench \
+  --node-ip 127.0.0.1 --listen 127.0.0.1:0 --image-cache "${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}" \
+  >"$DIR/agent.log" 2>&1 &
+AGENT=$!
+export KUBECONFIG="$DIR/pods/kubeconfig"
+deadline=$((SECONDS + 180))
+until kubectl get node bench 2>/dev/null | grep -q " Ready"; do
+  kill -0 "$AGENT" 2>/dev/null && [ $SECONDS -lt $deadline ] || { tail -n 30 "$DIR/agent.log" >&2; exit 1; }
+  sleep 0.2
+done
+sleep 2  # idle RSS after start-up settles
+echo "| idle RSS of the agent (containerd excluded) | $(awk '/VmRSS/{printf "%.1f MB", $2/1024}' /proc/$AGENT/status) | ≤ 25 MB |"
+N=${BENCH_PODS:-30}
+SOCK="$DIR/agent/containerd/containerd.sock"
+cri=$("$BUILD/bin/cri_bench" "$SOCK" docker.io/library/busybox:1.36 "$N")
+pods=$("$BUILD/bin/pod_bench" --server "http://127.0.0.1:$port" --image busybox:1.36 --n "$N")
+field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+seq=$(grep '"seq"' <<<"$pods"); burst=$(grep '"burst"' <<<"$pods")
+echo "| raw CRI RunPodSandbox+CreateContainer+StartContainer, $N sequential (baseline) | p50 $(field "$cri" p50_ms) ms, p99 $(field "$cri" p99_ms) ms | |"
+echo "| pod create → Running seen by a watch, $N sequential | p50 $(field "$seq" p50_ms) ms, p99 $(field "$seq" p99_ms) ms | p50 ≤ 250 ms and ≤ 1.5× raw CRI, p99 ≤ 700 ms |"
+echo "| pod create → Running seen by a watch, $N at once | p50 $(field "$burst" p50_ms) ms, p99 $(field "$burst" p99_ms) ms | |"
+echo "| RSS of the agent after the pod runs | $(awk '/VmRSS/{printf "%.1f MB", $2/1024}' /proc/$AGENT/status) | |"
