@@ -98,11 +98,13 @@ int run_up(int argc, char** argv) {
   std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250", node_ip,
                         image_cache;
   std::string log_level = "info";
+  std::string scheduler_policy = "least-allocated";
   app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
       ->required();
   app.add_option("--listen", listen, "API server HOST:PORT");
   app.add_option("--node-name", node_name, "node name (default: hostname)");
   app.add_option("--kubelet-listen", kubelet_listen, "kubelet HTTP server HOST:PORT");
+  app.add_option("--scheduler-policy", scheduler_policy, "least-allocated | round-robin | random");
   app.add_option("--node-ip", node_ip, "node InternalIP (default: the kubelet listen address, when it names one)");
   app.add_option("--image-cache", image_cache,
                  "directory for built offline images (default DIR/images)");
@@ -167,7 +169,7 @@ int run_up(int argc, char** argv) {
 
   fs::remove(dir / "server" / "kubeconfig", ec);  // a stale one would look ready
   server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen,
-                       "--log-level", log_level});
+                       "--scheduler-policy", scheduler_policy, "--log-level", log_level});
   if (server < 0) return shutdown(1);
   spdlog::info("minik8s up: server started (pid {})", server);
 
