@@ -373,6 +373,9 @@ void fill_defaults(NodeConfig& config) {
     config.node_name = h.empty() ? "localhost" : h;
   }
   if (config.node_ip.empty()) config.node_ip = default_node_ip();
+  // ":PORT" (the default) binds the kubelet to the node IP only: it has no
+  // authentication yet, so it is not offered on every interface.
+  if (!config.listen.empty() && config.listen.front() == ':') config.listen = config.node_ip + config.listen;
 }
 
 }  // namespace minik8s::agent

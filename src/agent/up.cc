@@ -83,10 +83,14 @@ std::optional<int> exited(pid_t pid) {
 
 bool node_ready(client::Client& c, const std::string& node) {
   auto n = c.get(*api::find_kind("v1", "Node"), "", node);
-  if (!n || !(*n).contains("status")) return false;
-  const auto& conds = (*n)["status"].value("conditions", nlohmann::json::array());
-  for (const auto& cond : conds) {
-    if (cond.value("type", "") == "Ready") return cond.value("status", "") == "True";
+  if (!n) return false;
+  // The Node comes from the server: read it defensively (a wrong-typed field is "not ready").
+  try {
+    auto conds = n->at("status").at("conditions");
+    for (const auto& cond : conds) {
+      if (cond.is_object() && cond.value("type", "") == "Ready") return cond.value("status", "") == "True";
+    }
+  } catch (const nlohmann::json::exception&) {
   }
   return false;
 }

@@ -38,7 +38,10 @@ struct NodeConfig {
   std::string data_dir = "/var/lib/minik8s/agent";
   std::string container_runtime_endpoint = "managed";  // "managed" or a CRI socket path / unix:// URL
   std::string netns;                 // managed containerd runs inside /run/netns/<netns>
-  std::string listen = "0.0.0.0:10250";  // kubelet HTTP server (port 0 picks one; published in node status)
+  // kubelet HTTP server (port 0 picks one; published in node status).
+  // ":PORT" binds to node_ip (the default: the kubelet has no authentication
+  // yet, so it does not listen on every interface).
+  std::string listen = ":10250";
   std::chrono::milliseconds lease_renew_interval{2000};
   std::chrono::milliseconds status_update_interval{10000};
   std::vector<std::string> cluster_dns;
