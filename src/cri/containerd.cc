@@ -272,7 +272,9 @@ struct ManagedContainerd::Impl {
       const int p = pid;
       const bool child = own_child;
       bool dead;
-      if (child) {
+      if (p < 0) {
+        dead = true;  // an earlier restart failed: try again
+      } else if (child) {
         int st = 0;
         pid_t r = ::waitpid(p, &st, WNOHANG);
         dead = r == p || (r < 0 && errno == ECHILD);
@@ -283,7 +285,7 @@ struct ManagedContainerd::Impl {
         backoff = 500ms;
         continue;
       }
-      spdlog::warn("containerd (pid {}) died; restarting it", p);
+      if (p >= 0) spdlog::warn("containerd (pid {}) died; restarting it", p);
       pid = -1;
       lk.unlock();
       Status s = launch();
@@ -293,8 +295,9 @@ struct ManagedContainerd::Impl {
         spdlog::info("containerd restarted (pid {})", pid);
       } else {
         spdlog::error("restarting containerd failed: {}", s.to_string());
-        pid = p;  // still dead: retried after the back-off
-        own_child = false;
+        // Still dead: retried after the back-off. The old PID is not kept (the
+        // kernel may hand it to an unrelated process that stop() would signal).
+        pid = -1;
         cv.wait_for(lk, backoff, [&] { return stopping; });
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 30s);
       }
