@@ -28,10 +28,14 @@ namespace {
 // "Error from server (NotFound): pods "x" not found" — or the raw body.
 std::string server_error(int code, const std::string& body) {
   json j = json::parse(body, nullptr, false);
-  if (j.is_object() && j.value("kind", "") == "Status") {
-    std::string reason = j.value("reason", "");
-    std::string msg = j.value("message", "");
-    return "Error from server" + (reason.empty() ? std::string() : " (" + reason + ")") + ": " + msg;
+  // value() throws type_error when a field has another type: a malformed Status falls back to the raw body.
+  try {
+    if (j.is_object() && j.value("kind", "") == "Status") {
+      std::string reason = j.value("reason", "");
+      std::string msg = j.value("message", "");
+      return "Error from server" + (reason.empty() ? std::string() : " (" + reason + ")") + ": " + msg;
+    }
+  } catch (const json::exception&) {
   }
   return "error: the server answered HTTP " + std::to_string(code) + (body.empty() ? "" : ": " + body);
 }
@@ -261,22 +265,32 @@ int run_exec(const std::string& server, const std::string& ns, const ExecOptions
 
   if (!status_msg.empty()) {
     json s = json::parse(status_msg, nullptr, false);
+    // Typed reads: json::value() would throw type_error on a malformed Status (e.g. "status": 1).
+    auto str = [](const json& o, const char* key, const std::string& dflt) {
+      if (!o.is_object()) return dflt;
+      auto it = o.find(key);
+      return it != o.end() && it->is_string() ? it->get<std::string>() : dflt;
+    };
     if (s.is_object()) {
-      if (s.value("status", "") != "Success") {
+      if (str(s, "status", "") != "Success") {
         exit_code = 1;
         bool found = false;
-        if (s.value("reason", "") == "NonZeroExitCode" && s.contains("details")) {
-          for (const auto& c : s["details"].value("causes", json::array())) {
-            if (c.value("reason", "") == "ExitCode") {
-              try {
-                exit_code = std::stoi(c.value("message", "1"));
-                found = true;
-              } catch (...) {
+        auto details = s.find("details");
+        if (str(s, "reason", "") == "NonZeroExitCode" && details != s.end() && details->is_object()) {
+          auto causes = details->find("causes");
+          if (causes != details->end() && causes->is_array()) {
+            for (const auto& c : *causes) {
+              if (str(c, "reason", "") == "ExitCode") {
+                try {
+                  exit_code = std::stoi(str(c, "message", "1"));
+                  found = true;
+                } catch (...) {
+                }
               }
             }
           }
         }
-        if (!found) err << "error: " << s.value("message", status_msg) << "\n";
+        if (!found) err << "error: " << str(s, "message", status_msg) << "\n";
       }
     } else {
       // v1–v3 servers send plain text errors.

@@ -70,21 +70,33 @@ class LogDecoder {
   std::optional<LogLine> partial_;  // P records waiting for their F
 };
 
+// now - since_seconds * 1e9, saturating (an absurd since_seconds means "all").
+int64_t since_cutoff_ns(int64_t now_ns, int64_t since_seconds);
+
 // Formats lines per options (since/timestamps), applies tail and limit.
 // Returns the text to send; *limit_left is decremented (when limit_bytes set).
 std::string render_lines(const std::vector<LogLine>& lines, const LogOptions& opts, int64_t now_ns,
                          int64_t* limit_left);
 
-// Reads the whole log file and renders it (no follow). kNotFound when missing.
+// Where to start decoding an open CRI log file of `size` bytes so that exactly
+// its last n logical lines come out (0 = the start). Reads backwards in fixed
+// blocks; memory is bounded by the block size, not the file.
+uint64_t tail_start_offset(int fd, uint64_t size, int64_t n);
+
+// Reads the log file and renders it (no follow), in fixed-size blocks; tail
+// reads backwards from the end. kNotFound when missing. (The result itself is
+// the whole rendered text: tests and small logs; the server streams.)
 Result<std::string> read_logs(const std::string& path, const LogOptions& opts, int64_t now_ns);
 
-// Streams a log file: the existing content (tail/since/limit applied), then
+// Streams a log file in fixed-size blocks: the existing content (tail/since/limit applied), then
 // with follow polls for growth — reopening when the file is replaced or
-// truncated — until emit returns false, keep_going returns false, or limit_bytes is reached.
+// truncated — until emit returns false, keep_going returns false, limit_bytes is reached,
+// or (when running is given) the container stopped running and the file was read to its end.
 // keep_going is called once per poll round and paces the loop (the server waits up
-// to 100 ms there for the client to go away).
+// to 100 ms there for the client to go away); running is called about once a second.
+// kNotFound (before anything is emitted) when the file is missing.
 Status stream_logs(const std::string& path, const LogOptions& opts, const std::function<bool(std::string_view)>& emit,
-                   const std::function<bool()>& keep_going);
+                   const std::function<bool()>& keep_going, const std::function<bool()>& running = nullptr);
 
 // ---- the server
 class KubeletHttpServer {

@@ -9,15 +9,19 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
+#include "minik8s/kubelet/server.h"
 #include "server_internal.h"
 #include "stream_ws.h"
+#include "test/fakes/fake_rest_client.h"
 
 namespace minik8s::kubelet {
 namespace {
@@ -85,6 +89,94 @@ TEST(KubeletLogDecode, TailSinceTimestampsLimit) {
   EXPECT_EQ(left, 0);
 }
 
+TEST(KubeletLogDecode, SinceSecondsSaturates) {
+  const int64_t max = std::numeric_limits<int64_t>::max(), min = std::numeric_limits<int64_t>::min();
+  int64_t now = *parse_rfc3339_ns("2024-01-02T03:04:08Z");
+  EXPECT_EQ(since_cutoff_ns(now, 2), now - 2000000000LL);
+  EXPECT_EQ(since_cutoff_ns(now, max), min);
+  EXPECT_EQ(since_cutoff_ns(-now, max / 1000000000LL), min);  // the product fits, the difference does not
+  EXPECT_EQ(since_cutoff_ns(now, max / 1000000000LL), now - max / 1000000000LL * 1000000000LL);
+  std::vector<LogLine> lines;
+  LogDecoder d;
+  d.feed("1970-01-01T00:00:01Z stdout F ancient\n2024-01-02T03:04:07Z stdout F new\n", lines);
+  ASSERT_EQ(lines.size(), 2u);
+  LogOptions o;
+  o.since_seconds = max;
+  EXPECT_EQ(render_lines(lines, o, now, nullptr), "ancient\nnew\n");
+}
+
+// A log of ~400 KiB: short lines, a malformed record, logical lines made of P
+// records that span the 64 KiB read blocks, and an incomplete record at the end.
+std::string big_log(std::vector<std::string>* want_lines) {
+  std::string log;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string ts = "2024-01-02T03:04:05." + std::to_string(100000000 + i) + "Z";
+    if (i % 500 == 250) {
+      // One logical line of 40 partial records of 1-2 KiB each (> 64 KiB in all).
+      std::string whole;
+      for (int k = 0; k < 40; ++k) {
+        std::string part(1024 + rng() % 1024, static_cast<char>('a' + k % 26));
+        log += ts + " stdout P " + part + "\n";
+        whole += part;
+      }
+      log += ts + " stdout F end" + std::to_string(i) + "\n";
+      want_lines->push_back(whole + "end" + std::to_string(i) + "\n");
+    } else if (i % 700 == 3) {
+      log += "not a record at all " + std::to_string(i) + "\n";
+    } else {
+      std::string text = "line " + std::to_string(i) + std::string(rng() % 60, 'x');
+      log += ts + (i % 2 ? " stderr F " : " stdout F ") + text + "\n";
+      want_lines->push_back(text + "\n");
+    }
+  }
+  log += "2024-01-02T03:04:06Z stdout P never finished";  // no newline: not a line yet
+  return log;
+}
+
+TEST(KubeletLogRead, BlockwiseAndBackwardTailMatchAFullDecode) {
+  fs::path dir = fs::temp_directory_path() / ("minik8s-test-" + std::to_string(::getpid()) + "-klr-" +
+                                              std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  std::vector<std::string> want;
+  std::string log = big_log(&want);
+  ASSERT_GT(log.size(), 5u * 64 * 1024);
+  std::string path = (dir / "big.log").string();
+  std::ofstream(path, std::ios::binary) << log;
+  auto join = [&](size_t from) {
+    std::string s;
+    for (size_t i = from; i < want.size(); ++i) s += want[i];
+    return s;
+  };
+  LogOptions o;
+  auto all = read_logs(path, o, 0);
+  ASSERT_TRUE(all.is_ok());
+  EXPECT_EQ(*all, join(0));
+  // Tails that end inside, at the edge of, and beyond the long partial lines and the malformed records.
+  for (int64_t n : std::vector<int64_t>{0, 1, 2, 3, 50, 248, 249, 250, 251, 700, 2995, static_cast<int64_t>(want.size()),
+                    static_cast<int64_t>(want.size()) + 1, int64_t{1} << 40}) {
+    o.tail_lines = n;
+    auto got = read_logs(path, o, 0);
+    ASSERT_TRUE(got.is_ok());
+    size_t from = static_cast<uint64_t>(n) >= want.size() ? 0 : want.size() - static_cast<size_t>(n);
+    EXPECT_EQ(*got, join(from)) << "tailLines=" << n;
+  }
+  // With a limit, the output stops exactly there.
+  o.tail_lines = 260;
+  o.limit_bytes = 100000;
+  auto lim = read_logs(path, o, 0);
+  ASSERT_TRUE(lim.is_ok());
+  EXPECT_EQ(*lim, join(want.size() - 260).substr(0, 100000));
+  // A file whose very first record is the cut: the tail is everything after it.
+  std::string small = (dir / "small.log").string();
+  std::ofstream(small, std::ios::binary) << "2024-01-02T03:04:05Z stdout F a\n2024-01-02T03:04:06Z stdout F b\n";
+  LogOptions t1;
+  t1.tail_lines = 1;
+  EXPECT_EQ(*read_logs(small, t1, 0), "b\n");
+  EXPECT_EQ(read_logs((dir / "none.log").string(), t1, 0).status().code(), Code::kNotFound);
+  fs::remove_all(dir);
+}
+
 // ---------------------------------------------------------------- fakes
 
 struct FakeLocator : ContainerLocator {
@@ -134,7 +226,22 @@ struct ExecOnlyRuntime : cri::Runtime {
   Status stop_container(const std::string&, int64_t) override { return no(); }
   Status remove_container(const std::string&) override { return no(); }
   Result<std::vector<cri::Container>> list_containers(const cri::ContainerFilter&) override { return no(); }
-  Result<cri::ContainerStatus> container_status(const std::string&) override { return no(); }
+  std::map<std::string, cri::ContainerState> states;  // guarded by mu; others: an error (not kNotFound)
+  void set_state(const std::string& id, cri::ContainerState st) {
+    std::lock_guard l(mu);
+    states[id] = st;
+  }
+  int status_calls = 0;
+  Result<cri::ContainerStatus> container_status(const std::string& id) override {
+    std::lock_guard l(mu);
+    ++status_calls;
+    auto it = states.find(id);
+    if (it == states.end()) return no();
+    cri::ContainerStatus cs;
+    cs.container.id = id;
+    cs.container.state = it->second;
+    return cs;
+  }
   Status update_container_resources(const std::string&, const cri::Resources&) override { return no(); }
   Result<cri::ExecSyncResult> exec_sync(const std::string&, const std::vector<std::string>&, int64_t) override {
     return no();
@@ -482,6 +589,116 @@ TEST_F(KubeletServerTest, StopEndsAFollowingLogStream) {
   beast::error_code ec;
   http::read(s, b, p, ec);  // the stream ends (cleanly or by close)
   EXPECT_NE(p.get().body().find("x\n"), std::string::npos);
+}
+
+
+// Opens a follow stream and reads its body until it ends (or the deadline).
+struct FollowReader {
+  net::io_context ioc;
+  tcp::socket s{ioc};
+  beast::flat_buffer b;
+  http::response_parser<http::buffer_body> p;
+  std::string got;
+  bool ended = false;
+  void open(int port, const std::string& target) {
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
+    http::request<http::string_body> r{http::verb::get, target, 11};
+    http::write(s, r);
+    http::read_header(s, b, p);
+  }
+  // Reads until `want` shows up (want "" = until the stream ends) or the deadline.
+  bool read_until(const std::string& want, std::chrono::seconds limit = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    char tmp[4096];
+    while (!ended && (want.empty() || got.find(want) == std::string::npos) &&
+           std::chrono::steady_clock::now() < deadline) {
+      p.get().body().data = tmp;
+      p.get().body().size = sizeof tmp;
+      beast::error_code ec;
+      http::read_some(s, b, p, ec);
+      got.append(tmp, sizeof tmp - p.get().body().size);
+      if (p.is_done()) ended = true;
+      if (ec && ec != http::error::need_buffer) break;
+    }
+    return want.empty() ? ended : got.find(want) != std::string::npos;
+  }
+};
+
+TEST_F(KubeletServerTest, FollowEndsOnceTheContainerExits) {
+  std::string path = write_log("e.log", "2024-01-02T03:04:05Z stdout F first\n");
+  add_container("default/web/main", "c-run", path);
+  runtime_.set_state("c-run", cri::ContainerState::kRunning);
+  FollowReader f;
+  f.open(server_->port(), "/containerLogs/default/web/main?follow=true");
+  ASSERT_EQ(f.p.get().result_int(), 200u);
+  ASSERT_TRUE(f.read_until("first\n")) << f.got;
+  // Still running: the stream stays open past a few status checks.
+  std::ofstream(path, std::ios::app) << "2024-01-02T03:04:06Z stdout F second\n" << std::flush;
+  ASSERT_TRUE(f.read_until("second\n")) << f.got;
+  EXPECT_FALSE(f.ended);
+  // The last words, then the exit: they are sent and the response ends by itself.
+  std::ofstream(path, std::ios::app) << "2024-01-02T03:04:07Z stdout F last\n" << std::flush;
+  runtime_.set_state("c-run", cri::ContainerState::kExited);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(f.read_until("", 10s)) << f.got;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(f.got, "first\nsecond\nlast\n");
+  {
+    std::lock_guard l(runtime_.mu);
+    EXPECT_GE(runtime_.status_calls, 1);
+  }
+
+  // Already exited (e.g. previous=true, or a completed pod): the follow ends at once, with the content.
+  add_container("default/web/done", "c-done", write_log("d.log", "2024-01-02T03:04:05Z stdout F bye\n"));
+  runtime_.set_state("c-done", cri::ContainerState::kExited);
+  FollowReader g;
+  g.open(server_->port(), "/containerLogs/default/web/done?follow=true");
+  EXPECT_TRUE(g.read_until("", 5s)) << g.got;
+  EXPECT_EQ(g.got, "bye\n");
+}
+
+TEST_F(KubeletServerTest, BadLogParametersAre400) {
+  add_container("default/web/main", "c2", write_log("p.log", "2024-01-02T03:04:05Z stdout F one\n"));
+  for (const char* q : {"sinceSeconds=0", "sinceSeconds=-5", "sinceSeconds=1000000001",
+                        "sinceSeconds=99999999999999999999", "sinceSeconds=9223372036854775807", "sinceSeconds=abc",
+                        "tailLines=-2", "tailLines=1x", "limitBytes=0", "limitBytes=-1"}) {
+    auto r = get(std::string("/containerLogs/default/web/main?") + q);
+    EXPECT_EQ(r.code, 400) << q;
+    std::string key(q, std::strchr(q, '=') - q);
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << q << ": " << r.body;
+    EXPECT_EQ(j["reason"], "BadRequest");
+    EXPECT_NE(j.value("message", "").find(key), std::string::npos) << q << ": " << r.body;
+  }
+  // The edges that are allowed; sinceSeconds keeps the (timestamp 2024) line.
+  EXPECT_EQ(get("/containerLogs/default/web/main?sinceSeconds=1000000000").body, "one\n");
+  EXPECT_EQ(get("/containerLogs/default/web/main?tailLines=-1").body, "one\n");
+  EXPECT_EQ(get("/containerLogs/default/web/main?limitBytes=1").body, "o");
+  EXPECT_EQ(get("/containerLogs/default/web/main?sinceSeconds=1").body, "");
+}
+
+TEST(KubeletServerNodeName, SummaryReportsTheNameGiven) {
+  testing::FakeRestClient rest;
+  client::Client client(rest);
+  ExecOnlyRuntime runtime;
+  KubeletOptions ko;
+  ko.node_name = "node-from-agent";
+  Kubelet kubelet(client, runtime, ko);  // not started: no pods, no stats
+  KubeletServer server(kubelet, runtime, "127.0.0.1:0", "node-from-agent");
+  ASSERT_TRUE(server.start().is_ok());
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(server.port())));
+  http::request<http::string_body> r{http::verb::get, "/stats/summary", 11};
+  r.set(http::field::host, "k");
+  http::write(s, r);
+  beast::flat_buffer b;
+  http::response<http::string_body> res;
+  http::read(s, b, res);
+  json j = json::parse(res.body());
+  EXPECT_EQ(j["node"]["nodeName"], "node-from-agent");
+  EXPECT_TRUE(j["pods"].empty());
+  server.stop();
 }
 
 }  // namespace

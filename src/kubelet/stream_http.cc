@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -69,11 +70,6 @@ std::string rfc3339_now() {
   return buf;
 }
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::vector<std::string> split_path(std::string_view p) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -98,18 +94,31 @@ bool client_gone(int fd, int wait_ms) {
   return false;
 }
 
-std::optional<int64_t> opt_int(const stream::QueryList& q, const std::string& key) {
+// An optional integer query parameter within [lo, hi]. False (with *err set)
+// when present but not such an integer.
+bool int_param(const stream::QueryList& q, const std::string& key, int64_t lo, int64_t hi,
+               std::optional<int64_t>* out, std::string* err) {
   std::string v = stream::query_get(q, key);
-  if (v.empty()) return std::nullopt;
+  out->reset();
+  if (v.empty()) return true;
+  int64_t n = 0;
+  bool ok = false;
   try {
     size_t used = 0;
-    int64_t n = std::stoll(v, &used);
-    if (used != v.size()) return std::nullopt;
-    return n;
+    n = std::stoll(v, &used);
+    ok = used == v.size();
   } catch (...) {
-    return std::nullopt;
   }
+  if (!ok || n < lo || n > hi) {
+    *err = "invalid " + key + " \"" + v + "\": must be an integer from " + std::to_string(lo) + " to " +
+           std::to_string(hi);
+    return false;
+  }
+  *out = n;
+  return true;
 }
+
+constexpr int64_t kMaxSinceSeconds = 1000000000;  // ~31 years: more is a mistake (and would overflow ns)
 
 }  // namespace
 
@@ -247,38 +256,57 @@ struct KubeletHttpServer::Impl {
     LogOptions opts;
     opts.follow = stream::query_bool(q, "follow");
     opts.timestamps = stream::query_bool(q, "timestamps");
-    opts.tail_lines = opt_int(q, "tailLines");
-    opts.since_seconds = opt_int(q, "sinceSeconds");
-    opts.limit_bytes = opt_int(q, "limitBytes");
-    if (opts.tail_lines && *opts.tail_lines < 0) opts.tail_lines.reset();  // -1 = all
-    if (!opts.follow) {
-      auto text = read_logs(ref->log_path, opts, now_ns());
-      if (!text) {
-        write_simple(s, 404, "application/json", status_json(404, text.status().message()), false);
-        return false;
-      }
-      write_simple(s, 200, "text/plain", std::move(*text), true);
-      return true;
+    std::string bad;
+    if (!int_param(q, "tailLines", -1, std::numeric_limits<int64_t>::max(), &opts.tail_lines, &bad) ||
+        !int_param(q, "sinceSeconds", 1, kMaxSinceSeconds, &opts.since_seconds, &bad) ||
+        !int_param(q, "limitBytes", 1, std::numeric_limits<int64_t>::max(), &opts.limit_bytes, &bad)) {
+      write_simple(s, 400, "application/json", status_json(400, bad), false);
+      return false;
     }
-    // Follow: chunked until the client leaves.
-    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    if (opts.tail_lines && *opts.tail_lines < 0) opts.tail_lines.reset();  // -1 = all
+    // Chunked, block by block; the header goes out with the first bytes (or at the end), so a
+    // missing log file is still a 404.
+    bool head_sent = false;
     beast::error_code ec;
-    net::write(s, net::buffer(head), ec);
-    if (ec) return false;
-    int fd = s.native_handle();
+    auto send_head = [&] {
+      if (head_sent) return !ec;
+      head_sent = true;
+      std::string head = std::string("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n") +
+                         (opts.follow ? "Connection: close\r\n" : "") + "\r\n";
+      net::write(s, net::buffer(head), ec);
+      return !ec;
+    };
     auto emit = [&](std::string_view chunk) {
+      if (!send_head()) return false;
+      if (chunk.empty()) return true;
       char len[32];
       int n = std::snprintf(len, sizeof len, "%zx\r\n", chunk.size());
       std::array<net::const_buffer, 3> bufs = {net::buffer(len, static_cast<size_t>(n)),
                                                net::buffer(chunk.data(), chunk.size()), net::buffer("\r\n", 2)};
-      beast::error_code wec;
-      net::write(s, bufs, wec);
-      return !wec;
+      net::write(s, bufs, ec);
+      return !ec;
     };
-    Status st = stream_logs(ref->log_path, opts, emit, [&] { return !stopping && !client_gone(fd, 100); });
+    if (opts.follow && !send_head()) return false;  // the client sees the stream open at once
+    int fd = s.native_handle();
+    std::string container_id = ref->container_id;
+    // The follow ends once the container exited (Kubernetes does the same). A container the
+    // runtime no longer knows has stopped too; other errors leave it to the client to hang up.
+    auto running = [&] {
+      auto cs = runtime.container_status(container_id);
+      if (!cs) return cs.status().code() != Code::kNotFound;
+      return cs->container.state != cri::ContainerState::kExited;
+    };
+    Status st = stream_logs(ref->log_path, opts, emit, [&] { return !stopping && !client_gone(fd, 100); },
+                            std::function<bool()>(running));
+    if (!st.is_ok() && !head_sent) {
+      write_simple(s, http_code(st), "application/json", status_json(http_code(st), st.message()), false);
+      return false;
+    }
+    if (ec) return false;
     if (!st.is_ok()) emit("error: " + st.message() + "\n");
+    if (!send_head()) return false;
     net::write(s, net::buffer("0\r\n\r\n", 5), ec);
-    return false;
+    return !ec && !opts.follow;
   }
 
   void serve_exec(Conn& c, const http::request<http::string_body>& req, const std::vector<std::string>& parts,

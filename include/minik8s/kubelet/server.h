@@ -27,7 +27,8 @@ namespace minik8s::kubelet {
 class KubeletServer {
  public:
   // listen: "HOST:PORT" (port 0 picks one). kubelet and runtime are borrowed.
-  KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen);
+  // node_name: reported by /stats/summary ("" = the host name).
+  KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name = "");
   ~KubeletServer();
   Status start();
   int port() const;
