@@ -428,4 +428,13 @@ Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::
   }
 }
 
+std::vector<std::string> expand_command(const std::vector<std::string>& in, const std::vector<cri::KeyValue>& env) {
+  std::map<std::string, std::string> vars;
+  for (const auto& kv : env) vars[kv.key] = kv.value;
+  std::vector<std::string> out;
+  out.reserve(in.size());
+  for (const auto& s : in) out.push_back(expand(s, vars));
+  return out;
+}
+
 }  // namespace minik8s::kubelet

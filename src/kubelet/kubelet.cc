@@ -217,7 +217,14 @@ struct KubeletCore {
   PodCgroups cgroups;
   Prober prober;
 
-  std::unique_ptr<client::Informer> informer;
+  // Set in start(), reset in stop(); read from workers, the relister and the
+  // HTTP threads (find_container) through current_informer().
+  std::mutex informer_mu;
+  std::shared_ptr<client::Informer> informer;  // guarded by informer_mu
+  std::shared_ptr<client::Informer> current_informer() {
+    std::lock_guard l(informer_mu);
+    return informer;
+  }
   std::atomic<bool> running{false};
 
   // Workers, by pod uid.
@@ -255,6 +262,7 @@ struct KubeletCore {
   std::atomic<uint64_t> event_seq{0};
 
   void dispatch(const client::ObjectPtr& pod, bool wake);
+  void admit(const json& pod, PodWorker& w);
   void on_deleted(const client::ObjectPtr& pod);
   void relist_loop();
   void relist_once(bool wake);
@@ -303,7 +311,14 @@ struct PodWorker {
   }
   bool is_active() {
     std::lock_guard l(mu);
-    return !finished && !deleted && desired && !meta(*desired).contains("deletionTimestamp");
+    return !rejected && !finished && !deleted && desired && !meta(*desired).contains("deletionTimestamp");
+  }
+  // Counts against max_pods: admitted, still in the API, not in a terminal phase.
+  bool holds_pod_slot() {
+    std::lock_guard l(mu);
+    if (rejected || finished || deleted || !desired) return false;
+    std::string phase = sget(at(*desired, "status"), "phase");
+    return phase != "Succeeded" && phase != "Failed";
   }
 
   void loop();
@@ -336,6 +351,9 @@ struct PodWorker {
   bool dirty = true;
   bool stopping = false;
   bool finished = false;  // cleaned up; the thread has exited
+  // Set before start() (admission): the pod is refused (OutOfpods) and never run.
+  bool rejected = false;
+  std::string reject_reason, reject_message;
 
   std::thread thread;
 
@@ -346,6 +364,8 @@ struct PodWorker {
   cri::SandboxConfig sb_cfg;
   bool volumes_ready = false;
   std::map<std::string, std::string> volume_paths;
+  TimePoint volumes_refresh_at{};  // configMap/secret contents are rewritten from then on
+  std::string volumes_refresh_error;
   TimePoint sandbox_retry_at{};
   milliseconds sandbox_backoff{0};
   std::optional<json> last_written;
@@ -376,6 +396,7 @@ void KubeletCore::dispatch(const client::ObjectPtr& pod, bool wake) {
     if (it == workers.end()) {
       w = std::make_shared<PodWorker>(*this, uid);
       w->desired = pod;
+      admit(*pod, *w);
       workers[uid] = w;
       created = true;
     } else {
@@ -383,10 +404,39 @@ void KubeletCore::dispatch(const client::ObjectPtr& pod, bool wake) {
     }
   }
   if (created) {
+    if (w->rejected && sget(at(*pod, "status"), "reason") != w->reject_reason) {
+      event(*pod, "Warning", w->reject_reason, w->reject_message);
+    }
     w->start();
   } else {
     w->update(pod, wake);
   }
+}
+
+// Admission of a pod new to this kubelet (workers_mu held; w not started
+// yet): like the kubelet's predicate admit handler for the pod count, a pod
+// beyond max_pods is rejected — phase Failed, reason OutOfpods — and never
+// run. A pod rejected before (e.g. by an earlier kubelet) stays rejected.
+void KubeletCore::admit(const json& pod, PodWorker& w) {
+  const json& st = at(pod, "status");
+  std::string phase = sget(st, "phase");
+  if (phase == "Failed" && sget(st, "reason") == "OutOfpods") {
+    w.rejected = true;
+    w.reject_reason = "OutOfpods";
+    w.reject_message = sget(st, "message");
+    return;
+  }
+  if (phase == "Succeeded" || phase == "Failed" || meta(pod).contains("deletionTimestamp")) return;
+  if (opts.max_pods <= 0) return;
+  int64_t used = 0;
+  for (auto& [u, other] : workers) used += other->holds_pod_slot();
+  if (used + 1 <= opts.max_pods) return;
+  w.rejected = true;
+  w.reject_reason = "OutOfpods";
+  w.reject_message = "Node didn't have enough resource: pods, requested: 1, used: " + std::to_string(used) +
+                     ", capacity: " + std::to_string(opts.max_pods);
+  spdlog::info("kubelet: pod {}/{} rejected: {}", sget(meta(pod), "namespace"), sget(meta(pod), "name"),
+               w.reject_message);
 }
 
 void KubeletCore::on_deleted(const client::ObjectPtr& pod) {
@@ -497,7 +547,8 @@ void KubeletCore::relist_once(bool wake) {
 
   std::vector<std::shared_ptr<PodWorker>> to_wake;
   std::vector<std::shared_ptr<PodWorker>> to_start;
-  bool synced = informer && informer->has_synced();
+  auto inf = current_informer();
+  bool synced = inf && inf->has_synced();
   {
     std::lock_guard l(workers_mu);
     if (wake) {
@@ -510,7 +561,7 @@ void KubeletCore::relist_once(bool wake) {
     if (synced && running) {
       for (const auto& [uid, names] : uid_names) {
         if (workers.count(uid)) continue;
-        if (!informer->indexer().by_index(kUidIndex, uid).empty()) continue;
+        if (!inf->indexer().by_index(kUidIndex, uid).empty()) continue;
         auto w = std::make_shared<PodWorker>(*this, uid);
         json stub = {{"metadata", {{"uid", uid}, {"name", names.second}, {"namespace", names.first}}}};
         w->desired = std::make_shared<const json>(std::move(stub));
@@ -564,10 +615,11 @@ void KubeletCore::sample_stats(const std::vector<cri::Container>& containers) {
 
 void KubeletCore::reap_workers() {
   std::vector<std::shared_ptr<PodWorker>> done;
+  auto inf = current_informer();
   {
     std::lock_guard l(workers_mu);
     for (auto it = workers.begin(); it != workers.end();) {
-      bool gone = informer && informer->indexer().by_index(kUidIndex, it->first).empty();
+      bool gone = inf && inf->indexer().by_index(kUidIndex, it->first).empty();
       if (gone && it->second->is_finished()) {
         done.push_back(it->second);
         it = workers.erase(it);
@@ -821,6 +873,9 @@ void PodWorker::start_container(const json& pod, const json& c, bool init, uint3
   for (const auto& v : at(c, "args")) {
     if (v.is_string()) cc.args.push_back(v.get<std::string>());
   }
+  // $(VAR) in command and args come from the container's env, as in Kubernetes.
+  cc.command = expand_command(cc.command, *env);
+  cc.args = expand_command(cc.args, *env);
   cc.working_dir = sget(c, "workingDir");
   cc.envs = std::move(*env);
   cc.mounts = std::move(*mounts);
@@ -955,6 +1010,15 @@ TimePoint PodWorker::sync(const client::ObjectPtr& podp, bool /*deleted*/) {
     start_time = sget(st, "startTime");
   }
   if (start_time.empty()) start_time = now_rfc3339();
+  if (rejected) {
+    json status = {{"phase", "Failed"},
+                   {"reason", reject_reason},
+                   {"message", "Pod was rejected: " + reject_message},
+                   {"qosClass", qos_class(pod)}};
+    if (sget(at(pod, "status"), "reason") == reject_reason) return kNever;  // written already
+    write_status(pod, status, next);
+    return next;
+  }
 
   cri::Labels mine = {{kPodUidLabel, uid}, {kNodeLabel, k.opts.node_name}};
   auto sbs = k.runtime.list_pod_sandboxes(mine);
@@ -1042,6 +1106,7 @@ TimePoint PodWorker::sync(const client::ObjectPtr& podp, bool /*deleted*/) {
       }
       volume_paths = std::move(*v);
       volumes_ready = true;
+      volumes_refresh_at = Steady::now() + k.opts.status_resync;
     }
     cri::SandboxConfig cfg = sandbox_config(pod, any_sb ? max_attempt + 1 : 0);
     std::error_code ec;
@@ -1077,7 +1142,22 @@ TimePoint PodWorker::sync(const client::ObjectPtr& podp, bool /*deleted*/) {
       }
       volume_paths = std::move(*v);
       volumes_ready = true;
+      volumes_refresh_at = Steady::now() + k.opts.status_resync;
+    } else if (volumes_ready && !finished && now >= volumes_refresh_at) {
+      // Periodic resync: configMap/secret volume contents follow their
+      // objects. A failure now keeps the pod and its last good contents.
+      auto v = k.volumes.setup(pod);
+      if (v) {
+        volume_paths = std::move(*v);
+        volumes_refresh_error.clear();
+      } else if (v.status().message() != volumes_refresh_error) {
+        volumes_refresh_error = v.status().message();
+        spdlog::warn("kubelet: pod {}: volume refresh: {}", uid, volumes_refresh_error);
+        k.event(pod, "Warning", "FailedMount", "MountVolume.SetUp failed: " + volumes_refresh_error);
+      }
+      volumes_refresh_at = Steady::now() + k.opts.status_resync;
     }
+    if (volumes_ready && !finished) next = std::min(next, volumes_refresh_at);
   }
 
   // --- containers
@@ -1125,6 +1205,12 @@ TimePoint PodWorker::sync(const client::ObjectPtr& podp, bool /*deleted*/) {
         int32_t code = st ? st->exit_code : -1;
         if (init && code == 0) return true;
         if (!cs.restart_requested && !want_restart(policy, code, init)) return false;
+        // Kubernetes forgets the back-off of a container that ran for longer
+        // than twice the maximum back-off: the next crash restarts at once.
+        if (st && st->started_at > 0 && st->finished_at > st->started_at &&
+            std::chrono::nanoseconds(st->finished_at - st->started_at) > 2 * k.opts.backoff_max) {
+          cs.crash_backoff = milliseconds(0);
+        }
         if (!cs.restart_requested && cs.crash_backoff.count() > 0 && st && st->finished_at > 0) {
           int64_t until = st->finished_at + std::chrono::duration_cast<std::chrono::nanoseconds>(cs.crash_backoff).count();
           if (now_ns() < until) {
@@ -1354,12 +1440,26 @@ json PodWorker::compute_status(const json& pod, const std::map<std::string, std:
 
 void PodWorker::write_status(const json& pod, const json& status, TimePoint& next) {
   if (last_written && *last_written == status) return;
-  // Compare with what is stored, minus fields we do not own, to skip no-op writes after adoption.
   const json& m = meta(pod);
-  json patch = {{"status", status}};
-  auto r = k.client.patch(*k.pod_type, sget(m, "namespace"), sget(m, "name"), client::PatchType::kMerge, patch,
-                          "status");
-  if (r || r.status().code() == Code::kNotFound) {
+  std::string ns = sget(m, "namespace");
+  if (ns.empty()) ns = "default";
+  // pods/<name>/status is addressed by name: when this pod (our uid) is gone
+  // from the API, or was deleted and re-created under the same name, the
+  // write would land on someone else's pod. Skip it (the informer is the
+  // freshest view we have; the uid in the patch is for servers that reject a
+  // mismatch — this API server overwrites it, Kubernetes answers 409).
+  if (auto inf = k.current_informer()) {
+    auto cur = inf->indexer().get(ns, sget(m, "name"));
+    if (!cur || pod_uid(*cur) != uid) {
+      spdlog::debug("kubelet: pod {}/{} ({}): not in the API any more, status not written", ns, sget(m, "name"), uid);
+      last_written = status;
+      return;
+    }
+  }
+  json patch = {{"metadata", {{"uid", uid}}}, {"status", status}};
+  auto r = k.client.patch(*k.pod_type, ns, sget(m, "name"), client::PatchType::kMerge, patch, "status");
+  if (r || r.status().code() == Code::kNotFound || r.status().code() == Code::kConflict) {
+    // NotFound: gone; Conflict: the uid precondition failed (re-created pod). Either way not ours to write.
     last_written = status;
     return;
   }
@@ -1444,8 +1544,8 @@ Status Kubelet::start() {
   k.relist_once(false);
   client::InformerOptions io;
   io.field_selector = "spec.nodeName=" + k.opts.node_name;
-  k.informer = std::make_unique<client::Informer>(k.client, *k.pod_type, io);
-  k.informer->add_index(kUidIndex, [](const api::Json& o) {
+  auto informer = std::make_shared<client::Informer>(k.client, *k.pod_type, io);
+  informer->add_index(kUidIndex, [](const api::Json& o) {
     std::string u = pod_uid(o);
     return u.empty() ? std::vector<std::string>{} : std::vector<std::string>{u};
   });
@@ -1460,12 +1560,16 @@ Status Kubelet::start() {
     k.dispatch(new_obj, wake);
   };
   h.on_delete = [&k](const client::ObjectPtr& o) { k.on_deleted(o); };
-  k.informer->add_event_handlers(std::move(h));
+  informer->add_event_handlers(std::move(h));
   {
     std::lock_guard l(k.relist_mu);
     k.relist_stop = false;
   }
-  k.informer->start();
+  {
+    std::lock_guard l(k.informer_mu);
+    k.informer = informer;
+  }
+  informer->start();
   k.relister = std::thread([&k] { k.relist_loop(); });
   return Status::ok();
 }
@@ -1473,7 +1577,7 @@ Status Kubelet::start() {
 void Kubelet::stop() {
   Impl& k = *impl_;
   if (!k.running.exchange(false)) return;
-  if (k.informer) k.informer->stop();
+  if (auto inf = k.current_informer()) inf->stop();
   {
     std::lock_guard l(k.relist_mu);
     k.relist_stop = true;
@@ -1487,7 +1591,11 @@ void Kubelet::stop() {
     k.events_cv.notify_all();
   }
   if (k.events_thread.joinable()) k.events_thread.join();
-  k.informer.reset();
+  std::shared_ptr<client::Informer> last;
+  {
+    std::lock_guard l(k.informer_mu);
+    last = std::move(k.informer);  // destroyed outside the lock (a reader may still hold a copy)
+  }
 }
 
 Result<ContainerRef> Kubelet::find_container(const std::string& ns, const std::string& pod,
@@ -1496,8 +1604,8 @@ Result<ContainerRef> Kubelet::find_container(const std::string& ns, const std::s
   std::string namespace_ = ns.empty() ? "default" : ns;
   std::string uid;
   std::string name = container;
-  if (k.informer) {
-    auto obj = k.informer->indexer().get(namespace_, pod);
+  if (auto inf = k.current_informer()) {
+    auto obj = inf->indexer().get(namespace_, pod);
     if (obj) {
       uid = pod_uid(*obj);
       if (name.empty()) {

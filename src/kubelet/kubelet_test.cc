@@ -6,9 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -71,9 +75,16 @@ class KubeletTest : public apiserver::testing_support::ApiServerFixture {
     o.cluster_dns = {"10.96.0.10"};
     return o;
   }
-  void start_kubelet() {
-    kubelet_ = std::make_unique<Kubelet>(*client_, runtime_, options());
+  void start_kubelet() { start_kubelet(options()); }
+  void start_kubelet(const KubeletOptions& o) {
+    kubelet_.reset();
+    kubelet_ = std::make_unique<Kubelet>(*client_, runtime_, o);
     ASSERT_TRUE(kubelet_->start().is_ok());
+  }
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   static json make_pod(const std::string& name, json containers, json extra_spec = json::object()) {
@@ -567,6 +578,185 @@ TEST_F(KubeletTest, UsageFromRuntimeStats) {
   ASSERT_EQ(u[0].containers.size(), 1u);
   EXPECT_EQ(u[0].containers[0].name, "c");
   EXPECT_EQ(u[0].containers[0].cpu_usage_core_nanos, 2'000'000'000u);
+}
+
+// A worker that computed the status of pod uid1 must not write it onto a pod
+// re-created under the same name (uid2) meanwhile: pods/<name>/status is
+// addressed by name only.
+TEST_F(KubeletTest, StatusIsNotWrittenOntoARecreatedPodOfTheSameName) {
+  std::mutex gm;
+  std::condition_variable gcv;
+  bool held = false, release = false;
+  runtime_.set_status_hook([&](const std::string&) {
+    std::unique_lock l(gm);
+    held = true;
+    gcv.notify_all();
+    gcv.wait(l, [&] { return release; });
+  });
+  auto unblock = [&] {
+    {
+      std::lock_guard l(gm);
+      release = true;
+    }
+    gcv.notify_all();
+    runtime_.set_status_hook(nullptr);
+  };
+  struct Guard {
+    std::function<void()> f;
+    ~Guard() { f(); }
+  } guard{unblock};
+
+  json first = create(make_pod("same", {container("c")}));
+  // The worker started the pod and is computing its status (container_status).
+  ASSERT_TRUE(wait_for([&] {
+    std::lock_guard l(gm);
+    return held;
+  }));
+  json opts = {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"gracePeriodSeconds", 0}};
+  ASSERT_TRUE(client_->remove(*pods_, "default", "same", &opts).is_ok());
+  ASSERT_TRUE(wait_for([&] { return kubelet_->running_pods() == 0; }));  // the kubelet saw it go
+  json again = make_pod("same", {container("c")});
+  again["spec"]["nodeName"] = "node2";  // another node's pod now
+  json second = create(again);
+  ASSERT_NE(first["metadata"]["uid"], second["metadata"]["uid"]);
+  unblock();
+  // The old worker went past its status write and cleaned up its pod.
+  ASSERT_TRUE(wait_for([&] { return runtime_.count_calls("remove_pod_sandbox:same") >= 1; }));
+  ASSERT_TRUE(wait_for([&] { return runtime_.sandboxes().empty(); }));
+  json p = get("same");
+  EXPECT_EQ(p["metadata"]["uid"], second["metadata"]["uid"]);
+  json st = p.value("status", json::object());
+  EXPECT_FALSE(st.contains("containerStatuses")) << st.dump();
+  EXPECT_NE(st.value("hostIP", ""), "192.168.7.7") << st.dump();
+}
+
+// A container that ran for longer than 2 * backoff_max starts over without
+// back-off when it dies (Kubernetes forgets the back-off entry).
+TEST_F(KubeletTest, CrashBackOffResetsAfterALongRun) {
+  KubeletOptions o = options();
+  o.backoff_initial = 500ms;
+  o.backoff_max = 1000ms;
+  start_kubelet(o);
+  runtime_.exit_on_start("c", 1);
+  create(make_pod("flaky", {container("c")}));
+  wait_pod("flaky", [](const json& p) { return restarts(p, "c") >= 2; }, 8s);  // back-off now 1 s (max)
+  runtime_.clear_exit_on_start("c");
+  ASSERT_TRUE(wait_for([&] { return !runtime_.running_id("c").empty(); }, 5s));
+  std::string id = runtime_.running_id("c");
+  int64_t started = runtime_.containers().at(id).status.started_at;
+  ASSERT_TRUE(wait_for([&] { return now_ns() - started > 2'200'000'000LL; }, 5s));  // > 2 * backoff_max
+  ASSERT_TRUE(runtime_.kill(id, 1));
+  int64_t finished = runtime_.containers().at(id).status.finished_at;
+  ASSERT_TRUE(wait_for([&] {
+    std::string now_id = runtime_.running_id("c");
+    return !now_id.empty() && now_id != id;
+  }, 5s));
+  int64_t restarted = runtime_.containers().at(runtime_.running_id("c")).status.started_at;
+  // Without the reset the kubelet waits the full 1 s back-off from finishedAt.
+  EXPECT_LT(restarted - finished, 1'000'000'000LL);
+}
+
+TEST_F(KubeletTest, CommandAndArgsExpandEnv) {
+  json c = container("c");
+  c["env"] = {{{"name", "GREETING"}, {"value", "hello"}},
+              {{"name", "POD"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}};
+  c["command"] = {"sh", "-c", "echo $(GREETING) $(POD)"};
+  c["args"] = {"$(GREETING)", "$$(GREETING)", "$(NOPE)", "a$$b", "$(POD"};
+  create(make_pod("cmdexp", {c}));
+  wait_pod("cmdexp", running);
+  auto cts = runtime_.containers();
+  ASSERT_EQ(cts.size(), 1u);
+  const auto& cfg = cts.begin()->second.config;
+  EXPECT_EQ(cfg.command, (std::vector<std::string>{"sh", "-c", "echo hello cmdexp"}));
+  EXPECT_EQ(cfg.args, (std::vector<std::string>{"hello", "$(GREETING)", "$(NOPE)", "a$b", "$(POD"}));
+}
+
+// configMap volume contents follow the ConfigMap on the periodic resync; a
+// refresh failure after the first setup keeps the pod (and its last contents).
+TEST_F(KubeletTest, ConfigMapVolumeIsRefreshed) {
+  const api::ResourceType* cms = api::find_kind("v1", "ConfigMap");
+  ASSERT_NE(cms, nullptr);
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "cfg"}, {"namespace", "default"}}},
+             {"data", {{"k", "v1"}}}};
+  ASSERT_TRUE(client_->create(*cms, cm).is_ok());
+  json c = container("c");
+  c["volumeMounts"] = {{{"name", "cfg"}, {"mountPath", "/etc/cfg"}}};
+  create(make_pod("cfgvol", {c}, {{"volumes", {{{"name", "cfg"}, {"configMap", {{"name", "cfg"}}}}}}}));
+  wait_pod("cfgvol", running);
+  std::string host;
+  auto cts = runtime_.containers();
+  ASSERT_EQ(cts.size(), 1u);
+  for (const auto& m : cts.begin()->second.config.mounts) {
+    if (m.container_path == "/etc/cfg") host = m.host_path;
+  }
+  ASSERT_FALSE(host.empty());
+  auto read = [&] {
+    std::ifstream in(host + "/k");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  EXPECT_EQ(read(), "v1");
+  ASSERT_TRUE(client_->patch(*cms, "default", "cfg", client::PatchType::kMerge, {{"data", {{"k", "v2"}}}}).is_ok());
+  EXPECT_TRUE(wait_for([&] { return read() == "v2"; }));
+  ASSERT_TRUE(client_->remove(*cms, "default", "cfg").is_ok());
+  EXPECT_TRUE(has_event("cfgvol", "FailedMount"));
+  json p = get("cfgvol");
+  EXPECT_TRUE(running(p));
+  EXPECT_EQ(restarts(p, "c"), 0);
+  EXPECT_EQ(read(), "v2");
+  EXPECT_EQ(runtime_.count_calls("run_pod_sandbox:cfgvol"), 1u);
+}
+
+// find_container (HTTP threads) while the kubelet starts and stops: the
+// informer it reads must never be torn down under it.
+TEST_F(KubeletTest, FindContainerRacesStartStop) {
+  create(make_pod("race", {container("c")}));
+  wait_pod("race", running);
+  std::atomic<bool> stop{false};
+  std::atomic<int> found{0};
+  std::thread reader([&] {
+    while (!stop) {
+      auto r = kubelet_->find_container("default", "race", "");
+      if (r.is_ok()) ++found;
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    kubelet_->stop();
+    ASSERT_TRUE(kubelet_->start().is_ok());
+  }
+  stop = true;
+  reader.join();
+  EXPECT_GT(found.load(), 0);
+  auto r = kubelet_->find_container("default", "race", "");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->container_id, runtime_.running_id("c"));
+}
+
+TEST_F(KubeletTest, PodsBeyondMaxPodsAreRejectedOutOfpods) {
+  KubeletOptions o = options();
+  o.max_pods = 1;
+  start_kubelet(o);
+  create(make_pod("first", {container("c")}));
+  wait_pod("first", running);
+  create(make_pod("second", {container("c2")}));
+  json p = wait_pod("second", [](const json& p) { return p["status"].value("phase", "") == "Failed"; });
+  EXPECT_EQ(p["status"].value("reason", ""), "OutOfpods");
+  EXPECT_NE(p["status"].value("message", "").find(
+                "Node didn't have enough resource: pods, requested: 1, used: 1, capacity: 1"),
+            std::string::npos)
+      << p["status"].dump();
+  EXPECT_TRUE(has_event("second", "OutOfpods"));
+  EXPECT_EQ(runtime_.count_calls("run_pod_sandbox:second"), 0u);
+  EXPECT_EQ(kubelet_->running_pods(), 1u);
+  // Rejected stays rejected, also for a restarted kubelet.
+  start_kubelet(o);
+  wait_pod("first", running);
+  EXPECT_TRUE(wait_for([&] { return kubelet_->running_pods() == 1; }));
+  EXPECT_EQ(runtime_.count_calls("run_pod_sandbox:second"), 0u);
+  EXPECT_EQ(get("second")["status"].value("reason", ""), "OutOfpods");
 }
 
 }  // namespace

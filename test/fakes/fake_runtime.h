@@ -12,6 +12,8 @@
 //     (kill -9 → 137 ""; OOM → 137 "OOMKilled").
 //   - set_exec(fn): scripted exec_sync results (exec probes).
 //   - set_stats(id, cpu_core_nanos, memory): what list_container_stats reports.
+//   - set_status_hook(fn): fn(id) runs (without the lock) at the start of
+//     every container_status call — lets a test hold a caller there.
 //   - calls(): every mutating call in order ("run_pod_sandbox:<pod>",
 //     "create_container:<name>", "start_container:<name>", "stop_container:<name>", ...).
 // Thread safety: every method takes the one mutex. Header-only.
@@ -98,6 +100,10 @@ class FakeRuntime : public cri::Runtime {
     it->second.memory_bytes = memory_bytes;
   }
   void set_unavailable(bool down) { unavailable_ = down; }
+  void set_status_hook(std::function<void(const std::string& id)> fn) {
+    std::lock_guard l(mu_);
+    status_hook_ = std::move(fn);
+  }
 
   // --- inspection
   std::vector<std::string> calls() const {
@@ -310,6 +316,12 @@ class FakeRuntime : public cri::Runtime {
   }
   Result<cri::ContainerStatus> container_status(const std::string& id) override {
     if (unavailable_) return down();
+    std::function<void(const std::string&)> hook;
+    {
+      std::lock_guard l(mu_);
+      hook = status_hook_;
+    }
+    if (hook) hook(id);
     std::lock_guard l(mu_);
     auto it = containers_.find(id);
     if (it == containers_.end()) return not_found("an error occurred when try to find container \"" + id + "\": not found");
@@ -445,6 +457,7 @@ class FakeRuntime : public cri::Runtime {
   std::map<std::string, std::pair<int32_t, std::string>> exit_on_start_;
   std::map<std::string, int64_t> stop_timeouts_;
   ExecFn exec_;
+  std::function<void(const std::string& id)> status_hook_;
   std::vector<std::string> calls_;
   uint64_t id_counter_ = 0;
   uint64_t ip_counter_ = 0;

@@ -62,6 +62,11 @@ struct EnvContext {
 Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::Json& container,
                                                const EnvContext& ctx, client::Client& client);
 
+// command/args with $(VAR) references expanded from the container's resolved
+// env (the output of resolve_env), as Kubernetes does: $$ escapes to $ (so
+// $$(X) stays the literal "$(X)"), an unknown $(X) stays verbatim.
+std::vector<std::string> expand_command(const std::vector<std::string>& in, const std::vector<cri::KeyValue>& env);
+
 // resources.requests/limits → CRI resources: cpu limit → quota = milli*100 µs
 // per 100000 µs period; cpu request (or limit) → shares = milli*1024/1000
 // (min 2); memory limit → limit bytes; oom_score_adj from the QoS class,
