@@ -172,7 +172,7 @@ int run_agent(int argc, char** argv) {
   ko.cluster_dns = cfg.cluster_dns;
   ko.max_pods = cfg.max_pods;
   kubelet::Kubelet kubelet(client, **runtime, ko);
-  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen);
+  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name);
   if (Status st = kserver.start(); !st) {
     std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
                  st.to_string().c_str());
