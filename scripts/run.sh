@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 
 stop_up() {
-  local data=$1 pid
+  local data=$1 pid note="pods keep running — 'make down' removes them"
+  [ "${2:-}" = quiet-note ] && note="removing everything next"
   if [ ! -f "$data/up.pid" ]; then
     [ "${2:-}" = verbose ] && echo "no minik8s started by make run is running (no $data/up.pid)"
     return 0
@@ -22,7 +23,7 @@ stop_up() {
     kill -TERM "$pid"
     for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "stopped minik8s (pid $pid); pods keep running — 'make down' removes them"
+    echo "stopped minik8s (pid $pid); $note"
   fi
   rm -f "$data/up.pid"
 }
@@ -31,7 +32,7 @@ case "${1:-}" in
   --stop) stop_up "${2:-.run}" verbose; exit 0 ;;
   --down)
     DATA=${2:-.run}
-    stop_up "$DATA"
+    stop_up "$DATA" quiet-note
     [ -d "$DATA" ] && "$BIN/minik8s" down --data-dir "$DATA"
     exit 0 ;;
 esac
@@ -49,7 +50,8 @@ for p in "$PORT" 10250; do
   fi
 done
 
-echo "starting minik8s (the first start builds the offline images: about a minute)"
+echo "starting minik8s (the first start also builds and imports the offline images: a few seconds)"
+[ -f "$DATA/up.log" ] && mv -f "$DATA/up.log" "$DATA/up.log.1"
 setsid "$BIN/minik8s" up --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/up.log" 2>&1 < /dev/null &
 echo $! >"$DATA/up.pid"
 
@@ -82,8 +84,8 @@ cat <<MSG
 minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
   kubeconfig:   export KUBECONFIG=$DATA/kubeconfig
   the demo:     build/bin/mkctl logs -n demo web -c fetcher        (the sidecar's fetches over localhost)
-                build/bin/mkctl exec -n demo web -c fetcher -- cat /shared/fetched.log
-                kubectl get pod web -n demo -o wide                 (stock kubectl works too)
-  stop:         make stop    (control plane and agent stop; pods keep running)
+                kubectl exec -n demo web -c fetcher -- cat /shared/fetched.log
+                kubectl exec -it -n demo web -c web -- sh            (stock kubectl 1.30+ works too)
+  stop:         make stop    (control plane and agent stop; pods and the node's containerd keep running)
   remove all:   make down    (containers, cgroups, CNI state, containerd, data)
 MSG

@@ -700,6 +700,27 @@ void default_pod_spec(Json& spec) {
           if (p.is_object() && !has(p, "protocol")) p["protocol"] = "TCP";
         }
       }
+      // Probe and fieldRef defaults, as Kubernetes applies them (kubectl describe shows them).
+      for (const char* probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
+        if (!c.contains(probe) || !c[probe].is_object()) continue;
+        Json& pr = c[probe];
+        if (!has(pr, "timeoutSeconds")) pr["timeoutSeconds"] = 1;
+        if (!has(pr, "periodSeconds")) pr["periodSeconds"] = 10;
+        if (!has(pr, "successThreshold")) pr["successThreshold"] = 1;
+        if (!has(pr, "failureThreshold")) pr["failureThreshold"] = 3;
+        if (pr.contains("httpGet") && pr["httpGet"].is_object() && !has(pr["httpGet"], "scheme")) {
+          pr["httpGet"]["scheme"] = "HTTP";
+        }
+      }
+      if (c.contains("env") && c["env"].is_array()) {
+        for (Json& e : c["env"]) {
+          if (!e.is_object() || !e.contains("valueFrom") || !e["valueFrom"].is_object()) continue;
+          Json& vf = e["valueFrom"];
+          if (vf.contains("fieldRef") && vf["fieldRef"].is_object() && !has(vf["fieldRef"], "apiVersion")) {
+            vf["fieldRef"]["apiVersion"] = "v1";
+          }
+        }
+      }
       if (!has(c, "resources") || !c["resources"].is_object()) c["resources"] = Json::object();
       Json& res = c["resources"];
       if (res.contains("limits") && res["limits"].is_object()) {
