@@ -38,16 +38,18 @@ metadata: {name: talk}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
-  - {name: app, image: busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; exec sleep 3600"]}
+  - {name: app, image: busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; sleep 1; echo last; exec sleep 3600"]}
   - {name: side, image: busybox:1.36, command: ["sh", "-c", "echo side-up; exec sleep 3600"]}
 YAML
 check "create a two-container pod" kubectl apply -f "$E2E_DIR/talk.yaml"
 poll 60 sh -c "kubectl get pod talk | grep -q '2/2 *Running'" || { kubectl describe pod talk; tail -n 40 "$E2E_DIR/up.log"; }
-poll 10 sh -c "kubectl logs talk -c app | grep -q oops"
+# stdout and stderr are copied to the log by separate readers: their relative
+# order is only fixed when time passes between them (the "sleep 1" above).
+poll 10 sh -c "kubectl logs talk -c app | grep -q last"
 
 expect_out "kubectl logs -c app" "^line1$" kubectl logs talk -c app
 expect_out "stderr is in the log too" "^oops$" kubectl logs talk -c app
-expect_out "kubectl logs --tail=1" "^oops$" sh -c "kubectl logs talk -c app --tail=1 | wc -l | grep -q '^1$' && kubectl logs talk -c app --tail=1"
+expect_out "kubectl logs --tail=1" "^last$" sh -c "kubectl logs talk -c app --tail=1 | wc -l | grep -q '^1$' && kubectl logs talk -c app --tail=1"
 expect_out "kubectl logs --timestamps" "^[0-9-]+T[0-9:.]+Z line1$" kubectl logs talk -c app --timestamps
 expect_fail "no container named on a two-container pod (server-side error)" "choose one of: \[app side\]" $MKCTL logs talk
 expect_out "mkctl logs -c side" "^side-up$" $MKCTL logs talk -c side
