@@ -126,7 +126,35 @@ e2e_cleanup_node() {
     "$BIN/minik8s" down --data-dir "$E2E_DIR/agent" >>"$E2E_DIR/down.log" 2>&1 || { echo "minik8s down failed:"; cat "$E2E_DIR/down.log"; }
   fi
 }
-trap 'e2e_cleanup_node; e2e_cleanup' EXIT
+
+# start_up NODE: `minik8s up` (server + agent + private containerd) in
+# $E2E_DIR/up with node NODE, waits for "minik8s up: ready"; sets UP, UP_PID,
+# KUBECONFIG. On exit the up process is stopped by PID and `minik8s down`
+# removes everything it created.
+UP=""
+UP_PID=""
+start_up() {
+  UP=$E2E_DIR/up
+  NODE=$1
+  "$BIN/minik8s" up --data-dir "$UP" --listen 127.0.0.1:0 --kubelet-listen 127.0.0.1:0 --node-name "$NODE" \
+    --image-cache "$MINIK8S_IMAGE_CACHE" >"$E2E_DIR/up.log" 2>&1 &
+  UP_PID=$!
+  local deadline=$((SECONDS + 240))
+  until grep -q "minik8s up: ready" "$E2E_DIR/up.log"; do
+    if ! kill -0 "$UP_PID" 2>/dev/null; then echo "minik8s up exited:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then echo "minik8s up not ready:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
+    sleep 0.1
+  done
+  export KUBECONFIG=$UP/kubeconfig
+}
+up_cleanup() {
+  if [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null; then
+    kill -TERM "$UP_PID"; for _ in $(seq 1 200); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$UP_PID" 2>/dev/null
+  fi
+  [ -n "$UP" ] && [ -d "$UP" ] && "$BIN/minik8s" down --data-dir "$UP" >>"$E2E_DIR/down.log" 2>&1
+}
+trap 'up_cleanup; e2e_cleanup_node; e2e_cleanup' EXIT
 
 # jp POD JSONPATH: kubectl jsonpath of a pod.
 jp() { kubectl get pod "$1" -o jsonpath="$2"; }

@@ -5,30 +5,7 @@
 # no-op. Everything lives under a temp dir and a unique node name; the trap
 # runs `minik8s down` also on failure.
 source "$(dirname "$0")/lib.sh"
-UP=$E2E_DIR/up
-NODE="e2e-up-$$"
-UP_PID=""
-export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
-
-up_cleanup() {
-  if [ -n "$UP_PID" ] && kill -0 "$UP_PID" 2>/dev/null; then
-    kill -TERM "$UP_PID"; for _ in $(seq 1 200); do kill -0 "$UP_PID" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$UP_PID" 2>/dev/null
-  fi
-  [ -d "$UP" ] && "$BIN/minik8s" down --data-dir "$UP" >>"$E2E_DIR/down.log" 2>&1
-}
-trap 'up_cleanup; e2e_cleanup' EXIT
-
-"$BIN/minik8s" up --data-dir "$UP" --listen 127.0.0.1:0 --kubelet-listen 127.0.0.1:0 --node-name "$NODE" \
-  --image-cache "$MINIK8S_IMAGE_CACHE" >"$E2E_DIR/up.log" 2>&1 &
-UP_PID=$!
-deadline=$((SECONDS + 240))
-until grep -q "minik8s up: ready" "$E2E_DIR/up.log"; do
-  if ! kill -0 "$UP_PID" 2>/dev/null; then echo "minik8s up exited:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
-  if [ $SECONDS -ge $deadline ]; then echo "minik8s up not ready:"; tail -n 60 "$E2E_DIR/up.log"; exit 1; fi
-  sleep 0.1
-done
-export KUBECONFIG=$UP/kubeconfig
+start_up "e2e-up-$$"
 expect_out "up prints how to use it" "export KUBECONFIG=$UP/kubeconfig" cat "$E2E_DIR/up.log"
 expect_out "up.pid is the up process" "^$UP_PID\$" cat "$UP/up.pid"
 expect_out "kubectl get nodes: Ready" "^$NODE +Ready +control-plane,worker" kubectl get nodes --no-headers
