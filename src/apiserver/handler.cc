@@ -1130,7 +1130,9 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
         return out;
       }
     }
-    if (mode != UpdateMode::kStatus && (t.bump_generation || desired.contains("spec"))) {
+    // Binding (kInternal) sets spec.nodeName without a generation bump, as in Kubernetes.
+    if (mode != UpdateMode::kStatus && mode != UpdateMode::kInternal &&
+        (t.bump_generation || desired.contains("spec"))) {
       if (spec_part(desired) != spec_part(cur)) {
         int64_t g = cmeta.contains("generation") && cmeta["generation"].is_number_integer()
                         ? cmeta["generation"].get<int64_t>()
