@@ -39,7 +39,7 @@ std::optional<PathParts> split(const std::string& path) {
   }
   if (parts.size() != 4 || parts[1] != "pods" || parts[0].empty() || parts[2].empty()) return std::nullopt;
   if (parts[3] != "log" && parts[3] != "exec" && parts[3] != "attach") return std::nullopt;
-  return PathParts{stream::url_decode(parts[0]), stream::url_decode(parts[2]), parts[3]};
+  return PathParts{url_decode(parts[0]), url_decode(parts[2]), parts[3]};
 }
 
 void write_response(tcp::socket& s, const HttpResponse& r, unsigned version) {
@@ -118,7 +118,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   // ---- resolve pod → node → kubelet
   HttpRequest get;
   get.method = "GET";
-  get.path = "/api/v1/namespaces/" + stream::url_encode(pp->ns) + "/pods/" + stream::url_encode(pp->name);
+  get.path = "/api/v1/namespaces/" + url_encode(pp->ns) + "/pods/" + url_encode(pp->name);
   get.accept = "application/json";
   HttpResponse pr = handler_.handle(get);
   if (pr.code != 200) return write_response(s, pr, version);
@@ -159,7 +159,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   }
   HttpRequest nget;
   nget.method = "GET";
-  nget.path = "/api/v1/nodes/" + stream::url_encode(node);
+  nget.path = "/api/v1/nodes/" + url_encode(node);
   nget.accept = "application/json";
   HttpResponse nr = handler_.handle(nget);
   if (nr.code != 200) {
@@ -192,8 +192,8 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
     if (kv.first != "container") fwd.push_back(kv);
   }
   std::string kpath = "/" + std::string(pp->sub == "log" ? "containerLogs" : "exec") + "/" +
-                      stream::url_encode(pp->ns) + "/" + stream::url_encode(pp->name) + "/" +
-                      stream::url_encode(container) + (fwd.empty() ? "" : "?" + stream::encode_query(fwd));
+                      url_encode(pp->ns) + "/" + url_encode(pp->name) + "/" +
+                      url_encode(container) + (fwd.empty() ? "" : "?" + stream::encode_query(fwd));
 
   if (pp->sub == "exec") {
     if (!websocket::is_upgrade(msg)) {

@@ -41,7 +41,7 @@ std::string server_error(int code, const std::string& body) {
 }
 
 std::string path_for(const std::string& ns, const std::string& pod, const std::string& sub) {
-  return "/api/v1/namespaces/" + stream::url_encode(ns) + "/pods/" + stream::url_encode(pod) + "/" + sub;
+  return "/api/v1/namespaces/" + url_encode(ns) + "/pods/" + url_encode(pod) + "/" + sub;
 }
 
 // Restores the terminal on every exit path.

@@ -1,4 +1,5 @@
 #include "minik8s/client/client.h"
+#include "minik8s/util/url.h"
 
 #include <nlohmann/json.hpp>
 

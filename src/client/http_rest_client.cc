@@ -425,20 +425,6 @@ Status check_response(const HttpResponse& response) {
   return status_from_response(response.status, response.body);
 }
 
-std::string url_encode(std::string_view value) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options) {
   auto ep = parse_server(options.server);

@@ -76,7 +76,7 @@ std::vector<std::string> split_path(std::string_view p) {
   while (i < p.size()) {
     size_t j = p.find('/', i);
     if (j == std::string_view::npos) j = p.size();
-    if (j > i) out.push_back(stream::url_decode(p.substr(i, j - i)));
+    if (j > i) out.push_back(url_decode(p.substr(i, j - i)));
     i = j + 1;
   }
   return out;

@@ -29,6 +29,8 @@
 
 #include "minik8s/util/status.h"
 
+#include "minik8s/util/url.h"
+
 namespace minik8s::stream {
 
 namespace ws_detail {
@@ -84,44 +86,6 @@ inline std::string join_protocols(const std::vector<std::string>& ps) {
   std::string s;
   for (const auto& p : ps) s += (s.empty() ? "" : ", ") + p;
   return s;
-}
-
-// Percent-decoding for query values ('+' is a space in forms).
-inline std::string url_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-      };
-      int h = hex(s[i + 1]), l = hex(s[i + 2]);
-      if (h >= 0 && l >= 0) {
-        out.push_back(static_cast<char>(h * 16 + l));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i] == '+' ? ' ' : s[i]);
-  }
-  return out;
-}
-
-inline std::string url_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 // A query string as ordered (key, value) pairs: exec repeats `command`.

@@ -80,7 +80,4 @@ Status status_from_response(int http_status, std::string_view body);
 // ok for 2xx, else status_from_response.
 Status check_response(const HttpResponse& response);
 
-// Percent-encodes a query parameter value.
-std::string url_encode(std::string_view value);
-
 }  // namespace minik8s::client
