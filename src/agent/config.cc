@@ -34,7 +34,33 @@ const std::set<std::string> kKnownKeys = {"server",
                                           "leaseRenewIntervalSeconds",
                                           "statusUpdateIntervalSeconds",
                                           "clusterDNS",
-                                          "maxPods"};
+                                          "maxPods",
+                                          "podCIDR",
+                                          "clusterCIDR",
+                                          "networkBackend",
+                                          "cniBridge",
+                                          "clusterDomain",
+                                          "dnsUpstream",
+                                          "dnsPort",
+                                          "proxyBalance",
+                                          "chainPrefix",
+                                          "ingressPort",
+                                          "hostsFile",
+                                          "disable"};
+
+const std::set<std::string> kComponents = {"network", "proxy", "dns", "ingress"};
+
+bool valid_cidr(const std::string& s) {
+  auto slash = s.find('/');
+  if (slash == std::string::npos) return false;
+  in_addr a{};
+  if (inet_pton(AF_INET, s.substr(0, slash).c_str(), &a) != 1) return false;
+  const std::string len = s.substr(slash + 1);
+  if (len.empty() || len.size() > 2 ||
+      !std::all_of(len.begin(), len.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+    return false;
+  return std::stoi(len) <= 32;
+}
 
 Status field_error(const std::string& field, const std::string& why) {
   return invalid("node config: field \"" + field + "\": " + why);
@@ -113,6 +139,30 @@ Status check_config(const NodeConfig& c) {
     if (!valid_ipv4(ip)) return field_error("clusterDNS", "\"" + ip + "\" is not an IPv4 address");
   }
   if (c.data_dir.empty()) return field_error("dataDir", "must not be empty");
+  if (!c.pod_cidr.empty() && !valid_cidr(c.pod_cidr))
+    return field_error("podCIDR", "\"" + c.pod_cidr + "\" is not an IPv4 CIDR");
+  if (!valid_cidr(c.cluster_cidr))
+    return field_error("clusterCIDR", "\"" + c.cluster_cidr + "\" is not an IPv4 CIDR");
+  static const std::set<std::string> backends = {"auto", "host-gw", "vxlan", "none"};
+  if (!backends.count(c.network_backend))
+    return field_error("networkBackend",
+                       "\"" + c.network_backend + "\" must be auto, host-gw, vxlan or none");
+  if (c.cni_bridge.size() > 15) return field_error("cniBridge", "must be at most 15 characters");
+  if (c.proxy_balance != "random" && c.proxy_balance != "round-robin")
+    return field_error("proxyBalance", "\"" + c.proxy_balance + "\" must be random or round-robin");
+  if (c.chain_prefix.empty() || c.chain_prefix.size() > 6)
+    return field_error("chainPrefix", "must be 1 to 6 characters");
+  if (c.dns_port < 0 || c.dns_port > 65535) return field_error("dnsPort", "must be a port number");
+  if (c.ingress_port < 0 || c.ingress_port > 65535)
+    return field_error("ingressPort", "must be a port number");
+  for (const auto& d : c.disable) {
+    if (!kComponents.count(d))
+      return field_error("disable", "\"" + d + "\" must be one of network, proxy, dns, ingress");
+  }
+  for (const auto& u : c.dns_upstream) {
+    if (!valid_ipv4(u.substr(0, u.rfind(':') == std::string::npos ? u.size() : u.rfind(':'))))
+      return field_error("dnsUpstream", "\"" + u + "\" must be IP or IP:PORT");
+  }
   if (c.lease_renew_interval.count() <= 0)
     return field_error("leaseRenewIntervalSeconds", "must be positive");
   return Status::ok();
@@ -162,10 +212,19 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
         }
         c.taints.push_back(t);
       }
-    } else if (key == "roles" || key == "clusterDNS") {
+    } else if (key == "roles" || key == "clusterDNS" || key == "dnsUpstream" || key == "disable") {
       auto l = string_list(v, key);
       if (!l) return l.status();
-      (key == "roles" ? c.roles : c.cluster_dns) = *l;
+      (key == "roles"        ? c.roles
+       : key == "clusterDNS" ? c.cluster_dns
+       : key == "disable"    ? c.disable
+                             : c.dns_upstream) = *l;
+    } else if (key == "dnsPort" || key == "ingressPort") {
+      auto n = number(v, key);
+      if (!n) return n.status();
+      if (*n != static_cast<double>(static_cast<int64_t>(*n)) || *n < 0 || *n > 65535)
+        return field_error(key, "must be a port number");
+      (key == "dnsPort" ? c.dns_port : c.ingress_port) = static_cast<int>(*n);
     } else if (key == "leaseRenewIntervalSeconds" || key == "statusUpdateIntervalSeconds") {
       auto d = seconds_field(v, key);
       if (!d) return d.status();
@@ -196,6 +255,22 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
         c.netns = *s;
       else if (key == "listen")
         c.listen = *s;
+      else if (key == "podCIDR")
+        c.pod_cidr = *s;
+      else if (key == "clusterCIDR")
+        c.cluster_cidr = *s;
+      else if (key == "networkBackend")
+        c.network_backend = *s;
+      else if (key == "cniBridge")
+        c.cni_bridge = *s;
+      else if (key == "clusterDomain")
+        c.cluster_domain = *s;
+      else if (key == "proxyBalance")
+        c.proxy_balance = *s;
+      else if (key == "chainPrefix")
+        c.chain_prefix = *s;
+      else if (key == "hostsFile")
+        c.hosts_file = *s;
     }
   }
   if (Status st = check_config(c); !st) return st;
@@ -213,6 +288,10 @@ Result<NodeConfig> parse_yaml_text(NodeConfig base, const std::string& text) {
 }
 
 }  // namespace
+
+bool NodeConfig::enabled(const std::string& component) const {
+  return std::find(disable.begin(), disable.end(), component) == disable.end();
+}
 
 Result<NodeConfig> parse_node_config(const std::string& yaml_text) {
   return parse_yaml_text(NodeConfig{}, yaml_text);
@@ -270,6 +349,21 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
       app.add_option("--status-update-interval", status_s, "seconds between node status updates");
   auto* o_dns = app.add_option("--cluster-dns", dns, "DNS server IPs for pods (repeatable)");
   auto* o_max = app.add_option("--max-pods", max_pods, "pods this node accepts");
+  std::string pod_cidr, cluster_cidr, backend, bridge, domain, balance, prefix, hosts;
+  std::vector<std::string> upstream, disable;
+  int dns_port = 0, ingress_port = 0;
+  auto* o_pod_cidr = app.add_option("--pod-cidr", pod_cidr, "static pod CIDR (default: from the node controller)");
+  auto* o_cluster_cidr = app.add_option("--cluster-cidr", cluster_cidr, "CIDR of all pods (default 10.244.0.0/16)");
+  auto* o_backend = app.add_option("--backend", backend, "pod routes: auto|host-gw|vxlan|none");
+  auto* o_bridge = app.add_option("--cni-bridge", bridge, "CNI bridge name (default mk-<hash>)");
+  auto* o_domain = app.add_option("--cluster-domain", domain, "DNS domain (default cluster.local)");
+  auto* o_upstream = app.add_option("--dns-upstream", upstream, "upstream resolver IP[:PORT] (repeatable)");
+  auto* o_dns_port = app.add_option("--dns-port", dns_port, "cluster DNS port (default 53)");
+  auto* o_balance = app.add_option("--proxy-balance", balance, "random|round-robin");
+  auto* o_prefix = app.add_option("--chain-prefix", prefix, "iptables chain prefix (default MK)");
+  auto* o_ingress_port = app.add_option("--ingress-port", ingress_port, "nginx port for DNS objects (default 80)");
+  auto* o_hosts = app.add_option("--hosts-file", hosts, "hosts file for DNS-object names (default /etc/hosts)");
+  auto* o_disable = app.add_option("--disable", disable, "network|proxy|dns|ingress (repeatable)");
   app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
   app.add_option("--log-level", ex.log_level, "trace|debug|info|warn|error");
   try {
@@ -311,6 +405,18 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   if (o_max->count()) c.max_pods = max_pods;
   if (o_dns->count()) c.cluster_dns = dns;
   if (o_roles->count()) c.roles = roles;
+  if (o_pod_cidr->count()) c.pod_cidr = pod_cidr;
+  if (o_cluster_cidr->count()) c.cluster_cidr = cluster_cidr;
+  if (o_backend->count()) c.network_backend = backend;
+  if (o_bridge->count()) c.cni_bridge = bridge;
+  if (o_domain->count()) c.cluster_domain = domain;
+  if (o_upstream->count()) c.dns_upstream = upstream;
+  if (o_dns_port->count()) c.dns_port = dns_port;
+  if (o_balance->count()) c.proxy_balance = balance;
+  if (o_prefix->count()) c.chain_prefix = prefix;
+  if (o_ingress_port->count()) c.ingress_port = ingress_port;
+  if (o_hosts->count()) c.hosts_file = hosts;
+  if (o_disable->count()) c.disable = disable;
   if (o_labels->count()) {
     for (const auto& l : labels) {
       auto eq = l.find('=');

@@ -116,7 +116,7 @@ struct ManagedContainerd::Impl {
             detail::write_file_atomic(paths.config, detail::containerd_config_toml(options, paths));
         !s)
       return s;
-    if (!detail::cni_conf_dir_has_config(paths.cni_conf_dir)) {
+    if (!options.pod_cidr.empty() && !detail::cni_conf_dir_has_config(paths.cni_conf_dir)) {
       const std::string conf =
           paths.cni_conf_dir + "/10-" + detail::cni_network_name(options) + ".conflist";
       if (Status s = detail::write_file_atomic(conf, detail::cni_conflist_json(options, paths)); !s)
@@ -381,6 +381,9 @@ void ManagedContainerd::stop() {
 
 std::string ManagedContainerd::socket_path() const { return impl_->paths.socket; }
 std::string ManagedContainerd::config_path() const { return impl_->paths.config; }
+std::string ManagedContainerd::cni_conf_dir() const { return impl_->paths.cni_conf_dir; }
+std::string ManagedContainerd::cni_ipam_dir() const { return impl_->paths.cni_ipam_dir; }
+
 std::string ManagedContainerd::cni_bridge() const {
   return detail::cni_bridge_name(impl_->options);
 }

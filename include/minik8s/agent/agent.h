@@ -44,14 +44,31 @@ struct NodeConfig {
   std::string listen = ":10250";
   std::chrono::milliseconds lease_renew_interval{2000};
   std::chrono::milliseconds status_update_interval{10000};
-  std::vector<std::string> cluster_dns;
+  std::vector<std::string> cluster_dns;  // empty + DNS enabled: the node's bridge address
   int32_t max_pods = 110;
+
+  // Pod network, Services, DNS, ingress (docs/multi-node.md).
+  std::string pod_cidr;                        // static; empty = spec.podCIDR from the node controller
+  std::string cluster_cidr = "10.244.0.0/16";  // all pods (masquerade/route decisions)
+  std::string network_backend = "auto";        // auto | host-gw | vxlan | none
+  std::string cni_bridge;                      // default "mk-" + hash of data_dir
+  std::string cluster_domain = "cluster.local";
+  std::vector<std::string> dns_upstream;       // empty: the host's resolv.conf nameservers
+  int dns_port = 53;
+  std::string proxy_balance = "random";        // random | round-robin (per Service: annotation)
+  std::string chain_prefix = "MK";             // iptables chains <prefix>-...
+  int ingress_port = 80;
+  std::string hosts_file = "/etc/hosts";
+  std::vector<std::string> disable;            // of: network, proxy, dns, ingress
+  bool enabled(const std::string& component) const;
 };
 
 // Parses node YAML (keys: server, kubeconfig, nodeName, nodeIP, labels,
 // taints [{key,value,effect}], roles, dataDir, containerRuntimeEndpoint,
 // netns, listen, leaseRenewIntervalSeconds, statusUpdateIntervalSeconds,
-// clusterDNS, maxPods). Unknown keys are an error naming the key.
+// clusterDNS, maxPods, podCIDR, clusterCIDR, networkBackend, cniBridge,
+// clusterDomain, dnsUpstream, dnsPort, proxyBalance, chainPrefix,
+// ingressPort, hostsFile, disable). Unknown keys are an error naming the key.
 Result<NodeConfig> parse_node_config(const std::string& yaml_text);
 
 int run_agent(int argc, char** argv);  // argv[0] = "agent"

@@ -32,6 +32,8 @@ struct ContainerdOptions {
   // (the network agent may write its own first): loopback + bridge
   // (isGateway, hairpinMode, ipMasq = cni_ip_masq) with host-local IPAM on
   // pod_cidr (state under <data_dir>/containerd/cni/ipam) + portmap.
+  // Empty pod_cidr: no default config (the network agent writes it; the CRI
+  // plugin loads a conflist that appears later by itself).
   std::string pod_cidr = "10.88.0.0/16";
   std::string cni_bridge;         // default "mk-" + 8 hex digits of a hash of data_dir (≤ 15 chars)
   bool cni_ip_masq = true;        // single node: true; multi-node pod routing wants false
@@ -53,6 +55,8 @@ class ManagedContainerd {
   std::string config_path() const;
   int pid() const;
   std::string cni_bridge() const;  // the bridge name of the default CNI config
+  std::string cni_conf_dir() const;  // where containerd's CRI plugin reads CNI configs
+  std::string cni_ipam_dir() const;  // host-local IPAM state directory
   int restarts() const;            // times the supervisor restarted a dead containerd
 
  private:
