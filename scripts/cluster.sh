@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# scripts/cluster.sh — an N-node minik8s cluster on one machine (docs/multi-node.md).
+#
+#   scripts/cluster.sh up [N]            N nodes (default 3); node 1 = control plane + worker
+#   scripts/cluster.sh add               one more worker node on the running cluster
+#   scripts/cluster.sh status            nodes, processes, addresses
+#   scripts/cluster.sh exec NODE -- CMD  run CMD in a node's network namespace
+#                                        (NODE: node-2 | 2 | mkc-node2 | outside)
+#   scripts/cluster.sh routes            root-namespace routes to every node's pod CIDR
+#   scripts/cluster.sh env               prints `export KUBECONFIG=…`
+#   scripts/cluster.sh down              removes everything up/add created (idempotent)
+#
+# Nodes are network namespaces <P>-node<i> joined by the bridge <P>-br in the
+# root namespace (node i = <subnet>.(10+i)/24, the bridge = <subnet>.1);
+# <P>-outside (<subnet>.250) stands for a machine outside the cluster. The
+# server runs in node 1 (http://<subnet>.11:6443); every node runs
+# `minik8s agent` with its own containerd. Processes are started with
+# `nsenter --net` (network namespace only: `ip netns exec` remounts /sys and
+# hides the cgroup hierarchy from containerd).
+#
+# Environment: MK_CLUSTER_PREFIX (default mkc), MK_CLUSTER_SUBNET (a /24,
+# default 10.99.0.0/24), MK_CLUSTER_DIR (default <repo>/.cluster),
+# MK_CLUSTER_BACKEND (auto|host-gw|vxlan, default auto), MK_SCHEDULER_POLICY
+# (least-allocated|round-robin|random), MK_CLUSTER_NAT=1 (masquerade the node
+# subnet in the root namespace so nodes reach the host's upstream DNS),
+# BUILD_DIR / BIN (binaries), MINIK8S_IMAGE_CACHE (offline images).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+BIN=${BIN:-$BUILD_DIR/bin}
+P=${MK_CLUSTER_PREFIX:-mkc}
+SUBNET=${MK_CLUSTER_SUBNET:-10.99.0.0/24}
+DIR=${MK_CLUSTER_DIR:-$ROOT/.cluster}
+BACKEND=${MK_CLUSTER_BACKEND:-auto}
+export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
+BASE=${SUBNET%.*}          # 10.99.0
+BR=$P-br
+OUTSIDE=$P-outside
+STATE=$DIR/state
+KCFG=$DIR/kubeconfig
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+log() { echo "cluster.sh: $*"; }
+
+[[ "$P" =~ ^[a-z][a-z0-9]{1,8}$ ]] || die "MK_CLUSTER_PREFIX must be 2-9 lower-case letters/digits (got '$P')"
+[[ "$SUBNET" =~ ^([0-9]+\.){3}0/24$ ]] || die "MK_CLUSTER_SUBNET must be an a.b.c.0/24 network (got '$SUBNET')"
+
+# Node i: netns <P>-node<i>, node name node-<i> (default prefix) or <P>-node<i>
+# (other prefixes, so clusters of different prefixes never share a node
+# name — the kubelet's cgroups are /minik8s/<node name>).
+node_ns() { echo "$P-node$1"; }
+node_name() { if [ "$P" = mkc ]; then echo "node-$1"; else echo "$P-node$1"; fi; }
+node_ip() { echo "$BASE.$((10 + $1))"; }
+server_url() { echo "http://$(node_ip 1):6443"; }
+
+state_add() { echo "$1" >>"$STATE"; }
+state_get() { [ -f "$STATE" ] && sed -n "s/^$1=//p" "$STATE" | tail -n1; }
+node_count() { local n; n=$(state_get nodes); echo "${n:-0}"; }
+
+kctl() { KUBECONFIG=$KCFG kubectl "$@"; }
+
+ensure_binaries() {
+  if [ -x "$BIN/minik8s" ] && [ -x "$BIN/mkctl" ]; then return 0; fi
+  log "building minik8s and mkctl in $BUILD_DIR"
+  [ -f "$BUILD_DIR/build.ninja" ] || cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja >/dev/null || die "cmake configure failed"
+  cmake --build "$BUILD_DIR" -j2 --target minik8s mkctl || die "build failed"
+  [ -x "$BIN/minik8s" ] || die "no $BIN/minik8s after the build (set BIN or BUILD_DIR)"
+}
+
+# start_in NS PIDFILE LOG CMD...: runs CMD detached (own session) in NS's
+# network namespace; the PID written is the PID of CMD itself.
+start_in() {
+  local ns=$1 pidfile=$2 logf=$3; shift 3
+  setsid nsenter --net="/run/netns/$ns" -- sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+    </dev/null >>"$logf" 2>&1 &
+  local deadline=$((SECONDS + 5))
+  until [ -s "$pidfile" ]; do
+    [ $SECONDS -ge $deadline ] && die "could not start $1 in $ns (see $logf)"
+    sleep 0.05
+  done
+}
+
+# make_netns NS VETH IP: a namespace with eth0 on the bridge, lo up, a default route.
+make_netns() {
+  local ns=$1 veth=$2 ip=$3
+  ip netns add "$ns" || die "ip netns add $ns failed"
+  state_add "netns=$ns"
+  ip link add "$veth" type veth peer name "$veth-p" || die "veth $veth failed"
+  state_add "link=$veth"
+  ip link set "$veth-p" netns "$ns"
+  ip -n "$ns" link set "$veth-p" name eth0
+  ip link set "$veth" master "$BR" up
+  ip -n "$ns" addr add "$ip/24" dev eth0
+  ip -n "$ns" link set lo up
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route add default via "$BASE.1"
+  ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$ns" sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  # `ip netns exec NS` bind-mounts /etc/netns/NS/hosts over /etc/hosts: each
+  # node gets its own hosts file (the ingress keeps its block there).
+  mkdir -p "/etc/netns/$ns"
+  state_add "etcnetns=$ns"
+  cp /etc/hosts "/etc/netns/$ns/hosts"
+}
+
+write_node_yaml() {
+  local i=$1 roles=$2 f=$DIR/node$1.yaml
+  cat >"$f" <<EOF
+# minik8s agent config for node $i of the cluster.sh cluster (docs/multi-node.md).
+server: $(server_url)
+nodeName: $(node_name "$i")
+nodeIP: $(node_ip "$i")
+roles: [$roles]
+labels:
+  minik8s.io/cluster: $P
+dataDir: $DIR/node$i
+containerRuntimeEndpoint: managed
+netns: $(node_ns "$i")
+listen: ":10250"
+leaseRenewIntervalSeconds: 2
+statusUpdateIntervalSeconds: 10
+EOF
+  # Pod network, Services, DNS, ingress (binaries from issue 4 on).
+  "$BIN/minik8s" agent --help 2>/dev/null | grep -q -- '--pod-cidr' || { echo "$f"; return 0; }
+  cat >>"$f" <<EOF
+clusterCIDR: 10.244.0.0/16
+networkBackend: $BACKEND
+clusterDomain: cluster.local
+dnsUpstream: [$(sed -n 's/^nameserver[ \t]\+\([0-9.]\+\).*/\1/p' /etc/resolv.conf | head -n3 | paste -sd, -)]
+proxyBalance: random
+chainPrefix: MK
+ingressPort: 80
+hostsFile: /etc/netns/$(node_ns "$i")/hosts
+EOF
+  echo "$f"
+}
+
+start_node() {  # start_node I ROLES: netns (unless it exists) + node YAML + agent
+  local i=$1 roles=$2 ns; ns=$(node_ns "$i")
+  [ -e "/run/netns/$ns" ] || make_netns "$ns" "$P-n$i" "$(node_ip "$i")"
+  local yaml; yaml=$(write_node_yaml "$i" "$roles")
+  mkdir -p "$DIR/node$i"
+  state_add "nodedir=$DIR/node$i"
+  state_add "node$i=$(node_name "$i")"
+  start_in "$ns" "$DIR/agent$i.pid" "$DIR/agent$i.log" \
+    "$BIN/minik8s" agent --config "$yaml" --image-cache "$MINIK8S_IMAGE_CACHE"
+  state_add "agent$i=$(cat "$DIR/agent$i.pid")"
+  log "node $i: netns $ns, IP $(node_ip "$i"), agent pid $(cat "$DIR/agent$i.pid") (log $DIR/agent$i.log)"
+}
+
+wait_ready() {  # wait_ready NAME... : every named node Ready
+  local deadline=$((SECONDS + ${MK_CLUSTER_TIMEOUT:-240})) n ok
+  while :; do
+    ok=1
+    for n in "$@"; do
+      kctl get node "$n" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True || { ok=0; break; }
+    done
+    [ $ok = 1 ] && return 0
+    local i
+    for i in $(seq 1 "$(node_count)"); do
+      local pid; pid=$(state_get "agent$i")
+      if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        echo "cluster.sh: the agent of node $i exited; last lines of $DIR/agent$i.log:" >&2
+        tail -n 30 "$DIR/agent$i.log" >&2; return 1
+      fi
+    done
+    if [ $SECONDS -ge $deadline ]; then
+      echo "cluster.sh: nodes not Ready in time:" >&2; kctl get nodes -o wide >&2; return 1
+    fi
+    sleep 0.3
+  done
+}
+
+# Root-namespace routes to each node's pod CIDR (spec.podCIDR) via its node
+# IP, so the host (and kubectl's port-forward-less checks) reaches pods.
+# The routes use the bridge, so deleting the bridge removes them.
+cmd_routes() {
+  local wait=${1:-0} deadline n i cidr missing
+  deadline=$((SECONDS + wait))
+  while :; do
+    missing=0
+    for i in $(seq 1 "$(node_count)"); do
+      n=$(state_get "node$i"); [ -n "$n" ] || continue
+      cidr=$(kctl get node "$n" -o jsonpath='{.spec.podCIDR}' 2>/dev/null)
+      if [ -z "$cidr" ]; then missing=1; continue; fi
+      ip route replace "$cidr" via "$(node_ip "$i")" dev "$BR" && [ "$wait" = 0 ] && log "route $cidr via $(node_ip "$i")"
+    done
+    [ $missing = 0 ] && return 0
+    if [ $SECONDS -ge $deadline ]; then
+      log "note: some nodes have no spec.podCIDR yet (node IPAM controller not running?); run 'cluster.sh routes' later"
+      return 0
+    fi
+    sleep 0.3
+  done
+}
+
+cmd_up() {
+  local n=${1:-3}
+  [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up: N must be 1..200"
+  if [ -f "$STATE" ] || ip netns list | grep -q "^$P-"; then
+    die "a cluster with prefix '$P' already exists ($DIR, netns $P-*); run 'scripts/cluster.sh down' first"
+  fi
+  ip link show "$BR" >/dev/null 2>&1 && die "link $BR already exists; run 'scripts/cluster.sh down' first"
+  ensure_binaries
+  command -v kubectl >/dev/null || die "kubectl is not on PATH"
+  mkdir -p "$DIR"
+  : >"$STATE"
+  state_add "prefix=$P"
+  state_add "subnet=$SUBNET"
+  state_add "nodes=0"
+  # Any failure from here on (die exits): remove what was created.
+  UP_DONE=0
+  trap '[ "$UP_DONE" = 1 ] || { echo "cluster.sh: up failed; removing what was created" >&2; cmd_down >&2; }' EXIT
+
+  ip link add "$BR" type bridge || die "cannot create bridge $BR"
+  state_add "link=$BR"
+  ip addr add "$BASE.1/24" dev "$BR"
+  ip link set "$BR" up
+  # br_netfilter sends bridged frames through iptables FORWARD; with a DROP
+  # policy, accept our bridge's traffic in our own chain.
+  if ! iptables -S FORWARD 2>/dev/null | head -n1 | grep -q -- '-P FORWARD ACCEPT'; then
+    iptables -N "$P-FWD" && state_add "chain=filter/$P-FWD"
+    iptables -A "$P-FWD" -i "$BR" -j ACCEPT
+    iptables -A "$P-FWD" -o "$BR" -j ACCEPT
+    iptables -I FORWARD -j "$P-FWD"
+  fi
+  if [ "${MK_CLUSTER_NAT:-0}" = 1 ]; then
+    iptables -t nat -N "$P-NAT" && state_add "chain=nat/$P-NAT"
+    iptables -t nat -A "$P-NAT" -s "$SUBNET" ! -o "$BR" -j MASQUERADE
+    iptables -t nat -A POSTROUTING -j "$P-NAT"
+  fi
+
+  make_netns "$OUTSIDE" "$P-out" "$BASE.250"
+
+  # The server on node 1.
+  mkdir -p "$DIR/server"
+  local extra=()
+  [ -n "${MK_SCHEDULER_POLICY:-}" ] && extra+=(--scheduler-policy "$MK_SCHEDULER_POLICY")
+  # The node IPAM controller's range, when this build's server takes it.
+  "$BIN/minik8s" server --help 2>/dev/null | grep -q -- '--cluster-cidr' && extra+=(--cluster-cidr 10.244.0.0/16)
+  # node 1's namespace first: the server listens on node 1's IP.
+  local ns1; ns1=$(node_ns 1)
+  make_netns "$ns1" "$P-n1" "$(node_ip 1)"
+  state_add "nodes=1"
+  start_in "$ns1" "$DIR/server.pid" "$DIR/server.log" \
+    "$BIN/minik8s" server --data-dir "$DIR/server" --listen "$(node_ip 1):6443" "${extra[@]}"
+  state_add "server=$(cat "$DIR/server.pid")"
+  local deadline=$((SECONDS + 30))
+  until curl -fsS --max-time 1 "$(server_url)/readyz" >/dev/null 2>&1; do
+    kill -0 "$(state_get server)" 2>/dev/null || { tail -n 30 "$DIR/server.log" >&2; die "the server exited"; }
+    [ $SECONDS -ge $deadline ] && die "the server is not ready after 30 s (see $DIR/server.log)"
+    sleep 0.1
+  done
+  sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
+  log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG"
+
+  # Node 1 (its namespace exists already), then the workers.
+  local i names=()
+  for i in $(seq 1 "$n"); do
+    if [ "$i" = 1 ]; then start_node 1 "control-plane, worker"; else start_node "$i" worker; fi
+    state_add "nodes=$i"
+    names+=("$(node_name "$i")")
+  done
+  wait_ready "${names[@]}" || die "the cluster did not become ready"
+  cmd_routes 20
+  UP_DONE=1
+  kctl get nodes -o wide
+  log "ready: export KUBECONFIG=$KCFG"
+}
+
+cmd_add() {
+  [ -f "$STATE" ] && [ -f "$KCFG" ] || die "add: no cluster is up (run 'scripts/cluster.sh up' first)"
+  ensure_binaries
+  local i=$(( $(node_count) + 1 ))
+  start_node "$i" worker
+  state_add "nodes=$i"
+  wait_ready "$(node_name "$i")" || die "node $i did not become Ready"
+  cmd_routes 20
+  kctl get node "$(node_name "$i")" -o wide
+}
+
+# resolve NODE → netns name: node-2 | 2 | <P>-node2 | <P>-node2's node name | outside
+resolve_ns() {
+  local a=$1 i
+  case "$a" in
+    outside | "$OUTSIDE") echo "$OUTSIDE"; return 0 ;;
+    "$P"-node[0-9]*) echo "$a"; return 0 ;;
+  esac
+  [[ "$a" =~ ^[0-9]+$ ]] && { echo "$P-node$a"; return 0; }
+  [[ "$a" =~ ^node-([0-9]+)$ ]] && { echo "$P-node${BASH_REMATCH[1]}"; return 0; }
+  for i in $(seq 1 "$(node_count)"); do
+    [ "$(state_get "node$i")" = "$a" ] && { echo "$P-node$i"; return 0; }
+  done
+  return 1
+}
+
+cmd_exec() {
+  [ $# -ge 1 ] || die "usage: cluster.sh exec NODE -- CMD..."
+  local ns; ns=$(resolve_ns "$1") || die "exec: unknown node '$1'"
+  shift
+  [ "${1:-}" = "--" ] && shift
+  [ $# -ge 1 ] || die "usage: cluster.sh exec NODE -- CMD..."
+  [ -e "/run/netns/$ns" ] || die "exec: network namespace $ns does not exist"
+  # ip netns exec: gives the node's own /etc/hosts (/etc/netns/NS/hosts).
+  exec ip netns exec "$ns" "$@"
+}
+
+cmd_status() {
+  if [ ! -f "$STATE" ]; then echo "no cluster (prefix $P, dir $DIR)"; return 1; fi
+  echo "prefix $P, subnet $SUBNET, dir $DIR, kubeconfig $KCFG"
+  local pid alive i
+  pid=$(state_get server); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
+  echo "server: pid ${pid:-?} ($alive) $(server_url) in $(node_ns 1)"
+  for i in $(seq 1 "$(node_count)"); do
+    pid=$(state_get "agent$i"); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
+    echo "node $i: $(state_get "node$i") netns $(node_ns "$i") IP $(node_ip "$i") agent pid ${pid:-?} ($alive)"
+  done
+  echo "outside: netns $OUTSIDE IP $BASE.250"
+  kctl get nodes -o wide 2>&1
+}
+
+# stop_pid PID: TERM, wait up to 15 s, KILL — only processes this harness started.
+stop_pid() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+}
+
+# kill_netns_procs NS: every process left in the namespace (containerd, shims,
+# pod processes, nginx — all started by this cluster's agents).
+kill_netns_procs() {
+  local ns=$1 pids
+  [ -e "/run/netns/$ns" ] || return 0
+  pids=$(ip netns pids "$ns" 2>/dev/null)
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null
+  for _ in $(seq 1 50); do
+    pids=$(ip netns pids "$ns" 2>/dev/null); [ -n "$pids" ] || return 0; sleep 0.1
+  done
+  kill -KILL $pids 2>/dev/null
+  for _ in $(seq 1 50); do [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] || return 0; sleep 0.1; done
+}
+
+cmd_down() {
+  local problems=0 i ns d pid names=() n
+  set +e
+  # 1. Agents, then the server, by the PIDs up recorded.
+  if [ -f "$STATE" ]; then
+    for pid in $(sed -n 's/^agent[0-9]*=//p' "$STATE"); do stop_pid "$pid"; done
+    stop_pid "$(state_get server)"
+    for n in $(sed -n 's/^node[0-9]*=//p' "$STATE"); do names+=("$n"); done
+  fi
+  # 2. Each node's pods, containerd, cgroups and data (`minik8s down`), run
+  #    inside the node's namespace so its containerd starts where it ran.
+  for d in "$DIR"/node[0-9]*; do
+    [ -d "$d" ] || continue
+    i=${d##*/node}
+    ns=$(node_ns "$i")
+    [ -x "$BIN/minik8s" ] || continue
+    if [ -e "/run/netns/$ns" ]; then  # nodes in parallel
+      nsenter --net="/run/netns/$ns" -- "$BIN/minik8s" down --data-dir "$d" >>"$DIR/down.log" 2>&1 &
+    else
+      "$BIN/minik8s" down --data-dir "$d" >>"$DIR/down.log" 2>&1 &
+    fi
+  done
+  for pid in $(jobs -p); do wait "$pid" || problems=1; done
+  # 3. Whatever still runs in our namespaces (shims, pods, nginx), then the namespaces.
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$P-(node[0-9]+|outside)\$"); do
+    kill_netns_procs "$ns"
+    ip netns del "$ns" || problems=1
+  done
+  # 4. Links, root-namespace chains, /etc/netns copies.
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^$P-"); do
+    ip link del "$l" 2>/dev/null
+  done
+  if iptables -S "$P-FWD" >/dev/null 2>&1; then
+    while iptables -D FORWARD -j "$P-FWD" 2>/dev/null; do :; done
+    iptables -F "$P-FWD"; iptables -X "$P-FWD"
+  fi
+  if iptables -t nat -S "$P-NAT" >/dev/null 2>&1; then
+    while iptables -t nat -D POSTROUTING -j "$P-NAT" 2>/dev/null; do :; done
+    iptables -t nat -F "$P-NAT"; iptables -t nat -X "$P-NAT"
+  fi
+  rm -rf /etc/netns/"$P"-node[0-9]* "/etc/netns/$OUTSIDE"
+  rmdir /etc/netns 2>/dev/null
+  # 5. Pod cgroups the kubelets left (minik8s down removes them; this is for
+  #    an agent that never wrote agent.json).
+  for n in "${names[@]}"; do
+    for h in /sys/fs/cgroup/*/minik8s/"$n"; do
+      [ -d "$h" ] && find "$h" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+  done
+  for h in /sys/fs/cgroup/*/minik8s; do rmdir "$h" 2>/dev/null; done
+  # 6. The data: unmount leftovers (deepest first), then remove.
+  if [ -d "$DIR" ]; then
+    awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+      umount -l "$m" 2>/dev/null
+    done
+    rm -rf "$DIR" || problems=1
+  fi
+  local left
+  left=$( (ip netns list | grep -E "^$P-"; ip -o link show | awk -F': ' '{print $2}' | grep -E "^$P-") 2>/dev/null)
+  if [ -n "$left" ] || [ -d "$DIR" ]; then
+    echo "cluster.sh: down could not remove: $left ${DIR}" >&2
+    return 1
+  fi
+  [ $problems = 0 ] || echo "cluster.sh: down finished with warnings (see above)" >&2
+  log "down: removed cluster '$P'"
+  return 0
+}
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (network namespaces, containerd)"
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  up) cmd_up "$@" ;;
+  add) cmd_add "$@" ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  exec) cmd_exec "$@" ;;
+  routes) [ -f "$STATE" ] || die "no cluster"; cmd_routes 0 ;;
+  env) echo "export KUBECONFIG=$KCFG" ;;
+  -h | --help | help) usage ;;
+  *) usage; exit 2 ;;
+esac
