@@ -20,7 +20,13 @@ using nlohmann::json;
 Status write_agent_state(const std::string& data_dir, const AgentState& s) {
   json j = {{"nodeName", s.node_name}, {"cgroupRoot", s.cgroup_root},
             {"managed", s.managed},    {"endpoint", s.endpoint},
-            {"netns", s.netns},        {"pid", s.pid}};
+            {"netns", s.netns},        {"pid", s.pid},
+            {"network", s.network},    {"cniBridge", s.cni_bridge},
+            {"vxlanDevice", s.vxlan_device}, {"chainPrefix", s.chain_prefix},
+            {"cniConfDir", s.cni_conf_dir}, {"cniIpamDir", s.cni_ipam_dir},
+            {"proxy", s.proxy},        {"ingress", s.ingress},
+            {"ingressPrefix", s.ingress_prefix}, {"hostsFile", s.hosts_file},
+            {"hostsBlockTag", s.hosts_block_tag}};
   fs::path path = fs::path(data_dir) / "agent.json";
   fs::path tmp = path;
   tmp += ".tmp";
@@ -51,6 +57,17 @@ Result<AgentState> read_agent_state(const std::string& data_dir) {
     s.endpoint = j.value("endpoint", "");
     s.netns = j.value("netns", "");
     s.pid = j.value("pid", 0);
+    s.network = j.value("network", false);
+    s.cni_bridge = j.value("cniBridge", "");
+    s.vxlan_device = j.value("vxlanDevice", "");
+    s.chain_prefix = j.value("chainPrefix", "");
+    s.cni_conf_dir = j.value("cniConfDir", "");
+    s.cni_ipam_dir = j.value("cniIpamDir", "");
+    s.proxy = j.value("proxy", false);
+    s.ingress = j.value("ingress", false);
+    s.ingress_prefix = j.value("ingressPrefix", "");
+    s.hosts_file = j.value("hostsFile", "");
+    s.hosts_block_tag = j.value("hostsBlockTag", "");
   } catch (const json::exception& e) {
     return bad_request(path.string() + ": " + e.what());
   }

@@ -29,7 +29,18 @@ class TempDir {
 
 TEST(AgentState, RoundTrip) {
   TempDir d;
-  AgentState s{"n1", "/minik8s/n1", true, "unix:///x/sock", "ns1", 4242};
+  AgentState s;
+  s.node_name = "n1";
+  s.cgroup_root = "/minik8s/n1";
+  s.managed = true;
+  s.endpoint = "unix:///x/sock";
+  s.netns = "ns1";
+  s.pid = 4242;
+  s.network = true;
+  s.cni_bridge = "mk-br";
+  s.chain_prefix = "MK";
+  s.ingress = true;
+  s.hosts_file = "/etc/hosts";
   ASSERT_TRUE(write_agent_state(d.path().string(), s).is_ok());
   auto r = read_agent_state(d.path().string());
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
@@ -39,6 +50,12 @@ TEST(AgentState, RoundTrip) {
   EXPECT_EQ(r->endpoint, "unix:///x/sock");
   EXPECT_EQ(r->netns, "ns1");
   EXPECT_EQ(r->pid, 4242);
+  EXPECT_TRUE(r->network);
+  EXPECT_EQ(r->cni_bridge, "mk-br");
+  EXPECT_EQ(r->chain_prefix, "MK");
+  EXPECT_TRUE(r->ingress);
+  EXPECT_FALSE(r->proxy);
+  EXPECT_EQ(r->hosts_file, "/etc/hosts");
   std::ofstream(d.path() / "agent.json") << "{not json";
   EXPECT_EQ(read_agent_state(d.path().string()).status().code(), Code::kBadRequest);
   EXPECT_EQ(read_agent_state((d.path() / "none").string()).status().code(), Code::kNotFound);

@@ -30,6 +30,18 @@ leaseRenewIntervalSeconds: 0.5
 statusUpdateIntervalSeconds: 4
 clusterDNS: [10.96.0.10]
 maxPods: 30
+podCIDR: 10.244.7.0/24
+clusterCIDR: 10.244.0.0/16
+networkBackend: vxlan
+cniBridge: mk-a
+clusterDomain: corp.local
+dnsUpstream: [10.0.0.2, "10.0.0.3:5353"]
+dnsPort: 5353
+proxyBalance: round-robin
+chainPrefix: MKA
+ingressPort: 8080
+hostsFile: /etc/netns/a/hosts
+disable: [ingress]
 )");
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   EXPECT_EQ(c->server, "http://10.0.0.1:6443");
@@ -53,6 +65,19 @@ maxPods: 30
   EXPECT_EQ(c->status_update_interval, std::chrono::milliseconds(4000));
   EXPECT_EQ(c->cluster_dns, (std::vector<std::string>{"10.96.0.10"}));
   EXPECT_EQ(c->max_pods, 30);
+  EXPECT_EQ(c->pod_cidr, "10.244.7.0/24");
+  EXPECT_EQ(c->cluster_cidr, "10.244.0.0/16");
+  EXPECT_EQ(c->network_backend, "vxlan");
+  EXPECT_EQ(c->cni_bridge, "mk-a");
+  EXPECT_EQ(c->cluster_domain, "corp.local");
+  EXPECT_EQ(c->dns_upstream, (std::vector<std::string>{"10.0.0.2", "10.0.0.3:5353"}));
+  EXPECT_EQ(c->dns_port, 5353);
+  EXPECT_EQ(c->proxy_balance, "round-robin");
+  EXPECT_EQ(c->chain_prefix, "MKA");
+  EXPECT_EQ(c->ingress_port, 8080);
+  EXPECT_EQ(c->hosts_file, "/etc/netns/a/hosts");
+  EXPECT_FALSE(c->enabled("ingress"));
+  EXPECT_TRUE(c->enabled("dns"));
 }
 
 TEST(NodeConfig, DocumentedExampleParses) {
@@ -103,6 +128,14 @@ TEST(NodeConfig, BadValuesNameTheField) {
       {"listen: nowhere", "listen"},
       {"clusterDNS: [dns.example]", "clusterDNS"},
       {"server: {a: 1}", "server"},
+      {"podCIDR: 10.244.1.0", "podCIDR"},
+      {"clusterCIDR: everything", "clusterCIDR"},
+      {"networkBackend: flannel", "networkBackend"},
+      {"proxyBalance: least-conn", "proxyBalance"},
+      {"chainPrefix: MUCHTOOLONG", "chainPrefix"},
+      {"dnsPort: 70000", "dnsPort"},
+      {"disable: [kubelet]", "disable"},
+      {"dnsUpstream: [resolver]", "dnsUpstream"},
   };
   for (const auto& tc : cases) {
     auto c = parse_node_config(tc.yaml);
