@@ -3,6 +3,7 @@
 #
 #   scripts/cluster.sh up [N]            N nodes (default 3); node 1 = control plane + worker
 #   scripts/cluster.sh add               one more worker node on the running cluster
+#   scripts/cluster.sh remove            takes the last node out again
 #   scripts/cluster.sh status            nodes, processes, addresses
 #   scripts/cluster.sh exec NODE -- CMD  run CMD in a node's network namespace
 #                                        (NODE: node-2 | 2 | mkc-node2 | outside)
@@ -280,6 +281,27 @@ cmd_add() {
   kctl get node "$(node_name "$i")" -o wide
 }
 
+# remove: takes the last node out again (its agent, pods, containerd, data,
+# namespace and Node object); node 1 cannot be removed this way.
+cmd_remove() {
+  [ -f "$STATE" ] || die "remove: no cluster is up"
+  local i; i=$(node_count)
+  [ "$i" -ge 2 ] || die "remove: only node 1 is left (use 'cluster.sh down')"
+  local ns name; ns=$(node_ns "$i"); name=$(state_get "node$i")
+  stop_pid "$(state_get "agent$i")"
+  if [ -d "$DIR/node$i" ]; then
+    nsenter --net="/run/netns/$ns" -- "$BIN/minik8s" down --data-dir "$DIR/node$i" >>"$DIR/down.log" 2>&1 ||
+      echo "cluster.sh: minik8s down of node $i reported problems (see $DIR/down.log)" >&2
+  fi
+  kill_netns_procs "$ns"
+  ip netns del "$ns" 2>/dev/null
+  ip link del "$P-n$i" 2>/dev/null
+  rm -rf "/etc/netns/$ns" "$DIR/node$i.yaml" "$DIR/agent$i.pid"
+  kctl delete node "$name" --wait=false >/dev/null 2>&1
+  state_add "nodes=$((i - 1))"
+  log "removed node $i ($name)"
+}
+
 # resolve NODE → netns name: node-2 | 2 | <P>-node2 | <P>-node2's node name | outside
 resolve_ns() {
   local a=$1 i
@@ -412,7 +434,7 @@ cmd_down() {
   return 0
 }
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, containerd)"
 cmd=${1:-}
@@ -420,6 +442,7 @@ cmd=${1:-}
 case "$cmd" in
   up) cmd_up "$@" ;;
   add) cmd_add "$@" ;;
+  remove) cmd_remove ;;
   down) cmd_down ;;
   status) cmd_status ;;
   exec) cmd_exec "$@" ;;
