@@ -137,3 +137,22 @@ acc_end() {
   echo "[END] pass=$ACC_PASS fail=$ACC_FAIL"
   [ "$ACC_FAIL" -eq 0 ]
 }
+
+# acc_web_pod NAME NODE LABELS: a busybox httpd pod on NODE (spec.nodeName)
+# answering GET / on port 8080 with "NAME on NODE (IP)". LABELS: "k: v, k2: v2".
+acc_web_pod() {
+  kubectl apply -f - >/dev/null <<EOF2
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, labels: {$3}}
+spec:
+  nodeName: $2
+  containers:
+  - name: web
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir -p /www && echo "$1 on $2 (\$(hostname -i))" > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{containerPort: 8080, name: http}]
+EOF2
+}
+# acc_pod_get POD URL: HTTP GET from inside POD (busybox wget, bounded).
+acc_pod_get() { kubectl exec "$1" -- timeout 5 wget -q -O - "$2"; }
