@@ -210,7 +210,7 @@ struct KubeletCore {
 
   client::Client& client;
   cri::Runtime& runtime;
-  const KubeletOptions opts;
+  KubeletOptions opts;  // cluster_dns/cluster_domain set before start(), then read-only
   const api::ResourceType* pod_type;
   const api::ResourceType* event_type;
   VolumeManager volumes;
@@ -1528,6 +1528,11 @@ Kubelet::Kubelet(client::Client& client, cri::Runtime& runtime, KubeletOptions o
     : impl_(std::make_unique<Impl>(client, runtime, std::move(options))) {}
 
 Kubelet::~Kubelet() { stop(); }
+
+void Kubelet::set_cluster_dns(std::vector<std::string> servers, std::string domain) {
+  impl_->opts.cluster_dns = std::move(servers);
+  if (!domain.empty()) impl_->opts.cluster_domain = std::move(domain);
+}
 
 Status Kubelet::start() {
   Impl& k = *impl_;

@@ -82,6 +82,9 @@ class Kubelet {
   Kubelet(const Kubelet&) = delete;
   Kubelet& operator=(const Kubelet&) = delete;
 
+  // Before start(): the nameservers (and domain) pods with dnsPolicy
+  // ClusterFirst get — known only once the node's pod network is set up.
+  void set_cluster_dns(std::vector<std::string> servers, std::string domain);
   Status start();
   void stop();
 
