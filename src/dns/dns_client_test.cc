@@ -1,0 +1,151 @@
+// DnsServer fed by informers from a real in-process ApiServer (SQLite in a
+// temp dir, port 0): Service create/delete and DNS objects reach the answers.
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "minik8s/api/resource.h"
+#include "minik8s/apiserver/apiserver.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/rest_client.h"
+#include "minik8s/dns/dns.h"
+#include "minik8s/storage/storage.h"
+#include "wire.h"
+
+namespace minik8s::dns {
+namespace {
+
+using api::Json;
+using namespace std::chrono_literals;
+
+std::optional<Message> ask(int port, const std::string& name, uint16_t type) {
+  MessageWriter w(static_cast<uint16_t>(std::random_device{}()), kFlagRD);
+  w.add_question(name, type);
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::sendto(fd, w.bytes().data(), w.bytes().size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  pollfd p{fd, POLLIN, 0};
+  std::optional<Message> out;
+  if (::poll(&p, 1, 1000) > 0) {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      auto m = parse_message(reinterpret_cast<const uint8_t*>(buf), static_cast<size_t>(n));
+      if (m) out = *m;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The A answer for name ("" for none).
+std::string a_of(int port, const std::string& name) {
+  auto m = ask(port, name, kTypeA);
+  if (!m || m->answers.empty()) return "";
+  return m->answers[0].ip;
+}
+
+bool eventually(const std::function<bool()>& fn, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return fn();
+}
+
+class DnsWithApiServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("mk-dns-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    storage::SqliteOptions so;
+    so.path = (dir_ / "store.db").string();
+    auto s = storage::open_sqlite_storage(so);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    store_ = std::move(s.value());
+    apiserver::ApiServerOptions opts;
+    opts.port = 0;
+    auto a = apiserver::ApiServer::start(*store_, opts);
+    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
+    api_ = std::move(a.value());
+    client::HttpRestClientOptions ro;
+    ro.server = api_->url();
+    auto r = client::make_http_rest_client(ro);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    rest_ = std::move(r.value());
+    client_ = std::make_unique<client::Client>(*rest_);
+  }
+  void TearDown() override {
+    dns_.reset();
+    client_.reset();
+    rest_.reset();
+    if (api_) api_->stop();
+    api_.reset();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::Storage> store_;
+  std::unique_ptr<apiserver::ApiServer> api_;
+  std::unique_ptr<client::RestClient> rest_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<DnsServer> dns_;
+};
+
+TEST_F(DnsWithApiServer, ServiceResolvableWithinASecondAndGoneAfterDelete) {
+  DnsOptions o;
+  o.port = 0;
+  o.upstream = {"127.0.0.1:9"};
+  o.ingress_ip = "10.1.2.3";
+  dns_ = std::make_unique<DnsServer>(client_.get(), o);
+  ASSERT_TRUE(dns_->start().is_ok());
+  const auto& svc_type = *api::find_kind("v1", "Service");
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+              {"spec", {{"selector", {{"app", "web"}}}, {"ports", {{{"name", "http"}, {"port", 80}}}}}}};
+  auto t0 = std::chrono::steady_clock::now();
+  auto created = client_->create(svc_type, svc);
+  ASSERT_TRUE(created.is_ok()) << created.status().to_string();
+  std::string ip = (*created)["spec"]["clusterIP"];
+  ASSERT_FALSE(ip.empty());
+  EXPECT_TRUE(eventually([&] { return a_of(dns_->port(), "web.default.svc.cluster.local") == ip; }, 1s))
+      << "clusterIP " << ip;
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 1s);
+
+  const auto& dns_type = *api::find_kind("minik8s.io/v1", "DNS");
+  Json obj = {{"apiVersion", "minik8s.io/v1"},
+              {"kind", "DNS"},
+              {"metadata", {{"name", "site"}, {"namespace", "default"}}},
+              {"spec", {{"host", "example.com"}, {"paths", {{{"path", "/a"}, {"serviceName", "web"}, {"servicePort", 80}}}}}}};
+  auto made = client_->create(dns_type, obj);
+  ASSERT_TRUE(made.is_ok()) << made.status().to_string();
+  EXPECT_TRUE(eventually([&] { return a_of(dns_->port(), "example.com") == "10.1.2.3"; }, 1s));
+
+  ASSERT_TRUE(client_->remove(svc_type, "default", "web").is_ok());
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto m = ask(dns_->port(), "web.default.svc.cluster.local", kTypeA);
+        return m && m->header.rcode() == kRcodeNxDomain;
+      },
+      1s));
+}
+
+}  // namespace
+}  // namespace minik8s::dns
