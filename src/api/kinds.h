@@ -14,6 +14,7 @@ namespace minik8s::api {
 void add_core_kinds(std::vector<const ResourceType*>& out);
 void add_apps_kinds(std::vector<const ResourceType*>& out);
 void add_other_kinds(std::vector<const ResourceType*>& out);
+void add_discovery_kinds(std::vector<const ResourceType*>& out);
 
 namespace tbl {
 

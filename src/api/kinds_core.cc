@@ -345,8 +345,9 @@ Json node_cells(const Json& obj) {
   if (conds.is_array()) {
     for (const Json& c : conds) {
       if (str(c, "type") != "Ready") continue;
-      std::string s = str(c, "status");
-      st = s == "True" ? "Ready" : s == "False" ? "NotReady" : "Unknown";
+      // As Kubernetes' printer: any Ready status but True (False, Unknown) is
+      // NotReady; no Ready condition at all is Unknown.
+      st = str(c, "status") == "True" ? "Ready" : "NotReady";
     }
   }
   if (st.empty()) st = "Unknown";
@@ -592,7 +593,11 @@ Json service_cells(const Json& obj) {
     }
     for (const auto& [k, val] : sorted) selector += (selector.empty() ? "" : ",") + k + "=" + val;
   }
-  return Json::array({type, or_none(str(spec, "clusterIP")), or_none(external), or_none(ports),
+  // clusterIPs[0] is what Kubernetes prints; clusterIP for objects written without it.
+  std::string cluster_ip = str(spec, "clusterIP");
+  const Json& ips = get(spec, "clusterIPs");
+  if (ips.is_array() && !ips.empty() && ips[0].is_string()) cluster_ip = ips[0].get<std::string>();
+  return Json::array({type, or_none(cluster_ip), or_none(external), or_none(ports),
                       age(obj), or_none(selector)});
 }
 
@@ -631,33 +636,40 @@ std::vector<TableColumn> endpoints_columns() {
   return {col("ENDPOINTS", "string", "Endpoints of the service."), tbl::age_column()};
 }
 
+// "ip:port" as net.JoinHostPort writes it (IPv6 in brackets).
+std::string host_port(const std::string& ip, long long port) {
+  std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  return host + ":" + std::to_string(port);
+}
+
+// Kubernetes' formatEndpoints: per subset, per port, per ready address; the
+// first three, then " + N more...". No subsets: <none>.
 Json endpoints_cells(const Json& obj) {
+  constexpr size_t kMax = 3;
   std::vector<std::string> list;
   size_t count = 0;
   const Json& subsets = get(obj, "subsets");
-  if (subsets.is_array()) {
-    for (const Json& s : subsets) {
-      const Json& addrs = get(s, "addresses");
-      const Json& ports = get(s, "ports");
-      if (!addrs.is_array()) continue;
-      for (const Json& a : addrs) {
-        if (ports.is_array() && !ports.empty()) {
-          for (const Json& p : ports) {
-            ++count;
-            if (list.size() < 3)
-              list.push_back(str(a, "ip") + ":" + std::to_string(tbl::num(p, "port")));
-          }
-        } else {
-          ++count;
-          if (list.size() < 3) list.push_back(str(a, "ip"));
-        }
+  if (!subsets.is_array() || subsets.empty()) return Json::array({"<none>", age(obj)});
+  for (const Json& s : subsets) {
+    const Json& addrs = get(s, "addresses");
+    const Json& ports = get(s, "ports");
+    size_t n = addrs.is_array() ? addrs.size() : 0;
+    if (!ports.is_array() || ports.empty()) {
+      count += n;
+      for (size_t i = 0; i < n && list.size() < kMax; ++i) list.push_back(str(addrs[i], "ip"));
+      continue;
+    }
+    for (const Json& p : ports) {
+      count += n;
+      for (size_t i = 0; i < n && list.size() < kMax; ++i) {
+        list.push_back(host_port(str(addrs[i], "ip"), tbl::num(p, "port")));
       }
     }
   }
   std::string text;
   for (const auto& e : list) text += (text.empty() ? "" : ",") + e;
   if (count > list.size()) text += " + " + std::to_string(count - list.size()) + " more...";
-  return Json::array({or_none(text), age(obj)});
+  return Json::array({text, age(obj)});
 }
 
 // ---------------------------------------------------------------------- Event

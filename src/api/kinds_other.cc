@@ -379,7 +379,7 @@ Json dns_cells(const Json& obj) {
   const Json& paths = get(spec, "paths");
   if (paths.is_array()) {
     for (const Json& e : paths) {
-      text += (text.empty() ? "" : ",") + str(e, "path") + "->" + str(e, "serviceName") + ":" +
+      text += (text.empty() ? "" : ",") + str(e, "path") + "\u2192" + str(e, "serviceName") + ":" +
               std::to_string(tbl::num(e, "servicePort"));
     }
   }

@@ -227,12 +227,13 @@ TEST(OpenApiTest, IndexListsEveryGroupVersion) {
   Json idx = openapi_v3_index();
   ASSERT_TRUE(idx.contains("paths"));
   for (const char* p : {"api/v1", "apis/apps/v1", "apis/autoscaling/v2",
-                        "apis/coordination.k8s.io/v1", "apis/minik8s.io/v1"}) {
+                        "apis/coordination.k8s.io/v1", "apis/minik8s.io/v1",
+                        "apis/discovery.k8s.io/v1"}) {
     ASSERT_TRUE(idx["paths"].contains(p)) << p;
     std::string url = idx["paths"][p]["serverRelativeURL"];
     EXPECT_EQ(url.rfind(std::string("/openapi/v3/") + p + "?hash=", 0), 0u) << url;
   }
-  EXPECT_EQ(idx["paths"].size(), 5u);
+  EXPECT_EQ(idx["paths"].size(), 6u);
   EXPECT_EQ(openapi_v3_index(), idx);  // stable
 }
 
@@ -304,6 +305,14 @@ TEST(OpenApiTest, CoreAndCustomDocuments) {
                ["kind"],
             "DNS");
   EXPECT_TRUE(dns["paths"].contains("/apis/minik8s.io/v1/namespaces/{namespace}/dnses/{name}"));
+  Json disc = openapi_v3_document("apis/discovery.k8s.io/v1");
+  ASSERT_TRUE(disc.is_object());
+  EXPECT_EQ(disc["components"]["schemas"]["io.k8s.api.discovery.v1.EndpointSlice"]
+                ["x-kubernetes-group-version-kind"][0]["group"],
+            "discovery.k8s.io");
+  EXPECT_EQ(disc["paths"]["/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices/{name}"]
+                ["patch"]["x-kubernetes-group-version-kind"]["kind"],
+            "EndpointSlice");
   EXPECT_TRUE(openapi_v3_document("apis/batch/v1").is_null());
   EXPECT_TRUE(openapi_v3_document("").is_null());
 }

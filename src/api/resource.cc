@@ -27,6 +27,7 @@ std::vector<const ResourceType*> build() {
   add_core_kinds(out);
   add_apps_kinds(out);
   add_other_kinds(out);
+  add_discovery_kinds(out);
   return out;
 }
 

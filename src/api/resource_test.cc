@@ -54,7 +54,8 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "replicasets.apps",
                                    "horizontalpodautoscalers.autoscaling",
                                    "leases.coordination.k8s.io",
-                                   "dnses.minik8s.io"};
+                                   "dnses.minik8s.io",
+                                   "endpointslices.discovery.k8s.io"};
   EXPECT_EQ(names, want);
 }
 
@@ -634,6 +635,53 @@ TEST(ValidationTest, OtherKindsErrors) {
                J(R"({"metadata":{"name":"d","namespace":"d"},"spec":{"paths":[]}})"));
   EXPECT_TRUE(has_error(errs, "spec.host", "Required value")) << dump(errs);
   EXPECT_TRUE(has_error(errs, "spec.paths", "Required value")) << dump(errs);
+}
+
+TEST(ValidationTest, EndpointSlice) {
+  const ResourceType& t = kind("discovery.k8s.io/v1", "EndpointSlice");
+  EXPECT_TRUE(t.namespaced);
+  EXPECT_TRUE(t.short_names.empty());
+  EXPECT_EQ(find_by_user_name("endpointslices"), &t);
+  EXPECT_EQ(find_by_user_name("endpointslice.discovery.k8s.io"), &t);
+  Json good = J(R"({"metadata":{"name":"web-x1","namespace":"d",
+    "labels":{"kubernetes.io/service-name":"web","endpointslice.kubernetes.io/managed-by":"endpointslice-controller.k8s.io"}},
+    "addressType":"IPv4",
+    "endpoints":[{"addresses":["10.244.1.2"],"conditions":{"ready":true,"serving":true,"terminating":false},
+      "nodeName":"node-1","targetRef":{"kind":"Pod","name":"web-1","namespace":"d"}}],
+    "ports":[{"name":"http","port":80,"protocol":"TCP"},{"name":"all"}]})");
+  EXPECT_EQ(dump(check(t, good)), "");
+  Json defaulted = J(R"({"ports":[{"port":80}]})");
+  t.set_defaults(defaulted);
+  EXPECT_EQ(defaulted["ports"][0]["protocol"], "TCP");
+  EXPECT_EQ(defaulted["ports"][0]["name"], "");
+  std::vector<std::string> unknown;
+  t.unknown_fields(good, unknown);
+  EXPECT_TRUE(unknown.empty());
+  good["endpoints"][0]["adresses"] = Json::array();
+  t.unknown_fields(good, unknown);
+  EXPECT_EQ(unknown, std::vector<std::string>{"endpoints[0].adresses"});
+
+  auto errs = check(t, J(R"({"metadata":{"name":"s","namespace":"d"},"addressType":"IPv5",
+    "endpoints":[{"addresses":[]},{"addresses":["10.0.0.1"],"conditions":{"ready":"yes"},"nodeName":"Bad_Node"}],
+    "ports":[{"name":"http","port":70000,"protocol":"ICMP"},{"name":"http","port":81},{"name":"Bad Name"}]})"));
+  EXPECT_TRUE(has_error(errs, "addressType", "Unsupported value: \"IPv5\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "endpoints[0].addresses", "Required value")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "endpoints[1].conditions.ready", "must be a boolean")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "endpoints[1].nodeName", "Invalid value: \"Bad_Node\""))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "ports[0].port", "must be between 1 and 65535")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "ports[0].protocol", "Unsupported value: \"ICMP\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "ports[1].name", "Duplicate value: \"http\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "ports[2].name", "Invalid value: \"Bad Name\"")) << dump(errs);
+  errs = check(t, J(R"({"metadata":{"name":"s","namespace":"d"},"addressType":"IPv4",
+    "endpoints":[{"addresses":["fd00::1"]}]})"));
+  EXPECT_TRUE(has_error(errs, "endpoints[0].addresses[0]", "must be a valid IPv4 address"))
+      << dump(errs);
+  errs = check(t, J(R"({"metadata":{"name":"s","namespace":"d"}})"));
+  EXPECT_TRUE(has_error(errs, "addressType", "Required value")) << dump(errs);
+  Json old = J(R"({"metadata":{"name":"s","namespace":"d"},"addressType":"IPv4"})");
+  errs = check(t, J(R"({"metadata":{"name":"s","namespace":"d"},"addressType":"IPv6"})"), &old);
+  EXPECT_TRUE(has_error(errs, "addressType", "field is immutable")) << dump(errs);
 }
 
 // Hooks never throw on odd JSON.

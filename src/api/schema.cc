@@ -633,6 +633,28 @@ Registry build(Builder& b) {
                                                                 {"preferredHolder", S}})}},
        "Lease defines a lease concept.");
 
+  // --- discovery.k8s.io/v1 ---
+  const std::string disc = "io.k8s.api.discovery.v1.";
+  root(disc + "EndpointSlice", "discovery.k8s.io", "v1", "EndpointSlice",
+       {{"addressType", S},
+        {"endpoints",
+         b.arr(b.obj(disc + "Endpoint",
+                     {{"addresses", SA},
+                      {"conditions", b.obj(disc + "EndpointConditions",
+                                           {{"ready", B}, {"serving", B}, {"terminating", B}})},
+                      {"hostname", S},
+                      {"targetRef", object_ref},
+                      {"nodeName", S},
+                      {"zone", S},
+                      {"hints", b.obj(disc + "EndpointHints",
+                                      {{"forZones", b.arr(b.obj("", {{"name", S}}))},
+                                       {"forNodes", b.arr(b.obj("", {{"name", S}}))}})},
+                      {"deprecatedTopology", SMAP}},
+                     "Endpoint represents a single logical \"backend\" implementing a service."))},
+        {"ports", b.arr(b.obj(disc + "EndpointPort",
+                              {{"name", S}, {"protocol", S}, {"port", I}, {"appProtocol", S}}))}},
+       "EndpointSlice represents a subset of the endpoints that implement a service.");
+
   // --- minik8s.io/v1 ---
   root("io.minik8s.v1.DNS", "minik8s.io", "v1", "DNS",
        {{"spec",

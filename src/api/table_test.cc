@@ -124,6 +124,10 @@ TEST(TableTest, ServicePorts) {
   EXPECT_EQ(r["EXTERNAL-IP"], "<none>");
   EXPECT_EQ(r["PORT(S)"], "80:30080/TCP,443/TCP,53/UDP");
   EXPECT_EQ(r["SELECTOR"], "app=web,tier=a");
+  svc["spec"]["clusterIPs"] = J(R"(["10.96.0.12"])");
+  EXPECT_EQ(row(t, svc)["CLUSTER-IP"], "10.96.0.12");
+  svc["spec"]["externalIPs"] = J(R"(["192.0.2.1","192.0.2.2"])");
+  EXPECT_EQ(row(t, svc)["EXTERNAL-IP"], "192.0.2.1,192.0.2.2");
   Json lb = J(
       R"({"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.11","ports":[]}})");
   EXPECT_EQ(row(t, lb)["EXTERNAL-IP"], "<pending>");
@@ -149,10 +153,75 @@ TEST(TableTest, NodeStatusAndRoles) {
   EXPECT_EQ(r["CONTAINER-RUNTIME"], "containerd://1.7");
   Json bare = J(
       R"({"metadata":{"name":"n2"},"status":{"conditions":[{"type":"Ready","status":"Unknown"}]}})");
-  EXPECT_EQ(row(t, bare)["STATUS"], "Unknown");
+  // Kubernetes prints NotReady for a Ready condition that is not True
+  // (Unknown included) and Unknown only when there is no Ready condition.
+  EXPECT_EQ(row(t, bare)["STATUS"], "NotReady");
   EXPECT_EQ(row(t, bare)["ROLES"], "<none>");
+  EXPECT_EQ(row(t, bare)["OS-IMAGE"], "<unknown>");
+  EXPECT_EQ(row(t, bare)["KERNEL-VERSION"], "<unknown>");
+  EXPECT_EQ(row(t, bare)["CONTAINER-RUNTIME"], "<unknown>");
   bare["status"]["conditions"][0]["status"] = "False";
   EXPECT_EQ(row(t, bare)["STATUS"], "NotReady");
+  bare["spec"]["unschedulable"] = true;
+  EXPECT_EQ(row(t, bare)["STATUS"], "NotReady,SchedulingDisabled");
+  bare["status"].erase("conditions");
+  EXPECT_EQ(row(t, bare)["STATUS"], "Unknown,SchedulingDisabled");
+  bare["spec"]["unschedulable"] = false;
+  EXPECT_EQ(row(t, bare)["STATUS"], "Unknown");
+}
+
+TEST(TableTest, NodeColumnsInKubernetesOrder) {
+  Json table = make_table(kind("v1", "Node"), {}, Json::object());
+  std::vector<std::string> names, wide;
+  for (const Json& c : table["columnDefinitions"]) {
+    (c["priority"] == 0 ? names : wide).push_back(c["name"].get<std::string>());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"NAME", "STATUS", "ROLES", "AGE", "VERSION"}));
+  EXPECT_EQ(wide, (std::vector<std::string>{"INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+                                            "KERNEL-VERSION", "CONTAINER-RUNTIME"}));
+}
+
+TEST(TableTest, EndpointsAsKubernetesFormatsThem) {
+  const ResourceType& t = kind("v1", "Endpoints");
+  // Per port, then per address; the first three, then "+ N more...".
+  Json ep = J(R"({"metadata":{"name":"web"},"subsets":[
+    {"addresses":[{"ip":"10.244.1.2"},{"ip":"10.244.2.3"}],"ports":[{"name":"http","port":80},{"name":"https","port":443}]}]})");
+  EXPECT_EQ(row(t, ep)["ENDPOINTS"], "10.244.1.2:80,10.244.2.3:80,10.244.1.2:443 + 1 more...");
+  Json two = J(R"({"metadata":{"name":"web"},"subsets":[
+    {"addresses":[{"ip":"10.244.1.2"},{"ip":"10.244.2.3"}],"ports":[{"port":80}]},
+    {"addresses":[{"ip":"10.244.3.4"},{"ip":"fd00::5"}],"ports":[{"port":80}]}]})");
+  EXPECT_EQ(row(t, two)["ENDPOINTS"], "10.244.1.2:80,10.244.2.3:80,10.244.3.4:80 + 1 more...");
+  Json v6 = J(R"({"metadata":{"name":"web"},"subsets":[{"addresses":[{"ip":"fd00::5"}],"ports":[{"port":80}]}]})");
+  EXPECT_EQ(row(t, v6)["ENDPOINTS"], "[fd00::5]:80");
+  Json headless = J(R"({"metadata":{"name":"h"},"subsets":[{"addresses":[{"ip":"10.244.1.2"}]}]})");
+  EXPECT_EQ(row(t, headless)["ENDPOINTS"], "10.244.1.2");
+  // Only not-ready addresses: an empty cell, as Kubernetes prints it.
+  Json not_ready = J(R"({"metadata":{"name":"n"},"subsets":[{"notReadyAddresses":[{"ip":"10.244.1.2"}],"ports":[{"port":80}]}]})");
+  EXPECT_EQ(row(t, not_ready)["ENDPOINTS"], "");
+  EXPECT_EQ(row(t, J(R"({"metadata":{"name":"e"},"subsets":[]})"))["ENDPOINTS"], "<none>");
+}
+
+TEST(TableTest, EndpointSliceColumnsAndCells) {
+  const ResourceType& t = kind("discovery.k8s.io/v1", "EndpointSlice");
+  Json table = make_table(t, {}, Json::object());
+  std::vector<std::string> names;
+  for (const Json& c : table["columnDefinitions"]) names.push_back(c["name"].get<std::string>());
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"}));
+  Json slice = J(R"({"metadata":{"name":"web-abc12"},"addressType":"IPv4",
+    "endpoints":[{"addresses":["10.244.1.2"]},{"addresses":["10.244.2.3"]},{"addresses":["10.244.3.4"]},
+                 {"addresses":["10.244.4.5"]},{"addresses":["10.244.5.6"]}],
+    "ports":[{"name":"http","port":80,"protocol":"TCP"},{"name":"metrics"},{}]})");
+  slice["metadata"]["creationTimestamp"] = ago(120);
+  auto r = row(t, slice);
+  EXPECT_EQ(r["NAME"], "web-abc12");
+  EXPECT_EQ(r["ADDRESSTYPE"], "IPv4");
+  EXPECT_EQ(r["PORTS"], "80,metrics,*");
+  EXPECT_EQ(r["ENDPOINTS"], "10.244.1.2,10.244.2.3,10.244.3.4 + 2 more...");
+  EXPECT_EQ(r["AGE"], "2m");
+  Json empty = J(R"({"metadata":{"name":"e"},"addressType":"IPv4","endpoints":[]})");
+  EXPECT_EQ(row(t, empty)["PORTS"], "<unset>");
+  EXPECT_EQ(row(t, empty)["ENDPOINTS"], "<unset>");
 }
 
 TEST(TableTest, HpaTargets) {
@@ -204,7 +273,8 @@ TEST(TableTest, WorkloadsAndOthers) {
     {"path":"/a","serviceName":"svc-a","servicePort":80},{"path":"/b","serviceName":"svc-b","servicePort":8080}]}})");
   r = row(kind("minik8s.io/v1", "DNS"), dns);
   EXPECT_EQ(r["HOST"], "example.com");
-  EXPECT_EQ(r["PATHS"], "/a->svc-a:80,/b->svc-b:8080");
+  EXPECT_EQ(r["PATHS"], "/a\u2192svc-a:80,/b\u2192svc-b:8080");
+  EXPECT_EQ(r["PATHS"], "/a\xe2\x86\x92svc-a:80,/b\xe2\x86\x92svc-b:8080");  // UTF-8 on the wire
 
   Json cm = J(R"({"metadata":{"name":"c"},"data":{"a":"1","b":"2"},"binaryData":{"c":"AA=="}})");
   EXPECT_EQ(row(kind("v1", "ConfigMap"), cm)["DATA"], 3);
