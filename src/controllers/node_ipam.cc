@@ -1,0 +1,301 @@
+// NodeIpamController: one informer on Nodes, one worker over a queue of node
+// names. The worker alone owns the allocation map (block index → node), so
+// it needs no lock; event handlers only enqueue names.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "cidr.h"
+#include "minik8s/client/informer.h"
+#include "minik8s/client/work_queue.h"
+#include "minik8s/controllers/controllers.h"
+#include "minik8s/util/time.h"
+
+namespace minik8s::controllers {
+
+using api::Json;
+using client::ObjectPtr;
+using namespace std::chrono_literals;
+
+namespace {
+
+const Json& field(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+std::string sfield(const Json& obj, const char* key) {
+  const Json& v = field(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+std::string pod_cidr_of(const Json& node) { return sfield(field(node, "spec"), "podCIDR"); }
+
+}  // namespace
+
+struct NodeIpamController::Impl {
+  Impl(client::Client& c, NodeIpamOptions o) : client(c), opts(std::move(o)) {}
+
+  client::Client& client;
+  const NodeIpamOptions opts;
+  const api::ResourceType* nodes_type = nullptr;
+  const api::ResourceType* events_type = nullptr;
+  Ipv4Cidr cluster;
+  std::optional<CidrBlocks> blocks;
+  std::unique_ptr<client::Informer> nodes;
+  client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
+  std::atomic<uint64_t> event_seq{0};
+
+  // Worker-thread state (no lock: only the worker touches it).
+  std::vector<std::string> owner;                        // block index → node name, "" = free
+  std::map<std::string, std::pair<int, int>> by_node;    // node → blocks [first, last] it holds
+  std::set<std::string> reserved;   // holds a block we chose but have not written yet
+  std::set<std::string> waiting;    // no block left for it
+  std::set<std::string> announced;  // got the CIDRNotAvailable event for the current wait
+
+  std::jthread worker;
+  bool started = false;
+  bool stopped = false;
+
+  // ---- allocation map
+
+  void release(const std::string& name) {
+    auto it = by_node.find(name);
+    if (it == by_node.end()) return;
+    bool freed = false;
+    auto range = it->second;
+    by_node.erase(it);
+    for (int i = range.first; i <= range.second; ++i) {
+      if (owner[i] != name) continue;
+      owner[i].clear();
+      // A node that claimed the same block in conflict keeps holding it.
+      for (const auto& [other, r] : by_node) {
+        if (r.first <= i && i <= r.second && !reserved.count(other)) {
+          owner[i] = other;
+          break;
+        }
+      }
+      if (owner[i].empty()) freed = true;
+    }
+    reserved.erase(name);
+    if (freed) {
+      for (const auto& w : waiting) queue.add(w);
+    }
+  }
+
+  void occupy(const std::string& name, std::pair<int, int> range) {
+    for (int i = range.first; i <= range.second; ++i) {
+      const std::string cur = owner[i];
+      if (cur.empty() || cur == name) {
+        owner[i] = name;
+      } else if (reserved.count(cur)) {
+        // Only our unwritten choice for another node: that node picks again.
+        release(cur);
+        owner[i] = name;
+        queue.add(cur);
+      } else {
+        spdlog::warn("node-ipam: node {} claims {} which node {} holds; leaving both as they are", name,
+                     to_string(blocks->at(i)), cur);
+      }
+    }
+    by_node[name] = range;
+  }
+
+  std::optional<int> lowest_free() const {
+    for (int i = 0; i < static_cast<int>(owner.size()); ++i) {
+      if (owner[i].empty()) return i;
+    }
+    return std::nullopt;
+  }
+
+  // Reserves a block for a node without podCIDR (nullopt: exhausted).
+  std::optional<int> reserve(const std::string& name) {
+    auto it = by_node.find(name);
+    if (it != by_node.end()) return it->second.first;
+    auto idx = lowest_free();
+    if (!idx) return std::nullopt;
+    owner[*idx] = name;
+    by_node[name] = {*idx, *idx};
+    reserved.insert(name);
+    return idx;
+  }
+
+  // The Node objects are the truth: occupy what they carry, then reserve
+  // blocks for the rest in creation order (deterministic across restarts).
+  void rebuild() {
+    owner.assign(blocks->count(), std::string());
+    by_node.clear();
+    reserved.clear();
+    std::vector<ObjectPtr> all = nodes->indexer().list();
+    auto created = [](const ObjectPtr& n) {
+      SysTime t{};
+      parse_rfc3339(sfield(field(*n, "metadata"), "creationTimestamp"), &t);
+      return std::make_pair(t, sfield(field(*n, "metadata"), "name"));
+    };
+    std::sort(all.begin(), all.end(), [&](const ObjectPtr& a, const ObjectPtr& b) { return created(a) < created(b); });
+    for (const auto& n : all) {
+      std::string c = pod_cidr_of(*n);
+      if (c.empty()) continue;
+      auto parsed = parse_ipv4_cidr(c, true);
+      if (!parsed) continue;
+      auto range = blocks->overlapping(*parsed);
+      if (range) occupy(sfield(field(*n, "metadata"), "name"), *range);
+    }
+    for (const auto& n : all) {
+      if (pod_cidr_of(*n).empty()) reserve(sfield(field(*n, "metadata"), "name"));
+    }
+    spdlog::info("node-ipam: {} of {} /{} blocks of {} in use after start", by_node.size(), blocks->count(),
+                 opts.node_cidr_mask, to_string(cluster));
+  }
+
+  // ---- reconcile
+
+  Status reconcile(const std::string& name) {
+    ObjectPtr node = nodes->indexer().get(name);
+    if (!node) {
+      waiting.erase(name);
+      announced.erase(name);
+      release(name);
+      return Status::ok();
+    }
+    std::string current = pod_cidr_of(*node);
+    if (!current.empty()) {
+      waiting.erase(name);
+      announced.erase(name);
+      auto parsed = parse_ipv4_cidr(current, true);
+      std::optional<std::pair<int, int>> range;
+      if (parsed) range = blocks->overlapping(*parsed);
+      if (!range) {
+        // Outside the cluster CIDR (or not a CIDR): someone else manages it.
+        release(name);
+        return Status::ok();
+      }
+      auto it = by_node.find(name);
+      if (it != by_node.end() && it->second == *range && !reserved.count(name)) return Status::ok();
+      release(name);
+      occupy(name, *range);
+      return Status::ok();
+    }
+    auto idx = reserve(name);
+    if (!idx) {
+      waiting.insert(name);
+      if (announced.insert(name).second) {
+        std::string msg = "no free /" + std::to_string(opts.node_cidr_mask) + " left in cluster CIDR " +
+                          to_string(cluster) + " for node " + name;
+        spdlog::warn("node-ipam: {}", msg);
+        record_event(*node, "Normal", "CIDRNotAvailable", "Node " + name + " status is now: CIDRNotAvailable");
+        record_event(*node, "Warning", "CIDRAssignmentFailed", msg);
+      }
+      return Status::ok();
+    }
+    std::string cidr = to_string(blocks->at(*idx));
+    Json patch = {{"spec", {{"podCIDR", cidr}, {"podCIDRs", Json::array({cidr})}}}};
+    auto r = client.patch(*nodes_type, "", name, client::PatchType::kMerge, patch);
+    if (!r) {
+      if (r.status().code() == Code::kNotFound) {
+        release(name);
+        return Status::ok();
+      }
+      return r.status();  // keeps the reservation; retried with backoff
+    }
+    reserved.erase(name);
+    waiting.erase(name);
+    announced.erase(name);
+    spdlog::info("node-ipam: node {} gets pod CIDR {}", name, cidr);
+    return Status::ok();
+  }
+
+  void record_event(const Json& node, const std::string& type, const std::string& reason, const std::string& message) {
+    const Json& meta = field(node, "metadata");
+    auto now = real_clock().now();
+    char suffix[40];
+    std::snprintf(suffix, sizeof suffix, ".%llx",
+                  static_cast<unsigned long long>(
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
+                      event_seq.fetch_add(1)));
+    std::string ts = format_rfc3339(now);
+    Json ev = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", sfield(meta, "name") + suffix}, {"namespace", "default"}}},
+               {"involvedObject",
+                {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", sfield(meta, "name")}, {"uid", sfield(meta, "uid")}}},
+               {"reason", reason},
+               {"message", message},
+               {"type", type},
+               {"source", {{"component", "node-ipam-controller"}}},
+               {"reportingComponent", "node-ipam-controller"},
+               {"firstTimestamp", ts},
+               {"lastTimestamp", ts},
+               {"count", 1}};
+    auto r = client.create(*events_type, ev);
+    if (!r) spdlog::debug("node-ipam: recording event: {}", r.status().to_string());
+  }
+
+  void run(std::stop_token stop) {
+    while (!stop.stop_requested() && !nodes->has_synced()) std::this_thread::sleep_for(5ms);
+    if (stop.stop_requested()) return;
+    rebuild();
+    std::string key;
+    while (queue.get(key)) {
+      Status st = reconcile(key);
+      if (st.is_ok()) {
+        queue.forget(key);
+      } else {
+        spdlog::warn("node-ipam: node {}: {}", key, st.to_string());
+        queue.add_rate_limited(key);
+      }
+      queue.done(key);
+    }
+  }
+};
+
+NodeIpamController::NodeIpamController(client::Client& client, NodeIpamOptions options)
+    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+
+NodeIpamController::~NodeIpamController() { stop(); }
+
+Status NodeIpamController::start() {
+  Impl& s = *impl_;
+  if (s.started) return Status(Code::kInvalid, "node IPAM controller already started");
+  auto cluster = parse_ipv4_cidr(s.opts.cluster_cidr);
+  if (!cluster) return bad_request("cluster CIDR: " + cluster.status().message());
+  auto blocks = CidrBlocks::make(*cluster, s.opts.node_cidr_mask);
+  if (!blocks) return blocks.status();
+  s.cluster = *cluster;
+  s.blocks = *blocks;
+  s.nodes_type = api::find_kind("v1", "Node");
+  s.events_type = api::find_kind("v1", "Event");
+  if (!s.nodes_type || !s.events_type) return internal_error("the kind table lacks Node or Event");
+  s.nodes = std::make_unique<client::Informer>(s.client, *s.nodes_type);
+  s.nodes->add_event_handlers({
+      [&s](const ObjectPtr& n) { s.queue.add(client::object_key(*n)); },
+      [&s](const ObjectPtr& a, const ObjectPtr& b) {
+        // Heartbeats do not concern us; a podCIDR change or a node still without one does.
+        if (pod_cidr_of(*a) != pod_cidr_of(*b) || pod_cidr_of(*b).empty()) s.queue.add(client::object_key(*b));
+      },
+      [&s](const ObjectPtr& n) { s.queue.add(client::object_key(*n)); },
+  });
+  s.started = true;
+  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
+  s.nodes->start();
+  return Status::ok();
+}
+
+void NodeIpamController::stop() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.queue.shutdown();
+  s.worker.request_stop();
+  if (s.worker.joinable()) s.worker.join();
+  s.nodes->stop();
+}
+
+}  // namespace minik8s::controllers
