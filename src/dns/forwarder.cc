@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -287,7 +288,7 @@ void Forwarder::run() {
     int r = ::poll(pfds.data(), pfds.size(), timeout_ms);
     if (r > 0) {
       for (size_t i = 0; i < fds_.size(); ++i) {
-        if (!(pfds[i].revents & POLLIN)) continue;
+        if (!(pfds[i].revents & (POLLIN | POLLERR))) continue;  // POLLERR: an ICMP error to clear
         for (int k = 0; k < 64; ++k) {
           ssize_t n = ::recv(fds_[i], buf.data(), buf.size(), MSG_DONTWAIT);
           if (n <= 0) break;  // EAGAIN, or ICMP refused: the attempt times out

@@ -93,8 +93,10 @@ TEST(Wire, RoundTripsEveryRecordKindWithCompression) {
   EXPECT_EQ(m->authority[0].soa.mname, "ns.dns.cluster.local");
   EXPECT_EQ(m->authority[0].soa.minimum, 4u);
   EXPECT_EQ(m->edns_udp_size(), 1232);
-  // Compression made it smaller than writing every name out.
-  EXPECT_LT(w.bytes().size(), 200u);
+  // The first answer's owner is a pointer to the question name at offset 12.
+  size_t first_answer = kHeaderSize + name_to_wire("web.default.svc.cluster.local")->size() + 4;
+  EXPECT_EQ(static_cast<uint8_t>(w.bytes()[first_answer]), 0xC0);
+  EXPECT_EQ(static_cast<uint8_t>(w.bytes()[first_answer + 1]), 0x0C);
 }
 
 TEST(Wire, RejectsLoopsAndForwardPointers) {
@@ -235,8 +237,7 @@ TEST(Zone, MalformedQueriesNeverCrash) {
   size_t n;
   for (size_t cut = 0; cut < good.size(); ++cut) {
     auto a = answer_query(*z, reinterpret_cast<const uint8_t*>(good.data()), cut, true, out.data(), 512, &n);
-    if (cut < kHeaderSize) EXPECT_EQ(a, Action::kDrop);
-    else EXPECT_EQ(a, Action::kRespond);  // FORMERR
+    EXPECT_EQ(a, cut < kHeaderSize ? Action::kDrop : Action::kRespond) << cut;  // FORMERR
     EXPECT_LE(n, 512u);
   }
   for (int i = 0; i < 20000; ++i) {
@@ -247,7 +248,9 @@ TEST(Zone, MalformedQueriesNeverCrash) {
     if (pkt.size() > 2) pkt[2] &= 0x7f;  // mostly queries, not responses
     auto a = answer_query(*z, reinterpret_cast<const uint8_t*>(pkt.data()), pkt.size(), true, out.data(), 512, &n);
     EXPECT_LE(n, 512u);
-    if (a == Action::kRespond) EXPECT_GE(n, kHeaderSize);
+    if (a == Action::kRespond) {
+      EXPECT_GE(n, kHeaderSize);
+    }
     (void)parse_message(pkt);
   }
   auto ok = ask(*z, good);
