@@ -7,14 +7,14 @@
 # Both servers are started here and stopped by PID on exit, also on failure.
 # Usage: bench/dns_bench.sh [BUILD_DIR]
 #   env: DNS_BENCH_SERVICES (1000), DNS_BENCH_SECONDS (10), DNS_BENCH_OUTSTANDING (20),
-#        DNS_BENCH_LATENCY_QPS (20000), DNS_BENCH_THREADS (server UDP threads, 2)
+#        DNS_BENCH_LATENCY_QPS (10000), DNS_BENCH_THREADS (server UDP threads, 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 N=${DNS_BENCH_SERVICES:-1000}
 SECS=${DNS_BENCH_SECONDS:-10}
 OUTSTANDING=${DNS_BENCH_OUTSTANDING:-20}
-LAT_QPS=${DNS_BENCH_LATENCY_QPS:-20000}
+LAT_QPS=${DNS_BENCH_LATENCY_QPS:-10000}
 THREADS=${DNS_BENCH_THREADS:-2}
 command -v dnsperf >/dev/null || { echo "dns_bench: dnsperf is not installed (apt-get install dnsperf)" >&2; exit 1; }
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
