@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,18 @@ struct ServicePort {
 // Sorted by (ns, name, port_name, protocol).
 std::vector<ServicePort> service_ports(const std::vector<api::Json>& services,
                                        const std::vector<api::Json>& endpoints, Balance default_balance);
+
+// One Service's share of the ruleset: its own SVC/SEP chains (nat) and its
+// lines in the shared chains, plus the ports it came from.
+struct Fragment {
+  std::map<std::string, std::string> chains;  // nat chain → rules
+  std::string services, nodeports, filter_services, filter_external;
+  std::vector<ServicePort> ports;
+};
+Fragment render_fragment(std::vector<ServicePort> ports, const ProxyOptions& options);
+// The shared chains (<P>-SERVICES, -NODEPORTS, -POSTROUTING, -MARK-MASQ;
+// filter <P>-SERVICES, -EXTERNAL-SERVICES) from the fragments, in order.
+Ruleset base_ruleset(const std::vector<const Fragment*>& fragments, const ProxyOptions& options);
 
 // The ruleset of already validated service ports.
 Ruleset build_ruleset(const std::vector<ServicePort>& ports, const ProxyOptions& options);

@@ -96,7 +96,14 @@ struct Proxy::Impl {
   std::thread thread;
 
   // Sync-thread state (only the sync thread touches these after start()).
-  std::optional<Ruleset> applied;
+  struct Cached {
+    client::ObjectPtr svc, ep;
+    Fragment frag;
+  };
+  // Per Service key: the snapshots its fragment was rendered from. After a
+  // failed apply the next sync is full, so the cache never has to be undone.
+  std::map<std::string, Cached> cache;
+  std::optional<Ruleset> applied_base;  // the shared chains as last applied
   std::vector<ServicePort> applied_ports;
   bool have_ports = false;
   Clock::time_point last_full{};
@@ -114,33 +121,78 @@ struct Proxy::Impl {
 
 Status Proxy::Impl::sync_once(bool force_full) {
   auto t0 = Clock::now();
-  std::vector<api::Json> svcs, eps;
-  for (const auto& o : services->indexer().list()) svcs.push_back(*o);
-  for (const auto& o : endpoints->indexer().list()) eps.push_back(*o);
-  auto ports = service_ports(svcs, eps, opts.balance);
-  Ruleset wanted = build_ruleset(ports, opts);
-  bool full = force_full || !applied ||
+  // Re-render only the Services whose Service or Endpoints snapshot changed
+  // (informer snapshots are immutable: a new pointer is a new object).
+  std::map<std::string, Cached> next;
+  Ruleset changed_new, changed_old;
+  auto& new_nat = changed_new.tables["nat"];
+  auto& old_nat = changed_old.tables["nat"];
+  for (const auto& svc : services->indexer().list()) {
+    std::string key = client::object_key(*svc);
+    client::ObjectPtr ep = endpoints->indexer().get(key);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.svc == svc && it->second.ep == ep) {
+      next.emplace(key, std::move(it->second));
+      cache.erase(it);
+      continue;
+    }
+    std::vector<api::Json> one_ep;
+    if (ep) one_ep.push_back(*ep);
+    Cached c{svc, ep, render_fragment(service_ports({*svc}, one_ep, opts.balance), opts)};
+    for (const auto& [chain, rules] : c.frag.chains) new_nat[chain] = rules;
+    if (it != cache.end()) {
+      for (const auto& [chain, rules] : it->second.frag.chains) old_nat[chain] = rules;
+      cache.erase(it);
+    }
+    next.emplace(key, std::move(c));
+  }
+  for (const auto& [key, gone] : cache)  // Services deleted since the last sync
+    for (const auto& [chain, rules] : gone.frag.chains) old_nat[chain] = rules;
+  std::vector<const Fragment*> frags;
+  std::vector<ServicePort> ports;
+  for (const auto& [key, c] : next) {
+    frags.push_back(&c.frag);
+    ports.insert(ports.end(), c.frag.ports.begin(), c.frag.ports.end());
+  }
+  Ruleset base = base_ruleset(frags, opts);
+  bool full = force_full || !applied_base ||
               (opts.full_resync_interval.count() > 0 && t0 - last_full >= opts.full_resync_interval);
   std::string input;
+  size_t rules = base.rule_count();
+  for (const auto* f : frags)
+    for (const auto& [chain, body] : f->chains) rules += static_cast<size_t>(std::count(body.begin(), body.end(), '\n'));
   if (full) {
     auto existing = existing_chains(ipt, opts.chain_prefix);
-    if (!existing) return existing.status();
-    input = render_restore(wanted, nullptr, *existing, opts);
+    if (!existing) {
+      cache = std::move(next);  // the fragments are right; the kernel state is what is unknown
+      return existing.status();
+    }
+    Ruleset all = base;
+    for (const auto* f : frags)
+      for (const auto& [chain, body] : f->chains) all.tables["nat"][chain] = body;
+    input = render_restore(all, nullptr, *existing, opts);
   } else {
-    input = render_restore(wanted, &*applied, {}, opts);
+    // Base chains against the last applied ones; changed Services' chains against their old ones.
+    for (auto& [table, chains] : base.tables)
+      for (auto& [chain, body] : chains) changed_new.tables[table][chain] = std::move(body);
+    for (const auto& [table, chains] : applied_base->tables)
+      for (const auto& [chain, body] : chains) changed_old.tables[table][chain] = body;
+    input = render_restore(changed_new, &changed_old, {}, opts);
+    base = base_ruleset(frags, opts);
   }
+  cache = std::move(next);
   auto t1 = Clock::now();
-  Status s = ipt.restore(input);
+  Status s = input.empty() ? Status::ok() : ipt.restore(input);
   auto t2 = Clock::now();
   if (!s.is_ok()) return s;
-  applied = std::move(wanted);
+  applied_base = std::move(base);
   if (full) last_full = t0;
   clear_conntrack(ports);
   applied_ports = std::move(ports);
   have_ports = true;
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
   spdlog::debug("proxy: {} sync: {} rules, {} bytes of restore input; render {:.1f} ms, restore {:.1f} ms",
-                full ? "full" : "partial", applied->rule_count(), input.size(), ms(t1 - t0), ms(t2 - t1));
+                full ? "full" : "partial", rules, input.size(), ms(t1 - t0), ms(t2 - t1));
   if (ms(t2 - t0) > 1000) spdlog::warn("proxy: sync took {:.0f} ms", ms(t2 - t0));
   return Status::ok();
 }
@@ -189,7 +241,7 @@ void Proxy::Impl::run() {
     auto next_full = last_full + opts.full_resync_interval;
     auto wake = Clock::time_point::max();
     if (retry_at) wake = *retry_at;
-    if (opts.full_resync_interval.count() > 0 && applied) wake = std::min(wake, next_full);
+    if (opts.full_resync_interval.count() > 0 && applied_base) wake = std::min(wake, next_full);
     auto ready = [&] { return stopping || dirty || Clock::now() >= wake; };
     if (wake == Clock::time_point::max()) {
       cv.wait(l, ready);

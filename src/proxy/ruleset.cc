@@ -224,41 +224,32 @@ Ruleset build_ruleset(const std::vector<Json>& services, const std::vector<Json>
   return build_ruleset(service_ports(services, endpoints, options.balance), options);
 }
 
-Ruleset build_ruleset(const std::vector<ServicePort>& ports, const ProxyOptions& options) {
+Fragment render_fragment(std::vector<ServicePort> ports, const ProxyOptions& options) {
   const std::string& P = options.chain_prefix;
   Names n(P);
-  const std::string& mark = options.masquerade_mark;
-  Ruleset rs;
-  auto& nat = rs.tables["nat"];
-  auto& filter = rs.tables["filter"];
-  std::string services_rules, nodeports_rules, filter_services, filter_external;
-  nat[n.postrouting] = "-A " + n.postrouting + " -m mark ! --mark " + mark + "/" + mark + " -j RETURN\n" +
-                       "-A " + n.postrouting + " -j MARK --xor-mark " + mark + "\n" + "-A " + n.postrouting +
-                       " -m comment --comment \"minik8s service traffic requiring SNAT\" -j MASQUERADE\n";
-  nat[n.mark_masq] = "-A " + n.mark_masq + " -j MARK --or-mark " + mark + "\n";
-
+  Fragment f;
   for (const auto& sp : ports) {
     const std::string& proto = sp.protocol;
     std::string id = sp.id();
     std::string port = std::to_string(sp.port);
     std::string dst = " -d " + sp.cluster_ip + "/32 -p " + proto;
     if (sp.endpoints.empty()) {
-      filter_services += "-A " + n.services + dst + " -m comment --comment \"" + id + " has no endpoints\" -m " +
-                         proto + " --dport " + port + " -j REJECT --reject-with icmp-port-unreachable\n";
+      f.filter_services += "-A " + n.services + dst + " -m comment --comment \"" + id + " has no endpoints\" -m " +
+                           proto + " --dport " + port + " -j REJECT --reject-with icmp-port-unreachable\n";
       if (sp.node_port) {
-        filter_external += "-A " + n.external + " -p " + proto + " -m comment --comment \"" + id +
-                           " has no endpoints\" -m addrtype --dst-type LOCAL -m " + proto + " --dport " +
-                           std::to_string(sp.node_port) + " -j REJECT --reject-with icmp-port-unreachable\n";
+        f.filter_external += "-A " + n.external + " -p " + proto + " -m comment --comment \"" + id +
+                             " has no endpoints\" -m addrtype --dst-type LOCAL -m " + proto + " --dport " +
+                             std::to_string(sp.node_port) + " -j REJECT --reject-with icmp-port-unreachable\n";
       }
       continue;
     }
     std::string svc = svc_chain(P, sp);
-    services_rules += "-A " + n.services + dst + " -m comment --comment \"" + id + " cluster IP\" -m " + proto +
-                      " --dport " + port + " -j " + svc + "\n";
+    f.services += "-A " + n.services + dst + " -m comment --comment \"" + id + " cluster IP\" -m " + proto +
+                  " --dport " + port + " -j " + svc + "\n";
     if (sp.node_port) {
       std::string np = "-A " + n.nodeports + " -p " + proto + " -m comment --comment \"" + id + "\" -m " + proto +
                        " --dport " + std::to_string(sp.node_port);
-      nodeports_rules += np + " -j " + n.mark_masq + "\n" + np + " -j " + svc + "\n";
+      f.nodeports += np + " -j " + n.mark_masq + "\n" + np + " -j " + svc + "\n";
     }
     std::string svc_rules = "-A " + svc + " ! -s " + options.cluster_cidr + dst + " -m comment --comment \"" + id +
                             " cluster IP\" -m " + proto + " --dport " + port + " -j " + n.mark_masq + "\n";
@@ -277,20 +268,59 @@ Ruleset build_ruleset(const std::vector<ServicePort>& ports, const ProxyOptions&
         }
       }
       svc_rules += "-A " + svc + " -m comment --comment \"" + id + " -> " + ep_s + "\"" + balance + " -j " + sep + "\n";
-      nat[sep] = "-A " + sep + " -s " + ep.ip + "/32 -m comment --comment \"" + id + "\" -j " + n.mark_masq + "\n" +
-                 "-A " + sep + " -p " + proto + " -m comment --comment \"" + id + "\" -m " + proto +
-                 " -j DNAT --to-destination " + ep_s + "\n";
+      f.chains[sep] = "-A " + sep + " -s " + ep.ip + "/32 -m comment --comment \"" + id + "\" -j " + n.mark_masq +
+                      "\n" + "-A " + sep + " -p " + proto + " -m comment --comment \"" + id + "\" -m " + proto +
+                      " -j DNAT --to-destination " + ep_s + "\n";
     }
-    nat[svc] = std::move(svc_rules);
+    f.chains[svc] = std::move(svc_rules);
   }
-  services_rules += "-A " + n.services +
-                    " -m comment --comment \"minik8s service nodeports; NOTE: this must be the last rule in this "
-                    "chain\" -m addrtype --dst-type LOCAL -j " +
-                    n.nodeports + "\n";
-  nat[n.services] = std::move(services_rules);
-  nat[n.nodeports] = std::move(nodeports_rules);
-  filter[n.services] = std::move(filter_services);
-  filter[n.external] = std::move(filter_external);
+  f.ports = std::move(ports);
+  return f;
+}
+
+Ruleset base_ruleset(const std::vector<const Fragment*>& fragments, const ProxyOptions& options) {
+  Names n(options.chain_prefix);
+  const std::string& mark = options.masquerade_mark;
+  Ruleset rs;
+  auto& nat = rs.tables["nat"];
+  auto& filter = rs.tables["filter"];
+  nat[n.postrouting] = "-A " + n.postrouting + " -m mark ! --mark " + mark + "/" + mark + " -j RETURN\n" +
+                       "-A " + n.postrouting + " -j MARK --xor-mark " + mark + "\n" + "-A " + n.postrouting +
+                       " -m comment --comment \"minik8s service traffic requiring SNAT\" -j MASQUERADE\n";
+  nat[n.mark_masq] = "-A " + n.mark_masq + " -j MARK --or-mark " + mark + "\n";
+  std::string& services = nat[n.services];
+  std::string& nodeports = nat[n.nodeports];
+  std::string& filter_services = filter[n.services];
+  std::string& filter_external = filter[n.external];
+  for (const Fragment* f : fragments) {
+    services += f->services;
+    nodeports += f->nodeports;
+    filter_services += f->filter_services;
+    filter_external += f->filter_external;
+  }
+  services += "-A " + n.services +
+              " -m comment --comment \"minik8s service nodeports; NOTE: this must be the last rule in this "
+              "chain\" -m addrtype --dst-type LOCAL -j " +
+              n.nodeports + "\n";
+  return rs;
+}
+
+Ruleset build_ruleset(const std::vector<ServicePort>& ports, const ProxyOptions& options) {
+  // One fragment per Service (ports arrive sorted, so grouped).
+  std::vector<Fragment> frags;
+  for (size_t i = 0; i < ports.size();) {
+    size_t j = i;
+    while (j < ports.size() && ports[j].ns == ports[i].ns && ports[j].name == ports[i].name) ++j;
+    frags.push_back(render_fragment(std::vector<ServicePort>(ports.begin() + static_cast<long>(i),
+                                                             ports.begin() + static_cast<long>(j)),
+                                    options));
+    i = j;
+  }
+  std::vector<const Fragment*> ptrs;
+  for (const auto& f : frags) ptrs.push_back(&f);
+  Ruleset rs = base_ruleset(ptrs, options);
+  auto& nat = rs.tables["nat"];
+  for (auto& f : frags) nat.merge(f.chains);
   return rs;
 }
 
@@ -313,8 +343,7 @@ std::string render_restore(const Ruleset& wanted, const Ruleset* applied,
     std::vector<const std::pair<const std::string, std::string>*> write;
     std::set<std::string> remove;
     for (const auto& entry : want) {
-      bool base = n.is_base(table, entry.first);
-      if (!base && have) {
+      if (have) {
         auto h = have->find(entry.first);
         if (h != have->end() && h->second == entry.second) continue;
       }
@@ -330,6 +359,7 @@ std::string render_restore(const Ruleset& wanted, const Ruleset* applied,
     }
     // Base chains first (they are what the jumps from the built-in chains need).
     std::stable_partition(write.begin(), write.end(), [&](const auto* e) { return n.is_base(table, e->first); });
+    if (write.empty() && remove.empty()) continue;
     out += "*";
     out += table;
     out += "\n";

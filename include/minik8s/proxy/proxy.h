@@ -13,9 +13,9 @@
 // INPUT/FORWARD to <P>-EXTERNAL-SERVICES (filter) are ensured once at start
 // (`iptables -C … || iptables -I …`).
 //
-// Incremental applies (kube-proxy's "minimize iptables-restore input"): the
-// top-level chains are always rewritten; a <P>-SVC-/<P>-SEP- chain is written
-// only when its rules differ from the last successful apply. After a failed
+// Incremental applies (kube-proxy's "minimize iptables-restore input"): a
+// chain is written only when its rules differ from the last successful
+// apply, and only Services whose objects changed are re-rendered. After a failed
 // apply (or every full_resync_interval) the next sync writes everything.
 // Chains with the prefix that are no longer wanted (found by `iptables-save`
 // at start, or remembered from earlier syncs) are flushed and deleted (`-X`)
@@ -98,8 +98,9 @@ Ruleset build_ruleset(const std::vector<api::Json>& services, const std::vector<
 // given that it holds `applied` (null: unknown → every chain is written).
 // Chains of `applied` missing from `wanted`, and `stale_chains` (per table),
 // are flushed and deleted. Chains whose rules equal those in `applied` are
-// left out, except the base chains (<P>-SERVICES, ...), which are always
-// written because they reference the others. Deterministic.
+// left out (a referenced chain is only deleted when the referencing rule
+// changed too, so the referencing chain is rewritten in the same input); a
+// table with nothing to write is left out. Deterministic.
 std::string render_restore(const Ruleset& wanted, const Ruleset* applied,
                            const std::map<std::string, std::vector<std::string>>& stale_chains,
                            const ProxyOptions& options);
