@@ -32,6 +32,7 @@ constexpr const char* kServiceNameLabel = "kubernetes.io/service-name";
 constexpr const char* kManagedByLabel = "endpointslice.kubernetes.io/managed-by";
 constexpr const char* kManagedBy = "endpointslice-controller.k8s.io";
 constexpr const char* kServiceIndex = "service";
+constexpr size_t kMaxSliceEndpoints = 1000;  // discovery.k8s.io/v1 validation limit
 constexpr auto kServiceResync = std::chrono::minutes(10);
 
 const Json& field(const Json& obj, const char* key) {
@@ -222,7 +223,16 @@ struct EndpointsController::Impl {
     return Status::ok();
   }
 
-  Status sync_slices(const Json& svc, const std::string& ns, const std::string& name, std::vector<Json> wanted) {
+  Status sync_slices(const Json& svc, const std::string& ns, const std::string& name, std::vector<Json> groups) {
+    // One slice per port set, split at the API's limit of endpoints per slice.
+    std::vector<Json> wanted;
+    for (auto& g : groups) {
+      const Json& eps = g["endpoints"];
+      for (size_t at = 0; at < eps.size(); at += kMaxSliceEndpoints) {
+        size_t end = std::min(eps.size(), at + kMaxSliceEndpoints);
+        wanted.push_back({{"ports", g["ports"]}, {"endpoints", Json(eps.begin() + at, eps.begin() + end)}});
+      }
+    }
     if (wanted.empty()) wanted.push_back({{"ports", Json::array()}, {"endpoints", Json::array()}});
     const Json& meta = field(svc, "metadata");
     Json labels = desired_labels(svc);

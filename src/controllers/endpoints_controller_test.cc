@@ -11,7 +11,9 @@
 namespace minik8s::controllers {
 namespace {
 
+using api::Json;
 using testing_support::ApiFixture;
+using namespace std::chrono_literals;
 
 constexpr const char* kNs = "default";
 
