@@ -4,17 +4,21 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/controllers.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
 
@@ -70,6 +74,10 @@ int run_server(int argc, char** argv) {
   std::string log_level = "info";
   std::string scheduler_policy = "least-allocated";
   bool disable_scheduler = false;
+  std::string cluster_cidr = "10.244.0.0/16";
+  int node_cidr_mask = 24;
+  bool allocate_node_cidrs = true;
+  std::vector<std::string> disabled_controllers;
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -79,12 +87,26 @@ int run_server(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   app.add_option("--scheduler-policy", scheduler_policy, "least-allocated|round-robin|random");
   app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
+  app.add_option("--cluster-cidr", cluster_cidr, "range the node IPAM controller cuts pod CIDRs from");
+  app.add_option("--node-cidr-mask-size", node_cidr_mask, "prefix length of each node's pod CIDR");
+  app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
+                 "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
+  app.add_option("--disable-controllers", disabled_controllers,
+                 "controllers not to run: node-ipam, endpoints (comma-separated)")
+      ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  for (const auto& name : disabled_controllers) {
+    if (name != "node-ipam" && name != "endpoints") {
+      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (node-ipam, endpoints)\n",
+                   name.c_str());
+      return 2;
+    }
+  }
   auto policy = scheduler::parse_policy(scheduler_policy);
   if (!policy) {
     std::fprintf(stderr, "error: --scheduler-policy: %s\n", policy.status().message().c_str());
@@ -175,6 +197,47 @@ int run_server(int argc, char** argv) {
     }
     spdlog::info("scheduler started (policy {})", scheduler_policy);
   }
+  // The controllers share one client of their own, again over HTTP.
+  auto disabled = [&](const std::string& name) {
+    return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
+  };
+  bool run_ipam = allocate_node_cidrs && !disabled("node-ipam");
+  bool run_endpoints = !disabled("endpoints");
+  std::unique_ptr<client::RestClient> ctrl_rest;
+  std::unique_ptr<client::Client> ctrl_client;
+  std::unique_ptr<controllers::NodeIpamController> ipam;
+  std::unique_ptr<controllers::EndpointsController> endpoints;
+  if (run_ipam || run_endpoints) {
+    client::HttpRestClientOptions ro;
+    ro.server = url;
+    auto rest = client::make_http_rest_client(ro);
+    if (!rest) {
+      std::fprintf(stderr, "error: controllers client: %s\n", rest.status().to_string().c_str());
+      return 1;
+    }
+    ctrl_rest = std::move(rest.value());
+    ctrl_client = std::make_unique<client::Client>(*ctrl_rest);
+  }
+  if (run_ipam) {
+    controllers::NodeIpamOptions io;
+    io.cluster_cidr = cluster_cidr;
+    io.node_cidr_mask = node_cidr_mask;
+    ipam = std::make_unique<controllers::NodeIpamController>(*ctrl_client, io);
+    if (auto st = ipam->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: node IPAM controller (--cluster-cidr %s, --node-cidr-mask-size %d): %s\n",
+                   cluster_cidr.c_str(), node_cidr_mask, st.message().c_str());
+      return 2;
+    }
+    spdlog::info("node IPAM controller started ({} in /{} blocks)", cluster_cidr, node_cidr_mask);
+  }
+  if (run_endpoints) {
+    endpoints = std::make_unique<controllers::EndpointsController>(*ctrl_client);
+    if (auto st = endpoints->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: endpoints controller: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    spdlog::info("endpoints controller started");
+  }
   if (!write_atomically(std::filesystem::path(data_dir) / "kubeconfig", kubeconfig_text(url))) {
     spdlog::warn("could not write {}/kubeconfig", data_dir);
   }
@@ -184,6 +247,12 @@ int run_server(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("received signal {}, shutting down", sig);
+  if (endpoints) endpoints->stop();
+  if (ipam) ipam->stop();
+  endpoints.reset();
+  ipam.reset();
+  ctrl_client.reset();
+  ctrl_rest.reset();
   if (sched) sched->stop();
   sched.reset();
   sched_client.reset();
