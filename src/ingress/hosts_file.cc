@@ -87,7 +87,8 @@ Result<bool> apply_hosts_block(const std::string& path, const std::string& tag, 
   }
   std::string next = with_hosts_block(content, tag, ip, hosts);
   if (next == content) return false;
-  if (::ftruncate(fd, 0) != 0) return errno_status("cannot truncate", path);
+  // Overwrite first, then cut to the new length: a resolver reading at the
+  // same moment never sees an empty file (truncate-then-write would show one).
   for (size_t done = 0; done < next.size();) {
     ssize_t n = ::pwrite(fd, next.data() + done, next.size() - done, static_cast<off_t>(done));
     if (n < 0) {
@@ -96,6 +97,7 @@ Result<bool> apply_hosts_block(const std::string& path, const std::string& tag, 
     }
     done += static_cast<size_t>(n);
   }
+  if (::ftruncate(fd, static_cast<off_t>(next.size())) != 0) return errno_status("cannot truncate", path);
   return true;
 }
 

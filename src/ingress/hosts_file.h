@@ -9,8 +9,9 @@
 // byte-for-byte (a file without a final newline gets one before a new block);
 // an empty host list removes the block. apply_hosts_block() does it on a file
 // in place: open without O_TRUNC, flock(LOCK_EX) (several agents may share one
-// file, each with its own tag), read, and only when the text changes
-// ftruncate + pwrite — never a rename, since /etc/hosts may be a bind mount.
+// file, each with its own tag), read, and only when the text changes pwrite
+// + ftruncate to the new length (a reader never sees an empty file) — never a
+// rename, since /etc/hosts may be a bind mount.
 // Thread-safe (no shared state); errors come back as kInternal naming the file.
 #pragma once
 

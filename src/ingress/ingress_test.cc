@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "minik8s/api/json.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/storage/storage.h"
 #include "nginx.h"
+#include "render.h"
 #include "test_http.h"
 
 namespace minik8s::ingress {
@@ -168,7 +170,7 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
                           json{{"spec", {{"paths", {{{"path", "/"}, {"serviceName", "svc-c"}, {"servicePort", c.port()}}}}}}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_TRUE(answers("later.test", "/anything", 200, "backend-C GET /anything\n", 2s));
-  EXPECT_NE(hosts_text().find("127.0.0.1 later.test\n"), std::string::npos);
+  EXPECT_TRUE(poll_until([&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
 
   // stop() leaves nginx serving; the next start adopts it (same pid).
   int pid = Nginx("nginx", opts_.prefix_dir).running_pid();
@@ -187,7 +189,7 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_EQ(Nginx("nginx", opts_.prefix_dir).running_pid(), pid);
   EXPECT_TRUE(poll_until([&] { return hosts_text().find("example.com") == std::string::npos; }, 1s));
-  EXPECT_NE(hosts_text().find("127.0.0.1 later.test\n"), std::string::npos);
+  EXPECT_TRUE(poll_until([&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
 
   // cleanup(): nginx stopped by PID, the hosts file as it was.
   ingress_->stop();
@@ -207,6 +209,41 @@ TEST_F(IngressTest, NoDnsObjectsMeansNoHostsBlockAndA404) {
   ASSERT_TRUE(ingress_->start().is_ok());
   EXPECT_TRUE(answers("stale.test", "/", 404, "no DNS object"));
   EXPECT_TRUE(poll_until([&] { return hosts_text() == kHostsOriginal; }, 2s)) << hosts_text();
+}
+
+// examples/dns/dns-example.yaml is accepted by the API server as written and
+// its DNS object resolves to the two Services it creates.
+TEST_F(IngressTest, ExampleManifestsApplyAndResolve) {
+  std::ifstream in(std::string(MINIK8S_SOURCE_DIR) + "/examples/dns/dns-example.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto docs = api::parse_manifests(ss.str());
+  ASSERT_TRUE(docs.is_ok()) << docs.status().to_string();
+  ASSERT_EQ(docs->size(), 6u);
+  for (const json& d : *docs) {
+    const api::ResourceType* t = api::find_kind(d.value("apiVersion", ""), d.value("kind", ""));
+    ASSERT_NE(t, nullptr) << d.dump();
+    auto r = client_->create(*t, d);
+    ASSERT_TRUE(r.is_ok()) << d["metadata"].value("name", "") << ": " << r.status().to_string();
+  }
+  auto dns = client_->get(*dns_, "dns-demo", "example");
+  ASSERT_TRUE(dns.is_ok());
+  auto a = client_->get(*svc_, "dns-demo", "svc-a");
+  auto b = client_->get(*svc_, "dns-demo", "svc-b");
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  auto built = build_routes({std::make_shared<const json>(*dns)},
+                            [&](const std::string& ns, const std::string& name) -> std::shared_ptr<const json> {
+                              EXPECT_EQ(ns, "dns-demo");
+                              if (name == "svc-a") return std::make_shared<const json>(*a);
+                              if (name == "svc-b") return std::make_shared<const json>(*b);
+                              return nullptr;
+                            });
+  ASSERT_EQ(built.hosts.size(), 1u);
+  EXPECT_EQ(built.hosts[0].host, "example.com");
+  ASSERT_EQ(built.hosts[0].routes.size(), 2u);
+  EXPECT_EQ(built.hosts[0].routes[0].upstream, (*a)["spec"]["clusterIP"].get<std::string>() + ":80");
+  EXPECT_EQ(built.hosts[0].routes[1].upstream, (*b)["spec"]["clusterIP"].get<std::string>() + ":8080");
+  EXPECT_TRUE(built.problems.empty());
 }
 
 TEST(IngressOptionsTest, StartRefusesBadOptions) {
