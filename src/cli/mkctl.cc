@@ -107,6 +107,8 @@ std::chrono::milliseconds parse_duration(const std::string& s) {
   }
 }
 
+struct DescribeFetched;  // describe's extra objects (defined with cmd_describe)
+
 class Mkctl {
  public:
   Mkctl(std::ostream& out, std::ostream& err, std::istream& in) : out_(out), err_(err), in_(in) {}
@@ -235,6 +237,8 @@ class Mkctl {
   int cmd_create(const std::vector<std::string>& files, bool recursive);
   int cmd_get(std::vector<std::string> args);
   int cmd_describe(const std::vector<std::string>& args);
+  void describe_related(const api::ResourceType& t, const std::string& ns, const Json& obj,
+                        DescribeFetched& fetched);
   int cmd_delete(std::vector<std::string> args);
   int cmd_scale(const std::vector<std::string>& args, int replicas);
   int cmd_patch(const std::vector<std::string>& args, const std::string& patch, const std::string& type);
@@ -597,6 +601,56 @@ int Mkctl::cmd_get(std::vector<std::string> args) {
   return rc;
 }
 
+// What kubectl fetches besides the object for `describe`: a node's
+// non-terminated pods and Lease; a service's EndpointSlices, else Endpoints.
+// Failed fetches leave the member null (describe prints <none>).
+struct DescribeFetched {
+  Json pods, lease, endpoint_slices, endpoints;
+  DescribeRelated related;
+};
+
+void Mkctl::describe_related(const api::ResourceType& t, const std::string& ns, const Json& obj,
+                             DescribeFetched& f) {
+  f.related.now_unix = now_unix();
+  std::string name = jstr(obj, {"metadata", "name"});
+  auto list = [&](const char* group, const char* version, const char* plural, const std::string& list_ns,
+                  const client::ListOptions& lo, Json& out) {
+    const api::ResourceType* rt = api::find_resource(group, version, plural);
+    if (!rt) return false;
+    auto l = client_->list(*rt, list_ns, lo);
+    if (!l) return false;
+    out = std::move(*l);
+    return true;
+  };
+  if (t.group.empty() && t.kind == "Node") {
+    client::ListOptions lo;
+    lo.field_selector = "spec.nodeName=" + name + ",status.phase!=Failed,status.phase!=Succeeded";
+    if (list("", "v1", "pods", "", lo, f.pods)) f.related.pods = &f.pods;
+    if (const api::ResourceType* lt = api::find_resource("coordination.k8s.io", "v1", "leases")) {
+      if (auto lease = client_->get(*lt, "kube-node-lease", name)) {
+        f.lease = std::move(*lease);
+        f.related.lease = &f.lease;
+      }
+    }
+  } else if (t.group.empty() && t.kind == "Service") {
+    client::ListOptions lo;
+    lo.label_selector = "kubernetes.io/service-name=" + name;
+    if (list("discovery.k8s.io", "v1", "endpointslices", ns, lo, f.endpoint_slices) &&
+        f.endpoint_slices.contains("items") && f.endpoint_slices["items"].is_array() &&
+        !f.endpoint_slices["items"].empty()) {
+      f.related.endpoint_slices = &f.endpoint_slices;
+      return;
+    }
+    // No slices (an older server, or Endpoints written by hand): the Endpoints.
+    if (const api::ResourceType* et = api::find_resource("", "v1", "endpoints")) {
+      if (auto ep = client_->get(*et, ns, name)) {
+        f.endpoints = std::move(*ep);
+        f.related.endpoints = &f.endpoints;
+      }
+    }
+  }
+}
+
 int Mkctl::cmd_describe(const std::vector<std::string>& args) {
   if (args.empty()) fail("You must specify the type of resource to describe. Use \"mkctl api-resources\" for a complete list of supported resources.");
   std::vector<const api::ResourceType*> kinds;
@@ -629,7 +683,9 @@ int Mkctl::cmd_describe(const std::vector<std::string>& args) {
     if (!obj->contains("kind")) (*obj)["kind"] = t->kind;
     if (!first) out_ << "\n\n";
     first = false;
-    out_ << describe_object(*obj);
+    DescribeFetched fetched;
+    describe_related(*t, ns, *obj, fetched);
+    out_ << describe_object(*obj, fetched.related);
     std::string uid = jstr(*obj, {"metadata", "uid"});
     std::string fs = "involvedObject.name=" + name;
     if (!ns.empty()) fs += ",involvedObject.namespace=" + ns;

@@ -4,7 +4,11 @@
 #include <ctime>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <map>
+#include <set>
 #include <sstream>
+
+#include "minik8s/api/quantity.h"
 
 namespace minik8s::cli {
 
@@ -96,13 +100,22 @@ std::vector<std::vector<std::string>> table_rows(const Json& table, const TableO
   return out;
 }
 
+size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) != 0x80) ++n;  // count lead bytes, not continuation bytes
+  }
+  return n;
+}
+
 std::string format_row(const std::vector<std::string>& row, std::vector<size_t>& widths) {
   if (widths.size() < row.size()) widths.resize(row.size(), 0);
   std::string line;
   for (size_t i = 0; i < row.size(); ++i) {
-    widths[i] = std::max(widths[i], row[i].size());
+    size_t w = display_width(row[i]);
+    widths[i] = std::max(widths[i], w);
     line += row[i];
-    if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
+    if (i + 1 < row.size()) line += std::string(widths[i] - w + 3, ' ');
   }
   return line;
 }
@@ -111,7 +124,7 @@ std::string format_columns(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& r : rows) {
     if (widths.size() < r.size()) widths.resize(r.size(), 0);
-    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], r[i].size());
+    for (size_t i = 0; i < r.size(); ++i) widths[i] = std::max(widths[i], display_width(r[i]));
   }
   std::string out;
   for (const auto& r : rows) out += format_row(r, widths) + "\n";
@@ -327,14 +340,313 @@ void containers(std::ostringstream& os, const Json& spec, const Json& status) {
   }
 }
 
+
+// ------------------------------------------------------------- Node describe
+
+std::string node_roles(const Json& labels) {
+  std::set<std::string> roles;
+  if (labels.is_object()) {
+    const std::string prefix = "node-role.kubernetes.io/";
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      if (it.key().rfind(prefix, 0) == 0 && it.key().size() > prefix.size()) {
+        roles.insert(it.key().substr(prefix.size()));
+      } else if (it.key() == "kubernetes.io/role" && it.value().is_string() &&
+                 !it.value().get<std::string>().empty()) {
+        roles.insert(it.value().get<std::string>());
+      }
+    }
+  }
+  std::string out;
+  for (const auto& r : roles) out += (out.empty() ? "" : ",") + r;
+  return out.empty() ? "<none>" : out;
+}
+
+int64_t milli_of(const Json& q) {
+  if (q.is_null()) return 0;
+  auto parsed = api::Quantity::parse(q.is_string() ? q.get<std::string>() : q.dump());
+  return parsed.is_ok() ? parsed->milli_value() : 0;
+}
+
+// A quantity sum as kubectl prints it: cpu in cores/millicores, memory with
+// binary suffixes when exact ("128Mi"), else decimal.
+std::string quantity_text(const std::string& resource, int64_t milli) {
+  if (milli == 0) return "0";
+  if (resource != "cpu" && milli % 1000 == 0 && (milli / 1000) % 1024 == 0) {
+    return api::Quantity::parse(std::to_string(milli / 1000 / 1024) + "Ki")->to_string();
+  }
+  return api::Quantity::from_milli(milli).to_string();
+}
+
+std::string percent_of(int64_t milli, int64_t allocatable_milli) {
+  if (allocatable_milli <= 0) return "0%";
+  return std::to_string(static_cast<int64_t>(static_cast<double>(milli) /
+                                             static_cast<double>(allocatable_milli) * 100)) +
+         "%";
+}
+
+// Pod requests/limits as kubectl sums them: the containers' total, or the
+// largest init container when that is more.
+std::map<std::string, int64_t> pod_resources(const Json& spec, const char* which) {
+  std::map<std::string, int64_t> sum;
+  const Json& cs = at(spec, {"containers"});
+  if (cs.is_array()) {
+    for (const auto& c : cs) {
+      const Json& r = at(c, {"resources", which});
+      if (!r.is_object()) continue;
+      for (auto it = r.begin(); it != r.end(); ++it) sum[it.key()] += milli_of(it.value());
+    }
+  }
+  const Json& init = at(spec, {"initContainers"});
+  if (init.is_array()) {
+    for (const auto& c : init) {
+      const Json& r = at(c, {"resources", which});
+      if (!r.is_object()) continue;
+      for (auto it = r.begin(); it != r.end(); ++it) {
+        sum[it.key()] = std::max(sum[it.key()], milli_of(it.value()));
+      }
+    }
+  }
+  return sum;
+}
+
+void node_conditions(std::ostringstream& os, const Json& conds) {
+  os << "Conditions:\n";
+  std::vector<std::vector<std::string>> rows{
+      {"  Type", "Status", "LastHeartbeatTime", "LastTransitionTime", "Reason", "Message"},
+      {"  ----", "------", "-----------------", "------------------", "------", "-------"}};
+  if (conds.is_array()) {
+    for (const auto& c : conds) {
+      rows.push_back({"  " + str(c, {"type"}), str(c, {"status"}),
+                      str(c, {"lastHeartbeatTime"}, "<unset>"),
+                      str(c, {"lastTransitionTime"}, "<unset>"), str(c, {"reason"}),
+                      str(c, {"message"})});
+    }
+  }
+  os << format_columns(rows);
+}
+
+void describe_node(std::ostringstream& os, const Json& obj, const DescribeRelated& related) {
+  const Json& spec = at(obj, {"spec"});
+  const Json& status = at(obj, {"status"});
+  std::string taints;
+  if (const Json& ts = at(spec, {"taints"}); ts.is_array()) {
+    for (const auto& t : ts) {
+      std::string one = str(t, {"key"});
+      if (!str(t, {"value"}).empty()) one += "=" + str(t, {"value"});
+      one += ":" + str(t, {"effect"});
+      if (taints.empty()) {
+        taints = one;
+      } else {
+        taints += "\n" + std::string(20, ' ') + one;
+      }
+    }
+  }
+  field(os, 0, "Taints", taints.empty() ? "<none>" : taints);
+  field(os, 0, "Unschedulable", str(spec, {"unschedulable"}, "false"));
+  if (related.lease && related.lease->is_object()) {
+    os << "Lease:\n";
+    const Json& ls = at(*related.lease, {"spec"});
+    field(os, 2, "HolderIdentity", str(ls, {"holderIdentity"}, "<unset>"));
+    field(os, 2, "AcquireTime", str(ls, {"acquireTime"}, "<unset>"));
+    field(os, 2, "RenewTime", str(ls, {"renewTime"}, "<unset>"));
+  }
+  node_conditions(os, at(status, {"conditions"}));
+  os << "Addresses:\n";
+  if (const Json& addrs = at(status, {"addresses"}); addrs.is_array()) {
+    for (const auto& a : addrs) os << "  " << str(a, {"type"}) << ":  " << str(a, {"address"}) << "\n";
+  }
+  for (auto [title, key] : {std::pair{"Capacity", "capacity"}, std::pair{"Allocatable", "allocatable"}}) {
+    os << title << ":\n";
+    const Json& m = at(status, {key});
+    if (m.is_object()) {
+      for (auto it = m.begin(); it != m.end(); ++it) field(os, 2, it.key(), cell_string(it.value()));
+    }
+  }
+  const Json& info = at(status, {"nodeInfo"});
+  os << "System Info:\n";
+  for (auto [title, key] : {std::pair{"Machine ID", "machineID"}, std::pair{"System UUID", "systemUUID"},
+                            std::pair{"Boot ID", "bootID"}, std::pair{"Kernel Version", "kernelVersion"},
+                            std::pair{"OS Image", "osImage"}, std::pair{"Operating System", "operatingSystem"},
+                            std::pair{"Architecture", "architecture"},
+                            std::pair{"Container Runtime Version", "containerRuntimeVersion"},
+                            std::pair{"Kubelet Version", "kubeletVersion"}}) {
+    os << "  " << title << ":  " << str(info, {key}) << "\n";
+  }
+  if (!str(spec, {"podCIDR"}).empty()) field(os, 0, "PodCIDR", str(spec, {"podCIDR"}));
+  if (const Json& cidrs = at(spec, {"podCIDRs"}); cidrs.is_array() && !cidrs.empty()) {
+    std::string all;
+    for (const auto& c : cidrs) all += (all.empty() ? "" : ",") + cell_string(c);
+    field(os, 0, "PodCIDRs", all);
+  }
+  // Non-terminated pods and what they request of the allocatable resources.
+  const Json& alloc = at(status, {"allocatable"});
+  auto alloc_of = [&](const std::string& r) { return milli_of(at(alloc, {r.c_str()})); };
+  static const Json kNoPods;
+  const Json& items = related.pods ? at(*related.pods, {"items"}) : kNoPods;
+  size_t n = items.is_array() ? items.size() : 0;
+  os << "Non-terminated Pods:  (" << n << " in total)\n";
+  std::map<std::string, int64_t> req_total, lim_total;
+  if (n > 0) {
+    std::vector<std::vector<std::string>> rows{
+        {"  Namespace", "Name", "CPU Requests", "CPU Limits", "Memory Requests", "Memory Limits", "Age"},
+        {"  ---------", "----", "------------", "----------", "---------------", "-------------", "---"}};
+    for (const auto& p : items) {
+      auto req = pod_resources(at(p, {"spec"}), "requests");
+      auto lim = pod_resources(at(p, {"spec"}), "limits");
+      for (auto& [k, v] : req) req_total[k] += v;
+      for (auto& [k, v] : lim) lim_total[k] += v;
+      auto cell = [&](std::map<std::string, int64_t>& m, const std::string& r) {
+        return quantity_text(r, m[r]) + " (" + percent_of(m[r], alloc_of(r)) + ")";
+      };
+      rows.push_back({"  " + str(p, {"metadata", "namespace"}), str(p, {"metadata", "name"}),
+                      cell(req, "cpu"), cell(lim, "cpu"), cell(req, "memory"), cell(lim, "memory"),
+                      human_age(str(p, {"metadata", "creationTimestamp"}), related.now_unix)});
+    }
+    os << format_columns(rows);
+  }
+  os << "Allocated resources:\n";
+  os << "  (Total limits may be over 100 percent, i.e., overcommitted.)\n";
+  std::vector<std::vector<std::string>> rows{{"  Resource", "Requests", "Limits"},
+                                             {"  --------", "--------", "------"}};
+  for (const char* r : {"cpu", "memory"}) {
+    rows.push_back({std::string("  ") + r,
+                    quantity_text(r, req_total[r]) + " (" + percent_of(req_total[r], alloc_of(r)) + ")",
+                    quantity_text(r, lim_total[r]) + " (" + percent_of(lim_total[r], alloc_of(r)) + ")"});
+  }
+  os << format_columns(rows);
+}
+
+// ---------------------------------------------------------- Service describe
+
+std::string join_host_port(const std::string& ip, const std::string& port) {
+  return (ip.find(':') != std::string::npos ? "[" + ip + "]" : ip) + ":" + port;
+}
+
+std::string more_list(const std::vector<std::string>& list, size_t count) {
+  std::string out;
+  for (const auto& e : list) out += (out.empty() ? "" : ",") + e;
+  if (count > list.size()) out += " + " + std::to_string(count - list.size()) + " more...";
+  return out;
+}
+
+// kubectl's formatEndpointSlices for one service port name (nullptr: all).
+std::string endpoints_from_slices(const Json& slices, const std::string* port_name) {
+  const Json& items = at(slices, {"items"});
+  if (!items.is_array() || items.empty()) return "<none>";
+  constexpr size_t kMax = 3;
+  std::vector<std::string> list;
+  size_t count = 0;
+  for (const auto& s : items) {
+    const Json& eps = at(s, {"endpoints"});
+    const Json& ports = at(s, {"ports"});
+    if (!eps.is_array()) continue;
+    auto first_address = [](const Json& e) {
+      const Json& a = at(e, {"addresses"});
+      return a.is_array() && !a.empty() ? cell_string(a[0]) : std::string();
+    };
+    if (!ports.is_array() || ports.empty()) {
+      for (const auto& e : eps) {
+        if (list.size() < kMax) list.push_back(first_address(e));
+        ++count;
+      }
+      continue;
+    }
+    for (const auto& p : ports) {
+      if (port_name && str(p, {"name"}) != *port_name) continue;
+      for (const auto& e : eps) {
+        if (list.size() < kMax) list.push_back(join_host_port(first_address(e), str(p, {"port"})));
+        ++count;
+      }
+    }
+  }
+  return more_list(list, count);
+}
+
+// kubectl's formatEndpoints (v1 Endpoints) for one service port name.
+std::string endpoints_from_endpoints(const Json& ep, const std::string* port_name) {
+  const Json& subsets = at(ep, {"subsets"});
+  if (!subsets.is_array() || subsets.empty()) return "<none>";
+  constexpr size_t kMax = 3;
+  std::vector<std::string> list;
+  size_t count = 0;
+  for (const auto& ss : subsets) {
+    const Json& addrs = at(ss, {"addresses"});
+    const Json& ports = at(ss, {"ports"});
+    size_t n = addrs.is_array() ? addrs.size() : 0;
+    if (!ports.is_array() || ports.empty()) {
+      count += n;
+      for (size_t i = 0; i < n && list.size() < kMax; ++i) list.push_back(str(addrs[i], {"ip"}));
+      continue;
+    }
+    for (const auto& p : ports) {
+      if (port_name && str(p, {"name"}) != *port_name) continue;
+      count += n;
+      for (size_t i = 0; i < n && list.size() < kMax; ++i) {
+        list.push_back(join_host_port(str(addrs[i], {"ip"}), str(p, {"port"})));
+      }
+    }
+  }
+  return more_list(list, count);
+}
+
+void describe_service(std::ostringstream& os, const Json& obj, const DescribeRelated& related) {
+  const Json& spec = at(obj, {"spec"});
+  field(os, 0, "Selector", labels_string(at(spec, {"selector"})));
+  std::string type = str(spec, {"type"}, "ClusterIP");
+  field(os, 0, "Type", type);
+  if (!str(spec, {"ipFamilyPolicy"}).empty()) field(os, 0, "IP Family Policy", str(spec, {"ipFamilyPolicy"}));
+  std::string ip = str(spec, {"clusterIP"}, "<none>");
+  std::string ips;
+  if (const Json& l = at(spec, {"clusterIPs"}); l.is_array() && !l.empty()) {
+    for (const auto& a : l) ips += (ips.empty() ? "" : ",") + cell_string(a);
+    ip = cell_string(l[0]);
+  }
+  field(os, 0, "IP", ip);
+  field(os, 0, "IPs", ips.empty() ? ip : ips);
+  if (type == "ExternalName") field(os, 0, "External Name", str(spec, {"externalName"}));
+  if (const Json& ext = at(spec, {"externalIPs"}); ext.is_array() && !ext.empty()) {
+    std::string all;
+    for (const auto& a : ext) all += (all.empty() ? "" : ",") + cell_string(a);
+    field(os, 0, "External IPs", all);
+  }
+  auto endpoints_for = [&](const std::string* port_name) {
+    if (related.endpoint_slices) return endpoints_from_slices(*related.endpoint_slices, port_name);
+    return related.endpoints ? endpoints_from_endpoints(*related.endpoints, port_name) : std::string("<none>");
+  };
+  const Json& ports = at(spec, {"ports"});
+  if (!ports.is_array() || ports.empty()) field(os, 0, "Endpoints", endpoints_for(nullptr));
+  if (ports.is_array()) {
+    for (const auto& p : ports) {
+      std::string name = str(p, {"name"});
+      std::string shown = name.empty() ? "<unset>" : name;
+      std::string proto = str(p, {"protocol"}, "TCP");
+      field(os, 0, "Port", shown + "  " + str(p, {"port"}) + "/" + proto);
+      std::string target = str(p, {"targetPort"}, str(p, {"port"}));
+      field(os, 0, "TargetPort", target + "/" + proto);
+      if (!str(p, {"nodePort"}).empty() && str(p, {"nodePort"}) != "0") {
+        field(os, 0, "NodePort", shown + "  " + str(p, {"nodePort"}) + "/" + proto);
+      }
+      field(os, 0, "Endpoints", endpoints_for(&name));
+    }
+  }
+  field(os, 0, "Session Affinity", str(spec, {"sessionAffinity"}, "None"));
+  if (!str(spec, {"externalTrafficPolicy"}).empty()) {
+    field(os, 0, "External Traffic Policy", str(spec, {"externalTrafficPolicy"}));
+  }
+  if (!str(spec, {"internalTrafficPolicy"}).empty()) {
+    field(os, 0, "Internal Traffic Policy", str(spec, {"internalTrafficPolicy"}));
+  }
+}
+
 }  // namespace
 
-std::string describe_object(const Json& obj) {
+std::string describe_object(const Json& obj, const DescribeRelated& related) {
   std::ostringstream os;
   std::string kind = str(obj, {"kind"});
   const Json& md = at(obj, {"metadata"});
   field(os, 0, "Name", str(md, {"name"}));
   if (!str(md, {"namespace"}).empty()) field(os, 0, "Namespace", str(md, {"namespace"}));
+  if (kind == "Node") field(os, 0, "Roles", node_roles(at(md, {"labels"})));
   map_field(os, 0, "Labels", at(md, {"labels"}));
   Json annotations = at(md, {"annotations"});
   if (annotations.is_object()) annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
@@ -352,19 +664,7 @@ std::string describe_object(const Json& obj) {
     containers(os, spec, status);
     conditions(os, at(status, {"conditions"}));
   } else if (kind == "Service") {
-    field(os, 0, "Selector", labels_string(at(spec, {"selector"})));
-    field(os, 0, "Type", str(spec, {"type"}, "ClusterIP"));
-    field(os, 0, "IP", str(spec, {"clusterIP"}, "<none>"));
-    const Json& ports = at(spec, {"ports"});
-    if (ports.is_array()) {
-      for (const auto& p : ports) {
-        std::string name = str(p, {"name"}, "<unset>");
-        std::string proto = str(p, {"protocol"}, "TCP");
-        field(os, 0, "Port", name + "  " + str(p, {"port"}) + "/" + proto);
-        field(os, 0, "TargetPort", str(p, {"targetPort"}, str(p, {"port"})) + "/" + proto);
-        if (!str(p, {"nodePort"}).empty()) field(os, 0, "NodePort", name + "  " + str(p, {"nodePort"}) + "/" + proto);
-      }
-    }
+    describe_service(os, obj, related);
   } else if (kind == "Deployment" || kind == "ReplicaSet") {
     const Json& sel = at(spec, {"selector", "matchLabels"});
     field(os, 0, "Selector", labels_string(sel));
@@ -381,20 +681,7 @@ std::string describe_object(const Json& obj) {
     for (std::string line; std::getline(lines, line);) os << "  " << line << "\n";
     conditions(os, at(status, {"conditions"}));
   } else if (kind == "Node") {
-    field(os, 0, "PodCIDR", str(spec, {"podCIDR"}, "<none>"));
-    field(os, 0, "Unschedulable", str(spec, {"unschedulable"}, "false"));
-    conditions(os, at(status, {"conditions"}));
-    os << "Addresses:\n";
-    if (const Json& addrs = at(status, {"addresses"}); addrs.is_array()) {
-      for (const auto& a : addrs) os << "  " << str(a, {"type"}) << ":  " << str(a, {"address"}) << "\n";
-    }
-    for (auto [title, key] : {std::pair{"Capacity", "capacity"}, std::pair{"Allocatable", "allocatable"}}) {
-      os << title << ":\n";
-      const Json& m = at(status, {key});
-      if (m.is_object()) {
-        for (auto it = m.begin(); it != m.end(); ++it) os << "  " << it.key() << ":  " << cell_string(it.value()) << "\n";
-      }
-    }
+    describe_node(os, obj, related);
   } else {
     for (const char* section : {"spec", "data", "status"}) {
       const Json& v = at(obj, {section});

@@ -38,8 +38,21 @@ api::Json three_way_merge_patch(const api::Json& original, const api::Json& modi
 // relative to now_unix (seconds). "<unknown>" when unparsable.
 std::string human_age(const std::string& rfc3339, long long now_unix);
 
+// What `describe` shows besides the object itself, fetched by the caller as
+// kubectl does. Borrowed; any may be null (not fetched, or the fetch failed).
+struct DescribeRelated {
+  const api::Json* pods = nullptr;             // Node: PodList of its non-terminated pods
+  const api::Json* lease = nullptr;            // Node: its Lease in kube-node-lease
+  const api::Json* endpoint_slices = nullptr;  // Service: EndpointSliceList (label kubernetes.io/service-name)
+  const api::Json* endpoints = nullptr;        // Service: its Endpoints (used without endpoint_slices)
+  long long now_unix = 0;                      // for ages (pods on a node)
+};
+
 // kubectl describe rendering of one object (events rendered separately).
-std::string describe_object(const api::Json& obj);
+std::string describe_object(const api::Json& obj, const DescribeRelated& related = DescribeRelated());
+
+// Display width of UTF-8 text (code points; kubectl's tabwriter counts the same).
+size_t display_width(const std::string& s);
 // "Events:" section from an EventList (or "Events:  <none>").
 std::string describe_events(const api::Json& event_list, long long now_unix);
 
