@@ -114,7 +114,8 @@ struct DnsServer::Impl {
   Impl(client::Client* c, DnsOptions o) : client(c), options(std::move(o)) {
     if (options.ingress_ip.empty()) options.ingress_ip = options.listen_ip;
     if (options.threads < 1) options.threads = 1;
-    store(std::vector<api::Json>{}, {}, {});
+    // With informers, nothing is known until they sync.
+    store(std::vector<api::Json>{}, {}, {}, client == nullptr);
   }
 
   ZoneOptions zone_options() {
@@ -126,8 +127,9 @@ struct DnsServer::Impl {
     return z;
   }
 
-  void store(const std::vector<api::Json>& s, const std::vector<api::Json>& e, const std::vector<api::Json>& d) {
-    snapshot.store(build_snapshot(zone_options(), s, e, d));
+  void store(const std::vector<api::Json>& s, const std::vector<api::Json>& e, const std::vector<api::Json>& d,
+             bool ready = true) {
+    snapshot.store(build_snapshot(zone_options(), s, e, d, ready));
   }
 
   // ---------------------------------------------------------------- UDP
@@ -286,13 +288,20 @@ struct DnsServer::Impl {
   }
 
   // Coalesces bursts: events that arrive during a rebuild cause one more.
+  // Until every informer has synced the zone stays unready (SERVFAIL); the
+  // first rebuild after the sync makes it ready even without any event.
   void rebuild_loop() {
+    bool ready = false;
     while (true) {
       {
         std::unique_lock l(dirty_mu);
-        dirty_cv.wait(l, [this] { return dirty || stopping; });
+        dirty_cv.wait_for(l, std::chrono::milliseconds(ready ? 1000 : 20), [this] { return dirty || stopping; });
         if (stopping) return;
+        bool synced = true;
+        for (const auto& i : informers) synced = synced && i->has_synced();
+        if (!synced || (!dirty && ready)) continue;
         dirty = false;
+        ready = true;
       }
       auto collect = [](const client::Informer& inf) {
         std::vector<api::Json> out;

@@ -366,9 +366,10 @@ bool pod_name(const Snapshot& snap, const QueryInfo& info, uint8_t ip[4]) {
 
 std::shared_ptr<const Snapshot> build_snapshot(const ZoneOptions& options, const std::vector<api::Json>& services,
                                                const std::vector<api::Json>& endpoints,
-                                               const std::vector<api::Json>& dns_objects) {
+                                               const std::vector<api::Json>& dns_objects, bool ready) {
   Builder b(options);
   auto snap = b.snapshot();
+  snap->ready = ready;
   snap->ttl = options.ttl;
   snap->zone_name = to_lower(options.cluster_domain);
   auto zw = name_to_wire(options.cluster_domain);
@@ -461,6 +462,7 @@ Action answer_query(const Snapshot& snap, const uint8_t* q, size_t len, bool udp
   if (info.qclass != kClassIN && info.qclass != kTypeANY) {
     return in_zone(snap, info) ? error(kRcodeRefused) : Action::kForward;
   }
+  if (!snap.ready) return in_zone(snap, info) ? error(kRcodeServFail) : Action::kForward;
   std::string_view key(info.wire, info.wire_len);
   auto it = snap.names.find(key);
   if (it != snap.names.end()) {

@@ -49,11 +49,14 @@ struct Snapshot {
   std::string zone_name;   // "cluster.local"
   uint32_t ttl = 5;
   size_t services = 0;     // for logs and tests
+  // False until the informers have synced: names inside the zone then get
+  // SERVFAIL (retry later) rather than a negative answer clients would cache.
+  bool ready = true;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(const ZoneOptions& options, const std::vector<api::Json>& services,
                                                const std::vector<api::Json>& endpoints,
-                                               const std::vector<api::Json>& dns_objects);
+                                               const std::vector<api::Json>& dns_objects, bool ready = true);
 
 enum class Action {
   kRespond,  // out holds the response

@@ -210,6 +210,16 @@ TEST(Zone, NxDomainAndNoDataCarryTheSoa) {
   EXPECT_EQ(ask(*z, query("example.org", kTypeA)).action, Action::kForward);
 }
 
+TEST(Zone, UnsyncedZoneAnswersServfailInsideAndForwardsOutside) {
+  auto z = build_snapshot({}, {service("default", "web", "10.96.0.10")}, {}, {}, /*ready=*/false);
+  auto a = ask(*z, query("web.default.svc.cluster.local", kTypeA, 3));
+  ASSERT_EQ(a.action, Action::kRespond);
+  EXPECT_EQ(a.msg.header.id, 3);
+  EXPECT_EQ(a.msg.header.rcode(), kRcodeServFail);
+  EXPECT_TRUE(a.msg.answers.empty());
+  EXPECT_EQ(ask(*z, query("example.org", kTypeA)).action, Action::kForward);
+}
+
 TEST(Zone, EdnsIsEchoedAndBigAnswersTruncateOverUdp) {
   std::vector<Json> svcs;
   Json eps = {{"metadata", {{"name", "big"}, {"namespace", "default"}}}, {"subsets", Json::array()}};

@@ -20,6 +20,7 @@
 //     UDP (an upstream's truncated answer is relayed with TC, so the client
 //     retries over TCP), TCP queries over TCP; the next upstream after
 //     upstream_timeout_ms / #upstreams, SERVFAIL after the last.
+// Until the informers have synced, names inside the zone get SERVFAIL.
 // Names are case-insensitive; the question is echoed with its case. Answers
 // reflect a Service change as soon as the informer delivers it (≤ 1 s).
 // TTL `ttl` seconds. Responses and packets under 12 bytes are dropped; a
