@@ -280,8 +280,13 @@ struct NetworkAgent::Impl {
     }
     if (!exists)
       if (Status s = run_ok(runner, vxlan_add_cmd(o, node_ip)); !s) return s;
-    for (const auto& cmd : vxlan_configure_cmds(o, node_ip, *pod_cidr))
-      if (Status s = run_ok(runner, cmd); !s) return s;
+    // Setting the MAC, even to the same value, makes the kernel flush the
+    // device's neighbours (permanent ones too): only when it differs.
+    const bool mac_mtu_ok = exists && show->out.find("link/ether " + vtep_mac(node_ip) + " ") != std::string::npos &&
+                            show->out.find(" mtu " + std::to_string(o.mtu - 50) + " ") != std::string::npos;
+    auto cmds = vxlan_configure_cmds(o, node_ip, *pod_cidr);
+    for (size_t i = mac_mtu_ok ? 1 : 0; i < cmds.size(); ++i)
+      if (Status s = run_ok(runner, cmds[i]); !s) return s;
     return Status::ok();
   }
 

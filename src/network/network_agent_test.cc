@@ -305,6 +305,35 @@ TEST_F(NetworkAgentTest, AutoBackendPicksVxlanForPeersBehindAGateway) {
   EXPECT_TRUE(runner_.ran("bridge fdb del 02:4d:0a:09:00:02 dev mkt-vxlan dst 10.9.0.2 self"));
 }
 
+TEST_F(NetworkAgentTest, ExistingVxlanDeviceKeepsItsMacSoNeighboursSurvive) {
+  opts_.pod_cidr = "10.244.1.0/24";
+  opts_.backend = Backend::kVxlan;
+  auto base = runner_.respond;
+  runner_.respond = [base](const std::string& c) {
+    if (c == "ip -d -o link show dev mkt-vxlan")
+      return CommandResult{0,
+                           "7: mkt-vxlan: <BROADCAST,MULTICAST,UP> mtu 1450 qdisc noqueue state UNKNOWN\\    "
+                           "link/ether 02:4d:c0:a8:32:01 brd ff:ff:ff:ff:ff:ff \\    vxlan id 1 local 192.168.50.1 "
+                           "srcport 0 0 dstport 4789 nolearning ttl auto\n",
+                           ""};
+    return base(c);
+  };
+  make_agent();
+  ASSERT_TRUE(agent_->setup().is_ok());
+  EXPECT_FALSE(runner_.ran("ip link set mkt-vxlan address 02:4d:c0:a8:32:01 mtu 1450"));
+  EXPECT_FALSE(runner_.ran("ip link del dev mkt-vxlan"));
+  EXPECT_TRUE(runner_.ran("ip -4 addr replace 10.244.1.0/32 dev mkt-vxlan"));
+
+  // Another node IP: the device is recreated and configured.
+  runner_.clear();
+  opts_.node_ip = "192.168.50.9";
+  make_agent();
+  ASSERT_TRUE(agent_->setup().is_ok());
+  EXPECT_TRUE(runner_.ran("ip link del dev mkt-vxlan"));
+  EXPECT_TRUE(runner_.ran("ip link add mkt-vxlan type vxlan id 1 local 192.168.50.9 dstport 4789 nolearning"));
+  EXPECT_TRUE(runner_.ran("ip link set mkt-vxlan address 02:4d:c0:a8:32:09 mtu 1450"));
+}
+
 TEST_F(NetworkAgentTest, FailedRouteIsRetriedAndReported) {
   create_node("self", "10.244.1.0/24", "192.168.50.1");
   create_node("b", "10.244.2.0/24", "192.168.50.2");

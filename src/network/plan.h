@@ -82,6 +82,7 @@ std::vector<Argv> route_add_cmds(const Route& r, const NetworkOptions& o);
 std::vector<Argv> route_del_cmds(const Route& r, const NetworkOptions& o);
 // The VXLAN device: add (run only when `ip link show` failed), then configure.
 Argv vxlan_add_cmd(const NetworkOptions& o, uint32_t node_ip);
+// [0] sets MAC + MTU (flushes neighbours: skipped when already right), then address, up.
 std::vector<Argv> vxlan_configure_cmds(const NetworkOptions& o, uint32_t node_ip, const Cidr& pod_cidr);
 std::vector<Argv> bridge_configure_cmds(const NetworkOptions& o, const Cidr& pod_cidr);
 

@@ -227,12 +227,26 @@ TEST_F(NetworkNetnsTest, VxlanCarriesTraffic) {
             std::string::npos)
       << in_ns(ns_a_, {"ip", "-4", "route", "show"});
   EXPECT_NE(in_ns(ns_a_, {"ip", "neigh", "show", "dev", "mkvx0"}).find("10.244.2.0 lladdr 02:4d:c0:a8:4d:02 PERMANENT"),
-            std::string::npos);
+            std::string::npos)
+      << in_ns(ns_a_, {"ip", "neigh", "show"});
   EXPECT_NE(in_ns(ns_a_, {"bridge", "fdb", "show", "dev", "mkvx0"}).find("02:4d:c0:a8:4d:02 dst 192.168.77.2"),
             std::string::npos);
   std::ifstream f(options("a").cni_conf_dir + "/10-minik8s.conflist");
   EXPECT_EQ(json::parse(f, nullptr, false)["plugins"][0]["mtu"], 1450);
   EXPECT_EQ(udp_round_trip(ns_a_, "10.244.1.1", ns_b_, "10.244.2.1"), "10.244.1.1");
+
+  // An agent restart re-applies the same state without recreating the device.
+  const std::string before = in_ns(ns_a_, {"ip", "-o", "link", "show", "mkvx0"});
+  agent_a_.reset();
+  auto oa = options("a");
+  oa.backend = Backend::kVxlan;
+  agent_a_ = std::make_unique<NetworkAgent>(*client_, oa);
+  ASSERT_TRUE(agent_a_->setup().is_ok());
+  ASSERT_TRUE(agent_a_->start().is_ok());
+  ASSERT_TRUE(eventually([&] { return agent_a_->routes_programmed() == 1; }));
+  EXPECT_EQ(in_ns(ns_a_, {"ip", "-o", "link", "show", "mkvx0"}).substr(0, 8), before.substr(0, 8));  // same ifindex
+  EXPECT_EQ(udp_round_trip(ns_a_, "10.244.1.1", ns_b_, "10.244.2.1"), "10.244.1.1");
+
   agent_a_->stop();
   agent_b_->stop();
   expect_torn_down(ns_a_);
