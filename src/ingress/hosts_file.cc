@@ -37,8 +37,8 @@ Status errno_status(const std::string& what, const std::string& path) {
 
 }  // namespace
 
-std::string with_hosts_block(const std::string& content, const std::string& tag, const std::string& ip,
-                             const std::vector<std::string>& hosts) {
+std::string with_hosts_block(const std::string& content, const std::string& tag,
+                             const std::string& ip, const std::vector<std::string>& hosts) {
   const std::string begin = "# BEGIN minik8s " + tag;
   const std::string end = "# END minik8s " + tag;
   std::string block;
@@ -60,8 +60,8 @@ std::string with_hosts_block(const std::string& content, const std::string& tag,
   return out + block;
 }
 
-Result<bool> apply_hosts_block(const std::string& path, const std::string& tag, const std::string& ip,
-                               const std::vector<std::string>& hosts) {
+Result<bool> apply_hosts_block(const std::string& path, const std::string& tag,
+                               const std::string& ip, const std::vector<std::string>& hosts) {
   int flags = O_RDWR | O_CLOEXEC | (hosts.empty() ? 0 : O_CREAT);
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) {
@@ -97,7 +97,8 @@ Result<bool> apply_hosts_block(const std::string& path, const std::string& tag, 
     }
     done += static_cast<size_t>(n);
   }
-  if (::ftruncate(fd, static_cast<off_t>(next.size())) != 0) return errno_status("cannot truncate", path);
+  if (::ftruncate(fd, static_cast<off_t>(next.size())) != 0)
+    return errno_status("cannot truncate", path);
   return true;
 }
 

@@ -22,12 +22,12 @@
 
 namespace minik8s::ingress {
 
-std::string with_hosts_block(const std::string& content, const std::string& tag, const std::string& ip,
-                             const std::vector<std::string>& hosts);
+std::string with_hosts_block(const std::string& content, const std::string& tag,
+                             const std::string& ip, const std::vector<std::string>& hosts);
 
 // Returns whether the file changed. A missing file with no hosts is fine
 // (nothing to remove); a missing file with hosts is created.
-Result<bool> apply_hosts_block(const std::string& path, const std::string& tag, const std::string& ip,
-                               const std::vector<std::string>& hosts);
+Result<bool> apply_hosts_block(const std::string& path, const std::string& tag,
+                               const std::string& ip, const std::vector<std::string>& hosts);
 
 }  // namespace minik8s::ingress

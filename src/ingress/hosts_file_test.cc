@@ -21,25 +21,32 @@ const std::string kOriginal =
 
 TEST(HostsBlockTest, AddsReplacesAndRemovesOnlyItsBlock) {
   std::string with = with_hosts_block(kOriginal, "node1", "127.0.0.1", {"a.test", "b.test"});
-  EXPECT_EQ(with, kOriginal +
-                      "\n# BEGIN minik8s node1\n127.0.0.1 a.test\n127.0.0.1 b.test\n# END minik8s node1\n");
+  EXPECT_EQ(
+      with,
+      kOriginal +
+          "\n# BEGIN minik8s node1\n127.0.0.1 a.test\n127.0.0.1 b.test\n# END minik8s node1\n");
   std::string changed = with_hosts_block(with, "node1", "127.0.0.1", {"c.test"});
-  EXPECT_EQ(changed, kOriginal + "\n# BEGIN minik8s node1\n127.0.0.1 c.test\n# END minik8s node1\n");
+  EXPECT_EQ(changed,
+            kOriginal + "\n# BEGIN minik8s node1\n127.0.0.1 c.test\n# END minik8s node1\n");
   // A text after our block stays where it is.
   std::string later = changed + "192.168.1.1 router\n";
-  EXPECT_EQ(with_hosts_block(later, "node1", "127.0.0.1", {}), kOriginal + "\n192.168.1.1 router\n");
-  EXPECT_EQ(with_hosts_block(with_hosts_block(later, "node1", "127.0.0.1", {"x.test"}), "node1", "127.0.0.1", {}),
+  EXPECT_EQ(with_hosts_block(later, "node1", "127.0.0.1", {}),
+            kOriginal + "\n192.168.1.1 router\n");
+  EXPECT_EQ(with_hosts_block(with_hosts_block(later, "node1", "127.0.0.1", {"x.test"}), "node1",
+                             "127.0.0.1", {}),
             kOriginal + "\n192.168.1.1 router\n");
   // Nothing to remove: unchanged, byte for byte.
   EXPECT_EQ(with_hosts_block(kOriginal, "node1", "127.0.0.1", {}), kOriginal);
 }
 
 TEST(HostsBlockTest, BlocksOfOtherTagsAreLeftAlone) {
-  std::string two = with_hosts_block(with_hosts_block("h\n", "n1", "10.0.0.1", {"a.test"}), "n2", "10.0.0.2", {"a.test"});
+  std::string two = with_hosts_block(with_hosts_block("h\n", "n1", "10.0.0.1", {"a.test"}), "n2",
+                                     "10.0.0.2", {"a.test"});
   EXPECT_EQ(two,
             "h\n# BEGIN minik8s n1\n10.0.0.1 a.test\n# END minik8s n1\n"
             "# BEGIN minik8s n2\n10.0.0.2 a.test\n# END minik8s n2\n");
-  EXPECT_EQ(with_hosts_block(two, "n1", "10.0.0.1", {}), "h\n# BEGIN minik8s n2\n10.0.0.2 a.test\n# END minik8s n2\n");
+  EXPECT_EQ(with_hosts_block(two, "n1", "10.0.0.1", {}),
+            "h\n# BEGIN minik8s n2\n10.0.0.2 a.test\n# END minik8s n2\n");
   // "n1" is not "n10".
   std::string other = with_hosts_block("h\n", "n10", "10.0.0.1", {"a.test"});
   EXPECT_EQ(with_hosts_block(other, "n1", "10.0.0.1", {}), other);
@@ -97,7 +104,8 @@ TEST_F(HostsFileTest, MissingFile) {
   r = apply_hosts_block(path_, "t", "127.0.0.1", {"a.test"});
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(read(), "# BEGIN minik8s t\n127.0.0.1 a.test\n# END minik8s t\n");
-  auto bad = apply_hosts_block((dir_ / "no" / "such" / "hosts").string(), "t", "127.0.0.1", {"a.test"});
+  auto bad =
+      apply_hosts_block((dir_ / "no" / "such" / "hosts").string(), "t", "127.0.0.1", {"a.test"});
   EXPECT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("no/such/hosts"), std::string::npos);
 }

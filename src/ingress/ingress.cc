@@ -28,8 +28,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using api::Json;
 
-constexpr auto kCoalesce = 20ms;    // gather a burst of changes into one render
-constexpr auto kHealthTick = 1s;    // re-check nginx and the hosts block
+constexpr auto kCoalesce = 20ms;  // gather a burst of changes into one render
+constexpr auto kHealthTick = 1s;  // re-check nginx and the hosts block
 constexpr size_t kMaxPendingEvents = 200;
 
 // The DNS objects named by the lines nginx complained about
@@ -37,9 +37,11 @@ constexpr size_t kMaxPendingEvents = 200;
 std::set<std::string> owners_of_error(const std::string& message, const RenderedConfig& cfg) {
   std::set<std::string> out;
   static const std::regex kLine(R"(nginx\.conf(?:\.new)?:(\d+))");
-  for (auto it = std::sregex_iterator(message.begin(), message.end(), kLine); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(message.begin(), message.end(), kLine);
+       it != std::sregex_iterator(); ++it) {
     size_t n = std::stoul((*it)[1].str());
-    if (n >= 1 && n <= cfg.line_owner.size() && !cfg.line_owner[n - 1].empty()) out.insert(cfg.line_owner[n - 1]);
+    if (n >= 1 && n <= cfg.line_owner.size() && !cfg.line_owner[n - 1].empty())
+      out.insert(cfg.line_owner[n - 1]);
   }
   return out;
 }
@@ -47,7 +49,8 @@ std::set<std::string> owners_of_error(const std::string& message, const Rendered
 }  // namespace
 
 struct Ingress::Impl {
-  Impl(client::Client& c, IngressOptions o) : client(c), opts(std::move(o)), nginx(opts.nginx, opts.prefix_dir) {}
+  Impl(client::Client& c, IngressOptions o)
+      : client(c), opts(std::move(o)), nginx(opts.nginx, opts.prefix_dir) {}
 
   client::Client& client;
   IngressOptions opts;
@@ -64,8 +67,8 @@ struct Ingress::Impl {
   std::deque<Json> pending_events;
 
   // Sync-thread state.
-  std::string applied_config;   // what nginx runs (as far as we know)
-  std::string rejected_config;  // last candidate nginx refused (not retried)
+  std::string applied_config;      // what nginx runs (as far as we know)
+  std::string rejected_config;     // last candidate nginx refused (not retried)
   std::set<std::string> reported;  // "ns/name\x1fmessage" already sent as Events
 
   std::thread sync_thread;
@@ -90,7 +93,8 @@ void Ingress::Impl::sync_loop() {
   while (true) {
     {
       std::unique_lock l(mu);
-      cv.wait_for(l, synced ? std::chrono::milliseconds(kHealthTick) : std::chrono::milliseconds(10),
+      cv.wait_for(l,
+                  synced ? std::chrono::milliseconds(kHealthTick) : std::chrono::milliseconds(10),
                   [&] { return stopping || (synced && dirty); });
       if (stopping) return;
       if (dirty && synced) {
@@ -111,8 +115,9 @@ void Ingress::Impl::sync_loop() {
 
 void Ingress::Impl::reconcile() {
   const auto& services = svc_informer->indexer();
-  BuildResult built = build_routes(dns_informer->indexer().list(),
-                                   [&](const std::string& ns, const std::string& name) { return services.get(ns, name); });
+  BuildResult built = build_routes(
+      dns_informer->indexer().list(),
+      [&](const std::string& ns, const std::string& name) { return services.get(ns, name); });
   RenderOptions ro;
   ro.prefix_dir = opts.prefix_dir;
   ro.listen_address = opts.listen_address;
@@ -133,13 +138,17 @@ void Ingress::Impl::apply_config(const RenderedConfig& cfg) {
       applied_config = cfg.text;
       rejected_config.clear();
       reloads.fetch_add(1);
-      spdlog::info("ingress: nginx configuration applied ({} bytes, prefix {})", cfg.text.size(), opts.prefix_dir);
+      spdlog::info("ingress: nginx configuration applied ({} bytes, prefix {})", cfg.text.size(),
+                   opts.prefix_dir);
     } else if (st.code() == Code::kInvalid) {
       rejected_config = cfg.text;
       std::string names;
-      for (const auto& o : owners_of_error(st.message(), cfg)) names += (names.empty() ? "DNS " : ", DNS ") + o;
-      spdlog::error("ingress: nginx rejected the configuration rendered from {}; keeping the previous one: {}",
-                    names.empty() ? "the DNS objects" : names, st.message());
+      for (const auto& o : owners_of_error(st.message(), cfg))
+        names += (names.empty() ? "DNS " : ", DNS ") + o;
+      spdlog::error(
+          "ingress: nginx rejected the configuration rendered from {}; keeping the previous one: "
+          "{}",
+          names.empty() ? "the DNS objects" : names, st.message());
     } else {
       spdlog::error("ingress: cannot apply the nginx configuration: {}", st.to_string());
     }
@@ -164,7 +173,9 @@ void Ingress::Impl::apply_hosts(const std::vector<std::string>& hosts) {
     spdlog::error("ingress: hosts file: {}", r.status().to_string());
     return;
   }
-  if (*r) spdlog::info("ingress: hosts file {} block {}: {} host(s)", opts.hosts_file, opts.block_tag, hosts.size());
+  if (*r)
+    spdlog::info("ingress: hosts file {} block {}: {} host(s)", opts.hosts_file, opts.block_tag,
+                 hosts.size());
 }
 
 void Ingress::Impl::report_problems(const BuildResult& built) {
@@ -183,8 +194,10 @@ void Ingress::Impl::report_problems(const BuildResult& built) {
       std::string stamp = format_rfc3339(std::chrono::system_clock::now());
       char suffix[32];
       std::snprintf(suffix, sizeof suffix, ".%llx",
-                    static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count()));
-      std::string reason = m.find("not found") != std::string::npos ? "ServiceNotFound" : "IngressProblem";
+                    static_cast<unsigned long long>(
+                        std::chrono::system_clock::now().time_since_epoch().count()));
+      std::string reason =
+          m.find("not found") != std::string::npos ? "ServiceNotFound" : "IngressProblem";
       Json ev = {{"apiVersion", "v1"},
                  {"kind", "Event"},
                  {"metadata", {{"name", name + suffix}, {"namespace", ns}}},
@@ -238,7 +251,8 @@ Status Ingress::start() {
   Impl& m = *impl_;
   if (m.sync_thread.joinable()) return Status::ok();
   if (m.opts.prefix_dir.empty()) return invalid("ingress: prefix_dir is required");
-  if (m.opts.port < 1 || m.opts.port > 65535) return invalid("ingress: port " + std::to_string(m.opts.port) + " is out of range");
+  if (m.opts.port < 1 || m.opts.port > 65535)
+    return invalid("ingress: port " + std::to_string(m.opts.port) + " is out of range");
   std::error_code ec;
   fs::path prefix = fs::absolute(m.opts.prefix_dir, ec).lexically_normal();
   std::string p = prefix.string();
@@ -266,7 +280,8 @@ Status Ingress::start() {
   client::EventHandlers h;
   h.on_add = [&m](const client::ObjectPtr&) { m.mark_dirty(); };
   h.on_update = [&m](const client::ObjectPtr& a, const client::ObjectPtr& b) {
-    if (!a || !b || (*a)["spec"] != (*b)["spec"] || (*a)["metadata"].value("name", "") != (*b)["metadata"].value("name", "")) {
+    if (!a || !b || (*a)["spec"] != (*b)["spec"] ||
+        (*a)["metadata"].value("name", "") != (*b)["metadata"].value("name", "")) {
       m.mark_dirty();
     }
   };
@@ -282,8 +297,8 @@ Status Ingress::start() {
   m.svc_informer->start();
   m.sync_thread = std::thread([&m] { m.sync_loop(); });
   m.event_thread = std::thread([&m] { m.event_loop(); });
-  spdlog::info("ingress: serving DNS objects on {}:{} (nginx prefix {}, hosts file {})", m.opts.listen_address,
-               m.opts.port, p, m.opts.hosts_file);
+  spdlog::info("ingress: serving DNS objects on {}:{} (nginx prefix {}, hosts file {})",
+               m.opts.listen_address, m.opts.port, p, m.opts.hosts_file);
   return Status::ok();
 }
 

@@ -81,7 +81,9 @@ class IngressTest : public ::testing::Test {
     json svc = {{"apiVersion", "v1"},
                 {"kind", "Service"},
                 {"metadata", {{"name", name}, {"namespace", "default"}}},
-                {"spec", {{"clusterIP", ip}, {"ports", {{{"name", "http"}, {"port", port}, {"targetPort", port}}}}}}};
+                {"spec",
+                 {{"clusterIP", ip},
+                  {"ports", {{{"name", "http"}, {"port", port}, {"targetPort", port}}}}}}};
     auto r = client_->create(*svc_, svc);
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   }
@@ -96,8 +98,8 @@ class IngressTest : public ::testing::Test {
   testing::HttpAnswer get(const std::string& host, const std::string& target) {
     return http_get("127.0.0.1", opts_.port, host, target);
   }
-  bool answers(const std::string& host, const std::string& target, int code, const std::string& body_part,
-               std::chrono::milliseconds limit = 3s) {
+  bool answers(const std::string& host, const std::string& target, int code,
+               const std::string& body_part, std::chrono::milliseconds limit = 3s) {
     testing::HttpAnswer last;
     bool ok = poll_until(
         [&] {
@@ -105,8 +107,9 @@ class IngressTest : public ::testing::Test {
           return last.code == code && last.body.find(body_part) != std::string::npos;
         },
         limit);
-    if (!ok) ADD_FAILURE() << host << target << ": want " << code << " '" << body_part << "', got " << last.code << " '"
-                           << last.body << "'";
+    if (!ok)
+      ADD_FAILURE() << host << target << ": want " << code << " '" << body_part << "', got "
+                    << last.code << " '" << last.body << "'";
     return ok;
   }
   std::string hosts_text() {
@@ -145,13 +148,14 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
   EXPECT_TRUE(answers("example.com", "/b/x/y?z=1", 200, "backend-B GET /x/y?z=1\n"));
   EXPECT_TRUE(answers("example.com", "/c", 404, ""));
   EXPECT_TRUE(answers("unknown.test", "/a", 404, "no DNS object"));
-  EXPECT_EQ(hosts_text(), kHostsOriginal + "# BEGIN minik8s " + opts_.block_tag + "\n127.0.0.1 example.com\n# END minik8s " +
-                              opts_.block_tag + "\n");
+  EXPECT_EQ(hosts_text(), kHostsOriginal + "# BEGIN minik8s " + opts_.block_tag +
+                              "\n127.0.0.1 example.com\n# END minik8s " + opts_.block_tag + "\n");
   EXPECT_GE(ingress_->reloads(), 1u);
 
   // A path whose Service is missing answers 503 naming it, with an Event on
   // the DNS object.
-  create_dns("later", "later.test", json::array({{{"path", "/"}, {"serviceName", "svc-c"}, {"servicePort", 80}}}));
+  create_dns("later", "later.test",
+             json::array({{{"path", "/"}, {"serviceName", "svc-c"}, {"servicePort", 80}}}));
   EXPECT_TRUE(answers("later.test", "/anything", 503, "service default/svc-c not found", 2s));
   const api::ResourceType* events = api::find_kind("v1", "Event");
   EXPECT_TRUE(poll_until(
@@ -159,18 +163,23 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
         auto list = client_->list(*events, "default");
         if (!list) return false;
         for (const auto& e : (*list)["items"]) {
-          if (e["involvedObject"].value("name", "") == "later" && e.value("reason", "") == "ServiceNotFound") return true;
+          if (e["involvedObject"].value("name", "") == "later" &&
+              e.value("reason", "") == "ServiceNotFound")
+            return true;
         }
         return false;
       },
       3s));
   // The Service appears (its clusterIP known): the path starts working.
   create_service("svc-c", "127.0.0.4", c.port());
-  auto r = client_->patch(*dns_, "default", "later", client::PatchType::kMerge,
-                          json{{"spec", {{"paths", {{{"path", "/"}, {"serviceName", "svc-c"}, {"servicePort", c.port()}}}}}}});
+  auto r = client_->patch(
+      *dns_, "default", "later", client::PatchType::kMerge,
+      json{{"spec",
+            {{"paths", {{{"path", "/"}, {"serviceName", "svc-c"}, {"servicePort", c.port()}}}}}}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_TRUE(answers("later.test", "/anything", 200, "backend-C GET /anything\n", 2s));
-  EXPECT_TRUE(poll_until([&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
+  EXPECT_TRUE(poll_until(
+      [&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
 
   // stop() leaves nginx serving; the next start adopts it (same pid).
   int pid = Nginx("nginx", opts_.prefix_dir).running_pid();
@@ -188,8 +197,10 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
   ASSERT_TRUE(poll_until([&] { return get("example.com", "/a").code == 404; }, 3s));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
   EXPECT_EQ(Nginx("nginx", opts_.prefix_dir).running_pid(), pid);
-  EXPECT_TRUE(poll_until([&] { return hosts_text().find("example.com") == std::string::npos; }, 1s));
-  EXPECT_TRUE(poll_until([&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
+  EXPECT_TRUE(
+      poll_until([&] { return hosts_text().find("example.com") == std::string::npos; }, 1s));
+  EXPECT_TRUE(poll_until(
+      [&] { return hosts_text().find("127.0.0.1 later.test\n") != std::string::npos; }, 1s));
 
   // cleanup(): nginx stopped by PID, the hosts file as it was.
   ingress_->stop();
@@ -203,8 +214,9 @@ TEST_F(IngressTest, PathsReachTheirServicesAndFollowChanges) {
 
 TEST_F(IngressTest, NoDnsObjectsMeansNoHostsBlockAndA404) {
   // A block left by an earlier run goes away on the first pass.
-  std::ofstream(hosts_, std::ios::app) << "# BEGIN minik8s " << opts_.block_tag << "\n127.0.0.1 stale.test\n# END minik8s "
-                                      << opts_.block_tag << "\n";
+  std::ofstream(hosts_, std::ios::app)
+      << "# BEGIN minik8s " << opts_.block_tag << "\n127.0.0.1 stale.test\n# END minik8s "
+      << opts_.block_tag << "\n";
   ingress_ = std::make_unique<Ingress>(*client_, opts_);
   ASSERT_TRUE(ingress_->start().is_ok());
   EXPECT_TRUE(answers("stale.test", "/", 404, "no DNS object"));
@@ -231,23 +243,27 @@ TEST_F(IngressTest, ExampleManifestsApplyAndResolve) {
   auto a = client_->get(*svc_, "dns-demo", "svc-a");
   auto b = client_->get(*svc_, "dns-demo", "svc-b");
   ASSERT_TRUE(a.is_ok() && b.is_ok());
-  auto built = build_routes({std::make_shared<const json>(*dns)},
-                            [&](const std::string& ns, const std::string& name) -> std::shared_ptr<const json> {
-                              EXPECT_EQ(ns, "dns-demo");
-                              if (name == "svc-a") return std::make_shared<const json>(*a);
-                              if (name == "svc-b") return std::make_shared<const json>(*b);
-                              return nullptr;
-                            });
+  auto built = build_routes(
+      {std::make_shared<const json>(*dns)},
+      [&](const std::string& ns, const std::string& name) -> std::shared_ptr<const json> {
+        EXPECT_EQ(ns, "dns-demo");
+        if (name == "svc-a") return std::make_shared<const json>(*a);
+        if (name == "svc-b") return std::make_shared<const json>(*b);
+        return nullptr;
+      });
   ASSERT_EQ(built.hosts.size(), 1u);
   EXPECT_EQ(built.hosts[0].host, "example.com");
   ASSERT_EQ(built.hosts[0].routes.size(), 2u);
-  EXPECT_EQ(built.hosts[0].routes[0].upstream, (*a)["spec"]["clusterIP"].get<std::string>() + ":80");
-  EXPECT_EQ(built.hosts[0].routes[1].upstream, (*b)["spec"]["clusterIP"].get<std::string>() + ":8080");
+  EXPECT_EQ(built.hosts[0].routes[0].upstream,
+            (*a)["spec"]["clusterIP"].get<std::string>() + ":80");
+  EXPECT_EQ(built.hosts[0].routes[1].upstream,
+            (*b)["spec"]["clusterIP"].get<std::string>() + ":8080");
   EXPECT_TRUE(built.problems.empty());
 }
 
 TEST(IngressOptionsTest, StartRefusesBadOptions) {
-  auto rc = client::make_http_rest_client({"http://127.0.0.1:1", std::chrono::milliseconds(100), 1});
+  auto rc =
+      client::make_http_rest_client({"http://127.0.0.1:1", std::chrono::milliseconds(100), 1});
   ASSERT_TRUE(rc.is_ok());
   client::Client c(**rc);
   IngressOptions o;

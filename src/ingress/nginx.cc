@@ -110,10 +110,13 @@ Nginx::Nginx(std::string binary, std::string prefix_dir)
     : binary_(std::move(binary)), prefix_(trim_slash(std::move(prefix_dir))) {}
 
 Result<std::string> Nginx::find_binary() const {
-  auto executable = [](const std::string& p) { return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p); };
+  auto executable = [](const std::string& p) {
+    return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p);
+  };
   if (binary_.find('/') != std::string::npos) {
     if (executable(binary_)) return binary_;
-    return Status(Code::kUnavailable, "nginx binary " + binary_ + " is not executable (install the nginx-light package)");
+    return Status(Code::kUnavailable, "nginx binary " + binary_ +
+                                          " is not executable (install the nginx-light package)");
   }
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "";
@@ -125,7 +128,8 @@ Result<std::string> Nginx::find_binary() const {
     std::string p = d + "/" + binary_;
     if (executable(p)) return p;
   }
-  return Status(Code::kUnavailable, "nginx binary \"" + binary_ + "\" not found in PATH (install the nginx-light package)");
+  return Status(Code::kUnavailable, "nginx binary \"" + binary_ +
+                                        "\" not found in PATH (install the nginx-light package)");
 }
 
 int Nginx::pid_file_pid() const {
@@ -210,7 +214,8 @@ Result<int> Nginx::run(const std::vector<std::string>& args, std::string& output
   while (true) {
     pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) break;
-    if (r < 0 && errno != EINTR) return internal_error(std::string("waitpid: ") + std::strerror(errno));
+    if (r < 0 && errno != EINTR)
+      return internal_error(std::string("waitpid: ") + std::strerror(errno));
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
@@ -230,7 +235,9 @@ Status Nginx::start() {
   std::string out;
   auto rc = run({"-p", prefix_, "-c", conf_path(), "-e", prefix_ + "/logs/error.log"}, out);
   if (!rc) return rc.status();
-  if (*rc != 0) return Status(Code::kUnavailable, "nginx failed to start (exit " + std::to_string(*rc) + "): " + out);
+  if (*rc != 0)
+    return Status(Code::kUnavailable,
+                  "nginx failed to start (exit " + std::to_string(*rc) + "): " + out);
   // The launcher exits once it has daemonized; the master writes the pid file
   // right after.
   auto deadline = std::chrono::steady_clock::now() + 3s;
@@ -248,16 +255,20 @@ Status Nginx::apply(const std::string& config) {
   std::string candidate = prefix_ + "/nginx.conf.new";
   if (Status st = write_file(candidate, config); !st) return st;
   std::string out;
-  auto rc = run({"-t", "-q", "-p", prefix_, "-c", candidate, "-e", prefix_ + "/logs/error.log"}, out);
+  auto rc =
+      run({"-t", "-q", "-p", prefix_, "-c", candidate, "-e", prefix_ + "/logs/error.log"}, out);
   if (!rc) return rc.status();
-  if (*rc != 0) return invalid(out.empty() ? "nginx -t failed with exit " + std::to_string(*rc) : out);
+  if (*rc != 0)
+    return invalid(out.empty() ? "nginx -t failed with exit " + std::to_string(*rc) : out);
   std::error_code ec;
   fs::rename(candidate, conf_path(), ec);
   if (ec) return internal_error("cannot install " + conf_path() + ": " + ec.message());
   int pid = running_pid();
   if (pid > 0) {
     std::vector<int> old_workers = children_of(pid);
-    if (::kill(pid, SIGHUP) != 0) return internal_error("cannot signal nginx " + std::to_string(pid) + ": " + std::strerror(errno));
+    if (::kill(pid, SIGHUP) != 0)
+      return internal_error("cannot signal nginx " + std::to_string(pid) + ": " +
+                            std::strerror(errno));
     // A reload is asynchronous: the old workers keep accepting until the
     // master has started new ones and told the old ones to quit. Wait (a
     // bounded while: a long request keeps its worker) until they stopped, so

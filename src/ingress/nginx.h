@@ -32,8 +32,8 @@ class Nginx {
   // configuration: reloads (SIGHUP) a running master or starts one.
   Status apply(const std::string& config);
   // Starts nginx on the live configuration when no master runs (a crashed or
-  // killed one; workers it left behind are killed first). ok when it runs afterwards; kNotFound when there is no live
-  // configuration yet.
+  // killed one; workers it left behind are killed first). ok when it runs afterwards; kNotFound
+  // when there is no live configuration yet.
   Status ensure_running();
   // SIGTERM to the master, then SIGKILL to its process group after grace.
   // ok when none runs afterwards.

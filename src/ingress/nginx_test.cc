@@ -68,12 +68,15 @@ TEST_F(NginxTest, StartsReloadsRejectsBadConfigAndStops) {
   EXPECT_FALSE(is_our_nginx(::getpid(), nginx_->prefix()));
   EXPECT_EQ(http_get("127.0.0.1", port_, "example.com", "/a").code, 404);
 
-  HostRoutes h{"example.com", {Route{"/a", "127.0.0.1:" + std::to_string(backend.port()), "", "default/ex"}}};
+  HostRoutes h{"example.com",
+               {Route{"/a", "127.0.0.1:" + std::to_string(backend.port()), "", "default/ex"}}};
   std::string one = config({h});
   ASSERT_TRUE(nginx_->apply(one).is_ok());
   EXPECT_EQ(nginx_->running_pid(), pid);  // reloaded, not restarted
   testing::HttpAnswer got;
-  ASSERT_TRUE(testing::poll_until([&] { return (got = http_get("127.0.0.1", port_, "example.com", "/a/x?q=1")).code == 200; }, 3s))
+  ASSERT_TRUE(testing::poll_until(
+      [&] { return (got = http_get("127.0.0.1", port_, "example.com", "/a/x?q=1")).code == 200; },
+      3s))
       << got.code << " " << got.body;
   EXPECT_EQ(got.body, "A GET /x?q=1\n");  // prefix stripped, query kept
   EXPECT_EQ(http_get("127.0.0.1", port_, "example.com", "/a").body, "A GET /\n");
@@ -94,7 +97,8 @@ TEST_F(NginxTest, StartsReloadsRejectsBadConfigAndStops) {
   // Its workers may still hold the port for a moment; retry until it binds.
   ASSERT_TRUE(testing::poll_until([&] { return nginx_->ensure_running().is_ok(); }, 3s));
   EXPECT_NE(nginx_->running_pid(), 0);
-  ASSERT_TRUE(testing::poll_until([&] { return http_get("127.0.0.1", port_, "example.com", "/a").code == 200; }, 3s));
+  ASSERT_TRUE(testing::poll_until(
+      [&] { return http_get("127.0.0.1", port_, "example.com", "/a").code == 200; }, 3s));
 
   int now = nginx_->running_pid();
   ASSERT_TRUE(nginx_->stop().is_ok());

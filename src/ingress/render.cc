@@ -51,8 +51,8 @@ std::string port_text(const Json& e) {
 }
 
 // Resolves one path to "ip:port", or sets error.
-void resolve(const Json& svc, const std::string& ns, const std::string& name, const std::string& want_port,
-             Route& r) {
+void resolve(const Json& svc, const std::string& ns, const std::string& name,
+             const std::string& want_port, Route& r) {
   std::string svc_key = ns + "/" + name;
   const Json& spec = sub(svc, "spec");
   std::string ip = str(spec, "clusterIP");
@@ -112,9 +112,9 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
     if (ns.empty()) ns = "default";
     order.emplace_back(str(m, "creationTimestamp"), ns + "/" + str(m, "name"), o.get());
   }
-  std::sort(order.begin(), order.end(),
-            [](const auto& a, const auto& b) { return std::tie(std::get<0>(a), std::get<1>(a)) <
-                                                      std::tie(std::get<0>(b), std::get<1>(b)); });
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
+  });
 
   std::map<std::string, std::map<std::string, Route>> by_host;
   for (const auto& [created, key, obj] : order) {
@@ -124,13 +124,14 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
     std::string host = str(spec, "host");
     // The apiserver validates host as a DNS subdomain; re-check the characters
     // since the text lands in nginx.conf and the hosts file.
-    bool host_ok = !host.empty() && host.size() <= 253 &&
-                   std::all_of(host.begin(), host.end(), [](char c) {
-                     return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-                            c == '-' || c == '.';
-                   });
+    bool host_ok =
+        !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+          return std::islower(static_cast<unsigned char>(c)) ||
+                 std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+        });
     if (!host_ok) {
-      out.problems[key].push_back("spec.host \"" + host + "\" is not a usable host name; object ignored");
+      out.problems[key].push_back("spec.host \"" + host +
+                                  "\" is not a usable host name; object ignored");
       continue;
     }
     const Json& paths = sub(spec, "paths");
@@ -141,7 +142,8 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
     for (const Json& e : paths) {
       std::string raw = str(e, "path");
       if (!is_safe_path(raw)) {
-        out.problems[key].push_back("path \"" + raw + "\" has characters the ingress does not forward; skipped");
+        out.problems[key].push_back("path \"" + raw +
+                                    "\" has characters the ingress does not forward; skipped");
         continue;
       }
       Route r;
@@ -150,8 +152,8 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
       auto& routes = by_host[host];
       if (auto it = routes.find(r.path); it != routes.end()) {
         if (it->second.owner != key) {
-          out.problems[key].push_back("path " + host + r.path + " is already served by DNS " + it->second.owner +
-                                      "; skipped");
+          out.problems[key].push_back("path " + host + r.path + " is already served by DNS " +
+                                      it->second.owner + "; skipped");
         } else {
           out.problems[key].push_back("path " + r.path + " is listed twice; the first one is used");
         }
@@ -211,7 +213,8 @@ std::string quoted_line(const std::string& s) {
 void location(Writer& w, const std::string& match, const Route& r) {
   w.line("    location " + match + " {", r.owner);
   if (r.upstream.empty()) {
-    w.line("      return 503 " + quoted_line("minik8s DNS " + r.owner + ": " + r.error) + ";", r.owner);
+    w.line("      return 503 " + quoted_line("minik8s DNS " + r.owner + ": " + r.error) + ";",
+           r.owner);
   } else {
     w.line("      proxy_pass http://" + r.upstream + "/;", r.owner);
   }
@@ -220,10 +223,12 @@ void location(Writer& w, const std::string& match, const Route& r) {
 
 }  // namespace
 
-RenderedConfig render_nginx_config(const std::vector<HostRoutes>& hosts, const RenderOptions& opts) {
+RenderedConfig render_nginx_config(const std::vector<HostRoutes>& hosts,
+                                   const RenderOptions& opts) {
   const std::string& p = opts.prefix_dir;
   std::string listen = opts.listen_address + ":" + std::to_string(opts.port);
-  if (opts.listen_address.find(':') != std::string::npos) listen = "[" + opts.listen_address + "]:" + std::to_string(opts.port);
+  if (opts.listen_address.find(':') != std::string::npos)
+    listen = "[" + opts.listen_address + "]:" + std::to_string(opts.port);
   Writer w;
   w.line("# Written by the minik8s agent (ingress); edits are overwritten.");
   w.line("worker_processes 1;");

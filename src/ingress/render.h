@@ -12,8 +12,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,7 +36,8 @@ struct HostRoutes {
 };
 
 // Service lookup: the Service object namespace/name, or null when unknown.
-using ServiceLookup = std::function<std::shared_ptr<const api::Json>(const std::string& ns, const std::string& name)>;
+using ServiceLookup =
+    std::function<std::shared_ptr<const api::Json>(const std::string& ns, const std::string& name)>;
 
 struct BuildResult {
   std::vector<HostRoutes> hosts;  // sorted by host name

@@ -10,12 +10,14 @@ namespace {
 
 using nlohmann::json;
 
-std::shared_ptr<const json> dns(const std::string& ns, const std::string& name, const std::string& host,
-                                const json& paths, const std::string& created = "2026-01-01T00:00:00Z") {
-  return std::make_shared<const json>(json{{"apiVersion", "minik8s.io/v1"},
-                                           {"kind", "DNS"},
-                                           {"metadata", {{"namespace", ns}, {"name", name}, {"creationTimestamp", created}}},
-                                           {"spec", {{"host", host}, {"paths", paths}}}});
+std::shared_ptr<const json> dns(const std::string& ns, const std::string& name,
+                                const std::string& host, const json& paths,
+                                const std::string& created = "2026-01-01T00:00:00Z") {
+  return std::make_shared<const json>(
+      json{{"apiVersion", "minik8s.io/v1"},
+           {"kind", "DNS"},
+           {"metadata", {{"namespace", ns}, {"name", name}, {"creationTimestamp", created}}},
+           {"spec", {{"host", host}, {"paths", paths}}}});
 }
 
 json path(const std::string& p, const std::string& svc, const json& port) {
@@ -44,7 +46,9 @@ RenderOptions opts() {
   return o;
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 TEST(RenderTest, TwoPathsProxyToTheirServicesWithThePrefixStripped) {
   Services s;
@@ -61,10 +65,18 @@ TEST(RenderTest, TwoPathsProxyToTheirServicesWithThePrefixStripped) {
 
   std::string text = render_nginx_config(built.hosts, opts()).text;
   EXPECT_TRUE(contains(text, "    server_name example.com;\n"));
-  EXPECT_TRUE(contains(text, "    location = /a {\n      proxy_pass http://10.96.0.10:80/;\n    }\n")) << text;
-  EXPECT_TRUE(contains(text, "    location /a/ {\n      proxy_pass http://10.96.0.10:80/;\n    }\n")) << text;
-  EXPECT_TRUE(contains(text, "    location = /b {\n      proxy_pass http://10.96.0.11:8080/;\n    }\n")) << text;
-  EXPECT_TRUE(contains(text, "    location /b/ {\n      proxy_pass http://10.96.0.11:8080/;\n    }\n")) << text;
+  EXPECT_TRUE(
+      contains(text, "    location = /a {\n      proxy_pass http://10.96.0.10:80/;\n    }\n"))
+      << text;
+  EXPECT_TRUE(
+      contains(text, "    location /a/ {\n      proxy_pass http://10.96.0.10:80/;\n    }\n"))
+      << text;
+  EXPECT_TRUE(
+      contains(text, "    location = /b {\n      proxy_pass http://10.96.0.11:8080/;\n    }\n"))
+      << text;
+  EXPECT_TRUE(
+      contains(text, "    location /b/ {\n      proxy_pass http://10.96.0.11:8080/;\n    }\n"))
+      << text;
   EXPECT_TRUE(contains(text, "listen 127.0.0.1:8081 default_server;"));
   EXPECT_TRUE(contains(text, "pid /var/lib/mk/ingress/nginx.pid;"));
   EXPECT_TRUE(contains(text, "proxy_temp_path /var/lib/mk/ingress/temp/proxy;"));
@@ -78,9 +90,10 @@ TEST(RenderTest, TwoHostsGetTwoServersSortedByName) {
   Services s;
   s.by_key["default/a"] = service("10.96.0.10", json::array({{{"port", 80}}}));
   s.by_key["other/a"] = service("10.96.0.20", json::array({{{"port", 80}}}));
-  auto built = build_routes({dns("other", "z", "zeta.test", json::array({path("/", "a", 80)})),
-                             dns("default", "y", "alpha.test", json::array({path("/x/", "a", 80)}))},
-                            s.lookup());
+  auto built =
+      build_routes({dns("other", "z", "zeta.test", json::array({path("/", "a", 80)})),
+                    dns("default", "y", "alpha.test", json::array({path("/x/", "a", 80)}))},
+                   s.lookup());
   ASSERT_EQ(built.hosts.size(), 2u);
   EXPECT_EQ(built.hosts[0].host, "alpha.test");
   EXPECT_EQ(built.hosts[0].routes[0].path, "/x");  // trailing slash normalized
@@ -94,7 +107,8 @@ TEST(RenderTest, TwoHostsGetTwoServersSortedByName) {
   EXPECT_LT(a, z);
   // "/" forwards everything unchanged; no catch-all 404 for that host.
   std::string zeta = text.substr(z);
-  EXPECT_TRUE(contains(zeta, "    location / {\n      proxy_pass http://10.96.0.20:80/;\n")) << zeta;
+  EXPECT_TRUE(contains(zeta, "    location / {\n      proxy_pass http://10.96.0.20:80/;\n"))
+      << zeta;
   EXPECT_FALSE(contains(zeta, "location = /"));
   // alpha.test has no "/" path: other paths answer 404.
   std::string alpha = text.substr(a, z - a);
@@ -105,9 +119,10 @@ TEST(RenderTest, MissingServiceOrPortAnswers503NamingIt) {
   Services s;
   s.by_key["default/b"] = service("10.96.0.11", json::array({{{"port", 8080}}}));
   s.by_key["default/h"] = service("None", json::array({{{"port", 80}}}));
-  auto built = build_routes({dns("default", "ex", "example.com",
-                                 json::array({path("/a", "a", 80), path("/b", "b", 9999), path("/h", "h", 80)}))},
-                            s.lookup());
+  auto built = build_routes(
+      {dns("default", "ex", "example.com",
+           json::array({path("/a", "a", 80), path("/b", "b", 9999), path("/h", "h", 80)}))},
+      s.lookup());
   ASSERT_EQ(built.hosts.size(), 1u);
   ASSERT_EQ(built.hosts[0].routes.size(), 3u);
   EXPECT_EQ(built.hosts[0].routes[0].error, "service default/a not found");
@@ -116,7 +131,8 @@ TEST(RenderTest, MissingServiceOrPortAnswers503NamingIt) {
   ASSERT_EQ(built.problems["default/ex"].size(), 3u);
   auto cfg = render_nginx_config(built.hosts, opts());
   EXPECT_TRUE(contains(cfg.text,
-                       "    location = /a {\n      return 503 \"minik8s DNS default/ex: service default/a not found\\n\";\n"))
+                       "    location = /a {\n      return 503 \"minik8s DNS default/ex: service "
+                       "default/a not found\\n\";\n"))
       << cfg.text;
   EXPECT_TRUE(contains(cfg.text, "    location /a/ {\n      return 503 "));
   // Every line of the 503 location is attributed to its DNS object.
@@ -130,7 +146,8 @@ TEST(RenderTest, MissingServiceOrPortAnswers503NamingIt) {
 TEST(RenderTest, ServicePortMayBeAName) {
   Services s;
   s.by_key["default/b"] = service("10.96.0.11", json::array({{{"name", "web"}, {"port", 8080}}}));
-  auto built = build_routes({dns("default", "ex", "example.com", json::array({path("/b", "b", "web")}))}, s.lookup());
+  auto built = build_routes(
+      {dns("default", "ex", "example.com", json::array({path("/b", "b", "web")}))}, s.lookup());
   ASSERT_EQ(built.hosts.size(), 1u);
   EXPECT_EQ(built.hosts[0].routes[0].upstream, "10.96.0.11:8080");
 }
@@ -140,8 +157,10 @@ TEST(RenderTest, OlderObjectWinsAConflictingPath) {
   s.by_key["default/a"] = service("10.96.0.10", json::array({{{"port", 80}}}));
   s.by_key["default/b"] = service("10.96.0.11", json::array({{{"port", 80}}}));
   auto built = build_routes(
-      {dns("default", "new", "example.com", json::array({path("/a", "b", 80), path("/c", "b", 80)}), "2026-02-01T00:00:00Z"),
-       dns("default", "old", "example.com", json::array({path("/a", "a", 80)}), "2026-01-01T00:00:00Z")},
+      {dns("default", "new", "example.com", json::array({path("/a", "b", 80), path("/c", "b", 80)}),
+           "2026-02-01T00:00:00Z"),
+       dns("default", "old", "example.com", json::array({path("/a", "a", 80)}),
+           "2026-01-01T00:00:00Z")},
       s.lookup());
   ASSERT_EQ(built.hosts.size(), 1u);
   ASSERT_EQ(built.hosts[0].routes.size(), 2u);
@@ -156,11 +175,12 @@ TEST(RenderTest, OlderObjectWinsAConflictingPath) {
 TEST(RenderTest, UnsafePathsAndHostsNeverReachTheConfig) {
   Services s;
   s.by_key["default/a"] = service("10.96.0.10", json::array({{{"port", 80}}}));
-  auto built = build_routes({dns("default", "x", "example.com",
-                                 json::array({path("/a;}", "a", 80), path("/ok", "a", 80), path("/b c", "a", 80)})),
-                             dns("default", "y", "Bad Host;", json::array({path("/a", "a", 80)})),
-                             std::make_shared<const json>(json("not an object"))},
-                            s.lookup());
+  auto built = build_routes(
+      {dns("default", "x", "example.com",
+           json::array({path("/a;}", "a", 80), path("/ok", "a", 80), path("/b c", "a", 80)})),
+       dns("default", "y", "Bad Host;", json::array({path("/a", "a", 80)})),
+       std::make_shared<const json>(json("not an object"))},
+      s.lookup());
   ASSERT_EQ(built.hosts.size(), 1u);
   ASSERT_EQ(built.hosts[0].routes.size(), 1u);
   EXPECT_EQ(built.hosts[0].routes[0].path, "/ok");

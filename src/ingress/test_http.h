@@ -103,7 +103,8 @@ class Backend {
 };
 
 // GET http://ip:port/target with a Host header; code 0 when nothing answered.
-inline HttpAnswer http_get(const std::string& ip, int port, const std::string& host, const std::string& target) {
+inline HttpAnswer http_get(const std::string& ip, int port, const std::string& host,
+                           const std::string& target) {
   HttpAnswer out;
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   timeval tv{2, 0};
@@ -116,7 +117,8 @@ inline HttpAnswer http_get(const std::string& ip, int port, const std::string& h
     ::close(fd);
     return out;
   }
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+  std::string req =
+      "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
   ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string resp;
   char buf[4096];
@@ -143,8 +145,9 @@ inline bool poll_until(const std::function<bool()>& cond, std::chrono::milliseco
 }
 
 inline std::filesystem::path temp_dir(const std::string& what) {
-  auto d = std::filesystem::temp_directory_path() / ("mk-" + what + "-" + std::to_string(::getpid()) + "-" +
-                                                     std::to_string(std::random_device{}()));
+  auto d =
+      std::filesystem::temp_directory_path() / ("mk-" + what + "-" + std::to_string(::getpid()) +
+                                                "-" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(d);
   return d;
 }

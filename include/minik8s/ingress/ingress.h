@@ -62,7 +62,7 @@ struct IngressOptions {
   // network namespaces sharing one /etc/hosts, the node IP (reachable from
   // the root namespace and from every node) is the better choice.
   std::string hosts_ip = "127.0.0.1";
-  std::string block_tag = "ingress";   // distinguishes the blocks of several agents
+  std::string block_tag = "ingress";  // distinguishes the blocks of several agents
 };
 
 class Ingress {
