@@ -74,6 +74,17 @@ struct Ingress::Impl {
   std::thread sync_thread;
   std::thread event_thread;
 
+  // Retried every second: say a repeated failure once, not every tick.
+  std::string last_failure;  // sync thread
+  void log_failure(const std::string& message) {
+    if (message == last_failure) {
+      spdlog::debug("{}", message);
+    } else {
+      spdlog::error("{}", message);
+    }
+    last_failure = message;
+  }
+
   void mark_dirty() {
     std::lock_guard l(mu);
     dirty = true;
@@ -137,6 +148,7 @@ void Ingress::Impl::apply_config(const RenderedConfig& cfg) {
     if (st) {
       applied_config = cfg.text;
       rejected_config.clear();
+      last_failure.clear();
       reloads.fetch_add(1);
       spdlog::info("ingress: nginx configuration applied ({} bytes, prefix {})", cfg.text.size(),
                    opts.prefix_dir);
@@ -150,7 +162,7 @@ void Ingress::Impl::apply_config(const RenderedConfig& cfg) {
           "{}",
           names.empty() ? "the DNS objects" : names, st.message());
     } else {
-      spdlog::error("ingress: cannot apply the nginx configuration: {}", st.to_string());
+      log_failure("ingress: cannot apply the nginx configuration: " + st.to_string());
     }
     return;
   }
@@ -160,7 +172,7 @@ void Ingress::Impl::apply_config(const RenderedConfig& cfg) {
     if (st) {
       spdlog::warn("ingress: nginx under {} was not running; started it again", opts.prefix_dir);
     } else {
-      spdlog::error("ingress: cannot start nginx: {}", st.to_string());
+      log_failure("ingress: cannot start nginx: " + st.to_string());
     }
   }
 }
@@ -170,7 +182,7 @@ void Ingress::Impl::apply_hosts(const std::vector<std::string>& hosts) {
   // rewritten the file, and a block left by an earlier run goes on the first.
   auto r = apply_hosts_block(opts.hosts_file, opts.block_tag, opts.hosts_ip, hosts);
   if (!r) {
-    spdlog::error("ingress: hosts file: {}", r.status().to_string());
+    log_failure("ingress: hosts file: " + r.status().to_string());
     return;
   }
   if (*r)
