@@ -19,6 +19,7 @@
 #include "minik8s/kubelet/kubelet.h"
 #include "minik8s/kubelet/server.h"
 #include "node.h"
+#include "node_services.h"
 
 namespace minik8s::agent {
 
@@ -127,6 +128,8 @@ int run_agent(int argc, char** argv) {
     co.sandbox_image = images::image_ref("pause");
     co.netns = cfg.netns;
     co.leave_running = true;  // SIGTERM leaves pods running, like k3s
+    if (!cfg.cni_bridge.empty()) co.cni_bridge = cfg.cni_bridge;
+    if (cfg.enabled("network")) co.pod_cidr.clear();  // the network part writes the CNI config
     containerd = std::make_unique<cri::ManagedContainerd>(co);
     if (Status st = containerd->start(); !st) {
       std::fprintf(stderr, "error: starting containerd: %s\n", st.to_string().c_str());
@@ -172,6 +175,14 @@ int run_agent(int argc, char** argv) {
   ko.cluster_dns = cfg.cluster_dns;
   ko.max_pods = cfg.max_pods;
   kubelet::Kubelet kubelet(client, **runtime, ko);
+  const std::string cni_conf_dir =
+      containerd ? containerd->cni_conf_dir() : std::string("/etc/cni/net.d");
+  const std::string cni_ipam_dir =
+      containerd ? containerd->cni_ipam_dir() : cfg.data_dir + "/cni/ipam";
+  const std::string bridge = containerd ? containerd->cni_bridge()
+                             : cfg.cni_bridge.empty() ? std::string("mk0")
+                                                      : cfg.cni_bridge;
+  NodeServices services(client, cfg, cni_conf_dir, cni_ipam_dir, bridge);
   kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name);
   if (Status st = kserver.start(); !st) {
     std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
@@ -193,6 +204,21 @@ int run_agent(int argc, char** argv) {
       return 0;
     }
   }
+  // The pod network (waits for spec.podCIDR), then Services, DNS and ingress,
+  // then the pods.
+  if (Status st = services.setup_network([&] { return signalled(sigs, std::chrono::milliseconds(0)); });
+      !st) {
+    std::fprintf(stderr, "error: pod network: %s\n", st.to_string().c_str());
+    kserver.stop();
+    return st.code() == Code::kUnavailable ? 0 : 1;
+  }
+  services.record(state);
+  if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
+  if (cfg.cluster_dns.empty() && !services.cluster_dns_ip().empty())
+    kubelet.set_cluster_dns({services.cluster_dns_ip()}, cfg.cluster_domain);
+  else
+    kubelet.set_cluster_dns(cfg.cluster_dns, cfg.cluster_domain);
+  services.start();
   if (Status st = kubelet.start(); !st) {
     std::fprintf(stderr, "error: kubelet: %s\n", st.to_string().c_str());
     kserver.stop();
@@ -209,6 +235,7 @@ int run_agent(int argc, char** argv) {
   reporter.stop();
   kserver.stop();
   kubelet.stop();
+  services.stop();  // routes, rules, DNS answers' source and nginx stay until down
   if (containerd) containerd->stop();  // leave_running: containerd and its pods stay
   spdlog::info("agent stopped");
   return 0;

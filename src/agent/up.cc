@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "agent_state.h"
+#include "node_services.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
@@ -315,6 +316,8 @@ void clean_agent_dir(const fs::path& agent_dir, std::vector<std::string>& proble
       }
     }
   }
+  // Routes, VXLAN device, bridge, iptables chains, nginx, hosts block.
+  if (state) teardown_node_services(st, problems);
   // Pod cgroups, then the node's own cgroup directory in each hierarchy.
   if (!st.cgroup_root.empty() && st.cgroup_root != "/" &&
       st.cgroup_root.find("..") == std::string::npos) {
