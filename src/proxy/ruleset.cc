@@ -390,7 +390,8 @@ std::map<std::string, std::vector<std::string>> parse_saved_chains(const std::st
       table = line.substr(1);
     } else if (!line.empty() && line[0] == ':' && !table.empty()) {
       std::string name = line.substr(1, line.find(' ') == std::string::npos ? std::string::npos : line.find(' ') - 1);
-      if (name.rfind(own, 0) == 0) out[table].push_back(name);
+      // <P>-NET-* chains belong to the network agent (pod egress masquerade).
+      if (name.rfind(own, 0) == 0 && name.rfind(own + "NET-", 0) != 0) out[table].push_back(name);
     }
   }
   return out;
