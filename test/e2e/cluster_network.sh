@@ -90,7 +90,7 @@ PODIP=()
 for i in 1 2 3; do PODIP+=("$(kubectl get pod web-$i -o jsonpath='{.status.podIP}')"); done
 expect "each pod on its own node" "web-1 $N1 web-2 $N2 web-3 $N3" \
   sh -c "kubectl get pods web-1 web-2 web-3 -o jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName} {end}'"
-expect "pod IPs unique and inside their node's podCIDR" "^ok$" sh -c '
+expect "pod IPs unique and inside their node's podCIDR" "^ok$" bash -c '
   ips="'"${PODIP[*]}"'"; [ "$(tr " " "\n" <<<"$ips" | sort -u | wc -l)" = 3 ] || { echo "dup: $ips"; exit 1; }
   i=0; for n in '"${NODES[*]}"'; do i=$((i+1)); c=$(kubectl get node $n -o jsonpath="{.spec.podCIDR}")
     ip=$(kubectl get pod web-$i -o jsonpath="{.status.podIP}"); [ "${ip%.*}.0/24" = "$c" ] || { echo "web-$i $ip not in $c"; exit 1; }; done; echo ok'
@@ -132,8 +132,19 @@ expect "NodePort $NP on node 3 from outside the cluster" "^web-[123]$" on_node o
 
 # Endpoints follow pods.
 ep_count() { kubectl get endpoints web -o jsonpath='{range .subsets[*].addresses[*]}{.ip}{"\n"}{end}' | grep -c .; }
-kubectl run web-4 --image=busybox:1.36 --labels=app=web --overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"'"$N2"'"}}}' \
-  --command -- sh -c 'mkdir -p /www && echo web-4 >/www/index.html && exec httpd -f -p 8080 -h /www' >/dev/null
+# (the Service's targetPort is the port name "http": the pod must name its port)
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: web-4, labels: {app: web}}
+spec:
+  nodeSelector: {kubernetes.io/hostname: $N2}
+  containers:
+  - name: web
+    image: busybox:1.36
+    command: [sh, -c, 'mkdir -p /www && echo web-4 >/www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{containerPort: 8080, name: http}]
+EOF
 eventually 60 "endpoints: a new matching pod is added" "^4$" ep_count
 kubectl label pod web-4 app=other --overwrite >/dev/null
 eventually 5 "endpoints: a relabelled pod leaves" "^3$" ep_count
@@ -201,7 +212,8 @@ P=$MK_CLUSTER_PREFIX
 expect "no netns left" "^0$" sh -c "ip netns list | grep -c '^$P-'; true"
 expect "no link left" "^0$" sh -c "ip -o link show | grep -c ': $P-'; true"
 expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat -S) | grep -c -- '$P-'; true"
-expect "no process left" "^0$" sh -c "pgrep -f '$MK_CLUSTER_DIR' | wc -l"
+# ([/] keeps the pattern from matching the sh -c that runs pgrep)
+expect "no process left" "^0$" sh -c "pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
 expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
 expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
 expect "down again is a no-op" "removed cluster" "$CL" down
