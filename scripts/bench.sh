@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-cmake --build "$BUILD" -j2 --target api_bench pod_bench cri_bench minik8s >/dev/null
+cmake --build "$BUILD" -j2 --target api_bench pod_bench cri_bench proxy_bench dns_serve minik8s mkctl >/dev/null
 DIR=$(mktemp -d /tmp/minik8s-bench.XXXXXX)
 PID=""
 AGENT=""
@@ -78,3 +78,15 @@ echo "| raw CRI RunPodSandbox+CreateContainer+StartContainer, $N sequential (bas
 echo "| pod create → Running seen by a watch, $N sequential | p50 $(field "$seq" p50_ms) ms, p99 $(field "$seq" p99_ms) ms | p50 ≤ 250 ms and ≤ 1.5× raw CRI, p99 ≤ 700 ms |"
 echo "| pod create → Running seen by a watch, $N at once | p50 $(field "$burst" p50_ms) ms, p99 $(field "$burst" p99_ms) ms | |"
 echo "| RSS of the agent after the pod runs | $(awk '/VmRSS/{printf "%.1f MB", $2/1024}' /proc/$AGENT/status) | |"
+kill -TERM "$AGENT"; wait "$AGENT" 2>/dev/null || true
+"$BUILD/bin/minik8s" down --data-dir "$DIR/agent" >/dev/null 2>&1 || true
+AGENT=""
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+
+# Services: rule programming with 1,000 Services / 10,000 endpoints (private
+# netns; bare iptables-restore of the same input as the baseline), the DNS
+# server beside dnsmasq (dnsperf, same names), and requests through ClusterIP
+# and NodePort beside the pod IP (wrk, a 2-node cluster).
+"$BUILD/bin/proxy_bench"
+bench/dns_bench.sh "$BUILD"
+bench/service_bench.sh "$BUILD"

@@ -79,6 +79,9 @@ echo
 "$BIN/mkctl" get nodes
 echo
 "$BIN/mkctl" get pods -n demo -o wide
+echo
+"$BIN/mkctl" get svc -n demo
+CIP=$("$BIN/mkctl" get svc web -n demo --no-headers 2>/dev/null | awk '{print $3}')
 cat <<MSG
 
 minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
@@ -86,6 +89,8 @@ minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
   the demo:     build/bin/mkctl logs -n demo web -c fetcher        (the sidecar's fetches over localhost)
                 kubectl exec -n demo web -c fetcher -- cat /shared/fetched.log
                 kubectl exec -it -n demo web -c web -- sh            (stock kubectl 1.30+ works too)
+  the Service:  curl http://${CIP:-<cluster-ip>}/                          (kube-proxy rules on this host)
+                kubectl exec -n demo web -c fetcher -- wget -qO- http://web.demo.svc.cluster.local/
   stop:         make stop    (control plane and agent stop; pods and the node's containerd keep running)
   remove all:   make down    (containers, cgroups, CNI state, containerd, data)
 MSG
