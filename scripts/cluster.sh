@@ -128,7 +128,7 @@ EOF
 clusterCIDR: 10.244.0.0/16
 networkBackend: $BACKEND
 clusterDomain: cluster.local
-dnsUpstream: [$(sed -n 's/^nameserver[ \t]\+\([0-9.]\+\).*/\1/p' /etc/resolv.conf | head -n3 | paste -sd, -)]
+dnsUpstream: [$(sed -n 's/^nameserver[ \t]\+\([0-9.]\+\).*/\1/p' /etc/resolv.conf | grep -v '^127\.' | head -n3 | paste -sd, -)]
 proxyBalance: random
 chainPrefix: MK
 ingressPort: 80
@@ -346,6 +346,8 @@ cmd_status() {
 stop_pid() {
   local pid=$1
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  # Only a minik8s process of this cluster (a stale state file may name a recycled PID).
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "minik8s" || return 0
   kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null

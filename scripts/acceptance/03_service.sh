@@ -85,7 +85,8 @@ acc_poll 10 "the Service still answers (from the remaining pods)" "acc-web-[23] 
 acc_step "7.3.1 delete the Service from the file"
 acc_run kubectl delete -f "$FILE"
 acc_expect "Service deleted" "service \"acc-web\" deleted"
-acc_poll 10 "the Service and its endpoints are gone" "NotFound" sh -c "kubectl get svc,endpoints acc-web 2>&1; true"
+acc_poll 10 "the Service is gone" "NotFound" sh -c "kubectl get svc acc-web 2>&1; true"
+acc_poll 10 "its Endpoints are gone" "NotFound" sh -c "kubectl get endpoints acc-web 2>&1; true"
 acc_run "$CLUSTER_SH" exec "$N1" -- curl -sS --max-time 3 "http://$CIP/"
 acc_check "the virtual IP no longer answers" test "$ACC_RC" -ne 0
 

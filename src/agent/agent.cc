@@ -206,19 +206,22 @@ int run_agent(int argc, char** argv) {
   }
   // The pod network (waits for spec.podCIDR), then Services, DNS and ingress,
   // then the pods.
+  // Recorded first: a setup that fails halfway still gets torn down by `down`.
+  services.record(state);
+  if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
   if (Status st = services.setup_network([&] { return signalled(sigs, std::chrono::milliseconds(0)); });
       !st) {
     std::fprintf(stderr, "error: pod network: %s\n", st.to_string().c_str());
     kserver.stop();
     return st.code() == Code::kUnavailable ? 0 : 1;
   }
-  services.record(state);
-  if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
+  services.start();
+  // Pods get the node's DNS server only when it is serving (on port 53:
+  // resolv.conf has no port); else the configured servers or the host's.
   if (cfg.cluster_dns.empty() && !services.cluster_dns_ip().empty())
     kubelet.set_cluster_dns({services.cluster_dns_ip()}, cfg.cluster_domain);
   else
     kubelet.set_cluster_dns(cfg.cluster_dns, cfg.cluster_domain);
-  services.start();
   if (Status st = kubelet.start(); !st) {
     std::fprintf(stderr, "error: kubelet: %s\n", st.to_string().c_str());
     kserver.stop();

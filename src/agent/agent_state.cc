@@ -23,6 +23,7 @@ Status write_agent_state(const std::string& data_dir, const AgentState& s) {
             {"netns", s.netns},        {"pid", s.pid},
             {"network", s.network},    {"cniBridge", s.cni_bridge},
             {"vxlanDevice", s.vxlan_device}, {"chainPrefix", s.chain_prefix},
+            {"clusterCIDR", s.cluster_cidr},
             {"cniConfDir", s.cni_conf_dir}, {"cniIpamDir", s.cni_ipam_dir},
             {"proxy", s.proxy},        {"ingress", s.ingress},
             {"ingressPrefix", s.ingress_prefix}, {"hostsFile", s.hosts_file},
@@ -61,6 +62,7 @@ Result<AgentState> read_agent_state(const std::string& data_dir) {
     s.cni_bridge = j.value("cniBridge", "");
     s.vxlan_device = j.value("vxlanDevice", "");
     s.chain_prefix = j.value("chainPrefix", "");
+    s.cluster_cidr = j.value("clusterCIDR", "");
     s.cni_conf_dir = j.value("cniConfDir", "");
     s.cni_ipam_dir = j.value("cniIpamDir", "");
     s.proxy = j.value("proxy", false);

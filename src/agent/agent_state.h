@@ -23,7 +23,7 @@ struct AgentState {
   pid_t pid = 0;  // the agent process
   // What the network parts created (for teardown by `minik8s down`).
   bool network = false;
-  std::string cni_bridge, vxlan_device, chain_prefix, cni_conf_dir, cni_ipam_dir;
+  std::string cni_bridge, vxlan_device, chain_prefix, cluster_cidr, cni_conf_dir, cni_ipam_dir;
   bool proxy = false;
   bool ingress = false;
   std::string ingress_prefix, hosts_file, hosts_block_tag;

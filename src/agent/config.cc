@@ -147,11 +147,18 @@ Status check_config(const NodeConfig& c) {
   if (!backends.count(c.network_backend))
     return field_error("networkBackend",
                        "\"" + c.network_backend + "\" must be auto, host-gw, vxlan or none");
-  if (c.cni_bridge.size() > 15) return field_error("cniBridge", "must be at most 15 characters");
+  if (c.cni_bridge.size() > 15 ||
+      c.cni_bridge.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+          std::string::npos)
+    return field_error("cniBridge", "must be at most 15 of the characters A-Z a-z 0-9 _ . -");
   if (c.proxy_balance != "random" && c.proxy_balance != "round-robin")
     return field_error("proxyBalance", "\"" + c.proxy_balance + "\" must be random or round-robin");
-  if (c.chain_prefix.empty() || c.chain_prefix.size() > 6)
-    return field_error("chainPrefix", "must be 1 to 6 characters");
+  if (c.chain_prefix.empty() || c.chain_prefix.size() > 6 ||
+      c.chain_prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos)
+    return field_error("chainPrefix", "must be 1 to 6 characters of A-Z 0-9");
+  if (c.cluster_domain.empty() ||
+      c.cluster_domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos)
+    return field_error("clusterDomain", "must be a lower-case DNS domain");
   if (c.dns_port < 0 || c.dns_port > 65535) return field_error("dnsPort", "must be a port number");
   if (c.ingress_port < 0 || c.ingress_port > 65535)
     return field_error("ingressPort", "must be a port number");

@@ -91,7 +91,7 @@ Status NodeServices::setup_network(const std::function<bool()>& cancelled) {
 }
 
 std::string NodeServices::cluster_dns_ip() const {
-  if (!impl_->config.enabled("dns")) return "";
+  if (!impl_->dns || impl_->dns->port() != 53) return "";
   return impl_->gateway;
 }
 
@@ -144,6 +144,7 @@ void NodeServices::record(AgentState& s) const {
   s.cni_bridge = impl_->net_opts.bridge;
   s.vxlan_device = impl_->net_opts.vxlan_device;
   s.chain_prefix = c.chain_prefix;
+  s.cluster_cidr = c.cluster_cidr;
   s.cni_conf_dir = impl_->net_opts.cni_conf_dir;
   s.cni_ipam_dir = impl_->net_opts.cni_ipam_dir;
   s.proxy = c.enabled("proxy");
@@ -173,6 +174,7 @@ void teardown_node_services(const AgentState& s, std::vector<std::string>& probl
     o.bridge = s.cni_bridge;
     o.vxlan_device = s.vxlan_device;
     o.chain_prefix = s.chain_prefix;
+    if (!s.cluster_cidr.empty()) o.cluster_cidr = s.cluster_cidr;
     o.cni_conf_dir = s.cni_conf_dir;
     o.cni_ipam_dir = s.cni_ipam_dir;
     if (Status st = network::NetworkAgent::teardown(o); !st)

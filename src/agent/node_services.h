@@ -32,7 +32,8 @@ class NodeServices {
 
   // Waits for the pod CIDR (retrying until `cancelled()`), writes the CNI config.
   Status setup_network(const std::function<bool()>& cancelled);
-  // The nameserver pods get (the bridge address) or "" when DNS is disabled.
+  // After start(): the nameserver pods get (the bridge address) or "" when
+  // the DNS server is disabled, failed to start or is not on port 53.
   std::string cluster_dns_ip() const;
   void start();
   void stop();

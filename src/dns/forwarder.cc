@@ -254,7 +254,8 @@ void Forwarder::expire(Clock::time_point now) {
       auto it = pending_.find(d.id);
       if (it == pending_.end() || it->second.seq != d.seq) continue;
       Pending& p = it->second;
-      if (p.attempt + 1 < upstreams_.size()) {
+      // At shutdown (now == max) no further attempt: SERVFAIL at once.
+      if (now != Clock::time_point::max() && p.attempt + 1 < upstreams_.size()) {
         ++p.attempt;
         p.seq = next_seq_++;
         deadlines_.push_back({now + attempt_timeout_, d.id, p.seq});

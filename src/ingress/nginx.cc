@@ -300,7 +300,10 @@ Status Nginx::ensure_running() {
 
 Status Nginx::stop(std::chrono::milliseconds grace) {
   int pid = running_pid();
-  if (pid <= 0) return Status::ok();
+  if (pid <= 0) {
+    kill_orphaned_workers();  // a SIGKILLed master's workers still hold the port
+    return Status::ok();
+  }
   ::kill(pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {

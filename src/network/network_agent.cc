@@ -152,13 +152,16 @@ struct NetworkAgent::Impl {
   // Watches the own Node until spec.podCIDR (and, without node_ip, an
   // InternalIP) is there.
   Status wait_for_node() {
-    client::InformerOptions io;
-    io.field_selector = "metadata.name=" + o.node_name;
-    client::Informer inf(client, *api::find_kind("v1", "Node"), io);
+    // The state the handler writes is declared before the informer, so it
+    // outlives the informer's thread; the informer is stopped before any
+    // return.
     std::mutex mu;
     std::condition_variable cv;
     std::optional<std::string> cidr;
     std::optional<uint32_t> ip;
+    client::InformerOptions io;
+    io.field_selector = "metadata.name=" + o.node_name;
+    client::Informer inf(client, *api::find_kind("v1", "Node"), io);
     auto seen = [&](const client::ObjectPtr& n) {
       if (!n) return;
       std::string c;
@@ -180,17 +183,23 @@ struct NetworkAgent::Impl {
                             .on_update = [&](const client::ObjectPtr&, const client::ObjectPtr& n) { seen(n); },
                             .on_delete = nullptr});
     inf.start();
-    std::unique_lock l(mu);
-    // Without an InternalIP yet, go on: sync() reads it from the Node later.
-    if (!cv.wait_for(l, o.pod_cidr_timeout, [&] { return cidr.has_value(); }))
+    std::optional<std::string> got_cidr;
+    std::optional<uint32_t> got_ip;
+    {
+      std::unique_lock l(mu);
+      // Without an InternalIP yet, go on: sync() reads it from the Node later.
+      cv.wait_for(l, o.pod_cidr_timeout, [&] { return cidr.has_value(); });
+      got_cidr = cidr;
+      got_ip = ip;
+    }
+    inf.stop();
+    if (!got_cidr)
       return Status(Code::kTimeout, "network: node " + o.node_name + " got no spec.podCIDR within " +
                                         std::to_string(o.pod_cidr_timeout.count()) + " ms (is the node IPAM controller running?)");
-    auto c = parse_cidr(*cidr);
+    auto c = parse_cidr(*got_cidr);
     if (!c) return invalid("network: node " + o.node_name + " spec.podCIDR: " + c.status().message());
     pod_cidr = *c;
-    if (node_ip == 0 && ip) node_ip = *ip;
-    l.unlock();
-    inf.stop();
+    if (node_ip == 0 && got_ip) node_ip = *got_ip;
     return Status::ok();
   }
 

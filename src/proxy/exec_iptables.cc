@@ -135,7 +135,7 @@ class ExecIptables : public Iptables {
   explicit ExecIptables(const ProxyOptions& o) : o_(o) {}
 
   Status restore(const std::string& input) override {
-    std::vector<std::string> args{o_.iptables_restore, "--noflush", "-w"};
+    std::vector<std::string> args{o_.iptables_restore, "--noflush", "--wait=5"};
     auto r = run_command(args, input);
     if (!r) return r.status();
     if (r->exit_code != 0) return internal_error(joined(args) + " exited " + std::to_string(r->exit_code) + ": " + trim(r->err));
@@ -151,7 +151,7 @@ class ExecIptables : public Iptables {
   }
 
   Status iptables(const std::vector<std::string>& args) override {
-    std::vector<std::string> full{o_.iptables, "-w"};
+    std::vector<std::string> full{o_.iptables, "-w", "5"};
     full.insert(full.end(), args.begin(), args.end());
     auto r = run_command(full, "");
     if (!r) return r.status();
