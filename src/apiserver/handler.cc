@@ -432,6 +432,33 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
         spdlog::warn("could not create the kubernetes Service: {}", o.status.to_string());
       }
     }
+    // Its Endpoints: this server's address, when pods can reach it (not a
+    // loopback or wildcard bind). Replaced at start when the address moved.
+    const api::ResourceType* ep = api::find_resource("", "v1", "endpoints");
+    const std::string& host = opts_.bind_address;
+    if (ep && !host.empty() && host.rfind("127.", 0) != 0 && host != "0.0.0.0" &&
+        host != "localhost" && host.find(':') == std::string::npos) {
+      json subsets = json::array({{{"addresses", json::array({{{"ip", host}}})},
+                                   {"ports", json::array({{{"name", "https"},
+                                                           {"port", server_port},
+                                                           {"protocol", "TCP"}}})}}});
+      auto cur = store_.get(object_key(*ep, "default", "kubernetes"));
+      bool same = false;
+      if (cur) {
+        json c = json::parse(cur->value, nullptr, false);
+        same = c.is_object() && c.value("subsets", json()) == subsets;
+        if (!same) (void)delete_object(*ep, "default", "kubernetes", json::object(), false);
+      }
+      if (!same) {
+        json obj = {{"apiVersion", "v1"},
+                    {"kind", "Endpoints"},
+                    {"metadata", {{"name", "kubernetes"}, {"namespace", "default"}}},
+                    {"subsets", subsets}};
+        Outcome o = create_object(*ep, "default", obj, "", false, nullptr);
+        if (!o.status.is_ok() && o.status.code() != Code::kAlreadyExists)
+          spdlog::warn("could not write the kubernetes Endpoints: {}", o.status.to_string());
+      }
+    }
   }
   return Status::ok();
 }

@@ -102,6 +102,7 @@ expect "pod ping across nodes (web-2 → web-1)" "1 packets received" kubectl ex
 expect "node 1's host namespace → pod on node 2" "^web-2$" on_node 1 curl -sS --max-time 5 "http://${PODIP[1]}:8080/"
 expect "node 3's host namespace → pod on node 1" "^web-1$" on_node 3 curl -sS --max-time 5 "http://${PODIP[0]}:8080/"
 expect "pod → node (web-3 → the API server on node 1)" "ok" pod_get web-3 "http://${IPS[0]}:6443/readyz"
+eventually 10 "pod → the API server through the kubernetes Service (10.96.0.1:443)" "ok" pod_get web-2 "http://10.96.0.1:443/readyz"
 expect "root namespace → pod (routes via node IPs)" "^web-3$" curl -sS --max-time 5 "http://${PODIP[2]}:8080/"
 
 # A Service over the three pods (NodePort, so it also has a cluster IP).
