@@ -759,4 +759,16 @@ std::string to_yaml(const Json& value) {
   return out;
 }
 
+const Json& field(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+std::string sfield(const Json& obj, const char* key) {
+  const Json& v = field(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
 }  // namespace minik8s::api

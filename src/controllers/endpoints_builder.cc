@@ -9,16 +9,8 @@ namespace minik8s::controllers {
 
 namespace {
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-std::string sfield(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::field;
+using api::sfield;
 
 std::string pod_ip(const Json& pod) {
   const Json& status = field(pod, "status");

@@ -35,16 +35,8 @@ constexpr const char* kServiceIndex = "service";
 constexpr size_t kMaxSliceEndpoints = 1000;  // discovery.k8s.io/v1 validation limit
 constexpr auto kServiceResync = std::chrono::minutes(10);
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-std::string sfield(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::field;
+using api::sfield;
 const Json& labels_of(const Json& obj) { return field(field(obj, "metadata"), "labels"); }
 
 // The pod fields the Endpoints depend on; an update that leaves them alone

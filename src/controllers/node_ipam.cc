@@ -26,16 +26,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-std::string sfield(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::field;
+using api::sfield;
 std::string pod_cidr_of(const Json& node) { return sfield(field(node, "spec"), "podCIDR"); }
 
 }  // namespace

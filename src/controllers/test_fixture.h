@@ -1,5 +1,5 @@
-// Test support for the controller suites: a real ApiServer over SqliteStorage
-// in a temp dir on port 0, an HTTP client to it, and polling helpers.
+// Test support for the controller suites: the in-process control plane
+// (test/fakes/local_api.h) and polling helpers.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/storage/storage.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::controllers::testing_support {
 
@@ -25,36 +26,16 @@ using namespace std::chrono_literals;
 class ApiFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("mk-ctrl-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    storage::SqliteOptions so;
-    so.path = (dir_ / "store.db").string();
-    auto s = storage::open_sqlite_storage(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    store_ = std::move(s.value());
     apiserver::ApiServerOptions opts;
-    opts.port = 0;
     opts.node_port_min = 30000;
     opts.node_port_max = 30100;
-    auto a = apiserver::ApiServer::start(*store_, opts);
-    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    api_ = std::move(a.value());
-    client::HttpRestClientOptions ro;
-    ro.server = api_->url();
-    auto r = client::make_http_rest_client(ro);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-    rest_ = std::move(r.value());
-    client_ = std::make_unique<client::Client>(*rest_);
+    ASSERT_NO_FATAL_FAILURE(local_.start(opts, "ctrl"));
+    client_ = &local_.client();
   }
   // Subclasses stop their controllers first.
   void TearDown() override {
-    client_.reset();
-    rest_.reset();
-    if (api_) api_->stop();
-    api_.reset();
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    client_ = nullptr;
+    local_.stop();
   }
 
   static const api::ResourceType& kind(const char* api_version, const char* k) {
@@ -73,11 +54,8 @@ class ApiFixture : public ::testing::Test {
     return fn();
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::Storage> store_;
-  std::unique_ptr<apiserver::ApiServer> api_;
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
+  minik8s::testing::LocalApi local_;
+  client::Client* client_ = nullptr;
 };
 
 }  // namespace minik8s::controllers::testing_support

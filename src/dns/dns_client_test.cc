@@ -19,6 +19,7 @@
 #include "minik8s/client/rest_client.h"
 #include "minik8s/dns/dns.h"
 #include "minik8s/storage/storage.h"
+#include "test/fakes/local_api.h"
 #include "wire.h"
 
 namespace minik8s::dns {
@@ -69,41 +70,17 @@ bool eventually(const std::function<bool()>& fn, std::chrono::milliseconds limit
 class DnsWithApiServer : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("mk-dns-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    storage::SqliteOptions so;
-    so.path = (dir_ / "store.db").string();
-    auto s = storage::open_sqlite_storage(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    store_ = std::move(s.value());
-    apiserver::ApiServerOptions opts;
-    opts.port = 0;
-    auto a = apiserver::ApiServer::start(*store_, opts);
-    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    api_ = std::move(a.value());
-    client::HttpRestClientOptions ro;
-    ro.server = api_->url();
-    auto r = client::make_http_rest_client(ro);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-    rest_ = std::move(r.value());
-    client_ = std::make_unique<client::Client>(*rest_);
+    ASSERT_NO_FATAL_FAILURE(local_.start({}, "dns"));
+    client_ = &local_.client();
   }
   void TearDown() override {
     dns_.reset();
-    client_.reset();
-    rest_.reset();
-    if (api_) api_->stop();
-    api_.reset();
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    client_ = nullptr;
+    local_.stop();
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<storage::Storage> store_;
-  std::unique_ptr<apiserver::ApiServer> api_;
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
+  minik8s::testing::LocalApi local_;
+  client::Client* client_ = nullptr;
   std::unique_ptr<DnsServer> dns_;
 };
 
@@ -112,7 +89,7 @@ TEST_F(DnsWithApiServer, ServiceResolvableWithinASecondAndGoneAfterDelete) {
   o.port = 0;
   o.upstream = {"127.0.0.1:9"};
   o.ingress_ip = "10.1.2.3";
-  dns_ = std::make_unique<DnsServer>(client_.get(), o);
+  dns_ = std::make_unique<DnsServer>(client_, o);
   ASSERT_TRUE(dns_->start().is_ok());
   const auto& svc_type = *api::find_kind("v1", "Service");
   Json svc = {{"apiVersion", "v1"},

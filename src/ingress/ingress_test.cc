@@ -17,6 +17,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/storage/storage.h"
+#include "test/fakes/local_api.h"
 #include "nginx.h"
 #include "render.h"
 #include "test_http.h"
@@ -37,23 +38,10 @@ class IngressTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::temp_dir("ingress");
     if (!Nginx("nginx", dir_.string()).find_binary()) GTEST_SKIP() << "no nginx binary";
-    storage::SqliteOptions so;
-    so.path = (dir_ / "store.db").string();
-    auto s = storage::open_sqlite_storage(so);
-    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
-    store_ = std::move(s.value());
     apiserver::ApiServerOptions ao;
-    ao.port = 0;
     ao.service_cidr = "127.0.0.0/24";
-    auto a = apiserver::ApiServer::start(*store_, ao);
-    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    api_ = std::move(a.value());
-    client::HttpRestClientOptions ro;
-    ro.server = api_->url();
-    auto rc = client::make_http_rest_client(ro);
-    ASSERT_TRUE(rc.is_ok());
-    rest_ = std::move(rc.value());
-    client_ = std::make_unique<client::Client>(*rest_);
+    ASSERT_NO_FATAL_FAILURE(local_.start(ao, "ingress-api"));
+    client_ = &local_.client();
     dns_ = api::find_kind("minik8s.io/v1", "DNS");
     svc_ = api::find_kind("v1", "Service");
     ASSERT_NE(dns_, nullptr);
@@ -70,10 +58,8 @@ class IngressTest : public ::testing::Test {
   void TearDown() override {
     ingress_.reset();
     if (!opts_.prefix_dir.empty()) (void)Ingress::cleanup(opts_);
-    client_.reset();
-    rest_.reset();
-    api_.reset();
-    store_.reset();
+    client_ = nullptr;
+    local_.stop();
     fs::remove_all(dir_);
   }
 
@@ -120,10 +106,8 @@ class IngressTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  std::unique_ptr<storage::Storage> store_;
-  std::unique_ptr<apiserver::ApiServer> api_;
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
+  minik8s::testing::LocalApi local_;
+  client::Client* client_ = nullptr;
   const api::ResourceType* dns_ = nullptr;
   const api::ResourceType* svc_ = nullptr;
   IngressOptions opts_;

@@ -17,17 +17,8 @@ namespace {
 
 using api::Json;
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
-std::string str(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::field;
+using api::sfield;
 
 int port_number(const Json& v) {
   if (!v.is_number_integer()) return 0;
@@ -36,7 +27,7 @@ int port_number(const Json& v) {
 }
 
 std::string lower_protocol(const Json& obj) {
-  std::string p = str(obj, "protocol");
+  std::string p = sfield(obj, "protocol");
   if (p.empty() || p == "TCP") return "tcp";
   if (p == "UDP") return "udp";
   return "";  // SCTP and anything else: not handled
@@ -137,22 +128,22 @@ std::vector<ServicePort> service_ports(const std::vector<Json>& services, const 
   std::map<std::string, const Json*> eps;
   for (const auto& e : endpoints) {
     const Json& meta = field(e, "metadata");
-    eps[str(meta, "namespace") + "/" + str(meta, "name")] = &e;
+    eps[sfield(meta, "namespace") + "/" + sfield(meta, "name")] = &e;
   }
   std::vector<ServicePort> out;
   for (const auto& svc : services) {
     const Json& meta = field(svc, "metadata");
     const Json& spec = field(svc, "spec");
-    std::string ns = str(meta, "namespace"), name = str(meta, "name");
+    std::string ns = sfield(meta, "namespace"), name = sfield(meta, "name");
     if (ns.empty()) ns = "default";
     if (!safe_name(ns) || !safe_name(name) || name.empty()) continue;
-    std::string type = str(spec, "type");
+    std::string type = sfield(spec, "type");
     if (type == "ExternalName") continue;
-    std::string cip = str(spec, "clusterIP");
+    std::string cip = sfield(spec, "clusterIP");
     if (!valid_ipv4(cip)) continue;  // headless ("None"), unset, IPv6
     Balance balance = default_balance;
     const Json& ann = field(meta, "annotations");
-    if (auto b = parse_balance(str(ann, kBalanceAnnotation)); b.is_ok()) balance = *b;
+    if (auto b = parse_balance(sfield(ann, kBalanceAnnotation)); b.is_ok()) balance = *b;
     bool node_ports = type == "NodePort" || type == "LoadBalancer";
     const Json* ep_obj = nullptr;
     if (auto it = eps.find(ns + "/" + name); it != eps.end()) ep_obj = it->second;
@@ -162,7 +153,7 @@ std::vector<ServicePort> service_ports(const std::vector<Json>& services, const 
       ServicePort sp;
       sp.ns = ns;
       sp.name = name;
-      sp.port_name = str(p, "name");
+      sp.port_name = sfield(p, "name");
       sp.protocol = lower_protocol(p);
       sp.cluster_ip = cip;
       sp.port = port_number(field(p, "port"));
@@ -178,7 +169,7 @@ std::vector<ServicePort> service_ports(const std::vector<Json>& services, const 
             const Json& sports = field(ss, "ports");
             if (sports.is_array()) {
               for (const auto& ep : sports) {
-                if (str(ep, "name") == sp.port_name && lower_protocol(ep) == sp.protocol) {
+                if (sfield(ep, "name") == sp.port_name && lower_protocol(ep) == sp.protocol) {
                   target = port_number(field(ep, "port"));
                   break;
                 }
@@ -188,7 +179,7 @@ std::vector<ServicePort> service_ports(const std::vector<Json>& services, const 
             const Json& addrs = field(ss, "addresses");
             if (!addrs.is_array()) continue;
             for (const auto& a : addrs) {
-              std::string ip = str(a, "ip");
+              std::string ip = sfield(a, "ip");
               if (valid_ipv4(ip)) sp.endpoints.push_back({ip, target});
             }
           }

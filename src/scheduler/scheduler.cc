@@ -38,16 +38,8 @@ constexpr auto kPeriodicRetry = 30s;
 constexpr auto kEventRepeat = 60s;
 constexpr auto kAssumedExpiry = 30s;
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-std::string sfield(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
+using api::field;
+using api::sfield;
 std::string node_name_of(const Json& pod) { return sfield(field(pod, "spec"), "nodeName"); }
 
 bool node_ready_status(const Json& node) {

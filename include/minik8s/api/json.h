@@ -30,4 +30,10 @@ Result<Json> yaml_to_json(std::string_view yaml_text);
 // Renders a JSON value as block-style YAML (like kubectl -o yaml).
 std::string to_yaml(const Json& value);
 
+// Null-safe reads of untrusted objects (informer snapshots, request bodies):
+// obj[key] when obj is an object holding key, else a shared null; and the
+// member as a string, "" unless it is one. Never throw.
+const Json& field(const Json& obj, const char* key);
+std::string sfield(const Json& obj, const char* key);
+
 }  // namespace minik8s::api
