@@ -369,8 +369,9 @@ kill_netns_procs() {
 }
 
 cmd_down() {
-  local problems=0 i ns d pid names=() n
+  local problems=0 i ns d pid names=() n existed=0
   set +e
+  { [ -f "$STATE" ] || [ -d "$DIR" ] || ip netns list 2>/dev/null | grep -q "^$P-"; } && existed=1
   # 1. Agents, then the server, by the PIDs up recorded.
   if [ -f "$STATE" ]; then
     for pid in $(sed -n 's/^agent[0-9]*=//p' "$STATE"); do stop_pid "$pid"; done
@@ -432,7 +433,7 @@ cmd_down() {
     return 1
   fi
   [ $problems = 0 ] || echo "cluster.sh: down finished with warnings (see above)" >&2
-  log "down: removed cluster '$P'"
+  if [ "$existed" = 1 ]; then log "down: removed cluster '$P'"; else log "down: no cluster '$P' (nothing to remove)"; fi
   return 0
 }
 
