@@ -217,7 +217,7 @@ expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat 
 expect "no process left" "^0$" sh -c "pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
 expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
 expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
-expect "down again is a no-op" "removed cluster" "$CL" down
+expect "down again is a no-op" "nothing to remove" "$CL" down
 
 echo "$PASSED passed, $FAILED failed ($((SECONDS - start)) s)"
 [ "$FAILED" -eq 0 ]
