@@ -12,7 +12,7 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DMINIK8S_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$jobs" --target fuzz_all
 
-targets=(fuzz_yaml fuzz_json fuzz_selector fuzz_quantity fuzz_patch fuzz_protobuf)
+targets=(fuzz_yaml fuzz_json fuzz_selector fuzz_quantity fuzz_patch fuzz_protobuf fuzz_dns)
 per=$(( total / ${#targets[@]} ))
 (( per < 1 )) && per=1
 status=0
