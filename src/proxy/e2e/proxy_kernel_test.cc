@@ -248,7 +248,8 @@ class ProxyTrafficTest : public ProxyKernelTest {
   }
 
   // The server's answer, or "" (refused/timeout).
-  static std::string request(const std::string& ip, int port) {
+  static std::string request(const std::string& ip, int port,
+                             std::chrono::milliseconds limit = std::chrono::milliseconds(2000)) {
     int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -257,7 +258,7 @@ class ProxyTrafficTest : public ProxyKernelTest {
     ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
     std::string out;
     pollfd p{s, POLLIN, 0};
-    auto deadline = std::chrono::steady_clock::now() + 2s;
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (::poll(&p, 1, 100) <= 0) continue;
       char buf[256];
@@ -311,13 +312,11 @@ TEST_F(ProxyTrafficTest, ClusterIpRoundRobinAndNodePortReachThePods) {
       << np;
   // No endpoints: refused (REJECT), not a hang. The locally generated ICMP
   // can land while connect() still owns the socket, which makes it a soft
-  // error until the SYN retransmit at 1 s; a missing rule would end in
-  // EHOSTUNREACH after ARP gives up (~3 s) instead.
+  // error until a SYN retransmit (1 s, 3 s under load); a missing rule would
+  // end in EHOSTUNREACH after ARP gives up, or no answer at all.
   out_errno_ = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(request("10.96.0.11", 80), "");
+  EXPECT_EQ(request("10.96.0.11", 80, std::chrono::milliseconds(6000)), "");
   EXPECT_EQ(out_errno_, ECONNREFUSED) << sh("iptables-save -t filter");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1900ms);
 }
 
 }  // namespace
