@@ -6,28 +6,15 @@
 
 #include "minik8s/proxy/proxy.h"
 #include "src/proxy/model.h"
+#include "src/proxy/test_objects.h"
 
 namespace minik8s::proxy {
 namespace {
 
 using nlohmann::json;
 
-json service(const std::string& name, const std::string& ip, json ports, const std::string& type = "ClusterIP",
-             json annotations = json::object()) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", {{"name", name}, {"namespace", "default"}, {"annotations", annotations}}},
-          {"spec", {{"type", type}, {"clusterIP", ip}, {"ports", ports}}}};
-}
-
-json endpoints(const std::string& name, std::vector<std::string> ips, json ports) {
-  json addrs = json::array();
-  for (const auto& ip : ips) addrs.push_back({{"ip", ip}});
-  return {{"apiVersion", "v1"},
-          {"kind", "Endpoints"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"subsets", json::array({{{"addresses", addrs}, {"ports", ports}}})}};
-}
+using test_objects::endpoints;
+using test_objects::service;
 
 ServicePort sp(const std::string& name, const std::string& port_name, const std::string& proto = "tcp") {
   ServicePort s;

@@ -23,6 +23,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/proxy/proxy.h"
 #include "test/fakes/fake_rest_client.h"
+#include "src/proxy/test_objects.h"
 
 namespace minik8s::proxy {
 namespace {
@@ -52,22 +53,8 @@ bool eventually(F f, std::chrono::milliseconds timeout = 10s) {
   return f();
 }
 
-json service(const std::string& name, const std::string& ip, json ports, const std::string& type = "ClusterIP",
-             json annotations = json::object()) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", {{"name", name}, {"namespace", "default"}, {"annotations", annotations}}},
-          {"spec", {{"type", type}, {"clusterIP", ip}, {"ports", ports}}}};
-}
-
-json endpoints(const std::string& name, std::vector<std::string> ips, json ports) {
-  json addrs = json::array();
-  for (const auto& ip : ips) addrs.push_back({{"ip", ip}});
-  return {{"apiVersion", "v1"},
-          {"kind", "Endpoints"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"subsets", json::array({{{"addresses", addrs}, {"ports", ports}}})}};
-}
+using test_objects::endpoints;
+using test_objects::service;
 
 int count_lines_with(const std::string& text, const std::string& needle) {
   int n = 0;
