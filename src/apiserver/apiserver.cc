@@ -47,6 +47,10 @@ class ServingApiServer final : public ApiServer {
     http_.stop();
   }
 
+  void add_api_group(std::shared_ptr<ApiGroupProvider> group) override {
+    handler_.add_api_group(std::move(group));
+  }
+
   LocalResponse local_request(const std::string& method, const std::string& target,
                               const std::string& body,
                               const std::map<std::string, std::string>& headers) override {

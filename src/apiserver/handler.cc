@@ -2023,4 +2023,9 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
   }
 }
 
+void RestHandler::add_api_group(std::shared_ptr<ApiGroupProvider> group) {
+  std::lock_guard lock(extra_mu_);
+  extra_groups_.push_back(std::move(group));
+}
+
 }  // namespace minik8s::apiserver

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,6 +71,8 @@ class RestHandler {
 
   Metrics& metrics() { return metrics_; }
   void set_ready(bool r) { ready_ = r; }
+  // Extra API groups (metrics.k8s.io): discovery + routing (see apiserver.h).
+  void add_api_group(std::shared_ptr<ApiGroupProvider> group);
 
  private:
   struct Outcome {
@@ -132,6 +135,8 @@ class RestHandler {
   Metrics metrics_;
   std::atomic<bool> ready_{false};
   std::string server_address_;
+  mutable std::mutex extra_mu_;
+  std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups_;  // guarded by extra_mu_
 };
 
 // A Kubernetes Status body for an error.

@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <functional>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/controllers/controllers.h"
+#include "minik8s/metrics/metrics.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
 
@@ -61,6 +65,35 @@ bool write_atomically(const std::filesystem::path& path, const std::string& text
   return !ec;
 }
 
+// "20s", "500ms", "1m", "1.5" (seconds) → milliseconds; nullopt when malformed or negative.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string num = text.substr(0, i), unit = text.substr(i);
+  if (num.empty() || std::count(num.begin(), num.end(), '.') > 1) return std::nullopt;
+  double v = 0;
+  try {
+    v = std::stod(num);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  double scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m") scale = 60000;
+  else if (unit == "h") scale = 3600000;
+  else return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(v * scale + 0.5));
+}
+
+const std::vector<std::string>& controller_names() {
+  static const std::vector<std::string> names = {"node-ipam",  "endpoints",        "replicaset", "deployment",
+                                                 "garbage-collector", "horizontal-pod-autoscaler",
+                                                 "node-lifecycle", "metrics"};
+  return names;
+}
+
 }  // namespace
 
 int run_server(int argc, char** argv) {
@@ -78,6 +111,11 @@ int run_server(int argc, char** argv) {
   int node_cidr_mask = 24;
   bool allocate_node_cidrs = true;
   std::vector<std::string> disabled_controllers;
+  std::string node_monitor_grace = "20s", node_monitor_period = "1s";
+  int64_t not_ready_toleration = 30, unreachable_toleration = 30;
+  std::string hpa_sync = "15s", hpa_downscale = "5m";
+  double hpa_tolerance = 0.1;
+  std::string metric_resolution = "5s";
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -92,8 +130,22 @@ int run_server(int argc, char** argv) {
   app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
                  "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
   app.add_option("--disable-controllers", disabled_controllers,
-                 "controllers not to run: node-ipam, endpoints (comma-separated)")
+                 "controllers not to run (comma-separated): node-ipam, endpoints, replicaset, deployment, "
+                 "garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics")
       ->delimiter(',');
+  app.add_option("--node-monitor-grace-period", node_monitor_grace,
+                 "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
+  app.add_option("--node-monitor-period", node_monitor_period, "how often node health is checked (e.g. 1s)");
+  app.add_option("--default-not-ready-toleration-seconds", not_ready_toleration,
+                 "tolerationSeconds of the not-ready NoExecute toleration added to every pod (-1: none)");
+  app.add_option("--default-unreachable-toleration-seconds", unreachable_toleration,
+                 "tolerationSeconds of the unreachable NoExecute toleration added to every pod (-1: none)");
+  app.add_option("--horizontal-pod-autoscaler-sync-period", hpa_sync, "HPA evaluation period (e.g. 15s, 2s)");
+  app.add_option("--horizontal-pod-autoscaler-tolerance", hpa_tolerance,
+                 "ratio distance from 1.0 within which the HPA does not scale");
+  app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
+                 "default scale-down stabilization window (e.g. 5m)");
+  app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -101,11 +153,39 @@ int run_server(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
   for (const auto& name : disabled_controllers) {
-    if (name != "node-ipam" && name != "endpoints") {
-      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (node-ipam, endpoints)\n",
-                   name.c_str());
+    const auto& known = controller_names();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (%s)\n", name.c_str(),
+                   list.c_str());
       return 2;
     }
+  }
+  struct DurationFlag {
+    const char* flag;
+    const std::string& text;
+    std::chrono::milliseconds min;
+    std::chrono::milliseconds value{0};
+  };
+  DurationFlag durations[] = {{"--node-monitor-grace-period", node_monitor_grace, std::chrono::milliseconds(1)},
+                              {"--node-monitor-period", node_monitor_period, std::chrono::milliseconds(1)},
+                              {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
+                              {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
+                               std::chrono::milliseconds(0)},
+                              {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)}};
+  for (auto& d : durations) {
+    auto v = parse_duration(d.text);
+    if (!v || *v < d.min) {
+      std::fprintf(stderr, "error: %s: invalid duration \"%s\" (e.g. 20s, 500ms, 1m; at least %lld ms)\n", d.flag,
+                   d.text.c_str(), static_cast<long long>(d.min.count()));
+      return 2;
+    }
+    d.value = *v;
+  }
+  if (hpa_tolerance < 0 || hpa_tolerance >= 1) {
+    std::fprintf(stderr, "error: --horizontal-pod-autoscaler-tolerance must be in [0, 1)\n");
+    return 2;
   }
   auto policy = scheduler::parse_policy(scheduler_policy);
   if (!policy) {
@@ -138,6 +218,8 @@ int run_server(int argc, char** argv) {
   opts.service_cidr = service_cidr;
   opts.node_port_min = np_min;
   opts.node_port_max = np_max;
+  opts.default_not_ready_toleration_seconds = not_ready_toleration;
+  opts.default_unreachable_toleration_seconds = unreachable_toleration;
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so every thread inherits the mask.
@@ -201,13 +283,9 @@ int run_server(int argc, char** argv) {
   auto disabled = [&](const std::string& name) {
     return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
   };
-  bool run_ipam = allocate_node_cidrs && !disabled("node-ipam");
-  bool run_endpoints = !disabled("endpoints");
   std::unique_ptr<client::RestClient> ctrl_rest;
   std::unique_ptr<client::Client> ctrl_client;
-  std::unique_ptr<controllers::NodeIpamController> ipam;
-  std::unique_ptr<controllers::EndpointsController> endpoints;
-  if (run_ipam || run_endpoints) {
+  {
     client::HttpRestClientOptions ro;
     ro.server = url;
     auto rest = client::make_http_rest_client(ro);
@@ -218,25 +296,85 @@ int run_server(int argc, char** argv) {
     ctrl_rest = std::move(rest.value());
     ctrl_client = std::make_unique<client::Client>(*ctrl_rest);
   }
-  if (run_ipam) {
+  // Started in this order, stopped in reverse.
+  struct Running {
+    std::string name;
+    std::function<void()> stop;
+  };
+  std::vector<Running> running;
+  auto stop_all = [&] {
+    for (auto it = running.rbegin(); it != running.rend(); ++it) it->stop();
+    running.clear();
+  };
+  auto launch = [&](const std::string& name, auto controller, const std::string& detail) -> bool {
+    if (auto st = controller->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(), st.to_string().c_str());
+      stop_all();
+      return false;
+    }
+    spdlog::info("{} controller started{}", name, detail);
+    std::shared_ptr<typename decltype(controller)::element_type> shared(std::move(controller));
+    running.push_back({name, [shared] { shared->stop(); }});
+    return true;
+  };
+
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!disabled("metrics")) {
+    metrics::MetricsOptions mo;
+    mo.resolution = durations[4].value;
+    auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
+    if (auto st = m->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),
+                   st.message().c_str());
+      return 2;
+    }
+    if (auto group = m->api_group()) (*api)->add_api_group(group);
+    metrics_server = std::move(m);
+    spdlog::info("metrics server started (resolution {})", metric_resolution);
+  }
+  if (allocate_node_cidrs && !disabled("node-ipam")) {
     controllers::NodeIpamOptions io;
     io.cluster_cidr = cluster_cidr;
     io.node_cidr_mask = node_cidr_mask;
-    ipam = std::make_unique<controllers::NodeIpamController>(*ctrl_client, io);
-    if (auto st = ipam->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: node IPAM controller (--cluster-cidr %s, --node-cidr-mask-size %d): %s\n",
-                   cluster_cidr.c_str(), node_cidr_mask, st.message().c_str());
+    if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(*ctrl_client, io),
+                " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
       return 2;
     }
-    spdlog::info("node IPAM controller started ({} in /{} blocks)", cluster_cidr, node_cidr_mask);
   }
-  if (run_endpoints) {
-    endpoints = std::make_unique<controllers::EndpointsController>(*ctrl_client);
-    if (auto st = endpoints->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: endpoints controller: %s\n", st.to_string().c_str());
+  if (!disabled("endpoints") &&
+      !launch("endpoints", std::make_unique<controllers::EndpointsController>(*ctrl_client), "")) {
+    return 1;
+  }
+  if (!disabled("node-lifecycle")) {
+    controllers::NodeLifecycleOptions no;
+    no.grace_period = durations[0].value;
+    no.monitor_period = durations[1].value;
+    if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(*ctrl_client, no),
+                " (grace " + node_monitor_grace + ")")) {
       return 1;
     }
-    spdlog::info("endpoints controller started");
+  }
+  if (!disabled("garbage-collector") &&
+      !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(*ctrl_client), "")) {
+    return 1;
+  }
+  if (!disabled("replicaset") &&
+      !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(*ctrl_client), "")) {
+    return 1;
+  }
+  if (!disabled("deployment") &&
+      !launch("deployment", std::make_unique<controllers::DeploymentController>(*ctrl_client), "")) {
+    return 1;
+  }
+  if (!disabled("horizontal-pod-autoscaler")) {
+    controllers::HpaOptions ho;
+    ho.sync_period = durations[2].value;
+    ho.downscale_stabilization = durations[3].value;
+    ho.tolerance = hpa_tolerance;
+    if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(*ctrl_client, ho),
+                " (sync period " + hpa_sync + ")")) {
+      return 1;
+    }
   }
   if (!write_atomically(std::filesystem::path(data_dir) / "kubeconfig", kubeconfig_text(url))) {
     spdlog::warn("could not write {}/kubeconfig", data_dir);
@@ -247,10 +385,9 @@ int run_server(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("received signal {}, shutting down", sig);
-  if (endpoints) endpoints->stop();
-  if (ipam) ipam->stop();
-  endpoints.reset();
-  ipam.reset();
+  stop_all();
+  if (metrics_server) metrics_server->stop();
+  metrics_server.reset();
   ctrl_client.reset();
   ctrl_rest.reset();
   if (sched) sched->stop();

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/status.h"
@@ -36,6 +37,12 @@ struct ApiServerOptions {
   size_t max_body_bytes = 3 * 1024 * 1024;
   // Namespaces created at start-up when missing.
   bool create_default_namespaces = true;
+  // DefaultTolerationSeconds admission: pods created without them get
+  // NoExecute tolerations for node.kubernetes.io/not-ready and /unreachable
+  // with these tolerationSeconds (Kubernetes' default is 300; ours 30). < 0
+  // turns the admission off.
+  int64_t default_not_ready_toleration_seconds = 30;
+  int64_t default_unreachable_toleration_seconds = 30;
 };
 
 // The answer to an in-process request (see ApiServer::local_request).
@@ -43,6 +50,31 @@ struct LocalResponse {
   int code = 0;
   std::string content_type;
   std::string body;
+};
+
+// An API group served outside the kind table and the store (the
+// metrics.k8s.io/v1beta1 resource metrics API). Once added, the group is
+// listed in discovery (/apis, /apis/<group>, /apis/<group>/<version>,
+// aggregated discovery) and every request under /apis/<group>/<version>/ is
+// handed to handle(). Implementations must be thread-safe.
+struct ExtraResource {
+  std::string name;  // plural, e.g. "pods"
+  std::string kind;  // e.g. "PodMetrics"
+  bool namespaced = false;
+  std::vector<std::string> verbs{"get", "list"};
+};
+
+class ApiGroupProvider {
+ public:
+  virtual ~ApiGroupProvider() = default;
+  virtual std::string group() const = 0;
+  virtual std::string version() const = 0;
+  virtual std::vector<ExtraResource> resources() const = 0;
+  // method "GET", ...; rest: the path after /apis/<group>/<version>, e.g.
+  // "/nodes", "/namespaces/default/pods/web-1"; query: the raw query string
+  // (no '?'); accept: the request's Accept header (for Tables).
+  virtual LocalResponse handle(const std::string& method, const std::string& rest, const std::string& query,
+                               const std::string& accept) = 0;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe
@@ -59,6 +91,8 @@ class ApiServer {  // serves until stop() or destruction; thread-safe
   // socket (in-process controllers use it). target is the path with query
   // ("/api/v1/namespaces/x/pods?labelSelector=a%3Db"); headers are optional
   // ("Content-Type", "Accept").
+  // Serves an extra API group from now on (see ApiGroupProvider).
+  virtual void add_api_group(std::shared_ptr<ApiGroupProvider> group) = 0;
   virtual LocalResponse local_request(const std::string& method, const std::string& target,
                                       const std::string& body = {},
                                       const std::map<std::string, std::string>& headers = {}) = 0;

@@ -36,6 +36,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "minik8s/client/client.h"
 #include "minik8s/util/status.h"
@@ -68,6 +69,133 @@ class EndpointsController {
  public:
   EndpointsController(client::Client& client, EndpointsOptions options = {});
   ~EndpointsController();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ReplicaSetController (apps/v1 ReplicaSet): keeps spec.replicas pods that
+// match the selector, created from spec.template with a controller
+// ownerReference. Expectations per ReplicaSet (creates/deletes in flight are
+// counted until the pod informer sees them, so a slow watch never causes
+// over-creation); adopts matching orphans, releases owned pods whose labels
+// stop matching; creates in slow-start batches (1, 2, 4, ... up to burst);
+// deletes the least useful pods first (unscheduled < pending < not ready <
+// ready, then newest); status replicas / fullyLabeledReplicas /
+// readyReplicas / availableReplicas (minReadySeconds) / observedGeneration.
+struct ReplicaSetOptions {
+  int burst = 500;  // most pod creates/deletes per sync
+};
+
+class ReplicaSetController {
+ public:
+  ReplicaSetController(client::Client& client, ReplicaSetOptions options = {});
+  ~ReplicaSetController();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// DeploymentController (apps/v1 Deployment): one ReplicaSet per pod template
+// (label pod-template-hash, annotations deployment.kubernetes.io/revision,
+// desired-replicas, max-replicas), RollingUpdate (maxSurge/maxUnavailable)
+// and Recreate, paused, minReadySeconds, progressDeadlineSeconds with the
+// Progressing / Available conditions, revisionHistoryLimit, rollback by
+// template (kubectl rollout undo writes the old template; the matching
+// ReplicaSet is re-used and gets the next revision).
+struct DeploymentOptions {};
+
+class DeploymentController {
+ public:
+  DeploymentController(client::Client& client, DeploymentOptions options = {});
+  ~DeploymentController();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// GarbageCollector: deletes objects whose owners (metadata.ownerReferences,
+// matched by uid) are all gone (background propagation); for an owner being
+// deleted with the foregroundDeletion finalizer deletes its dependents and
+// removes the finalizer when none with blockOwnerDeletion is left; for one
+// with the orphan finalizer removes its ownerReferences from the dependents
+// and then the finalizer.
+struct GarbageCollectorOptions {
+  // Kinds watched as dependents/owners ("v1/Pod", "apps/v1/ReplicaSet" ...);
+  // empty = every listable kind in the kind table except Events.
+  std::vector<std::string> kinds;
+};
+
+class GarbageCollector {
+ public:
+  GarbageCollector(client::Client& client, GarbageCollectorOptions options = {});
+  ~GarbageCollector();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// HpaController (autoscaling/v2 HorizontalPodAutoscaler): every sync_period
+// reads the target's scale subresource, the pods' metrics from the metrics
+// API (metrics.k8s.io/v1beta1 PodMetrics through the client), computes
+// Kubernetes' proposal per metric (ceil(current * usage / target), tolerance,
+// missing / not-ready pods), takes the largest, applies behavior (policies,
+// selectPolicy, stabilization windows) and min/max, writes the scale
+// subresource, status (currentReplicas, desiredReplicas, currentMetrics,
+// conditions AbleToScale / ScalingActive / ScalingLimited, lastScaleTime)
+// and an Event SuccessfulRescale per change.
+struct HpaOptions {
+  std::chrono::milliseconds sync_period{15000};
+  double tolerance = 0.1;
+  // Default scaleDown stabilization window when behavior does not set one.
+  std::chrono::milliseconds downscale_stabilization{300000};
+  // A pod younger than this whose metric sample predates readiness is
+  // treated as not yet ready for cpu (Kubernetes' defaults).
+  std::chrono::milliseconds cpu_initialization_period{300000};
+  std::chrono::milliseconds initial_readiness_delay{30000};
+};
+
+class HpaController {
+ public:
+  HpaController(client::Client& client, HpaOptions options = {});
+  ~HpaController();
+  Status start();
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// NodeLifecycleController: watches Nodes and their Leases
+// (kube-node-lease). A node whose Lease (or Ready condition heartbeat) is
+// older than grace_period gets every condition set to Unknown (reason
+// NodeStatusUnknown), the taints node.kubernetes.io/unreachable NoSchedule +
+// NoExecute (not-ready for Ready=False), and its pods Ready=False (so their
+// endpoints go at once). NoExecute taints evict (delete) pods that do not
+// tolerate them, after their tolerationSeconds. A node reporting Ready again
+// loses the taints.
+struct NodeLifecycleOptions {
+  std::chrono::milliseconds grace_period{20000};
+  std::chrono::milliseconds monitor_period{1000};
+};
+
+class NodeLifecycleController {
+ public:
+  NodeLifecycleController(client::Client& client, NodeLifecycleOptions options = {});
+  ~NodeLifecycleController();
   Status start();
   void stop();
 
