@@ -17,6 +17,7 @@
 #include "minik8s/client/kubeconfig.h"
 #include "printers.h"
 #include "stream_cmds.h"
+#include "workload_cmds.h"
 
 namespace minik8s::cli {
 namespace {
@@ -954,7 +955,47 @@ int Mkctl::run(const std::vector<std::string>& args) {
   exec->add_flag("-i,--stdin", exec_opts.stdin_, "Pass stdin to the container");
   exec->add_flag("-t,--tty", exec_opts.tty, "Stdin is a TTY (raw mode, window size)");
 
-  for (auto* sub : app.get_subcommands({})) sub->fallthrough();
+  RolloutOptions rollout_opts;
+  auto* rollout = app.add_subcommand("rollout", "Manage the rollout of a deployment");
+  rollout->require_subcommand(1);
+  for (const char* action : {"status", "history", "undo", "pause", "resume", "restart"}) {
+    auto* sub = rollout->add_subcommand(action, std::string("rollout ") + action);
+    sub->add_option("args", rollout_opts.args, "deployment/NAME or deployment NAME")->required();
+    if (std::string(action) == "history") {
+      sub->add_option("--revision", rollout_opts.revision, "Show the details of this revision");
+    }
+    if (std::string(action) == "undo") {
+      sub->add_option("--to-revision", rollout_opts.revision, "The revision to roll back to (0 = previous)");
+    }
+    if (std::string(action) == "status") {
+      sub->add_flag("-w,--watch,!--no-watch", rollout_opts.watch, "Watch until the rollout finishes");
+      sub->add_option("--timeout", rollout_opts.timeout, "Give up after this long (e.g. 60s)");
+    }
+    sub->callback([&rollout_opts, action] { rollout_opts.action = action; });
+  }
+
+  TopOptions top_opts;
+  auto* top = app.add_subcommand("top", "Display resource (CPU/memory) usage of nodes or pods");
+  top->require_subcommand(1);
+  for (const char* what : {"nodes", "pods"}) {
+    auto* sub = top->add_subcommand(what, std::string("top ") + what);
+    if (std::string(what) == "nodes") sub->alias("node")->alias("no");
+    if (std::string(what) == "pods") sub->alias("pod")->alias("po");
+    sub->add_option("name", top_opts.name, "NAME");
+    sub->add_option("-l,--selector", top_opts.selector, "Label selector");
+    sub->add_flag("--no-headers", top_opts.no_headers, "Do not print headers");
+    sub->add_option("--sort-by", top_opts.sort_by, "cpu or memory");
+    if (std::string(what) == "pods") {
+      sub->add_flag("-A,--all-namespaces", top_opts.all_namespaces, "All namespaces");
+      sub->add_flag("--containers", top_opts.containers, "Per container");
+    }
+    sub->callback([&top_opts, what] { top_opts.what = what; });
+  }
+
+  for (auto* sub : app.get_subcommands({})) {
+    sub->fallthrough();
+    for (auto* nested : sub->get_subcommands({})) nested->fallthrough();
+  }
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -982,6 +1023,14 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (logs->parsed()) {
       connect();
       return run_logs(server_url_, default_ns_, logs_opts, out_, err_);
+    }
+    if (rollout->parsed()) {
+      connect();
+      return run_rollout(server_url_, default_ns_, rollout_opts, out_, err_);
+    }
+    if (top->parsed()) {
+      connect();
+      return run_top(server_url_, default_ns_, top_opts, out_, err_);
     }
     if (exec->parsed()) {
       connect();
