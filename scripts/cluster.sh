@@ -10,6 +10,15 @@
 #   scripts/cluster.sh routes            root-namespace routes to every node's pod CIDR
 #   scripts/cluster.sh env               prints `export KUBECONFIG=…`
 #   scripts/cluster.sh down              removes everything up/add created (idempotent)
+# Fault drills (docs/fault-tolerance.md):
+#   scripts/cluster.sh restart-server    kill -9 the server, start it again (same flags, same store)
+#   scripts/cluster.sh restart-agent NODE  kill -9 a node's agent only, start it again
+#   scripts/cluster.sh stop-node NODE [--keep-containers]
+#                                        the node crashes: agent, containerd, shims and pod
+#                                        processes SIGKILLed, its link to the bridge down
+#                                        (--keep-containers: only the agent dies, the rest
+#                                        keeps running unreachable); not node 1
+#   scripts/cluster.sh start-node NODE   link up, agent started again, waits for Ready
 #
 # Nodes are network namespaces <P>-node<i> joined by the bridge <P>-br in the
 # root namespace (node i = <subnet>.(10+i)/24, the bridge = <subnet>.1);
@@ -24,7 +33,9 @@
 # MK_CLUSTER_BACKEND (auto|host-gw|vxlan, default auto), MK_SCHEDULER_POLICY
 # (least-allocated|round-robin|random), MK_CLUSTER_NAT=1 (masquerade the node
 # subnet in the root namespace so nodes reach the host's upstream DNS),
-# BUILD_DIR / BIN (binaries), MINIK8S_IMAGE_CACHE (offline images).
+# BUILD_DIR / BIN (binaries), MINIK8S_IMAGE_CACHE (offline images),
+# MK_SERVER_ARGS (extra `minik8s server` flags, word-split; recorded, so
+# restart-server reuses them).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -144,10 +155,23 @@ start_node() {  # start_node I ROLES: netns (unless it exists) + node YAML + age
   mkdir -p "$DIR/node$i"
   state_add "nodedir=$DIR/node$i"
   state_add "node$i=$(node_name "$i")"
-  start_in "$ns" "$DIR/agent$i.pid" "$DIR/agent$i.log" \
-    "$BIN/minik8s" agent --config "$yaml" --image-cache "$MINIK8S_IMAGE_CACHE"
-  state_add "agent$i=$(cat "$DIR/agent$i.pid")"
+  save_cmd "$DIR/agent$i.cmd" "$BIN/minik8s" agent --config "$yaml" --image-cache "$MINIK8S_IMAGE_CACHE"
+  start_agent "$i"
   log "node $i: netns $ns, IP $(node_ip "$i"), agent pid $(cat "$DIR/agent$i.pid") (log $DIR/agent$i.log)"
+}
+
+# save_cmd FILE CMD...: records a command line (NUL-separated) so a drill
+# restarts the process exactly as up started it.
+save_cmd() { local f=$1; shift; printf '%s\0' "$@" >"$f"; }
+load_cmd() { mapfile -d '' -t CMD <"$1"; }  # → array CMD
+
+start_agent() {  # start_agent I: the agent of node I from its recorded command line
+  local i=$1 CMD
+  [ -f "$DIR/agent$i.cmd" ] || die "no recorded command line for node $i ($DIR/agent$i.cmd)"
+  load_cmd "$DIR/agent$i.cmd"
+  rm -f "$DIR/agent$i.pid"
+  start_in "$(node_ns "$i")" "$DIR/agent$i.pid" "$DIR/agent$i.log" "${CMD[@]}"
+  state_add "agent$i=$(cat "$DIR/agent$i.pid")"
 }
 
 wait_ready() {  # wait_ready NAME... : every named node Ready
@@ -161,6 +185,7 @@ wait_ready() {  # wait_ready NAME... : every named node Ready
     local i
     for i in $(seq 1 "$(node_count)"); do
       local pid; pid=$(state_get "agent$i")
+      [ "$(state_get "stopped$i")" = 1 ] && continue
       if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
         echo "cluster.sh: the agent of node $i exited; last lines of $DIR/agent$i.log:" >&2
         tail -n 30 "$DIR/agent$i.log" >&2; return 1
@@ -240,19 +265,18 @@ cmd_up() {
   [ -n "${MK_SCHEDULER_POLICY:-}" ] && extra+=(--scheduler-policy "$MK_SCHEDULER_POLICY")
   # The node IPAM controller's range, when this build's server takes it.
   "$BIN/minik8s" server --help 2>/dev/null | grep -q -- '--cluster-cidr' && extra+=(--cluster-cidr 10.244.0.0/16)
+  # Extra server flags (e.g. short node-failure or HPA periods), word-split.
+  local sa=()
+  read -r -a sa <<<"${MK_SERVER_ARGS:-}"
+  extra+=("${sa[@]}")
   # node 1's namespace first: the server listens on node 1's IP.
   local ns1; ns1=$(node_ns 1)
   make_netns "$ns1" "$P-n1" "$(node_ip 1)"
   state_add "nodes=1"
-  start_in "$ns1" "$DIR/server.pid" "$DIR/server.log" \
-    "$BIN/minik8s" server --data-dir "$DIR/server" --listen "$(node_ip 1):6443" "${extra[@]}"
-  state_add "server=$(cat "$DIR/server.pid")"
-  local deadline=$((SECONDS + 30))
-  until curl -fsS --max-time 1 "$(server_url)/readyz" >/dev/null 2>&1; do
-    kill -0 "$(state_get server)" 2>/dev/null || { tail -n 30 "$DIR/server.log" >&2; die "the server exited"; }
-    [ $SECONDS -ge $deadline ] && die "the server is not ready after 30 s (see $DIR/server.log)"
-    sleep 0.1
-  done
+  save_cmd "$DIR/server.cmd" "$BIN/minik8s" server --data-dir "$DIR/server" --listen "$(node_ip 1):6443" "${extra[@]}"
+  state_add "serverargs=${MK_SERVER_ARGS:-}"
+  start_server
+  wait_server 30 || die "the server did not become ready"
   sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
   log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG"
 
@@ -268,6 +292,23 @@ cmd_up() {
   UP_DONE=1
   kctl get nodes -o wide
   log "ready: export KUBECONFIG=$KCFG"
+}
+
+start_server() {  # the server in node 1 from its recorded command line
+  local CMD
+  load_cmd "$DIR/server.cmd"
+  rm -f "$DIR/server.pid"
+  start_in "$(node_ns 1)" "$DIR/server.pid" "$DIR/server.log" "${CMD[@]}"
+  state_add "server=$(cat "$DIR/server.pid")"
+}
+
+wait_server() {  # wait_server SECONDS: /readyz answers (fails if the server exits)
+  local deadline=$((SECONDS + $1))
+  until curl -fsS --max-time 1 "$(server_url)/readyz" >/dev/null 2>&1; do
+    kill -0 "$(state_get server)" 2>/dev/null || { tail -n 30 "$DIR/server.log" >&2; echo "cluster.sh: the server exited" >&2; return 1; }
+    [ $SECONDS -ge $deadline ] && { echo "cluster.sh: the server is not ready after $1 s (see $DIR/server.log)" >&2; return 1; }
+    sleep 0.05
+  done
 }
 
 cmd_add() {
@@ -328,6 +369,141 @@ cmd_exec() {
   exec ip netns exec "$ns" "$@"
 }
 
+# ---- fault drills (docs/fault-tolerance.md) ----
+
+# node_index NODE → i (node-2 | 2 | <P>-node2 | a node name); dies on unknown.
+node_index() {
+  local ns; ns=$(resolve_ns "$1") || die "unknown node '$1'"
+  [[ "$ns" =~ ^$P-node([0-9]+)$ ]] || die "'$1' is not a node"
+  local i=${BASH_REMATCH[1]}
+  [ "$i" -ge 1 ] && [ "$i" -le "$(node_count)" ] || die "no node $i in this cluster ($(node_count) nodes)"
+  echo "$i"
+}
+
+now_ms() { date +%s%3N; }
+
+# kill9 PID: SIGKILL a minik8s process this harness recorded, wait until gone.
+kill9() {
+  local pid=$1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "minik8s" || return 0
+  kill -KILL "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  echo "cluster.sh: pid $pid survived SIGKILL" >&2
+  return 1
+}
+
+# wait_lease NAME SINCE_EPOCH_S: the node's Lease renewed at or after SINCE
+# (the agent talks to the server again), then the Node Ready.
+wait_node_back() {
+  local name=$1 since=$2 i=$3 deadline=$((SECONDS + ${MK_CLUSTER_TIMEOUT:-120})) rt t
+  while :; do
+    rt=$(kctl get lease -n kube-node-lease "$name" -o jsonpath='{.spec.renewTime}' 2>/dev/null)
+    t=0; [ -n "$rt" ] && t=$(date -d "$rt" +%s 2>/dev/null || echo 0)
+    if [ "$t" -ge "$since" ] &&
+      kctl get node "$name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
+      return 0
+    fi
+    if ! kill -0 "$(state_get "agent$i")" 2>/dev/null; then
+      echo "cluster.sh: the agent of node $i exited; last lines of $DIR/agent$i.log:" >&2
+      tail -n 30 "$DIR/agent$i.log" >&2; return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "cluster.sh: node $name not back (Lease renewed and Ready) in time (lease renewTime '$rt'):" >&2
+      kctl get node "$name" -o wide >&2; return 1
+    fi
+    sleep 0.2
+  done
+}
+
+cmd_restart_server() {
+  [ -f "$STATE" ] && [ -f "$DIR/server.cmd" ] || die "restart-server: no cluster is up (or it was started by an older cluster.sh)"
+  local old t0 t1
+  old=$(state_get server)
+  t0=$(now_ms)
+  kill9 "$old" || die "restart-server: could not kill the server (pid $old)"
+  log "server pid $old killed (SIGKILL)"
+  start_server
+  wait_server 60 || die "restart-server: the server did not come back"
+  t1=$(now_ms)
+  log "server pid $(state_get server) ready again after $(( (t1 - t0) )) ms (kill -9 to /readyz)"
+}
+
+cmd_restart_agent() {
+  [ $# -eq 1 ] || die "usage: cluster.sh restart-agent NODE"
+  [ -f "$STATE" ] || die "restart-agent: no cluster is up"
+  local i name old t0 t1 since
+  i=$(node_index "$1"); name=$(state_get "node$i")
+  [ "$(state_get "stopped$i")" = 1 ] && die "restart-agent: node $i is stopped (use start-node)"
+  old=$(state_get "agent$i")
+  since=$(date +%s)
+  t0=$(now_ms)
+  kill9 "$old" || die "restart-agent: could not kill the agent of node $i (pid $old)"
+  log "node $i ($name): agent pid $old killed (SIGKILL); containerd, shims and pods left running"
+  start_agent "$i"
+  wait_node_back "$name" "$since" "$i" || die "restart-agent: node $i did not come back"
+  t1=$(now_ms)
+  log "node $i ($name): agent pid $(state_get "agent$i") back (Lease renewed, Ready) after $((t1 - t0)) ms"
+}
+
+# The processes of a node's pods: everything in the cgroups /minik8s/<node>.
+node_pod_pids() {
+  local name=$1 h
+  for h in /sys/fs/cgroup/*/minik8s/"$name" /sys/fs/cgroup/minik8s/"$name"; do
+    [ -d "$h" ] || continue
+    find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done | sort -u
+}
+
+cmd_stop_node() {
+  local keep=0 a=() x
+  for x in "$@"; do case "$x" in --keep-containers) keep=1 ;; *) a+=("$x") ;; esac; done
+  [ ${#a[@]} -eq 1 ] || die "usage: cluster.sh stop-node NODE [--keep-containers]"
+  [ -f "$STATE" ] || die "stop-node: no cluster is up"
+  local i name ns pids
+  i=$(node_index "${a[0]}"); name=$(state_get "node$i"); ns=$(node_ns "$i")
+  [ "$i" = 1 ] && die "stop-node: node 1 runs the server (the control plane); stop a worker (use restart-server / restart-agent 1 for node 1)"
+  [ "$(state_get "stopped$i")" = 1 ] && die "stop-node: node $i is already stopped"
+  kill9 "$(state_get "agent$i")" || die "stop-node: could not kill the agent of node $i"
+  if [ $keep = 0 ]; then
+    # The machine crashes: everything that ran on it dies at once —
+    # containerd, shims, nginx (all in the node's network namespace; also any
+    # `cluster.sh exec` shell there) and the pod processes (in their own
+    # network namespaces, found through the node's cgroups).
+    for _ in $(seq 1 50); do
+      pids="$(ip netns pids "$ns" 2>/dev/null) $(node_pod_pids "$name")"
+      [ -n "${pids// /}" ] || break
+      kill -KILL $pids 2>/dev/null
+      sleep 0.1
+    done
+    [ -n "${pids// /}" ] && echo "cluster.sh: stop-node: processes still alive on node $i: $pids" >&2
+  fi
+  ip link set "$P-n$i" down || die "stop-node: cannot take link $P-n$i down"
+  state_add "stopped$i=1"
+  state_add "stopmode$i=$([ $keep = 1 ] && echo keep-containers || echo crash)"
+  if [ $keep = 1 ]; then
+    log "node $i ($name) stopped: agent killed, link $P-n$i down; containerd and pods left running, unreachable"
+  else
+    log "node $i ($name) stopped: agent, containerd, shims and pod processes killed (SIGKILL), link $P-n$i down"
+  fi
+}
+
+cmd_start_node() {
+  [ $# -eq 1 ] || die "usage: cluster.sh start-node NODE"
+  [ -f "$STATE" ] || die "start-node: no cluster is up"
+  local i name since t0 t1
+  i=$(node_index "$1"); name=$(state_get "node$i")
+  [ "$(state_get "stopped$i")" = 1 ] || die "start-node: node $i is not stopped"
+  kill -0 "$(state_get "agent$i")" 2>/dev/null && die "start-node: the agent of node $i still runs"
+  t0=$(now_ms); since=$(date +%s)
+  ip link set "$P-n$i" master "$BR" up || die "start-node: cannot bring link $P-n$i up"
+  start_agent "$i"   # starts (or adopts) the node's containerd itself
+  state_add "stopped$i=0"
+  wait_node_back "$name" "$since" "$i" || die "start-node: node $i did not come back"
+  t1=$(now_ms)
+  log "node $i ($name) back: agent pid $(state_get "agent$i"), Lease renewed and Ready after $((t1 - t0)) ms"
+}
+
 cmd_status() {
   if [ ! -f "$STATE" ]; then echo "no cluster (prefix $P, dir $DIR)"; return 1; fi
   echo "prefix $P, subnet $SUBNET, dir $DIR, kubeconfig $KCFG"
@@ -336,9 +512,11 @@ cmd_status() {
   echo "server: pid ${pid:-?} ($alive) $(server_url) in $(node_ns 1)"
   for i in $(seq 1 "$(node_count)"); do
     pid=$(state_get "agent$i"); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
-    echo "node $i: $(state_get "node$i") netns $(node_ns "$i") IP $(node_ip "$i") agent pid ${pid:-?} ($alive)"
+    local st=""; [ "$(state_get "stopped$i")" = 1 ] && st=" STOPPED ($(state_get "stopmode$i"), link $P-n$i down)"
+    echo "node $i: $(state_get "node$i") netns $(node_ns "$i") IP $(node_ip "$i") agent pid ${pid:-?} ($alive)$st"
   done
   echo "outside: netns $OUTSIDE IP $BASE.250"
+  [ -n "$(state_get serverargs)" ] && echo "server args (MK_SERVER_ARGS): $(state_get serverargs)"
   kctl get nodes -o wide 2>&1
 }
 
@@ -374,7 +552,8 @@ cmd_down() {
   { [ -f "$STATE" ] || [ -d "$DIR" ] || ip netns list 2>/dev/null | grep -q "^$P-"; } && existed=1
   # 1. Agents, then the server, by the PIDs up recorded.
   if [ -f "$STATE" ]; then
-    for pid in $(sed -n 's/^agent[0-9]*=//p' "$STATE"); do stop_pid "$pid"; done
+    # The last PID recorded per node (a drill restarts agents; older PIDs are dead and may be recycled).
+    for i in $(sed -n 's/^agent\([0-9]*\)=.*/\1/p' "$STATE" | sort -un); do stop_pid "$(state_get "agent$i")"; done
     stop_pid "$(state_get server)"
     for n in $(sed -n 's/^node[0-9]*=//p' "$STATE"); do names+=("$n"); done
   fi
@@ -437,7 +616,7 @@ cmd_down() {
   return 0
 }
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, containerd)"
 cmd=${1:-}
@@ -451,6 +630,10 @@ case "$cmd" in
   exec) cmd_exec "$@" ;;
   routes) [ -f "$STATE" ] || die "no cluster"; cmd_routes 0 ;;
   env) echo "export KUBECONFIG=$KCFG" ;;
+  restart-server) cmd_restart_server ;;
+  restart-agent) cmd_restart_agent "$@" ;;
+  stop-node) cmd_stop_node "$@" ;;
+  start-node) cmd_start_node "$@" ;;
   -h | --help | help) usage ;;
   *) usage; exit 2 ;;
 esac
