@@ -132,6 +132,7 @@ acc_teardown_cluster() {
   ACC_OWN_CLUSTER=""
 }
 acc_end() {
+  acc_loop_stop
   echo "[CLEANUP] done"
   acc_teardown_cluster
   echo "[END] pass=$ACC_PASS fail=$ACC_FAIL"
@@ -156,3 +157,62 @@ EOF2
 }
 # acc_pod_get POD URL: HTTP GET from inside POD (busybox wget, bounded).
 acc_pod_get() { kubectl exec "$1" -- timeout 5 wget -q -O - "$2"; }
+
+# --- request loops and fault drills (07_fault_tolerance.sh; any script) ----
+# acc_loop_start NAME NODE URL [REGEX]: from NODE's network namespace
+# (cluster.sh exec), one `curl --max-time 2 URL` every ~100 ms until
+# acc_loop_stop; a request counts as ok when curl succeeds and its body
+# matches REGEX (default: any). One line per request in $ACC_LOOP_DIR/NAME:
+# "<epoch seconds> ok" or "<epoch seconds> FAIL <curl's message or body>".
+ACC_LOOP_DIR=""
+ACC_LOOP_PIDS=()
+acc_loop_start() {
+  local name=$1 node=$2 url=$3 re=${4:-.}
+  [ -n "$ACC_LOOP_DIR" ] || ACC_LOOP_DIR=$(mktemp -d /tmp/minik8s-acc-loops.XXXXXX)
+  rm -f "$ACC_LOOP_DIR/stop"
+  "$CLUSTER_SH" exec "$node" -- bash -c '
+    while [ ! -e "$0" ]; do
+      if out=$(curl -sS --max-time 2 "$1" 2>&1) && [[ "$out" =~ $2 ]]; then echo "$EPOCHREALTIME ok"
+      else echo "$EPOCHREALTIME FAIL ${out//$'"'\\n'"'/ }"; fi
+      sleep 0.1
+    done' "$ACC_LOOP_DIR/stop" "$url" "$re" >"$ACC_LOOP_DIR/$name" 2>&1 &
+  ACC_LOOP_PIDS+=($!)
+  echo "[STEP] request loop '$name': every ~100 ms from $node: curl $url (pid $!)"
+}
+# acc_loop_stop: stops every loop (stop file, then SIGTERM by PID after 5 s).
+acc_loop_stop() {
+  [ ${#ACC_LOOP_PIDS[@]} -gt 0 ] || return 0
+  touch "$ACC_LOOP_DIR/stop"
+  local p
+  for p in "${ACC_LOOP_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -TERM "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  ACC_LOOP_PIDS=()
+}
+# acc_loop_counts NAME [FROM [TO]]: "<n> requests, <ok> ok, <failed> failed"
+# over the requests made between the epoch times FROM and TO (default: all).
+acc_loop_counts() {
+  awk -v from="${2:-0}" -v to="${3:-1e18}" '$1 >= from && $1 <= to { if ($2 == "ok") ok++; else bad++ }
+    END { printf "%d requests, %d ok, %d failed\n", ok + bad, ok, bad }' "$ACC_LOOP_DIR/$1"
+}
+# acc_loop_failures NAME: the failed requests' lines (first 10).
+acc_loop_failures() { grep -v ' ok$' "$ACC_LOOP_DIR/$1" | head -n 10; }
+# acc_drill_env: the cluster.sh variables (MK_CLUSTER_DIR, _PREFIX, _SUBNET)
+# of the cluster in $KUBECONFIG when that kubeconfig sits in a cluster.sh
+# directory; fails when the cluster is not a cluster.sh one (drills need it).
+acc_drill_env() {
+  local d; d=$(dirname "${KUBECONFIG:-/nonexistent}")
+  [ -f "$d/state" ] && [ -f "$d/server.cmd" ] || return 1
+  export MK_CLUSTER_DIR=$d
+  export MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$d/state" | tail -n1)
+  export MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$d/state" | tail -n1)
+}
+# acc_server_flag FLAG DEFAULT: the value of a `minik8s server` flag the
+# cluster.sh cluster runs with (from its recorded command line), or DEFAULT.
+acc_server_flag() {
+  local v
+  v=$(tr '\0' '\n' <"$MK_CLUSTER_DIR/server.cmd" 2>/dev/null | grep -A1 -x -- "$1" | sed -n 2p)
+  echo "${v:-$2}"
+}
