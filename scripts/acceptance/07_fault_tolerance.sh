@@ -81,7 +81,8 @@ sleep 3
 T0=$(now)
 acc_run sh -c "'$CL' restart-server & s=\$!; '$CL' restart-agent '$N1' & a=\$!; wait \$s; rs=\$?; wait \$a; ra=\$?; echo \"exit codes: restart-server \$rs, restart-agent \$ra\"; [ \$rs = 0 ] && [ \$ra = 0 ]"
 T1=$(now)
-acc_expect "server and $N1's agent killed (SIGKILL) and back: server /readyz, node Lease renewed and Ready" "server pid [0-9]+ ready again after .*agent pid [0-9]+ back|agent pid [0-9]+ back.*server pid [0-9]+ ready again"
+acc_expect "the server was killed (SIGKILL) and answers /readyz again" "server pid [0-9]+ ready again after [0-9]+ ms"
+acc_expect "$N1's agent was killed (SIGKILL) and is back (Lease renewed, Ready)" "agent pid [0-9]+ back \(Lease renewed, Ready\)"
 echo "[STEP] control plane down and back in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s; requests keep running for 5 s more"
 sleep 5
 T2=$(now)
@@ -96,9 +97,11 @@ for l in n3-to-svc n1-to-svc; do
 done
 acc_loop_stop
 acc_run kubectl get nodes
-acc_expect "afterwards: every node is listed and Ready" "$N1 +Ready.*$N2 +Ready.*$N3 +Ready"
+for n in "$N1" "$N2" "$N3"; do acc_expect "afterwards: node $n listed and Ready" "^$n +Ready "; done
 acc_run kubectl get pods,svc,endpoints -l acc=ft -o wide
-acc_expect "afterwards: pods, Service and endpoints are listed" "pod/acc-ft-3 .*service/acc-ft .*endpoints/acc-ft"
+for o in pod/acc-ft-1 pod/acc-ft-2 pod/acc-ft-3 service/acc-ft endpoints/acc-ft; do
+  acc_expect "afterwards: $o listed" "^$o "
+done
 acc_run sh -c "kubectl get pods,svc,endpoints -l acc=ft -o jsonpath='{range .items[*]}{.kind}/{.metadata.name} uid={.metadata.uid}{\"\\n\"}{end}' | sort"
 acc_check "the same objects (same UIDs) as before the restart: the store was kept" test "$ACC_OUT" = "$BEFORE_OBJS"
 acc_run pod_table
@@ -120,16 +123,18 @@ acc_run "$CL" stop-node "$N3"
 acc_expect "node $N3 stopped" "stopped: agent, containerd"
 acc_run "$CL" status
 acc_expect "the harness shows it stopped" "node 3: .*STOPPED"
+F=$ACC_FAIL
 acc_poll $((GRACE + 30)) "the control plane notices: $N3 NotReady (Ready condition Unknown, the kubelet stopped posting)" "^Unknown" \
   kubectl get node "$N3" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}'
-echo "[STEP] $N3 marked $(since "$T0") s after it died (grace period ${GRACE}s)"
+[ "$ACC_FAIL" = "$F" ] && echo "[STEP] $N3 marked $(since "$T0") s after it died (grace period ${GRACE}s)"
 acc_run kubectl get nodes
 acc_expect "kubectl get nodes shows $N3 NotReady" "$N3 +NotReady"
 acc_poll 10 "$N3 carries the unreachable taints (NoExecute, NoSchedule)" "node.kubernetes.io/unreachable:NoExecute" \
   kubectl get node "$N3" -o jsonpath='{range .spec.taints[*]}{.key}:{.effect}{"\n"}{end}'
+F=$ACC_FAIL
 acc_poll 10 "its pod acc-ft-3 left the Service's endpoints (traffic stops going to it)" "^acc-ft-1 acc-ft-2$" ep_pods
 T_EP=$(now)
-echo "[STEP] endpoints without acc-ft-3 $(since "$T0") s after $N3 died"
+[ "$ACC_FAIL" = "$F" ] && echo "[STEP] endpoints without acc-ft-3 $(since "$T0") s after $N3 died"
 acc_run kubectl get endpoints acc-ft -o wide
 acc_run "$CL" exec "$N1" -- sh -c "for i in \$(seq 1 10); do curl -sS --max-time 2 http://$CIP/; done | sort | uniq -c"
 answered_by_others() {  # the uniq -c output: 10 answers in all, from acc-ft-1/2 only
@@ -144,9 +149,10 @@ acc_poll 60 "the 4 new pods are scheduled" "^4$" sh -c "kubectl get pods -l acc=
 acc_run kubectl get pods -l acc=ft-sched -o wide
 acc_check "none of them on $N3" sh -c "! kubectl get pods -l acc=ft-sched -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | grep -qx '$N3'"
 kubectl delete pod -l acc=ft-sched --wait=false >/dev/null 2>&1
+F=$ACC_FAIL
 acc_poll $((TOL + 40)) "after the toleration (${TOL}s) acc-ft-3 is evicted from $N3 (deleted)" "NotFound" \
   sh -c "kubectl get pod acc-ft-3 2>&1; true"
-echo "[STEP] acc-ft-3 evicted $(since "$T0") s after $N3 died"
+[ "$ACC_FAIL" = "$F" ] && echo "[STEP] acc-ft-3 evicted $(since "$T0") s after $N3 died"
 acc_run kubectl get pods -l acc=ft -o wide
 
 acc_step "7.7.2 $N3 comes back: scripts/cluster.sh start-node $N3"
