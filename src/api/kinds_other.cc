@@ -18,10 +18,38 @@ using v::str;
 
 // ------------------------------------------------------------------------ HPA
 
+// autoscaling/v2 SetDefaults_HorizontalPodAutoscaler: minReplicas 1, cpu
+// Utilization 80% when no metric is given, and for a behavior that is
+// present every absent part of scaleUp (Max of 4 Pods / 100 Percent per 15 s,
+// window 0) and scaleDown (100 Percent per 15 s; the window stays unset: the
+// controller's --horizontal-pod-autoscaler-downscale-stabilization applies).
+void hpa_scaling_rules_defaults(Json& rules, bool up) {
+  if (rules.is_null()) rules = Json::object();
+  if (!rules.is_object()) return;
+  if (!has(rules, "selectPolicy")) rules["selectPolicy"] = "Max";
+  if (up && !has(rules, "stabilizationWindowSeconds")) rules["stabilizationWindowSeconds"] = 0;
+  if (!has(rules, "policies")) {
+    rules["policies"] = up ? Json::array({{{"type", "Pods"}, {"value", 4}, {"periodSeconds", 15}},
+                                          {{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}}})
+                           : Json::array({{{"type", "Percent"}, {"value", 100}, {"periodSeconds", 15}}});
+  }
+}
+
 void hpa_defaults(Json& obj) {
   if (!obj.is_object()) return;
   if (!obj.contains("spec") || !obj["spec"].is_object()) obj["spec"] = Json::object();
-  if (!has(obj["spec"], "minReplicas")) obj["spec"]["minReplicas"] = 1;
+  Json& spec = obj["spec"];
+  if (!has(spec, "minReplicas")) spec["minReplicas"] = 1;
+  if (!spec.contains("metrics") || spec["metrics"].is_null() ||
+      (spec["metrics"].is_array() && spec["metrics"].empty())) {
+    spec["metrics"] = Json::array(
+        {{{"type", "Resource"},
+          {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
+  }
+  if (spec.contains("behavior") && spec["behavior"].is_object()) {
+    hpa_scaling_rules_defaults(spec["behavior"]["scaleUp"], true);
+    hpa_scaling_rules_defaults(spec["behavior"]["scaleDown"], false);
+  }
 }
 
 void validate_quantity(const Json& x, const std::string& path, FieldErrors& errs) {

@@ -1,16 +1,481 @@
-// HpaController — stub until its implementation lands (see controllers.h).
+// HpaController: informers on HorizontalPodAutoscalers and Pods, one worker.
+// Each HPA key is synced when it appears or its spec changes and then every
+// sync_period (one timer chain per key: a sync re-arms it, a timer that
+// fires before the key is due again belongs to a superseded chain and is
+// dropped). reconcile() is Kubernetes' reconcileAutoscaler: scale
+// subresource → metrics API → hpa_algorithm.h → scale write, status, Events.
+// The per-HPA history (recommendations, scale events) lives only in the
+// worker thread, as in Kubernetes it lives only in the controller's memory.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "hpa_algorithm.h"
+#include "minik8s/api/quantity.h"
+#include "minik8s/api/selector.h"
+#include "minik8s/client/informer.h"
+#include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "minik8s/util/time.h"
+#include "minik8s/util/url.h"
 
 namespace minik8s::controllers {
 
-struct HpaController::Impl {
-  client::Client& client;
-  HpaOptions options;
+using api::field;
+using api::Json;
+using api::sfield;
+using client::ObjectPtr;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kComponent = "horizontal-pod-autoscaler";
+constexpr const char* kMetricsPath = "/apis/metrics.k8s.io/v1beta1/namespaces/";
+
+// metav1 quantity text for a metric value in milli-units: cpu as "150m";
+// memory in bytes, with a binary suffix when exact ("10Mi", "12572Ki").
+std::string quantity_text(const std::string& resource, int64_t milli) {
+  if (resource == "memory") {
+    int64_t bytes = milli / 1000;
+    if (milli % 1000 == 0 && bytes % 1024 == 0 && bytes > 0) {
+      auto q = api::Quantity::parse(std::to_string(bytes / 1024) + "Ki");
+      if (q) return q->to_string();
+    }
+  }
+  return api::Quantity::from_milli(milli).to_string();
+}
+
+int64_t quantity_milli(const Json& q) {
+  std::string text = q.is_string() ? q.get<std::string>() : q.is_number() ? q.dump() : "";
+  auto parsed = api::Quantity::parse(text);
+  return parsed ? parsed->milli_value() : 0;
+}
+
+int32_t int_field(const Json& obj, const char* key, int32_t fallback) {
+  const Json& v = field(obj, key);
+  return v.is_number_integer() ? v.get<int32_t>() : fallback;
+}
+
+// setCondition: replaces the condition of that type; the transition time
+// moves only when the status changes.
+void set_condition(Json& status, const std::string& type, bool value, const std::string& reason,
+                   const std::string& message, const std::string& now) {
+  if (!status.contains("conditions") || !status["conditions"].is_array()) status["conditions"] = Json::array();
+  std::string st = value ? "True" : "False";
+  for (auto& c : status["conditions"]) {
+    if (sfield(c, "type") != type) continue;
+    if (sfield(c, "status") != st) c["lastTransitionTime"] = now;
+    c["status"] = st;
+    c["reason"] = reason;
+    c["message"] = message;
+    return;
+  }
+  status["conditions"].push_back(
+      {{"type", type}, {"status", st}, {"lastTransitionTime", now}, {"reason", reason}, {"message", message}});
+}
+
+struct MetricOutcome {
+  int32_t replicas = 0;
+  std::string name;  // "cpu resource utilization (percentage of request)"
+  Json status;       // the MetricStatus
+  bool ok = false;
+  std::string cond_reason, cond_message;  // ScalingActive False on failure
 };
 
-HpaController::HpaController(client::Client& client, HpaOptions options) : impl_(new Impl{client, std::move(options)}) {}
+}  // namespace
+
+struct HpaController::Impl {
+  Impl(client::Client& c, HpaOptions o) : client(c), opts(std::move(o)) {}
+
+  client::Client& client;
+  const HpaOptions opts;
+  const api::ResourceType* hpa_type = nullptr;
+  const api::ResourceType* pods_type = nullptr;
+  const api::ResourceType* events_type = nullptr;
+  std::unique_ptr<client::Informer> hpas;
+  std::unique_ptr<client::Informer> pods;
+  client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
+  std::jthread worker;
+  std::atomic<uint64_t> event_seq{0};
+  bool started = false;
+  bool stopped = false;
+
+  std::mutex mu;
+  std::set<std::string> forced;  // guarded by mu: keys to sync now (added / spec changed / deleted)
+
+  // Worker-thread state.
+  std::map<std::string, hpa::HpaHistory> history;
+  std::map<std::string, std::chrono::steady_clock::time_point> due;
+
+  void force(const ObjectPtr& obj) {
+    std::string key = client::object_key(*obj);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      forced.insert(key);
+    }
+    queue.add(key);
+  }
+
+  void run(std::stop_token stop) {
+    while (!stop.stop_requested() && !(hpas->has_synced() && pods->has_synced())) std::this_thread::sleep_for(5ms);
+    std::string key;
+    while (queue.get(key)) {
+      bool forced_now;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        forced_now = forced.erase(key) > 0;
+      }
+      auto now = std::chrono::steady_clock::now();
+      auto it = due.find(key);
+      if (!forced_now && it != due.end() && now + 50ms < it->second) {
+        queue.done(key);  // a superseded timer chain
+        continue;
+      }
+      if (!hpas->indexer().get(key)) {
+        history.erase(key);
+        due.erase(key);
+        queue.done(key);
+        continue;
+      }
+      Status st = reconcile(key);
+      if (!st.is_ok()) spdlog::warn("hpa: {}: {}", key, st.to_string());
+      due[key] = now + opts.sync_period;
+      queue.add_after(key, opts.sync_period);
+      queue.done(key);
+    }
+  }
+
+  void record_event(const Json& hpa, const std::string& type, const std::string& reason, const std::string& message) {
+    const Json& meta = field(hpa, "metadata");
+    auto now = real_clock().now();
+    char suffix[40];
+    std::snprintf(suffix, sizeof suffix, ".%llx",
+                  static_cast<unsigned long long>(
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
+                      event_seq.fetch_add(1)));
+    std::string ts = format_rfc3339(now);
+    Json ev = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", sfield(meta, "name") + suffix}, {"namespace", sfield(meta, "namespace")}}},
+               {"involvedObject",
+                {{"apiVersion", "autoscaling/v2"},
+                 {"kind", "HorizontalPodAutoscaler"},
+                 {"namespace", sfield(meta, "namespace")},
+                 {"name", sfield(meta, "name")},
+                 {"uid", sfield(meta, "uid")},
+                 {"resourceVersion", sfield(meta, "resourceVersion")}}},
+               {"reason", reason},
+               {"message", message},
+               {"type", type},
+               {"source", {{"component", kComponent}}},
+               {"reportingComponent", kComponent},
+               {"firstTimestamp", ts},
+               {"lastTimestamp", ts},
+               {"eventTime", format_rfc3339_micro(now)},
+               {"count", 1}};
+    auto r = client.create(*events_type, ev, sfield(meta, "namespace"));
+    if (!r) spdlog::debug("hpa: recording event: {}", r.status().to_string());
+  }
+
+  Result<Json> get_json(const std::string& path) {
+    auto r = client.rest().request("GET", path);
+    if (!r) return r.status();
+    Status st = client::check_response(*r);
+    if (!st.is_ok()) return st;
+    return api::parse_json(r->body);
+  }
+
+  // computeStatusForResourceMetric (Resource metrics; other types are refused).
+  MetricOutcome compute_metric(const Json& hpa, const Json& spec_metric, int32_t current,
+                               const std::vector<const Json*>& pod_list, const Result<Json>& metrics_list,
+                               const hpa::CalcOptions& copts) {
+    MetricOutcome out;
+    std::string type = sfield(spec_metric, "type");
+    if (type != "Resource") {
+      out.cond_reason = "InvalidMetricSourceType";
+      out.cond_message = "the HPA was unable to compute the replica count: unsupported metric source type \"" + type + "\"";
+      out.status = Json::object();
+      record_event(hpa, "Warning", "InvalidMetricSourceType", "unsupported metric source type \"" + type + "\"");
+      return out;
+    }
+    const Json& res = field(spec_metric, "resource");
+    std::string resource = sfield(res, "name");
+    const Json& target = field(res, "target");
+    out.status = {{"type", "Resource"}, {"resource", {{"name", resource}, {"current", Json::object()}}}};
+    auto fail = [&](const std::string& reason, const std::string& msg) {
+      out.cond_reason = reason;
+      out.cond_message = "the HPA was unable to compute the replica count: " + msg;
+      record_event(hpa, "Warning", reason, msg);
+      return out;
+    };
+    if (!metrics_list) {
+      return fail("FailedGetResourceMetric",
+                  "unable to get metrics for resource " + resource + ": " + metrics_list.status().message());
+    }
+    SysTime newest{};
+    hpa::PodMetrics samples = hpa::pod_metrics_from_list(*metrics_list, resource, &newest);
+    if (samples.empty()) {
+      return fail("FailedGetResourceMetric", "unable to get metrics for resource " + resource +
+                                                 ": no metrics returned from resource metrics API");
+    }
+    std::string tt = sfield(target, "type");
+    if (tt == "Utilization" || (tt.empty() && field(target, "averageUtilization").is_number_integer())) {
+      int32_t want = int_field(target, "averageUtilization", 0);
+      auto r = hpa::resource_replicas_utilization(current, want, resource, pod_list, std::move(samples), copts);
+      if (!r) return fail("FailedGetResourceMetric", r.status().message());
+      out.replicas = r->replicas;
+      out.name = resource + " resource utilization (percentage of request)";
+      out.status["resource"]["current"] = {{"averageUtilization", r->utilization},
+                                           {"averageValue", quantity_text(resource, r->raw_average)}};
+    } else if (tt == "AverageValue" || (tt.empty() && !field(target, "averageValue").is_null())) {
+      int64_t want = quantity_milli(field(target, "averageValue"));
+      auto r = hpa::resource_replicas_average(current, want, resource, pod_list, std::move(samples), copts);
+      if (!r) return fail("FailedGetResourceMetric", r.status().message());
+      out.replicas = r->replicas;
+      out.name = resource + " resource";
+      out.status["resource"]["current"] = {{"averageValue", quantity_text(resource, r->raw_average)}};
+    } else {
+      return fail("FailedGetResourceMetric",
+                  "invalid resource metric source: neither a utilization target nor a value target was set");
+    }
+    out.ok = true;
+    return out;
+  }
+
+  Status write_status(const Json& hpa, const Json& status) {
+    if (field(hpa, "status") == status) return Status::ok();
+    Json copy = hpa;
+    copy["status"] = status;
+    auto r = client.update_status(*hpa_type, copy);
+    return r ? Status::ok() : r.status();
+  }
+
+  Status reconcile(const std::string& key) {
+    ObjectPtr obj = hpas->indexer().get(key);
+    if (!obj) return Status::ok();
+    const Json& hpa = *obj;
+    const Json& meta = field(hpa, "metadata");
+    const Json& spec = field(hpa, "spec");
+    std::string ns = sfield(meta, "namespace");
+    SysTime now = real_clock().now();
+    std::string now_text = format_rfc3339(now);
+    Json status = field(hpa, "status").is_object() ? field(hpa, "status") : Json::object();
+    if (field(meta, "generation").is_number_integer()) status["observedGeneration"] = meta["generation"];
+    int32_t min_replicas = int_field(spec, "minReplicas", 1);
+    int32_t max_replicas = int_field(spec, "maxReplicas", min_replicas);
+
+    // The target's scale subresource.
+    const Json& ref = field(spec, "scaleTargetRef");
+    std::string ref_text = sfield(ref, "kind") + "/" + sfield(ref, "name");
+    const api::ResourceType* target_type = api::find_kind(sfield(ref, "apiVersion"), sfield(ref, "kind"));
+    Result<Json> scale = Status(Code::kNotFound, "no matches for kind \"" + sfield(ref, "kind") + "\" in group version \"" +
+                                                     sfield(ref, "apiVersion") + "\" with a scale subresource");
+    if (target_type && target_type->has_scale) {
+      scale = get_json(client::Client::path(*target_type, ns, sfield(ref, "name"), "scale"));
+    }
+    if (!scale) {
+      std::string msg = scale.status().message();
+      set_condition(status, "AbleToScale", false, "FailedGetScale",
+                    "the HPA controller was unable to get the target's current scale: " + msg, now_text);
+      record_event(hpa, "Warning", "FailedGetScale", msg);
+      Status ws = write_status(hpa, status);
+      (void)ws;
+      return Status(scale.status().code(), "getting the scale of " + ref_text + ": " + msg);
+    }
+    set_condition(status, "AbleToScale", true, "SucceededGetScale",
+                  "the HPA controller was able to get the target's current scale", now_text);
+    int32_t current = int_field(field(*scale, "spec"), "replicas", 0);
+    hpa::HpaHistory& hist = history[key];
+    if (hist.recommendations.empty()) hist.recommendations.push_back({current, now});  // recordInitialRecommendation
+
+    int32_t desired = 0;
+    std::string rescale_reason;
+    bool rescale = true;
+    Json metric_statuses = Json::array();
+    Status result = Status::ok();
+    if (current == 0 && min_replicas != 0) {
+      desired = 0;
+      rescale = false;
+      set_condition(status, "ScalingActive", false, "ScalingDisabled",
+                    "scaling is disabled since the replica count of the target is zero", now_text);
+    } else if (current > max_replicas) {
+      rescale_reason = "Current number of replicas above Spec.MaxReplicas";
+      desired = max_replicas;
+    } else if (current < min_replicas) {
+      rescale_reason = "Current number of replicas below Spec.MinReplicas";
+      desired = min_replicas;
+    } else {
+      // computeReplicasForMetrics
+      std::string selector_text = sfield(field(*scale, "status"), "selector");
+      auto selector = api::LabelSelector::parse(selector_text);
+      std::string bad_selector;
+      if (selector_text.empty()) bad_selector = "selector is required";
+      else if (!selector) bad_selector = "couldn't convert selector into a corresponding internal selector object: " +
+                                         selector.status().message();
+      if (!bad_selector.empty()) {
+        set_condition(status, "ScalingActive", false, "InvalidSelector",
+                      "the HPA target's scale is missing a selector", now_text);
+        record_event(hpa, "Warning", selector_text.empty() ? "SelectorRequired" : "InvalidSelector", bad_selector);
+        status["currentReplicas"] = current;
+        Status ws = write_status(hpa, status);
+        (void)ws;
+        return Status(Code::kInvalid, bad_selector);
+      }
+      auto pod_ptrs = pods->indexer().list(ns, *selector);
+      std::vector<const Json*> pod_list;
+      for (const auto& p : pod_ptrs) pod_list.push_back(p.get());
+      Result<Json> metrics_list =
+          get_json(kMetricsPath + ns + "/pods?labelSelector=" + url_encode(selector->to_string()));
+      hpa::CalcOptions copts{opts.tolerance, opts.cpu_initialization_period, opts.initial_readiness_delay, now};
+
+      const Json& specs = field(spec, "metrics");
+      int invalid = 0;
+      std::string first_reason, first_message;
+      int32_t proposal = 0;
+      std::string metric_name;
+      if (specs.is_array()) {
+        for (const auto& m : specs) {
+          MetricOutcome mo = compute_metric(hpa, m, current, pod_list, metrics_list, copts);
+          metric_statuses.push_back(mo.status);
+          if (!mo.ok) {
+            if (invalid++ == 0) {
+              first_reason = mo.cond_reason;
+              first_message = mo.cond_message;
+            }
+            continue;
+          }
+          if (proposal == 0 || mo.replicas > proposal) {
+            proposal = mo.replicas;
+            metric_name = mo.name;
+          }
+        }
+      }
+      int total = specs.is_array() ? static_cast<int>(specs.size()) : 0;
+      if (invalid >= total || (invalid > 0 && proposal < current)) {
+        if (total == 0) {
+          first_reason = "FailedGetResourceMetric";
+          first_message = "the HPA was unable to compute the replica count: no metrics are configured";
+        }
+        set_condition(status, "ScalingActive", false, first_reason, first_message, now_text);
+        status["currentReplicas"] = current;
+        status["currentMetrics"] = metric_statuses;
+        Status ws = write_status(hpa, status);
+        (void)ws;
+        std::string err = "invalid metrics (" + std::to_string(invalid) + " invalid out of " + std::to_string(total) +
+                          "), first error is: " + first_message;
+        record_event(hpa, "Warning", "FailedComputeMetricsReplicas", err);
+        return Status(Code::kInvalid, err);
+      }
+      if (invalid > 0) {
+        result = Status(Code::kInvalid, "invalid metrics (" + std::to_string(invalid) + " invalid out of " +
+                                            std::to_string(total) + "), first error is: " + first_message);
+      }
+      set_condition(status, "ScalingActive", true, "ValidMetricFound",
+                    "the HPA was able to successfully calculate a replica count from " + metric_name, now_text);
+      desired = proposal;
+      if (desired > current) rescale_reason = metric_name + " above target";
+      if (desired < current) rescale_reason = "All metrics below target";
+      hpa::Normalized n;
+      if (field(spec, "behavior").is_object()) {
+        auto down = std::chrono::duration_cast<std::chrono::seconds>(opts.downscale_stabilization);
+        n = hpa::normalize_with_behavior(hist, hpa::behavior_from_json(spec["behavior"], down), current, desired,
+                                         min_replicas, max_replicas, now);
+      } else {
+        n = hpa::normalize(hist, opts.downscale_stabilization, current, desired, min_replicas, max_replicas, now);
+      }
+      set_condition(status, "AbleToScale", true, n.able_reason, n.able_message, now_text);
+      set_condition(status, "ScalingLimited", n.limited, n.limited_reason, n.limited_message, now_text);
+      desired = n.replicas;
+      rescale = desired != current;
+    }
+
+    if (rescale) {
+      auto r = client.patch(*target_type, ns, sfield(ref, "name"), client::PatchType::kMerge,
+                            Json{{"spec", {{"replicas", desired}}}}, "scale");
+      if (!r) {
+        std::string msg = r.status().message();
+        set_condition(status, "AbleToScale", false, "FailedUpdateScale",
+                      "the HPA controller was unable to update the target scale: " + msg, now_text);
+        record_event(hpa, "Warning", "FailedRescale",
+                     "New size: " + std::to_string(desired) + "; reason: " + rescale_reason + "; error: " + msg);
+        status["currentReplicas"] = current;
+        Status ws = write_status(hpa, status);
+        (void)ws;
+        return Status(r.status().code(), "updating the scale of " + ref_text + ": " + msg);
+      }
+      set_condition(status, "AbleToScale", true, "SucceededRescale",
+                    "the HPA controller was able to update the target scale to " + std::to_string(desired), now_text);
+      record_event(hpa, "Normal", "SuccessfulRescale",
+                   "New size: " + std::to_string(desired) + "; reason: " + rescale_reason);
+      spdlog::info("hpa: {} scaled {} from {} to {}: {}", key, ref_text, current, desired, rescale_reason);
+      if (field(spec, "behavior").is_object()) {
+        auto down = std::chrono::duration_cast<std::chrono::seconds>(opts.downscale_stabilization);
+        hpa::store_scale_event(hist, hpa::behavior_from_json(spec["behavior"], down), current, desired, now);
+      }
+      status["lastScaleTime"] = now_text;
+    } else {
+      desired = current;
+    }
+    status["currentReplicas"] = current;
+    status["desiredReplicas"] = desired;
+    if (metric_statuses.empty()) {
+      status.erase("currentMetrics");
+    } else {
+      status["currentMetrics"] = metric_statuses;
+    }
+    Status ws = write_status(hpa, status);
+    if (!ws.is_ok()) return ws;
+    return result;
+  }
+};
+
+HpaController::HpaController(client::Client& client, HpaOptions options)
+    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+
 HpaController::~HpaController() { stop(); }
-Status HpaController::start() { return Status::ok(); }
-void HpaController::stop() {}
+
+Status HpaController::start() {
+  Impl& s = *impl_;
+  if (s.started) return Status::ok();
+  if (s.opts.sync_period <= std::chrono::milliseconds(0)) return bad_request("the HPA sync period must be positive");
+  s.hpa_type = api::find_kind("autoscaling/v2", "HorizontalPodAutoscaler");
+  s.pods_type = api::find_kind("v1", "Pod");
+  s.events_type = api::find_kind("v1", "Event");
+  if (!s.hpa_type || !s.pods_type || !s.events_type) {
+    return internal_error("the kind table lacks HorizontalPodAutoscaler, Pod or Event");
+  }
+  s.hpas = std::make_unique<client::Informer>(s.client, *s.hpa_type);
+  s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
+  client::EventHandlers h;
+  h.on_add = [&s](const ObjectPtr& o) { s.force(o); };
+  h.on_update = [&s](const ObjectPtr& old_obj, const ObjectPtr& o) {
+    if (field(*old_obj, "spec") != field(*o, "spec")) s.force(o);
+  };
+  h.on_delete = [&s](const ObjectPtr& o) { s.force(o); };
+  s.hpas->add_event_handlers(std::move(h));
+  s.hpas->start();
+  s.pods->start();
+  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
+  s.started = true;
+  return Status::ok();
+}
+
+void HpaController::stop() {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.queue.shutdown();
+  s.worker.request_stop();
+  if (s.worker.joinable()) s.worker.join();
+  s.hpas->stop();
+  s.pods->stop();
+}
 
 }  // namespace minik8s::controllers
