@@ -1,5 +1,7 @@
 #include "handler.h"
 
+#include "default_tolerations.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -546,6 +548,7 @@ HttpResponse RestHandler::dispatch(const HttpRequest& req, std::string* verb,
     r.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
+  if (auto extra = dispatch_extra(req, verb, resource)) return std::move(*extra);
   RequestInfo ri = parse_path(p);
   switch (ri.path) {
     case PathKind::kApiVersions:
@@ -596,6 +599,12 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
       if (!versions.count(t->group)) order.push_back(t->group);
       auto& v = versions[t->group];
       if (std::find(v.begin(), v.end(), t->version) == v.end()) v.push_back(t->version);
+    }
+    for (const auto& provider : extra_groups()) {
+      const std::string g = provider->group();
+      if (!versions.count(g)) order.push_back(g);
+      auto& v = versions[g];
+      if (std::find(v.begin(), v.end(), provider->version()) == v.end()) v.push_back(provider->version());
     }
     for (const auto& g : order) {
       json vs = json::array();
@@ -957,6 +966,10 @@ RestHandler::Outcome RestHandler::create_object(const api::ResourceType& t, cons
   std::string generate = str_at(meta, "generateName");
   bool generated = str_at(meta, "name").empty() && !generate.empty();
   if (t.set_defaults) t.set_defaults(obj);
+  if (t.group.empty() && t.kind == "Pod") {
+    add_default_tolerations(obj, opts_.default_not_ready_toleration_seconds,
+                            opts_.default_unreachable_toleration_seconds);
+  }
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     if (generated) obj["metadata"]["name"] = generate + random_suffix(5);
     std::string name = str_at(obj["metadata"], "name");
@@ -2024,8 +2037,112 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
 }
 
 void RestHandler::add_api_group(std::shared_ptr<ApiGroupProvider> group) {
+  if (!group) return;
   std::lock_guard lock(extra_mu_);
   extra_groups_.push_back(std::move(group));
+}
+
+std::vector<std::shared_ptr<ApiGroupProvider>> RestHandler::extra_groups() const {
+  std::lock_guard lock(extra_mu_);
+  return extra_groups_;
+}
+
+std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, std::string* verb,
+                                                        std::string* resource) {
+  static const std::string kApis = "/apis/";
+  const std::string& p = req.path;
+  if (p.rfind(kApis, 0) != 0) return std::nullopt;
+  std::vector<std::shared_ptr<ApiGroupProvider>> groups = extra_groups();
+  if (groups.empty()) return std::nullopt;
+  // /apis/<g>[/<v>[/<rest>]]
+  size_t g_end = p.find('/', kApis.size());
+  std::string group = p.substr(kApis.size(), g_end == std::string::npos ? std::string::npos : g_end - kApis.size());
+  std::vector<std::shared_ptr<ApiGroupProvider>> mine;
+  for (auto& provider : groups) {
+    if (provider->group() == group) mine.push_back(provider);
+  }
+  if (mine.empty()) return std::nullopt;
+  std::string after = g_end == std::string::npos ? "" : p.substr(g_end + 1);  // "<v>/<rest>" or ""
+  size_t v_end = after.find('/');
+  std::string version = after.substr(0, v_end);
+  std::string rest = v_end == std::string::npos ? "" : after.substr(v_end);  // "" or "/..."
+  auto not_served = [] { return error_response(not_found("the server could not find the requested resource")); };
+  auto discovery_only = [&]() -> std::optional<HttpResponse> {
+    if (req.method != "GET") {
+      return error_response(
+          Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"));
+    }
+    *verb = "get";
+    return std::nullopt;
+  };
+
+  if (version.empty()) {  // /apis/<g> or /apis/<g>/: the APIGroup
+    if (auto refused = discovery_only()) return refused;
+    json vs = json::array();
+    for (const auto& provider : mine) {
+      vs.push_back({{"groupVersion", group + "/" + provider->version()}, {"version", provider->version()}});
+    }
+    HttpResponse r;
+    r.body = json{{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", group}, {"versions", vs},
+                  {"preferredVersion", vs[0]}}
+                 .dump(-1, ' ', false, json::error_handler_t::replace);
+    return r;
+  }
+  std::shared_ptr<ApiGroupProvider> provider;
+  for (auto& candidate : mine) {
+    if (candidate->version() == version) provider = candidate;
+  }
+  if (!provider) return not_served();
+  std::vector<ExtraResource> resources = provider->resources();
+  if (rest.empty() || rest == "/") {  // /apis/<g>/<v>: the APIResourceList
+    if (auto refused = discovery_only()) return refused;
+    json list = json::array();
+    for (const auto& res : resources) {
+      list.push_back({{"name", res.name},
+                      {"singularName", ""},
+                      {"namespaced", res.namespaced},
+                      {"kind", res.kind},
+                      {"verbs", res.verbs}});
+    }
+    HttpResponse r;
+    r.body = json{{"kind", "APIResourceList"},
+                  {"apiVersion", "v1"},
+                  {"groupVersion", group + "/" + version},
+                  {"resources", list}}
+                 .dump(-1, ' ', false, json::error_handler_t::replace);
+    return r;
+  }
+  // The metrics label takes the resource's plural only when the provider
+  // declares it (never a name from the URL).
+  {
+    std::vector<std::string> seg;
+    for (size_t i = 1; i <= rest.size();) {
+      size_t j = rest.find('/', i);
+      if (j == std::string::npos) j = rest.size();
+      if (j > i) seg.push_back(rest.substr(i, j - i));
+      i = j + 1;
+    }
+    size_t at = (seg.size() >= 3 && seg[0] == "namespaces") ? 2 : 0;
+    if (at < seg.size()) {
+      for (const auto& res : resources) {
+        if (res.name == seg[at]) *resource = res.name;
+      }
+    }
+    bool named = seg.size() > at + 1;
+    if (req.method == "GET") *verb = named ? "get" : "list";
+  }
+  std::string query;
+  for (const auto& [k, v] : req.query) {
+    if (!query.empty()) query += '&';
+    query += url_encode(k) + "=" + url_encode(v);
+  }
+  LocalResponse answer = provider->handle(req.method, rest, query, req.accept);
+  if (answer.code == 0) return error_response(internal_error("the " + group + " provider gave no answer"));
+  HttpResponse r;
+  r.code = answer.code;
+  if (!answer.content_type.empty()) r.content_type = answer.content_type;
+  r.body = std::move(answer.body);
+  return r;
 }
 
 }  // namespace minik8s::apiserver

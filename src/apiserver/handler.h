@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,6 +86,10 @@ class RestHandler {
   enum class UpdateMode { kMain, kStatus, kFinalize, kInternal };
 
   HttpResponse dispatch(const HttpRequest& req, std::string* verb, std::string* resource);
+  // Requests under /apis/<g> of an extra group: its discovery documents, or
+  // provider->handle(). nullopt when the path belongs to no extra group.
+  std::optional<HttpResponse> dispatch_extra(const HttpRequest& req, std::string* verb, std::string* resource);
+  std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups() const;
   HttpResponse handle_resource(const HttpRequest& req, const RequestInfo& ri, std::string* verb);
 
   HttpResponse do_get(const HttpRequest& req, const RequestInfo& ri);
