@@ -81,6 +81,8 @@ echo
 "$BIN/mkctl" get pods -n demo -o wide
 echo
 "$BIN/mkctl" get svc -n demo
+echo
+"$BIN/mkctl" get deploy,rs -n demo
 CIP=$("$BIN/mkctl" get svc web -n demo --no-headers 2>/dev/null | awk '{print $3}')
 cat <<MSG
 
@@ -91,6 +93,10 @@ minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
                 kubectl exec -it -n demo web -c web -- sh            (stock kubectl 1.30+ works too)
   the Service:  curl http://${CIP:-<cluster-ip>}/                          (kube-proxy rules on this host)
                 kubectl exec -n demo web -c fetcher -- wget -qO- http://web.demo.svc.cluster.local/
+  workloads:    kubectl get deploy,rs,pods -n demo -l app=hello       (a Deployment of 2 behind Service hello)
+                kubectl scale deploy/hello -n demo --replicas=3
+                kubectl set image deploy/hello -n demo hello=busybox:latest; kubectl rollout status deploy/hello -n demo
+                kubectl top pods -n demo                              (metrics.k8s.io, refreshed every 5 s)
   stop:         make stop    (control plane and agent stop; pods and the node's containerd keep running)
   remove all:   make down    (containers, cgroups, CNI state, containerd, data)
 MSG
