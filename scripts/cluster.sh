@@ -393,14 +393,14 @@ kill9() {
   return 1
 }
 
-# wait_lease NAME SINCE_EPOCH_S: the node's Lease renewed at or after SINCE
-# (the agent talks to the server again), then the Node Ready.
+# wait_node_back NAME SINCE_MS I: the node's Lease renewed after SINCE (epoch
+# ms: the new agent talks to the server), then the Node Ready.
 wait_node_back() {
   local name=$1 since=$2 i=$3 deadline=$((SECONDS + ${MK_CLUSTER_TIMEOUT:-120})) rt t
   while :; do
     rt=$(kctl get lease -n kube-node-lease "$name" -o jsonpath='{.spec.renewTime}' 2>/dev/null)
-    t=0; [ -n "$rt" ] && t=$(date -d "$rt" +%s 2>/dev/null || echo 0)
-    if [ "$t" -ge "$since" ] &&
+    t=0; [ -n "$rt" ] && t=$(date -d "$rt" +%s%3N 2>/dev/null || echo 0)
+    if [ "$t" -gt "$since" ] &&
       kctl get node "$name" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
       return 0
     fi
@@ -433,14 +433,14 @@ cmd_restart_agent() {
   [ $# -eq 1 ] || die "usage: cluster.sh restart-agent NODE"
   [ -f "$STATE" ] || die "restart-agent: no cluster is up"
   local i name old t0 t1 since
-  i=$(node_index "$1"); name=$(state_get "node$i")
+  i=$(node_index "$1") || exit 1; name=$(state_get "node$i")
   [ "$(state_get "stopped$i")" = 1 ] && die "restart-agent: node $i is stopped (use start-node)"
   old=$(state_get "agent$i")
-  since=$(date +%s)
   t0=$(now_ms)
   kill9 "$old" || die "restart-agent: could not kill the agent of node $i (pid $old)"
   log "node $i ($name): agent pid $old killed (SIGKILL); containerd, shims and pods left running"
   start_agent "$i"
+  since=$(now_ms)  # after the kill: a renewal from now on is the new agent's
   wait_node_back "$name" "$since" "$i" || die "restart-agent: node $i did not come back"
   t1=$(now_ms)
   log "node $i ($name): agent pid $(state_get "agent$i") back (Lease renewed, Ready) after $((t1 - t0)) ms"
@@ -461,7 +461,7 @@ cmd_stop_node() {
   [ ${#a[@]} -eq 1 ] || die "usage: cluster.sh stop-node NODE [--keep-containers]"
   [ -f "$STATE" ] || die "stop-node: no cluster is up"
   local i name ns pids
-  i=$(node_index "${a[0]}"); name=$(state_get "node$i"); ns=$(node_ns "$i")
+  i=$(node_index "${a[0]}") || exit 1; name=$(state_get "node$i"); ns=$(node_ns "$i")
   [ "$i" = 1 ] && die "stop-node: node 1 runs the server (the control plane); stop a worker (use restart-server / restart-agent 1 for node 1)"
   [ "$(state_get "stopped$i")" = 1 ] && die "stop-node: node $i is already stopped"
   kill9 "$(state_get "agent$i")" || die "stop-node: could not kill the agent of node $i"
@@ -492,10 +492,10 @@ cmd_start_node() {
   [ $# -eq 1 ] || die "usage: cluster.sh start-node NODE"
   [ -f "$STATE" ] || die "start-node: no cluster is up"
   local i name since t0 t1
-  i=$(node_index "$1"); name=$(state_get "node$i")
+  i=$(node_index "$1") || exit 1; name=$(state_get "node$i")
   [ "$(state_get "stopped$i")" = 1 ] || die "start-node: node $i is not stopped"
   kill -0 "$(state_get "agent$i")" 2>/dev/null && die "start-node: the agent of node $i still runs"
-  t0=$(now_ms); since=$(date +%s)
+  t0=$(now_ms); since=$t0
   ip link set "$P-n$i" master "$BR" up || die "start-node: cannot bring link $P-n$i up"
   start_agent "$i"   # starts (or adopts) the node's containerd itself
   state_add "stopped$i=0"
