@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e on a 3-node cluster: the control plane and the agents survive kill -9.
 # A workload of 3 (a Deployment when the Deployment controller is active,
-# else 3 bare pods, one per node) behind a ClusterIP Service, and a DNS
+# else a ReplicaSet, else 3 bare pods, one per node) behind a ClusterIP Service, and a DNS
 # object whose host reaches the Service through each node's nginx. Request
 # loops (every ~100 ms, from the network namespaces of nodes 1 and 2: the
 # ClusterIP, and http://<dns host>/web through the hosts file and nginx)
@@ -86,12 +86,13 @@ containers:
 EOF
 }
 
-# A Deployment when its controller works (it makes a ReplicaSet within 20 s), else bare pods.
-WORKLOAD=pods
-if [ "${E2E_WORKLOAD:-auto}" != pods ] && kubectl api-resources 2>/dev/null | grep -q '^deployments '; then
+# A Deployment when its controller works (pods appear within 20 s), else a
+# ReplicaSet, else bare pods (E2E_WORKLOAD=deployment|replicaset|pods forces one).
+try_controller() {  # try_controller Deployment|ReplicaSet
+  local kind=$1 deadline
   { cat <<EOF
 apiVersion: apps/v1
-kind: Deployment
+kind: $kind
 metadata: {name: web, namespace: $NS}
 spec:
   replicas: 3
@@ -100,28 +101,22 @@ spec:
     metadata: {labels: {app: web}}
     spec:
 EOF
-    pod_spec "      " ""; } | kubectl apply -f - >/dev/null
+    pod_spec "      " ""; } | kubectl apply -f - >/dev/null 2>&1 || return 1
   deadline=$((SECONDS + 20))
   while [ $SECONDS -lt $deadline ]; do
-    [ -n "$(kubectl get rs -n "$NS" -o name 2>/dev/null)" ] && { WORKLOAD=deployment; break; }
+    [ -n "$(kubectl get pods -n "$NS" -l app=web -o name 2>/dev/null)" ] && return 0
     sleep 0.5
   done
-  if [ $WORKLOAD = pods ]; then
-    echo "[INFO] the Deployment made no ReplicaSet in 20 s (controller not active in this build): bare pods"
-    kubectl delete deployment web -n "$NS" --wait=false >/dev/null 2>&1
-  fi
-fi
-if [ $WORKLOAD = pods ]; then
-  for i in 1 2 3; do
-    { cat <<EOF
-apiVersion: v1
-kind: Pod
-metadata: {name: web-$i, namespace: $NS, labels: {app: web}}
-spec:
-EOF
-      pod_spec "  " "nodeSelector: {kubernetes.io/hostname: ${N[$((i - 1))]}}"; } | kubectl apply -f - >/dev/null
-  done
-fi
+  echo "[INFO] the $kind made no pods in 20 s (its controller is not active in this build)"
+  kubectl delete "$kind" web -n "$NS" >/dev/null 2>&1
+  return 1
+}
+WORKLOAD=pods
+case "${E2E_WORKLOAD:-auto}" in
+  auto) if try_controller Deployment; then WORKLOAD=deployment; elif try_controller ReplicaSet; then WORKLOAD=replicaset; fi ;;
+  deployment) try_controller Deployment && WORKLOAD=deployment ;;
+  replicaset) try_controller ReplicaSet && WORKLOAD=replicaset ;;
+esac
 echo "[INFO] workload: $WORKLOAD"
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1
@@ -170,7 +165,14 @@ kubectl get all,endpoints,dns -n "$NS" -o name 2>/dev/null | sort >"$TMP/objects
 echo "[INFO] objects: $(tr '\n' ' ' <"$TMP/objects.before")"
 echo "[INFO] pods before:"; sed 's/^/    /' "$TMP/pods.before"
 # The snapshots hold something to compare (a failed iptables-save would compare empty with empty).
-expect "snapshot: every node's proxy rules hold the ClusterIP" "^3$" sh -c "grep -c -- '-d $CIP/32' '$TMP/rules.before'"
+rules_hold_cip() {
+  local i
+  for i in 1 2 3; do
+    awk -v n="== node $i" '$0 == n {on = 1; next} /^== node/ {on = 0} on' "$TMP/rules.before" | grep -q -- "-d $CIP/32" || return 1
+  done
+  echo yes
+}
+expect "snapshot: every node's proxy rules hold the ClusterIP" "^yes$" rules_hold_cip
 expect "snapshot: 3 containerd PIDs" "^3$" sh -c "grep -cE '^node [0-9] [0-9]+$' '$TMP/containerd.before'"
 expect "snapshot: 3 running containers" "^3$" sh -c "grep -cE ' containerd://[0-9a-f]+ [0-9TZ:-]+ 0$' '$TMP/pods.before'"
 
@@ -234,10 +236,10 @@ eventually 20 "cluster DNS: web.$NS.svc.cluster.local from a pod answers" "^web 
   kubectl exec -n "$NS" "$first" -- timeout 5 wget -q -O - "http://web.$NS.svc.cluster.local/"
 
 # The scheduler, the controllers and the kubelets resumed.
-if [ $WORKLOAD = deployment ]; then
-  kubectl scale deployment web -n "$NS" --replicas=4 >/dev/null
+if [ $WORKLOAD != pods ]; then
+  kubectl scale "$WORKLOAD" web -n "$NS" --replicas=4 >/dev/null
   eventually 90 "scaled to 4 after the restarts: 4 pods Ready" "^4$" ready_count
-  kubectl scale deployment web -n "$NS" --replicas=3 >/dev/null
+  kubectl scale "$WORKLOAD" web -n "$NS" --replicas=3 >/dev/null
   eventually 60 "scaled back to exactly 3 pods" "^3$" sh -c "kubectl get pods -n $NS -l app=web --no-headers | grep -vc Terminating"
 fi
 kubectl run fresh -n "$NS" --image=busybox:1.36 --restart=Never -- sleep 3600 >/dev/null
