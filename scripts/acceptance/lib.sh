@@ -105,6 +105,12 @@ acc_multinode() {
     export MK_CLUSTER_DIR=$(mktemp -d /tmp/minik8s-acc-cluster.XXXXXX)/cluster
     export KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig
     ACC_CL_OWN=1
+    # One multi-node cluster at a time on this machine (run_all.sh holds the lock for its children).
+    if [ "${ACC_LOCK_HELD:-0}" != 1 ]; then
+      exec 9>/tmp/mk-cluster.lock
+      acc_step "waiting for /tmp/mk-cluster.lock (one multi-node cluster at a time)"
+      flock -w 1800 9 || { acc_fail "no cluster lock within 30 min"; acc_end; exit 1; }
+    fi
     acc_step "no running cluster: bringing up $want nodes (scripts/cluster.sh up $want, prefix $MK_CLUSTER_PREFIX)"
     acc_run env BIN="$BIN" "$CLUSTER_SH" up "$want"
     if [ "$ACC_RC" -ne 0 ]; then acc_fail "cluster.sh up $want"; acc_end; exit 1; fi

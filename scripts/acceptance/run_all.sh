@@ -80,8 +80,10 @@ else
   fi
   echo "[STEP] run_all: cluster Ready in $((SECONDS - t)) s"
 fi
-# The scripts use this cluster (not one of their own).
+# The scripts use this cluster (not one of their own); should one still bring
+# up its own, it must not wait for the lock run_all holds.
 unset ACC_FRESH_CLUSTER ACC_SINGLE_NODE
+[ -n "$OWN" ] && export ACC_LOCK_HELD=1
 
 rows=()
 failed=0
