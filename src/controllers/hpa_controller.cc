@@ -38,6 +38,7 @@ namespace {
 
 constexpr const char* kComponent = "horizontal-pod-autoscaler";
 constexpr const char* kMetricsPath = "/apis/metrics.k8s.io/v1beta1/namespaces/";
+constexpr auto kWarningRepeat = std::chrono::seconds(60);
 
 // metav1 quantity text for a metric value in milli-units: cpu as "150m";
 // memory in bytes, with a binary suffix when exact ("10Mi", "12572Ki").
@@ -113,6 +114,7 @@ struct HpaController::Impl {
   // Worker-thread state.
   std::map<std::string, hpa::HpaHistory> history;
   std::map<std::string, std::chrono::steady_clock::time_point> due;
+  std::map<std::string, std::map<std::string, SysTime>> warned;  // key → reason+message → last recorded
 
   void force(const ObjectPtr& obj) {
     std::string key = client::object_key(*obj);
@@ -141,6 +143,7 @@ struct HpaController::Impl {
       if (!hpas->indexer().get(key)) {
         history.erase(key);
         due.erase(key);
+        warned.erase(key);
         queue.done(key);
         continue;
       }
@@ -155,6 +158,13 @@ struct HpaController::Impl {
   void record_event(const Json& hpa, const std::string& type, const std::string& reason, const std::string& message) {
     const Json& meta = field(hpa, "metadata");
     auto now = real_clock().now();
+    if (type == "Warning") {
+      // A failing metric repeats every sync: the same warning at most once
+      // per kWarningRepeat per HPA (Kubernetes' recorder aggregates them).
+      auto& seen = warned[client::object_key(hpa)][reason + "\n" + message];
+      if (seen.time_since_epoch().count() != 0 && now - seen < kWarningRepeat) return;
+      seen = now;
+    }
     char suffix[40];
     std::snprintf(suffix, sizeof suffix, ".%llx",
                   static_cast<unsigned long long>(

@@ -230,13 +230,21 @@ TEST_F(HpaControllerTest, ScalesUpAtThePolicyRateAndBackDown) {
   EXPECT_EQ(condition(h, "AbleToScale")["status"], "True");
   EXPECT_EQ(condition(h, "ScalingLimited")["reason"], "DesiredWithinRange");
 
-  // Load off: 10% → ceil(0.2) = 1, again one pod per second.
+  // Load off: 10% → ceil(0.2) = 1, again one pod per second. The period
+  // must first be clear of the last scale-up: a policy counts from the
+  // replicas at the start of its period (Kubernetes' periodStartReplicas),
+  // so within 1 s of 2 → 3 the Pods-1 policy would allow 3 → 1 at once.
+  ASSERT_TRUE(eventually([&] { return real_clock().now() > t1 + 1100ms; }));
   metrics_->set("web-a", 10);
   ASSERT_TRUE(eventually([&] { return replicas("web") == 1; }, 10s)) << hpa("web").dump();
   auto all = events("SuccessfulRescale");
   ASSERT_EQ(all.size(), 4u);
   EXPECT_EQ(api::sfield(all[2], "message"), "New size: 2; reason: All metrics below target");
   EXPECT_EQ(api::sfield(all[3], "message"), "New size: 1; reason: All metrics below target");
+  SysTime t2{}, t3{};
+  ASSERT_TRUE(parse_rfc3339(api::sfield(all[2], "eventTime"), &t2));
+  ASSERT_TRUE(parse_rfc3339(api::sfield(all[3], "eventTime"), &t3));
+  EXPECT_GE(t3 - t2, 900ms);
 }
 
 TEST_F(HpaControllerTest, MemoryAverageValueWinsWhenLarger) {
