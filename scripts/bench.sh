@@ -90,5 +90,6 @@ kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 "$BUILD/bin/proxy_bench"
 bench/dns_bench.sh "$BUILD"
 bench/service_bench.sh "$BUILD"
+cmake --build "$BUILD" -j2 --target scheduler_bench >/dev/null && "$BUILD/bin/scheduler_bench" ${BENCH_QUICK:+--quick}
 bench/hpa_bench.sh "$BUILD"
 bench/node_failure_bench.sh "$BUILD"

@@ -156,9 +156,22 @@ bool pod_holds_resources(const Json& pod) {
   return phase != "Succeeded" && phase != "Failed";
 }
 
-NodeInfo::NodeInfo(ObjectPtr n) : node(std::move(n)) {
+NodeInfo::NodeInfo(ObjectPtr n) { set_node(std::move(n)); }
+
+void NodeInfo::set_node(ObjectPtr n) {
+  node = std::move(n);
   name = str(at(*node, "metadata"), "name");
   allocatable = node_allocatable(*node);
+  ready.clear();
+  for (const auto& c : arr(at(*node, "status"), "conditions")) {
+    if (str(c, "type") == "Ready") {
+      ready = str(c, "status");
+      break;
+    }
+  }
+  const Json& spec = at(*node, "spec");
+  unschedulable = at(spec, "unschedulable").is_boolean() && at(spec, "unschedulable").get<bool>();
+  has_taints = !arr(spec, "taints").empty();
 }
 
 PodInfoPtr PodInfo::make(ObjectPtr pod) {
@@ -183,6 +196,35 @@ void NodeInfo::add_pod(const PodInfo& info) {
   pods.push_back(info.pod);
 }
 
+namespace {
+
+Resources& subtract(Resources& a, const Resources& b) {
+  a.cpu_milli -= b.cpu_milli;
+  a.memory -= b.memory;
+  a.gpu -= b.gpu;
+  a.pods -= b.pods;
+  return a;
+}
+
+template <typename T>
+bool erase_one(std::vector<T>& v, const T& x) {
+  auto it = std::find(v.begin(), v.end(), x);
+  if (it == v.end()) return false;
+  v.erase(it);
+  return true;
+}
+
+}  // namespace
+
+bool NodeInfo::remove_pod(const PodInfo& info) {
+  if (!erase_one(pods, info.pod)) return false;
+  subtract(requested, info.requests);
+  subtract(requested_non_zero, info.requests_non_zero);
+  for (const auto& p : info.host_ports) erase_one(used_ports, p);
+  if (info.has_required_anti_affinity) erase_one(pods_with_required_anti_affinity, info.pod);
+  return true;
+}
+
 std::string NodeInfo::topology_value(const std::string& key) const {
   const Json& v = at(at(at(*node, "metadata"), "labels"), key.c_str());
   if (v.is_string()) return v.get<std::string>();
@@ -193,6 +235,33 @@ const NodeInfo* Snapshot::find(const std::string& name) const {
   auto it = std::lower_bound(nodes.begin(), nodes.end(), name,
                              [](const NodeInfo& n, const std::string& v) { return n.name < v; });
   return it != nodes.end() && it->name == name ? &*it : nullptr;
+}
+
+NodeInfo* Snapshot::find(const std::string& name) {
+  return const_cast<NodeInfo*>(static_cast<const Snapshot&>(*this).find(name));
+}
+
+CycleState CycleState::make(const Json& pod, const Snapshot& snapshot) {
+  CycleState s;
+  s.pod = &pod;
+  s.requests = pod_requests(pod);
+  s.requests_non_zero = pod_requests_non_zero(pod);
+  s.host_ports = pod_host_ports(pod);
+  const Json& spec = at(pod, "spec");
+  s.node_name = str(spec, "nodeName");
+  const Json& affinity = at(spec, "affinity");
+  s.has_node_constraints =
+      at(spec, "nodeSelector").is_object() ||
+      at(at(affinity, "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution").is_object();
+  for (const char* kind : {"podAffinity", "podAntiAffinity"}) {
+    if (!arr(at(affinity, kind), "requiredDuringSchedulingIgnoredDuringExecution").empty()) {
+      s.inter_pod_relevant = true;
+    }
+  }
+  for (size_t i = 0; !s.inter_pod_relevant && i < snapshot.nodes.size(); ++i) {
+    if (!snapshot.nodes[i].pods_with_required_anti_affinity.empty()) s.inter_pod_relevant = true;
+  }
+  return s;
 }
 
 bool tolerates(const Json& pod, const Json& taint) {
@@ -257,10 +326,13 @@ bool node_matches_selector_and_affinity(const Json& pod, const Json& node) {
   const Json& spec = at(pod, "spec");
   const Json& sel = at(spec, "nodeSelector");
   if (sel.is_object()) {
-    auto labels = labels_of(node);
+    const Json& labels = at(at(node, "metadata"), "labels");
     for (auto it = sel.begin(); it != sel.end(); ++it) {
-      auto l = labels.find(it.key());
-      if (l == labels.end() || !it.value().is_string() || l->second != it.value().get<std::string>()) return false;
+      const Json& have = at(labels, it.key().c_str());
+      if (!have.is_string() || !it.value().is_string() ||
+          have.get_ref<const std::string&>() != it.value().get_ref<const std::string&>()) {
+        return false;
+      }
     }
   }
   const Json& required =
@@ -281,27 +353,23 @@ bool node_matches_selector_and_affinity(const Json& pod, const Json& node) {
 
 namespace {
 
-bool node_ready(const Json& node) {
-  for (const auto& c : arr(at(node, "status"), "conditions")) {
-    if (str(c, "type") == "Ready") return str(c, "status") == "True";
-  }
-  return false;
-}
-
+// A node whose Ready condition is not True counts as tainted NoSchedule the
+// way the node lifecycle controller taints it (TaintNodesByCondition):
+// Ready=Unknown (the kubelet stopped reporting) as node.kubernetes.io/unreachable,
+// Ready=False or no Ready condition as node.kubernetes.io/not-ready.
 class NodeReadyFilter : public FilterPlugin {
  public:
   const char* name() const override { return "NodeUnschedulable"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
-    const Json& spec = at(*node.node, "spec");
-    if (at(spec, "unschedulable").is_boolean() && at(spec, "unschedulable").get<bool>()) {
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    const Json& pod = *state.pod;
+    if (node.unschedulable) {
       Json taint = {{"key", "node.kubernetes.io/unschedulable"}, {"effect", "NoSchedule"}};
       if (!tolerates(pod, taint)) return FilterStatus::fail("node(s) were unschedulable");
     }
-    if (!node_ready(*node.node)) {
-      Json taint = {{"key", "node.kubernetes.io/not-ready"}, {"effect", "NoSchedule"}};
-      if (!tolerates(pod, taint)) {
-        return FilterStatus::fail("node(s) had untolerated taint {node.kubernetes.io/not-ready: }");
-      }
+    if (node.ready != "True") {
+      std::string key = node.ready == "Unknown" ? "node.kubernetes.io/unreachable" : "node.kubernetes.io/not-ready";
+      Json taint = {{"key", key}, {"effect", "NoSchedule"}};
+      if (!tolerates(pod, taint)) return FilterStatus::fail("node(s) had untolerated taint {" + key + ": }");
     }
     return FilterStatus::ok();
   }
@@ -310,9 +378,10 @@ class NodeReadyFilter : public FilterPlugin {
 class NodeNameFilter : public FilterPlugin {
  public:
   const char* name() const override { return "NodeName"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
-    std::string want = str(at(pod, "spec"), "nodeName");
-    if (!want.empty() && want != node.name) return FilterStatus::fail("node(s) didn't match the requested node name");
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    if (!state.node_name.empty() && state.node_name != node.name) {
+      return FilterStatus::fail("node(s) didn't match the requested node name");
+    }
     return FilterStatus::ok();
   }
 };
@@ -320,8 +389,8 @@ class NodeNameFilter : public FilterPlugin {
 class NodePortsFilter : public FilterPlugin {
  public:
   const char* name() const override { return "NodePorts"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
-    for (const auto& want : pod_host_ports(pod)) {
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    for (const auto& want : state.host_ports) {
       for (const auto& used : node.used_ports) {
         if (used.port != want.port || used.protocol != want.protocol) continue;
         if (used.ip == want.ip || used.ip == "0.0.0.0" || want.ip == "0.0.0.0") {
@@ -336,8 +405,8 @@ class NodePortsFilter : public FilterPlugin {
 class NodeAffinityFilter : public FilterPlugin {
  public:
   const char* name() const override { return "NodeAffinity"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
-    if (!node_matches_selector_and_affinity(pod, *node.node)) {
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    if (state.has_node_constraints && !node_matches_selector_and_affinity(*state.pod, *node.node)) {
       return FilterStatus::fail("node(s) didn't match Pod's node affinity/selector");
     }
     return FilterStatus::ok();
@@ -347,11 +416,12 @@ class NodeAffinityFilter : public FilterPlugin {
 class TaintTolerationFilter : public FilterPlugin {
  public:
   const char* name() const override { return "TaintToleration"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    if (!node.has_taints) return FilterStatus::ok();
     for (const auto& t : arr(at(*node.node, "spec"), "taints")) {
       std::string effect = str(t, "effect");
       if (effect != "NoSchedule" && effect != "NoExecute") continue;
-      if (!tolerates(pod, t)) {
+      if (!tolerates(*state.pod, t)) {
         return FilterStatus::fail("node(s) had untolerated taint {" + str(t, "key") + ": " + str(t, "value") + "}");
       }
     }
@@ -362,8 +432,8 @@ class TaintTolerationFilter : public FilterPlugin {
 class ResourcesFitFilter : public FilterPlugin {
  public:
   const char* name() const override { return "NodeResourcesFit"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot&) const override {
-    Resources want = pod_requests(pod);
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
+    const Resources& want = state.requests;
     const Resources& alloc = node.allocatable;
     const Resources& used = node.requested;
     FilterStatus st;
@@ -426,7 +496,9 @@ bool same_pod(const Json& a, const Json& b) {
 class InterPodAffinityFilter : public FilterPlugin {
  public:
   const char* name() const override { return "InterPodAffinity"; }
-  FilterStatus filter(const Json& pod, const NodeInfo& node, const Snapshot& snapshot) const override {
+  FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot& snapshot) const override {
+    if (!state.inter_pod_relevant) return FilterStatus::ok();
+    const Json& pod = *state.pod;
     // Existing pods' anti-affinity repels the incoming pod.
     for (const auto& other : snapshot.nodes) {
       for (const auto& p : other.pods_with_required_anti_affinity) {
@@ -479,8 +551,14 @@ class InterPodAffinityFilter : public FilterPlugin {
 class LeastAllocatedScore : public ScorePlugin {
  public:
   const char* name() const override { return "NodeResourcesLeastAllocated"; }
-  int64_t score(const Json& pod, const NodeInfo& node) override {
-    Resources want = pod_requests_non_zero(pod);
+  bool allows_partial_scoring() const override { return true; }
+  int64_t score(const Json& pod, const NodeInfo& node) override { return score_for(pod_requests_non_zero(pod), node); }
+  int64_t score_with(const CycleState& state, const NodeInfo& node) override {
+    return score_for(state.requests_non_zero, node);
+  }
+
+ private:
+  static int64_t score_for(const Resources& want, const NodeInfo& node) {
     auto part = [](int64_t alloc, int64_t req) -> int64_t {
       if (alloc <= 0 || req > alloc) return 0;
       return static_cast<int64_t>((static_cast<__int128>(alloc - req) * 1000000) / alloc);
@@ -567,15 +645,39 @@ std::string ScheduleResult::fit_error() const {
   return msg + ".";
 }
 
+size_t num_feasible_nodes_to_find(size_t num_nodes, int percentage) {
+  constexpr size_t kMinFeasibleNodesToFind = 100;
+  if (num_nodes < kMinFeasibleNodesToFind || percentage >= 100) return num_nodes;
+  int64_t pct = percentage;
+  if (pct <= 0) pct = std::max<int64_t>(5, 50 - static_cast<int64_t>(num_nodes) / 125);
+  size_t n = num_nodes * static_cast<size_t>(pct) / 100;
+  return std::max(n, kMinFeasibleNodesToFind);
+}
+
 ScheduleResult schedule_one(const Json& pod, const Snapshot& snapshot,
                             const std::vector<std::unique_ptr<FilterPlugin>>& filters, ScorePlugin& score) {
+  return schedule_one(CycleState::make(pod, snapshot), snapshot, filters, score, ScheduleOptions{});
+}
+
+ScheduleResult schedule_one(const CycleState& state, const Snapshot& snapshot,
+                            const std::vector<std::unique_ptr<FilterPlugin>>& filters, ScorePlugin& score,
+                            const ScheduleOptions& options) {
   ScheduleResult res;
-  res.num_nodes = snapshot.nodes.size();
+  const size_t n = snapshot.nodes.size();
+  res.num_nodes = n;
+  size_t want = n;
+  if (options.feasible_to_find > 0 && score.allows_partial_scoring()) want = std::min(n, options.feasible_to_find);
+  size_t start = options.next_start_index && n > 0 ? *options.next_start_index % n : 0;
   std::vector<const NodeInfo*> feasible;
-  for (const auto& node : snapshot.nodes) {
+  feasible.reserve(want);
+  size_t processed = 0;
+  size_t before_wrap = 0;  // feasible nodes found at indexes >= start
+  for (; processed < n && feasible.size() < want; ++processed) {
+    if (start + processed == n) before_wrap = feasible.size();
+    const NodeInfo& node = snapshot.nodes[(start + processed) % n];
     bool fits = true;
     for (const auto& f : filters) {
-      FilterStatus st = f->filter(pod, node, snapshot);
+      FilterStatus st = f->filter(state, node, snapshot);
       if (!st.fits()) {
         for (const auto& r : st.reasons) ++res.reasons[r];
         fits = false;
@@ -584,16 +686,23 @@ ScheduleResult schedule_one(const Json& pod, const Snapshot& snapshot,
     }
     if (fits) feasible.push_back(&node);
   }
+  if (start + processed <= n) before_wrap = feasible.size();
+  if (options.next_start_index && n > 0) *options.next_start_index = (start + processed) % n;
   if (feasible.empty()) return res;
-  score.pre_score(pod, feasible);
+  // Plugins see the feasible nodes sorted by name, whatever the start index:
+  // the nodes are sorted, so the run after the wrap goes first.
+  std::rotate(feasible.begin(), feasible.begin() + static_cast<std::ptrdiff_t>(before_wrap), feasible.end());
+  score.pre_score(*state.pod, feasible);
   int64_t best = 0;
-  for (const NodeInfo* n : feasible) {
-    int64_t s = score.score(pod, *n);
-    if (res.node.empty() || s > best) {
+  const NodeInfo* chosen = nullptr;
+  for (const NodeInfo* node : feasible) {
+    int64_t s = score.score_with(state, *node);
+    if (!chosen || s > best) {
       best = s;
-      res.node = n->name;
+      chosen = node;
     }
   }
+  res.node = chosen->name;
   return res;
 }
 

@@ -8,6 +8,12 @@
 // absent. Plugins are stateless except the round-robin and random score
 // plugins, which keep a counter / generator (not thread-safe; the scheduler
 // calls them from its one scheduling thread).
+//
+// Cost model (1,000 nodes, thousands of pods per second): what a plugin needs
+// of the pod is computed once per cycle into a CycleState (kube-scheduler's
+// PreFilter), what it needs of a node once per node change into its NodeInfo,
+// so the per-node Filter/Score calls are arithmetic and flag checks; the
+// scheduler keeps one Snapshot and updates it incrementally.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +86,12 @@ using PodInfoPtr = std::shared_ptr<const PodInfo>;
 struct NodeInfo {
   std::string name;
   ObjectPtr node;
+  // Derived from node (set_node): the Ready condition's status ("True",
+  // "False", "Unknown"; "" when absent), spec.unschedulable, spec.taints
+  // non-empty.
+  std::string ready;
+  bool unschedulable = false;
+  bool has_taints = false;
   std::vector<ObjectPtr> pods;  // bound, holding resources (assumed pods included)
   std::vector<ObjectPtr> pods_with_required_anti_affinity;  // subset of pods
   Resources allocatable;
@@ -88,8 +100,13 @@ struct NodeInfo {
   std::vector<HostPort> used_ports;
 
   explicit NodeInfo(ObjectPtr n);
+  // A new version of the same node (status heartbeat, labels, taints): keeps
+  // the pods, recomputes what is derived from the node object.
+  void set_node(ObjectPtr n);
   void add_pod(ObjectPtr pod);
   void add_pod(const PodInfo& info);
+  // Undoes add_pod(info) (the same info.pod pointer); false if not there.
+  bool remove_pod(const PodInfo& info);
   // The node's value for a topology key ("" when unlabeled; the node name for
   // kubernetes.io/hostname on an unlabeled node).
   std::string topology_value(const std::string& key) const;
@@ -99,6 +116,22 @@ struct NodeInfo {
 struct Snapshot {
   std::vector<NodeInfo> nodes;
   const NodeInfo* find(const std::string& name) const;
+  NodeInfo* find(const std::string& name);
+};
+
+// What the filters and scores need of the pod being scheduled, computed once
+// per scheduling cycle (kube-scheduler's CycleState / PreFilter).
+struct CycleState {
+  const api::Json* pod = nullptr;  // borrowed for the cycle
+  Resources requests;
+  Resources requests_non_zero;
+  std::vector<HostPort> host_ports;
+  std::string node_name;          // spec.nodeName asked for ("" = any)
+  bool has_node_constraints = false;  // nodeSelector or required node affinity
+  // The InterPodAffinity filter has work: the pod has required (anti-)affinity
+  // terms, or some pod in the snapshot has required anti-affinity.
+  bool inter_pod_relevant = false;
+  static CycleState make(const api::Json& pod, const Snapshot& snapshot);
 };
 
 // Empty reasons = the node fits. Several reasons may be reported by one
@@ -114,7 +147,11 @@ class FilterPlugin {
  public:
   virtual ~FilterPlugin() = default;
   virtual const char* name() const = 0;
-  virtual FilterStatus filter(const api::Json& pod, const NodeInfo& node, const Snapshot& snapshot) const = 0;
+  virtual FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot& snapshot) const = 0;
+  // Convenience for one-off calls (tests): builds the CycleState first.
+  FilterStatus filter(const api::Json& pod, const NodeInfo& node, const Snapshot& snapshot) const {
+    return filter(CycleState::make(pod, snapshot), node, snapshot);
+  }
 };
 
 class ScorePlugin {
@@ -129,6 +166,12 @@ class ScorePlugin {
   }
   // Higher is better; ties go to the node whose name sorts first.
   virtual int64_t score(const api::Json& pod, const NodeInfo& node) = 0;
+  // The scheduling cycle's entry point; plugins that need the pod's requests
+  // read them from the state instead of parsing the pod per node.
+  virtual int64_t score_with(const CycleState& state, const NodeInfo& node) { return score(*state.pod, node); }
+  // Whether scoring a subset of the feasible nodes keeps the policy's meaning
+  // (least-allocated: yes; round-robin and random pick over all of them).
+  virtual bool allows_partial_scoring() const { return false; }
 };
 
 // The filters in kube-scheduler order: NodeUnschedulable (Ready + cordon),
@@ -159,10 +202,28 @@ struct ScheduleResult {
   std::string fit_error() const;
 };
 
-// Runs the filters over every node of the snapshot (first failing plugin
+// kube-scheduler's numFeasibleNodesToFind: all nodes below 100 or at
+// percentage >= 100; else percentage (0 = adaptive: max(5, 50 - nodes/125))
+// of them, at least 100.
+size_t num_feasible_nodes_to_find(size_t num_nodes, int percentage);
+
+struct ScheduleOptions {
+  // Stop filtering once this many feasible nodes were found (0 = all). Only
+  // applied when the score plugin allows_partial_scoring().
+  size_t feasible_to_find = 0;
+  // Where the search starts (kube-scheduler's nextStartNodeIndex): successive
+  // cycles look at different nodes first. Updated by schedule_one.
+  size_t* next_start_index = nullptr;
+};
+
+// Runs the filters over the nodes of the snapshot (first failing plugin
 // decides a node's reasons, as kube-scheduler does), then the score plugin
-// over the feasible ones.
+// over the feasible ones. When nothing fits, every node was filtered, so the
+// reasons are complete.
 ScheduleResult schedule_one(const api::Json& pod, const Snapshot& snapshot,
                             const std::vector<std::unique_ptr<FilterPlugin>>& filters, ScorePlugin& score);
+ScheduleResult schedule_one(const CycleState& state, const Snapshot& snapshot,
+                            const std::vector<std::unique_ptr<FilterPlugin>>& filters, ScorePlugin& score,
+                            const ScheduleOptions& options);
 
 }  // namespace minik8s::scheduler

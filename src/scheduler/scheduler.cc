@@ -1,11 +1,21 @@
 // Scheduler: informers on nodes and pods, one scheduling thread over a work
-// queue of pending pod keys, an assumed cache of pods bound but not yet seen
-// bound by the informer, and an event-recorder thread so that Events never
-// delay the next binding.
+// queue of pending pod keys, binder threads, and an event-recorder thread so
+// that neither bindings nor Events delay the next scheduling cycle.
+//
+// The scheduling thread owns one Snapshot (nodes sorted by name, each with
+// its pods' summed requests) and a cache key → pod entry, updated
+// incrementally: informer handlers only record the latest change per node or
+// pod under delta_mu (coalesced, so an idle scheduler holds at most one entry
+// per object), and each cycle applies the pending changes first. A scheduled
+// pod is assumed on its node in that cache at once (so the next cycle counts
+// it) and handed to a binder; a failed binding forgets the assumption (a
+// delta) and requeues the pod; the informer's view of the bound pod replaces
+// the assumed entry.
 #include "minik8s/scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -31,7 +41,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kNodeNameIndex = "spec.nodeName";
 constexpr auto kRetryBase = 100ms;
 constexpr auto kRetryMax = 2000ms;
 constexpr auto kPeriodicRetry = 30s;
@@ -77,13 +86,40 @@ struct Scheduler::Impl {
   // Scheduling-thread state.
   std::vector<std::unique_ptr<FilterPlugin>> filters;
   std::unique_ptr<ScorePlugin> score;
-  // PodInfo per cached pod object (the PodInfo holds the object, so the
-  // address stays unique while cached); rebuilt on every snapshot.
-  std::unordered_map<const Json*, PodInfoPtr> pod_infos;
+  Snapshot snap;
+  struct CachedPod {
+    std::string node;
+    PodInfoPtr info;
+    bool assumed = false;
+  };
+  std::unordered_map<std::string, CachedPod> cached_pods;  // key → the pod counted on its node
+  size_t next_start_index = 0;
+
+  // Changes recorded by the informer handlers and binders, applied by the
+  // scheduling thread at the start of each cycle. Latest state per object.
+  struct PodDelta {
+    enum Op { kNone, kBound, kUnbound, kDeleted };
+    bool forget = false;  // a binding failed: drop the entry if still assumed
+    Op op = kNone;
+    ObjectPtr pod;        // kBound: the pod as the informer has it
+  };
+  std::mutex delta_mu;
+  // Guarded by delta_mu:
+  std::unordered_map<std::string, ObjectPtr> node_deltas;  // name → node (null: deleted)
+  std::unordered_map<std::string, PodDelta> pod_deltas;
+
+  struct BindTask {
+    std::string key;
+    ObjectPtr pod;
+    std::string node;
+    SteadyClock::time_point t0;
+  };
+  std::mutex bind_mu;
+  std::condition_variable_any bind_cv;
+  std::deque<BindTask> bind_tasks;  // guarded by bind_mu
+  std::vector<std::jthread> binders;
 
   struct Assumed {
-    std::string node;
-    ObjectPtr pod;  // the pod with spec.nodeName set
     SteadyClock::time_point at;
   };
   struct Unschedulable {
@@ -123,7 +159,33 @@ struct Scheduler::Impl {
 
   // ---- event handlers (informer threads): only enqueue keys.
 
+  void record_node(const std::string& name, ObjectPtr node) {
+    std::lock_guard l(delta_mu);
+    node_deltas[name] = std::move(node);
+  }
+  // The pod as the cache should count it: bound and holding resources, or not.
+  void record_pod(const ObjectPtr& pod, bool deleted) {
+    std::string key = client::object_key(*pod);
+    std::lock_guard l(delta_mu);
+    PodDelta& d = pod_deltas[key];
+    if (deleted) {
+      d.op = PodDelta::kDeleted;
+      d.pod = nullptr;
+    } else if (pod_holds_resources(*pod)) {
+      d.op = PodDelta::kBound;
+      d.pod = pod;
+    } else {
+      d.op = PodDelta::kUnbound;
+      d.pod = nullptr;
+    }
+  }
+  void record_forget(const std::string& key) {
+    std::lock_guard l(delta_mu);
+    pod_deltas[key].forget = true;
+  }
+
   void on_pod_add(const ObjectPtr& pod) {
+    record_pod(pod, false);
     if (needs_scheduling(*pod)) {
       queue.add(client::object_key(*pod));
     } else if (!node_name_of(*pod).empty()) {
@@ -132,6 +194,7 @@ struct Scheduler::Impl {
   }
 
   void on_pod_update(const ObjectPtr& old_pod, const ObjectPtr& pod) {
+    record_pod(pod, false);
     std::string key = client::object_key(*pod);
     if (!node_name_of(*pod).empty()) {
       {
@@ -163,6 +226,7 @@ struct Scheduler::Impl {
   }
 
   void on_pod_delete(const ObjectPtr& pod) {
+    record_pod(pod, true);
     std::string key = client::object_key(*pod);
     bool was_bound = !node_name_of(*pod).empty();
     {
@@ -207,42 +271,104 @@ struct Scheduler::Impl {
       std::this_thread::sleep_for(5ms);
     }
     std::string key;
+    auto last_expiry = SteadyClock::now();
     while (queue.get(key)) {
+      apply_deltas();
+      if (SteadyClock::now() - last_expiry > 1s) {
+        expire_assumed();
+        last_expiry = SteadyClock::now();
+      }
       schedule_key(key);
       queue.done(key);
     }
   }
 
-  Snapshot build_snapshot() {
-    Snapshot snap;
-    for (const auto& n : nodes->indexer().list()) snap.nodes.emplace_back(n);
-    std::sort(snap.nodes.begin(), snap.nodes.end(),
-              [](const NodeInfo& a, const NodeInfo& b) { return a.name < b.name; });
-    std::unordered_map<const Json*, PodInfoPtr> infos;
-    for (auto& ni : snap.nodes) {
-      for (const auto& p : pods->indexer().by_index(kNodeNameIndex, ni.name)) {
-        if (!pod_holds_resources(*p)) continue;
-        auto it = pod_infos.find(p.get());
-        PodInfoPtr info = it != pod_infos.end() ? it->second : PodInfo::make(p);
-        ni.add_pod(*info);
-        infos.emplace(p.get(), std::move(info));
-      }
+  // ---- the scheduler's cache (scheduling thread only).
+
+  void cache_remove(const std::string& key) {
+    auto it = cached_pods.find(key);
+    if (it == cached_pods.end()) return;
+    if (NodeInfo* ni = snap.find(it->second.node)) ni->remove_pod(*it->second.info);
+    cached_pods.erase(it);
+  }
+  void cache_add(const std::string& key, std::string node, PodInfoPtr info, bool assumed) {
+    cache_remove(key);
+    if (NodeInfo* ni = snap.find(node)) ni->add_pod(*info);
+    cached_pods[key] = CachedPod{std::move(node), std::move(info), assumed};
+  }
+
+  void apply_deltas() {
+    std::unordered_map<std::string, ObjectPtr> nds;
+    std::unordered_map<std::string, PodDelta> pds;
+    {
+      std::lock_guard l(delta_mu);
+      nds.swap(node_deltas);
+      pds.swap(pod_deltas);
     }
-    pod_infos = std::move(infos);
-    auto now = SteadyClock::now();
-    std::lock_guard l(mu);
-    for (auto it = assumed.begin(); it != assumed.end();) {
-      ObjectPtr cur = pods->indexer().get(it->first);
-      if (!cur || !node_name_of(*cur).empty() || now - it->second.at > kAssumedExpiry) {
-        it = assumed.erase(it);  // gone, or the informer has it bound (counted above)
+    for (auto& [name, node] : nds) {
+      auto it = std::lower_bound(snap.nodes.begin(), snap.nodes.end(), name,
+                                 [](const NodeInfo& n, const std::string& v) { return n.name < v; });
+      bool exists = it != snap.nodes.end() && it->name == name;
+      if (!node) {
+        if (exists) snap.nodes.erase(it);
         continue;
       }
-      for (auto& ni : snap.nodes) {
-        if (ni.name == it->second.node) ni.add_pod(it->second.pod);
+      if (exists) {
+        it->set_node(std::move(node));
+        continue;
       }
-      ++it;
+      NodeInfo& ni = *snap.nodes.emplace(it, std::move(node));
+      for (const auto& [key, cp] : cached_pods) {
+        if (cp.node == name) ni.add_pod(*cp.info);
+      }
     }
-    return snap;
+    for (auto& [key, d] : pds) {
+      if (d.forget) {
+        auto it = cached_pods.find(key);
+        if (it != cached_pods.end() && it->second.assumed) cache_remove(key);
+      }
+      switch (d.op) {
+        case PodDelta::kNone:
+          break;
+        case PodDelta::kBound: {
+          auto it = cached_pods.find(key);
+          if (it != cached_pods.end() && !it->second.assumed && it->second.info->pod == d.pod) break;
+          cache_add(key, node_name_of(*d.pod), PodInfo::make(d.pod), false);
+          break;
+        }
+        case PodDelta::kUnbound: {
+          // A pending pod's update must not drop its assumption (binding in flight).
+          auto it = cached_pods.find(key);
+          if (it != cached_pods.end() && !it->second.assumed) cache_remove(key);
+          break;
+        }
+        case PodDelta::kDeleted:
+          cache_remove(key);
+          break;
+      }
+    }
+  }
+
+  // Assumptions whose binding outcome never showed up (should not happen:
+  // binders always report failure; a safety net as in kube-scheduler).
+  void expire_assumed() {
+    auto now = SteadyClock::now();
+    std::vector<std::string> expired;
+    {
+      std::lock_guard l(mu);
+      for (auto it = assumed.begin(); it != assumed.end();) {
+        if (now - it->second.at > kAssumedExpiry) {
+          expired.push_back(it->first);
+          it = assumed.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& key : expired) {
+      auto it = cached_pods.find(key);
+      if (it != cached_pods.end() && it->second.assumed) cache_remove(key);
+    }
   }
 
   void schedule_key(const std::string& key) {
@@ -263,24 +389,54 @@ struct Scheduler::Impl {
       return;
     }
     auto t0 = SteadyClock::now();
-    Snapshot snap = build_snapshot();
-    ScheduleResult res = schedule_one(*pod, snap, filters, *score);
+    CycleState state = CycleState::make(*pod, snap);
+    ScheduleOptions so;
+    so.feasible_to_find = num_feasible_nodes_to_find(snap.nodes.size(), opts.percentage_of_nodes_to_score);
+    so.next_start_index = &next_start_index;
+    ScheduleResult res = schedule_one(state, snap, filters, *score, so);
     if (res.node.empty()) {
       handle_unschedulable(key, pod, res.fit_error());
       return;
     }
-    bind(key, pod, res.node, t0);
+    // Assume: count the pod on its node from the next cycle on.
+    auto info = std::make_shared<PodInfo>();
+    info->pod = pod;
+    info->requests = state.requests;
+    info->requests_non_zero = state.requests_non_zero;
+    info->host_ports = std::move(state.host_ports);
+    const Json& anti = field(field(field(field(*pod, "spec"), "affinity"), "podAntiAffinity"),
+                             "requiredDuringSchedulingIgnoredDuringExecution");
+    info->has_required_anti_affinity = anti.is_array() && !anti.empty();
+    cache_add(key, res.node, std::move(info), true);
+    {
+      std::lock_guard l(mu);
+      assumed[key] = Assumed{SteadyClock::now()};
+    }
+    {
+      std::lock_guard l(bind_mu);
+      bind_tasks.push_back(BindTask{key, pod, res.node, t0});
+    }
+    bind_cv.notify_one();
   }
 
+  void run_binder(std::stop_token stop) {
+    while (true) {
+      BindTask task;
+      {
+        std::unique_lock l(bind_mu);
+        bind_cv.wait(l, stop, [&] { return !bind_tasks.empty(); });
+        if (stop.stop_requested()) return;
+        task = std::move(bind_tasks.front());
+        bind_tasks.pop_front();
+      }
+      bind(task.key, task.pod, task.node, task.t0);
+    }
+  }
+
+  // Binder threads: POST pods/binding; on failure forget the assumption.
   void bind(const std::string& key, const ObjectPtr& pod, const std::string& node, SteadyClock::time_point t0) {
     const Json& meta = field(*pod, "metadata");
     std::string ns = sfield(meta, "namespace"), name = sfield(meta, "name");
-    auto bound = std::make_shared<Json>(*pod);
-    (*bound)["spec"]["nodeName"] = node;
-    {
-      std::lock_guard l(mu);
-      assumed[key] = Assumed{node, bound, SteadyClock::now()};
-    }
     Json binding = {{"apiVersion", "v1"},
                     {"kind", "Binding"},
                     {"metadata", {{"name", name}, {"namespace", ns}}},
@@ -290,10 +446,14 @@ struct Scheduler::Impl {
     auto resp = client.rest().request("POST", client::Client::path(*pods_type, ns, name, "binding"), binding.dump());
     st = resp ? client::check_response(*resp) : resp.status();
     if (!st.is_ok()) {
+      // Forget before the key may be scheduled again: a cycle that sees the
+      // key no longer in flight has applied the forget first.
+      record_forget(key);
       {
         std::lock_guard l(mu);
         assumed.erase(key);
       }
+      on_cluster_change();  // what it held on the node is free again
       if (st.code() == Code::kConflict || st.code() == Code::kNotFound) {
         spdlog::debug("scheduler: dropping {}: {}", key, st.message());
         queue.forget(key);
@@ -398,7 +558,9 @@ struct Scheduler::Impl {
                {"count", 1}};
     {
       std::lock_guard l(events_mu);
-      if (events.size() >= 10000) return;  // the API server is not keeping up; drop
+      // The API server is not keeping up: drop, as client-go's event
+      // broadcaster does past its 1,000-event queue.
+      if (events.size() >= 1000) return;
       events.push_back(std::move(ev));
     }
     events_cv.notify_one();
@@ -441,17 +603,20 @@ Status Scheduler::start() {
 
   s.nodes = std::make_unique<client::Informer>(s.client, *s.nodes_type);
   s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
-  s.pods->add_index(kNodeNameIndex, [](const Json& pod) -> std::vector<std::string> {
-    std::string n = node_name_of(pod);
-    if (n.empty()) return {};
-    return {n};
-  });
+  auto node_key = [](const ObjectPtr& n) { return sfield(field(*n, "metadata"), "name"); };
   s.nodes->add_event_handlers({
-      [&s](const ObjectPtr&) { s.on_cluster_change(); },
-      [&s](const ObjectPtr& a, const ObjectPtr& b) {
+      [&s, node_key](const ObjectPtr& n) {
+        s.record_node(node_key(n), n);
+        s.on_cluster_change();
+      },
+      [&s, node_key](const ObjectPtr& a, const ObjectPtr& b) {
+        s.record_node(node_key(b), b);
         if (node_changed_for_scheduling(*a, *b)) s.on_cluster_change();
       },
-      [&s](const ObjectPtr&) { s.on_cluster_change(); },
+      [&s, node_key](const ObjectPtr& n) {
+        s.record_node(node_key(n), nullptr);
+        s.on_cluster_change();
+      },
   });
   s.pods->add_event_handlers({
       [&s](const ObjectPtr& p) { s.on_pod_add(p); },
@@ -460,6 +625,9 @@ Status Scheduler::start() {
   });
   s.started = true;
   s.event_thread = std::jthread([&s](std::stop_token st) { s.run_events(st); });
+  for (int i = 0; i < std::max(1, s.opts.bind_parallelism); ++i) {
+    s.binders.emplace_back([&s](std::stop_token st) { s.run_binder(st); });
+  }
   s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
   s.nodes->start();
   s.pods->start();
@@ -473,6 +641,10 @@ void Scheduler::stop() {
   s.queue.shutdown();
   s.worker.request_stop();
   if (s.worker.joinable()) s.worker.join();
+  for (auto& b : s.binders) b.request_stop();
+  for (auto& b : s.binders) {
+    if (b.joinable()) b.join();
+  }
   s.nodes->stop();
   s.pods->stop();
   s.event_thread.request_stop();

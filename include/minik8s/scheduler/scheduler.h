@@ -27,6 +27,15 @@ struct SchedulerOptions {
   Policy policy = Policy::kLeastAllocated;
   std::string scheduler_name = "default-scheduler";
   uint64_t random_seed = 0;  // 0 = from the clock
+  // Bindings in flight at once: the scheduling thread assumes a pod on its
+  // node and goes on with the next pod while a binder thread POSTs
+  // pods/binding (kube-scheduler binds in a goroutine per pod).
+  int bind_parallelism = 6;
+  // kube-scheduler's percentageOfNodesToScore: stop filtering once this many
+  // percent of the nodes were found feasible (at least 100 nodes; all nodes in
+  // clusters of up to 100). 0 = adaptive: max(5, 50 - nodes/125) percent.
+  // 100 = always filter and score every node.
+  int percentage_of_nodes_to_score = 0;
 };
 
 class Scheduler {
