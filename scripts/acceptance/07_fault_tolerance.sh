@@ -11,8 +11,9 @@
 #       and pod processes SIGKILLed, its link down): the control plane marks
 #       it (Ready Unknown, unreachable taints), its pod leaves the Service's
 #       endpoints and traffic goes only to the others, new pods do not land
-#       on it, its pod is evicted after the toleration; start-node: Ready and
-#       schedulable again, the evicted pod's containers removed from it.
+#       on it, its pod is evicted after the toleration (Terminating while
+#       the node is away); start-node: Ready and schedulable again, the
+#       evicted pod deleted and its containers removed from the node.
 # Uses the running cluster.sh cluster (KUBECONFIG or .cluster/), else brings
 # up (and removes) a private one with short node-failure periods
 # (MK_SERVER_ARGS: --node-monitor-grace-period 6s
@@ -150,8 +151,11 @@ acc_run kubectl get pods -l acc=ft-sched -o wide
 acc_check "none of them on $N3" sh -c "! kubectl get pods -l acc=ft-sched -o jsonpath='{range .items[*]}{.spec.nodeName}{\"\\n\"}{end}' | grep -qx '$N3'"
 kubectl delete pod -l acc=ft-sched --wait=false >/dev/null 2>&1
 F=$ACC_FAIL
-acc_poll $((TOL + 40)) "after the toleration (${TOL}s) acc-ft-3 is evicted from $N3 (deleted)" "NotFound" \
-  sh -c "kubectl get pod acc-ft-3 2>&1; true"
+# Evicted = deleted gracefully: with its kubelet away the pod stays
+# Terminating (deletionTimestamp set) until the node returns and confirms.
+acc_poll $((TOL + 40)) "after the toleration (${TOL}s) acc-ft-3 is evicted from $N3 (deletionTimestamp set: Terminating)" \
+  "^(deleted at [0-9TZ:-]+|NotFound)" \
+  sh -c "kubectl get pod acc-ft-3 -o jsonpath='deleted at {.metadata.deletionTimestamp}' 2>&1 | grep -E 'deleted at .|NotFound' | sed 's/.*NotFound.*/NotFound/'"
 [ "$ACC_FAIL" = "$F" ] && echo "[STEP] acc-ft-3 evicted $(since "$T0") s after $N3 died"
 acc_run kubectl get pods -l acc=ft -o wide
 
@@ -164,6 +168,8 @@ acc_poll 30 "the unreachable taints are gone" "^none$" \
   sh -c "t=\$(kubectl get node $N3 -o jsonpath='{range .spec.taints[*]}{.key}{\"\\n\"}{end}' | grep -c node.kubernetes.io/); [ \"\$t\" = 0 ] && echo none || echo \$t"
 acc_run kubectl get nodes
 acc_expect "kubectl get nodes: all Ready" "$N3 +Ready"
+acc_poll 60 "the evicted acc-ft-3 is gone from the API (its kubelet confirmed the delete)" "NotFound" \
+  sh -c "kubectl get pod acc-ft-3 2>&1; true"
 SOCK=$MK_CLUSTER_DIR/node3/containerd/containerd.sock
 acc_poll 60 "$N3 removed the containers of the pod evicted while it was away (acc-ft-3)" "^0$" \
   sh -c "ctr -a '$SOCK' -n k8s.io containers ls -q 'labels.\"io.kubernetes.pod.name\"==acc-ft-3' | wc -l"
