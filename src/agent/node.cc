@@ -297,6 +297,17 @@ Status NodeReporter::register_node() {
       updated["metadata"]["labels"][it.key()] = it.value();
     if (!updated.contains("spec") || !updated["spec"].is_object()) updated["spec"] = Json::object();
     Json taints = node_taints(config_);
+    // The node lifecycle controller's taints (node.kubernetes.io/unreachable,
+    // not-ready, ...) stay: it removes them once it sees this node Ready.
+    const Json& had = updated["spec"].contains("taints") ? updated["spec"]["taints"] : Json();
+    if (had.is_array()) {
+      for (const auto& t : had) {
+        if (!t.is_object() || t.value("key", "").rfind("node.kubernetes.io/", 0) != 0) continue;
+        bool ours = false;
+        for (const auto& o : taints) ours = ours || (o["key"] == t["key"] && o["effect"] == t["effect"]);
+        if (!ours) taints.push_back(t);
+      }
+    }
     if (taints.empty()) {
       updated["spec"].erase("taints");
     } else {
@@ -415,18 +426,25 @@ void NodeReporter::loop() {
   auto next_lease = Steady::now();
   auto next_status = Steady::now() + config_.status_update_interval;
   auto next_probe = Steady::now() + probe_every;
-  bool lease_failing = false, status_failing = false;
+  bool lease_failing = false, status_failing = false, write_status_now = false;
   for (;;) {
     const auto now = Steady::now();
     if (now >= next_lease) {
       Status st = renew_lease();
       if (!st && !lease_failing)
         spdlog::warn("renewing lease of node {}: {}", config_.node_name, st.to_string());
-      if (st && lease_failing) spdlog::info("lease of node {} renewed again", config_.node_name);
+      if (st && lease_failing) {
+        // Back after a disconnection: the node lifecycle controller may have
+        // set our conditions to Unknown meanwhile. Say Ready now, not at the
+        // next status interval.
+        spdlog::info("lease of node {} renewed again", config_.node_name);
+        write_status_now = true;
+      }
       lease_failing = !st;
       next_lease = now + config_.lease_renew_interval;
     }
-    bool write_status = now >= next_status;
+    bool write_status = now >= next_status || write_status_now;
+    write_status_now = false;
     if (now >= next_probe) {
       // Readiness changes are written at once, not at the next interval.
       bool ready = probe_runtime(runtime_).ready;

@@ -220,6 +220,31 @@ TEST_F(ReporterTest, RestartKeepsOthersLabelsAndUpdatesOurs) {
   EXPECT_EQ(ready_status(), "False");
 }
 
+TEST_F(ReporterTest, RestartKeepsTheNodeControllersTaintsAndPostsReady) {
+  {
+    NodeReporter r(*client_, runtime_, cfg_, host_, 10250);
+    ASSERT_TRUE(r.register_node().is_ok());
+  }
+  // While the agent was away the node lifecycle controller tainted the node
+  // and set Ready Unknown.
+  Json n = node();
+  n["spec"]["taints"].push_back({{"key", "node.kubernetes.io/unreachable"}, {"effect", "NoExecute"},
+                                 {"timeAdded", "2026-01-01T00:00:00Z"}});
+  ASSERT_TRUE(client_->update(*api::find_kind("v1", "Node"), n).is_ok());
+  n = node();
+  for (auto& c : n["status"]["conditions"]) c["status"] = "Unknown";
+  ASSERT_TRUE(client_->update_status(*api::find_kind("v1", "Node"), n).is_ok());
+  ASSERT_EQ(ready_status(), "Unknown");
+  NodeReporter r2(*client_, runtime_, cfg_, host_, 10250);
+  ASSERT_TRUE(r2.register_node().is_ok());
+  EXPECT_EQ(ready_status(), "True");
+  n = node();
+  ASSERT_EQ(n["spec"]["taints"].size(), 2u) << n["spec"].dump();
+  EXPECT_EQ(n["spec"]["taints"][0]["key"], "dedicated");
+  EXPECT_EQ(n["spec"]["taints"][1]["key"], "node.kubernetes.io/unreachable");
+  EXPECT_EQ(n["spec"]["taints"][1]["timeAdded"], "2026-01-01T00:00:00Z");
+}
+
 TEST_F(ReporterTest, DeletedNodeIsRegisteredAgain) {
   NodeReporter r(*client_, runtime_, cfg_, host_, 10250);
   ASSERT_TRUE(r.register_node().is_ok());

@@ -369,6 +369,7 @@ struct PodWorker {
   TimePoint sandbox_retry_at{};
   milliseconds sandbox_backoff{0};
   std::optional<json> last_written;
+  int64_t last_written_rv = 0;  // resourceVersion our last status write produced (0: none yet)
   std::string start_time;
   std::map<std::string, cri::ContainerStatus> status_cache;  // per sync
 };
@@ -1438,8 +1439,24 @@ json PodWorker::compute_status(const json& pod, const std::map<std::string, std:
   return status;
 }
 
+// The parts of a pod status others act on: phase, podIP and each
+// condition's status (the endpoints controller reads Ready).
+static json status_essence(const json& status) {
+  json conds = json::object();
+  for (const auto& c : at(status, "conditions")) conds[sget(c, "type")] = sget(c, "status");
+  return {{"phase", sget(status, "phase")}, {"podIP", sget(status, "podIP")}, {"conditions", conds}};
+}
+
+static int64_t resource_version_of(const json& obj) {
+  try {
+    return std::stoll(sget(meta(obj), "resourceVersion"));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 void PodWorker::write_status(const json& pod, const json& status, TimePoint& next) {
-  if (last_written && *last_written == status) return;
+  const bool unchanged = last_written && *last_written == status;
   const json& m = meta(pod);
   std::string ns = sget(m, "namespace");
   if (ns.empty()) ns = "default";
@@ -1448,19 +1465,36 @@ void PodWorker::write_status(const json& pod, const json& status, TimePoint& nex
   // write would land on someone else's pod. Skip it (the informer is the
   // freshest view we have; the uid in the patch is for servers that reject a
   // mismatch — this API server overwrites it, Kubernetes answers 409).
+  client::ObjectPtr cur;
   if (auto inf = k.current_informer()) {
-    auto cur = inf->indexer().get(ns, sget(m, "name"));
+    cur = inf->indexer().get(ns, sget(m, "name"));
     if (!cur || pod_uid(*cur) != uid) {
-      spdlog::debug("kubelet: pod {}/{} ({}): not in the API any more, status not written", ns, sget(m, "name"), uid);
+      if (!unchanged) {
+        spdlog::debug("kubelet: pod {}/{} ({}): not in the API any more, status not written", ns, sget(m, "name"), uid);
+      }
       last_written = status;
       return;
     }
+  }
+  if (unchanged) {
+    // Same as our last write. Written again only when someone else changed
+    // the API object's status after that write — the node lifecycle
+    // controller marks the pods of an unreachable node not ready, and when
+    // the node is back the API must show what really runs. A cache older
+    // than our write (informer lagging) is not a reason.
+    if (!cur || resource_version_of(*cur) <= last_written_rv ||
+        status_essence(at(*cur, "status")) == status_essence(status)) {
+      return;
+    }
+    spdlog::info("kubelet: pod {}/{}: status in the API ({}) differs from the pod's, writing it again", ns,
+                 sget(m, "name"), status_essence(at(*cur, "status")).dump());
   }
   json patch = {{"metadata", {{"uid", uid}}}, {"status", status}};
   auto r = k.client.patch(*k.pod_type, ns, sget(m, "name"), client::PatchType::kMerge, patch, "status");
   if (r || r.status().code() == Code::kNotFound || r.status().code() == Code::kConflict) {
     // NotFound: gone; Conflict: the uid precondition failed (re-created pod). Either way not ours to write.
     last_written = status;
+    if (r) last_written_rv = resource_version_of(*r);
     return;
   }
   spdlog::warn("kubelet: pod {}/{}: status write failed: {}", sget(m, "namespace"), sget(m, "name"),
@@ -1562,6 +1596,9 @@ Status Kubelet::start() {
     const json& nm = meta(*new_obj);
     bool wake = spec(*old_obj) != spec(*new_obj) || at(om, "deletionTimestamp") != at(nm, "deletionTimestamp") ||
                 at(om, "deletionGracePeriodSeconds") != at(nm, "deletionGracePeriodSeconds");
+    // Someone else may have rewritten the status (Ready=False by the node
+    // lifecycle controller): the worker compares and writes it again.
+    if (!wake) wake = status_essence(at(*old_obj, "status")) != status_essence(at(*new_obj, "status"));
     k.dispatch(new_obj, wake);
   };
   h.on_delete = [&k](const client::ObjectPtr& o) { k.on_deleted(o); };
