@@ -759,5 +759,47 @@ TEST_F(KubeletTest, PodsBeyondMaxPodsAreRejectedOutOfpods) {
   EXPECT_EQ(get("second")["status"].value("reason", ""), "OutOfpods");
 }
 
+// The node lifecycle controller marks the pods of an unreachable node
+// Ready=False; when the node is back the kubelet must write what really
+// runs, although its own view did not change (and long before a resync).
+TEST_F(KubeletTest, StatusChangedBehindItsBackIsWrittenAgain) {
+  KubeletOptions o = options();
+  o.status_resync = 60s;
+  start_kubelet(o);
+  create(make_pod("behind", {container("c")}));
+  json p = wait_pod("behind", [](const json& p) { return running(p) && condition(p, "Ready") == "True"; });
+  for (auto& c : p["status"]["conditions"]) {
+    if (c["type"] == "Ready") c["status"] = "False";
+  }
+  auto r = client_->update_status(*pods_, p);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  wait_pod("behind", [](const json& p) { return condition(p, "Ready") == "True"; }, 3s);
+  EXPECT_EQ(restarts(get("behind"), "c"), 0);
+}
+
+TEST_F(KubeletTest, PodsDeletedWhileTheKubeletWasAwayAreCleanedUpOnReturn) {
+  create(make_pod("evicted", {container("a")}));
+  create(make_pod("forced", {container("b")}));
+  create(make_pod("stays", {container("c")}));
+  for (const char* n : {"evicted", "forced", "stays"}) wait_pod(n, running);
+  kubelet_->stop();
+  kubelet_.reset();
+  // Evicted (graceful: stays Terminating for the kubelet) and force-deleted (gone).
+  ASSERT_TRUE(client_->remove(*pods_, "default", "evicted").is_ok());
+  ASSERT_FALSE(get("evicted").is_null());
+  json force = {{"gracePeriodSeconds", 0}};
+  ASSERT_TRUE(client_->remove(*pods_, "default", "forced", &force).is_ok());
+  ASSERT_TRUE(get("forced").is_null());
+  EXPECT_FALSE(runtime_.running_id("a").empty());
+  EXPECT_FALSE(runtime_.running_id("b").empty());
+  start_kubelet();
+  ASSERT_TRUE(wait_for([&] { return client_->get(*pods_, "default", "evicted").status().code() == Code::kNotFound; }))
+      << "the evicted pod's deletion was not confirmed";
+  ASSERT_TRUE(wait_for([&] { return runtime_.running_id("a").empty() && runtime_.running_id("b").empty(); }));
+  for (const auto& [id, c] : runtime_.containers()) EXPECT_EQ(c.config.name, "c") << id;
+  EXPECT_FALSE(runtime_.running_id("c").empty());
+  EXPECT_EQ(restarts(get("stays"), "c"), 0);
+}
+
 }  // namespace
 }  // namespace minik8s::kubelet
