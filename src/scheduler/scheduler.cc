@@ -140,6 +140,9 @@ struct Scheduler::Impl {
   std::deque<Json> events;
 
   std::atomic<uint64_t> event_seq{0};
+  // Counters (stats()).
+  std::atomic<uint64_t> n_cycles{0}, n_unschedulable{0}, n_bound{0}, n_bind_failures{0}, n_events_dropped{0};
+  std::atomic<int64_t> cycle_ns{0}, bind_ns{0};
   std::jthread worker;
   std::jthread event_thread;
   bool started = false;
@@ -278,7 +281,9 @@ struct Scheduler::Impl {
         expire_assumed();
         last_expiry = SteadyClock::now();
       }
+      auto c0 = SteadyClock::now();
       schedule_key(key);
+      cycle_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - c0).count());
       queue.done(key);
     }
   }
@@ -394,7 +399,9 @@ struct Scheduler::Impl {
     so.feasible_to_find = num_feasible_nodes_to_find(snap.nodes.size(), opts.percentage_of_nodes_to_score);
     so.next_start_index = &next_start_index;
     ScheduleResult res = schedule_one(state, snap, filters, *score, so);
+    n_cycles.fetch_add(1);
     if (res.node.empty()) {
+      n_unschedulable.fetch_add(1);
       handle_unschedulable(key, pod, res.fit_error());
       return;
     }
@@ -443,9 +450,12 @@ struct Scheduler::Impl {
                     {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
     if (!sfield(meta, "uid").empty()) binding["metadata"]["uid"] = sfield(meta, "uid");
     Status st;
+    auto bind_start = SteadyClock::now();
     auto resp = client.rest().request("POST", client::Client::path(*pods_type, ns, name, "binding"), binding.dump());
     st = resp ? client::check_response(*resp) : resp.status();
+    bind_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - bind_start).count());
     if (!st.is_ok()) {
+      n_bind_failures.fetch_add(1);
       // Forget before the key may be scheduled again: a cycle that sees the
       // key no longer in flight has applied the forget first.
       record_forget(key);
@@ -463,6 +473,7 @@ struct Scheduler::Impl {
       }
       return;
     }
+    n_bound.fetch_add(1);
     queue.forget(key);
     {
       std::lock_guard l(mu);
@@ -560,7 +571,10 @@ struct Scheduler::Impl {
       std::lock_guard l(events_mu);
       // The API server is not keeping up: drop, as client-go's event
       // broadcaster does past its 1,000-event queue.
-      if (events.size() >= 1000) return;
+      if (events.size() >= 1000) {
+        n_events_dropped.fetch_add(1);
+        return;
+      }
       events.push_back(std::move(ev));
     }
     events_cv.notify_one();
@@ -632,6 +646,19 @@ Status Scheduler::start() {
   s.nodes->start();
   s.pods->start();
   return Status::ok();
+}
+
+SchedulerStats Scheduler::stats() const {
+  const Impl& s = *impl_;
+  SchedulerStats out;
+  out.cycles = s.n_cycles.load();
+  out.unschedulable = s.n_unschedulable.load();
+  out.bound = s.n_bound.load();
+  out.bind_failures = s.n_bind_failures.load();
+  out.events_dropped = s.n_events_dropped.load();
+  out.cycle_seconds = static_cast<double>(s.cycle_ns.load()) / 1e9;
+  out.bind_seconds = static_cast<double>(s.bind_ns.load()) / 1e9;
+  return out;
 }
 
 void Scheduler::stop() {

@@ -9,7 +9,8 @@
 // Unschedulable, message "0/3 nodes are available: 2 Insufficient cpu, 1
 // node(s) didn't match Pod's node affinity/selector." and a FailedScheduling
 // Event; it is retried when nodes or pods change.
-// Threads: start() spawns informer + one scheduling thread; stop() joins.
+// Threads: start() spawns the informers, one scheduling thread,
+// bind_parallelism binder threads and an event thread; stop() joins them.
 #pragma once
 
 #include <memory>
@@ -38,12 +39,24 @@ struct SchedulerOptions {
   int percentage_of_nodes_to_score = 0;
 };
 
+// Counters since construction (benchmarks, logs). Read with stats(), any thread.
+struct SchedulerStats {
+  uint64_t cycles = 0;          // scheduling cycles run (a pod taken from the queue and placed or not)
+  uint64_t unschedulable = 0;   // cycles that found no node
+  uint64_t bound = 0;           // bindings the API server accepted
+  uint64_t bind_failures = 0;
+  uint64_t events_dropped = 0;  // Events not sent because 1,000 were queued
+  double cycle_seconds = 0;     // scheduling-thread time in cycles (snapshot update, filter, score, assume)
+  double bind_seconds = 0;      // summed binding round-trips (concurrent ones overlap)
+};
+
 class Scheduler {
  public:
   Scheduler(client::Client& client, SchedulerOptions options);
   ~Scheduler();
   Status start();
   void stop();
+  SchedulerStats stats() const;
 
  private:
   struct Impl;
