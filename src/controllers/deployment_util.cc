@@ -1,0 +1,148 @@
+#include "deployment_util.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+namespace minik8s::controllers::deployment {
+
+using api::field;
+using api::Json;
+
+uint32_t fnv32a(std::string_view data) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+std::string safe_encode(std::string_view s) {
+  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) out.push_back(kAlphabet[c % kAlphabet.size()]);
+  return out;
+}
+
+namespace {
+
+// Drops nulls, empty objects and empty arrays, bottom-up. Returns false when
+// v itself ends up "empty" (and should be dropped by its parent).
+bool prune(Json& v) {
+  if (v.is_null()) return false;
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end();) {
+      if (!prune(it.value())) {
+        it = v.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return !v.empty();
+  }
+  if (v.is_array()) {
+    for (auto& e : v) {
+      if (!prune(e)) e = Json::object();  // keep positions: [{}] ≠ []
+    }
+    return !v.empty();
+  }
+  return true;
+}
+
+}  // namespace
+
+Json normalize_template(const Json& tmpl) {
+  Json t = tmpl.is_object() ? tmpl : Json::object();
+  if (t.contains("metadata") && t["metadata"].is_object()) {
+    Json& m = t["metadata"];
+    if (m.contains("labels") && m["labels"].is_object()) m["labels"].erase(kHashLabel);
+  }
+  if (!prune(t)) return Json::object();
+  return t;
+}
+
+bool equal_ignore_hash(const Json& a, const Json& b) { return normalize_template(a) == normalize_template(b); }
+
+std::string template_hash(const Json& tmpl, int64_t collision_count) {
+  std::string data = normalize_template(tmpl).dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (collision_count > 0) data += "#" + std::to_string(collision_count);
+  return safe_encode(std::to_string(fnv32a(data)));
+}
+
+bool resolve_int_or_percent(const Json& value, int64_t total, bool round_up, int64_t* out) {
+  if (value.is_number_integer()) {
+    *out = value.get<int64_t>();
+    return true;
+  }
+  if (!value.is_string()) return false;
+  std::string s = value.get<std::string>();
+  if (s.size() < 2 || s.back() != '%') return false;
+  int64_t pct = 0;
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9' || pct > 100000) return false;
+    pct = pct * 10 + (s[i] - '0');
+  }
+  double v = static_cast<double>(pct) * static_cast<double>(total) / 100.0;
+  *out = static_cast<int64_t>(round_up ? std::ceil(v) : std::floor(v));
+  return true;
+}
+
+int64_t spec_replicas(const Json& obj) {
+  const Json& r = field(field(obj, "spec"), "replicas");
+  return r.is_number_integer() ? r.get<int64_t>() : 1;
+}
+
+int64_t status_int(const Json& obj, const char* key) {
+  const Json& v = field(field(obj, "status"), key);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+Fenceposts resolve_fenceposts(const Json& d) {
+  const Json& strategy = field(field(d, "spec"), "strategy");
+  if (api::sfield(strategy, "type") == "Recreate") return {};
+  const Json& ru = field(strategy, "rollingUpdate");
+  int64_t replicas = spec_replicas(d);
+  Fenceposts f;
+  if (!resolve_int_or_percent(field(ru, "maxSurge"), replicas, true, &f.max_surge)) {
+    resolve_int_or_percent(Json("25%"), replicas, true, &f.max_surge);
+  }
+  if (!resolve_int_or_percent(field(ru, "maxUnavailable"), replicas, false, &f.max_unavailable)) {
+    resolve_int_or_percent(Json("25%"), replicas, false, &f.max_unavailable);
+  }
+  if (f.max_surge < 0) f.max_surge = 0;
+  if (f.max_unavailable < 0) f.max_unavailable = 0;
+  if (f.max_surge == 0 && f.max_unavailable == 0) f.max_unavailable = 1;
+  return f;
+}
+
+int64_t max_unavailable(const Json& d) {
+  int64_t replicas = spec_replicas(d);
+  if (api::sfield(field(field(d, "spec"), "strategy"), "type") == "Recreate" || replicas == 0) return 0;
+  int64_t u = resolve_fenceposts(d).max_unavailable;
+  return u > replicas ? replicas : u;
+}
+
+int64_t max_surge(const Json& d) {
+  if (api::sfield(field(field(d, "spec"), "strategy"), "type") == "Recreate") return 0;
+  return resolve_fenceposts(d).max_surge;
+}
+
+bool int_annotation(const Json& obj, const char* key, int64_t* out) {
+  std::string s = api::sfield(field(field(obj, "metadata"), "annotations"), key);
+  if (s.empty() || s.size() > 18) return false;
+  int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+int64_t revision_of(const Json& rs) {
+  int64_t v = 0;
+  return int_annotation(rs, kRevisionAnnotation, &v) ? v : 0;
+}
+
+}  // namespace minik8s::controllers::deployment
