@@ -147,7 +147,7 @@ gone_from_ep() { local ips; ips=$(ep_ips); for ip in $IP3; do grep -qx "$ip" <<<
 eventually 10 "$N3's pods left the Service's endpoints" "^gone$" gone_from_ep
 T_EP=$(now)
 echo "    endpoints without $N3's pods $(since "$T0") s after stop-node"
-expect "a NodeNotReady event for $N3" "NodeNotReady" kubectl get events --field-selector involvedObject.name="$N3" -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}'
+expect "a NodeNotReady event for $N3" "$N3 NodeNotReady" kubectl get events -o jsonpath='{range .items[*]}{.involvedObject.name} {.reason}{"\n"}{end}'
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Pod
@@ -158,13 +158,13 @@ spec:
 EOF
 sleep 3  # give the scheduler its chance to (wrongly) bind it
 expect "a pod pinned to $N3 is not scheduled there" "^Pending ?$" kubectl get pod nf-pinned -o jsonpath='{.status.phase} {.spec.nodeName}'
-expect "its FailedScheduling names the taint" "untolerated taint.*(unreachable|not-ready)" \
-  kubectl get events --field-selector involvedObject.name=nf-pinned -o jsonpath='{range .items[*]}{.message}{"\n"}{end}'
+expect "its FailedScheduling names the taint" "nf-pinned .*untolerated taint.*(unreachable|not-ready)" \
+  kubectl get events -o jsonpath='{range .items[*]}{.involvedObject.name} {.message}{"\n"}{end}'
 terminating_p3() { local p; for p in $P3; do kubectl get pod "$p" -o jsonpath='{.metadata.deletionTimestamp}' | grep -q . && printf 'T ' || printf 'R '; done; }
 eventually $((TOL + 20)) "after the toleration (${TOL}s) $N3's pods are Terminating" "^(T )+$" terminating_p3
 echo "    evicted $(since "$T0") s after stop-node"
-expect "a TaintManagerEviction event" "Marking for deletion Pod default/" \
-  kubectl get events --field-selector reason=TaintManagerEviction -o jsonpath='{range .items[*]}{.message}{"\n"}{end}'
+expect "a TaintManagerEviction event" "TaintManagerEviction Marking for deletion Pod default/nf-web-" \
+  kubectl get events -o jsonpath='{range .items[*]}{.reason} {.message}{"\n"}{end}'
 spread() { running_on | awk -v n3="$N3" '{ t += $2; if ($1 == n3) b += $2 } END { print t + 0, b + 0 }'; }
 eventually 60 "replacements: 6 Running pods, all on $N1/$N2" "^6 0$" spread
 echo "    replacements Running $(since "$T0") s after stop-node"
