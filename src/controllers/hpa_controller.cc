@@ -41,14 +41,16 @@ constexpr const char* kMetricsPath = "/apis/metrics.k8s.io/v1beta1/namespaces/";
 constexpr auto kWarningRepeat = std::chrono::seconds(60);
 
 // metav1 quantity text for a metric value in milli-units: cpu as "150m";
-// memory in bytes, with a binary suffix when exact ("10Mi", "12572Ki").
+// memory in whole bytes, with a binary suffix when exact ("10Mi", "12572Ki",
+// "1265432").
 std::string quantity_text(const std::string& resource, int64_t milli) {
   if (resource == "memory") {
-    int64_t bytes = milli / 1000;
-    if (milli % 1000 == 0 && bytes % 1024 == 0 && bytes > 0) {
+    int64_t bytes = (milli + 999) / 1000;  // whole bytes (an average may have a fraction)
+    if (bytes % 1024 == 0 && bytes > 0) {
       auto q = api::Quantity::parse(std::to_string(bytes / 1024) + "Ki");
       if (q) return q->to_string();
     }
+    return std::to_string(bytes);
   }
   return api::Quantity::from_milli(milli).to_string();
 }

@@ -202,6 +202,8 @@ TEST_F(HpaControllerTest, ScalesUpAtThePolicyRateAndBackDown) {
   // 150% of a 50% target on the one pod with metrics: ceil(3 × 1) = 3, one pod per second.
   ASSERT_TRUE(eventually([&] { return replicas("web") == 3; }, 10s)) << hpa("web").dump();
   EXPECT_EQ(metrics_->last_query(), "labelSelector=app%3Dweb");
+  // The Event follows the scale write: wait for it.
+  ASSERT_TRUE(eventually([&] { return events("SuccessfulRescale").size() >= 2; }));
   auto ups = events("SuccessfulRescale");
   ASSERT_EQ(ups.size(), 2u);
   EXPECT_EQ(api::sfield(ups[0], "message"),
@@ -237,6 +239,7 @@ TEST_F(HpaControllerTest, ScalesUpAtThePolicyRateAndBackDown) {
   ASSERT_TRUE(eventually([&] { return real_clock().now() > t1 + 1100ms; }));
   metrics_->set("web-a", 10);
   ASSERT_TRUE(eventually([&] { return replicas("web") == 1; }, 10s)) << hpa("web").dump();
+  ASSERT_TRUE(eventually([&] { return events("SuccessfulRescale").size() >= 4; }));
   auto all = events("SuccessfulRescale");
   ASSERT_EQ(all.size(), 4u);
   EXPECT_EQ(api::sfield(all[2], "message"), "New size: 2; reason: All metrics below target");
@@ -255,6 +258,7 @@ TEST_F(HpaControllerTest, MemoryAverageValueWinsWhenLarger) {
   start();
   // Without a behavior: at most max(2 × 1, 4) = 4 at once.
   ASSERT_TRUE(eventually([&] { return replicas("mem") == 4; }, 10s)) << hpa("mem").dump();
+  ASSERT_TRUE(eventually([&] { return !events("SuccessfulRescale").empty(); }));
   auto ups = events("SuccessfulRescale");
   ASSERT_EQ(ups.size(), 1u);
   EXPECT_EQ(api::sfield(ups[0], "message"), "New size: 4; reason: memory resource above target");
@@ -294,6 +298,7 @@ TEST_F(HpaControllerTest, ZeroReplicasDisablesAndBoundsApply) {
   EXPECT_EQ(replicas("off"), 0);
   // Above maxReplicas: brought down without looking at metrics.
   ASSERT_TRUE(eventually([&] { return replicas("big") == 3; }));
+  ASSERT_TRUE(eventually([&] { return !events("SuccessfulRescale").empty(); }));
   auto ev = events("SuccessfulRescale");
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(api::sfield(ev[0], "message"), "New size: 3; reason: Current number of replicas above Spec.MaxReplicas");
