@@ -129,7 +129,7 @@ Json pod_from_template(const Json& rs) {
 }
 
 std::vector<const Json*> pods_to_delete(const std::vector<const Json*>& pods, size_t count) {
-  if (count >= pods.size()) return pods;
+  count = std::min(count, pods.size());
   std::map<std::string, int> on_node;
   for (const Json* p : pods) on_node[sfield(field(*p, "spec"), "nodeName")]++;
   struct Ranked {
