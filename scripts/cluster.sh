@@ -277,6 +277,12 @@ cmd_up() {
   state_add "serverargs=${MK_SERVER_ARGS:-}"
   start_server
   wait_server 30 || die "the server did not become ready"
+  # The server may answer /readyz a moment before it writes its kubeconfig.
+  local kdl=$((SECONDS + 10))
+  until [ -s "$DIR/server/kubeconfig" ]; do
+    [ $SECONDS -ge $kdl ] && die "the server wrote no $DIR/server/kubeconfig"
+    sleep 0.05
+  done
   sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
   log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG"
 
