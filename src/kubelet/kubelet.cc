@@ -1516,7 +1516,46 @@ bool PodWorker::terminate(const client::ObjectPtr& podp, bool deleted) {
   for (const auto& c : *cts) {
     if (c.state != cri::ContainerState::kRunning) continue;
     if (!spec(pod).is_null()) k.event(pod, "Normal", "Killing", "Stopping container " + c.name, "spec.containers{" + c.name + "}");
-    stoppers.emplace_back([this, id = c.id, grace] { (void)k.runtime.stop_container(id, grace); });
+    json cspec;
+    for (const auto& cj : spec(pod).value("containers", json::array())) {
+      if (cj.is_object() && sget(cj, "name") == c.name) cspec = cj;
+    }
+    stoppers.emplace_back([this, pod, cspec, id = c.id, name = c.name, grace] {
+      // lifecycle.preStop (exec or sleep) runs first and counts against the grace period, as in Kubernetes.
+      int64_t left = grace;
+      const json* pre = nullptr;
+      if (cspec.is_object() && cspec.contains("lifecycle") && cspec["lifecycle"].is_object() &&
+          cspec["lifecycle"].contains("preStop") && cspec["lifecycle"]["preStop"].is_object()) {
+        pre = &cspec["lifecycle"]["preStop"];
+      }
+      if (pre && grace > 0) {
+        auto started = Steady::now();
+        std::string failure;
+        if (pre->contains("exec") && (*pre)["exec"].is_object()) {
+          std::vector<std::string> cmd;
+          for (const auto& a : (*pre)["exec"].value("command", json::array())) {
+            if (a.is_string()) cmd.push_back(a.get<std::string>());
+          }
+          if (!cmd.empty()) {
+            auto r = k.runtime.exec_sync(id, cmd, grace);
+            if (!r) failure = r.status().message();
+            else if (r->exit_code != 0) failure = "exited with " + std::to_string(r->exit_code);
+          }
+        } else if (pre->contains("sleep") && (*pre)["sleep"].is_object()) {
+          int64_t secs = std::clamp<int64_t>(iget((*pre)["sleep"], "seconds", 0), 0, grace);
+          std::this_thread::sleep_for(std::chrono::seconds(secs));
+        } else if (pre->contains("httpGet")) {
+          failure = "httpGet preStop hooks are not supported";
+        }
+        if (!failure.empty()) {
+          k.event(pod, "Warning", "FailedPreStopHook", "PreStopHook failed: " + failure,
+                  "spec.containers{" + name + "}");
+        }
+        auto spent = std::chrono::duration_cast<std::chrono::seconds>(Steady::now() - started).count();
+        left = std::max<int64_t>(grace - spent, 2);  // Kubernetes gives at least 2 s after the hook
+      }
+      (void)k.runtime.stop_container(id, left);
+    });
   }
   for (auto& t : stoppers) t.join();
   bool ok = true;

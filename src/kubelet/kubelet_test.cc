@@ -502,6 +502,47 @@ TEST_F(KubeletTest, GraceFromTheSpecIsPassedToTheRuntime) {
   EXPECT_EQ(runtime_.last_stop_timeout("c"), 7);
 }
 
+TEST_F(KubeletTest, PreStopExecRunsBeforeTheStopWithinTheGracePeriod) {
+  std::mutex mu;
+  std::vector<std::string> seen;  // "exec:<cmd>" then "stop" (from the runtime's call log)
+  runtime_.set_exec([&](const std::string&, const std::string& name, const std::vector<std::string>& cmd) {
+    std::lock_guard l(mu);
+    seen.push_back(name + ":" + (cmd.empty() ? "" : cmd.back()));
+    seen.push_back("stops-before-hook=" + std::to_string(runtime_.count_calls("stop_container:" + name)));
+    return cri::ExecSyncResult{};
+  });
+  json c = container("c");
+  c["lifecycle"] = {{"preStop", {{"exec", {{"command", {"sh", "-c", "drain"}}}}}}};
+  create(make_pod("hook", {c, container("plain")}, {{"terminationGracePeriodSeconds", 9}}));
+  wait_pod("hook", running);
+  ASSERT_TRUE(client_->remove(*pods_, "default", "hook").is_ok());
+  ASSERT_TRUE(wait_for([&] { return client_->get(*pods_, "default", "hook").status().code() == Code::kNotFound; }));
+  std::lock_guard l(mu);
+  ASSERT_EQ(seen.size(), 2u) << "the hook runs once, only for the container that has one";
+  EXPECT_EQ(seen[0], "c:drain");
+  EXPECT_EQ(seen[1], "stops-before-hook=0");
+  EXPECT_GE(runtime_.last_stop_timeout("c"), 2);
+  EXPECT_LE(runtime_.last_stop_timeout("c"), 9);
+  EXPECT_EQ(runtime_.last_stop_timeout("plain"), 9);
+}
+
+TEST_F(KubeletTest, FailingPreStopHookIsReportedAndTheContainerStillStops) {
+  runtime_.set_exec([](const std::string&, const std::string&, const std::vector<std::string>&) {
+    cri::ExecSyncResult r;
+    r.exit_code = 3;
+    return r;
+  });
+  json c = container("c");
+  c["lifecycle"] = {{"preStop", {{"exec", {{"command", {"false"}}}}}}};
+  create(make_pod("badhook", {c}, {{"terminationGracePeriodSeconds", 5}}));
+  wait_pod("badhook", running);
+  ASSERT_TRUE(client_->remove(*pods_, "default", "badhook").is_ok());
+  ASSERT_TRUE(wait_for([&] { return has_event("badhook", "FailedPreStopHook"); }));
+  ASSERT_TRUE(
+      wait_for([&] { return client_->get(*pods_, "default", "badhook").status().code() == Code::kNotFound; }));
+  EXPECT_GE(runtime_.count_calls("stop_container:c"), 1u);
+}
+
 TEST_F(KubeletTest, ShorterDeleteGraceWins) {
   create(make_pod("short", {container("c")}, {{"terminationGracePeriodSeconds", 60}}));
   wait_pod("short", running);
