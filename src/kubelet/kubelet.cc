@@ -1517,8 +1517,11 @@ bool PodWorker::terminate(const client::ObjectPtr& podp, bool deleted) {
     if (c.state != cri::ContainerState::kRunning) continue;
     if (!spec(pod).is_null()) k.event(pod, "Normal", "Killing", "Stopping container " + c.name, "spec.containers{" + c.name + "}");
     json cspec;
-    for (const auto& cj : spec(pod).value("containers", json::array())) {
-      if (cj.is_object() && sget(cj, "name") == c.name) cspec = cj;
+    const json& podspec = spec(pod);
+    if (podspec.is_object() && podspec.contains("containers") && podspec["containers"].is_array()) {
+      for (const auto& cj : podspec["containers"]) {
+        if (cj.is_object() && sget(cj, "name") == c.name) cspec = cj;
+      }
     }
     stoppers.emplace_back([this, pod, cspec, id = c.id, name = c.name, grace] {
       // lifecycle.preStop (exec or sleep) runs first and counts against the grace period, as in Kubernetes.
@@ -1533,8 +1536,11 @@ bool PodWorker::terminate(const client::ObjectPtr& podp, bool deleted) {
         std::string failure;
         if (pre->contains("exec") && (*pre)["exec"].is_object()) {
           std::vector<std::string> cmd;
-          for (const auto& a : (*pre)["exec"].value("command", json::array())) {
-            if (a.is_string()) cmd.push_back(a.get<std::string>());
+          const json& ex = (*pre)["exec"];
+          if (ex.contains("command") && ex["command"].is_array()) {
+            for (const auto& a : ex["command"]) {
+              if (a.is_string()) cmd.push_back(a.get<std::string>());
+            }
           }
           if (!cmd.empty()) {
             auto r = k.runtime.exec_sync(id, cmd, grace);

@@ -51,8 +51,16 @@ fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
 expect() {
   local name=$1 re=$2 out rc; shift 2
   out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
+  if [ $rc -eq 0 ] && matches "$re" "$out"; then pass "$name"; else
     fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
+}
+# A pattern with (.|\n) spans lines: matched against the whole output with
+# newlines as spaces; any other pattern line by line.
+matches() {
+  case "$1" in
+    *'(.|\n)'*) grep -Eq -- "${1//'(.|\n)'/.}" <<<"$(tr '\n' ' ' <<<"$2")" ;;
+    *) grep -Eq -- "$1" <<<"$2" ;;
+  esac
 }
 expect_fail() {
   local name=$1 re=$2 out rc; shift 2
@@ -172,15 +180,15 @@ expect "never fewer than replicas-maxUnavailable (3) ready pods" "^ok$" sh -c "[
 expect "both ReplicaSets seen side by side in the samples" "^ok$" sh -c "awk 'NF > 3' '$TMP/samples.log' | grep -q . && echo ok"
 
 # ---- history, undo, pause/resume, restart.
-expect "kubectl rollout history" '^REVISION +CHANGE-CAUSE(.|\n)*1 +version v1(.|\n)*2 +version v2' kubectl rollout history deploy/web
+expect "kubectl rollout history" 'REVISION +CHANGE-CAUSE(.|\n)*1 +version v1(.|\n)*2 +version v2' kubectl rollout history deploy/web
 expect "kubectl 1.27 rollout history" '2 +version v2' "$K127" rollout history deployment/web
-expect "mkctl rollout history" '^REVISION +CHANGE-CAUSE(.|\n)*1 +version v1(.|\n)*2 +version v2' "$MKCTL" rollout history deploy/web
+expect "mkctl rollout history" 'REVISION +CHANGE-CAUSE(.|\n)*1 +version v1(.|\n)*2 +version v2' "$MKCTL" rollout history deploy/web
 expect "mkctl rollout history --revision 1 shows the v1 template" 'with revision #1(.|\n)*VERSION: +v1' \
   "$MKCTL" rollout history deploy/web --revision 1
 V1RS=$(rs_lines web | awk '$4 == "v1" {print $1}')
 expect "kubectl rollout undo" 'deployment.apps/web rolled back' kubectl rollout undo deploy/web
 expect "rollout status after undo" 'successfully rolled out' kubectl rollout status deploy/web --timeout=180s
-expect "undo re-used the v1 ReplicaSet (revision 3, 3 replicas), no third one" "^2 $V1RS 3 3 v1\$" \
+expect "undo re-used the v1 ReplicaSet (revision 3, 3 replicas), no third one" "^2 $V1RS 3 3 3 v1\$" \
   sh -c "echo \$(kubectl get rs -l app=web --no-headers | wc -l) \$(kubectl get rs '$V1RS' -o jsonpath='{.metadata.name} {.metadata.annotations.deployment\\.kubernetes\\.io/revision} {.spec.replicas} {.status.availableReplicas} {.spec.template.spec.containers[0].env[0].value}')"
 eventually 10 "the Service answers v1 again" "^web v1$" "$CL" exec 1 -- curl -sS --max-time 2 "http://$CIP/"
 expect "mkctl rollout undo --to-revision 2" 'deployment.apps/web rolled back' "$MKCTL" rollout undo deploy/web --to-revision 2
