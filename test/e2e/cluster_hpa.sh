@@ -27,33 +27,14 @@ PASSED=0
 FAILED=0
 trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.5
-  done
-}
-finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; exit $?; }
+E2E_POLL=0.5
+. "$ROOT/test/e2e/check.sh"
 web_replicas() { kubectl get deployment hpa-web -o jsonpath='{.spec.replicas}'; }
 # "<epoch seconds> <message>" per SuccessfulRescale event of the HPA, oldest first.
 rescales() {
   kubectl get events -o jsonpath='{range .items[?(@.involvedObject.name=="hpa-web")]}{.eventTime}{" "}{.reason}{" "}{.message}{"\n"}{end}' |
     while read -r ts reason msg; do
-      [ "$reason" = SuccessfulRescale ] && echo "$(date -d "$ts" +%s.%N) $msg"
+      if [ "$reason" = SuccessfulRescale ]; then echo "$(date -d "$ts" +%s.%N) $msg"; fi
     done | sort -n
 }
 # Checks the gaps between consecutive rescale events whose message matches $1.

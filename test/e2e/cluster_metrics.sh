@@ -22,35 +22,8 @@ PASSED=0
 FAILED=0
 trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-# expect NAME REGEX CMD...: CMD succeeds and its output matches.
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-# expect_fail NAME REGEX CMD...: CMD fails and its output matches.
-expect_fail() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -ne 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted failure /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-# eventually SECONDS NAME REGEX CMD...: like expect, retried until the deadline.
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.5
-  done
-}
+E2E_POLL=0.5
+. "$ROOT/test/e2e/check.sh"
 # Fresh discovery cache per call (kubectl caches discovery for 6 h).
 k() { kubectl --cache-dir "$TMP/kcache-$RANDOM$RANDOM" "$@"; }
 K127=/usr/lib/google-cloud-sdk/bin/kubectl.1.27

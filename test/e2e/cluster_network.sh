@@ -22,28 +22,7 @@ PASSED=0
 FAILED=0
 trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-# expect NAME REGEX CMD...: CMD succeeds and its output matches.
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-# eventually SECONDS NAME REGEX CMD...: like expect, retried until the deadline.
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.3
-  done
-}
+. "$ROOT/test/e2e/check.sh"
 # In-pod HTTP GET (busybox wget -T segfaults: bound it with timeout).
 pod_get() { kubectl exec "$1" -- timeout 5 wget -q -O - "$2"; }
 on_node() { local n=$1; shift; "$CL" exec "$n" -- "$@"; }

@@ -40,26 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.2
-  done
-}
+E2E_POLL=0.2
+. "$ROOT/test/e2e/check.sh"
 now() { echo "$EPOCHREALTIME"; }
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 

@@ -27,26 +27,7 @@ PASSED=0
 FAILED=0
 trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.3
-  done
-}
+. "$ROOT/test/e2e/check.sh"
 # Pods with label app=$1 that are not terminating.
 live_count() {
   kubectl get pods -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' |
@@ -137,7 +118,8 @@ fi
 eventually 60 "back to 3 Running" "^3$" count_running web
 
 # Kill a container (all its processes, from the host) → the kubelet restarts it.
-POD=$(kubectl get pods -l app=web --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}')
+POD=$(kubectl get pods -l app=web --field-selector=status.phase=Running \
+  -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' | awk 'NF == 1 { print $1; exit }')
 CID=$(kubectl get pod "$POD" -o jsonpath='{.status.containerStatuses[0].containerID}'); CID=${CID#containerd://}
 BEFORE=$(kubectl get pod "$POD" -o jsonpath='{.status.containerStatuses[0].restartCount}')
 PIDS=$(container_pids "$CID")
