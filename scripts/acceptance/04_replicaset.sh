@@ -136,7 +136,7 @@ acc_poll 30 "after: $POD2 was OOMKilled (exit 137) and restarted" "^$((R2 + 1)) 
   kubectl get pod "$POD2" -o jsonpath='{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}'
 acc_poll 30 "after: 6 Running" "^Running: 6$" show_count
 acc_run kubectl describe rs acc-rs
-acc_expect "the ReplicaSet's events: SuccessfulCreate for every pod it made" "SuccessfulCreate +replicaset-controller +Created pod: acc-rs-"
+acc_expect "the ReplicaSet's events: SuccessfulCreate for every pod it made" "SuccessfulCreate +([^ ]+ +)?replicaset-controller +Created pod: acc-rs-"
 
 acc_step "7.4.1 delete the ReplicaSet: its pods are deleted by the garbage collector (background propagation)"
 acc_run kubectl delete -f "$FILE" --wait=false

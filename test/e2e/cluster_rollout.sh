@@ -46,40 +46,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-expect() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && matches "$re" "$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-# A pattern with (.|\n) spans lines: matched against the whole output with
-# newlines as spaces; any other pattern line by line.
-matches() {
-  case "$1" in
-    *'(.|\n)'*) grep -Eq -- "${1//'(.|\n)'/.}" <<<"$(tr '\n' ' ' <<<"$2")" ;;
-    *) grep -Eq -- "$1" <<<"$2" ;;
-  esac
-}
-expect_fail() {
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -ne 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted failure /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-eventually() {
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.3
-  done
-}
+. "$ROOT/test/e2e/check.sh"
 # The ReplicaSets of Deployment $1: "name revision replicas image" lines.
 rs_lines() {
   kubectl get rs -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.annotations.deployment\.kubernetes\.io/revision} {.spec.replicas} {.spec.template.spec.containers[0].env[0].value}{"\n"}{end}'
