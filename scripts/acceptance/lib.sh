@@ -159,6 +159,8 @@ spec:
     image: busybox:1.36
     command: [sh, -c, 'mkdir -p /www && echo "$1 on $2 (\$(hostname -i))" > /www/index.html && exec httpd -f -p 8080 -h /www']
     ports: [{containerPort: 8080, name: http}]
+    # Ready (and so in the Service's endpoints) only once httpd answers.
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
 EOF2
 }
 # acc_pod_get POD URL: HTTP GET from inside POD (busybox wget, bounded).

@@ -36,27 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "[PASS] $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "[FAIL] $*"; FAILED=$((FAILED + 1)); }
-expect() {  # expect NAME REGEX CMD...
-  local name=$1 re=$2 out rc; shift 2
-  out=$("$@" 2>&1); rc=$?
-  if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; else
-    fail "$name (exit $rc, wanted /$re/)"; sed 's/^/    /' <<<"$out" | head -n 20; fi
-}
-eventually() {  # eventually SECONDS NAME REGEX CMD...
-  local secs=$1 name=$2 re=$3 out rc deadline; shift 3
-  deadline=$((SECONDS + secs))
-  while :; do
-    out=$("$@" 2>&1); rc=$?
-    if [ $rc -eq 0 ] && grep -Eq -- "$re" <<<"$out"; then pass "$name"; return 0; fi
-    if [ $SECONDS -ge $deadline ]; then
-      fail "$name (exit $rc, wanted /$re/ within ${secs}s)"; sed 's/^/    /' <<<"$out" | head -n 20; return 1
-    fi
-    sleep 0.3
-  done
-}
-finish() { echo "$PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; exit $?; }
+. "$ROOT/test/e2e/check.sh"
 
 exec 9>/tmp/mk-cluster.lock
 flock 9
