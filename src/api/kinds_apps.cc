@@ -50,6 +50,16 @@ void deployment_defaults(Json& obj) {
 }
 
 // Shared by Deployment and ReplicaSet.
+// spec.<k>: an int32 ≥ 0 when present (Kubernetes' type for these fields; a
+// larger value would wrap in the controllers).
+void want_int32(const Json& spec, const char* k, FieldErrors& errs) {
+  std::string p = std::string("spec.") + k;
+  if (!v::want_int(spec, k, p, errs)) return;
+  long long n = spec[k].get<long long>();
+  if (n < 0) errs.push_back({p, v::invalid(spec[k], "must be greater than or equal to 0")});
+  if (n > 2147483647LL) errs.push_back({p, v::invalid(spec[k], "must be less than or equal to 2147483647")});
+}
+
 void validate_workload(const Json& obj, const Json* old, const char* kind, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("apps/v1", kind), false, errs);
   const Json& spec = get(obj, "spec");
@@ -57,16 +67,7 @@ void validate_workload(const Json& obj, const Json* old, const char* kind, Field
     errs.push_back({"spec", v::required()});
     return;
   }
-  if (v::want_int(spec, "replicas", "spec.replicas", errs) &&
-      spec["replicas"].get<long long>() < 0) {
-    errs.push_back(
-        {"spec.replicas", v::invalid(spec["replicas"], "must be greater than or equal to 0")});
-  }
-  if (v::want_int(spec, "minReadySeconds", "spec.minReadySeconds", errs) &&
-      spec["minReadySeconds"].get<long long>() < 0) {
-    errs.push_back({"spec.minReadySeconds",
-                    v::invalid(spec["minReadySeconds"], "must be greater than or equal to 0")});
-  }
+  for (const char* k : {"replicas", "minReadySeconds"}) want_int32(spec, k, errs);
   const Json& sel = get(spec, "selector");
   bool selector_ok = false;
   if (sel.is_null()) {
@@ -125,12 +126,7 @@ void replicaset_validate(const Json& obj, const Json* old, FieldErrors& errs) {
 void deployment_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_workload(obj, old, "Deployment", errs);
   const Json& spec = get(obj, "spec");
-  for (const char* k : {"revisionHistoryLimit", "progressDeadlineSeconds"}) {
-    std::string p = std::string("spec.") + k;
-    if (v::want_int(spec, k, p, errs) && spec[k].get<long long>() < 0) {
-      errs.push_back({p, v::invalid(spec[k], "must be greater than or equal to 0")});
-    }
-  }
+  for (const char* k : {"revisionHistoryLimit", "progressDeadlineSeconds"}) want_int32(spec, k, errs);
   if (has(spec, "progressDeadlineSeconds") && spec["progressDeadlineSeconds"].is_number_integer() &&
       get(spec, "minReadySeconds").is_number_integer() &&
       spec["progressDeadlineSeconds"].get<long long>() <=

@@ -487,6 +487,15 @@ TEST(ValidationTest, WorkloadErrors) {
   good_rs["kind"] = "ReplicaSet";
   EXPECT_EQ(dump(check(rs, good_rs)), "");
 
+  // int32 fields: a larger value would wrap in the controllers.
+  Json huge = J(kGoodDeployment);
+  huge["spec"]["replicas"] = 4294967296LL;
+  huge["spec"]["progressDeadlineSeconds"] = 3000000000LL;
+  auto huge_errs = check(d, huge);
+  EXPECT_TRUE(has_error(huge_errs, "spec.replicas", "must be less than or equal to 2147483647")) << dump(huge_errs);
+  EXPECT_TRUE(has_error(huge_errs, "spec.progressDeadlineSeconds", "must be less than or equal to 2147483647"))
+      << dump(huge_errs);
+
   Json bad = J(kGoodDeployment);
   bad["spec"]["replicas"] = -1;
   bad["spec"]["selector"]["matchLabels"]["app"] = "other";

@@ -1652,10 +1652,11 @@ HttpResponse RestHandler::do_scale(const HttpRequest& req, const RequestInfo& ri
           return invalid("Scale \"" + ri.name + "\" is invalid: spec.replicas: Required value");
         }
         int64_t replicas = scale["spec"]["replicas"].get<int64_t>();
-        if (replicas < 0) {
+        if (replicas < 0 || replicas > 2147483647) {
           return invalid("Scale \"" + ri.name +
                          "\" is invalid: spec.replicas: Invalid value: " + std::to_string(replicas) +
-                         ": must be greater than or equal to 0");
+                         (replicas < 0 ? ": must be greater than or equal to 0"
+                                       : ": must be less than or equal to 2147483647"));
         }
         desired = cur;
         std::string want = meta_str(scale, "resourceVersion");

@@ -130,7 +130,9 @@ void set_condition(Json& status, Json cond) {
   std::string type = sfield(cond, "type");
   if (const Json* cur = get_condition(status, type.c_str())) {
     if (sfield(*cur, "status") == sfield(cond, "status") && sfield(*cur, "reason") == sfield(cond, "reason")) return;
-    if (sfield(*cur, "status") == sfield(cond, "status")) cond["lastTransitionTime"] = (*cur)["lastTransitionTime"];
+    if (sfield(*cur, "status") == sfield(cond, "status")) {
+      if (field(*cur, "lastTransitionTime").is_string()) cond["lastTransitionTime"] = field(*cur, "lastTransitionTime");
+    }
   }
   remove_condition(status, type.c_str());
   if (!status.contains("conditions") || !status["conditions"].is_array()) status["conditions"] = Json::array();
@@ -446,7 +448,9 @@ struct DeploymentController::Impl {
       } else if (deployment_progressing(d, status)) {
         std::string msg = set.new_rs ? "ReplicaSet \"" + rs_name + "\" is progressing." : "Deployment is progressing.";
         Json cond = new_condition("Progressing", "True", kRSUpdated, msg);
-        if (cur && sfield(*cur, "status") == "True") cond["lastTransitionTime"] = (*cur)["lastTransitionTime"];
+        if (cur && sfield(*cur, "status") == "True") {
+      if (field(*cur, "lastTransitionTime").is_string()) cond["lastTransitionTime"] = field(*cur, "lastTransitionTime");
+    }
         remove_condition(status, "Progressing");
         set_condition(status, std::move(cond));
       } else if (deployment_timed_out(d, status)) {

@@ -160,7 +160,8 @@ Result<UtilizationRatio> utilization_ratio(const PodMetrics& metrics, const std:
   }
   if (requests_total == 0) return Status(Code::kInvalid, "no metrics returned matched known pods");
   UtilizationRatio r;
-  r.utilization = static_cast<int32_t>(metrics_total * 100 / requests_total);
+  double pct = static_cast<double>(metrics_total) * 100.0 / static_cast<double>(requests_total);
+  r.utilization = static_cast<int32_t>(std::clamp(pct, 0.0, 2147483647.0));
   r.ratio = static_cast<double>(r.utilization) / static_cast<double>(target);
   r.raw_average = metrics_total / entries;
   return r;

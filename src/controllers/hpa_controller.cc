@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <climits>
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -63,7 +64,8 @@ int64_t quantity_milli(const Json& q) {
 
 int32_t int_field(const Json& obj, const char* key, int32_t fallback) {
   const Json& v = field(obj, key);
-  return v.is_number_integer() ? v.get<int32_t>() : fallback;
+  if (!v.is_number_integer()) return fallback;
+  return static_cast<int32_t>(std::clamp<int64_t>(v.get<int64_t>(), INT32_MIN, INT32_MAX));
 }
 
 // setCondition: replaces the condition of that type; the transition time
@@ -163,7 +165,11 @@ struct HpaController::Impl {
     if (type == "Warning") {
       // A failing metric repeats every sync: the same warning at most once
       // per kWarningRepeat per HPA (Kubernetes' recorder aggregates them).
-      auto& seen = warned[client::object_key(hpa)][reason + "\n" + message];
+      auto& mine = warned[client::object_key(hpa)];
+      for (auto it = mine.begin(); it != mine.end();) {  // forget old ones: messages vary
+        it = now - it->second >= kWarningRepeat ? mine.erase(it) : std::next(it);
+      }
+      auto& seen = mine[reason + "\n" + message];
       if (seen.time_since_epoch().count() != 0 && now - seen < kWarningRepeat) return;
       seen = now;
     }

@@ -106,8 +106,11 @@ EvictionDecision decide_eviction(const Json& pod, const std::vector<Json>& no_ex
     }
     const Json& secs = field(*used, "tolerationSeconds");
     if (!secs.is_number()) continue;  // tolerated forever
-    int64_t s = secs.is_number_integer() ? secs.get<int64_t>() : static_cast<int64_t>(secs.get<double>());
-    if (s < 0) s = 0;
+    // Clamped to ~100 years: "practically forever" values (INT64_MAX, 1e300)
+    // must not overflow the time point into the past.
+    constexpr int64_t kMaxSeconds = 100LL * 365 * 24 * 3600;
+    double d_secs = secs.is_number_integer() ? static_cast<double>(secs.get<int64_t>()) : secs.get<double>();
+    int64_t s = d_secs <= 0 ? 0 : d_secs >= static_cast<double>(kMaxSeconds) ? kMaxSeconds : static_cast<int64_t>(d_secs);
     SysTime at = start(taint) + std::chrono::seconds(s);
     if (!deadline || at < *deadline) deadline = at;
   }

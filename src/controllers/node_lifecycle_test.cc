@@ -3,6 +3,9 @@
 // status), with a 300 ms grace period.
 #include <gtest/gtest.h>
 
+#include <climits>
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "minik8s/controllers/controllers.h"
@@ -331,6 +334,12 @@ TEST(NodeLifecycleTaints, EvictionDecision) {
                       start);
   ASSERT_EQ(d.kind, EvictionDecision::Kind::kAt);
   EXPECT_EQ(d.at, t0);
+  // "Practically forever" must not wrap into the past (evicting at once).
+  for (Json forever : {Json(INT64_MAX), Json(1e300)}) {
+    d = decide_eviction(pod({{{"operator", "Exists"}, {"tolerationSeconds", forever}}}), taints, start);
+    ASSERT_EQ(d.kind, EvictionDecision::Kind::kAt);
+    EXPECT_GT(d.at, t0 + std::chrono::hours(24 * 365 * 50)) << forever.dump();
+  }
   EXPECT_EQ(decide_eviction(pod({{{"operator", "Exists"}}}), taints, start).kind, EvictionDecision::Kind::kNone);
   // Two taints: one tolerated forever, one for 7 s → 7 s.
   taints.push_back({{"key", "x"}, {"effect", "NoExecute"}});
