@@ -20,6 +20,7 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "events.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
@@ -232,7 +233,6 @@ struct DeploymentController::Impl {
   std::unique_ptr<client::Informer> pods;
   client::WorkQueue queue{{std::chrono::milliseconds(20), std::chrono::seconds(10)}};
   std::jthread worker;
-  std::atomic<uint64_t> event_seq{0};
   bool started = false;
   bool stopped = false;
 
@@ -290,32 +290,8 @@ struct DeploymentController::Impl {
   }
 
   void record_event(const Json& d, const std::string& type, const std::string& reason, const std::string& message) {
-    auto now = real_clock().now();
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".%llx",
-                  static_cast<unsigned long long>(
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
-                      event_seq.fetch_add(1)));
-    std::string ts = format_rfc3339(now);
     std::string ns = sfield(meta(d), "namespace");
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", name_of(d) + suffix}, {"namespace", ns}}},
-               {"involvedObject",
-                {{"apiVersion", "apps/v1"},
-                 {"kind", "Deployment"},
-                 {"name", name_of(d)},
-                 {"namespace", ns},
-                 {"uid", uid_of(d)},
-                 {"resourceVersion", sfield(meta(d), "resourceVersion")}}},
-               {"reason", reason},
-               {"message", message},
-               {"type", type},
-               {"source", {{"component", kComponent}}},
-               {"reportingComponent", kComponent},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1}};
+    Json ev = make_event(d, "apps/v1", "Deployment", type, reason, message, kComponent);
     auto r = client.create(*event_t, ev, ns);
     if (!r) spdlog::debug("deployment: event {}: {}", reason, r.status().to_string());
   }

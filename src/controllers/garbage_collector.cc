@@ -93,6 +93,7 @@ struct GarbageCollector::Impl {
   client::Client& client;
   const GarbageCollectorOptions opts;
   std::vector<std::unique_ptr<client::Informer>> informers;
+  std::vector<const api::ResourceType*> watched;  // set by start()
   client::WorkQueue queue{{std::chrono::milliseconds(10), std::chrono::seconds(30)}};
   std::vector<std::jthread> workers;
   bool started = false;
@@ -252,7 +253,7 @@ struct GarbageCollector::Impl {
     return terminating(*live) && has_finalizer(*live, kForeground) ? OwnerState::kWaiting : OwnerState::kSolid;
   }
 
-  Status check_owners(const Node& n) {
+  Status check_owners(const Node& n, bool fresh_read = false) {
     const Json& obj = *n.obj;
     const Json& refs = field(meta(obj), "ownerReferences");
     if (!refs.is_array() || refs.empty()) return Status::ok();
@@ -273,6 +274,15 @@ struct GarbageCollector::Impl {
       if (gone.empty()) return Status::ok();
       return remove_refs(n, gone);
     }
+    if (!fresh_read) {
+      // About to delete: decide again on the live object (the cache may hold
+      // references an orphaning owner has already stripped).
+      const Json& m = meta(obj);
+      auto live = client.get(*n.type, sfield(m, "namespace"), sfield(m, "name"));
+      if (!live) return live.status().code() == Code::kNotFound ? Status::ok() : live.status();
+      if (uid_of(*live) != uid_of(obj)) return Status::ok();
+      return check_owners(Node{n.type, std::make_shared<const Json>(std::move(*live))}, true);
+    }
     std::string policy = "Background";
     if (has_finalizer(obj, kOrphan)) {
       policy = "Orphan";
@@ -287,7 +297,7 @@ struct GarbageCollector::Impl {
     Json opts_body = {{"apiVersion", "v1"},
                       {"kind", "DeleteOptions"},
                       {"propagationPolicy", policy},
-                      {"preconditions", {{"uid", sfield(m, "uid")}}}};
+                      {"preconditions", {{"uid", sfield(m, "uid")}, {"resourceVersion", sfield(m, "resourceVersion")}}}};
     auto r = client.remove(*n.type, sfield(m, "namespace"), sfield(m, "name"), &opts_body);
     if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) return r.status();
     if (r) {
@@ -342,9 +352,34 @@ struct GarbageCollector::Impl {
     return Status::ok();
   }
 
+  // The dependents from a live list of every watched kind, besides the
+  // graph's: a dependent created just before the owner's deletion may not
+  // have reached its informer yet, and orphaning must not miss it (it would
+  // keep a reference to a gone owner and be collected).
+  std::vector<Node> dependents_live(const Node& owner) {
+    std::string ouid = uid_of(*owner.obj);
+    std::vector<Node> out = dependents_of(ouid);
+    std::set<std::string> seen;
+    for (const Node& d : out) seen.insert(uid_of(*d.obj));
+    std::string ons = sfield(meta(*owner.obj), "namespace");
+    for (const api::ResourceType* t : watched) {
+      if (t->namespaced == false && !ons.empty()) continue;  // a namespaced owner has no cluster-scoped dependents
+      auto list = client.list(*t, t->namespaced ? ons : "");
+      if (!list) continue;
+      const Json& items = field(*list, "items");
+      if (!items.is_array()) continue;
+      for (const Json& item : items) {
+        if (!ref_to(item, ouid) || seen.count(uid_of(item))) continue;
+        seen.insert(uid_of(item));
+        out.push_back(Node{t, std::make_shared<const Json>(item)});
+      }
+    }
+    return out;
+  }
+
   Status orphan_dependents(const Node& owner) {
     std::string ouid = uid_of(*owner.obj);
-    for (const Node& d : dependents_of(ouid)) {
+    for (const Node& d : dependents_live(owner)) {
       Status st = remove_refs(d, {ouid});
       if (!st.is_ok()) return st;
     }
@@ -354,7 +389,7 @@ struct GarbageCollector::Impl {
   Status delete_dependents(const Node& owner) {
     std::string ouid = uid_of(*owner.obj);
     int blocking = 0;
-    for (const Node& d : dependents_of(ouid)) {
+    for (const Node& d : dependents_live(owner)) {
       const Json* ref = ref_to(*d.obj, ouid);
       if (!ref || !blocks(*ref)) continue;  // non-blocking: collected once the owner is gone
       ++blocking;
@@ -396,6 +431,7 @@ Status GarbageCollector::start() {
                              [&s, t](const ObjectPtr& a, const ObjectPtr& b) { s.on_upsert(t, a, b); },
                              [&s](const ObjectPtr& o) { s.on_delete(o); }});
     s.informers.push_back(std::move(inf));
+    s.watched.push_back(t);
   }
   s.started = true;
   for (int i = 0; i < kWorkers; ++i) s.workers.emplace_back([&s](std::stop_token st) { s.run(st); });

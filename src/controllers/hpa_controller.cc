@@ -24,6 +24,7 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "events.h"
 #include "minik8s/util/time.h"
 #include "minik8s/util/url.h"
 
@@ -108,7 +109,6 @@ struct HpaController::Impl {
   std::unique_ptr<client::Informer> pods;
   client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
   std::jthread worker;
-  std::atomic<uint64_t> event_seq{0};
   bool started = false;
   bool stopped = false;
 
@@ -173,31 +173,7 @@ struct HpaController::Impl {
       if (seen.time_since_epoch().count() != 0 && now - seen < kWarningRepeat) return;
       seen = now;
     }
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".%llx",
-                  static_cast<unsigned long long>(
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
-                      event_seq.fetch_add(1)));
-    std::string ts = format_rfc3339(now);
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", sfield(meta, "name") + suffix}, {"namespace", sfield(meta, "namespace")}}},
-               {"involvedObject",
-                {{"apiVersion", "autoscaling/v2"},
-                 {"kind", "HorizontalPodAutoscaler"},
-                 {"namespace", sfield(meta, "namespace")},
-                 {"name", sfield(meta, "name")},
-                 {"uid", sfield(meta, "uid")},
-                 {"resourceVersion", sfield(meta, "resourceVersion")}}},
-               {"reason", reason},
-               {"message", message},
-               {"type", type},
-               {"source", {{"component", kComponent}}},
-               {"reportingComponent", kComponent},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"eventTime", format_rfc3339_micro(now)},
-               {"count", 1}};
+    Json ev = make_event(hpa, "autoscaling/v2", "HorizontalPodAutoscaler", type, reason, message, kComponent);
     auto r = client.create(*events_type, ev, sfield(meta, "namespace"));
     if (!r) spdlog::debug("hpa: recording event: {}", r.status().to_string());
   }

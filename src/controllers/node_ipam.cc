@@ -16,6 +16,7 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "events.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
@@ -43,7 +44,6 @@ struct NodeIpamController::Impl {
   std::optional<CidrBlocks> blocks;
   std::unique_ptr<client::Informer> nodes;
   client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
-  std::atomic<uint64_t> event_seq{0};
 
   // Worker-thread state (no lock: only the worker touches it).
   std::vector<std::string> owner;                        // block index → node name, "" = free
@@ -205,27 +205,7 @@ struct NodeIpamController::Impl {
   }
 
   void record_event(const Json& node, const std::string& type, const std::string& reason, const std::string& message) {
-    const Json& meta = field(node, "metadata");
-    auto now = real_clock().now();
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".%llx",
-                  static_cast<unsigned long long>(
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
-                      event_seq.fetch_add(1)));
-    std::string ts = format_rfc3339(now);
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", sfield(meta, "name") + suffix}, {"namespace", "default"}}},
-               {"involvedObject",
-                {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", sfield(meta, "name")}, {"uid", sfield(meta, "uid")}}},
-               {"reason", reason},
-               {"message", message},
-               {"type", type},
-               {"source", {{"component", "node-ipam-controller"}}},
-               {"reportingComponent", "node-ipam-controller"},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1}};
+    Json ev = make_event(node, "v1", "Node", type, reason, message, "node-ipam-controller");
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-ipam: recording event: {}", r.status().to_string());
   }

@@ -29,6 +29,7 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "events.h"
 #include "minik8s/util/time.h"
 #include "node_lifecycle_taints.h"
 
@@ -127,7 +128,6 @@ struct NodeLifecycleController::Impl {
   const api::ResourceType* events_type = nullptr;
   std::unique_ptr<client::Informer> nodes, leases, pods;
   client::WorkQueue evictions{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
-  std::atomic<uint64_t> event_seq{0};
 
   // Monitor-thread state (no lock).
   struct Health {
@@ -150,29 +150,7 @@ struct NodeLifecycleController::Impl {
 
   void record_event(const Json& obj, const std::string& kind, const std::string& type, const std::string& reason,
                     const std::string& message) {
-    const Json& meta = field(obj, "metadata");
-    std::string ns = sfield(meta, "namespace");
-    auto now = real_clock().now();
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".%llx",
-                  static_cast<unsigned long long>(
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
-                      event_seq.fetch_add(1)));
-    Json involved = {{"apiVersion", "v1"}, {"kind", kind}, {"name", sfield(meta, "name")}, {"uid", sfield(meta, "uid")}};
-    if (!ns.empty()) involved["namespace"] = ns;
-    std::string ts = format_rfc3339(now);
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", sfield(meta, "name") + suffix}, {"namespace", ns.empty() ? "default" : ns}}},
-               {"involvedObject", involved},
-               {"reason", reason},
-               {"message", message},
-               {"type", type},
-               {"source", {{"component", kComponent}}},
-               {"reportingComponent", kComponent},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1}};
+    Json ev = make_event(obj, "v1", kind, type, reason, message, kComponent);
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-lifecycle: recording event {}: {}", reason, r.status().to_string());
   }

@@ -16,6 +16,7 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/controllers/controllers.h"
+#include "events.h"
 #include "replicaset_pods.h"
 
 namespace minik8s::controllers {
@@ -68,7 +69,6 @@ struct ReplicaSetController::Impl {
   client::WorkQueue queue{{std::chrono::milliseconds(5), std::chrono::seconds(60)}};
   rs::Expectations expectations;
   std::vector<std::jthread> workers;
-  std::atomic<uint64_t> event_seq{0};
   bool started = false;
   bool stopped = false;
 
@@ -177,32 +177,7 @@ struct ReplicaSetController::Impl {
   }
 
   void record_event(const Json& set, const std::string& type, const std::string& reason, const std::string& message) {
-    const Json& m = meta(set);
-    auto now = real_clock().now();
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".%llx",
-                  static_cast<unsigned long long>(
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count() +
-                      event_seq.fetch_add(1)));
-    std::string ts = format_rfc3339(now);
-    Json ev = {{"apiVersion", "v1"},
-               {"kind", "Event"},
-               {"metadata", {{"name", sfield(m, "name") + suffix}, {"namespace", sfield(m, "namespace")}}},
-               {"involvedObject",
-                {{"apiVersion", "apps/v1"},
-                 {"kind", "ReplicaSet"},
-                 {"namespace", sfield(m, "namespace")},
-                 {"name", sfield(m, "name")},
-                 {"uid", sfield(m, "uid")},
-                 {"resourceVersion", sfield(m, "resourceVersion")}}},
-               {"reason", reason},
-               {"message", message},
-               {"type", type},
-               {"source", {{"component", kComponent}}},
-               {"reportingComponent", kComponent},
-               {"firstTimestamp", ts},
-               {"lastTimestamp", ts},
-               {"count", 1}};
+    Json ev = make_event(set, "apps/v1", "ReplicaSet", type, reason, message, kComponent);
     auto r = client.create(*event_type, ev);
     if (!r) spdlog::debug("replicaset: recording event: {}", r.status().to_string());
   }
