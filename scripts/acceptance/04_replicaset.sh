@@ -127,7 +127,9 @@ acc_poll 30 "after: the kubelet restarted it in place (restartCount $R0 → $((R
 acc_poll 30 "after: 6 Running" "^Running: 6$" show_count
 
 acc_step "7.4.3 recovery (c): a container exceeds its 24Mi memory limit"
-POD2=$(kubectl get pods -l app=acc-rs --field-selector=status.phase=Running -o jsonpath='{.items[1].metadata.name}')
+POD2=$(kubectl get pods -l app=acc-rs --field-selector=status.phase=Running \
+  -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' |
+  awk -v skip="$POD" 'NF == 1 && $1 != skip { print $1; exit }')
 R2=$(kubectl get pod "$POD2" -o jsonpath='{.status.containerStatuses[0].restartCount}')
 acc_run show_count
 acc_run kubectl exec "$POD2" -- touch /tmp/hog

@@ -134,7 +134,10 @@ eventually 30 "killed container restarted by the kubelet (restartCount $BEFORE �
 eventually 30 "$POD Running again (same pod, not replaced)" "Running" kubectl get pod "$POD" --no-headers
 
 # Exceed the memory limit: the main process starts hogging → OOMKilled → restarted.
-POD2=$(kubectl get pods -l app=web --field-selector=status.phase=Running -o jsonpath='{.items[1].metadata.name}')
+# (another pod than $POD, not terminating)
+POD2=$(kubectl get pods -l app=web --field-selector=status.phase=Running \
+  -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' |
+  awk -v skip="$POD" 'NF == 1 && $1 != skip { print $1; exit }')
 B2=$(kubectl get pod "$POD2" -o jsonpath='{.status.containerStatuses[0].restartCount}')
 kubectl exec "$POD2" -- touch /tmp/hog
 eventually 30 "container past its 24Mi limit: OOMKilled (exit 137) and restarted" "^$((B2 + 1)) OOMKilled 137$" \
