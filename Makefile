@@ -21,10 +21,16 @@ build: configure
 
 # `minik8s up` (control plane + agent + private containerd on this host) and
 # the demo in examples/demo/. Builds only the two binaries (the tests are
-# built by `make test`).
-run: configure
+# built by `make test`). Each long step says what it does; the last line says
+# how long the whole run took.
+RUN_T0 := $(shell date +%s)
+run:
+	@echo "== make run 1/4: Debian packages (scripts/deps.sh)"
+	@scripts/deps.sh
+	@echo "== make run 2/4: build minik8s and mkctl in $(BUILD) (-j$(JOBS); the first build takes minutes)"
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl
-	scripts/run.sh $(DATA) $(PORT)
+	@scripts/run.sh $(DATA) $(PORT) $(RUN_T0)
 
 stop:
 	scripts/run.sh --stop $(DATA)

@@ -30,6 +30,8 @@
 #
 # Environment: MK_CLUSTER_PREFIX (default mkc), MK_CLUSTER_SUBNET (a /24,
 # default 10.99.0.0/24), MK_CLUSTER_DIR (default <repo>/.cluster),
+# MK_CLUSTER_POD_CIDR (the pods' /16, default 10.244.0.0/16: two clusters
+# up at once need different ones, as root-namespace routes go to it),
 # MK_CLUSTER_BACKEND (auto|host-gw|vxlan, default auto), MK_SCHEDULER_POLICY
 # (least-allocated|round-robin|random), MK_CLUSTER_NAT=1 (masquerade the node
 # subnet in the root namespace so nodes reach the host's upstream DNS),
@@ -45,6 +47,7 @@ P=${MK_CLUSTER_PREFIX:-mkc}
 SUBNET=${MK_CLUSTER_SUBNET:-10.99.0.0/24}
 DIR=${MK_CLUSTER_DIR:-$ROOT/.cluster}
 BACKEND=${MK_CLUSTER_BACKEND:-auto}
+POD_CIDR=${MK_CLUSTER_POD_CIDR:-10.244.0.0/16}
 export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
 BASE=${SUBNET%.*}          # 10.99.0
 BR=$P-br
@@ -57,6 +60,7 @@ log() { echo "cluster.sh: $*"; }
 
 [[ "$P" =~ ^[a-z][a-z0-9]{1,8}$ ]] || die "MK_CLUSTER_PREFIX must be 2-9 lower-case letters/digits (got '$P')"
 [[ "$SUBNET" =~ ^([0-9]+\.){3}0/24$ ]] || die "MK_CLUSTER_SUBNET must be an a.b.c.0/24 network (got '$SUBNET')"
+[[ "$POD_CIDR" =~ ^([0-9]+\.){2}0\.0/16$ ]] || die "MK_CLUSTER_POD_CIDR must be an a.b.0.0/16 network (got '$POD_CIDR')"
 
 # Node i: netns <P>-node<i>, node name node-<i> (default prefix) or <P>-node<i>
 # (other prefixes, so clusters of different prefixes never share a node
@@ -69,6 +73,8 @@ server_url() { echo "http://$(node_ip 1):6443"; }
 state_add() { echo "$1" >>"$STATE"; }
 state_get() { [ -f "$STATE" ] && sed -n "s/^$1=//p" "$STATE" | tail -n1; }
 node_count() { local n; n=$(state_get nodes); echo "${n:-0}"; }
+# A running cluster keeps the pod CIDR it was brought up with.
+[ -z "${MK_CLUSTER_POD_CIDR:-}" ] && [ -n "$(state_get pod_cidr)" ] && POD_CIDR=$(state_get pod_cidr)
 
 kctl() { KUBECONFIG=$KCFG kubectl "$@"; }
 
@@ -136,7 +142,7 @@ EOF
   # Pod network, Services, DNS, ingress (binaries from issue 4 on).
   "$BIN/minik8s" agent --help 2>/dev/null | grep -q -- '--pod-cidr' || { echo "$f"; return 0; }
   cat >>"$f" <<EOF
-clusterCIDR: 10.244.0.0/16
+clusterCIDR: $POD_CIDR
 networkBackend: $BACKEND
 clusterDomain: cluster.local
 dnsUpstream: [$(sed -n 's/^nameserver[ \t]\+\([0-9.]\+\).*/\1/p' /etc/resolv.conf | grep -v '^127\.' | head -n3 | paste -sd, -)]
@@ -234,6 +240,7 @@ cmd_up() {
   : >"$STATE"
   state_add "prefix=$P"
   state_add "subnet=$SUBNET"
+  state_add "pod_cidr=$POD_CIDR"
   state_add "nodes=0"
   # Any failure from here on (die exits): remove what was created.
   UP_DONE=0
@@ -264,7 +271,7 @@ cmd_up() {
   local extra=()
   [ -n "${MK_SCHEDULER_POLICY:-}" ] && extra+=(--scheduler-policy "$MK_SCHEDULER_POLICY")
   # The node IPAM controller's range, when this build's server takes it.
-  "$BIN/minik8s" server --help 2>/dev/null | grep -q -- '--cluster-cidr' && extra+=(--cluster-cidr 10.244.0.0/16)
+  "$BIN/minik8s" server --help 2>/dev/null | grep -q -- '--cluster-cidr' && extra+=(--cluster-cidr "$POD_CIDR")
   # Extra server flags (e.g. short node-failure or HPA periods), word-split.
   local sa=()
   read -r -a sa <<<"${MK_SERVER_ARGS:-}"

@@ -39,6 +39,7 @@ esac
 
 DATA=${1:-.run}
 PORT=${2:-6443}
+T0=${3:-$(date +%s)}   # when `make run` started (the Makefile passes it)
 mkdir -p "$DATA"
 DATA=$(cd "$DATA" && pwd)
 stop_up "$DATA"
@@ -50,14 +51,26 @@ for p in "$PORT" 10250; do
   fi
 done
 
-echo "starting minik8s (the first start also builds and imports the offline images: a few seconds)"
+echo "== make run 3/4: start minik8s up in $DATA (the first start builds and imports the offline images)"
 [ -f "$DATA/up.log" ] && mv -f "$DATA/up.log" "$DATA/up.log.1"
 setsid "$BIN/minik8s" up --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/up.log" 2>&1 < /dev/null &
 echo $! >"$DATA/up.pid"
 
 export KUBECONFIG="$DATA/kubeconfig"
 deadline=$((SECONDS + 300))
+# Progress: the log lines about the server, the agent and the images as they come.
+shown=0
+show_progress() {
+  local n
+  n=$(wc -l <"$DATA/up.log" 2>/dev/null || echo 0)
+  [ "$n" -gt "$shown" ] || return 0
+  sed -n "$((shown + 1)),${n}p" "$DATA/up.log" |
+    grep -E 'minik8s up:|image .* imported|building image|containerd (started|ready)|registered|Ready' |
+    sed -E 's/^\[[^]]*\] *(\[[^]]*\] *)*//; s/^/   up: /' || true
+  shown=$n
+}
 until [ -f "$KUBECONFIG" ] && "$BIN/mkctl" get nodes 2>/dev/null | grep -q " Ready"; do
+  show_progress
   if ! kill -0 "$(cat "$DATA/up.pid")" 2>/dev/null; then
     echo "error: minik8s up exited; its log:" >&2; tail -n 40 "$DATA/up.log" >&2; exit 1
   fi
@@ -65,6 +78,8 @@ until [ -f "$KUBECONFIG" ] && "$BIN/mkctl" get nodes 2>/dev/null | grep -q " Rea
   sleep 0.2
 done
 
+show_progress
+echo "== make run 4/4: the demo (examples/demo/)"
 "$BIN/mkctl" apply -f examples/demo/
 deadline=$((SECONDS + 120))
 until "$BIN/mkctl" get pod web -n demo 2>/dev/null | grep -q "2/2 *Running"; do
@@ -100,3 +115,5 @@ minik8s is running (pid $(cat "$DATA/up.pid"), log $DATA/up.log).
   stop:         make stop    (control plane and agent stop; pods and the node's containerd keep running)
   remove all:   make down    (containers, cgroups, CNI state, containerd, data)
 MSG
+el=$(( $(date +%s) - T0 ))
+echo "make run: ready in $((el / 60)) min $((el % 60)) s (packages, build, images, cluster, demo)"

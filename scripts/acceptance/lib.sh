@@ -88,8 +88,31 @@ CLUSTER_SH=$ROOT/scripts/cluster.sh
 ACC_CL_OWN=""
 ACC_NODES=()
 acc_ready_nodes() { kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready"; }
+ACC_NS=default
+ACC_NS_KCFG=""
 acc_multinode() {
   local want=${1:-3}
+  if [ -n "${MK_E2E_SHARED_CLUSTER:-}" ]; then
+    # ctest's shared cluster (test/e2e/shared_cluster.sh): this script works
+    # in a namespace of its own, the current namespace of a private
+    # kubeconfig copy; acc_end deletes it and leaves the cluster up.
+    export MK_CLUSTER_DIR=$MK_E2E_SHARED_CLUSTER
+    export MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    export MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    if [ "$(KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig acc_ready_nodes)" -lt "$want" ]; then
+      acc_fail "the shared cluster in $MK_CLUSTER_DIR has fewer than $want Ready nodes"; acc_end; exit 1
+    fi
+    ACC_NS=acc-$(basename "$0" .sh | tr '_' '-')
+    ACC_NS_KCFG=$(mktemp /tmp/minik8s-acc-kubeconfig.XXXXXX)
+    cp "$MK_CLUSTER_DIR/kubeconfig" "$ACC_NS_KCFG"
+    export KUBECONFIG=$ACC_NS_KCFG
+    kubectl config set-context --current --namespace "$ACC_NS" >/dev/null
+    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+    kubectl create namespace "$ACC_NS" >/dev/null || { acc_fail "create namespace $ACC_NS"; acc_end; exit 1; }
+    echo "[STEP] using the shared test cluster in $MK_CLUSTER_DIR (prefix $MK_CLUSTER_PREFIX), namespace $ACC_NS"
+    mapfile -t ACC_NODES < <(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort -V)
+    return 0
+  fi
   export MK_CLUSTER_DIR=${MK_CLUSTER_DIR:-$ROOT/.cluster}
   if [ "${ACC_FRESH_CLUSTER:-0}" != 1 ] && [ -n "${KUBECONFIG:-}" ] && [ "$(acc_ready_nodes)" -ge "$want" ]; then
     echo "[STEP] using the cluster in KUBECONFIG=$KUBECONFIG"
@@ -123,6 +146,12 @@ acc_on_node() { local n=$1; shift; "$CLUSTER_SH" exec "$n" -- "$@"; }
 acc_node_ip() { kubectl get node "$1" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'; }
 
 acc_teardown_cluster() {
+  if [ -n "$ACC_NS_KCFG" ]; then
+    echo "[CLEANUP] kubectl delete namespace $ACC_NS (the shared cluster stays up)"
+    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    rm -f "$ACC_NS_KCFG"
+    ACC_NS_KCFG=""
+  fi
   if [ -n "$ACC_CL_OWN" ]; then
     echo "[CLEANUP] scripts/cluster.sh down (the cluster this script brought up)"
     "$CLUSTER_SH" down >/dev/null 2>&1 || echo "[CLEANUP] cluster.sh down reported a problem"

@@ -107,7 +107,7 @@ start_agent() {
     >>"$E2E_DIR/agent.log" 2>&1 &
   AGENT_PID=$!
   local deadline=$((SECONDS + 180))
-  until kubectl get node "$AGENT_NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; do
+  until "$BIN/mkctl" get node "$AGENT_NODE" --no-headers 2>/dev/null | grep -Eq "^$AGENT_NODE +Ready"; do
     if ! kill -0 "$AGENT_PID" 2>/dev/null; then echo "agent exited:"; tail -n 50 "$E2E_DIR/agent.log"; exit 1; fi
     if [ $SECONDS -ge $deadline ]; then echo "node not Ready"; tail -n 50 "$E2E_DIR/agent.log"; exit 1; fi
     sleep 0.1

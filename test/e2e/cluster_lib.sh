@@ -1,0 +1,77 @@
+# The 3-node scripts/cluster.sh cluster a multi-node e2e test runs on (source
+# it after check.sh; needs ROOT, CL and TMP).
+#
+#   e2e_cluster_up TAG   MK_E2E_SHARED_CLUSTER=DIR set (ctest does, see
+#                        test/CMakeLists.txt): use that running cluster
+#                        (test/e2e/shared_cluster.sh up brought it up). The
+#                        test gets a namespace of its own, e2e-TAG, created
+#                        empty and made the current namespace of a private
+#                        kubeconfig copy. Otherwise: bring up a private
+#                        cluster (prefix and subnet from the caller's
+#                        MK_CLUSTER_* or the PID, dir $TMP/cluster, the
+#                        caller's MK_SERVER_ARGS), one at a time on this
+#                        machine (/tmp/mk-cluster.lock).
+#                        Sets and exports MK_CLUSTER_PREFIX, MK_CLUSTER_SUBNET,
+#                        MK_CLUSTER_DIR, KUBECONFIG; sets NS (the test's
+#                        namespace), N1 N2 N3 (node names), E2E_SHARED (0|1).
+#   e2e_cluster_down     the exit half: deletes the namespace of a shared
+#                        cluster (the cluster stays), takes a private one down.
+#   e2e_cluster_gone_checks  after `cluster.sh down`: nothing with the
+#                        prefix is left (netns, links, chains, processes,
+#                        cgroups, data).
+E2E_SHARED=0
+NS=default
+e2e_cluster_up() {
+  local tag=$1 start=$SECONDS n
+  if [ -n "${MK_E2E_SHARED_CLUSTER:-}" ]; then
+    E2E_SHARED=1
+    export MK_CLUSTER_DIR=$MK_E2E_SHARED_CLUSTER
+    export MK_CLUSTER_PREFIX MK_CLUSTER_SUBNET
+    MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    NS=e2e-$tag
+    n=$(KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c ' Ready ')
+    if [ -z "$MK_CLUSTER_PREFIX" ] || [ "$n" -lt 3 ]; then
+      fail "the shared cluster in $MK_CLUSTER_DIR is not up with 3 Ready nodes (prefix '$MK_CLUSTER_PREFIX', $n Ready)"
+      KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig kubectl get nodes 2>&1 | sed 's/^/    /'
+      echo "$PASSED passed, $FAILED failed"; exit 1
+    fi
+    cp "$MK_CLUSTER_DIR/kubeconfig" "$TMP/kubeconfig"
+    export KUBECONFIG=$TMP/kubeconfig
+    kubectl config set-context --current --namespace "$NS" >/dev/null
+    kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+    if ! kubectl create namespace "$NS" >/dev/null; then
+      fail "create namespace $NS on the shared cluster"; echo "$PASSED passed, $FAILED failed"; exit 1
+    fi
+    pass "shared cluster $MK_CLUSTER_PREFIX ($MK_CLUSTER_DIR), namespace $NS"
+  else
+    export KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig
+    exec 9>/tmp/mk-cluster.lock
+    flock 9
+    echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR${MK_SERVER_ARGS:+ server args: $MK_SERVER_ARGS}"
+    if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
+      fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
+      echo "$PASSED passed, $FAILED failed"; exit 1
+    fi
+    pass "cluster.sh up 3 in $((SECONDS - start)) s"
+  fi
+  N1=${MK_CLUSTER_PREFIX}-node1 N2=${MK_CLUSTER_PREFIX}-node2 N3=${MK_CLUSTER_PREFIX}-node3
+}
+e2e_cluster_down() {
+  if [ "$E2E_SHARED" = 1 ]; then
+    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
+  else
+    "$CL" down >/dev/null 2>&1
+  fi
+}
+e2e_cluster_gone_checks() {
+  local P=$MK_CLUSTER_PREFIX
+  expect "no netns left" "^0$" sh -c "ip netns list | grep -c '^$P-'; true"
+  expect "no link left" "^0$" sh -c "ip -o link show | grep -c ': $P-'; true"
+  expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat -S) | grep -c -- '$P-'; true"
+  # ([/] keeps the pattern from matching the sh -c that runs pgrep)
+  expect "no process left" "^0$" sh -c "pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
+  expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
+  expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
+  expect "down again is a no-op" "nothing to remove" "$CL" down
+}
