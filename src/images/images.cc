@@ -13,8 +13,10 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
+#include "containerd_socket.h"
 #include "oci.h"
 #include "process.h"
 #include "sha256.h"
@@ -35,11 +37,10 @@ const std::vector<std::string> kPythonPackages = {"python3"};
 const std::vector<std::string> kPythonDpkgExcludes = {"/usr/share/doc/*",     "/usr/share/man/*",
                                                       "/usr/share/info/*",    "/usr/share/locale/*",
                                                       "/usr/share/lintian/*", "/usr/share/linda/*"};
-// Defaults of the CLI: `minik8s up`'s default data dir is /var/lib/minik8s and
-// its agent's managed containerd listens under <data dir>/agent/containerd.
-// $CONTAINERD_ADDRESS (as for ctr) overrides the socket.
+// Default cache of `image build` without --data-dir: `minik8s up` with data
+// dir /var/lib/minik8s builds into <data dir>/images. Which containerd the
+// subcommands talk to is containerd_socket.h's business.
 constexpr char kDefaultImageCacheDir[] = "/var/lib/minik8s/images";
-constexpr char kDefaultContainerdSocket[] = "/var/lib/minik8s/agent/containerd/containerd.sock";
 constexpr char kDefaultPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct Recipe {
@@ -378,37 +379,57 @@ int run_image_command(int argc, char** argv) {
       "minik8s image: build offline OCI images, import archives into containerd, list images"};
   app.name("minik8s image");
   app.require_subcommand(1);
-  const char* env_socket = std::getenv("CONTAINERD_ADDRESS");
-  const std::string default_socket =
-      env_socket && *env_socket ? env_socket : kDefaultContainerdSocket;
+  const std::string socket_help =
+      "containerd socket (default: $CONTAINERD_ADDRESS, else the running cluster: "
+      "$MINIK8S_DATA_DIR, ./.run, /var/lib/minik8s)";
+  const std::string data_dir_help =
+      "the cluster's data dir (as given to `minik8s up`): its node's containerd";
 
   auto* build =
       app.add_subcommand("build", "build OCI archives from local sources (" + known_list() + ")");
   std::vector<std::string> names;
-  std::string cache_dir = kDefaultImageCacheDir;
-  std::string build_import;
+  std::string cache_dir;
+  std::string build_import, build_data_dir;
   build->add_option("names", names, "images to build: " + known_list())->required();
-  build->add_option("--cache-dir", cache_dir, "where archives are written and cached")
-      ->capture_default_str();
+  build->add_option("--cache-dir", cache_dir,
+                    "where archives are written and cached (default: DIR/images with "
+                    "--data-dir, else " +
+                        std::string(kDefaultImageCacheDir) + ")");
   build->add_option("--import", build_import,
                     "also import each archive into the containerd at this socket");
+  build->add_option("--data-dir", build_data_dir,
+                    "build into this cluster's image cache (DIR/images) and import into its node");
 
   auto* import = app.add_subcommand(
       "import", "import OCI or Docker archives into containerd (namespace k8s.io)");
   std::vector<std::string> files;
-  std::string import_socket = default_socket;
+  std::string import_socket, import_data_dir;
   import->add_option("files", files, "archive files (.tar)")->required();
-  import->add_option("--address,-a", import_socket, "containerd socket")->capture_default_str();
+  import->add_option("--address,-a", import_socket, socket_help);
+  import->add_option("--data-dir", import_data_dir, data_dir_help);
 
   auto* ls = app.add_subcommand("ls", "list images in containerd (namespace k8s.io)");
-  std::string ls_socket = default_socket;
-  ls->add_option("--address,-a", ls_socket, "containerd socket")->capture_default_str();
+  std::string ls_socket, ls_data_dir;
+  ls->add_option("--address,-a", ls_socket, socket_help);
+  ls->add_option("--data-dir", ls_data_dir, data_dir_help);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+
+  // The containerd a subcommand talks to (containerd_socket.h has the order).
+  auto resolve = [](const char* cmd, std::string address,
+                    std::string data_dir) -> std::optional<std::string> {
+    auto r = resolve_containerd_socket(
+        socket_lookup_from_environment(std::move(address), std::move(data_dir)), probe_unix_socket);
+    if (!r) {
+      std::cerr << "minik8s image " << cmd << ": " << r.status().message() << "\n";
+      return std::nullopt;
+    }
+    return r->socket;
+  };
 
   if (build->parsed()) {
     for (const auto& n : names) {
@@ -418,6 +439,17 @@ int run_image_command(int argc, char** argv) {
         return 2;
       }
     }
+    if (cache_dir.empty()) {
+      cache_dir = build_data_dir.empty() ? kDefaultImageCacheDir
+                                         : (fs::path(build_data_dir) / "images").string();
+    }
+    // Only an explicit --import or --data-dir imports; resolved before building.
+    std::string import_to;
+    if (!build_import.empty() || !build_data_dir.empty()) {
+      auto s = resolve("build", build_import, build_data_dir);
+      if (!s) return 1;
+      import_to = *s;
+    }
     for (const auto& n : names) {
       auto b = build_image(n, cache_dir);
       if (!b) {
@@ -425,28 +457,32 @@ int run_image_command(int argc, char** argv) {
         return 1;
       }
       std::cout << b->ref << "\t" << b->archive << (b->cached ? "\t(cached)" : "\t(built)") << "\n";
-      if (!build_import.empty()) {
-        if (auto s = import_archive(b->archive, build_import); !s) {
+      if (!import_to.empty()) {
+        if (auto s = import_archive(b->archive, import_to); !s) {
           std::cerr << "minik8s image build: " << s.message() << "\n";
           return 1;
         }
-        std::cout << b->ref << "\timported into " << build_import << "\n";
+        std::cout << b->ref << "\timported into " << import_to << "\n";
       }
     }
     return 0;
   }
   if (import->parsed()) {
+    auto socket = resolve("import", import_socket, import_data_dir);
+    if (!socket) return 1;
     for (const auto& f : files) {
-      if (auto s = import_archive(f, import_socket); !s) {
+      if (auto s = import_archive(f, *socket); !s) {
         std::cerr << "minik8s image import: " << s.message() << "\n";
         return 1;
       }
-      std::cout << "imported " << f << "\n";
+      std::cout << "imported " << f << " into " << *socket << "\n";
     }
     return 0;
   }
   if (ls->parsed()) {
-    auto l = list_images(ls_socket);
+    auto socket = resolve("ls", ls_socket, ls_data_dir);
+    if (!socket) return 1;
+    auto l = list_images(*socket);
     if (!l) {
       std::cerr << "minik8s image ls: " << l.status().message() << "\n";
       return 1;
