@@ -20,7 +20,9 @@ The closure check (docs/development.md, "Dependencies"):
   3. Anything used whose package is outside the allowed set fails the check,
      naming the file, the package and where it was seen.
 
-Usage: scripts/check_deps.py BUILD_DIR [--without PKG]... [--verbose]
+Usage: scripts/check_deps.py BUILD_DIR [EXTRA_BUILD_DIR...] [--without PKG]... [--verbose]
+  EXTRA_BUILD_DIR  more build trees to read when they exist (build-fuzz/,
+                   the clang build of the fuzzers)
   --without PKG   pretend deps.sh does not list PKG (the self-test: dropping
                   libprotobuf-dev must fail, naming it).
 Stdlib only; run with Debian's /usr/bin/python3.
@@ -418,6 +420,7 @@ def python_imports(uses):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
+    ap.add_argument("extra", nargs="*")
     ap.add_argument("--without", action="append", default=[])
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
@@ -427,6 +430,9 @@ def main():
     owners = Owners()
     uses = Uses()
     build_uses(args.build, uses)
+    for extra in args.extra:
+        if os.path.exists(os.path.join(extra, "build.ninja")):
+            build_uses(extra, uses)
     script_commands(uses, args.verbose)
     cxx_commands(uses, args.verbose)
     python_imports(uses)

@@ -7,6 +7,7 @@
 # Uses the running cluster (KUBECONFIG or scripts/cluster.sh's .cluster/),
 # else brings up (and removes) a private 3-node cluster. Re-runnable: removes
 # the node and the pods it added.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 acc_begin "01_node_multinode"

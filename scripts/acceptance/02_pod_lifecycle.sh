@@ -8,6 +8,7 @@
 # else brings up (and removes) a private 3-node one (ACC_SINGLE_NODE=1: a
 # private `minik8s up` single node instead; 7.2.3 is then skipped).
 # Re-runnable: deletes its pods at the start and at the end.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 FILE=examples/acceptance/pod-lifecycle.yaml
 cd "$ROOT"

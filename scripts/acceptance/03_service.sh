@@ -10,6 +10,7 @@
 # 7.3.5 endpoints follow pods being added, deleted, relabelled.
 # Uses the running cluster (KUBECONFIG or .cluster/), else brings up (and
 # removes) a private 3-node one. Re-runnable: removes its pods and Service.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 FILE=examples/acceptance/service.yaml
 cd "$ROOT"

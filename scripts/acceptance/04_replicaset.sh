@@ -12,6 +12,7 @@
 #       memory limit — the running count printed before, during and after.
 # Uses the running cluster (KUBECONFIG or .cluster/), else brings up (and
 # removes) a private 3-node one. Re-runnable: removes what it created.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 acc_begin "04_replicaset"

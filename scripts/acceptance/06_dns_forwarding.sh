@@ -7,6 +7,7 @@
 # show the name and routes gone. Also the cluster DNS names of the Services.
 # Uses the running cluster (KUBECONFIG or .cluster/), else brings up (and
 # removes) a private 3-node one. Re-runnable: removes what it created.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 FILE=examples/acceptance/dns-forwarding.yaml
 cd "$ROOT"
@@ -55,8 +56,8 @@ acc_run "$CLUSTER_SH" exec "$N3" -- curl -sS --max-time 5 http://example.com/a
 acc_expect "and from node $N3's host namespace too" "^acc-echo-a on $N2"
 
 acc_step "the Services' cluster DNS names (the forwarding targets)"
-acc_run kubectl exec acc-dns-client -- nslookup acc-svc-a.default.svc.cluster.local
-acc_expect "acc-svc-a.default.svc.cluster.local resolves to its cluster IP" \
+acc_run kubectl exec acc-dns-client -- nslookup acc-svc-a.$ACC_NS.svc.cluster.local
+acc_expect "acc-svc-a.$ACC_NS.svc.cluster.local resolves to its cluster IP" \
   "Address: $(kubectl get svc acc-svc-a -o jsonpath='{.spec.clusterIP}')"
 acc_run acc_pod_get acc-dns-client http://acc-svc-b:8080/
 acc_expect "the short name acc-svc-b (search path) reaches service b" "^acc-echo-b on $N3"

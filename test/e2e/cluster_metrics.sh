@@ -8,6 +8,7 @@
 # and their 404s through the raw API.
 # One cluster for the whole script (unique prefix and subnet, the machine-wide
 # cluster lock held); `down` runs on exit also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
@@ -20,10 +21,11 @@ export KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig
 CL=$ROOT/scripts/cluster.sh
 PASSED=0
 FAILED=0
-trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'e2e_cluster_down; rm -rf "$TMP"' EXIT
 
 E2E_POLL=0.5
 . "$ROOT/test/e2e/check.sh"
+. "$ROOT/test/e2e/cluster_lib.sh"
 # Fresh discovery cache per call (kubectl caches discovery for 6 h).
 k() { kubectl --cache-dir "$TMP/kcache-$RANDOM$RANDOM" "$@"; }
 K127=/usr/lib/google-cloud-sdk/bin/kubectl.1.27
@@ -34,13 +36,8 @@ mk() { "$BIN/mkctl" --kubeconfig "$KUBECONFIG" "$@"; }
 exec 9>/tmp/mk-cluster.lock
 flock 9
 
-echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR"
 start=$SECONDS
-if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
-  fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
-  echo "$PASSED passed, $FAILED failed"; exit 1
-fi
-pass "cluster.sh up 3 in $((SECONDS - start)) s"
+e2e_cluster_up metrics
 N1=${MK_CLUSTER_PREFIX}-node1 N2=${MK_CLUSTER_PREFIX}-node2 N3=${MK_CLUSTER_PREFIX}-node3
 
 expect "metrics.k8s.io/v1beta1 in /apis" '"metrics.k8s.io/v1beta1"' k get --raw /apis
@@ -88,7 +85,7 @@ fi
 expect "kubectl top pods header" "^NAME +CPU\(cores\) +MEMORY\(bytes\)" k top pods
 expect "kubectl top pod burn --containers" "^burn +burn +[0-9]+m +[0-9]+Mi" k top pod burn --containers --no-headers
 expect "kubectl top pods -l app=idle shows only idle" "^idle +[0-9]+m +[0-9]+Mi *$" k top pods -l app=idle --no-headers
-expect "kubectl top pods -A has the NAMESPACE column" "^default +burn +[0-9]+m" k top pods -A --no-headers
+expect "kubectl top pods -A has the NAMESPACE column" "^$NS +burn +[0-9]+m" k top pods -A --no-headers
 eventually 10 "kubectl top nodes lists the 3 nodes" "^3$" \
   sh -c "kubectl --cache-dir '$TMP/kc-nodes' top nodes --no-headers | grep -Ec '^($N1|$N2|$N3) +[0-9]+m +[0-9]+% +[0-9]+Mi +[0-9]+%'"
 expect "kubectl top nodes header" "^NAME +CPU\(cores\) +CPU\(%\) +MEMORY\(bytes\) +MEMORY\(%\)" k top nodes
@@ -113,19 +110,19 @@ same_burn() {
 }
 expect "mkctl top pods: burn within 100m of kubectl's" "kubectl" same_burn
 expect "mkctl top nodes lists the 3 nodes" "^3$" sh -c "'$BIN/mkctl' --kubeconfig '$KUBECONFIG' top nodes --no-headers | grep -Ec '^($N1|$N2|$N3) +[0-9]+m +[0-9]+% +[0-9]+Mi +[0-9]+%'"
-expect "mkctl top pods -A --containers" "^default +burn +burn +[0-9]+m +[0-9]+Mi" mk top pods -A --containers --no-headers
+expect "mkctl top pods -A --containers" "^$NS +burn +burn +[0-9]+m +[0-9]+Mi" mk top pods -A --containers --no-headers
 
 # Raw objects.
 expect "PodMetrics object" '"kind":"PodMetrics".*"name":"burn"' \
-  k get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods/burn
+  k get --raw /apis/metrics.k8s.io/v1beta1/namespaces/$NS/pods/burn
 expect "NodeMetrics object" "\"kind\":\"NodeMetrics\".*\"name\":\"$N1\"" k get --raw "/apis/metrics.k8s.io/v1beta1/nodes/$N1"
 expect_fail "missing PodMetrics is a 404 NotFound" 'NotFound|not found' \
-  k get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope
+  k get --raw /apis/metrics.k8s.io/v1beta1/namespaces/$NS/pods/nope
 
 # A deleted pod leaves the metrics API.
 kubectl delete pod idle --grace-period=0 >/dev/null 2>&1
 eventually 30 "deleted pod gone from PodMetrics" '^ok$' sh -c \
-  "kubectl --cache-dir '$TMP/kc-del' get --raw /apis/metrics.k8s.io/v1beta1/namespaces/default/pods | grep -q '\"name\":\"idle\"' || echo ok"
+  "kubectl --cache-dir '$TMP/kc-del' get --raw /apis/metrics.k8s.io/v1beta1/namespaces/$NS/pods | grep -q '\"name\":\"idle\"' || echo ok"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -9,6 +9,7 @@
 # after `cluster.sh down` nothing with the cluster's prefix remains.
 # One cluster for the whole script (unique prefix and subnet); `down` runs on
 # exit also on failure. Each check prints its own PASS/FAIL line.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
@@ -20,20 +21,16 @@ export KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig
 CL=$ROOT/scripts/cluster.sh
 PASSED=0
 FAILED=0
-trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'e2e_cluster_down; rm -rf "$TMP"' EXIT
 
 . "$ROOT/test/e2e/check.sh"
+. "$ROOT/test/e2e/cluster_lib.sh"
 # In-pod HTTP GET (busybox wget -T segfaults: bound it with timeout).
 pod_get() { kubectl exec "$1" -- timeout 5 wget -q -O - "$2"; }
 on_node() { local n=$1; shift; "$CL" exec "$n" -- "$@"; }
 
-echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR"
 start=$SECONDS
-if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
-  fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
-  echo "$PASSED passed, $FAILED failed"; exit 1
-fi
-pass "cluster.sh up 3 in $((SECONDS - start)) s"
+e2e_cluster_up network
 N1=${MK_CLUSTER_PREFIX}-node1 N2=${MK_CLUSTER_PREFIX}-node2 N3=${MK_CLUSTER_PREFIX}-node3
 NODES=("$N1" "$N2" "$N3")
 BASE=${MK_CLUSTER_SUBNET%.*}
@@ -134,12 +131,12 @@ kubectl delete pod web-4 --wait=false >/dev/null
 eventually 10 "endpoints: a deleted pod leaves" "^3$" ep_count
 
 # Cluster DNS.
-expect "pod resolv.conf: search path and ndots" "search default.svc.cluster.local svc.cluster.local cluster.local" \
+expect "pod resolv.conf: search path and ndots" "search $NS.svc.cluster.local svc.cluster.local cluster.local" \
   kubectl exec web-1 -- cat /etc/resolv.conf
-expect "nslookup web.default.svc.cluster.local → cluster IP" "Address: $CIP" \
-  kubectl exec web-1 -- nslookup web.default.svc.cluster.local
-expect "wget http://web.default.svc.cluster.local from a pod on node 3" "^web-[123]$" \
-  pod_get web-3 "http://web.default.svc.cluster.local/"
+expect "nslookup web.$NS.svc.cluster.local → cluster IP" "Address: $CIP" \
+  kubectl exec web-1 -- nslookup web.$NS.svc.cluster.local
+expect "wget http://web.$NS.svc.cluster.local from a pod on node 3" "^web-[123]$" \
+  pod_get web-3 "http://web.$NS.svc.cluster.local/"
 expect "short name http://web through the search path" "^web-[123]$" pod_get web-2 "http://web/"
 
 # The DNS forwarding object: /a → svc-a:80, /b → svc-b:8080.
@@ -186,17 +183,12 @@ expect "http://example.com/b from node 3's host namespace" "^from-service-b$" on
 kubectl delete dns example >/dev/null
 eventually 3 "DNS object deleted: the host leaves node 2's hosts file" "^0$" sh -c "grep -c example.com /etc/netns/$N2/hosts; true"
 
-# Tear down and check that nothing with the prefix remains.
-expect "cluster.sh down" "removed cluster" "$CL" down
-P=$MK_CLUSTER_PREFIX
-expect "no netns left" "^0$" sh -c "ip netns list | grep -c '^$P-'; true"
-expect "no link left" "^0$" sh -c "ip -o link show | grep -c ': $P-'; true"
-expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat -S) | grep -c -- '$P-'; true"
-# ([/] keeps the pattern from matching the sh -c that runs pgrep)
-expect "no process left" "^0$" sh -c "pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
-expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
-expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
-expect "down again is a no-op" "nothing to remove" "$CL" down
+# Tear down and check that nothing with the prefix remains (a shared
+# cluster: test/e2e/shared_cluster.sh down does this at the end of the run).
+if [ "$E2E_SHARED" = 0 ]; then
+  expect "cluster.sh down" "removed cluster" "$CL" down
+  e2e_cluster_gone_checks
+fi
 
 echo "$PASSED passed, $FAILED failed ($((SECONDS - start)) s)"
 [ "$FAILED" -eq 0 ]

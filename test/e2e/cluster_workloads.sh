@@ -13,6 +13,7 @@
 #   its pods are gone.
 # Takes the machine-wide cluster lock; one cluster with a private prefix and
 # subnet, taken down on exit also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
@@ -25,9 +26,10 @@ CL=$ROOT/scripts/cluster.sh
 MKCTL=$BIN/mkctl
 PASSED=0
 FAILED=0
-trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'e2e_cluster_down; rm -rf "$TMP"' EXIT
 
 . "$ROOT/test/e2e/check.sh"
+. "$ROOT/test/e2e/cluster_lib.sh"
 # Pods with label app=$1 that are not terminating.
 live_count() {
   kubectl get pods -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{"\n"}{end}' |
@@ -38,15 +40,8 @@ count_running() { kubectl get pods -l "app=$1" --no-headers 2>/dev/null | grep -
 # memory cgroup's procs.
 container_pids() { cat "$(find /sys/fs/cgroup/memory -type d -name "$1" | head -1)/cgroup.procs" 2>/dev/null; }
 
-exec 9>/tmp/mk-cluster.lock
-flock 9
-echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR"
 start=$SECONDS
-if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
-  fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
-  echo "$PASSED passed, $FAILED failed"; exit 1
-fi
-pass "cluster.sh up 3 in $((SECONDS - start)) s"
+e2e_cluster_up workloads
 
 # The ReplicaSet: busybox httpd answering with its pod name and node; the
 # main shell turns into a memory hog when /tmp/hog appears (the OOM check).
@@ -88,7 +83,7 @@ expect "kubectl describe rs shows the SuccessfulCreate events" "SuccessfulCreate
 # Scale through the scale subresource.
 expect "kubectl scale rs web --replicas=8" "scaled" kubectl scale rs web --replicas=8
 eventually 90 "scaled up: 8 pods Running" "^8$" count_running web
-expect "kubectl get rs/scale reads 8" '"replicas": ?8' kubectl get --raw /apis/apps/v1/namespaces/default/replicasets/web/scale
+expect "kubectl get rs/scale reads 8" '"replicas": ?8' kubectl get --raw /apis/apps/v1/namespaces/$NS/replicasets/web/scale
 expect "kubectl scale rs web --replicas=3" "scaled" kubectl scale rs web --replicas=3
 eventually 30 "scaled down: 3 pods left (not terminating)" "^3$" live_count web
 eventually 30 "status follows: replicas 3 ready 3" "^3 3$" kubectl get rs web -o jsonpath='{.status.replicas} {.status.readyReplicas}'

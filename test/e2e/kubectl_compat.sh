@@ -2,6 +2,7 @@
 # Drives the stock kubectl (the dispatcher and the oldest and newest versioned
 # clients) against a live minik8s server and checks real output.
 # Usage: kubectl_compat.sh [KUBECTL...]   (default: kubectl kubectl.1.27 kubectl.1.33)
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 SDK=/usr/lib/google-cloud-sdk/bin

@@ -6,6 +6,7 @@
 # No agent runs: Nodes, their Leases and pod statuses are written through the
 # API, as a kubelet would.
 # Usage: kubectl_net_compat.sh [KUBECTL...]   (default: kubectl kubectl.1.27 kubectl.1.33)
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 SDK=/usr/lib/google-cloud-sdk/bin
 clients=("$@")

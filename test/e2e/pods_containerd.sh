@@ -2,6 +2,7 @@
 # Pods on real containerd (issue 3): one server + one agent with its own
 # containerd; every check reads real state (API status, cgroup files, the
 # runtime, container output).
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 start_server
 start_agent "e2e-pods-$$"
