@@ -33,8 +33,6 @@ if acc_drill_env 2>/dev/null; then
   SYNC=$(acc_server_flag --horizontal-pod-autoscaler-sync-period 15s)
   RES=$(acc_server_flag --metric-resolution 5s)
 fi
-SYNC_S=15
-[[ $SYNC =~ ^[0-9]+s$ ]] && SYNC_S=${SYNC%s}
 web_replicas() { kubectl get deployment hpa-web -o jsonpath='{.spec.replicas}'; }
 # One metric sample: time, the Deployment's replicas, the HPA row, kubectl top.
 sample() {
@@ -53,10 +51,20 @@ sample_until() {
     sleep 3
   done
 }
-# "<time> <message>" per SuccessfulRescale event of hpa-web, oldest first.
+# "<time> <message>" per SuccessfulRescale event of this run's hpa-web (by
+# uid: an earlier run's events may still be listed), oldest first.
 rescales() {
-  kubectl get events -o jsonpath='{range .items[?(@.involvedObject.name=="hpa-web")]}{.eventTime}{" "}{.reason}{" "}{.message}{"\n"}{end}' |
+  local uid; uid=$(kubectl get hpa hpa-web -o jsonpath='{.metadata.uid}')
+  kubectl get events -o jsonpath="{range .items[?(@.involvedObject.uid==\"$uid\")]}{.eventTime}{\" \"}{.reason}{\" \"}{.message}{\"\\n\"}{end}" |
     awk '$2 == "SuccessfulRescale" { $2 = ""; print }' | sort
+}
+# one_pod_steps: the sizes after each rescale, from 1; fails unless each
+# differs from the one before by exactly one pod (the policy's "1 pod").
+one_pod_steps() {
+  local sizes; sizes=$(rescales | sed -n 's/.* New size: \([0-9]*\);.*/\1/p' | tr '\n' ' ')
+  echo "1 → $sizes"
+  awk -v s="$sizes" 'BEGIN { n = split(s, a, " "); prev = 1; if (n == 0) exit 1
+    for (i = 1; i <= n; i++) { d = a[i] - prev; if (d != 1 && d != -1) exit 1; prev = a[i] } }'
 }
 # gaps RE: seconds between consecutive rescale events matching RE.
 gaps() {
@@ -113,11 +121,17 @@ done
 acc_step "7.5.3 the configured scaling speed (behavior) vs the observed one"
 acc_run kubectl get hpa hpa-web -o jsonpath='scaleUp: {.spec.behavior.scaleUp.policies} window {.spec.behavior.scaleUp.stabilizationWindowSeconds}s{"\n"}scaleDown: {.spec.behavior.scaleDown.policies} window {.spec.behavior.scaleDown.stabilizationWindowSeconds}s{"\n"}'
 acc_expect "configured: scale up by at most 1 pod per 10 s" '"periodSeconds":10,"type":"Pods","value":1'
+# The policy bounds the speed from one side: no step sooner than 10 s after
+# the previous one (− 1 s: an Event is stamped a little after the decision it
+# reports). How much later a step comes depends on the load and the metric
+# lag, so the observed gaps are shown, not bounded from above.
+acc_run one_pod_steps
+acc_expect "observed: every step moved by one pod, up to 4" "^1 → ([0-9]+ )*4 $"
 acc_run gaps "above target"
-if [ -n "$ACC_OUT" ] && awk -v hi="$((10 + 2 * SYNC_S + 2))" '$1 < 9 || $1 > hi { bad = 1 } END { exit bad }' <<<"$ACC_OUT"; then
-  acc_pass "observed scale-up speed: one pod per 10 s (every gap between 9 s and 10 s + 2 sync periods + 2 s)"
+if [ -n "$ACC_OUT" ] && awk '$1 < 9 { bad = 1 } END { exit bad }' <<<"$ACC_OUT"; then
+  acc_pass "observed scale-up speed: at most one pod per 10 s (every gap ≥ 9 s)"
 else
-  acc_fail "observed scale-up gaps do not match 1 pod per 10 s"
+  acc_fail "observed scale-up: a step came sooner than 1 pod per 10 s allows (or fewer than two steps)"
 fi
 
 acc_step "7.5.2 lower the load: hpa-load → 0; after the 15 s stabilization window, back down one pod per 10 s to the min"
@@ -127,11 +141,13 @@ sample_until 150 1
 acc_check "back at the min (1 replica) in $((SECONDS - T_DOWN)) s" test "$(web_replicas)" = 1
 acc_run rescales
 acc_expect "decisions: scale-down events" "New size: 1; reason: All metrics below target"
+acc_run one_pod_steps
+acc_expect "observed: every step, up and down, moved by one pod, back to 1" "^1 → ([0-9]+ )*1 $"
 acc_run gaps "below target"
-if [ -n "$ACC_OUT" ] && awk -v hi="$((10 + 2 * SYNC_S + 2))" '$1 < 9 || $1 > hi { bad = 1 } END { exit bad }' <<<"$ACC_OUT"; then
-  acc_pass "observed scale-down speed: one pod per 10 s"
+if [ -n "$ACC_OUT" ] && awk '$1 < 9 { bad = 1 } END { exit bad }' <<<"$ACC_OUT"; then
+  acc_pass "observed scale-down speed: at most one pod per 10 s (every gap ≥ 9 s)"
 else
-  acc_fail "observed scale-down gaps do not match 1 pod per 10 s"
+  acc_fail "observed scale-down: a step came sooner than 1 pod per 10 s allows (or fewer than two steps)"
 fi
 acc_poll 60 "get hpa at rest: 1 replica" "hpa-web +Deployment/hpa-web +cpu: [0-9]+%/50%.* +1 +4 +1 " kubectl get hpa hpa-web
 acc_run kubectl describe hpa hpa-web

@@ -4,9 +4,13 @@
 # - metrics flow: `kubectl get hpa` TARGETS turns from <unknown> into
 #   "cpu: N%/50%, memory: M/64Mi";
 # - load on (hpa-load scaled to 2) → hpa-web goes 1 → 4 (max) one pod per
-#   10 s: consecutive SuccessfulRescale events 10 s apart (− 1 s for rounding,
-#   + two sync periods of jitter), nothing faster than the policy;
+#   10 s: every rescale changes the count by one pod, consecutive
+#   SuccessfulRescale events at least 10 s apart (− 1 s for event-time
+#   jitter), nothing faster than the policy (how much slower depends on the
+#   load and the machine, so only the wait for the max is bounded);
 # - the new pods land on ≥ 2 nodes, each answers through the Service;
+# - at the max under load: ScalingLimited True TooManyReplicas (the load
+#   still asks for more than maxReplicas);
 # - load off → back to 1 (min) after the 15 s stabilization window, again one
 #   pod per 10 s, "All metrics below target";
 # - status: currentMetrics, conditions, lastScaleTime; `kubectl describe hpa`.
@@ -37,18 +41,31 @@ rescales() {
       if [ "$reason" = SuccessfulRescale ]; then echo "$(date -d "$ts" +%s.%N) $msg"; fi
     done | sort -n
 }
-# Checks the gaps between consecutive rescale events whose message matches $1.
+# The policy (1 pod per 10 s) bounds the speed from one side only: every
+# SuccessfulRescale changes the count by exactly one pod, and consecutive
+# ones matching $2 are at least 10 s apart (− 1 s: the event is stamped a
+# little after the decision it reports). How much longer a step takes
+# depends on the load and the metric lag, so there is no upper bound here;
+# the waits for the max / min are bounded by their `eventually` deadlines.
 check_gaps() {
-  local what=$1 re=$2 period=10 sync=2
+  local what=$1 re=$2 period=10
+  local sizes; sizes=$(rescales | sed -n 's/^[0-9.]* New size: \([0-9]*\);.*/\1/p' | tr '\n' ' ')
+  echo "  sizes after each rescale (from 1): $sizes"
+  if awk -v s="$sizes" 'BEGIN { n = split(s, a, " "); prev = 1; if (n == 0) exit 1
+       for (i = 1; i <= n; i++) { d = a[i] - prev; if (d != 1 && d != -1) exit 1; prev = a[i] } }'; then
+    pass "$what: every rescale so far moved by one pod (1 → ${sizes% })"
+  else
+    fail "$what: a rescale moved by more than one pod (or none was recorded): 1 → $sizes"
+  fi
   local times; times=$(rescales | grep -E -- "$re" | awk '{print $1}')
   echo "  $what rescale times: $(tr '\n' ' ' <<<"$times")"
   local gaps; gaps=$(awk 'NR > 1 { printf "%.1f\n", $1 - prev } { prev = $1 }' <<<"$times")
   if [ -z "$gaps" ]; then fail "$what: fewer than two rescales"; return; fi
   echo "  $what gaps (s): $(tr '\n' ' ' <<<"$gaps")"
-  if awk -v lo=$((period - 1)) -v hi=$((period + 2 * sync + 2)) '$1 < lo || $1 > hi { bad = 1 } END { exit bad }' <<<"$gaps"; then
-    pass "$what: every step ${period}s apart (within [$((period - 1)), $((period + 2 * sync + 2))] s) as the policy says"
+  if awk -v lo=$((period - 1)) '$1 < lo { bad = 1 } END { exit bad }' <<<"$gaps"; then
+    pass "$what: consecutive steps at least ${period}s apart (every gap ≥ $((period - 1)) s) as the policy says"
   else
-    fail "$what: steps not ${period}s apart"
+    fail "$what: a step came sooner than the policy's ${period}s"
   fi
 }
 
@@ -98,8 +115,14 @@ if [ -z "$missing" ] && [ -n "$served" ]; then pass "every hpa-web pod answered 
 expect "get hpa while loaded: cpu above target, 4 replicas" "cpu: [0-9]+%/50%.* +1 +4 +4 " kubectl get hpa hpa-web
 expect "status: currentMetrics (cpu averageUtilization), lastScaleTime" "^[0-9]+ [0-9T:-]+Z$" \
   kubectl get hpa hpa-web -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization} {.status.lastScaleTime}'
-expect "ScalingLimited TooManyReplicas at the max" "TooManyReplicas|DesiredWithinRange" \
-  kubectl get hpa hpa-web -o jsonpath='{.status.conditions[?(@.type=="ScalingLimited")].reason}'
+# Two loaders keep ~2 CPUs of requests going against 4 × 100m requested: the
+# cpu proposal stays far above 4, so at the max the limit hit is maxReplicas
+# (src/controllers/hpa_algorithm.cc normalize_with_behavior: limited, reason
+# TooManyReplicas; DesiredWithinRange would mean the load no longer asks for
+# more). Polled: the condition is written at the next sync after the metrics
+# of the 4th pod count.
+eventually 60 "ScalingLimited True TooManyReplicas at the max under load" "^True TooManyReplicas$" \
+  kubectl get hpa hpa-web -o jsonpath='{.status.conditions[?(@.type=="ScalingLimited")].status} {.status.conditions[?(@.type=="ScalingLimited")].reason}'
 expect "describe hpa works" "Reference: +Deployment/hpa-web" kubectl describe hpa hpa-web
 
 echo "--- load off: hpa-load → 0"
