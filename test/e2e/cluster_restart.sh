@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # e2e on a 3-node cluster: the control plane and the agents survive kill -9.
-# A workload of 3 (a Deployment when the Deployment controller is active,
-# else a ReplicaSet, else 3 bare pods, one per node) behind a ClusterIP Service, and a DNS
+# A Deployment of 3 (its pods must appear: no fallback to another workload
+# kind) behind a ClusterIP Service, and a DNS
 # object whose host reaches the Service through each node's nginx. Request
 # loops (every ~100 ms, from the network namespaces of nodes 1 and 2: the
 # ClusterIP, and http://<dns host>/web through the hosts file and nginx)
@@ -10,7 +10,10 @@
 # requests; the pods never stopped (container IDs, start times and restart
 # counts unchanged; containerd not restarted); every object still listed; no
 # duplicate pods; the Service and DNS object answer; the proxies' iptables
-# rules unchanged; a new pod is scheduled and started afterwards.
+# rules unchanged — compared once every node's rules hold the Service's
+# three endpoints, and again after each restarted agent's proxy did its
+# first (full) sync, seen by a planted stale chain of its prefix being
+# removed; a new pod is scheduled and started afterwards.
 # One cluster (private prefix/subnet), `down` on exit also on failure; the
 # machine-wide lock /tmp/mk-cluster.lock serialises clusters.
 set -uo pipefail
@@ -66,13 +69,12 @@ containers:
 EOF
 }
 
-# A Deployment when its controller works (pods appear within 20 s), else a
-# ReplicaSet, else bare pods (E2E_WORKLOAD=deployment|replicaset|pods forces one).
-try_controller() {  # try_controller Deployment|ReplicaSet
-  local kind=$1 deadline
-  { cat <<EOF
+# A Deployment: a broken Deployment controller must fail this test, so there
+# is no fallback to a ReplicaSet or bare pods. Its pods get a generous
+# deadline (image import and container start on a loaded machine).
+{ cat <<EOF
 apiVersion: apps/v1
-kind: $kind
+kind: Deployment
 metadata: {name: web, namespace: $NS}
 spec:
   replicas: 3
@@ -81,23 +83,13 @@ spec:
     metadata: {labels: {app: web}}
     spec:
 EOF
-    pod_spec "      " ""; } | kubectl apply -f - >/dev/null 2>&1 || return 1
-  deadline=$((SECONDS + 20))
-  while [ $SECONDS -lt $deadline ]; do
-    [ -n "$(kubectl get pods -n "$NS" -l app=web -o name 2>/dev/null)" ] && return 0
-    sleep 0.5
-  done
-  echo "[INFO] the $kind made no pods in 20 s (its controller is not active in this build)"
-  kubectl delete "$kind" web -n "$NS" >/dev/null 2>&1
-  return 1
-}
-WORKLOAD=pods
-case "${E2E_WORKLOAD:-auto}" in
-  auto) if try_controller Deployment; then WORKLOAD=deployment; elif try_controller ReplicaSet; then WORKLOAD=replicaset; fi ;;
-  deployment) try_controller Deployment && WORKLOAD=deployment ;;
-  replicaset) try_controller ReplicaSet && WORKLOAD=replicaset ;;
-esac
-echo "[INFO] workload: $WORKLOAD"
+  pod_spec "      " ""; } >"$TMP/web.yaml"
+expect "the Deployment web is created" "deployment.apps/web created" kubectl apply -f "$TMP/web.yaml"
+if ! eventually 120 "the Deployment controller made 3 pods (through a ReplicaSet it owns)" "^3 ReplicaSet/web-" \
+  sh -c "kubectl get pods -n $NS -l app=web -o jsonpath='{range .items[*]}{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}{\"\\n\"}{end}' | sort | uniq -c | awk '{print \$1, \$2}'"; then
+  kubectl get deploy,rs,pods -n "$NS" -o wide 2>&1 | sed 's/^/    /'
+  finish
+fi
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1
 kind: Service
@@ -136,8 +128,20 @@ snapshot_rules() {  # the nat and filter tables of every node, counters stripped
     nsenter --net="/run/netns/${MK_CLUSTER_PREFIX}-node$i" -- iptables-save -t filter | grep -Ev '^(#|COMMIT)' | sed 's/ \[[0-9]*:[0-9]*\]$//'
   done
 }
-# Rules settle one sync after the endpoints are complete.
-sleep 1
+# The proxies program the Service one sync after its endpoints are complete:
+# wait until every node's nat table sends the ClusterIP to exactly the three
+# pods (the chain contents equal the expected set), then take the snapshot.
+EP_IPS=$(kubectl get endpoints web -n "$NS" -o jsonpath='{range .subsets[*].addresses[*]}{.ip}{"\n"}{end}' | sort | paste -sd' ' -)
+node_dnat_ips() {  # node_dnat_ips I: where node I's proxy sends the Service (its SVC chain's "-> ip:port" jumps)
+  nsenter --net="/run/netns/${MK_CLUSTER_PREFIX}-node$1" -- iptables-save -t nat |
+    grep -o -- "--comment \"$NS/web:http -> [0-9.]*:8000\"" | sed 's/.*-> \([0-9.]*\):.*/\1/' | sort -u | paste -sd' ' -
+}
+every_node_programmed() {
+  local i
+  for i in 1 2 3; do echo "node $i: $(node_dnat_ips $i)"; done
+}
+eventually 30 "every node's proxy sends the ClusterIP to the 3 endpoints ($EP_IPS)" \
+  "^node 1: $EP_IPS(.|\n)node 2: $EP_IPS(.|\n)node 3: $EP_IPS ?\$" every_node_programmed
 snapshot_pods >"$TMP/pods.before"
 snapshot_containerd >"$TMP/containerd.before"
 snapshot_rules >"$TMP/rules.before"
@@ -173,18 +177,41 @@ done
 loop_counts() {  # total ok fail over all loops
   cat "$TMP"/loop.* | awk '{ if ($2 == "ok") ok++; else bad++ } END { printf "%d requests, %d ok, %d failed\n", ok + bad, ok, bad }'
 }
-sleep 2
+# loops_mark; loops_made N: every loop has made at least N requests since
+# loops_mark (so each drill is surrounded by requests, however slow the machine).
+LOOPS=(n1-clusterip n1-dnshost n2-clusterip n2-dnshost)
+loops_mark() { local l; for l in "${LOOPS[@]}"; do cat "$TMP/loop.$l" 2>/dev/null | grep -c . >"$TMP/mark.$l"; done; }
+loops_made() {
+  local l n
+  for l in "${LOOPS[@]}"; do
+    n=$(( $(cat "$TMP/loop.$l" 2>/dev/null | grep -c .) - $(cat "$TMP/mark.$l") ))
+    [ "$n" -ge "$1" ] || { echo "$l: $n requests so far"; return 1; }
+  done
+  echo ok
+}
+for l in "${LOOPS[@]}"; do echo 0 >"$TMP/mark.$l"; done
+eventually 60 "every request loop is running (10 requests each)" "^ok$" loops_made 10
 
 t=$(date +%s%3N)
 if "$CL" restart-server >"$TMP/drill.log" 2>&1; then pass "restart-server: $(tail -n1 "$TMP/drill.log" | sed 's/^cluster.sh: //')"; else fail "restart-server"; sed 's/^/    /' "$TMP/drill.log"; fi
 eventually 30 "objects listed after the server restart" "deployment|pod/" kubectl get pods,deployments -n "$NS" -o name
-sleep 2
+loops_mark
+eventually 30 "the request loops went on after the server restart (10 more each)" "^ok$" loops_made 10
+# A restarted agent's proxy starts with a full sync that rewrites its chains
+# and removes every chain of its prefix (MK-) that it does not want. A chain
+# planted just before the kill (as a Service deleted while the agent was
+# down would leave one) is the observable: once it is gone the new proxy
+# has synced, and the rules compared below are the ones it wrote.
+ipt_node() { local i=$1; shift; nsenter --net="/run/netns/${MK_CLUSTER_PREFIX}-node$i" -- iptables "$@"; }
+stale_chain() { if ipt_node "$1" -t nat -S MK-E2E-STALE >/dev/null 2>&1; then echo present; else echo removed; fi; }
 for i in 1 2; do
+  ipt_node $i -t nat -N MK-E2E-STALE
+  expect "node $i: a stale chain MK-E2E-STALE planted" "^present$" stale_chain $i
   if "$CL" restart-agent "node-$i" >"$TMP/drill.log" 2>&1; then pass "restart-agent node-$i: $(tail -n1 "$TMP/drill.log" | sed 's/^cluster.sh: //')"; else fail "restart-agent node-$i"; sed 's/^/    /' "$TMP/drill.log"; fi
-  sleep 3
+  eventually 30 "node $i: the restarted proxy did its first sync (the stale chain is removed)" "^removed$" stale_chain $i
+  loops_mark
+  eventually 30 "the request loops went on after node $i's agent restart (10 more each)" "^ok$" loops_made 10
 done
-# The restarted agents resync (kubelet relist, proxy sync, ingress check): let them act.
-sleep 5
 touch "$TMP/stop"
 for p in "${LOOP_PIDS[@]}"; do wait "$p" 2>/dev/null; done
 LOOP_PIDS=()
@@ -216,12 +243,10 @@ eventually 20 "cluster DNS: web.$NS.svc.cluster.local from a pod answers" "^web 
   kubectl exec -n "$NS" "$first" -- timeout 5 wget -q -O - "http://web.$NS.svc.cluster.local/"
 
 # The scheduler, the controllers and the kubelets resumed.
-if [ $WORKLOAD != pods ]; then
-  kubectl scale "$WORKLOAD" web -n "$NS" --replicas=4 >/dev/null
-  eventually 90 "scaled to 4 after the restarts: 4 pods Ready" "^4$" ready_count
-  kubectl scale "$WORKLOAD" web -n "$NS" --replicas=3 >/dev/null
-  eventually 60 "scaled back to exactly 3 pods" "^3$" sh -c "kubectl get pods -n $NS -l app=web --no-headers | grep -vc Terminating"
-fi
+kubectl scale deployment web -n "$NS" --replicas=4 >/dev/null
+eventually 90 "scaled to 4 after the restarts: 4 pods Ready" "^4$" ready_count
+kubectl scale deployment web -n "$NS" --replicas=3 >/dev/null
+eventually 60 "scaled back to exactly 3 pods" "^3$" sh -c "kubectl get pods -n $NS -l app=web --no-headers | grep -vc Terminating"
 kubectl run fresh -n "$NS" --image=busybox:1.36 --restart=Never -- sleep 3600 >/dev/null
 eventually 90 "a new pod is scheduled and Running after the restarts" "^Running [^ ]+$" \
   kubectl get pod fresh -n "$NS" -o jsonpath='{.status.phase} {.spec.nodeName}'
