@@ -7,7 +7,9 @@
 # - RollingUpdate (maxSurge 1, maxUnavailable 0) by `kubectl apply` of a
 #   changed template while a request loop in node 1's namespace hits the
 #   ClusterIP every ~50 ms: zero failed requests, both versions seen, then
-#   only the new one; pod counts sampled throughout stay within the bounds
+#   — once the rollout is complete, the endpoints hold only v2 pods and node
+#   1's proxy sends the ClusterIP only to them — 20 consecutive v2 answers;
+#   pod counts sampled throughout stay within the bounds
 #   (≤ replicas+maxSurge pods not terminating, ≥ replicas−maxUnavailable
 #   ready);
 # - rollout status / history (kubectl, kubectl 1.27 and mkctl), undo back to
@@ -124,11 +126,36 @@ sample_pods() {  # label → lines "live ready hashes..." every 0.3 s into $2
 rm -f "$TMP/stop-sampler"
 sample_pods web "$TMP/samples.log" &
 SAMPLER_PID=$!
-sleep 2
+lines() { cat "$1" 2>/dev/null | grep -c .; }
+eventually 30 "the request loop and the sampler run before the rollout (20 requests, 3 samples)" "^ok$" \
+  sh -c "[ \$(cat '$TMP/requests.log' | grep -c .) -ge 20 ] && [ \$(cat '$TMP/samples.log' | grep -c .) -ge 3 ] && echo ok"
 deployment web 3 v2 "$ROLL" | kubectl apply -f - >/dev/null
 expect "kubectl apply of a changed template: rollout status follows to the end" \
   'Waiting for deployment "web" rollout to finish.*(.|\n)*successfully rolled out' kubectl rollout status deploy/web --timeout=180s
-sleep 3
+# "Only v2 from now on" holds once the endpoints list only v2 pods and node
+# 1's proxy (where the loop runs) sends the ClusterIP only to them. The v1
+# pods keep serving 3 s after SIGTERM, so until then a v1 answer is right.
+v2_pod_ips() {
+  kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}|{.spec.containers[0].env[0].value}|{.status.podIP}{"\n"}{end}' |
+    awk -F'|' '$1 == "" && $2 == "v2" { print $3 }' | sort | paste -sd' ' -
+}
+ep_ips() { kubectl get endpoints web -o jsonpath='{range .subsets[*].addresses[*]}{.ip}{"\n"}{end}' | sort | paste -sd' ' -; }
+node1_dnat_ips() {  # where node 1's proxy sends the ClusterIP (its SVC chain's "-> ip:port" jumps)
+  "$CL" exec 1 -- iptables-save -t nat | grep -o -- '--comment "default/web: -> [0-9.]*:8080"' |
+    sed 's/.*-> \([0-9.]*\):.*/\1/' | sort -u | paste -sd' ' -
+}
+only_v2_everywhere() {
+  local v2 ep rules; v2=$(v2_pod_ips); ep=$(ep_ips); rules=$(node1_dnat_ips)
+  echo "v2 pods: $v2; endpoints: $ep; node 1 rules: $rules"
+  [ "$(wc -w <<<"$v2")" = 3 ] && [ "$ep" = "$v2" ] && [ "$rules" = "$v2" ]
+}
+eventually 60 "the endpoints and node 1's proxy hold only the 3 v2 pods" "^v2 pods: " only_v2_everywhere
+# From here on every answer must be v2. The request that was in flight when
+# the state was observed may have been sent to a v1 pod: skip it, then take
+# the next 20.
+from=$(( $(lines "$TMP/requests.log") + 2 ))
+eventually 60 "20 more requests made after that" "^ok$" \
+  sh -c "[ \$(cat '$TMP/requests.log' | grep -c .) -ge $((from + 19)) ] && echo ok"
 touch "$TMP/stop" "$TMP/stop-sampler"
 wait "$LOOP_PID" "$SAMPLER_PID" 2>/dev/null
 LOOP_PID="" SAMPLER_PID=""
@@ -138,7 +165,8 @@ echo "    requests: $total, failed: $failed, v1: $(grep -c 'web v1' "$TMP/reques
 if [ "$failed" -eq 0 ] && [ "$total" -gt 50 ]; then pass "zero failed requests during the rollout ($total requests)"; else
   fail "failed requests during the rollout: $failed of $total"; grep '^FAIL' "$TMP/requests.log" | head -5 | sed 's/^/    /'; fi
 expect "both versions answered during the rollout" "^2$" sh -c "grep -o 'web v[12]' '$TMP/requests.log' | sort -u | wc -l"
-expect "only v2 at the end (last 20 requests)" "^web v2$" sh -c "tail -n 20 '$TMP/requests.log' | sed 's/^ok //' | sort -u"
+expect "only v2 once the rollout is programmed (20 consecutive requests)" "^ok web v2 20$" \
+  sh -c "sed -n '$from,$((from + 19))p' '$TMP/requests.log' | sort | uniq -c | awk '{print \$2, \$3, \$4, \$1}'"
 maxlive=$(awk '{print $1}' "$TMP/samples.log" | sort -n | tail -1)
 minready=$(awk 'NF > 2 {print $2}' "$TMP/samples.log" | sort -n | head -1)
 echo "    $(wc -l <"$TMP/samples.log") samples: at most $maxlive pods not terminating, at least $minready ready"
@@ -165,7 +193,9 @@ expect_fail "kubectl rollout pause twice is refused" 'already paused' kubectl ro
 eventually 10 "paused: Progressing Unknown DeploymentPaused" "^Unknown DeploymentPaused$" \
   kubectl get deploy web -o jsonpath='{.status.conditions[?(@.type=="Progressing")].status} {.status.conditions[?(@.type=="Progressing")].reason}'
 deployment web 3 v3 "$ROLL" | kubectl apply -f - >/dev/null
-sleep 3
+# The controller has seen the change once it reports the new generation.
+eventually 30 "paused: the Deployment controller observed the template change" "^ok$" \
+  sh -c "[ \"\$(kubectl get deploy web -o jsonpath='{.metadata.generation}')\" = \"\$(kubectl get deploy web -o jsonpath='{.status.observedGeneration}')\" ] && echo ok"
 expect "paused: a template change creates no ReplicaSet" "^2$" sh -c "kubectl get rs -l app=web --no-headers | wc -l"
 expect "kubectl rollout resume" 'deployment.apps/web resumed' kubectl rollout resume deploy/web
 expect "resumed: v3 rolls out" 'successfully rolled out' kubectl rollout status deploy/web --timeout=180s
