@@ -51,6 +51,20 @@ ep_pods() {
 }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# loops_made N FROM NAME...: each named loop has made at least N requests
+# stamped after the epoch time FROM.
+loops_made() {
+  local n=$1 from=$2 l c; shift 2
+  for l in "$@"; do
+    c=$(awk -v f="$from" '$1 > f' "$ACC_LOOP_DIR/$l" 2>/dev/null | grep -c .)
+    [ "$c" -ge "$n" ] || { echo "$l: $c requests"; return 1; }
+  done
+  echo "each loop made $n requests"
+}
+# first_after NAME T: the time stamp of NAME's first request line stamped at
+# or after T. A loop line is stamped when its request ended, so that request
+# may have started before T; every later one started after it.
+first_after() { awk -v t="$2" '$1 >= t { print $1; exit }' "$ACC_LOOP_DIR/$1"; }
 
 acc_step "setup: web pods acc-ft-1 on $N1, acc-ft-2 on $N2, acc-ft-3 on $N3 behind the Service acc-ft (ClusterIP, port 80 → 8080)"
 acc_web_pod acc-ft-1 "$N1" "app: acc-ft, acc: ft"
@@ -78,14 +92,14 @@ acc_run sh -c "kubectl get pods,svc,endpoints -l acc=ft -o jsonpath='{range .ite
 BEFORE_OBJS=$ACC_OUT
 acc_loop_start n3-to-svc "$N3" "http://$CIP/" "acc-ft-[123] on "
 acc_loop_start n1-to-svc "$N1" "http://$CIP/" "acc-ft-[123] on "
-sleep 3
+acc_poll 60 "both loops are answered before the restart (10 requests each)" "^each loop made" loops_made 10 0 n3-to-svc n1-to-svc
 T0=$(now)
 acc_run sh -c "'$CL' restart-server & s=\$!; '$CL' restart-agent '$N1' & a=\$!; wait \$s; rs=\$?; wait \$a; ra=\$?; echo \"exit codes: restart-server \$rs, restart-agent \$ra\"; [ \$rs = 0 ] && [ \$ra = 0 ]"
 T1=$(now)
 acc_expect "the server was killed (SIGKILL) and answers /readyz again" "server pid [0-9]+ ready again after [0-9]+ ms"
 acc_expect "$N1's agent was killed (SIGKILL) and is back (Lease renewed, Ready)" "agent pid [0-9]+ back \(Lease renewed, Ready\)"
-echo "[STEP] control plane down and back in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s; requests keep running for 5 s more"
-sleep 5
+echo "[STEP] control plane down and back in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s; requests keep running for 20 more each"
+acc_poll 60 "both loops go on after the restart (20 requests each)" "^each loop made" loops_made 20 "$T1" n3-to-svc n1-to-svc
 T2=$(now)
 for l in n3-to-svc n1-to-svc; do
   acc_run acc_loop_counts "$l" 0 "$T0"
@@ -137,6 +151,14 @@ acc_poll 10 "its pod acc-ft-3 left the Service's endpoints (traffic stops going 
 T_EP=$(now)
 [ "$ACC_FAIL" = "$F" ] && echo "[STEP] endpoints without acc-ft-3 $(since "$T0") s after $N3 died"
 acc_run kubectl get endpoints acc-ft -o wide
+# Where $N1's proxy sends the Service: the pod IPs of its SVC chain's jumps.
+n1_rules_to() {
+  acc_on_node "$N1" iptables-save -t nat | grep -o -- '--comment "default/acc-ft:http -> [0-9.]*:8080"' |
+    sed 's/.*-> \([0-9.]*\):.*/\1/' | sort | paste -sd' ' -
+}
+EP12=$(kubectl get pod acc-ft-1 acc-ft-2 -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}' | sort | paste -sd' ' -)
+acc_poll 30 "$N1's proxy sends the Service only to acc-ft-1 and acc-ft-2 ($EP12), no longer to acc-ft-3 ($IP3)" "^$EP12\$" n1_rules_to
+T_PROG=$(now)
 acc_run "$CL" exec "$N1" -- sh -c "for i in \$(seq 1 10); do curl -sS --max-time 2 http://$CIP/; done | sort | uniq -c"
 answered_by_others() {  # the uniq -c output: 10 answers in all, from acc-ft-1/2 only
   [ "$(grep -Eo '[0-9]+ acc-ft-[12] on' <<<"$ACC_OUT" | awk '{s += $1} END {print s}')" = 10 ] && ! grep -q acc-ft-3 <<<"$ACC_OUT"
@@ -182,8 +204,12 @@ acc_poll 20 "the Service answers from $N3 again" "acc-ft-[124] on " "$CL" exec "
 acc_loop_stop
 acc_run acc_loop_counts n1-to-svc-2 0 "$T_EP"
 echo "[STEP] requests from $N1 between the death of $N3 and the removal of its endpoint (some went to the dead pod): $ACC_OUT"
-acc_run acc_loop_counts n1-to-svc-2 "$(awk -v t="$T_EP" 'BEGIN { printf "%.3f", t + 2 }')" "$T_BACK"
-acc_expect "requests from $N1 from 2 s after the endpoint removal (one proxy sync) to $N3's return: none failed" "^[1-9][0-9]* requests, [0-9]+ ok, 0 failed"
+# From the first request that started after $N1's proxy dropped acc-ft-3 (the
+# one after the first line stamped at or after T_PROG) to $N3's return.
+# (None at all: T_FROM lies past T_BACK, the count is 0 and the check fails.)
+T_FROM=$(awk -v t="$(first_after n1-to-svc-2 "$T_PROG")" -v b="$T_BACK" 'BEGIN { printf "%.6f", t == "" ? b + 1 : t + 0.001 }')
+acc_run acc_loop_counts n1-to-svc-2 "$T_FROM" "$T_BACK"
+acc_expect "requests from $N1 started after its proxy dropped acc-ft-3, to $N3's return: none failed" "^[1-9][0-9]* requests, [0-9]+ ok, 0 failed"
 [ "$ACC_RC" = 0 ] && grep -q " 0 failed" <<<"$ACC_OUT" || acc_run acc_loop_failures n1-to-svc-2
 
 acc_step "cleanup"
