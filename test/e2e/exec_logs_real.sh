@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Logs and exec on real containerd through `minik8s up`: a two-container pod
-# writes logs; kubectl/mkctl logs (-c, --tail, --timestamps, -f), exec with
+# writes logs; kubectl/mkctl logs (-c, --tail, --timestamps, -f, and -f
+# delivering a line written after it attached), exec with
 # output, exit code, stdin (-i) and the multi-container error. Everything
 # lives under a temp dir; the trap runs `minik8s down` also on failure.
 source "$(dirname "$0")/lib.sh"
@@ -31,6 +32,21 @@ expect_out "kubectl logs --timestamps" "^[0-9-]+T[0-9:.]+Z line1$" kubectl logs 
 expect_fail "no container named on a two-container pod (server-side error)" "choose one of: \[app side\]" $MKCTL logs talk
 expect_out "mkctl logs -c side" "^side-up$" $MKCTL logs talk -c side
 expect_out "kubectl logs -f streams (timeout ends it)" "^side-up$" sh -c "timeout 2 kubectl logs -f talk -c side; true"
+# -f follows: a line the container writes after the follower has attached
+# must arrive on the same stream. The follower runs in the background (by
+# PID); once the log so far has arrived, `exec` writes a fresh line to the
+# container's stdout (PID 1's fd 1), and the follower's output is polled.
+kubectl logs -f talk -c app >"$E2E_DIR/follow.out" 2>&1 &
+FOLLOW_PID=$!
+check "kubectl logs -f: the log so far arrives" poll 30 grep -qx last "$E2E_DIR/follow.out"
+check "kubectl logs -f is still attached" kill -0 "$FOLLOW_PID"
+MARK="followed-$$-$RANDOM"
+check "a new line written to the app container's stdout (exec, /proc/1/fd/1)" \
+  kubectl exec talk -c app -- sh -c "echo $MARK >/proc/1/fd/1"
+check "kubectl logs -f delivers the line written after it attached" poll 30 grep -qx "$MARK" "$E2E_DIR/follow.out"
+check "the same follower is still running (it followed, it was not restarted)" kill -0 "$FOLLOW_PID"
+kill -TERM "$FOLLOW_PID" 2>/dev/null; wait "$FOLLOW_PID" 2>/dev/null
+[ -n "$(grep -x "$MARK" "$E2E_DIR/follow.out")" ] || sed 's/^/    follow.out: /' "$E2E_DIR/follow.out" | tail -n 10
 
 expect_out "kubectl exec echo" "^hi$" kubectl exec talk -c app -- echo hi
 expect_out "kubectl exec exit code" "^3$" sh -c "kubectl exec talk -c app -- sh -c 'exit 3'; echo \$?"

@@ -26,8 +26,14 @@ expect_out "pod Running" "1/1 +Running" kubectl get pod sleeper
 CID=$(kubectl get pod sleeper -o jsonpath='{.status.containerStatuses[0].containerID}'); CID=${CID#containerd://}
 CG=$(find "/sys/fs/cgroup/memory/minik8s/$NODE" -type d -name "$CID" 2>/dev/null | head -1)
 check "container cgroup under /minik8s/$NODE" test -n "$CG"
+# What down must remove, read while it exists: the CNI bridge the node's
+# config names (present now, since the pod has its network) and the managed
+# containerd (running now). Empty means the layout changed: fail, do not skip.
 BRIDGES=$(cat "$UP"/agent/containerd/cni/net.d/* 2>/dev/null | grep -o '"bridge" *: *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' | sort -u)
 CONTAINERD_PID=$(cat "$UP"/agent/containerd/containerd.pid 2>/dev/null)
+check "the CNI config in $UP/agent/containerd/cni/net.d names a bridge" test -n "$BRIDGES"
+for br in $BRIDGES; do check "bridge $br exists while the node runs" ip link show "$br"; done
+check "containerd.pid names a running containerd" sh -c "[ -n '$CONTAINERD_PID' ] && grep -q containerd /proc/$CONTAINERD_PID/cmdline"
 
 # SIGTERM: server and agent stop, pods keep running.
 kill -TERM "$UP_PID"
@@ -38,13 +44,14 @@ UP_PID=""
 check "up.pid removed" test ! -e "$UP/up.pid"
 expect_fail "API server stopped" "" kubectl get nodes --request-timeout=2s
 check "pod's container still running after up stopped" sh -c "[ -n \"\$(cat '$CG/cgroup.procs')\" ]"
+check "the node's containerd still running after up stopped" kill -0 "$CONTAINERD_PID"
 
 # down: everything goes.
 expect_out "minik8s down" "minik8s down: removed" "$BIN/minik8s" down --data-dir "$UP"
 check "container processes gone" sh -c "[ ! -d '$CG' ] || [ -z \"\$(cat '$CG/cgroup.procs')\" ]"
 check "node cgroups gone" sh -c "! ls -d /sys/fs/cgroup/*/minik8s/$NODE 2>/dev/null | grep -q ."
 # (an orphaned containerd is reaped by init a moment after it exits: a zombie counts as stopped)
-[ -n "$CONTAINERD_PID" ] && check "containerd stopped" poll 10 sh -c "! kill -0 $CONTAINERD_PID 2>/dev/null || grep -q '^State:.*Z' /proc/$CONTAINERD_PID/status"
+check "containerd stopped" poll 10 sh -c "[ -n '$CONTAINERD_PID' ] && { ! kill -0 $CONTAINERD_PID 2>/dev/null || grep -q '^State:.*Z' /proc/$CONTAINERD_PID/status; }"
 for br in $BRIDGES; do check "bridge $br deleted" sh -c "! ip link show $br 2>/dev/null"; done
 check "no mounts under the data dir" sh -c "! grep -q ' $UP[/ ]' /proc/self/mountinfo"
 check "data dir removed" test ! -e "$UP"
