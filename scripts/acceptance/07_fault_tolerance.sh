@@ -152,8 +152,9 @@ T_EP=$(now)
 [ "$ACC_FAIL" = "$F" ] && echo "[STEP] endpoints without acc-ft-3 $(since "$T0") s after $N3 died"
 acc_run kubectl get endpoints acc-ft -o wide
 # Where $N1's proxy sends the Service: the pod IPs of its SVC chain's jumps.
+SVC_NS=$(kubectl get svc acc-ft -o jsonpath='{.metadata.namespace}')
 n1_rules_to() {
-  acc_on_node "$N1" iptables-save -t nat | grep -o -- '--comment "default/acc-ft:http -> [0-9.]*:8080"' |
+  acc_on_node "$N1" iptables-save -t nat | grep -o -- "--comment \"$SVC_NS/acc-ft:http -> [0-9.]*:8080\"" |
     sed 's/.*-> \([0-9.]*\):.*/\1/' | sort | paste -sd' ' -
 }
 EP12=$(kubectl get pod acc-ft-1 acc-ft-2 -o jsonpath='{range .items[*]}{.status.podIP}{"\n"}{end}' | sort | paste -sd' ' -)

@@ -134,8 +134,9 @@ echo "    endpoints without $N3's pods $(since "$T0") s after stop-node"
 # Node 1's proxy has acted once its rules send the ClusterIP to exactly the
 # remaining endpoints (the SVC chain's "-> ip:port" jumps); every request
 # the loop starts after that must succeed.
+SVC_NS=$(kubectl get svc nf-web -o jsonpath='{.metadata.namespace}')
 node1_dnat_ips() {
-  "$CL" exec "$N1" -- iptables-save -t nat | grep -o -- '--comment "default/nf-web: -> [0-9.]*:8080"' |
+  "$CL" exec "$N1" -- iptables-save -t nat | grep -o -- "--comment \"$SVC_NS/nf-web: -> [0-9.]*:8080\"" |
     sed 's/.*-> \([0-9.]*\):.*/\1/' | sort -u
 }
 node1_programmed() {

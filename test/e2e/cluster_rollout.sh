@@ -135,21 +135,22 @@ expect "kubectl apply of a changed template: rollout status follows to the end" 
 # "Only v2 from now on" holds once the endpoints list only v2 pods and node
 # 1's proxy (where the loop runs) sends the ClusterIP only to them. The v1
 # pods keep serving 3 s after SIGTERM, so until then a v1 answer is right.
-v2_pod_ips() {
+version_pod_ips() {  # version_pod_ips V: the IPs of the web pods of version V not terminating
   kubectl get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}|{.spec.containers[0].env[0].value}|{.status.podIP}{"\n"}{end}' |
-    awk -F'|' '$1 == "" && $2 == "v2" { print $3 }' | sort | paste -sd' ' -
+    awk -F'|' -v v="$1" '$1 == "" && $2 == v { print $3 }' | sort | paste -sd' ' -
 }
 ep_ips() { kubectl get endpoints web -o jsonpath='{range .subsets[*].addresses[*]}{.ip}{"\n"}{end}' | sort | paste -sd' ' -; }
+SVC_NS=$(kubectl get svc web -o jsonpath='{.metadata.namespace}')
 node1_dnat_ips() {  # where node 1's proxy sends the ClusterIP (its SVC chain's "-> ip:port" jumps)
-  "$CL" exec 1 -- iptables-save -t nat | grep -o -- '--comment "default/web: -> [0-9.]*:8080"' |
+  "$CL" exec 1 -- iptables-save -t nat | grep -o -- "--comment \"$SVC_NS/web: -> [0-9.]*:8080\"" |
     sed 's/.*-> \([0-9.]*\):.*/\1/' | sort -u | paste -sd' ' -
 }
-only_v2_everywhere() {
-  local v2 ep rules; v2=$(v2_pod_ips); ep=$(ep_ips); rules=$(node1_dnat_ips)
-  echo "v2 pods: $v2; endpoints: $ep; node 1 rules: $rules"
-  [ "$(wc -w <<<"$v2")" = 3 ] && [ "$ep" = "$v2" ] && [ "$rules" = "$v2" ]
+only_version_everywhere() {  # only_version_everywhere V: 3 pods of V, and only they in the endpoints and node 1's rules
+  local pods ep rules; pods=$(version_pod_ips "$1"); ep=$(ep_ips); rules=$(node1_dnat_ips)
+  echo "$1 pods: $pods; endpoints: $ep; node 1 rules: $rules"
+  [ "$(wc -w <<<"$pods")" = 3 ] && [ "$ep" = "$pods" ] && [ "$rules" = "$pods" ]
 }
-eventually 60 "the endpoints and node 1's proxy hold only the 3 v2 pods" "^v2 pods: " only_v2_everywhere
+eventually 60 "the endpoints and node 1's proxy hold only the 3 v2 pods" "^v2 pods: " only_version_everywhere v2
 # From here on every answer must be v2. The request that was in flight when
 # the state was observed may have been sent to a v1 pod: skip it, then take
 # the next 20.
@@ -199,6 +200,8 @@ eventually 30 "paused: the Deployment controller observed the template change" "
 expect "paused: a template change creates no ReplicaSet" "^2$" sh -c "kubectl get rs -l app=web --no-headers | wc -l"
 expect "kubectl rollout resume" 'deployment.apps/web resumed' kubectl rollout resume deploy/web
 expect "resumed: v3 rolls out" 'successfully rolled out' kubectl rollout status deploy/web --timeout=180s
+# The v2 pods serve 3 s after SIGTERM: "v3 serves" holds once node 1's proxy sends only to v3.
+eventually 60 "the endpoints and node 1's proxy hold only the 3 v3 pods" "^v3 pods: " only_version_everywhere v3
 expect "v3 serves" "^web v3$" "$CL" exec 1 -- curl -sS --max-time 2 "http://$CIP/"
 expect "kubectl rollout restart" 'deployment.apps/web restarted' kubectl rollout restart deploy/web
 expect "restart: a new ReplicaSet with the restartedAt annotation rolls out" 'successfully rolled out' \
