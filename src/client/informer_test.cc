@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -237,16 +240,73 @@ TEST(Informer, RetriesListAfterTransportFailure) {
   EXPECT_EQ(inf.indexer().size(), 1u);
 }
 
+// Watch streams whose next() ignores its timeout: it returns only with a
+// line, at the stream's end, or once close() is called — or once release()
+// lets timeouts through again, so that a test that failed can still finish.
+class NeverTimingOutWatches : public RestClient {
+ public:
+  explicit NeverTimingOutWatches(RestClient& inner) : inner_(inner) {}
+  Result<HttpResponse> request(const std::string& method, const std::string& path, const std::string& body,
+                               const std::string& content_type, const std::string& accept) override {
+    return inner_.request(method, path, body, content_type, accept);
+  }
+  Result<std::unique_ptr<LineStream>> watch(const std::string& path, const std::string& accept) override {
+    auto s = inner_.watch(path, accept);
+    if (!s) return s;
+    return std::unique_ptr<LineStream>(new Stream(std::move(s.value()), *this));
+  }
+  // True once some caller is blocked in next().
+  bool someone_waiting() const { return waiting_.load() > 0; }
+  int closes() const { return closes_.load(); }
+  void release() { released_ = true; }
+
+ private:
+  class Stream : public LineStream {
+   public:
+    Stream(std::unique_ptr<LineStream> in, NeverTimingOutWatches& owner) : in_(std::move(in)), owner_(owner) {}
+    std::optional<std::string> next(std::chrono::milliseconds timeout) override {
+      owner_.waiting_++;
+      std::optional<std::string> line;
+      while (true) {
+        line = in_->next(std::min(timeout, std::chrono::milliseconds(10)));
+        if (line || in_->ended() || owner_.released_) break;
+      }
+      owner_.waiting_--;
+      return line;
+    }
+    bool ended() const override { return in_->ended(); }
+    Status status() const override { return in_->status(); }
+    void close() override {
+      owner_.closes_++;
+      in_->close();
+    }
+
+   private:
+    std::unique_ptr<LineStream> in_;
+    NeverTimingOutWatches& owner_;
+  };
+  RestClient& inner_;
+  std::atomic<int> waiting_{0}, closes_{0};
+  std::atomic<bool> released_{false};
+};
+
+// stop() must interrupt the watch it is blocked in (by closing it) rather
+// than wait for the watch's poll timeout: here that timeout never comes, so
+// a stop() that waits for it does not return until the test gives up.
 TEST(Informer, StopIsPromptWhileWatching) {
   testing::FakeRestClient fake;
-  Client c(fake);
+  NeverTimingOutWatches watches(fake);
+  Client c(watches);
   auto t = pod_type();
   Informer inf(c, t);
   inf.start();
-  ASSERT_TRUE(inf.wait_for_sync(5s));
-  auto t0 = std::chrono::steady_clock::now();
-  inf.stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+  ASSERT_TRUE(inf.wait_for_sync(30s));
+  ASSERT_TRUE(eventually([&] { return watches.someone_waiting(); }, 30s));
+  auto stopped = std::async(std::launch::async, [&] { inf.stop(); });
+  bool returned = stopped.wait_for(30s) == std::future_status::ready;
+  if (!returned) watches.release();  // lets the stuck stop() finish, so that the test can fail
+  EXPECT_TRUE(returned) << "stop() did not close the watch it was waiting in";
+  EXPECT_GE(watches.closes(), 1);
 }
 
 }  // namespace

@@ -7,9 +7,10 @@
 // - the monitor thread: every monitor_period (and at once when a node's Ready
 //   status changes) it looks at every node's probe (Lease renewTime, Ready
 //   lastHeartbeatTime) and, for a node whose probe has not changed for
-//   grace_period on OUR clock, writes every condition Unknown, marks its pods
-//   Ready=False and keeps the node's unreachable / not-ready taints matching
-//   its Ready status. It alone writes Nodes, so `health` needs no lock.
+//   grace_period on OUR clock (the injected Clock's monotonic time), writes
+//   every condition Unknown, marks its pods Ready=False and keeps the node's
+//   unreachable / not-ready taints matching its Ready status. It alone writes
+//   Nodes, so `health` needs no lock.
 // - the eviction worker: a queue of pod keys; reconcile decides, from the
 //   NoExecute taints of the pod's node and the pod's tolerations, whether the
 //   pod goes now, at a deadline (re-queued with add_after: a taint that goes
@@ -118,10 +119,11 @@ std::string taint_id(const std::string& node, const Json& taint) {
 }  // namespace
 
 struct NodeLifecycleController::Impl {
-  Impl(client::Client& c, NodeLifecycleOptions o) : client(c), opts(std::move(o)) {}
+  Impl(client::Client& c, NodeLifecycleOptions o, Clock& k) : client(c), opts(std::move(o)), clock(k) {}
 
   client::Client& client;
   const NodeLifecycleOptions opts;
+  Clock& clock;
   const api::ResourceType* nodes_type = nullptr;
   const api::ResourceType* leases_type = nullptr;
   const api::ResourceType* pods_type = nullptr;
@@ -165,7 +167,7 @@ struct NodeLifecycleController::Impl {
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (heartbeat_of(node) != seen_heartbeat) return std::nullopt;  // it is back
       if (!needs_unknown(node)) return std::nullopt;
-      set_conditions_unknown(node, format_rfc3339(real_clock().now()));
+      set_conditions_unknown(node, format_rfc3339(clock.now()));
       auto r = client.update_status(*nodes_type, node);
       if (r) return std::move(*r);
       if (r.status().code() != Code::kConflict) {
@@ -184,7 +186,7 @@ struct NodeLifecycleController::Impl {
     const std::string name = sfield(field(node, "metadata"), "name");
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto desired = desired_condition_taints(ready_status(node));
-      auto next = reconcile_taints(field(field(node, "spec"), "taints"), desired, real_clock().now());
+      auto next = reconcile_taints(field(field(node, "spec"), "taints"), desired, clock.now());
       if (!next) return;
       if (!node["spec"].is_object()) node["spec"] = Json::object();
       if (next->empty()) {
@@ -222,7 +224,7 @@ struct NodeLifecycleController::Impl {
       for (auto& c : pod["status"]["conditions"]) {
         if (sfield(c, "type") == "Ready" && sfield(c, "status") != "False") {
           c["status"] = "False";
-          c["lastTransitionTime"] = format_rfc3339(real_clock().now());
+          c["lastTransitionTime"] = format_rfc3339(clock.now());
           changed = true;
         }
       }
@@ -239,7 +241,7 @@ struct NodeLifecycleController::Impl {
   }
 
   void monitor_once() {
-    const auto now = Steady::now();
+    const auto now = clock.monotonic();
     std::set<std::string> seen;
     for (const auto& n : nodes->indexer().list()) {
       const std::string name = sfield(field(*n, "metadata"), "name");
@@ -307,7 +309,7 @@ struct NodeLifecycleController::Impl {
       auto it = taint_seen.find(taint_id(node, taint));
       if (it != taint_seen.end()) seen = it->second;
     }
-    if (!parsed) return seen ? *seen : real_clock().now();
+    if (!parsed) return seen ? *seen : clock.now();
     // timeAdded has whole seconds: when we saw the taint appear within that
     // second, our own sighting is the sharper start; after a restart the
     // sighting is late and timeAdded (rounded up) wins.
@@ -326,7 +328,7 @@ struct NodeLifecycleController::Impl {
     for (auto it = taint_seen.lower_bound(prefix); it != taint_seen.end() && it->first.rfind(prefix, 0) == 0;) {
       it = now_ids.count(it->first) ? std::next(it) : taint_seen.erase(it);
     }
-    auto now = real_clock().now();
+    auto now = clock.now();
     for (const auto& id : now_ids) taint_seen.emplace(id, now);
   }
 
@@ -360,7 +362,7 @@ struct NodeLifecycleController::Impl {
       case EvictionDecision::Kind::kNow:
         return evict(*pod);
       case EvictionDecision::Kind::kAt: {
-        auto now = real_clock().now();
+        auto now = clock.now();
         if (now >= d.at) return evict(*pod);
         // Re-checked then; if the taint is gone by then, nothing happens.
         evictions.add_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(d.at - now) + 5ms);
@@ -416,8 +418,8 @@ struct NodeLifecycleController::Impl {
   }
 };
 
-NodeLifecycleController::NodeLifecycleController(client::Client& client, NodeLifecycleOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+NodeLifecycleController::NodeLifecycleController(client::Client& client, NodeLifecycleOptions options, Clock& clock)
+    : impl_(std::make_unique<Impl>(client, std::move(options), clock)) {}
 
 NodeLifecycleController::~NodeLifecycleController() { stop(); }
 

@@ -57,17 +57,18 @@ void parallel_for(int n, const std::function<void(int)>& fn) {
 }  // namespace
 
 struct ReplicaSetController::Impl {
-  Impl(client::Client& c, ReplicaSetOptions o) : client(c), opts(o) {}
+  Impl(client::Client& c, ReplicaSetOptions o, Clock& k) : client(c), opts(o), clock(k) {}
 
   client::Client& client;
   const ReplicaSetOptions opts;
+  Clock& clock;
   const api::ResourceType* rs_type = nullptr;
   const api::ResourceType* pod_type = nullptr;
   const api::ResourceType* event_type = nullptr;
   std::unique_ptr<client::Informer> sets;
   std::unique_ptr<client::Informer> pods;
   client::WorkQueue queue{{std::chrono::milliseconds(5), std::chrono::seconds(60)}};
-  rs::Expectations expectations;
+  rs::Expectations expectations{std::chrono::minutes(5), clock};
   std::vector<std::jthread> workers;
   bool started = false;
   bool stopped = false;
@@ -353,7 +354,7 @@ struct ReplicaSetController::Impl {
 
     std::vector<const Json*> ptrs;
     for (const auto& p : mine) ptrs.push_back(p.get());
-    auto now = real_clock().now();
+    auto now = clock.now();
     Json wanted = rs::compute_status(set, ptrs, manage_error, scaling_up, now);
     Status st = write_status(set, wanted);
 
@@ -398,8 +399,8 @@ struct ReplicaSetController::Impl {
   }
 };
 
-ReplicaSetController::ReplicaSetController(client::Client& client, ReplicaSetOptions options)
-    : impl_(std::make_unique<Impl>(client, options)) {}
+ReplicaSetController::ReplicaSetController(client::Client& client, ReplicaSetOptions options, Clock& clock)
+    : impl_(std::make_unique<Impl>(client, options, clock)) {}
 
 ReplicaSetController::~ReplicaSetController() { stop(); }
 

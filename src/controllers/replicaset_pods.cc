@@ -247,7 +247,7 @@ bool Expectations::satisfied(const std::string& key) const {
   if (it == entries_.end()) return true;
   const Entry& e = it->second;
   if (e.adds <= 0 && e.dels.empty()) return true;
-  return Clock::now() - e.at > ttl_;
+  return clock_.monotonic() - e.at > ttl_;
 }
 
 void Expectations::expect_creations(const std::string& key, int adds) {
@@ -255,7 +255,7 @@ void Expectations::expect_creations(const std::string& key, int adds) {
   Entry& e = entries_[key];
   e.adds = adds;
   e.dels.clear();
-  e.at = Clock::now();
+  e.at = clock_.monotonic();
 }
 
 void Expectations::expect_deletions(const std::string& key, const std::vector<std::string>& pod_keys) {
@@ -263,7 +263,7 @@ void Expectations::expect_deletions(const std::string& key, const std::vector<st
   Entry& e = entries_[key];
   e.adds = 0;
   e.dels = std::set<std::string>(pod_keys.begin(), pod_keys.end());
-  e.at = Clock::now();
+  e.at = clock_.monotonic();
 }
 
 void Expectations::creation_observed(const std::string& key, int n) {

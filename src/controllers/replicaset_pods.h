@@ -66,11 +66,13 @@ bool status_differs(const Json& current, const Json& wanted);
 // Creates/deletes a ReplicaSet has issued but not yet seen in the pod cache.
 // A sync may create/delete pods only when its expectations are satisfied:
 // none recorded, all observed, or older than the TTL (a lost event must not
-// stall the ReplicaSet forever).
+// stall the ReplicaSet forever). The TTL runs on clock's monotonic time
+// (borrowed; it outlives this object).
 class Expectations {
  public:
-  using Clock = std::chrono::steady_clock;
-  explicit Expectations(Clock::duration ttl = std::chrono::minutes(5)) : ttl_(ttl) {}
+  using Steady = std::chrono::steady_clock;
+  explicit Expectations(Steady::duration ttl = std::chrono::minutes(5), const Clock& clock = real_clock())
+      : ttl_(ttl), clock_(clock) {}
 
   bool satisfied(const std::string& key) const;
   // Records `adds` creates (replacing any earlier record).
@@ -89,9 +91,10 @@ class Expectations {
   struct Entry {
     int adds = 0;
     std::set<std::string> dels;
-    Clock::time_point at;
+    Steady::time_point at;
   };
-  const Clock::duration ttl_;
+  const Steady::duration ttl_;
+  const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // guarded by mu_
 };

@@ -9,6 +9,7 @@ namespace {
 class RealClock final : public Clock {
  public:
   SysTime now() const override { return std::chrono::system_clock::now(); }
+  std::chrono::steady_clock::time_point monotonic() const override { return std::chrono::steady_clock::now(); }
 };
 
 std::string format_base(SysTime t) {

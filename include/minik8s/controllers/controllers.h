@@ -40,6 +40,7 @@
 
 #include "minik8s/client/client.h"
 #include "minik8s/util/status.h"
+#include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
 
@@ -86,13 +87,15 @@ class EndpointsController {
 // deletes the least useful pods first (unscheduled < pending < not ready <
 // ready, then newest); status replicas / fullyLabeledReplicas /
 // readyReplicas / availableReplicas (minReadySeconds) / observedGeneration.
+// `clock` (borrowed, outlives the controller) is what minReadySeconds and the
+// expectations' expiry are measured on.
 struct ReplicaSetOptions {
   int burst = 500;  // most pod creates/deletes per sync
 };
 
 class ReplicaSetController {
  public:
-  ReplicaSetController(client::Client& client, ReplicaSetOptions options = {});
+  ReplicaSetController(client::Client& client, ReplicaSetOptions options = {}, Clock& clock = real_clock());
   ~ReplicaSetController();
   Status start();
   void stop();
@@ -186,7 +189,9 @@ class HpaController {
 // NoExecute (not-ready for Ready=False), and its pods Ready=False (so their
 // endpoints go at once). NoExecute taints evict (delete) pods that do not
 // tolerate them, after their tolerationSeconds. A node reporting Ready again
-// loses the taints.
+// loses the taints. `clock` (borrowed, outlives the controller) is what the
+// grace period (its monotonic time), tolerationSeconds and the timestamps it
+// writes are measured on.
 struct NodeLifecycleOptions {
   std::chrono::milliseconds grace_period{20000};
   std::chrono::milliseconds monitor_period{1000};
@@ -194,7 +199,7 @@ struct NodeLifecycleOptions {
 
 class NodeLifecycleController {
  public:
-  NodeLifecycleController(client::Client& client, NodeLifecycleOptions options = {});
+  NodeLifecycleController(client::Client& client, NodeLifecycleOptions options = {}, Clock& clock = real_clock());
   ~NodeLifecycleController();
   Status start();
   void stop();

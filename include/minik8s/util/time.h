@@ -19,11 +19,17 @@ bool parse_rfc3339(const std::string& s, SysTime* out);
 // kubectl's human duration: "5s", "3m2s", "4h", "2d3h", "5y".
 std::string human_duration(std::chrono::seconds d);
 
-// Thread-safe. The real clock is system_clock; tests use a fake.
+// Thread-safe. The real clock is system_clock for now() and steady_clock
+// for monotonic(); tests use a fake (test/fakes/fake_clock.h) that moves
+// both together.
 class Clock {
  public:
   virtual ~Clock() = default;
+  // Wall-clock time: what timestamps written to the API carry.
   virtual SysTime now() const = 0;
+  // For measuring intervals (grace periods, expiries): never jumps when the
+  // wall clock is stepped.
+  virtual std::chrono::steady_clock::time_point monotonic() const = 0;
 };
 Clock& real_clock();
 
