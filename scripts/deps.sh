@@ -37,5 +37,5 @@ if ! apt-get install -y -q --no-install-recommends -o APT::Status-Fd=3 "${missin
     }'; then
   echo "deps: apt-get install failed; the end of $log:" >&2; tail -n 30 "$log" >&2; exit 1
 fi
-echo "deps: installed ${missing[*]}"
+echo "deps: installed ${missing[*]} ($(grep -m1 -o 'Need to get [^ ]* [A-Za-z]*' "$log" | sed 's/Need to get/downloaded/' || echo 'nothing to download'))"
 rm -f "$log"
