@@ -708,12 +708,12 @@ int Mkctl::cmd_delete(std::vector<std::string> args) {
   std::vector<std::pair<const api::ResourceType*, std::pair<std::string, std::string>>> work;  // type, (ns, name)
   if (!files_.empty()) {
     auto docs = read_manifests(files_, recursive_);
+    connect();  // before obj_ns: the namespace of -n or the kubeconfig context
     for (auto& [source, obj] : docs) {
       const api::ResourceType* t = type_of(obj, source);
       if (!t) continue;
       work.push_back({t, {obj_ns(*t, obj), jstr(obj, {"metadata", "name"})}});
     }
-    connect();
   } else {
     if (args.empty()) fail("error: You must provide one or more resources by argument or filename.");
     std::vector<const api::ResourceType*> kinds;

@@ -281,6 +281,20 @@ TEST_F(MkctlTest, DeleteByNameFileAndSelector) {
   EXPECT_EQ(r.err, "Error from server (NotFound): pods \"a\" not found\n");
 }
 
+// A file without metadata.namespace is deleted from the namespace it was
+// applied to: -n (or the kubeconfig context's namespace), not "default".
+TEST_F(MkctlTest, DeleteFileUsesTheNamespaceFlag) {
+  ASSERT_EQ(mkctl({"apply", "-f", "-"}, kTwo).rc, 0);
+  std::string f = write("pod.yaml", kPod);
+  auto r = mkctl({"apply", "-f", f, "-n", "other"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = mkctl({"delete", "-f", f, "-n", "other"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "pod \"web\" deleted\n");
+  r = mkctl({"get", "pod", "web", "-n", "other"});
+  EXPECT_EQ(r.rc, 1);
+}
+
 TEST_F(MkctlTest, ErrorsAreOneLineWithExitCodeOne) {
   auto r = mkctl({"get", "foo"});
   EXPECT_EQ(r.rc, 1);
