@@ -6,6 +6,7 @@
 # are SKIP/LIMITED with the reason; missing required parts FAIL.
 # Uses the running cluster (KUBECONFIG or .cluster/), else brings up (and
 # removes) a private 3-node one for the node checks.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 BUILD_DIR=${BUILD_DIR:-$(dirname "$BIN")}

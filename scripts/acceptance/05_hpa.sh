@@ -15,6 +15,7 @@
 # ACC_FRESH_CLUSTER=1) brings up a private 3-node one with
 # --horizontal-pod-autoscaler-sync-period 2s --metric-resolution 1s.
 # Re-runnable: removes the example's objects before and after. ~3–5 min.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 EX=examples/hpa
 cd "$ROOT"

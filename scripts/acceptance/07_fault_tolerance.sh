@@ -19,6 +19,7 @@
 # (MK_SERVER_ARGS: --node-monitor-grace-period 6s
 # --default-unreachable-toleration-seconds 10); on a cluster with other
 # settings the waits follow its recorded flags. Re-runnable.
+source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 acc_begin "07_fault_tolerance"

@@ -16,6 +16,7 @@
 # - status: currentMetrics, conditions, lastScaleTime; `kubectl describe hpa`.
 # Takes the machine-wide cluster lock; one cluster with a private prefix and
 # subnet, taken down on exit also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
@@ -29,10 +30,11 @@ CL=$ROOT/scripts/cluster.sh
 EX=$ROOT/examples/hpa
 PASSED=0
 FAILED=0
-trap '"$CL" down >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+trap 'e2e_cluster_down; rm -rf "$TMP"' EXIT
 
 E2E_POLL=0.5
 . "$ROOT/test/e2e/check.sh"
+. "$ROOT/test/e2e/cluster_lib.sh"
 web_replicas() { kubectl get deployment hpa-web -o jsonpath='{.spec.replicas}'; }
 # "<epoch seconds> <message>" per SuccessfulRescale event of the HPA, oldest first.
 rescales() {
@@ -69,14 +71,8 @@ check_gaps() {
   fi
 }
 
-exec 9>/tmp/mk-cluster.lock
-flock 9
-echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR server args: $MK_SERVER_ARGS"
-if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
-  fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
-  finish
-fi
-pass "cluster.sh up 3"
+start=$SECONDS
+e2e_cluster_up hpa
 
 expect "example applied" "horizontalpodautoscaler.autoscaling/hpa-web created" \
   kubectl apply -f "$EX/web.yaml" -f "$EX/hpa.yaml" -f "$EX/load.yaml"

@@ -13,7 +13,9 @@
 #                        machine (/tmp/mk-cluster.lock).
 #                        Sets and exports MK_CLUSTER_PREFIX, MK_CLUSTER_SUBNET,
 #                        MK_CLUSTER_DIR, KUBECONFIG; sets NS (the test's
-#                        namespace), N1 N2 N3 (node names), E2E_SHARED (0|1).
+#                        namespace), N1 N2 N3 (node names), E2E_SHARED (0|1),
+#                        POD_CIDR (the pods' /16), POD_NET (its a.b) and
+#                        POD_NET_RE (a.b as an ERE).
 #   e2e_cluster_down     the exit half: deletes the namespace of a shared
 #                        cluster (the cluster stays), takes a private one down.
 #   e2e_cluster_gone_checks  after `cluster.sh down`: nothing with the
@@ -56,6 +58,10 @@ e2e_cluster_up() {
     pass "cluster.sh up 3 in $((SECONDS - start)) s"
   fi
   N1=${MK_CLUSTER_PREFIX}-node1 N2=${MK_CLUSTER_PREFIX}-node2 N3=${MK_CLUSTER_PREFIX}-node3
+  POD_CIDR=$(sed -n 's/^pod_cidr=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+  POD_CIDR=${POD_CIDR:-10.244.0.0/16}
+  POD_NET=${POD_CIDR%.0.0/16}
+  POD_NET_RE=${POD_NET//./\\.}
 }
 e2e_cluster_down() {
   if [ "$E2E_SHARED" = 1 ]; then

@@ -42,7 +42,7 @@ expect "node 1 is control-plane and worker, the others workers" \
   "$N1 .*control-plane,worker.*$N2 .*worker" sh -c "kubectl get nodes --no-headers | tr '\n' ' '"
 expect "get nodes -o wide shows INTERNAL-IP" "$N2 +Ready +worker +[^ ]+ +[^ ]+ +${IPS[1]}" kubectl get nodes -o wide --no-headers
 eventually 20 "every node has a distinct spec.podCIDR" "^3$" \
-  sh -c "kubectl get nodes -o jsonpath='{range .items[*]}{.spec.podCIDR}{\"\\n\"}{end}' | grep -E '^10\\.244\\.[0-9]+\\.0/24$' | sort -u | wc -l"
+  sh -c "kubectl get nodes -o jsonpath='{range .items[*]}{.spec.podCIDR}{\"\\n\"}{end}' | grep -E '^$POD_NET_RE\\.[0-9]+\\.0/24$' | sort -u | wc -l"
 "$CL" routes >/dev/null 2>&1
 
 # Pods: one web server per node (nodeSelector on the hostname label).

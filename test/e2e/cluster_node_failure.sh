@@ -16,6 +16,7 @@
 # pending pod lands on node 3 and runs.
 # One cluster (unique prefix and subnet) under the machine-wide cluster lock;
 # `down` runs on exit also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}

@@ -16,6 +16,7 @@
 # removed; a new pod is scheduled and started afterwards.
 # One cluster (private prefix/subnet), `down` on exit also on failure; the
 # machine-wide lock /tmp/mk-cluster.lock serialises clusters.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}

@@ -22,6 +22,7 @@
 #   rollout status` exits non-zero.
 # Takes the machine-wide cluster lock; one cluster with a private prefix and
 # subnet, taken down on exit also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
@@ -43,12 +44,13 @@ cleanup() {
     kill "$p" 2>/dev/null
     wait "$p" 2>/dev/null
   done
-  "$CL" down >/dev/null 2>&1
+  e2e_cluster_down
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 . "$ROOT/test/e2e/check.sh"
+. "$ROOT/test/e2e/cluster_lib.sh"
 # The ReplicaSets of Deployment $1: "name revision replicas image" lines.
 rs_lines() {
   kubectl get rs -l "app=$1" -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.annotations.deployment\.kubernetes\.io/revision} {.spec.replicas} {.spec.template.spec.containers[0].env[0].value}{"\n"}{end}'
@@ -85,15 +87,8 @@ spec:
 EOF
 }
 
-exec 9>/tmp/mk-cluster.lock
-flock 9
-echo "cluster prefix $MK_CLUSTER_PREFIX subnet $MK_CLUSTER_SUBNET dir $MK_CLUSTER_DIR"
 start=$SECONDS
-if ! "$CL" up 3 >"$TMP/up.log" 2>&1; then
-  fail "cluster.sh up 3"; tail -n 40 "$TMP/up.log" | sed 's/^/    /'
-  echo "$PASSED passed, $FAILED failed"; exit 1
-fi
-pass "cluster.sh up 3 in $((SECONDS - start)) s"
+e2e_cluster_up rollout
 
 # ---- RollingUpdate with zero failed requests.
 ROLL='{type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}'

@@ -4,6 +4,7 @@
 # delivering a line written after it attached), exec with
 # output, exit code, stdin (-i) and the multi-container error. Everything
 # lives under a temp dir; the trap runs `minik8s down` also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 start_up "e2e-exec-$$"
 MKCTL="$BIN/minik8s ctl"

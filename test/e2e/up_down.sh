@@ -4,6 +4,7 @@
 # down → no containers, cgroups, bridge, mounts or data left; down again is a
 # no-op. Everything lives under a temp dir and a unique node name; the trap
 # runs `minik8s down` also on failure.
+source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 start_up "e2e-up-$$"
 expect_out "up prints how to use it" "export KUBECONFIG=$UP/kubeconfig" cat "$E2E_DIR/up.log"
