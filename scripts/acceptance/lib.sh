@@ -240,7 +240,10 @@ acc_loop_failures() { grep -v ' ok$' "$ACC_LOOP_DIR/$1" | head -n 10; }
 # of the cluster in $KUBECONFIG when that kubeconfig sits in a cluster.sh
 # directory; fails when the cluster is not a cluster.sh one (drills need it).
 acc_drill_env() {
-  local d; d=$(dirname "${KUBECONFIG:-/nonexistent}")
+  local d
+  # The shared cluster's dir (acc_multinode set it; KUBECONFIG is a private
+  # copy elsewhere), else the dir of the cluster.sh kubeconfig in use.
+  if [ -n "$ACC_NS_KCFG" ]; then d=$MK_CLUSTER_DIR; else d=$(dirname "${KUBECONFIG:-/nonexistent}"); fi
   [ -f "$d/state" ] && [ -f "$d/server.cmd" ] || return 1
   export MK_CLUSTER_DIR=$d
   export MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$d/state" | tail -n1)

@@ -76,7 +76,8 @@ e2e_cluster_gone_checks() {
   expect "no link left" "^0$" sh -c "ip -o link show | grep -c ': $P-'; true"
   expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat -S) | grep -c -- '$P-'; true"
   # ([/] keeps the pattern from matching the sh -c that runs pgrep)
-  expect "no process left" "^0$" sh -c "pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
+  # (processes cluster.sh down SIGKILLed may take a moment to be reaped)
+  eventually 10 "no process left" "^0$" sh -c "pgrep -af '[/]${MK_CLUSTER_DIR#/}'; pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
   expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
   expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
   expect "down again is a no-op" "nothing to remove" "$CL" down
