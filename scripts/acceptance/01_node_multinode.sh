@@ -95,6 +95,9 @@ acc_poll 90 "a pod runs on the added node" "acc-on-new +1/1 +Running .* $NEW " k
 
 acc_step "cleanup: the pods, then the added node"
 acc_run kubectl delete pod -l acc=multinode --wait=false
+# The added node's kubelet finishes the pod before the node goes (else the pod
+# stays Terminating on a node that no longer exists).
+acc_poll 60 "the pod on the added node is gone" "NotFound|not found" sh -c "kubectl get pod acc-on-new 2>&1; true"
 acc_run "$CLUSTER_SH" remove
 acc_expect "the added node was removed" "removed node"
 acc_poll 20 "the cluster is back to $BEFORE nodes" "^$BEFORE$" sh -c "kubectl get nodes --no-headers | wc -l"
