@@ -11,6 +11,8 @@
 #include <fstream>
 #include <set>
 
+#include "test/fakes/temp_dir.h"
+
 namespace minik8s::images {
 namespace {
 
@@ -170,22 +172,9 @@ TEST(ResolveSocket, NothingRunningNamesEverySocketAndTheFlags) {
 
 // --- the real probe, on real sockets under a temp dir ---
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() /
-                     ("minik8s-test-" + std::to_string(::getpid()) + "-sock-XXXXXX"))
-                        .string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A temp dir per test (test/fakes/temp_dir.h), tagged "sock".
+struct TempDir : minik8s::testing::TempDir {
+  TempDir() : minik8s::testing::TempDir("sock") {}
 };
 
 // A bound unix socket; listening unless told otherwise. Closing it leaves the

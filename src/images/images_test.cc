@@ -14,28 +14,17 @@
 #include "process.h"
 #include "sha256.h"
 
+#include "test/fakes/temp_dir.h"
+
 namespace minik8s::images {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() /
-                     ("minik8s-test-" + std::to_string(::getpid()) + "-images-XXXXXX"))
-                        .string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+// A temp dir per test (test/fakes/temp_dir.h), tagged "images".
+struct TempDir : minik8s::testing::TempDir {
+  TempDir() : minik8s::testing::TempDir("images") {}
 };
 
 std::string slurp(const std::string& p) {
