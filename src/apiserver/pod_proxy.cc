@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <chrono>
 #include <cstdio>
 #include <limits>
 
@@ -60,7 +62,7 @@ void write_status(tcp::socket& s, const Status& st, unsigned version, const std:
 }
 
 // What the kubelet said when it refused: its Status body if it is one.
-void write_backend_refusal(tcp::socket& s, int code, const std::string& body, unsigned version) {
+HttpResponse backend_refusal(int code, const std::string& body) {
   json j = json::parse(body, nullptr, false);
   HttpResponse r;
   if (j.is_object() && j.value("kind", "") == "Status") {
@@ -72,7 +74,48 @@ void write_backend_refusal(tcp::socket& s, int code, const std::string& body, un
     r.code = st.http_code();
     r.body = status_body(st, "", "", "");
   }
-  write_response(s, r, version);
+  return r;
+}
+
+void write_backend_refusal(tcp::socket& s, int code, const std::string& body, unsigned version) {
+  write_response(s, backend_refusal(code, body), version);
+}
+
+// Ends an exec session whose upgrade was already answered with a failure
+// Status on the error channel (v4/v5: the Status JSON; v1-v3: its message as
+// text), then closes, as the Kubernetes API server's stream translator reports
+// what goes wrong after the upgrade. A client that does not answer the close
+// is cut off after 5 s. Runs the connection's io_context.
+void finish_exec(stream::WsStream& ws, const std::string& proto, const std::string& status_json) {
+  std::string payload = status_json;
+  if (proto != "v5.channel.k8s.io" && proto != "v4.channel.k8s.io") {
+    json j = json::parse(status_json, nullptr, false);
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) payload = j["message"].get<std::string>();
+  }
+  std::string out = stream::frame(stream::kError, payload);
+  auto& ioc = static_cast<net::io_context&>(ws.get_executor().context());
+  net::steady_timer deadline(ioc);
+  deadline.expires_after(std::chrono::seconds(5));
+  deadline.async_wait([&](beast::error_code e) {
+    if (e) return;
+    beast::error_code ig;
+    beast::get_lowest_layer(ws).close(ig);
+  });
+  ws.binary(true);
+  ws.async_write(net::buffer(out), [&](beast::error_code e, size_t) {
+    if (e) {
+      deadline.cancel();
+      return;
+    }
+    ws.async_close(websocket::close_code::normal, [&](beast::error_code) { deadline.cancel(); });
+  });
+  try {
+    ioc.restart();
+    ioc.run();
+  } catch (const std::exception&) {
+    beast::error_code ig;
+    beast::get_lowest_layer(ws).close(ig);
+  }
 }
 
 bool gone(int fd) {
@@ -201,41 +244,53 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
           s, bad_request("exec needs a WebSocket upgrade (v5.channel.k8s.io ... channel.k8s.io); SPDY is not supported"),
           version);
     }
-    std::vector<std::string> offered;
-    for (const auto& p : stream::split_protocols(std::string(msg[http::field::sec_websocket_protocol]))) {
-      for (const auto& ours : stream::channel_protocols()) {
-        if (p == ours) offered.push_back(p);
-      }
-    }
-    if (offered.empty()) {
+    std::string proto = stream::choose_protocol(std::string(msg[http::field::sec_websocket_protocol]));
+    if (proto.empty()) {
       return write_status(s, bad_request("none of the offered WebSocket subprotocols is supported; want one of " +
                                          stream::join_protocols(stream::channel_protocols())),
                           version);
     }
+    // The client's upgrade is answered before the kubelet is dialled, as the
+    // Kubernetes API server's stream translator does: the kubelet starts the
+    // command only when asked, so its first output cannot reach the client
+    // together with the 101. kubectl 1.30-1.33 (client-go before 1.34) start
+    // reading frames before they register their streams and drop any frame
+    // that comes first ("Unknown stream id 1, discarding message").
+    // What fails from here on is a Status on the error channel.
     auto& ioc = static_cast<net::io_context&>(s.get_executor().context());
-    std::string chosen;
-    stream::UpgradeRefused refused;
-    auto backend = stream::connect_ws(ioc, t.host, t.port, kpath, offered, &chosen, &refused);
-    if (!backend) {
-      if (refused.code != 0 && refused.code != 101) return write_backend_refusal(s, refused.code, refused.body, version);
-      return write_status(s, Status(Code::kUnavailable, "error dialing backend: " + backend.status().message()),
-                          version);
-    }
-    fd_out = beast::get_lowest_layer(**backend).native_handle();
-    if (chosen.empty()) chosen = offered.front();
     stream::WsStream client(std::move(s));
     client.set_option(websocket::stream_base::decorator(
-        [chosen](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, chosen); }));
+        [proto](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, proto); }));
     client.read_message_max(64 * 1024 * 1024);
     beast::error_code ec;
     client.accept(msg, ec);
     if (!ec && !stopping) {
       client.binary(true);
-      stream::relay(client, **backend, nullptr, nullptr);
+      std::string chosen;
+      stream::UpgradeRefused refused;
+      auto backend = stream::connect_ws(ioc, t.host, t.port, kpath, {proto}, &chosen, &refused);
+      if (!backend) {
+        std::string failure =
+            refused.code != 0 && refused.code != 101
+                ? backend_refusal(refused.code, refused.body).body
+                : status_body(Status(Code::kUnavailable, "error dialing backend: " + backend.status().message()), "",
+                              "", "");
+        finish_exec(client, proto, failure);
+      } else if (!chosen.empty() && chosen != proto) {
+        beast::error_code ig;
+        beast::get_lowest_layer(**backend).close(ig);
+        finish_exec(client, proto,
+                    status_body(Status(Code::kInternal, "the kubelet answered with subprotocol " + chosen +
+                                                            ", not the offered " + proto),
+                                "", "", ""));
+      } else {
+        fd_out = beast::get_lowest_layer(**backend).native_handle();
+        if (!stopping) stream::relay(client, **backend, nullptr, nullptr);
+        fd_out = -1;
+        beast::error_code ig;
+        beast::get_lowest_layer(**backend).close(ig);
+      }
     }
-    fd_out = -1;
-    beast::error_code ig;
-    beast::get_lowest_layer(**backend).close(ig);
     s = std::move(beast::get_lowest_layer(client));
     return;
   }

@@ -4,11 +4,15 @@
 // through the RestHandler (so it sees exactly what a GET would) and proxies:
 //   - log:  GET /containerLogs/{ns}/{pod}/{container}?... on the kubelet,
 //           streamed back chunked (follow streams until either side leaves);
-//   - exec: a WebSocket (channel.k8s.io v1–v5) accepted from the client with
-//           the subprotocol the kubelet chose, frames relayed both ways.
+//   - exec: a WebSocket (channel.k8s.io v1–v5) accepted from the client
+//           before the kubelet is dialled with the same subprotocol (so the
+//           command's first output cannot arrive with the 101: kubectl
+//           1.30–1.33 drop frames that come before their streams exist),
+//           frames relayed both ways.
 // Errors are Kubernetes Status bodies: 404 pod not found, 400 no host
 // assigned / container name required or invalid, 503 kubelet unreachable,
-// and the kubelet's own answer when it refuses.
+// and the kubelet's own answer when it refuses; for exec the last two come
+// after the upgrade, on the error channel.
 // Thread safety: serve() runs on the calling connection thread and may run
 // concurrently; the handler is borrowed.
 #pragma once

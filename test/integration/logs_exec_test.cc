@@ -22,7 +22,8 @@ namespace websocket = beast::websocket;
 // A kubelet stand-in: /containerLogs answers "log of <pod>/<container>" lines
 // (follow: one line, then a second once released); /exec accepts v5/v4 and
 // prints "ran: <command>", echoes stdin upper-cased, ends with the exit code
-// of a trailing "exit N" argument (or 0) when stdin closes or is not used.
+// of a trailing "exit N" argument (or 0) when stdin closes or is not used;
+// container "missing" is refused, and hold_exec() keeps upgrades waiting.
 class FakeKubelet {
  public:
   FakeKubelet() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
@@ -30,6 +31,7 @@ class FakeKubelet {
   }
   ~FakeKubelet() {
     release();
+    release_exec();
     beast::error_code ec;
     ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
     acceptor_.close(ec);
@@ -44,6 +46,15 @@ class FakeKubelet {
   void release() {
     std::lock_guard l(mu_);
     released_ = true;
+    cv_.notify_all();
+  }
+  void hold_exec() {
+    std::lock_guard l(mu_);
+    exec_held_ = true;
+  }
+  void release_exec() {
+    std::lock_guard l(mu_);
+    exec_held_ = false;
     cv_.notify_all();
   }
 
@@ -113,6 +124,17 @@ class FakeKubelet {
       return;
     }
     if (parts.size() == 4 && parts[0] == "exec") {
+      if (parts[3] == "missing") {
+        http::response<http::string_body> res{http::status::not_found, 11};
+        res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
+        res.prepare_payload();
+        http::write(s, res);
+        return;
+      }
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return !exec_held_; });
+      }
       std::string proto = stream::choose_protocol(std::string(req[http::field::sec_websocket_protocol]));
       websocket::stream<tcp::socket> ws(std::move(s));
       ws.set_option(websocket::stream_base::decorator(
@@ -164,6 +186,7 @@ class FakeKubelet {
   std::mutex mu_;
   std::condition_variable cv_;
   bool released_ = false;
+  bool exec_held_ = false;
   std::vector<std::string> targets_;
 };
 
@@ -300,6 +323,61 @@ TEST_F(LogsExecTest, ExecRelaysWebSocketFramesV5AndV4) {
   EXPECT_EQ(json::parse(refused.body)["message"], "pod pending does not have a host assigned");
   auto plain = req("GET", "/api/v1/namespaces/default/pods/one/exec?command=true");
   EXPECT_EQ(plain.code, 400);
+}
+
+// Frames per channel until the server closes.
+std::map<int, std::string> drain(stream::WsStream& ws) {
+  std::map<int, std::string> out;
+  for (;;) {
+    beast::flat_buffer b;
+    beast::error_code ec;
+    ws.read(b, ec);
+    if (ec) break;
+    std::string m = beast::buffers_to_string(b.data());
+    if (!m.empty()) out[static_cast<unsigned char>(m[0])] += m.substr(1);
+  }
+  return out;
+}
+
+// The client's upgrade is answered before the kubelet is asked to run the
+// command, so output cannot arrive together with the 101 (kubectl 1.30-1.33
+// drop frames that come before they have set up their streams); what fails
+// after the upgrade is a Status on the error channel.
+TEST_F(LogsExecTest, ExecAnswersTheUpgradeBeforeDialingTheKubelet) {
+  kubelet_.hold_exec();
+  std::string chosen;
+  auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                               "/api/v1/namespaces/default/pods/one/exec?command=echo&command=hi&stdout=true",
+                               {"v5.channel.k8s.io"}, &chosen);
+  ASSERT_TRUE(ws.is_ok()) << ws.status().to_string();  // while the kubelet has not answered its upgrade
+  EXPECT_EQ(chosen, "v5.channel.k8s.io");
+  kubelet_.release_exec();
+  auto out = drain(**ws);
+  EXPECT_EQ(out[stream::kStdout], "ran: echo hi\n");
+  EXPECT_EQ(json::parse(out[stream::kError])["status"], "Success");
+
+  add_pod("waiting", "n1", {"missing"});
+  for (std::string proto : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+    auto refused = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                                      "/api/v1/namespaces/default/pods/waiting/exec?command=true", {proto}, &chosen);
+    ASSERT_TRUE(refused.is_ok()) << refused.status().to_string();
+    json st = json::parse(drain(**refused)[stream::kError]);
+    EXPECT_EQ(st["code"], 404) << proto;
+    EXPECT_EQ(st["message"], "container \"missing\" is waiting to start") << proto;
+  }
+  auto dead = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                                 "/api/v1/namespaces/default/pods/orphan/exec?command=true", {"v5.channel.k8s.io"},
+                                 &chosen);
+  ASSERT_TRUE(dead.is_ok()) << dead.status().to_string();
+  json st = json::parse(drain(**dead)[stream::kError]);
+  EXPECT_EQ(st["code"], 503);
+  EXPECT_EQ(st["message"].get<std::string>().rfind("error dialing backend: ", 0), 0u) << st.dump();
+  // v1-v3 error channels carry the message as text.
+  auto v3 = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+                               "/api/v1/namespaces/default/pods/waiting/exec?command=true", {"v3.channel.k8s.io"},
+                               &chosen);
+  ASSERT_TRUE(v3.is_ok()) << v3.status().to_string();
+  EXPECT_EQ(drain(**v3)[stream::kError], "container \"missing\" is waiting to start");
 }
 
 TEST_F(LogsExecTest, DiscoveryListsLogAndExec) {
