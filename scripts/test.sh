@@ -48,5 +48,7 @@ t=$SECONDS
 rc=0
 ctest --test-dir "$BUILD" --output-on-failure -j2 --timeout 900 || rc=$?
 times+=("ctest $((SECONDS - t)) s")
+# Why each skipped test was skipped (the one line it printed, e.g. no kubectl).
+grep -h '^SKIPPED ' "$BUILD/Testing/Temporary/LastTest.log" 2>/dev/null | sort -u || true
 echo "== make test phases: ${times[*]/%/;} total $((SECONDS - t_all)) s"
 exit $rc
