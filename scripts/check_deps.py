@@ -10,8 +10,8 @@ The closure check (docs/development.md, "Dependencies"):
      - every header the compiler read (`ninja -t deps`),
      - every library and object the link lines name (`ninja -t commands`),
      - every shared library the built binaries load (`ldd`),
-     - every program CMake found (CMakeCache.txt FILEPATH entries: compilers,
-       protoc, grpc_cpp_plugin, ccache, ...),
+     - every program the build runs (`ninja -t commands`: compilers behind
+       ccache, ar/ranlib, protoc, grpc_cpp_plugin, cmake),
      - every external command the shell scripts and tests invoke, and that
        the C++ code runs (a word in command position in scripts/, test/,
        .ci/, the Makefile; a string literal naming a program in src/ and
@@ -161,7 +161,11 @@ class Uses:
 def build_uses(build, uses):
     if not os.path.exists(os.path.join(build, "build.ninja")):
         sys.exit(f"check_deps: {build}/build.ninja not found: build first")
-    src_roots = (ROOT + "/", os.path.abspath(build) + "/")
+    src_roots = [ROOT + "/", os.path.abspath(build) + "/"]
+    for line in open(os.path.join(build, "CMakeCache.txt"), encoding="utf-8", errors="replace"):
+        if line.startswith("CMAKE_HOME_DIRECTORY:"):  # the tree this build is of
+            src_roots.append(line.split("=", 1)[1].strip().rstrip("/") + "/")
+    src_roots = tuple(src_roots)
 
     def external(p):
         return os.path.isabs(p) and not p.startswith(src_roots) and not p.startswith("/tmp/")
@@ -175,35 +179,38 @@ def build_uses(build, uses):
             p = os.path.normpath(os.path.join(build, line.strip()))
             if external(p):
                 uses.add(p, f"header of {target}")
-    # Link inputs: absolute paths and -lNAME on the link lines.
+    # Link inputs (absolute paths and -lNAME on the link lines) and the
+    # programs the build runs (the first word of every command, and the
+    # compiler behind a launcher such as ccache): the compilers, ar/ranlib,
+    # protoc and its gRPC plugin, cmake -E. Only what the build really runs
+    # counts — CMakeCache.txt also names tools CMake found but never uses.
     cc = shutil.which("c++") or "c++"
     libs = {}
     for line in run(["ninja", "-C", build, "-t", "commands"]).splitlines():
-        words = line.split()
-        if not words:
-            continue
-        for w in words:
-            w = w.rstrip(";")
-            if external(w) and re.search(r"\.(a|so(\.\d+)*|o)$", w):
-                uses.add(w, "link line")
-            elif w.startswith("-l") and len(w) > 2 and re.match(r"^-l[\w+.-]+$", w):
-                libs[w[2:]] = True
-        # The tools the build runs (compiler, protoc, grpc plugin, ccache):
-        first = words[0] if words[0] != ":" else ""
-        if first.startswith("/") and external(first):
-            uses.add(first, "build command")
+        for seg in re.split(r"&&|;|\|\|", line):
+            words = seg.split()
+            if words and words[0] == "cd":
+                continue
+            words = [w for w in words if w != ":"]
+            if not words:
+                continue
+            progs = [words[0]]
+            if os.path.basename(words[0]) == "ccache" and len(words) > 1:
+                progs.append(words[1])
+            for prog in progs:
+                if external(prog):
+                    uses.add(prog, "build command")
+            for w in words[1:]:
+                if external(w) and re.search(r"\.(a|so(\.\d+)*|o)$", w):
+                    uses.add(w, "link line")
+                elif w.startswith("-l") and len(w) > 2 and re.match(r"^-l[\w+.-]+$", w):
+                    libs[w[2:]] = True
     for lib in libs:
         for suffix in (".so", ".a"):
             p = run([cc, f"-print-file-name=lib{lib}{suffix}"]).strip()
             if os.path.isabs(p) and os.path.exists(p):
                 uses.add(p, f"-l{lib} on a link line")
                 break
-    # Programs CMake found.
-    cache = os.path.join(build, "CMakeCache.txt")
-    for line in open(cache, encoding="utf-8", errors="replace"):
-        m = re.match(r"^[\w.-]+:(FILEPATH|PATH)=(/\S+)$", line.strip())
-        if m and external(m.group(2)) and os.path.isfile(m.group(2)):
-            uses.add(m.group(2), f"CMakeCache.txt: {line.split(':')[0]}")
     # Shared libraries of the binaries.
     for sub in ("bin", "tests", "bench"):
         d = os.path.join(build, sub)

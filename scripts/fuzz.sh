@@ -8,8 +8,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
 jobs=${FUZZ_BUILD_JOBS:-2}
 
+# binutils' ar/ranlib (build-essential): CMake would take llvm-ar where the
+# llvm package happens to be installed, which scripts/deps.sh does not install.
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DMINIK8S_FUZZ=ON \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_AR=/usr/bin/ar -DCMAKE_RANLIB=/usr/bin/ranlib >/dev/null
 cmake --build "$build" -j"$jobs" --target fuzz_all
 
 targets=(fuzz_yaml fuzz_json fuzz_selector fuzz_quantity fuzz_patch fuzz_protobuf fuzz_dns)

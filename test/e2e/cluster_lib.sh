@@ -77,7 +77,8 @@ e2e_cluster_gone_checks() {
   expect "no root iptables chain left" "^0$" sh -c "(iptables -S; iptables -t nat -S) | grep -c -- '$P-'; true"
   # ([/] keeps the pattern from matching the sh -c that runs pgrep)
   # (processes cluster.sh down SIGKILLed may take a moment to be reaped)
-  eventually 10 "no process left" "^0$" sh -c "pgrep -af '[/]${MK_CLUSTER_DIR#/}'; pgrep -f '[/]${MK_CLUSTER_DIR#/}' | wc -l"
+  # (a path below the dir: the test's own command line may name the dir itself)
+  eventually 10 "no process left" "^0$" sh -c "pgrep -af '[/]${MK_CLUSTER_DIR#/}/'; pgrep -f '[/]${MK_CLUSTER_DIR#/}/' | wc -l"
   expect "no cgroup left" "^0$" sh -c "ls -d /sys/fs/cgroup/*/minik8s/$P-node* 2>/dev/null | wc -l"
   expect "no /etc/netns copy, no data left" "^0$" sh -c "ls -d /etc/netns/$P-* '$MK_CLUSTER_DIR' 2>/dev/null | wc -l"
   expect "down again is a no-op" "nothing to remove" "$CL" down
