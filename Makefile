@@ -4,7 +4,7 @@ JOBS ?= 2
 DATA ?= .run
 PORT ?= 6443
 
-.PHONY: all deps configure build run test unit fuzz bench format clean stop down
+.PHONY: all deps configure build run test unit fuzz bench format clean stop down fresh-check
 
 all: build
 
@@ -42,6 +42,11 @@ down:
 # kubectl and the Python client, and a bounded fuzz run.
 test: build
 	scripts/test.sh $(BUILD)
+
+# deps.sh + the build of minik8s and mkctl in a minimal Debian 12 root
+# (mmdebstrap); `make test` runs it when its inputs changed (docs/development.md).
+fresh-check:
+	scripts/fresh_root_check.sh
 
 bench: build
 	scripts/bench.sh $(BUILD)
