@@ -204,6 +204,7 @@ class JsonBuilder : public YAML::EventHandler {
     bool is_map = false;
     bool have_key = false;
     std::string key;
+    bool key_is_merge = false;  // the key is a plain (unquoted) <<
     YAML::anchor_t anchor = 0;
     size_t nodes_at_start = 0;
   };
@@ -251,7 +252,10 @@ class JsonBuilder : public YAML::EventHandler {
     } else {
       v = resolve_plain(value);
     }
+    // Only a plain << is YAML's merge key; a quoted '<<' is an ordinary key.
+    plain_merge_scalar_ = tag != "!" && value == "<<";
     add(mark, std::move(v), anchor, 1, value);
+    plain_merge_scalar_ = false;
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
@@ -334,6 +338,7 @@ class JsonBuilder : public YAML::EventHandler {
     }
     if (!top.have_key) {
       top.have_key = true;
+      top.key_is_merge = plain_merge_scalar_;
       if (v.is_string()) {
         top.key = v.get<std::string>();
       } else if (v.is_primitive() && !key_text.empty()) {
@@ -344,7 +349,7 @@ class JsonBuilder : public YAML::EventHandler {
       return;
     }
     top.have_key = false;
-    if (top.key == "<<" && (v.is_object() || v.is_array())) {
+    if (top.key_is_merge && (v.is_object() || v.is_array())) {
       // YAML merge key (as in go-yaml): explicit keys win over merged ones.
       std::vector<Json> sources;
       if (v.is_object()) {
@@ -365,6 +370,7 @@ class JsonBuilder : public YAML::EventHandler {
 
   std::vector<Frame> stack_;
   std::map<YAML::anchor_t, std::pair<Json, size_t>> anchors_;
+  bool plain_merge_scalar_ = false;  // OnScalar → add(): this scalar is a plain <<
   Json result_;
   bool done_ = false;
   size_t nodes_ = 0;
@@ -468,6 +474,7 @@ bool is_yaml11_special(const std::string& s) {
 // this string (by us, by YAML 1.1 readers) or not parse at all?
 bool needs_quotes(const std::string& s) {
   if (s.empty()) return true;
+  if (s == "<<") return true;  // plain, it is the merge key
   if (is_yaml11_special(s)) return true;
   if (!resolve_plain(s).is_string()) return true;
   if (is_special_float(s)) return true;

@@ -106,6 +106,19 @@ TEST(YamlToJsonTest, AnchorsAliasesAndMerge) {
   EXPECT_EQ(v["list"], Json({"hello", "hello"}));
 }
 
+// Only a plain << merges; a quoted one is an ordinary key, and a JSON key
+// "<<" is written quoted so that it reads back as itself (found by fuzz_json).
+TEST(YamlToJsonTest, QuotedMergeKeyIsAnOrdinaryKey) {
+  Json v = yaml("a:\n  '<<': {x: 1}\n  \"<<\": [y]\n");
+  EXPECT_EQ(v["a"]["<<"], Json({"y"})) << v.dump();
+  EXPECT_FALSE(v["a"].contains("x")) << v.dump();
+  Json j = Json::parse(R"({"kind":"Pod","metadata":{"<<":[{"name":"c","image":"i"}]}})");
+  std::string y = to_yaml(j);
+  auto back = yaml_to_json(y);
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(*back, j) << y;
+}
+
 TEST(YamlToJsonTest, RejectsAliasBomb) {
   std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   std::string prev = "a";
