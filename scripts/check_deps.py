@@ -2,10 +2,12 @@
 """Proves that scripts/deps.sh installs everything the build and the tests use.
 
 The closure check (docs/development.md, "Dependencies"):
-  1. The allowed packages: the apt dependency closure (Depends/PreDepends
-     only, as `apt-get install --no-install-recommends` installs) of
-     deps.sh's package list, plus what a minimal Debian 12 already has
-     (Essential and Priority: required packages, and apt).
+  1. The allowed packages: what `apt-get install --no-install-recommends`
+     of deps.sh's package list installs on an empty machine (apt's own
+     simulation against an empty dpkg status: Depends and PreDepends, with
+     alternatives resolved as apt resolves them), together with what a
+     minimal Debian 12 already has (Essential and Priority: required
+     packages, and apt).
   2. What is used, each mapped to the Debian package that owns the file:
      - every header the compiler read (`ninja -t deps`),
      - every library and object the link lines name (`ninja -t commands`),
@@ -141,13 +143,18 @@ def deps_sh_packages():
 
 
 def closure(pkgs):
-    out = run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
-               "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"] + sorted(pkgs))
-    names = set()
-    for line in out.splitlines():
-        if line and not line[0].isspace():
-            names.add(line.strip().strip("<>").split(":")[0])
-    return names
+    """What `apt-get install --no-install-recommends PKGS` installs on a machine
+    that has nothing: apt's own simulation against an empty dpkg status, so
+    alternatives and virtual packages resolve as a real install resolves them
+    (`apt-cache depends --recurse` would allow every alternative)."""
+    proc = subprocess.run(["apt-get", "-s", "-o", "Dir::State::status=/dev/null", "install",
+                           "--no-install-recommends"] + sorted(pkgs),
+                          capture_output=True, text=True)
+    names = {m.group(1) for m in re.finditer(r"^Inst (\S+) ", proc.stdout, re.M)}
+    if proc.returncode != 0 or not names:
+        sys.exit("check_deps: apt-get could not resolve scripts/deps.sh's packages:\n" +
+                 proc.stdout[-2000:] + proc.stderr[-2000:])
+    return {n.split(":")[0] for n in names}
 
 
 class Uses:
@@ -201,10 +208,19 @@ def build_uses(build, uses):
                 if external(prog):
                     uses.add(prog, "build command")
             for w in words[1:]:
+                tail = w.rsplit("=", 1)[-1]  # --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin
+                if tail != w and external(tail) and os.path.isfile(tail) and os.access(tail, os.X_OK):
+                    uses.add(tail, "program named on a build command")
                 if external(w) and re.search(r"\.(a|so(\.\d+)*|o)$", w):
                     uses.add(w, "link line")
                 elif w.startswith("-l") and len(w) > 2 and re.match(r"^-l[\w+.-]+$", w):
                     libs[w[2:]] = True
+    # The build tool itself never appears among the commands it runs.
+    for line in open(os.path.join(build, "CMakeCache.txt"), encoding="utf-8", errors="replace"):
+        if line.startswith("CMAKE_MAKE_PROGRAM:"):
+            prog = line.split("=", 1)[1].strip()
+            if external(prog):
+                uses.add(prog, "CMAKE_MAKE_PROGRAM")
     for lib in libs:
         for suffix in (".so", ".a"):
             p = run([cc, f"-print-file-name=lib{lib}{suffix}"]).strip()
@@ -245,7 +261,8 @@ def script_files():
     return sorted(set(out))
 
 
-CMD_START = re.compile(r"(?:^|[;&|(`{!]|\$\(|\bthen\b|\bdo\b|\belse\b|\bexec\b|\btime\b|--(?=\s))\s*"
+CMD_START = re.compile(r"(?:^|[;&|(`{!]|\$\(|\bthen\b|\bdo\b|\belse\b|\bif\b|\belif\b|\bwhile\b|\buntil\b|"
+                       r"\bexec\b|\btime\b|--(?=\s))\s*"
                        r"((?:[A-Za-z_]\w*=(?:[^\s$]|\$(?!\())*\s+)*)([A-Za-z_.][\w.+-]*)")
 WRAPPERS = {"env", "timeout", "flock", "setsid", "nohup", "nice", "xargs", "sudo",
             "stdbuf", "unshare", "nsenter", "chroot", "watch", "strace", "ionice"}
@@ -328,7 +345,9 @@ def script_commands(uses, verbose):
                 line = line.lstrip("\t@-")
             if line.lstrip().startswith("#"):
                 continue
-            m = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", line)
+            m = re.search(r"(?<![<\d\s])\s*<<-?\s*['\"]?([A-Za-z_]\w*)['\"]?", line)
+            if m and "$((" in line[:m.start()]:
+                m = None
             if m:
                 heredoc = m.group(1)
             # commands after `kubectl exec POD --` run inside the container
@@ -399,7 +418,7 @@ def python_imports(uses):
     for top in ("scripts", "test", "bench", "examples", "images"):
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
             for n in names:
-                if n.endswith(".py") and "example" not in dirpath:
+                if n.endswith(".py") and "example" not in os.path.relpath(dirpath, ROOT):
                     p = os.path.join(dirpath, n)
                     for i, line in enumerate(open(p, encoding="utf-8", errors="replace"), 1):
                         m = re.match(r"^\s*(?:from\s+([\w.]+)\s+import|import\s+([\w., ]+))", line)

@@ -13,7 +13,15 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root: needs root (mmdebstrap, chroot, mounts)" >&2; exit 1; }
 command -v mmdebstrap >/dev/null || { echo "fresh-root: mmdebstrap missing: run scripts/deps.sh" >&2; exit 1; }
-WORK=$(mktemp -d /var/tmp/minik8s-fresh-root.XXXXXX)
+# A mount namespace of its own with private propagation: no bind made here
+# reaches the host's mount table (on a host whose / is shared, a bind over
+# the checkout's build/ would otherwise show there too), nothing the host
+# mounts meanwhile shows here, and every mount goes with the process, even
+# when it is killed before its cleanup runs.
+if [ -z "${MK_FRESH_ROOT_NS:-}" ]; then
+  exec env MK_FRESH_ROOT_NS=1 unshare --mount --propagation private "$0" "$@"
+fi
+WORK=$(realpath "$(mktemp -d /var/tmp/minik8s-fresh-root.XXXXXX)")
 R=$WORK/root
 MOUNTS=()
 cleanup() {
@@ -25,11 +33,11 @@ cleanup() {
   if grep -q " $WORK/" /proc/self/mounts; then
     echo "fresh-root: mounts are left under $WORK; not removing it:" >&2
     grep " $WORK/" /proc/self/mounts >&2
-    return
+    return 1
   fi
   rm -rf --one-file-system "$WORK"
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup || rc=1; exit $rc' EXIT
 t0=$SECONDS
 step() { echo "fresh-root [$((SECONDS - t0)) s]: $*"; }
 
@@ -37,8 +45,12 @@ step() { echo "fresh-root [$((SECONDS - t0)) s]: $*"; }
 # same package versions as the host, whose .deb cache it then reuses.
 sources=()
 [ -s /etc/apt/sources.list ] && sources+=(/etc/apt/sources.list)
+# Only Debian's own archives (a third-party list would need its keyring).
 for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
-  [ -f "$f" ] && grep -q "debian" "$f" && sources+=("$f")
+  if [ -f "$f" ] && grep -Eq '(deb|security)\.debian\.org|debian-archive-keyring' "$f" &&
+    ! grep -Ev '^\s*(#|$)' "$f" | grep -E '^(URIs:|deb)' | grep -Evq '(deb|security)\.debian\.org'; then
+    sources+=("$f")
+  fi
 done
 [ ${#sources[@]} -gt 0 ] || sources=(http://deb.debian.org/debian)
 
@@ -55,13 +67,15 @@ bind() {  # bind SRC DST [ro]
   MOUNTS+=("$2")
   if [ "${3:-}" = ro ]; then mount -o remount,bind,ro "$2"; fi
 }
-mount -t proc proc "$R/proc" && MOUNTS+=("$R/proc")
+mount -t proc proc "$R/proc"
+MOUNTS+=("$R/proc")
 bind /dev "$R/dev"
 bind /sys "$R/sys"
 # The checkout read-only at the same path (so ccache's keys match the host's
 # build), an empty build directory over its build/, and the host's ccache.
+# (build/ must exist before the checkout is read-only: a fresh clone has none)
+mkdir -p "$ROOT/build" "$WORK/build"
 bind "$ROOT" "$R$ROOT" ro
-mkdir -p "$WORK/build"
 bind "$WORK/build" "$R$ROOT/build"
 CCACHE_HOST=$(ccache -k cache_dir 2>/dev/null || echo /root/.cache/ccache)
 mkdir -p "$CCACHE_HOST"
@@ -80,6 +94,6 @@ if ! chroot "$R" "${ENV[@]}" CCACHE_DIR=/ccache bash -c "cd '$ROOT' && cmake -S 
   tail -n 40 "$WORK/build.log" >&2
   exit 1
 fi
-chroot "$R" "$ROOT/build/bin/minik8s" --help >/dev/null ||
+chroot "$R" "$ROOT/build/bin/minik8s" --help >/dev/null 2>&1 ||
   { echo "fresh-root: the built minik8s does not start in the root" >&2; exit 1; }
 step "OK: deps.sh, configure and the build of minik8s and mkctl work on a minimal Debian 12"

@@ -148,7 +148,8 @@ acc_node_ip() { kubectl get node "$1" -o jsonpath='{.status.addresses[?(@.type==
 acc_teardown_cluster() {
   if [ -n "$ACC_NS_KCFG" ]; then
     echo "[CLEANUP] kubectl delete namespace $ACC_NS (the shared cluster stays up)"
-    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    # (waits for its pods: the next script's scheduling checks count every pod)
+    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
     rm -f "$ACC_NS_KCFG"
     ACC_NS_KCFG=""
   fi

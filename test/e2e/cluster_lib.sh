@@ -65,7 +65,9 @@ e2e_cluster_up() {
 }
 e2e_cluster_down() {
   if [ "$E2E_SHARED" = 1 ]; then
-    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    # Waits until its pods are gone, so the next test sees the nodes as
+    # they will stay (scheduling and spread checks count every pod).
+    kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
   else
     "$CL" down >/dev/null 2>&1
   fi
