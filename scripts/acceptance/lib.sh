@@ -107,6 +107,11 @@ acc_multinode() {
     cp "$MK_CLUSTER_DIR/kubeconfig" "$ACC_NS_KCFG"
     export KUBECONFIG=$ACC_NS_KCFG
     kubectl config set-context --current --namespace "$ACC_NS" >/dev/null
+    # The namespace goes first (so no controller recreates a pod), then its
+    # pods at once (grace 0: the kubelets stop the containers right after;
+    # nothing here needs their graceful end).
+    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    kubectl delete pods --all -n "$ACC_NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
     kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
     kubectl create namespace "$ACC_NS" >/dev/null || { acc_fail "create namespace $ACC_NS"; acc_end; exit 1; }
     echo "[STEP] using the shared test cluster in $MK_CLUSTER_DIR (prefix $MK_CLUSTER_PREFIX), namespace $ACC_NS"
@@ -149,6 +154,11 @@ acc_teardown_cluster() {
   if [ -n "$ACC_NS_KCFG" ]; then
     echo "[CLEANUP] kubectl delete namespace $ACC_NS (the shared cluster stays up)"
     # (waits for its pods: the next script's scheduling checks count every pod)
+    # The namespace goes first (so no controller recreates a pod), then its
+    # pods at once (grace 0: the kubelets stop the containers right after;
+    # nothing here needs their graceful end).
+    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    kubectl delete pods --all -n "$ACC_NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
     kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
     rm -f "$ACC_NS_KCFG"
     ACC_NS_KCFG=""

@@ -41,6 +41,11 @@ e2e_cluster_up() {
     cp "$MK_CLUSTER_DIR/kubeconfig" "$TMP/kubeconfig"
     export KUBECONFIG=$TMP/kubeconfig
     kubectl config set-context --current --namespace "$NS" >/dev/null
+    # The namespace goes first (so no controller recreates a pod), then its
+    # pods at once (grace 0: the kubelets stop the containers right after;
+    # nothing here needs their graceful end).
+    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    kubectl delete pods --all -n "$NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
     kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
     if ! kubectl create namespace "$NS" >/dev/null; then
       fail "create namespace $NS on the shared cluster"; echo "$PASSED passed, $FAILED failed"; exit 1
@@ -67,6 +72,11 @@ e2e_cluster_down() {
   if [ "$E2E_SHARED" = 1 ]; then
     # Waits until its pods are gone, so the next test sees the nodes as
     # they will stay (scheduling and spread checks count every pod).
+    # The namespace goes first (so no controller recreates a pod), then its
+    # pods at once (grace 0: the kubelets stop the containers right after;
+    # nothing here needs their graceful end).
+    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
+    kubectl delete pods --all -n "$NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
     kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
   else
     "$CL" down >/dev/null 2>&1
