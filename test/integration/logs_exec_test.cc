@@ -73,6 +73,14 @@ class FakeKubelet {
       });
     }
   }
+  // The kubelet's answer for a container that has not started.
+  static void not_started(tcp::socket& s) {
+    http::response<http::string_body> res{http::status::not_found, 11};
+    res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
+    res.prepare_payload();
+    http::write(s, res);
+  }
+
   void serve(tcp::socket s) {
     beast::flat_buffer buf;
     http::request<http::string_body> req;
@@ -91,13 +99,7 @@ class FakeKubelet {
       if (!seg.empty()) parts.push_back(seg);
     }
     if (parts.size() == 4 && parts[0] == "containerLogs") {
-      if (parts[3] == "missing") {
-        http::response<http::string_body> res{http::status::not_found, 11};
-        res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
-        res.prepare_payload();
-        http::write(s, res);
-        return;
-      }
+      if (parts[3] == "missing") return not_started(s);
       std::string line = "log of " + parts[2] + "/" + parts[3] + "\n";
       if (!stream::query_bool(q, "follow")) {
         http::response<http::string_body> res{http::status::ok, 11};
@@ -124,13 +126,7 @@ class FakeKubelet {
       return;
     }
     if (parts.size() == 4 && parts[0] == "exec") {
-      if (parts[3] == "missing") {
-        http::response<http::string_body> res{http::status::not_found, 11};
-        res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
-        res.prepare_payload();
-        http::write(s, res);
-        return;
-      }
+      if (parts[3] == "missing") return not_started(s);
       {
         std::unique_lock l(mu_);
         cv_.wait(l, [&] { return !exec_held_; });
