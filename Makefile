@@ -28,7 +28,7 @@ run:
 	@echo "== make run 1/4: Debian packages (scripts/deps.sh)"
 	@scripts/deps.sh
 	@echo "== make run 2/4: build minik8s and mkctl in $(BUILD) (-j$(JOBS); the first build takes minutes)"
-	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	@$(MAKE) -s --no-print-directory $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl
 	@scripts/run.sh $(DATA) $(PORT) $(RUN_T0)
 

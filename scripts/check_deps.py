@@ -44,13 +44,6 @@ NOT_DEBIAN = {
     "kubectl": "not a Debian package at a usable version (1.27+); the kubectl tests skip without it",
 }
 
-# Words that the command scan finds in command position but that are not
-# commands there (shell keywords and builtins are excluded automatically).
-NOT_COMMANDS = {
-    # ctest/cmake/Makefile words and test-script helper names that also happen
-    # to be programs somewhere on PATH.
-}
-
 # Programs the minik8s binaries run by a name held in a variable or a config
 # (the scan of string literals in src/ finds the rest): containerd and its
 # runtime and CNI plugins, the kube-proxy and network agent tools, nginx.
@@ -168,10 +161,14 @@ class Uses:
 def build_uses(build, uses):
     if not os.path.exists(os.path.join(build, "build.ninja")):
         sys.exit(f"check_deps: {build}/build.ninja not found: build first")
-    src_roots = [ROOT + "/", os.path.abspath(build) + "/"]
+    cache = {}  # CMakeCache.txt: NAME -> value
     for line in open(os.path.join(build, "CMakeCache.txt"), encoding="utf-8", errors="replace"):
-        if line.startswith("CMAKE_HOME_DIRECTORY:"):  # the tree this build is of
-            src_roots.append(line.split("=", 1)[1].strip().rstrip("/") + "/")
+        m = re.match(r"^([\w.-]+):\w+=(.*)$", line.rstrip("\n"))
+        if m:
+            cache[m.group(1)] = m.group(2).strip()
+    src_roots = [ROOT + "/", os.path.abspath(build) + "/"]
+    if cache.get("CMAKE_HOME_DIRECTORY"):  # the tree this build is of
+        src_roots.append(cache["CMAKE_HOME_DIRECTORY"].rstrip("/") + "/")
     src_roots = tuple(src_roots)
 
     def external(p):
@@ -216,11 +213,8 @@ def build_uses(build, uses):
                 elif w.startswith("-l") and len(w) > 2 and re.match(r"^-l[\w+.-]+$", w):
                     libs[w[2:]] = True
     # The build tool itself never appears among the commands it runs.
-    for line in open(os.path.join(build, "CMakeCache.txt"), encoding="utf-8", errors="replace"):
-        if line.startswith("CMAKE_MAKE_PROGRAM:"):
-            prog = line.split("=", 1)[1].strip()
-            if external(prog):
-                uses.add(prog, "CMAKE_MAKE_PROGRAM")
+    if external(cache.get("CMAKE_MAKE_PROGRAM", "")):
+        uses.add(cache["CMAKE_MAKE_PROGRAM"], "CMAKE_MAKE_PROGRAM")
     for lib in libs:
         for suffix in (".so", ".a"):
             p = run([cc, f"-print-file-name=lib{lib}{suffix}"]).strip()
@@ -367,7 +361,7 @@ def script_commands(uses, verbose):
                         words.append(w)
                         break
             for w in words:
-                if w in SHELL_WORDS or w in NOT_COMMANDS:
+                if w in SHELL_WORDS:
                     continue
                 found.setdefault(w, f"{rel}:{n}")
     resolve_commands(found, uses, verbose)
@@ -471,9 +465,7 @@ def main():
             continue
         pkg = owners.owner(path)
         if pkg is None:
-            if path.startswith(("/usr/local/", "/root/", "/opt/", "/home/")):
-                unowned.append((path, where))
-            elif os.path.exists(path):
+            if os.path.exists(path):  # e.g. something installed by hand under /usr/local
                 unowned.append((path, where))
             continue
         if pkg not in allowed:

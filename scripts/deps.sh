@@ -37,5 +37,6 @@ if ! apt-get install -y -q --no-install-recommends -o APT::Status-Fd=3 "${missin
     }'; then
   echo "deps: apt-get install failed; the end of $log:" >&2; tail -n 30 "$log" >&2; exit 1
 fi
-echo "deps: installed ${missing[*]} ($(grep -m1 -o 'Need to get [^ ]* [A-Za-z]*' "$log" | sed 's/Need to get/downloaded/' || echo 'nothing to download'))"
+fetched=$(sed -n 's/^Need to get \(.*\) of archives\.$/\1/p' "$log" | head -n1)
+echo "deps: installed ${missing[*]}${fetched:+ (apt fetched $fetched)}"
 rm -f "$log"

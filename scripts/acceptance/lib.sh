@@ -85,6 +85,8 @@ acc_cluster() {
 # Sets ACC_NODES (node names, node 1 first) and exports KUBECONFIG and the
 # MK_CLUSTER_* variables so `acc_on_node I CMD…` (cluster.sh exec) works.
 CLUSTER_SH=$ROOT/scripts/cluster.sh
+# shared_cluster_use / shared_ns_enter / shared_ns_leave (ctest's shared cluster)
+. "$ROOT/test/e2e/cluster_lib.sh"
 ACC_CL_OWN=""
 ACC_NODES=()
 acc_ready_nodes() { kubectl get nodes --no-headers 2>/dev/null | grep -c " Ready"; }
@@ -96,24 +98,13 @@ acc_multinode() {
     # ctest's shared cluster (test/e2e/shared_cluster.sh): this script works
     # in a namespace of its own, the current namespace of a private
     # kubeconfig copy; acc_end deletes it and leaves the cluster up.
-    export MK_CLUSTER_DIR=$MK_E2E_SHARED_CLUSTER
-    export MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
-    export MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    shared_cluster_use "$MK_E2E_SHARED_CLUSTER"
     if [ "$(KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig acc_ready_nodes)" -lt "$want" ]; then
       acc_fail "the shared cluster in $MK_CLUSTER_DIR has fewer than $want Ready nodes"; acc_end; exit 1
     fi
     ACC_NS=acc-$(basename "$0" .sh | tr '_' '-')
     ACC_NS_KCFG=$(mktemp /tmp/minik8s-acc-kubeconfig.XXXXXX)
-    cp "$MK_CLUSTER_DIR/kubeconfig" "$ACC_NS_KCFG"
-    export KUBECONFIG=$ACC_NS_KCFG
-    kubectl config set-context --current --namespace "$ACC_NS" >/dev/null
-    # The namespace goes first (so no controller recreates a pod), then its
-    # pods at once (grace 0: the kubelets stop the containers right after;
-    # nothing here needs their graceful end).
-    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
-    kubectl delete pods --all -n "$ACC_NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
-    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
-    kubectl create namespace "$ACC_NS" >/dev/null || { acc_fail "create namespace $ACC_NS"; acc_end; exit 1; }
+    shared_ns_enter "$ACC_NS" "$ACC_NS_KCFG" || { acc_fail "create namespace $ACC_NS"; acc_end; exit 1; }
     echo "[STEP] using the shared test cluster in $MK_CLUSTER_DIR (prefix $MK_CLUSTER_PREFIX), namespace $ACC_NS"
     mapfile -t ACC_NODES < <(kubectl get nodes -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}' | sort -V)
     return 0
@@ -153,13 +144,7 @@ acc_node_ip() { kubectl get node "$1" -o jsonpath='{.status.addresses[?(@.type==
 acc_teardown_cluster() {
   if [ -n "$ACC_NS_KCFG" ]; then
     echo "[CLEANUP] kubectl delete namespace $ACC_NS (the shared cluster stays up)"
-    # (waits for its pods: the next script's scheduling checks count every pod)
-    # The namespace goes first (so no controller recreates a pod), then its
-    # pods at once (grace 0: the kubelets stop the containers right after;
-    # nothing here needs their graceful end).
-    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=false >/dev/null 2>&1
-    kubectl delete pods --all -n "$ACC_NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
-    kubectl delete namespace "$ACC_NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+    shared_ns_leave "$ACC_NS"
     rm -f "$ACC_NS_KCFG"
     ACC_NS_KCFG=""
   fi

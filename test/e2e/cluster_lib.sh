@@ -21,16 +21,42 @@
 #   e2e_cluster_gone_checks  after `cluster.sh down`: nothing with the
 #                        prefix is left (netns, links, chains, processes,
 #                        cgroups, data).
+#   shared_cluster_use DIR   exports MK_CLUSTER_DIR, _PREFIX, _SUBNET of the
+#                        running cluster.sh cluster in DIR
+#   shared_ns_enter NS KCFG  KCFG: a copy of that cluster's kubeconfig whose
+#                        current namespace is NS, exported as KUBECONFIG; NS
+#                        is (re)created empty. Fails when NS cannot be made.
+#   shared_ns_leave NS   deletes NS and waits until it and its pods are gone,
+#                        so the next test sees only its own pods (scheduling
+#                        and spread checks count every pod on the nodes)
+# (scripts/acceptance/lib.sh uses these three too.)
 E2E_SHARED=0
 NS=default
+shared_cluster_use() {
+  export MK_CLUSTER_DIR=$1 MK_CLUSTER_PREFIX MK_CLUSTER_SUBNET
+  MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+  MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+}
+shared_ns_enter() {
+  cp "$MK_CLUSTER_DIR/kubeconfig" "$2" || return 1
+  export KUBECONFIG=$2
+  kubectl config set-context --current --namespace "$1" >/dev/null || return 1
+  shared_ns_leave "$1"
+  kubectl create namespace "$1" >/dev/null
+}
+shared_ns_leave() {
+  # The namespace goes first (so no controller recreates a pod), then its
+  # pods at once (grace 0: the kubelets stop the containers right after;
+  # nothing here needs their graceful end).
+  kubectl delete namespace "$1" --ignore-not-found --wait=false >/dev/null 2>&1
+  kubectl delete pods --all -n "$1" --grace-period=0 --force --wait=false >/dev/null 2>&1
+  kubectl delete namespace "$1" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+}
 e2e_cluster_up() {
   local tag=$1 start=$SECONDS n
   if [ -n "${MK_E2E_SHARED_CLUSTER:-}" ]; then
     E2E_SHARED=1
-    export MK_CLUSTER_DIR=$MK_E2E_SHARED_CLUSTER
-    export MK_CLUSTER_PREFIX MK_CLUSTER_SUBNET
-    MK_CLUSTER_PREFIX=$(sed -n 's/^prefix=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
-    MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$MK_CLUSTER_DIR/state" 2>/dev/null | tail -n1)
+    shared_cluster_use "$MK_E2E_SHARED_CLUSTER"
     NS=e2e-$tag
     n=$(KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig kubectl get nodes --no-headers 2>/dev/null | grep -c ' Ready ')
     if [ -z "$MK_CLUSTER_PREFIX" ] || [ "$n" -lt 3 ]; then
@@ -38,16 +64,7 @@ e2e_cluster_up() {
       KUBECONFIG=$MK_CLUSTER_DIR/kubeconfig kubectl get nodes 2>&1 | sed 's/^/    /'
       echo "$PASSED passed, $FAILED failed"; exit 1
     fi
-    cp "$MK_CLUSTER_DIR/kubeconfig" "$TMP/kubeconfig"
-    export KUBECONFIG=$TMP/kubeconfig
-    kubectl config set-context --current --namespace "$NS" >/dev/null
-    # The namespace goes first (so no controller recreates a pod), then its
-    # pods at once (grace 0: the kubelets stop the containers right after;
-    # nothing here needs their graceful end).
-    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
-    kubectl delete pods --all -n "$NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
-    kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
-    if ! kubectl create namespace "$NS" >/dev/null; then
+    if ! shared_ns_enter "$NS" "$TMP/kubeconfig"; then
       fail "create namespace $NS on the shared cluster"; echo "$PASSED passed, $FAILED failed"; exit 1
     fi
     pass "shared cluster $MK_CLUSTER_PREFIX ($MK_CLUSTER_DIR), namespace $NS"
@@ -70,14 +87,7 @@ e2e_cluster_up() {
 }
 e2e_cluster_down() {
   if [ "$E2E_SHARED" = 1 ]; then
-    # Waits until its pods are gone, so the next test sees the nodes as
-    # they will stay (scheduling and spread checks count every pod).
-    # The namespace goes first (so no controller recreates a pod), then its
-    # pods at once (grace 0: the kubelets stop the containers right after;
-    # nothing here needs their graceful end).
-    kubectl delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1
-    kubectl delete pods --all -n "$NS" --grace-period=0 --force --wait=false >/dev/null 2>&1
-    kubectl delete namespace "$NS" --ignore-not-found --wait=true --timeout=120s >/dev/null 2>&1
+    shared_ns_leave "$NS"
   else
     "$CL" down >/dev/null 2>&1
   fi
