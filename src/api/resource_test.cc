@@ -548,6 +548,112 @@ TEST(ValidationTest, WorkloadErrors) {
   EXPECT_TRUE(has_error(errs, "spec.selector", "field is immutable")) << dump(errs);
 }
 
+// Issue 11 item 6: paths inside volumes stay inside them, hostPath does not
+// walk back up, file modes carry no setuid bits (Kubernetes
+// validateLocalDescendingPath / validateLocalNonReservedPath /
+// validatePathNoBacksteps / fileModeErrorMsg).
+TEST(ValidationTest, VolumePathsAndModes) {
+  const ResourceType& t = kind("v1", "Pod");
+  auto errs = check(t, pod_with(R"J({"volumes":[
+      {"name":"h1","hostPath":{"path":"var/log"}},
+      {"name":"h2","hostPath":{"path":"/var/../etc"}},
+      {"name":"h3","hostPath":{"path":"/var/log","type":"Weird"}},
+      {"name":"c1","configMap":{"name":"c","defaultMode":2541,
+        "items":[{"key":"a","path":"../x"},{"key":"b","path":"/abs"},{"key":"c","path":"..data"},
+                 {"key":"d","path":"ok/file","mode":512},{"path":"p"},{"key":"e","path":"x/../../y"}]}},
+      {"name":"s1","secret":{"secretName":"s","defaultMode":-1,"items":[{"key":"a","path":"..x","mode":420}]}},
+      {"name":"d1","downwardAPI":{"defaultMode":420,
+        "items":[{"path":"../labels","fieldRef":{"fieldPath":"metadata.labels"}},
+                 {"path":"ok","mode":4095,"fieldRef":{"fieldPath":"metadata.name"}}]}},
+      {"name":"p1","projected":{"defaultMode":1024,"sources":[
+        {"configMap":{"name":"c","items":[{"key":"a","path":"../a"},{"key":"b","path":"dup"}]}},
+        {"secret":{"name":"s","items":[{"key":"b","path":"dup"}]}},
+        {"downwardAPI":{"items":[{"path":"/etc/x","fieldRef":{"fieldPath":"metadata.name"}}]}},
+        {"serviceAccountToken":{"path":"..token"}}]}}],
+    "containers":[{"name":"a","image":"x","volumeMounts":[
+      {"name":"h1","mountPath":"/m1","subPath":"../../etc"},
+      {"name":"h1","mountPath":"/m2","subPath":"/etc"},
+      {"name":"h1","mountPath":"/m3","subPath":"a/../../b"},
+      {"name":"h1","mountPath":"/m4","subPathExpr":"../$(POD)"},
+      {"name":"h1","mountPath":"/m5","subPath":"a","subPathExpr":"b"},
+      {"name":"h1","mountPath":"relative"},
+      {"name":"h1","mountPath":"/x/../y"},
+      {"name":"h1","mountPath":"/ok","subPath":"a..b/..c/c.."}]}]})J"));
+  const std::string v = "spec.volumes", m = "spec.containers[0].volumeMounts";
+  const char* kMode = "must be a number between 0 and 0777 (octal), both inclusive";
+  EXPECT_TRUE(has_error(errs, v + "[0].hostPath.path", "Invalid value: \"var/log\": must be an absolute path")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[1].hostPath.path", "Invalid value: \"/var/../etc\": must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[2].hostPath.type", "Unsupported value: \"Weird\"")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.defaultMode", std::string("Invalid value: 2541: ") + kMode)) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[0].path", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[1].path", "must be a relative path")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[2].path", "must not start with '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[3].mode", kMode)) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[4].key", "Required value")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[3].configMap.items[5].path", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[4].secret.defaultMode", kMode)) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[4].secret.items[0].path", "must not start with '..'")) << dump(errs);
+  EXPECT_FALSE(has_error(errs, v + "[4].secret.items[0].mode", "")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[5].downwardAPI.items[0].path", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[5].downwardAPI.items[1].mode", "Invalid value: 4095")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[6].projected.defaultMode", kMode)) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[6].projected.sources[0].configMap.items[0].path", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[6].projected.sources[1].secret.items[0].path", "conflicting duplicate paths")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[6].projected.sources[2].downwardAPI.items[0].path", "must be a relative path")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, v + "[6].projected.sources[3].serviceAccountToken.path", "must not start with '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[0].subPath", "Invalid value: \"../../etc\": must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[1].subPath", "Invalid value: \"/etc\": must be a relative path")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[2].subPath", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[3].subPathExpr", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[4].subPathExpr", "subPathExpr and subPath are mutually exclusive")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[5].mountPath", "must be an absolute path")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, m + "[6].mountPath", "must not contain '..'")) << dump(errs);
+  // ".." inside a name is not a path element.
+  EXPECT_FALSE(has_error(errs, m + "[7].subPath", "")) << dump(errs);
+  EXPECT_FALSE(has_error(errs, m + "[7].mountPath", "")) << dump(errs);
+
+  // The good forms pass: 0 and 0777 are both allowed.
+  errs = check(t, pod_with(R"({"volumes":[
+      {"name":"h","hostPath":{"path":"/var/log","type":"Directory"}},
+      {"name":"c","configMap":{"name":"c","defaultMode":0,"items":[{"key":"a","path":"dir/a","mode":511}]}},
+      {"name":"d","downwardAPI":{"items":[{"path":"labels","fieldRef":{"fieldPath":"metadata.labels"}}]}}],
+    "containers":[{"name":"a","image":"x","volumeMounts":[{"name":"h","mountPath":"/h","subPath":"a/b"},
+      {"name":"c","mountPath":"/c"},{"name":"d","mountPath":"/d"}]}]})"));
+  EXPECT_EQ(dump(errs), "");
+
+  // Pod templates go through the same checks.
+  const ResourceType& d = kind("apps/v1", "Deployment");
+  Json dep = J(kGoodDeployment);
+  dep["spec"]["template"]["spec"]["volumes"] = J(R"([{"name":"h","hostPath":{"path":"/x/.."}}])");
+  dep["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+      J(R"([{"name":"h","mountPath":"/h","subPath":".."}])");
+  errs = check(d, dep);
+  EXPECT_TRUE(has_error(errs, "spec.template.spec.volumes[0].hostPath.path", "must not contain '..'")) << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.template.spec.containers[0].volumeMounts[0].subPath", "must not contain '..'"))
+      << dump(errs);
+}
+
+// Kubernetes IsConfigMapKey: data keys become file names in volumes.
+TEST(ValidationTest, ConfigMapAndSecretKeys) {
+  for (const char* k : {"ConfigMap", "Secret"}) {
+    Json obj = J(R"({"metadata":{"name":"c","namespace":"d"}})");
+    obj["data"] = J(R"({"..data":"eA==","..":"eA==",".":"eA==","a b":"eA==","ok.key_-1":"eA==",".hidden":"eA=="})");
+    if (std::string(k) == "ConfigMap") obj["binaryData"] = J(R"({"..x":"eA=="})");
+    obj["data"][std::string(254, 'a')] = "eA==";
+    auto errs = check(kind("v1", k), obj);
+    EXPECT_TRUE(has_error(errs, "data", "Invalid value: \"..data\": must not start with '..'")) << k << dump(errs);
+    EXPECT_TRUE(has_error(errs, "data", "Invalid value: \"..\": must not be '..'")) << k << dump(errs);
+    EXPECT_TRUE(has_error(errs, "data", "Invalid value: \".\": must not be '.'")) << k << dump(errs);
+    EXPECT_TRUE(has_error(errs, "data", "Invalid value: \"a b\": a valid config key")) << k << dump(errs);
+    EXPECT_TRUE(has_error(errs, "data", "must be no more than 253 characters")) << k << dump(errs);
+    EXPECT_EQ(dump(errs).find("ok.key_-1"), std::string::npos) << k << dump(errs);
+    EXPECT_EQ(dump(errs).find(".hidden"), std::string::npos) << k << dump(errs);
+    if (std::string(k) == "ConfigMap") {
+      EXPECT_TRUE(has_error(errs, "binaryData", "Invalid value: \"..x\": must not start with '..'")) << dump(errs);
+    }
+  }
+}
+
 TEST(ValidationTest, HpaErrors) {
   const ResourceType& t = kind("autoscaling/v2", "HorizontalPodAutoscaler");
   Json good = J(R"({"metadata":{"name":"web","namespace":"d"},"spec":{

@@ -217,16 +217,24 @@ std::string check_c_identifier_env(const std::string& s) {
          "'[-._a-zA-Z][-._a-zA-Z0-9]*')";
 }
 
+// Kubernetes IsConfigMapKey: the key becomes a file name in a configMap or
+// secret volume, so "." and ".." (and the "..data" names of the atomic
+// writer) are refused.
 std::string check_config_key(const std::string& s) {
   if (s.size() > 253) return "must be no more than 253 characters";
-  bool ok = !s.empty() && s != "." && s != "..";
+  bool ok = !s.empty();
   for (char c : s) {
     if (!alpha(c) && !digit(c) && c != '_' && c != '-' && c != '.') ok = false;
   }
-  if (ok) return "";
-  return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
-         "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
-         "'[-._a-zA-Z0-9]+')";
+  if (!ok) {
+    return "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+           "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+           "'[-._a-zA-Z0-9]+')";
+  }
+  if (s == ".") return "must not be '.'";
+  if (s == "..") return "must not be '..'";
+  if (s.rfind("..", 0) == 0) return "must not start with '..'";
+  return "";
 }
 
 std::string check_iana_svc_name(const std::string& s) {
@@ -436,6 +444,156 @@ void validate_resources(const Json& res, const std::string& path, FieldErrors& e
   }
 }
 
+// ------------------------------------------------------------- Volume paths
+// As Kubernetes pkg/apis/core/validation: a path inside a volume
+// (subPath, items[].path) never leaves it, a hostPath never walks back up,
+// and file modes carry no setuid/setgid/sticky bits.
+
+bool has_backstep(const std::string& p) {
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    if (p.compare(start, end - start, "..") == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// validatePathNoBacksteps.
+void validate_no_backsteps(const std::string& value, const std::string& path, FieldErrors& errs) {
+  if (has_backstep(value)) errs.push_back({path, invalid(value, "must not contain '..'")});
+}
+
+// validateLocalDescendingPath: relative, no ".." element.
+void validate_descending_path(const std::string& value, const std::string& path,
+                              FieldErrors& errs) {
+  if (!value.empty() && value.front() == '/') {
+    errs.push_back({path, invalid(value, "must be a relative path")});
+  }
+  validate_no_backsteps(value, path, errs);
+}
+
+// validateLocalNonReservedPath: also not "..something" (the atomic writer's
+// "..data" and "..<timestamp>" entries live there).
+void validate_non_reserved_path(const std::string& value, const std::string& path,
+                                FieldErrors& errs) {
+  validate_descending_path(value, path, errs);
+  if (value.rfind("..", 0) == 0 && value.rfind("../", 0) != 0) {
+    errs.push_back({path, invalid(value, "must not start with '..'")});
+  }
+}
+
+// defaultMode / items[].mode: 0..0777 (fileModeErrorMsg).
+void validate_file_mode(const Json& obj, const char* key, const std::string& path,
+                        FieldErrors& errs) {
+  if (!want_int(obj, key, path, errs)) return;
+  long long m = obj[key].get<long long>();
+  if (m < 0 || m > 0777) {
+    errs.push_back(
+        {path, invalid(obj[key], "must be a number between 0 and 0777 (octal), both inclusive")});
+  }
+}
+
+// A required string member; returns its value ("" when absent or wrong type).
+std::string required_string(const Json& obj, const char* key, const std::string& path,
+                            FieldErrors& errs) {
+  if (has(obj, key) && !want_string(obj, key, path, errs)) return "";
+  std::string value = str(obj, key);
+  if (value.empty()) errs.push_back({path, required()});
+  return value;
+}
+
+// validateKeyToPath (configMap/secret items). all_paths, when given, collects
+// the paths of a projected volume to refuse duplicates across sources.
+void validate_key_to_paths(const Json& src, const std::string& sp, FieldErrors& errs,
+                           std::set<std::string>* all_paths = nullptr) {
+  if (!want_array(src, "items", at(sp, "items"), errs)) return;
+  const Json& items = src["items"];
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string ip = idx(at(sp, "items"), i);
+    required_string(items[i], "key", at(ip, "key"), errs);
+    std::string p = required_string(items[i], "path", at(ip, "path"), errs);
+    validate_non_reserved_path(p, at(ip, "path"), errs);
+    validate_file_mode(items[i], "mode", at(ip, "mode"), errs);
+    if (all_paths && !p.empty() && !all_paths->insert(p).second) {
+      errs.push_back({at(ip, "path"), invalid(p, "conflicting duplicate paths")});
+    }
+  }
+}
+
+// validateDownwardAPIVolumeFile for each item.
+void validate_downward_files(const Json& src, const std::string& sp, FieldErrors& errs,
+                             std::set<std::string>* all_paths = nullptr) {
+  if (!want_array(src, "items", at(sp, "items"), errs)) return;
+  const Json& items = src["items"];
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string ip = idx(at(sp, "items"), i);
+    std::string p = required_string(items[i], "path", at(ip, "path"), errs);
+    validate_non_reserved_path(p, at(ip, "path"), errs);
+    validate_file_mode(items[i], "mode", at(ip, "mode"), errs);
+    if (all_paths && !p.empty() && !all_paths->insert(p).second) {
+      errs.push_back({at(ip, "path"), invalid(p, "conflicting duplicate paths")});
+    }
+  }
+}
+
+void validate_projected(const Json& src, const std::string& sp, FieldErrors& errs) {
+  validate_file_mode(src, "defaultMode", at(sp, "defaultMode"), errs);
+  if (!want_array(src, "sources", at(sp, "sources"), errs)) return;
+  const Json& sources = src["sources"];
+  std::set<std::string> all_paths;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::string pp = idx(at(sp, "sources"), i);
+    const Json& s = sources[i];
+    int kinds = 0;
+    for (const char* k : {"secret", "configMap"}) {
+      if (!has(s, k)) continue;
+      ++kinds;
+      required_string(s[k], "name", at(at(pp, k), "name"), errs);
+      validate_key_to_paths(s[k], at(pp, k), errs, &all_paths);
+    }
+    if (has(s, "downwardAPI")) {
+      ++kinds;
+      validate_downward_files(s["downwardAPI"], at(pp, "downwardAPI"), errs, &all_paths);
+    }
+    if (has(s, "serviceAccountToken")) {
+      ++kinds;
+      std::string tp = at(at(pp, "serviceAccountToken"), "path");
+      std::string p = required_string(s["serviceAccountToken"], "path", tp, errs);
+      validate_non_reserved_path(p, tp, errs);
+      if (!p.empty() && !all_paths.insert(p).second) {
+        errs.push_back({tp, invalid(p, "conflicting duplicate paths")});
+      }
+    }
+    if (kinds > 1) {
+      errs.push_back({pp, forbidden("may not specify more than 1 volume type per source")});
+    }
+  }
+}
+
+// hostPath: Kubernetes refuses ".." (validatePathNoBacksteps); minik8s runs
+// Linux nodes only, so the path must also be absolute (the kubelet refused a
+// relative one at mount time before).
+void validate_host_path(const Json& src, const std::string& sp, FieldErrors& errs) {
+  std::string p = required_string(src, "path", at(sp, "path"), errs);
+  if (p.empty()) return;
+  if (p.front() != '/') errs.push_back({at(sp, "path"), invalid(p, "must be an absolute path")});
+  validate_no_backsteps(p, at(sp, "path"), errs);
+  if (has(src, "type")) {
+    std::string t = str(src, "type");
+    static const std::set<std::string> kTypes = {"",     "DirectoryOrCreate", "Directory",
+                                                 "FileOrCreate", "File",      "Socket",
+                                                 "CharDevice",   "BlockDevice"};
+    if (!kTypes.count(t) || !src["type"].is_string()) {
+      errs.push_back({at(sp, "type"),
+                      unsupported(src["type"], {"", "BlockDevice", "CharDevice", "Directory",
+                                                "DirectoryOrCreate", "File", "FileOrCreate",
+                                                "Socket"})});
+    }
+  }
+}
+
 void validate_container(const Json& c, const std::string& p, const std::set<std::string>& volumes,
                         std::set<std::string>& names, bool init, FieldErrors& errs) {
   if (!c.is_object()) {
@@ -538,6 +696,24 @@ void validate_container(const Json& c, const std::string& p, const std::set<std:
         errs.push_back({at(mp, "mountPath"), required()});
       } else if (!paths.insert(path).second) {
         errs.push_back({at(mp, "mountPath"), invalid(path, "must be unique")});
+      } else {
+        // Linux containers only: absolute (as Kubernetes before Windows
+        // support) and without "..", whatever the runtime would make of it.
+        if (path.front() != '/') {
+          errs.push_back({at(mp, "mountPath"), invalid(path, "must be an absolute path")});
+        }
+        validate_no_backsteps(path, at(mp, "mountPath"), errs);
+      }
+      // validateVolumeMounts: subPath and subPathExpr stay inside the volume.
+      std::string sub = str(mounts[i], "subPath");
+      validate_descending_path(sub, at(mp, "subPath"), errs);
+      if (has(mounts[i], "subPathExpr")) {
+        std::string expr = str(mounts[i], "subPathExpr");
+        if (!sub.empty() && !expr.empty()) {
+          errs.push_back({at(mp, "subPathExpr"),
+                          invalid(expr, "subPathExpr and subPath are mutually exclusive")});
+        }
+        validate_descending_path(expr, at(mp, "subPathExpr"), errs);
       }
     }
   }
@@ -578,13 +754,21 @@ void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& e
         }
         const Json& src = vol[s];
         std::string sp = at(vp, s);
-        if (std::string(s) == "hostPath" && str(src, "path").empty()) {
-          errs.push_back({at(sp, "path"), required()});
-        } else if (std::string(s) == "configMap" && str(src, "name").empty()) {
-          errs.push_back({at(sp, "name"), required()});
-        } else if (std::string(s) == "secret" && str(src, "secretName").empty()) {
-          errs.push_back({at(sp, "secretName"), required()});
-        } else if (std::string(s) == "persistentVolumeClaim" && str(src, "claimName").empty()) {
+        std::string kind = s;
+        if (kind == "hostPath") {
+          validate_host_path(src, sp, errs);
+        } else if (kind == "configMap" || kind == "secret") {
+          if (str(src, kind == "secret" ? "secretName" : "name").empty()) {
+            errs.push_back({at(sp, kind == "secret" ? "secretName" : "name"), required()});
+          }
+          validate_file_mode(src, "defaultMode", at(sp, "defaultMode"), errs);
+          validate_key_to_paths(src, sp, errs);
+        } else if (kind == "downwardAPI") {
+          validate_file_mode(src, "defaultMode", at(sp, "defaultMode"), errs);
+          validate_downward_files(src, sp, errs);
+        } else if (kind == "projected") {
+          validate_projected(src, sp, errs);
+        } else if (kind == "persistentVolumeClaim" && str(src, "claimName").empty()) {
           errs.push_back({at(sp, "claimName"), required()});
         }
       }
