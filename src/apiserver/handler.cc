@@ -960,7 +960,9 @@ RestHandler::Outcome RestHandler::create_object(const api::ResourceType& t, cons
     if (t.initial_status) t.initial_status(obj);
   }
   if (t.kind == "Namespace" && t.group.empty()) {
-    obj["spec"]["finalizers"] = json::array({"kubernetes"});
+    // A spec of the wrong type is left for validation to refuse.
+    if (!obj.contains("spec") || obj["spec"].is_null()) obj["spec"] = json::object();
+    if (obj["spec"].is_object()) obj["spec"]["finalizers"] = json::array({"kubernetes"});
     obj["status"] = {{"phase", "Active"}};
   }
   std::string generate = str_at(meta, "generateName");
