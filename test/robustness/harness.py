@@ -156,10 +156,30 @@ class Server:
         fds = poll(lambda: self.fds() <= self.base_fds + fd_slack, timeout) and self.fds()
         check(fds is not False and self.fds() <= self.base_fds + fd_slack,
               f"{phase}: open fds back to baseline ({self.fds()} now, {self.base_fds} before)")
+        if self.fds() > self.base_fds + fd_slack:
+            self.show_fds()
         ok = poll(lambda: self.rss() <= self.base_rss + rss_slack, timeout)
         check(bool(ok), f"{phase}: RSS back within {rss_slack >> 20} MiB of baseline "
               f"({self.rss() >> 20} MiB now, {self.base_rss >> 20} MiB before)")
         check(self.alive() and self.ready(), f"{phase}: server alive and /readyz answers")
+
+    def show_fds(self):
+        """What the server's open fds are, summarised, and its TCP sockets."""
+        kinds = {}
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except OSError:
+                continue
+            target = re.sub(r"\d+", "N", target)
+            kinds[target] = kinds.get(target, 0) + 1
+        log("open fds: " + ", ".join(f"{k} x{v}" for k, v in sorted(kinds.items())))
+        ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True).stdout
+        states = {}
+        for line in ss.splitlines():
+            if f"pid={self.pid}," in line:
+                states[line.split()[0]] = states.get(line.split()[0], 0) + 1
+        log(f"server TCP sockets by state: {states}")
 
     def stop(self):
         if self.proc.poll() is None:
