@@ -409,8 +409,10 @@ def resolve_commands(found, uses, verbose, required=False):
 
 def python_imports(uses):
     mods = {}
+    local = set()  # the project's own modules (test/robustness/harness.py, ...)
     for top in ("scripts", "test", "bench", "examples", "images"):
         for dirpath, _, names in os.walk(os.path.join(ROOT, top)):
+            local.update(n[:-3] for n in names if n.endswith(".py"))
             for n in names:
                 if n.endswith(".py") and "example" not in os.path.relpath(dirpath, ROOT):
                     p = os.path.join(dirpath, n)
@@ -421,6 +423,7 @@ def python_imports(uses):
                                 mod = mod.strip().split(" ")[0].split(".")[0]
                                 if mod:
                                     mods.setdefault(mod, f"{os.path.relpath(p, ROOT)}:{i}")
+    mods = {m: w for m, w in mods.items() if m not in local}
     if not mods:
         return
     code = ("import importlib.util,sys\n"
