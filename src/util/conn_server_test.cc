@@ -1,0 +1,233 @@
+// ConnectionServer with a trivial handler (it greets, then holds the
+// connection until the client closes it), over raw loopback sockets.
+#include "minik8s/util/conn_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace minik8s {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Holds until the client closes; "hello\n" first so the client knows it is served.
+void greet_and_hold(Connection& c) {
+  [[maybe_unused]] ssize_t n = ::send(c.fd(), "hello\n", 6, MSG_NOSIGNAL);
+  char buf[256];
+  while (::recv(c.fd(), buf, sizeof buf, 0) > 0) {
+  }
+}
+
+// A connected client socket, or -1 when socket() itself fails (EMFILE).
+int dial(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What the server sends until it closes or the deadline passes.
+std::string read_all(int fd, std::chrono::milliseconds limit, const std::string& stop_at = "") {
+  std::string out;
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (!stop_at.empty() && out.find(stop_at) != std::string::npos) break;
+  }
+  return out;
+}
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return f();
+}
+
+struct Server {
+  explicit Server(ConnLimits lim, ConnectionServer::Spawner spawn = nullptr)
+      : s(ConnectionServer::Options{"test", lim, std::move(spawn)}, greet_and_hold) {
+    Status st = s.listen("127.0.0.1", 0);
+    EXPECT_TRUE(st.is_ok()) << st.to_string();
+    s.start();
+  }
+  ConnectionServer s;
+};
+
+TEST(ConnectionServer, PastTheCapRefusesWith429StatusWithoutAThreadAndRecovers) {
+  ConnLimits lim;
+  lim.max_connections = 2;
+  Server srv(lim);
+  int a = dial(srv.s.port()), b = dial(srv.s.port());
+  ASSERT_EQ(read_all(a, 5s, "\n"), "hello\n");
+  ASSERT_EQ(read_all(b, 5s, "\n"), "hello\n");
+  EXPECT_EQ(srv.s.active(), 2u);
+
+  int c = dial(srv.s.port());
+  ASSERT_GE(c, 0);
+  const char req[] = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_GT(::send(c, req, sizeof req - 1, MSG_NOSIGNAL), 0);
+  std::string refused = read_all(c, 5s);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 429 Too Many Requests\r\n", 0), 0u) << refused;
+  EXPECT_NE(refused.find(R"("kind":"Status")"), std::string::npos) << refused;
+  EXPECT_NE(refused.find(R"("reason":"TooManyRequests")"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("too many open connections (limit 2)"), std::string::npos) << refused;
+  EXPECT_EQ(srv.s.active(), 2u);  // the refusal took no connection slot
+  ::close(c);
+
+  ::close(a);
+  ASSERT_TRUE(eventually([&] { return srv.s.active() < 2; }));
+  int d = dial(srv.s.port());
+  EXPECT_EQ(read_all(d, 5s, "\n"), "hello\n");
+  ::close(b);
+  ::close(d);
+}
+
+TEST(ConnectionServer, AThreadThatCannotStartRefusesThatConnectionOnly) {
+  std::atomic<int> calls{0};
+  auto spawn = [&](std::function<void()> fn) {
+    if (calls++ == 0) throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    return std::thread(std::move(fn));
+  };
+  Server srv(ConnLimits{}, spawn);
+  int a = dial(srv.s.port());
+  std::string refused = read_all(a, 5s);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << refused;
+  EXPECT_NE(refused.find("cannot start a thread"), std::string::npos) << refused;
+  ::close(a);
+  EXPECT_EQ(srv.s.active(), 0u);
+  int b = dial(srv.s.port());
+  EXPECT_EQ(read_all(b, 5s, "\n"), "hello\n");
+  ::close(b);
+  EXPECT_EQ(calls.load(), 2);
+}
+
+// Descriptor numbers below limit that are free (RLIMIT_NOFILE bounds the
+// numbers, not the count).
+size_t free_slots(size_t limit) {
+  size_t used = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return 0;  // not even one
+  int own = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    used += fd != own && static_cast<size_t>(fd) < limit;
+  }
+  ::closedir(d);
+  return limit - used;
+}
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// Out of descriptors, the accept loop neither spins nor gives up: a client
+// that cannot be served is told so, and once clients leave the server serves
+// again by itself, with the limit still low.
+TEST(ConnectionServer, RecoversFromEmfileWithoutSpinning) {
+  Server srv(ConnLimits{});
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit tight = saved;
+  tight.rlim_cur = 0;
+  while (free_slots(tight.rlim_cur) < 24) ++tight.rlim_cur;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  struct Restore {
+    rlimit r;
+    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &r); }
+  } restore{saved};
+  const size_t limit = tight.rlim_cur;
+
+  // Served clients take two descriptors each (ours and the server's): fill
+  // the table with them, then leave exactly one slot, for the next client's
+  // own socket, so that the server's accept() fails with EMFILE.
+  std::vector<int> fds;
+  while (free_slots(limit) >= 2) {
+    int fd = dial(srv.s.port());
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+    ASSERT_EQ(read_all(fd, 5s, "\n"), "hello\n");
+  }
+  if (free_slots(limit) == 0) {
+    ::close(fds.back());
+    fds.pop_back();
+    ASSERT_TRUE(eventually([&] { return free_slots(limit) == 2; }));
+    fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  ASSERT_EQ(free_slots(limit), 1u);
+  int starved = dial(srv.s.port());
+  ASSERT_GE(starved, 0);
+  fds.push_back(starved);
+  double before = cpu_seconds();
+  auto t0 = Clock::now();
+  std::string got = read_all(starved, 500ms);
+  EXPECT_NE(got.find("HTTP/1.1 503 "), std::string::npos) << got;
+  EXPECT_NE(got.find("too many open files"), std::string::npos) << got;
+  // While at EMFILE the accept loop backs off instead of spinning.
+  std::this_thread::sleep_until(t0 + 500ms);  // a measurement window, not a wait for a state
+  double used = cpu_seconds() - before;
+  double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_LT(used, wall * 0.3) << "the accept loop spins at EMFILE";
+
+  for (int fd : fds) ::close(fd);
+  ASSERT_TRUE(eventually([&] { return srv.s.active() == 0; }));
+  ASSERT_TRUE(eventually([&] {
+    int fd = dial(srv.s.port());
+    if (fd < 0) return false;
+    got = read_all(fd, 1s, "\n");
+    ::close(fd);
+    return got == "hello\n";
+  })) << got;
+}
+
+TEST(ConnectionServer, ParsesDurations) {
+  std::chrono::milliseconds d{};
+  EXPECT_TRUE(parse_conn_duration("30s", &d));
+  EXPECT_EQ(d, 30s);
+  EXPECT_TRUE(parse_conn_duration("250ms", &d));
+  EXPECT_EQ(d, 250ms);
+  EXPECT_TRUE(parse_conn_duration("2m", &d));
+  EXPECT_EQ(d, 2min);
+  EXPECT_FALSE(parse_conn_duration("0s", &d));
+  EXPECT_FALSE(parse_conn_duration("-1s", &d));
+  EXPECT_FALSE(parse_conn_duration("fast", &d));
+  EXPECT_FALSE(parse_conn_duration("1x", &d));
+}
+
+}  // namespace
+}  // namespace minik8s
