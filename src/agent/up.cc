@@ -174,7 +174,9 @@ int run_up(int argc, char** argv) {
 
   fs::remove(dir / "server" / "kubeconfig", ec);  // a stale one would look ready
   server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen,
-                       "--scheduler-policy", scheduler_policy, "--log-level", log_level});
+                       "--scheduler-policy", scheduler_policy, "--log-level", log_level,
+                       // its agent's kubelet may listen on loopback (the default)
+                       "--local-node", node_name});
   if (server < 0) return shutdown(1);
   spdlog::info("minik8s up: server started (pid {})", server);
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "kinds.h"
+#include "minik8s/api/address_rules.h"
 #include "minik8s/api/quantity.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/util/time.h"
@@ -280,6 +281,48 @@ Json pod_cells(const Json& obj) {
 
 // ----------------------------------------------------------------------- Node
 
+// status.addresses and the kubelet port: the API server dials exactly these
+// for pods/log and pods/exec (src/apiserver/pod_proxy.cc), and the network
+// and metrics components read the InternalIP.
+void node_status_validate(const Json& status, FieldErrors& errs) {
+  if (!status.is_object()) return;
+  if (v::want_array(status, "addresses", "status.addresses", errs)) {
+    const Json& addrs = status["addresses"];
+    std::set<std::pair<std::string, std::string>> seen;
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      std::string p = v::idx("status.addresses", i);
+      const Json& a = addrs[i];
+      if (!a.is_object()) {
+        errs.push_back({p, v::invalid(a, "must be an object")});
+        continue;
+      }
+      std::string type = str(a, "type"), address = str(a, "address");
+      if (type.empty()) {
+        errs.push_back({p + ".type", v::required()});
+      } else if (type != "Hostname" && type != "InternalIP" && type != "ExternalIP" &&
+                 type != "InternalDNS" && type != "ExternalDNS") {
+        errs.push_back({p + ".type", v::unsupported(a["type"], {"ExternalDNS", "ExternalIP", "Hostname",
+                                                                "InternalDNS", "InternalIP"})});
+      }
+      if (address.empty()) {
+        errs.push_back({p + ".address", v::required()});
+      } else if ((type == "InternalIP" || type == "ExternalIP") && !parse_ip(address)) {
+        errs.push_back({p + ".address", v::invalid(address, "must be a valid IP address")});
+      } else if (!seen.insert({type, address}).second) {
+        errs.push_back({p, v::duplicate(a)});
+      }
+    }
+  }
+  const Json& kubelet = get(get(status, "daemonEndpoints"), "kubeletEndpoint");
+  if (v::want_int(kubelet, "Port", "status.daemonEndpoints.kubeletEndpoint.Port", errs)) {
+    long long port = kubelet["Port"].get<long long>();
+    if (port < 0 || port > 65535) {
+      errs.push_back({"status.daemonEndpoints.kubeletEndpoint.Port",
+                      v::invalid(kubelet["Port"], "must be between 0 and 65535, inclusive")});
+    }
+  }
+}
+
 void node_validate(const Json& obj, const Json*, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("v1", "Node"), false, errs);
   const Json& spec = get(obj, "spec");
@@ -300,6 +343,7 @@ void node_validate(const Json& obj, const Json*, FieldErrors& errs) {
     }
   }
   v::want_bool(spec, "unschedulable", "spec.unschedulable", errs);
+  node_status_validate(get(obj, "status"), errs);
   if (v::want_array(spec, "taints", "spec.taints", errs)) {
     const Json& taints = spec["taints"];
     for (size_t i = 0; i < taints.size(); ++i) {
@@ -617,10 +661,12 @@ void endpoints_validate(const Json& obj, const Json*, FieldErrors& errs) {
       const Json& addrs = get(subsets[i], list);
       if (!addrs.is_array()) continue;
       for (size_t j = 0; j < addrs.size(); ++j) {
+        // Kubernetes' validateEndpointAddress → ValidateNonSpecialIP: no
+        // loopback, link-local, unspecified or multicast endpoints (proxies
+        // would send Service traffic to the node itself or its metadata service).
         std::string ip = str(addrs[j], "ip");
-        if (!v::is_ipv4(ip) && ip.find(':') == std::string::npos) {
-          errs.push_back({v::idx(sp + "." + list, j) + ".ip",
-                          v::invalid(get(addrs[j], "ip"), "must be a valid IP address")});
+        if (auto m = non_special_ip_error(ip); !m.empty()) {
+          errs.push_back({v::idx(sp + "." + list, j) + ".ip", v::invalid(get(addrs[j], "ip"), m)});
         }
       }
     }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "kinds.h"
+#include "minik8s/api/address_rules.h"
 #include "validation.h"
 
 namespace minik8s::api {
@@ -49,6 +50,9 @@ void validate_address(const std::string& type, const Json& a, const std::string&
     errs.push_back({path, v::invalid(a, "must be a valid IPv4 address")});
   } else if (type == "IPv6" && !is_ipv6(s)) {
     errs.push_back({path, v::invalid(a, "must be a valid IPv6 address")});
+  } else if (type == "IPv4" || type == "IPv6") {
+    // Kubernetes' ValidateEndpointIP (ValidateNonSpecialIP): see Endpoints.
+    if (auto m = non_special_ip_error(s); !m.empty()) errs.push_back({path, v::invalid(a, m)});
   } else if (type == "FQDN") {
     if (auto m = check_dns1123_subdomain(s); !m.empty()) errs.push_back({path, v::invalid(a, m)});
   }

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "kinds.h"
+#include "minik8s/api/address_rules.h"
 #include "minik8s/api/quantity.h"
 #include "validation.h"
 
@@ -362,7 +363,15 @@ void dns_validate(const Json& obj, const Json*, FieldErrors& errs) {
     errs.push_back({"spec.host", v::required()});
   } else if (auto m = check_dns1123_subdomain(host); !m.empty()) {
     errs.push_back({"spec.host", v::invalid(host, m)});
+  } else if (parse_ip(host)) {
+    errs.push_back({"spec.host", v::invalid(host, "must be a DNS name, not an IP address")});
+  } else if (host == "localhost" || host.ends_with(".localhost")) {
+    // RFC 6761 §6.3: localhost names are the machine itself; a DNS object
+    // would point them (hosts file, cluster DNS) at the node's ingress.
+    errs.push_back({"spec.host", v::invalid(host, "may not be localhost or a name under localhost")});
   }
+  // (Names inside the cluster domain and hosts claimed by another DNS object
+  // need the server's configuration and store: src/apiserver/admission.cc.)
   const Json& paths = get(spec, "paths");
   if (!paths.is_array() || paths.empty()) {
     errs.push_back({"spec.paths", paths.is_null() || paths.is_array()
@@ -383,7 +392,13 @@ void dns_validate(const Json& obj, const Json*, FieldErrors& errs) {
       errs.push_back({p + ".path", v::required()});
     } else if (path.front() != '/') {
       errs.push_back({p + ".path", v::invalid(path, "must be an absolute path (start with '/')")});
-    } else if (!seen.insert(path).second) {
+    } else if (!is_ingress_path(path)) {
+      // The grammar the nginx renderer enforces (one function: address_rules.h).
+      errs.push_back({p + ".path", v::invalid(path, "may contain only letters, digits and "
+                                                    "'/', '.', '_', '~', '@', ':', '+', ',', "
+                                                    "'=', '%', '-'")});
+    } else if (!seen.insert(normalize_ingress_path(path)).second) {
+      // "/a" and "/a/" are one route to the ingress.
       errs.push_back({p + ".path", v::duplicate(path)});
     }
     std::string svc = str(e, "serviceName");

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "minik8s/api/address_rules.h"
 #include "minik8s/api/json.h"
 #include "minik8s/api/patch.h"
 #include "minik8s/api/protobuf.h"
@@ -387,7 +388,8 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       cache_(cache),
       opts_(opts),
       ips_(std::move(ips)),
-      ports_(opts.node_port_min, opts.node_port_max) {}
+      ports_(opts.node_port_min, opts.node_port_max),
+      admission_(store, opts) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   server_address_ = server_host + ":" + std::to_string(server_port);
@@ -434,12 +436,13 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
         spdlog::warn("could not create the kubernetes Service: {}", o.status.to_string());
       }
     }
-    // Its Endpoints: this server's address, when pods can reach it (not a
-    // loopback or wildcard bind). Replaced at start when the address moved.
+    // Its Endpoints: this server's address, when pods can reach it: an IPv4
+    // address that Endpoints validation accepts (not a loopback, link-local
+    // or wildcard bind; Kubernetes' endpoint reconciler refuses those too).
+    // Replaced at start when the address moved.
     const api::ResourceType* ep = api::find_resource("", "v1", "endpoints");
     const std::string& host = opts_.bind_address;
-    if (ep && !host.empty() && host.rfind("127.", 0) != 0 && host != "0.0.0.0" &&
-        host != "localhost" && host.find(':') == std::string::npos) {
+    if (ep && api::non_special_ip_error(host).empty() && host.find(':') == std::string::npos) {
       json subsets = json::array({{{"addresses", json::array({{{"ip", host}}})},
                                    {"ports", json::array({{{"name", "https"},
                                                            {"port", server_port},
@@ -983,6 +986,15 @@ RestHandler::Outcome RestHandler::create_object(const api::ResourceType& t, cons
     SvcAlloc newly;
     bool is_service = t.group.empty() && t.kind == "Service";
     if (errs.empty() && is_service && !dry_run) allocate_service(obj, nullptr, newly, errs);
+    CrossObjectAdmission::Hold hold;  // kept until the store write below has returned
+    if (errs.empty()) {
+      Status adm = admission_.admit(t, obj, nullptr, errs, hold);
+      if (!adm.is_ok()) {
+        rollback(newly);
+        out.status = adm;
+        return out;
+      }
+    }
     if (!errs.empty()) {
       rollback(newly);
       out.status = invalid(invalid_message(t, name, errs));
@@ -1188,6 +1200,15 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
     run_validation(t, desired, &cur, errs);
     SvcAlloc newly;
     if (errs.empty() && is_service && !dry_run) allocate_service(desired, &cur, newly, errs);
+    CrossObjectAdmission::Hold hold;  // kept until the store write below has returned
+    if (errs.empty()) {
+      Status adm = admission_.admit(t, desired, &cur, errs, hold);
+      if (!adm.is_ok()) {
+        rollback(newly);
+        out.status = adm;
+        return out;
+      }
+    }
     if (!errs.empty()) {
       rollback(newly);
       out.status = invalid(invalid_message(t, name, errs));

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "admission.h"
 #include "allocator.h"
 #include "metrics.h"
 #include "minik8s/api/resource.h"
@@ -71,6 +72,7 @@ class RestHandler {
   void handle_watch(const HttpRequest& req, StreamWriter& out, const std::atomic<bool>& stopping);
 
   Metrics& metrics() { return metrics_; }
+  const ApiServerOptions& options() const { return opts_; }
   void set_ready(bool r) { ready_ = r; }
   // Extra API groups (metrics.k8s.io): discovery + routing (see apiserver.h).
   void add_api_group(std::shared_ptr<ApiGroupProvider> group);
@@ -137,6 +139,7 @@ class RestHandler {
   const ApiServerOptions opts_;
   std::unique_ptr<IpAllocator> ips_;
   PortAllocator ports_;
+  CrossObjectAdmission admission_;  // Node pod CIDRs, DNS hosts (admission.h)
   Metrics metrics_;
   std::atomic<bool> ready_{false};
   std::string server_address_;

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "../kubelet/stream_ws.h"
+#include "minik8s/api/address_rules.h"
 
 namespace minik8s::apiserver {
 
@@ -130,6 +131,64 @@ struct Target {
   std::string host, port, container;
 };
 
+// Where pods/log and pods/exec may dial the kubelet of Node node_name: only
+// the address and port the Node registered (status.addresses InternalIP, an
+// IP literal, so no name is resolved, and
+// status.daemonEndpoints.kubeletEndpoint.Port). A loopback or link-local
+// address (this host, its metadata service) is used only for a local Node:
+// the one named by ApiServerOptions::local_node, or any Node when the server
+// listens on a loopback address only (its clients are then on this host and
+// reach those addresses themselves). Unspecified and multicast addresses
+// are never dialled. Kubernetes refuses such node addresses for its node
+// proxy likewise (proxyutil.IsProxyableIP → 400 "address not allowed").
+Status kubelet_target(const json& node, const std::string& node_name, const ApiServerOptions& opts, Target& t) {
+  const json none;
+  const json& status = node.is_object() && node.contains("status") ? node["status"] : none;
+  std::string internal;
+  int64_t port = 0;
+  if (status.is_object() && status.contains("addresses") && status["addresses"].is_array()) {
+    for (const auto& a : status["addresses"]) {
+      if (!a.is_object() || a.value("type", json()) != "InternalIP") continue;
+      if (a.contains("address") && a["address"].is_string()) internal = a["address"].get<std::string>();
+      break;
+    }
+  }
+  if (status.is_object() && status.contains("daemonEndpoints")) {
+    const json& d = status["daemonEndpoints"];
+    if (d.is_object() && d.contains("kubeletEndpoint") && d["kubeletEndpoint"].is_object()) {
+      const json& p = d["kubeletEndpoint"].value("Port", json());
+      if (p.is_number_integer()) port = p.get<int64_t>();
+    }
+  }
+  if (internal.empty()) {
+    return Status(Code::kUnavailable, "node " + node_name + " has no InternalIP address to reach its kubelet");
+  }
+  if (port <= 0 || port > 65535) {
+    return Status(Code::kUnavailable, "node " + node_name +
+                                          " has not registered its kubelet port "
+                                          "(status.daemonEndpoints.kubeletEndpoint.Port)");
+  }
+  auto ip = api::parse_ip(internal);
+  if (!ip) return Status(Code::kUnavailable, "node " + node_name + " InternalIP " + internal + " is not an IP address");
+  std::string where = "node " + node_name + " registered its kubelet at " + internal + ":" + std::to_string(port);
+  if (api::is_unspecified(*ip) || api::is_multicast(*ip)) {
+    return bad_request("address not allowed: " + where + ", an unspecified or multicast address");
+  }
+  if (api::is_loopback(*ip) || api::is_link_local_unicast(*ip)) {
+    auto bind = api::parse_ip(opts.bind_address);
+    bool local = (!opts.local_node.empty() && node_name == opts.local_node) || (bind && api::is_loopback(*bind));
+    if (!local) {
+      return bad_request("address not allowed: " + where +
+                         ", a loopback or link-local address, and it is not the local node "
+                         "(the API server dials such addresses only for the node named by --local-node, "
+                         "or for every node when it listens on loopback only)");
+    }
+  }
+  t.host = internal;
+  t.port = std::to_string(port);
+  return Status::ok();
+}
+
 }  // namespace
 
 bool PodProxy::matches(const std::string& path) { return split(path).has_value(); }
@@ -212,23 +271,8 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   json n = json::parse(nr.body, nullptr, false);
   Target t;
   t.container = container;
-  std::string internal, hostname, external;
-  try {
-    for (const auto& a : n.at("status").value("addresses", json::array())) {
-      std::string type = a.value("type", ""), addr = a.value("address", "");
-      if (type == "InternalIP" && internal.empty()) internal = addr;
-      if (type == "Hostname" && hostname.empty()) hostname = addr;
-      if (type == "ExternalIP" && external.empty()) external = addr;
-    }
-    int64_t port = n.at("status").at("daemonEndpoints").at("kubeletEndpoint").value("Port", int64_t{0});
-    t.port = std::to_string(port > 0 ? port : 10250);
-  } catch (const std::exception&) {
-    t.port = "10250";
-  }
-  t.host = !internal.empty() ? internal : !hostname.empty() ? hostname : external;
-  if (t.host.empty()) {
-    return write_status(s, Status(Code::kUnavailable, "node " + node + " has no address to reach its kubelet"),
-                        version);
+  if (Status st = kubelet_target(n, node, handler_.options(), t); !st.is_ok()) {
+    return write_status(s, st, version);
   }
   stream::QueryList fwd;
   for (const auto& kv : query) {

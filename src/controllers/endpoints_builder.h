@@ -17,7 +17,9 @@ using Json = api::Json;
 
 // Pod condition Ready is "True".
 bool pod_is_ready(const Json& pod);
-// Not Succeeded/Failed, has an IP, and (unless include_terminating) no deletionTimestamp.
+// Not Succeeded/Failed, has an IP the API accepts as an endpoint (not
+// loopback, link-local, unspecified or multicast: api::non_special_ip_error),
+// and (unless include_terminating) no deletionTimestamp.
 bool pod_in_endpoints(const Json& pod, bool include_terminating);
 // The container port a Service port's targetPort means for this pod: the
 // number itself, or the containerPort of the container port with that name

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "minik8s/api/address_rules.h"
+
 namespace minik8s::ingress {
 namespace {
 
@@ -81,25 +83,6 @@ void resolve(const Json& svc, const std::string& ns, const std::string& name,
 
 }  // namespace
 
-bool is_safe_path(const std::string& path) {
-  if (path.empty() || path.front() != '/') return false;
-  for (char c : path) {
-    if (std::isalnum(static_cast<unsigned char>(c))) continue;
-    if (std::string_view("._~@:+,=%/-").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
-std::string normalize_path(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '/' && !out.empty() && out.back() == '/') continue;
-    out += c;
-  }
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  return out.empty() ? "/" : out;
-}
-
 BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dns_objects,
                          const ServiceLookup& lookup) {
   BuildResult out;
@@ -141,13 +124,13 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
     }
     for (const Json& e : paths) {
       std::string raw = str(e, "path");
-      if (!is_safe_path(raw)) {
+      if (!api::is_ingress_path(raw)) {
         out.problems[key].push_back("path \"" + raw +
                                     "\" has characters the ingress does not forward; skipped");
         continue;
       }
       Route r;
-      r.path = normalize_path(raw);
+      r.path = api::normalize_ingress_path(raw);
       r.owner = key;
       auto& routes = by_host[host];
       if (auto it = routes.find(r.path); it != routes.end()) {

@@ -69,10 +69,8 @@ struct RenderedConfig {
 
 RenderedConfig render_nginx_config(const std::vector<HostRoutes>& hosts, const RenderOptions& opts);
 
-// A path nginx can take unquoted in a location: '/' followed by
-// [A-Za-z0-9._~@:+,=%/-] characters. Others are refused (problem entry).
-bool is_safe_path(const std::string& path);
-// "/a/" → "/a", "//" → "/", "/" → "/".
-std::string normalize_path(const std::string& path);
+// Paths: api::is_ingress_path (the grammar) and api::normalize_ingress_path
+// (minik8s/api/address_rules.h), the same functions the API server validates
+// DNS objects with.
 
 }  // namespace minik8s::ingress

@@ -191,20 +191,6 @@ TEST(RenderTest, UnsafePathsAndHostsNeverReachTheConfig) {
   EXPECT_FALSE(contains(text, "/a;}"));
 }
 
-TEST(RenderTest, PathHelpers) {
-  EXPECT_EQ(normalize_path("/"), "/");
-  EXPECT_EQ(normalize_path("//"), "/");
-  EXPECT_EQ(normalize_path("/a/"), "/a");
-  EXPECT_EQ(normalize_path("/a//b/"), "/a/b");
-  EXPECT_TRUE(is_safe_path("/api/v1.2_x-y~z"));
-  EXPECT_FALSE(is_safe_path("a"));
-  EXPECT_FALSE(is_safe_path("/a b"));
-  EXPECT_FALSE(is_safe_path("/a{"));
-  EXPECT_FALSE(is_safe_path("/a\"b"));
-  EXPECT_FALSE(is_safe_path("/a#b"));
-  EXPECT_FALSE(is_safe_path("/$host"));
-}
-
 TEST(RenderTest, NoObjectsStillRendersTheDefault404Server) {
   auto text = render_nginx_config({}, opts()).text;
   EXPECT_TRUE(contains(text, "listen 127.0.0.1:8081 default_server;"));

@@ -116,6 +116,7 @@ int run_server(int argc, char** argv) {
   std::string hpa_sync = "15s", hpa_downscale = "5m";
   double hpa_tolerance = 0.1;
   std::string metric_resolution = "5s";
+  std::string cluster_domain = "cluster.local", local_node;
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -146,6 +147,11 @@ int run_server(int argc, char** argv) {
   app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                  "default scale-down stabilization window (e.g. 5m)");
   app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
+  app.add_option("--cluster-domain", cluster_domain,
+                 "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
+  app.add_option("--local-node", local_node,
+                 "the node on this machine: logs/exec may reach its kubelet on a loopback or link-local address "
+                 "(minik8s up sets it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -220,6 +226,8 @@ int run_server(int argc, char** argv) {
   opts.node_port_max = np_max;
   opts.default_not_ready_toleration_seconds = not_ready_toleration;
   opts.default_unreachable_toleration_seconds = unreachable_toleration;
+  opts.cluster_domain = cluster_domain;
+  opts.local_node = local_node;
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so every thread inherits the mask.

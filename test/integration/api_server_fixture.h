@@ -53,10 +53,13 @@ class ApiServerFixture : public ::testing::Test {
     opts.node_port_min = 30000;
     opts.node_port_max = 30100;
     opts.watch_cache_capacity = 50;
+    configure(opts);
     auto a = ApiServer::start(*store_, opts);
     ASSERT_TRUE(a.is_ok()) << a.status().to_string();
     api_ = std::move(a.value());
   }
+  // A suite's own server options, applied last (e.g. a non-loopback bind).
+  virtual void configure(ApiServerOptions&) {}
   void TearDown() override {
     api_.reset();
     store_.reset();

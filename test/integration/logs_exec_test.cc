@@ -384,6 +384,72 @@ TEST_F(LogsExecTest, DiscoveryListsLogAndExec) {
   EXPECT_TRUE(names.count("pods/exec"));
 }
 
+// The API server dials only the registered InternalIP and kubelet port.
+TEST_F(LogsExecTest, OnlyTheRegisteredKubeletAddressIsDialled) {
+  auto with_status = [&](const std::string& name, const json& status) {
+    ASSERT_EQ(post("/api/v1/nodes", {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}}).code,
+              201);
+    json n = req("GET", "/api/v1/nodes/" + name).j();
+    n["status"] = status;
+    ASSERT_EQ(req("PUT", "/api/v1/nodes/" + name + "/status", n.dump()).code, 200);
+  };
+  // Only a Hostname (no name is resolved), or no kubelet port (no default port is guessed).
+  with_status("named", {{"addresses", {{{"type", "Hostname"}, {"address", "localhost"}}}},
+                        {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", kubelet_.port()}}}}}});
+  with_status("portless", {{"addresses", {{{"type", "InternalIP"}, {"address", "127.0.0.1"}}}}});
+  add_pod("on-named", "named", {"main"});
+  add_pod("on-portless", "portless", {"main"});
+  auto named = req("GET", "/api/v1/namespaces/default/pods/on-named/log");
+  EXPECT_EQ(named.code, 503);
+  EXPECT_EQ(named.j()["message"], "node named has no InternalIP address to reach its kubelet") << named.body;
+  auto portless = req("GET", "/api/v1/namespaces/default/pods/on-portless/log");
+  EXPECT_EQ(portless.code, 503);
+  EXPECT_EQ(portless.j()["message"],
+            "node portless has not registered its kubelet port (status.daemonEndpoints.kubeletEndpoint.Port)")
+      << portless.body;
+  EXPECT_TRUE(kubelet_.targets().empty());
+}
+
+// A server reachable from other hosts (here: bound to 0.0.0.0) refuses
+// loopback and link-local kubelet addresses unless the Node is --local-node.
+class LogsExecRemoteTest : public LogsExecTest {
+ protected:
+  void configure(ApiServerOptions& o) override {
+    o.bind_address = "0.0.0.0";
+    o.local_node = "n1";
+  }
+};
+
+TEST_F(LogsExecRemoteTest, LoopbackAndLinkLocalKubeletsOnlyForTheLocalNode) {
+  // n1 is the local node: its loopback kubelet is used.
+  auto r = req("GET", "/api/v1/namespaces/default/pods/one/log");
+  EXPECT_EQ(r.code, 200) << r.body;
+  EXPECT_EQ(r.body, "log of one/main\nlog of one/main\n");
+  ASSERT_EQ(kubelet_.targets().size(), 1u);
+  // Another node registering the same loopback kubelet is refused before any dial.
+  add_node("n2", kubelet_.port());
+  add_pod("elsewhere", "n2", {"main"});
+  for (const char* sub : {"log", "exec?command=id"}) {
+    auto refused = req("GET", std::string("/api/v1/namespaces/default/pods/elsewhere/") + sub);
+    EXPECT_EQ(refused.code, 400) << sub << ": " << refused.body;
+    EXPECT_EQ(refused.j()["reason"], "BadRequest");
+    EXPECT_EQ(refused.j()["message"].get<std::string>().rfind(
+                  "address not allowed: node n2 registered its kubelet at 127.0.0.1:" +
+                      std::to_string(kubelet_.port()) + ", a loopback or link-local address",
+                  0),
+              0u)
+        << refused.body;
+  }
+  // The metadata-service address likewise.
+  json n2 = req("GET", "/api/v1/nodes/n2").j();
+  n2["status"]["addresses"] = {{{"type", "InternalIP"}, {"address", "169.254.169.254"}}};
+  ASSERT_EQ(req("PUT", "/api/v1/nodes/n2/status", n2.dump()).code, 200);
+  auto meta = req("GET", "/api/v1/namespaces/default/pods/elsewhere/log");
+  EXPECT_EQ(meta.code, 400) << meta.body;
+  EXPECT_NE(meta.j()["message"].get<std::string>().find("169.254.169.254:"), std::string::npos) << meta.body;
+  EXPECT_EQ(kubelet_.targets().size(), 1u);
+}
+
 TEST_F(LogsExecTest, MkctlLogsAndExec) {
   std::ostringstream out, err;
   std::istringstream none;

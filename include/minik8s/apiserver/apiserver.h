@@ -43,6 +43,15 @@ struct ApiServerOptions {
   // turns the admission off.
   int64_t default_not_ready_toleration_seconds = 30;
   int64_t default_unreachable_toleration_seconds = 30;
+  // The cluster DNS zone (the agents' clusterDomain): DNS objects may not
+  // claim it or names inside it (src/apiserver/admission.h).
+  std::string cluster_domain = "cluster.local";
+  // pods/log and pods/exec dial a Node's registered InternalIP and kubelet
+  // port; a loopback or link-local address is refused unless the Node is
+  // local: the one named here (`minik8s up` names its own node), or any Node
+  // when the server listens on a loopback address only (every client, and so
+  // every kubelet, is then on this host). See docs/logs-exec.md.
+  std::string local_node;
 };
 
 // The answer to an in-process request (see ApiServer::local_request).
