@@ -93,20 +93,48 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    # Facts about a process that may have died: 0 once it is gone (every
+    # phase also checks alive()).
+    def _proc(self, read):
+        try:
+            return read()
+        except (OSError, ValueError, IndexError):
+            return 0
+
     def rss(self):
-        with open(f"/proc/{self.pid}/statm") as f:
-            return int(f.read().split()[1]) * PAGE
+        def read():
+            with open(f"/proc/{self.pid}/statm") as f:
+                return int(f.read().split()[1]) * PAGE
+        return self._proc(read)
 
     def fds(self):
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+        return self._proc(lambda: len(os.listdir(f"/proc/{self.pid}/fd")))
 
     def threads(self):
-        return len(os.listdir(f"/proc/{self.pid}/task"))
+        return self._proc(lambda: len(os.listdir(f"/proc/{self.pid}/task")))
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+        def read():
+            with open(f"/proc/{self.pid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+        return self._proc(read)
+
+    def soft_limit(self, name):
+        """The soft limit named (e.g. "Max open files") from /proc/PID/limits."""
+        def read():
+            with open(f"/proc/{self.pid}/limits") as f:
+                for line in f:
+                    if line.startswith(name):
+                        return line[len(name):].split()[0]
+            return "unlimited"
+        return self._proc(read)
+
+    def set_soft_limit(self, resource, value):
+        """prlimit on the running server, soft limit only (so it can be raised back)."""
+        r = subprocess.run(["prlimit", f"--pid={self.pid}", f"--{resource}={value}:"],
+                           capture_output=True, text=True)
+        return r.returncode == 0 or check(False, f"prlimit --{resource}={value}: {r.stderr.strip()}")
 
     def tail(self, n=40):
         try:
@@ -153,6 +181,8 @@ class Server:
     def back_to_baseline(self, phase, rss_slack, fd_slack=2, timeout=30):
         """The fd count comes back to the baseline (+fd_slack: the in-process
         controllers may be mid-request) and RSS to within rss_slack bytes of it."""
+        if not check(self.alive(), f"{phase}: the server is still running"):
+            return
         fds = poll(lambda: self.fds() <= self.base_fds + fd_slack, timeout) and self.fds()
         check(fds is not False and self.fds() <= self.base_fds + fd_slack,
               f"{phase}: open fds back to baseline ({self.fds()} now, {self.base_fds} before)")

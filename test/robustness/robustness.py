@@ -28,7 +28,6 @@ import json
 import random
 import re
 import socket
-import subprocess
 import time
 import urllib.parse
 
@@ -247,7 +246,8 @@ def phase_cap(srv, cap):
 def phase_fds(srv):
     srv.baseline()
     limit = srv.base_fds + 40
-    subprocess.run(["prlimit", f"--pid={srv.pid}", f"--nofile={limit}"], check=True)
+    old = srv.soft_limit("Max open files")
+    srv.set_soft_limit("nofile", limit)
     log(f"server's RLIMIT_NOFILE lowered to {limit}")
     socks = []
     for _ in range(130):
@@ -265,7 +265,7 @@ def phase_fds(srv):
     for s in socks:
         s.close()
     check(bool(poll(lambda: srv.ready(2), 15)), "/readyz answers again once the clients leave")
-    subprocess.run(["prlimit", f"--pid={srv.pid}", "--nofile=65536"], check=True)
+    srv.set_soft_limit("nofile", old)
     srv.back_to_baseline("fd exhaustion", rss_slack=32 * MiB)
 
 
@@ -281,7 +281,8 @@ def phase_threads(srv):
     srv.baseline()
     # Room for ~10 more 8 MiB thread stacks: later connections cannot get a thread.
     limit = vm_size(srv.pid) + 80 * MiB
-    subprocess.run(["prlimit", f"--pid={srv.pid}", f"--as={limit}"], check=True)
+    old = srv.soft_limit("Max address space")
+    srv.set_soft_limit("as", limit)
     socks = []
     for _ in range(60):
         try:
@@ -297,7 +298,7 @@ def phase_threads(srv):
         s.close()
     log(f"60 connections under an address-space limit: {answered} answered")
     check(srv.alive(), "thread creation failing does not abort the server")
-    subprocess.run(["prlimit", f"--pid={srv.pid}", "--as=unlimited"], check=True)
+    srv.set_soft_limit("as", old)
     check(bool(poll(lambda: srv.ready(2), 15)), "/readyz answers once the limit is lifted")
     srv.back_to_baseline("thread limit", rss_slack=32 * MiB)
 
