@@ -399,15 +399,23 @@ int run_down(int argc, char** argv) {
   for (const fs::path& a : {dir, dir / "agent"}) {
     if (fs::exists(a / "agent.json") || fs::exists(a / "containerd")) clean_agent_dir(a, problems);
   }
-  // 3. Mounts under DIR (pod tmpfs volumes, overlay rootfs, netns files), deepest first.
-  for (const auto& m : mounts_under(dir.string())) {
-    if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
-      problems.push_back("umount " + m + ": " + std::strerror(errno));
+  // 3. Mounts under DIR (pod tmpfs volumes, subPath bind mounts, overlay
+  // rootfs, netns files), deepest first; stacked mounts need another pass.
+  for (int pass = 0; pass < 8 && !mounts_under(dir.string()).empty(); ++pass) {
+    for (const auto& m : mounts_under(dir.string())) {
+      if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+        problems.push_back("umount " + m + ": " + std::strerror(errno));
+      }
     }
   }
-  // 4. The data.
-  fs::remove_all(dir, ec);
-  if (ec) problems.push_back("removing " + dir.string() + ": " + ec.message());
+  // 4. The data — never while a mount is left: remove_all would go through a
+  // subPath bind mount into the host directory it binds.
+  if (auto left = mounts_under(dir.string()); !left.empty()) {
+    problems.push_back("still mounted, not removing " + dir.string() + ": " + left.front());
+  } else {
+    fs::remove_all(dir, ec);
+    if (ec) problems.push_back("removing " + dir.string() + ": " + ec.message());
+  }
   for (const auto& p : problems) std::fprintf(stderr, "warning: %s\n", p.c_str());
   if (fs::exists(dir)) {
     std::fprintf(stderr, "error: %s could not be removed completely\n", dir.c_str());

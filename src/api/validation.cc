@@ -582,14 +582,14 @@ void validate_host_path(const Json& src, const std::string& sp, FieldErrors& err
   validate_no_backsteps(p, at(sp, "path"), errs);
   if (has(src, "type")) {
     std::string t = str(src, "type");
-    static const std::set<std::string> kTypes = {"",     "DirectoryOrCreate", "Directory",
-                                                 "FileOrCreate", "File",      "Socket",
-                                                 "CharDevice",   "BlockDevice"};
+    static const std::set<std::string> kTypes = {
+        "",       "DirectoryOrCreate", "Directory",  "FileOrCreate", "File",
+        "Socket", "CharDevice",        "BlockDevice"};
     if (!kTypes.count(t) || !src["type"].is_string()) {
-      errs.push_back({at(sp, "type"),
-                      unsupported(src["type"], {"", "BlockDevice", "CharDevice", "Directory",
-                                                "DirectoryOrCreate", "File", "FileOrCreate",
-                                                "Socket"})});
+      errs.push_back(
+          {at(sp, "type"),
+           unsupported(src["type"], {"", "BlockDevice", "CharDevice", "Directory",
+                                     "DirectoryOrCreate", "File", "FileOrCreate", "Socket"})});
     }
   }
 }

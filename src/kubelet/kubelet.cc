@@ -363,7 +363,7 @@ struct PodWorker {
   std::string pod_ip;
   cri::SandboxConfig sb_cfg;
   bool volumes_ready = false;
-  std::map<std::string, std::string> volume_paths;
+  std::map<std::string, HostVolume> volume_paths;
   TimePoint volumes_refresh_at{};  // configMap/secret contents are rewritten from then on
   std::string volumes_refresh_error;
   TimePoint sandbox_retry_at{};
@@ -857,7 +857,7 @@ void PodWorker::start_container(const json& pod, const json& c, bool init, uint3
     next = std::min(next, cs.retry_at);
     return;
   }
-  auto mounts = container_mounts(c, volume_paths);
+  auto mounts = container_mounts(c, volume_paths, k.volumes.subpath_dir(uid));
   if (!mounts) {
     k.event(pod, "Warning", "Failed", "Error: " + mounts.status().message(), fp);
     fail(cs, "CreateContainerConfigError", mounts.status().message());

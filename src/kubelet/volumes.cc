@@ -6,9 +6,20 @@
 // by an atomic writer: files go into a fresh "..<timestamp>" directory, the
 // "..data" symlink is swapped to it with rename(2), and each visible entry is
 // a symlink through "..data", so a reader sees either the old or the new set.
+// Those four are mounted read-only and their files carry permission bits only
+// (mode & 0777: never setuid/setgid/sticky).
+//
+// subPath (container_mounts): resolved inside the volume by file descriptor
+// (openat2 RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, or on kernels before 5.6 an
+// O_NOFOLLOW walk of the canonical path), then the descriptor is bind-mounted
+// onto <pod dir>/volume-subpaths/<volume>/<container>/<index>, and CRI gets
+// that path — what Kubernetes does since CVE-2017-1002101, where a container
+// swapped a checked path component for a symlink before the runtime mounted it.
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +34,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "minik8s/api/quantity.h"
@@ -54,21 +66,23 @@ bool bool_field(const api::Json& j, const char* key) {
   return it != j.end() && it->is_boolean() && it->get<bool>();
 }
 
-// A relative path without "..": what Kubernetes accepts for items[].path and subPath.
-bool safe_relative(const std::string& p) {
+// A relative path without a ".." element (Kubernetes
+// validateLocalDescendingPath: subPath); not_reserved also refuses a leading
+// ".." (validateLocalNonReservedPath: items[].path, where "..data" lives).
+bool safe_relative(const std::string& p, bool not_reserved = true) {
   if (p.empty() || p.front() == '/') return false;
   std::stringstream ss(p);
   std::string seg;
   while (std::getline(ss, seg, '/')) {
     if (seg == "..") return false;
   }
-  return p.rfind("..", 0) != 0;
+  return !not_reserved || p.rfind("..", 0) != 0;
 }
 
 // Mount points (unescaped) from /proc/self/mountinfo.
 std::vector<std::string> mount_points() {
   std::vector<std::string> out;
-  std::ifstream in("/proc/self/mountinfo");
+  std::ifstream in("/proc/thread-self/mountinfo");  // this thread's mount namespace
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
@@ -242,7 +256,8 @@ Status add_items(const std::map<std::string, std::string>& data, const api::Json
         return not_found(what + " references non-existent config key: " + key);
       }
       mode_t mode = default_mode;
-      if (auto m = item.find("mode"); m != item.end() && m->is_number_integer()) mode = m->get<int>() & 07777;
+      if (auto m = item.find("mode"); m != item.end() && m->is_number_integer())
+        mode = m->get<int>() & 0777;
       out[path] = {it->second, mode};
     }
     return Status::ok();
@@ -255,7 +270,8 @@ Status add_items(const std::map<std::string, std::string>& data, const api::Json
 }
 
 mode_t default_mode_of(const api::Json& src) {
-  if (auto m = src.find("defaultMode"); m != src.end() && m->is_number_integer()) return m->get<int>() & 07777;
+  if (auto m = src.find("defaultMode"); m != src.end() && m->is_number_integer())
+    return m->get<int>() & 0777;
   return 0644;
 }
 
@@ -290,7 +306,8 @@ Status downward_payload(const api::Json& pod, const api::Json& src, mode_t defau
     auto v = internal::resolve_field_ref(pod, str_field(*fr, "fieldPath"), ctx);
     if (!v.is_ok()) return v.status();
     mode_t mode = default_mode;
-    if (auto m = item.find("mode"); m != item.end() && m->is_number_integer()) mode = m->get<int>() & 07777;
+    if (auto m = item.find("mode"); m != item.end() && m->is_number_integer())
+      mode = m->get<int>() & 0777;
     out[path] = {std::move(v.value()), mode};
   }
   return Status::ok();
@@ -374,6 +391,239 @@ Result<std::string> setup_host_path(const api::Json& spec, const std::string& vo
   return invalid("hostPath volume \"" + vol_name + "\": unknown type \"" + type + "\"");
 }
 
+// ------------------------------------------------------------------- subPath
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.release();
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+std::vector<std::string> split_path(const std::string& rel) {
+  std::vector<std::string> out;
+  std::stringstream ss(rel);
+  std::string seg;
+  while (std::getline(ss, seg, '/')) {
+    if (!seg.empty() && seg != ".") out.push_back(seg);
+  }
+  return out;
+}
+
+// openat2 (Linux 5.6+): symlinks are followed only while they stay beneath
+// base; an absolute symlink, ".." out of base or a /proc magic link fails
+// (EXDEV/ELOOP). -1 with errno set; ENOSYS before 5.6.
+int openat2_beneath(int base, const std::string& rel, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (int tries = 0;; ++tries) {
+    long fd = ::syscall(SYS_openat2, base, rel.c_str(), &how, sizeof how);
+    // EAGAIN: a rename raced the lookup and the kernel asks for a retry.
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR) && tries < 16) continue;
+    return static_cast<int>(fd);
+  }
+}
+
+// Before openat2: the canonical path must lie under the canonical base, and
+// is then walked one component at a time with O_NOFOLLOW, so a symlink
+// swapped in after the check fails the walk instead of being followed
+// (Kubernetes' safeOpenSubPath).
+int walk_beneath(int base, const std::string& base_path, const std::string& rel, int flags) {
+  std::error_code ec;
+  fs::path canon_base = fs::canonical(base_path, ec);
+  if (ec) {
+    errno = ENOENT;
+    return -1;
+  }
+  fs::path canon = fs::canonical(canon_base / rel, ec);
+  if (ec) {
+    errno = ec.value() ? ec.value() : ENOENT;
+    return -1;
+  }
+  std::string b = canon_base.string(), c = canon.string();
+  if (c != b && c.rfind(b == "/" ? b : b + "/", 0) != 0) {
+    errno = EXDEV;
+    return -1;
+  }
+  auto parts = split_path(c.substr(b.size()));
+  if (parts.empty()) return ::openat(base, ".", flags | O_CLOEXEC);
+  Fd cur(::fcntl(base, F_DUPFD_CLOEXEC, 0));
+  if (!cur.ok()) return -1;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    bool last = i + 1 == parts.size();
+    Fd next(::openat(cur.get(), parts[i].c_str(),
+                     (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC));
+    if (!next.ok()) return -1;
+    struct stat st {};
+    if (::fstat(next.get(), &st) != 0) return -1;
+    if (S_ISLNK(st.st_mode)) {
+      errno = ELOOP;
+      return -1;
+    }
+    cur = std::move(next);
+  }
+  return cur.release();
+}
+
+}  // namespace
+
+namespace internal {
+// rel opened beneath the directory base (base_path names it, for the walk):
+// never outside it, whatever symlinks the volume holds. -1 with errno set
+// (EXDEV or ELOOP: it would leave the volume). use_openat2=false forces the
+// walk (tests; kernels before 5.6 fall back to it by themselves).
+int open_beneath(int base, const std::string& base_path, const std::string& rel, int flags,
+                 bool use_openat2) {
+  if (use_openat2) {
+    int fd = openat2_beneath(base, rel, flags);
+    if (fd >= 0 || errno != ENOSYS) return fd;
+  }
+  return walk_beneath(base, base_path, rel, flags);
+}
+}  // namespace internal
+
+namespace {
+
+std::string subpath_error(const std::string& vol, const std::string& sub, int err) {
+  std::string why = err == EXDEV || err == ELOOP
+                        ? "it leaves the volume (\"..\" or a symlink pointing outside)"
+                        : errno_text(err);
+  return "volumeMount \"" + vol + "\": subPath \"" + sub + "\" refused: " + why;
+}
+
+// Opens (O_PATH) sub beneath the volume, creating missing directories as
+// Kubernetes' SafeMakeDir does: each one with mkdirat under the descriptor of
+// its already-resolved parent, then reopened with O_NOFOLLOW, with the
+// volume root's permission bits.
+Result<Fd> open_subpath(const std::string& vol_name, const std::string& vol_path,
+                        const std::string& sub) {
+  Fd base(::open(vol_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!base.ok())
+    return invalid("volumeMount \"" + vol_name + "\": volume " + vol_path + ": " +
+                   errno_text(errno));
+  Fd target(internal::open_beneath(base.get(), vol_path, sub, O_PATH, true));
+  if (target.ok()) return target;
+  if (errno != ENOENT) return invalid(subpath_error(vol_name, sub, errno));
+  struct stat root_st {};
+  if (::fstat(base.get(), &root_st) != 0)
+    return internal_error("stat " + vol_path + ": " + errno_text(errno));
+  mode_t mode = root_st.st_mode & 0777;
+  Fd parent(::fcntl(base.get(), F_DUPFD_CLOEXEC, 0));
+  std::string prefix;
+  for (const auto& part : split_path(sub)) {
+    prefix += (prefix.empty() ? "" : "/") + part;
+    Fd next(internal::open_beneath(base.get(), vol_path, prefix, O_PATH | O_DIRECTORY, true));
+    if (!next.ok() && errno == ENOENT) {
+      if (::mkdirat(parent.get(), part.c_str(), 0700) != 0 && errno != EEXIST) {
+        return internal_error("subPath " + vol_path + "/" + prefix +
+                              ": mkdir: " + errno_text(errno));
+      }
+      Fd made(
+          ::openat(parent.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!made.ok()) return invalid(subpath_error(vol_name, sub, errno));
+      if (::fchmod(made.get(), mode) != 0) {
+        return internal_error("subPath " + vol_path + "/" + prefix +
+                              ": chmod: " + errno_text(errno));
+      }
+      next = std::move(made);
+    }
+    if (!next.ok()) return invalid(subpath_error(vol_name, sub, errno));
+    parent = std::move(next);
+  }
+  return parent;
+}
+
+bool is_mount_root(const std::string& path) {
+  struct statx stx {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0)
+    return false;
+  if (!(stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT))
+    return is_mount_point(path);  // before Linux 5.8
+  return stx.stx_attributes & STATX_ATTR_MOUNT_ROOT;
+}
+
+// Bind-mounts the opened target onto staging (a file or directory of the
+// same kind, replaced when it is the other kind), first removing what an
+// earlier container start left there.
+Status bind_staged(const Fd& target, const std::string& staging) {
+  struct stat st {};
+  if (::fstat(target.get(), &st) != 0) return internal_error("subPath: stat: " + errno_text(errno));
+  bool dir = S_ISDIR(st.st_mode);
+  for (int i = 0; i < 16 && is_mount_root(staging); ++i) {
+    if (::umount2(staging.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0) {
+      return internal_error("unmount " + staging + ": " + errno_text(errno));
+    }
+  }
+  if (is_mount_root(staging)) return internal_error("unmount " + staging + ": still mounted");
+  struct stat have {};
+  if (::lstat(staging.c_str(), &have) == 0 && S_ISDIR(have.st_mode) != dir) {
+    if ((dir ? ::unlink(staging.c_str()) : ::rmdir(staging.c_str())) != 0) {
+      return internal_error("remove " + staging + ": " + errno_text(errno));
+    }
+  }
+  if (auto s = mkdirs(fs::path(staging).parent_path().string(), fs::perms(0750)); !s.is_ok())
+    return s;
+  if (dir) {
+    if (::mkdir(staging.c_str(), 0750) != 0 && errno != EEXIST) {
+      return internal_error("mkdir " + staging + ": " + errno_text(errno));
+    }
+  } else {
+    int fd = ::open(staging.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) return internal_error("create " + staging + ": " + errno_text(errno));
+    ::close(fd);
+  }
+  // The kernel follows /proc/self/fd/N to the very object the descriptor
+  // holds, whatever the volume's directory entries point at by now.
+  std::string source = "/proc/self/fd/" + std::to_string(target.get());
+  if (::mount(source.c_str(), staging.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return internal_error("bind-mount subPath onto " + staging + ": " + errno_text(errno));
+  }
+  return Status::ok();
+}
+
+// Unmounts (detached, deepest first) every mount under prefix, and checks
+// that none is left, so a later remove_all never reaches into a bound
+// directory (a subPath of a hostPath volume).
+Status unmount_under(const std::string& prefix) {
+  for (int pass = 0; pass < 8; ++pass) {
+    std::vector<std::string> mounts;
+    for (const auto& mp : mount_points()) {
+      if (mp.rfind(prefix, 0) == 0) mounts.push_back(mp);
+    }
+    if (mounts.empty()) return Status::ok();
+    std::sort(mounts.begin(), mounts.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+    mounts.erase(std::unique(mounts.begin(), mounts.end()), mounts.end());
+    for (const auto& mp : mounts) {
+      if (::umount2(mp.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL &&
+          errno != ENOENT) {
+        return internal_error("unmount " + mp + ": " + errno_text(errno));
+      }
+    }
+  }
+  return internal_error("mounts under " + prefix + " survive unmounting");
+}
+
 }  // namespace
 
 VolumeManager::VolumeManager(client::Client& client, std::string root_dir)
@@ -381,7 +631,11 @@ VolumeManager::VolumeManager(client::Client& client, std::string root_dir)
 
 std::string VolumeManager::pod_dir(const std::string& pod_uid) const { return root_dir_ + "/pods/" + pod_uid; }
 
-Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json& pod) {
+std::string VolumeManager::subpath_dir(const std::string& pod_uid) const {
+  return pod_dir(pod_uid) + "/volume-subpaths";
+}
+
+Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& pod) {
   try {
     const auto& md = pod.at("metadata");
     std::string uid = str_field(md, "uid");
@@ -393,7 +647,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
     std::string vol_root = pod_dir(uid) + "/volumes";
     if (auto s = mkdirs(vol_root, fs::perms(0750)); !s.is_ok()) return s;
 
-    std::map<std::string, std::string> out;
+    std::map<std::string, HostVolume> out;
     auto spec = pod.find("spec");
     if (spec == pod.end() || !spec->is_object()) return out;
     auto vols = spec->find("volumes");
@@ -407,11 +661,11 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
       if (auto ed = v.find("emptyDir"); ed != v.end()) {
         std::string dir = vol_root + "/kubernetes.io~empty-dir/" + name;
         if (auto s = setup_empty_dir(dir, ed->is_object() ? *ed : api::Json::object(), name); !s.is_ok()) return s;
-        out[name] = dir;
+        out[name] = {dir, false};
       } else if (auto hp = v.find("hostPath"); hp != v.end() && hp->is_object()) {
         auto p = setup_host_path(*hp, name);
         if (!p.is_ok()) return p.status();
-        out[name] = *p;
+        out[name] = {*p, false};
       } else if (auto cm = v.find("configMap"); cm != v.end() && cm->is_object()) {
         Payload payload;
         if (auto s = object_payload(client_, ns, *cm, false, default_mode_of(*cm), payload); !s.is_ok()) {
@@ -419,7 +673,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
         }
         std::string dir = vol_root + "/kubernetes.io~configmap/" + name;
         if (auto s = atomic_write(dir, payload); !s.is_ok()) return s;
-        out[name] = dir;
+        out[name] = {dir, true};  // written by the kubelet only
       } else if (auto sec = v.find("secret"); sec != v.end() && sec->is_object()) {
         Payload payload;
         if (auto s = object_payload(client_, ns, *sec, true, default_mode_of(*sec), payload); !s.is_ok()) {
@@ -427,7 +681,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
         }
         std::string dir = vol_root + "/kubernetes.io~secret/" + name;
         if (auto s = atomic_write(dir, payload); !s.is_ok()) return s;
-        out[name] = dir;
+        out[name] = {dir, true};  // written by the kubelet only
       } else if (auto da = v.find("downwardAPI"); da != v.end() && da->is_object()) {
         Payload payload;
         if (auto s = downward_payload(pod, *da, default_mode_of(*da), payload); !s.is_ok()) {
@@ -435,7 +689,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
         }
         std::string dir = vol_root + "/kubernetes.io~downward-api/" + name;
         if (auto s = atomic_write(dir, payload); !s.is_ok()) return s;
-        out[name] = dir;
+        out[name] = {dir, true};  // written by the kubelet only
       } else if (auto pr = v.find("projected"); pr != v.end() && pr->is_object()) {
         Payload payload;
         mode_t mode = default_mode_of(*pr);
@@ -460,7 +714,7 @@ Result<std::map<std::string, std::string>> VolumeManager::setup(const api::Json&
         }
         std::string dir = vol_root + "/kubernetes.io~projected/" + name;
         if (auto s = atomic_write(dir, payload); !s.is_ok()) return s;
-        out[name] = dir;
+        out[name] = {dir, true};  // written by the kubelet only
       } else {
         return invalid("volume \"" + name + "\": unsupported volume type");
       }
@@ -482,64 +736,54 @@ Status VolumeManager::teardown(const std::string& pod_uid) {
   if (!fs::exists(dir, ec)) return Status::ok();
   fs::path canon = fs::weakly_canonical(dir, ec);
   std::string prefix = (ec ? dir : canon.string()) + "/";
-  // Deepest mounts first.
-  std::vector<std::string> mounts;
-  for (const auto& mp : mount_points()) {
-    if (mp.rfind(prefix, 0) == 0) mounts.push_back(mp);
-  }
-  std::sort(mounts.begin(), mounts.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  mounts.erase(std::unique(mounts.begin(), mounts.end()), mounts.end());
-  for (const auto& mp : mounts) {
-    if (::umount2(mp.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
-      return internal_error("unmount " + mp + ": " + errno_text(errno));
-    }
-  }
+  // tmpfs volumes and subPath bind mounts; none may be left before the tree
+  // goes, or remove_all would empty the directory a subPath binds.
+  if (auto s = unmount_under(prefix); !s.is_ok()) return s;
   fs::remove_all(dir, ec);
   if (ec) return internal_error("remove " + dir + ": " + ec.message());
   return Status::ok();
 }
 
 Result<std::vector<cri::Mount>> container_mounts(const api::Json& container,
-                                                 const std::map<std::string, std::string>& volumes) {
+                                                 const std::map<std::string, HostVolume>& volumes,
+                                                 const std::string& subpath_dir) {
   std::vector<cri::Mount> out;
   try {
     auto vms = container.find("volumeMounts");
     if (vms == container.end() || !vms->is_array()) return out;
-    for (const auto& vm : *vms) {
+    std::string cname = str_field(container, "name");
+    for (size_t i = 0; i < vms->size(); ++i) {
+      const auto& vm = (*vms)[i];
       if (!vm.is_object()) continue;
       std::string name = str_field(vm, "name");
       std::string mount_path = str_field(vm, "mountPath");
       auto it = volumes.find(name);
       if (it == volumes.end()) {
-        return invalid("volumeMount \"" + name + "\" of container \"" + str_field(container, "name") +
+        return invalid("volumeMount \"" + name + "\" of container \"" + cname +
                        "\": no volume named \"" + name + "\" in the pod");
       }
       if (mount_path.empty()) return invalid("volumeMount \"" + name + "\": mountPath is required");
-      std::string host = it->second;
+      bool read_only = bool_field(vm, "readOnly") || it->second.read_only;
+      std::string host = it->second.path;
+      if (!str_field(vm, "subPathExpr").empty()) {
+        return invalid("volumeMount \"" + name + "\": subPathExpr is not supported");
+      }
       std::string sub = str_field(vm, "subPath");
       if (!sub.empty()) {
-        if (!safe_relative(sub)) return invalid("volumeMount \"" + name + "\": invalid subPath \"" + sub + "\"");
-        std::string path = host + "/" + sub;
-        std::error_code ec;
-        if (!fs::exists(path, ec)) {
-          fs::create_directories(path, ec);
-          if (ec) return internal_error("subPath " + path + ": mkdir: " + ec.message());
-          ::chmod(path.c_str(), 0777);
+        if (!safe_relative(sub, false)) {
+          return invalid("volumeMount \"" + name + "\": invalid subPath \"" + sub + "\"");
         }
-        // Resolve symlinks (configMap/secret entries go through ..data) but
-        // never leave the volume.
-        fs::path canon = fs::canonical(path, ec);
-        fs::path vol_canon = fs::canonical(host, ec);
-        if (!ec) {
-          std::string c = canon.string(), v = vol_canon.string();
-          if (c != v && c.rfind(v + "/", 0) != 0) {
-            return invalid("volumeMount \"" + name + "\": subPath \"" + sub + "\" points outside the volume");
-          }
-          path = c;
+        if (cname.empty() || cname.find('/') != std::string::npos || cname == "." ||
+            cname == "..") {
+          return invalid("container with invalid name \"" + cname + "\"");
         }
-        host = path;
+        auto target = open_subpath(name, host, sub);
+        if (!target.is_ok()) return target.status();
+        std::string staging = subpath_dir + "/" + name + "/" + cname + "/" + std::to_string(i);
+        if (auto s = bind_staged(*target, staging); !s.is_ok()) return s;
+        host = staging;
       }
-      out.push_back({mount_path, host, bool_field(vm, "readOnly")});
+      out.push_back({mount_path, host, read_only});
     }
     return out;
   } catch (const nlohmann::json::exception& e) {

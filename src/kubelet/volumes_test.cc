@@ -1,3 +1,5 @@
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -5,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -86,7 +90,7 @@ TEST_F(VolumesTest, EmptyDirIsAWritableDirectoryUnderThePod) {
   VolumeManager vm(client_, root_);
   auto r = vm.setup(pod(R"([{"name":"scratch","emptyDir":{}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("scratch");
+  std::string dir = r->at("scratch").path;
   EXPECT_EQ(dir, root_ + "/pods/uid-1/volumes/kubernetes.io~empty-dir/scratch");
   EXPECT_TRUE(fs::is_directory(dir));
   EXPECT_EQ(mode_of(dir), 0777u);
@@ -101,7 +105,7 @@ TEST_F(VolumesTest, ConfigMapFilesThroughDataSymlink) {
   VolumeManager vm(client_, root_);
   auto r = vm.setup(pod(R"([{"name":"c","configMap":{"name":"cfg"}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("c");
+  std::string dir = r->at("c").path;
   EXPECT_EQ(slurp(dir + "/app.conf"), "port=80\n");
   EXPECT_EQ(slurp(dir + "/other"), "x");
   EXPECT_EQ(slurp(dir + "/bin"), std::string("\x00\x01\x02", 3));
@@ -117,7 +121,7 @@ TEST_F(VolumesTest, ConfigMapItemsModesAndAtomicUpdate) {
                          "items":[{"key":"app.conf","path":"conf/app.conf"},{"key":"other","path":"o","mode":420}]}}])";
   auto r = vm.setup(pod(vols));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("c");
+  std::string dir = r->at("c").path;
   EXPECT_EQ(slurp(dir + "/conf/app.conf"), "port=80\n");
   EXPECT_EQ(mode_of(dir + "/conf/app.conf"), 0600u);
   EXPECT_EQ(mode_of(dir + "/o"), 0644u);
@@ -152,7 +156,7 @@ TEST_F(VolumesTest, KeysRemovedFromTheObjectDisappear) {
   std::string vols = R"([{"name":"c","configMap":{"name":"cfg"}}])";
   auto r = vm.setup(pod(vols));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("c");
+  std::string dir = r->at("c").path;
   ASSERT_TRUE(fs::exists(dir + "/other"));
   auto cur = client_.get(*cm_type_, "ns1", "cfg");
   ASSERT_TRUE(cur.is_ok());
@@ -169,7 +173,7 @@ TEST_F(VolumesTest, SecretDecodedWithMode) {
   VolumeManager vm(client_, root_);
   auto r = vm.setup(pod(R"([{"name":"s","secret":{"secretName":"creds","defaultMode":256}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("s");
+  std::string dir = r->at("s").path;
   EXPECT_EQ(dir, root_ + "/pods/uid-1/volumes/kubernetes.io~secret/s");
   EXPECT_EQ(slurp(dir + "/pass"), "s3cr3t");
   EXPECT_EQ(mode_of(dir + "/pass"), 0400u);
@@ -190,7 +194,7 @@ TEST_F(VolumesTest, MissingObjectsAndKeys) {
   // Optional: an empty volume.
   r = vm.setup(pod(R"([{"name":"c","configMap":{"name":"nope","optional":true}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  EXPECT_TRUE(fs::is_directory(r->at("c")));
+  EXPECT_TRUE(fs::is_directory(r->at("c").path));
 }
 
 TEST_F(VolumesTest, UnsupportedTypeAndBadItemPath) {
@@ -211,7 +215,7 @@ TEST_F(VolumesTest, HostPathTypes) {
   };
   auto r = vm.setup(vol(h + "/made/dir", "DirectoryOrCreate"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  EXPECT_EQ(r->at("h"), h + "/made/dir");
+  EXPECT_EQ(r->at("h").path, h + "/made/dir");
   EXPECT_TRUE(fs::is_directory(h + "/made/dir"));
 
   r = vm.setup(vol(h + "/absent", "Directory"));
@@ -246,10 +250,10 @@ TEST_F(VolumesTest, ProjectedAndDownwardApi) {
       {"downwardAPI":{"items":[{"path":"name","fieldRef":{"fieldPath":"metadata.name"}}]}}]}},
     {"name":"da","downwardAPI":{"items":[{"path":"ns","fieldRef":{"fieldPath":"metadata.namespace"}}]}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  EXPECT_EQ(slurp(r->at("pj") + "/cfg/other"), "x");
-  EXPECT_EQ(slurp(r->at("pj") + "/pass"), "s3cr3t");
-  EXPECT_EQ(slurp(r->at("pj") + "/name"), "p");
-  EXPECT_EQ(slurp(r->at("da") + "/ns"), "ns1");
+  EXPECT_EQ(slurp(r->at("pj").path + "/cfg/other"), "x");
+  EXPECT_EQ(slurp(r->at("pj").path + "/pass"), "s3cr3t");
+  EXPECT_EQ(slurp(r->at("pj").path + "/name"), "p");
+  EXPECT_EQ(slurp(r->at("da").path + "/ns"), "ns1");
 }
 
 TEST_F(VolumesTest, TeardownRemovesThePodDir) {
@@ -271,7 +275,7 @@ TEST_F(VolumesTest, MemoryEmptyDirIsTmpfsWithSizeLimit) {
     GTEST_SKIP() << "tmpfs mounts not permitted here: " << r.status().message();
   }
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  std::string dir = r->at("mem");
+  std::string dir = r->at("mem").path;
   EXPECT_TRUE(mounted(dir));
   struct statfs sf {};
   ASSERT_EQ(::statfs(dir.c_str(), &sf), 0);
@@ -290,49 +294,273 @@ TEST_F(VolumesTest, MemoryEmptyDirIsTmpfsWithSizeLimit) {
   EXPECT_FALSE(fs::exists(root_ + "/pods/uid-1"));
 }
 
-TEST(ContainerMountsTest, ReadOnlySubPathAndUnknownVolume) {
-  char tmpl[] = "/tmp/minik8s-test-mounts-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  std::string root = tmpl;
-  std::map<std::string, std::string> vols{{"data", root + "/data"}, {"cfg", root + "/cfg"}};
-  fs::create_directories(root + "/data");
-  fs::create_directories(root + "/cfg/..gen");
-  std::ofstream(root + "/cfg/..gen/app.conf") << "x";
-  fs::create_directory_symlink("..gen", root + "/cfg/..data");
-  fs::create_symlink("..data/app.conf", root + "/cfg/app.conf");
-
-  Json c = Json::parse(R"({"name":"c","volumeMounts":[
-      {"name":"data","mountPath":"/data"},
-      {"name":"data","mountPath":"/logs","subPath":"logs/app","readOnly":true},
-      {"name":"cfg","mountPath":"/etc/app.conf","subPath":"app.conf"}]})");
-  auto r = container_mounts(c, vols);
+TEST_F(VolumesTest, FileModesCarryPermissionBitsOnly) {
+  // 04755 / 06777 / 01777: a setuid, setgid or sticky bit never reaches a file
+  // the kubelet writes, whatever got past the API (Kubernetes allows 0..0777).
+  VolumeManager vm(client_, root_);
+  auto r = vm.setup(pod(R"([{"name":"c","configMap":{"name":"cfg","defaultMode":2541,
+                              "items":[{"key":"app.conf","path":"a"},{"key":"other","path":"o","mode":4095}]}},
+                            {"name":"d","downwardAPI":{"defaultMode":1023,
+                              "items":[{"path":"n","fieldRef":{"fieldPath":"metadata.name"}}]}}])"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
-  ASSERT_EQ(r->size(), 3u);
-  EXPECT_EQ((*r)[0].container_path, "/data");
-  EXPECT_EQ((*r)[0].host_path, root + "/data");
-  EXPECT_FALSE((*r)[0].readonly);
-  EXPECT_EQ((*r)[1].container_path, "/logs");
-  EXPECT_EQ((*r)[1].host_path, root + "/data/logs/app");
-  EXPECT_TRUE((*r)[1].readonly);
-  EXPECT_TRUE(fs::is_directory(root + "/data/logs/app"));
-  EXPECT_EQ((*r)[2].host_path, root + "/cfg/..gen/app.conf");  // symlinks resolved
+  EXPECT_EQ(mode_of(r->at("c").path + "/a"), 0755u);
+  EXPECT_EQ(mode_of(r->at("c").path + "/o"), 0777u);
+  EXPECT_EQ(mode_of(r->at("d").path + "/n"), 0777u);
+}
+
+TEST_F(VolumesTest, KubeletWrittenVolumesAreReadOnly) {
+  VolumeManager vm(client_, root_);
+  auto r = vm.setup(
+      pod(R"([{"name":"e","emptyDir":{}},{"name":"h","hostPath":{"path":")" + root_ + R"("}},
+    {"name":"c","configMap":{"name":"cfg"}},{"name":"s","secret":{"secretName":"creds"}},
+    {"name":"d","downwardAPI":{"items":[{"path":"n","fieldRef":{"fieldPath":"metadata.name"}}]}},
+    {"name":"p","projected":{"sources":[{"secret":{"name":"creds"}}]}}])"));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_FALSE(r->at("e").read_only);
+  EXPECT_FALSE(r->at("h").read_only);
+  for (const char* v : {"c", "s", "d", "p"}) EXPECT_TRUE(r->at(v).read_only) << v;
+
+  Json c = Json::parse(
+      R"({"name":"c","volumeMounts":[{"name":"c","mountPath":"/c"},{"name":"e","mountPath":"/e"},
+                           {"name":"e","mountPath":"/e2","readOnly":true}]})");
+  auto m = container_mounts(c, *r, vm.subpath_dir("uid-1"));
+  ASSERT_TRUE(m.is_ok()) << m.status().message();
+  ASSERT_EQ(m->size(), 3u);
+  EXPECT_EQ((*m)[0].host_path, r->at("c").path);
+  EXPECT_TRUE((*m)[0].readonly);  // no readOnly asked: the volume is read-only anyway
+  EXPECT_FALSE((*m)[1].readonly);
+  EXPECT_TRUE((*m)[2].readonly);
 
   Json unknown = Json::parse(R"({"name":"c","volumeMounts":[{"name":"nope","mountPath":"/x"}]})");
-  auto bad = container_mounts(unknown, vols);
+  auto bad = container_mounts(unknown, *r, vm.subpath_dir("uid-1"));
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("\"nope\""), std::string::npos) << bad.status().message();
+  auto none = container_mounts(Json::parse(R"({"name":"c"})"), *r, vm.subpath_dir("uid-1"));
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_TRUE(none->empty());
+}
 
-  Json escape = Json::parse(R"({"name":"c","volumeMounts":[{"name":"data","mountPath":"/x","subPath":"../../etc"}]})");
-  EXPECT_FALSE(container_mounts(escape, vols).is_ok());
-  fs::create_symlink("/etc", root + "/data/link");
-  Json via_link = Json::parse(R"({"name":"c","volumeMounts":[{"name":"data","mountPath":"/x","subPath":"link"}]})");
-  EXPECT_FALSE(container_mounts(via_link, vols).is_ok());
+}  // namespace
 
-  Json none = Json::parse(R"({"name":"c"})");
-  auto empty = container_mounts(none, vols);
-  ASSERT_TRUE(empty.is_ok());
-  EXPECT_TRUE(empty->empty());
-  fs::remove_all(root);
+namespace internal {
+// Defined in volumes.cc.
+int open_beneath(int base, const std::string& base_path, const std::string& rel, int flags,
+                 bool use_openat2);
+}  // namespace internal
+
+namespace {
+
+// subPath tests bind-mount for real. They run in a private mount namespace of
+// the test thread (unshare(CLONE_NEWNS) + MS_PRIVATE on /), so nothing they
+// mount is seen outside it; TearDown unmounts what is left under the test's
+// own /tmp/minik8s-test-subpath-* directory, removes that directory only when
+// no mount is left in it, and returns to the original namespace.
+class SubPathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "bind mounts need root";
+    host_ns_ = ::open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(host_ns_, 0);
+    if (::unshare(CLONE_NEWNS) != 0)
+      GTEST_SKIP() << "no private mount namespace: " << std::strerror(errno);
+    ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+        << std::strerror(errno);
+    char tmpl[] = "/tmp/minik8s-test-subpath-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    vol_ = root_ + "/vol";
+    outside_ = root_ + "/outside";
+    staging_ = root_ + "/pod/volume-subpaths";
+    fs::create_directories(vol_ + "/sub");
+    fs::create_directories(outside_);
+    ::chmod(vol_.c_str(), 0750);
+    std::ofstream(vol_ + "/sub/file") << "inside";
+    std::ofstream(outside_ + "/file") << "outside";
+    vols_ = {{"data", {vol_, false}}, {"cfg", {vol_, true}}};
+  }
+  void TearDown() override {
+    if (!root_.empty()) {
+      bool left = false;
+      for (int pass = 0; pass < 4; ++pass) {
+        left = false;
+        for (const auto& mp : mounts_under(root_ + "/")) {
+          left = true;
+          ::umount2(mp.c_str(), MNT_DETACH);
+        }
+        if (!left) break;
+      }
+      left = !mounts_under(root_ + "/").empty();
+      EXPECT_FALSE(left) << "mounts left under " << root_ << "; not removing it";
+      std::error_code ec;
+      if (!left) fs::remove_all(root_, ec);
+    }
+    if (host_ns_ >= 0) {
+      EXPECT_EQ(::setns(host_ns_, CLONE_NEWNS), 0) << std::strerror(errno);
+      ::close(host_ns_);
+    }
+  }
+  static std::vector<std::string> mounts_under(const std::string& prefix) {
+    std::vector<std::string> out;
+    std::ifstream in("/proc/thread-self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream ls(line);
+      std::string a, b, c, d, mp;
+      ls >> a >> b >> c >> d >> mp;
+      if (mp.rfind(prefix, 0) == 0) out.push_back(mp);
+    }
+    std::sort(out.rbegin(), out.rend());  // deepest first
+    return out;
+  }
+  Result<std::vector<cri::Mount>> mount_sub(const std::string& vol, const std::string& sub) {
+    Json c = {
+        {"name", "c"},
+        {"volumeMounts", Json::array({{{"name", vol}, {"mountPath", "/m"}, {"subPath", sub}}})}};
+    return container_mounts(c, vols_, staging_);
+  }
+  // Opens rel beneath the volume both ways (openat2 and the O_NOFOLLOW walk);
+  // the errno of each, 0 when it opened.
+  std::pair<int, int> open_both(const std::string& rel) {
+    int base = ::open(vol_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    std::pair<int, int> out{0, 0};
+    for (bool use_openat2 : {true, false}) {
+      int fd = internal::open_beneath(base, vol_, rel, O_PATH, use_openat2);
+      int& err = use_openat2 ? out.first : out.second;
+      err = fd < 0 ? errno : 0;
+      if (fd >= 0) ::close(fd);
+    }
+    ::close(base);
+    return out;
+  }
+
+  int host_ns_ = -1;
+  std::string root_, vol_, outside_, staging_;
+  std::map<std::string, HostVolume> vols_;
+};
+
+// CVE-2017-1002101: the container swaps the checked subPath for a symlink to
+// the host before the runtime mounts it. The runtime gets the staged bind
+// mount of the directory the kubelet opened, so the swap changes nothing.
+TEST_F(SubPathTest, StagedBindMountSurvivesASymlinkSwap) {
+  auto r = mount_sub("data", "sub");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 1u);
+  std::string staged = staging_ + "/data/c/0";
+  EXPECT_EQ((*r)[0].host_path, staged);
+  EXPECT_FALSE((*r)[0].readonly);
+  EXPECT_TRUE(mounted(staged));
+  fs::rename(vol_ + "/sub", vol_ + "/sub.old");
+  fs::create_directory_symlink(outside_, vol_ + "/sub");
+  EXPECT_EQ(slurp((*r)[0].host_path + "/file"), "inside");
+
+  // The next start of the container resolves again (now refused) and never
+  // stacks mounts on the staging path.
+  auto again = mount_sub("data", "sub");
+  ASSERT_FALSE(again.is_ok());
+  EXPECT_NE(again.status().message().find("leaves the volume"), std::string::npos)
+      << again.status().message();
+  fs::remove(vol_ + "/sub");
+  fs::rename(vol_ + "/sub.old", vol_ + "/sub");
+  ASSERT_TRUE(mount_sub("data", "sub").is_ok());
+  ASSERT_TRUE(mount_sub("data", "sub").is_ok());
+  EXPECT_EQ(mounts_under(staged).size(), 1u);
+}
+
+TEST_F(SubPathTest, EscapesAreRefused) {
+  fs::create_directory_symlink(outside_, vol_ + "/abs");      // absolute, out
+  fs::create_directory_symlink("../outside", vol_ + "/rel");  // relative, out
+  fs::create_directory_symlink("sub/../../outside", vol_ + "/deep");
+  fs::create_directory_symlink("/proc/self/root", vol_ + "/magic");
+  fs::create_symlink(outside_ + "/file", vol_ + "/sub/filelink");  // a file, out
+  for (const char* sub :
+       {"abs", "rel", "deep", "abs/file", "magic", "magic/etc", "sub/filelink", "abs/new/dir"}) {
+    auto r = mount_sub("data", sub);
+    ASSERT_FALSE(r.is_ok()) << sub;
+    EXPECT_NE(r.status().message().find("subPath \"" + std::string(sub) + "\" refused"),
+              std::string::npos)
+        << r.status().message();
+    auto [e2, walk] = open_both(sub);
+    EXPECT_TRUE(e2 == EXDEV || e2 == ELOOP) << sub << ": openat2 " << std::strerror(e2);
+    EXPECT_TRUE(walk == EXDEV || walk == ELOOP || walk == ENOENT)
+        << sub << ": walk " << std::strerror(walk);
+  }
+  for (const char* sub : {"../outside", "sub/../../outside", "/etc"}) {
+    auto r = mount_sub("data", sub);
+    ASSERT_FALSE(r.is_ok()) << sub;
+    EXPECT_NE(r.status().message().find("invalid subPath"), std::string::npos)
+        << r.status().message();
+  }
+  EXPECT_FALSE(fs::exists(outside_ + "/new"));
+  EXPECT_TRUE(mounts_under(root_ + "/").empty());
+}
+
+TEST_F(SubPathTest, SymlinksInsideTheVolumeAreFollowed) {
+  // The configMap layout: key → ..data/key → ..<generation>/key.
+  fs::create_directories(vol_ + "/..gen");
+  std::ofstream(vol_ + "/..gen/app.conf") << "port=80";
+  fs::create_directory_symlink("..gen", vol_ + "/..data");
+  fs::create_symlink("..data/app.conf", vol_ + "/app.conf");
+  fs::create_directory_symlink("sub/../sub", vol_ + "/inner");
+  auto r = mount_sub("cfg", "app.conf");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].host_path, staging_ + "/cfg/c/0");
+  EXPECT_TRUE(fs::is_regular_file((*r)[0].host_path));  // a file staged for a file
+  EXPECT_EQ(slurp((*r)[0].host_path), "port=80");
+  EXPECT_TRUE((*r)[0].readonly);  // configMap-like volume
+  r = mount_sub("data", "inner/file");
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(slurp((*r)[0].host_path), "inside");
+  for (const char* sub : {"app.conf", "inner", "inner/file", "sub/./file"}) {
+    auto [e2, walk] = open_both(sub);
+    EXPECT_EQ(e2, 0) << sub << ": " << std::strerror(e2);
+    EXPECT_EQ(walk, 0) << sub << ": " << std::strerror(walk);
+  }
+}
+
+TEST_F(SubPathTest, MissingDirectoriesCreatedWithTheVolumeMode) {
+  Json c = Json::parse(R"J({"name":"c","volumeMounts":[{"name":"data","mountPath":"/a"},
+      {"name":"data","mountPath":"/logs","subPath":"logs/app","readOnly":true},
+      {"name":"data","mountPath":"/e","subPathExpr":"$(POD_NAME)"}]})J");
+  auto r = container_mounts(c, vols_, staging_);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("subPathExpr is not supported"), std::string::npos)
+      << r.status().message();
+  c["volumeMounts"].erase(2);
+  r = container_mounts(c, vols_, staging_);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].host_path, vol_);
+  EXPECT_EQ((*r)[1].host_path, staging_ + "/data/c/1");
+  EXPECT_TRUE((*r)[1].readonly);
+  EXPECT_TRUE(fs::is_directory(vol_ + "/logs/app"));
+  EXPECT_EQ(mode_of(vol_ + "/logs"), 0750u);
+  EXPECT_EQ(mode_of(vol_ + "/logs/app"), 0750u);
+  std::ofstream(vol_ + "/logs/app/x") << "1";
+  EXPECT_EQ(slurp((*r)[1].host_path + "/x"), "1");
+}
+
+TEST_F(SubPathTest, TeardownUnmountsAndNeverReachesThroughABind) {
+  testing::FakeRestClient rest;
+  client::Client client{rest};
+  VolumeManager vm(client, root_ + "/kubelet");
+  std::string host = root_ + "/hostdata";
+  fs::create_directories(host + "/keep");
+  std::ofstream(host + "/keep/precious") << "1";
+  auto v = vm.setup(
+      Json::parse(R"({"metadata":{"name":"p","namespace":"ns1","uid":"uid-9"},"spec":{"volumes":[
+      {"name":"h","hostPath":{"path":")" +
+                  host + R"("}}],"containers":[{"name":"c"}]}})"));
+  ASSERT_TRUE(v.is_ok()) << v.status().message();
+  Json c = Json::parse(
+      R"({"name":"c","volumeMounts":[{"name":"h","mountPath":"/k","subPath":"keep"}]})");
+  auto r = container_mounts(c, *v, vm.subpath_dir("uid-9"));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].host_path, root_ + "/kubelet/pods/uid-9/volume-subpaths/h/c/0");
+  EXPECT_TRUE(mounted((*r)[0].host_path));
+  ASSERT_TRUE(vm.teardown("uid-9").is_ok());
+  EXPECT_FALSE(mounted((*r)[0].host_path));
+  EXPECT_FALSE(fs::exists(root_ + "/kubelet/pods/uid-9"));
+  EXPECT_EQ(slurp(host + "/keep/precious"), "1");
 }
 
 }  // namespace

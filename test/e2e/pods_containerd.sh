@@ -85,6 +85,63 @@ poll 60 sh -c "kubectl get pod missing -o jsonpath='{.status.containerStatuses[0
 expect_out "ErrImagePull / ImagePullBackOff with the runtime's message" "(ErrImagePull|ImagePullBackOff) .*(pull|resolve|not found|failed)" \
   jp missing '{.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}'
 
+# Volume paths (issue 11 item 6): subPath bind-mounted from the kubelet's
+# descriptor, a symlink planted in the volume that points at the host refused,
+# configMap volumes read-only, ".." refused by the API.
+cat >"$D/subpath.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: subcfg}
+data: {app.conf: "port=80"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: subpath}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: data, emptyDir: {}}, {name: cfg, configMap: {name: subcfg}}]
+  initContainers:
+  - name: plant
+    image: busybox:1.36
+    command: ["sh", "-c", "mkdir -p /data/inner && echo inside > /data/inner/f && ln -s /etc /data/escape"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+  - name: ok
+    image: busybox:1.36
+    command: ["sh", "-c", "cat /in/f /app.conf; echo; if touch /cfg/x 2>/dev/null; then echo cfg-writable; else echo cfg-read-only; fi; exec sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /in, subPath: inner}, {name: cfg, mountPath: /app.conf, subPath: app.conf},
+                   {name: cfg, mountPath: /cfg}]
+  - name: escape
+    image: busybox:1.36
+    command: ["sh", "-c", "ls /host; exec sleep 3600"]
+    volumeMounts: [{name: data, mountPath: /host, subPath: escape}]
+YAML
+check "create subPath pod" kubectl apply -f "$D/subpath.yaml"
+poll 60 sh -c "kubectl get pod subpath -o jsonpath='{.status.containerStatuses[?(@.name==\"escape\")].state.waiting.reason}' | grep -q CreateContainerConfigError" ||
+  { kubectl describe pod subpath; tail -n 40 "$D/agent.log"; }
+expect_out "subPath symlink out of the volume refused" "CreateContainerConfigError .*subPath \"escape\" refused: it leaves the volume" \
+  jp subpath '{.status.containerStatuses[?(@.name=="escape")].state.waiting.reason} {.status.containerStatuses[?(@.name=="escape")].state.waiting.message}'
+poll 30 sh -c "kubectl logs subpath -c ok | grep -q cfg-"
+expect_out "subPath of an emptyDir and of a configMap key" "inside" kubectl logs subpath -c ok
+expect_out "configMap subPath file" "port=80" kubectl logs subpath -c ok
+expect_out "configMap volume mounted read-only" "cfg-read-only" kubectl logs subpath -c ok
+SP_UID=$(jp subpath '{.metadata.uid}')
+check "subPath staged as a bind mount" grep -q "pods/$SP_UID/volume-subpaths/data/ok/0 " /proc/self/mountinfo
+cat >"$D/dotdot.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: dotdot}
+spec:
+  volumes: [{name: d, emptyDir: {}}]
+  containers: [{name: c, image: busybox:1.36, volumeMounts: [{name: d, mountPath: /d, subPath: ../x}]}]
+YAML
+expect_fail "API refuses subPath with '..' (422 naming the field)" "volumeMounts\[0\]\.subPath: Invalid value: \"\.\./x\": must not contain '\.\.'" \
+  kubectl apply -f "$D/dotdot.yaml"
+check "delete subPath pod" kubectl delete pod subpath --wait=false
+poll 30 sh -c "! kubectl get pod subpath >/dev/null 2>&1"
+check "subPath bind mounts gone with the pod" sh -c "! grep -q 'pods/$SP_UID/volume-subpaths' /proc/self/mountinfo"
+kubectl delete configmap subcfg >/dev/null 2>&1
+
 # Delete: containers, sandbox, cgroup and IP gone, object removed.
 check "delete pod" kubectl delete pod pair --wait=false
 poll 30 sh -c "! kubectl get pod pair >/dev/null 2>&1"

@@ -2,7 +2,8 @@
 // own tests (src/kubelet/{volumes,env,resources,probe,cgroups}.cc):
 //   VolumeManager  — emptyDir (medium Memory = tmpfs), hostPath, configMap,
 //                    secret volumes under <root_dir>/pods/<uid>/volumes/<name>
-//   container_mounts — volumeMounts → CRI mounts (readOnly, subPath)
+//   container_mounts — volumeMounts → CRI mounts (readOnly, subPath bind
+//                    mounts under <root_dir>/pods/<uid>/volume-subpaths)
 //   resolve_env    — env: literal, fieldRef, configMapKeyRef, secretKeyRef
 //   container_resources — requests/limits → CPU shares/quota/period, memory
 //   Prober         — one liveness/readiness/startup probe attempt
@@ -24,30 +25,49 @@
 
 namespace minik8s::kubelet {
 
+// A pod volume made ready on the host.
+struct HostVolume {
+  std::string path;        // directory (or file, for a hostPath of type File)
+  bool read_only = false;  // configMap, secret, downwardAPI, projected: only the
+                           // kubelet writes them, containers get them read-only
+};
+
 class VolumeManager {
  public:
   // root_dir: the kubelet root (volumes live in <root_dir>/pods/<uid>/volumes).
   VolumeManager(client::Client& client, std::string root_dir);
   // Makes every volume of the pod ready (idempotent; configMap/secret
-  // contents refreshed on each call, written atomically). Returns volume
-  // name → host directory (or file, for a hostPath of type File).
+  // contents refreshed on each call, written atomically; file modes & 0777).
+  // Returns volume name → host volume.
   // An unsupported volume type or a missing configMap/secret (not optional)
   // is an error whose message names it (→ FailedMount event).
-  Result<std::map<std::string, std::string>> setup(const api::Json& pod);
-  // Unmounts tmpfs volumes and removes <root_dir>/pods/<uid>.
+  Result<std::map<std::string, HostVolume>> setup(const api::Json& pod);
+  // Unmounts tmpfs volumes and subPath bind mounts, then removes
+  // <root_dir>/pods/<uid>; an error (and nothing removed) if a mount stays.
   Status teardown(const std::string& pod_uid);
   std::string pod_dir(const std::string& pod_uid) const;
+  // <pod dir>/volume-subpaths: container_mounts' staging area for the pod.
+  std::string subpath_dir(const std::string& pod_uid) const;
 
  private:
   client::Client& client_;
   std::string root_dir_;
 };
 
-// volumeMounts of a container → CRI mounts; subPath is resolved under the
-// volume's host path (created as a directory when missing); a mount naming an
-// unknown volume is an error naming it.
+// volumeMounts of a container → CRI mounts (read-only when the mount says so
+// or the volume is read-only). A subPath is opened inside the volume by file
+// descriptor (openat2 RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS; missing
+// directories created one by one under their parent's descriptor) and that
+// descriptor is bind-mounted onto <subpath_dir>/<volume>/<container>/<index>,
+// which is what CRI gets: a symlink swapped into the volume later changes
+// nothing (CVE-2017-1002101). A subPath that leaves the volume ("..", a
+// symlink pointing outside), subPathExpr, or a mount naming an unknown volume
+// is an error naming it (→ CreateContainerConfigError). subPath needs
+// CAP_SYS_ADMIN in the runtime's mount namespace; the mounts go with
+// VolumeManager::teardown.
 Result<std::vector<cri::Mount>> container_mounts(const api::Json& container,
-                                                 const std::map<std::string, std::string>& volumes);
+                                                 const std::map<std::string, HostVolume>& volumes,
+                                                 const std::string& subpath_dir);
 
 struct EnvContext {
   std::string pod_ip;
