@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "minik8s/api/json.h"
+
 namespace minik8s::agent {
 
 namespace fs = std::filesystem;
@@ -48,8 +50,9 @@ Result<AgentState> read_agent_state(const std::string& data_dir) {
   if (!f) return not_found("no " + path.string());
   std::stringstream ss;
   ss << f.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
-  if (!j.is_object()) return bad_request(path.string() + " is not a JSON object");
+  auto parsed = api::parse_json(ss.str());
+  if (!parsed || !parsed->is_object()) return bad_request(path.string() + " is not a JSON object");
+  json j = std::move(parsed.value());
   AgentState s;
   try {
     s.node_name = j.value("nodeName", "");
@@ -159,8 +162,8 @@ std::vector<json> cni_configs(const std::string& conf_dir) {
     std::ifstream f(e.path());
     std::stringstream ss;
     ss << f.rdbuf();
-    json j = json::parse(ss.str(), nullptr, false);
-    if (j.is_object()) out.push_back(std::move(j));
+    auto j = api::parse_json(ss.str());
+    if (j && j->is_object()) out.push_back(std::move(j.value()));
   }
   return out;
 }

@@ -25,7 +25,7 @@
 namespace minik8s::api {
 namespace {
 
-constexpr int kMaxDepth = 1000;
+constexpr int kMaxDepth = kMaxJsonDepth;
 constexpr size_t kMaxNodes = 2'000'000;
 
 std::string line_col(std::string_view text, size_t byte) {
@@ -41,9 +41,9 @@ std::string line_col(std::string_view text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
 
-// Rejects JSON nested deeper than kMaxDepth before handing it to nlohmann
-// (whose dump/compare recurse).
-bool json_depth_ok(std::string_view text) {
+// Rejects JSON nested deeper than max_depth before handing it to nlohmann
+// (whose copy/dump/compare recurse).
+bool json_depth_ok(std::string_view text, int max_depth = kMaxDepth) {
   int depth = 0;
   bool in_string = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -59,7 +59,7 @@ bool json_depth_ok(std::string_view text) {
     if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
-      if (++depth > kMaxDepth) return false;
+      if (++depth > max_depth) return false;
     } else if (c == '}' || c == ']') {
       --depth;
     }
@@ -395,6 +395,11 @@ Result<std::vector<Json>> parse_yaml_stream(std::string_view text) {
       }
       if (!more) break;
       docs.push_back(builder.take());
+      // Aliases can place a deep anchor at a deep position.
+      if (!json_depth_within(docs.back())) {
+        return bad_request("invalid YAML in document " + std::to_string(docs.size() - 1) +
+                           ": nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+      }
     }
   } catch (const YAML::Exception& e) {
     return bad_request("invalid YAML in document " + std::to_string(docs.size()) + " at line " +
@@ -408,7 +413,10 @@ Result<std::vector<Json>> parse_yaml_stream(std::string_view text) {
 
 // Parses whitespace-separated JSON values ("{...}\n{...}").
 Result<std::vector<Json>> parse_json_stream(std::string_view text) {
-  if (!json_depth_ok(text)) return bad_request("invalid JSON: nesting too deep");
+  if (!json_depth_ok(text)) {
+    return bad_request("invalid JSON: nesting deeper than " + std::to_string(kMaxDepth) +
+                       " levels");
+  }
   std::vector<Json> out;
   try {
     std::istringstream in{std::string(text)};
@@ -659,23 +667,25 @@ void emit_seq(const Json& arr, int indent, bool inline_first, std::string& out) 
   }
 }
 
-int json_depth(const Json& v, int limit) {
-  if (limit <= 0) return 1;
-  int best = 0;
-  if (v.is_structured()) {
-    for (const auto& c : v) {
-      best = std::max(best, json_depth(c, limit - 1));
-      if (best >= limit) break;
-    }
-  }
-  return best + 1;
-}
-
 }  // namespace
 
-Result<Json> parse_json(std::string_view text) {
-  if (!json_depth_ok(text)) {
-    return bad_request("invalid JSON: nesting deeper than " + std::to_string(kMaxDepth));
+bool json_depth_within(const Json& value, int max_depth) {
+  if (!value.is_structured()) return true;
+  if (max_depth <= 0) return false;
+  for (const auto& c : value) {
+    if (!json_depth_within(c, max_depth - 1)) return false;
+  }
+  return true;
+}
+
+Result<Json> parse_json_response(std::string_view text) {
+  return parse_json(text, kMaxJsonDepth + kJsonEnvelopeDepth);
+}
+
+Result<Json> parse_json(std::string_view text, int max_depth) {
+  if (!json_depth_ok(text, max_depth)) {
+    return bad_request("invalid JSON: nesting deeper than " + std::to_string(max_depth) +
+                       " levels");
   }
   try {
     return Json::parse(text.begin(), text.end());
@@ -740,7 +750,7 @@ Result<std::vector<Json>> parse_manifests(std::string_view text) {
 }
 
 std::string to_yaml(const Json& value) {
-  if (json_depth(value, kMaxDepth + 1) > kMaxDepth) {
+  if (!json_depth_within(value)) {
     // Too deep to render readably (and safely): fall back to flow JSON,
     // which is valid YAML.
     try {

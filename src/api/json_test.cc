@@ -2,8 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
+#include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "minik8s/api/patch.h"
+#include "minik8s/api/resource.h"
+#include "minik8s/api/table.h"
 
 namespace minik8s::api {
 namespace {
@@ -35,6 +44,127 @@ TEST(ParseJsonTest, RejectsDeepNesting) {
   std::string ok(500, '[');
   ok += std::string(500, ']');
   EXPECT_TRUE(parse_json(ok).is_ok());
+}
+
+// {"x":[{"x":[...1...]}]}: depth containers in all, alternating object/array.
+std::string deep_text(int depth) {
+  std::string open, close;
+  for (int i = 0; i < depth; ++i) {
+    open += i % 2 == 0 ? "{\"x\":" : "[";
+    close += i % 2 == 0 ? "}" : "]";
+  }
+  return open + "1" + std::string(close.rbegin(), close.rend());
+}
+
+TEST(ParseJsonTest, DepthLimitIsExactAndNamed) {
+  EXPECT_TRUE(parse_json(deep_text(kMaxJsonDepth)).is_ok());
+  auto r = parse_json(deep_text(kMaxJsonDepth + 1));
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kBadRequest);
+  EXPECT_NE(r.status().message().find("nesting deeper than 1000 levels"), std::string::npos)
+      << r.status().message();
+  // Strings that look like brackets do not count.
+  EXPECT_TRUE(parse_json("{\"x\":\"" + std::string(5000, '[') + "\"}").is_ok());
+  // Responses may wrap a stored object (List items, Table rows, watch events).
+  EXPECT_TRUE(parse_json_response(deep_text(kMaxJsonDepth + kJsonEnvelopeDepth)).is_ok());
+  EXPECT_FALSE(parse_json_response(deep_text(kMaxJsonDepth + kJsonEnvelopeDepth + 1)).is_ok());
+  EXPECT_FALSE(parse_json_response("{\"x\":" + std::string(100000, '[') + "1" +
+                                   std::string(100000, ']') + "}")
+                   .is_ok());
+}
+
+TEST(JsonDepthWithinTest, CountsContainersAndStopsAtTheLimit) {
+  EXPECT_TRUE(json_depth_within(Json(1), 0));
+  EXPECT_FALSE(json_depth_within(Json::object(), 0));
+  EXPECT_TRUE(json_depth_within(Json::parse(R"({"a":[1]})"), 2));
+  EXPECT_FALSE(json_depth_within(Json::parse(R"({"a":[1]})"), 1));
+  // Far deeper than the limit (built without recursion): answered without
+  // walking further than the limit.
+  Json deep = 1;
+  for (int i = 0; i < 100000; ++i) deep = Json::array({std::move(deep)});
+  EXPECT_FALSE(json_depth_within(deep));
+  EXPECT_TRUE(json_depth_within(*parse_json(deep_text(kMaxJsonDepth))));
+}
+
+TEST(YamlToJsonTest, AliasesCannotNestPastTheLimit) {
+  // Each line nests 300 deep around the previous anchor: within the limit
+  // line by line, 1200 deep in the end.
+  auto wrap = [](const std::string& inner) {
+    return std::string(300, '[') + inner + std::string(300, ']');
+  };
+  std::string doc = "a: &a " + wrap("1") + "\nb: &b " + wrap("*a") + "\nc: &c " + wrap("*b") + "\n";
+  auto ok = yaml_to_json(doc);
+  EXPECT_TRUE(ok.is_ok()) << ok.status().to_string();
+  auto r = yaml_to_json(doc + "d: " + wrap("*c") + "\n");
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("nesting deeper than 1000"), std::string::npos)
+      << r.status().message();
+}
+
+// Runs fn on a thread whose stack is a painted buffer of `bytes`; returns the
+// bytes of it that fn touched.
+size_t stack_used(size_t bytes, const std::function<void()>& fn) {
+  std::vector<unsigned char> stack(bytes, 0xA5);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, stack.data(), stack.size());
+  pthread_t t;
+  auto body = [](void* arg) -> void* {
+    (*static_cast<const std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  EXPECT_EQ(pthread_create(&t, &attr, body, const_cast<std::function<void()>*>(&fn)), 0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  size_t untouched = 0;
+  while (untouched < stack.size() && stack[untouched] == 0xA5) ++untouched;
+  return stack.size() - untouched;
+}
+
+// Every recursive walk a stored object meets, at the deepest depth accepted
+// (plus a response envelope), fits in 1 MiB of stack; connection threads
+// have 8 MiB. The figure measured is printed for docs/api.md.
+TEST(JsonDepthWithinTest, DeepestAcceptedObjectWalksFitInOneMiBStack) {
+  const std::string text = deep_text(kMaxJsonDepth - 2);
+  size_t worst = 0;
+  auto measure = [&](const char* what, const std::function<void()>& fn) {
+    size_t used = stack_used(1 << 20, fn);
+    std::printf("stack used by %s at depth %d: %zu bytes\n", what, kMaxJsonDepth, used);
+    worst = std::max(worst, used);
+  };
+  Json obj;
+  measure("parse", [&] {
+    auto p = parse_json(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d"},"x":)" +
+                        text + "}");
+    ASSERT_TRUE(p.is_ok());
+    obj = std::move(*p);
+  });
+  ASSERT_TRUE(json_depth_within(obj));
+  measure("copy, compare and dump", [&] {
+    Json copy = obj;
+    EXPECT_TRUE(copy == obj);
+    EXPECT_FALSE(copy.dump().empty());
+    EXPECT_TRUE(json_depth_within(copy));
+  });
+  measure("to_yaml", [&] { EXPECT_FALSE(to_yaml(obj).empty()); });
+  measure("merge patch", [&] {
+    EXPECT_TRUE(apply_merge_patch(obj, Json::parse(R"({"x":{"x":[{"y":1}]}})")).is_ok());
+  });
+  measure("strategic merge patch", [&] {
+    Json patch = obj;
+    patch["metadata"]["labels"] = {{"a", "b"}};
+    EXPECT_TRUE(apply_strategic_merge_patch(obj, patch, "ConfigMap").is_ok());
+  });
+  measure("JSON patch", [&] {
+    auto p = apply_json_patch(obj, Json::parse(R"([{"op":"copy","from":"/x","path":"/y"},
+                                                   {"op":"test","path":"/y","value":1}])"));
+    EXPECT_FALSE(p.is_ok());
+  });
+  measure("table", [&] {
+    Json t = make_table(*find_kind("v1", "ConfigMap"), {obj}, Json::object());
+    EXPECT_FALSE(Json({{"type", "ADDED"}, {"object", t}}).dump().empty());
+  });
+  EXPECT_LT(worst, size_t{1} << 20);
 }
 
 TEST(YamlToJsonTest, CoreSchemaTyping) {

@@ -812,11 +812,45 @@ void validate_data_keys(const Json& data, const std::string& path, std::set<std:
   }
 }
 
+// ConfigMap and Secret data are capped as in Kubernetes (MaxSecretSize), so
+// that a few large objects cannot fill the store and the watch cache.
+constexpr size_t kMaxDataBytes = 1024 * 1024;
+std::string data_too_long() {
+  return "Too long: must have at most " + std::to_string(kMaxDataBytes) + " bytes";
+}
+
+// Bytes a data map holds: keys plus values (base64 values counted decoded).
+// Kubernetes counts values only; keys count here too so that many empty keys
+// cannot grow an object past the cap.
+size_t data_bytes(const Json& data, bool base64) {
+  if (!data.is_object()) return 0;
+  size_t total = 0;
+  for (auto it = data.begin(); it != data.end(); ++it) {
+    total += it.key().size();
+    if (!it.value().is_string()) continue;
+    const auto& s = it.value().get_ref<const std::string&>();
+    if (!base64) {
+      total += s.size();
+      continue;
+    }
+    size_t pad = 0;
+    if (!s.empty() && s.back() == '=') pad = s.size() >= 2 && s[s.size() - 2] == '=' ? 2 : 1;
+    size_t decoded = s.size() / 4 * 3;
+    total += decoded > pad ? decoded - pad : 0;
+  }
+  return total;
+}
+
 void configmap_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("v1", "ConfigMap"), false, errs);
   std::set<std::string> seen;
   validate_data_keys(get(obj, "data"), "data", seen, false, errs);
   validate_data_keys(get(obj, "binaryData"), "binaryData", seen, true, errs);
+  // Kubernetes names no field ("[]": the whole object) for this error.
+  if (data_bytes(get(obj, "data"), false) + data_bytes(get(obj, "binaryData"), true) >
+      kMaxDataBytes) {
+    errs.push_back({"[]", data_too_long()});
+  }
   if (old && get(*old, "immutable").is_boolean() && (*old)["immutable"].get<bool>()) {
     if (get(obj, "data") != get(*old, "data") ||
         get(obj, "binaryData") != get(*old, "binaryData")) {
@@ -884,13 +918,7 @@ void secret_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   std::set<std::string> seen2;
   validate_data_keys(get(obj, "stringData"), "stringData", seen2, false, errs);
   v::want_string(obj, "type", "type", errs);
-  size_t total = 0;
-  if (get(obj, "data").is_object()) {
-    for (const auto& val : obj["data"]) {
-      if (val.is_string()) total += val.get_ref<const std::string&>().size() * 3 / 4;
-    }
-  }
-  if (total > 1024 * 1024) errs.push_back({"data", "Too long: must have at most 1048576 bytes"});
+  if (data_bytes(get(obj, "data"), true) > kMaxDataBytes) errs.push_back({"data", data_too_long()});
   if (old && old->is_object()) {
     if (has(*old, "type") && get(obj, "type") != get(*old, "type")) {
       errs.push_back({"type", v::invalid(get(obj, "type"), "field is immutable")});

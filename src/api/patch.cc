@@ -14,9 +14,45 @@
 namespace minik8s::api {
 namespace {
 
-constexpr int kMaxDepth = 1000;
+constexpr int kMaxDepth = kMaxJsonDepth;
+// JSON patch `copy` can double a document per operation; like Kubernetes'
+// AccumulatedCopySizeLimit, the values one patch copies are bounded in total.
+constexpr size_t kMaxCopiedBytes = 10 * 1024 * 1024;
 
-Status too_deep() { return bad_request("patch nesting deeper than " + std::to_string(kMaxDepth)); }
+Status too_deep() {
+  return bad_request("patch nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+}
+
+// A value placed at a path of n tokens sits inside n containers; the document
+// must stay within kMaxDepth (a shallow value at a deep path, or a copy of a
+// subtree into itself, would otherwise deepen it without bound).
+Status check_placed_depth(const Json& value, size_t n, const std::string& where) {
+  if (n > static_cast<size_t>(kMaxDepth) ||
+      !json_depth_within(value, kMaxDepth - static_cast<int>(n))) {
+    return bad_request(where + ": the result would nest deeper than " + std::to_string(kMaxDepth) +
+                       " levels");
+  }
+  return Status::ok();
+}
+
+// Roughly the bytes value encodes to; recursion is bounded by the document's
+// depth, which check_placed_depth keeps within kMaxDepth.
+size_t approx_bytes(const Json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().size() + 2;
+  if (value.is_object()) {
+    size_t n = 2;
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      n += it.key().size() + 4 + approx_bytes(it.value());
+    }
+    return n;
+  }
+  if (value.is_array()) {
+    size_t n = 2;
+    for (const auto& e : value) n += 1 + approx_bytes(e);
+    return n;
+  }
+  return 8;
+}
 
 // ------------------------------------------------------------ merge patch
 
@@ -490,6 +526,7 @@ Result<Json> apply_json_patch(const Json& doc, const Json& patch) {
   if (!patch.is_array()) return bad_request("JSON patch must be a list of operations");
   try {
     Json out = doc;
+    size_t copied = 0;
     for (size_t i = 0; i < patch.size(); ++i) {
       const Json& op = patch[i];
       const std::string where = "JSON patch operation " + std::to_string(i);
@@ -504,6 +541,7 @@ Result<Json> apply_json_patch(const Json& doc, const Json& patch) {
       if (name == "add") {
         auto v = op_value(op, i);
         if (!v) return v.status();
+        if (Status s = check_placed_depth(*v, path->size(), where); !s) return s;
         if (Status s = json_patch_add(out, *path, std::move(*v)); !s) return s;
       } else if (name == "remove") {
         auto r = json_patch_remove(out, *path);
@@ -511,6 +549,7 @@ Result<Json> apply_json_patch(const Json& doc, const Json& patch) {
       } else if (name == "replace") {
         auto v = op_value(op, i);
         if (!v) return v.status();
+        if (Status s = check_placed_depth(*v, path->size(), where); !s) return s;
         auto target = walk(out, *path, path->size());
         if (!target) return target.status();
         **target = std::move(*v);
@@ -527,10 +566,17 @@ Result<Json> apply_json_patch(const Json& doc, const Json& patch) {
           }
           auto v = json_patch_remove(out, *from);
           if (!v) return v.status();
+          if (Status s = check_placed_depth(*v, path->size(), where); !s) return s;
           if (Status s = json_patch_add(out, *path, std::move(*v)); !s) return s;
         } else {
           auto src = walk(out, *from, from->size());
           if (!src) return src.status();
+          if (Status s = check_placed_depth(**src, path->size(), where); !s) return s;
+          copied += approx_bytes(**src);
+          if (copied > kMaxCopiedBytes) {
+            return bad_request(where + ": the patch copies more than " +
+                               std::to_string(kMaxCopiedBytes) + " bytes in total");
+          }
           Json v = **src;
           if (Status s = json_patch_add(out, *path, std::move(v)); !s) return s;
         }

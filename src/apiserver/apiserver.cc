@@ -15,7 +15,7 @@ class ServingApiServer final : public ApiServer {
   ServingApiServer(storage::Storage& store, const ApiServerOptions& opts,
                    std::unique_ptr<IpAllocator> ips)
       : opts_(opts),
-        cache_(store, opts.watch_cache_capacity),
+        cache_(store, opts.watch_cache_capacity, opts.watch_cache_bytes),
         handler_(store, cache_, opts, std::move(ips)),
         http_(handler_, opts.max_body_bytes) {}
   ~ServingApiServer() override { stop(); }

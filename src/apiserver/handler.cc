@@ -138,13 +138,10 @@ Result<json> parse_body(const HttpRequest& req) {
     // deployment|configmap|namespace …`) as Kubernetes protobuf.
     return api::decode_k8s_protobuf(req.body);
   }
-  try {
-    json j = json::parse(req.body);
-    if (!j.is_object()) return bad_request("the request body must be a JSON object");
-    return j;
-  } catch (const std::exception& e) {
-    return bad_request(std::string("invalid JSON in request body: ") + e.what());
-  }
+  auto j = api::parse_json(req.body);
+  if (!j) return bad_request("invalid JSON in request body: " + j.status().message());
+  if (!j->is_object()) return bad_request("the request body must be a JSON object");
+  return std::move(j.value());
 }
 
 std::string query(const HttpRequest& req, const char* k) {
@@ -239,10 +236,19 @@ int64_t rv_of(const json& o) {
 }
 
 json to_wire(const storage::KeyValue& kv) {
-  json o = json::parse(kv.value, nullptr, false);
-  if (o.is_discarded() || !o.is_object()) return json::object();
+  auto p = api::parse_json(kv.value);
+  if (!p || !p->is_object()) return json::object();
+  json o = std::move(p.value());
   o["metadata"]["resourceVersion"] = std::to_string(kv.mod_revision);
   return o;
+}
+
+// Bodies are parsed within the limit, but a patch (or YAML aliases, or a
+// protobuf body) can build a deeper object; nothing deeper is stored.
+Status check_depth(const json& obj) {
+  if (api::json_depth_within(obj)) return Status::ok();
+  return bad_request("the object nests deeper than " + std::to_string(api::kMaxJsonDepth) +
+                     " levels");
 }
 
 std::string to_stored(json o) {
@@ -450,8 +456,8 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
       auto cur = store_.get(object_key(*ep, "default", "kubernetes"));
       bool same = false;
       if (cur) {
-        json c = json::parse(cur->value, nullptr, false);
-        same = c.is_object() && c.value("subsets", json()) == subsets;
+        auto c = api::parse_json(cur->value);
+        same = c && c->is_object() && c->value("subsets", json()) == subsets;
         if (!same) (void)delete_object(*ep, "default", "kubernetes", json::object(), false);
       }
       if (!same) {
@@ -928,6 +934,8 @@ RestHandler::Outcome RestHandler::create_object(const api::ResourceType& t, cons
                                                 json obj, const std::string& fv, bool dry_run,
                                                 std::vector<std::string>* warnings) {
   Outcome out;
+  out.status = check_depth(obj);
+  if (!out.status.is_ok()) return out;
   out.status = check_kind(t, obj);
   if (!out.status.is_ok()) return out;
   json& meta = obj["metadata"];
@@ -1080,6 +1088,8 @@ RestHandler::Outcome RestHandler::update_object(const api::ResourceType& t, cons
       out.status = bad_request("the object must be a JSON object");
       return out;
     }
+    out.status = check_depth(desired);
+    if (!out.status.is_ok()) return out;
     out.status = check_kind(t, desired);
     if (!out.status.is_ok()) return out;
     json& meta = desired["metadata"];
@@ -1312,11 +1322,9 @@ Result<json> parse_patch_body(const HttpRequest& req) {
                   "include: application/json-patch+json, application/merge-patch+json, "
                   "application/strategic-merge-patch+json");
   }
-  try {
-    return json::parse(req.body);
-  } catch (const std::exception& e) {
-    return bad_request(std::string("invalid JSON in patch: ") + e.what());
-  }
+  auto j = api::parse_json(req.body);
+  if (!j) return bad_request("invalid JSON in patch: " + j.status().message());
+  return j;
 }
 }  // namespace
 
@@ -1497,8 +1505,8 @@ namespace {
 json delete_options(const HttpRequest& req) {
   json opts = json::object();
   if (!req.body.empty()) {
-    json b = json::parse(req.body, nullptr, false);
-    if (b.is_object()) opts = b;
+    auto b = api::parse_json(req.body);
+    if (b && b->is_object()) opts = std::move(b.value());
   }
   if (std::string g = query(req, "gracePeriodSeconds"); !g.empty()) {
     try {
@@ -1547,9 +1555,11 @@ static bool body_dry_run(const json& opts) {
 HttpResponse RestHandler::do_delete(const HttpRequest& req, const RequestInfo& ri) {
   const api::ResourceType& t = *ri.type;
   if (!req.body.empty()) {
-    json b = json::parse(req.body, nullptr, false);
-    if (b.is_discarded() || !b.is_object()) {
-      return error_response(bad_request("invalid DeleteOptions in request body"), ri.name, &t);
+    auto b = api::parse_json(req.body);
+    if (!b || !b->is_object()) {
+      std::string why = b ? "" : ": " + b.status().message();
+      return error_response(bad_request("invalid DeleteOptions in request body" + why), ri.name,
+                            &t);
     }
   }
   json opts = delete_options(req);

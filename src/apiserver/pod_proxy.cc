@@ -13,6 +13,7 @@
 
 #include "../kubelet/stream_ws.h"
 #include "minik8s/api/address_rules.h"
+#include "minik8s/api/json.h"
 
 namespace minik8s::apiserver {
 
@@ -64,7 +65,8 @@ void write_status(tcp::socket& s, const Status& st, unsigned version, const std:
 
 // What the kubelet said when it refused: its Status body if it is one.
 HttpResponse backend_refusal(int code, const std::string& body) {
-  json j = json::parse(body, nullptr, false);
+  auto p = api::parse_json_response(body);
+  json j = p ? std::move(p.value()) : json();
   HttpResponse r;
   if (j.is_object() && j.value("kind", "") == "Status") {
     r.code = code;
@@ -90,7 +92,8 @@ void write_backend_refusal(tcp::socket& s, int code, const std::string& body, un
 void finish_exec(stream::WsStream& ws, const std::string& proto, const std::string& status_json) {
   std::string payload = status_json;
   if (proto != "v5.channel.k8s.io" && proto != "v4.channel.k8s.io") {
-    json j = json::parse(status_json, nullptr, false);
+    auto p = api::parse_json_response(status_json);
+    json j = p ? std::move(p.value()) : json();
     if (j.is_object() && j.contains("message") && j["message"].is_string()) payload = j["message"].get<std::string>();
   }
   std::string out = stream::frame(stream::kError, payload);
@@ -224,7 +227,8 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   get.accept = "application/json";
   HttpResponse pr = handler_.handle(get);
   if (pr.code != 200) return write_response(s, pr, version);
-  json pod = json::parse(pr.body, nullptr, false);
+  auto parsed_pod = api::parse_json_response(pr.body);
+  json pod = parsed_pod ? std::move(parsed_pod.value()) : json();
   const json spec = pod.is_object() && pod.contains("spec") && pod["spec"].is_object() ? pod["spec"] : json::object();
   std::vector<std::string> names, init_names;
   auto collect = [&](const char* key, std::vector<std::string>& into) {
@@ -268,7 +272,8 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
     return write_status(s, Status(Code::kUnavailable, "node " + node + " of pod " + pp->name + " is not registered"),
                         version);
   }
-  json n = json::parse(nr.body, nullptr, false);
+  auto parsed_node = api::parse_json_response(nr.body);
+  json n = parsed_node ? std::move(parsed_node.value()) : json();
   Target t;
   t.container = container;
   if (Status st = kubelet_target(n, node, handler_.options(), t); !st.is_ok()) {

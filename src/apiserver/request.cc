@@ -6,6 +6,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "minik8s/api/json.h"
+
 namespace minik8s::apiserver {
 
 namespace {
@@ -213,7 +215,9 @@ std::optional<ContinueToken> decode_continue(const std::string& token) {
   auto raw = base64_decode(token);
   if (!raw) return std::nullopt;
   try {
-    auto j = nlohmann::json::parse(*raw);
+    auto parsed = api::parse_json(*raw);
+    if (!parsed) return std::nullopt;
+    const nlohmann::json& j = parsed.value();
     ContinueToken t;
     t.revision = j.at("rv").get<int64_t>();
     t.start_after = j.at("start").get<std::string>();

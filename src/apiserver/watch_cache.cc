@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "minik8s/api/json.h"
+
 namespace minik8s::apiserver {
 
 ObjectPtr make_cached_object(const std::string& key, const std::string& value,
@@ -10,14 +12,14 @@ ObjectPtr make_cached_object(const std::string& key, const std::string& value,
   o->key = key;
   o->mod_revision = mod_revision;
   o->create_revision = create_revision;
-  try {
-    o->object = nlohmann::json::parse(value);
-  } catch (const std::exception&) {
-    return nullptr;
-  }
-  if (!o->object.is_object()) return nullptr;
+  auto parsed = api::parse_json(value);
+  if (!parsed || !parsed->is_object()) return nullptr;
+  o->object = std::move(parsed.value());
   o->object["metadata"]["resourceVersion"] = std::to_string(mod_revision);
   o->wire = o->object.dump();
+  // The parsed form of a typical object takes about as much as its encoding
+  // (more for many small fields, about the same for large strings).
+  o->bytes = sizeof(CachedObject) + key.size() + 2 * o->wire.size();
   return o;
 }
 
@@ -80,8 +82,10 @@ void CacheWatcher::advance(int64_t revision) {
 
 // ---- WatchCache ----
 
-WatchCache::WatchCache(storage::Storage& store, size_t capacity)
-    : store_(store), capacity_(capacity == 0 ? 1 : capacity) {}
+WatchCache::WatchCache(storage::Storage& store, size_t capacity, size_t byte_capacity)
+    : store_(store),
+      capacity_(capacity == 0 ? 1 : capacity),
+      byte_capacity_(byte_capacity == 0 ? 1 : byte_capacity) {}
 
 WatchCache::~WatchCache() { stop(); }
 
@@ -146,6 +150,7 @@ void WatchCache::run() {
       }
       revision_ = std::max(revision_, listed->revision);
       ring_.clear();
+      ring_bytes_ = 0;
       ring_floor_ = revision_;
       for (const auto& w : watchers_) w->close();
       watchers_.clear();
@@ -178,8 +183,12 @@ void WatchCache::apply(const storage::Event& ev) {
   revision_ = ev.revision;
   if (ce.object) {
     ring_.push_back(ce);
-    while (ring_.size() > capacity_) {
+    ring_bytes_ += ce.object->bytes;
+    // An event larger than the whole budget leaves the ring empty: watches
+    // from its revision on still resume, older ones get 410.
+    while (!ring_.empty() && (ring_.size() > capacity_ || ring_bytes_ > byte_capacity_)) {
       ring_floor_ = ring_.front().revision;
+      ring_bytes_ -= ring_.front().object->bytes;
       ring_.pop_front();
     }
     for (const auto& w : watchers_) {
@@ -290,6 +299,16 @@ size_t WatchCache::watcher_count() const {
 int64_t WatchCache::oldest_revision() const {
   std::shared_lock lock(mu_);
   return ring_floor_;
+}
+
+size_t WatchCache::ring_size() const {
+  std::shared_lock lock(mu_);
+  return ring_.size();
+}
+
+size_t WatchCache::ring_bytes() const {
+  std::shared_lock lock(mu_);
+  return ring_bytes_;
 }
 
 }  // namespace minik8s::apiserver

@@ -3,6 +3,10 @@
 //
 // - Objects are kept parsed (for selectors) and serialized (the wire form with
 //   metadata.resourceVersion set) so lists are built without re-encoding.
+// - The ring of recent events is bounded by count and by bytes (an estimate
+//   of both forms of each event's object): the oldest events drop first, and
+//   a watch from before the ring's start gets kGone (410), as after a
+//   compaction. Large objects therefore shorten the history, not grow memory.
 // - Watchers register a key prefix and a start revision; fan-out only pushes
 //   shared pointers into each watcher's bounded queue and never blocks: a
 //   watcher whose queue overflows is closed (its client re-lists).
@@ -40,6 +44,7 @@ struct CachedObject {
   int64_t create_revision = 0;
   nlohmann::json object;  // with metadata.resourceVersion = mod_revision
   std::string wire;       // object.dump()
+  size_t bytes = 0;       // estimated memory held: key, wire and parsed object
 };
 using ObjectPtr = std::shared_ptr<const CachedObject>;
 
@@ -94,7 +99,10 @@ class CacheWatcher {
 
 class WatchCache {
  public:
-  WatchCache(storage::Storage& store, size_t capacity);
+  // capacity: most events in the ring; byte_capacity: most bytes of events
+  // in it (CachedObject::bytes summed). Both at least 1.
+  WatchCache(storage::Storage& store, size_t capacity, size_t byte_capacity = kDefaultByteCapacity);
+  static constexpr size_t kDefaultByteCapacity = size_t{64} << 20;
   ~WatchCache();
   WatchCache(const WatchCache&) = delete;
   WatchCache& operator=(const WatchCache&) = delete;
@@ -125,6 +133,9 @@ class WatchCache {
   size_t watcher_count() const;
   // The oldest revision a watch may start after.
   int64_t oldest_revision() const;
+  // Events in the ring and their bytes (CachedObject::bytes summed).
+  size_t ring_size() const;
+  size_t ring_bytes() const;
 
  private:
   void run();
@@ -132,6 +143,7 @@ class WatchCache {
 
   storage::Storage& store_;
   const size_t capacity_;
+  const size_t byte_capacity_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<storage::WatchStream> stream_;
@@ -141,6 +153,7 @@ class WatchCache {
   // Guarded by mu_.
   std::map<std::string, ObjectPtr> objects_;
   std::deque<CacheEvent> ring_;
+  size_t ring_bytes_ = 0;   // sum of ring_[i].object->bytes
   int64_t ring_floor_ = 0;  // events with revision > ring_floor_ are all in the ring
   int64_t revision_ = 0;
   std::set<std::shared_ptr<CacheWatcher>> watchers_;

@@ -98,6 +98,50 @@ TEST(WatchCacheTest, TooOldRevisionIsGone) {
   EXPECT_EQ(e->revision, 4);
 }
 
+TEST(WatchCacheTest, RingIsBoundedByBytesAsWellAsCount) {
+  testing::MemStorage store;
+  // Room for 10,000 events by count, but only about 1 MiB of them.
+  WatchCache cache(store, 10000, 1 << 20);
+  ASSERT_TRUE(cache.start().is_ok());
+  const std::string big(200 * 1024, 'x');
+  auto cm = [&](int i) {
+    return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":")" + big +
+           std::to_string(i) + R"("}})";
+  };
+  auto rev = store.create("/registry/configmaps/ns/c", cm(0));
+  ASSERT_TRUE(rev.is_ok());
+  int64_t last = *rev;
+  for (int i = 1; i < 20; ++i) {
+    auto r = store.update("/registry/configmaps/ns/c", cm(i), last);
+    ASSERT_TRUE(r.is_ok());
+    last = *r;
+  }
+  ASSERT_TRUE(cache.wait_for_revision(last, 2s));
+  // Each event holds ~400 KiB (wire + parsed): two fit, not twenty.
+  EXPECT_LE(cache.ring_bytes(), size_t{1} << 20);
+  EXPECT_GE(cache.ring_size(), 1u);
+  EXPECT_LE(cache.ring_size(), 3u);
+  EXPECT_GT(cache.oldest_revision(), *rev);
+  // The history that fell off answers 410, as after a compaction.
+  auto old = cache.watch("/registry/configmaps/", *rev);
+  ASSERT_FALSE(old.is_ok());
+  EXPECT_EQ(old.status().code(), Code::kGone);
+  // A watch inside what is left resumes with the newest event.
+  auto ok = cache.watch("/registry/configmaps/", last - 1);
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  auto e = (*ok)->next(1s);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->revision, last);
+  // Small objects are still kept by count.
+  WatchCache small(store, 5, 1 << 20);
+  ASSERT_TRUE(small.start().is_ok());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(store.create("/registry/pods/ns/p" + std::to_string(i), pod("p")).is_ok());
+  }
+  ASSERT_TRUE(small.wait_fresh(2s));
+  EXPECT_EQ(small.ring_size(), 5u);
+}
+
 TEST(WatchCacheTest, SlowWatcherOverflowsAndIsClosed) {
   testing::MemStorage store;
   WatchCache cache(store, 100);

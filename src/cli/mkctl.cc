@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "minik8s/api/json.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
@@ -361,8 +362,8 @@ int Mkctl::cmd_apply(const std::vector<std::string>& files, bool recursive) {
       }
       Json original;
       if (auto s = jstr(*live, {"metadata", "annotations", kLastApplied}); !s.empty()) {
-        original = Json::parse(s, nullptr, false);
-        if (original.is_discarded()) original = Json();
+        auto original_parsed = api::parse_json_response(s);
+        if (original_parsed) original = std::move(original_parsed.value());
       }
       Json patch = three_way_merge_patch(original, modified, *live);
       if (patch.empty()) {
@@ -507,7 +508,8 @@ int Mkctl::cmd_get(std::vector<std::string> args) {
           rc = 1;
           continue;
         }
-        Json one = Json::parse(res->body, nullptr, false);
+        auto one_parsed = api::parse_json_response(res->body);
+        Json one = one_parsed ? std::move(one_parsed.value()) : Json(Json::value_t::discarded);
         if (!one.is_object()) continue;
         if (!have_table) {
           table["columnDefinitions"] = one.value("columnDefinitions", Json::array());
@@ -523,7 +525,8 @@ int Mkctl::cmd_get(std::vector<std::string> args) {
                                          "application/json", kTableAccept);
       if (!res) fail("error: " + res.status().message());
       if (Status s = client::check_response(*res); !s) fail(server_error(s));
-      table = Json::parse(res->body, nullptr, false);
+      auto table_parsed = api::parse_json_response(res->body);
+      table = table_parsed ? std::move(table_parsed.value()) : Json(Json::value_t::discarded);
       if (!table.is_object()) fail("error: the server returned an invalid table");
       if (table.value("kind", "") != "Table") {
         // A plain list: NAME and AGE only, like kubectl.
@@ -584,7 +587,8 @@ int Mkctl::cmd_get(std::vector<std::string> args) {
         if ((*lines)->ended()) break;
         continue;
       }
-      Json ev = Json::parse(*line, nullptr, false);
+      auto ev_parsed = api::parse_json_response(*line);
+      Json ev = ev_parsed ? std::move(ev_parsed.value()) : Json(Json::value_t::discarded);
       if (!ev.is_object()) continue;
       if (ev.value("type", "") == "ERROR") fail(server_error(client::status_from_response(410, ev["object"].dump())));
       Json obj = ev.value("object", Json::object());
@@ -831,13 +835,16 @@ int Mkctl::cmd_api_resources() {
   auto core = client_->rest().request("GET", "/api", "", "", "application/json");
   if (!core) fail("error: " + core.status().message());
   if (Status s = client::check_response(*core); !s) fail(server_error(s));
-  Json api_versions = Json::parse(core->body, nullptr, false);
+  auto api_versions_parsed = api::parse_json_response(core->body);
+  Json api_versions =
+      api_versions_parsed ? std::move(api_versions_parsed.value()) : Json(Json::value_t::discarded);
   for (auto& v : jat(api_versions, {"versions"})) {
     if (v.is_string()) gvs.push_back("/api/" + v.get<std::string>());
   }
   auto groups = client_->rest().request("GET", "/apis", "", "", "application/json");
   if (groups && groups->status == 200) {
-    Json gl = Json::parse(groups->body, nullptr, false);
+    auto gl_parsed = api::parse_json_response(groups->body);
+    Json gl = gl_parsed ? std::move(gl_parsed.value()) : Json(Json::value_t::discarded);
     for (auto& g : jat(gl, {"groups"})) {
       std::string pv = jstr(g, {"preferredVersion", "groupVersion"});
       if (!pv.empty()) gvs.push_back("/apis/" + pv);
@@ -846,7 +853,8 @@ int Mkctl::cmd_api_resources() {
   for (auto& gv : gvs) {
     auto res = client_->rest().request("GET", gv, "", "", "application/json");
     if (!res || res->status != 200) continue;
-    Json list = Json::parse(res->body, nullptr, false);
+    auto list_parsed = api::parse_json_response(res->body);
+    Json list = list_parsed ? std::move(list_parsed.value()) : Json(Json::value_t::discarded);
     std::string group_version = jstr(list, {"groupVersion"});
     for (auto& r : jat(list, {"resources"})) {
       std::string name = jstr(r, {"name"});
@@ -867,7 +875,8 @@ int Mkctl::cmd_version() {
   auto res = client_->rest().request("GET", "/version", "", "", "application/json");
   if (!res) fail("error: " + res.status().message());
   if (Status s = client::check_response(*res); !s) fail(server_error(s));
-  Json v = Json::parse(res->body, nullptr, false);
+  auto v_parsed = api::parse_json_response(res->body);
+  Json v = v_parsed ? std::move(v_parsed.value()) : Json(Json::value_t::discarded);
   out_ << "Server Version: " << jstr(v, {"gitVersion"}) << "\n";
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../kubelet/stream_ws.h"
+#include "minik8s/api/json.h"
 
 namespace minik8s::cli {
 
@@ -27,7 +28,8 @@ namespace {
 
 // "Error from server (NotFound): pods "x" not found" — or the raw body.
 std::string server_error(int code, const std::string& body) {
-  json j = json::parse(body, nullptr, false);
+  auto parsed = api::parse_json_response(body);
+  json j = parsed ? std::move(parsed.value()) : json();
   // value() throws type_error when a field has another type: a malformed Status falls back to the raw body.
   try {
     if (j.is_object() && j.value("kind", "") == "Status") {
@@ -264,7 +266,8 @@ int run_exec(const std::string& server, const std::string& ns, const ExecOptions
   }
 
   if (!status_msg.empty()) {
-    json s = json::parse(status_msg, nullptr, false);
+    auto parsed = api::parse_json_response(status_msg);
+    json s = parsed ? std::move(parsed.value()) : json();
     // Typed reads: json::value() would throw type_error on a malformed Status (e.g. "status": 1).
     auto str = [](const json& o, const char* key, const std::string& dflt) {
       if (!o.is_object()) return dflt;

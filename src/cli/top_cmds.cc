@@ -222,7 +222,8 @@ Result<Json> get_json(client::RestClient& rest, const std::string& path) {
   auto r = rest.request("GET", path);
   if (!r.is_ok()) return Status(r.status().code(), "error: " + r.status().message());
   if (r->status != 200) return Status(Code::kInternal, server_error(*r));
-  Json doc = Json::parse(r->body, nullptr, false);
+  auto doc_parsed = api::parse_json_response(r->body);
+  Json doc = doc_parsed ? std::move(doc_parsed.value()) : Json(Json::value_t::discarded);
   if (doc.is_discarded()) return Status(Code::kInternal, "error: the server sent malformed JSON for " + path);
   return doc;
 }

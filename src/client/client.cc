@@ -1,4 +1,5 @@
 #include "minik8s/client/client.h"
+#include "minik8s/api/json.h"
 #include "minik8s/util/url.h"
 
 #include <nlohmann/json.hpp>
@@ -51,8 +52,11 @@ Result<Json> Client::call(const std::string& method, const std::string& path, co
   if (!res) return res.status();
   if (Status s = check_response(*res); !s) return s;
   if (res->body.empty()) return Json::object();
-  auto parsed = Json::parse(res->body, nullptr, false);
-  if (parsed.is_discarded()) return internal_error("the server returned invalid JSON for " + method + " " + path);
+  auto parsed = api::parse_json_response(res->body);
+  if (!parsed) {
+    return internal_error("the server returned invalid JSON for " + method + " " + path + ": " +
+                          parsed.status().message());
+  }
   return parsed;
 }
 
@@ -119,7 +123,8 @@ class JsonWatchStream final : public WatchEventStream {
         return std::nullopt;
       }
       if (line->empty()) continue;
-      auto parsed = Json::parse(*line, nullptr, false);
+      auto decoded = api::parse_json_response(*line);
+      Json parsed = decoded ? std::move(decoded.value()) : Json();
       if (!parsed.is_object() || !parsed.contains("type") || !parsed["type"].is_string()) {
         ended_ = true;
         status_ = internal_error("malformed watch event: " + line->substr(0, 200));

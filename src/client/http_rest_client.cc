@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "minik8s/api/json.h"
 #include "minik8s/client/rest_client.h"
 
 namespace minik8s::client {
@@ -407,7 +408,8 @@ Code code_for_reason(const std::string& reason, int http_status) {
 Status status_from_response(int http_status, std::string_view body) {
   std::string reason;
   std::string message;
-  auto parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto decoded = api::parse_json_response(body);
+  nlohmann::json parsed = decoded ? std::move(decoded.value()) : nlohmann::json();
   if (parsed.is_object()) {
     if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string()) reason = it->get<std::string>();
     if (auto it = parsed.find("message"); it != parsed.end() && it->is_string()) message = it->get<std::string>();

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "minik8s/api/json.h"
 #include "minik8s/api/resource.h"
 
 namespace minik8s::apiserver {
@@ -51,7 +52,8 @@ void NamespaceController::run() {
 int NamespaceController::reconcile_all() {
   LocalResponse r = api_.local_request("GET", "/api/v1/namespaces");
   if (r.code != 200) return 0;
-  json list = json::parse(r.body, nullptr, false);
+  auto parsed = api::parse_json_response(r.body);
+  json list = parsed ? std::move(parsed.value()) : json();
   if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) return 0;
   int waiting = 0;
   for (const auto& ns : list["items"]) {
@@ -77,7 +79,8 @@ bool NamespaceController::reconcile(const std::string& ns) {
     std::string coll = base + "/namespaces/" + ns + "/" + t->plural;
     LocalResponse r = api_.local_request("GET", coll);
     if (r.code != 200) continue;
-    json list = json::parse(r.body, nullptr, false);
+    auto parsed = api::parse_json_response(r.body);
+    json list = parsed ? std::move(parsed.value()) : json();
     if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) continue;
     for (const auto& item : list["items"]) {
       ++remaining;
@@ -97,7 +100,8 @@ bool NamespaceController::reconcile(const std::string& ns) {
   if (remaining > 0) return false;
   LocalResponse get = api_.local_request("GET", "/api/v1/namespaces/" + ns);
   if (get.code != 200) return get.code == 404;
-  json obj = json::parse(get.body, nullptr, false);
+  auto parsed = api::parse_json_response(get.body);
+  json obj = parsed ? std::move(parsed.value()) : json();
   if (!obj.is_object()) return false;
   obj["spec"]["finalizers"] = json::array();
   LocalResponse fin = api_.local_request("PUT", "/api/v1/namespaces/" + ns + "/finalize",

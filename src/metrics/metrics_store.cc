@@ -40,7 +40,8 @@ SysTime read_time(const Json& stat, SysTime fallback) {
 }  // namespace
 
 Result<Summary> parse_summary(const std::string& body, const std::string& node, SysTime now) {
-  Json doc = Json::parse(body, nullptr, false);
+  auto doc_parsed = api::parse_json_response(body);
+  Json doc = doc_parsed ? std::move(doc_parsed.value()) : Json(Json::value_t::discarded);
   if (doc.is_discarded() || !doc.is_object() || !api::field(doc, "node").is_object()) {
     return Status(Code::kBadRequest, "the kubelet of node " + node + " sent no stats summary");
   }

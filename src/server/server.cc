@@ -1,5 +1,6 @@
 #include "minik8s/server/server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -97,6 +98,13 @@ const std::vector<std::string>& controller_names() {
 }  // namespace
 
 int run_server(int argc, char** argv) {
+  // Request bodies and objects up to a few MiB are parsed, copied and freed
+  // on many connection threads. glibc raises its mmap threshold after such
+  // frees and then keeps the memory in per-thread heaps: 40 PUTs of a 1 MiB
+  // ConfigMap left 330 MB resident instead of 190 MB. A fixed threshold
+  // keeps every allocation of 128 KiB or more in its own mapping, returned
+  // to the system when freed.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   CLI::App app{"minik8s server: the control plane (API server and controllers)", "server"};
   std::string data_dir = "/var/lib/minik8s";
   std::string listen = "127.0.0.1:6443";
@@ -104,6 +112,7 @@ int run_server(int argc, char** argv) {
   std::string node_port_range = "30000-32767";
   int64_t keep_revisions = 10000;
   int64_t keep_age = 300;
+  size_t watch_cache_bytes = apiserver::ApiServerOptions().watch_cache_bytes;
   std::string log_level = "info";
   std::string scheduler_policy = "least-allocated";
   bool disable_scheduler = false;
@@ -126,6 +135,8 @@ int run_server(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   app.add_option("--scheduler-policy", scheduler_policy, "least-allocated|round-robin|random");
   app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
+  app.add_option("--watch-cache-bytes", watch_cache_bytes,
+                 "most bytes of recent events the watch cache keeps (older watches get 410)");
   app.add_option("--cluster-cidr", cluster_cidr, "range the node IPAM controller cuts pod CIDRs from");
   app.add_option("--node-cidr-mask-size", node_cidr_mask, "prefix length of each node's pod CIDR");
   app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
@@ -236,6 +247,7 @@ int run_server(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  opts.watch_cache_bytes = watch_cache_bytes;
   signal(SIGPIPE, SIG_IGN);
 
   std::error_code ec;

@@ -17,8 +17,28 @@ namespace minik8s::api {
 
 using Json = nlohmann::json;
 
-// Parses one JSON document.
-Result<Json> parse_json(std::string_view text);
+// The deepest nesting of arrays and objects minik8s accepts anywhere: request
+// bodies (JSON, YAML, protobuf, patches and their results), stored objects,
+// and what agents and the CLI decode. `{"a":[1]}` is 2 deep. Kubernetes'
+// decoder stops at 10,000; 1000 keeps every recursive walk of an object
+// (nlohmann's copy, dump and compare, to_yaml, strategic merge, tables) far
+// inside a thread's stack: all of them together need under 1 MiB at this
+// depth (json_test's DeepestAcceptedObjectWalksFitInOneMiBStack), against
+// 8 MiB per connection thread.
+inline constexpr int kMaxJsonDepth = 1000;
+// Responses wrap an object in at most this many more levels (a List's items,
+// a Table row, a watch event around either); decoders of responses allow
+// kMaxJsonDepth + kJsonEnvelopeDepth so that every stored object reads back.
+inline constexpr int kJsonEnvelopeDepth = 4;
+
+// Parses one JSON document; kBadRequest when it nests deeper than max_depth.
+Result<Json> parse_json(std::string_view text, int max_depth = kMaxJsonDepth);
+// Parses a server response (an object, a List, a Table or a watch event):
+// parse_json with room for the envelope around a stored object.
+Result<Json> parse_json_response(std::string_view text);
+// True when value nests arrays/objects at most max_depth deep. Recurses at
+// most max_depth + 1 frames, whatever the value's depth.
+bool json_depth_within(const Json& value, int max_depth = kMaxJsonDepth);
 // Parses a YAML or JSON manifest stream: several '---'-separated YAML
 // documents or one JSON value; empty documents are skipped; a `kind: List`
 // (or any `*List` with `items`) is flattened into its items. Every returned

@@ -35,6 +35,8 @@ struct ApiServerOptions {
   int node_port_min = 30000, node_port_max = 32767;
   size_t watch_cache_capacity = 10000;  // events kept in the ring
   size_t max_body_bytes = 3 * 1024 * 1024;
+  // ... and at most this many bytes of them (docs/api.md "Limits").
+  size_t watch_cache_bytes = size_t{64} << 20;
   // Namespaces created at start-up when missing.
   bool create_default_namespaces = true;
   // DefaultTolerationSeconds admission: pods created without them get
