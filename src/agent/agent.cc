@@ -183,7 +183,7 @@ int run_agent(int argc, char** argv) {
                              : cfg.cni_bridge.empty() ? std::string("mk0")
                                                       : cfg.cni_bridge;
   NodeServices services(client, cfg, cni_conf_dir, cni_ipam_dir, bridge);
-  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name);
+  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name, cfg.http_limits);
   if (Status st = kserver.start(); !st) {
     std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
                  st.to_string().c_str());

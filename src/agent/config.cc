@@ -371,6 +371,16 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   auto* o_ingress_port = app.add_option("--ingress-port", ingress_port, "nginx port for DNS objects (default 80)");
   auto* o_hosts = app.add_option("--hosts-file", hosts, "hosts file for DNS-object names (default /etc/hosts)");
   auto* o_disable = app.add_option("--disable", disable, "network|proxy|dns|ingress (repeatable)");
+  std::string header_timeout, body_timeout, idle_timeout;
+  size_t max_connections = 0;
+  auto* o_header_timeout = app.add_option("--http-header-timeout", header_timeout,
+                                          "kubelet server: time for a request's header (default 30s)");
+  auto* o_body_timeout = app.add_option("--http-body-timeout", body_timeout,
+                                        "kubelet server: time for a request's whole body (default 60s)");
+  auto* o_idle_timeout = app.add_option("--http-idle-timeout", idle_timeout,
+                                        "kubelet server: keep-alive wait for the next request (default 90s)");
+  auto* o_max_connections =
+      app.add_option("--max-connections", max_connections, "kubelet server: concurrent connections (default 1024)");
   app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
   app.add_option("--log-level", ex.log_level, "trace|debug|info|warn|error");
   try {
@@ -424,6 +434,23 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   if (o_ingress_port->count()) c.ingress_port = ingress_port;
   if (o_hosts->count()) c.hosts_file = hosts;
   if (o_disable->count()) c.disable = disable;
+  struct {
+    CLI::Option* opt;
+    const char* flag;
+    const std::string& text;
+    std::chrono::milliseconds& into;
+  } durations[] = {{o_header_timeout, "--http-header-timeout", header_timeout, c.http_limits.header_timeout},
+                   {o_body_timeout, "--http-body-timeout", body_timeout, c.http_limits.body_timeout},
+                   {o_idle_timeout, "--http-idle-timeout", idle_timeout, c.http_limits.idle_timeout}};
+  for (auto& d : durations) {
+    if (d.opt->count() && !parse_conn_duration(d.text, &d.into)) {
+      return invalid(std::string(d.flag) + ": invalid duration \"" + d.text + "\" (e.g. 30s, 500ms, 2m)");
+    }
+  }
+  if (o_max_connections->count()) {
+    if (max_connections == 0) return invalid("--max-connections must be positive");
+    c.http_limits.max_connections = max_connections;
+  }
   if (o_labels->count()) {
     for (const auto& l : labels) {
       auto eq = l.find('=');

@@ -17,7 +17,7 @@ class ServingApiServer final : public ApiServer {
       : opts_(opts),
         cache_(store, opts.watch_cache_capacity, opts.watch_cache_bytes),
         handler_(store, cache_, opts, std::move(ips)),
-        http_(handler_, opts.max_body_bytes) {}
+        http_(handler_, opts.max_body_bytes, opts.conn_limits) {}
   ~ServingApiServer() override { stop(); }
 
   Status start() {

@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "../util/http_read.h"
+
 namespace minik8s::apiserver {
 
 namespace beast = boost::beast;
@@ -87,105 +89,41 @@ void write_error(tcp::socket& s, int code, const Status& st, unsigned version) {
 
 }  // namespace
 
-HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes)
-    : handler_(handler), proxy_(handler), max_body_bytes_(max_body_bytes) {}
+HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes, const ConnLimits& limits,
+                       ConnectionServer::Spawner spawn)
+    : handler_(handler),
+      proxy_(handler),
+      max_body_bytes_(max_body_bytes),
+      conns_(ConnectionServer::Options{"apiserver", limits, std::move(spawn)}, [this](Connection& c) { serve(c); }) {}
 
 HttpServer::~HttpServer() { stop(); }
 
 Status HttpServer::listen(const std::string& address, uint16_t port) {
-  beast::error_code ec;
-  auto addr = net::ip::make_address(address, ec);
-  if (ec) return Status(Code::kUnavailable, "bad listen address " + address + ": " + ec.message());
-  tcp::endpoint ep(addr, port);
-  acceptor_ = std::make_unique<tcp::acceptor>(ioc_);
-  acceptor_->open(ep.protocol(), ec);
-  if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(ep, ec);
-  if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status(Code::kUnavailable,
-                  "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message());
-  }
-  port_ = acceptor_->local_endpoint().port();
-  return Status::ok();
+  Status st = conns_.listen(address, port);
+  if (st.code() == Code::kInvalid) return Status(Code::kUnavailable, st.message());
+  return st;
 }
 
-void HttpServer::start() {
-  accept_thread_ = std::thread([this] { accept_loop(); });
-}
+void HttpServer::start() { conns_.start(); }
 
-void HttpServer::accept_loop() {
-  while (!stopping_) {
-    beast::error_code ec;
-    auto c = std::make_unique<Connection>();
-    acceptor_->accept(c->socket, ec);
-    if (stopping_) break;
-    if (ec) {
-      if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
-      continue;
-    }
-    c->socket.set_option(tcp::no_delay(true), ec);
-    c->fd = c->socket.native_handle();
-    std::lock_guard lock(mu_);
-    reap(false);
-    Connection* raw = c.get();
-    conns_.push_back(std::move(c));
-    raw->thread = std::thread([this, raw] {
-      // Nothing may escape a connection thread: an exception here would
-      // terminate the whole server.
-      try {
-        serve(*raw);
-      } catch (const std::exception& e) {
-        spdlog::error("apiserver: connection failed: {}", e.what());
-      } catch (...) {
-        spdlog::error("apiserver: connection failed with an unknown exception");
-      }
-      beast::error_code ec;
-      raw->socket.shutdown(tcp::socket::shutdown_both, ec);
-      raw->done = true;
-    });
-  }
-}
-
-void HttpServer::reap(bool all) {
-  for (auto it = conns_.begin(); it != conns_.end();) {
-    if (all || (*it)->done) {
-      if ((*it)->thread.joinable()) (*it)->thread.join();
-      it = conns_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void HttpServer::stop() {
-  if (stopping_.exchange(true)) return;
-  beast::error_code ec;
-  if (acceptor_) {
-    // Wake the blocking accept().
-    ::shutdown(acceptor_->native_handle(), SHUT_RDWR);
-    acceptor_->close(ec);
-  }
-  if (accept_thread_.joinable()) accept_thread_.join();
-  std::lock_guard lock(mu_);
-  for (auto& c : conns_) {
-    if (c->done) continue;
-    ::shutdown(c->fd, SHUT_RDWR);
-    int b = c->backend_fd.load();
-    if (b >= 0) ::shutdown(b, SHUT_RDWR);
-  }
-  reap(true);
-}
+void HttpServer::stop() { conns_.stop(); }
 
 void HttpServer::serve(Connection& c) {
+  // Each connection has its own io_context so a pods/exec session can run
+  // asynchronous WebSocket relaying on its thread.
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  http_read::adopt(s, c.fd(), ec);
+  if (ec) return;
+  http_read::Release release(s);  // the ConnectionServer closes the descriptor
+  const std::atomic<bool>& stopping = conns_.stopping();
   beast::flat_buffer buffer;
-  tcp::socket& s = c.socket;
-  while (!stopping_) {
+  for (bool first = true; !stopping; first = false) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(max_body_bytes_);
-    beast::error_code ec;
-    http::read(s, buffer, parser, ec);
+    http_read::read_request(s, buffer, parser, conns_.limits(), first, c.accepted_at(), ec);
     if (ec == http::error::body_limit) {
       HttpResponse r = error_response(Status(
           Code::kTooLarge, "the request body is larger than the limit of " +
@@ -213,7 +151,7 @@ void HttpServer::serve(Connection& c) {
     auto& msg = parser.get();
     if (PodProxy::matches(std::string(msg.target().substr(0, msg.target().find('?'))))) {
       // pods/log and pods/exec take over the connection (streams and upgrades).
-      proxy_.serve(s, msg, stopping_, c.backend_fd);
+      proxy_.serve(s, msg, stopping, c.backend_fd());
       break;
     }
     HttpRequest req;
@@ -230,7 +168,7 @@ void HttpServer::serve(Connection& c) {
     if (handler_.is_watch(req)) {
       ChunkWriter w(s, version);
       try {
-        handler_.handle_watch(req, w, stopping_);
+        handler_.handle_watch(req, w, stopping);
         w.finish();
       } catch (const std::exception& e) {
         spdlog::error("apiserver: internal error in watch {}: {}", req.path, e.what());
@@ -254,7 +192,6 @@ void HttpServer::serve(Connection& c) {
     http::write(s, res, ec);
     if (ec || !keep_alive) break;
   }
-  beast::error_code ec;
   s.shutdown(tcp::socket::shutdown_both, ec);
 }
 

@@ -35,14 +35,15 @@ class KubeletLocator final : public ContainerLocator {
 }  // namespace
 
 struct KubeletServer::Impl {
-  Impl(Kubelet& k, cri::Runtime& r, std::string listen, std::string node_name)
-      : locator(k, std::move(node_name)), http(locator, r, std::move(listen)) {}
+  Impl(Kubelet& k, cri::Runtime& r, std::string listen, std::string node_name, const ConnLimits& limits)
+      : locator(k, std::move(node_name)), http(locator, r, std::move(listen), limits) {}
   KubeletLocator locator;
   KubeletHttpServer http;
 };
 
-KubeletServer::KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name)
-    : impl_(std::make_unique<Impl>(kubelet, runtime, std::move(listen), std::move(node_name))) {}
+KubeletServer::KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name,
+                             const ConnLimits& limits)
+    : impl_(std::make_unique<Impl>(kubelet, runtime, std::move(listen), std::move(node_name), limits)) {}
 
 KubeletServer::~KubeletServer() { stop(); }
 

@@ -4,8 +4,8 @@
 //     satisfies it through an adapter in server.cc; tests fake it).
 //   - CRI log decoding (read_logs / follow) used by /containerLogs.
 //   - KubeletHttpServer: the Beast server itself.
-// Thread safety: KubeletHttpServer runs an acceptor thread and one thread per
-// connection; the locator and runtime are called from those threads and must
+// Thread safety: KubeletHttpServer runs on a ConnectionServer (an acceptor
+// thread and one thread per connection, within ConnLimits); the locator and runtime are called from those threads and must
 // be thread-safe. Ownership: locator and runtime are borrowed.
 #pragma once
 
@@ -18,6 +18,7 @@
 
 #include "minik8s/cri/runtime.h"
 #include "minik8s/kubelet/kubelet.h"
+#include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::kubelet {
@@ -101,7 +102,9 @@ Status stream_logs(const std::string& path, const LogOptions& opts, const std::f
 // ---- the server
 class KubeletHttpServer {
  public:
-  KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen);
+  // spawn: how connection threads start (empty: std::thread; tests inject failures).
+  KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen,
+                    const ConnLimits& limits = {}, ConnectionServer::Spawner spawn = nullptr);
   ~KubeletHttpServer();
   KubeletHttpServer(const KubeletHttpServer&) = delete;
   KubeletHttpServer& operator=(const KubeletHttpServer&) = delete;

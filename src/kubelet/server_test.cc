@@ -1,6 +1,10 @@
 // KubeletHttpServer against a fake locator, a fake runtime and an in-test
 // WebSocket "CRI streaming server"; CRI log decoding.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -703,6 +707,142 @@ TEST(KubeletServerNodeName, SummaryReportsTheNameGiven) {
   EXPECT_EQ(j["node"]["nodeName"], "node-from-agent");
   EXPECT_TRUE(j["pods"].empty());
   server.stop();
+}
+
+
+// ---------------------------------------------------------------- connection limits (docs/logs-exec.md)
+
+int dial(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_text(int fd, const std::string& s) {
+  return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+}
+
+// Reads until want shows up (true), the server closes, or the deadline passes.
+bool read_until(int fd, const std::string& want, std::chrono::milliseconds limit, std::string* out) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (!want.empty() && out->find(want) != std::string::npos) return true;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 20) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return want.empty();
+    out->append(buf, static_cast<size_t>(n));
+  }
+  return !want.empty() && out->find(want) != std::string::npos;
+}
+// True when the server closes the connection before the deadline.
+bool closed_by_server(int fd, std::chrono::milliseconds limit) {
+  std::string ignored;
+  return read_until(fd, "", limit, &ignored);
+}
+
+class KubeletServerLimitsTest : public KubeletServerTest {
+ protected:
+  void restart(std::chrono::milliseconds timeout, size_t max, ConnectionServer::Spawner spawn = nullptr) {
+    server_.reset();
+    ConnLimits lim;
+    lim.header_timeout = lim.body_timeout = lim.idle_timeout = timeout;
+    lim.max_connections = max;
+    server_ = std::make_unique<KubeletHttpServer>(locator_, runtime_, "127.0.0.1:0", lim, std::move(spawn));
+    ASSERT_TRUE(server_->start().is_ok());
+  }
+  const std::string healthz_ = "GET /healthz HTTP/1.1\r\nHost: k\r\n\r\n";
+};
+
+TEST_F(KubeletServerLimitsTest, SlowHeadersStalledBodiesAndIdleConnectionsAreClosed) {
+  restart(300ms, 1024);
+  int header = dial(server_->port()), body = dial(server_->port()), idle = dial(server_->port());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(send_text(header, "GET /healthz HTTP/1.1\r\nHost:"));
+  ASSERT_TRUE(send_text(body, "POST /healthz HTTP/1.1\r\nHost: k\r\nContent-Length: 5000\r\n\r\nx"));
+  std::string got;
+  ASSERT_TRUE(send_text(idle, healthz_));
+  ASSERT_TRUE(read_until(idle, "ok", 5s, &got)) << got;
+  EXPECT_TRUE(closed_by_server(header, 5s)) << "a slow header kept the connection";
+  EXPECT_TRUE(closed_by_server(body, 5s)) << "a stalled body kept the connection";
+  EXPECT_TRUE(closed_by_server(idle, 5s)) << "an idle keep-alive connection stayed open";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+  for (int fd : {header, body, idle}) ::close(fd);
+  EXPECT_EQ(get("/healthz").body, "ok");
+}
+
+TEST_F(KubeletServerLimitsTest, PastTheCapA429StatusThenServedAgain) {
+  restart(20s, 2);
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(dial(server_->port()));
+    std::string got;
+    ASSERT_TRUE(send_text(held.back(), healthz_));
+    ASSERT_TRUE(read_until(held.back(), "ok", 5s, &got)) << got;
+  }
+  int fd = dial(server_->port());
+  ASSERT_TRUE(send_text(fd, healthz_));
+  std::string refused;
+  read_until(fd, "", 5s, &refused);
+  ::close(fd);
+  ASSERT_EQ(refused.rfind("HTTP/1.1 429 ", 0), 0u) << refused;
+  json st = json::parse(refused.substr(refused.find("\r\n\r\n") + 4), nullptr, false);
+  EXPECT_EQ(st.value("kind", ""), "Status");
+  EXPECT_EQ(st.value("message", ""), "too many open connections (limit 2)");
+  ::close(held[0]);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string ok;
+  while (ok != "ok" && std::chrono::steady_clock::now() < deadline) {
+    int c = dial(server_->port());
+    std::string got;
+    if (send_text(c, healthz_) && read_until(c, "\r\n\r\nok", 1s, &got)) ok = "ok";
+    ::close(c);
+  }
+  EXPECT_EQ(ok, "ok");
+  ::close(held[1]);
+}
+
+TEST_F(KubeletServerLimitsTest, AThreadThatCannotStartRefusesOnlyThatConnection) {
+  std::atomic<int> calls{0};
+  restart(20s, 1024, [&](std::function<void()> fn) {
+    if (calls++ == 0) throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    return std::thread(std::move(fn));
+  });
+  int fd = dial(server_->port());
+  ASSERT_TRUE(send_text(fd, healthz_));
+  std::string refused;
+  read_until(fd, "", 5s, &refused);
+  ::close(fd);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 503 ", 0), 0u) << refused;
+  EXPECT_EQ(get("/healthz").body, "ok");
+}
+
+TEST_F(KubeletServerLimitsTest, AFollowedLogOutlivesTheIdleTimeout) {
+  restart(300ms, 1024);
+  std::string path = write_log("idle.log", "2024-01-02T03:04:05Z stdout F first\n");
+  add_container("default/web/main", "c-idle", path);
+  int follow = dial(server_->port());
+  ASSERT_TRUE(send_text(follow, "GET /containerLogs/default/web/main?follow=true HTTP/1.1\r\nHost: k\r\n\r\n"));
+  std::string got;
+  ASSERT_TRUE(read_until(follow, "first", 5s, &got)) << got;
+  // An idle connection opened now is closed: the timeout has run out for the follow too.
+  int idle = dial(server_->port());
+  std::string ignored;
+  ASSERT_TRUE(send_text(idle, healthz_));
+  ASSERT_TRUE(read_until(idle, "ok", 5s, &ignored));
+  ASSERT_TRUE(closed_by_server(idle, 5s));
+  ::close(idle);
+  std::ofstream(path, std::ios::app) << "2024-01-02T03:04:06Z stdout F second\n";
+  EXPECT_TRUE(read_until(follow, "second", 5s, &got)) << got;
+  ::close(follow);
 }
 
 }  // namespace

@@ -10,11 +10,10 @@
 #include <cstdio>
 #include <ctime>
 #include <limits>
-#include <list>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "../util/http_read.h"
 #include "server_internal.h"
 #include "stream_ws.h"
 
@@ -123,68 +122,38 @@ constexpr int64_t kMaxSinceSeconds = 1000000000;  // ~31 years: more is a mistak
 }  // namespace
 
 struct KubeletHttpServer::Impl {
+  // A connection's Asio side. Each has its own io_context so an exec session
+  // can run asynchronous WebSocket relaying on its thread.
   struct Conn {
-    std::unique_ptr<net::io_context> ioc = std::make_unique<net::io_context>();
-    tcp::socket socket{*ioc};
-    std::atomic<int> fd{-1};  // the client socket's descriptor (it moves into a WebSocket for exec)
-    std::atomic<int> backend_fd{-1};
-    std::thread thread;
-    std::atomic<bool> done{false};
+    explicit Conn(Connection& c) : conn(c) {}
+    net::io_context ioc;
+    tcp::socket socket{ioc};
+    Connection& conn;
   };
 
-  Impl(ContainerLocator& l, cri::Runtime& r, std::string listen) : locator(l), runtime(r), listen_addr(std::move(listen)) {}
+  Impl(ContainerLocator& l, cri::Runtime& r, std::string listen, const ConnLimits& limits,
+       ConnectionServer::Spawner spawn)
+      : locator(l),
+        runtime(r),
+        listen_addr(std::move(listen)),
+        conns(ConnectionServer::Options{"kubelet server", limits, std::move(spawn)},
+              [this](Connection& c) { serve_connection(c); }),
+        stopping(conns.stopping()) {}
 
   ContainerLocator& locator;
   cri::Runtime& runtime;
   std::string listen_addr;
-  net::io_context ioc;
-  std::unique_ptr<tcp::acceptor> acceptor;
-  int port = 0;
-  std::thread accept_thread;
-  std::atomic<bool> stopping{false};
-  std::mutex mu;
-  std::list<std::unique_ptr<Conn>> conns;  // guarded by mu
+  ConnectionServer conns;
+  const std::atomic<bool>& stopping;
 
-  void reap(bool all) {
-    for (auto it = conns.begin(); it != conns.end();) {
-      if (all || (*it)->done) {
-        if ((*it)->thread.joinable()) (*it)->thread.join();
-        it = conns.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
-  void accept_loop() {
-    while (!stopping) {
-      auto c = std::make_unique<Conn>();
-      beast::error_code ec;
-      acceptor->accept(c->socket, ec);
-      if (stopping) break;
-      if (ec) {
-        if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) break;
-        continue;
-      }
-      c->socket.set_option(tcp::no_delay(true), ec);
-      c->fd = c->socket.native_handle();
-      std::lock_guard lock(mu);
-      reap(false);
-      Conn* raw = c.get();
-      conns.push_back(std::move(c));
-      raw->thread = std::thread([this, raw] {
-        try {
-          serve(*raw);
-        } catch (const std::exception& e) {
-          spdlog::error("kubelet server: connection failed: {}", e.what());
-        } catch (...) {
-          spdlog::error("kubelet server: connection failed");
-        }
-        beast::error_code ig;
-        raw->socket.shutdown(tcp::socket::shutdown_both, ig);
-        raw->done = true;
-      });
-    }
+  void serve_connection(Connection& conn) {
+    Conn c(conn);
+    beast::error_code ec;
+    http_read::adopt(c.socket, conn.fd(), ec);
+    if (ec) return;
+    http_read::Release release(c.socket);  // the ConnectionServer closes the descriptor
+    serve(c);
+    c.socket.shutdown(tcp::socket::shutdown_both, ec);
   }
 
   static void write_simple(tcp::socket& s, int code, const std::string& ctype, std::string body, bool keep_alive) {
@@ -199,12 +168,12 @@ struct KubeletHttpServer::Impl {
 
   void serve(Conn& c) {
     beast::flat_buffer buffer;
-    while (!stopping) {
+    for (bool first = true; !stopping; first = false) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(64 * 1024);
       parser.body_limit(1024 * 1024);
       beast::error_code ec;
-      http::read(c.socket, buffer, parser, ec);
+      http_read::read_request(c.socket, buffer, parser, conns.limits(), first, c.conn.accepted_at(), ec);
       if (ec) return;
       auto req = parser.release();
       std::string target(req.target());
@@ -342,10 +311,10 @@ struct KubeletHttpServer::Impl {
                                          ? std::vector<std::string>{"v5.channel.k8s.io", "v4.channel.k8s.io"}
                                          : std::vector<std::string>{proto};
     std::string backend_proto;
-    auto backend = stream::connect_ws(*c.ioc, u->host, u->port, u->target, offer, &backend_proto);
+    auto backend = stream::connect_ws(c.ioc, u->host, u->port, u->target, offer, &backend_proto);
     if (!backend) return fail(500, "runtime streaming server: " + backend.status().message());
     if (backend_proto.empty()) backend_proto = "channel.k8s.io";
-    c.backend_fd = beast::get_lowest_layer(**backend).native_handle();
+    c.conn.backend_fd() = beast::get_lowest_layer(**backend).native_handle();
     if (stopping) return;
 
     stream::WsStream client(std::move(c.socket));
@@ -368,7 +337,7 @@ struct KubeletHttpServer::Impl {
       to_backend = [](std::string& m) { return m.empty() || static_cast<unsigned char>(m[0]) != stream::kClose; };
     }
     stream::relay(client, **backend, to_backend, nullptr);
-    c.backend_fd = -1;
+    c.conn.backend_fd() = -1;
     // Give the socket back so the owner's shutdown works on a valid object.
     c.socket = std::move(beast::get_lowest_layer(client));
   }
@@ -454,8 +423,9 @@ struct KubeletHttpServer::Impl {
   }
 };
 
-KubeletHttpServer::KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen)
-    : impl_(std::make_unique<Impl>(locator, runtime, std::move(listen))) {}
+KubeletHttpServer::KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen,
+                                     const ConnLimits& limits, ConnectionServer::Spawner spawn)
+    : impl_(std::make_unique<Impl>(locator, runtime, std::move(listen), limits, std::move(spawn))) {}
 
 KubeletHttpServer::~KubeletHttpServer() { stop(); }
 
@@ -469,46 +439,22 @@ Status KubeletHttpServer::start() {
   }
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
-  beast::error_code ec;
-  auto addr = net::ip::make_address(host, ec);
-  if (ec) return Status(Code::kInvalid, "kubelet server: bad listen address \"" + s.listen_addr + "\"");
   int p = 0;
   try {
     p = std::stoi(port);
   } catch (...) {
     return Status(Code::kInvalid, "kubelet server: bad listen port in \"" + s.listen_addr + "\"");
   }
-  tcp::endpoint ep(addr, static_cast<uint16_t>(p));
-  s.acceptor = std::make_unique<tcp::acceptor>(s.ioc);
-  s.acceptor->open(ep.protocol(), ec);
-  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) s.acceptor->bind(ep, ec);
-  if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return Status(Code::kUnavailable, "kubelet server: cannot listen on " + s.listen_addr + ": " + ec.message());
-  s.port = s.acceptor->local_endpoint().port();
-  s.accept_thread = std::thread([&s] { s.accept_loop(); });
+  if (p < 0 || p > 65535) return Status(Code::kInvalid, "kubelet server: bad listen port in \"" + s.listen_addr + "\"");
+  Status st = s.conns.listen(host, static_cast<uint16_t>(p));
+  if (st.code() == Code::kInvalid) return Status(Code::kInvalid, "kubelet server: bad listen address \"" + s.listen_addr + "\"");
+  if (!st.is_ok()) return Status(Code::kUnavailable, "kubelet server: " + st.message());
+  s.conns.start();
   return Status::ok();
 }
 
-int KubeletHttpServer::port() const { return impl_->port; }
+int KubeletHttpServer::port() const { return impl_->conns.port(); }
 
-void KubeletHttpServer::stop() {
-  Impl& s = *impl_;
-  if (s.stopping.exchange(true)) return;
-  if (s.acceptor) {
-    ::shutdown(s.acceptor->native_handle(), SHUT_RDWR);
-    beast::error_code ec;
-    s.acceptor->close(ec);
-  }
-  if (s.accept_thread.joinable()) s.accept_thread.join();
-  std::lock_guard lock(s.mu);
-  for (auto& c : s.conns) {
-    if (c->done) continue;
-    ::shutdown(c->fd.load(), SHUT_RDWR);
-    int b = c->backend_fd.load();
-    if (b >= 0) ::shutdown(b, SHUT_RDWR);
-  }
-  s.reap(true);
-}
+void KubeletHttpServer::stop() { impl_->conns.stop(); }
 
 }  // namespace minik8s::kubelet

@@ -125,6 +125,9 @@ int run_server(int argc, char** argv) {
   std::string hpa_sync = "15s", hpa_downscale = "5m";
   double hpa_tolerance = 0.1;
   std::string metric_resolution = "5s";
+  // Connection limits of the API server (docs/api.md "Connection limits").
+  std::string http_header_timeout = "30s", http_body_timeout = "60s", http_idle_timeout = "90s";
+  size_t max_connections = 1024;
   std::string cluster_domain = "cluster.local", local_node;
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
@@ -158,6 +161,10 @@ int run_server(int argc, char** argv) {
   app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                  "default scale-down stabilization window (e.g. 5m)");
   app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
+  app.add_option("--http-header-timeout", http_header_timeout, "time for a request's header (e.g. 30s)");
+  app.add_option("--http-body-timeout", http_body_timeout, "time for a request's whole body (e.g. 60s)");
+  app.add_option("--http-idle-timeout", http_idle_timeout, "keep-alive wait for the next request (e.g. 90s)");
+  app.add_option("--max-connections", max_connections, "concurrent API connections; more are refused with 429");
   app.add_option("--cluster-domain", cluster_domain,
                  "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
   app.add_option("--local-node", local_node,
@@ -190,7 +197,10 @@ int run_server(int argc, char** argv) {
                               {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
                               {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                                std::chrono::milliseconds(0)},
-                              {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)}};
+                              {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
+                              {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
+                              {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
+                              {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
@@ -199,6 +209,10 @@ int run_server(int argc, char** argv) {
       return 2;
     }
     d.value = *v;
+  }
+  if (max_connections == 0) {
+    std::fprintf(stderr, "error: --max-connections must be positive\n");
+    return 2;
   }
   if (hpa_tolerance < 0 || hpa_tolerance >= 1) {
     std::fprintf(stderr, "error: --horizontal-pod-autoscaler-tolerance must be in [0, 1)\n");
@@ -237,6 +251,16 @@ int run_server(int argc, char** argv) {
   opts.node_port_max = np_max;
   opts.default_not_ready_toleration_seconds = not_ready_toleration;
   opts.default_unreachable_toleration_seconds = unreachable_toleration;
+  auto duration_of = [&](std::string_view flag) {
+    for (const auto& d : durations) {
+      if (flag == d.flag) return d.value;
+    }
+    return std::chrono::milliseconds(0);
+  };
+  opts.conn_limits.header_timeout = duration_of("--http-header-timeout");
+  opts.conn_limits.body_timeout = duration_of("--http-body-timeout");
+  opts.conn_limits.idle_timeout = duration_of("--http-idle-timeout");
+  opts.conn_limits.max_connections = max_connections;
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::agent {
@@ -42,6 +43,9 @@ struct NodeConfig {
   // ":PORT" binds to node_ip (the default: the kubelet has no authentication
   // yet, so it does not listen on every interface).
   std::string listen = ":10250";
+  // The kubelet server's connection limits (flags --http-header-timeout,
+  // --http-body-timeout, --http-idle-timeout, --max-connections; docs/logs-exec.md).
+  ConnLimits http_limits;
   std::chrono::milliseconds lease_renew_interval{2000};
   std::chrono::milliseconds status_update_interval{10000};
   std::vector<std::string> cluster_dns;  // empty + DNS enabled: the node's bridge address

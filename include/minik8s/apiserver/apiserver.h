@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "minik8s/storage/storage.h"
+#include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::apiserver {
@@ -35,6 +36,9 @@ struct ApiServerOptions {
   int node_port_min = 30000, node_port_max = 32767;
   size_t watch_cache_capacity = 10000;  // events kept in the ring
   size_t max_body_bytes = 3 * 1024 * 1024;
+  // Connection limits: header/body/idle timeouts and the cap on concurrent
+  // connections (minik8s/util/conn_server.h; docs/api.md "Connection limits").
+  ConnLimits conn_limits;
   // ... and at most this many bytes of them (docs/api.md "Limits").
   size_t watch_cache_bytes = size_t{64} << 20;
   // Namespaces created at start-up when missing.

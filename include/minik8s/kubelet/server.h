@@ -12,7 +12,8 @@
 //   GET /metrics                                   → Prometheus text (container_cpu_usage_seconds_total,
 //                                                    container_memory_working_set_bytes, kubelet_running_pods ...)
 //   GET /pods                                      → PodList of the pods bound here
-// Threads: own acceptor + a thread per connection. stop() closes everything.
+// Threads: a ConnectionServer (minik8s/util/conn_server.h): an acceptor + a thread per connection, within
+// ConnLimits (header/body/idle timeouts, a cap on connections; docs/logs-exec.md). stop() closes everything.
 #pragma once
 
 #include <memory>
@@ -20,6 +21,7 @@
 
 #include "minik8s/cri/runtime.h"
 #include "minik8s/kubelet/kubelet.h"
+#include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::kubelet {
@@ -28,7 +30,8 @@ class KubeletServer {
  public:
   // listen: "HOST:PORT" (port 0 picks one). kubelet and runtime are borrowed.
   // node_name: reported by /stats/summary ("" = the host name).
-  KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name = "");
+  KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name = "",
+                const ConnLimits& limits = {});
   ~KubeletServer();
   Status start();
   int port() const;
