@@ -180,7 +180,9 @@ class Server:
 
     def back_to_baseline(self, phase, rss_slack, fd_slack=2, timeout=30):
         """The fd count comes back to the baseline (+fd_slack: the in-process
-        controllers may be mid-request) and RSS to within rss_slack bytes of it."""
+        controllers may be mid-request; the store keeps up to 16 idle SQLite
+        read connections of 2 fds each, opened on demand) and RSS to within
+        rss_slack bytes of it."""
         if not check(self.alive(), f"{phase}: the server is still running"):
             return
         fds = poll(lambda: self.fds() <= self.base_fds + fd_slack, timeout) and self.fds()
