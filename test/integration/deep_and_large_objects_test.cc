@@ -43,7 +43,9 @@ class DeepAndLargeTest : public testing_support::ApiServerFixture {
     EXPECT_EQ(s.value("kind", ""), "Status") << what;
     EXPECT_EQ(s.value("reason", ""), "BadRequest") << what;
     if (named) {
-      EXPECT_NE(s.value("message", "").find("deeper than 1000 levels"), std::string::npos)
+      EXPECT_NE(s.value("message", "").find("deeper than " + std::to_string(api::kMaxJsonDepth) +
+                                            " levels"),
+                std::string::npos)
           << what << ": " << s.value("message", "");
     }
     EXPECT_EQ(req("GET", "/readyz").code, 200) << "the server died after " << what;
@@ -65,7 +67,7 @@ class DeepAndLargeTest : public testing_support::ApiServerFixture {
 TEST_F(DeepAndLargeTest, DeepBodiesOnEveryVerbAreBadRequestAndNothingIsStored) {
   // The issue's repro: 100,000 levels (200 KB) killed the process.
   const std::string huge = nested(100000);
-  const std::string over = nested(1000);  // inside "x" of an object: 1001 levels
+  const std::string over = nested(kMaxDepthOfX + 1);  // inside "x" of an object: one level too many
   put_plain("keep");
   for (const std::string* deep : {&huge, &over}) {
     const std::string n = std::to_string(deep->size());
@@ -96,14 +98,15 @@ TEST_F(DeepAndLargeTest, DeepBodiesOnEveryVerbAreBadRequestAndNothingIsStored) {
 }
 
 TEST_F(DeepAndLargeTest, PatchesCannotBuildAnObjectDeeperThanTheLimit) {
-  // x is 600 arrays deep: the object is 601 levels.
-  auto c = req("POST", kCms, cm_text("p", nested(600)));
+  // x is 60 % of the limit deep, and so is the value a patch adds at its
+  // bottom: each is a valid body, together they are too deep.
+  const int part = api::kMaxJsonDepth * 3 / 5;
+  auto c = req("POST", kCms, cm_text("p", nested(part)));
   ASSERT_EQ(c.code, 201) << c.body.substr(0, 300);
   std::string path = "/x";
-  for (int i = 0; i < 599; ++i) path += "/0";
-  // A 500-deep value is a valid body, but placed 600 deep it makes 1100.
+  for (int i = 0; i < part - 1; ++i) path += "/0";
   expect_too_deep(req("PATCH", kCms + "/p",
-                      R"([{"op":"add","path":")" + path + R"(/-","value":)" + nested(500) + "}]",
+                      R"([{"op":"add","path":")" + path + R"(/-","value":)" + nested(part) + "}]",
                       "application/json-patch+json"),
                   "JSON patch add deep");
   // A shallow body that copies a subtree into itself doubles the depth.

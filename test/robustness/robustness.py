@@ -95,7 +95,7 @@ def phase_deep(srv):
         check(srv.alive() and srv.ready(), f"{what}: the server is alive and ready")
     # Just past the limit, and a JSON patch whose value alone is shallow but
     # whose result is deeper than the limit.
-    for depth in (1001, 10_001, 60_000):
+    for depth in (257, 1001, 10_001, 60_000):
         body = encode({"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": {"name": f"d{depth}", "annotations": {"a": "b"}},
                        "x": deep(depth)})

@@ -20,12 +20,14 @@ using Json = nlohmann::json;
 // The deepest nesting of arrays and objects minik8s accepts anywhere: request
 // bodies (JSON, YAML, protobuf, patches and their results), stored objects,
 // and what agents and the CLI decode. `{"a":[1]}` is 2 deep. Kubernetes'
-// decoder stops at 10,000; 1000 keeps every recursive walk of an object
-// (nlohmann's copy, dump and compare, to_yaml, strategic merge, tables) far
-// inside a thread's stack: all of them together need under 1 MiB at this
-// depth (json_test's DeepestAcceptedObjectWalksFitInOneMiBStack), against
-// 8 MiB per connection thread.
-inline constexpr int kMaxJsonDepth = 1000;
+// decoder stops at 10,000. minik8s stops at 256 for two reasons: every
+// object it accepts must read back from its YAML (`-o yaml` into
+// `mkctl apply -f`), and yaml-cpp refuses documents nested about 500 deep;
+// and every recursive walk of an object (nlohmann's copy, dump and compare,
+// to_yaml, strategic merge, tables) stays far inside a thread's stack
+// (json_test's DeepestAcceptedObjectWalksFitInOneMiBStack; about 660 bytes a
+// level for strategic merge, the deepest), against 8 MiB per connection thread.
+inline constexpr int kMaxJsonDepth = 256;
 // Responses wrap an object in at most this many more levels (a List's items,
 // a Table row, a watch event around either); decoders of responses allow
 // kMaxJsonDepth + kJsonEnvelopeDepth so that every stored object reads back.
