@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "minik8s/api/address_rules.h"
+#include "minik8s/api/json.h"
 #include "request.h"
 
 namespace minik8s::apiserver {
@@ -14,28 +15,16 @@ using nlohmann::json;
 
 namespace {
 
-const json& member(const json& o, const char* k) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(k);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string text(const json& o, const char* k) {
-  const json& v = member(o, k);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
 // A Node's pod CIDRs with the field each comes from; podCIDRs entries equal
 // to podCIDR are the same claim (node IPAM writes both) and listed once.
 std::vector<std::pair<std::string, std::string>> pod_cidrs(const json& node) {
   std::vector<std::pair<std::string, std::string>> out;
-  const json& spec = member(node, "spec");
-  std::string single = text(spec, "podCIDR");
+  const json& spec = api::field(node, "spec");
+  std::string single = api::sfield(spec, "podCIDR");
   if (!single.empty()) out.emplace_back("spec.podCIDR", single);
-  const json& list = member(spec, "podCIDRs");
+  const json& list = api::field(spec, "podCIDRs");
   if (list.is_array()) {
     for (size_t i = 0; i < list.size(); ++i) {
       if (!list[i].is_string() || list[i].get<std::string>() == single) continue;
@@ -46,10 +35,10 @@ std::vector<std::pair<std::string, std::string>> pod_cidrs(const json& node) {
 }
 
 bool same_cidrs(const json& a, const json& b) {
-  const json& sa = member(a, "spec");
-  const json& sb = member(b, "spec");
-  return member(sa, "podCIDR") == member(sb, "podCIDR") &&
-         member(sa, "podCIDRs") == member(sb, "podCIDRs");
+  const json& sa = api::field(a, "spec");
+  const json& sb = api::field(b, "spec");
+  return api::field(sa, "podCIDR") == api::field(sb, "podCIDR") &&
+         api::field(sa, "podCIDRs") == api::field(sb, "podCIDRs");
 }
 
 }  // namespace
@@ -81,12 +70,14 @@ Status CrossObjectAdmission::admit_node(const json& obj, const json* old, api::F
   const api::ResourceType* nodes = api::find_kind("v1", "Node");
   auto list = store_.list(collection_prefix(*nodes, ""), "", 0);
   if (!list) return list.status();
-  const std::string self = text(member(obj, "metadata"), "name");
+  const std::string self = api::sfield(api::field(obj, "metadata"), "name");
   std::vector<bool> reported(parsed.size(), false);
   for (const auto& kv : list->items) {
-    json other = json::parse(kv.value, nullptr, false);
-    std::string name = text(member(other, "metadata"), "name");
-    if (name == self || other.is_discarded()) continue;
+    auto decoded = api::parse_json(kv.value);
+    if (!decoded) continue;
+    const json& other = *decoded;
+    std::string name = api::sfield(api::field(other, "metadata"), "name");
+    if (name == self) continue;
     for (const auto& [ofield, ocidr] : pod_cidrs(other)) {
       auto oc = api::parse_cidr(ocidr);
       if (!oc) continue;
@@ -106,9 +97,9 @@ Status CrossObjectAdmission::admit_node(const json& obj, const json* old, api::F
 
 Status CrossObjectAdmission::admit_dns(const json& obj, const json* old, api::FieldErrors& errs,
                                        Hold& hold) {
-  std::string host = normalize_domain(text(member(obj, "spec"), "host"));
+  std::string host = normalize_domain(api::sfield(api::field(obj, "spec"), "host"));
   if (host.empty()) return Status::ok();
-  if (old && normalize_domain(text(member(*old, "spec"), "host")) == host) return Status::ok();
+  if (old && normalize_domain(api::sfield(api::field(*old, "spec"), "host")) == host) return Status::ok();
   const std::string& d = cluster_domain_;
   if (!d.empty() && (host == d || (host.size() > d.size() && host.ends_with("." + d)))) {
     errs.push_back({"spec.host", "Invalid value: " + in_quotes(host) + ": may not be inside the cluster domain " +
@@ -119,14 +110,16 @@ Status CrossObjectAdmission::admit_dns(const json& obj, const json* old, api::Fi
   const api::ResourceType* dnses = api::find_kind("minik8s.io/v1", "DNS");
   auto list = store_.list(collection_prefix(*dnses, ""), "", 0);
   if (!list) return list.status();
-  const json& meta = member(obj, "metadata");
-  const std::string self_ns = text(meta, "namespace"), self_name = text(meta, "name");
+  const json& meta = api::field(obj, "metadata");
+  const std::string self_ns = api::sfield(meta, "namespace"), self_name = api::sfield(meta, "name");
   for (const auto& kv : list->items) {
-    json other = json::parse(kv.value, nullptr, false);
-    const json& om = member(other, "metadata");
-    std::string ns = text(om, "namespace"), name = text(om, "name");
-    if ((ns == self_ns && name == self_name) || other.is_discarded()) continue;
-    if (normalize_domain(text(member(other, "spec"), "host")) != host) continue;
+    auto decoded = api::parse_json(kv.value);
+    if (!decoded) continue;
+    const json& other = *decoded;
+    const json& om = api::field(other, "metadata");
+    std::string ns = api::sfield(om, "namespace"), name = api::sfield(om, "name");
+    if (ns == self_ns && name == self_name) continue;
+    if (normalize_domain(api::sfield(api::field(other, "spec"), "host")) != host) continue;
     return conflict("Operation cannot be fulfilled on dnses.minik8s.io " + in_quotes(self_name) + ": spec.host " +
                     in_quotes(host) + " is already claimed by DNS " + ns + "/" + name);
   }

@@ -20,11 +20,15 @@
 #include <thread>
 #include <vector>
 
+#include "test/fakes/process_limits.h"
+
 namespace minik8s {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::cpu_seconds;
+using testing::free_slots;
 
 // Holds until the client closes; "hello\n" first so the client knows it is served.
 void greet_and_hold(Connection& c) {
@@ -131,29 +135,6 @@ TEST(ConnectionServer, AThreadThatCannotStartRefusesThatConnectionOnly) {
   EXPECT_EQ(read_all(b, 5s, "\n"), "hello\n");
   ::close(b);
   EXPECT_EQ(calls.load(), 2);
-}
-
-// Descriptor numbers below limit that are free (RLIMIT_NOFILE bounds the
-// numbers, not the count).
-size_t free_slots(size_t limit) {
-  size_t used = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return 0;  // not even one
-  int own = ::dirfd(d);
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    int fd = std::atoi(e->d_name);
-    used += fd != own && static_cast<size_t>(fd) < limit;
-  }
-  ::closedir(d);
-  return limit - used;
-}
-
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Out of descriptors, the accept loop neither spins nor gives up: a client

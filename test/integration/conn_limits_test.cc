@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "api_server_fixture.h"
+#include "test/fakes/process_limits.h"
 
 namespace minik8s::apiserver::testing_support {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using minik8s::testing::cpu_seconds;
+using minik8s::testing::free_slots;
 
 int dial(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -203,28 +206,6 @@ TEST_F(ConnLimitsTest, AWatchOutlivesTheIdleTimeout) {
   });
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].value("type", ""), "ADDED");
-}
-
-// Free descriptor numbers below limit (RLIMIT_NOFILE bounds numbers, not the count).
-size_t free_slots(size_t limit) {
-  size_t used = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return 0;
-  int own = ::dirfd(d);
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    int fd = std::atoi(e->d_name);
-    used += fd != own && static_cast<size_t>(fd) < limit;
-  }
-  ::closedir(d);
-  return limit - used;
-}
-
-double cpu_seconds() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // Out of descriptors the server neither spins nor locks up: the client it
