@@ -108,7 +108,9 @@ for p in $(kubectl get pods -l app=hpa-web -o jsonpath='{.items[*].metadata.name
 done
 if [ -z "$missing" ] && [ -n "$served" ]; then pass "every hpa-web pod answered through the Service"; else
   fail "pods that never answered through the Service:${missing:- (no answers)}"; fi
-expect "get hpa while loaded: cpu above target, 4 replicas" "cpu: [0-9]+%/50%.* +1 +4 +4 " kubectl get hpa hpa-web
+# REPLICAS is status.currentReplicas: the 4th pod shows there from the HPA's
+# next sync after the last rescale.
+eventually 30 "get hpa while loaded: cpu above target, 4 replicas" "cpu: [0-9]+%/50%.* +1 +4 +4 " kubectl get hpa hpa-web
 expect "status: currentMetrics (cpu averageUtilization), lastScaleTime" "^[0-9]+ [0-9T:-]+Z$" \
   kubectl get hpa hpa-web -o jsonpath='{.status.currentMetrics[0].resource.current.averageUtilization} {.status.lastScaleTime}'
 # Two loaders keep ~2 CPUs of requests going against 4 × 100m requested: the
