@@ -41,8 +41,8 @@ TEST(ParseJsonTest, RejectsDeepNesting) {
   auto r = parse_json(deep);
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kBadRequest);
-  std::string ok(500, '[');
-  ok += std::string(500, ']');
+  std::string ok(kMaxJsonDepth, '[');
+  ok += std::string(kMaxJsonDepth, ']');
   EXPECT_TRUE(parse_json(ok).is_ok());
 }
 
