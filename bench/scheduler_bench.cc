@@ -89,7 +89,10 @@ json node_object(int i) {
            {{"name", name},
             {"labels",
              {{"kubernetes.io/hostname", name}, {"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}}}}},
-          {"spec", {{"podCIDR", "10.244." + std::to_string(i % 250) + ".0/24"}}},
+          // A /24 of its own (the API refuses overlapping pod CIDRs):
+          // 10.64.0.0/24, 10.64.1.0/24, ... up to 16,384 nodes.
+          {"spec", {{"podCIDR", "10." + std::to_string(64 + i / 256) + "." + std::to_string(i % 256) +
+                                    ".0/24"}}},
           {"status",
            {{"capacity", res},
             {"allocatable", res},
