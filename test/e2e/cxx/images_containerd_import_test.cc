@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../process.h"
+#include "src/images/process.h"
 #include "minik8s/images/images.h"
 
 namespace minik8s::images {
