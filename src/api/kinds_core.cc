@@ -10,6 +10,7 @@
 #include "minik8s/api/address_rules.h"
 #include "minik8s/api/quantity.h"
 #include "minik8s/api/selector.h"
+#include "minik8s/util/base64.h"
 #include "minik8s/util/time.h"
 #include "validation.h"
 
@@ -792,19 +793,7 @@ void validate_data_keys(const Json& data, const std::string& path, std::set<std:
       continue;
     }
     if (base64) {
-      const std::string& s = it.value().get_ref<const std::string&>();
-      bool ok = s.size() % 4 == 0;
-      for (size_t i = 0; ok && i < s.size(); ++i) {
-        char c = s[i];
-        bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                   c == '+' || c == '/';
-        if (c == '=') {
-          ok = i >= s.size() - 2 && (i == s.size() - 1 || s[i + 1] == '=');
-        } else if (!b64) {
-          ok = false;
-        }
-      }
-      if (!ok) {
+      if (!base64_decode(it.value().get_ref<const std::string&>())) {
         errs.push_back({path + "[" + it.key() + "]",
                         "Invalid value: \"<secret contents redacted>\": illegal base64 data"});
       }
@@ -869,33 +858,6 @@ Json configmap_cells(const Json& obj) {
     if (get(obj, k).is_object()) n += obj[k].size();
   }
   return Json::array({n, age(obj)});
-}
-
-std::string base64_encode(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-    i += 3;
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 void secret_defaults(Json& obj) {

@@ -59,9 +59,6 @@ struct ContinueToken {
 std::string encode_continue(const ContinueToken& t);
 std::optional<ContinueToken> decode_continue(const std::string& token);
 
-std::string base64_encode(const std::string& in);
-std::optional<std::string> base64_decode(const std::string& in);
-
 // Storage keys: /registry/<qualified plural>/<ns>/<name> (namespaced) or
 // /registry/<qualified plural>/<name> (cluster-scoped). Prefixes end in '/'.
 std::string object_key(const api::ResourceType& t, const std::string& ns, const std::string& name);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "minik8s/util/base64.h"
+
 namespace minik8s::apiserver {
 namespace {
 
@@ -75,9 +77,6 @@ TEST(RequestTest, ContinueTokenRoundTripAndRejectsGarbage) {
   EXPECT_FALSE(decode_continue("!!!"));
   EXPECT_FALSE(decode_continue(base64_encode("{\"rv\":1}")));
   EXPECT_FALSE(decode_continue(base64_encode("{\"rv\":1,\"start\":\"/etc/passwd\"}")));
-  for (std::string s : {"", "a", "ab", "abc", "abcd"}) {
-    EXPECT_EQ(base64_decode(base64_encode(s)).value_or("?"), s);
-  }
 }
 
 TEST(RequestTest, StorageKeys) {

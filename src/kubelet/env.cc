@@ -4,7 +4,7 @@
 // resourceFieldRef / configMapKeyRef / secretKeyRef resolved.
 //
 // Also home of the small helpers volumes.cc shares (declared there in
-// namespace internal): base64 decoding, ConfigMap/Secret fetch, fieldRef.
+// namespace internal): ConfigMap/Secret fetch and data, fieldRef.
 #include <unistd.h>
 
 #include <fstream>
@@ -17,44 +17,10 @@
 #include "minik8s/api/quantity.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/kubelet/parts.h"
+#include "minik8s/util/base64.h"
 
 namespace minik8s::kubelet {
 namespace internal {
-
-// Standard (and URL-safe) base64, padding optional; kInvalid on bad input.
-Result<std::string> base64_decode(const std::string& in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t buf = 0;
-  int bits = 0;
-  size_t pad = 0;
-  for (char c : in) {
-    if (c == '\n' || c == '\r' || c == ' ') continue;
-    if (c == '=') {
-      pad++;
-      continue;
-    }
-    if (pad > 0) return invalid("illegal base64 data: data after padding");
-    int v = val(c);
-    if (v < 0) return invalid("illegal base64 data: unexpected character");
-    buf = (buf << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buf >> bits) & 0xFF));
-    }
-  }
-  if (bits >= 6 || pad > 2) return invalid("illegal base64 data: bad length");
-  return out;
-}
 
 // The ConfigMap ("configmaps") or Secret ("secrets") ns/name; nullopt when it
 // does not exist; other errors (API unreachable) pass through.
@@ -81,7 +47,7 @@ Result<std::map<std::string, std::string>> object_data(const api::Json& obj, boo
       if (!kv.value().is_string()) continue;
       std::string v = kv.value().get<std::string>();
       if (decode) {
-        auto d = base64_decode(v);
+        auto d = base64_decode_lenient(v);
         if (!d.is_ok()) return invalid("key " + kv.key() + ": " + d.status().message());
         v = std::move(d.value());
       }

@@ -45,7 +45,6 @@ namespace fs = std::filesystem;
 namespace minik8s::kubelet {
 namespace internal {
 // Defined in env.cc.
-Result<std::string> base64_decode(const std::string& in);
 Result<std::optional<api::Json>> get_object(client::Client& client, const std::string& plural,
                                             const std::string& ns, const std::string& name);
 Result<std::map<std::string, std::string>> object_data(const api::Json& obj, bool secret);
