@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "minik8s/api/json.h"
+#include "minik8s/util/file.h"
 
 namespace minik8s::agent {
 
@@ -30,18 +31,7 @@ Status write_agent_state(const std::string& data_dir, const AgentState& s) {
             {"proxy", s.proxy},        {"ingress", s.ingress},
             {"ingressPrefix", s.ingress_prefix}, {"hostsFile", s.hosts_file},
             {"hostsBlockTag", s.hosts_block_tag}};
-  fs::path path = fs::path(data_dir) / "agent.json";
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << j.dump(2) << "\n";
-    if (!f) return internal_error("writing " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return internal_error("renaming " + tmp.string() + ": " + ec.message());
-  return Status::ok();
+  return write_file_atomically((fs::path(data_dir) / "agent.json").string(), j.dump(2) + "\n");
 }
 
 Result<AgentState> read_agent_state(const std::string& data_dir) {

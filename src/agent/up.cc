@@ -25,6 +25,7 @@
 #include "minik8s/cri/grpc_runtime.h"
 #include "minik8s/images/images.h"
 #include "minik8s/kubelet/parts.h"
+#include "minik8s/util/file.h"
 #include "node.h"
 
 namespace minik8s::agent {
@@ -53,19 +54,6 @@ pid_t spawn_self(const std::vector<std::string>& args) {
     _exit(127);
   }
   return pid;
-}
-
-bool write_file_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f) return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  return !ec;
 }
 
 std::string read_file(const fs::path& path) {
@@ -141,7 +129,7 @@ int run_up(int argc, char** argv) {
   sigaddset(&sigs, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  write_file_atomically(dir / "up.pid", std::to_string(getpid()) + "\n");
+  (void)write_file_atomically((dir / "up.pid").string(), std::to_string(getpid()) + "\n");
 
   pid_t server = 0, agent = 0;
   int rc = 0;
@@ -207,8 +195,10 @@ int run_up(int argc, char** argv) {
     auto ready = rest->request("GET", "/readyz", "", "application/json", "");
     if (ready && ready->status == 200) break;
   }
-  if (!write_file_atomically(dir / "kubeconfig", read_file(dir / "server" / "kubeconfig"))) {
-    spdlog::error("minik8s up: cannot write {}", (dir / "kubeconfig").string());
+  if (Status st = write_file_atomically((dir / "kubeconfig").string(),
+                                        read_file(dir / "server" / "kubeconfig"));
+      !st) {
+    spdlog::error("minik8s up: {}", st.message());
     return shutdown(1);
   }
 

@@ -26,6 +26,7 @@
 
 #include "containerd_config.h"
 #include "minik8s/cri/grpc_runtime.h"
+#include "minik8s/util/file.h"
 
 extern char** environ;
 
@@ -113,13 +114,13 @@ struct ManagedContainerd::Impl {
       if (ec) return internal_error("cannot create " + d + ": " + ec.message());
     }
     if (Status s =
-            detail::write_file_atomic(paths.config, detail::containerd_config_toml(options, paths));
+            write_file_atomically(paths.config, detail::containerd_config_toml(options, paths));
         !s)
       return s;
     if (!options.pod_cidr.empty() && !detail::cni_conf_dir_has_config(paths.cni_conf_dir)) {
       const std::string conf =
           paths.cni_conf_dir + "/10-" + detail::cni_network_name(options) + ".conflist";
-      if (Status s = detail::write_file_atomic(conf, detail::cni_conflist_json(options, paths)); !s)
+      if (Status s = write_file_atomically(conf, detail::cni_conflist_json(options, paths)); !s)
         return s;
     }
     return Status::ok();
@@ -249,7 +250,7 @@ struct ManagedContainerd::Impl {
   Status launch() {  // caller holds no lock; sets pid/own_child on success
     auto p = spawn();
     if (!p) return p.status();
-    (void)detail::write_file_atomic(paths.pid_file, std::to_string(*p) + "\n");
+    (void)write_file_atomically(paths.pid_file, std::to_string(*p) + "\n");
     Status s = wait_ready(*p, true);
     if (!s) {
       terminate(*p, true, 2s);

@@ -186,22 +186,4 @@ bool cni_conf_dir_has_config(const std::string& dir) {
   return false;
 }
 
-Status write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    if (!out) return internal_error("cannot write " + tmp);
-    out << content;
-    out.flush();
-    if (!out) return internal_error("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return internal_error("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  }
-  return Status::ok();
-}
-
 }  // namespace minik8s::cri::detail

@@ -42,7 +42,4 @@ std::string cni_conflist_json(const ContainerdOptions& options, const Containerd
 // True when dir holds a *.conf, *.conflist or *.json file.
 bool cni_conf_dir_has_config(const std::string& dir);
 
-// Writes content to path atomically (temp file + rename).
-Status write_file_atomic(const std::string& path, const std::string& content);
-
 }  // namespace minik8s::cri::detail

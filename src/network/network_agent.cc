@@ -12,6 +12,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/network/network.h"
+#include "minik8s/util/file.h"
 #include "plan.h"
 
 namespace fs = std::filesystem;
@@ -57,23 +58,6 @@ Status read_file(const std::string& path, std::string& out) {
   std::ostringstream s;
   s << in.rdbuf();
   out = s.str();
-  return Status::ok();
-}
-
-Status write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    out << content;
-    out.flush();
-    if (!out) return internal_error("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return internal_error("cannot rename " + tmp + " to " + path);
-  }
   return Status::ok();
 }
 
@@ -258,7 +242,7 @@ struct NetworkAgent::Impl {
     const std::string want = conflist_json(o, *pod_cidr, pod_mtu(o));
     std::string have;
     if (read_file(path, have) && have == want) return Status::ok();
-    return write_file_atomic(path, want);
+    return write_file_atomically(path, want);
   }
 
   Status ensure_iptables() {

@@ -26,6 +26,7 @@
 #include "minik8s/metrics/metrics.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
+#include "minik8s/util/file.h"
 
 namespace minik8s::server {
 
@@ -49,21 +50,6 @@ std::string kubeconfig_text(const std::string& url) {
          "    namespace: default\n"
          "current-context: minik8s\n"
          "preferences: {}\n";
-}
-
-bool write_atomically(const std::filesystem::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return false;
-    f << text;
-    f.flush();
-    if (!f) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
 }
 
 // "20s", "500ms", "1m", "1.5" (seconds) → milliseconds; nullopt when malformed or negative.
@@ -420,8 +406,8 @@ int run_server(int argc, char** argv) {
       return 1;
     }
   }
-  if (!write_atomically(std::filesystem::path(data_dir) / "kubeconfig", kubeconfig_text(url))) {
-    spdlog::warn("could not write {}/kubeconfig", data_dir);
+  if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url)); !st) {
+    spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
   }
   spdlog::info("minik8s server ready at {}", url);
   spdlog::default_logger()->flush();
