@@ -1,5 +1,6 @@
 #include "minik8s/client/informer.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace minik8s::client {
@@ -137,10 +138,35 @@ Informer::Informer(Client& client, const api::ResourceType& type, InformerOption
 
 Informer::~Informer() { stop(); }
 
-void Informer::add_event_handlers(EventHandlers handlers) { handlers_.push_back(std::move(handlers)); }
+HandlerId Informer::add_event_handlers(EventHandlers handlers) {
+  std::lock_guard lock(handlers_mu_);
+  HandlerId id = next_handler_id_++;
+  // Late joiners catch up on the cache; the lock keeps the informer thread's
+  // deliveries from interleaving with the replay.
+  if (started_.load() && handlers.on_add) {
+    for (const auto& obj : indexer_.list()) handlers.on_add(obj);
+  }
+  handlers_.emplace_back(id, std::move(handlers));
+  return id;
+}
+
+void Informer::remove_event_handlers(HandlerId id) {
+  std::lock_guard lock(handlers_mu_);
+  std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
+}
+
+bool Informer::request_resync(std::chrono::milliseconds d) {
+  if (d.count() <= 0) return true;
+  std::chrono::milliseconds want = opts_.resync.count() <= 0 ? d : std::min(opts_.resync, d);
+  if (want == opts_.resync) return true;
+  if (started_.load()) return false;
+  opts_.resync = want;
+  return true;
+}
 
 void Informer::start() {
   if (thread_.joinable()) return;
+  started_ = true;
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
 }
 
@@ -170,17 +196,20 @@ std::string Informer::last_resource_version() const {
 }
 
 void Informer::deliver_add(const ObjectPtr& obj) {
-  for (auto& h : handlers_) {
+  std::lock_guard lock(handlers_mu_);
+  for (auto& [id, h] : handlers_) {
     if (h.on_add) h.on_add(obj);
   }
 }
 void Informer::deliver_update(const ObjectPtr& old_obj, const ObjectPtr& new_obj) {
-  for (auto& h : handlers_) {
+  std::lock_guard lock(handlers_mu_);
+  for (auto& [id, h] : handlers_) {
     if (h.on_update) h.on_update(old_obj, new_obj);
   }
 }
 void Informer::deliver_delete(const ObjectPtr& obj) {
-  for (auto& h : handlers_) {
+  std::lock_guard lock(handlers_mu_);
+  for (auto& [id, h] : handlers_) {
     if (h.on_delete) h.on_delete(obj);
   }
 }

@@ -25,7 +25,12 @@ int ExponentialBackoff::failures(const std::string& key) const {
 }
 
 WorkQueue::WorkQueue(WorkQueueOptions opts)
-    : backoff_(opts.base_delay, opts.max_delay), timer_([this](std::stop_token st) { timer_loop(st); }) {}
+    : backoff_(opts.base_delay, opts.max_delay),
+      clock_(opts.clock),
+      poll_clock_(opts.clock != nullptr && opts.clock != &real_clock()),
+      timer_([this](std::stop_token st) { timer_loop(st); }) {}
+
+WorkQueue::SteadyClock::time_point WorkQueue::now() const { return clock_ ? clock_->monotonic() : SteadyClock::now(); }
 
 WorkQueue::~WorkQueue() {
   shutdown();
@@ -54,7 +59,7 @@ void WorkQueue::add_after(const std::string& key, std::chrono::nanoseconds delay
     add_locked(key);
     return;
   }
-  auto at = Clock::now() + delay;
+  auto at = now() + std::chrono::duration_cast<SteadyClock::duration>(delay);
   // Keep only the earliest pending deadline per key.
   for (auto it = delayed_.begin(); it != delayed_.end(); ++it) {
     if (it->second == key) {
@@ -114,17 +119,26 @@ size_t WorkQueue::len() const {
   return queue_.size();
 }
 
+size_t WorkQueue::delayed() const {
+  std::lock_guard lock(mu_);
+  return delayed_.size();
+}
+
 void WorkQueue::timer_loop(std::stop_token stop) {
   std::unique_lock lock(mu_);
   while (!stop.stop_requested() && !shutting_down_) {
-    auto now = Clock::now();
-    while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    auto t = now();
+    while (!delayed_.empty() && delayed_.begin()->first <= t) {
       std::string key = delayed_.begin()->second;
       delayed_.erase(delayed_.begin());
       add_locked(key);
     }
     if (delayed_.empty()) {
       timer_cv_.wait(lock, stop, [&] { return shutting_down_ || !delayed_.empty(); });
+    } else if (poll_clock_) {
+      auto next = delayed_.begin()->first;
+      timer_cv_.wait_for(lock, stop, std::chrono::milliseconds(1),
+                         [&] { return shutting_down_ || delayed_.empty() || delayed_.begin()->first < next; });
     } else {
       auto next = delayed_.begin()->first;
       timer_cv_.wait_until(lock, stop, next, [&] { return shutting_down_ || delayed_.empty() || delayed_.begin()->first < next; });

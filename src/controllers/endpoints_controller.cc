@@ -1,20 +1,21 @@
-// EndpointsController: informers on Services, Pods, Endpoints (and managed
-// EndpointSlices when the API serves them), one worker over a queue of
-// Service keys. Handlers map a pod change to the Services selecting it (old
-// and new labels) and only enqueue; reconcile() computes the wanted subsets
-// from the caches and writes only what differs.
+// EndpointsController: a client::Controller (docs/controllers.md "How to
+// write a controller" walks through this file). Shared informers on Services,
+// Pods, Endpoints (and managed EndpointSlices when the API serves them), one
+// worker over a queue of Service keys. Handlers map a pod change to the
+// Services selecting it (old and new labels) and only enqueue; reconcile()
+// computes the wanted subsets from the caches and writes only what differs.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
 #include "endpoints_builder.h"
 #include "minik8s/api/selector.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
 
@@ -91,8 +92,12 @@ Json sorted_slice_ports(const Json& ports) {
 
 }  // namespace
 
-struct EndpointsController::Impl {
-  Impl(client::Client& c, EndpointsOptions o) : client(c), opts(o) {}
+struct EndpointsController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, EndpointsOptions o, Clock& clk)
+      : client::Controller(f, {"endpoints", 1, std::chrono::milliseconds(20), std::chrono::seconds(5)}, clk),
+        client(f.client()),
+        opts(o) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const EndpointsOptions opts;
@@ -100,14 +105,14 @@ struct EndpointsController::Impl {
   const api::ResourceType* pods_type = nullptr;
   const api::ResourceType* endpoints_type = nullptr;
   const api::ResourceType* slices_type = nullptr;  // null: slices not served or disabled
-  std::unique_ptr<client::Informer> services;
-  std::unique_ptr<client::Informer> pods;
-  std::unique_ptr<client::Informer> endpoints;
-  std::unique_ptr<client::Informer> slices;
-  client::WorkQueue queue{{std::chrono::milliseconds(20), std::chrono::seconds(5)}};
-  std::jthread worker;
+  // Shared informers, owned by the factory.
+  client::Informer* services = nullptr;
+  client::Informer* pods = nullptr;
+  client::Informer* endpoints = nullptr;
+  client::Informer* slices = nullptr;
   bool started = false;
-  bool stopped = false;
+
+  Status setup_and_start();
 
   // ---- handlers (informer threads): only enqueue Service keys.
 
@@ -117,7 +122,7 @@ struct EndpointsController::Impl {
       if (!service_has_selector(*svc)) continue;
       auto sel = api::LabelSelector::from_map(selector_map(*svc));
       if (sel.matches_json(labels_of(pod)) || (old_pod && sel.matches_json(labels_of(*old_pod)))) {
-        queue.add(client::object_key(*svc));
+        enqueue(client::object_key(*svc));
       }
     }
   }
@@ -127,29 +132,9 @@ struct EndpointsController::Impl {
     enqueue_services_for(*pod, old_pod.get());
   }
 
-  // ---- the worker.
+  // ---- reconcile (the worker): an error is retried with backoff by the base.
 
-  bool synced() const {
-    return services->has_synced() && pods->has_synced() && endpoints->has_synced() &&
-           (!slices || slices->has_synced());
-  }
-
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() && !synced()) std::this_thread::sleep_for(5ms);
-    std::string key;
-    while (queue.get(key)) {
-      Status st = reconcile(key);
-      if (st.is_ok()) {
-        queue.forget(key);
-      } else {
-        spdlog::warn("endpoints: service {}: {}", key, st.to_string());
-        queue.add_rate_limited(key);
-      }
-      queue.done(key);
-    }
-  }
-
-  Status reconcile(const std::string& key) {
+  client::ReconcileResult reconcile(const std::string& key) override {
     auto [ns, name] = client::split_key(key);
     ObjectPtr svc = services->indexer().get(key);
     if (!svc) {
@@ -186,7 +171,7 @@ struct EndpointsController::Impl {
 
   Status sync_endpoints(const Json& svc, const std::string& ns, const std::string& name, Json subsets) {
     Json labels = desired_labels(svc);
-    std::string now = format_rfc3339_micro(real_clock().now());
+    std::string now = format_rfc3339_micro(clock().now());
     ObjectPtr existing = endpoints->indexer().get(ns + "/" + name);
     if (!existing) {
       Json ep = {{"apiVersion", "v1"},
@@ -284,12 +269,19 @@ struct EndpointsController::Impl {
 };
 
 EndpointsController::EndpointsController(client::Client& client, EndpointsOptions options)
-    : impl_(std::make_unique<Impl>(client, options)) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, options, real_clock())) {}
+
+EndpointsController::EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options,
+                                         Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, options, clock)) {}
 
 EndpointsController::~EndpointsController() { stop(); }
 
-Status EndpointsController::start() {
-  Impl& s = *impl_;
+Status EndpointsController::start() { return impl_->setup_and_start(); }
+
+Status EndpointsController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "endpoints controller already started");
   s.services_type = api::find_kind("v1", "Service");
   s.pods_type = api::find_kind("v1", "Pod");
@@ -304,55 +296,44 @@ Status EndpointsController::start() {
 
   client::InformerOptions svc_opts;
   svc_opts.resync = kServiceResync;
-  s.services = std::make_unique<client::Informer>(s.client, *s.services_type, svc_opts);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
-  s.endpoints = std::make_unique<client::Informer>(s.client, *s.endpoints_type);
+  s.services = &factory().informer(*s.services_type, svc_opts);
+  s.pods = &factory().informer(*s.pods_type);
+  s.endpoints = &factory().informer(*s.endpoints_type);
 
-  auto enqueue = [&s](const ObjectPtr& o) { s.queue.add(client::object_key(*o)); };
-  s.services->add_event_handlers({enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& o) { enqueue(o); }, enqueue});
-  s.pods->add_event_handlers({
-      [&s](const ObjectPtr& p) { s.enqueue_services_for(*p, nullptr); },
-      [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
-      [&s](const ObjectPtr& p) { s.enqueue_services_for(*p, nullptr); },
-  });
+  auto on_service = [&s](const ObjectPtr& o) { s.enqueue(client::object_key(*o)); };
+  watch(*s.services, {on_service, [on_service](const ObjectPtr&, const ObjectPtr& o) { on_service(o); }, on_service});
+  watch(*s.pods, {
+                     [&s](const ObjectPtr& p) { s.enqueue_services_for(*p, nullptr); },
+                     [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
+                     [&s](const ObjectPtr& p) { s.enqueue_services_for(*p, nullptr); },
+                 });
   // Our own writes come back as updates; only a deletion (by someone else)
   // needs a reconcile. Edits by hand are fixed at the next change or resync.
-  s.endpoints->add_event_handlers({nullptr, nullptr, enqueue});
+  watch(*s.endpoints, {nullptr, nullptr, on_service});
   if (s.slices_type) {
     client::InformerOptions so;
     so.label_selector = std::string(kManagedByLabel) + "=" + kManagedBy;
-    s.slices = std::make_unique<client::Informer>(s.client, *s.slices_type, so);
+    s.slices = &factory().informer(*s.slices_type, so);
     s.slices->add_index(kServiceIndex, [](const Json& slice) -> std::vector<std::string> {
       const Json& l = labels_of(slice);
       std::string svc = sfield(l, kServiceNameLabel);
       if (svc.empty()) return {};
       return {sfield(field(slice, "metadata"), "namespace") + "/" + svc};
     });
-    s.slices->add_event_handlers({nullptr, nullptr, [&s](const ObjectPtr& o) {
-                                    std::string svc = sfield(labels_of(*o), kServiceNameLabel);
-                                    if (!svc.empty()) s.queue.add(sfield(field(*o, "metadata"), "namespace") + "/" + svc);
-                                  }});
+    watch(*s.slices, {nullptr, nullptr, [&s](const ObjectPtr& o) {
+                        std::string svc = sfield(labels_of(*o), kServiceNameLabel);
+                        if (!svc.empty()) s.enqueue(sfield(field(*o, "metadata"), "namespace") + "/" + svc);
+                      }});
   }
   s.started = true;
-  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
-  s.services->start();
-  s.pods->start();
-  s.endpoints->start();
-  if (s.slices) s.slices->start();
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void EndpointsController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  s.worker.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  s.services->stop();
-  s.pods->stop();
-  s.endpoints->stop();
-  if (s.slices) s.slices->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics EndpointsController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

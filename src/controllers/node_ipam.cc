@@ -1,6 +1,8 @@
-// NodeIpamController: one informer on Nodes, one worker over a queue of node
-// names. The worker alone owns the allocation map (block index → node), so
-// it needs no lock; event handlers only enqueue names.
+// NodeIpamController: a client::Controller with the shared informer on
+// Nodes and one worker over a queue of node names. The worker alone owns the
+// allocation map (block index → node), so it needs no lock (hence exactly one
+// worker); event handlers only enqueue names. on_synced() rebuilds the map
+// from the synced Node cache before the first reconcile.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,11 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <thread>
 
 #include "cidr.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "events.h"
 #include "minik8s/util/time.h"
@@ -33,8 +35,12 @@ std::string pod_cidr_of(const Json& node) { return sfield(field(node, "spec"), "
 
 }  // namespace
 
-struct NodeIpamController::Impl {
-  Impl(client::Client& c, NodeIpamOptions o) : client(c), opts(std::move(o)) {}
+struct NodeIpamController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, NodeIpamOptions o, Clock& clk)
+      : client::Controller(f, {"node-ipam", 1, std::chrono::milliseconds(50), std::chrono::seconds(5)}, clk),
+        client(f.client()),
+        opts(std::move(o)) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const NodeIpamOptions opts;
@@ -42,8 +48,7 @@ struct NodeIpamController::Impl {
   const api::ResourceType* events_type = nullptr;
   Ipv4Cidr cluster;
   std::optional<CidrBlocks> blocks;
-  std::unique_ptr<client::Informer> nodes;
-  client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
+  client::Informer* nodes = nullptr;  // shared, owned by the factory
 
   // Worker-thread state (no lock: only the worker touches it).
   std::vector<std::string> owner;                        // block index → node name, "" = free
@@ -52,9 +57,9 @@ struct NodeIpamController::Impl {
   std::set<std::string> waiting;    // no block left for it
   std::set<std::string> announced;  // got the CIDRNotAvailable event for the current wait
 
-  std::jthread worker;
   bool started = false;
-  bool stopped = false;
+
+  Status setup_and_start();
 
   // ---- allocation map
 
@@ -78,7 +83,7 @@ struct NodeIpamController::Impl {
     }
     reserved.erase(name);
     if (freed) {
-      for (const auto& w : waiting) queue.add(w);
+      for (const auto& w : waiting) enqueue(w);
     }
   }
 
@@ -91,7 +96,7 @@ struct NodeIpamController::Impl {
         // Only our unwritten choice for another node: that node picks again.
         release(cur);
         owner[i] = name;
-        queue.add(cur);
+        enqueue(cur);
       } else {
         spdlog::warn("node-ipam: node {} claims {} which node {} holds; leaving both as they are", name,
                      to_string(blocks->at(i)), cur);
@@ -121,6 +126,8 @@ struct NodeIpamController::Impl {
 
   // The Node objects are the truth: occupy what they carry, then reserve
   // blocks for the rest in creation order (deterministic across restarts).
+  void on_synced() override { rebuild(); }
+
   void rebuild() {
     owner.assign(blocks->count(), std::string());
     by_node.clear();
@@ -149,7 +156,8 @@ struct NodeIpamController::Impl {
 
   // ---- reconcile
 
-  Status reconcile(const std::string& name) {
+  // An error keeps the reservation and is retried with backoff by the base.
+  client::ReconcileResult reconcile(const std::string& name) override {
     ObjectPtr node = nodes->indexer().get(name);
     if (!node) {
       waiting.erase(name);
@@ -209,32 +217,21 @@ struct NodeIpamController::Impl {
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-ipam: recording event: {}", r.status().to_string());
   }
-
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() && !nodes->has_synced()) std::this_thread::sleep_for(5ms);
-    if (stop.stop_requested()) return;
-    rebuild();
-    std::string key;
-    while (queue.get(key)) {
-      Status st = reconcile(key);
-      if (st.is_ok()) {
-        queue.forget(key);
-      } else {
-        spdlog::warn("node-ipam: node {}: {}", key, st.to_string());
-        queue.add_rate_limited(key);
-      }
-      queue.done(key);
-    }
-  }
 };
 
 NodeIpamController::NodeIpamController(client::Client& client, NodeIpamOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+
+NodeIpamController::NodeIpamController(client::SharedInformerFactory& factory, NodeIpamOptions options, Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
 
 NodeIpamController::~NodeIpamController() { stop(); }
 
-Status NodeIpamController::start() {
-  Impl& s = *impl_;
+Status NodeIpamController::start() { return impl_->setup_and_start(); }
+
+Status NodeIpamController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "node IPAM controller already started");
   auto cluster = parse_ipv4_cidr(s.opts.cluster_cidr);
   if (!cluster) return bad_request("cluster CIDR: " + cluster.status().message());
@@ -245,29 +242,26 @@ Status NodeIpamController::start() {
   s.nodes_type = api::find_kind("v1", "Node");
   s.events_type = api::find_kind("v1", "Event");
   if (!s.nodes_type || !s.events_type) return internal_error("the kind table lacks Node or Event");
-  s.nodes = std::make_unique<client::Informer>(s.client, *s.nodes_type);
-  s.nodes->add_event_handlers({
-      [&s](const ObjectPtr& n) { s.queue.add(client::object_key(*n)); },
-      [&s](const ObjectPtr& a, const ObjectPtr& b) {
-        // Heartbeats do not concern us; a podCIDR change or a node still without one does.
-        if (pod_cidr_of(*a) != pod_cidr_of(*b) || pod_cidr_of(*b).empty()) s.queue.add(client::object_key(*b));
-      },
-      [&s](const ObjectPtr& n) { s.queue.add(client::object_key(*n)); },
-  });
+  s.nodes = &factory().informer(*s.nodes_type);
+  watch(*s.nodes, {
+                      [&s](const ObjectPtr& n) { s.enqueue(client::object_key(*n)); },
+                      [&s](const ObjectPtr& a, const ObjectPtr& b) {
+                        // Heartbeats do not concern us; a podCIDR change or a node still without one does.
+                        if (pod_cidr_of(*a) != pod_cidr_of(*b) || pod_cidr_of(*b).empty()) {
+                          s.enqueue(client::object_key(*b));
+                        }
+                      },
+                      [&s](const ObjectPtr& n) { s.enqueue(client::object_key(*n)); },
+                  });
   s.started = true;
-  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
-  s.nodes->start();
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void NodeIpamController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  s.worker.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  s.nodes->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics NodeIpamController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -21,6 +21,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/client/client.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/metrics/metrics.h"
@@ -326,6 +327,9 @@ int run_server(int argc, char** argv) {
     ctrl_rest = std::move(rest.value());
     ctrl_client = std::make_unique<client::Client>(*ctrl_rest);
   }
+  // One list+watch and cache per kind for the controllers on client::Controller
+  // (docs/controllers.md); stopped after them.
+  auto informers = std::make_unique<client::SharedInformerFactory>(*ctrl_client);
   // Started in this order, stopped in reverse.
   struct Running {
     std::string name;
@@ -366,13 +370,13 @@ int run_server(int argc, char** argv) {
     controllers::NodeIpamOptions io;
     io.cluster_cidr = cluster_cidr;
     io.node_cidr_mask = node_cidr_mask;
-    if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(*ctrl_client, io),
+    if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(*informers, io),
                 " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
       return 2;
     }
   }
   if (!disabled("endpoints") &&
-      !launch("endpoints", std::make_unique<controllers::EndpointsController>(*ctrl_client), "")) {
+      !launch("endpoints", std::make_unique<controllers::EndpointsController>(*informers), "")) {
     return 1;
   }
   if (!disabled("node-lifecycle")) {
@@ -424,6 +428,8 @@ int run_server(int argc, char** argv) {
   }
   spdlog::info("received signal {}, shutting down", sig);
   stop_all();
+  informers->stop();
+  informers.reset();
   if (metrics_server) metrics_server->stop();
   metrics_server.reset();
   ctrl_client.reset();

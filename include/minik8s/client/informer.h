@@ -11,7 +11,12 @@
 //
 // Threads: the informer owns one thread (start() .. stop()/destructor) that
 // calls the handlers serially; handlers must not block for long and must not
-// call stop(). The cache (Indexer) is safe to read from any thread at any time.
+// call stop(), add_event_handlers() or remove_event_handlers(). Handlers may
+// be added and removed from any thread at any time: one added after start()
+// first gets on_add for every cached object (an object that changes meanwhile
+// may be seen twice); once remove_event_handlers() returns, that handler is
+// not running and is never called again. The cache (Indexer) is safe to read
+// from any thread at any time.
 // Objects are std::shared_ptr<const Json> snapshots: never mutate them; copy first.
 // Ownership: the Client is borrowed and must outlive the Informer.
 #pragma once
@@ -19,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -81,6 +87,9 @@ struct EventHandlers {
   std::function<void(const ObjectPtr& obj)> on_delete;
 };
 
+// Identifies one add_event_handlers() registration.
+using HandlerId = uint64_t;
+
 struct InformerOptions {
   std::string namespace_;  // "" = all namespaces (or cluster-scoped)
   std::string label_selector;
@@ -99,9 +108,19 @@ class Informer {
   Informer(const Informer&) = delete;
   Informer& operator=(const Informer&) = delete;
 
-  // Before start().
-  void add_event_handlers(EventHandlers handlers);
+  // Any time (see Threads above).
+  HandlerId add_event_handlers(EventHandlers handlers);
+  void remove_event_handlers(HandlerId id);
+  // Any time; objects already cached are indexed too. Shared informers: one
+  // name is one function for every consumer.
   void add_index(const std::string& name, IndexFunc fn) { indexer_.add_index(name, std::move(fn)); }
+  // Before start(): resync every d (0 = never); a shorter non-zero period
+  // than the current one wins (a shared informer resyncs for its most
+  // demanding consumer, and every handler gets the resync updates). False
+  // (and no change) once started, when that would change the period.
+  bool request_resync(std::chrono::milliseconds d);
+  std::chrono::milliseconds resync_period() const { return opts_.resync; }
+  bool started() const { return started_.load(); }
 
   void start();
   // Idempotent; joins the thread. Handlers are not called after it returns.
@@ -131,10 +150,17 @@ class Informer {
 
   Client& client_;
   const api::ResourceType type_;
-  const InformerOptions opts_;
+  InformerOptions opts_;  // resync may change before start(), then fixed
   Indexer indexer_;
-  std::vector<EventHandlers> handlers_;  // fixed after start()
+  std::atomic<bool> started_{false};
   std::atomic<bool> synced_{false};
+
+  // Held while handlers run, so that removal waits for a running handler.
+  std::mutex handlers_mu_;
+  // Guarded by handlers_mu_:
+  std::vector<std::pair<HandlerId, EventHandlers>> handlers_;
+  HandlerId next_handler_id_ = 1;
+
   std::atomic<int> list_count_{0};
 
   // Informer-thread state.

@@ -10,6 +10,10 @@
 //   owned by the queue fires it).
 // - add_rate_limited(key): add_after with the key's backoff, which doubles on
 //   each call (base_delay * 2^failures, capped at max_delay) until forget(key).
+// - Delays are measured on WorkQueueOptions::clock's monotonic time (null: the
+//   steady clock). With a clock other than real_clock() (a test's FakeClock)
+//   the timer thread re-reads it every millisecond while keys are delayed, so
+//   advancing the fake clock releases them.
 // Thread safety: every method may be called from any thread. The destructor
 // shuts the queue down and joins its timer thread.
 #pragma once
@@ -25,6 +29,8 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "minik8s/util/time.h"
 
 namespace minik8s::client {
 
@@ -50,6 +56,7 @@ class ExponentialBackoff {
 struct WorkQueueOptions {
   std::chrono::nanoseconds base_delay = std::chrono::milliseconds(5);
   std::chrono::nanoseconds max_delay = std::chrono::seconds(1000);
+  const Clock* clock = nullptr;  // borrowed, outlives the queue; null = steady clock
 };
 
 class WorkQueue {
@@ -72,13 +79,18 @@ class WorkQueue {
   bool shutting_down() const;
   // Keys waiting to be handed out (not processing, not delayed).
   size_t len() const;
+  // Keys waiting for their delay (add_after / add_rate_limited).
+  size_t delayed() const;
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
+  SteadyClock::time_point now() const;
   void add_locked(const std::string& key);
   void timer_loop(std::stop_token stop);
 
   ExponentialBackoff backoff_;
+  const minik8s::Clock* clock_;  // null: SteadyClock::now()
+  const bool poll_clock_;        // clock_ is not real time: poll it while keys wait
 
   mutable std::mutex mu_;
   std::condition_variable cv_;        // workers waiting for a key
@@ -87,7 +99,7 @@ class WorkQueue {
   std::deque<std::string> queue_;
   std::unordered_set<std::string> dirty_;       // queued or to be re-queued after done
   std::unordered_set<std::string> processing_;
-  std::multimap<Clock::time_point, std::string> delayed_;
+  std::multimap<SteadyClock::time_point, std::string> delayed_;
   bool shutting_down_ = false;
 
   std::jthread timer_;  // last: started after the state above exists

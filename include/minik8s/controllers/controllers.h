@@ -31,6 +31,13 @@
 // Threads: start() spawns informers and one worker thread per controller;
 // stop() joins (idempotent; also in the destructor). The Client is borrowed
 // and must outlive the controller.
+//
+// NodeIpamController and EndpointsController are client::Controllers
+// (include/minik8s/client/controller.h). Built on a SharedInformerFactory
+// (borrowed, outlives them) they share its informers: start() starts the
+// factory's informers, and the factory's owner stops them after stopping the
+// controllers. Built on a Client they use a private factory, stopped with
+// them. `clock` (borrowed) is what their timestamps and delays run on.
 #pragma once
 
 #include <chrono>
@@ -39,6 +46,8 @@
 #include <vector>
 
 #include "minik8s/client/client.h"
+#include "minik8s/client/controller.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/util/status.h"
 #include "minik8s/util/time.h"
 
@@ -52,13 +61,16 @@ struct NodeIpamOptions {
 class NodeIpamController {
  public:
   NodeIpamController(client::Client& client, NodeIpamOptions options);
+  NodeIpamController(client::SharedInformerFactory& factory, NodeIpamOptions options, Clock& clock = real_clock());
   ~NodeIpamController();
   // kBadRequest when cluster_cidr / node_cidr_mask are malformed or inconsistent.
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
@@ -69,12 +81,16 @@ struct EndpointsOptions {
 class EndpointsController {
  public:
   EndpointsController(client::Client& client, EndpointsOptions options = {});
+  EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options = {},
+                      Clock& clock = real_clock());
   ~EndpointsController();
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 

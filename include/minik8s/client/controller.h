@@ -1,0 +1,181 @@
+// Controller: the reconcile-loop skeleton every controller shares (the
+// sample-controller shape, STYLE.md §2; docs/controllers.md "How to write a
+// controller").
+//
+// A subclass, in its own start():
+//   1. takes informers from the SharedInformerFactory (factory()),
+//   2. registers handlers with watch(informer, handlers) — handlers only
+//      enqueue keys (enqueue()) — and any other cache to wait for with
+//      wait_for(informer),
+//   3. calls Controller::start().
+// Controller::start() starts the factory's informers and N worker threads.
+// Each worker waits until every watched cache has synced; on_synced() then
+// runs once (before any reconcile), and the workers take keys off the work
+// queue (de-duplicating; one worker per key at a time) and call
+// reconcile(key). Its result:
+//   done()              forget the key's backoff;
+//   requeue()           queue the key again with the key's rate-limited backoff;
+//   requeue_after(d)    forget the backoff, queue the key again after d;
+//   error(status)       log it, retry with the key's backoff (5 ms doubling to
+//                       ControllerOptions::max_backoff by default).
+// A Status converts to a result: ok → done, anything else → error.
+//
+// Time: delays (requeue_after, backoff) run on the injected Clock's monotonic
+// time, so a test with a FakeClock releases them by advancing it. Reconcile
+// latency is measured on the steady clock (it is a cost, not a deadline).
+//
+// Metrics, per controller (metrics() / render_metrics() in the Prometheus text
+// format with label controller="<name>"): workqueue_depth,
+// workqueue_adds_total (every key handed to the queue: handler enqueues and
+// re-adds), workqueue_retries_total (rate-limited re-adds: errors and
+// requeue()), reconcile_total / reconcile_errors_total and the reconcile
+// latency histogram. Nothing serves them over HTTP yet: `minik8s server`
+// has no process-wide registry; a caller that has one reads render_metrics().
+//
+// Threads: the workers are the controller's; reconcile() runs on them, up to
+// `workers` keys at once (never the same key twice at once). stop() removes
+// the handlers from the informers (none runs after it returns), shuts the
+// queue down and joins the workers; idempotent. A subclass calls stop() in its
+// destructor (the workers call its virtual reconcile()); a stopped controller
+// does not start again. The factory is borrowed and must outlive the
+// controller; stopping the informers is the factory owner's job.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "minik8s/client/informer.h"
+#include "minik8s/client/informer_factory.h"
+#include "minik8s/client/work_queue.h"
+#include "minik8s/util/status.h"
+#include "minik8s/util/time.h"
+
+namespace minik8s::client {
+
+class ReconcileResult {
+ public:
+  enum class Action { kDone, kRequeue, kRequeueAfter, kError };
+
+  static ReconcileResult done() { return ReconcileResult(Action::kDone); }
+  static ReconcileResult requeue() { return ReconcileResult(Action::kRequeue); }
+  static ReconcileResult requeue_after(std::chrono::nanoseconds d) {
+    ReconcileResult r(Action::kRequeueAfter);
+    r.after_ = d;
+    return r;
+  }
+  static ReconcileResult error(Status s) {
+    ReconcileResult r(Action::kError);
+    r.status_ = std::move(s);
+    return r;
+  }
+  // ok → done, else error.
+  ReconcileResult(Status s)  // NOLINT(google-explicit-constructor): `return status;` reads best
+      : action_(s.is_ok() ? Action::kDone : Action::kError), status_(std::move(s)) {}
+
+  Action action() const { return action_; }
+  std::chrono::nanoseconds after() const { return after_; }
+  const Status& status() const { return status_; }
+
+ private:
+  explicit ReconcileResult(Action a) : action_(a) {}
+  Action action_;
+  std::chrono::nanoseconds after_{0};
+  Status status_;
+};
+
+struct ControllerOptions {
+  std::string name;  // logs and the metrics' controller label
+  int workers = 1;
+  std::chrono::nanoseconds min_backoff = std::chrono::milliseconds(5);
+  std::chrono::nanoseconds max_backoff = std::chrono::seconds(1000);
+};
+
+struct ControllerMetrics {
+  // Upper bounds (seconds) of the reconcile latency buckets; +Inf implied.
+  static constexpr double kLatencyBuckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
+
+  uint64_t workqueue_depth = 0;
+  uint64_t workqueue_adds_total = 0;
+  uint64_t workqueue_retries_total = 0;
+  uint64_t reconcile_total = 0;
+  uint64_t reconcile_errors_total = 0;
+  // Per bucket (not cumulative); the last is +Inf.
+  std::vector<uint64_t> latency_counts = std::vector<uint64_t>(std::size(kLatencyBuckets) + 1, 0);
+  double latency_sum_seconds = 0;
+};
+
+class Controller {
+ public:
+  virtual ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // kInvalid when started twice (or after stop()).
+  Status start();
+  void stop();
+
+  const std::string& name() const { return opts_.name; }
+  ControllerMetrics metrics() const;
+  std::string render_metrics() const;
+
+ protected:
+  // The factory and clock are borrowed and must outlive the controller.
+  Controller(SharedInformerFactory& factory, ControllerOptions opts, Clock& clock = real_clock());
+
+  virtual ReconcileResult reconcile(const std::string& key) = 0;
+  // Once, on a worker, after every cache synced and before the first reconcile.
+  virtual void on_synced() {}
+
+  // Before start(): handlers on an informer (removed by stop()), whose cache
+  // the workers wait for.
+  void watch(Informer& informer, EventHandlers handlers);
+  // Before start(): another cache to wait for.
+  void wait_for(const Informer& informer);
+
+  void enqueue(const std::string& key);
+  void enqueue_after(const std::string& key, std::chrono::nanoseconds delay);
+
+  SharedInformerFactory& factory() { return factory_; }
+  Client& api_client() { return factory_.client(); }
+  Clock& clock() { return clock_; }
+
+ private:
+  void run_worker(std::stop_token stop);
+  bool wait_synced(const std::stop_token& stop) const;
+  void process(const std::string& key);
+
+  SharedInformerFactory& factory_;
+  const ControllerOptions opts_;
+  Clock& clock_;
+  WorkQueue queue_;
+
+  // Set up before start(), read-only after.
+  std::vector<std::pair<Informer*, HandlerId>> handlers_;
+  std::vector<const Informer*> caches_;
+
+  std::once_flag synced_once_;
+  std::atomic<uint64_t> adds_{0};
+  std::atomic<uint64_t> retries_{0};
+
+  mutable std::mutex metrics_mu_;
+  // Guarded by metrics_mu_:
+  uint64_t reconciles_ = 0;
+  uint64_t errors_ = 0;
+  std::vector<uint64_t> latency_counts_ = std::vector<uint64_t>(std::size(ControllerMetrics::kLatencyBuckets) + 1, 0);
+  double latency_sum_ = 0;
+
+  std::mutex lifecycle_mu_;
+  // Guarded by lifecycle_mu_:
+  bool started_ = false;
+  bool stopped_ = false;
+  std::vector<std::jthread> workers_;
+};
+
+}  // namespace minik8s::client
