@@ -11,9 +11,10 @@
 #include <cstdio>
 #include <limits>
 
-#include "../kubelet/stream_ws.h"
 #include "minik8s/api/address_rules.h"
 #include "minik8s/api/json.h"
+#include "minik8s/stream/websocket.h"
+#include "minik8s/util/url.h"
 
 namespace minik8s::apiserver {
 

@@ -6,14 +6,18 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "../kubelet/stream_ws.h"
 #include "minik8s/api/json.h"
+#include "minik8s/stream/websocket.h"
+#include "minik8s/util/url.h"
 
 namespace minik8s::cli {
 

@@ -12,6 +12,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -23,8 +24,8 @@
 #include <thread>
 
 #include "minik8s/kubelet/server.h"
+#include "minik8s/stream/websocket.h"
 #include "server_internal.h"
-#include "stream_ws.h"
 #include "test/fakes/fake_rest_client.h"
 
 namespace minik8s::kubelet {

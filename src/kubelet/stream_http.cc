@@ -14,8 +14,9 @@
 #include <thread>
 
 #include "../util/http_read.h"
+#include "minik8s/stream/websocket.h"
+#include "minik8s/util/url.h"
 #include "server_internal.h"
-#include "stream_ws.h"
 
 namespace minik8s::kubelet {
 

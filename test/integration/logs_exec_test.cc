@@ -4,15 +4,16 @@
 #include <unistd.h>
 
 #include <boost/beast/websocket.hpp>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <set>
 #include <sstream>
 
-#include "../../src/kubelet/stream_ws.h"
 #include "api_server_fixture.h"
 #include "minik8s/cli/mkctl.h"
+#include "minik8s/stream/websocket.h"
 
 namespace minik8s::apiserver::testing_support {
 namespace {

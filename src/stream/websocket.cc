@@ -1,59 +1,31 @@
-// Header-only WebSocket helpers for the Kubernetes streaming protocols
-// (channel.k8s.io v1–v5) shared by the kubelet server, the API server's
-// pods/exec proxy and mkctl exec.
-//
-// Wire format: binary messages whose first byte is the channel: 0 stdin,
-// 1 stdout, 2 stderr, 3 error (a v1 Status JSON since v4), 4 resize
-// ({"Width":W,"Height":H}), 255 close (v5: the sender closes the channel
-// named by the second byte, stdin in practice).
-//
-// Thread safety: none; a relay() runs the io_context of its two streams on
-// the calling thread until both directions end. Errors are values: the
-// helpers never throw (Boost exceptions are caught here).
-#pragma once
+// The streaming WebSocket codec (see include/minik8s/stream/websocket.h).
+#include "minik8s/stream/websocket.h"
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
-#include <cctype>
 #include <chrono>
-#include <functional>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "minik8s/util/status.h"
+#include <exception>
 
 #include "minik8s/util/url.h"
 
 namespace minik8s::stream {
 
-namespace ws_detail {
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-}  // namespace ws_detail
 
-using WsStream = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
-
-inline constexpr unsigned char kStdin = 0, kStdout = 1, kStderr = 2, kError = 3, kResize = 4, kClose = 255;
-
-// The binary channel protocols we speak, newest first (base64 variants are not supported).
-inline const std::vector<std::string>& channel_protocols() {
-  static const std::vector<std::string> p = {"v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io",
-                                             "v2.channel.k8s.io", "channel.k8s.io"};
+const std::vector<std::string>& channel_protocols() {
+  static const std::vector<std::string> p = {"v5.channel.k8s.io", "v4.channel.k8s.io",
+                                             "v3.channel.k8s.io", "v2.channel.k8s.io",
+                                             "channel.k8s.io"};
   return p;
 }
 
-// Splits a Sec-WebSocket-Protocol header value ("a, b,c") into tokens.
-inline std::vector<std::string> split_protocols(std::string_view header) {
+std::vector<std::string> split_protocols(std::string_view header) {
   std::vector<std::string> out;
   std::string cur;
   auto flush = [&] {
@@ -72,8 +44,7 @@ inline std::vector<std::string> split_protocols(std::string_view header) {
   return out;
 }
 
-// The first protocol the client offered that we support; "" when none.
-inline std::string choose_protocol(std::string_view offered) {
+std::string choose_protocol(std::string_view offered) {
   for (const auto& p : split_protocols(offered)) {
     for (const auto& ours : channel_protocols()) {
       if (p == ours) return p;
@@ -82,16 +53,13 @@ inline std::string choose_protocol(std::string_view offered) {
   return "";
 }
 
-inline std::string join_protocols(const std::vector<std::string>& ps) {
+std::string join_protocols(const std::vector<std::string>& ps) {
   std::string s;
   for (const auto& p : ps) s += (s.empty() ? "" : ", ") + p;
   return s;
 }
 
-// A query string as ordered (key, value) pairs: exec repeats `command`.
-using QueryList = std::vector<std::pair<std::string, std::string>>;
-
-inline QueryList parse_query_list(std::string_view q) {
+QueryList parse_query_list(std::string_view q) {
   QueryList out;
   size_t i = 0;
   while (i <= q.size()) {
@@ -111,14 +79,14 @@ inline QueryList parse_query_list(std::string_view q) {
   return out;
 }
 
-inline std::string query_get(const QueryList& q, const std::string& key, const std::string& dflt = "") {
+std::string query_get(const QueryList& q, const std::string& key, const std::string& dflt) {
   for (const auto& [k, v] : q) {
     if (k == key) return v;
   }
   return dflt;
 }
 
-inline std::vector<std::string> query_all(const QueryList& q, const std::string& key) {
+std::vector<std::string> query_all(const QueryList& q, const std::string& key) {
   std::vector<std::string> out;
   for (const auto& [k, v] : q) {
     if (k == key) out.push_back(v);
@@ -126,27 +94,24 @@ inline std::vector<std::string> query_all(const QueryList& q, const std::string&
   return out;
 }
 
-inline bool query_bool(const QueryList& q, const std::string& key) {
+bool query_bool(const QueryList& q, const std::string& key) {
   std::string v = query_get(q, key);
   return v == "true" || v == "1" || v == "True" || v == "TRUE";
 }
 
-inline std::string encode_query(const QueryList& q) {
+std::string encode_query(const QueryList& q) {
   std::string s;
   for (const auto& [k, v] : q) s += (s.empty() ? "" : "&") + url_encode(k) + "=" + url_encode(v);
   return s;
 }
 
-// "http://host:port/path?x" → host, port, target ("/path?x"). ws:// is accepted too.
-struct Url {
-  std::string host, port, target;
-};
-inline Result<Url> parse_url(const std::string& url) {
+Result<Url> parse_url(const std::string& url) {
   std::string rest;
   for (const char* scheme : {"http://", "ws://"}) {
     if (url.rfind(scheme, 0) == 0) rest = url.substr(std::string(scheme).size());
   }
-  if (rest.empty()) return bad_request("unsupported streaming URL \"" + url + "\" (want http:// or ws://)");
+  if (rest.empty())
+    return bad_request("unsupported streaming URL \"" + url + "\" (want http:// or ws://)");
   Url u;
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
@@ -155,7 +120,8 @@ inline Result<Url> parse_url(const std::string& url) {
     size_t close = hostport.find(']');
     if (close == std::string::npos) return bad_request("bad URL host in \"" + url + "\"");
     u.host = hostport.substr(1, close - 1);
-    u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2) : "80";
+    u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2)
+                                                                       : "80";
   } else {
     size_t colon = hostport.rfind(':');
     u.host = hostport.substr(0, colon);
@@ -165,20 +131,10 @@ inline Result<Url> parse_url(const std::string& url) {
   return u;
 }
 
-// An HTTP error answered instead of the WebSocket upgrade.
-struct UpgradeRefused {
-  int code = 0;
-  std::string body;
-};
-
-// Opens a WebSocket client connection, offering `protocols`. On success
-// *chosen is the server's pick. When the server answers without upgrading,
-// the Status is kUnavailable and *refused (if given) carries the answer.
-inline Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
-                                                    const std::string& port, const std::string& target,
-                                                    const std::vector<std::string>& protocols, std::string* chosen,
-                                                    UpgradeRefused* refused = nullptr) {
-  using namespace ws_detail;
+Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
+                                             const std::string& port, const std::string& target,
+                                             const std::vector<std::string>& protocols,
+                                             std::string* chosen, UpgradeRefused* refused) {
   try {
     tcp::resolver resolver(ioc);
     beast::error_code ec;
@@ -219,9 +175,11 @@ inline Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc
       }
       std::string why = ec.message();
       if (res.result_int() != 0 && res.result_int() != 101) {
-        why = "HTTP " + std::to_string(res.result_int()) + (res.body().empty() ? "" : ": " + res.body());
+        why = "HTTP " + std::to_string(res.result_int()) +
+              (res.body().empty() ? "" : ": " + res.body());
       }
-      return Status(Code::kUnavailable, "websocket upgrade to " + host + ":" + port + " failed: " + why);
+      return Status(Code::kUnavailable,
+                    "websocket upgrade to " + host + ":" + port + " failed: " + why);
     }
     if (chosen) *chosen = std::string(res[http::field::sec_websocket_protocol]);
     ws->binary(true);
@@ -231,13 +189,7 @@ inline Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc
   }
 }
 
-// Relays messages between two open WebSocket streams (same io_context) until
-// both directions end: a close or error on one side closes the other. A filter
-// may rewrite a message or drop it (return false). Runs the io_context.
-using MessageFilter = std::function<bool(std::string&)>;
-
-inline void relay(WsStream& a, WsStream& b, MessageFilter a_to_b, MessageFilter b_to_a) {
-  using namespace ws_detail;
+void relay(WsStream& a, WsStream& b, MessageFilter a_to_b, MessageFilter b_to_a) {
   struct Dir {
     WsStream& from;
     WsStream& to;
@@ -305,19 +257,16 @@ inline void relay(WsStream& a, WsStream& b, MessageFilter a_to_b, MessageFilter 
   }
 }
 
-// A channel message: the channel byte then the payload.
-inline std::string frame(unsigned char channel, std::string_view payload) {
+std::string frame(unsigned char channel, std::string_view payload) {
   std::string s(1, static_cast<char>(channel));
   s.append(payload);
   return s;
 }
 
-// The error-channel Status for an exit code (v4/v5): kubectl exits with it.
-inline std::string exit_status_json(int code) {
+std::string exit_status_json(int code) {
   if (code == 0) return R"({"metadata":{},"status":"Success"})";
   return R"({"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code: error executing command [exit )" +
-         std::to_string(code) +
-         R"(], exit code )" + std::to_string(code) +
+         std::to_string(code) + R"(], exit code )" + std::to_string(code) +
          R"(","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":")" +
          std::to_string(code) + R"("}]}})";
 }
