@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/apiserver/api_group_provider.h"
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
@@ -58,38 +59,6 @@ struct ApiServerOptions {
   // when the server listens on a loopback address only (every client, and so
   // every kubelet, is then on this host). See docs/logs-exec.md.
   std::string local_node;
-};
-
-// The answer to an in-process request (see ApiServer::local_request).
-struct LocalResponse {
-  int code = 0;
-  std::string content_type;
-  std::string body;
-};
-
-// An API group served outside the kind table and the store (the
-// metrics.k8s.io/v1beta1 resource metrics API). Once added, the group is
-// listed in discovery (/apis, /apis/<group>, /apis/<group>/<version>,
-// aggregated discovery) and every request under /apis/<group>/<version>/ is
-// handed to handle(). Implementations must be thread-safe.
-struct ExtraResource {
-  std::string name;  // plural, e.g. "pods"
-  std::string kind;  // e.g. "PodMetrics"
-  bool namespaced = false;
-  std::vector<std::string> verbs{"get", "list"};
-};
-
-class ApiGroupProvider {
- public:
-  virtual ~ApiGroupProvider() = default;
-  virtual std::string group() const = 0;
-  virtual std::string version() const = 0;
-  virtual std::vector<ExtraResource> resources() const = 0;
-  // method "GET", ...; rest: the path after /apis/<group>/<version>, e.g.
-  // "/nodes", "/namespaces/default/pods/web-1"; query: the raw query string
-  // (no '?'); accept: the request's Accept header (for Tables).
-  virtual LocalResponse handle(const std::string& method, const std::string& rest, const std::string& query,
-                               const std::string& accept) = 0;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe

@@ -21,7 +21,7 @@
 #include <chrono>
 #include <memory>
 
-#include "minik8s/apiserver/apiserver.h"
+#include "minik8s/apiserver/api_group_provider.h"
 #include "minik8s/client/client.h"
 #include "minik8s/util/status.h"
 
