@@ -6,8 +6,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "mem_storage_for_test.h"
 #include "minik8s/apiserver/apiserver.h"
+#include "test/fakes/mem_storage.h"
 
 namespace minik8s::apiserver {
 namespace {

@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "mem_storage_for_test.h"
 #include "minik8s/apiserver/apiserver.h"
+#include "test/fakes/mem_storage.h"
 
 namespace minik8s::apiserver {
 namespace {

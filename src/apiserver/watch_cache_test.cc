@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "mem_storage_for_test.h"
+#include "test/fakes/mem_storage.h"
 
 namespace minik8s::apiserver {
 namespace {

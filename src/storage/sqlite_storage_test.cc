@@ -12,7 +12,7 @@
 #include <random>
 #include <thread>
 
-#include "storage_conformance.h"
+#include "test/storage/storage_conformance.h"
 
 namespace minik8s::storage {
 namespace {

@@ -26,7 +26,7 @@
 // kConflict (CAS lost), kGone (compacted revision), kInvalid (empty key,
 // negative argument), kBadRequest (list/compact at a future revision),
 // kUnavailable (a watch stream whose store was closed), kInternal (I/O).
-// The conformance suite is src/storage/storage_conformance.h.
+// The conformance suite is test/storage/storage_conformance.h.
 #pragma once
 
 #include <chrono>

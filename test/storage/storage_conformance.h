@@ -1,10 +1,14 @@
 // Storage conformance suite: the semantics of storage.h, written once as
-// tests that every backend (SqliteStorage, EtcdStorage, a watch cache that
-// claims to behave like a store) must pass.
+// tests that every Storage implementation passes: the backends (SqliteStorage,
+// src/storage/sqlite_storage_test.cc; EtcdStorage when it comes) and the test
+// fakes (MemStorage, test/storage/mem_storage_test.cc). A new backend or fake
+// adds one MINIK8S_STORAGE_CONFORMANCE line.
 //
-// Use from a gtest binary that links mk_storage:
+// Test-only: the library mk_storage_conformance (test/storage/CMakeLists.txt),
+// never linked into a production library. Use from a gtest binary that links
+// it:
 //
-//   #include "storage_conformance.h"   // src/storage/
+//   #include "test/storage/storage_conformance.h"
 //   using minik8s::storage::testing::StorageFactory;
 //   MINIK8S_STORAGE_CONFORMANCE(Sqlite, StorageFactory{"sqlite",
 //       [](const std::string& dir) { return ...open a fresh store under dir...; }});
@@ -49,7 +53,7 @@ class StorageConformanceTest : public ::testing::TestWithParam<StorageFactory> {
 };
 
 // Referenced by MINIK8S_STORAGE_CONFORMANCE so that the linker keeps the
-// object file holding the TEST_Ps when mk_storage is a static archive.
+// object file holding the TEST_Ps (mk_storage_conformance is a static archive).
 int link_storage_conformance();
 
 }  // namespace minik8s::storage::testing
