@@ -16,6 +16,7 @@
 #include "minik8s/api/selector.h"
 #include "minik8s/api/table.h"
 #include "minik8s/util/time.h"
+#include "minik8s/util/utf8.h"
 
 namespace minik8s::apiserver {
 

@@ -41,9 +41,6 @@ RequestInfo parse_path(const std::string& path);
 // Splits "a=b&c=d" into a map (percent-decoding, '+' as space; the last value
 // of a repeated key wins).
 std::map<std::string, std::string> parse_query(const std::string& query);
-// True when s is well-formed UTF-8 (no overlongs, surrogates or code points
-// above U+10FFFF).
-bool valid_utf8(std::string_view s);
 
 // True when an Accept header asks for a meta.k8s.io Table.
 bool wants_table(const std::string& accept);

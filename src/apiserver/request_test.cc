@@ -92,20 +92,3 @@ TEST(RequestTest, StorageKeys) {
 
 }  // namespace
 }  // namespace minik8s::apiserver
-
-namespace minik8s::apiserver {
-namespace {
-TEST(ValidUtf8, AcceptsWellFormedAndRejectsBrokenSequences) {
-  EXPECT_TRUE(valid_utf8(""));
-  EXPECT_TRUE(valid_utf8("app=web"));
-  EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(valid_utf8("\xff"));
-  EXPECT_FALSE(valid_utf8("a\xc3"));              // truncated
-  EXPECT_FALSE(valid_utf8("\xe2\x82"));           // truncated
-  EXPECT_FALSE(valid_utf8("\xc0\xaf"));           // overlong
-  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));       // surrogate
-  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));   // above U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xc3\x28"));           // bad continuation
-}
-}  // namespace
-}  // namespace minik8s::apiserver
