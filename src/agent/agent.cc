@@ -18,6 +18,7 @@
 #include "minik8s/images/images.h"
 #include "minik8s/kubelet/kubelet.h"
 #include "minik8s/kubelet/server.h"
+#include "minik8s/util/signals.h"
 #include "node.h"
 #include "node_services.h"
 
@@ -52,14 +53,6 @@ Status ensure_images(cri::Runtime& runtime, const std::string& socket,
   return Status::ok();
 }
 
-// Waits up to `timeout` for SIGTERM/SIGINT in the blocked set; true if one came.
-bool signalled(const sigset_t& sigs, std::chrono::milliseconds timeout) {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000),
-              static_cast<long>((timeout.count() % 1000) * 1000000)};
-  siginfo_t info;
-  return sigtimedwait(&sigs, &info, &ts) > 0;
-}
-
 }  // namespace
 
 int run_agent(int argc, char** argv) {
@@ -78,12 +71,7 @@ int run_agent(int argc, char** argv) {
   fill_defaults(cfg);
   spdlog::set_level(spdlog::level::from_str(extra.log_level));
 
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = block_stop_signals();
 
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
@@ -199,7 +187,7 @@ int run_agent(int argc, char** argv) {
       spdlog::warn("registering node {} at {}: {} (retrying)", cfg.node_name, server,
                    st.to_string());
     warned = true;
-    if (signalled(sigs, std::chrono::milliseconds(1000))) {
+    if (wait_for_signal(sigs, std::chrono::milliseconds(1000)) != 0) {
       kserver.stop();
       return 0;
     }
@@ -209,7 +197,8 @@ int run_agent(int argc, char** argv) {
   // Recorded first: a setup that fails halfway still gets torn down by `down`.
   services.record(state);
   if (Status st = write_agent_state(cfg.data_dir, state); !st) spdlog::warn("{}", st.to_string());
-  if (Status st = services.setup_network([&] { return signalled(sigs, std::chrono::milliseconds(0)); });
+  if (Status st = services.setup_network(
+          [&] { return wait_for_signal(sigs, std::chrono::milliseconds(0)) != 0; });
       !st) {
     std::fprintf(stderr, "error: pod network: %s\n", st.to_string().c_str());
     kserver.stop();

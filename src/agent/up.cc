@@ -26,6 +26,7 @@
 #include "minik8s/images/images.h"
 #include "minik8s/kubelet/parts.h"
 #include "minik8s/util/file.h"
+#include "minik8s/util/signals.h"
 #include "node.h"
 
 namespace minik8s::agent {
@@ -122,24 +123,11 @@ int run_up(int argc, char** argv) {
   }
   if (image_cache.empty()) image_cache = (dir / "images").string();
 
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  const sigset_t sigs = block_stop_signals({SIGCHLD});
   (void)write_file_atomically((dir / "up.pid").string(), std::to_string(getpid()) + "\n");
 
   pid_t server = 0, agent = 0;
   int rc = 0;
-  auto wait_signal = [&](std::chrono::milliseconds t) -> int {
-    timespec ts{static_cast<time_t>(t.count() / 1000),
-                static_cast<long>((t.count() % 1000) * 1000000)};
-    siginfo_t info;
-    int s = sigtimedwait(&sigs, &info, &ts);
-    return s > 0 ? s : 0;
-  };
   auto shutdown = [&](int code) {
     if (agent > 0) terminate_process(agent, 20s);
     if (server > 0) terminate_process(server, 20s);
@@ -173,7 +161,7 @@ int run_up(int argc, char** argv) {
   std::unique_ptr<client::RestClient> rest;
   for (auto deadline = std::chrono::steady_clock::now() + 60s;;) {
     if (auto r = check_children()) return *r;
-    if (int s = wait_signal(50ms); s == SIGTERM || s == SIGINT) return shutdown(0);
+    if (int s = wait_for_signal(sigs, 50ms); s == SIGTERM || s == SIGINT) return shutdown(0);
     if (std::chrono::steady_clock::now() > deadline) {
       spdlog::error("minik8s up: the server was not ready within 60 s");
       return shutdown(1);
@@ -225,7 +213,7 @@ int run_up(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   for (;;) {
     if (auto r = check_children()) return *r;
-    int s = wait_signal(ready ? 1000ms : 100ms);
+    int s = wait_for_signal(sigs, ready ? 1000ms : 100ms);
     if (s == SIGTERM || s == SIGINT) {
       spdlog::info("minik8s up: signal {}: stopping server and agent (pods keep running)", s);
       rc = shutdown(0);

@@ -28,6 +28,7 @@
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
+#include "minik8s/util/signals.h"
 
 namespace minik8s::server {
 
@@ -253,13 +254,8 @@ int run_server(int argc, char** argv) {
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so every thread inherits the mask.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  const sigset_t sigs = block_stop_signals();
   opts.watch_cache_bytes = watch_cache_bytes;
-  signal(SIGPIPE, SIG_IGN);
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -420,12 +416,8 @@ int run_server(int argc, char** argv) {
   // back to the system every 10 s: after a burst of large or many objects
   // (docs/security.md) glibc would otherwise keep it resident for good —
   // 335 MB against 174 MB live after the robustness suite's mutations.
-  int sig = -1;
-  while (sig < 0) {
-    timespec every{10, 0};
-    sig = sigtimedwait(&sigs, nullptr, &every);
-    if (sig < 0) malloc_trim(0);
-  }
+  int sig = 0;
+  while ((sig = wait_for_signal(sigs, std::chrono::seconds(10))) == 0) malloc_trim(0);
   spdlog::info("received signal {}, shutting down", sig);
   stop_all();
   informers->stop();
