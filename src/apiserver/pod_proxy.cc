@@ -308,7 +308,13 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
     // that comes first ("Unknown stream id 1, discarding message").
     // What fails from here on is a Status on the error channel.
     auto& ioc = static_cast<net::io_context&>(s.get_executor().context());
-    stream::WsStream client(std::move(s));
+    beast::error_code dup_ec;
+    tcp::socket own = stream::duplicate_socket(s, dup_ec);
+    if (dup_ec) {
+      return write_status(s, Status(Code::kUnavailable, "cannot serve exec: " + dup_ec.message()), version,
+                          pp->name);
+    }
+    stream::WsStream client(std::move(own));
     client.set_option(websocket::stream_base::decorator(
         [proto](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, proto); }));
     client.read_message_max(64 * 1024 * 1024);
@@ -341,7 +347,6 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
         beast::get_lowest_layer(**backend).close(ig);
       }
     }
-    s = std::move(beast::get_lowest_layer(client));
     return;
   }
 

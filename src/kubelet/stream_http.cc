@@ -318,7 +318,10 @@ struct KubeletHttpServer::Impl {
     c.conn.backend_fd() = beast::get_lowest_layer(**backend).native_handle();
     if (stopping) return;
 
-    stream::WsStream client(std::move(c.socket));
+    beast::error_code dup_ec;
+    tcp::socket own = stream::duplicate_socket(c.socket, dup_ec);
+    if (dup_ec) return fail(503, "cannot serve exec: " + dup_ec.message());
+    stream::WsStream client(std::move(own));
     client.set_option(websocket::stream_base::decorator(
         [proto](websocket::response_type& res) { res.set(http::field::sec_websocket_protocol, proto); }));
     client.read_message_max(64 * 1024 * 1024);
@@ -327,7 +330,6 @@ struct KubeletHttpServer::Impl {
     if (ec) {
       beast::error_code ig;
       (*backend)->close(websocket::close_code::normal, ig);
-      c.socket = std::move(beast::get_lowest_layer(client));
       return;
     }
     client.binary(true);
@@ -339,8 +341,6 @@ struct KubeletHttpServer::Impl {
     }
     stream::relay(client, **backend, to_backend, nullptr);
     c.conn.backend_fd() = -1;
-    // Give the socket back so the owner's shutdown works on a valid object.
-    c.socket = std::move(beast::get_lowest_layer(client));
   }
 
   json summary() {

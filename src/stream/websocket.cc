@@ -1,6 +1,9 @@
 // The streaming WebSocket codec (see include/minik8s/stream/websocket.h).
 #include "minik8s/stream/websocket.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -131,6 +134,20 @@ Result<Url> parse_url(const std::string& url) {
   return u;
 }
 
+tcp::socket duplicate_socket(tcp::socket& s, beast::error_code& ec) {
+  tcp::socket dup(s.get_executor());
+  int fd = ::fcntl(s.native_handle(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    ec.assign(errno, boost::system::system_category());
+    return dup;
+  }
+  beast::error_code local;
+  auto ep = s.local_endpoint(local);
+  dup.assign(!local && ep.address().is_v6() ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) ::close(fd);
+  return dup;
+}
+
 Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
                                              const std::string& port, const std::string& target,
                                              const std::vector<std::string>& protocols,
@@ -174,7 +191,11 @@ Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const
         refused->body = res.body();
       }
       std::string why = ec.message();
-      if (res.result_int() != 0 && res.result_int() != 101) {
+      // A response_type starts out as 200 with no fields: only a response
+      // that arrived (it has header fields) is a refusal to report.
+      bool answered = res.base().begin() != res.base().end();
+      if (refused && !answered) *refused = UpgradeRefused{};
+      if (answered && res.result_int() != 101) {
         why = "HTTP " + std::to_string(res.result_int()) +
               (res.body().empty() ? "" : ": " + res.body());
       }

@@ -316,7 +316,7 @@ TEST_F(LogsExecTest, ExecRelaysWebSocketFramesV5AndV4) {
                                 "/api/v1/namespaces/default/pods/pending/exec?command=true", {"v5.channel.k8s.io"},
                                 &chosen, &refused);
   EXPECT_FALSE(bad.is_ok());
-  EXPECT_EQ(refused.code, 400);
+  EXPECT_EQ(refused.code, 400) << bad.status().to_string();
   EXPECT_EQ(json::parse(refused.body)["message"], "pod pending does not have a host assigned");
   auto plain = req("GET", "/api/v1/namespaces/default/pods/one/exec?command=true");
   EXPECT_EQ(plain.code, 400);

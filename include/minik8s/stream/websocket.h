@@ -95,6 +95,16 @@ struct UpgradeRefused {
 // kUnavailable: resolve/connect failures, a 30 s handshake timeout, or a
 // server that answered without upgrading — then *refused (if given) carries
 // its status code and body. Runs (and restarts) ioc.
+// A socket on a duplicate of s's descriptor, on s's executor, for a server
+// to upgrade to a WebSocket: the stream's closing handshake closes the
+// duplicate, while s's descriptor stays with whoever owns it (the
+// ConnectionServer closes it when the connection ends). Moving s itself into
+// the stream closed that descriptor twice, and the second close could hit a
+// descriptor just given to a new connection. ec is set when no descriptor is
+// left.
+boost::asio::ip::tcp::socket duplicate_socket(boost::asio::ip::tcp::socket& s,
+                                              boost::system::error_code& ec);
+
 Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
                                              const std::string& port, const std::string& target,
                                              const std::vector<std::string>& protocols,
