@@ -487,7 +487,9 @@ def phase_mutations(srv, count, seed):
     # The objects were up to 2.5 MiB: the rings may hold that much history
     # (64 MiB store ring, 16 MiB watch cache here), and the store's pool of
     # up to 16 idle read connections (2 fds each) was filled by concurrent reads.
-    srv.back_to_baseline("mutations", rss_slack=(RINGS_MIB + 16 + SQLITE_MIB + STACKS_MIB + 16) * MiB,
+    # + 40 MiB of heap fragmentation malloc_trim cannot give back (measured:
+    # 154-175 MiB above the baseline in all, against 700+ before issue 11).
+    srv.back_to_baseline("mutations", rss_slack=(RINGS_MIB + 16 + SQLITE_MIB + STACKS_MIB + 40) * MiB,
                          fd_slack=2 + 32, timeout=60)
 
 
