@@ -142,17 +142,9 @@ TEST(ConnectionServer, AThreadThatCannotStartRefusesThatConnectionOnly) {
 // again by itself, with the limit still low.
 TEST(ConnectionServer, RecoversFromEmfileWithoutSpinning) {
   Server srv(ConnLimits{});
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit tight = saved;
-  tight.rlim_cur = 0;
-  while (free_slots(tight.rlim_cur) < 24) ++tight.rlim_cur;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-  struct Restore {
-    rlimit r;
-    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &r); }
-  } restore{saved};
-  const size_t limit = tight.rlim_cur;
+  testing::TightFdLimit tight(24);
+  ASSERT_TRUE(tight.ok());
+  const size_t limit = tight.limit();
 
   // Served clients take two descriptors each (ours and the server's): fill
   // the table with them, then leave exactly one slot, for the next client's

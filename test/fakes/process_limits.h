@@ -27,6 +27,30 @@ inline size_t free_slots(size_t limit) {
   return limit - used;
 }
 
+// Lowers this process's soft RLIMIT_NOFILE so that `free` descriptor numbers
+// are left, and restores it on destruction. limit() is the lowered value.
+class TightFdLimit {
+ public:
+  explicit TightFdLimit(size_t free) {
+    ok_ = ::getrlimit(RLIMIT_NOFILE, &saved_) == 0;
+    rlimit tight = saved_;
+    tight.rlim_cur = 0;
+    while (free_slots(tight.rlim_cur) < free) ++tight.rlim_cur;
+    ok_ = ok_ && ::setrlimit(RLIMIT_NOFILE, &tight) == 0;
+    limit_ = tight.rlim_cur;
+  }
+  ~TightFdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  TightFdLimit(const TightFdLimit&) = delete;
+  TightFdLimit& operator=(const TightFdLimit&) = delete;
+  bool ok() const { return ok_; }
+  size_t limit() const { return limit_; }
+
+ private:
+  rlimit saved_{};
+  size_t limit_ = 0;
+  bool ok_ = false;
+};
+
 // User + system CPU seconds of this process.
 inline double cpu_seconds() {
   rusage u{};

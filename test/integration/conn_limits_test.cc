@@ -213,17 +213,9 @@ TEST_F(ConnLimitsTest, AWatchOutlivesTheIdleTimeout) {
 // the limit still low.
 TEST_F(ConnLimitsTest, RunningOutOfDescriptorsNeitherSpinsNorLocksUp) {
   restart(limits(20s, 20s, 20s));
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  rlimit tight = saved;
-  tight.rlim_cur = 0;
-  while (free_slots(tight.rlim_cur) < 40) ++tight.rlim_cur;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-  struct Restore {
-    rlimit r;
-    ~Restore() { ::setrlimit(RLIMIT_NOFILE, &r); }
-  } restore{saved};
-  const size_t limit = tight.rlim_cur;
+  minik8s::testing::TightFdLimit tight(40);
+  ASSERT_TRUE(tight.ok());
+  const size_t limit = tight.limit();
 
   // Idle keep-alive clients (two descriptors each) until one slot is left.
   std::vector<int> fds;
