@@ -26,6 +26,7 @@
 #include "minik8s/kubelet/server.h"
 #include "minik8s/stream/websocket.h"
 #include "server_internal.h"
+#include "test/fakes/raw_client.h"
 #include "test/fakes/fake_rest_client.h"
 
 namespace minik8s::kubelet {
@@ -713,22 +714,8 @@ TEST(KubeletServerNodeName, SummaryReportsTheNameGiven) {
 
 // ---------------------------------------------------------------- connection limits (docs/logs-exec.md)
 
-int dial(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_text(int fd, const std::string& s) {
-  return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-}
+int dial(int port) { return testing::dial_loopback(static_cast<uint16_t>(port)); }
+bool send_text(int fd, const std::string& s) { return testing::send_all(fd, s); }
 
 // Reads until want shows up (true), the server closes, or the deadline passes.
 bool read_until(int fd, const std::string& want, std::chrono::milliseconds limit, std::string* out) {

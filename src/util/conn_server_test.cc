@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "test/fakes/process_limits.h"
+#include "test/fakes/raw_client.h"
 
 namespace minik8s {
 namespace {
@@ -38,20 +39,7 @@ void greet_and_hold(Connection& c) {
   }
 }
 
-// A connected client socket, or -1 when socket() itself fails (EMFILE).
-int dial(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+int dial(uint16_t port) { return testing::dial_loopback(port); }
 
 // What the server sends until it closes or the deadline passes.
 std::string read_all(int fd, std::chrono::milliseconds limit, const std::string& stop_at = "") {

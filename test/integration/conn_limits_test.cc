@@ -14,6 +14,7 @@
 
 #include "api_server_fixture.h"
 #include "test/fakes/process_limits.h"
+#include "test/fakes/raw_client.h"
 
 namespace minik8s::apiserver::testing_support {
 namespace {
@@ -22,21 +23,8 @@ using Clock = std::chrono::steady_clock;
 using minik8s::testing::cpu_seconds;
 using minik8s::testing::free_slots;
 
-int dial(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) { return ::send(fd, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+int dial(uint16_t port) { return minik8s::testing::dial_loopback(port); }
+using minik8s::testing::send_all;
 
 // Reads until the server closes (true) or the deadline passes (false); out gets the bytes.
 bool closed_by_server(int fd, std::chrono::milliseconds limit, std::string* out = nullptr) {
