@@ -753,4 +753,28 @@ std::string sfield(const Json& obj, const char* key) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
+int64_t ifield(const Json& obj, const char* key) {
+  const Json& v = field(obj, key);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+bool bfield(const Json& obj, const char* key) {
+  const Json& v = field(obj, key);
+  return v.is_boolean() && v.get<bool>();
+}
+
+const Json& afield(const Json& obj, const char* key) {
+  static const Json kEmpty = Json::array();
+  const Json& v = field(obj, key);
+  return v.is_array() ? v : kEmpty;
+}
+
+std::string meta_string(const Json& obj, const char* key) { return sfield(field(obj, "metadata"), key); }
+
+const Json& field_at(const Json& obj, std::initializer_list<const char*> path) {
+  const Json* cur = &obj;
+  for (const char* key : path) cur = &field(*cur, key);
+  return *cur;
+}
+
 }  // namespace minik8s::api

@@ -399,21 +399,7 @@ Json node_cells(const Json& obj) {
   if (get(spec, "unschedulable").is_boolean() && spec["unschedulable"].get<bool>()) {
     st += ",SchedulingDisabled";
   }
-  std::set<std::string> roles;
-  const Json& labels = get(get(obj, "metadata"), "labels");
-  if (labels.is_object()) {
-    const std::string prefix = "node-role.kubernetes.io/";
-    for (auto it = labels.begin(); it != labels.end(); ++it) {
-      if (it.key().rfind(prefix, 0) == 0 && it.key().size() > prefix.size()) {
-        roles.insert(it.key().substr(prefix.size()));
-      } else if (it.key() == "kubernetes.io/role" && it.value().is_string() &&
-                 !it.value().get<std::string>().empty()) {
-        roles.insert(it.value().get<std::string>());
-      }
-    }
-  }
-  std::string role_text;
-  for (const auto& r : roles) role_text += (role_text.empty() ? "" : ",") + r;
+  std::string role_text = node_roles(get(get(obj, "metadata"), "labels"));
   auto address = [&](const char* type) {
     std::string out;
     const Json& addrs = get(status, "addresses");
@@ -1031,6 +1017,24 @@ void add_core_kinds(std::vector<const ResourceType*>& out) {
     return t;
   }();
   for (const ResourceType* t : {&ns, &pod, &node, &svc, &ep, &ev, &cm, &secret}) out.push_back(t);
+}
+
+std::string node_roles(const Json& labels) {
+  std::set<std::string> roles;
+  if (labels.is_object()) {
+    const std::string prefix = "node-role.kubernetes.io/";
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      if (it.key().rfind(prefix, 0) == 0 && it.key().size() > prefix.size()) {
+        roles.insert(it.key().substr(prefix.size()));
+      } else if (it.key() == "kubernetes.io/role" && it.value().is_string() &&
+                 !it.value().get<std::string>().empty()) {
+        roles.insert(it.value().get<std::string>());
+      }
+    }
+  }
+  std::string out;
+  for (const auto& r : roles) out += (out.empty() ? "" : ",") + r;
+  return out;
 }
 
 }  // namespace minik8s::api

@@ -81,7 +81,7 @@ Json decode_ok(const std::string& b) {
 }
 
 std::string fixture(const std::string& name) {
-  auto path = std::filesystem::path(__FILE__).parent_path() / "../../test/data/protobuf" / name;
+  auto path = std::filesystem::path(MINIK8S_SOURCE_DIR) / "test/data/protobuf" / name;
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << path;
   std::stringstream ss;

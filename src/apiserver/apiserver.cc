@@ -51,6 +51,10 @@ class ServingApiServer final : public ApiServer {
     handler_.add_api_group(std::move(group));
   }
 
+  void add_metrics_source(std::function<std::string()> source) override {
+    handler_.metrics().add_source(std::move(source));
+  }
+
   LocalResponse local_request(const std::string& method, const std::string& target,
                               const std::string& body,
                               const std::map<std::string, std::string>& headers) override {

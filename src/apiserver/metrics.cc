@@ -32,9 +32,16 @@ void Metrics::observe(const std::string& verb, const std::string& resource, int 
   ++h.count;
 }
 
+void Metrics::add_source(std::function<std::string()> source) {
+  std::lock_guard lock(mu_);
+  sources_.push_back(std::move(source));
+}
+
 std::string Metrics::render() const {
   std::string out;
-  std::lock_guard lock(mu_);
+  std::vector<std::function<std::string()>> sources;
+  std::unique_lock lock(mu_);
+  sources = sources_;
   out += "# HELP apiserver_request_total Requests by verb, resource and HTTP code.\n";
   out += "# TYPE apiserver_request_total counter\n";
   for (const auto& [k, v] : requests_) {
@@ -60,6 +67,8 @@ std::string Metrics::render() const {
   out += "# HELP apiserver_registered_watchers Open watch streams.\n";
   out += "# TYPE apiserver_registered_watchers gauge\n";
   out += "apiserver_registered_watchers " + std::to_string(watches_.load()) + "\n";
+  lock.unlock();
+  for (const auto& source : sources) out += source();
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -80,19 +81,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-const Json& jat(const Json& obj, std::initializer_list<const char*> path) {
-  static const Json kNull;
-  const Json* cur = &obj;
-  for (const char* p : path) {
-    if (!cur->is_object()) return kNull;
-    auto it = cur->find(p);
-    if (it == cur->end()) return kNull;
-    cur = &*it;
-  }
-  return *cur;
-}
 std::string jstr(const Json& obj, std::initializer_list<const char*> path) {
-  const Json& v = jat(obj, path);
+  const Json& v = api::field_at(obj, path);
   return v.is_string() ? v.get<std::string>() : "";
 }
 
@@ -234,8 +224,25 @@ class Mkctl {
     return ns.empty() ? default_ns_ : ns;
   }
 
+  // Reads the manifests, connects, and calls fn for each object of a served
+  // kind (type_of reports the others) with its namespace; 1 when any object
+  // failed (fn returned false), else 0.
+  using ManifestFn =
+      std::function<bool(const std::string& source, Json& obj, const api::ResourceType& t, const std::string& ns)>;
+  int for_each_manifest(const std::vector<std::string>& files, bool recursive, const ManifestFn& fn) {
+    auto docs = read_manifests(files, recursive);
+    connect();
+    int rc = 0;
+    for (auto& [source, obj] : docs) {
+      const api::ResourceType* t = type_of(obj, source);
+      if (!t || !fn(source, obj, *t, obj_ns(*t, obj))) rc = 1;
+    }
+    return rc;
+  }
+
   // ---- commands ----
   int cmd_apply(const std::vector<std::string>& files, bool recursive);
+  bool apply_one(const std::string& source, const Json& obj, const api::ResourceType& t, const std::string& ns);
   int cmd_create(const std::vector<std::string>& files, bool recursive);
   int cmd_get(std::vector<std::string> args);
   int cmd_describe(const std::vector<std::string>& args);
@@ -307,110 +314,97 @@ std::vector<std::pair<const api::ResourceType*, std::string>> Mkctl::targets(
 }
 
 int Mkctl::cmd_apply(const std::vector<std::string>& files, bool recursive) {
-  auto docs = read_manifests(files, recursive);
-  connect();
-  int rc = 0;
-  for (auto& [source, obj] : docs) {
-    const api::ResourceType* t = type_of(obj, source);
-    if (!t) {
-      rc = 1;
-      continue;
-    }
-    std::string ns = obj_ns(*t, obj);
-    std::string name = jstr(obj, {"metadata", "name"});
-    if (name.empty()) {
-      err_ << "error: error when retrieving current configuration of resource from " << source
-           << ": resource name may not be empty\n";
-      rc = 1;
-      continue;
-    }
-    // The applied configuration as recorded in the annotation (without itself).
-    // Encoded exactly as kubectl does (keys sorted, an "annotations" map
-    // always present, HTML-escaped, trailing newline), so that kubectl and
-    // mkctl applies of the same file see no difference.
-    Json applied = obj;
-    if (!applied["metadata"].contains("annotations") || !applied["metadata"]["annotations"].is_object()) {
-      applied["metadata"]["annotations"] = Json::object();
-    }
-    applied["metadata"]["annotations"].erase(kLastApplied);
-    if (t->namespaced) applied["metadata"]["namespace"] = ns;
-    Json modified = applied;
-    modified["metadata"]["annotations"][kLastApplied] = go_json(applied) + "\n";
-    std::string label = kind_prefix(*t) + "/" + name;
-    bool done = false;
-    for (int attempt = 0; attempt < 5 && !done; ++attempt) {
-      auto live = client_->get(*t, ns, name);
-      if (!live && live.status().code() == Code::kNotFound) {
-        Json to_create = modified;
-        if (t->namespaced) to_create["metadata"]["namespace"] = ns;
-        auto created = client_->create(*t, to_create, ns, "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
-        if (!created) {
-          if (created.status().code() == Code::kAlreadyExists) continue;  // raced: patch instead
-          err_ << server_error(created.status()) << "\n";
-          rc = 1;
-        } else {
-          out_ << label << " created\n";
-        }
-        done = true;
-        break;
-      }
-      if (!live) {
-        err_ << server_error(live.status()) << "\n";
-        rc = 1;
-        done = true;
-        break;
-      }
-      Json original;
-      if (auto s = jstr(*live, {"metadata", "annotations", kLastApplied}); !s.empty()) {
-        auto original_parsed = api::parse_json_response(s);
-        if (original_parsed) original = std::move(original_parsed.value());
-      }
-      Json patch = three_way_merge_patch(original, modified, *live);
-      if (patch.empty()) {
-        out_ << label << " unchanged\n";
-        done = true;
-        break;
-      }
-      // Guard against lost updates like kubectl: patch carries the live resourceVersion.
-      patch["metadata"]["resourceVersion"] = jstr(*live, {"metadata", "resourceVersion"});
-      auto res = client_->patch(*t, ns, name, client::PatchType::kMerge, patch);
-      if (!res && res.status().code() == Code::kConflict) continue;
-      if (!res) {
-        err_ << server_error(res.status()) << "\n";
-        rc = 1;
+  return for_each_manifest(files, recursive, [&](const std::string& source, Json& obj, const api::ResourceType& t,
+                                                 const std::string& ns) { return apply_one(source, obj, t, ns); });
+}
+
+bool Mkctl::apply_one(const std::string& source, const Json& obj, const api::ResourceType& type,
+                      const std::string& ns) {
+  const api::ResourceType* t = &type;
+  bool ok = true;
+  std::string name = jstr(obj, {"metadata", "name"});
+  if (name.empty()) {
+    err_ << "error: error when retrieving current configuration of resource from " << source
+         << ": resource name may not be empty\n";
+    return false;
+  }
+  // The applied configuration as recorded in the annotation (without itself).
+  // Encoded exactly as kubectl does (keys sorted, an "annotations" map
+  // always present, HTML-escaped, trailing newline), so that kubectl and
+  // mkctl applies of the same file see no difference.
+  Json applied = obj;
+  if (!applied["metadata"].contains("annotations") || !applied["metadata"]["annotations"].is_object()) {
+    applied["metadata"]["annotations"] = Json::object();
+  }
+  applied["metadata"]["annotations"].erase(kLastApplied);
+  if (t->namespaced) applied["metadata"]["namespace"] = ns;
+  Json modified = applied;
+  modified["metadata"]["annotations"][kLastApplied] = go_json(applied) + "\n";
+  std::string label = kind_prefix(*t) + "/" + name;
+  bool done = false;
+  for (int attempt = 0; attempt < 5 && !done; ++attempt) {
+    auto live = client_->get(*t, ns, name);
+    if (!live && live.status().code() == Code::kNotFound) {
+      Json to_create = modified;
+      if (t->namespaced) to_create["metadata"]["namespace"] = ns;
+      auto created = client_->create(*t, to_create, ns, "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict");
+      if (!created) {
+        if (created.status().code() == Code::kAlreadyExists) continue;  // raced: patch instead
+        err_ << server_error(created.status()) << "\n";
+        ok = false;
       } else {
-        out_ << label << " configured\n";
+        out_ << label << " created\n";
       }
       done = true;
+      break;
     }
-    if (!done) {
-      err_ << "error: " << label << ": giving up after 5 conflicting attempts\n";
-      rc = 1;
+    if (!live) {
+      err_ << server_error(live.status()) << "\n";
+      ok = false;
+      done = true;
+      break;
     }
+    Json original;
+    if (auto s = jstr(*live, {"metadata", "annotations", kLastApplied}); !s.empty()) {
+      auto original_parsed = api::parse_json_response(s);
+      if (original_parsed) original = std::move(original_parsed.value());
+    }
+    Json patch = three_way_merge_patch(original, modified, *live);
+    if (patch.empty()) {
+      out_ << label << " unchanged\n";
+      done = true;
+      break;
+    }
+    // Guard against lost updates like kubectl: patch carries the live resourceVersion.
+    patch["metadata"]["resourceVersion"] = jstr(*live, {"metadata", "resourceVersion"});
+    auto res = client_->patch(*t, ns, name, client::PatchType::kMerge, patch);
+    if (!res && res.status().code() == Code::kConflict) continue;
+    if (!res) {
+      err_ << server_error(res.status()) << "\n";
+      ok = false;
+    } else {
+      out_ << label << " configured\n";
+    }
+    done = true;
   }
-  return rc;
+  if (!done) {
+    err_ << "error: " << label << ": giving up after 5 conflicting attempts\n";
+    ok = false;
+  }
+  return ok;
 }
 
 int Mkctl::cmd_create(const std::vector<std::string>& files, bool recursive) {
-  auto docs = read_manifests(files, recursive);
-  connect();
-  int rc = 0;
-  for (auto& [source, obj] : docs) {
-    const api::ResourceType* t = type_of(obj, source);
-    if (!t) {
-      rc = 1;
-      continue;
-    }
-    std::string ns = obj_ns(*t, obj);
-    auto created = client_->create(*t, obj, ns, "?fieldManager=kubectl-create&fieldValidation=Strict");
+  return for_each_manifest(files, recursive, [&](const std::string&, Json& obj, const api::ResourceType& t,
+                                                 const std::string& ns) {
+    auto created = client_->create(t, obj, ns, "?fieldManager=kubectl-create&fieldValidation=Strict");
     if (!created) {
       err_ << server_error(created.status()) << "\n";
-      rc = 1;
-      continue;
+      return false;
     }
-    out_ << kind_prefix(*t) << "/" << jstr(*created, {"metadata", "name"}) << " created\n";
-  }
-  return rc;
+    out_ << kind_prefix(t) << "/" << jstr(*created, {"metadata", "name"}) << " created\n";
+    return true;
+  });
 }
 
 int Mkctl::cmd_get(std::vector<std::string> args) {
@@ -838,14 +832,14 @@ int Mkctl::cmd_api_resources() {
   auto api_versions_parsed = api::parse_json_response(core->body);
   Json api_versions =
       api_versions_parsed ? std::move(api_versions_parsed.value()) : Json(Json::value_t::discarded);
-  for (auto& v : jat(api_versions, {"versions"})) {
+  for (auto& v : api::field_at(api_versions, {"versions"})) {
     if (v.is_string()) gvs.push_back("/api/" + v.get<std::string>());
   }
   auto groups = client_->rest().request("GET", "/apis", "", "", "application/json");
   if (groups && groups->status == 200) {
     auto gl_parsed = api::parse_json_response(groups->body);
     Json gl = gl_parsed ? std::move(gl_parsed.value()) : Json(Json::value_t::discarded);
-    for (auto& g : jat(gl, {"groups"})) {
+    for (auto& g : api::field_at(gl, {"groups"})) {
       std::string pv = jstr(g, {"preferredVersion", "groupVersion"});
       if (!pv.empty()) gvs.push_back("/apis/" + pv);
     }
@@ -856,12 +850,12 @@ int Mkctl::cmd_api_resources() {
     auto list_parsed = api::parse_json_response(res->body);
     Json list = list_parsed ? std::move(list_parsed.value()) : Json(Json::value_t::discarded);
     std::string group_version = jstr(list, {"groupVersion"});
-    for (auto& r : jat(list, {"resources"})) {
+    for (auto& r : api::field_at(list, {"resources"})) {
       std::string name = jstr(r, {"name"});
       if (name.find('/') != std::string::npos) continue;
       std::string shorts;
-      for (auto& s : jat(r, {"shortNames"})) shorts += (shorts.empty() ? "" : ",") + s.get<std::string>();
-      rows.push_back({name, shorts, group_version, jat(r, {"namespaced"}).is_boolean() && r["namespaced"].get<bool>() ? "true" : "false",
+      for (auto& s : api::field_at(r, {"shortNames"})) shorts += (shorts.empty() ? "" : ",") + s.get<std::string>();
+      rows.push_back({name, shorts, group_version, api::field_at(r, {"namespaced"}).is_boolean() && r["namespaced"].get<bool>() ? "true" : "false",
                       jstr(r, {"kind"})});
     }
   }

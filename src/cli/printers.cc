@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "minik8s/api/quantity.h"
+#include "minik8s/api/resource.h"
 
 namespace minik8s::cli {
 
@@ -29,20 +30,8 @@ std::string cell_string(const Json& v) {
   return v.dump();
 }
 
-const Json& at(const Json& obj, std::initializer_list<const char*> path) {
-  static const Json kNull;
-  const Json* cur = &obj;
-  for (const char* p : path) {
-    if (!cur->is_object()) return kNull;
-    auto it = cur->find(p);
-    if (it == cur->end()) return kNull;
-    cur = &*it;
-  }
-  return *cur;
-}
-
 std::string str(const Json& obj, std::initializer_list<const char*> path, const std::string& dflt = "") {
-  const Json& v = at(obj, path);
+  const Json& v = api::field_at(obj, path);
   if (v.is_null()) return dflt;
   return cell_string(v);
 }
@@ -64,7 +53,7 @@ std::vector<std::vector<std::string>> table_rows(const Json& table, const TableO
   std::vector<size_t> shown;
   std::vector<std::string> header;
   if (opts.with_namespace) header.push_back("NAMESPACE");
-  const Json& cols = at(table, {"columnDefinitions"});
+  const Json& cols = api::field_at(table, {"columnDefinitions"});
   size_t name_col = std::string::npos;
   if (cols.is_array()) {
     for (size_t i = 0; i < cols.size(); ++i) {
@@ -82,19 +71,19 @@ std::vector<std::vector<std::string>> table_rows(const Json& table, const TableO
   }
   if (opts.show_labels) header.push_back("LABELS");
   if (!opts.no_headers) out.push_back(header);
-  const Json& rows = at(table, {"rows"});
+  const Json& rows = api::field_at(table, {"rows"});
   if (!rows.is_array()) return out;
   for (const Json& row : rows) {
     std::vector<std::string> line;
-    const Json& obj = at(row, {"object"});
+    const Json& obj = api::field_at(row, {"object"});
     if (opts.with_namespace) line.push_back(str(obj, {"metadata", "namespace"}));
-    const Json& cells = at(row, {"cells"});
+    const Json& cells = api::field_at(row, {"cells"});
     for (size_t i : shown) {
       std::string v = cells.is_array() && i < cells.size() ? cell_string(cells[i]) : "";
       if (i == name_col) v = opts.name_prefix + v;
       line.push_back(v);
     }
-    if (opts.show_labels) line.push_back(labels_string(at(obj, {"metadata", "labels"})));
+    if (opts.show_labels) line.push_back(labels_string(api::field_at(obj, {"metadata", "labels"})));
     out.push_back(std::move(line));
   }
   return out;
@@ -293,13 +282,13 @@ void conditions(std::ostringstream& os, const Json& conds) {
 }
 
 void containers(std::ostringstream& os, const Json& spec, const Json& status) {
-  const Json& cs = at(spec, {"containers"});
+  const Json& cs = api::field_at(spec, {"containers"});
   if (!cs.is_array()) return;
   os << "Containers:\n";
   for (const auto& c : cs) {
     os << "  " << str(c, {"name"}) << ":\n";
     field(os, 4, "Image", str(c, {"image"}));
-    const Json& ports = at(c, {"ports"});
+    const Json& ports = api::field_at(c, {"ports"});
     std::string p;
     if (ports.is_array()) {
       for (const auto& port : ports) {
@@ -308,17 +297,17 @@ void containers(std::ostringstream& os, const Json& spec, const Json& status) {
       }
     }
     field(os, 4, "Port", p.empty() ? "<none>" : p);
-    if (const Json& cmd = at(c, {"command"}); cmd.is_array() && !cmd.empty()) {
+    if (const Json& cmd = api::field_at(c, {"command"}); cmd.is_array() && !cmd.empty()) {
       std::string s;
       for (const auto& a : cmd) s += (s.empty() ? "" : " ") + cell_string(a);
       field(os, 4, "Command", s);
     }
     // State from status.containerStatuses.
-    const Json& statuses = at(status, {"containerStatuses"});
+    const Json& statuses = api::field_at(status, {"containerStatuses"});
     if (statuses.is_array()) {
       for (const auto& st : statuses) {
         if (str(st, {"name"}) != str(c, {"name"})) continue;
-        const Json& state = at(st, {"state"});
+        const Json& state = api::field_at(st, {"state"});
         if (state.is_object() && !state.empty()) {
           std::string s = state.begin().key();
           if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -330,9 +319,9 @@ void containers(std::ostringstream& os, const Json& spec, const Json& status) {
         field(os, 4, "Restart Count", str(st, {"restartCount"}, "0"));
       }
     }
-    if (auto lim = resources(at(c, {"resources", "limits"})); !lim.empty()) field(os, 4, "Limits", lim);
-    if (auto req = resources(at(c, {"resources", "requests"})); !req.empty()) field(os, 4, "Requests", req);
-    const Json& env = at(c, {"env"});
+    if (auto lim = resources(api::field_at(c, {"resources", "limits"})); !lim.empty()) field(os, 4, "Limits", lim);
+    if (auto req = resources(api::field_at(c, {"resources", "requests"})); !req.empty()) field(os, 4, "Requests", req);
+    const Json& env = api::field_at(c, {"env"});
     if (env.is_array() && !env.empty()) {
       os << "    Environment:\n";
       for (const auto& e : env) os << "      " << str(e, {"name"}) << ":  " << str(e, {"value"}) << "\n";
@@ -344,20 +333,7 @@ void containers(std::ostringstream& os, const Json& spec, const Json& status) {
 // ------------------------------------------------------------- Node describe
 
 std::string node_roles(const Json& labels) {
-  std::set<std::string> roles;
-  if (labels.is_object()) {
-    const std::string prefix = "node-role.kubernetes.io/";
-    for (auto it = labels.begin(); it != labels.end(); ++it) {
-      if (it.key().rfind(prefix, 0) == 0 && it.key().size() > prefix.size()) {
-        roles.insert(it.key().substr(prefix.size()));
-      } else if (it.key() == "kubernetes.io/role" && it.value().is_string() &&
-                 !it.value().get<std::string>().empty()) {
-        roles.insert(it.value().get<std::string>());
-      }
-    }
-  }
-  std::string out;
-  for (const auto& r : roles) out += (out.empty() ? "" : ",") + r;
+  std::string out = api::node_roles(labels);
   return out.empty() ? "<none>" : out;
 }
 
@@ -388,18 +364,18 @@ std::string percent_of(int64_t milli, int64_t allocatable_milli) {
 // largest init container when that is more.
 std::map<std::string, int64_t> pod_resources(const Json& spec, const char* which) {
   std::map<std::string, int64_t> sum;
-  const Json& cs = at(spec, {"containers"});
+  const Json& cs = api::field_at(spec, {"containers"});
   if (cs.is_array()) {
     for (const auto& c : cs) {
-      const Json& r = at(c, {"resources", which});
+      const Json& r = api::field_at(c, {"resources", which});
       if (!r.is_object()) continue;
       for (auto it = r.begin(); it != r.end(); ++it) sum[it.key()] += milli_of(it.value());
     }
   }
-  const Json& init = at(spec, {"initContainers"});
+  const Json& init = api::field_at(spec, {"initContainers"});
   if (init.is_array()) {
     for (const auto& c : init) {
-      const Json& r = at(c, {"resources", which});
+      const Json& r = api::field_at(c, {"resources", which});
       if (!r.is_object()) continue;
       for (auto it = r.begin(); it != r.end(); ++it) {
         sum[it.key()] = std::max(sum[it.key()], milli_of(it.value()));
@@ -426,10 +402,10 @@ void node_conditions(std::ostringstream& os, const Json& conds) {
 }
 
 void describe_node(std::ostringstream& os, const Json& obj, const DescribeRelated& related) {
-  const Json& spec = at(obj, {"spec"});
-  const Json& status = at(obj, {"status"});
+  const Json& spec = api::field_at(obj, {"spec"});
+  const Json& status = api::field_at(obj, {"status"});
   std::string taints;
-  if (const Json& ts = at(spec, {"taints"}); ts.is_array()) {
+  if (const Json& ts = api::field_at(spec, {"taints"}); ts.is_array()) {
     for (const auto& t : ts) {
       std::string one = str(t, {"key"});
       if (!str(t, {"value"}).empty()) one += "=" + str(t, {"value"});
@@ -445,24 +421,24 @@ void describe_node(std::ostringstream& os, const Json& obj, const DescribeRelate
   field(os, 0, "Unschedulable", str(spec, {"unschedulable"}, "false"));
   if (related.lease && related.lease->is_object()) {
     os << "Lease:\n";
-    const Json& ls = at(*related.lease, {"spec"});
+    const Json& ls = api::field_at(*related.lease, {"spec"});
     field(os, 2, "HolderIdentity", str(ls, {"holderIdentity"}, "<unset>"));
     field(os, 2, "AcquireTime", str(ls, {"acquireTime"}, "<unset>"));
     field(os, 2, "RenewTime", str(ls, {"renewTime"}, "<unset>"));
   }
-  node_conditions(os, at(status, {"conditions"}));
+  node_conditions(os, api::field_at(status, {"conditions"}));
   os << "Addresses:\n";
-  if (const Json& addrs = at(status, {"addresses"}); addrs.is_array()) {
+  if (const Json& addrs = api::field_at(status, {"addresses"}); addrs.is_array()) {
     for (const auto& a : addrs) os << "  " << str(a, {"type"}) << ":  " << str(a, {"address"}) << "\n";
   }
   for (auto [title, key] : {std::pair{"Capacity", "capacity"}, std::pair{"Allocatable", "allocatable"}}) {
     os << title << ":\n";
-    const Json& m = at(status, {key});
+    const Json& m = api::field_at(status, {key});
     if (m.is_object()) {
       for (auto it = m.begin(); it != m.end(); ++it) field(os, 2, it.key(), cell_string(it.value()));
     }
   }
-  const Json& info = at(status, {"nodeInfo"});
+  const Json& info = api::field_at(status, {"nodeInfo"});
   os << "System Info:\n";
   for (auto [title, key] : {std::pair{"Machine ID", "machineID"}, std::pair{"System UUID", "systemUUID"},
                             std::pair{"Boot ID", "bootID"}, std::pair{"Kernel Version", "kernelVersion"},
@@ -473,16 +449,16 @@ void describe_node(std::ostringstream& os, const Json& obj, const DescribeRelate
     os << "  " << title << ":  " << str(info, {key}) << "\n";
   }
   if (!str(spec, {"podCIDR"}).empty()) field(os, 0, "PodCIDR", str(spec, {"podCIDR"}));
-  if (const Json& cidrs = at(spec, {"podCIDRs"}); cidrs.is_array() && !cidrs.empty()) {
+  if (const Json& cidrs = api::field_at(spec, {"podCIDRs"}); cidrs.is_array() && !cidrs.empty()) {
     std::string all;
     for (const auto& c : cidrs) all += (all.empty() ? "" : ",") + cell_string(c);
     field(os, 0, "PodCIDRs", all);
   }
   // Non-terminated pods and what they request of the allocatable resources.
-  const Json& alloc = at(status, {"allocatable"});
-  auto alloc_of = [&](const std::string& r) { return milli_of(at(alloc, {r.c_str()})); };
+  const Json& alloc = api::field_at(status, {"allocatable"});
+  auto alloc_of = [&](const std::string& r) { return milli_of(api::field_at(alloc, {r.c_str()})); };
   static const Json kNoPods;
-  const Json& items = related.pods ? at(*related.pods, {"items"}) : kNoPods;
+  const Json& items = related.pods ? api::field_at(*related.pods, {"items"}) : kNoPods;
   size_t n = items.is_array() ? items.size() : 0;
   os << "Non-terminated Pods:  (" << n << " in total)\n";
   std::map<std::string, int64_t> req_total, lim_total;
@@ -491,8 +467,8 @@ void describe_node(std::ostringstream& os, const Json& obj, const DescribeRelate
         {"  Namespace", "Name", "CPU Requests", "CPU Limits", "Memory Requests", "Memory Limits", "Age"},
         {"  ---------", "----", "------------", "----------", "---------------", "-------------", "---"}};
     for (const auto& p : items) {
-      auto req = pod_resources(at(p, {"spec"}), "requests");
-      auto lim = pod_resources(at(p, {"spec"}), "limits");
+      auto req = pod_resources(api::field_at(p, {"spec"}), "requests");
+      auto lim = pod_resources(api::field_at(p, {"spec"}), "limits");
       for (auto& [k, v] : req) req_total[k] += v;
       for (auto& [k, v] : lim) lim_total[k] += v;
       auto cell = [&](std::map<std::string, int64_t>& m, const std::string& r) {
@@ -531,17 +507,17 @@ std::string more_list(const std::vector<std::string>& list, size_t count) {
 
 // kubectl's formatEndpointSlices for one service port name (nullptr: all).
 std::string endpoints_from_slices(const Json& slices, const std::string* port_name) {
-  const Json& items = at(slices, {"items"});
+  const Json& items = api::field_at(slices, {"items"});
   if (!items.is_array() || items.empty()) return "<none>";
   constexpr size_t kMax = 3;
   std::vector<std::string> list;
   size_t count = 0;
   for (const auto& s : items) {
-    const Json& eps = at(s, {"endpoints"});
-    const Json& ports = at(s, {"ports"});
+    const Json& eps = api::field_at(s, {"endpoints"});
+    const Json& ports = api::field_at(s, {"ports"});
     if (!eps.is_array()) continue;
     auto first_address = [](const Json& e) {
-      const Json& a = at(e, {"addresses"});
+      const Json& a = api::field_at(e, {"addresses"});
       return a.is_array() && !a.empty() ? cell_string(a[0]) : std::string();
     };
     if (!ports.is_array() || ports.empty()) {
@@ -564,14 +540,14 @@ std::string endpoints_from_slices(const Json& slices, const std::string* port_na
 
 // kubectl's formatEndpoints (v1 Endpoints) for one service port name.
 std::string endpoints_from_endpoints(const Json& ep, const std::string* port_name) {
-  const Json& subsets = at(ep, {"subsets"});
+  const Json& subsets = api::field_at(ep, {"subsets"});
   if (!subsets.is_array() || subsets.empty()) return "<none>";
   constexpr size_t kMax = 3;
   std::vector<std::string> list;
   size_t count = 0;
   for (const auto& ss : subsets) {
-    const Json& addrs = at(ss, {"addresses"});
-    const Json& ports = at(ss, {"ports"});
+    const Json& addrs = api::field_at(ss, {"addresses"});
+    const Json& ports = api::field_at(ss, {"ports"});
     size_t n = addrs.is_array() ? addrs.size() : 0;
     if (!ports.is_array() || ports.empty()) {
       count += n;
@@ -590,21 +566,21 @@ std::string endpoints_from_endpoints(const Json& ep, const std::string* port_nam
 }
 
 void describe_service(std::ostringstream& os, const Json& obj, const DescribeRelated& related) {
-  const Json& spec = at(obj, {"spec"});
-  field(os, 0, "Selector", labels_string(at(spec, {"selector"})));
+  const Json& spec = api::field_at(obj, {"spec"});
+  field(os, 0, "Selector", labels_string(api::field_at(spec, {"selector"})));
   std::string type = str(spec, {"type"}, "ClusterIP");
   field(os, 0, "Type", type);
   if (!str(spec, {"ipFamilyPolicy"}).empty()) field(os, 0, "IP Family Policy", str(spec, {"ipFamilyPolicy"}));
   std::string ip = str(spec, {"clusterIP"}, "<none>");
   std::string ips;
-  if (const Json& l = at(spec, {"clusterIPs"}); l.is_array() && !l.empty()) {
+  if (const Json& l = api::field_at(spec, {"clusterIPs"}); l.is_array() && !l.empty()) {
     for (const auto& a : l) ips += (ips.empty() ? "" : ",") + cell_string(a);
     ip = cell_string(l[0]);
   }
   field(os, 0, "IP", ip);
   field(os, 0, "IPs", ips.empty() ? ip : ips);
   if (type == "ExternalName") field(os, 0, "External Name", str(spec, {"externalName"}));
-  if (const Json& ext = at(spec, {"externalIPs"}); ext.is_array() && !ext.empty()) {
+  if (const Json& ext = api::field_at(spec, {"externalIPs"}); ext.is_array() && !ext.empty()) {
     std::string all;
     for (const auto& a : ext) all += (all.empty() ? "" : ",") + cell_string(a);
     field(os, 0, "External IPs", all);
@@ -613,7 +589,7 @@ void describe_service(std::ostringstream& os, const Json& obj, const DescribeRel
     if (related.endpoint_slices) return endpoints_from_slices(*related.endpoint_slices, port_name);
     return related.endpoints ? endpoints_from_endpoints(*related.endpoints, port_name) : std::string("<none>");
   };
-  const Json& ports = at(spec, {"ports"});
+  const Json& ports = api::field_at(spec, {"ports"});
   if (!ports.is_array() || ports.empty()) field(os, 0, "Endpoints", endpoints_for(nullptr));
   if (ports.is_array()) {
     for (const auto& p : ports) {
@@ -643,30 +619,30 @@ void describe_service(std::ostringstream& os, const Json& obj, const DescribeRel
 std::string describe_object(const Json& obj, const DescribeRelated& related) {
   std::ostringstream os;
   std::string kind = str(obj, {"kind"});
-  const Json& md = at(obj, {"metadata"});
+  const Json& md = api::field_at(obj, {"metadata"});
   field(os, 0, "Name", str(md, {"name"}));
   if (!str(md, {"namespace"}).empty()) field(os, 0, "Namespace", str(md, {"namespace"}));
-  if (kind == "Node") field(os, 0, "Roles", node_roles(at(md, {"labels"})));
-  map_field(os, 0, "Labels", at(md, {"labels"}));
-  Json annotations = at(md, {"annotations"});
+  if (kind == "Node") field(os, 0, "Roles", node_roles(api::field_at(md, {"labels"})));
+  map_field(os, 0, "Labels", api::field_at(md, {"labels"}));
+  Json annotations = api::field_at(md, {"annotations"});
   if (annotations.is_object()) annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
   map_field(os, 0, "Annotations", annotations);
   field(os, 0, "CreationTimestamp", str(md, {"creationTimestamp"}, "<unset>"));
-  const Json& spec = at(obj, {"spec"});
-  const Json& status = at(obj, {"status"});
+  const Json& spec = api::field_at(obj, {"spec"});
+  const Json& status = api::field_at(obj, {"status"});
   if (kind == "Pod") {
     field(os, 0, "Node", str(spec, {"nodeName"}, "<none>"));
     field(os, 0, "Status", str(status, {"phase"}, "Pending"));
     field(os, 0, "IP", str(status, {"podIP"}, ""));
-    if (const Json& owners = at(md, {"ownerReferences"}); owners.is_array() && !owners.empty()) {
+    if (const Json& owners = api::field_at(md, {"ownerReferences"}); owners.is_array() && !owners.empty()) {
       field(os, 0, "Controlled By", str(owners[0], {"kind"}) + "/" + str(owners[0], {"name"}));
     }
     containers(os, spec, status);
-    conditions(os, at(status, {"conditions"}));
+    conditions(os, api::field_at(status, {"conditions"}));
   } else if (kind == "Service") {
     describe_service(os, obj, related);
   } else if (kind == "Deployment" || kind == "ReplicaSet") {
-    const Json& sel = at(spec, {"selector", "matchLabels"});
+    const Json& sel = api::field_at(spec, {"selector", "matchLabels"});
     field(os, 0, "Selector", labels_string(sel));
     field(os, 0, "Replicas",
           str(spec, {"replicas"}, "1") + " desired | " + str(status, {"updatedReplicas"}, "0") + " updated | " +
@@ -674,17 +650,17 @@ std::string describe_object(const Json& obj, const DescribeRelated& related) {
               " available | " + str(status, {"unavailableReplicas"}, "0") + " unavailable");
     if (kind == "Deployment") field(os, 0, "StrategyType", str(spec, {"strategy", "type"}, "RollingUpdate"));
     os << "Pod Template:\n";
-    map_field(os, 2, "Labels", at(spec, {"template", "metadata", "labels"}));
+    map_field(os, 2, "Labels", api::field_at(spec, {"template", "metadata", "labels"}));
     std::ostringstream inner;
-    containers(inner, at(spec, {"template", "spec"}), Json());
+    containers(inner, api::field_at(spec, {"template", "spec"}), Json());
     std::istringstream lines(inner.str());
     for (std::string line; std::getline(lines, line);) os << "  " << line << "\n";
-    conditions(os, at(status, {"conditions"}));
+    conditions(os, api::field_at(status, {"conditions"}));
   } else if (kind == "Node") {
     describe_node(os, obj, related);
   } else {
     for (const char* section : {"spec", "data", "status"}) {
-      const Json& v = at(obj, {section});
+      const Json& v = api::field_at(obj, {section});
       if (v.is_null()) continue;
       std::string title = section;
       title[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(title[0])));
@@ -696,7 +672,7 @@ std::string describe_object(const Json& obj, const DescribeRelated& related) {
 }
 
 std::string describe_events(const Json& event_list, long long now_unix) {
-  const Json& items = at(event_list, {"items"});
+  const Json& items = api::field_at(event_list, {"items"});
   if (!items.is_array() || items.empty()) return "Events:              <none>\n";
   std::vector<std::vector<std::string>> rows{{"  Type", "Reason", "Age", "From", "Message"},
                                              {"  ----", "------", "----", "----", "-------"}};

@@ -24,6 +24,7 @@
 namespace minik8s::cli {
 
 using api::field;
+using api::ifield;
 using api::Json;
 using api::sfield;
 
@@ -33,11 +34,6 @@ namespace {
 constexpr const char* kRevision = "deployment.kubernetes.io/revision";
 constexpr const char* kChangeCause = "kubernetes.io/change-cause";
 constexpr const char* kHashLabel = "pod-template-hash";
-
-int64_t ifield(const Json& obj, const char* key) {
-  const Json& v = field(obj, key);
-  return v.is_number_integer() ? v.get<int64_t>() : 0;
-}
 
 long long revision_of(const Json& rs) {
   std::string s = sfield(field(field(rs, "metadata"), "annotations"), kRevision);

@@ -60,19 +60,9 @@ Result<Json> Client::call(const std::string& method, const std::string& path, co
   return parsed;
 }
 
-namespace {
-std::string meta_string(const Json& obj, const char* field) {
-  if (!obj.is_object()) return "";
-  auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) return "";
-  auto f = m->find(field);
-  return f != m->end() && f->is_string() ? f->get<std::string>() : "";
-}
-}  // namespace
-
 Result<Json> Client::create(const api::ResourceType& type, const Json& obj, const std::string& default_ns,
                             const std::string& extra_query) {
-  std::string ns = meta_string(obj, "namespace");
+  std::string ns = api::meta_string(obj, "namespace");
   if (ns.empty()) ns = default_ns;
   return call("POST", path(type, type.namespaced ? ns : "") + extra_query, &obj);
 }
@@ -86,11 +76,11 @@ Result<Json> Client::list(const api::ResourceType& type, const std::string& ns, 
 }
 
 Result<Json> Client::update(const api::ResourceType& type, const Json& obj) {
-  return call("PUT", path(type, meta_string(obj, "namespace"), meta_string(obj, "name")), &obj);
+  return call("PUT", path(type, api::meta_string(obj, "namespace"), api::meta_string(obj, "name")), &obj);
 }
 
 Result<Json> Client::update_status(const api::ResourceType& type, const Json& obj) {
-  return call("PUT", path(type, meta_string(obj, "namespace"), meta_string(obj, "name"), "status"), &obj);
+  return call("PUT", path(type, api::meta_string(obj, "namespace"), api::meta_string(obj, "name"), "status"), &obj);
 }
 
 Result<Json> Client::patch(const api::ResourceType& type, const std::string& ns, const std::string& name,
@@ -168,8 +158,8 @@ Result<std::unique_ptr<WatchEventStream>> Client::watch(const api::ResourceType&
 }
 
 std::string object_key(const Json& obj) {
-  std::string ns = meta_string(obj, "namespace");
-  std::string name = meta_string(obj, "name");
+  std::string ns = api::meta_string(obj, "namespace");
+  std::string name = api::meta_string(obj, "name");
   return ns.empty() ? name : ns + "/" + name;
 }
 

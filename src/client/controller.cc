@@ -101,6 +101,9 @@ void Controller::process(const std::string& key) {
       spdlog::warn("{}: {}: {}", opts_.name, key, r.status().to_string());
       [[fallthrough]];
     case ReconcileResult::Action::kRequeue:
+      if (r.action() == ReconcileResult::Action::kRequeue && !r.status().is_ok()) {
+        spdlog::debug("{}: {}: {} (retrying)", opts_.name, key, r.status().to_string());
+      }
       adds_++;
       retries_++;
       queue_.add_rate_limited(key);
@@ -121,33 +124,45 @@ ControllerMetrics Controller::metrics() const {
   return m;
 }
 
-std::string Controller::render_metrics() const {
-  ControllerMetrics m = metrics();
-  std::string label = "controller=\"" + opts_.name + "\"";
+std::string Controller::render_metrics() const { return render_controller_metrics({{name(), metrics()}}); }
+
+std::string render_controller_metrics(const std::vector<std::pair<std::string, ControllerMetrics>>& controllers) {
   std::string out;
-  auto line = [&](const std::string& name, const std::string& labels, const std::string& value) {
-    out += name + "{" + labels + "} " + value + "\n";
-  };
-  line("workqueue_depth", label, std::to_string(m.workqueue_depth));
-  line("workqueue_adds_total", label, std::to_string(m.workqueue_adds_total));
-  line("workqueue_retries_total", label, std::to_string(m.workqueue_retries_total));
-  line("controller_reconcile_total", label, std::to_string(m.reconcile_total));
-  line("controller_reconcile_errors_total", label, std::to_string(m.reconcile_errors_total));
-  uint64_t cumulative = 0;
-  char le[32];
-  for (size_t i = 0; i < m.latency_counts.size(); ++i) {
-    cumulative += m.latency_counts[i];
-    if (i < std::size(ControllerMetrics::kLatencyBuckets)) {
-      std::snprintf(le, sizeof le, "%g", ControllerMetrics::kLatencyBuckets[i]);
-    } else {
-      std::snprintf(le, sizeof le, "+Inf");
+  auto family = [&](const char* name, const char* type, const char* help, auto&& value_of) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [controller, m] : controllers) {
+      out += std::string(name) + "{controller=\"" + controller + "\"} " + std::to_string(value_of(m)) + "\n";
     }
-    line("controller_reconcile_duration_seconds_bucket", label + ",le=\"" + le + "\"", std::to_string(cumulative));
+  };
+  family("workqueue_depth", "gauge", "Keys waiting in the controller's work queue.",
+         [](const ControllerMetrics& m) { return m.workqueue_depth; });
+  family("workqueue_adds_total", "counter", "Keys handed to the work queue (handler enqueues and re-adds).",
+         [](const ControllerMetrics& m) { return m.workqueue_adds_total; });
+  family("workqueue_retries_total", "counter", "Rate-limited re-adds (errors and requeue()).",
+         [](const ControllerMetrics& m) { return m.workqueue_retries_total; });
+  family("controller_reconcile_total", "counter", "reconcile() calls.",
+         [](const ControllerMetrics& m) { return m.reconcile_total; });
+  family("controller_reconcile_errors_total", "counter", "reconcile() calls that returned an error.",
+         [](const ControllerMetrics& m) { return m.reconcile_errors_total; });
+  const std::string hist = "controller_reconcile_duration_seconds";
+  out += "# HELP " + hist + " reconcile() latency.\n# TYPE " + hist + " histogram\n";
+  char buf[64];
+  for (const auto& [controller, m] : controllers) {
+    const std::string label = "controller=\"" + controller + "\"";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < m.latency_counts.size(); ++i) {
+      cumulative += m.latency_counts[i];
+      if (i < std::size(ControllerMetrics::kLatencyBuckets)) {
+        std::snprintf(buf, sizeof buf, "%g", ControllerMetrics::kLatencyBuckets[i]);
+      } else {
+        std::snprintf(buf, sizeof buf, "+Inf");
+      }
+      out += hist + "_bucket{" + label + ",le=\"" + buf + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    std::snprintf(buf, sizeof buf, "%.6f", m.latency_sum_seconds);
+    out += hist + "_sum{" + label + "} " + buf + "\n";
+    out += hist + "_count{" + label + "} " + std::to_string(cumulative) + "\n";
   }
-  char sum[64];
-  std::snprintf(sum, sizeof sum, "%.6f", m.latency_sum_seconds);
-  line("controller_reconcile_duration_seconds_sum", label, sum);
-  line("controller_reconcile_duration_seconds_count", label, std::to_string(cumulative));
   return out;
 }
 

@@ -191,6 +191,25 @@ TEST_F(ControllerTest, RequeueIsARateLimitedRetry) {
   EXPECT_EQ(c.metrics().reconcile_errors_total, 0u);
 }
 
+TEST_F(ControllerTest, ConflictAndAlreadyExistsAreRetriesNotErrors) {
+  TestController c(factory_, clock_);
+  c.answer = [&](const std::string& key) -> ReconcileResult {
+    int n = c.calls(key);
+    if (n == 1) return Status(Code::kConflict, "the object has been modified");
+    if (n == 2) return Status(Code::kAlreadyExists, "already exists");
+    return Status::ok();
+  };
+  ASSERT_TRUE(c.start().is_ok());
+  c.enqueue("k");
+  ASSERT_TRUE(eventually([&] { return c.calls("k") == 1; }));
+  clock_.advance(1s);  // past the first backoffs
+  ASSERT_TRUE(eventually([&] { return c.calls("k") == 2; }));
+  clock_.advance(1s);
+  ASSERT_TRUE(eventually([&] { return c.calls("k") == 3; }));
+  EXPECT_EQ(c.metrics().workqueue_retries_total, 2u);
+  EXPECT_EQ(c.metrics().reconcile_errors_total, 0u);
+}
+
 TEST_F(ControllerTest, DepthCountsKeysWaitingForAWorker) {
   std::atomic<bool> release{false};
   TestController c(factory_, clock_);
@@ -222,6 +241,31 @@ TEST_F(ControllerTest, DepthCountsKeysWaitingForAWorker) {
       << text;
   EXPECT_NE(text.find("controller_reconcile_duration_seconds_bucket{controller=\"test\",le=\"+Inf\"} 3\n"),
             std::string::npos)
+      << text;
+}
+
+TEST(ControllerMetricsText, GroupsEachFamilyAcrossControllers) {
+  ControllerMetrics a, b;
+  a.workqueue_depth = 3;
+  b.workqueue_depth = 5;
+  b.latency_counts[0] = 2;
+  std::string text = render_controller_metrics({{"one", a}, {"two", b}});
+  // One TYPE line per family, its samples together (the exposition format
+  // refuses a family split in two).
+  size_t type = text.find("# TYPE workqueue_depth gauge\n");
+  ASSERT_NE(type, std::string::npos) << text;
+  EXPECT_EQ(text.find("# TYPE workqueue_depth", type + 1), std::string::npos) << text;
+  size_t one = text.find("workqueue_depth{controller=\"one\"} 3\n");
+  size_t two = text.find("workqueue_depth{controller=\"two\"} 5\n");
+  ASSERT_NE(one, std::string::npos) << text;
+  ASSERT_NE(two, std::string::npos) << text;
+  EXPECT_LT(type, one);
+  EXPECT_LT(one, two);
+  EXPECT_EQ(text.find("# TYPE", one), text.find("# TYPE workqueue_adds_total")) << text;
+  EXPECT_NE(text.find("controller_reconcile_duration_seconds_bucket{controller=\"two\",le=\"0.001\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("controller_reconcile_duration_seconds_count{controller=\"two\"} 2\n"), std::string::npos)
       << text;
 }
 

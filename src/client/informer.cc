@@ -8,22 +8,12 @@ namespace minik8s::client {
 using api::Json;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-std::string meta(const Json& obj, const char* field) {
-  if (!obj.is_object()) return "";
-  auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object()) return "";
-  auto f = m->find(field);
-  return f != m->end() && f->is_string() ? f->get<std::string>() : "";
-}
-
-}  // namespace
-
 // ---- Indexer ----
 
 Indexer::Indexer() {
-  index_funcs_[kNamespaceIndex] = [](const Json& obj) { return std::vector<std::string>{meta(obj, "namespace")}; };
+  index_funcs_[kNamespaceIndex] = [](const Json& obj) {
+    return std::vector<std::string>{api::meta_string(obj, "namespace")};
+  };
 }
 
 void Indexer::add_index(const std::string& name, IndexFunc fn) {
@@ -134,7 +124,7 @@ ObjectPtr Indexer::erase(const std::string& key) {
 // ---- Informer ----
 
 Informer::Informer(Client& client, const api::ResourceType& type, InformerOptions opts)
-    : client_(client), type_(type), opts_(std::move(opts)) {}
+    : client_(client), type_(type), opts_(std::move(opts)), resync_ms_(opts_.resync.count()) {}
 
 Informer::~Informer() { stop(); }
 
@@ -155,13 +145,11 @@ void Informer::remove_event_handlers(HandlerId id) {
   std::erase_if(handlers_, [id](const auto& h) { return h.first == id; });
 }
 
-bool Informer::request_resync(std::chrono::milliseconds d) {
-  if (d.count() <= 0) return true;
-  std::chrono::milliseconds want = opts_.resync.count() <= 0 ? d : std::min(opts_.resync, d);
-  if (want == opts_.resync) return true;
-  if (started_.load()) return false;
-  opts_.resync = want;
-  return true;
+void Informer::request_resync(std::chrono::milliseconds d) {
+  if (d.count() <= 0) return;
+  int64_t cur = resync_ms_.load();
+  while ((cur <= 0 || d.count() < cur) && !resync_ms_.compare_exchange_weak(cur, d.count())) {
+  }
 }
 
 void Informer::start() {
@@ -250,7 +238,7 @@ Status Informer::relist() {
     ObjectPtr old = indexer_.upsert(obj);
     if (!old) {
       deliver_add(obj);
-    } else if (meta(*old, "resourceVersion") != meta(*obj, "resourceVersion")) {
+    } else if (api::meta_string(*old, "resourceVersion") != api::meta_string(*obj, "resourceVersion")) {
       deliver_update(old, obj);
     }
   }
@@ -269,10 +257,16 @@ Status Informer::relist() {
 }
 
 void Informer::maybe_resync() {
-  if (opts_.resync.count() <= 0) return;
+  const auto period = resync_period();
+  if (period.count() <= 0) return;
   auto now = Clock::now();
-  if (now < next_resync_) return;
-  next_resync_ = now + opts_.resync;
+  // A period lowered since the last resync takes effect from now.
+  if (now < next_resync_ && next_resync_ - now <= period) return;
+  if (now < next_resync_) {
+    next_resync_ = now + period;
+    return;
+  }
+  next_resync_ = now + period;
   for (auto& obj : indexer_.list()) deliver_update(obj, obj);
 }
 
@@ -295,7 +289,7 @@ Status Informer::watch_once(std::stop_token stop) {
   }
   Status result;
   while (!stop.stop_requested()) {
-    auto wait = opts_.resync.count() > 0
+    auto wait = resync_period().count() > 0
                     ? std::max(std::chrono::milliseconds(1),
                                std::chrono::duration_cast<std::chrono::milliseconds>(next_resync_ - Clock::now()))
                     : std::chrono::milliseconds(1000);
@@ -309,7 +303,7 @@ Status Informer::watch_once(std::stop_token stop) {
       }
       continue;
     }
-    std::string rv = meta(*ev->object, "resourceVersion");
+    std::string rv = api::meta_string(*ev->object, "resourceVersion");
     if (ev->type == "BOOKMARK") {
       if (!rv.empty()) {
         std::lock_guard lock(mu_);
@@ -343,7 +337,7 @@ Status Informer::watch_once(std::stop_token stop) {
 
 void Informer::run(std::stop_token stop) {
   auto backoff = opts_.min_backoff;
-  next_resync_ = Clock::now() + opts_.resync;
+  next_resync_ = Clock::now() + resync_period();
   while (!stop.stop_requested()) {
     if (need_relist_) {
       if (Status s = relist(); !s) {

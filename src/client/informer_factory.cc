@@ -20,10 +20,7 @@ Informer& SharedInformerFactory::informer(const api::ResourceType& type, const I
     return *it->second;
   }
   Informer& inf = *it->second;
-  if (!inf.request_resync(opts.resync)) {
-    spdlog::warn("informer {}: already started with resync {} ms; a request for {} ms is ignored", type.plural,
-                 inf.resync_period().count(), opts.resync.count());
-  }
+  inf.request_resync(opts.resync);
   return inf;
 }
 

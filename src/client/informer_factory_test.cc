@@ -144,7 +144,7 @@ TEST(SharedInformerFactory, LateConsumerGetsTheCacheAndARemovedOneNothing) {
   EXPECT_EQ(calls(fake, "WATCH", "/api/v1/pods"), 1u);
 }
 
-TEST(SharedInformerFactory, ShortestResyncWinsBeforeStartOnly) {
+TEST(SharedInformerFactory, ShortestResyncWinsAlsoAfterStart) {
   testing::FakeRestClient fake;
   Client c(fake);
   auto pods = type_of("Pod", "pods");
@@ -164,9 +164,10 @@ TEST(SharedInformerFactory, ShortestResyncWinsBeforeStartOnly) {
   factory.start();
   InformerOptions shorter;
   shorter.resync = 1s;
-  EXPECT_FALSE(inf.request_resync(1s));
-  factory.informer(pods, shorter);  // logged, ignored
-  EXPECT_EQ(inf.resync_period(), 1min);
+  factory.informer(pods, shorter);  // a consumer that came later
+  EXPECT_EQ(inf.resync_period(), 1s);
+  factory.informer(pods, one);
+  EXPECT_EQ(inf.resync_period(), 1s);
   factory.stop();
 }
 

@@ -227,6 +227,20 @@ TEST(Informer, PeriodicResyncRedeliversUpdates) {
   EXPECT_TRUE(eventually([&] { return rec.count("update default/a (resync)") >= 2; }));
 }
 
+TEST(Informer, ResyncRequestedAfterStartTakesEffect) {
+  testing::FakeRestClient fake;
+  Client c(fake);
+  auto t = pod_type();
+  ASSERT_TRUE(c.create(t, pod("default", "a")));
+  Informer inf(c, t, [] { InformerOptions o; o.resync = std::chrono::hours(1); return o; }());
+  Recorder rec;
+  inf.add_event_handlers(rec.handlers());
+  inf.start();
+  ASSERT_TRUE(inf.wait_for_sync(5s));
+  inf.request_resync(20ms);  // a consumer that came later (SharedInformerFactory)
+  EXPECT_TRUE(eventually([&] { return rec.count("update default/a (resync)") >= 2; }));
+}
+
 TEST(Informer, RetriesListAfterTransportFailure) {
   testing::FakeRestClient fake;
   Client c(fake);

@@ -187,6 +187,9 @@ Result<std::string> grpc_target(const std::string& endpoint) {
 }
 
 class GrpcRuntime final : public Runtime {
+  using RuntimeStub = v1::RuntimeService::Stub;
+  using ImageStub = v1::ImageService::Stub;
+
  public:
   GrpcRuntime(const GrpcRuntimeOptions& options, std::shared_ptr<grpc::Channel> channel)
       : options_(options),
@@ -197,8 +200,7 @@ class GrpcRuntime final : public Runtime {
     v1::VersionRequest req;
     req.set_version("v1");
     v1::VersionResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->Version(&ctx.c, req, &resp), "Version"); !s) return s;
+    if (Status s = call(*runtime_, &RuntimeStub::Version, "Version", req, &resp); !s) return s;
     return VersionInfo{resp.runtime_name(), resp.runtime_version(), resp.runtime_api_version()};
   }
 
@@ -206,8 +208,7 @@ class GrpcRuntime final : public Runtime {
     v1::RunPodSandboxRequest req;
     to_proto(config, req.mutable_config());
     v1::RunPodSandboxResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->RunPodSandbox(&ctx.c, req, &resp), "RunPodSandbox"); !s)
+    if (Status s = call(*runtime_, &RuntimeStub::RunPodSandbox, "RunPodSandbox", req, &resp); !s)
       return s;
     return resp.pod_sandbox_id();
   }
@@ -216,24 +217,21 @@ class GrpcRuntime final : public Runtime {
     v1::StopPodSandboxRequest req;
     req.set_pod_sandbox_id(sandbox_id);
     v1::StopPodSandboxResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->StopPodSandbox(&ctx.c, req, &resp), "StopPodSandbox");
+    return call(*runtime_, &RuntimeStub::StopPodSandbox, "StopPodSandbox", req, &resp);
   }
 
   Status remove_pod_sandbox(const std::string& sandbox_id) override {
     v1::RemovePodSandboxRequest req;
     req.set_pod_sandbox_id(sandbox_id);
     v1::RemovePodSandboxResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->RemovePodSandbox(&ctx.c, req, &resp), "RemovePodSandbox");
+    return call(*runtime_, &RuntimeStub::RemovePodSandbox, "RemovePodSandbox", req, &resp);
   }
 
   Result<SandboxStatus> pod_sandbox_status(const std::string& sandbox_id) override {
     v1::PodSandboxStatusRequest req;
     req.set_pod_sandbox_id(sandbox_id);
     v1::PodSandboxStatusResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->PodSandboxStatus(&ctx.c, req, &resp), "PodSandboxStatus");
+    if (Status s = call(*runtime_, &RuntimeStub::PodSandboxStatus, "PodSandboxStatus", req, &resp);
         !s)
       return s;
     const auto& st = resp.status();
@@ -258,8 +256,7 @@ class GrpcRuntime final : public Runtime {
     if (!label_selector.empty())
       put_map(req.mutable_filter()->mutable_label_selector(), label_selector);
     v1::ListPodSandboxResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ListPodSandbox(&ctx.c, req, &resp), "ListPodSandbox"); !s)
+    if (Status s = call(*runtime_, &RuntimeStub::ListPodSandbox, "ListPodSandbox", req, &resp); !s)
       return s;
     std::vector<Sandbox> out;
     out.reserve(resp.items_size());
@@ -303,8 +300,7 @@ class GrpcRuntime final : public Runtime {
     ns->set_ipc(v1::POD);
     to_proto(sandbox_config, req.mutable_sandbox_config());
     v1::CreateContainerResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->CreateContainer(&ctx.c, req, &resp), "CreateContainer"); !s)
+    if (Status s = call(*runtime_, &RuntimeStub::CreateContainer, "CreateContainer", req, &resp); !s)
       return s;
     return resp.container_id();
   }
@@ -313,8 +309,7 @@ class GrpcRuntime final : public Runtime {
     v1::StartContainerRequest req;
     req.set_container_id(container_id);
     v1::StartContainerResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->StartContainer(&ctx.c, req, &resp), "StartContainer");
+    return call(*runtime_, &RuntimeStub::StartContainer, "StartContainer", req, &resp);
   }
 
   Status stop_container(const std::string& container_id, int64_t timeout_seconds) override {
@@ -322,16 +317,15 @@ class GrpcRuntime final : public Runtime {
     req.set_container_id(container_id);
     req.set_timeout(std::max<int64_t>(0, timeout_seconds));
     v1::StopContainerResponse resp;
-    Ctx ctx(options_.call_timeout + std::chrono::seconds(std::max<int64_t>(0, timeout_seconds)));
-    return from_grpc(runtime_->StopContainer(&ctx.c, req, &resp), "StopContainer");
+    auto extra = std::chrono::seconds(std::max<int64_t>(0, timeout_seconds));
+    return call(*runtime_, &RuntimeStub::StopContainer, "StopContainer", req, &resp, extra);
   }
 
   Status remove_container(const std::string& container_id) override {
     v1::RemoveContainerRequest req;
     req.set_container_id(container_id);
     v1::RemoveContainerResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->RemoveContainer(&ctx.c, req, &resp), "RemoveContainer");
+    return call(*runtime_, &RuntimeStub::RemoveContainer, "RemoveContainer", req, &resp);
   }
 
   Result<std::vector<Container>> list_containers(const ContainerFilter& filter) override {
@@ -342,8 +336,7 @@ class GrpcRuntime final : public Runtime {
     if (filter.state) f->mutable_state()->set_state(to_proto(*filter.state));
     put_map(f->mutable_label_selector(), filter.label_selector);
     v1::ListContainersResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ListContainers(&ctx.c, req, &resp), "ListContainers"); !s)
+    if (Status s = call(*runtime_, &RuntimeStub::ListContainers, "ListContainers", req, &resp); !s)
       return s;
     std::vector<Container> out;
     out.reserve(resp.containers_size());
@@ -355,8 +348,7 @@ class GrpcRuntime final : public Runtime {
     v1::ContainerStatusRequest req;
     req.set_container_id(container_id);
     v1::ContainerStatusResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->ContainerStatus(&ctx.c, req, &resp), "ContainerStatus"); !s)
+    if (Status s = call(*runtime_, &RuntimeStub::ContainerStatus, "ContainerStatus", req, &resp); !s)
       return s;
     const auto& st = resp.status();
     ContainerStatus out;
@@ -384,9 +376,7 @@ class GrpcRuntime final : public Runtime {
     req.set_container_id(container_id);
     to_proto(resources, req.mutable_linux());
     v1::UpdateContainerResourcesResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(runtime_->UpdateContainerResources(&ctx.c, req, &resp),
-                     "UpdateContainerResources");
+    return call(*runtime_, &RuntimeStub::UpdateContainerResources, "UpdateContainerResources", req, &resp);
   }
 
   Result<ExecSyncResult> exec_sync(const std::string& container_id,
@@ -397,8 +387,8 @@ class GrpcRuntime final : public Runtime {
     for (const auto& s : cmd) req.add_cmd(s);
     req.set_timeout(std::max<int64_t>(0, timeout_seconds));
     v1::ExecSyncResponse resp;
-    Ctx ctx(options_.call_timeout + std::chrono::seconds(std::max<int64_t>(0, timeout_seconds)));
-    if (Status s = from_grpc(runtime_->ExecSync(&ctx.c, req, &resp), "ExecSync"); !s) return s;
+    auto extra = std::chrono::seconds(std::max<int64_t>(0, timeout_seconds));
+    if (Status s = call(*runtime_, &RuntimeStub::ExecSync, "ExecSync", req, &resp, extra); !s) return s;
     return ExecSyncResult{resp.stdout(), resp.stderr(), resp.exit_code()};
   }
 
@@ -412,20 +402,15 @@ class GrpcRuntime final : public Runtime {
     // With a TTY, stderr is merged into stdout; CRI rejects asking for both.
     req.set_stderr(request.tty ? false : request.stderr_);
     v1::ExecResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(runtime_->Exec(&ctx.c, req, &resp), "Exec"); !s) return s;
+    if (Status s = call(*runtime_, &RuntimeStub::Exec, "Exec", req, &resp); !s) return s;
     return resp.url();
   }
 
   Result<std::vector<ContainerStats>> list_container_stats() override {
     v1::ListContainerStatsRequest req;
     v1::ListContainerStatsResponse resp;
-    {
-      Ctx ctx(options_.call_timeout);
-      if (Status s =
-              from_grpc(runtime_->ListContainerStats(&ctx.c, req, &resp), "ListContainerStats");
-          !s)
-        return s;
+    if (Status s = call(*runtime_, &RuntimeStub::ListContainerStats, "ListContainerStats", req, &resp); !s) {
+      return s;
     }
     // CRI stats carry no sandbox id; one ListContainers call joins it in.
     std::unordered_map<std::string, std::string> sandbox_of;
@@ -456,8 +441,7 @@ class GrpcRuntime final : public Runtime {
   Result<std::vector<Image>> list_images() override {
     v1::ListImagesRequest req;
     v1::ListImagesResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(images_->ListImages(&ctx.c, req, &resp), "ListImages"); !s) return s;
+    if (Status s = call(*images_, &ImageStub::ListImages, "ListImages", req, &resp); !s) return s;
     std::vector<Image> out;
     out.reserve(resp.images_size());
     for (const auto& i : resp.images()) out.push_back(from_proto(i));
@@ -468,8 +452,7 @@ class GrpcRuntime final : public Runtime {
     v1::ImageStatusRequest req;
     req.mutable_image()->set_image(image);
     v1::ImageStatusResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(images_->ImageStatus(&ctx.c, req, &resp), "ImageStatus"); !s) return s;
+    if (Status s = call(*images_, &ImageStub::ImageStatus, "ImageStatus", req, &resp); !s) return s;
     if (!resp.has_image() || resp.image().id().empty()) return std::optional<Image>{};
     return std::optional<Image>{from_proto(resp.image())};
   }
@@ -480,8 +463,7 @@ class GrpcRuntime final : public Runtime {
     req.mutable_image()->set_image(image);
     if (sandbox_config) to_proto(*sandbox_config, req.mutable_sandbox_config());
     v1::PullImageResponse resp;
-    Ctx ctx(options_.call_timeout);
-    if (Status s = from_grpc(images_->PullImage(&ctx.c, req, &resp), "PullImage"); !s) return s;
+    if (Status s = call(*images_, &ImageStub::PullImage, "PullImage", req, &resp); !s) return s;
     return resp.image_ref();
   }
 
@@ -489,11 +471,19 @@ class GrpcRuntime final : public Runtime {
     v1::RemoveImageRequest req;
     req.mutable_image()->set_image(image);
     v1::RemoveImageResponse resp;
-    Ctx ctx(options_.call_timeout);
-    return from_grpc(images_->RemoveImage(&ctx.c, req, &resp), "RemoveImage");
+    return call(*images_, &ImageStub::RemoveImage, "RemoveImage", req, &resp);
   }
 
  private:
+  // One unary call with this runtime's deadline (call_timeout + extra); the
+  // gRPC status as a Status naming the method.
+  template <class Stub, class Req, class Resp>
+  Status call(Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*), const char* name,
+              const Req& req, Resp* resp, std::chrono::milliseconds extra = std::chrono::milliseconds(0)) {
+    Ctx ctx(options_.call_timeout + extra);
+    return from_grpc((stub.*method)(&ctx.c, req, resp), name);
+  }
+
   // A ClientContext with this call's deadline.
   struct Ctx {
     explicit Ctx(std::chrono::milliseconds timeout) {

@@ -18,6 +18,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/dns/dns.h"
+#include "minik8s/util/fd_io.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -66,46 +67,6 @@ int open_socket(const Upstream& addr, int type, std::string* err) {
     return -1;
   }
   return fd;
-}
-
-bool wait_readable(int fd, int wake_fd, Clock::time_point deadline) {
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p[2] = {{fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    int r = ::poll(p, 2, static_cast<int>(left));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0 || (p[1].revents & POLLIN)) return false;
-    return true;
-  }
-}
-
-bool read_exact(int fd, int wake_fd, uint8_t* d, size_t len, Clock::time_point deadline) {
-  while (len > 0) {
-    if (!wait_readable(fd, wake_fd, deadline)) return false;
-    ssize_t n = ::recv(fd, d, len, MSG_DONTWAIT);
-    if (n == 0) return false;
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return false;
-    }
-    d += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool send_all(int fd, const uint8_t* d, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::send(fd, d, len, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    d += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace
@@ -243,9 +204,9 @@ struct DnsServer::Impl {
     std::vector<uint8_t> query(65535), out(65535 + 2);
     while (!stopping) {
       uint8_t lenbuf[2];
-      if (!read_exact(fd, wake_fd, lenbuf, 2, Clock::now() + kTcpIdle)) return;
+      if (!read_exact(fd, lenbuf, 2, Clock::now() + kTcpIdle, wake_fd)) return;
       size_t len = get_u16(lenbuf);
-      if (!read_exact(fd, wake_fd, query.data(), len, Clock::now() + kTcpIdle)) return;
+      if (!read_exact(fd, query.data(), len, Clock::now() + kTcpIdle, wake_fd)) return;
       auto snap = snapshot.load();
       size_t n = 0;
       Action a = answer_query(*snap, query.data(), len, false, out.data() + 2, 65535, &n);
@@ -257,7 +218,7 @@ struct DnsServer::Impl {
       }
       if (n == 0) return;
       set_u16(out.data(), static_cast<uint16_t>(n));
-      if (!send_all(fd, out.data(), n + 2)) return;
+      if (!write_all(fd, out.data(), n + 2, Clock::now() + kTcpIdle, wake_fd)) return;
     }
   }
 

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "minik8s/util/fd_io.h"
 #include "wire.h"
 #include "zone.h"
 
@@ -28,46 +29,6 @@ bool question_key(const uint8_t* d, size_t len, std::string* key) {
   if (!read_name(d, len, &p, nullptr, key)) return false;
   if (p + 4 > len) return false;
   key->append(reinterpret_cast<const char*>(d + p), 4);
-  return true;
-}
-
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
-bool write_all(int fd, const uint8_t* d, size_t len, Clock::time_point deadline) {
-  while (len > 0) {
-    if (!wait_fd(fd, POLLOUT, deadline)) return false;
-    ssize_t n = ::send(fd, d, len, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return false;
-    }
-    d += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, uint8_t* d, size_t len, Clock::time_point deadline) {
-  while (len > 0) {
-    if (!wait_fd(fd, POLLIN, deadline)) return false;
-    ssize_t n = ::recv(fd, d, len, 0);
-    if (n == 0) return false;
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return false;
-    }
-    d += n;
-    len -= static_cast<size_t>(n);
-  }
   return true;
 }
 
@@ -323,9 +284,9 @@ std::string Forwarder::forward_tcp(const uint8_t* query, size_t len) {
       uint8_t lenbuf[2];
       set_u16(lenbuf, static_cast<uint16_t>(len));
       if (!write_all(fd, lenbuf, 2, deadline) || !write_all(fd, query, len, deadline)) break;
-      if (!read_all(fd, lenbuf, 2, deadline)) break;
+      if (!read_exact(fd, lenbuf, 2, deadline)) break;
       answer.resize(get_u16(lenbuf));
-      if (!read_all(fd, reinterpret_cast<uint8_t*>(answer.data()), answer.size(), deadline)) break;
+      if (!read_exact(fd, reinterpret_cast<uint8_t*>(answer.data()), answer.size(), deadline)) break;
       const auto* a = reinterpret_cast<const uint8_t*>(answer.data());
       std::string got;
       ok = answer.size() >= kHeaderSize && get_u16(a) == get_u16(query) &&

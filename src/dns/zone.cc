@@ -15,13 +15,6 @@ namespace {
 using Section = MessageWriter::Section;
 constexpr uint16_t kTemplateFlags = kFlagQR | kFlagAA | kFlagRA;
 
-std::string str(const api::Json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  if (it == obj.end() || !it->is_string()) return "";
-  return it->get<std::string>();
-}
-
 const api::Json& member(const api::Json& obj, const char* key) {
   static const api::Json kNull;
   if (!obj.is_object()) return kNull;
@@ -122,24 +115,24 @@ class Builder {
   void service(const api::Json& svc, const std::map<std::string, const api::Json*>& endpoints) {
     const api::Json& meta = member(svc, "metadata");
     const api::Json& spec = member(svc, "spec");
-    std::string name = str(meta, "name"), ns = str(meta, "namespace");
+    std::string name = api::sfield(meta, "name"), ns = api::sfield(meta, "namespace");
     if (ns.empty()) ns = "default";
     if (name.empty()) return;
     std::string fqdn = name + "." + ns + ".svc." + o_.cluster_domain;
     if (!name_to_wire(fqdn)) return;
     ++snap_->services;
-    if (str(spec, "type") == "ExternalName") {
-      std::string target = str(spec, "externalName");
+    if (api::sfield(spec, "type") == "ExternalName") {
+      std::string target = api::sfield(spec, "externalName");
       if (target.empty() || !name_to_wire(target)) return;
       add(fqdn, 0, [&](MessageWriter& w) { w.add_name_record(Section::kAnswer, fqdn, kTypeCNAME, o_.ttl, target); });
       return;
     }
-    std::string cluster_ip = str(spec, "clusterIP");
+    std::string cluster_ip = api::sfield(spec, "clusterIP");
     std::vector<PortSpec> ports;
     auto read_ports = [&](const api::Json& list) {
       if (!list.is_array()) return;
       for (const auto& p : list) {
-        PortSpec ps{str(p, "name"), to_lower(str(p, "protocol")), port_number(p)};
+        PortSpec ps{api::sfield(p, "name"), to_lower(api::sfield(p, "protocol")), port_number(p)};
         if (ps.proto.empty()) ps.proto = "tcp";
         if (ps.port > 0) ports.push_back(std::move(ps));
       }
@@ -165,8 +158,8 @@ class Builder {
             if (list.is_array()) {
               for (const auto& e : list) {
                 Addr a;
-                if (!parse_ipv4(str(e, "ip"), a.ip)) continue;
-                std::string host = str(e, "hostname");
+                if (!parse_ipv4(api::sfield(e, "ip"), a.ip)) continue;
+                std::string host = api::sfield(e, "hostname");
                 a.host = (host.empty() ? dashed(a.ip) : host) + "." + fqdn;
                 if (!name_to_wire(a.host)) continue;
                 addrs.push_back(a);
@@ -175,7 +168,7 @@ class Builder {
             const api::Json& plist = member(ss, "ports");
             if (plist.is_array()) {
               for (const auto& p : plist) {
-                PortSpec ps{str(p, "name"), to_lower(str(p, "protocol")), port_number(p)};
+                PortSpec ps{api::sfield(p, "name"), to_lower(api::sfield(p, "protocol")), port_number(p)};
                 if (ps.proto.empty()) ps.proto = "tcp";
                 if (ps.port > 0 && seen_ports.insert(ps.name + "/" + ps.proto + "/" + std::to_string(ps.port)).second) {
                   ports.push_back(std::move(ps));
@@ -209,7 +202,7 @@ class Builder {
   }
 
   void dns_object(const api::Json& obj) {
-    std::string host = str(member(obj, "spec"), "host");
+    std::string host = api::sfield(member(obj, "spec"), "host");
     uint8_t ip[4];
     if (host.empty() || !parse_ipv4(o_.ingress_ip, ip)) return;
     Addr a;
@@ -385,8 +378,8 @@ std::shared_ptr<const Snapshot> build_snapshot(const ZoneOptions& options, const
   for (const auto& e : endpoints) {
     try {
       const api::Json& meta = member(e, "metadata");
-      std::string ns = str(meta, "namespace");
-      eps[(ns.empty() ? "default" : ns) + "/" + str(meta, "name")] = &e;
+      std::string ns = api::sfield(meta, "namespace");
+      eps[(ns.empty() ? "default" : ns) + "/" + api::sfield(meta, "name")] = &e;
     } catch (const std::exception&) {
     }
   }

@@ -14,17 +14,6 @@ namespace {
 
 using api::Json;
 
-std::string str(const Json& obj, const char* key) {
-  if (!obj.is_object()) return "";
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
-}
-const Json& sub(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it != obj.end() ? *it : kNull;
-}
 
 bool is_ipv4(const std::string& s) {
   int parts = 0;
@@ -46,7 +35,7 @@ bool is_ipv4(const std::string& s) {
 
 // The port text a DNS path asks for ("80" or a port name).
 std::string port_text(const Json& e) {
-  const Json& p = sub(e, "servicePort");
+  const Json& p = api::field(e, "servicePort");
   if (p.is_number_integer()) return std::to_string(p.get<long long>());
   if (p.is_string()) return p.get<std::string>();
   return "";
@@ -56,8 +45,8 @@ std::string port_text(const Json& e) {
 void resolve(const Json& svc, const std::string& ns, const std::string& name,
              const std::string& want_port, Route& r) {
   std::string svc_key = ns + "/" + name;
-  const Json& spec = sub(svc, "spec");
-  std::string ip = str(spec, "clusterIP");
+  const Json& spec = api::field(svc, "spec");
+  std::string ip = api::sfield(spec, "clusterIP");
   if (ip.empty() || ip == "None") {
     r.error = "service " + svc_key + " has no cluster IP";
     return;
@@ -66,13 +55,13 @@ void resolve(const Json& svc, const std::string& ns, const std::string& name,
     r.error = "service " + svc_key + " has an unsupported cluster IP " + ip;
     return;
   }
-  const Json& ports = sub(spec, "ports");
+  const Json& ports = api::field(spec, "ports");
   if (ports.is_array()) {
     for (const Json& p : ports) {
-      const Json& num = sub(p, "port");
+      const Json& num = api::field(p, "port");
       if (!num.is_number_integer()) continue;
       std::string n = std::to_string(num.get<long long>());
-      if (n == want_port || (!want_port.empty() && str(p, "name") == want_port)) {
+      if (n == want_port || (!want_port.empty() && api::sfield(p, "name") == want_port)) {
         r.upstream = ip + ":" + n;
         return;
       }
@@ -90,10 +79,10 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
   std::vector<std::tuple<std::string, std::string, const Json*>> order;
   for (const auto& o : dns_objects) {
     if (!o || !o->is_object()) continue;
-    const Json& m = sub(*o, "metadata");
-    std::string ns = str(m, "namespace");
+    const Json& m = api::field(*o, "metadata");
+    std::string ns = api::sfield(m, "namespace");
     if (ns.empty()) ns = "default";
-    order.emplace_back(str(m, "creationTimestamp"), ns + "/" + str(m, "name"), o.get());
+    order.emplace_back(api::sfield(m, "creationTimestamp"), ns + "/" + api::sfield(m, "name"), o.get());
   }
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return std::tie(std::get<0>(a), std::get<1>(a)) < std::tie(std::get<0>(b), std::get<1>(b));
@@ -103,8 +92,8 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
   for (const auto& [created, key, obj] : order) {
     (void)created;
     std::string ns = key.substr(0, key.find('/'));
-    const Json& spec = sub(*obj, "spec");
-    std::string host = str(spec, "host");
+    const Json& spec = api::field(*obj, "spec");
+    std::string host = api::sfield(spec, "host");
     // The apiserver validates host as a DNS subdomain; re-check the characters
     // since the text lands in nginx.conf and the hosts file.
     bool host_ok =
@@ -117,13 +106,13 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
                                   "\" is not a usable host name; object ignored");
       continue;
     }
-    const Json& paths = sub(spec, "paths");
+    const Json& paths = api::field(spec, "paths");
     if (!paths.is_array() || paths.empty()) {
       out.problems[key].push_back("spec.paths is empty; object ignored");
       continue;
     }
     for (const Json& e : paths) {
-      std::string raw = str(e, "path");
+      std::string raw = api::sfield(e, "path");
       if (!api::is_ingress_path(raw)) {
         out.problems[key].push_back("path \"" + raw +
                                     "\" has characters the ingress does not forward; skipped");
@@ -142,7 +131,7 @@ BuildResult build_routes(const std::vector<std::shared_ptr<const api::Json>>& dn
         }
         continue;
       }
-      std::string svc = str(e, "serviceName");
+      std::string svc = api::sfield(e, "serviceName");
       std::string port = port_text(e);
       auto obj_svc = svc.empty() ? nullptr : lookup(ns, svc);
       if (svc.empty()) {

@@ -15,6 +15,7 @@
 
 #include "../util/http_read.h"
 #include "minik8s/stream/websocket.h"
+#include "minik8s/util/time.h"
 #include "minik8s/util/url.h"
 #include "server_internal.h"
 
@@ -58,16 +59,6 @@ std::string status_json(int code, const std::string& message) {
               {"status", "Failure"}, {"message", message}, {"reason", reason_of(code)},
               {"code", code}}
       .dump();
-}
-
-std::string rfc3339_now() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 std::vector<std::string> split_path(std::string_view p) {
@@ -344,7 +335,7 @@ struct KubeletHttpServer::Impl {
   }
 
   json summary() {
-    std::string now = rfc3339_now();
+    std::string now = format_rfc3339(std::chrono::system_clock::now());
     json pods_j = json::array();
     uint64_t node_cpu = 0, node_mem = 0, node_cum = 0;
     for (const auto& p : locator.pod_usage()) {

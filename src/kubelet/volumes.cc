@@ -55,16 +55,6 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-std::string str_field(const api::Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-bool bool_field(const api::Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-
 // A relative path without a ".." element (Kubernetes
 // validateLocalDescendingPath: subPath); not_reserved also refuses a leading
 // ".." (validateLocalNonReservedPath: items[].path, where "..data" lives).
@@ -246,8 +236,8 @@ Status add_items(const std::map<std::string, std::string>& data, const api::Json
   if (items != src.end() && items->is_array() && !items->empty()) {
     for (const auto& item : *items) {
       if (!item.is_object()) continue;
-      std::string key = str_field(item, "key");
-      std::string path = str_field(item, "path");
+      std::string key = api::sfield(item, "key");
+      std::string path = api::sfield(item, "path");
       if (!safe_relative(path)) return invalid(what + ": invalid item path \"" + path + "\"");
       auto it = data.find(key);
       if (it == data.end()) {
@@ -277,9 +267,9 @@ mode_t default_mode_of(const api::Json& src) {
 // configMap or secret source (a volume's or a projected source's).
 Status object_payload(client::Client& client, const std::string& ns, const api::Json& src, bool secret,
                       mode_t default_mode, Payload& out) {
-  std::string name = str_field(src, secret ? "secretName" : "name");
-  if (secret && name.empty()) name = str_field(src, "name");  // projected secret sources use "name"
-  bool optional = bool_field(src, "optional");
+  std::string name = api::sfield(src, secret ? "secretName" : "name");
+  if (secret && name.empty()) name = api::sfield(src, "name");  // projected secret sources use "name"
+  bool optional = api::bfield(src, "optional");
   std::string kind = secret ? "secret" : "configmap";
   auto got = internal::get_object(client, secret ? "secrets" : "configmaps", ns, name);
   if (!got.is_ok()) return {got.status().code(), "couldn't get " + kind + " " + ns + "/" + name + ": " + got.status().message()};
@@ -298,11 +288,11 @@ Status downward_payload(const api::Json& pod, const api::Json& src, mode_t defau
   EnvContext ctx;
   for (const auto& item : *items) {
     if (!item.is_object()) continue;
-    std::string path = str_field(item, "path");
+    std::string path = api::sfield(item, "path");
     if (!safe_relative(path)) return invalid("downwardAPI: invalid item path \"" + path + "\"");
     auto fr = item.find("fieldRef");
     if (fr == item.end() || !fr->is_object()) return invalid("downwardAPI item " + path + ": only fieldRef is supported");
-    auto v = internal::resolve_field_ref(pod, str_field(*fr, "fieldPath"), ctx);
+    auto v = internal::resolve_field_ref(pod, api::sfield(*fr, "fieldPath"), ctx);
     if (!v.is_ok()) return v.status();
     mode_t mode = default_mode;
     if (auto m = item.find("mode"); m != item.end() && m->is_number_integer())
@@ -314,7 +304,7 @@ Status downward_payload(const api::Json& pod, const api::Json& src, mode_t defau
 
 Status setup_empty_dir(const std::string& dir, const api::Json& spec, const std::string& vol_name) {
   if (auto s = mkdirs(dir, fs::perms(0777)); !s.is_ok()) return s;
-  if (str_field(spec, "medium") != "Memory") return Status::ok();
+  if (api::sfield(spec, "medium") != "Memory") return Status::ok();
   if (is_mount_point(dir)) return Status::ok();
   std::string opts = "mode=0777";
   if (auto sl = spec.find("sizeLimit"); sl != spec.end() && !sl->is_null()) {
@@ -330,8 +320,8 @@ Status setup_empty_dir(const std::string& dir, const api::Json& spec, const std:
 }
 
 Result<std::string> setup_host_path(const api::Json& spec, const std::string& vol_name) {
-  std::string path = str_field(spec, "path");
-  std::string type = str_field(spec, "type");
+  std::string path = api::sfield(spec, "path");
+  std::string type = api::sfield(spec, "type");
   if (path.empty() || path.front() != '/') {
     return invalid("hostPath volume \"" + vol_name + "\": path \"" + path + "\" must be absolute");
   }
@@ -637,11 +627,11 @@ std::string VolumeManager::subpath_dir(const std::string& pod_uid) const {
 Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& pod) {
   try {
     const auto& md = pod.at("metadata");
-    std::string uid = str_field(md, "uid");
+    std::string uid = api::sfield(md, "uid");
     if (uid.empty() || uid.find('/') != std::string::npos || uid == "." || uid == "..") {
       return invalid("pod has no usable metadata.uid");
     }
-    std::string ns = str_field(md, "namespace");
+    std::string ns = api::sfield(md, "namespace");
     if (ns.empty()) ns = "default";
     std::string vol_root = pod_dir(uid) + "/volumes";
     if (auto s = mkdirs(vol_root, fs::perms(0750)); !s.is_ok()) return s;
@@ -653,7 +643,7 @@ Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& 
     if (vols == spec->end() || !vols->is_array()) return out;
     for (const auto& v : *vols) {
       if (!v.is_object()) continue;
-      std::string name = str_field(v, "name");
+      std::string name = api::sfield(v, "name");
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
         return invalid("volume with invalid name \"" + name + "\"");
       }
@@ -750,24 +740,24 @@ Result<std::vector<cri::Mount>> container_mounts(const api::Json& container,
   try {
     auto vms = container.find("volumeMounts");
     if (vms == container.end() || !vms->is_array()) return out;
-    std::string cname = str_field(container, "name");
+    std::string cname = api::sfield(container, "name");
     for (size_t i = 0; i < vms->size(); ++i) {
       const auto& vm = (*vms)[i];
       if (!vm.is_object()) continue;
-      std::string name = str_field(vm, "name");
-      std::string mount_path = str_field(vm, "mountPath");
+      std::string name = api::sfield(vm, "name");
+      std::string mount_path = api::sfield(vm, "mountPath");
       auto it = volumes.find(name);
       if (it == volumes.end()) {
         return invalid("volumeMount \"" + name + "\" of container \"" + cname +
                        "\": no volume named \"" + name + "\" in the pod");
       }
       if (mount_path.empty()) return invalid("volumeMount \"" + name + "\": mountPath is required");
-      bool read_only = bool_field(vm, "readOnly") || it->second.read_only;
+      bool read_only = api::bfield(vm, "readOnly") || it->second.read_only;
       std::string host = it->second.path;
-      if (!str_field(vm, "subPathExpr").empty()) {
+      if (!api::sfield(vm, "subPathExpr").empty()) {
         return invalid("volumeMount \"" + name + "\": subPathExpr is not supported");
       }
-      std::string sub = str_field(vm, "subPath");
+      std::string sub = api::sfield(vm, "subPath");
       if (!sub.empty()) {
         if (!safe_relative(sub, false)) {
           return invalid("volumeMount \"" + name + "\": invalid subPath \"" + sub + "\"");

@@ -8,32 +8,12 @@
 
 namespace minik8s::scheduler {
 
+using api::afield;
+using api::field;
 using api::Json;
+using api::sfield;
 
 namespace {
-
-const Json& null_json() {
-  static const Json kNull;
-  return kNull;
-}
-
-// obj[key] when obj is an object holding key, else null.
-const Json& at(const Json& obj, const char* key) {
-  if (!obj.is_object()) return null_json();
-  auto it = obj.find(key);
-  return it == obj.end() ? null_json() : *it;
-}
-
-std::string str(const Json& obj, const char* key) {
-  const Json& v = at(obj, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
-const Json& arr(const Json& obj, const char* key) {
-  static const Json kEmpty = Json::array();
-  const Json& v = at(obj, key);
-  return v.is_array() ? v : kEmpty;
-}
 
 // Quantity in milli units (cpu) or plain units (the rest); 0 when unparsable.
 int64_t quantity(const Json& v, bool milli) {
@@ -57,12 +37,12 @@ constexpr int64_t kDefaultMemory = 200 * 1024 * 1024;
 
 // One container's requests (limits stand in for missing requests).
 Resources container_requests(const Json& c, bool non_zero) {
-  const Json& res = at(c, "resources");
-  const Json& req = at(res, "requests");
-  const Json& lim = at(res, "limits");
+  const Json& res = field(c, "resources");
+  const Json& req = field(res, "requests");
+  const Json& lim = field(res, "limits");
   auto pick = [&](const char* name, bool milli, int64_t dflt) -> int64_t {
-    if (at(req, name).is_null() && at(lim, name).is_null()) return non_zero ? dflt : 0;
-    const Json& v = at(req, name).is_null() ? at(lim, name) : at(req, name);
+    if (field(req, name).is_null() && field(lim, name).is_null()) return non_zero ? dflt : 0;
+    const Json& v = field(req, name).is_null() ? field(lim, name) : field(req, name);
     return quantity(v, milli);
   };
   Resources r;
@@ -73,25 +53,25 @@ Resources container_requests(const Json& c, bool non_zero) {
 }
 
 Resources requests(const Json& pod, bool non_zero) {
-  const Json& spec = at(pod, "spec");
+  const Json& spec = field(pod, "spec");
   Resources sum;
-  for (const auto& c : arr(spec, "containers")) sum += container_requests(c, non_zero);
-  for (const auto& c : arr(spec, "initContainers")) {
+  for (const auto& c : afield(spec, "containers")) sum += container_requests(c, non_zero);
+  for (const auto& c : afield(spec, "initContainers")) {
     Resources r = container_requests(c, non_zero);
     sum.cpu_milli = std::max(sum.cpu_milli, r.cpu_milli);
     sum.memory = std::max(sum.memory, r.memory);
     sum.gpu = std::max(sum.gpu, r.gpu);
   }
-  const Json& overhead = at(spec, "overhead");
-  sum.cpu_milli += quantity(at(overhead, "cpu"), true);
-  sum.memory += quantity(at(overhead, "memory"), false);
+  const Json& overhead = field(spec, "overhead");
+  sum.cpu_milli += quantity(field(overhead, "cpu"), true);
+  sum.memory += quantity(field(overhead, "memory"), false);
   sum.pods = 1;
   return sum;
 }
 
 std::map<std::string, std::string> labels_of(const Json& obj) {
   std::map<std::string, std::string> out;
-  const Json& l = at(at(obj, "metadata"), "labels");
+  const Json& l = field(field(obj, "metadata"), "labels");
   if (!l.is_object()) return out;
   for (auto it = l.begin(); it != l.end(); ++it) {
     if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
@@ -100,7 +80,7 @@ std::map<std::string, std::string> labels_of(const Json& obj) {
 }
 
 std::string ns_of(const Json& obj) {
-  std::string ns = str(at(obj, "metadata"), "namespace");
+  std::string ns = sfield(field(obj, "metadata"), "namespace");
   return ns.empty() ? "default" : ns;
 }
 
@@ -119,29 +99,29 @@ Resources pod_requests(const Json& pod) { return requests(pod, false); }
 Resources pod_requests_non_zero(const Json& pod) { return requests(pod, true); }
 
 Resources node_allocatable(const Json& node) {
-  const Json& st = at(node, "status");
-  const Json& alloc = at(st, "allocatable").is_object() ? at(st, "allocatable") : at(st, "capacity");
+  const Json& st = field(node, "status");
+  const Json& alloc = field(st, "allocatable").is_object() ? field(st, "allocatable") : field(st, "capacity");
   Resources r;
-  r.cpu_milli = quantity(at(alloc, "cpu"), true);
-  r.memory = quantity(at(alloc, "memory"), false);
-  r.gpu = quantity(at(alloc, kGpuResource), false);
-  r.pods = at(alloc, "pods").is_null() ? 110 : quantity(at(alloc, "pods"), false);
+  r.cpu_milli = quantity(field(alloc, "cpu"), true);
+  r.memory = quantity(field(alloc, "memory"), false);
+  r.gpu = quantity(field(alloc, kGpuResource), false);
+  r.pods = field(alloc, "pods").is_null() ? 110 : quantity(field(alloc, "pods"), false);
   return r;
 }
 
 std::vector<HostPort> pod_host_ports(const Json& pod) {
   std::vector<HostPort> out;
-  const Json& spec = at(pod, "spec");
+  const Json& spec = field(pod, "spec");
   for (const char* list : {"containers", "initContainers"}) {
-    for (const auto& c : arr(spec, list)) {
-      for (const auto& p : arr(c, "ports")) {
-        const Json& hp = at(p, "hostPort");
+    for (const auto& c : afield(spec, list)) {
+      for (const auto& p : afield(c, "ports")) {
+        const Json& hp = field(p, "hostPort");
         if (!hp.is_number_integer() || hp.get<int64_t>() <= 0) continue;
         HostPort h;
         h.port = static_cast<int>(hp.get<int64_t>());
-        h.protocol = str(p, "protocol");
+        h.protocol = sfield(p, "protocol");
         if (h.protocol.empty()) h.protocol = "TCP";
-        h.ip = str(p, "hostIP");
+        h.ip = sfield(p, "hostIP");
         if (h.ip.empty()) h.ip = "0.0.0.0";
         out.push_back(std::move(h));
       }
@@ -151,8 +131,8 @@ std::vector<HostPort> pod_host_ports(const Json& pod) {
 }
 
 bool pod_holds_resources(const Json& pod) {
-  if (str(at(pod, "spec"), "nodeName").empty()) return false;
-  std::string phase = str(at(pod, "status"), "phase");
+  if (sfield(field(pod, "spec"), "nodeName").empty()) return false;
+  std::string phase = sfield(field(pod, "status"), "phase");
   return phase != "Succeeded" && phase != "Failed";
 }
 
@@ -160,18 +140,18 @@ NodeInfo::NodeInfo(ObjectPtr n) { set_node(std::move(n)); }
 
 void NodeInfo::set_node(ObjectPtr n) {
   node = std::move(n);
-  name = str(at(*node, "metadata"), "name");
+  name = sfield(field(*node, "metadata"), "name");
   allocatable = node_allocatable(*node);
   ready.clear();
-  for (const auto& c : arr(at(*node, "status"), "conditions")) {
-    if (str(c, "type") == "Ready") {
-      ready = str(c, "status");
+  for (const auto& c : afield(field(*node, "status"), "conditions")) {
+    if (sfield(c, "type") == "Ready") {
+      ready = sfield(c, "status");
       break;
     }
   }
-  const Json& spec = at(*node, "spec");
-  unschedulable = at(spec, "unschedulable").is_boolean() && at(spec, "unschedulable").get<bool>();
-  has_taints = !arr(spec, "taints").empty();
+  const Json& spec = field(*node, "spec");
+  unschedulable = field(spec, "unschedulable").is_boolean() && field(spec, "unschedulable").get<bool>();
+  has_taints = !afield(spec, "taints").empty();
 }
 
 PodInfoPtr PodInfo::make(ObjectPtr pod) {
@@ -179,7 +159,7 @@ PodInfoPtr PodInfo::make(ObjectPtr pod) {
   info->requests = pod_requests(*pod);
   info->requests_non_zero = pod_requests_non_zero(*pod);
   info->host_ports = pod_host_ports(*pod);
-  const Json& anti = at(at(at(at(*pod, "spec"), "affinity"), "podAntiAffinity"),
+  const Json& anti = field(field(field(field(*pod, "spec"), "affinity"), "podAntiAffinity"),
                         "requiredDuringSchedulingIgnoredDuringExecution");
   info->has_required_anti_affinity = anti.is_array() && !anti.empty();
   info->pod = std::move(pod);
@@ -226,7 +206,7 @@ bool NodeInfo::remove_pod(const PodInfo& info) {
 }
 
 std::string NodeInfo::topology_value(const std::string& key) const {
-  const Json& v = at(at(at(*node, "metadata"), "labels"), key.c_str());
+  const Json& v = field(field(field(*node, "metadata"), "labels"), key.c_str());
   if (v.is_string()) return v.get<std::string>();
   return key == kHostnameLabel ? name : std::string();
 }
@@ -247,14 +227,14 @@ CycleState CycleState::make(const Json& pod, const Snapshot& snapshot) {
   s.requests = pod_requests(pod);
   s.requests_non_zero = pod_requests_non_zero(pod);
   s.host_ports = pod_host_ports(pod);
-  const Json& spec = at(pod, "spec");
-  s.node_name = str(spec, "nodeName");
-  const Json& affinity = at(spec, "affinity");
+  const Json& spec = field(pod, "spec");
+  s.node_name = sfield(spec, "nodeName");
+  const Json& affinity = field(spec, "affinity");
   s.has_node_constraints =
-      at(spec, "nodeSelector").is_object() ||
-      at(at(affinity, "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution").is_object();
+      field(spec, "nodeSelector").is_object() ||
+      field(field(affinity, "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution").is_object();
   for (const char* kind : {"podAffinity", "podAntiAffinity"}) {
-    if (!arr(at(affinity, kind), "requiredDuringSchedulingIgnoredDuringExecution").empty()) {
+    if (!afield(field(affinity, kind), "requiredDuringSchedulingIgnoredDuringExecution").empty()) {
       s.inter_pod_relevant = true;
     }
   }
@@ -265,11 +245,11 @@ CycleState CycleState::make(const Json& pod, const Snapshot& snapshot) {
 }
 
 bool tolerates(const Json& pod, const Json& taint) {
-  std::string key = str(taint, "key"), value = str(taint, "value"), effect = str(taint, "effect");
-  for (const auto& t : arr(at(pod, "spec"), "tolerations")) {
-    std::string te = str(t, "effect");
+  std::string key = sfield(taint, "key"), value = sfield(taint, "value"), effect = sfield(taint, "effect");
+  for (const auto& t : afield(field(pod, "spec"), "tolerations")) {
+    std::string te = sfield(t, "effect");
     if (!te.empty() && te != effect) continue;
-    std::string tk = str(t, "key"), op = str(t, "operator");
+    std::string tk = sfield(t, "key"), op = sfield(t, "operator");
     if (op.empty()) op = "Equal";
     if (tk.empty()) {
       if (op == "Exists") return true;  // empty key + Exists tolerates everything
@@ -277,7 +257,7 @@ bool tolerates(const Json& pod, const Json& taint) {
     }
     if (tk != key) continue;
     if (op == "Exists") return true;
-    if (op == "Equal" && str(t, "value") == value) return true;
+    if (op == "Equal" && sfield(t, "value") == value) return true;
   }
   return false;
 }
@@ -285,8 +265,8 @@ bool tolerates(const Json& pod, const Json& taint) {
 namespace {
 
 bool match_node_requirement(const Json& expr, const std::map<std::string, std::string>& labels) {
-  std::string key = str(expr, "key"), op = str(expr, "operator");
-  auto values = strings(at(expr, "values"));
+  std::string key = sfield(expr, "key"), op = sfield(expr, "operator");
+  auto values = strings(field(expr, "values"));
   auto it = labels.find(key);
   bool has = it != labels.end();
   if (op == "In") return has && std::find(values.begin(), values.end(), it->second) != values.end();
@@ -306,14 +286,14 @@ bool match_node_requirement(const Json& expr, const std::map<std::string, std::s
 }
 
 bool match_node_selector_term(const Json& term, const Json& node) {
-  const Json& exprs = arr(term, "matchExpressions");
-  const Json& fields = arr(term, "matchFields");
+  const Json& exprs = afield(term, "matchExpressions");
+  const Json& fields = afield(term, "matchFields");
   if (exprs.empty() && fields.empty()) return false;  // an empty term matches nothing
   auto labels = labels_of(node);
   for (const auto& e : exprs) {
     if (!match_node_requirement(e, labels)) return false;
   }
-  std::map<std::string, std::string> node_fields{{"metadata.name", str(at(node, "metadata"), "name")}};
+  std::map<std::string, std::string> node_fields{{"metadata.name", sfield(field(node, "metadata"), "name")}};
   for (const auto& f : fields) {
     if (!match_node_requirement(f, node_fields)) return false;
   }
@@ -323,12 +303,12 @@ bool match_node_selector_term(const Json& term, const Json& node) {
 }  // namespace
 
 bool node_matches_selector_and_affinity(const Json& pod, const Json& node) {
-  const Json& spec = at(pod, "spec");
-  const Json& sel = at(spec, "nodeSelector");
+  const Json& spec = field(pod, "spec");
+  const Json& sel = field(spec, "nodeSelector");
   if (sel.is_object()) {
-    const Json& labels = at(at(node, "metadata"), "labels");
+    const Json& labels = field(field(node, "metadata"), "labels");
     for (auto it = sel.begin(); it != sel.end(); ++it) {
-      const Json& have = at(labels, it.key().c_str());
+      const Json& have = field(labels, it.key().c_str());
       if (!have.is_string() || !it.value().is_string() ||
           have.get_ref<const std::string&>() != it.value().get_ref<const std::string&>()) {
         return false;
@@ -336,9 +316,9 @@ bool node_matches_selector_and_affinity(const Json& pod, const Json& node) {
     }
   }
   const Json& required =
-      at(at(at(spec, "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
+      field(field(field(spec, "affinity"), "nodeAffinity"), "requiredDuringSchedulingIgnoredDuringExecution");
   if (required.is_object()) {
-    const Json& terms = arr(required, "nodeSelectorTerms");
+    const Json& terms = afield(required, "nodeSelectorTerms");
     bool any = false;
     for (const auto& t : terms) {
       if (match_node_selector_term(t, node)) {
@@ -418,11 +398,12 @@ class TaintTolerationFilter : public FilterPlugin {
   const char* name() const override { return "TaintToleration"; }
   FilterStatus filter(const CycleState& state, const NodeInfo& node, const Snapshot&) const override {
     if (!node.has_taints) return FilterStatus::ok();
-    for (const auto& t : arr(at(*node.node, "spec"), "taints")) {
-      std::string effect = str(t, "effect");
+    for (const auto& t : afield(field(*node.node, "spec"), "taints")) {
+      std::string effect = sfield(t, "effect");
       if (effect != "NoSchedule" && effect != "NoExecute") continue;
       if (!tolerates(*state.pod, t)) {
-        return FilterStatus::fail("node(s) had untolerated taint {" + str(t, "key") + ": " + str(t, "value") + "}");
+        return FilterStatus::fail("node(s) had untolerated taint {" + sfield(t, "key") + ": " + sfield(t, "value") +
+                                  "}");
       }
     }
     return FilterStatus::ok();
@@ -467,13 +448,13 @@ struct PodTerm {
 // owner: the pod carrying the term (its namespace is the default).
 PodTerm parse_term(const Json& term, const Json& owner) {
   PodTerm t;
-  t.topology_key = str(term, "topologyKey");
+  t.topology_key = sfield(term, "topologyKey");
   if (t.topology_key.empty()) return t;
-  auto sel = api::LabelSelector::from_json(at(term, "labelSelector"), /*nothing_if_null=*/true);
+  auto sel = api::LabelSelector::from_json(field(term, "labelSelector"), /*nothing_if_null=*/true);
   if (!sel) return t;
   t.selector = std::move(*sel);
-  for (auto& n : strings(at(term, "namespaces"))) t.namespaces.insert(n);
-  const Json& nss = at(term, "namespaceSelector");
+  for (auto& n : strings(field(term, "namespaces"))) t.namespaces.insert(n);
+  const Json& nss = field(term, "namespaceSelector");
   if (nss.is_object() && nss.empty()) t.all_namespaces = true;  // {} selects every namespace
   if (t.namespaces.empty() && !t.all_namespaces) t.namespaces.insert(ns_of(owner));
   t.valid = true;
@@ -482,15 +463,16 @@ PodTerm parse_term(const Json& term, const Json& owner) {
 
 std::vector<PodTerm> required_terms(const Json& pod, const char* kind) {
   std::vector<PodTerm> out;
-  const Json& terms = arr(at(at(at(pod, "spec"), "affinity"), kind), "requiredDuringSchedulingIgnoredDuringExecution");
+  const Json& terms =
+      afield(field(field(field(pod, "spec"), "affinity"), kind), "requiredDuringSchedulingIgnoredDuringExecution");
   for (const auto& t : terms) out.push_back(parse_term(t, pod));
   return out;
 }
 
 bool same_pod(const Json& a, const Json& b) {
-  std::string ua = str(at(a, "metadata"), "uid"), ub = str(at(b, "metadata"), "uid");
+  std::string ua = sfield(field(a, "metadata"), "uid"), ub = sfield(field(b, "metadata"), "uid");
   if (!ua.empty() && !ub.empty()) return ua == ub;
-  return ns_of(a) == ns_of(b) && str(at(a, "metadata"), "name") == str(at(b, "metadata"), "name");
+  return ns_of(a) == ns_of(b) && sfield(field(a, "metadata"), "name") == sfield(field(b, "metadata"), "name");
 }
 
 class InterPodAffinityFilter : public FilterPlugin {

@@ -388,5 +388,15 @@ TEST_F(ApiServerTest, MetricsCountRequests) {
   EXPECT_NE(m.find("apiserver_request_duration_seconds_bucket"), std::string::npos);
 }
 
+TEST_F(ApiServerTest, MetricsAppendAddedSources) {
+  api_->add_metrics_source([] { return std::string("# TYPE extra_total counter\nextra_total 7\n"); });
+  auto m = req("GET", "/metrics").body;
+  size_t own = m.find("apiserver_registered_watchers ");
+  size_t extra = m.find("extra_total 7\n");
+  ASSERT_NE(own, std::string::npos) << m;
+  ASSERT_NE(extra, std::string::npos) << m;
+  EXPECT_LT(own, extra);
+}
+
 }  // namespace
 }  // namespace minik8s::apiserver

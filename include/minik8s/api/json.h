@@ -6,6 +6,8 @@
 // kBadRequest with a message naming the line/offset.
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -54,8 +56,16 @@ std::string to_yaml(const Json& value);
 
 // Null-safe reads of untrusted objects (informer snapshots, request bodies):
 // obj[key] when obj is an object holding key, else a shared null; and the
-// member as a string, "" unless it is one. Never throw.
+// member as a string, "" unless it is one; as an integer, 0 unless it is
+// one; as a bool, false unless it is true; as an array, [] unless it is one;
+// and metadata.<key> as a string. Never throw.
 const Json& field(const Json& obj, const char* key);
 std::string sfield(const Json& obj, const char* key);
+int64_t ifield(const Json& obj, const char* key);
+bool bfield(const Json& obj, const char* key);
+const Json& afield(const Json& obj, const char* key);
+std::string meta_string(const Json& obj, const char* key);
+// field() along a path: field_at(pod, {"spec", "nodeName"}).
+const Json& field_at(const Json& obj, std::initializer_list<const char*> path);
 
 }  // namespace minik8s::api

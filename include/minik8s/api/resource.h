@@ -90,4 +90,8 @@ std::string check_dns1123_label(const std::string& s);
 void validate_object_meta(const Json& obj, const ResourceType& type, bool name_is_label,
                           FieldErrors& errs);
 
+// A Node's roles from its labels (node-role.kubernetes.io/<role>, and
+// kubernetes.io/role), sorted and comma-separated; "" when none.
+std::string node_roles(const Json& labels);
+
 }  // namespace minik8s::api

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,12 +72,15 @@ class ApiServer {  // serves until stop() or destruction; thread-safe
   virtual std::string url() const = 0;  // "http://127.0.0.1:PORT"
   virtual void stop() = 0;
 
-  // Runs one non-watch request through the same handler as HTTP, without a
-  // socket (in-process controllers use it). target is the path with query
-  // ("/api/v1/namespaces/x/pods?labelSelector=a%3Db"); headers are optional
-  // ("Content-Type", "Accept").
   // Serves an extra API group from now on (see ApiGroupProvider).
   virtual void add_api_group(std::shared_ptr<ApiGroupProvider> group) = 0;
+  // /metrics appends source()'s text (the Prometheus text format, whole
+  // families) from now on; called on the request's thread.
+  virtual void add_metrics_source(std::function<std::string()> source) = 0;
+  // Runs one non-watch request through the same handler as HTTP, without a
+  // socket (in-process callers and tests use it). target is the path with
+  // query ("/api/v1/namespaces/x/pods?labelSelector=a%3Db"); headers are
+  // optional ("Content-Type", "Accept").
   virtual LocalResponse local_request(const std::string& method, const std::string& target,
                                       const std::string& body = {},
                                       const std::map<std::string, std::string>& headers = {}) = 0;

@@ -18,7 +18,8 @@
 //   requeue_after(d)    forget the backoff, queue the key again after d;
 //   error(status)       log it, retry with the key's backoff (5 ms doubling to
 //                       ControllerOptions::max_backoff by default).
-// A Status converts to a result: ok → done, anything else → error.
+// A Status converts to a result: ok → done, Conflict / AlreadyExists (a stale
+// cache raced a write) → requeue, anything else → error.
 //
 // Time: delays (requeue_after, backoff) run on the injected Clock's monotonic
 // time, so a test with a FakeClock releases them by advancing it. Reconcile
@@ -29,8 +30,9 @@
 // workqueue_adds_total (every key handed to the queue: handler enqueues and
 // re-adds), workqueue_retries_total (rate-limited re-adds: errors and
 // requeue()), reconcile_total / reconcile_errors_total and the reconcile
-// latency histogram. Nothing serves them over HTTP yet: `minik8s server`
-// has no process-wide registry; a caller that has one reads render_metrics().
+// latency histogram. render_controller_metrics() renders several
+// controllers' at once, one metric family at a time; `minik8s server` adds
+// them to the API server's /metrics.
 //
 // Threads: the workers are the controller's; reconcile() runs on them, up to
 // `workers` keys at once (never the same key twice at once). stop() removes
@@ -75,9 +77,11 @@ class ReconcileResult {
     r.status_ = std::move(s);
     return r;
   }
-  // ok → done, else error.
+  // ok → done; Conflict or AlreadyExists (the write raced a cache that is
+  // behind: the next try sees the fresher object) → requeue, not an error;
+  // anything else → error.
   ReconcileResult(Status s)  // NOLINT(google-explicit-constructor): `return status;` reads best
-      : action_(s.is_ok() ? Action::kDone : Action::kError), status_(std::move(s)) {}
+      : action_(action_for(s)), status_(std::move(s)) {}
 
   Action action() const { return action_; }
   std::chrono::nanoseconds after() const { return after_; }
@@ -85,6 +89,11 @@ class ReconcileResult {
 
  private:
   explicit ReconcileResult(Action a) : action_(a) {}
+  static Action action_for(const Status& s) {
+    if (s.is_ok()) return Action::kDone;
+    if (s.code() == Code::kConflict || s.code() == Code::kAlreadyExists) return Action::kRequeue;
+    return Action::kError;
+  }
   Action action_;
   std::chrono::nanoseconds after_{0};
   Status status_;
@@ -177,5 +186,9 @@ class Controller {
   bool stopped_ = false;
   std::vector<std::jthread> workers_;
 };
+
+// The Prometheus text format (HELP/TYPE, then one sample per controller, label
+// controller="<name>") of (name, metrics) pairs: the families above.
+std::string render_controller_metrics(const std::vector<std::pair<std::string, ControllerMetrics>>& controllers);
 
 }  // namespace minik8s::client

@@ -114,12 +114,12 @@ class Informer {
   // Any time; objects already cached are indexed too. Shared informers: one
   // name is one function for every consumer.
   void add_index(const std::string& name, IndexFunc fn) { indexer_.add_index(name, std::move(fn)); }
-  // Before start(): resync every d (0 = never); a shorter non-zero period
-  // than the current one wins (a shared informer resyncs for its most
-  // demanding consumer, and every handler gets the resync updates). False
-  // (and no change) once started, when that would change the period.
-  bool request_resync(std::chrono::milliseconds d);
-  std::chrono::milliseconds resync_period() const { return opts_.resync; }
+  // Any time: resync every d (0 = never); a shorter non-zero period than the
+  // current one wins (a shared informer resyncs for its most demanding
+  // consumer, and every handler gets the resync updates). A running informer
+  // takes a new period at its next wake-up (within a second).
+  void request_resync(std::chrono::milliseconds d);
+  std::chrono::milliseconds resync_period() const { return std::chrono::milliseconds(resync_ms_.load()); }
   bool started() const { return started_.load(); }
 
   void start();
@@ -150,7 +150,8 @@ class Informer {
 
   Client& client_;
   const api::ResourceType type_;
-  InformerOptions opts_;  // resync may change before start(), then fixed
+  const InformerOptions opts_;  // resync is read from resync_ms_
+  std::atomic<int64_t> resync_ms_;  // 0 = never; only ever lowered
   Indexer indexer_;
   std::atomic<bool> started_{false};
   std::atomic<bool> synced_{false};

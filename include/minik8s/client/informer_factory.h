@@ -7,8 +7,8 @@
 // with the same key gets the same object. The consumers then add their event
 // handlers (and indexes) to it; see Informer for handlers added after start.
 // A consumer that asks with a resync period lowers the informer's period
-// (Informer::request_resync); once started the period is fixed and a request
-// that would change it is logged.
+// (Informer::request_resync), also once it runs: the order in which
+// components ask does not matter.
 //
 // start() starts every informer not yet started (idempotent: a component
 // that asked after the first start() calls it again); stop() stops them all,

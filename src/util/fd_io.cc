@@ -1,0 +1,56 @@
+#include "minik8s/util/fd_io.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+
+namespace minik8s {
+
+using SteadyClock = std::chrono::steady_clock;
+
+bool wait_fd(int fd, short events, SteadyClock::time_point deadline, int wake_fd) {
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+    if (left <= 0) return false;
+    pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};  // poll() skips a negative fd
+    int r = ::poll(p, 2, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (p[1].revents & POLLIN)) return false;
+    if (r > 0) return true;
+  }
+}
+
+bool read_exact(int fd, void* buf, size_t len, SteadyClock::time_point deadline, int wake_fd) {
+  auto* d = static_cast<uint8_t*>(buf);
+  while (len > 0) {
+    if (!wait_fd(fd, POLLIN, deadline, wake_fd)) return false;
+    ssize_t n = ::recv(fd, d, len, MSG_DONTWAIT);
+    if (n == 0) return false;
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    d += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool write_all(int fd, const void* buf, size_t len, SteadyClock::time_point deadline, int wake_fd) {
+  const auto* d = static_cast<const uint8_t*>(buf);
+  while (len > 0) {
+    if (!wait_fd(fd, POLLOUT, deadline, wake_fd)) return false;
+    ssize_t n = ::send(fd, d, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    d += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace minik8s
