@@ -1,5 +1,6 @@
-// DeploymentController: informers on Deployments, ReplicaSets and Pods, one
-// worker over a queue of Deployment keys. The reconcile follows Kubernetes'
+// DeploymentController: a client::Controller on the factory's shared
+// Deployment, ReplicaSet and Pod informers, one worker over a queue of
+// Deployment keys. The reconcile follows Kubernetes'
 // pkg/controller/deployment (sync.go, rolling.go, recreate.go, progress.go):
 // find the ReplicaSet whose template equals the Deployment's (ignoring
 // pod-template-hash), scale it and the old ones within the strategy's bounds,
@@ -17,8 +18,9 @@
 
 #include "deployment_util.h"
 #include "minik8s/api/selector.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "events.h"
 #include "minik8s/util/time.h"
@@ -103,8 +105,8 @@ const Json* get_condition(const Json& status, const char* type) {
   return nullptr;
 }
 
-Json new_condition(const char* type, const char* status, const char* reason, const std::string& message) {
-  std::string now = format_rfc3339(real_clock().now());
+Json make_condition(SysTime at, const char* type, const char* status, const char* reason, const std::string& message) {
+  std::string now = format_rfc3339(at);
   return {{"type", type},
           {"status", status},
           {"lastUpdateTime", now},
@@ -205,7 +207,7 @@ bool deployment_progressing(const Json& d, const Json& status) {
          gi(status, "availableReplicas") > gi(old, "availableReplicas");
 }
 
-bool deployment_timed_out(const Json& d, const Json& status) {
+bool deployment_timed_out(const Json& d, const Json& status, SysTime now) {
   if (!has_progress_deadline(d)) return false;
   const Json* c = get_condition(status, "Progressing");
   if (!c) return false;
@@ -214,13 +216,17 @@ bool deployment_timed_out(const Json& d, const Json& status) {
   if (reason == kTimedOut) return true;
   SysTime from;
   if (!parse_rfc3339(sfield(*c, "lastUpdateTime"), &from)) return false;
-  return real_clock().now() > from + std::chrono::seconds(progress_deadline(d));
+  return now > from + std::chrono::seconds(progress_deadline(d));
 }
 
 }  // namespace
 
-struct DeploymentController::Impl {
-  Impl(client::Client& c, DeploymentOptions o) : client(c), options(std::move(o)) {}
+struct DeploymentController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, DeploymentOptions o, Clock& k)
+      : client::Controller(f, {"deployment", 1, std::chrono::milliseconds(20), std::chrono::seconds(10)}, k),
+        client(f.client()),
+        options(std::move(o)) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const DeploymentOptions options;
@@ -228,13 +234,18 @@ struct DeploymentController::Impl {
   const api::ResourceType* rs_t = nullptr;
   const api::ResourceType* pod_t = nullptr;
   const api::ResourceType* event_t = nullptr;
-  std::unique_ptr<client::Informer> deploys;
-  std::unique_ptr<client::Informer> rses;
-  std::unique_ptr<client::Informer> pods;
-  client::WorkQueue queue{{std::chrono::milliseconds(20), std::chrono::seconds(10)}};
-  std::jthread worker;
+  // Shared informers, owned by the factory.
+  client::Informer* deploys = nullptr;
+  client::Informer* rses = nullptr;
+  client::Informer* pods = nullptr;
   bool started = false;
-  bool stopped = false;
+
+  Status setup_and_start();
+
+  // A condition stamped with the injected clock's time.
+  Json new_condition(const char* type, const char* status, const char* reason, const std::string& message) {
+    return make_condition(clock().now(), type, status, reason, message);
+  }
 
   // ---- handlers (informer threads): only enqueue Deployment keys.
 
@@ -244,13 +255,13 @@ struct DeploymentController::Impl {
     if (ref) {
       if (sfield(*ref, "kind") != "Deployment") return;
       ObjectPtr d = deploys->indexer().get(ns, sfield(*ref, "name"));
-      if (d && uid_of(*d) == sfield(*ref, "uid")) queue.add(client::object_key(*d));
+      if (d && uid_of(*d) == sfield(*ref, "uid")) enqueue(client::object_key(*d));
       return;
     }
     // An orphan: every Deployment whose selector matches may adopt it.
     for (const auto& d : deploys->indexer().by_index(client::kNamespaceIndex, ns)) {
       auto sel = api::LabelSelector::from_json(field(field(*d, "spec"), "selector"), true);
-      if (sel && sel->matches_json(field(meta(rs), "labels"))) queue.add(client::object_key(*d));
+      if (sel && sel->matches_json(field(meta(rs), "labels"))) enqueue(client::object_key(*d));
     }
   }
 
@@ -261,32 +272,21 @@ struct DeploymentController::Impl {
     if (rs) enqueue_owner_of_rs(*rs);
   }
 
-  // ---- worker
+  // ---- reconcile (the worker)
 
-  bool synced() const { return deploys->has_synced() && rses->has_synced() && pods->has_synced(); }
-
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() && !synced()) std::this_thread::sleep_for(5ms);
-    std::string key;
-    while (queue.get(key)) {
-      Status st;
-      try {
-        st = reconcile(key);
-      } catch (const std::exception& e) {  // malformed objects must not kill the worker
-        st = internal_error(e.what());
-      }
-      if (st.is_ok()) {
-        queue.forget(key);
-      } else {
-        if (st.code() == Code::kConflict) {
-          spdlog::debug("deployment {}: {}", key, st.to_string());
-        } else {
-          spdlog::warn("deployment {}: {}", key, st.to_string());
-        }
-        queue.add_rate_limited(key);
-      }
-      queue.done(key);
+  client::ReconcileResult reconcile(const std::string& key) override {
+    Status st;
+    try {
+      st = sync_deployment(key);
+    } catch (const std::exception& e) {  // malformed objects must not kill the worker
+      st = internal_error(e.what());
     }
+    if (st.code() == Code::kConflict) {
+      // A stale cache: expected, retried with backoff, not worth a warning.
+      spdlog::debug("deployment {}: {}", key, st.to_string());
+      return client::ReconcileResult::requeue();
+    }
+    return st;
   }
 
   void record_event(const Json& d, const std::string& type, const std::string& reason, const std::string& message) {
@@ -296,7 +296,7 @@ struct DeploymentController::Impl {
     if (!r) spdlog::debug("deployment: event {}: {}", reason, r.status().to_string());
   }
 
-  Status reconcile(const std::string& key) {
+  Status sync_deployment(const std::string& key) {
     ObjectPtr cached = deploys->indexer().get(key);
     if (!cached) return Status::ok();  // its ReplicaSets go with the garbage collector
     Json d = *cached;
@@ -429,7 +429,7 @@ struct DeploymentController::Impl {
     }
         remove_condition(status, "Progressing");
         set_condition(status, std::move(cond));
-      } else if (deployment_timed_out(d, status)) {
+      } else if (deployment_timed_out(d, status, clock().now())) {
         std::string msg = set.new_rs ? "ReplicaSet \"" + rs_name + "\" has timed out progressing."
                                      : "Deployment \"" + name_of(d) + "\" has timed out progressing.";
         set_condition(status, new_condition("Progressing", "False", kTimedOut, msg));
@@ -453,12 +453,12 @@ struct DeploymentController::Impl {
     if (reason == kNewRSAvailable || reason == kTimedOut || deployment_complete(d, status)) return;
     SysTime from;
     if (!parse_rfc3339(sfield(*c, "lastUpdateTime"), &from)) return;
-    auto after = from + std::chrono::seconds(progress_deadline(d)) - real_clock().now();
+    auto after = from + std::chrono::seconds(progress_deadline(d)) - clock().now();
     std::string key = client::object_key(d);
     if (after < 1s) {
-      queue.add_after(key, 1s);
+      enqueue_after(key, 1s);
     } else {
-      queue.add_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(after) + 100ms);
+      enqueue_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(after) + 100ms);
     }
   }
 
@@ -881,12 +881,19 @@ struct DeploymentController::Impl {
 };
 
 DeploymentController::DeploymentController(client::Client& client, DeploymentOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+
+DeploymentController::DeploymentController(client::SharedInformerFactory& factory, DeploymentOptions options,
+                                           Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
 
 DeploymentController::~DeploymentController() { stop(); }
 
-Status DeploymentController::start() {
-  Impl& s = *impl_;
+Status DeploymentController::start() { return impl_->setup_and_start(); }
+
+Status DeploymentController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "deployment controller already started");
   s.deploy_t = api::find_kind("apps/v1", "Deployment");
   s.rs_t = api::find_kind("apps/v1", "ReplicaSet");
@@ -895,46 +902,40 @@ Status DeploymentController::start() {
   if (!s.deploy_t || !s.rs_t || !s.pod_t || !s.event_t) {
     return internal_error("the kind table lacks Deployment, ReplicaSet, Pod or Event");
   }
-  s.deploys = std::make_unique<client::Informer>(s.client, *s.deploy_t);
-  s.rses = std::make_unique<client::Informer>(s.client, *s.rs_t);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pod_t);
+  s.deploys = &factory().informer(*s.deploy_t);
+  s.rses = &factory().informer(*s.rs_t);
+  s.pods = &factory().informer(*s.pod_t);
   s.pods->add_index(kOwnerIndex, [](const Json& pod) -> std::vector<std::string> {
     const Json* ref = controller_ref(pod);
     if (!ref) return {};
     return {sfield(*ref, "uid")};
   });
 
-  auto enqueue = [&s](const ObjectPtr& o) { s.queue.add(client::object_key(*o)); };
-  s.deploys->add_event_handlers({enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& o) { enqueue(o); }, enqueue});
-  s.rses->add_event_handlers({
-      [&s](const ObjectPtr& rs) { s.enqueue_owner_of_rs(*rs); },
-      [&s](const ObjectPtr& old_rs, const ObjectPtr& rs) {
-        s.enqueue_owner_of_rs(*rs);
-        const Json* a = controller_ref(*old_rs);
-        const Json* b = controller_ref(*rs);
-        if (a && (!b || sfield(*a, "uid") != sfield(*b, "uid"))) s.enqueue_owner_of_rs(*old_rs);
-      },
-      [&s](const ObjectPtr& rs) { s.enqueue_owner_of_rs(*rs); },
-  });
-  s.pods->add_event_handlers({nullptr, nullptr, [&s](const ObjectPtr& p) { s.on_pod_delete(*p); }});
+  auto on_deploy = [&s](const ObjectPtr& o) { s.enqueue(client::object_key(*o)); };
+  watch(*s.deploys, {on_deploy, [on_deploy](const ObjectPtr&, const ObjectPtr& o) { on_deploy(o); }, on_deploy});
+  watch(*s.rses, {
+                     [&s](const ObjectPtr& rs) { s.enqueue_owner_of_rs(*rs); },
+                     [&s](const ObjectPtr& old_rs, const ObjectPtr& rs) {
+                       // A resync (the ReplicaSet controller asks the shared
+                       // informer for one): nothing changed.
+                       if (sfield(meta(*old_rs), "resourceVersion") == sfield(meta(*rs), "resourceVersion")) return;
+                       s.enqueue_owner_of_rs(*rs);
+                       const Json* a = controller_ref(*old_rs);
+                       const Json* b = controller_ref(*rs);
+                       if (a && (!b || sfield(*a, "uid") != sfield(*b, "uid"))) s.enqueue_owner_of_rs(*old_rs);
+                     },
+                     [&s](const ObjectPtr& rs) { s.enqueue_owner_of_rs(*rs); },
+                 });
+  watch(*s.pods, {nullptr, nullptr, [&s](const ObjectPtr& p) { s.on_pod_delete(*p); }});
   s.started = true;
-  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
-  s.deploys->start();
-  s.rses->start();
-  s.pods->start();
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void DeploymentController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  s.worker.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  s.deploys->stop();
-  s.rses->stop();
-  s.pods->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics DeploymentController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -1,10 +1,12 @@
-// ReplicaSetController: informers on ReplicaSets and Pods, workers over a
-// queue of ReplicaSet keys (Kubernetes pkg/controller/replicaset). Handlers
-// map a pod event to its controlling ReplicaSet (or, for an orphan, every
-// ReplicaSet whose selector matches), lower expectations and enqueue;
-// reconcile() claims pods (adopt / release), creates or deletes the
-// difference when expectations are satisfied, and writes status on change.
-// The decisions themselves live in replicaset_pods.{h,cc}.
+// ReplicaSetController: a client::Controller (Kubernetes
+// pkg/controller/replicaset) on the factory's shared ReplicaSet and Pod
+// informers, two workers over a queue of ReplicaSet keys. Handlers map a pod
+// event to its controlling ReplicaSet (or, for an orphan, every ReplicaSet
+// whose selector matches), lower expectations and enqueue; reconcile() claims
+// pods (adopt / release), creates or deletes the difference when expectations
+// are satisfied, writes status on change, and asks to look again when a ready
+// pod becomes available (minReadySeconds). The decisions themselves live in
+// replicaset_pods.{h,cc}.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,8 +15,9 @@
 #include <thread>
 
 #include "minik8s/api/selector.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "events.h"
 #include "replicaset_pods.h"
@@ -56,22 +59,25 @@ void parallel_for(int n, const std::function<void(int)>& fn) {
 
 }  // namespace
 
-struct ReplicaSetController::Impl {
-  Impl(client::Client& c, ReplicaSetOptions o, Clock& k) : client(c), opts(o), clock(k) {}
+struct ReplicaSetController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, ReplicaSetOptions o, Clock& k)
+      : client::Controller(f, {"replicaset", kWorkers, std::chrono::milliseconds(5), std::chrono::seconds(60)}, k),
+        client(f.client()),
+        opts(o) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const ReplicaSetOptions opts;
-  Clock& clock;
   const api::ResourceType* rs_type = nullptr;
   const api::ResourceType* pod_type = nullptr;
   const api::ResourceType* event_type = nullptr;
-  std::unique_ptr<client::Informer> sets;
-  std::unique_ptr<client::Informer> pods;
-  client::WorkQueue queue{{std::chrono::milliseconds(5), std::chrono::seconds(60)}};
-  rs::Expectations expectations{std::chrono::minutes(5), clock};
-  std::vector<std::jthread> workers;
+  // Shared informers, owned by the factory.
+  client::Informer* sets = nullptr;
+  client::Informer* pods = nullptr;
+  rs::Expectations expectations{std::chrono::minutes(5), clock()};
   bool started = false;
-  bool stopped = false;
+
+  Status setup_and_start();
 
   // ---- handlers (informer threads): expectations + enqueue only.
 
@@ -91,7 +97,7 @@ struct ReplicaSetController::Impl {
     std::string ns = sfield(meta(pod), "namespace");
     for (const auto& set : sets->indexer().by_index(client::kNamespaceIndex, ns)) {
       auto sel = api::LabelSelector::from_json(field(field(*set, "spec"), "selector"), true);
-      if (sel && sel->matches_json(field(meta(pod), "labels"))) queue.add(client::object_key(*set));
+      if (sel && sel->matches_json(field(meta(pod), "labels"))) enqueue(client::object_key(*set));
     }
   }
 
@@ -105,7 +111,7 @@ struct ReplicaSetController::Impl {
       std::string key = resolve(ns, *ref);
       if (key.empty()) return;
       expectations.creation_observed(key);
-      queue.add(key);
+      enqueue(key);
       return;
     }
     enqueue_matching(*pod);
@@ -131,18 +137,18 @@ struct ReplicaSetController::Impl {
                        (old_ref && ref && sfield(*old_ref, "uid") != sfield(*ref, "uid"));
     if (ref_changed && old_ref) {
       std::string key = resolve(ns, *old_ref);
-      if (!key.empty()) queue.add(key);
+      if (!key.empty()) enqueue(key);
     }
     if (ref) {
       std::string key = resolve(ns, *ref);
       if (key.empty()) return;
-      queue.add(key);
+      enqueue(key);
       // Becoming ready starts the minReadySeconds clock: check again then.
       if (!rs::is_pod_ready(*old_pod) && rs::is_pod_ready(*pod)) {
         if (ObjectPtr set = sets->indexer().get(key)) {
           const Json& mrs = field(field(*set, "spec"), "minReadySeconds");
           if (mrs.is_number_integer() && mrs.get<int64_t>() > 0) {
-            queue.add_after(key, std::chrono::seconds(mrs.get<int64_t>()) + 10ms);
+            enqueue_after(key, std::chrono::seconds(mrs.get<int64_t>()) + 10ms);
           }
         }
       }
@@ -157,25 +163,10 @@ struct ReplicaSetController::Impl {
     std::string key = resolve(sfield(meta(*pod), "namespace"), *ref);
     if (key.empty()) return;
     expectations.deletion_observed(key, client::object_key(*pod));
-    queue.add(key);
+    enqueue(key);
   }
 
-  // ---- the workers.
-
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() && !(sets->has_synced() && pods->has_synced())) std::this_thread::sleep_for(5ms);
-    std::string key;
-    while (queue.get(key)) {
-      Status st = reconcile(key);
-      if (st.is_ok()) {
-        queue.forget(key);
-      } else {
-        spdlog::warn("replicaset: {}: {}", key, st.to_string());
-        queue.add_rate_limited(key);
-      }
-      queue.done(key);
-    }
-  }
+  // ---- reconcile (the workers; never two for one key at once).
 
   void record_event(const Json& set, const std::string& type, const std::string& reason, const std::string& message) {
     Json ev = make_event(set, "apps/v1", "ReplicaSet", type, reason, message, kComponent);
@@ -324,7 +315,7 @@ struct ReplicaSetController::Impl {
     return first_error;
   }
 
-  Status reconcile(const std::string& key) {
+  client::ReconcileResult reconcile(const std::string& key) override {
     ObjectPtr cached = sets->indexer().get(key);
     if (!cached) {
       expectations.forget(key);
@@ -354,16 +345,16 @@ struct ReplicaSetController::Impl {
 
     std::vector<const Json*> ptrs;
     for (const auto& p : mine) ptrs.push_back(p.get());
-    auto now = clock.now();
+    auto now = clock().now();
     Json wanted = rs::compute_status(set, ptrs, manage_error, scaling_up, now);
     Status st = write_status(set, wanted);
 
     // Ready pods not yet available: check again when the first one becomes so.
+    std::chrono::milliseconds soonest(0);
     std::chrono::seconds min_ready(0);
     const Json& mrs = field(field(set, "spec"), "minReadySeconds");
     if (mrs.is_number_integer()) min_ready = std::chrono::seconds(mrs.get<int64_t>());
     if (min_ready.count() > 0) {
-      std::chrono::milliseconds soonest(0);
       for (const Json* p : ptrs) {
         std::chrono::milliseconds rem(0);
         if (!rs::is_pod_available(*p, min_ready, now, &rem) && rem.count() > 0 &&
@@ -371,10 +362,16 @@ struct ReplicaSetController::Impl {
           soonest = rem;
         }
       }
-      if (soonest.count() > 0) queue.add_after(key, soonest);
     }
-    if (!manage_error.empty()) return Status(Code::kUnavailable, manage_error);
-    if (!claim_err.is_ok()) return claim_err;
+    if (!manage_error.empty()) {
+      st = Status(Code::kUnavailable, manage_error);
+    } else if (!claim_err.is_ok()) {
+      st = claim_err;
+    }
+    if (soonest.count() > 0) {
+      if (st.is_ok()) return client::ReconcileResult::requeue_after(soonest);
+      enqueue_after(key, soonest);  // and the error's retry, whichever comes first
+    }
     return st;
   }
 
@@ -400,12 +397,19 @@ struct ReplicaSetController::Impl {
 };
 
 ReplicaSetController::ReplicaSetController(client::Client& client, ReplicaSetOptions options, Clock& clock)
-    : impl_(std::make_unique<Impl>(client, options, clock)) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, options, clock)) {}
+
+ReplicaSetController::ReplicaSetController(client::SharedInformerFactory& factory, ReplicaSetOptions options,
+                                           Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, options, clock)) {}
 
 ReplicaSetController::~ReplicaSetController() { stop(); }
 
-Status ReplicaSetController::start() {
-  Impl& s = *impl_;
+Status ReplicaSetController::start() { return impl_->setup_and_start(); }
+
+Status ReplicaSetController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "replicaset controller already started");
   if (s.opts.burst < 1) return Status(Code::kBadRequest, "replicaset burst must be at least 1");
   s.rs_type = api::find_kind("apps/v1", "ReplicaSet");
@@ -415,37 +419,26 @@ Status ReplicaSetController::start() {
 
   client::InformerOptions rs_opts;
   rs_opts.resync = kResync;
-  s.sets = std::make_unique<client::Informer>(s.client, *s.rs_type, rs_opts);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pod_type);
-  auto enqueue = [&s](const ObjectPtr& o) { s.queue.add(client::object_key(*o)); };
-  s.sets->add_event_handlers({enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& o) { enqueue(o); },
-                              [&s](const ObjectPtr& o) {
-                                s.expectations.forget(client::object_key(*o));
-                                s.queue.add(client::object_key(*o));
-                              }});
-  s.pods->add_event_handlers({[&s](const ObjectPtr& p) { s.on_pod_add(p); },
-                              [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
-                              [&s](const ObjectPtr& p) { s.on_pod_delete(p); }});
+  s.sets = &factory().informer(*s.rs_type, rs_opts);
+  s.pods = &factory().informer(*s.pod_type);
+  auto on_set = [&s](const ObjectPtr& o) { s.enqueue(client::object_key(*o)); };
+  watch(*s.sets, {on_set, [on_set](const ObjectPtr&, const ObjectPtr& o) { on_set(o); },
+                  [&s](const ObjectPtr& o) {
+                    s.expectations.forget(client::object_key(*o));
+                    s.enqueue(client::object_key(*o));
+                  }});
+  watch(*s.pods, {[&s](const ObjectPtr& p) { s.on_pod_add(p); },
+                  [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
+                  [&s](const ObjectPtr& p) { s.on_pod_delete(p); }});
   s.started = true;
-  for (int i = 0; i < kWorkers; ++i) {
-    s.workers.emplace_back([&s](std::stop_token st) { s.run(st); });
-  }
-  s.sets->start();
-  s.pods->start();
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void ReplicaSetController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  for (auto& w : s.workers) {
-    w.request_stop();
-    if (w.joinable()) w.join();
-  }
-  s.sets->stop();
-  s.pods->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics ReplicaSetController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

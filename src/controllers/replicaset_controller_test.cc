@@ -372,8 +372,10 @@ TEST_F(ReplicaSetControllerTest, AvailableReplicasHonourMinReadySeconds) {
   EXPECT_EQ(status_int("web", "readyReplicas"), 2);
   EXPECT_EQ(status_int("web", "availableReplicas"), 0);
   // Ready for 2 s: found by the controller's own requeue, with no pod or
-  // ReplicaSet event to trigger it.
-  clock.advance(1s);
+  // ReplicaSet event to trigger it. The requeue runs on the injected clock
+  // and asks for the remaining second plus 1 ms (is_pod_available), so the
+  // clock moves past that.
+  clock.advance(1s + 10ms);
   EXPECT_TRUE(eventually([&] { return status_int("web", "availableReplicas") == 2; }, 30s));
 }
 

@@ -389,11 +389,11 @@ int run_server(int argc, char** argv) {
     return 1;
   }
   if (!disabled("replicaset") &&
-      !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(*ctrl_client), "")) {
+      !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(*informers), "")) {
     return 1;
   }
   if (!disabled("deployment") &&
-      !launch("deployment", std::make_unique<controllers::DeploymentController>(*ctrl_client), "")) {
+      !launch("deployment", std::make_unique<controllers::DeploymentController>(*informers), "")) {
     return 1;
   }
   if (!disabled("horizontal-pod-autoscaler")) {

@@ -32,12 +32,15 @@
 // stop() joins (idempotent; also in the destructor). The Client is borrowed
 // and must outlive the controller.
 //
-// NodeIpamController and EndpointsController are client::Controllers
+// NodeIpamController, EndpointsController, ReplicaSetController and
+// DeploymentController are client::Controllers
 // (include/minik8s/client/controller.h). Built on a SharedInformerFactory
-// (borrowed, outlives them) they share its informers: start() starts the
-// factory's informers, and the factory's owner stops them after stopping the
-// controllers. Built on a Client they use a private factory, stopped with
-// them. `clock` (borrowed) is what their timestamps and delays run on.
+// (borrowed, outlives them) they share its informers (one Pod watch and cache
+// for all four): start() starts the factory's informers, and the factory's
+// owner stops them after stopping the controllers. Built on a Client they use
+// a private factory, stopped with them. `clock` (borrowed) is what their
+// timestamps, delays and retry backoff run on. metrics() reads the runtime's
+// per-controller work-queue and reconcile counters.
 #pragma once
 
 #include <chrono>
@@ -103,8 +106,12 @@ class EndpointsController {
 // deletes the least useful pods first (unscheduled < pending < not ready <
 // ready, then newest); status replicas / fullyLabeledReplicas /
 // readyReplicas / availableReplicas (minReadySeconds) / observedGeneration.
-// `clock` (borrowed, outlives the controller) is what minReadySeconds and the
-// expectations' expiry are measured on.
+// Two workers; the ReplicaSet informer is asked for a 30 s resync (a shared
+// informer's period is fixed when the factory first starts it, so the
+// controller must be started before any other consumer of ReplicaSets starts
+// the factory; `minik8s server` launches it first). `clock` (borrowed,
+// outlives the controller) is what minReadySeconds, the expectations' expiry
+// and the requeue when a pod becomes available are measured on.
 struct ReplicaSetOptions {
   int burst = 500;  // most pod creates/deletes per sync
 };
@@ -112,12 +119,17 @@ struct ReplicaSetOptions {
 class ReplicaSetController {
  public:
   ReplicaSetController(client::Client& client, ReplicaSetOptions options = {}, Clock& clock = real_clock());
+  ReplicaSetController(client::SharedInformerFactory& factory, ReplicaSetOptions options = {},
+                       Clock& clock = real_clock());
   ~ReplicaSetController();
+  // kBadRequest when burst < 1; kInvalid when started twice.
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
@@ -127,18 +139,25 @@ class ReplicaSetController {
 // and Recreate, paused, minReadySeconds, progressDeadlineSeconds with the
 // Progressing / Available conditions, revisionHistoryLimit, rollback by
 // template (kubectl rollout undo writes the old template; the matching
-// ReplicaSet is re-used and gets the next revision).
+// ReplicaSet is re-used and gets the next revision). One worker; adds the
+// index "controller-uid" (pods by their controller's uid) to the shared Pod
+// informer. `clock` (borrowed) stamps the conditions and measures the
+// progress deadline.
 struct DeploymentOptions {};
 
 class DeploymentController {
  public:
   DeploymentController(client::Client& client, DeploymentOptions options = {});
+  DeploymentController(client::SharedInformerFactory& factory, DeploymentOptions options = {},
+                       Clock& clock = real_clock());
   ~DeploymentController();
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
