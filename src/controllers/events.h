@@ -1,19 +1,14 @@
-// Events the controllers record (core/v1 Event, the legacy fields kubectl
-// describe shows).
+// Events the controllers record: a forward to the one event builder in the
+// client library (include/minik8s/client/event_recorder.h), so that the
+// controllers and the kubelet build Events the same way.
+// controllers::make_event(obj, api_version, kind, type, reason, message,
+// component) keeps working unchanged.
 #pragma once
 
-#include <string>
-
-#include "minik8s/api/json.h"
+#include "minik8s/client/event_recorder.h"
 
 namespace minik8s::controllers {
 
-// An Event about obj (its metadata name, namespace, uid, resourceVersion):
-// unique name "<obj>.<hex of now + a sequence>", firstTimestamp =
-// lastTimestamp = now (seconds), eventTime = now (microseconds), count 1, source/reportingComponent = component. Events
-// of cluster-scoped objects go to the "default" namespace. Thread-safe.
-api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
-                     const std::string& type, const std::string& reason, const std::string& message,
-                     const std::string& component);
+using client::make_event;
 
 }  // namespace minik8s::controllers

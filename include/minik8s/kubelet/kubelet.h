@@ -7,13 +7,16 @@
 // runtime every `relist_period` and turns state changes into worker wake-ups
 // (a container killed from outside is noticed within ~1 s); a status manager
 // that writes pods/status only when it changed; probes (liveness, readiness,
-// startup); events through the API.
+// startup); events through the API (client::EventRecorder).
+// The parts live beside the coordinator in src/kubelet/: pod_workers,
+// pleg, status_manager (pure, unit-tested), image_manager, sandbox, stats
+// (docs/architecture.md, "The kubelet along its seams").
 // Everything it creates in the runtime carries the labels in labels.h
 // (io.kubernetes.pod.uid / .name / .namespace, io.kubernetes.container.name,
 // minik8s.io/node = node_name), so a restarted kubelet adopts what is running
 // (zero restarts) and several nodes can share one runtime in tests.
 //
-// Threads: start() spawns the informer, relister, status and worker threads;
+// Threads: start() spawns the informer, relister, event and worker threads;
 // stop() joins them and leaves containers running (like kubelet restarts).
 // The query methods are thread-safe. Ownership: client and runtime are
 // borrowed and must outlive the Kubelet.
