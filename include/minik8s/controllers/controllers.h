@@ -107,9 +107,8 @@ class EndpointsController {
 // ready, then newest); status replicas / fullyLabeledReplicas /
 // readyReplicas / availableReplicas (minReadySeconds) / observedGeneration.
 // Two workers; the ReplicaSet informer is asked for a 30 s resync (a shared
-// informer's period is fixed when the factory first starts it, so the
-// controller must be started before any other consumer of ReplicaSets starts
-// the factory; `minik8s server` launches it first). `clock` (borrowed,
+// informer takes the shortest period any consumer asks for, also after it
+// started). `clock` (borrowed,
 // outlives the controller) is what minReadySeconds, the expectations' expiry
 // and the requeue when a pod becomes available are measured on.
 struct ReplicaSetOptions {
