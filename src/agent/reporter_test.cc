@@ -9,7 +9,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/rest_client.h"
 #include "node.h"
-#include "test/integration/api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::agent {
 namespace {
@@ -61,16 +61,10 @@ class VersionOnlyRuntime : public cri::Runtime {
   static Status no() { return Status(Code::kInternal, "not supported by this fake"); }
 };
 
-class ReporterTest : public apiserver::testing_support::ApiServerFixture {
+class ReporterTest : public testing::ApiServerFixture {
  protected:
   void SetUp() override {
     ApiServerFixture::SetUp();
-    client::HttpRestClientOptions o;
-    o.server = "http://127.0.0.1:" + std::to_string(api_->port());
-    auto rc = client::make_http_rest_client(o);
-    ASSERT_TRUE(rc.is_ok()) << rc.status().to_string();
-    rest_ = std::move(*rc);
-    client_ = std::make_unique<client::Client>(*rest_);
     cfg_.node_name = "node-it";
     cfg_.node_ip = "127.0.0.1";
     cfg_.roles = {"worker"};
@@ -85,8 +79,6 @@ class ReporterTest : public apiserver::testing_support::ApiServerFixture {
     host_.os_image = "Debian GNU/Linux 12 (bookworm)";
   }
   void TearDown() override {
-    client_.reset();
-    rest_.reset();
     ApiServerFixture::TearDown();
   }
   Json node() {
@@ -115,8 +107,6 @@ class ReporterTest : public apiserver::testing_support::ApiServerFixture {
     return f();
   }
 
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
   VersionOnlyRuntime runtime_;
   NodeConfig cfg_;
   HostInfo host_;

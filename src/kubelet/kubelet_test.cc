@@ -19,7 +19,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/rest_client.h"
 #include "test/fakes/fake_runtime.h"
-#include "test/integration/api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::kubelet {
 namespace {
@@ -30,21 +30,15 @@ using testing::FakeRuntime;
 
 constexpr const char* kNode = "node1";
 
-class KubeletTest : public apiserver::testing_support::ApiServerFixture {
+class KubeletTest : public testing::ApiServerFixture {
  protected:
   void SetUp() override {
     ApiServerFixture::SetUp();
     if (HasFatalFailure()) return;
-    client::HttpRestClientOptions ro;
-    ro.server = "http://127.0.0.1:" + std::to_string(api_->port());
-    auto rc = client::make_http_rest_client(ro);
-    ASSERT_TRUE(rc.is_ok()) << rc.status().to_string();
-    rest_ = std::move(rc.value());
-    client_ = std::make_unique<client::Client>(*rest_);
     pods_ = api::find_kind("v1", "Pod");
     events_ = api::find_kind("v1", "Event");
     // A fake cgroupfs: two v1 hierarchies.
-    cgroup_fs_ = dir_ / "cgroup";
+    cgroup_fs_ = dir() / "cgroup";
     for (const char* h : {"cpu", "memory"}) {
       std::filesystem::create_directories(cgroup_fs_ / h);
       std::ofstream(cgroup_fs_ / h / "cgroup.procs") << "";
@@ -55,8 +49,6 @@ class KubeletTest : public apiserver::testing_support::ApiServerFixture {
   }
   void TearDown() override {
     kubelet_.reset();
-    client_.reset();
-    rest_.reset();
     ApiServerFixture::TearDown();
   }
 
@@ -64,8 +56,8 @@ class KubeletTest : public apiserver::testing_support::ApiServerFixture {
     KubeletOptions o;
     o.node_name = kNode;
     o.node_ip = "192.168.7.7";
-    o.root_dir = (dir_ / "kubelet").string();
-    o.pod_log_dir = (dir_ / "logs").string();
+    o.root_dir = (dir() / "kubelet").string();
+    o.pod_log_dir = (dir() / "logs").string();
     o.cgroup_fs = cgroup_fs_.string();
     o.cgroup_root = "/minik8s/node1";
     o.relist_period = 50ms;
@@ -167,8 +159,6 @@ class KubeletTest : public apiserver::testing_support::ApiServerFixture {
     });
   }
 
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
   const api::ResourceType* pods_ = nullptr;
   const api::ResourceType* events_ = nullptr;
   std::filesystem::path cgroup_fs_;
@@ -216,7 +206,7 @@ TEST_F(KubeletTest, PodRunsWithKubernetesShapedStatus) {
   EXPECT_EQ(cfg.labels.at("app"), "web");
   EXPECT_EQ(cfg.cgroup_parent, "/minik8s/node1/pod" + uid);
   EXPECT_TRUE(std::filesystem::is_directory(cgroup_fs_ / "memory/minik8s/node1" / ("pod" + uid)));
-  EXPECT_EQ(cfg.log_directory, (dir_ / "logs").string() + "/default_web_" + uid);
+  EXPECT_EQ(cfg.log_directory, (dir() / "logs").string() + "/default_web_" + uid);
   EXPECT_EQ(cfg.dns.servers, std::vector<std::string>{"10.96.0.10"});
   EXPECT_EQ(cfg.dns.searches,
             (std::vector<std::string>{"default.svc.cluster.local", "svc.cluster.local", "cluster.local"}));
@@ -489,7 +479,7 @@ TEST_F(KubeletTest, GracefulDeleteRemovesEverythingThenTheObject) {
   EXPECT_GE(runtime_.count_calls("stop_pod_sandbox:del"), 1u);
   EXPECT_GE(runtime_.count_calls("remove_pod_sandbox:del"), 1u);
   EXPECT_FALSE(std::filesystem::exists(cgroup_fs_ / "cpu/minik8s/node1" / ("pod" + uid)));
-  EXPECT_FALSE(std::filesystem::exists(dir_ / "kubelet/pods" / uid));
+  EXPECT_FALSE(std::filesystem::exists(dir() / "kubelet/pods" / uid));
   EXPECT_TRUE(has_event("del", "Killing"));
   EXPECT_TRUE(wait_for([&] { return kubelet_->running_pods() == 0; }));
 }

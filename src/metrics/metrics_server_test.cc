@@ -1,5 +1,5 @@
 // MetricsServer against an in-process API server (test/fakes/local_api.h) and
-// fake kubelets: HTTP servers on 127.0.0.1:0 answering /stats/summary with a
+// fake kubelets (test/fakes/fake_kubelet.h) answering /stats/summary with a
 // canned body. Node objects point at them through status.addresses and
 // daemonEndpoints; the served metrics.k8s.io objects are read back through the
 // API server as kubectl would.
@@ -7,16 +7,12 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "metrics_store.h"
 #include "minik8s/api/resource.h"
+#include "test/fakes/fake_kubelet.h"
 #include "test/fakes/local_api.h"
 
 namespace minik8s::metrics {
@@ -24,66 +20,8 @@ namespace {
 
 using api::Json;
 using namespace std::chrono_literals;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace asio = boost::asio;
 
-class FakeKubelet {
- public:
-  FakeKubelet() : acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~FakeKubelet() {
-    stopping_ = true;
-    beast::error_code ec;
-    asio::io_context ioc;
-    asio::ip::tcp::socket s(ioc);
-    s.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);  // wakes accept()
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  void set(int code, std::string body) {
-    std::lock_guard lock(mu_);
-    code_ = code;
-    body_ = std::move(body);
-  }
-  int requests() const { return requests_.load(); }
-
- private:
-  void serve() {
-    while (!stopping_) {
-      beast::error_code ec;
-      asio::ip::tcp::socket s(ioc_);
-      acceptor_.accept(s, ec);
-      if (ec || stopping_) continue;
-      beast::flat_buffer buf;
-      http::request<http::string_body> req;
-      http::read(s, buf, req, ec);
-      if (ec) continue;
-      ++requests_;
-      http::response<http::string_body> res;
-      {
-        std::lock_guard lock(mu_);
-        res.result(req.target() == "/stats/summary" ? code_ : 404);
-        res.body() = body_;
-      }
-      res.set(http::field::content_type, "application/json");
-      res.prepare_payload();
-      http::write(s, res, ec);
-    }
-  }
-
-  asio::io_context ioc_;
-  asio::ip::tcp::acceptor acceptor_;
-  uint16_t port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> requests_{0};
-  std::mutex mu_;
-  int code_ = 200;          // guarded by mu_
-  std::string body_ = "{}";  // guarded by mu_
-};
+using testing::FakeKubelet;
 
 Json container(const std::string& name, uint64_t cpu, uint64_t mem) {
   return {{"name", name},
@@ -224,15 +162,15 @@ TEST_F(MetricsServerTest, ServesNodeAndPodMetrics) {
   std::string web1 = add_pod("default", "web-1", {{"app", "web"}});
   std::string web2 = add_pod("default", "web-2", {{"app", "web"}});
   std::string db = add_pod("kube-system", "db", {{"app", "db"}});
-  k1.set(200, summary("node-1", 600000000, 1024 * 1024 * 100,
+  k1.set_summary(200, summary("node-1", 600000000, 1024 * 1024 * 100,
                       {pod("default", "web-1", web1, {container("c", 500000000, 20 * 1024 * 1024)}),
                        pod("kube-system", "db", db,
                            {container("main", 1000000, 4096), container("sidecar", 2000000, 8192)})}));
-  k2.set(200, summary("node-2", 300000000, 1024 * 1024 * 50,
+  k2.set_summary(200, summary("node-2", 300000000, 1024 * 1024 * 50,
                       {pod("default", "web-2", web2, {container("c", 0, 1000)}),
                        // Not in the API (deleted since): never served.
                        pod("default", "ghost", "u-ghost", {container("c", 1, 1)})}));
-  k3.set(200, summary("node-3", 1, 1, Json::array()));
+  k3.set_summary(200, summary("node-3", 1, 1, Json::array()));
   ASSERT_NO_FATAL_FAILURE(start());
 
   Json nodes;
@@ -294,26 +232,26 @@ TEST_F(MetricsServerTest, ValuesFollowTheLatestScrapeAndExpire) {
   FakeKubelet k1;
   ASSERT_NO_FATAL_FAILURE(add_node("node-1", k1.port(), true));
   std::string uid = add_pod("default", "burn", Json::object());
-  k1.set(200, summary("node-1", 1000, 1024, {pod("default", "burn", uid, {container("c", 1000, 1024)})}));
+  k1.set_summary(200, summary("node-1", 1000, 1024, {pod("default", "burn", uid, {container("c", 1000, 1024)})}));
   ASSERT_NO_FATAL_FAILURE(start());
   const std::string pod_url = "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/burn";
   ASSERT_TRUE(eventually([&] { return get(pod_url).code == 200; }));
 
-  k1.set(200, summary("node-1", 500000000, 1024, {pod("default", "burn", uid, {container("c", 500000000, 2048)})}));
+  k1.set_summary(200, summary("node-1", 500000000, 1024, {pod("default", "burn", uid, {container("c", 500000000, 2048)})}));
   ASSERT_TRUE(eventually([&] {
     Json p = Json::parse(get(pod_url).body, nullptr, false);
     return p.is_object() && p.contains("containers") && p["containers"][0]["usage"]["cpu"] == "500000000n";
   }));
 
   // A pod that leaves the node's summary leaves the API with the next scrape.
-  k1.set(200, summary("node-1", 500000000, 1024, Json::array()));
+  k1.set_summary(200, summary("node-1", 500000000, 1024, Json::array()));
   ASSERT_TRUE(eventually([&] { return get(pod_url).code == 404; }, 5s));
   EXPECT_EQ(get("/apis/metrics.k8s.io/v1beta1/nodes/node-1").code, 200);
 
   // A kubelet that stops answering: the node is kept for 3 resolutions, then dropped.
-  k1.set(200, summary("node-1", 500000000, 1024, {pod("default", "burn", uid, {container("c", 7, 2048)})}));
+  k1.set_summary(200, summary("node-1", 500000000, 1024, {pod("default", "burn", uid, {container("c", 7, 2048)})}));
   ASSERT_TRUE(eventually([&] { return get(pod_url).code == 200; }));
-  k1.set(503, "unavailable");
+  k1.set_summary(503, "unavailable");
   auto failed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually([&] { return get("/apis/metrics.k8s.io/v1beta1/nodes/node-1").code == 404; }, 10s));
   auto gone_after = std::chrono::steady_clock::now() - failed_at;

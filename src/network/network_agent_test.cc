@@ -12,7 +12,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/network/network.h"
-#include "test/integration/api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::network {
 namespace {
@@ -78,22 +78,16 @@ class FakeRunner : public CommandRunner {
 
 CommandResult fail(const std::string& err) { return CommandResult{1, "", err}; }
 
-class NetworkAgentTest : public apiserver::testing_support::ApiServerFixture {
+class NetworkAgentTest : public testing::ApiServerFixture {
  protected:
   void SetUp() override {
     ApiServerFixture::SetUp();
     if (HasFatalFailure()) return;
-    client::HttpRestClientOptions ro;
-    ro.server = "http://127.0.0.1:" + std::to_string(api_->port());
-    auto rc = client::make_http_rest_client(ro);
-    ASSERT_TRUE(rc.is_ok()) << rc.status().to_string();
-    rest_ = std::move(rc.value());
-    client_ = std::make_unique<client::Client>(*rest_);
     nodes_ = api::find_kind("v1", "Node");
     opts_.node_name = "self";
     opts_.node_ip = "192.168.50.1";
-    opts_.cni_conf_dir = (dir_ / "net.d").string();
-    opts_.cni_ipam_dir = (dir_ / "ipam").string();
+    opts_.cni_conf_dir = (dir() / "net.d").string();
+    opts_.cni_ipam_dir = (dir() / "ipam").string();
     opts_.bridge = "mkt-br";
     opts_.vxlan_device = "mkt-vxlan";
     opts_.chain_prefix = "MKT";
@@ -110,8 +104,6 @@ class NetworkAgentTest : public apiserver::testing_support::ApiServerFixture {
   }
   void TearDown() override {
     agent_.reset();
-    client_.reset();
-    rest_.reset();
     ApiServerFixture::TearDown();
   }
 
@@ -142,8 +134,6 @@ class NetworkAgentTest : public apiserver::testing_support::ApiServerFixture {
     return f();
   }
 
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
   const api::ResourceType* nodes_ = nullptr;
   NetworkOptions opts_;
   FakeRunner runner_;

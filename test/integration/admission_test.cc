@@ -6,10 +6,15 @@
 #include <algorithm>
 #include <thread>
 
-#include "api_server_fixture.h"
+#include <nlohmann/json.hpp>
 
-namespace minik8s::apiserver::testing_support {
+#include "test/fakes/local_api.h"
+
+namespace minik8s::apiserver {
 namespace {
+
+using nlohmann::json;
+using testing::ApiServerFixture;
 
 json dns(const std::string& name, const std::string& host, const std::string& path = "/a") {
   return {{"apiVersion", "minik8s.io/v1"},
@@ -139,4 +144,4 @@ TEST_F(AdmissionTest, EndpointsWithSpecialAddressesAreInvalid) {
 }
 
 }  // namespace
-}  // namespace minik8s::apiserver::testing_support
+}  // namespace minik8s::apiserver

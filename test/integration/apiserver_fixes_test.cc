@@ -18,7 +18,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/storage/storage.h"
-#include "api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::apiserver {
 namespace {
@@ -30,16 +30,17 @@ using tcp = net::ip::tcp;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-using testing_support::Resp;
+using testing::ApiServerFixture;
+using testing::Resp;
 
-class ApiFixTest : public testing_support::ApiServerFixture {
+class ApiFixTest : public ApiServerFixture {
  protected:
   // Sends raw bytes, half-closes, and returns everything the server answers
   // until it closes (at most 5 s of silence).
   std::string raw(const std::string& bytes) {
     net::io_context ioc;
     tcp::socket s(ioc);
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), local_.port()));
     net::write(s, net::buffer(bytes));
     beast::error_code sec;
     s.shutdown(tcp::socket::shutdown_send, sec);  // the server sees EOF after the bytes
@@ -152,7 +153,7 @@ TEST_F(ApiFixTest, OneNodePortForTcpAndUdpOfTheSamePort) {
 }
 
 TEST_F(ApiFixTest, NoObjectOutlivesItsNamespaceUnderConcurrentCreates) {
-  NamespaceController nc(*api_, *store_, 20ms);
+  NamespaceController nc(api(), store(), 20ms);
   nc.start();
   for (int trial = 0; trial < 5; ++trial) {
     std::string ns = "race" + std::to_string(trial);
@@ -185,7 +186,7 @@ TEST_F(ApiFixTest, NoObjectOutlivesItsNamespaceUnderConcurrentCreates) {
     gone = true;
     for (auto& th : threads) th.join();
     ASSERT_EQ(code, 404) << "trial " << trial;
-    auto left = store_->list("/registry/configmaps/" + ns + "/", "", 0, 0);
+    auto left = store().list("/registry/configmaps/" + ns + "/", "", 0, 0);
     ASSERT_TRUE(left.is_ok());
     EXPECT_TRUE(left->items.empty()) << "trial " << trial << ": " << left->items.size()
                                      << " ConfigMaps outlived namespace " << ns;

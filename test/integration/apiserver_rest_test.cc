@@ -14,7 +14,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/storage/storage.h"
-#include "api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::apiserver {
 namespace {
@@ -26,9 +26,10 @@ using tcp = net::ip::tcp;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-using testing_support::Resp;
+using testing::ApiServerFixture;
+using testing::Resp;
 
-class ApiServerTest : public testing_support::ApiServerFixture {};
+class ApiServerTest : public ApiServerFixture {};
 
 const std::string kPods = "/api/v1/namespaces/default/pods";
 
@@ -365,7 +366,7 @@ TEST_F(ApiServerTest, NamespaceDeletionCascades) {
   auto refused = post("/api/v1/namespaces/tmp/pods", pod("b"));
   EXPECT_EQ(refused.code, 403);
   EXPECT_EQ(req("DELETE", "/api/v1/namespaces/default").code, 403);
-  NamespaceController nc(*api_, *store_, 50ms);
+  NamespaceController nc(api(), store(), 50ms);
   nc.start();
   auto deadline = std::chrono::steady_clock::now() + 5s;
   int code = 0;

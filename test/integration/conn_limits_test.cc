@@ -12,14 +12,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api_server_fixture.h"
+#include "test/fakes/local_api.h"
 #include "test/fakes/process_limits.h"
 #include "test/fakes/raw_client.h"
 
-namespace minik8s::apiserver::testing_support {
+namespace minik8s::apiserver {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using minik8s::testing::ApiServerFixture;
+using nlohmann::json;
 using minik8s::testing::cpu_seconds;
 using minik8s::testing::free_slots;
 
@@ -74,17 +77,9 @@ class ConnLimitsTest : public ApiServerFixture {
  protected:
   // Restarts the fixture's server with these limits (same store).
   void restart(const ConnLimits& lim) {
-    api_.reset();
-    ApiServerOptions opts;
-    opts.port = 0;
-    opts.max_body_bytes = 64 * 1024;
-    opts.node_port_min = 30000;
-    opts.node_port_max = 30100;
-    opts.watch_cache_capacity = 50;
+    ApiServerOptions opts = options();
     opts.conn_limits = lim;
-    auto a = ApiServer::start(*store_, opts);
-    ASSERT_TRUE(a.is_ok()) << a.status().to_string();
-    api_ = std::move(a.value());
+    ApiServerFixture::restart(opts);
   }
   static ConnLimits limits(std::chrono::milliseconds header, std::chrono::milliseconds body,
                            std::chrono::milliseconds idle, size_t max = 1024) {
@@ -100,7 +95,7 @@ class ConnLimitsTest : public ApiServerFixture {
 
 TEST_F(ConnLimitsTest, AHeaderTrickledByteByByteIsClosedAfterTheHeaderTimeout) {
   restart(limits(300ms, 10s, 10s));
-  int fd = dial(api_->port());
+  int fd = dial(local_.port());
   ASSERT_GE(fd, 0);
   auto t0 = Clock::now();
   ASSERT_TRUE(send_all(fd, "GET /readyz HTTP/1.1\r\n"));
@@ -116,7 +111,7 @@ TEST_F(ConnLimitsTest, AHeaderTrickledByteByByteIsClosedAfterTheHeaderTimeout) {
 
 TEST_F(ConnLimitsTest, AStalledBodyIsClosedAfterTheBodyTimeout) {
   restart(limits(10s, 300ms, 10s));
-  int fd = dial(api_->port());
+  int fd = dial(local_.port());
   ASSERT_GE(fd, 0);
   auto t0 = Clock::now();
   ASSERT_TRUE(send_all(fd,
@@ -129,7 +124,7 @@ TEST_F(ConnLimitsTest, AStalledBodyIsClosedAfterTheBodyTimeout) {
 
 TEST_F(ConnLimitsTest, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   restart(limits(10s, 10s, 300ms));
-  int fd = dial(api_->port());
+  int fd = dial(local_.port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(send_all(fd, readyz_));
   std::string r = read_response(fd, 5s);
@@ -139,7 +134,7 @@ TEST_F(ConnLimitsTest, AnIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
   EXPECT_GE(Clock::now() - t0, 250ms);
   ::close(fd);
   // A connection that never sends anything falls under the header timeout.
-  fd = dial(api_->port());
+  fd = dial(local_.port());
   EXPECT_FALSE(closed_by_server(fd, 100ms));
   ::close(fd);
 }
@@ -148,13 +143,13 @@ TEST_F(ConnLimitsTest, PastTheCapA429StatusAndReadyzAnswersOnceConnectionsDrop) 
   restart(limits(20s, 20s, 20s, 3));
   std::vector<int> held;
   for (int i = 0; i < 3; ++i) {
-    int fd = dial(api_->port());
+    int fd = dial(local_.port());
     ASSERT_GE(fd, 0);
     ASSERT_TRUE(send_all(fd, readyz_));  // served: the connection is counted and stays open
     ASSERT_EQ(read_response(fd, 5s).rfind("HTTP/1.1 200", 0), 0u);
     held.push_back(fd);
   }
-  int fd = dial(api_->port());
+  int fd = dial(local_.port());
   ASSERT_TRUE(send_all(fd, readyz_));
   std::string r;
   EXPECT_TRUE(closed_by_server(fd, 5s, &r));
@@ -177,12 +172,12 @@ TEST_F(ConnLimitsTest, AWatchOutlivesTheIdleTimeout) {
   // (The fixture's reader returns at the deadline: its buffer waits to fill.)
   auto events = watch("/api/v1/namespaces/default/configmaps?watch=true", 1, 4s, [&] {
     // The idle timeout has passed for a connection opened now, and then some.
-    int fd = dial(api_->port());
+    int fd = dial(local_.port());
     ASSERT_TRUE(send_all(fd, readyz_));
     ASSERT_EQ(read_response(fd, 5s).rfind("HTTP/1.1 200", 0), 0u);
     EXPECT_TRUE(closed_by_server(fd, 5s));
     ::close(fd);
-    fd = dial(api_->port());
+    fd = dial(local_.port());
     ASSERT_TRUE(send_all(fd, readyz_));
     ASSERT_EQ(read_response(fd, 5s).rfind("HTTP/1.1 200", 0), 0u);
     EXPECT_TRUE(closed_by_server(fd, 5s));
@@ -208,7 +203,7 @@ TEST_F(ConnLimitsTest, RunningOutOfDescriptorsNeitherSpinsNorLocksUp) {
   // Idle keep-alive clients (two descriptors each) until one slot is left.
   std::vector<int> fds;
   while (free_slots(limit) >= 2) {
-    int fd = dial(api_->port());
+    int fd = dial(local_.port());
     ASSERT_GE(fd, 0);
     fds.push_back(fd);
     ASSERT_TRUE(send_all(fd, readyz_));
@@ -221,7 +216,7 @@ TEST_F(ConnLimitsTest, RunningOutOfDescriptorsNeitherSpinsNorLocksUp) {
   }
   while (free_slots(limit) > 1) fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   ASSERT_EQ(free_slots(limit), 1u);
-  int starved = dial(api_->port());
+  int starved = dial(local_.port());
   ASSERT_GE(starved, 0);
   fds.push_back(starved);
   ASSERT_TRUE(send_all(starved, readyz_));
@@ -238,7 +233,7 @@ TEST_F(ConnLimitsTest, RunningOutOfDescriptorsNeitherSpinsNorLocksUp) {
 
   for (int fd : fds) ::close(fd);
   EXPECT_TRUE(eventually([&] {
-    int fd = dial(api_->port());
+    int fd = dial(local_.port());
     if (fd < 0) return false;
     bool ok = send_all(fd, readyz_) && read_response(fd, 1s).rfind("HTTP/1.1 200", 0) == 0;
     ::close(fd);
@@ -247,4 +242,4 @@ TEST_F(ConnLimitsTest, RunningOutOfDescriptorsNeitherSpinsNorLocksUp) {
 }
 
 }  // namespace
-}  // namespace minik8s::apiserver::testing_support
+}  // namespace minik8s::apiserver

@@ -7,14 +7,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "api_server_fixture.h"
+#include "test/fakes/local_api.h"
 #include "minik8s/api/json.h"
 
 namespace minik8s::apiserver {
 namespace {
 
 using nlohmann::json;
-using testing_support::Resp;
+using testing::ApiServerFixture;
+using testing::Resp;
 
 const std::string kCms = "/api/v1/namespaces/default/configmaps";
 const std::string kSecrets = "/api/v1/namespaces/default/secrets";
@@ -29,7 +30,7 @@ std::string cm_text(const std::string& name, const std::string& x) {
          "}";
 }
 
-class DeepAndLargeTest : public testing_support::ApiServerFixture {
+class DeepAndLargeTest : public ApiServerFixture {
  protected:
   // Room for the 200 KB body and its 3 MB ConfigMap (which the real
   // server's 3 MiB body limit refuses with 413 before validation).

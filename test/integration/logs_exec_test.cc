@@ -3,189 +3,29 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/beast/websocket.hpp>
-#include <cctype>
-#include <condition_variable>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cstdio>
-#include <mutex>
 #include <set>
 #include <sstream>
 
-#include "api_server_fixture.h"
 #include "minik8s/cli/mkctl.h"
 #include "minik8s/stream/websocket.h"
+#include "test/fakes/fake_kubelet.h"
+#include "test/fakes/local_api.h"
 
-namespace minik8s::apiserver::testing_support {
+namespace minik8s::apiserver {
 namespace {
 
-namespace websocket = beast::websocket;
-
-// A kubelet stand-in: /containerLogs answers "log of <pod>/<container>" lines
-// (follow: one line, then a second once released); /exec accepts v5/v4 and
-// prints "ran: <command>", echoes stdin upper-cased, ends with the exit code
-// of a trailing "exit N" argument (or 0) when stdin closes or is not used;
-// container "missing" is refused, and hold_exec() keeps upgrades waiting.
-class FakeKubelet {
- public:
-  FakeKubelet() : acceptor_(ioc_, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~FakeKubelet() {
-    release();
-    release_exec();
-    beast::error_code ec;
-    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-    acceptor_.close(ec);
-    thread_.join();
-    for (auto& t : conns_) t.join();
-  }
-  int port() const { return acceptor_.local_endpoint().port(); }
-  std::vector<std::string> targets() {
-    std::lock_guard l(mu_);
-    return targets_;
-  }
-  void release() {
-    std::lock_guard l(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
-  void hold_exec() {
-    std::lock_guard l(mu_);
-    exec_held_ = true;
-  }
-  void release_exec() {
-    std::lock_guard l(mu_);
-    exec_held_ = false;
-    cv_.notify_all();
-  }
-
- private:
-  void run() {
-    for (;;) {
-      tcp::socket s(ioc_);
-      beast::error_code ec;
-      acceptor_.accept(s, ec);
-      if (ec) return;
-      conns_.emplace_back([this, s = std::move(s)]() mutable {
-        try {
-          serve(std::move(s));
-        } catch (...) {
-        }
-      });
-    }
-  }
-  // The kubelet's answer for a container that has not started.
-  static void not_started(tcp::socket& s) {
-    http::response<http::string_body> res{http::status::not_found, 11};
-    res.body() = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"container \"missing\" is waiting to start","reason":"NotFound","code":404})";
-    res.prepare_payload();
-    http::write(s, res);
-  }
-
-  void serve(tcp::socket s) {
-    beast::flat_buffer buf;
-    http::request<http::string_body> req;
-    http::read(s, buf, req);
-    std::string target(req.target());
-    {
-      std::lock_guard l(mu_);
-      targets_.push_back(target);
-    }
-    size_t qp = target.find('?');
-    std::string path = target.substr(0, qp);
-    auto q = stream::parse_query_list(qp == std::string::npos ? "" : target.substr(qp + 1));
-    std::vector<std::string> parts;
-    std::stringstream ps(path);
-    for (std::string seg; std::getline(ps, seg, '/');) {
-      if (!seg.empty()) parts.push_back(seg);
-    }
-    if (parts.size() == 4 && parts[0] == "containerLogs") {
-      if (parts[3] == "missing") return not_started(s);
-      std::string line = "log of " + parts[2] + "/" + parts[3] + "\n";
-      if (!stream::query_bool(q, "follow")) {
-        http::response<http::string_body> res{http::status::ok, 11};
-        res.set(http::field::content_type, "text/plain");
-        res.body() = line + line;
-        res.prepare_payload();
-        http::write(s, res);
-        return;
-      }
-      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
-      auto chunk = [&](const std::string& c) {
-        char len[16];
-        std::snprintf(len, sizeof len, "%zx\r\n", c.size());
-        net::write(s, net::buffer(std::string(len) + c + "\r\n"));
-      };
-      net::write(s, net::buffer(head));
-      chunk(line);
-      {
-        std::unique_lock l(mu_);
-        cv_.wait(l, [&] { return released_; });
-      }
-      chunk("second\n");
-      net::write(s, net::buffer(std::string("0\r\n\r\n")));
-      return;
-    }
-    if (parts.size() == 4 && parts[0] == "exec") {
-      if (parts[3] == "missing") return not_started(s);
-      {
-        std::unique_lock l(mu_);
-        cv_.wait(l, [&] { return !exec_held_; });
-      }
-      std::string proto = stream::choose_protocol(std::string(req[http::field::sec_websocket_protocol]));
-      websocket::stream<tcp::socket> ws(std::move(s));
-      ws.set_option(websocket::stream_base::decorator(
-          [proto](websocket::response_type& r) { r.set(http::field::sec_websocket_protocol, proto); }));
-      ws.accept(req);
-      ws.binary(true);
-      auto cmd = stream::query_all(q, "command");
-      std::string joined;
-      for (const auto& c : cmd) joined += (joined.empty() ? "" : " ") + c;
-      ws.write(net::buffer(stream::frame(stream::kStdout, "ran: " + joined + "\n")));
-      int code = 0;
-      if (!cmd.empty() && cmd.back().rfind("exit ", 0) == 0) code = std::stoi(cmd.back().substr(5));
-      if (stream::query_bool(q, "stdin")) {
-        for (;;) {
-          beast::flat_buffer m;
-          beast::error_code ec;
-          ws.read(m, ec);
-          if (ec) return;
-          std::string msg = beast::buffers_to_string(m.data());
-          if (msg.empty()) continue;
-          if (static_cast<unsigned char>(msg[0]) == stream::kClose) break;
-          if (msg[0] != 0) continue;
-          std::string up = msg.substr(1);
-          for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-          ws.write(net::buffer(stream::frame(stream::kStdout, up)));
-          if (up.find("BYE") != std::string::npos) break;
-        }
-      }
-      ws.write(net::buffer(stream::frame(stream::kError, stream::exit_status_json(code))));
-      beast::error_code ec;
-      ws.close(websocket::close_code::normal, ec);
-      // Drain until the peer's close arrives.
-      for (;;) {
-        beast::flat_buffer m;
-        ws.read(m, ec);
-        if (ec) break;
-      }
-      return;
-    }
-    http::response<http::string_body> res{http::status::not_found, 11};
-    res.prepare_payload();
-    http::write(s, res);
-  }
-
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
-  std::thread thread_;
-  std::vector<std::thread> conns_;  // only touched by the accept thread and the destructor after it ends
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool released_ = false;
-  bool exec_held_ = false;
-  std::vector<std::string> targets_;
-};
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using testing::ApiServerFixture;
+using testing::FakeKubelet;
 
 class LogsExecTest : public ApiServerFixture {
  protected:
@@ -214,7 +54,7 @@ class LogsExecTest : public ApiServerFixture {
     if (!node.empty()) p["spec"]["nodeName"] = node;
     ASSERT_EQ(post("/api/v1/namespaces/default/pods", p).code, 201);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(api_->port()); }
+  std::string url() const { return local_.url(); }
 
   FakeKubelet kubelet_;
   net::io_context ioc_;
@@ -258,7 +98,7 @@ TEST_F(LogsExecTest, LogErrorsAreStatuses) {
 
 TEST_F(LogsExecTest, FollowStreamsBeforeTheKubeletFinishes) {
   tcp::socket s(ioc_);
-  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), api_->port()));
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), local_.port()));
   http::request<http::empty_body> r{http::verb::get, "/api/v1/namespaces/default/pods/one/log?follow=true", 11};
   http::write(s, r);
   beast::flat_buffer buf;
@@ -287,7 +127,7 @@ TEST_F(LogsExecTest, FollowStreamsBeforeTheKubeletFinishes) {
 TEST_F(LogsExecTest, ExecRelaysWebSocketFramesV5AndV4) {
   for (std::string proto : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
     std::string chosen;
-    auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+    auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                  "/api/v1/namespaces/default/pods/two/exec?container=b&command=sh&command=-c&"
                                  "command=exit%203&stdin=true&stdout=true",
                                  {proto, "channel.k8s.io"}, &chosen);
@@ -312,7 +152,7 @@ TEST_F(LogsExecTest, ExecRelaysWebSocketFramesV5AndV4) {
   // Refusals before the upgrade are Statuses.
   stream::UpgradeRefused refused;
   std::string chosen;
-  auto bad = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+  auto bad = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                 "/api/v1/namespaces/default/pods/pending/exec?command=true", {"v5.channel.k8s.io"},
                                 &chosen, &refused);
   EXPECT_FALSE(bad.is_ok());
@@ -343,7 +183,7 @@ std::map<int, std::string> drain(stream::WsStream& ws) {
 TEST_F(LogsExecTest, ExecAnswersTheUpgradeBeforeDialingTheKubelet) {
   kubelet_.hold_exec();
   std::string chosen;
-  auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+  auto ws = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                "/api/v1/namespaces/default/pods/one/exec?command=echo&command=hi&stdout=true",
                                {"v5.channel.k8s.io"}, &chosen);
   ASSERT_TRUE(ws.is_ok()) << ws.status().to_string();  // while the kubelet has not answered its upgrade
@@ -355,14 +195,14 @@ TEST_F(LogsExecTest, ExecAnswersTheUpgradeBeforeDialingTheKubelet) {
 
   add_pod("waiting", "n1", {"missing"});
   for (std::string proto : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
-    auto refused = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+    auto refused = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                       "/api/v1/namespaces/default/pods/waiting/exec?command=true", {proto}, &chosen);
     ASSERT_TRUE(refused.is_ok()) << refused.status().to_string();
     json st = json::parse(drain(**refused)[stream::kError]);
     EXPECT_EQ(st["code"], 404) << proto;
     EXPECT_EQ(st["message"], "container \"missing\" is waiting to start") << proto;
   }
-  auto dead = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+  auto dead = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                  "/api/v1/namespaces/default/pods/orphan/exec?command=true", {"v5.channel.k8s.io"},
                                  &chosen);
   ASSERT_TRUE(dead.is_ok()) << dead.status().to_string();
@@ -370,7 +210,7 @@ TEST_F(LogsExecTest, ExecAnswersTheUpgradeBeforeDialingTheKubelet) {
   EXPECT_EQ(st["code"], 503);
   EXPECT_EQ(st["message"].get<std::string>().rfind("error dialing backend: ", 0), 0u) << st.dump();
   // v1-v3 error channels carry the message as text.
-  auto v3 = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(api_->port()),
+  auto v3 = stream::connect_ws(ioc_, "127.0.0.1", std::to_string(local_.port()),
                                "/api/v1/namespaces/default/pods/waiting/exec?command=true", {"v3.channel.k8s.io"},
                                &chosen);
   ASSERT_TRUE(v3.is_ok()) << v3.status().to_string();
@@ -490,7 +330,7 @@ TEST_F(LogsExecTest, StockKubectl) {
   for (std::string v : {"1.33", "1.32", "1.30"}) {
     std::string bin = "/usr/lib/google-cloud-sdk/bin/kubectl." + v;
     if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " not installed";
-    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir_ / ("kc" + v)).string() + " ";
+    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir() / ("kc" + v)).string() + " ";
     auto [rc, o] = sh(base + "logs one");
     EXPECT_EQ(rc, 0) << v << o;
     EXPECT_EQ(o, "log of one/main\nlog of one/main\n") << v;
@@ -513,7 +353,7 @@ TEST_F(LogsExecTest, OldKubectlLogsWorkSpdyExecIsRefused) {
   for (std::string v : {"1.29", "1.27"}) {
     std::string bin = "/usr/lib/google-cloud-sdk/bin/kubectl." + v;
     if (::access(bin.c_str(), X_OK) != 0) GTEST_SKIP() << bin << " not installed";
-    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir_ / ("kc" + v)).string() + " ";
+    std::string base = bin + " --server=" + url() + " --cache-dir=" + (dir() / ("kc" + v)).string() + " ";
     auto [rc, o] = sh(base + "logs one");
     EXPECT_EQ(rc, 0) << v << o;
     EXPECT_EQ(o, "log of one/main\nlog of one/main\n") << v;
@@ -524,4 +364,4 @@ TEST_F(LogsExecTest, OldKubectlLogsWorkSpdyExecIsRefused) {
 }
 
 }  // namespace
-}  // namespace minik8s::apiserver::testing_support
+}  // namespace minik8s::apiserver

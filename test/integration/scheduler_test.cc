@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "api_server_fixture.h"
+#include "test/fakes/local_api.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/rest_client.h"
 
@@ -23,22 +23,11 @@ using namespace std::chrono_literals;
 
 const std::string kPods = "/api/v1/namespaces/default/pods";
 
-class SchedulerIntegrationTest : public apiserver::testing_support::ApiServerFixture {
+class SchedulerIntegrationTest : public testing::ApiServerFixture {
  protected:
-  void SetUp() override {
-    ApiServerFixture::SetUp();
-    client::HttpRestClientOptions ro;
-    ro.server = api_->url();
-    auto r = client::make_http_rest_client(ro);
-    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
-    rest_ = std::move(r.value());
-    client_ = std::make_unique<client::Client>(*rest_);
-  }
   void TearDown() override {
     if (sched_) sched_->stop();
     sched_.reset();
-    client_.reset();
-    rest_.reset();
     ApiServerFixture::TearDown();
   }
 
@@ -123,8 +112,6 @@ class SchedulerIntegrationTest : public apiserver::testing_support::ApiServerFix
     return out;
   }
 
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
   std::unique_ptr<Scheduler> sched_;
 };
 

@@ -4,22 +4,20 @@
 // limits checked in the container's cgroup; exec_sync, logs, stats, stop and
 // remove; the supervisor restarts a kill -9'd containerd; leave_running +
 // adoption through the pid file; stop() leaves no process. Everything
-// (containers, containerd, mounts, state dir, cgroups, CNI bridge) is removed
-// in TearDown, also on failure. Skips cleanly without root or containerd.
+// (containers, then what containerd_fixture.h cleans up: containerd, mounts,
+// state dir, cgroups, CNI bridge) is removed in TearDown, also on failure.
+// Skips cleanly without root or containerd.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <sstream>
 #include <thread>
 
+#include "test/e2e/cxx/containerd_fixture.h"
 #include "minik8s/cri/containerd.h"
 #include "minik8s/cri/grpc_runtime.h"
 #include "minik8s/images/images.h"
@@ -31,9 +29,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-bool on_path(const std::string& prog) {
-  return std::system(("command -v " + prog + " >/dev/null 2>&1").c_str()) == 0;
-}
+using testing::process_alive;
+using testing::slurp;
 
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout = 15s) {
   const auto deadline = Clock::now() + timeout;
@@ -44,60 +41,18 @@ bool eventually(const std::function<bool()>& f, std::chrono::milliseconds timeou
   return f();
 }
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Alive and not a zombie (containerd spawned by this test process stays a
-// zombie child of it until reaped).
-bool process_alive(int pid) {
-  if (pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH)) return false;
-  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  auto rp = stat.rfind(')');
-  return rp != std::string::npos && rp + 2 < stat.size() && stat[rp + 2] != 'Z' &&
-         stat[rp + 2] != 'X';
-}
-
-void unmount_under(const std::string& dir) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::vector<std::string> points;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, devno, root, point;
-    f >> id >> parent >> devno >> root >> point;
-    if (point.rfind(dir + "/", 0) == 0) points.push_back(point);
-  }
-  std::sort(points.begin(), points.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
-  for (const auto& p : points) ::umount2(p.c_str(), MNT_DETACH);
-}
-
-class CriContainerdE2E : public ::testing::Test {
+class CriContainerdE2E : public testing::PrivateContainerdTest {
  protected:
+  CriContainerdE2E() : PrivateContainerdTest("cri", {"ip"}) {}
+
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run containerd";
-    for (const char* p : {"containerd", "ctr", "runc", "tar", "gzip", "gcc", "ip"}) {
-      if (!on_path(p)) GTEST_SKIP() << p << " not installed";
-    }
-    if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static not installed";
-    std::string t = "/tmp/minik8s-test-" + std::to_string(::getpid()) + "-cri-XXXXXX";
-    ASSERT_NE(::mkdtemp(t.data()), nullptr);
-    dir_ = t;
-    cgroup_parent_ = "/minik8s-test-" + std::to_string(::getpid()) + "-cri";
+    PrivateContainerdTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     const char* env_cache = std::getenv("MINIK8S_IMAGE_CACHE");
     cache_ = env_cache && *env_cache ? env_cache : dir_ + "/cache";
-    options_.data_dir = dir_ + "/node";
-    options_.sandbox_image = images::image_ref("pause");
-    // A subnet unlikely to clash with other tests' bridges on this host.
-    options_.pod_cidr = "10.251." + std::to_string(::getpid() % 250) + ".0/24";
-    options_.ready_timeout = 20s;
   }
 
   void TearDown() override {
-    if (dir_.empty()) return;
     // Everything in this private containerd is ours.
     if (rt_) {
       if (auto sbs = rt_->list_pod_sandboxes(); sbs.is_ok()) {
@@ -116,33 +71,11 @@ class CriContainerdE2E : public ::testing::Test {
       }
       rt_.reset();
     }
-    std::string bridge;
-    if (containerd_) {
-      bridge = containerd_->cni_bridge();
-      int pid = containerd_->pid();
-      containerd_->stop();
-      if (process_alive(pid)) ::kill(pid, SIGKILL);
-      containerd_.reset();
-    }
-    for (int pid : extra_pids_) {
-      if (process_alive(pid)) ::kill(pid, SIGKILL);
-    }
-    if (!bridge.empty() && fs::exists("/sys/class/net/" + bridge)) {
-      EXPECT_EQ(std::system(("ip link del " + bridge).c_str()), 0);
-    }
-    for (const auto& h : fs::directory_iterator("/sys/fs/cgroup")) {
-      fs::path p = h.path() / cgroup_parent_.substr(1);
-      if (fs::is_directory(p)) ::rmdir(p.c_str());
-    }
-    unmount_under(dir_);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    PrivateContainerdTest::TearDown();
   }
 
   void start_and_import() {
-    containerd_ = std::make_unique<ManagedContainerd>(options_);
-    Status s = containerd_->start();
-    ASSERT_TRUE(s.is_ok()) << s.to_string();
+    ASSERT_NO_FATAL_FAILURE(start_containerd());
     for (const char* name : {"pause", "busybox"}) {
       auto b = images::build_image(name, cache_);
       ASSERT_TRUE(b.is_ok()) << b.status().message();
@@ -154,11 +87,8 @@ class CriContainerdE2E : public ::testing::Test {
     rt_ = std::move(*r);
   }
 
-  std::string dir_, cache_, cgroup_parent_;
-  ContainerdOptions options_;
-  std::unique_ptr<ManagedContainerd> containerd_;
+  std::string cache_;
   std::unique_ptr<Runtime> rt_;
-  std::vector<int> extra_pids_;
 };
 
 TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {

@@ -18,7 +18,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/network/network.h"
-#include "test/integration/api_server_fixture.h"
+#include "test/fakes/local_api.h"
 
 namespace minik8s::network {
 namespace {
@@ -87,7 +87,7 @@ std::string udp_round_trip(const std::string& ns_a, const std::string& ip_a, con
   return seen;
 }
 
-class NetworkNetnsTest : public apiserver::testing_support::ApiServerFixture {
+class NetworkNetnsTest : public testing::ApiServerFixture {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
@@ -105,12 +105,6 @@ class NetworkNetnsTest : public apiserver::testing_support::ApiServerFixture {
     }
     ApiServerFixture::SetUp();
     if (HasFatalFailure()) return;
-    client::HttpRestClientOptions ro;
-    ro.server = "http://127.0.0.1:" + std::to_string(api_->port());
-    auto rc = client::make_http_rest_client(ro);
-    ASSERT_TRUE(rc.is_ok()) << rc.status().to_string();
-    rest_ = std::move(rc.value());
-    client_ = std::make_unique<client::Client>(*rest_);
     create_node("a", "10.244.1.0/24", "192.168.77.1");
     create_node("b", "10.244.2.0/24", "192.168.77.2");
   }
@@ -124,9 +118,7 @@ class NetworkNetnsTest : public apiserver::testing_support::ApiServerFixture {
       sh({"ip", "netns", "del", ns_a_});
       sh({"ip", "netns", "del", ns_b_});
     }
-    client_.reset();
-    rest_.reset();
-    if (api_) ApiServerFixture::TearDown();
+    ApiServerFixture::TearDown();
   }
 
   NetworkOptions options(const std::string& node) {
@@ -137,8 +129,8 @@ class NetworkNetnsTest : public apiserver::testing_support::ApiServerFixture {
     o.bridge = "mkbr0";
     o.vxlan_device = "mkvx0";
     o.chain_prefix = "MKT";
-    o.cni_conf_dir = (dir_ / node / "net.d").string();
-    o.cni_ipam_dir = (dir_ / node / "ipam").string();
+    o.cni_conf_dir = (dir() / node / "net.d").string();
+    o.cni_ipam_dir = (dir() / node / "ipam").string();
     o.pod_cidr_timeout = 10s;
     return o;
   }
@@ -189,8 +181,6 @@ class NetworkNetnsTest : public apiserver::testing_support::ApiServerFixture {
 
   std::string prefix_, ns_a_, ns_b_;
   bool created_ = false;
-  std::unique_ptr<client::RestClient> rest_;
-  std::unique_ptr<client::Client> client_;
   std::unique_ptr<NetworkAgent> agent_a_, agent_b_;
 };
 
