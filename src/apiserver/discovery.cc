@@ -34,16 +34,17 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
       const std::string g = provider->group();
       if (!versions.count(g)) order.push_back(g);
       auto& v = versions[g];
-      if (std::find(v.begin(), v.end(), provider->version()) == v.end()) v.push_back(provider->version());
+      if (std::find(v.begin(), v.end(), provider->version()) == v.end())
+        v.push_back(provider->version());
     }
     for (const auto& g : order) {
       json vs = json::array();
-      for (const auto& v : versions[g]) vs.push_back({{"groupVersion", g + "/" + v}, {"version", v}});
-      groups.push_back({{"name", g},
-                        {"versions", vs},
-                        {"preferredVersion", vs[0]}});
+      for (const auto& v : versions[g])
+        vs.push_back({{"groupVersion", g + "/" + v}, {"version", v}});
+      groups.push_back({{"name", g}, {"versions", vs}, {"preferredVersion", vs[0]}});
     }
-    r.body = json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}.dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body = json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   json resources = json::array();
@@ -52,12 +53,16 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
     if (t->group != ri.group || t->version != ri.version) continue;
     any = true;
     const KindStrategy& strategy = kinds_->strategy(*t);
-    json verbs = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+    json verbs = {"create", "delete", "deletecollection", "get",
+                  "list",   "patch",  "update",           "watch"};
     if (!strategy.allows_delete_collection()) {
       verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
     }
-    json e = {{"name", t->plural},     {"singularName", t->singular}, {"namespaced", t->namespaced},
-              {"kind", t->kind},       {"verbs", verbs}};
+    json e = {{"name", t->plural},
+              {"singularName", t->singular},
+              {"namespaced", t->namespaced},
+              {"kind", t->kind},
+              {"verbs", verbs}};
     if (!t->short_names.empty()) e["shortNames"] = t->short_names;
     if (!t->categories.empty()) e["categories"] = t->categories;
     resources.push_back(e);
@@ -109,7 +114,8 @@ std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, 
   if (groups.empty()) return std::nullopt;
   // /apis/<g>[/<v>[/<rest>]]
   size_t g_end = p.find('/', kApis.size());
-  std::string group = p.substr(kApis.size(), g_end == std::string::npos ? std::string::npos : g_end - kApis.size());
+  std::string group =
+      p.substr(kApis.size(), g_end == std::string::npos ? std::string::npos : g_end - kApis.size());
   std::vector<std::shared_ptr<ApiGroupProvider>> mine;
   for (auto& provider : groups) {
     if (provider->group() == group) mine.push_back(provider);
@@ -119,7 +125,7 @@ std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, 
   size_t v_end = after.find('/');
   std::string version = after.substr(0, v_end);
   std::string rest = v_end == std::string::npos ? "" : after.substr(v_end);  // "" or "/..."
-    auto discovery_only = [&]() -> std::optional<HttpResponse> {
+  auto discovery_only = [&]() -> std::optional<HttpResponse> {
     if (req.method != "GET") {
       return method_not_allowed_response();
     }
@@ -131,12 +137,17 @@ std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, 
     if (auto refused = discovery_only()) return refused;
     json vs = json::array();
     for (const auto& provider : mine) {
-      vs.push_back({{"groupVersion", group + "/" + provider->version()}, {"version", provider->version()}});
+      vs.push_back(
+          {{"groupVersion", group + "/" + provider->version()}, {"version", provider->version()}});
     }
     HttpResponse r;
-    r.body = json{{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", group}, {"versions", vs},
-                  {"preferredVersion", vs[0]}}
-                 .dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body = json{
+        {"kind", "APIGroup"},
+        {"apiVersion", "v1"},
+        {"name", group},
+        {"versions", vs},
+        {"preferredVersion",
+         vs[0]}}.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   std::shared_ptr<ApiGroupProvider> provider;
@@ -156,11 +167,12 @@ std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, 
                       {"verbs", res.verbs}});
     }
     HttpResponse r;
-    r.body = json{{"kind", "APIResourceList"},
-                  {"apiVersion", "v1"},
-                  {"groupVersion", group + "/" + version},
-                  {"resources", list}}
-                 .dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body = json{
+        {"kind", "APIResourceList"},
+        {"apiVersion", "v1"},
+        {"groupVersion", group + "/" + version},
+        {"resources",
+         list}}.dump(-1, ' ', false, json::error_handler_t::replace);
     return r;
   }
   // The metrics label takes the resource's plural only when the provider
@@ -188,7 +200,8 @@ std::optional<HttpResponse> RestHandler::dispatch_extra(const HttpRequest& req, 
     query += url_encode(k) + "=" + url_encode(v);
   }
   LocalResponse answer = provider->handle(req.method, rest, query, req.accept);
-  if (answer.code == 0) return error_response(internal_error("the " + group + " provider gave no answer"));
+  if (answer.code == 0)
+    return error_response(internal_error("the " + group + " provider gave no answer"));
   HttpResponse r;
   r.code = answer.code;
   if (!answer.content_type.empty()) r.content_type = answer.content_type;

@@ -28,12 +28,13 @@ std::string status_body(const Status& st, const std::string& name, const std::st
   if (!causes.empty()) {
     json cs = json::array();
     for (const auto& c : causes) {
-      cs.push_back({{"reason", cause_reason(c.message)}, {"message", c.message}, {"field", c.field}});
+      cs.push_back(
+          {{"reason", cause_reason(c.message)}, {"message", c.message}, {"field", c.field}});
     }
     details["causes"] = cs;
   }
-  json j = {{"kind", "Status"},       {"apiVersion", "v1"},        {"metadata", json::object()},
-            {"status", "Failure"},    {"message", st.message()},   {"reason", st.reason()},
+  json j = {{"kind", "Status"},      {"apiVersion", "v1"},      {"metadata", json::object()},
+            {"status", "Failure"},   {"message", st.message()}, {"reason", st.reason()},
             {"code", st.http_code()}};
   if (!details.empty()) j["details"] = details;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -52,8 +53,8 @@ HttpResponse not_served_response() {
 }
 
 HttpResponse method_not_allowed_response() {
-  return error_response(
-      Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"));
+  return error_response(Status(Code::kMethodNotAllowed,
+                               "the server does not allow this method on the requested resource"));
 }
 
 std::string invalid_message(const api::ResourceType& t, const std::string& name,

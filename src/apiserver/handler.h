@@ -79,7 +79,8 @@ class RestHandler {
   HttpResponse discovery(const RequestInfo& ri);
   // Requests under /apis/<g> of an extra group: its discovery documents, or
   // provider->handle(). nullopt when the path belongs to no extra group.
-  std::optional<HttpResponse> dispatch_extra(const HttpRequest& req, std::string* verb, std::string* resource);
+  std::optional<HttpResponse> dispatch_extra(const HttpRequest& req, std::string* verb,
+                                             std::string* resource);
   std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups() const;
 
   // rest_verbs.cc.
@@ -90,8 +91,8 @@ class RestHandler {
   HttpResponse do_patch(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_delete(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_delete_collection(const HttpRequest& req, const RequestInfo& ri);
-  HttpResponse object_response(const HttpRequest& req, const api::ResourceType& t,
-                               const json& obj, int code);
+  HttpResponse object_response(const HttpRequest& req, const api::ResourceType& t, const json& obj,
+                               int code);
   HttpResponse outcome_response(const HttpRequest& req, const api::ResourceType& t,
                                 const std::string& name, Outcome& o,
                                 const std::vector<std::string>& warnings);
@@ -105,7 +106,7 @@ class RestHandler {
   storage::Storage& store_;
   WatchCache& cache_;
   const ApiServerOptions opts_;
-  const std::string kubernetes_service_ip_;  // the service CIDR's first address
+  const std::string kubernetes_service_ip_;    // the service CIDR's first address
   const std::unique_ptr<KindRegistry> kinds_;  // strategies (kinds/kinds.h)
   RegistryStore objects_;
   Metrics metrics_;

@@ -65,8 +65,8 @@ Status check_kind(const api::ResourceType& t, json& obj) {
   std::string kind = str_at(obj, "kind");
   std::string av = str_at(obj, "apiVersion");
   if (!kind.empty() && kind != t.kind) {
-    return bad_request("the object kind \"" + kind + "\" does not match the URL kind \"" +
-                       t.kind + "\"");
+    return bad_request("the object kind \"" + kind + "\" does not match the URL kind \"" + t.kind +
+                       "\"");
   }
   if (!av.empty() && av != t.api_version()) {
     return bad_request("the API version in the data (" + av +
@@ -252,8 +252,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     auto kv = store_.get(key);
     if (!kv) {
-      out.status = kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name))
-                                                         : kv.status();
+      out.status =
+          kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : kv.status();
       return out;
     }
     json cur = to_wire(*kv);
@@ -287,9 +287,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
     if (meta.contains("resourceVersion") && !meta["resourceVersion"].is_null()) {
       const json& r = meta["resourceVersion"];
       if (!r.is_string()) {
-        out.status = bad_request(
-            "metadata.resourceVersion: Invalid value: must be a string, not " +
-            std::string(r.type_name()));
+        out.status = bad_request("metadata.resourceVersion: Invalid value: must be a string, not " +
+                                 std::string(r.type_name()));
         return out;
       }
       std::string rs = r.get<std::string>();
@@ -348,7 +347,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
       std::vector<std::string> added;
       if (m.contains("finalizers") && m["finalizers"].is_array()) {
         for (const auto& f : m["finalizers"]) {
-          if (f.is_string() && !had.count(f.get<std::string>())) added.push_back(f.get<std::string>());
+          if (f.is_string() && !had.count(f.get<std::string>()))
+            added.push_back(f.get<std::string>());
         }
       }
       if (!added.empty()) {
@@ -357,7 +357,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
         api::FieldErrors errs = {
             {"metadata.finalizers",
              "Forbidden: no new finalizers can be added if the object is being deleted, found "
-             "new finalizers [" + list + "]"}};
+             "new finalizers [" +
+                 list + "]"}};
         out.status = invalid(invalid_message(t, name, errs));
         out.causes = std::move(errs);
         return out;
@@ -424,8 +425,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
     auto rev = store_.update(key, to_stored(desired), kv->mod_revision);
     if (!rev) {
       if (rev.status().code() == Code::kConflict) continue;
-      out.status = rev.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name))
-                                                          : rev.status();
+      out.status =
+          rev.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : rev.status();
       return out;
     }
     commit(taken);
@@ -451,7 +452,8 @@ RegistryStore::Outcome RegistryStore::remove(const api::ResourceType& t, const s
     grace_opt = opts["gracePeriodSeconds"].get<int64_t>();
   }
   std::string policy = str_at(opts, "propagationPolicy");
-  if (opts.contains("orphanDependents") && opts["orphanDependents"].is_boolean() && policy.empty()) {
+  if (opts.contains("orphanDependents") && opts["orphanDependents"].is_boolean() &&
+      policy.empty()) {
     policy = opts["orphanDependents"].get<bool>() ? "Orphan" : "Background";
   }
   json pre = opts.contains("preconditions") && opts["preconditions"].is_object()
@@ -460,8 +462,8 @@ RegistryStore::Outcome RegistryStore::remove(const api::ResourceType& t, const s
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     auto kv = store_.get(key);
     if (!kv) {
-      out.status = kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name))
-                                                         : kv.status();
+      out.status =
+          kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : kv.status();
       return out;
     }
     json cur = to_wire(*kv);
@@ -546,7 +548,8 @@ RegistryStore::Outcome RegistryStore::remove(const api::ResourceType& t, const s
       }
       auto rev = store_.update(key, to_stored(desired), kv->mod_revision);
       if (!rev) {
-        if (rev.status().code() == Code::kConflict || rev.status().code() == Code::kNotFound) continue;
+        if (rev.status().code() == Code::kConflict || rev.status().code() == Code::kNotFound)
+          continue;
         out.status = rev.status();
         return out;
       }
@@ -557,8 +560,8 @@ RegistryStore::Outcome RegistryStore::remove(const api::ResourceType& t, const s
     auto rev = store_.remove(key, kv->mod_revision);
     if (!rev) {
       if (rev.status().code() == Code::kConflict) continue;
-      out.status = rev.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name))
-                                                          : rev.status();
+      out.status =
+          rev.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : rev.status();
       return out;
     }
     strategy.release(cur, nullptr);

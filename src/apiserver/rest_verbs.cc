@@ -61,7 +61,8 @@ json delete_options(const HttpRequest& req) {
 Status validate_delete_options(const json& opts, api::FieldErrors& causes) {
   if (opts.contains("propagationPolicy") && !opts["propagationPolicy"].is_null()) {
     const json& p = opts["propagationPolicy"];
-    std::string v = p.is_string() ? p.get<std::string>() : p.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string v = p.is_string() ? p.get<std::string>()
+                                  : p.dump(-1, ' ', false, json::error_handler_t::replace);
     if (v != "Foreground" && v != "Background" && v != "Orphan") {
       std::string m = "Unsupported value: \"" + v +
                       "\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"";
@@ -98,8 +99,8 @@ HttpResponse RestHandler::object_response(const HttpRequest& req, const api::Res
   r.code = code;
   if (wants_table(req.accept)) {
     std::string io = query(req, "includeObject");
-    json table = api::make_table(t, {obj}, json{{"resourceVersion", meta_str(obj, "resourceVersion")}},
-                                 io != "None");
+    json table = api::make_table(
+        t, {obj}, json{{"resourceVersion", meta_str(obj, "resourceVersion")}}, io != "None");
     if (io == "Object" && table.contains("rows") && table["rows"].size() == 1) {
       table["rows"][0]["object"] = obj;
     }
@@ -143,7 +144,9 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
   int64_t limit = 0;
   if (std::string l = query(req, "limit"); !l.empty()) {
     auto v = parse_int(l, true);
-    if (!v) return error_response(bad_request("Invalid value for limit: \"" + l + "\": must be an integer"));
+    if (!v)
+      return error_response(
+          bad_request("Invalid value for limit: \"" + l + "\": must be an integer"));
     limit = std::max<int64_t>(*v, 0);
   }
   if (auto v = parse_rv_query(query(req, "resourceVersion")); !v) return error_response(v.status());
@@ -197,9 +200,9 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
     } else if (rv != "0") {
       int64_t want = parse_rv_query(rv).value();
       if (!cache_.wait_for_revision(want, kFreshWait)) {
-        return error_response(Status(Code::kTimeout, "Too large resource version: " + rv +
-                                                         ", current: " +
-                                                         std::to_string(cache_.revision())));
+        return error_response(
+            Status(Code::kTimeout, "Too large resource version: " + rv +
+                                       ", current: " + std::to_string(cache_.revision())));
       }
     }
     auto all = cache_.list(prefix, &revision);
@@ -233,8 +236,11 @@ HttpResponse RestHandler::do_list(const HttpRequest& req, const RequestInfo& ri)
   size_t total = 128;
   for (const auto& o : items) total += o->wire.size() + 1;
   body.reserve(total);
-  body += "{\"apiVersion\":" + json(t.api_version()).dump(-1, ' ', false, json::error_handler_t::replace) + ",\"kind\":" +
-          json(t.list_kind()).dump(-1, ' ', false, json::error_handler_t::replace) + ",\"metadata\":" + lm.dump(-1, ' ', false, json::error_handler_t::replace) + ",\"items\":[";
+  body += "{\"apiVersion\":" +
+          json(t.api_version()).dump(-1, ' ', false, json::error_handler_t::replace) +
+          ",\"kind\":" + json(t.list_kind()).dump(-1, ' ', false, json::error_handler_t::replace) +
+          ",\"metadata\":" + lm.dump(-1, ' ', false, json::error_handler_t::replace) +
+          ",\"items\":[";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) body += ',';
     body += items[i]->wire;
@@ -252,7 +258,7 @@ HttpResponse RestHandler::do_create(const HttpRequest& req, const RequestInfo& r
   std::vector<std::string> warnings;
   std::string name = meta_str(*body, "name");
   Outcome o = objects_.create(t, ri.ns, std::move(body.value()), query(req, "fieldValidation"),
-                            is_dry_run(req), &warnings);
+                              is_dry_run(req), &warnings);
   if (o.status.is_ok()) name = meta_str(o.object, "name");
   return outcome_response(req, t, name, o, warnings);
 }
@@ -327,7 +333,7 @@ HttpResponse RestHandler::do_delete_collection(const HttpRequest& req, const Req
   for (const auto& o : cache_.list(collection_prefix(t, ri.ns), &rev)) {
     if (!filter->matches(o->object)) continue;
     Outcome d = objects_.remove(t, meta_str(o->object, "namespace"), meta_str(o->object, "name"),
-                              opts, dry_run);
+                                opts, dry_run);
     if (d.status.is_ok()) {
       items.push_back(std::move(d.object));
     } else if (d.status.code() != Code::kNotFound) {
@@ -335,11 +341,12 @@ HttpResponse RestHandler::do_delete_collection(const HttpRequest& req, const Req
     }
   }
   HttpResponse r;
-  r.body = json{{"apiVersion", t.api_version()},
-                {"kind", t.list_kind()},
-                {"metadata", {{"resourceVersion", std::to_string(cache_.revision())}}},
-                {"items", items}}
-               .dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = json{
+      {"apiVersion", t.api_version()},
+      {"kind", t.list_kind()},
+      {"metadata", {{"resourceVersion", std::to_string(cache_.revision())}}},
+      {"items",
+       items}}.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 

@@ -100,8 +100,8 @@ HttpResponse RestHandler::do_scale(const HttpRequest& req, const RequestInfo& ri
         }
         int64_t replicas = scale["spec"]["replicas"].get<int64_t>();
         if (replicas < 0 || replicas > 2147483647) {
-          return invalid("Scale \"" + ri.name +
-                         "\" is invalid: spec.replicas: Invalid value: " + std::to_string(replicas) +
+          return invalid("Scale \"" + ri.name + "\" is invalid: spec.replicas: Invalid value: " +
+                         std::to_string(replicas) +
                          (replicas < 0 ? ": must be greater than or equal to 0"
                                        : ": must be less than or equal to 2147483647"));
         }
@@ -132,23 +132,25 @@ HttpResponse RestHandler::do_binding(const HttpRequest& req, const api::Resource
     node = str_at((*body)["target"], "name");
   }
   if (node.empty()) {
-    return error_response(invalid("Binding \"" + name + "\" is invalid: target.name: Required value"),
-                          name, t, {{"target.name", "Required value"}});
+    return error_response(
+        invalid("Binding \"" + name + "\" is invalid: target.name: Required value"), name, t,
+        {{"target.name", "Required value"}});
   }
   KindStrategy& strategy = kinds_->strategy(*t);
   Outcome o = objects_.update(
       *t, ns, name, UpdateMode::kInternal, "",
-      [&](const json& cur, json& desired) { return strategy.bind(name, node, cur, desired); },
-      "", is_dry_run(req), nullptr);
+      [&](const json& cur, json& desired) { return strategy.bind(name, node, cur, desired); }, "",
+      is_dry_run(req), nullptr);
   if (!o.status.is_ok()) return error_response(o.status, name, t, o.causes);
   HttpResponse r;
   r.code = 201;
-  r.body = json{{"kind", "Status"},
-                {"apiVersion", "v1"},
-                {"metadata", json::object()},
-                {"status", "Success"},
-                {"code", 201}}
-               .dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = json{
+      {"kind", "Status"},
+      {"apiVersion", "v1"},
+      {"metadata", json::object()},
+      {"status", "Success"},
+      {"code",
+       201}}.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 

@@ -47,7 +47,8 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     auto fs = api::FieldSelector::parse("metadata.name=" + ri.name);
     if (fs) {
       if (filter->fields) {
-        auto both = api::FieldSelector::parse(query(req, "fieldSelector") + ",metadata.name=" + ri.name);
+        auto both =
+            api::FieldSelector::parse(query(req, "fieldSelector") + ",metadata.name=" + ri.name);
         if (both) filter->fields = std::move(both.value());
       } else {
         filter->fields = std::move(fs.value());
@@ -82,8 +83,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
   auto w = cache_.watch(collection_prefix(t, ri.ns), rv);
   if (!w) {
     Status st = w.status();
-    json ev = {{"type", "ERROR"},
-               {"object", json::parse(status_body(st, "", "", ""))}};
+    json ev = {{"type", "ERROR"}, {"object", json::parse(status_body(st, "", "", ""))}};
     out.write(ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
     return;
   }
@@ -94,17 +94,19 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     ~Unreg() { c.unregister(w); }
   } unreg{cache_, watcher};
   auto deadline = timeout_s > 0 ? std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s)
-                                 : std::chrono::steady_clock::time_point::max();
+                                : std::chrono::steady_clock::time_point::max();
   auto last_bookmark = std::chrono::steady_clock::now();
   // Bookmarks every ~10 s when asked for, on idle and busy watches alike.
   auto maybe_bookmark = [&]() {
-    if (!bookmarks || std::chrono::steady_clock::now() - last_bookmark < kBookmarkEvery) return true;
+    if (!bookmarks || std::chrono::steady_clock::now() - last_bookmark < kBookmarkEvery)
+      return true;
     last_bookmark = std::chrono::steady_clock::now();
-    json b = {{"type", "BOOKMARK"},
-              {"object",
-               {{"kind", t.kind},
-                {"apiVersion", t.api_version()},
-                {"metadata", {{"resourceVersion", std::to_string(watcher->bookmark_revision())}}}}}};
+    json b = {
+        {"type", "BOOKMARK"},
+        {"object",
+         {{"kind", t.kind},
+          {"apiVersion", t.api_version()},
+          {"metadata", {{"resourceVersion", std::to_string(watcher->bookmark_revision())}}}}}};
     return out.write(b.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
   };
   auto encode = [&](const char* type, const ObjectPtr& o) {
@@ -124,15 +126,16 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
   while (!stopping) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
-    auto wait = std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::seconds(1));
+    auto wait =
+        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::seconds(1));
     auto ev = watcher->next(std::chrono::duration_cast<std::chrono::milliseconds>(wait));
     if (!ev) {
       if (watcher->closed()) {
         if (watcher->overflowed()) {
           json e = {{"type", "ERROR"},
-                    {"object", json::parse(status_body(Status(Code::kGone,
-                                                              "watch fell behind; please re-list"),
-                                                       "", "", ""))}};
+                    {"object",
+                     json::parse(status_body(
+                         Status(Code::kGone, "watch fell behind; please re-list"), "", "", ""))}};
           out.write(e.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
         }
         break;
@@ -155,9 +158,12 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
           if (cur) type = "ADDED";
           break;
         case storage::Event::Type::kUpdated:
-          if (cur && prev) type = "MODIFIED";
-          else if (cur) type = "ADDED";
-          else if (prev) type = "DELETED";
+          if (cur && prev)
+            type = "MODIFIED";
+          else if (cur)
+            type = "ADDED";
+          else if (prev)
+            type = "DELETED";
           break;
         case storage::Event::Type::kDeleted:
           if (prev || cur) type = "DELETED";

@@ -12,8 +12,9 @@ namespace minik8s::apiserver {
 
 using nlohmann::json;
 
-Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store, const ApiServerOptions& opts,
-                                const std::string& kubernetes_ip, uint16_t server_port) {
+Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
+                                const ApiServerOptions& opts, const std::string& kubernetes_ip,
+                                uint16_t server_port) {
   const api::ResourceType* ns_type = api::find_resource("", "v1", "namespaces");
   if (!ns_type) return internal_error("the kind table has no namespaces");
   for (const char* n : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
@@ -50,10 +51,10 @@ Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
   const api::ResourceType* ep = api::find_resource("", "v1", "endpoints");
   const std::string& host = opts.bind_address;
   if (ep && api::non_special_ip_error(host).empty() && host.find(':') == std::string::npos) {
-    json subsets = json::array({{{"addresses", json::array({{{"ip", host}}})},
-                                 {"ports", json::array({{{"name", "https"},
-                                                         {"port", server_port},
-                                                         {"protocol", "TCP"}}})}}});
+    json subsets = json::array(
+        {{{"addresses", json::array({{{"ip", host}}})},
+          {"ports",
+           json::array({{{"name", "https"}, {"port", server_port}, {"protocol", "TCP"}}})}}});
     auto cur = store.get(object_key(*ep, "default", "kubernetes"));
     bool same = false;
     if (cur) {

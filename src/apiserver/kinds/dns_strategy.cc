@@ -20,14 +20,17 @@ std::string DnsStrategy::normalize_domain(std::string d) {
   return d;
 }
 
-Status DnsStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs, AdmissionHold& hold) {
+Status DnsStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs,
+                          AdmissionHold& hold) {
   std::string host = normalize_domain(api::sfield(api::field(obj, "spec"), "host"));
   if (host.empty()) return Status::ok();
-  if (old && normalize_domain(api::sfield(api::field(*old, "spec"), "host")) == host) return Status::ok();
+  if (old && normalize_domain(api::sfield(api::field(*old, "spec"), "host")) == host)
+    return Status::ok();
   const std::string& d = cluster_domain_;
   if (!d.empty() && (host == d || (host.size() > d.size() && host.ends_with("." + d)))) {
-    errs.push_back({"spec.host", "Invalid value: " + in_quotes(host) + ": may not be inside the cluster domain " +
-                                     d + " (the cluster DNS answers those names itself)"});
+    errs.push_back({"spec.host", "Invalid value: " + in_quotes(host) +
+                                     ": may not be inside the cluster domain " + d +
+                                     " (the cluster DNS answers those names itself)"});
     return Status::ok();
   }
   hold = AdmissionHold(host_mu_);
@@ -44,8 +47,9 @@ Status DnsStrategy::admit(const json& obj, const json* old, api::FieldErrors& er
     std::string ns = api::sfield(om, "namespace"), name = api::sfield(om, "name");
     if (ns == self_ns && name == self_name) continue;
     if (normalize_domain(api::sfield(api::field(other, "spec"), "host")) != host) continue;
-    return conflict("Operation cannot be fulfilled on dnses.minik8s.io " + in_quotes(self_name) + ": spec.host " +
-                    in_quotes(host) + " is already claimed by DNS " + ns + "/" + name);
+    return conflict("Operation cannot be fulfilled on dnses.minik8s.io " + in_quotes(self_name) +
+                    ": spec.host " + in_quotes(host) + " is already claimed by DNS " + ns + "/" +
+                    name);
   }
   return Status::ok();
 }

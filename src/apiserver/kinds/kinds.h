@@ -75,7 +75,8 @@ class PodStrategy final : public KindStrategy {
  public:
   // DefaultTolerationSeconds for the not-ready and unreachable taints (< 0: none).
   PodStrategy(int64_t not_ready_toleration_seconds, int64_t unreachable_toleration_seconds)
-      : not_ready_s_(not_ready_toleration_seconds), unreachable_s_(unreachable_toleration_seconds) {}
+      : not_ready_s_(not_ready_toleration_seconds),
+        unreachable_s_(unreachable_toleration_seconds) {}
   void prepare_for_create(nlohmann::json& obj) override;
   std::optional<int64_t> deletion_grace(const nlohmann::json& cur,
                                         std::optional<int64_t> requested) override;
@@ -146,7 +147,8 @@ class DnsStrategy final : public KindStrategy {
 
 // Every strategy above on its table entry, built from the server's options;
 // ips is the service CIDR's allocator (the Service strategy owns it).
-std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store, const ApiServerOptions& opts,
+std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
+                                                 const ApiServerOptions& opts,
                                                  std::unique_ptr<IpAllocator> ips);
 
 // The objects the API server keeps for itself (when

@@ -44,7 +44,8 @@ bool NamespaceStrategy::has_spec_finalizers(const json& obj) {
   return false;
 }
 
-json NamespaceStrategy::scope_subresource_write(std::string_view, const json& cur, const json& desired) {
+json NamespaceStrategy::scope_subresource_write(std::string_view, const json& cur,
+                                                const json& desired) {
   // finalize: only spec.finalizers changes.
   json next = cur;
   if (desired.contains("spec") && desired["spec"].is_object() &&

@@ -43,7 +43,8 @@ bool same_cidrs(const json& a, const json& b) {
 
 }  // namespace
 
-Status NodeStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs, AdmissionHold& hold) {
+Status NodeStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs,
+                           AdmissionHold& hold) {
   if (old && same_cidrs(obj, *old)) return Status::ok();
   auto mine = pod_cidrs(obj);
   if (mine.empty()) return Status::ok();
@@ -70,11 +71,12 @@ Status NodeStrategy::admit(const json& obj, const json* old, api::FieldErrors& e
       for (size_t i = 0; i < parsed.size(); ++i) {
         if (reported[i] || !api::cidrs_overlap(parsed[i].second, *oc)) continue;
         reported[i] = true;
-        const std::string& mine_text =
-            std::find_if(mine.begin(), mine.end(), [&](const auto& m) { return m.first == parsed[i].first; })
-                ->second;
-        errs.push_back({parsed[i].first, "Invalid value: " + in_quotes(mine_text) + ": overlaps " + ocidr +
-                                             ", the pod CIDR of node " + in_quotes(name) + " (" + ofield + ")"});
+        const std::string& mine_text = std::find_if(mine.begin(), mine.end(), [&](const auto& m) {
+                                         return m.first == parsed[i].first;
+                                       })->second;
+        errs.push_back({parsed[i].first, "Invalid value: " + in_quotes(mine_text) + ": overlaps " +
+                                             ocidr + ", the pod CIDR of node " + in_quotes(name) +
+                                             " (" + ofield + ")"});
       }
     }
   }

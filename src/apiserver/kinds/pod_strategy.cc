@@ -12,7 +12,8 @@ using nlohmann::json;
 namespace {
 
 bool bound(const json& pod) {
-  return pod.contains("spec") && pod["spec"].is_object() && !str_at(pod["spec"], "nodeName").empty();
+  return pod.contains("spec") && pod["spec"].is_object() &&
+         !str_at(pod["spec"], "nodeName").empty();
 }
 
 }  // namespace
@@ -21,7 +22,8 @@ void PodStrategy::prepare_for_create(json& obj) {
   add_default_tolerations(obj, not_ready_s_, unreachable_s_);
 }
 
-std::optional<int64_t> PodStrategy::deletion_grace(const json& cur, std::optional<int64_t> requested) {
+std::optional<int64_t> PodStrategy::deletion_grace(const json& cur,
+                                                   std::optional<int64_t> requested) {
   const json& spec = cur.contains("spec") ? cur["spec"] : json::object();
   int64_t grace = 30;
   if (spec.contains("terminationGracePeriodSeconds") &&
@@ -31,7 +33,8 @@ std::optional<int64_t> PodStrategy::deletion_grace(const json& cur, std::optiona
   if (requested) grace = *requested;
   if (grace < 0) grace = 0;
   // An unbound pod has no kubelet to wait for; a finished one nothing to stop.
-  std::string phase = cur.contains("status") && cur["status"].is_object() ? str_at(cur["status"], "phase") : "";
+  std::string phase =
+      cur.contains("status") && cur["status"].is_object() ? str_at(cur["status"], "phase") : "";
   bool finished = phase == "Succeeded" || phase == "Failed";
   if (str_at(spec, "nodeName").empty() || finished) return 0;
   return grace;
@@ -40,13 +43,15 @@ std::optional<int64_t> PodStrategy::deletion_grace(const json& cur, std::optiona
 bool PodStrategy::awaits_termination(const json& obj) {
   // A bound pod with a grace period waits for its kubelet's final delete.
   const json& m = meta_of(obj);
-  int64_t grace = m.contains("deletionGracePeriodSeconds") && m["deletionGracePeriodSeconds"].is_number_integer()
+  int64_t grace = m.contains("deletionGracePeriodSeconds") &&
+                          m["deletionGracePeriodSeconds"].is_number_integer()
                       ? m["deletionGracePeriodSeconds"].get<int64_t>()
                       : 0;
   return bound(obj) && grace > 0;
 }
 
-Status PodStrategy::bind(const std::string& name, const std::string& target, const json& cur, json& desired) {
+Status PodStrategy::bind(const std::string& name, const std::string& target, const json& cur,
+                         json& desired) {
   if (meta_of(cur).contains("deletionTimestamp")) {
     return conflict("pod " + name + " is being deleted, cannot be assigned to a host");
   }

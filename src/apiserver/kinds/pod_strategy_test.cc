@@ -16,7 +16,10 @@ using nlohmann::json;
 
 json pod(json spec = json::object()) {
   if (!spec.contains("containers")) spec["containers"] = {{{"name", "c"}, {"image", "busybox"}}};
-  return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "p"}, {"namespace", "default"}}}, {"spec", spec}};
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", "p"}, {"namespace", "default"}}},
+          {"spec", spec}};
 }
 
 json toleration(const char* key, int64_t s) {
@@ -124,7 +127,8 @@ TEST(KindRegistryTest, WiresTheStrategiesAndDefaultsTheRest) {
   EXPECT_FALSE(plain.serves_subresource("binding"));
   EXPECT_EQ(r->kind_serving("binding"), pods);
   EXPECT_EQ(r->kind_serving("finalize"), api::find_kind("v1", "Namespace"));
-  EXPECT_EQ(r->restoring_kinds(), std::vector<const api::ResourceType*>{api::find_kind("v1", "Service")});
+  EXPECT_EQ(r->restoring_kinds(),
+            std::vector<const api::ResourceType*>{api::find_kind("v1", "Service")});
   // The namespace gate reads the store: "default" does not exist here.
   EXPECT_EQ(r->admit_content("default").code(), Code::kNotFound);
 }

@@ -17,7 +17,8 @@ using nlohmann::json;
 namespace {
 
 bool needs_node_ports(const json& svc) {
-  std::string type = svc.contains("spec") && svc["spec"].is_object() ? str_at(svc["spec"], "type") : "";
+  std::string type =
+      svc.contains("spec") && svc["spec"].is_object() ? str_at(svc["spec"], "type") : "";
   return type == "NodePort" || type == "LoadBalancer";
 }
 
@@ -89,7 +90,8 @@ void ServiceStrategy::prepare_for_update(json& desired, const json& old) {
   }
 }
 
-std::unique_ptr<Allocation> ServiceStrategy::allocate(json& svc, const json* old, api::FieldErrors& errs) {
+std::unique_ptr<Allocation> ServiceStrategy::allocate(json& svc, const json* old,
+                                                      api::FieldErrors& errs) {
   auto newly = std::make_unique<ServiceAllocation>(*ips_, ports_);
   if (!svc.contains("spec") || !svc["spec"].is_object()) svc["spec"] = json::object();
   json& spec = svc["spec"];
@@ -154,7 +156,8 @@ std::unique_ptr<Allocation> ServiceStrategy::allocate(json& svc, const json* old
       p.erase("nodePort");
       continue;
     }
-    int np = p.contains("nodePort") && p["nodePort"].is_number_integer() ? p["nodePort"].get<int>() : 0;
+    int np =
+        p.contains("nodePort") && p["nodePort"].is_number_integer() ? p["nodePort"].get<int>() : 0;
     int port = p.contains("port") && p["port"].is_number_integer() ? p["port"].get<int>() : -1;
     std::string proto = p.contains("protocol") && p["protocol"].is_string()
                             ? p["protocol"].get<std::string>()

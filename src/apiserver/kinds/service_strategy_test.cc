@@ -15,9 +15,11 @@ using nlohmann::json;
 class ServiceStrategyTest : public ::testing::Test {
  protected:
   // 10.96.0.0/29: .2 to .6 allocatable; node ports 30000-30002.
-  ServiceStrategyTest() : s_(std::move(IpAllocator::create("10.96.0.0/29").value()), 30000, 30002) {}
+  ServiceStrategyTest()
+      : s_(std::move(IpAllocator::create("10.96.0.0/29").value()), 30000, 30002) {}
 
-  static json svc(const std::string& type, json ports = json::array({{{"port", 80}, {"protocol", "TCP"}}})) {
+  static json svc(const std::string& type,
+                  json ports = json::array({{{"port", 80}, {"protocol", "TCP"}}})) {
     return {{"apiVersion", "v1"},
             {"kind", "Service"},
             {"metadata", {{"name", "s"}, {"namespace", "default"}}},
@@ -63,7 +65,8 @@ TEST_F(ServiceStrategyTest, PartialAllocationIsRolledBack) {
   kept->commit();
   // The cluster IP is taken, then the requested node port is refused: the
   // error names the port and the IP goes back with the Allocation.
-  json second = svc("NodePort", json::array({{{"port", 81}, {"protocol", "TCP"}, {"nodePort", 30000}}}));
+  json second =
+      svc("NodePort", json::array({{{"port", 81}, {"protocol", "TCP"}, {"nodePort", 30000}}}));
   auto partial = s_.allocate(second, nullptr, errs);
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].field, "spec.ports[0].nodePort");
