@@ -1,8 +1,8 @@
 // The kinds whose API behaviour goes beyond the kind table: one KindStrategy
 // each (../kind_strategy.h says which hook runs when), wired to its table
-// entry by make_kind_registry(). Every kind name the API server's code knows
-// is in this folder; the generic handler, store, discovery and watch name
-// none.
+// entry by make_kind_registry(). The kind-specific rules of the API server
+// live in this folder; the generic handler, store, discovery and watch name
+// no kind (pod_proxy.h, the pods/log|exec proxy, is Pod's by nature).
 //
 //   Namespace  created with the kubernetes finalizer and phase Active;
 //              DELETE marks it Terminating (the namespace controller empties
