@@ -371,7 +371,8 @@ void dns_validate(const Json& obj, const Json*, FieldErrors& errs) {
     errs.push_back({"spec.host", v::invalid(host, "may not be localhost or a name under localhost")});
   }
   // (Names inside the cluster domain and hosts claimed by another DNS object
-  // need the server's configuration and store: src/apiserver/admission.cc.)
+  // need the server's configuration and store: the DNS strategy's admit,
+  // src/apiserver/kinds/dns_strategy.cc.)
   const Json& paths = get(spec, "paths");
   if (!paths.is_array() || paths.empty()) {
     errs.push_back({"spec.paths", paths.is_null() || paths.is_array()

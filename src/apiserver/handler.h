@@ -2,28 +2,43 @@
 // implementation of every verb over the kind table, plus discovery, OpenAPI,
 // health and metrics endpoints. The HTTP layer (http_server.h) parses bytes
 // into HttpRequest and writes HttpResponse / watch streams back.
+//
+// Its parts, one file each (private headers beside them):
+//   handler.cc         routing: paths and methods → verbs, the metrics label,
+//                      health, /version, OpenAPI; start-up (init)
+//   discovery.cc       /api, /apis, APIResourceLists; extra API groups
+//   rest_verbs.cc      get, list, create, update, patch, delete,
+//                      deletecollection: HttpRequest → RegistryStore / watch
+//                      cache → HttpResponse (Tables included)
+//   subresources.cc    scale and binding
+//   watch_handler.cc   watch streams from the watch cache
+//   registry_store.h   the generic create/update/delete semantics
+//   kind_strategy.h    the per-kind hooks; kinds/ the kinds that have them
+//   errors.h           Status bodies; request.h parameters, bodies, selectors
+// None of these names a kind: kind-specific rules are strategies in kinds/
+// (pod_proxy.h, the pods/log|exec proxy, sits beside the handler).
+//
 // Thread safety: handle() and handle_watch() may run concurrently from any
 // number of connection threads.
 #pragma once
 
 #include <atomic>
-#include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "admission.h"
 #include "allocator.h"
+#include "errors.h"
+#include "http_types.h"
+#include "kind_strategy.h"
 #include "metrics.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/apiserver/apiserver.h"
+#include "registry_store.h"
 #include "request.h"
 #include "watch_cache.h"
 
@@ -31,39 +46,14 @@ namespace minik8s::apiserver {
 
 using nlohmann::json;
 
-struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // without query
-  std::map<std::string, std::string> query;
-  std::string body;
-  std::string content_type;
-  std::string accept;
-};
-
-struct HttpResponse {
-  int code = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-// Where a watch stream goes. begin() sends the status line and headers
-// (chunked); write() sends one chunk; both return false when the peer is gone.
-class StreamWriter {
- public:
-  virtual ~StreamWriter() = default;
-  virtual bool begin(int code, const std::string& content_type) = 0;
-  virtual bool write(std::string_view chunk) = 0;
-  virtual bool peer_closed() = 0;
-};
-
 class RestHandler {
  public:
   RestHandler(storage::Storage& store, WatchCache& cache, const ApiServerOptions& opts,
               std::unique_ptr<IpAllocator> ips);
 
-  // Rebuilds allocators from stored Services; creates the default namespaces
-  // and the kubernetes Service when missing.
+  // Restores the strategies' state from the stored objects (the Service
+  // allocators); creates the default namespaces, the kubernetes Service and
+  // its Endpoints when missing (kinds/kinds.h create_bootstrap_objects).
   Status init(const std::string& server_host, uint16_t server_port);
 
   bool is_watch(const HttpRequest& req) const;
@@ -78,22 +68,22 @@ class RestHandler {
   void add_api_group(std::shared_ptr<ApiGroupProvider> group);
 
  private:
-  struct Outcome {
-    Status status;
-    api::FieldErrors causes;
-    json object;
-    int code = 200;
-  };
-  using Mutator = std::function<Status(const json& current, json& desired)>;
-  enum class UpdateMode { kMain, kStatus, kFinalize, kInternal };
+  using Outcome = RegistryStore::Outcome;
+  using UpdateMode = RegistryStore::UpdateMode;
 
+  // handler.cc: routing.
   HttpResponse dispatch(const HttpRequest& req, std::string* verb, std::string* resource);
-  // Requests under /apis/<g> of an extra group: its discovery documents, or
-  // provider->handle(). nullopt when the path belongs to no extra group.
-  std::optional<HttpResponse> dispatch_extra(const HttpRequest& req, std::string* verb, std::string* resource);
-  std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups() const;
   HttpResponse handle_resource(const HttpRequest& req, const RequestInfo& ri, std::string* verb);
 
+  // discovery.cc.
+  HttpResponse discovery(const RequestInfo& ri);
+  // Requests under /apis/<g> of an extra group: its discovery documents, or
+  // provider->handle(). nullopt when the path belongs to no extra group.
+  std::optional<HttpResponse> dispatch_extra(const HttpRequest& req, std::string* verb,
+                                             std::string* resource);
+  std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups() const;
+
+  // rest_verbs.cc.
   HttpResponse do_get(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_list(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_create(const HttpRequest& req, const RequestInfo& ri);
@@ -101,57 +91,29 @@ class RestHandler {
   HttpResponse do_patch(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_delete(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_delete_collection(const HttpRequest& req, const RequestInfo& ri);
-  HttpResponse do_scale(const HttpRequest& req, const RequestInfo& ri);
-  HttpResponse do_binding(const HttpRequest& req, const RequestInfo& ri, const std::string& pod);
-
-  // Creates obj (already parsed) in namespace ns.
-  Outcome create_object(const api::ResourceType& t, const std::string& ns, json obj,
-                        const std::string& field_validation, bool dry_run,
-                        std::vector<std::string>* warnings);
-  // Read-modify-write with CAS retries; the mutator sees the current object
-  // (wire form) and produces the desired full object.
-  Outcome update_object(const api::ResourceType& t, const std::string& ns,
-                        const std::string& name, UpdateMode mode, const Mutator& mutate,
-                        const std::string& field_validation, bool dry_run,
-                        std::vector<std::string>* warnings);
-  Outcome delete_object(const api::ResourceType& t, const std::string& ns,
-                        const std::string& name, const json& options, bool dry_run);
-
-  // Service allocations. newly: what this call allocated (for rollback).
-  struct SvcAlloc {
-    std::vector<std::string> ips;
-    std::vector<int> ports;
-  };
-  void allocate_service(json& svc, const json* old, SvcAlloc& newly, api::FieldErrors& errs);
-  void rollback(const SvcAlloc& a);
-  void release_service_diff(const json& old, const json* now);
-
-  Status check_namespace(const std::string& ns);
-  HttpResponse object_response(const HttpRequest& req, const api::ResourceType& t,
-                               const json& obj, int code);
+  HttpResponse object_response(const HttpRequest& req, const api::ResourceType& t, const json& obj,
+                               int code);
   HttpResponse outcome_response(const HttpRequest& req, const api::ResourceType& t,
                                 const std::string& name, Outcome& o,
                                 const std::vector<std::string>& warnings);
-  HttpResponse discovery(const RequestInfo& ri);
+
+  // subresources.cc. do_binding: t is the kind that serves "binding"; pod
+  // the name from the URL ("" for POST .../bindings, which names it in the body).
+  HttpResponse do_scale(const HttpRequest& req, const RequestInfo& ri);
+  HttpResponse do_binding(const HttpRequest& req, const api::ResourceType* t, const std::string& ns,
+                          const std::string& pod);
 
   storage::Storage& store_;
   WatchCache& cache_;
   const ApiServerOptions opts_;
-  std::unique_ptr<IpAllocator> ips_;
-  PortAllocator ports_;
-  CrossObjectAdmission admission_;  // Node pod CIDRs, DNS hosts (admission.h)
+  const std::string kubernetes_service_ip_;    // the service CIDR's first address
+  const std::unique_ptr<KindRegistry> kinds_;  // strategies (kinds/kinds.h)
+  RegistryStore objects_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
-  std::string server_address_;
+  std::string server_address_;  // written once by init(), before serving
   mutable std::mutex extra_mu_;
   std::vector<std::shared_ptr<ApiGroupProvider>> extra_groups_;  // guarded by extra_mu_
 };
-
-// A Kubernetes Status body for an error.
-std::string status_body(const Status& st, const std::string& name, const std::string& group,
-                        const std::string& kind, const api::FieldErrors& causes = {});
-HttpResponse error_response(const Status& st, const std::string& name = {},
-                            const api::ResourceType* t = nullptr,
-                            const api::FieldErrors& causes = {});
 
 }  // namespace minik8s::apiserver

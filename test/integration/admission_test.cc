@@ -1,5 +1,6 @@
-// Cross-object admission over HTTP (src/apiserver/admission.h): a DNS host
-// claimed by another DNS object answers 409 naming the owner, names inside
+// Cross-object admission over HTTP (the admit hooks of the Node and DNS
+// strategies, src/apiserver/kinds/): a DNS host claimed by another DNS object
+// answers 409 naming the owner, names inside
 // the cluster domain 422; a Node pod CIDR overlapping another Node's 422
 // naming the field and the other node, while node IPAM's patch and status
 // heartbeats keep working.

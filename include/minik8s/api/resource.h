@@ -1,6 +1,6 @@
 // The table of API kinds the server serves. Adding a kind is one entry in
-// src/api/kinds_*.cc (names, scope, subresources, hooks) — the API server's
-// generic REST handler, discovery, OpenAPI and Tables all read this table.
+// src/api/kinds_*.cc (names, scope, subresources, hooks) read by the REST handler, discovery,
+// OpenAPI and Tables; plus a src/apiserver/kinds/ strategy when it needs the server.
 //
 // Hooks are plain functions over JSON objects; all are optional (null means
 // "nothing to do"). They must not throw on any input: the server calls them

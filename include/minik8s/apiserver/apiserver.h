@@ -52,7 +52,7 @@ struct ApiServerOptions {
   int64_t default_not_ready_toleration_seconds = 30;
   int64_t default_unreachable_toleration_seconds = 30;
   // The cluster DNS zone (the agents' clusterDomain): DNS objects may not
-  // claim it or names inside it (src/apiserver/admission.h).
+  // claim it or names inside it (src/apiserver/kinds/dns_strategy.cc).
   std::string cluster_domain = "cluster.local";
   // pods/log and pods/exec dial a Node's registered InternalIP and kubelet
   // port; a loopback or link-local address is refused unless the Node is

@@ -1,0 +1,164 @@
+// The kinds whose API behaviour goes beyond the kind table: one KindStrategy
+// each (../kind_strategy.h says which hook runs when), wired to its table
+// entry by make_kind_registry(). The kind-specific rules of the API server
+// live in this folder; the generic handler, store, discovery and watch name
+// no kind (pod_proxy.h, the pods/log|exec proxy, is Pod's by nature).
+//
+//   Namespace  created with the kubernetes finalizer and phase Active;
+//              DELETE marks it Terminating (the namespace controller empties
+//              and finalizes it); the finalize subresource writes
+//              spec.finalizers only; default, kube-system and kube-public
+//              cannot be deleted; no DELETE of the collection. Also the
+//              NamespaceLifecycle gate: no new content in a namespace that is
+//              missing or terminating.
+//   Pod        DefaultTolerationSeconds on create (default_tolerations.h);
+//              graceful deletion of bound pods (the kubelet confirms);
+//              the binding subresource; pods/log and pods/exec in discovery
+//              (served by pod_proxy.h).
+//   Service    cluster IP and node port allocation, rollback and release;
+//              type-dependent fields dropped on a type change.
+//   Node       spec.podCIDR(s) may not overlap another Node's.
+//   DNS        spec.host not in the cluster domain and not claimed twice.
+//
+// Adding a kind: its table entry in src/api/kinds_*.cc; when it needs more
+// than the table (allocation, cross-object checks, deletion rules), a
+// strategy here and one line in make_kind_registry (registry.cc).
+// Thread safety: see KindStrategy; all state below sits under its own mutex
+// (allocators, admission locks).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "../allocator.h"
+#include "../kind_strategy.h"
+#include "minik8s/apiserver/apiserver.h"
+#include "minik8s/storage/storage.h"
+
+namespace minik8s::apiserver {
+
+class RegistryStore;
+
+class NamespaceStrategy final : public KindStrategy {
+ public:
+  void prepare_for_create(nlohmann::json& obj) override;
+  Status check_delete(const std::string& name) override;
+  DeleteMark mark_for_deletion(const nlohmann::json& cur, nlohmann::json& desired) override;
+  bool has_spec_finalizers(const nlohmann::json& obj) override;
+  bool allows_delete_collection() const override { return false; }
+  bool serves_subresource(std::string_view sub) const override { return sub == "finalize"; }
+  nlohmann::json scope_subresource_write(std::string_view sub, const nlohmann::json& cur,
+                                         const nlohmann::json& desired) override;
+};
+
+// NamespaceLifecycle: reads the namespace from the store (not the watch
+// cache: a stale cache could still show a namespace that the namespace
+// controller is already emptying).
+class NamespaceLifecycle final : public NamespaceGate {
+ public:
+  NamespaceLifecycle(storage::Storage& store, const api::ResourceType& namespaces)
+      : store_(store), namespaces_(namespaces) {}
+  Status admit_content(const std::string& ns) override;
+
+ private:
+  storage::Storage& store_;
+  const api::ResourceType& namespaces_;
+};
+
+class PodStrategy final : public KindStrategy {
+ public:
+  // DefaultTolerationSeconds for the not-ready and unreachable taints (< 0: none).
+  PodStrategy(int64_t not_ready_toleration_seconds, int64_t unreachable_toleration_seconds)
+      : not_ready_s_(not_ready_toleration_seconds),
+        unreachable_s_(unreachable_toleration_seconds) {}
+  void prepare_for_create(nlohmann::json& obj) override;
+  std::optional<int64_t> deletion_grace(const nlohmann::json& cur,
+                                        std::optional<int64_t> requested) override;
+  bool awaits_termination(const nlohmann::json& obj) override;
+  bool serves_subresource(std::string_view sub) const override { return sub == "binding"; }
+  Status bind(const std::string& name, const std::string& target, const nlohmann::json& cur,
+              nlohmann::json& desired) override;
+  void discovery_subresources(const api::ResourceType& t, nlohmann::json& resources) const override;
+
+ private:
+  const int64_t not_ready_s_, unreachable_s_;
+};
+
+// Owns the service CIDR's IP allocator and the node-port allocator.
+class ServiceStrategy final : public KindStrategy {
+ public:
+  ServiceStrategy(std::unique_ptr<IpAllocator> ips, int node_port_min, int node_port_max)
+      : ips_(std::move(ips)), ports_(node_port_min, node_port_max) {}
+  void prepare_for_update(nlohmann::json& obj, const nlohmann::json& old) override;
+  std::unique_ptr<Allocation> allocate(nlohmann::json& obj, const nlohmann::json* old,
+                                       api::FieldErrors& errs) override;
+  void release(const nlohmann::json& old, const nlohmann::json* now) override;
+  bool restores() const override { return true; }
+  void restore(const nlohmann::json& stored) override;
+
+  const IpAllocator& ips() const { return *ips_; }
+  const PortAllocator& ports() const { return ports_; }
+
+ private:
+  const std::unique_ptr<IpAllocator> ips_;
+  PortAllocator ports_;
+};
+
+// Node: pod CIDRs may not overlap another Node's (422 naming the field and
+// the other node). Checked on create and when the pod CIDRs change, so status
+// heartbeats never pay for it; the other Nodes are read from the store under
+// a lock the caller keeps until its write is done.
+class NodeStrategy final : public KindStrategy {
+ public:
+  explicit NodeStrategy(storage::Storage& store) : store_(store) {}
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+
+ private:
+  storage::Storage& store_;
+  std::mutex cidr_mu_;  // held across a pod-CIDR check and its write
+};
+
+// DNS (minik8s.io/v1): spec.host may not be the cluster domain or a name
+// inside it (422), nor a host another DNS object claims (409 naming that
+// object). Checked on create and when the host changes, under a lock as for
+// Node.
+class DnsStrategy final : public KindStrategy {
+ public:
+  DnsStrategy(storage::Storage& store, const std::string& cluster_domain)
+      : store_(store), cluster_domain_(normalize_domain(cluster_domain)) {}
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+
+  // "Cluster.Local." → "cluster.local".
+  static std::string normalize_domain(std::string d);
+
+ private:
+  storage::Storage& store_;
+  const std::string cluster_domain_;
+  std::mutex host_mu_;  // held across a DNS host check and its write
+};
+
+// Every strategy above on its table entry, built from the server's options;
+// ips is the service CIDR's allocator (the Service strategy owns it).
+std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
+                                                 const ApiServerOptions& opts,
+                                                 std::unique_ptr<IpAllocator> ips);
+
+// The objects the API server keeps for itself (when
+// opts.create_default_namespaces): the default, kube-system, kube-public and
+// kube-node-lease namespaces, the kubernetes Service (cluster IP
+// kubernetes_ip, port 443 → server_port) and its Endpoints (this server's
+// bind address, when pods can reach it; replaced when it moved). Missing ones
+// are created; errors other than the namespaces' are logged, not returned.
+Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
+                                const ApiServerOptions& opts, const std::string& kubernetes_ip,
+                                uint16_t server_port);
+
+}  // namespace minik8s::apiserver

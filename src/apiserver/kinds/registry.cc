@@ -1,0 +1,30 @@
+// make_kind_registry: which kind gets which strategy (kinds.h).
+#include "kinds.h"
+
+namespace minik8s::apiserver {
+
+std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
+                                                 const ApiServerOptions& opts,
+                                                 std::unique_ptr<IpAllocator> ips) {
+  auto r = std::make_unique<KindRegistry>();
+  if (const auto* t = api::find_kind("v1", "Namespace")) {
+    r->add(*t, std::make_unique<NamespaceStrategy>());
+    r->set_namespace_gate(std::make_unique<NamespaceLifecycle>(store, *t));
+  }
+  if (const auto* t = api::find_kind("v1", "Pod")) {
+    r->add(*t, std::make_unique<PodStrategy>(opts.default_not_ready_toleration_seconds,
+                                             opts.default_unreachable_toleration_seconds));
+  }
+  if (const auto* t = api::find_kind("v1", "Service")) {
+    r->add(*t, std::make_unique<ServiceStrategy>(std::move(ips), opts.node_port_min,
+                                                 opts.node_port_max));
+  }
+  if (const auto* t = api::find_kind("v1", "Node"))
+    r->add(*t, std::make_unique<NodeStrategy>(store));
+  if (const auto* t = api::find_kind("minik8s.io/v1", "DNS")) {
+    r->add(*t, std::make_unique<DnsStrategy>(store, opts.cluster_domain));
+  }
+  return r;
+}
+
+}  // namespace minik8s::apiserver
