@@ -5,6 +5,7 @@
 #include <string>
 
 #include "minik8s/api/json.h"
+#include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
 
@@ -12,6 +13,10 @@ namespace minik8s::controllers {
 // unique name "<obj>.<hex of now + a sequence>", firstTimestamp =
 // lastTimestamp = now (seconds), eventTime = now (microseconds), count 1, source/reportingComponent = component. Events
 // of cluster-scoped objects go to the "default" namespace. Thread-safe.
+// `now` is the controller's clock (Clock::now()); without it, real_clock().
+api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
+                     const std::string& type, const std::string& reason, const std::string& message,
+                     const std::string& component, SysTime now);
 api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
                      const std::string& type, const std::string& reason, const std::string& message,
                      const std::string& component);
