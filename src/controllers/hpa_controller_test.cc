@@ -205,7 +205,9 @@ class HpaControllerTest : public ApiFixture {
   }
 
   std::shared_ptr<FakePodMetrics> metrics_;
-  std::unique_ptr<client::SharedInformerFactory> factory_;  // start_on() only
+  // start_on() only; the clock outlives the controller (TearDown stops it).
+  minik8s::testing::FakeClock fake_clock_{real_clock().now()};
+  std::unique_ptr<client::SharedInformerFactory> factory_;
   std::unique_ptr<HpaController> ctrl_;
 };
 
@@ -274,7 +276,7 @@ TEST_F(HpaControllerTest, ScalesUpAtThePolicyRateAndBackDown) {
 // fires early (the work queue keeps a key's earliest deadline) and waits for
 // the next due time.
 TEST_F(HpaControllerTest, SyncsEveryPeriodOfTheInjectedClockAlsoAfterASpecChange) {
-  minik8s::testing::FakeClock clock(real_clock().now());
+  minik8s::testing::FakeClock& clock = fake_clock_;
   add_deployment("steady", 2);
   add_pod("steady-a", "steady");
   add_pod("steady-b", "steady");
