@@ -17,11 +17,10 @@ using api::sfield;
 
 Json make_event(const Json& obj, const std::string& api_version, const std::string& kind, const std::string& type,
                 const std::string& reason, const std::string& message, const EventSource& source,
-                const std::string& field_path) {
+                const std::string& field_path, SysTime now) {
   static std::atomic<uint64_t> seq{0};
   const Json& meta = api::field(obj, "metadata");
   std::string ns = sfield(meta, "namespace");
-  auto now = real_clock().now();
   char suffix[40];
   std::snprintf(suffix, sizeof suffix, ".%llx",
                 static_cast<unsigned long long>(
@@ -53,8 +52,19 @@ Json make_event(const Json& obj, const std::string& api_version, const std::stri
 }
 
 Json make_event(const Json& obj, const std::string& api_version, const std::string& kind, const std::string& type,
+                const std::string& reason, const std::string& message, const EventSource& source,
+                const std::string& field_path) {
+  return make_event(obj, api_version, kind, type, reason, message, source, field_path, real_clock().now());
+}
+
+Json make_event(const Json& obj, const std::string& api_version, const std::string& kind, const std::string& type,
+                const std::string& reason, const std::string& message, const std::string& component, SysTime now) {
+  return make_event(obj, api_version, kind, type, reason, message, EventSource{component, ""}, "", now);
+}
+
+Json make_event(const Json& obj, const std::string& api_version, const std::string& kind, const std::string& type,
                 const std::string& reason, const std::string& message, const std::string& component) {
-  return make_event(obj, api_version, kind, type, reason, message, EventSource{component, ""});
+  return make_event(obj, api_version, kind, type, reason, message, component, real_clock().now());
 }
 
 EventRecorder::EventRecorder(Client& client, EventSource source, size_t max_queued)

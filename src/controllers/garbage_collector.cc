@@ -1,6 +1,8 @@
 // GarbageCollector (Kubernetes pkg/controller/garbagecollector, simplified):
-// one informer per watched kind feeds a graph uid → object plus an index
-// owner uid → dependent uids. Work items are object uids; process():
+// a client::Controller (two workers) over object uids. One shared informer
+// per watched kind (from the factory: the Pod and ReplicaSet caches are the
+// other controllers') feeds a graph uid → object plus an index owner uid →
+// dependent uids. reconcile(uid):
 //  - an object being deleted with the `orphan` finalizer: strip its
 //    ownerReferences from every dependent, then drop the finalizer;
 //  - one being deleted with `foregroundDeletion`: delete the dependents whose
@@ -14,17 +16,23 @@
 // Events that can change a decision enqueue the affected uids: an object
 // with owners (on add/update), the dependents of a deleted object, and
 // deleting owners whenever one of their dependents changes.
+// The workers do not wait for every cache (a kind that cannot be listed must
+// not stall the collector): the handlers are registered directly on the
+// informers rather than with watch(), and on_synced() waits for the caches at
+// most kSyncWait on the injected clock, then the workers start deciding.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 
 namespace minik8s::controllers {
@@ -82,8 +90,13 @@ bool blocks(const Json& ref) {
 
 }  // namespace
 
-struct GarbageCollector::Impl {
-  Impl(client::Client& c, GarbageCollectorOptions o) : client(c), opts(std::move(o)) {}
+struct GarbageCollector::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, GarbageCollectorOptions o, Clock& clk)
+      : client::Controller(f, {"garbage-collector", kWorkers, std::chrono::milliseconds(10), std::chrono::seconds(30)},
+                           clk),
+        client(f.client()),
+        opts(std::move(o)) {}
+  ~Impl() override { shutdown(); }
 
   struct Node {
     const api::ResourceType* type = nullptr;
@@ -92,17 +105,28 @@ struct GarbageCollector::Impl {
 
   client::Client& client;
   const GarbageCollectorOptions opts;
-  std::vector<std::unique_ptr<client::Informer>> informers;
-  std::vector<const api::ResourceType*> watched;  // set by start()
-  client::WorkQueue queue{{std::chrono::milliseconds(10), std::chrono::seconds(30)}};
-  std::vector<std::jthread> workers;
+  // Shared informers (owned by the factory) and our handlers on them; set up
+  // by setup_and_start(), read-only after.
+  std::vector<std::pair<client::Informer*, client::HandlerId>> informers;
+  std::vector<const api::ResourceType*> watched;
   bool started = false;
-  bool stopped = false;
+  std::atomic<bool> stopping{false};
 
   std::mutex mu;
   // Guarded by mu:
   std::map<std::string, Node> graph;                         // uid → object
   std::map<std::string, std::set<std::string>> dependents;   // owner uid → dependent uids
+
+  Status setup_and_start();
+
+  // Our handlers go first (none runs after this), then the workers;
+  // idempotent. `informers` stays as it is: on_synced() may still read it.
+  void shutdown() {
+    if (!stopping.exchange(true)) {
+      for (auto& [inf, id] : informers) inf->remove_event_handlers(id);
+    }
+    stop();
+  }
 
   // ---- graph maintenance (informer threads).
 
@@ -140,7 +164,7 @@ struct GarbageCollector::Impl {
     }
     if (!owner_uids(*obj).empty()) work.push_back(uid);
     if (terminating(*obj) && (has_finalizer(*obj, kOrphan) || has_finalizer(*obj, kForeground))) work.push_back(uid);
-    for (const auto& w : work) queue.add(w);
+    for (const auto& w : work) enqueue(w);
   }
 
   void on_delete(const ObjectPtr& obj) {
@@ -157,39 +181,29 @@ struct GarbageCollector::Impl {
       if (auto d = dependents.find(uid); d != dependents.end()) work.assign(d->second.begin(), d->second.end());
       enqueue_waiting_owners_locked(*obj, work);
     }
-    for (const auto& w : work) queue.add(w);
+    for (const auto& w : work) enqueue(w);
   }
 
   // ---- workers.
 
   bool synced() const {
-    for (const auto& i : informers) {
-      if (!i->has_synced()) return false;
+    for (const auto& entry : informers) {
+      if (!entry.first->has_synced()) return false;
     }
     return true;
   }
 
-  void run(std::stop_token stop) {
-    // Deciding before every cache has synced is safe (an owner missing from
-    // the graph is checked with a live GET), only slower: one kind that
-    // cannot be listed must not stall the collector.
-    auto give_up = std::chrono::steady_clock::now() + kSyncWait;
-    while (!stop.stop_requested() && !synced() && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(10ms);
-    }
-    if (!synced()) spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
-    std::string uid;
-    while (queue.get(uid)) {
-      Status st = process(uid);
-      if (st.is_ok()) {
-        queue.forget(uid);
-      } else {
-        spdlog::warn("garbage-collector: {}: {}", uid, st.to_string());
-        queue.add_rate_limited(uid);
-      }
-      queue.done(uid);
-    }
+  // Deciding before every cache has synced is safe (an owner missing from
+  // the graph is checked with a live GET), only slower: one kind that
+  // cannot be listed must not stall the collector.
+  void on_synced() override {
+    auto give_up = clock().monotonic() + kSyncWait;
+    while (!stopping && !synced() && clock().monotonic() < give_up) std::this_thread::sleep_for(10ms);
+    if (!stopping && !synced()) spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
   }
+
+  // An error is logged and retried with the uid's backoff by the base.
+  client::ReconcileResult reconcile(const std::string& uid) override { return process(uid); }
 
   std::optional<Node> node(const std::string& uid) {
     std::lock_guard lock(mu);
@@ -403,13 +417,20 @@ struct GarbageCollector::Impl {
 };
 
 GarbageCollector::GarbageCollector(client::Client& client, GarbageCollectorOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+
+GarbageCollector::GarbageCollector(client::SharedInformerFactory& factory, GarbageCollectorOptions options,
+                                   Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
 
 GarbageCollector::~GarbageCollector() { stop(); }
 
-Status GarbageCollector::start() {
-  Impl& s = *impl_;
-  if (s.started) return Status(Code::kInvalid, "garbage collector already started");
+Status GarbageCollector::start() { return impl_->setup_and_start(); }
+
+Status GarbageCollector::Impl::setup_and_start() {
+  Impl& s = *this;
+  if (s.started || s.stopping) return Status(Code::kInvalid, "garbage collector already started");
   std::vector<const api::ResourceType*> kinds;
   if (s.opts.kinds.empty()) {
     for (const api::ResourceType* t : api::all_resources()) {
@@ -426,29 +447,23 @@ Status GarbageCollector::start() {
     }
   }
   for (const api::ResourceType* t : kinds) {
-    auto inf = std::make_unique<client::Informer>(s.client, *t);
-    inf->add_event_handlers({[&s, t](const ObjectPtr& o) { s.on_upsert(t, nullptr, o); },
-                             [&s, t](const ObjectPtr& a, const ObjectPtr& b) { s.on_upsert(t, a, b); },
-                             [&s](const ObjectPtr& o) { s.on_delete(o); }});
-    s.informers.push_back(std::move(inf));
+    client::Informer& inf = factory().informer(*t);
+    client::HandlerId id =
+        inf.add_event_handlers({[&s, t](const ObjectPtr& o) { s.on_upsert(t, nullptr, o); },
+                                [&s, t](const ObjectPtr& a, const ObjectPtr& b) { s.on_upsert(t, a, b); },
+                                [&s](const ObjectPtr& o) { s.on_delete(o); }});
+    s.informers.emplace_back(&inf, id);
     s.watched.push_back(t);
   }
   s.started = true;
-  for (int i = 0; i < kWorkers; ++i) s.workers.emplace_back([&s](std::stop_token st) { s.run(st); });
-  for (auto& i : s.informers) i->start();
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void GarbageCollector::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  for (auto& w : s.workers) {
-    w.request_stop();
-    if (w.joinable()) w.join();
-  }
-  for (auto& i : s.informers) i->stop();
+  impl_->shutdown();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics GarbageCollector::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -1,28 +1,33 @@
-// HpaController: informers on HorizontalPodAutoscalers and Pods, one worker.
-// Each HPA key is synced when it appears or its spec changes and then every
-// sync_period (one timer chain per key: a sync re-arms it, a timer that
-// fires before the key is due again belongs to a superseded chain and is
-// dropped). reconcile() is Kubernetes' reconcileAutoscaler: scale
-// subresource → metrics API → hpa_algorithm.h → scale write, status, Events.
-// The per-HPA history (recommendations, scale events) lives only in the
-// worker thread, as in Kubernetes it lives only in the controller's memory.
+// HpaController: a client::Controller with shared informers on
+// HorizontalPodAutoscalers and Pods and one worker over a queue of HPA keys.
+// A key is synced when the HPA appears or its spec changes (or it is
+// deleted: its history goes), and then every sync_period: each sync records
+// when the key is next due and ends in requeue_after(sync_period). The work
+// queue keeps one timer per key, the earliest: after a sync forced by a spec
+// change the timer armed by the sync before fires early, and is re-armed for
+// the time the key is due (`due`).
+// sync() is Kubernetes' reconcileAutoscaler: scale subresource → metrics API
+// → hpa_algorithm.h → scale write, status, Events. A failed sync is logged
+// and retried at the next period (Kubernetes' fixed-interval rate limiter),
+// not with backoff. The per-HPA history (recommendations, scale events)
+// lives only in the worker thread, as in Kubernetes it lives only in the
+// controller's memory. Time is the injected Clock's.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <climits>
-#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
 #include "hpa_algorithm.h"
 #include "minik8s/api/quantity.h"
 #include "minik8s/api/selector.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "events.h"
 #include "minik8s/util/time.h"
@@ -41,6 +46,8 @@ namespace {
 constexpr const char* kComponent = "horizontal-pod-autoscaler";
 constexpr const char* kMetricsPath = "/apis/metrics.k8s.io/v1beta1/namespaces/";
 constexpr auto kWarningRepeat = std::chrono::seconds(60);
+// A timer firing less than this before the key is due syncs it.
+constexpr auto kDueSlack = std::chrono::milliseconds(50);
 
 // metav1 quantity text for a metric value in milli-units: cpu as "150m";
 // memory in whole bytes, with a binary suffix when exact ("10Mi", "12572Ki",
@@ -97,71 +104,71 @@ struct MetricOutcome {
 
 }  // namespace
 
-struct HpaController::Impl {
-  Impl(client::Client& c, HpaOptions o) : client(c), opts(std::move(o)) {}
+struct HpaController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, HpaOptions o, Clock& clk)
+      : client::Controller(f, {kComponent, 1, std::chrono::milliseconds(50), std::chrono::seconds(5)}, clk),
+        client(f.client()),
+        opts(std::move(o)) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const HpaOptions opts;
   const api::ResourceType* hpa_type = nullptr;
   const api::ResourceType* pods_type = nullptr;
   const api::ResourceType* events_type = nullptr;
-  std::unique_ptr<client::Informer> hpas;
-  std::unique_ptr<client::Informer> pods;
-  client::WorkQueue queue{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
-  std::jthread worker;
+  // Shared informers, owned by the factory.
+  client::Informer* hpas = nullptr;
+  client::Informer* pods = nullptr;
   bool started = false;
-  bool stopped = false;
 
   std::mutex mu;
   std::set<std::string> forced;  // guarded by mu: keys to sync now (added / spec changed / deleted)
 
-  // Worker-thread state.
+  // Worker-thread state (one worker).
   std::map<std::string, hpa::HpaHistory> history;
-  std::map<std::string, std::chrono::steady_clock::time_point> due;
+  std::map<std::string, std::chrono::steady_clock::time_point> due;  // on clock().monotonic()
   std::map<std::string, std::map<std::string, SysTime>> warned;  // key → reason+message → last recorded
 
+  Status setup_and_start();
+
+  // Handlers (informer thread): only mark and enqueue.
   void force(const ObjectPtr& obj) {
     std::string key = client::object_key(*obj);
     {
       std::lock_guard<std::mutex> lock(mu);
       forced.insert(key);
     }
-    queue.add(key);
+    enqueue(key);
   }
 
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() && !(hpas->has_synced() && pods->has_synced())) std::this_thread::sleep_for(5ms);
-    std::string key;
-    while (queue.get(key)) {
-      bool forced_now;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        forced_now = forced.erase(key) > 0;
-      }
-      auto now = std::chrono::steady_clock::now();
-      auto it = due.find(key);
-      if (!forced_now && it != due.end() && now + 50ms < it->second) {
-        queue.done(key);  // a superseded timer chain
-        continue;
-      }
-      if (!hpas->indexer().get(key)) {
-        history.erase(key);
-        due.erase(key);
-        warned.erase(key);
-        queue.done(key);
-        continue;
-      }
-      Status st = reconcile(key);
-      if (!st.is_ok()) spdlog::warn("hpa: {}: {}", key, st.to_string());
-      due[key] = now + opts.sync_period;
-      queue.add_after(key, opts.sync_period);
-      queue.done(key);
+  client::ReconcileResult reconcile(const std::string& key) override {
+    bool forced_now;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      forced_now = forced.erase(key) > 0;
     }
+    auto now = clock().monotonic();
+    auto it = due.find(key);
+    if (!forced_now && it != due.end() && now + kDueSlack < it->second) {
+      // A timer armed before a forced sync: the work queue keeps only a key's
+      // earliest deadline, so the forced sync's later one was not kept.
+      return client::ReconcileResult::requeue_after(it->second - now);
+    }
+    if (!hpas->indexer().get(key)) {
+      history.erase(key);
+      due.erase(key);
+      warned.erase(key);
+      return client::ReconcileResult::done();
+    }
+    Status st = sync(key);
+    if (!st.is_ok()) spdlog::warn("hpa: {}: {}", key, st.to_string());
+    due[key] = now + opts.sync_period;
+    return client::ReconcileResult::requeue_after(opts.sync_period);
   }
 
   void record_event(const Json& hpa, const std::string& type, const std::string& reason, const std::string& message) {
     const Json& meta = field(hpa, "metadata");
-    auto now = real_clock().now();
+    auto now = clock().now();
     if (type == "Warning") {
       // A failing metric repeats every sync: the same warning at most once
       // per kWarningRepeat per HPA (Kubernetes' recorder aggregates them).
@@ -173,7 +180,7 @@ struct HpaController::Impl {
       if (seen.time_since_epoch().count() != 0 && now - seen < kWarningRepeat) return;
       seen = now;
     }
-    Json ev = make_event(hpa, "autoscaling/v2", "HorizontalPodAutoscaler", type, reason, message, kComponent);
+    Json ev = make_event(hpa, "autoscaling/v2", "HorizontalPodAutoscaler", type, reason, message, kComponent, now);
     auto r = client.create(*events_type, ev, sfield(meta, "namespace"));
     if (!r) spdlog::debug("hpa: recording event: {}", r.status().to_string());
   }
@@ -251,14 +258,14 @@ struct HpaController::Impl {
     return r ? Status::ok() : r.status();
   }
 
-  Status reconcile(const std::string& key) {
+  Status sync(const std::string& key) {
     ObjectPtr obj = hpas->indexer().get(key);
     if (!obj) return Status::ok();
     const Json& hpa = *obj;
     const Json& meta = field(hpa, "metadata");
     const Json& spec = field(hpa, "spec");
     std::string ns = sfield(meta, "namespace");
-    SysTime now = real_clock().now();
+    SysTime now = clock().now();
     std::string now_text = format_rfc3339(now);
     Json status = field(hpa, "status").is_object() ? field(hpa, "status") : Json::object();
     if (field(meta, "generation").is_number_integer()) status["observedGeneration"] = meta["generation"];
@@ -431,12 +438,18 @@ struct HpaController::Impl {
 };
 
 HpaController::HpaController(client::Client& client, HpaOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+
+HpaController::HpaController(client::SharedInformerFactory& factory, HpaOptions options, Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
 
 HpaController::~HpaController() { stop(); }
 
-Status HpaController::start() {
-  Impl& s = *impl_;
+Status HpaController::start() { return impl_->setup_and_start(); }
+
+Status HpaController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status::ok();
   if (s.opts.sync_period <= std::chrono::milliseconds(0)) return bad_request("the HPA sync period must be positive");
   s.hpa_type = api::find_kind("autoscaling/v2", "HorizontalPodAutoscaler");
@@ -445,31 +458,25 @@ Status HpaController::start() {
   if (!s.hpa_type || !s.pods_type || !s.events_type) {
     return internal_error("the kind table lacks HorizontalPodAutoscaler, Pod or Event");
   }
-  s.hpas = std::make_unique<client::Informer>(s.client, *s.hpa_type);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
-  client::EventHandlers h;
-  h.on_add = [&s](const ObjectPtr& o) { s.force(o); };
-  h.on_update = [&s](const ObjectPtr& old_obj, const ObjectPtr& o) {
-    if (field(*old_obj, "spec") != field(*o, "spec")) s.force(o);
-  };
-  h.on_delete = [&s](const ObjectPtr& o) { s.force(o); };
-  s.hpas->add_event_handlers(std::move(h));
-  s.hpas->start();
-  s.pods->start();
-  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
+  s.hpas = &factory().informer(*s.hpa_type);
+  s.pods = &factory().informer(*s.pods_type);
+  watch(*s.hpas, {
+                     [&s](const ObjectPtr& o) { s.force(o); },
+                     [&s](const ObjectPtr& old_obj, const ObjectPtr& o) {
+                       if (field(*old_obj, "spec") != field(*o, "spec")) s.force(o);
+                     },
+                     [&s](const ObjectPtr& o) { s.force(o); },
+                 });
+  wait_for(*s.pods);  // read by sync(), no handlers
   s.started = true;
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void HpaController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  s.worker.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  s.hpas->stop();
-  s.pods->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics HpaController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

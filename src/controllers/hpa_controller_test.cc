@@ -8,8 +8,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "test/fakes/fake_clock.h"
 #include "test_fixture.h"
 
 namespace minik8s::controllers {
@@ -58,6 +60,11 @@ class FakePodMetrics : public apiserver::ApiGroupProvider {
     std::lock_guard<std::mutex> lock(mu_);
     return last_query_;
   }
+  // Metrics requests so far: one per sync that got as far as the metrics.
+  int requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
 
  private:
   std::mutex mu_;
@@ -75,6 +82,8 @@ class HpaControllerTest : public ApiFixture {
   }
   void TearDown() override {
     ctrl_.reset();
+    if (factory_) factory_->stop();
+    factory_.reset();
     ApiFixture::TearDown();
   }
 
@@ -82,6 +91,15 @@ class HpaControllerTest : public ApiFixture {
     HpaOptions o;
     o.sync_period = 200ms;
     ctrl_ = std::make_unique<HpaController>(*client_, o);
+    Status st = ctrl_->start();
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+  }
+  // On a shared factory and a clock the test moves.
+  void start_on(Clock& clock, std::chrono::milliseconds sync_period) {
+    HpaOptions o;
+    o.sync_period = sync_period;
+    factory_ = std::make_unique<client::SharedInformerFactory>(*client_);
+    ctrl_ = std::make_unique<HpaController>(*factory_, o, clock);
     Status st = ctrl_->start();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
@@ -187,6 +205,9 @@ class HpaControllerTest : public ApiFixture {
   }
 
   std::shared_ptr<FakePodMetrics> metrics_;
+  // start_on() only; the clock outlives the controller (TearDown stops it).
+  minik8s::testing::FakeClock fake_clock_{real_clock().now()};
+  std::unique_ptr<client::SharedInformerFactory> factory_;
   std::unique_ptr<HpaController> ctrl_;
 };
 
@@ -248,6 +269,45 @@ TEST_F(HpaControllerTest, ScalesUpAtThePolicyRateAndBackDown) {
   ASSERT_TRUE(parse_rfc3339(api::sfield(all[2], "eventTime"), &t2));
   ASSERT_TRUE(parse_rfc3339(api::sfield(all[3], "eventTime"), &t3));
   EXPECT_GE(t3 - t2, 900ms);
+}
+
+// The sync period runs on the injected clock, and a sync forced by a spec
+// change does not end the periodic syncs: the timer armed by the sync before
+// fires early (the work queue keeps a key's earliest deadline) and waits for
+// the next due time.
+TEST_F(HpaControllerTest, SyncsEveryPeriodOfTheInjectedClockAlsoAfterASpecChange) {
+  minik8s::testing::FakeClock& clock = fake_clock_;
+  add_deployment("steady", 2);
+  add_pod("steady-a", "steady");
+  add_pod("steady-b", "steady");
+  metrics_->set("steady-a", 50);  // at the 50% target: no scaling
+  metrics_->set("steady-b", 50);
+  add_hpa("steady", "steady", Json::array({cpu_util(50)}), Json(), 1, 4);
+  start_on(clock, 15s);
+  // Each reconcile of the key (a sync, or an early timer re-armed) is counted
+  // by the runtime: that is the barrier before the clock moves on.
+  auto reconciled = [&](uint64_t n) { return eventually([&] { return ctrl_->metrics().reconcile_total >= n; }); };
+  ASSERT_TRUE(reconciled(1));
+  ASSERT_TRUE(eventually([&] { return metrics_->requests() == 1; }));  // the first sync, at once
+  clock.advance(14s);
+  // A spec change at 14 s: synced at once; the next sync is due at 29 s.
+  Json patch = {{"spec", {{"maxReplicas", 5}}}};
+  ASSERT_TRUE(client_->patch(hpas(), kNs, "steady", client::PatchType::kMerge, patch).is_ok());
+  ASSERT_TRUE(reconciled(2));
+  ASSERT_TRUE(eventually([&] { return metrics_->requests() == 2; }));
+  // 15 s: the first sync's timer fires; the key is not due: re-armed.
+  clock.advance(1s);
+  ASSERT_TRUE(reconciled(3));
+  EXPECT_EQ(metrics_->requests(), 2);
+  // 29 s: due.
+  clock.advance(14s);
+  ASSERT_TRUE(reconciled(4));
+  EXPECT_TRUE(eventually([&] { return metrics_->requests() == 3; }));
+  // And on: 44 s.
+  clock.advance(15s);
+  ASSERT_TRUE(reconciled(5));
+  EXPECT_TRUE(eventually([&] { return metrics_->requests() == 4; }));
+  EXPECT_EQ(replicas("steady"), 2);
 }
 
 TEST_F(HpaControllerTest, MemoryAverageValueWinsWhenLarger) {

@@ -1,34 +1,39 @@
 // NodeLifecycleController (Kubernetes' nodelifecycle controller + the taint
-// eviction manager in one).
-//
-// Threads:
-// - three informers (Nodes, Leases in kube-node-lease, Pods indexed by
-//   spec.nodeName);
-// - the monitor thread: every monitor_period (and at once when a node's Ready
-//   status changes) it looks at every node's probe (Lease renewTime, Ready
-//   lastHeartbeatTime) and, for a node whose probe has not changed for
-//   grace_period on OUR clock (the injected Clock's monotonic time), writes
-//   every condition Unknown, marks its pods Ready=False and keeps the node's
-//   unreachable / not-ready taints matching its Ready status. It alone writes
-//   Nodes, so `health` needs no lock.
-// - the eviction worker: a queue of pod keys; reconcile decides, from the
+// eviction manager in one): a client::Controller with shared informers on
+// Nodes, Leases in kube-node-lease and Pods (indexed by spec.nodeName), and
+// one worker over one queue holding two kinds of key:
+// - kMonitorKey, the monitor pass: it looks at every node's probe (Lease
+//   renewTime, Ready lastHeartbeatTime) and, for a node whose probe has not
+//   changed for grace_period on OUR clock (the injected Clock's monotonic
+//   time), writes every condition Unknown, marks its pods Ready=False and
+//   keeps the node's unreachable / not-ready taints matching its Ready
+//   status. It is queued once the caches have synced, then requeued after
+//   monitor_period, and queued at once when a node's Ready status changes
+//   (a poke). A pass records when the next is due; the work queue keeps one
+//   timer per key (the earliest), so a timer armed before a poke fires early
+//   and is re-armed for when the next pass is due.
+//   Only this key writes Nodes, and the queue never runs a key on two
+//   workers at once, so `health` needs no lock.
+// - pod keys (namespace/name), taint eviction: reconcile decides, from the
 //   NoExecute taints of the pod's node and the pod's tolerations, whether the
-//   pod goes now, at a deadline (re-queued with add_after: a taint that goes
-//   away meanwhile simply makes the re-check a no-op) or never.
+//   pod goes now, at a deadline (requeue_after until then, on the injected
+//   clock: a taint that goes away meanwhile simply makes the re-check a
+//   no-op) or never.
+// One worker, so a key queued after another is handled after it (the tests'
+// barriers rely on it).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
-#include <thread>
 
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
-#include "minik8s/client/work_queue.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "events.h"
 #include "minik8s/util/time.h"
@@ -44,7 +49,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kNodeIndex = "node";
+constexpr const char* kNodeIndex = "spec.nodeName";  // on the shared Pod cache
+// The monitor pass's key: never a pod key (those are namespace/name).
+constexpr const char* kMonitorKey = "@monitor";
 constexpr const char* kLeaseNamespace = "kube-node-lease";
 constexpr const char* kComponent = "node-controller";
 constexpr const char* kConditionTypes[] = {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure"};
@@ -118,41 +125,45 @@ std::string taint_id(const std::string& node, const Json& taint) {
 
 }  // namespace
 
-struct NodeLifecycleController::Impl {
-  Impl(client::Client& c, NodeLifecycleOptions o, Clock& k) : client(c), opts(std::move(o)), clock(k) {}
+struct NodeLifecycleController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, NodeLifecycleOptions o, Clock& k)
+      : client::Controller(f, {"node-lifecycle", 1, std::chrono::milliseconds(50), std::chrono::seconds(5)}, k),
+        client(f.client()),
+        opts(std::move(o)) {}
+  ~Impl() override { stop(); }
 
   client::Client& client;
   const NodeLifecycleOptions opts;
-  Clock& clock;
   const api::ResourceType* nodes_type = nullptr;
   const api::ResourceType* leases_type = nullptr;
   const api::ResourceType* pods_type = nullptr;
   const api::ResourceType* events_type = nullptr;
-  std::unique_ptr<client::Informer> nodes, leases, pods;
-  client::WorkQueue evictions{{std::chrono::milliseconds(50), std::chrono::seconds(5)}};
+  // Shared informers, owned by the factory.
+  client::Informer* nodes = nullptr;
+  client::Informer* leases = nullptr;
+  client::Informer* pods = nullptr;
+  bool started = false;
 
-  // Monitor-thread state (no lock).
+  // Monitor-key state (no lock: one key runs on one worker at a time).
   struct Health {
     std::string renew_time, heartbeat;
     Steady::time_point last_change;
   };
   std::map<std::string, Health> health;
+  std::optional<Steady::time_point> monitor_due;  // when the next pass is due
 
   std::mutex mu;
-  std::condition_variable_any monitor_cv;
   // Guarded by mu:
   bool monitor_poked = false;
   std::map<std::string, SysTime> taint_seen;  // taint_id → when our informer first showed it
 
-  std::jthread monitor, worker;
-  bool started = false;
-  bool stopped = false;
+  Status setup_and_start();
 
   // ---- events
 
   void record_event(const Json& obj, const std::string& kind, const std::string& type, const std::string& reason,
                     const std::string& message) {
-    Json ev = make_event(obj, "v1", kind, type, reason, message, kComponent);
+    Json ev = make_event(obj, "v1", kind, type, reason, message, kComponent, clock().now());
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-lifecycle: recording event {}: {}", reason, r.status().to_string());
   }
@@ -167,7 +178,7 @@ struct NodeLifecycleController::Impl {
     for (int attempt = 0; attempt < 3; ++attempt) {
       if (heartbeat_of(node) != seen_heartbeat) return std::nullopt;  // it is back
       if (!needs_unknown(node)) return std::nullopt;
-      set_conditions_unknown(node, format_rfc3339(clock.now()));
+      set_conditions_unknown(node, format_rfc3339(clock().now()));
       auto r = client.update_status(*nodes_type, node);
       if (r) return std::move(*r);
       if (r.status().code() != Code::kConflict) {
@@ -186,7 +197,7 @@ struct NodeLifecycleController::Impl {
     const std::string name = sfield(field(node, "metadata"), "name");
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto desired = desired_condition_taints(ready_status(node));
-      auto next = reconcile_taints(field(field(node, "spec"), "taints"), desired, clock.now());
+      auto next = reconcile_taints(field(field(node, "spec"), "taints"), desired, clock().now());
       if (!next) return;
       if (!node["spec"].is_object()) node["spec"] = Json::object();
       if (next->empty()) {
@@ -224,7 +235,7 @@ struct NodeLifecycleController::Impl {
       for (auto& c : pod["status"]["conditions"]) {
         if (sfield(c, "type") == "Ready" && sfield(c, "status") != "False") {
           c["status"] = "False";
-          c["lastTransitionTime"] = format_rfc3339(clock.now());
+          c["lastTransitionTime"] = format_rfc3339(clock().now());
           changed = true;
         }
       }
@@ -241,7 +252,7 @@ struct NodeLifecycleController::Impl {
   }
 
   void monitor_once() {
-    const auto now = clock.monotonic();
+    const auto now = clock().monotonic();
     std::set<std::string> seen;
     for (const auto& n : nodes->indexer().list()) {
       const std::string name = sfield(field(*n, "metadata"), "name");
@@ -278,24 +289,41 @@ struct NodeLifecycleController::Impl {
     }
   }
 
-  void run_monitor(std::stop_token stop) {
-    while (!stop.stop_requested() && !(nodes->has_synced() && leases->has_synced() && pods->has_synced())) {
-      std::this_thread::sleep_for(5ms);
-    }
-    while (!stop.stop_requested()) {
-      monitor_once();
-      std::unique_lock l(mu);
-      monitor_cv.wait_for(l, stop, opts.monitor_period, [this] { return monitor_poked; });
-      monitor_poked = false;
-    }
-  }
-
   void poke_monitor() {
     {
       std::lock_guard l(mu);
       monitor_poked = true;
     }
-    monitor_cv.notify_all();
+    enqueue(kMonitorKey);
+  }
+
+  // The monitor key: a pass now, the next one monitor_period after this one
+  // began (measured from the start, so a clock that moved on during the pass
+  // — a test's FakeClock — is not missed: the next pass is then due at once).
+  client::ReconcileResult monitor() {
+    bool poked;
+    {
+      std::lock_guard l(mu);
+      poked = monitor_poked;
+      monitor_poked = false;
+    }
+    const auto now = clock().monotonic();
+    if (!poked && monitor_due && now < *monitor_due) {
+      // A timer armed before a poke (the queue keeps only a key's earliest
+      // deadline, so the poke pass's later one was not kept): wait until due.
+      return client::ReconcileResult::requeue_after(*monitor_due - now);
+    }
+    monitor_once();
+    monitor_due = now + opts.monitor_period;
+    auto left = *monitor_due - clock().monotonic();
+    return client::ReconcileResult::requeue_after(std::max<std::chrono::nanoseconds>(left, std::chrono::nanoseconds(0)));
+  }
+
+  void on_synced() override { enqueue(kMonitorKey); }
+
+  client::ReconcileResult reconcile(const std::string& key) override {
+    if (key == kMonitorKey) return monitor();
+    return reconcile_pod(key);
   }
 
   // ---- taint eviction
@@ -309,7 +337,7 @@ struct NodeLifecycleController::Impl {
       auto it = taint_seen.find(taint_id(node, taint));
       if (it != taint_seen.end()) seen = it->second;
     }
-    if (!parsed) return seen ? *seen : clock.now();
+    if (!parsed) return seen ? *seen : clock().now();
     // timeAdded has whole seconds: when we saw the taint appear within that
     // second, our own sighting is the sharper start; after a restart the
     // sighting is late and timeAdded (rounded up) wins.
@@ -328,12 +356,12 @@ struct NodeLifecycleController::Impl {
     for (auto it = taint_seen.lower_bound(prefix); it != taint_seen.end() && it->first.rfind(prefix, 0) == 0;) {
       it = now_ids.count(it->first) ? std::next(it) : taint_seen.erase(it);
     }
-    auto now = clock.now();
+    auto now = clock().now();
     for (const auto& id : now_ids) taint_seen.emplace(id, now);
   }
 
   void enqueue_pods_of(const std::string& node) {
-    for (const auto& p : pods->indexer().by_index(kNodeIndex, node)) evictions.add(client::object_key(*p));
+    for (const auto& p : pods->indexer().by_index(kNodeIndex, node)) enqueue(client::object_key(*p));
   }
 
   Status evict(const Json& pod) {
@@ -347,7 +375,7 @@ struct NodeLifecycleController::Impl {
     return Status::ok();
   }
 
-  Status reconcile_pod(const std::string& key) {
+  client::ReconcileResult reconcile_pod(const std::string& key) {
     ObjectPtr pod = pods->indexer().get(key);
     if (!pod || field(*pod, "metadata").contains("deletionTimestamp")) return Status::ok();
     const std::string node_name = sfield(field(*pod, "spec"), "nodeName");
@@ -362,35 +390,20 @@ struct NodeLifecycleController::Impl {
       case EvictionDecision::Kind::kNow:
         return evict(*pod);
       case EvictionDecision::Kind::kAt: {
-        auto now = clock.now();
+        auto now = clock().now();
         if (now >= d.at) return evict(*pod);
-        // Re-checked then; if the taint is gone by then, nothing happens.
-        evictions.add_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(d.at - now) + 5ms);
-        return Status::ok();
+        // Re-checked then, on the same clock (a re-check a little early
+        // queues it again); if the taint is gone by then, nothing happens.
+        return client::ReconcileResult::requeue_after(std::chrono::duration_cast<std::chrono::nanoseconds>(d.at - now));
       }
     }
     return Status::ok();
   }
 
-  void run_worker(std::stop_token stop) {
-    while (!stop.stop_requested() && !(nodes->has_synced() && pods->has_synced())) std::this_thread::sleep_for(5ms);
-    std::string key;
-    while (evictions.get(key)) {
-      Status st = reconcile_pod(key);
-      if (st.is_ok()) {
-        evictions.forget(key);
-      } else {
-        spdlog::warn("node-lifecycle: pod {}: {}", key, st.to_string());
-        evictions.add_rate_limited(key);
-      }
-      evictions.done(key);
-    }
-  }
-
   // ---- wiring
 
   void add_handlers() {
-    nodes->add_event_handlers({
+    watch(*nodes, {
         [this](const ObjectPtr& n) {
           note_taints(*n, false);
           enqueue_pods_of(sfield(field(*n, "metadata"), "name"));
@@ -408,9 +421,9 @@ struct NodeLifecycleController::Impl {
       const std::string node_name = sfield(field(*p, "spec"), "nodeName");
       if (node_name.empty()) return;
       ObjectPtr node = nodes->indexer().get(node_name);
-      if (node && !no_execute_taints(*node).empty()) evictions.add(client::object_key(*p));
+      if (node && !no_execute_taints(*node).empty()) enqueue(client::object_key(*p));
     };
-    pods->add_event_handlers({
+    watch(*pods, {
         [pod_changed](const ObjectPtr& p) { pod_changed(p); },
         [pod_changed](const ObjectPtr&, const ObjectPtr& p) { pod_changed(p); },
         nullptr,
@@ -419,12 +432,19 @@ struct NodeLifecycleController::Impl {
 };
 
 NodeLifecycleController::NodeLifecycleController(client::Client& client, NodeLifecycleOptions options, Clock& clock)
-    : impl_(std::make_unique<Impl>(client, std::move(options), clock)) {}
+    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
+      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), clock)) {}
+
+NodeLifecycleController::NodeLifecycleController(client::SharedInformerFactory& factory, NodeLifecycleOptions options,
+                                                 Clock& clock)
+    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
 
 NodeLifecycleController::~NodeLifecycleController() { stop(); }
 
-Status NodeLifecycleController::start() {
-  Impl& s = *impl_;
+Status NodeLifecycleController::start() { return impl_->setup_and_start(); }
+
+Status NodeLifecycleController::Impl::setup_and_start() {
+  Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "node lifecycle controller already started");
   if (s.opts.grace_period <= std::chrono::milliseconds(0) || s.opts.monitor_period <= std::chrono::milliseconds(0)) {
     return bad_request("node lifecycle: grace and monitor periods must be positive");
@@ -436,37 +456,26 @@ Status NodeLifecycleController::start() {
   if (!s.nodes_type || !s.leases_type || !s.pods_type || !s.events_type) {
     return internal_error("the kind table lacks Node, Lease, Pod or Event");
   }
-  s.nodes = std::make_unique<client::Informer>(s.client, *s.nodes_type);
+  s.nodes = &factory().informer(*s.nodes_type);
   client::InformerOptions lo;
   lo.namespace_ = kLeaseNamespace;
-  s.leases = std::make_unique<client::Informer>(s.client, *s.leases_type, lo);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
+  s.leases = &factory().informer(*s.leases_type, lo);
+  s.pods = &factory().informer(*s.pods_type);
   s.pods->add_index(kNodeIndex, [](const Json& p) {
     std::string n = sfield(field(p, "spec"), "nodeName");
     return n.empty() ? std::vector<std::string>{} : std::vector<std::string>{n};
   });
   s.add_handlers();
+  wait_for(*s.leases);  // read by the monitor pass, no handlers
   s.started = true;
-  s.nodes->start();
-  s.leases->start();
-  s.pods->start();
-  s.monitor = std::jthread([&s](std::stop_token st) { s.run_monitor(st); });
-  s.worker = std::jthread([&s](std::stop_token st) { s.run_worker(st); });
-  return Status::ok();
+  return client::Controller::start();
 }
 
 void NodeLifecycleController::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.evictions.shutdown();
-  s.worker.request_stop();
-  s.monitor.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  if (s.monitor.joinable()) s.monitor.join();
-  s.pods->stop();
-  s.leases->stop();
-  s.nodes->stop();
+  impl_->stop();
+  if (own_factory_) own_factory_->stop();
 }
+
+client::ControllerMetrics NodeLifecycleController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -1,11 +1,12 @@
 // NodeLifecycleController against a real in-process ApiServer: the test
 // plays the agent (Node status heartbeats, the Lease) and the kubelet (pod
-// status). The controller runs on a FakeClock: the grace period and every
-// tolerationSeconds pass only when the test advances it, so no outcome
-// depends on how fast this machine is. Where a test must know that the
-// controller has looked at the current state before it asserts (or before it
-// moves the clock on), it waits for a barrier the controller itself
-// produces: see pass_barrier(), lease_seen() and drain_evictions().
+// status). The controller runs on a FakeClock: the monitor period, the
+// grace period and every tolerationSeconds pass only when the test advances
+// it, so no outcome depends on how fast this machine is. Where a test must
+// know that the controller has looked at the current state before it
+// asserts (or before it moves the clock on), it waits for a barrier the
+// controller itself produces: see pass_barrier(), lease_seen() and
+// drain_evictions().
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -117,7 +118,10 @@ class NodeLifecycleTest : public ApiFixture {
   void start() {
     NodeLifecycleOptions o;
     o.grace_period = kGrace;
-    o.monitor_period = 50ms;
+    // On the fake clock too: a pass follows every advance() of 1 ms or more
+    // (and every node's Ready change); while the clock stands still, only
+    // the latter.
+    o.monitor_period = 1ms;
     ctrl_ = std::make_unique<NodeLifecycleController>(*tapped_, o, clock_);
     Status st = ctrl_->start();
     ASSERT_TRUE(st.is_ok()) << st.to_string();

@@ -1,7 +1,8 @@
 // The controllers on client::Controller wired as `minik8s server` wires them:
 // node IPAM and endpoints on one SharedInformerFactory, with an injected
 // clock; replicaset, deployment and endpoints sharing one Pod informer (one
-// list, one watch); against a real in-process ApiServer.
+// list, one watch); the garbage collector, HPA and node lifecycle on one
+// factory; against a real in-process ApiServer.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -223,6 +224,45 @@ TEST_F(RuntimeWiringTest, ReplicaSetDeploymentAndEndpointsShareOnePodInformer) {
     eps.stop();
     dc.stop();
     rsc.stop();
+  }
+  factory.stop();
+}
+
+TEST_F(RuntimeWiringTest, GcHpaAndNodeLifecycleShareTheFactorysInformers) {
+  minik8s::testing::FakeClock clock(SysTime{} + std::chrono::hours(24 * 365 * 56));
+  client::SharedInformerFactory factory(*client_);
+  {
+    GarbageCollector gc(factory, GarbageCollectorOptions{{"v1/Pod", "v1/Node", "apps/v1/ReplicaSet"}}, clock);
+    HpaController hpa(factory, HpaOptions{}, clock);
+    NodeLifecycleController lifecycle(factory, NodeLifecycleOptions{}, clock);
+    ASSERT_TRUE(gc.start().is_ok());
+    ASSERT_TRUE(hpa.start().is_ok());
+    ASSERT_TRUE(lifecycle.start().is_ok());
+    EXPECT_EQ(gc.start().code(), Code::kInvalid);
+    // Pods, Nodes, ReplicaSets (GC), HPAs, Leases in kube-node-lease: the
+    // Pods and Nodes are asked for three and two times, listed once each.
+    EXPECT_EQ(factory.size(), 5u);
+
+    // The collector works from the shared Pod cache: a pod whose owner is
+    // gone is deleted.
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata",
+                 {{"name", "orphan"},
+                  {"namespace", "default"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "gone"}, {"uid", "no-such-uid"}}}}}},
+                {"spec", {{"containers", {{{"name", "c"}, {"image", "nginx:1.25"}}}}}}};
+    ASSERT_TRUE(client_->create(kind("v1", "Pod"), pod).is_ok());
+    EXPECT_TRUE(eventually([&] { return !client_->get(kind("v1", "Pod"), "default", "orphan").is_ok(); }));
+    EXPECT_GE(gc.metrics().reconcile_total, 1u);
+    EXPECT_EQ(gc.metrics().reconcile_errors_total, 0u);
+    // The node lifecycle controller's first monitor pass runs once its caches
+    // synced (the clock stands still: no second one).
+    EXPECT_TRUE(eventually([&] { return lifecycle.metrics().reconcile_total >= 1; }));
+    lifecycle.stop();
+    hpa.stop();
+    gc.stop();
   }
   factory.stop();
 }

@@ -379,13 +379,13 @@ int run_server(int argc, char** argv) {
     controllers::NodeLifecycleOptions no;
     no.grace_period = durations[0].value;
     no.monitor_period = durations[1].value;
-    if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(*ctrl_client, no),
+    if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(*informers, no),
                 " (grace " + node_monitor_grace + ")")) {
       return 1;
     }
   }
   if (!disabled("garbage-collector") &&
-      !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(*ctrl_client), "")) {
+      !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(*informers), "")) {
     return 1;
   }
   if (!disabled("replicaset") &&
@@ -401,7 +401,7 @@ int run_server(int argc, char** argv) {
     ho.sync_period = durations[2].value;
     ho.downscale_stabilization = durations[3].value;
     ho.tolerance = hpa_tolerance;
-    if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(*ctrl_client, ho),
+    if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(*informers, ho),
                 " (sync period " + hpa_sync + ")")) {
       return 1;
     }

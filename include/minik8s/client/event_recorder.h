@@ -17,6 +17,7 @@
 
 #include "minik8s/api/json.h"
 #include "minik8s/client/client.h"
+#include "minik8s/util/time.h"
 
 namespace minik8s::client {
 
@@ -33,11 +34,19 @@ struct EventSource {
 // source/reportingComponent = source.component (and source.host /
 // reportingInstance = source.host when set). field_path, when set, becomes
 // involvedObject.fieldPath (e.g. "spec.containers{app}"). Events of
-// cluster-scoped objects go to the "default" namespace. Thread-safe.
+// cluster-scoped objects go to the "default" namespace. `now` is the
+// recorder's clock (a controller's Clock::now()); the forms without it read
+// real_clock(). Thread-safe.
+api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
+                     const std::string& type, const std::string& reason, const std::string& message,
+                     const EventSource& source, const std::string& field_path, SysTime now);
 api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
                      const std::string& type, const std::string& reason, const std::string& message,
                      const EventSource& source, const std::string& field_path = "");
-// The controllers' form: source = {component}.
+// The controllers' forms: source = {component}.
+api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
+                     const std::string& type, const std::string& reason, const std::string& message,
+                     const std::string& component, SysTime now);
 api::Json make_event(const api::Json& obj, const std::string& api_version, const std::string& kind,
                      const std::string& type, const std::string& reason, const std::string& message,
                      const std::string& component);

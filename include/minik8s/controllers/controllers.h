@@ -32,13 +32,14 @@
 // stop() joins (idempotent; also in the destructor). The Client is borrowed
 // and must outlive the controller.
 //
-// NodeIpamController, EndpointsController, ReplicaSetController and
-// DeploymentController are client::Controllers
+// NodeIpamController, EndpointsController, ReplicaSetController,
+// DeploymentController, GarbageCollector, HpaController and
+// NodeLifecycleController are client::Controllers
 // (include/minik8s/client/controller.h). Built on a SharedInformerFactory
 // (borrowed, outlives them) they share its informers (one Pod watch and cache
-// for all four): start() starts the factory's informers, and the factory's
-// owner stops them after stopping the controllers. Built on a Client they use
-// a private factory, stopped with them. `clock` (borrowed) is what their
+// for all): start() starts the factory's informers, and the factory's owner
+// stops them after stopping the controllers. Built on a Client they use a
+// private factory, stopped with them. `clock` (borrowed) is what their
 // timestamps, delays and retry backoff run on. metrics() reads the runtime's
 // per-controller work-queue and reconcile counters.
 #pragma once
@@ -165,7 +166,12 @@ class DeploymentController {
 // deleted with the foregroundDeletion finalizer deletes its dependents and
 // removes the finalizer when none with blockOwnerDeletion is left; for one
 // with the orphan finalizer removes its ownerReferences from the dependents
-// and then the finalizer.
+// and then the finalizer. A client::Controller over object uids (two
+// workers); its informers (one per watched kind) come from the factory, so
+// its Pod and ReplicaSet caches are the other controllers'. It does not wait
+// for every cache before deciding (an owner missing from the graph is checked
+// with a live GET): at most 30 s on `clock`'s monotonic time, so one kind
+// that cannot be listed does not stall it.
 struct GarbageCollectorOptions {
   // Kinds watched as dependents/owners ("v1/Pod", "apps/v1/ReplicaSet" ...);
   // empty = every listable kind in the kind table except Events.
@@ -175,12 +181,17 @@ struct GarbageCollectorOptions {
 class GarbageCollector {
  public:
   GarbageCollector(client::Client& client, GarbageCollectorOptions options = {});
+  GarbageCollector(client::SharedInformerFactory& factory, GarbageCollectorOptions options = {},
+                   Clock& clock = real_clock());
   ~GarbageCollector();
+  // kBadRequest for an unknown kind in options.kinds.
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
@@ -192,7 +203,12 @@ class GarbageCollector {
 // selectPolicy, stabilization windows) and min/max, writes the scale
 // subresource, status (currentReplicas, desiredReplicas, currentMetrics,
 // conditions AbleToScale / ScalingActive / ScalingLimited, lastScaleTime)
-// and an Event SuccessfulRescale per change.
+// and an Event SuccessfulRescale per change. A client::Controller over HPA
+// keys (one worker): an HPA is synced when it appears or its spec changes,
+// then again requeue_after(sync_period) — also after a failed sync (logged;
+// Kubernetes' fixed-interval retry, no backoff). `clock` (borrowed, outlives
+// the controller) is what the sync period, the behavior windows and the
+// timestamps it writes are measured on.
 struct HpaOptions {
   std::chrono::milliseconds sync_period{15000};
   double tolerance = 0.1;
@@ -207,12 +223,16 @@ struct HpaOptions {
 class HpaController {
  public:
   HpaController(client::Client& client, HpaOptions options = {});
+  HpaController(client::SharedInformerFactory& factory, HpaOptions options = {}, Clock& clock = real_clock());
   ~HpaController();
+  // kBadRequest when sync_period is not positive.
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
@@ -223,9 +243,14 @@ class HpaController {
 // NoExecute (not-ready for Ready=False), and its pods Ready=False (so their
 // endpoints go at once). NoExecute taints evict (delete) pods that do not
 // tolerate them, after their tolerationSeconds. A node reporting Ready again
-// loses the taints. `clock` (borrowed, outlives the controller) is what the
-// grace period (its monotonic time), tolerationSeconds and the timestamps it
-// writes are measured on.
+// loses the taints. A client::Controller with one worker over one queue: pod
+// keys (taint eviction; a pod tolerating a taint for a while is requeued for
+// when its toleration ends) and one monitor key, which looks at every node
+// and is requeued after monitor_period (and queued at once when a node's
+// Ready status changes). `clock` (borrowed, outlives the controller) is what
+// the monitor period and the grace period (its monotonic time),
+// tolerationSeconds and the timestamps it writes are measured on: with a
+// test's FakeClock, passes and evictions happen as the test advances it.
 struct NodeLifecycleOptions {
   std::chrono::milliseconds grace_period{20000};
   std::chrono::milliseconds monitor_period{1000};
@@ -234,12 +259,17 @@ struct NodeLifecycleOptions {
 class NodeLifecycleController {
  public:
   NodeLifecycleController(client::Client& client, NodeLifecycleOptions options = {}, Clock& clock = real_clock());
+  NodeLifecycleController(client::SharedInformerFactory& factory, NodeLifecycleOptions options = {},
+                          Clock& clock = real_clock());
   ~NodeLifecycleController();
+  // kBadRequest when a period is not positive.
   Status start();
   void stop();
+  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
   std::unique_ptr<Impl> impl_;
 };
 
