@@ -131,6 +131,30 @@ bool RegistryStore::has_finalizers(KindStrategy& s, const json& o) const {
   return s.has_spec_finalizers(o);
 }
 
+namespace {
+
+// The last checks before a write: the strategy's cross-object admission
+// (when validation found nothing), then the field errors as a 422. False
+// with out's status (and causes) set when the write must not happen.
+bool admitted(KindStrategy& strategy, const api::ResourceType& t, const std::string& name,
+              const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs, AdmissionHold& hold,
+              RegistryStore::Outcome& out) {
+  if (errs.empty()) {
+    if (Status adm = strategy.admit(obj, old, errs, hold); !adm.is_ok()) {
+      out.status = adm;
+      return false;
+    }
+  }
+  if (!errs.empty()) {
+    out.status = invalid(invalid_message(t, name, errs));
+    out.causes = std::move(errs);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 RegistryStore::Outcome RegistryStore::create(const api::ResourceType& t, const std::string& ns,
                                              json obj, const std::string& fv, bool dry_run,
                                              std::vector<std::string>* warnings) {
@@ -188,18 +212,7 @@ RegistryStore::Outcome RegistryStore::create(const api::ResourceType& t, const s
     std::unique_ptr<Allocation> taken;
     if (errs.empty() && !dry_run) taken = strategy.allocate(obj, nullptr, errs);
     AdmissionHold hold;  // kept until the store write below has returned
-    if (errs.empty()) {
-      Status adm = strategy.admit(obj, nullptr, errs, hold);
-      if (!adm.is_ok()) {
-        out.status = adm;
-        return out;
-      }
-    }
-    if (!errs.empty()) {
-      out.status = invalid(invalid_message(t, name, errs));
-      out.causes = std::move(errs);
-      return out;
-    }
+    if (!admitted(strategy, t, name, obj, nullptr, errs, hold, out)) return out;
     if (dry_run) {
       out.object = obj;
       out.code = 201;
@@ -382,18 +395,7 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
     std::unique_ptr<Allocation> taken;
     if (errs.empty() && !dry_run) taken = strategy.allocate(desired, &cur, errs);
     AdmissionHold hold;  // kept until the store write below has returned
-    if (errs.empty()) {
-      Status adm = strategy.admit(desired, &cur, errs, hold);
-      if (!adm.is_ok()) {
-        out.status = adm;
-        return out;
-      }
-    }
-    if (!errs.empty()) {
-      out.status = invalid(invalid_message(t, name, errs));
-      out.causes = std::move(errs);
-      return out;
-    }
+    if (!admitted(strategy, t, name, desired, &cur, errs, hold, out)) return out;
     desired["metadata"]["resourceVersion"] = std::to_string(kv->mod_revision);
     // A terminating object whose last finalizer went away is deleted now
     // (unless the kind still waits for someone's final delete).

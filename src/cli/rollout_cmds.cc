@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "minik8s/api/pod_template.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/client/client.h"
@@ -33,44 +34,12 @@ namespace {
 
 constexpr const char* kRevision = "deployment.kubernetes.io/revision";
 constexpr const char* kChangeCause = "kubernetes.io/change-cause";
-constexpr const char* kHashLabel = "pod-template-hash";
+constexpr const char* kHashLabel = api::kPodTemplateHashLabel;
 
 long long revision_of(const Json& rs) {
   std::string s = sfield(field(field(rs, "metadata"), "annotations"), kRevision);
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
   return std::stoll(s);
-}
-
-// The template without pod-template-hash, nulls and empty objects/arrays:
-// kubectl's EqualIgnoreHash after its Go round trip.
-bool prune(Json& v) {
-  if (v.is_null()) return false;
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end();) {
-      if (!prune(it.value())) {
-        it = v.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return !v.empty();
-  }
-  if (v.is_array()) {
-    for (auto& e : v) {
-      if (!prune(e)) e = Json::object();
-    }
-    return !v.empty();
-  }
-  return true;
-}
-Json normalized(const Json& tmpl) {
-  Json t = tmpl.is_object() ? tmpl : Json::object();
-  if (t.contains("metadata") && t["metadata"].is_object() && t["metadata"].contains("labels") &&
-      t["metadata"]["labels"].is_object()) {
-    t["metadata"]["labels"].erase(kHashLabel);
-  }
-  prune(t);
-  return t;
 }
 
 std::string kv_lines(const Json& m, const std::string& indent) {
@@ -264,7 +233,7 @@ UndoPlan plan_undo(const Json& d, const std::vector<Json>& owned, long long to_r
     return plan;
   }
   Json tmpl = field(field(*target, "spec"), "template");
-  if (normalized(tmpl) == normalized(field(spec, "template"))) {
+  if (api::normalize_pod_template(tmpl) == api::normalize_pod_template(field(spec, "template"))) {
     plan.skipped = true;
     return plan;
   }

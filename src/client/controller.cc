@@ -14,9 +14,9 @@ Controller::Controller(SharedInformerFactory& factory, ControllerOptions opts, C
 
 Controller::~Controller() { stop(); }
 
-void Controller::watch(Informer& informer, EventHandlers handlers) {
+void Controller::watch(Informer& informer, EventHandlers handlers, bool wait_for_cache) {
   handlers_.emplace_back(&informer, informer.add_event_handlers(std::move(handlers)));
-  wait_for(informer);
+  if (wait_for_cache) wait_for(informer);
 }
 
 void Controller::wait_for(const Informer& informer) { caches_.push_back(&informer); }
@@ -35,6 +35,7 @@ Status Controller::start() {
   std::lock_guard lock(lifecycle_mu_);
   if (started_ || stopped_) return Status(Code::kInvalid, opts_.name + " controller already started");
   started_ = true;
+  if (Status st = setup(); !st.is_ok()) return st;
   factory_.start();
   int n = opts_.workers < 1 ? 1 : opts_.workers;
   for (int i = 0; i < n; ++i) workers_.emplace_back([this](std::stop_token st) { run_worker(st); });
@@ -110,6 +111,26 @@ void Controller::process(const std::string& key) {
       break;
   }
 }
+
+ControllerHandle::~ControllerHandle() { stop(); }
+
+Status ControllerHandle::start() { return impl_->start(); }
+
+void ControllerHandle::stop() {
+  if (impl_) impl_->stop();
+  if (own_factory_) own_factory_->stop();
+}
+
+const std::string& ControllerHandle::name() const { return impl_->name(); }
+
+ControllerMetrics ControllerHandle::metrics() const { return impl_->metrics(); }
+
+SharedInformerFactory& ControllerHandle::own_factory(Client& client) {
+  own_factory_ = std::make_unique<SharedInformerFactory>(client);
+  return *own_factory_;
+}
+
+void ControllerHandle::set_impl(std::unique_ptr<Controller> impl) { impl_ = std::move(impl); }
 
 ControllerMetrics Controller::metrics() const {
   ControllerMetrics m;

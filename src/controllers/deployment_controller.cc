@@ -19,10 +19,10 @@
 #include "deployment_util.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/client/controller.h"
+#include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "events.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
@@ -238,9 +238,8 @@ struct DeploymentController::Impl : client::Controller {
   client::Informer* deploys = nullptr;
   client::Informer* rses = nullptr;
   client::Informer* pods = nullptr;
-  bool started = false;
 
-  Status setup_and_start();
+  Status setup() override;
 
   // A condition stamped with the injected clock's time.
   Json new_condition(const char* type, const char* status, const char* reason, const std::string& message) {
@@ -291,7 +290,7 @@ struct DeploymentController::Impl : client::Controller {
 
   void record_event(const Json& d, const std::string& type, const std::string& reason, const std::string& message) {
     std::string ns = sfield(meta(d), "namespace");
-    Json ev = make_event(d, "apps/v1", "Deployment", type, reason, message, kComponent);
+    Json ev = client::make_event(d, "apps/v1", "Deployment", type, reason, message, kComponent);
     auto r = client.create(*event_t, ev, ns);
     if (!r) spdlog::debug("deployment: event {}: {}", reason, r.status().to_string());
   }
@@ -880,21 +879,17 @@ struct DeploymentController::Impl : client::Controller {
   }
 };
 
-DeploymentController::DeploymentController(client::Client& client, DeploymentOptions options)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+DeploymentController::DeploymentController(client::Client& client, DeploymentOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
+}
 
 DeploymentController::DeploymentController(client::SharedInformerFactory& factory, DeploymentOptions options,
-                                           Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
+                                           Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-DeploymentController::~DeploymentController() { stop(); }
-
-Status DeploymentController::start() { return impl_->setup_and_start(); }
-
-Status DeploymentController::Impl::setup_and_start() {
+Status DeploymentController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status(Code::kInvalid, "deployment controller already started");
   s.deploy_t = api::find_kind("apps/v1", "Deployment");
   s.rs_t = api::find_kind("apps/v1", "ReplicaSet");
   s.pod_t = api::find_kind("v1", "Pod");
@@ -927,15 +922,7 @@ Status DeploymentController::Impl::setup_and_start() {
                      [&s](const ObjectPtr& rs) { s.enqueue_owner_of_rs(*rs); },
                  });
   watch(*s.pods, {nullptr, nullptr, [&s](const ObjectPtr& p) { s.on_pod_delete(*p); }});
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void DeploymentController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics DeploymentController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -25,47 +25,12 @@ std::string safe_encode(std::string_view s) {
   return out;
 }
 
-namespace {
-
-// Drops nulls, empty objects and empty arrays, bottom-up. Returns false when
-// v itself ends up "empty" (and should be dropped by its parent).
-bool prune(Json& v) {
-  if (v.is_null()) return false;
-  if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end();) {
-      if (!prune(it.value())) {
-        it = v.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    return !v.empty();
-  }
-  if (v.is_array()) {
-    for (auto& e : v) {
-      if (!prune(e)) e = Json::object();  // keep positions: [{}] ≠ []
-    }
-    return !v.empty();
-  }
-  return true;
+bool equal_ignore_hash(const Json& a, const Json& b) {
+  return api::normalize_pod_template(a) == api::normalize_pod_template(b);
 }
-
-}  // namespace
-
-Json normalize_template(const Json& tmpl) {
-  Json t = tmpl.is_object() ? tmpl : Json::object();
-  if (t.contains("metadata") && t["metadata"].is_object()) {
-    Json& m = t["metadata"];
-    if (m.contains("labels") && m["labels"].is_object()) m["labels"].erase(kHashLabel);
-  }
-  if (!prune(t)) return Json::object();
-  return t;
-}
-
-bool equal_ignore_hash(const Json& a, const Json& b) { return normalize_template(a) == normalize_template(b); }
 
 std::string template_hash(const Json& tmpl, int64_t collision_count) {
-  std::string data = normalize_template(tmpl).dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string data = api::normalize_pod_template(tmpl).dump(-1, ' ', false, Json::error_handler_t::replace);
   if (collision_count > 0) data += "#" + std::to_string(collision_count);
   return safe_encode(std::to_string(fnv32a(data)));
 }

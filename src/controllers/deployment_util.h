@@ -10,10 +10,11 @@
 #include <string_view>
 
 #include "minik8s/api/json.h"
+#include "minik8s/api/pod_template.h"
 
 namespace minik8s::controllers::deployment {
 
-inline constexpr const char* kHashLabel = "pod-template-hash";
+inline constexpr const char* kHashLabel = api::kPodTemplateHashLabel;
 inline constexpr const char* kRevisionAnnotation = "deployment.kubernetes.io/revision";
 inline constexpr const char* kRevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history";
 inline constexpr const char* kDesiredReplicasAnnotation = "deployment.kubernetes.io/desired-replicas";
@@ -27,11 +28,9 @@ uint32_t fnv32a(std::string_view data);
 // Kubernetes' rand.SafeEncodeString: each byte → "bcdfghjklmnpqrstvwxz2456789"[b % 27].
 std::string safe_encode(std::string_view s);
 
-// The template with the pod-template-hash label removed and, recursively,
-// null members, empty objects and empty arrays dropped: what kubectl's
-// round trip through Go structs adds (creationTimestamp: null,
-// resources: {}) or drops does not make two templates differ.
-api::Json normalize_template(const api::Json& tmpl);
+// Templates compared as api::normalize_pod_template sees them: what kubectl's
+// round trip through Go structs adds (creationTimestamp: null, resources: {})
+// or drops does not make two templates differ.
 bool equal_ignore_hash(const api::Json& a, const api::Json& b);
 // safe_encode(decimal string of FNV-32a(canonical JSON of the normalised
 // template, then the collision count as a decimal when > 0)).

@@ -110,9 +110,8 @@ struct EndpointsController::Impl : client::Controller {
   client::Informer* pods = nullptr;
   client::Informer* endpoints = nullptr;
   client::Informer* slices = nullptr;
-  bool started = false;
 
-  Status setup_and_start();
+  Status setup() override;
 
   // ---- handlers (informer threads): only enqueue Service keys.
 
@@ -268,21 +267,17 @@ struct EndpointsController::Impl : client::Controller {
   }
 };
 
-EndpointsController::EndpointsController(client::Client& client, EndpointsOptions options)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, options, real_clock())) {}
+EndpointsController::EndpointsController(client::Client& client, EndpointsOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), options, real_clock()));
+}
 
 EndpointsController::EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options,
-                                         Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, options, clock)) {}
+                                         Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, options, clock));
+}
 
-EndpointsController::~EndpointsController() { stop(); }
-
-Status EndpointsController::start() { return impl_->setup_and_start(); }
-
-Status EndpointsController::Impl::setup_and_start() {
+Status EndpointsController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status(Code::kInvalid, "endpoints controller already started");
   s.services_type = api::find_kind("v1", "Service");
   s.pods_type = api::find_kind("v1", "Pod");
   s.endpoints_type = api::find_kind("v1", "Endpoints");
@@ -325,15 +320,7 @@ Status EndpointsController::Impl::setup_and_start() {
                         if (!svc.empty()) s.enqueue(sfield(field(*o, "metadata"), "namespace") + "/" + svc);
                       }});
   }
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void EndpointsController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics EndpointsController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

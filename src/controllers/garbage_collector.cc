@@ -17,8 +17,8 @@
 // with owners (on add/update), the dependents of a deleted object, and
 // deleting owners whenever one of their dependents changes.
 // The workers do not wait for every cache (a kind that cannot be listed must
-// not stall the collector): the handlers are registered directly on the
-// informers rather than with watch(), and on_synced() waits for the caches at
+// not stall the collector): the handlers are registered with
+// watch(..., wait_for_cache = false), and on_synced() waits for the caches at
 // most kSyncWait on the injected clock, then the workers start deciding.
 #include <spdlog/spdlog.h>
 
@@ -96,7 +96,7 @@ struct GarbageCollector::Impl : client::Controller {
                            clk),
         client(f.client()),
         opts(std::move(o)) {}
-  ~Impl() override { shutdown(); }
+  ~Impl() override { stop(); }
 
   struct Node {
     const api::ResourceType* type = nullptr;
@@ -105,28 +105,17 @@ struct GarbageCollector::Impl : client::Controller {
 
   client::Client& client;
   const GarbageCollectorOptions opts;
-  // Shared informers (owned by the factory) and our handlers on them; set up
-  // by setup_and_start(), read-only after.
-  std::vector<std::pair<client::Informer*, client::HandlerId>> informers;
+  // Shared informers (owned by the factory); set up by setup(), read-only
+  // after.
+  std::vector<const client::Informer*> informers;
   std::vector<const api::ResourceType*> watched;
-  bool started = false;
-  std::atomic<bool> stopping{false};
 
   std::mutex mu;
   // Guarded by mu:
   std::map<std::string, Node> graph;                         // uid → object
   std::map<std::string, std::set<std::string>> dependents;   // owner uid → dependent uids
 
-  Status setup_and_start();
-
-  // Our handlers go first (none runs after this), then the workers;
-  // idempotent. `informers` stays as it is: on_synced() may still read it.
-  void shutdown() {
-    if (!stopping.exchange(true)) {
-      for (auto& [inf, id] : informers) inf->remove_event_handlers(id);
-    }
-    stop();
-  }
+  Status setup() override;
 
   // ---- graph maintenance (informer threads).
 
@@ -187,8 +176,8 @@ struct GarbageCollector::Impl : client::Controller {
   // ---- workers.
 
   bool synced() const {
-    for (const auto& entry : informers) {
-      if (!entry.first->has_synced()) return false;
+    for (const client::Informer* inf : informers) {
+      if (!inf->has_synced()) return false;
     }
     return true;
   }
@@ -198,8 +187,8 @@ struct GarbageCollector::Impl : client::Controller {
   // cannot be listed must not stall the collector.
   void on_synced() override {
     auto give_up = clock().monotonic() + kSyncWait;
-    while (!stopping && !synced() && clock().monotonic() < give_up) std::this_thread::sleep_for(10ms);
-    if (!stopping && !synced()) spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
+    while (!stopping() && !synced() && clock().monotonic() < give_up) std::this_thread::sleep_for(10ms);
+    if (!stopping() && !synced()) spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
   }
 
   // An error is logged and retried with the uid's backoff by the base.
@@ -416,21 +405,17 @@ struct GarbageCollector::Impl : client::Controller {
   }
 };
 
-GarbageCollector::GarbageCollector(client::Client& client, GarbageCollectorOptions options)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+GarbageCollector::GarbageCollector(client::Client& client, GarbageCollectorOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
+}
 
 GarbageCollector::GarbageCollector(client::SharedInformerFactory& factory, GarbageCollectorOptions options,
-                                   Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
+                                   Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-GarbageCollector::~GarbageCollector() { stop(); }
-
-Status GarbageCollector::start() { return impl_->setup_and_start(); }
-
-Status GarbageCollector::Impl::setup_and_start() {
+Status GarbageCollector::Impl::setup() {
   Impl& s = *this;
-  if (s.started || s.stopping) return Status(Code::kInvalid, "garbage collector already started");
   std::vector<const api::ResourceType*> kinds;
   if (s.opts.kinds.empty()) {
     for (const api::ResourceType* t : api::all_resources()) {
@@ -448,22 +433,15 @@ Status GarbageCollector::Impl::setup_and_start() {
   }
   for (const api::ResourceType* t : kinds) {
     client::Informer& inf = factory().informer(*t);
-    client::HandlerId id =
-        inf.add_event_handlers({[&s, t](const ObjectPtr& o) { s.on_upsert(t, nullptr, o); },
-                                [&s, t](const ObjectPtr& a, const ObjectPtr& b) { s.on_upsert(t, a, b); },
-                                [&s](const ObjectPtr& o) { s.on_delete(o); }});
-    s.informers.emplace_back(&inf, id);
+    watch(inf,
+          {[&s, t](const ObjectPtr& o) { s.on_upsert(t, nullptr, o); },
+           [&s, t](const ObjectPtr& a, const ObjectPtr& b) { s.on_upsert(t, a, b); },
+           [&s](const ObjectPtr& o) { s.on_delete(o); }},
+          /*wait_for_cache=*/false);
+    s.informers.push_back(&inf);
     s.watched.push_back(t);
   }
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void GarbageCollector::stop() {
-  impl_->shutdown();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics GarbageCollector::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

@@ -228,12 +228,13 @@ PodMetrics pod_metrics_from_list(const Json& list, const std::string& resource, 
   return out;
 }
 
-// GetResourceReplicas
-Result<ResourceProposal> resource_replicas_utilization(int32_t current, int32_t target, const std::string& resource,
-                                                       const std::vector<const Json*>& pods, PodMetrics metrics,
-                                                       const CalcOptions& opts) {
-  if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
-  if (target <= 0) return Status(Code::kInvalid, "the target utilization must be positive");
+namespace {
+
+// What both calculations start from: metrics keeps the samples of the listed
+// pods that are neither ignored nor unready; the groups say which pods are
+// which. kInvalid when no sample is left.
+Result<Groups> usable_samples(const std::vector<const Json*>& pods, PodMetrics& metrics, const std::string& resource,
+                              const CalcOptions& opts) {
   keep_listed(metrics, pods);
   Groups g = group_pods(pods, metrics, resource, opts);
   remove_pods(metrics, g.ignored);
@@ -241,6 +242,20 @@ Result<ResourceProposal> resource_replicas_utilization(int32_t current, int32_t 
   if (metrics.empty()) {
     return Status(Code::kInvalid, "did not receive metrics for targeted pods (pods might be unready)");
   }
+  return g;
+}
+
+}  // namespace
+
+// GetResourceReplicas
+Result<ResourceProposal> resource_replicas_utilization(int32_t current, int32_t target, const std::string& resource,
+                                                       const std::vector<const Json*>& pods, PodMetrics metrics,
+                                                       const CalcOptions& opts) {
+  if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
+  if (target <= 0) return Status(Code::kInvalid, "the target utilization must be positive");
+  auto grouped = usable_samples(pods, metrics, resource, opts);
+  if (!grouped) return grouped.status();
+  Groups& g = *grouped;
   auto requests = pod_requests(pods, resource);
   if (!requests) return requests.status();
   auto r = utilization_ratio(metrics, *requests, target);
@@ -281,13 +296,9 @@ Result<ResourceProposal> resource_replicas_average(int32_t current, int64_t targ
                                                    const CalcOptions& opts) {
   if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
   if (target <= 0) return Status(Code::kInvalid, "the target average value must be positive");
-  keep_listed(metrics, pods);
-  Groups g = group_pods(pods, metrics, resource, opts);
-  remove_pods(metrics, g.ignored);
-  remove_pods(metrics, g.unready);
-  if (metrics.empty()) {
-    return Status(Code::kInvalid, "did not receive metrics for targeted pods (pods might be unready)");
-  }
+  auto grouped = usable_samples(pods, metrics, resource, opts);
+  if (!grouped) return grouped.status();
+  Groups& g = *grouped;
   auto [ratio, usage] = usage_ratio(metrics, target);
   ResourceProposal out{current, 0, usage};
   bool scale_up_with_unready = !g.unready.empty() && ratio > 1.0;

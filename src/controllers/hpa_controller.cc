@@ -26,10 +26,10 @@
 #include "minik8s/api/quantity.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/client/controller.h"
+#include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "events.h"
 #include "minik8s/util/time.h"
 #include "minik8s/util/url.h"
 
@@ -119,7 +119,6 @@ struct HpaController::Impl : client::Controller {
   // Shared informers, owned by the factory.
   client::Informer* hpas = nullptr;
   client::Informer* pods = nullptr;
-  bool started = false;
 
   std::mutex mu;
   std::set<std::string> forced;  // guarded by mu: keys to sync now (added / spec changed / deleted)
@@ -129,7 +128,7 @@ struct HpaController::Impl : client::Controller {
   std::map<std::string, std::chrono::steady_clock::time_point> due;  // on clock().monotonic()
   std::map<std::string, std::map<std::string, SysTime>> warned;  // key → reason+message → last recorded
 
-  Status setup_and_start();
+  Status setup() override;
 
   // Handlers (informer thread): only mark and enqueue.
   void force(const ObjectPtr& obj) {
@@ -180,7 +179,7 @@ struct HpaController::Impl : client::Controller {
       if (seen.time_since_epoch().count() != 0 && now - seen < kWarningRepeat) return;
       seen = now;
     }
-    Json ev = make_event(hpa, "autoscaling/v2", "HorizontalPodAutoscaler", type, reason, message, kComponent, now);
+    Json ev = client::make_event(hpa, "autoscaling/v2", "HorizontalPodAutoscaler", type, reason, message, kComponent, now);
     auto r = client.create(*events_type, ev, sfield(meta, "namespace"));
     if (!r) spdlog::debug("hpa: recording event: {}", r.status().to_string());
   }
@@ -437,20 +436,16 @@ struct HpaController::Impl : client::Controller {
   }
 };
 
-HpaController::HpaController(client::Client& client, HpaOptions options)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+HpaController::HpaController(client::Client& client, HpaOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
+}
 
-HpaController::HpaController(client::SharedInformerFactory& factory, HpaOptions options, Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
+HpaController::HpaController(client::SharedInformerFactory& factory, HpaOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-HpaController::~HpaController() { stop(); }
-
-Status HpaController::start() { return impl_->setup_and_start(); }
-
-Status HpaController::Impl::setup_and_start() {
+Status HpaController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status::ok();
   if (s.opts.sync_period <= std::chrono::milliseconds(0)) return bad_request("the HPA sync period must be positive");
   s.hpa_type = api::find_kind("autoscaling/v2", "HorizontalPodAutoscaler");
   s.pods_type = api::find_kind("v1", "Pod");
@@ -468,15 +463,7 @@ Status HpaController::Impl::setup_and_start() {
                      [&s](const ObjectPtr& o) { s.force(o); },
                  });
   wait_for(*s.pods);  // read by sync(), no handlers
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void HpaController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics HpaController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

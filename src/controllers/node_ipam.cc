@@ -15,10 +15,10 @@
 
 #include "cidr.h"
 #include "minik8s/client/controller.h"
+#include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "events.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::controllers {
@@ -57,9 +57,7 @@ struct NodeIpamController::Impl : client::Controller {
   std::set<std::string> waiting;    // no block left for it
   std::set<std::string> announced;  // got the CIDRNotAvailable event for the current wait
 
-  bool started = false;
-
-  Status setup_and_start();
+  Status setup() override;
 
   // ---- allocation map
 
@@ -213,26 +211,22 @@ struct NodeIpamController::Impl : client::Controller {
   }
 
   void record_event(const Json& node, const std::string& type, const std::string& reason, const std::string& message) {
-    Json ev = make_event(node, "v1", "Node", type, reason, message, "node-ipam-controller");
+    Json ev = client::make_event(node, "v1", "Node", type, reason, message, "node-ipam-controller");
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-ipam: recording event: {}", r.status().to_string());
   }
 };
 
-NodeIpamController::NodeIpamController(client::Client& client, NodeIpamOptions options)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), real_clock())) {}
+NodeIpamController::NodeIpamController(client::Client& client, NodeIpamOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
+}
 
-NodeIpamController::NodeIpamController(client::SharedInformerFactory& factory, NodeIpamOptions options, Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
+NodeIpamController::NodeIpamController(client::SharedInformerFactory& factory, NodeIpamOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-NodeIpamController::~NodeIpamController() { stop(); }
-
-Status NodeIpamController::start() { return impl_->setup_and_start(); }
-
-Status NodeIpamController::Impl::setup_and_start() {
+Status NodeIpamController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status(Code::kInvalid, "node IPAM controller already started");
   auto cluster = parse_ipv4_cidr(s.opts.cluster_cidr);
   if (!cluster) return bad_request("cluster CIDR: " + cluster.status().message());
   auto blocks = CidrBlocks::make(*cluster, s.opts.node_cidr_mask);
@@ -253,15 +247,7 @@ Status NodeIpamController::Impl::setup_and_start() {
                       },
                       [&s](const ObjectPtr& n) { s.enqueue(client::object_key(*n)); },
                   });
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void NodeIpamController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics NodeIpamController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

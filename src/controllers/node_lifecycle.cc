@@ -32,10 +32,10 @@
 #include <set>
 
 #include "minik8s/client/controller.h"
+#include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "events.h"
 #include "minik8s/util/time.h"
 #include "node_lifecycle_taints.h"
 
@@ -142,7 +142,6 @@ struct NodeLifecycleController::Impl : client::Controller {
   client::Informer* nodes = nullptr;
   client::Informer* leases = nullptr;
   client::Informer* pods = nullptr;
-  bool started = false;
 
   // Monitor-key state (no lock: one key runs on one worker at a time).
   struct Health {
@@ -157,13 +156,13 @@ struct NodeLifecycleController::Impl : client::Controller {
   bool monitor_poked = false;
   std::map<std::string, SysTime> taint_seen;  // taint_id → when our informer first showed it
 
-  Status setup_and_start();
+  Status setup() override;
 
   // ---- events
 
   void record_event(const Json& obj, const std::string& kind, const std::string& type, const std::string& reason,
                     const std::string& message) {
-    Json ev = make_event(obj, "v1", kind, type, reason, message, kComponent, clock().now());
+    Json ev = client::make_event(obj, "v1", kind, type, reason, message, kComponent, clock().now());
     auto r = client.create(*events_type, ev);
     if (!r) spdlog::debug("node-lifecycle: recording event {}: {}", reason, r.status().to_string());
   }
@@ -431,21 +430,17 @@ struct NodeLifecycleController::Impl : client::Controller {
   }
 };
 
-NodeLifecycleController::NodeLifecycleController(client::Client& client, NodeLifecycleOptions options, Clock& clock)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, std::move(options), clock)) {}
+NodeLifecycleController::NodeLifecycleController(client::Client& client, NodeLifecycleOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), clock));
+}
 
 NodeLifecycleController::NodeLifecycleController(client::SharedInformerFactory& factory, NodeLifecycleOptions options,
-                                                 Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, std::move(options), clock)) {}
+                                                 Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-NodeLifecycleController::~NodeLifecycleController() { stop(); }
-
-Status NodeLifecycleController::start() { return impl_->setup_and_start(); }
-
-Status NodeLifecycleController::Impl::setup_and_start() {
+Status NodeLifecycleController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status(Code::kInvalid, "node lifecycle controller already started");
   if (s.opts.grace_period <= std::chrono::milliseconds(0) || s.opts.monitor_period <= std::chrono::milliseconds(0)) {
     return bad_request("node lifecycle: grace and monitor periods must be positive");
   }
@@ -467,15 +462,7 @@ Status NodeLifecycleController::Impl::setup_and_start() {
   });
   s.add_handlers();
   wait_for(*s.leases);  // read by the monitor pass, no handlers
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void NodeLifecycleController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics NodeLifecycleController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

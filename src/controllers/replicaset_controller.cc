@@ -16,10 +16,10 @@
 
 #include "minik8s/api/selector.h"
 #include "minik8s/client/controller.h"
+#include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "events.h"
 #include "replicaset_pods.h"
 
 namespace minik8s::controllers {
@@ -75,9 +75,8 @@ struct ReplicaSetController::Impl : client::Controller {
   client::Informer* sets = nullptr;
   client::Informer* pods = nullptr;
   rs::Expectations expectations{std::chrono::minutes(5), clock()};
-  bool started = false;
 
-  Status setup_and_start();
+  Status setup() override;
 
   // ---- handlers (informer threads): expectations + enqueue only.
 
@@ -169,7 +168,7 @@ struct ReplicaSetController::Impl : client::Controller {
   // ---- reconcile (the workers; never two for one key at once).
 
   void record_event(const Json& set, const std::string& type, const std::string& reason, const std::string& message) {
-    Json ev = make_event(set, "apps/v1", "ReplicaSet", type, reason, message, kComponent);
+    Json ev = client::make_event(set, "apps/v1", "ReplicaSet", type, reason, message, kComponent);
     auto r = client.create(*event_type, ev);
     if (!r) spdlog::debug("replicaset: recording event: {}", r.status().to_string());
   }
@@ -396,21 +395,17 @@ struct ReplicaSetController::Impl : client::Controller {
   }
 };
 
-ReplicaSetController::ReplicaSetController(client::Client& client, ReplicaSetOptions options, Clock& clock)
-    : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
-      impl_(std::make_unique<Impl>(*own_factory_, options, clock)) {}
+ReplicaSetController::ReplicaSetController(client::Client& client, ReplicaSetOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(own_factory(client), options, clock));
+}
 
 ReplicaSetController::ReplicaSetController(client::SharedInformerFactory& factory, ReplicaSetOptions options,
-                                           Clock& clock)
-    : impl_(std::make_unique<Impl>(factory, options, clock)) {}
+                                           Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, options, clock));
+}
 
-ReplicaSetController::~ReplicaSetController() { stop(); }
-
-Status ReplicaSetController::start() { return impl_->setup_and_start(); }
-
-Status ReplicaSetController::Impl::setup_and_start() {
+Status ReplicaSetController::Impl::setup() {
   Impl& s = *this;
-  if (s.started) return Status(Code::kInvalid, "replicaset controller already started");
   if (s.opts.burst < 1) return Status(Code::kBadRequest, "replicaset burst must be at least 1");
   s.rs_type = api::find_kind("apps/v1", "ReplicaSet");
   s.pod_type = api::find_kind("v1", "Pod");
@@ -430,15 +425,7 @@ Status ReplicaSetController::Impl::setup_and_start() {
   watch(*s.pods, {[&s](const ObjectPtr& p) { s.on_pod_add(p); },
                   [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
                   [&s](const ObjectPtr& p) { s.on_pod_delete(p); }});
-  s.started = true;
-  return client::Controller::start();
+  return Status::ok();
 }
-
-void ReplicaSetController::stop() {
-  impl_->stop();
-  if (own_factory_) own_factory_->stop();
-}
-
-client::ControllerMetrics ReplicaSetController::metrics() const { return impl_->metrics(); }
 
 }  // namespace minik8s::controllers

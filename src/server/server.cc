@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -326,25 +327,34 @@ int run_server(int argc, char** argv) {
   // One list+watch and cache per kind for the controllers on client::Controller
   // (docs/controllers.md); stopped after them.
   auto informers = std::make_unique<client::SharedInformerFactory>(*ctrl_client);
-  // Started in this order, stopped in reverse.
+  // Started in this order, stopped in reverse. Their work-queue and
+  // reconcile metrics are served on the API server's /metrics.
   struct Running {
-    std::string name;
-    std::function<void()> stop;
+    std::mutex mu;
+    std::vector<std::unique_ptr<client::ControllerHandle>> controllers;  // guarded by mu
   };
-  std::vector<Running> running;
+  auto running = std::make_shared<Running>();
+  (*api)->add_metrics_source([running] {
+    std::vector<std::pair<std::string, client::ControllerMetrics>> all;
+    std::lock_guard lock(running->mu);
+    for (const auto& c : running->controllers) all.emplace_back(c->name(), c->metrics());
+    return client::render_controller_metrics(all);
+  });
   auto stop_all = [&] {
-    for (auto it = running.rbegin(); it != running.rend(); ++it) it->stop();
-    running.clear();
+    std::lock_guard lock(running->mu);
+    for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
+    running->controllers.clear();
   };
-  auto launch = [&](const std::string& name, auto controller, const std::string& detail) -> bool {
+  auto launch = [&](const std::string& name, std::unique_ptr<client::ControllerHandle> controller,
+                    const std::string& detail) -> bool {
     if (auto st = controller->start(); !st.is_ok()) {
       std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(), st.to_string().c_str());
       stop_all();
       return false;
     }
     spdlog::info("{} controller started{}", name, detail);
-    std::shared_ptr<typename decltype(controller)::element_type> shared(std::move(controller));
-    running.push_back({name, [shared] { shared->stop(); }});
+    std::lock_guard lock(running->mu);
+    running->controllers.push_back(std::move(controller));
     return true;
   };
 

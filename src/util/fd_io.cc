@@ -22,11 +22,15 @@ bool wait_fd(int fd, short events, SteadyClock::time_point deadline, int wake_fd
   }
 }
 
-bool read_exact(int fd, void* buf, size_t len, SteadyClock::time_point deadline, int wake_fd) {
-  auto* d = static_cast<uint8_t*>(buf);
+namespace {
+
+// Moves len bytes with op (recv or send of up to n bytes at d), waiting for
+// `events` before each try; op returning 0 is the end of the stream.
+template <class Byte, class Op>
+bool transfer(int fd, short events, Byte* d, size_t len, SteadyClock::time_point deadline, int wake_fd, Op op) {
   while (len > 0) {
-    if (!wait_fd(fd, POLLIN, deadline, wake_fd)) return false;
-    ssize_t n = ::recv(fd, d, len, MSG_DONTWAIT);
+    if (!wait_fd(fd, events, deadline, wake_fd)) return false;
+    ssize_t n = op(d, len);
     if (n == 0) return false;
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -38,19 +42,16 @@ bool read_exact(int fd, void* buf, size_t len, SteadyClock::time_point deadline,
   return true;
 }
 
+}  // namespace
+
+bool read_exact(int fd, void* buf, size_t len, SteadyClock::time_point deadline, int wake_fd) {
+  return transfer(fd, POLLIN, static_cast<uint8_t*>(buf), len, deadline, wake_fd,
+                  [fd](uint8_t* d, size_t n) { return ::recv(fd, d, n, MSG_DONTWAIT); });
+}
+
 bool write_all(int fd, const void* buf, size_t len, SteadyClock::time_point deadline, int wake_fd) {
-  const auto* d = static_cast<const uint8_t*>(buf);
-  while (len > 0) {
-    if (!wait_fd(fd, POLLOUT, deadline, wake_fd)) return false;
-    ssize_t n = ::send(fd, d, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return false;
-    }
-    d += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
+  return transfer(fd, POLLOUT, static_cast<const uint8_t*>(buf), len, deadline, wake_fd,
+                  [fd](const uint8_t* d, size_t n) { return ::send(fd, d, n, MSG_NOSIGNAL | MSG_DONTWAIT); });
 }
 
 }  // namespace minik8s

@@ -390,7 +390,7 @@ TEST_F(ApiServerTest, MetricsCountRequests) {
 }
 
 TEST_F(ApiServerTest, MetricsAppendAddedSources) {
-  api_->add_metrics_source([] { return std::string("# TYPE extra_total counter\nextra_total 7\n"); });
+  api().add_metrics_source([] { return std::string("# TYPE extra_total counter\nextra_total 7\n"); });
   auto m = req("GET", "/metrics").body;
   size_t own = m.find("apiserver_registered_watchers ");
   size_t extra = m.find("extra_total 7\n");

@@ -2,13 +2,12 @@
 // sample-controller shape, STYLE.md §2; docs/controllers.md "How to write a
 // controller").
 //
-// A subclass, in its own start():
+// A subclass, in setup() (called once by start()):
 //   1. takes informers from the SharedInformerFactory (factory()),
 //   2. registers handlers with watch(informer, handlers) — handlers only
 //      enqueue keys (enqueue()) — and any other cache to wait for with
-//      wait_for(informer),
-//   3. calls Controller::start().
-// Controller::start() starts the factory's informers and N worker threads.
+//      wait_for(informer).
+// start() then starts the factory's informers and N worker threads.
 // Each worker waits until every watched cache has synced; on_synced() then
 // runs once (before any reconcile), and the workers take keys off the work
 // queue (de-duplicating; one worker per key at a time) and call
@@ -47,6 +46,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -126,7 +126,7 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // kInvalid when started twice (or after stop()).
+  // kInvalid when started twice (or after stop()); setup()'s error.
   Status start();
   void stop();
 
@@ -138,19 +138,25 @@ class Controller {
   // The factory and clock are borrowed and must outlive the controller.
   Controller(SharedInformerFactory& factory, ControllerOptions opts, Clock& clock = real_clock());
 
+  // Once, from start(), before the informers and workers start: informers,
+  // handlers, indexes (see above). An error ends start().
+  virtual Status setup() { return Status::ok(); }
   virtual ReconcileResult reconcile(const std::string& key) = 0;
   // Once, on a worker, after every cache synced and before the first reconcile.
   virtual void on_synced() {}
 
   // Before start(): handlers on an informer (removed by stop()), whose cache
-  // the workers wait for.
-  void watch(Informer& informer, EventHandlers handlers);
+  // the workers wait for unless wait_for_cache is false (a controller that
+  // must not stall on one kind waits in on_synced() itself).
+  void watch(Informer& informer, EventHandlers handlers, bool wait_for_cache = true);
   // Before start(): another cache to wait for.
   void wait_for(const Informer& informer);
 
   void enqueue(const std::string& key);
   void enqueue_after(const std::string& key, std::chrono::nanoseconds delay);
 
+  // True once stop() began (for waits in on_synced()).
+  bool stopping() const { return queue_.shutting_down(); }
   SharedInformerFactory& factory() { return factory_; }
   Client& api_client() { return factory_.client(); }
   Clock& clock() { return clock_; }
@@ -185,6 +191,34 @@ class Controller {
   bool started_ = false;
   bool stopped_ = false;
   std::vector<std::jthread> workers_;
+};
+
+// ControllerHandle: the public face of a controller class built on this
+// runtime (the pimpl of src/controllers/ and the scheduler). It owns the
+// client::Controller and, when built on a bare Client (most unit tests), a
+// private factory whose informers stop() stops after the controller. A
+// derived constructor calls set_impl() once, with own_factory(client) or a
+// shared factory. stop() is idempotent and runs in the destructor.
+class ControllerHandle {
+ public:
+  virtual ~ControllerHandle();
+  ControllerHandle(const ControllerHandle&) = delete;
+  ControllerHandle& operator=(const ControllerHandle&) = delete;
+
+  Status start();
+  void stop();
+  const std::string& name() const;
+  ControllerMetrics metrics() const;
+
+ protected:
+  ControllerHandle() = default;
+  // A private factory over client, owned by the handle.
+  SharedInformerFactory& own_factory(Client& client);
+  void set_impl(std::unique_ptr<Controller> impl);
+
+ private:
+  std::unique_ptr<SharedInformerFactory> own_factory_;  // declared first: outlives impl_
+  std::unique_ptr<Controller> impl_;
 };
 
 // The Prometheus text format (HELP/TYPE, then one sample per controller, label

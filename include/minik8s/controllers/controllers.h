@@ -34,8 +34,9 @@
 //
 // NodeIpamController, EndpointsController, ReplicaSetController,
 // DeploymentController, GarbageCollector, HpaController and
-// NodeLifecycleController are client::Controllers
-// (include/minik8s/client/controller.h). Built on a SharedInformerFactory
+// NodeLifecycleController are client::ControllerHandles over
+// client::Controllers (include/minik8s/client/controller.h): start(),
+// stop(), name() and metrics() come from the handle. Built on a SharedInformerFactory
 // (borrowed, outlives them) they share its informers (one Pod watch and cache
 // for all): start() starts the factory's informers, and the factory's owner
 // stops them after stopping the controllers. Built on a Client they use a
@@ -62,40 +63,29 @@ struct NodeIpamOptions {
   int node_cidr_mask = 24;  // prefix length of each node's pod CIDR
 };
 
-class NodeIpamController {
+class NodeIpamController : public client::ControllerHandle {
  public:
   NodeIpamController(client::Client& client, NodeIpamOptions options);
   NodeIpamController(client::SharedInformerFactory& factory, NodeIpamOptions options, Clock& clock = real_clock());
-  ~NodeIpamController();
-  // kBadRequest when cluster_cidr / node_cidr_mask are malformed or inconsistent.
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
+  // start(): kBadRequest when cluster_cidr / node_cidr_mask are malformed or
+  // inconsistent.
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 struct EndpointsOptions {
   bool endpoint_slices = true;  // also maintain discovery.k8s.io/v1 EndpointSlices
 };
 
-class EndpointsController {
+class EndpointsController : public client::ControllerHandle {
  public:
   EndpointsController(client::Client& client, EndpointsOptions options = {});
   EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options = {},
                       Clock& clock = real_clock());
-  ~EndpointsController();
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 // ReplicaSetController (apps/v1 ReplicaSet): keeps spec.replicas pods that
@@ -116,21 +106,15 @@ struct ReplicaSetOptions {
   int burst = 500;  // most pod creates/deletes per sync
 };
 
-class ReplicaSetController {
+class ReplicaSetController : public client::ControllerHandle {
  public:
   ReplicaSetController(client::Client& client, ReplicaSetOptions options = {}, Clock& clock = real_clock());
   ReplicaSetController(client::SharedInformerFactory& factory, ReplicaSetOptions options = {},
                        Clock& clock = real_clock());
-  ~ReplicaSetController();
-  // kBadRequest when burst < 1; kInvalid when started twice.
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
+  // start(): kBadRequest when burst < 1; kInvalid when started twice.
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 // DeploymentController (apps/v1 Deployment): one ReplicaSet per pod template
@@ -145,20 +129,14 @@ class ReplicaSetController {
 // progress deadline.
 struct DeploymentOptions {};
 
-class DeploymentController {
+class DeploymentController : public client::ControllerHandle {
  public:
   DeploymentController(client::Client& client, DeploymentOptions options = {});
   DeploymentController(client::SharedInformerFactory& factory, DeploymentOptions options = {},
                        Clock& clock = real_clock());
-  ~DeploymentController();
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 // GarbageCollector: deletes objects whose owners (metadata.ownerReferences,
@@ -178,21 +156,15 @@ struct GarbageCollectorOptions {
   std::vector<std::string> kinds;
 };
 
-class GarbageCollector {
+class GarbageCollector : public client::ControllerHandle {
  public:
   GarbageCollector(client::Client& client, GarbageCollectorOptions options = {});
   GarbageCollector(client::SharedInformerFactory& factory, GarbageCollectorOptions options = {},
                    Clock& clock = real_clock());
-  ~GarbageCollector();
-  // kBadRequest for an unknown kind in options.kinds.
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
+  // start(): kBadRequest for an unknown kind in options.kinds.
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 // HpaController (autoscaling/v2 HorizontalPodAutoscaler): every sync_period
@@ -220,20 +192,14 @@ struct HpaOptions {
   std::chrono::milliseconds initial_readiness_delay{30000};
 };
 
-class HpaController {
+class HpaController : public client::ControllerHandle {
  public:
   HpaController(client::Client& client, HpaOptions options = {});
   HpaController(client::SharedInformerFactory& factory, HpaOptions options = {}, Clock& clock = real_clock());
-  ~HpaController();
-  // kBadRequest when sync_period is not positive.
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
+  // start(): kBadRequest when sync_period is not positive.
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 // NodeLifecycleController: watches Nodes and their Leases
@@ -256,21 +222,15 @@ struct NodeLifecycleOptions {
   std::chrono::milliseconds monitor_period{1000};
 };
 
-class NodeLifecycleController {
+class NodeLifecycleController : public client::ControllerHandle {
  public:
   NodeLifecycleController(client::Client& client, NodeLifecycleOptions options = {}, Clock& clock = real_clock());
   NodeLifecycleController(client::SharedInformerFactory& factory, NodeLifecycleOptions options = {},
                           Clock& clock = real_clock());
-  ~NodeLifecycleController();
-  // kBadRequest when a period is not positive.
-  Status start();
-  void stop();
-  client::ControllerMetrics metrics() const;
+  // start(): kBadRequest when a period is not positive.
 
  private:
   struct Impl;
-  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
-  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace minik8s::controllers
