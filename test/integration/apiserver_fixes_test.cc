@@ -16,7 +16,9 @@
 #include <thread>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/controllers.h"
 #include "minik8s/storage/storage.h"
 #include "api_server_fixture.h"
 
@@ -152,8 +154,16 @@ TEST_F(ApiFixTest, OneNodePortForTcpAndUdpOfTheSamePort) {
 }
 
 TEST_F(ApiFixTest, NoObjectOutlivesItsNamespaceUnderConcurrentCreates) {
-  NamespaceController nc(*api_, *store_, 20ms);
-  nc.start();
+  // The namespace controller over HTTP, as `minik8s server` runs it.
+  client::HttpRestClientOptions ro;
+  ro.server = api_->url();
+  auto rest = client::make_http_rest_client(ro);
+  ASSERT_TRUE(rest.is_ok()) << rest.status().to_string();
+  client::Client ns_client(**rest);
+  // No grace before the first pass: the creates race the controller's passes
+  // from the moment of the DELETE, the hardest case.
+  controllers::NamespaceController nc(ns_client, controllers::NamespaceOptions{0ms});
+  ASSERT_TRUE(nc.start().is_ok());
   for (int trial = 0; trial < 5; ++trial) {
     std::string ns = "race" + std::to_string(trial);
     ASSERT_EQ(post("/api/v1/namespaces",

@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/controllers.h"
 #include "minik8s/storage/storage.h"
 #include "api_server_fixture.h"
 
@@ -365,8 +367,14 @@ TEST_F(ApiServerTest, NamespaceDeletionCascades) {
   auto refused = post("/api/v1/namespaces/tmp/pods", pod("b"));
   EXPECT_EQ(refused.code, 403);
   EXPECT_EQ(req("DELETE", "/api/v1/namespaces/default").code, 403);
-  NamespaceController nc(*api_, *store_, 50ms);
-  nc.start();
+  // The namespace controller over HTTP, as `minik8s server` runs it.
+  client::HttpRestClientOptions ro;
+  ro.server = api_->url();
+  auto rest = client::make_http_rest_client(ro);
+  ASSERT_TRUE(rest.is_ok()) << rest.status().to_string();
+  client::Client ns_client(**rest);
+  controllers::NamespaceController nc(ns_client);
+  ASSERT_TRUE(nc.start().is_ok());
   auto deadline = std::chrono::steady_clock::now() + 5s;
   int code = 0;
   while (std::chrono::steady_clock::now() < deadline) {

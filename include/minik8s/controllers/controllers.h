@@ -32,12 +32,13 @@
 // stop() joins (idempotent; also in the destructor). The Client is borrowed
 // and must outlive the controller.
 //
-// NodeIpamController and EndpointsController are client::Controllers
-// (include/minik8s/client/controller.h). Built on a SharedInformerFactory
-// (borrowed, outlives them) they share its informers: start() starts the
-// factory's informers, and the factory's owner stops them after stopping the
-// controllers. Built on a Client they use a private factory, stopped with
-// them. `clock` (borrowed) is what their timestamps and delays run on.
+// NodeIpamController, EndpointsController and NamespaceController are
+// client::Controllers (include/minik8s/client/controller.h). Built on a
+// SharedInformerFactory (borrowed, outlives them) they share its informers:
+// start() starts the factory's informers, and the factory's owner stops them
+// after stopping the controllers. Built on a Client they use a private
+// factory, stopped with them. `clock` (borrowed) is what their timestamps and
+// delays run on.
 #pragma once
 
 #include <chrono>
@@ -84,6 +85,42 @@ class EndpointsController {
   EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options = {},
                       Clock& clock = real_clock());
   ~EndpointsController();
+  Status start();
+  void stop();
+  client::ControllerMetrics metrics() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<client::SharedInformerFactory> own_factory_;  // built on a Client only
+  std::unique_ptr<Impl> impl_;
+};
+
+// NamespaceController: finishes the deletion of a Namespace. Deleting one
+// makes it Terminating (the API server sets deletionTimestamp, status.phase
+// Terminating and spec.finalizers ["kubernetes"], and refuses new content).
+// deletion_grace after the controller sees that, it deletes every object in
+// it — a live list of each namespaced kind in the kind table, Background
+// propagation — and, after a pass that found nothing left, clears
+// spec.finalizers through the namespaces/NAME/finalize subresource, which
+// removes the Namespace. While objects remain (pods in their grace period,
+// finalizers) it looks again after 200 ms, and once a second when the
+// deletion is older than 10 s (delays measured on `clock`). A list or delete
+// that fails is retried with backoff and holds the finalization back. Key:
+// the namespace name; two workers.
+struct NamespaceOptions {
+  // The wait before the first pass, as Kubernetes' namespaceDeletionGracePeriod
+  // (5 s there): `kubectl delete -f` of a manifest that lists the Namespace
+  // first still finds each object in it, instead of a NotFound error for
+  // those the controller got to first.
+  std::chrono::milliseconds deletion_grace{2000};
+};
+
+class NamespaceController {
+ public:
+  explicit NamespaceController(client::Client& client, NamespaceOptions options = {});
+  explicit NamespaceController(client::SharedInformerFactory& factory, NamespaceOptions options = {},
+                               Clock& clock = real_clock());
+  ~NamespaceController();
   Status start();
   void stop();
   client::ControllerMetrics metrics() const;
