@@ -39,7 +39,9 @@ constexpr auto kFastRecheck = 200ms;
 constexpr auto kRecheck = 1s;
 constexpr auto kFastWindow = 10s;
 
-bool terminating(const Json& ns) { return !field(field(ns, "metadata"), "deletionTimestamp").is_null(); }
+bool terminating(const Json& ns) {
+  return !field(field(ns, "metadata"), "deletionTimestamp").is_null();
+}
 
 }  // namespace
 
@@ -63,13 +65,15 @@ struct NamespaceController::Impl : client::Controller {
     // One pass: delete what is not yet going, count everything still there.
     size_t remaining = 0;
     Status failure = Status::ok();
-    const Json background = {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Background"}};
+    const Json background = {
+        {"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Background"}};
     for (const api::ResourceType* t : api::all_resources()) {
       if (!t->namespaced) continue;
       auto list = client.list(*t, name);
       if (!list) {
         if (list.status().code() == Code::kNotFound) continue;  // kind not served
-        failure = Status(list.status().code(), "listing " + t->plural + ": " + list.status().message());
+        failure =
+            Status(list.status().code(), "listing " + t->plural + ": " + list.status().message());
         continue;
       }
       const Json& items = field(*list, "items");
@@ -81,7 +85,8 @@ struct NamespaceController::Impl : client::Controller {
         std::string obj_name = sfield(meta, "name");
         auto r = client.remove(*t, name, obj_name, &background);
         if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-          failure = Status(r.status().code(), "deleting " + t->plural + "/" + obj_name + ": " + r.status().message());
+          failure = Status(r.status().code(),
+                           "deleting " + t->plural + "/" + obj_name + ": " + r.status().message());
         }
       }
     }
@@ -109,10 +114,12 @@ struct NamespaceController::Impl : client::Controller {
     Json obj = std::move(cur.value());
     if (!obj["spec"].is_object()) obj["spec"] = Json::object();
     obj["spec"]["finalizers"] = Json::array();
-    auto res = client.rest().request("PUT", client::Client::path(*namespaces_type, "", name, "finalize"), obj.dump());
+    auto res = client.rest().request(
+        "PUT", client::Client::path(*namespaces_type, "", name, "finalize"), obj.dump());
     if (!res) return res.status();
     if (Status st = client::check_response(*res); !st.is_ok()) {
-      return st.code() == Code::kNotFound ? Status::ok() : st;  // Conflict: retried on a fresher copy
+      // Conflict: retried on a fresher copy.
+      return st.code() == Code::kNotFound ? Status::ok() : st;
     }
     spdlog::info("namespace {} deleted", name);
     return Status::ok();
@@ -123,8 +130,8 @@ NamespaceController::NamespaceController(client::Client& client, NamespaceOption
     : own_factory_(std::make_unique<client::SharedInformerFactory>(client)),
       impl_(std::make_unique<Impl>(*own_factory_, options, real_clock())) {}
 
-NamespaceController::NamespaceController(client::SharedInformerFactory& factory, NamespaceOptions options,
-                                         Clock& clock)
+NamespaceController::NamespaceController(client::SharedInformerFactory& factory,
+                                         NamespaceOptions options, Clock& clock)
     : impl_(std::make_unique<Impl>(factory, options, clock)) {}
 
 NamespaceController::~NamespaceController() { stop(); }
@@ -134,10 +141,11 @@ Status NamespaceController::start() { return impl_->setup_and_start(); }
 Status NamespaceController::Impl::setup_and_start() {
   Impl& s = *this;
   if (s.started) return Status(Code::kInvalid, "namespace controller already started");
+  if (s.opts.deletion_grace < 0ms)
+    return bad_request("namespace controller: negative deletion grace");
   s.namespaces_type = api::find_kind("v1", "Namespace");
   if (!s.namespaces_type) return internal_error("the kind table lacks Namespace");
   s.namespaces = &factory().informer(*s.namespaces_type);
-  if (s.opts.deletion_grace < 0ms) return bad_request("namespace controller: negative deletion grace");
   // Only terminating namespaces concern the controller, after the grace; the
   // initial list brings those whose deletion a restart interrupted.
   auto on_namespace = [&s](const ObjectPtr& ns) {
@@ -148,8 +156,9 @@ Status NamespaceController::Impl::setup_and_start() {
       s.enqueue(client::object_key(*ns));
     }
   };
-  watch(*s.namespaces, {on_namespace, [on_namespace](const ObjectPtr&, const ObjectPtr& ns) { on_namespace(ns); },
-                        nullptr});
+  watch(*s.namespaces,
+        {on_namespace, [on_namespace](const ObjectPtr&, const ObjectPtr& ns) { on_namespace(ns); },
+         nullptr});
   s.started = true;
   return client::Controller::start();
 }

@@ -46,7 +46,8 @@ class NamespaceControllerTest : public ApiFixture {
     return o;
   }
 
-  void create(const std::string& k, const std::string& ns, const std::string& name, Json extra = Json::object()) {
+  void create(const std::string& k, const std::string& ns, const std::string& name,
+              Json extra = Json::object()) {
     Json o = object(k, ns, name);
     o.merge_patch(extra);
     auto r = client_->create(kind("v1", k.c_str()), o, ns);
@@ -72,9 +73,11 @@ class NamespaceControllerTest : public ApiFixture {
   // `trials` times: a Namespace with objects, deleted as `kubectl delete -f`
   // deletes a manifest with the Namespace first.
   void delete_manifest(const std::string& prefix, int trials, bool all_found) {
-    const std::vector<Item> items = {{"ConfigMap", "config"}, {"Secret", "creds"}, {"Service", "web"},
-                                     {"Pod", "web-0"},        {"Pod", "web-1"},    {"ConfigMap", "extra"}};
-    const std::string opts = R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"})";
+    const std::vector<Item> items = {{"ConfigMap", "config"}, {"Secret", "creds"},
+                                     {"Service", "web"},      {"Pod", "web-0"},
+                                     {"Pod", "web-1"},        {"ConfigMap", "extra"}};
+    const std::string opts =
+        R"({"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"})";
     for (int trial = 0; trial < trials; ++trial) {
       std::string ns = prefix + std::to_string(trial);
       ASSERT_NO_FATAL_FAILURE(create("Namespace", "", ns));
@@ -85,11 +88,13 @@ class NamespaceControllerTest : public ApiFixture {
         if (all_found) {
           EXPECT_EQ(code, 200) << ns << " " << it.kind << "/" << it.name;
         } else {
-          EXPECT_TRUE(code == 200 || code == 404) << ns << " " << it.kind << "/" << it.name << ": " << code;
+          EXPECT_TRUE(code == 200 || code == 404)
+              << ns << " " << it.kind << "/" << it.name << ": " << code;
         }
       }
       EXPECT_TRUE(eventually([&] { return gone("Namespace", "", ns); }, 10s)) << ns;
-      for (const auto& it : items) EXPECT_TRUE(gone(it.kind, ns, it.name)) << ns << " " << it.kind << "/" << it.name;
+      for (const auto& it : items)
+        EXPECT_TRUE(gone(it.kind, ns, it.name)) << ns << " " << it.kind << "/" << it.name;
     }
   }
 
@@ -99,8 +104,8 @@ class NamespaceControllerTest : public ApiFixture {
 TEST_F(NamespaceControllerTest, TerminatingUntilItsContentsAreGoneThenRemoved) {
   ASSERT_NO_FATAL_FAILURE(create("Namespace", "", "tidy"));
   ASSERT_NO_FATAL_FAILURE(create("Namespace", "", "keep"));
-  const std::vector<Item> items = {{"Pod", "a"}, {"Pod", "b"}, {"ConfigMap", "c1"}, {"ConfigMap", "c2"},
-                                   {"Service", "web"}, {"Secret", "s"}};
+  const std::vector<Item> items = {{"Pod", "a"},        {"Pod", "b"},       {"ConfigMap", "c1"},
+                                   {"ConfigMap", "c2"}, {"Service", "web"}, {"Secret", "s"}};
   for (const auto& it : items) ASSERT_NO_FATAL_FAILURE(create(it.kind, "tidy", it.name));
   // A pod bound to a node goes through its grace period: the kubelet confirms.
   ASSERT_NO_FATAL_FAILURE(create("Pod", "tidy", "bound", {{"spec", {{"nodeName", "node-a"}}}}));

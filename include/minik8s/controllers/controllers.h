@@ -28,9 +28,10 @@
 // only on change. One worker: Services are reconciled in the order their
 // keys were queued. docs/controllers.md has the details.
 //
-// Threads: start() spawns informers and one worker thread per controller;
-// stop() joins (idempotent; also in the destructor). The Client is borrowed
-// and must outlive the controller.
+// Threads: start() spawns informers and the controller's worker threads (one
+// for node IPAM and endpoints, two for the namespace controller); stop()
+// joins (idempotent; also in the destructor). The Client is borrowed and
+// must outlive the controller.
 //
 // NodeIpamController, EndpointsController and NamespaceController are
 // client::Controllers (include/minik8s/client/controller.h). Built on a
