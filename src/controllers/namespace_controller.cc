@@ -1,117 +1,160 @@
-#include "minik8s/apiserver/namespace_controller.h"
-
+// NamespaceController: a client::Controller on the shared Namespace informer
+// and a queue of namespace names (docs/controllers.md "Namespace
+// finalization"). The handlers enqueue a namespace that carries a
+// deletionTimestamp, deletion_grace later (Kubernetes' grace period, so that
+// `kubectl delete -f` with the Namespace first still finds its objects).
+// reconcile() empties it through the API — a live list of every namespaced
+// kind in the kind table, a Background delete of each object not already
+// going — and, after a pass that found nothing left, PUTs
+// namespaces/NAME/finalize with spec.finalizers cleared, which removes the
+// namespace. While anything remains (objects it just deleted, pods in their
+// grace period, finalizers) the key comes back after a short delay.
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
-#include "minik8s/api/json.h"
 #include "minik8s/api/resource.h"
+#include "minik8s/client/controller.h"
+#include "minik8s/client/informer.h"
+#include "minik8s/client/informer_factory.h"
+#include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/controllers.h"
+#include "minik8s/util/time.h"
 
-namespace minik8s::apiserver {
+namespace minik8s::controllers {
 
-using nlohmann::json;
+using api::field;
+using api::Json;
+using api::sfield;
+using client::ObjectPtr;
+using namespace std::chrono_literals;
 
-NamespaceController::NamespaceController(ApiServer& api, storage::Storage& store,
-                                         std::chrono::milliseconds resync)
-    : api_(api), store_(store), resync_(resync) {}
+namespace {
 
-NamespaceController::~NamespaceController() { stop(); }
+// How soon an emptying namespace is looked at again: quickly while its
+// deletion is young (most content goes with the first pass, so the second
+// one usually finds nothing and finalizes), then once a second (Kubernetes'
+// pace for content that takes time: pods in their grace period, finalizers).
+constexpr auto kFastRecheck = 200ms;
+constexpr auto kRecheck = 1s;
+constexpr auto kFastWindow = 10s;
 
-void NamespaceController::start() {
-  thread_ = std::thread([this] { run(); });
+bool terminating(const Json& ns) {
+  return !field(field(ns, "metadata"), "deletionTimestamp").is_null();
 }
 
-void NamespaceController::stop() {
-  stopping_ = true;
-  if (thread_.joinable()) thread_.join();
-}
+}  // namespace
 
-void NamespaceController::run() {
-  std::unique_ptr<storage::WatchStream> watch;
-  while (!stopping_) {
-    if (!watch) {
-      auto w = store_.watch("/registry/namespaces/", store_.current_revision());
-      if (w) watch = std::move(w.value());
-    }
-    int waiting = reconcile_all();
-    // Terminating namespaces are re-checked often; otherwise wait for a change.
-    auto deadline = std::chrono::steady_clock::now() +
-                    (waiting > 0 ? std::chrono::milliseconds(200) : resync_);
-    while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
-      if (!watch) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+struct NamespaceController::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, NamespaceOptions o, Clock& clk)
+      : client::Controller(f, {"namespace", 2, 100ms, 10s}, clk), client(f.client()), opts(o) {}
+  ~Impl() override { stop(); }
+
+  client::Client& client;
+  const NamespaceOptions opts;
+  const api::ResourceType* namespaces_type = nullptr;
+  client::Informer* namespaces = nullptr;  // shared, owned by the factory
+
+  Status setup() override;
+
+  client::ReconcileResult reconcile(const std::string& name) override {
+    ObjectPtr ns = namespaces->indexer().get(name);
+    if (!ns || !terminating(*ns)) return Status::ok();
+
+    // One pass: delete what is not yet going, count everything still there.
+    size_t remaining = 0;
+    Status failure = Status::ok();
+    const Json background = {
+        {"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Background"}};
+    for (const api::ResourceType* t : api::all_resources()) {
+      if (!t->namespaced) continue;
+      auto list = client.list(*t, name);
+      if (!list) {
+        if (list.status().code() == Code::kNotFound) continue;  // kind not served
+        failure =
+            Status(list.status().code(), "listing " + t->plural + ": " + list.status().message());
         continue;
       }
-      auto ev = watch->next(std::chrono::milliseconds(100));
-      if (ev) break;
-      if (!watch->status().is_ok()) watch.reset();
-    }
-  }
-}
-
-int NamespaceController::reconcile_all() {
-  LocalResponse r = api_.local_request("GET", "/api/v1/namespaces");
-  if (r.code != 200) return 0;
-  auto parsed = api::parse_json_response(r.body);
-  json list = parsed ? std::move(parsed.value()) : json();
-  if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) return 0;
-  int waiting = 0;
-  for (const auto& ns : list["items"]) {
-    if (!ns.is_object() || !ns.contains("metadata")) continue;
-    const json& m = ns["metadata"];
-    if (!m.contains("deletionTimestamp") || !m.contains("name") || !m["name"].is_string()) continue;
-    try {
-      if (!reconcile(m["name"].get<std::string>())) ++waiting;
-    } catch (const std::exception& e) {
-      spdlog::warn("namespace controller: {}", e.what());
-      ++waiting;
-    }
-  }
-  return waiting;
-}
-
-bool NamespaceController::reconcile(const std::string& ns) {
-  int remaining = 0;
-  for (const api::ResourceType* t : api::all_resources()) {
-    if (!t->namespaced) continue;
-    std::string base = t->group.empty() ? "/api/" + t->version
-                                        : "/apis/" + t->group + "/" + t->version;
-    std::string coll = base + "/namespaces/" + ns + "/" + t->plural;
-    LocalResponse r = api_.local_request("GET", coll);
-    if (r.code != 200) continue;
-    auto parsed = api::parse_json_response(r.body);
-    json list = parsed ? std::move(parsed.value()) : json();
-    if (!list.is_object() || !list.contains("items") || !list["items"].is_array()) continue;
-    for (const auto& item : list["items"]) {
-      ++remaining;
-      const json& m = item["metadata"];
-      if (m.contains("deletionTimestamp")) continue;  // already going
-      std::string name = m.value("name", "");
-      LocalResponse d = api_.local_request("DELETE", coll + "/" + name,
-                                           R"({"propagationPolicy":"Background"})",
-                                           {{"Content-Type", "application/json"}});
-      if (d.code != 200 && d.code != 404) {
-        spdlog::debug("namespace controller: delete {}/{}: {} {}", coll, name, d.code, d.body);
+      const Json& items = field(*list, "items");
+      if (!items.is_array()) continue;
+      for (const Json& item : items) {
+        ++remaining;
+        const Json& meta = field(item, "metadata");
+        if (!field(meta, "deletionTimestamp").is_null()) continue;  // already going
+        std::string obj_name = sfield(meta, "name");
+        auto r = client.remove(*t, name, obj_name, &background);
+        if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
+          failure = Status(r.status().code(),
+                           "deleting " + t->plural + "/" + obj_name + ": " + r.status().message());
+        }
       }
     }
+    if (!failure.is_ok()) return failure;  // logged and retried with backoff
+    // Finalize only after a pass that found nothing left: objects deleted in
+    // this pass (or created while it ran) are seen by the next one.
+    if (remaining > 0) return client::ReconcileResult::requeue_after(recheck_delay(*ns));
+    return finalize(name);
   }
-  // Finalize only after a pass that found nothing left: objects deleted in
-  // this pass (or created while it ran) are seen by the next one.
-  if (remaining > 0) return false;
-  LocalResponse get = api_.local_request("GET", "/api/v1/namespaces/" + ns);
-  if (get.code != 200) return get.code == 404;
-  auto parsed = api::parse_json_response(get.body);
-  json obj = parsed ? std::move(parsed.value()) : json();
-  if (!obj.is_object()) return false;
-  obj["spec"]["finalizers"] = json::array();
-  LocalResponse fin = api_.local_request("PUT", "/api/v1/namespaces/" + ns + "/finalize",
-                                         obj.dump(), {{"Content-Type", "application/json"}});
-  if (fin.code != 200) {
-    spdlog::debug("namespace controller: finalize {}: {} {}", ns, fin.code, fin.body);
-    return fin.code == 404;
+
+  std::chrono::nanoseconds recheck_delay(const Json& ns) {
+    SysTime since;
+    if (!parse_rfc3339(sfield(field(ns, "metadata"), "deletionTimestamp"), &since)) return kRecheck;
+    auto age = clock().now() - since;
+    return age >= -kFastWindow && age < kFastWindow ? std::chrono::nanoseconds(kFastRecheck)
+                                                    : std::chrono::nanoseconds(kRecheck);
   }
-  spdlog::info("namespace {} deleted", ns);
-  return true;
+
+  // PUT namespaces/NAME/finalize with spec.finalizers cleared, on a fresh copy
+  // (the cache may lag behind the API server's own writes).
+  Status finalize(const std::string& name) {
+    auto cur = client.get(*namespaces_type, "", name);
+    if (!cur) return cur.status().code() == Code::kNotFound ? Status::ok() : cur.status();
+    if (!terminating(*cur)) return Status::ok();
+    Json obj = std::move(cur.value());
+    if (!obj["spec"].is_object()) obj["spec"] = Json::object();
+    obj["spec"]["finalizers"] = Json::array();
+    auto res = client.rest().request(
+        "PUT", client::Client::path(*namespaces_type, "", name, "finalize"), obj.dump());
+    if (!res) return res.status();
+    if (Status st = client::check_response(*res); !st.is_ok()) {
+      // Conflict: retried on a fresher copy.
+      return st.code() == Code::kNotFound ? Status::ok() : st;
+    }
+    spdlog::info("namespace {} deleted", name);
+    return Status::ok();
+  }
+};
+
+NamespaceController::NamespaceController(client::Client& client, NamespaceOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), options, real_clock()));
 }
 
-}  // namespace minik8s::apiserver
+NamespaceController::NamespaceController(client::SharedInformerFactory& factory,
+                                         NamespaceOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, options, clock));
+}
+
+Status NamespaceController::Impl::setup() {
+  Impl& s = *this;
+  if (s.opts.deletion_grace < 0ms)
+    return bad_request("namespace controller: negative deletion grace");
+  s.namespaces_type = api::find_kind("v1", "Namespace");
+  if (!s.namespaces_type) return internal_error("the kind table lacks Namespace");
+  s.namespaces = &factory().informer(*s.namespaces_type);
+  // Only terminating namespaces concern the controller, after the grace; the
+  // initial list brings those whose deletion a restart interrupted.
+  auto on_namespace = [&s](const ObjectPtr& ns) {
+    if (!terminating(*ns)) return;
+    if (s.opts.deletion_grace > 0ms) {
+      s.enqueue_after(client::object_key(*ns), s.opts.deletion_grace);
+    } else {
+      s.enqueue(client::object_key(*ns));
+    }
+  };
+  watch(*s.namespaces,
+        {on_namespace, [on_namespace](const ObjectPtr&, const ObjectPtr& ns) { on_namespace(ns); },
+         nullptr});
+  return Status::ok();
+}
+
+}  // namespace minik8s::controllers

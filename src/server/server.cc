@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "minik8s/apiserver/namespace_controller.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
@@ -78,9 +77,9 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 }
 
 const std::vector<std::string>& controller_names() {
-  static const std::vector<std::string> names = {"node-ipam",  "endpoints",        "replicaset", "deployment",
-                                                 "garbage-collector", "horizontal-pod-autoscaler",
-                                                 "node-lifecycle", "metrics"};
+  static const std::vector<std::string> names = {
+      "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
+      "horizontal-pod-autoscaler", "node-lifecycle", "metrics"};
   return names;
 }
 
@@ -134,8 +133,8 @@ int run_server(int argc, char** argv) {
   app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
                  "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
   app.add_option("--disable-controllers", disabled_controllers,
-                 "controllers not to run (comma-separated): node-ipam, endpoints, replicaset, deployment, "
-                 "garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics")
+                 "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
+                 "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -279,9 +278,6 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", api.status().to_string().c_str());
     return 1;
   }
-  apiserver::NamespaceController ns_controller(**api, **store);
-  ns_controller.start();
-
   std::string url = (*api)->url();
 
   // The scheduler talks to the API server like any other client.
@@ -372,6 +368,10 @@ int run_server(int argc, char** argv) {
     metrics_server = std::move(m);
     spdlog::info("metrics server started (resolution {})", metric_resolution);
   }
+  if (!disabled("namespace") &&
+      !launch("namespace", std::make_unique<controllers::NamespaceController>(*informers), "")) {
+    return 1;
+  }
   if (allocate_node_cidrs && !disabled("node-ipam")) {
     controllers::NodeIpamOptions io;
     io.cluster_cidr = cluster_cidr;
@@ -440,7 +440,6 @@ int run_server(int argc, char** argv) {
   sched.reset();
   sched_client.reset();
   sched_rest.reset();
-  ns_controller.stop();
   (*api)->stop();
   api->reset();
   store->reset();

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "minik8s/apiserver/namespace_controller.h"
+#include "minik8s/controllers/controllers.h"
 #include "minik8s/storage/storage.h"
 #include "test/fakes/local_api.h"
 
@@ -366,8 +366,10 @@ TEST_F(ApiServerTest, NamespaceDeletionCascades) {
   auto refused = post("/api/v1/namespaces/tmp/pods", pod("b"));
   EXPECT_EQ(refused.code, 403);
   EXPECT_EQ(req("DELETE", "/api/v1/namespaces/default").code, 403);
-  NamespaceController nc(api(), store(), 50ms);
-  nc.start();
+  // The namespace controller over HTTP (the fixture's client), as `minik8s
+  // server` runs it.
+  controllers::NamespaceController nc(*client_);
+  ASSERT_TRUE(nc.start().is_ok());
   auto deadline = std::chrono::steady_clock::now() + 5s;
   int code = 0;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -28,21 +28,22 @@
 // only on change. One worker: Services are reconciled in the order their
 // keys were queued. docs/controllers.md has the details.
 //
-// Threads: start() spawns informers and one worker thread per controller;
-// stop() joins (idempotent; also in the destructor). The Client is borrowed
-// and must outlive the controller.
+// Threads: start() spawns informers and the controller's worker threads (see
+// each controller); stop()
+// joins (idempotent; also in the destructor). The Client is borrowed and
+// must outlive the controller.
 //
-// NodeIpamController, EndpointsController, ReplicaSetController,
-// DeploymentController, GarbageCollector, HpaController and
-// NodeLifecycleController are client::ControllerHandles over
+// NodeIpamController, EndpointsController, NamespaceController,
+// ReplicaSetController, DeploymentController, GarbageCollector, HpaController
+// and NodeLifecycleController are client::ControllerHandles over
 // client::Controllers (include/minik8s/client/controller.h): start(),
-// stop(), name() and metrics() come from the handle. Built on a SharedInformerFactory
-// (borrowed, outlives them) they share its informers (one Pod watch and cache
-// for all): start() starts the factory's informers, and the factory's owner
-// stops them after stopping the controllers. Built on a Client they use a
-// private factory, stopped with them. `clock` (borrowed) is what their
-// timestamps, delays and retry backoff run on. metrics() reads the runtime's
-// per-controller work-queue and reconcile counters.
+// stop(), name() and metrics() come from the handle. Built on a
+// SharedInformerFactory (borrowed, outlives them) they share its informers
+// (one Pod watch and cache for all): start() starts the factory's informers,
+// and the factory's owner stops them after stopping the controllers. Built on
+// a Client they use a private factory, stopped with them. `clock` (borrowed)
+// is what their timestamps, delays and retry backoff run on. metrics() reads
+// the runtime's per-controller work-queue and reconcile counters.
 #pragma once
 
 #include <chrono>
@@ -83,6 +84,37 @@ class EndpointsController : public client::ControllerHandle {
   EndpointsController(client::Client& client, EndpointsOptions options = {});
   EndpointsController(client::SharedInformerFactory& factory, EndpointsOptions options = {},
                       Clock& clock = real_clock());
+
+ private:
+  struct Impl;
+};
+
+// NamespaceController: finishes the deletion of a Namespace. Deleting one
+// makes it Terminating (the API server sets deletionTimestamp, status.phase
+// Terminating and spec.finalizers ["kubernetes"], and refuses new content).
+// deletion_grace after the controller sees that, it deletes every object in
+// it — a live list of each namespaced kind in the kind table, Background
+// propagation — and, after a pass that found nothing left, clears
+// spec.finalizers through the namespaces/NAME/finalize subresource, which
+// removes the Namespace. While objects remain (pods in their grace period,
+// finalizers) it looks again after 200 ms, and once a second when the
+// deletion is older than 10 s (delays measured on `clock`). A list or delete
+// that fails is retried with backoff and holds the finalization back. Key:
+// the namespace name; two workers.
+struct NamespaceOptions {
+  // The wait before the first pass, as Kubernetes' namespaceDeletionGracePeriod
+  // (5 s there): `kubectl delete -f` of a manifest that lists the Namespace
+  // first still finds each object in it, instead of a NotFound error for
+  // those the controller got to first.
+  std::chrono::milliseconds deletion_grace{2000};
+};
+
+class NamespaceController : public client::ControllerHandle {
+ public:
+  explicit NamespaceController(client::Client& client, NamespaceOptions options = {});
+  explicit NamespaceController(client::SharedInformerFactory& factory, NamespaceOptions options = {},
+                               Clock& clock = real_clock());
+  // start(): kBadRequest when deletion_grace is negative.
 
  private:
   struct Impl;

@@ -1,7 +1,7 @@
 // `minik8s server`: wires the control plane in one process (store →
-// apiserver → namespace controller → scheduler → node IPAM and endpoints
-// controllers, the last three over HTTP clients to the server's own URL) and
-// serves until SIGTERM/SIGINT, then stops them in reverse order.
+// apiserver → scheduler → controllers: namespace, node IPAM, endpoints, ...;
+// the scheduler and the controllers over HTTP clients to the server's own
+// URL) and serves until SIGTERM/SIGINT, then stops them in reverse order.
 //
 // Flags: --data-dir DIR (default /var/lib/minik8s), --listen HOST:PORT
 // (default 127.0.0.1:6443; port 0 picks one), --service-cidr,
@@ -11,7 +11,7 @@
 // --cluster-cidr CIDR (default 10.244.0.0/16) and --node-cidr-mask-size N
 // (default 24) for node pod CIDRs, --allocate-node-cidrs[=false] (default
 // true; false = no node IPAM controller; also --no-allocate-node-cidrs),
-// --disable-controllers node-ipam,endpoints (tests). Bad flag values
+// --disable-controllers namespace,node-ipam,endpoints,... (tests). Bad flag values
 // (including an inconsistent cluster CIDR / mask) exit with code 2.
 // Writes DIR/kubeconfig (atomically) and logs "minik8s server ready at URL".
 // Returns the process exit code (0 after a clean shutdown). Not reentrant:
