@@ -11,8 +11,8 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "test/fakes/controller_fixture.h"
 #include "test/fakes/fake_clock.h"
-#include "test_fixture.h"
 
 namespace minik8s::controllers {
 namespace {

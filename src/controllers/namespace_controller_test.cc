@@ -8,7 +8,7 @@
 
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
-#include "test_fixture.h"
+#include "test/fakes/controller_fixture.h"
 
 namespace minik8s::controllers {
 namespace {

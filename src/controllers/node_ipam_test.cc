@@ -6,7 +6,7 @@
 #include <set>
 
 #include "minik8s/controllers/controllers.h"
-#include "test_fixture.h"
+#include "test/fakes/controller_fixture.h"
 
 namespace minik8s::controllers {
 namespace {

@@ -20,8 +20,8 @@
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
 #include "node_lifecycle_taints.h"
+#include "test/fakes/controller_fixture.h"
 #include "test/fakes/fake_clock.h"
-#include "test_fixture.h"
 
 namespace minik8s::controllers {
 namespace {

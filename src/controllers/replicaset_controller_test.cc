@@ -9,8 +9,8 @@
 
 #include "minik8s/controllers/controllers.h"
 #include "replicaset_pods.h"
+#include "test/fakes/controller_fixture.h"
 #include "test/fakes/fake_clock.h"
-#include "test_fixture.h"
 
 namespace minik8s::controllers {
 namespace {

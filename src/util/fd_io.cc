@@ -12,8 +12,9 @@ using SteadyClock = std::chrono::steady_clock;
 
 bool wait_fd(int fd, short events, SteadyClock::time_point deadline, int wake_fd) {
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-    if (left <= 0) return false;
+    auto now = SteadyClock::now();
+    if (now >= deadline) return false;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();  // never wake early
     pollfd p[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};  // poll() skips a negative fd
     int r = ::poll(p, 2, static_cast<int>(left));
     if (r < 0 && errno == EINTR) continue;

@@ -1,5 +1,5 @@
-// Test support for the controller suites: the in-process control plane
-// (test/fakes/local_api.h) and polling helpers.
+// Test support for the controller suites (src/controllers/*_test.cc): the
+// in-process control plane (test/fakes/local_api.h) and polling helpers.
 #pragma once
 
 #include <gtest/gtest.h>
