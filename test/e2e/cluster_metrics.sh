@@ -45,6 +45,10 @@ expect "APIResourceList lists nodes and pods" '"kind":"NodeMetrics".*"kind":"Pod
   k get --raw /apis/metrics.k8s.io/v1beta1
 expect "kubectl api-resources shows the metrics kinds" "pods +metrics.k8s.io/v1beta1 +true +PodMetrics" \
   k api-resources --api-group=metrics.k8s.io
+expect "controllers' work-queue and reconcile metrics on the API server's /metrics" \
+  'workqueue_depth\{controller="replicaset"\} [0-9]+$' k get --raw /metrics
+expect "reconcile latency histogram per controller" \
+  'controller_reconcile_duration_seconds_count\{controller="endpoints"\} [1-9][0-9]*$' k get --raw /metrics
 
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1
