@@ -283,29 +283,6 @@ int run_server(int argc, char** argv) {
 
   std::string url = (*api)->url();
 
-  // The scheduler talks to the API server like any other client.
-  std::unique_ptr<client::RestClient> sched_rest;
-  std::unique_ptr<client::Client> sched_client;
-  std::unique_ptr<scheduler::Scheduler> sched;
-  if (!disable_scheduler) {
-    client::HttpRestClientOptions ro;
-    ro.server = url;
-    auto rest = client::make_http_rest_client(ro);
-    if (!rest) {
-      std::fprintf(stderr, "error: scheduler client: %s\n", rest.status().to_string().c_str());
-      return 1;
-    }
-    sched_rest = std::move(rest.value());
-    sched_client = std::make_unique<client::Client>(*sched_rest);
-    scheduler::SchedulerOptions so_sched;
-    so_sched.policy = *policy;
-    sched = std::make_unique<scheduler::Scheduler>(*sched_client, so_sched);
-    if (auto st = sched->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: scheduler: %s\n", st.to_string().c_str());
-      return 1;
-    }
-    spdlog::info("scheduler started (policy {})", scheduler_policy);
-  }
   // The controllers share one client of their own, again over HTTP.
   auto disabled = [&](const std::string& name) {
     return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
@@ -326,6 +303,20 @@ int run_server(int argc, char** argv) {
   // One list+watch and cache per kind for the controllers on client::Controller
   // (docs/controllers.md); stopped after them.
   auto informers = std::make_unique<client::SharedInformerFactory>(*ctrl_client);
+  // The scheduler is a client::Controller too: one pod and one node informer
+  // serve it and the controllers. Declared after `informers`, so an early
+  // return stops it (destructor) before the informers go.
+  std::unique_ptr<scheduler::Scheduler> sched;
+  if (!disable_scheduler) {
+    scheduler::SchedulerOptions so_sched;
+    so_sched.policy = *policy;
+    sched = std::make_unique<scheduler::Scheduler>(*informers, so_sched);
+    if (auto st = sched->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: scheduler: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    spdlog::info("scheduler started (policy {})", scheduler_policy);
+  }
   // Started in this order, stopped in reverse.
   struct Running {
     std::string name;
@@ -420,16 +411,14 @@ int run_server(int argc, char** argv) {
   while ((sig = wait_for_signal(sigs, std::chrono::seconds(10))) == 0) malloc_trim(0);
   spdlog::info("received signal {}, shutting down", sig);
   stop_all();
+  if (sched) sched->stop();
+  sched.reset();
   informers->stop();
   informers.reset();
   if (metrics_server) metrics_server->stop();
   metrics_server.reset();
   ctrl_client.reset();
   ctrl_rest.reset();
-  if (sched) sched->stop();
-  sched.reset();
-  sched_client.reset();
-  sched_rest.reset();
   ns_controller.stop();
   (*api)->stop();
   api->reset();
