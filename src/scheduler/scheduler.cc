@@ -10,8 +10,10 @@
 // scheduler holds at most one entry per object), and each cycle applies the
 // pending changes first. A scheduled pod is assumed on its node in that cache
 // at once (so the next cycle, on any worker, counts it); sched_mu is then
-// released and the worker POSTs pods/binding, so bind_parallelism workers
-// keep that many bindings in flight while another worker runs the next cycle.
+// released and the worker takes one of bind_parallelism binding slots and
+// POSTs pods/binding. There is one worker more than slots, so while every
+// slot is busy the next pod is already scheduled and bound the moment a slot
+// frees (the pipeline of the former scheduling thread + binder threads).
 // A failed binding forgets the assumption (a delta) and is retried with the
 // key's backoff; the informer's view of the bound pod replaces the assumed
 // entry.
@@ -28,6 +30,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <semaphore>
 #include <thread>
 #include <unordered_map>
 
@@ -81,9 +84,11 @@ bool node_changed_for_scheduling(const Json& a, const Json& b) {
 
 struct Scheduler::Impl : client::Controller {
   Impl(client::SharedInformerFactory& f, SchedulerOptions o, Clock& clk)
-      : client::Controller(f, {"scheduler", std::max(1, o.bind_parallelism), kBindRetryBase, kBindRetryMax}, clk),
+      : client::Controller(f, {"scheduler", std::max(1, o.bind_parallelism) + 1, kBindRetryBase, kBindRetryMax},
+                           clk),
         client(f.client()),
-        opts(std::move(o)) {}
+        opts(std::move(o)),
+        bind_slots(std::max(1, opts.bind_parallelism)) {}
   ~Impl() override {
     stop();
     stop_events();
@@ -99,6 +104,8 @@ struct Scheduler::Impl : client::Controller {
   client::Informer* pods = nullptr;
   bool started = false;
   bool stopped = false;
+  // Bindings in flight (SchedulerOptions::bind_parallelism).
+  std::counting_semaphore<> bind_slots;
 
   Status setup_and_start();
 
@@ -309,7 +316,10 @@ struct Scheduler::Impl : client::Controller {
       case Decision::kBind:
         break;
     }
-    return bind(key, d.pod, d.node, t0);
+    bind_slots.acquire();
+    client::ReconcileResult r = bind(key, d.pod, d.node, t0);
+    bind_slots.release();
+    return r;
   }
 
   // ---- the scheduler's cache (under sched_mu).

@@ -21,10 +21,11 @@
 // what the PodScheduled and Event timestamps, the unschedulable back-off and
 // the assumed-pod expiry run on.
 //
-// Threads: start() spawns bind_parallelism workers (one scheduling cycle at a
-// time among them, under one lock; each then binds its pod) and an event
-// thread; stop() joins them (idempotent; also in the destructor). A stopped
-// scheduler does not start again.
+// Threads: start() spawns bind_parallelism + 1 workers (one scheduling cycle
+// at a time among them, under one lock; each then binds its pod, at most
+// bind_parallelism at once) and an event thread; stop() joins them
+// (idempotent; also in the destructor). A stopped scheduler does not start
+// again.
 #pragma once
 
 #include <memory>
@@ -45,9 +46,9 @@ struct SchedulerOptions {
   Policy policy = Policy::kLeastAllocated;
   std::string scheduler_name = "default-scheduler";
   uint64_t random_seed = 0;  // 0 = from the clock
-  // Workers, and so bindings in flight at once: a worker assumes its pod on
-  // the chosen node and lets the next worker schedule while it POSTs
-  // pods/binding (kube-scheduler binds in a goroutine per pod).
+  // Bindings in flight at once: a worker assumes its pod on the chosen node
+  // and lets the next worker schedule while it POSTs pods/binding
+  // (kube-scheduler binds in a goroutine per pod). Workers: one more.
   int bind_parallelism = 6;
   // kube-scheduler's percentageOfNodesToScore: stop filtering once this many
   // percent of the nodes were found feasible (at least 100 nodes; all nodes in
