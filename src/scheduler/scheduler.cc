@@ -10,10 +10,10 @@
 // scheduler holds at most one entry per object), and each cycle applies the
 // pending changes first. A scheduled pod is assumed on its node in that cache
 // at once (so the next cycle, on any worker, counts it); sched_mu is then
-// released and the worker takes one of bind_parallelism binding slots and
-// POSTs pods/binding. There is one worker more than slots, so while every
-// slot is busy the next pod is already scheduled and bound the moment a slot
-// frees (the pipeline of the former scheduling thread + binder threads).
+// released and the worker POSTs pods/binding. There are bind_parallelism + 1
+// workers (the former scheduling thread and binder threads), so while
+// bind_parallelism bindings are in flight the next pod is being scheduled;
+// up to bind_parallelism + 1 bindings can be in flight at once.
 // A failed binding forgets the assumption (a delta) and is retried with the
 // key's backoff; the informer's view of the bound pod replaces the assumed
 // entry.
@@ -30,7 +30,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <semaphore>
 #include <thread>
 #include <unordered_map>
 
@@ -87,8 +86,7 @@ struct Scheduler::Impl : client::Controller {
       : client::Controller(f, {"scheduler", std::max(1, o.bind_parallelism) + 1, kBindRetryBase, kBindRetryMax},
                            clk),
         client(f.client()),
-        opts(std::move(o)),
-        bind_slots(std::max(1, opts.bind_parallelism)) {}
+        opts(std::move(o)) {}
   ~Impl() override {
     stop();
     stop_events();
@@ -104,8 +102,6 @@ struct Scheduler::Impl : client::Controller {
   client::Informer* pods = nullptr;
   bool started = false;
   bool stopped = false;
-  // Bindings in flight (SchedulerOptions::bind_parallelism).
-  std::counting_semaphore<> bind_slots;
 
   Status setup_and_start();
 
@@ -316,10 +312,7 @@ struct Scheduler::Impl : client::Controller {
       case Decision::kBind:
         break;
     }
-    bind_slots.acquire();
-    client::ReconcileResult r = bind(key, d.pod, d.node, t0);
-    bind_slots.release();
-    return r;
+    return bind(key, d.pod, d.node, t0);
   }
 
   // ---- the scheduler's cache (under sched_mu).

@@ -22,10 +22,9 @@
 // the assumed-pod expiry run on.
 //
 // Threads: start() spawns bind_parallelism + 1 workers (one scheduling cycle
-// at a time among them, under one lock; each then binds its pod, at most
-// bind_parallelism at once) and an event thread; stop() joins them
-// (idempotent; also in the destructor). A stopped scheduler does not start
-// again.
+// at a time among them, under one lock; each then binds its pod) and an
+// event thread; stop() joins them (idempotent; also in the destructor). A
+// stopped scheduler does not start again.
 #pragma once
 
 #include <memory>
@@ -46,9 +45,11 @@ struct SchedulerOptions {
   Policy policy = Policy::kLeastAllocated;
   std::string scheduler_name = "default-scheduler";
   uint64_t random_seed = 0;  // 0 = from the clock
-  // Bindings in flight at once: a worker assumes its pod on the chosen node
-  // and lets the next worker schedule while it POSTs pods/binding
-  // (kube-scheduler binds in a goroutine per pod). Workers: one more.
+  // Workers: bind_parallelism + 1 (what were a scheduling thread and
+  // bind_parallelism binder threads). A worker assumes its pod on the chosen
+  // node and lets the next worker schedule while it POSTs pods/binding
+  // (kube-scheduler binds in a goroutine per pod): bind_parallelism
+  // bindings in flight while the next pod is scheduled, at most one more.
   int bind_parallelism = 6;
   // kube-scheduler's percentageOfNodesToScore: stop filtering once this many
   // percent of the nodes were found feasible (at least 100 nodes; all nodes in
