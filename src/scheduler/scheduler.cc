@@ -2,21 +2,20 @@
 // controller") over the shared Pod and Node informers, an event-recorder
 // thread so that Events never delay a binding.
 //
-// Handlers enqueue the keys of pods to schedule; reconcile(key) schedules one
-// pod and binds it. Its scheduling part runs under sched_mu on one Snapshot
+// Handlers enqueue the keys of pods to schedule; reconcile(key), on the one
+// worker, schedules one pod and hands it to a binder thread. It runs on one
+// Snapshot
 // (nodes sorted by name, each with its pods' summed requests) and a cache
 // key → pod entry, updated incrementally: the informer handlers also record
 // the latest change per node or pod under delta_mu (coalesced, so an idle
 // scheduler holds at most one entry per object), and each cycle applies the
 // pending changes first. A scheduled pod is assumed on its node in that cache
-// at once (so the next cycle, on any worker, counts it); sched_mu is then
-// released and the worker POSTs pods/binding. There are bind_parallelism + 1
-// workers (the former scheduling thread and binder threads), so while
-// bind_parallelism bindings are in flight the next pod is being scheduled;
-// up to bind_parallelism + 1 bindings can be in flight at once.
-// A failed binding forgets the assumption (a delta) and is retried with the
-// key's backoff; the informer's view of the bound pod replaces the assumed
-// entry.
+// at once (so the next cycle counts it) and handed to one of bind_parallelism
+// binder threads, which POSTs pods/binding while the worker goes on with the
+// next pod (binding in the reconcile, on several workers, measured ~10 %
+// slower: docs/scheduler.md). A failed binding forgets the assumption (a
+// delta) and re-enqueues the key after its backoff; the informer's view of
+// the bound pod replaces the assumed entry.
 #include "minik8s/scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -37,6 +36,7 @@
 #include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
+#include "minik8s/client/work_queue.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::scheduler {
@@ -83,12 +83,12 @@ bool node_changed_for_scheduling(const Json& a, const Json& b) {
 
 struct Scheduler::Impl : client::Controller {
   Impl(client::SharedInformerFactory& f, SchedulerOptions o, Clock& clk)
-      : client::Controller(f, {"scheduler", std::max(1, o.bind_parallelism) + 1, kBindRetryBase, kBindRetryMax},
-                           clk),
+      : client::Controller(f, {"scheduler", 1, kBindRetryBase, kBindRetryMax}, clk),
         client(f.client()),
         opts(std::move(o)) {}
   ~Impl() override {
     stop();
+    stop_binders();
     stop_events();
   }
 
@@ -105,7 +105,8 @@ struct Scheduler::Impl : client::Controller {
 
   Status setup_and_start();
 
-  // Held by a worker for one scheduling cycle (not while it binds).
+  // Held by the worker for one scheduling cycle (uncontended: one worker; it
+  // makes the ownership of the state below explicit).
   std::mutex sched_mu;
   // Guarded by sched_mu:
   std::vector<std::unique_ptr<FilterPlugin>> filters;
@@ -132,6 +133,19 @@ struct Scheduler::Impl : client::Controller {
   // Guarded by delta_mu:
   std::unordered_map<std::string, ObjectPtr> node_deltas;  // name → node (null: deleted)
   std::unordered_map<std::string, PodDelta> pod_deltas;
+
+  struct BindTask {
+    std::string key;
+    ObjectPtr pod;
+    std::string node;
+    SteadyClock::time_point t0;
+  };
+  std::mutex bind_mu;
+  std::condition_variable_any bind_cv;
+  std::deque<BindTask> bind_tasks;  // guarded by bind_mu
+  std::vector<std::jthread> binders;
+  // Failed bindings' retry delays per key (thread-safe).
+  client::ExponentialBackoff bind_backoff{kBindRetryBase, kBindRetryMax};
 
   // Times on clock().monotonic().
   struct Assumed {
@@ -278,8 +292,8 @@ struct Scheduler::Impl : client::Controller {
     }
   }
 
-  // ---- reconcile (the workers): one pod, scheduled under sched_mu, then
-  // bound (or marked unschedulable) outside it.
+  // ---- reconcile (the worker): one pod, scheduled under sched_mu, then
+  // handed to a binder (or marked unschedulable).
 
   struct Decision {
     enum Kind { kNothing, kBind, kUnschedulable } kind = kNothing;
@@ -312,7 +326,34 @@ struct Scheduler::Impl : client::Controller {
       case Decision::kBind:
         break;
     }
-    return bind(key, d.pod, d.node, t0);
+    {
+      std::lock_guard l(bind_mu);
+      bind_tasks.push_back(BindTask{key, d.pod, d.node, t0});
+    }
+    bind_cv.notify_one();
+    return client::ReconcileResult::done();
+  }
+
+  void run_binder(std::stop_token stop) {
+    while (true) {
+      BindTask task;
+      {
+        std::unique_lock l(bind_mu);
+        bind_cv.wait(l, stop, [&] { return !bind_tasks.empty(); });
+        if (stop.stop_requested()) return;  // tasks still queued are dropped
+        task = std::move(bind_tasks.front());
+        bind_tasks.pop_front();
+      }
+      bind(task.key, task.pod, task.node, task.t0);
+    }
+  }
+
+  void stop_binders() {
+    for (auto& b : binders) b.request_stop();
+    for (auto& b : binders) {
+      if (b.joinable()) b.join();
+    }
+    binders.clear();
   }
 
   // ---- the scheduler's cache (under sched_mu).
@@ -449,10 +490,10 @@ struct Scheduler::Impl : client::Controller {
     return d;
   }
 
-  // POST pods/binding (no lock held); on failure forget the assumption. A
-  // conflict or not-found drops the key; other errors retry it with backoff.
-  client::ReconcileResult bind(const std::string& key, const ObjectPtr& pod, const std::string& node,
-                               SteadyClock::time_point t0) {
+  // Binder threads: POST pods/binding; on failure forget the assumption. A
+  // conflict or not-found drops the key; other errors re-enqueue it after the
+  // key's backoff.
+  void bind(const std::string& key, const ObjectPtr& pod, const std::string& node, SteadyClock::time_point t0) {
     const Json& meta = field(*pod, "metadata");
     std::string ns = sfield(meta, "namespace"), name = sfield(meta, "name");
     Json binding = {{"apiVersion", "v1"},
@@ -467,9 +508,8 @@ struct Scheduler::Impl : client::Controller {
     bind_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - bind_start).count());
     if (!st.is_ok()) {
       n_bind_failures.fetch_add(1);
-      // Forget before the key may be scheduled again: the key is not handed
-      // out again before this reconcile returns, and the next cycle applies
-      // the forget first.
+      // Forget before the key may be scheduled again: a cycle that sees the
+      // key no longer in flight has applied the forget first.
       record_forget(key);
       {
         std::lock_guard l(mu);
@@ -478,11 +518,15 @@ struct Scheduler::Impl : client::Controller {
       on_cluster_change();  // what it held on the node is free again
       if (st.code() == Code::kConflict || st.code() == Code::kNotFound) {
         spdlog::debug("scheduler: dropping {}: {}", key, st.message());
-        return client::ReconcileResult::done();
+        bind_backoff.forget(key);
+      } else {
+        spdlog::warn("scheduler: binding {} to {}: {}", key, node, st.to_string());
+        enqueue_after(key, bind_backoff.when(key));
       }
-      return Status(st.code(), "binding to " + node + ": " + st.message());
+      return;
     }
     n_bound.fetch_add(1);
+    bind_backoff.forget(key);
     {
       std::lock_guard l(mu);
       unschedulable.erase(key);
@@ -490,7 +534,6 @@ struct Scheduler::Impl : client::Controller {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - t0).count();
     spdlog::debug("scheduler: bound {} to {} in {} us", key, node, us);
     record_event(*pod, "Normal", "Scheduled", "Successfully assigned " + ns + "/" + name + " to " + node);
-    return client::ReconcileResult::done();
   }
 
   // Bookkeeping for the retries (the caller requeues after kPeriodicRetry),
@@ -662,6 +705,9 @@ Status Scheduler::Impl::setup_and_start() {
                  });
   s.started = true;
   s.event_thread = std::jthread([&s](std::stop_token st) { s.run_events(st); });
+  for (int i = 0; i < std::max(1, s.opts.bind_parallelism); ++i) {
+    s.binders.emplace_back([&s](std::stop_token st) { s.run_binder(st); });
+  }
   return client::Controller::start();
 }
 
@@ -681,10 +727,12 @@ SchedulerStats Scheduler::stats() const {
 client::ControllerMetrics Scheduler::metrics() const { return impl_->metrics(); }
 
 void Scheduler::stop() {
-  // The workers first (no handler runs, no binding is in flight after it),
-  // then the event thread, which drops the Events still queued.
+  // The worker first (no handler runs after it), then the binders (a binding
+  // in flight finishes, queued ones are dropped), then the event thread,
+  // which drops the Events still queued.
   impl_->stopped = true;
   impl_->stop();
+  impl_->stop_binders();
   impl_->stop_events();
   if (own_factory_) own_factory_->stop();
 }

@@ -7,12 +7,13 @@
 // snapshot → Filter plugins (NodeReady/Unschedulable, NodeResourcesFit,
 // NodeSelector, NodeName, TaintToleration, NodePorts, PodAntiAffinity on
 // kubernetes.io/hostname) → Score plugin of the policy → assume the pod on
-// the node → bind through pods/binding. A failed binding is retried with
-// backoff. An unschedulable pod gets PodScheduled=False, reason
-// Unschedulable, message "0/3 nodes are available: 2 Insufficient cpu, 1
-// node(s) didn't match Pod's node affinity/selector." and a FailedScheduling
-// Event; it is retried when nodes or pods change (per-pod backoff) and every
-// 30 s. docs/scheduler.md has the details.
+// the node → hand it to a binder thread, which binds through pods/binding
+// while the worker goes on. A failed binding is retried with backoff. An
+// unschedulable pod gets PodScheduled=False, reason Unschedulable, message
+// "0/3 nodes are available: 2 Insufficient cpu, 1 node(s) didn't match Pod's
+// node affinity/selector." and a FailedScheduling Event; it is retried when
+// nodes or pods change (per-pod backoff) and every 30 s. docs/scheduler.md
+// has the details.
 //
 // Built on a SharedInformerFactory (borrowed, outlives the scheduler) it
 // shares the factory's informers with the controllers: start() starts them,
@@ -21,10 +22,10 @@
 // what the PodScheduled and Event timestamps, the unschedulable back-off and
 // the assumed-pod expiry run on.
 //
-// Threads: start() spawns bind_parallelism + 1 workers (one scheduling cycle
-// at a time among them, under one lock; each then binds its pod) and an
-// event thread; stop() joins them (idempotent; also in the destructor). A
-// stopped scheduler does not start again.
+// Threads: start() spawns the controller's one worker (the scheduling
+// cycles), bind_parallelism binder threads and an event thread; stop() joins
+// them (idempotent; also in the destructor). A stopped scheduler does not
+// start again.
 #pragma once
 
 #include <memory>
@@ -45,11 +46,9 @@ struct SchedulerOptions {
   Policy policy = Policy::kLeastAllocated;
   std::string scheduler_name = "default-scheduler";
   uint64_t random_seed = 0;  // 0 = from the clock
-  // Workers: bind_parallelism + 1 (what were a scheduling thread and
-  // bind_parallelism binder threads). A worker assumes its pod on the chosen
-  // node and lets the next worker schedule while it POSTs pods/binding
-  // (kube-scheduler binds in a goroutine per pod): bind_parallelism
-  // bindings in flight while the next pod is scheduled, at most one more.
+  // Bindings in flight at once: the worker assumes a pod on its node and
+  // goes on with the next pod while a binder thread POSTs pods/binding
+  // (kube-scheduler binds in a goroutine per pod).
   int bind_parallelism = 6;
   // kube-scheduler's percentageOfNodesToScore: stop filtering once this many
   // percent of the nodes were found feasible (at least 100 nodes; all nodes in
@@ -65,7 +64,7 @@ struct SchedulerStats {
   uint64_t bound = 0;           // bindings the API server accepted
   uint64_t bind_failures = 0;
   uint64_t events_dropped = 0;  // Events not sent because 1,000 were queued
-  double cycle_seconds = 0;     // time in cycles, under the scheduling lock (filter, score, assume)
+  double cycle_seconds = 0;     // the worker's time in cycles (filter, score, assume)
   double bind_seconds = 0;      // summed binding round-trips (concurrent ones overlap)
 };
 
