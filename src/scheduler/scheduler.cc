@@ -1,21 +1,20 @@
 // Scheduler: a client::Controller (docs/controllers.md "How to write a
-// controller") over the shared Pod and Node informers, an event-recorder
-// thread so that Events never delay a binding.
+// controller") over the shared Pod and Node informers with one worker,
+// binder threads and an event-recorder thread, so that neither bindings nor
+// Events delay the next scheduling cycle.
 //
-// Handlers enqueue the keys of pods to schedule; reconcile(key), on the one
-// worker, schedules one pod and hands it to a binder thread. It runs on one
-// Snapshot
-// (nodes sorted by name, each with its pods' summed requests) and a cache
-// key → pod entry, updated incrementally: the informer handlers also record
-// the latest change per node or pod under delta_mu (coalesced, so an idle
-// scheduler holds at most one entry per object), and each cycle applies the
-// pending changes first. A scheduled pod is assumed on its node in that cache
-// at once (so the next cycle counts it) and handed to one of bind_parallelism
-// binder threads, which POSTs pods/binding while the worker goes on with the
-// next pod (binding in the reconcile, on several workers, measured ~10 %
-// slower: docs/scheduler.md). A failed binding forgets the assumption (a
-// delta) and re-enqueues the key after its backoff; the informer's view of
-// the bound pod replaces the assumed entry.
+// Handlers enqueue the keys of pods to schedule; reconcile(key) schedules one
+// pod on one Snapshot (nodes sorted by name, each with its pods' summed
+// requests) and a cache key → pod entry, updated incrementally: the informer
+// handlers also record the latest change per node or pod under delta_mu
+// (coalesced, so an idle scheduler holds at most one entry per object), and
+// each cycle applies the pending changes first. A scheduled pod is assumed on
+// its node in that cache at once (so the next cycle counts it) and handed to
+// one of bind_parallelism binder threads, which POSTs pods/binding while the
+// worker goes on with the next pod (binding inside the reconcile, on several
+// workers, measured ~10 % slower: docs/scheduler.md). A failed binding
+// forgets the assumption (a delta) and re-enqueues the key after its
+// backoff; the informer's view of the bound pod replaces the assumed entry.
 #include "minik8s/scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -264,6 +263,7 @@ struct Scheduler::Impl : client::Controller {
       if (assumed.erase(key) > 0) was_bound = true;
       unschedulable.erase(key);
     }
+    bind_backoff.forget(key);
     if (was_bound) on_cluster_change();
   }
 
