@@ -6,8 +6,9 @@
 // port 0), NODES Nodes registered through HTTP (Ready, 32 cpu / 64Gi / 110
 // pods, InternalIP, hostname label) with a Lease each, renewed every 10 s for
 // the whole run by a heartbeat thread (as a kubelet would), and the real
-// Scheduler (least-allocated) with its own pooled HTTP client, as
-// `minik8s server` runs it. Three measurements, each in its own namespace:
+// Scheduler (least-allocated) on an informer factory over its own pooled
+// HTTP client, as `minik8s server` runs it on the controllers' factory.
+// Three measurements, each in its own namespace:
 //
 //   baseline  PODS pods created, then PODS pods/binding POSTs from 8 client
 //             threads over the same kind of pooled client, no scheduler:
@@ -39,6 +40,7 @@
 
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/client/client.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/storage/storage.h"
@@ -367,14 +369,16 @@ int main(int argc, char** argv) {
   row(fmt("Baseline: pods/binding POSTs, %.0f client threads, no scheduling", args.client_threads),
       fmt("%.0f/s", baseline_rate));
 
-  // The scheduler under test, with its own client as in `minik8s server`.
+  // The scheduler under test, on a factory over its own client (in `minik8s
+  // server` the controllers' factory and client).
   auto sched_rest = make_rest(url, 8);
   client::Client sched_cli(*sched_rest);
+  client::SharedInformerFactory informers(sched_cli);
   scheduler::SchedulerOptions sopt;
   sopt.policy = scheduler::Policy::kLeastAllocated;
   if (args.binders > 0) sopt.bind_parallelism = args.binders;
   if (args.score_all) sopt.percentage_of_nodes_to_score = 100;
-  auto sched = std::make_unique<scheduler::Scheduler>(sched_cli, sopt);
+  auto sched = std::make_unique<scheduler::Scheduler>(informers, sopt);
 
   auto measure = [&](const std::string& ns, const char* label, bool backlog) -> double {
     create_ns(ns);
@@ -423,6 +427,7 @@ int main(int argc, char** argv) {
   double backlog_rate = measure("sched-backlog", "backlog", true);
   double stream_rate = measure("sched-stream", "stream", false);
   sched->stop();
+  informers.stop();
 
   stop_heartbeats = true;
   heartbeats.join();

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "minik8s/api/table.h"
+#include "minik8s/util/hash.h"
 #include "schema.h"
 
 namespace minik8s::api {
@@ -216,13 +217,8 @@ struct Docs {
 };
 
 std::string fnv_hex(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llX", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof buf, "%016llX", static_cast<unsigned long long>(fnv1a64(s)));
   return buf;
 }
 

@@ -152,17 +152,9 @@ std::string duplicate(const Json& value) {
          (value.is_string() ? "\"" + value.get<std::string>() + "\"" : value.dump());
 }
 
-const Json& get(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
+const Json& get(const Json& obj, const char* key) { return field(obj, key); }
 
-std::string str(const Json& obj, const char* key) {
-  const Json& x = get(obj, key);
-  return x.is_string() ? x.get<std::string>() : "";
-}
+std::string str(const Json& obj, const char* key) { return sfield(obj, key); }
 
 bool has(const Json& obj, const char* key) { return !get(obj, key).is_null(); }
 

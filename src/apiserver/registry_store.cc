@@ -133,6 +133,14 @@ bool RegistryStore::has_finalizers(KindStrategy& s, const json& o) const {
 
 namespace {
 
+// The stored object at key; a missing one is the API's NotFound naming it.
+Result<storage::KeyValue> read_stored(storage::Storage& store, const std::string& key, const api::ResourceType& t,
+                                      const std::string& name) {
+  auto kv = store.get(key);
+  if (!kv && kv.status().code() == Code::kNotFound) return not_found(not_found_msg(t, name));
+  return kv;
+}
+
 // The last checks before a write: the strategy's cross-object admission
 // (when validation found nothing), then the field errors as a 422. False
 // with out's status (and causes) set when the write must not happen.
@@ -263,12 +271,8 @@ RegistryStore::Outcome RegistryStore::update(const api::ResourceType& t, const s
   Outcome out;
   const std::string key = object_key(t, ns, name);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
-    auto kv = store_.get(key);
-    if (!kv) {
-      out.status =
-          kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : kv.status();
-      return out;
-    }
+    auto kv = read_stored(store_, key, t, name);
+    if (!kv) return Outcome::failure(kv.status());
     json cur = to_wire(*kv);
     json desired;
     out.status = mutate(cur, desired);
@@ -462,12 +466,8 @@ RegistryStore::Outcome RegistryStore::remove(const api::ResourceType& t, const s
                  ? opts["preconditions"]
                  : json::object();
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
-    auto kv = store_.get(key);
-    if (!kv) {
-      out.status =
-          kv.status().code() == Code::kNotFound ? not_found(not_found_msg(t, name)) : kv.status();
-      return out;
-    }
+    auto kv = read_stored(store_, key, t, name);
+    if (!kv) return Outcome::failure(kv.status());
     json cur = to_wire(*kv);
     json& cm = cur["metadata"];
     if (std::string u = str_at(pre, "uid"); !u.empty() && u != str_at(cm, "uid")) {

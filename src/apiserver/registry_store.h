@@ -34,6 +34,12 @@ class RegistryStore {
     api::FieldErrors causes;
     nlohmann::json object;
     int code = 200;
+
+    static Outcome failure(Status s) {
+      Outcome o;
+      o.status = std::move(s);
+      return o;
+    }
   };
   // Produces the desired full object from the current one (wire form).
   using Mutator = std::function<Status(const nlohmann::json& current, nlohmann::json& desired)>;

@@ -54,6 +54,7 @@ void Controller::stop() {
     if (w.joinable()) w.join();
   }
   workers_.clear();
+  on_stopped();
 }
 
 bool Controller::wait_synced(const std::stop_token& stop) const {

@@ -8,15 +8,6 @@ namespace minik8s::controllers::deployment {
 using api::field;
 using api::Json;
 
-uint32_t fnv32a(std::string_view data) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
-
 std::string safe_encode(std::string_view s) {
   static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
   std::string out;
@@ -32,7 +23,7 @@ bool equal_ignore_hash(const Json& a, const Json& b) {
 std::string template_hash(const Json& tmpl, int64_t collision_count) {
   std::string data = api::normalize_pod_template(tmpl).dump(-1, ' ', false, Json::error_handler_t::replace);
   if (collision_count > 0) data += "#" + std::to_string(collision_count);
-  return safe_encode(std::to_string(fnv32a(data)));
+  return safe_encode(std::to_string(fnv1a32(data)));
 }
 
 bool resolve_int_or_percent(const Json& value, int64_t total, bool round_up, int64_t* out) {
@@ -58,10 +49,7 @@ int64_t spec_replicas(const Json& obj) {
   return r.is_number_integer() ? r.get<int64_t>() : 1;
 }
 
-int64_t status_int(const Json& obj, const char* key) {
-  const Json& v = field(field(obj, "status"), key);
-  return v.is_number_integer() ? v.get<int64_t>() : 0;
-}
+int64_t status_int(const Json& obj, const char* key) { return api::ifield(field(obj, "status"), key); }
 
 Fenceposts resolve_fenceposts(const Json& d) {
   const Json& strategy = field(field(d, "spec"), "strategy");

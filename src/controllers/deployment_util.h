@@ -11,6 +11,7 @@
 
 #include "minik8s/api/json.h"
 #include "minik8s/api/pod_template.h"
+#include "minik8s/util/hash.h"
 
 namespace minik8s::controllers::deployment {
 
@@ -23,8 +24,8 @@ inline constexpr const char* kChangeCauseAnnotation = "kubernetes.io/change-caus
 inline constexpr const char* kLastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration";
 inline constexpr const char* kRollbackToAnnotation = "deprecated.deployment.rollback.to";
 
-// FNV-1a 32-bit.
-uint32_t fnv32a(std::string_view data);
+// FNV-1a 32-bit (minik8s/util/hash.h).
+using minik8s::fnv1a32;
 // Kubernetes' rand.SafeEncodeString: each byte → "bcdfghjklmnpqrstvwxz2456789"[b % 27].
 std::string safe_encode(std::string_view s);
 

@@ -18,12 +18,9 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "names.h"
 
 namespace minik8s::controllers {
-
-using api::Json;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -36,8 +33,6 @@ constexpr const char* kServiceIndex = "service";
 constexpr size_t kMaxSliceEndpoints = 1000;  // discovery.k8s.io/v1 validation limit
 constexpr auto kServiceResync = std::chrono::minutes(10);
 
-using api::field;
-using api::sfield;
 const Json& labels_of(const Json& obj) { return field(field(obj, "metadata"), "labels"); }
 
 // The pod fields the Endpoints depend on; an update that leaves them alone

@@ -34,14 +34,9 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
+#include "names.h"
 
 namespace minik8s::controllers {
-
-using api::field;
-using api::Json;
-using api::sfield;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
 
 namespace {
 

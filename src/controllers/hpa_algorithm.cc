@@ -232,9 +232,10 @@ namespace {
 
 // What both calculations start from: metrics keeps the samples of the listed
 // pods that are neither ignored nor unready; the groups say which pods are
-// which. kInvalid when no sample is left.
+// which. kInvalid when there are no pods or no sample is left.
 Result<Groups> usable_samples(const std::vector<const Json*>& pods, PodMetrics& metrics, const std::string& resource,
                               const CalcOptions& opts) {
+  if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
   keep_listed(metrics, pods);
   Groups g = group_pods(pods, metrics, resource, opts);
   remove_pods(metrics, g.ignored);
@@ -251,7 +252,6 @@ Result<Groups> usable_samples(const std::vector<const Json*>& pods, PodMetrics& 
 Result<ResourceProposal> resource_replicas_utilization(int32_t current, int32_t target, const std::string& resource,
                                                        const std::vector<const Json*>& pods, PodMetrics metrics,
                                                        const CalcOptions& opts) {
-  if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
   if (target <= 0) return Status(Code::kInvalid, "the target utilization must be positive");
   auto grouped = usable_samples(pods, metrics, resource, opts);
   if (!grouped) return grouped.status();
@@ -294,7 +294,6 @@ Result<ResourceProposal> resource_replicas_utilization(int32_t current, int32_t 
 Result<ResourceProposal> resource_replicas_average(int32_t current, int64_t target, const std::string& resource,
                                                    const std::vector<const Json*>& pods, PodMetrics metrics,
                                                    const CalcOptions& opts) {
-  if (pods.empty()) return Status(Code::kInvalid, "no pods returned by selector while calculating replica count");
   if (target <= 0) return Status(Code::kInvalid, "the target average value must be positive");
   auto grouped = usable_samples(pods, metrics, resource, opts);
   if (!grouped) return grouped.status();

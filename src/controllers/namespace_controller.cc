@@ -20,14 +20,9 @@
 #include "minik8s/client/rest_client.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "names.h"
 
 namespace minik8s::controllers {
-
-using api::field;
-using api::Json;
-using api::sfield;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
 
 namespace {
 

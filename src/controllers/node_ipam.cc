@@ -20,17 +20,12 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "names.h"
 
 namespace minik8s::controllers {
 
-using api::Json;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
-
 namespace {
 
-using api::field;
-using api::sfield;
 std::string pod_cidr_of(const Json& node) { return sfield(field(node, "spec"), "podCIDR"); }
 
 }  // namespace

@@ -37,15 +37,10 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/util/time.h"
+#include "names.h"
 #include "node_lifecycle_taints.h"
 
 namespace minik8s::controllers {
-
-using api::field;
-using api::Json;
-using api::sfield;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
 
 namespace {
 

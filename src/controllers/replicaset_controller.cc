@@ -20,15 +20,10 @@
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/controllers/controllers.h"
+#include "names.h"
 #include "replicaset_pods.h"
 
 namespace minik8s::controllers {
-
-using api::field;
-using api::Json;
-using api::sfield;
-using client::ObjectPtr;
-using namespace std::chrono_literals;
 
 namespace {
 

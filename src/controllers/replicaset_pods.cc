@@ -14,11 +14,6 @@ namespace {
 
 const Json& meta(const Json& o) { return field(o, "metadata"); }
 
-int64_t int_field(const Json& o, const char* key) {
-  const Json& v = field(o, key);
-  return v.is_number_integer() ? v.get<int64_t>() : 0;
-}
-
 const Json* ready_condition(const Json& pod) {
   const Json& conds = field(field(pod, "status"), "conditions");
   if (!conds.is_array()) return nullptr;
@@ -40,7 +35,7 @@ int max_restarts(const Json& pod) {
   int64_t m = 0;
   const Json& cs = field(field(pod, "status"), "containerStatuses");
   if (cs.is_array()) {
-    for (const Json& c : cs) m = std::max(m, int_field(c, "restartCount"));
+    for (const Json& c : cs) m = std::max(m, api::ifield(c, "restartCount"));
   }
   return static_cast<int>(m);
 }
@@ -178,7 +173,7 @@ std::vector<const Json*> pods_to_delete(const std::vector<const Json*>& pods, si
 Json compute_status(const Json& rs, const std::vector<const Json*>& pods, const std::string& manage_error,
                     bool scaling_up, SysTime now) {
   const Json& spec = field(rs, "spec");
-  std::chrono::seconds min_ready(int_field(spec, "minReadySeconds"));
+  std::chrono::seconds min_ready(api::ifield(spec, "minReadySeconds"));
   const Json& tlabels = field(meta(field(spec, "template")), "labels");
   int64_t fully = 0, ready = 0, available = 0;
   for (const Json* p : pods) {
@@ -201,7 +196,7 @@ Json compute_status(const Json& rs, const std::vector<const Json*>& pods, const 
              {"fullyLabeledReplicas", fully},
              {"readyReplicas", ready},
              {"availableReplicas", available},
-             {"observedGeneration", int_field(meta(rs), "generation")}};
+             {"observedGeneration", api::ifield(meta(rs), "generation")}};
   // Conditions other than ReplicaFailure pass through.
   Json conds = Json::array();
   const Json* failure = nullptr;
@@ -232,7 +227,7 @@ Json compute_status(const Json& rs, const std::vector<const Json*>& pods, const 
 
 bool status_differs(const Json& current, const Json& wanted) {
   for (const char* k : {"replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "observedGeneration"}) {
-    if (int_field(current, k) != int_field(wanted, k)) return true;
+    if (api::ifield(current, k) != api::ifield(wanted, k)) return true;
     if (field(current, k).is_null()) return true;  // write the zeros once
   }
   const Json& a = field(current, "conditions");

@@ -9,19 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "minik8s/util/hash.h"
+
 namespace minik8s::cri::detail {
 namespace {
 
 namespace fs = std::filesystem;
-
-uint32_t fnv1a32(const std::string& s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
 
 std::string hex8(uint32_t v) {
   char buf[9];

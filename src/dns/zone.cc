@@ -15,15 +15,8 @@ namespace {
 using Section = MessageWriter::Section;
 constexpr uint16_t kTemplateFlags = kFlagQR | kFlagAA | kFlagRA;
 
-const api::Json& member(const api::Json& obj, const char* key) {
-  static const api::Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
 int port_number(const api::Json& p) {
-  const api::Json& v = member(p, "port");
+  const api::Json& v = api::field(p, "port");
   if (!v.is_number_integer()) return 0;
   auto n = v.get<long long>();
   return (n > 0 && n < 65536) ? static_cast<int>(n) : 0;
@@ -113,8 +106,8 @@ class Builder {
   }
 
   void service(const api::Json& svc, const std::map<std::string, const api::Json*>& endpoints) {
-    const api::Json& meta = member(svc, "metadata");
-    const api::Json& spec = member(svc, "spec");
+    const api::Json& meta = api::field(svc, "metadata");
+    const api::Json& spec = api::field(svc, "spec");
     std::string name = api::sfield(meta, "name"), ns = api::sfield(meta, "namespace");
     if (ns.empty()) ns = "default";
     if (name.empty()) return;
@@ -144,17 +137,17 @@ class Builder {
       std::memcpy(a.ip, ip, 4);
       a.host = fqdn;
       addrs.push_back(a);
-      read_ports(member(spec, "ports"));
+      read_ports(api::field(spec, "ports"));
       ptr_record(ip, fqdn);
     } else if (cluster_ip == "None" || cluster_ip.empty()) {
       // Headless: the ready endpoint addresses, each with a name of its own.
       auto it = endpoints.find(ns + "/" + name);
       if (it != endpoints.end()) {
-        const api::Json& subsets = member(*it->second, "subsets");
+        const api::Json& subsets = api::field(*it->second, "subsets");
         if (subsets.is_array()) {
           std::set<std::string> seen_ports;
           for (const auto& ss : subsets) {
-            const api::Json& list = member(ss, "addresses");
+            const api::Json& list = api::field(ss, "addresses");
             if (list.is_array()) {
               for (const auto& e : list) {
                 Addr a;
@@ -165,7 +158,7 @@ class Builder {
                 addrs.push_back(a);
               }
             }
-            const api::Json& plist = member(ss, "ports");
+            const api::Json& plist = api::field(ss, "ports");
             if (plist.is_array()) {
               for (const auto& p : plist) {
                 PortSpec ps{api::sfield(p, "name"), to_lower(api::sfield(p, "protocol")), port_number(p)};
@@ -202,7 +195,7 @@ class Builder {
   }
 
   void dns_object(const api::Json& obj) {
-    std::string host = api::sfield(member(obj, "spec"), "host");
+    std::string host = api::sfield(api::field(obj, "spec"), "host");
     uint8_t ip[4];
     if (host.empty() || !parse_ipv4(o_.ingress_ip, ip)) return;
     Addr a;
@@ -377,7 +370,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const ZoneOptions& options, const
   std::map<std::string, const api::Json*> eps;
   for (const auto& e : endpoints) {
     try {
-      const api::Json& meta = member(e, "metadata");
+      const api::Json& meta = api::field(e, "metadata");
       std::string ns = api::sfield(meta, "namespace");
       eps[(ns.empty() ? "default" : ns) + "/" + api::sfield(meta, "name")] = &e;
     } catch (const std::exception&) {

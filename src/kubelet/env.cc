@@ -276,11 +276,6 @@ class Lookup {
   std::map<std::string, std::optional<std::map<std::string, std::string>>> config_maps_, secrets_;
 };
 
-bool truthy(const api::Json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_boolean() && it->get<bool>();
-}
-
 }  // namespace
 
 Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::Json& container,
@@ -314,7 +309,7 @@ Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::
           auto d = lookup.data(secret, name);
           if (!d.is_ok()) return d.status();
           if (*d == nullptr) {
-            if (truthy(*ref, "optional")) continue;
+            if (api::bfield(*ref, "optional")) continue;
             return not_found(std::string(secret ? "secret" : "configmap") + " \"" + name + "\" not found");
           }
           for (const auto& [k, v] : **d) {
@@ -370,7 +365,7 @@ Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::
           if (ref == vf->end() || !ref->is_object()) continue;
           std::string oname = ref->value("name", "");
           std::string key = ref->value("key", "");
-          bool optional = truthy(*ref, "optional");
+          bool optional = api::bfield(*ref, "optional");
           auto d = lookup.data(secret, oname);
           if (!d.is_ok()) return d.status();
           if (*d == nullptr) {

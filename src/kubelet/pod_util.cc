@@ -4,24 +4,13 @@
 #include <cstdio>
 
 #include "labels.h"
+#include "minik8s/util/hash.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::kubelet {
 
 using std::chrono::milliseconds;
 
-const json& at(const json& j, const char* k) {
-  static const json kNull;
-  if (j.is_object()) {
-    auto it = j.find(k);
-    if (it != j.end()) return *it;
-  }
-  return kNull;
-}
-std::string sget(const json& j, const char* k) {
-  const json& v = at(j, k);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 int64_t iget(const json& j, const char* k, int64_t d) {
   const json& v = at(j, k);
   return v.is_number_integer() ? v.get<int64_t>() : d;
@@ -66,13 +55,8 @@ std::string go_duration(milliseconds d) {
 
 namespace {
 std::string fnv1a_hex(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(s)));
   return buf;
 }
 }  // namespace

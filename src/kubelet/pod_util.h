@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/api/json.h"
 #include "minik8s/cri/runtime.h"
 
 namespace minik8s::kubelet {
@@ -21,8 +22,9 @@ using Steady = std::chrono::steady_clock;
 using TimePoint = Steady::time_point;
 inline constexpr TimePoint kNever = TimePoint::max();
 
-const json& at(const json& j, const char* k);
-std::string sget(const json& j, const char* k);
+// Null-safe reads (api::field / api::sfield); iget: d unless an integer.
+inline const json& at(const json& j, const char* k) { return api::field(j, k); }
+inline std::string sget(const json& j, const char* k) { return api::sfield(j, k); }
 int64_t iget(const json& j, const char* k, int64_t d);
 inline const json& meta(const json& pod) { return at(pod, "metadata"); }
 inline const json& spec(const json& pod) { return at(pod, "spec"); }

@@ -1,16 +1,20 @@
-// Scheduler: informers on nodes and pods, one scheduling thread over a work
-// queue of pending pod keys, binder threads, and an event-recorder thread so
-// that neither bindings nor Events delay the next scheduling cycle.
+// Scheduler: a client::Controller (docs/controllers.md "How to write a
+// controller") over the shared Pod and Node informers with one worker,
+// binder threads and an event-recorder thread, so that neither bindings nor
+// Events delay the next scheduling cycle.
 //
-// The scheduling thread owns one Snapshot (nodes sorted by name, each with
-// its pods' summed requests) and a cache key → pod entry, updated
-// incrementally: informer handlers only record the latest change per node or
-// pod under delta_mu (coalesced, so an idle scheduler holds at most one entry
-// per object), and each cycle applies the pending changes first. A scheduled
-// pod is assumed on its node in that cache at once (so the next cycle counts
-// it) and handed to a binder; a failed binding forgets the assumption (a
-// delta) and requeues the pod; the informer's view of the bound pod replaces
-// the assumed entry.
+// Handlers enqueue the keys of pods to schedule; reconcile(key) schedules one
+// pod on one Snapshot (nodes sorted by name, each with its pods' summed
+// requests) and a cache key → pod entry, updated incrementally: the informer
+// handlers also record the latest change per node or pod under delta_mu
+// (coalesced, so an idle scheduler holds at most one entry per object), and
+// each cycle applies the pending changes first. A scheduled pod is assumed on
+// its node in that cache at once (so the next cycle counts it) and handed to
+// one of bind_parallelism binder threads, which POSTs pods/binding while the
+// worker goes on with the next pod (binding inside the reconcile, on several
+// workers, measured ~10 % slower: docs/scheduler.md). A failed binding
+// forgets the assumption (a delta) and re-enqueues the key after its
+// backoff; the informer's view of the bound pod replaces the assumed entry.
 #include "minik8s/scheduler/scheduler.h"
 
 #include <spdlog/spdlog.h>
@@ -28,7 +32,9 @@
 #include <unordered_map>
 
 #include "framework.h"
+#include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/client/work_queue.h"
 #include "minik8s/util/time.h"
 
@@ -41,11 +47,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kRetryBase = 100ms;
+constexpr auto kBindRetryBase = 10ms;  // failed bindings: the key's backoff
+constexpr auto kBindRetryMax = 5s;
+constexpr auto kRetryBase = 100ms;     // unschedulable pods after a cluster change
 constexpr auto kRetryMax = 2000ms;
 constexpr auto kPeriodicRetry = 30s;
 constexpr auto kEventRepeat = 60s;
 constexpr auto kAssumedExpiry = 30s;
+constexpr auto kExpiryCheck = 1s;
 
 using api::field;
 using api::sfield;
@@ -71,19 +80,35 @@ bool node_changed_for_scheduling(const Json& a, const Json& b) {
 
 }  // namespace
 
-struct Scheduler::Impl {
-  Impl(client::Client& c, SchedulerOptions o) : client(c), opts(std::move(o)) {}
+struct Scheduler::Impl : client::Controller {
+  Impl(client::SharedInformerFactory& f, SchedulerOptions o, Clock& clk)
+      : client::Controller(f, {"scheduler", 1, kBindRetryBase, kBindRetryMax}, clk),
+        client(f.client()),
+        opts(std::move(o)) {}
+  ~Impl() override { stop(); }
+
+  // After the worker (no handler runs after it): the binders (a binding in
+  // flight finishes, queued ones are dropped), then the event thread, which
+  // drops the Events still queued.
+  void on_stopped() override {
+    stop_binders();
+    stop_events();
+  }
 
   client::Client& client;
   const SchedulerOptions opts;
   const api::ResourceType* pods_type = nullptr;
   const api::ResourceType* nodes_type = nullptr;
   const api::ResourceType* events_type = nullptr;
-  std::unique_ptr<client::Informer> nodes;
-  std::unique_ptr<client::Informer> pods;
-  client::WorkQueue queue{{std::chrono::milliseconds(10), std::chrono::seconds(5)}};
+  // Shared informers, owned by the factory.
+  client::Informer* nodes = nullptr;
+  client::Informer* pods = nullptr;
+  Status setup() override;
 
-  // Scheduling-thread state.
+  // Held by the worker for one scheduling cycle (uncontended: one worker; it
+  // makes the ownership of the state below explicit).
+  std::mutex sched_mu;
+  // Guarded by sched_mu:
   std::vector<std::unique_ptr<FilterPlugin>> filters;
   std::unique_ptr<ScorePlugin> score;
   Snapshot snap;
@@ -94,9 +119,10 @@ struct Scheduler::Impl {
   };
   std::unordered_map<std::string, CachedPod> cached_pods;  // key → the pod counted on its node
   size_t next_start_index = 0;
+  std::chrono::steady_clock::time_point last_expiry;  // clock().monotonic()
 
-  // Changes recorded by the informer handlers and binders, applied by the
-  // scheduling thread at the start of each cycle. Latest state per object.
+  // Changes recorded by the informer handlers and failed bindings, applied at
+  // the start of each cycle. Latest state per object.
   struct PodDelta {
     enum Op { kNone, kBound, kUnbound, kDeleted };
     bool forget = false;  // a binding failed: drop the entry if still assumed
@@ -118,7 +144,10 @@ struct Scheduler::Impl {
   std::condition_variable_any bind_cv;
   std::deque<BindTask> bind_tasks;  // guarded by bind_mu
   std::vector<std::jthread> binders;
+  // Failed bindings' retry delays per key (thread-safe).
+  client::ExponentialBackoff bind_backoff{kBindRetryBase, kBindRetryMax};
 
+  // Times on clock().monotonic().
   struct Assumed {
     SteadyClock::time_point at;
   };
@@ -143,10 +172,7 @@ struct Scheduler::Impl {
   // Counters (stats()).
   std::atomic<uint64_t> n_cycles{0}, n_unschedulable{0}, n_bound{0}, n_bind_failures{0}, n_events_dropped{0};
   std::atomic<int64_t> cycle_ns{0}, bind_ns{0};
-  std::jthread worker;
-  std::jthread event_thread;
-  bool started = false;
-  bool stopped = false;
+  std::jthread event_thread;  // last: stopped before the state it reads goes
 
   bool responsible_for(const Json& pod) const {
     std::string sn = sfield(field(pod, "spec"), "schedulerName");
@@ -160,7 +186,8 @@ struct Scheduler::Impl {
     return phase != "Succeeded" && phase != "Failed";
   }
 
-  // ---- event handlers (informer threads): only enqueue keys.
+  // ---- event handlers (informer threads): enqueue keys and record the
+  // change for the snapshot (applied by the next cycle).
 
   void record_node(const std::string& name, ObjectPtr node) {
     std::lock_guard l(delta_mu);
@@ -190,7 +217,7 @@ struct Scheduler::Impl {
   void on_pod_add(const ObjectPtr& pod) {
     record_pod(pod, false);
     if (needs_scheduling(*pod)) {
-      queue.add(client::object_key(*pod));
+      enqueue(client::object_key(*pod));
     } else if (!node_name_of(*pod).empty()) {
       on_cluster_change();
     }
@@ -224,7 +251,7 @@ struct Scheduler::Impl {
     // Our own status write (PodScheduled=False) must not loop back.
     if (!known_unschedulable || field(*old_pod, "spec") != field(*pod, "spec") ||
         field(field(*old_pod, "metadata"), "labels") != field(field(*pod, "metadata"), "labels")) {
-      queue.add(key);
+      enqueue(key);
     }
   }
 
@@ -237,13 +264,13 @@ struct Scheduler::Impl {
       if (assumed.erase(key) > 0) was_bound = true;
       unschedulable.erase(key);
     }
-    queue.forget(key);
+    bind_backoff.forget(key);
     if (was_bound) on_cluster_change();
   }
 
   // Retries every unschedulable pod, each no sooner than its backoff allows.
   void on_cluster_change() {
-    auto now = SteadyClock::now();
+    auto now = clock().monotonic();
     std::vector<std::pair<std::string, SteadyClock::duration>> todo;
     {
       std::lock_guard l(mu);
@@ -259,36 +286,78 @@ struct Scheduler::Impl {
     }
     for (auto& [key, delay] : todo) {
       if (delay <= SteadyClock::duration::zero()) {
-        queue.add(key);
+        enqueue(key);
       } else {
-        queue.add_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(delay));
+        enqueue_after(key, std::chrono::duration_cast<std::chrono::nanoseconds>(delay));
       }
     }
   }
 
-  // ---- the scheduling thread.
+  // ---- reconcile (the worker): one pod, scheduled under sched_mu, then
+  // handed to a binder (or marked unschedulable).
 
-  void run(std::stop_token stop) {
-    while (!stop.stop_requested() &&
-           !(nodes->has_synced() && pods->has_synced())) {
-      std::this_thread::sleep_for(5ms);
-    }
-    std::string key;
-    auto last_expiry = SteadyClock::now();
-    while (queue.get(key)) {
+  struct Decision {
+    enum Kind { kNothing, kBind, kUnschedulable } kind = kNothing;
+    ObjectPtr pod;
+    std::string node;     // kBind
+    std::string message;  // kUnschedulable
+  };
+
+  client::ReconcileResult reconcile(const std::string& key) override {
+    auto t0 = SteadyClock::now();
+    Decision d;
+    {
+      std::lock_guard l(sched_mu);
       apply_deltas();
-      if (SteadyClock::now() - last_expiry > 1s) {
+      auto now = clock().monotonic();
+      if (now - last_expiry > kExpiryCheck) {
         expire_assumed();
-        last_expiry = SteadyClock::now();
+        last_expiry = now;
       }
       auto c0 = SteadyClock::now();
-      schedule_key(key);
+      d = schedule_key(key);
       cycle_ns.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - c0).count());
-      queue.done(key);
+    }
+    switch (d.kind) {
+      case Decision::kNothing:
+        return client::ReconcileResult::done();
+      case Decision::kUnschedulable:
+        handle_unschedulable(key, d.pod, d.message);
+        return client::ReconcileResult::requeue_after(kPeriodicRetry);
+      case Decision::kBind:
+        break;
+    }
+    {
+      std::lock_guard l(bind_mu);
+      bind_tasks.push_back(BindTask{key, d.pod, d.node, t0});
+    }
+    bind_cv.notify_one();
+    return client::ReconcileResult::done();
+  }
+
+  void run_binder(std::stop_token stop) {
+    while (true) {
+      BindTask task;
+      {
+        std::unique_lock l(bind_mu);
+        bind_cv.wait(l, stop, [&] { return !bind_tasks.empty(); });
+        if (stop.stop_requested()) return;  // tasks still queued are dropped
+        task = std::move(bind_tasks.front());
+        bind_tasks.pop_front();
+      }
+      bind(task.key, task.pod, task.node, task.t0);
     }
   }
 
-  // ---- the scheduler's cache (scheduling thread only).
+  void stop_binders() {
+    for (auto& b : binders) b.request_stop();
+    for (auto& b : binders) {
+      if (b.joinable()) b.join();
+    }
+    binders.clear();
+  }
+
+  // ---- the scheduler's cache (under sched_mu).
 
   void cache_remove(const std::string& key) {
     auto it = cached_pods.find(key);
@@ -296,10 +365,10 @@ struct Scheduler::Impl {
     if (NodeInfo* ni = snap.find(it->second.node)) ni->remove_pod(*it->second.info);
     cached_pods.erase(it);
   }
-  void cache_add(const std::string& key, std::string node, PodInfoPtr info, bool assumed) {
+  void cache_add(const std::string& key, std::string node, PodInfoPtr info, bool is_assumed) {
     cache_remove(key);
     if (NodeInfo* ni = snap.find(node)) ni->add_pod(*info);
-    cached_pods[key] = CachedPod{std::move(node), std::move(info), assumed};
+    cached_pods[key] = CachedPod{std::move(node), std::move(info), is_assumed};
   }
 
   void apply_deltas() {
@@ -355,9 +424,9 @@ struct Scheduler::Impl {
   }
 
   // Assumptions whose binding outcome never showed up (should not happen:
-  // binders always report failure; a safety net as in kube-scheduler).
+  // a failed binding always forgets its own; a safety net as in kube-scheduler).
   void expire_assumed() {
-    auto now = SteadyClock::now();
+    auto now = clock().monotonic();
     std::vector<std::string> expired;
     {
       std::lock_guard l(mu);
@@ -376,7 +445,9 @@ struct Scheduler::Impl {
     }
   }
 
-  void schedule_key(const std::string& key) {
+  // Filter, score, assume (under sched_mu).
+  Decision schedule_key(const std::string& key) {
+    Decision d;
     ObjectPtr pod = pods->indexer().get(key);
     {
       std::lock_guard l(mu);
@@ -384,26 +455,22 @@ struct Scheduler::Impl {
       if (u != unschedulable.end()) u->second.retry_at.reset();
       if (!pod || !needs_scheduling(*pod)) {
         unschedulable.erase(key);
-        pod = nullptr;
-      } else if (assumed.count(key)) {
-        return;  // bound already; the informer has not caught up
+        return d;
       }
+      if (assumed.count(key)) return d;  // bound already; the informer has not caught up
     }
-    if (!pod) {
-      queue.forget(key);
-      return;
-    }
-    auto t0 = SteadyClock::now();
     CycleState state = CycleState::make(*pod, snap);
     ScheduleOptions so;
     so.feasible_to_find = num_feasible_nodes_to_find(snap.nodes.size(), opts.percentage_of_nodes_to_score);
     so.next_start_index = &next_start_index;
     ScheduleResult res = schedule_one(state, snap, filters, *score, so);
     n_cycles.fetch_add(1);
+    d.pod = pod;
     if (res.node.empty()) {
       n_unschedulable.fetch_add(1);
-      handle_unschedulable(key, pod, res.fit_error());
-      return;
+      d.kind = Decision::kUnschedulable;
+      d.message = res.fit_error();
+      return d;
     }
     // Assume: count the pod on its node from the next cycle on.
     auto info = std::make_shared<PodInfo>();
@@ -417,30 +484,16 @@ struct Scheduler::Impl {
     cache_add(key, res.node, std::move(info), true);
     {
       std::lock_guard l(mu);
-      assumed[key] = Assumed{SteadyClock::now()};
+      assumed[key] = Assumed{clock().monotonic()};
     }
-    {
-      std::lock_guard l(bind_mu);
-      bind_tasks.push_back(BindTask{key, pod, res.node, t0});
-    }
-    bind_cv.notify_one();
+    d.kind = Decision::kBind;
+    d.node = res.node;
+    return d;
   }
 
-  void run_binder(std::stop_token stop) {
-    while (true) {
-      BindTask task;
-      {
-        std::unique_lock l(bind_mu);
-        bind_cv.wait(l, stop, [&] { return !bind_tasks.empty(); });
-        if (stop.stop_requested()) return;
-        task = std::move(bind_tasks.front());
-        bind_tasks.pop_front();
-      }
-      bind(task.key, task.pod, task.node, task.t0);
-    }
-  }
-
-  // Binder threads: POST pods/binding; on failure forget the assumption.
+  // Binder threads: POST pods/binding; on failure forget the assumption. A
+  // conflict or not-found drops the key; other errors re-enqueue it after the
+  // key's backoff.
   void bind(const std::string& key, const ObjectPtr& pod, const std::string& node, SteadyClock::time_point t0) {
     const Json& meta = field(*pod, "metadata");
     std::string ns = sfield(meta, "namespace"), name = sfield(meta, "name");
@@ -466,15 +519,15 @@ struct Scheduler::Impl {
       on_cluster_change();  // what it held on the node is free again
       if (st.code() == Code::kConflict || st.code() == Code::kNotFound) {
         spdlog::debug("scheduler: dropping {}: {}", key, st.message());
-        queue.forget(key);
+        bind_backoff.forget(key);
       } else {
         spdlog::warn("scheduler: binding {} to {}: {}", key, node, st.to_string());
-        queue.add_rate_limited(key);
+        enqueue_after(key, bind_backoff.when(key));
       }
       return;
     }
     n_bound.fetch_add(1);
-    queue.forget(key);
+    bind_backoff.forget(key);
     {
       std::lock_guard l(mu);
       unschedulable.erase(key);
@@ -484,8 +537,10 @@ struct Scheduler::Impl {
     record_event(*pod, "Normal", "Scheduled", "Successfully assigned " + ns + "/" + name + " to " + node);
   }
 
+  // Bookkeeping for the retries (the caller requeues after kPeriodicRetry),
+  // PodScheduled=False and the FailedScheduling event.
   void handle_unschedulable(const std::string& key, const ObjectPtr& pod, const std::string& message) {
-    auto now = SteadyClock::now();
+    auto now = clock().monotonic();
     bool event_due = false;
     {
       std::lock_guard l(mu);
@@ -495,10 +550,7 @@ struct Scheduler::Impl {
       event_due = u.message != message || !u.last_event || now - *u.last_event >= kEventRepeat;
       u.message = message;
       if (event_due) u.last_event = now;
-      if (!u.retry_at || *u.retry_at > now + kPeriodicRetry) {
-        u.retry_at = now + kPeriodicRetry;
-        queue.add_after(key, kPeriodicRetry);
-      }
+      if (!u.retry_at || *u.retry_at > now + kPeriodicRetry) u.retry_at = now + kPeriodicRetry;
     }
     spdlog::debug("scheduler: {} unschedulable: {}", key, message);
 
@@ -506,7 +558,7 @@ struct Scheduler::Impl {
     const Json& status = field(*pod, "status");
     Json conditions = Json::array();
     bool same = false;
-    std::string transition = format_rfc3339(real_clock().now());
+    std::string transition = format_rfc3339(clock().now());
     if (field(status, "conditions").is_array()) {
       for (const auto& c : field(status, "conditions")) {
         if (sfield(c, "type") == "PodScheduled") {
@@ -543,7 +595,7 @@ struct Scheduler::Impl {
     const Json& meta = field(pod, "metadata");
     std::string ns = sfield(meta, "namespace");
     if (ns.empty()) ns = "default";
-    auto now = real_clock().now();
+    auto now = clock().now();
     uint64_t nanos = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
     char suffix[40];
@@ -594,62 +646,69 @@ struct Scheduler::Impl {
       if (!r) spdlog::debug("scheduler: recording event: {}", r.status().to_string());
     }
   }
+
+  void stop_events() {
+    event_thread.request_stop();
+    if (event_thread.joinable()) event_thread.join();
+  }
 };
 
-Scheduler::Scheduler(client::Client& client, SchedulerOptions options)
-    : impl_(std::make_unique<Impl>(client, std::move(options))) {}
+Scheduler::Scheduler(client::Client& client, SchedulerOptions options) {
+  set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
+}
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::Scheduler(client::SharedInformerFactory& factory, SchedulerOptions options, Clock& clock) {
+  set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
+}
 
-Status Scheduler::start() {
-  Impl& s = *impl_;
-  if (s.started) return Status(Code::kInvalid, "scheduler already started");
+Status Scheduler::Impl::setup() {
+  Impl& s = *this;
   s.pods_type = api::find_resource("", "v1", "pods");
   s.nodes_type = api::find_resource("", "v1", "nodes");
   s.events_type = api::find_resource("", "v1", "events");
   if (!s.pods_type || !s.nodes_type || !s.events_type) {
     return internal_error("the kind table lacks pods, nodes or events");
   }
-  s.filters = default_filters();
-  uint64_t seed = s.opts.random_seed;
-  if (seed == 0) seed = static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
-  s.score = make_score_plugin(s.opts.policy, seed);
+  {
+    std::lock_guard l(s.sched_mu);
+    s.filters = default_filters();
+    uint64_t seed = s.opts.random_seed;
+    if (seed == 0) seed = static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
+    s.score = make_score_plugin(s.opts.policy, seed);
+    s.last_expiry = clock().monotonic();
+  }
 
-  s.nodes = std::make_unique<client::Informer>(s.client, *s.nodes_type);
-  s.pods = std::make_unique<client::Informer>(s.client, *s.pods_type);
+  s.nodes = &factory().informer(*s.nodes_type);
+  s.pods = &factory().informer(*s.pods_type);
   auto node_key = [](const ObjectPtr& n) { return sfield(field(*n, "metadata"), "name"); };
-  s.nodes->add_event_handlers({
-      [&s, node_key](const ObjectPtr& n) {
-        s.record_node(node_key(n), n);
-        s.on_cluster_change();
-      },
-      [&s, node_key](const ObjectPtr& a, const ObjectPtr& b) {
-        s.record_node(node_key(b), b);
-        if (node_changed_for_scheduling(*a, *b)) s.on_cluster_change();
-      },
-      [&s, node_key](const ObjectPtr& n) {
-        s.record_node(node_key(n), nullptr);
-        s.on_cluster_change();
-      },
-  });
-  s.pods->add_event_handlers({
-      [&s](const ObjectPtr& p) { s.on_pod_add(p); },
-      [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
-      [&s](const ObjectPtr& p) { s.on_pod_delete(p); },
-  });
-  s.started = true;
+  watch(*s.nodes, {
+                      [&s, node_key](const ObjectPtr& n) {
+                        s.record_node(node_key(n), n);
+                        s.on_cluster_change();
+                      },
+                      [&s, node_key](const ObjectPtr& a, const ObjectPtr& b) {
+                        s.record_node(node_key(b), b);
+                        if (node_changed_for_scheduling(*a, *b)) s.on_cluster_change();
+                      },
+                      [&s, node_key](const ObjectPtr& n) {
+                        s.record_node(node_key(n), nullptr);
+                        s.on_cluster_change();
+                      },
+                  });
+  watch(*s.pods, {
+                     [&s](const ObjectPtr& p) { s.on_pod_add(p); },
+                     [&s](const ObjectPtr& a, const ObjectPtr& b) { s.on_pod_update(a, b); },
+                     [&s](const ObjectPtr& p) { s.on_pod_delete(p); },
+                 });
   s.event_thread = std::jthread([&s](std::stop_token st) { s.run_events(st); });
   for (int i = 0; i < std::max(1, s.opts.bind_parallelism); ++i) {
     s.binders.emplace_back([&s](std::stop_token st) { s.run_binder(st); });
   }
-  s.worker = std::jthread([&s](std::stop_token st) { s.run(st); });
-  s.nodes->start();
-  s.pods->start();
   return Status::ok();
 }
 
 SchedulerStats Scheduler::stats() const {
-  const Impl& s = *impl_;
+  const Impl& s = static_cast<const Impl&>(impl());
   SchedulerStats out;
   out.cycles = s.n_cycles.load();
   out.unschedulable = s.n_unschedulable.load();
@@ -659,23 +718,6 @@ SchedulerStats Scheduler::stats() const {
   out.cycle_seconds = static_cast<double>(s.cycle_ns.load()) / 1e9;
   out.bind_seconds = static_cast<double>(s.bind_ns.load()) / 1e9;
   return out;
-}
-
-void Scheduler::stop() {
-  Impl& s = *impl_;
-  if (!s.started || s.stopped) return;
-  s.stopped = true;
-  s.queue.shutdown();
-  s.worker.request_stop();
-  if (s.worker.joinable()) s.worker.join();
-  for (auto& b : s.binders) b.request_stop();
-  for (auto& b : s.binders) {
-    if (b.joinable()) b.join();
-  }
-  s.nodes->stop();
-  s.pods->stop();
-  s.event_thread.request_stop();
-  if (s.event_thread.joinable()) s.event_thread.join();
 }
 
 }  // namespace minik8s::scheduler

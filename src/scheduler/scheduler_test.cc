@@ -1,8 +1,9 @@
 // The Scheduler's incremental cache and asynchronous binding against a real
 // in-process ApiServer (test/fakes/local_api.h): many pods over many nodes
 // bound once each and spread evenly while bindings are in flight, a failed
-// binding forgetting its assumption, and node health changes (Ready=Unknown,
-// the unreachable taint) reaching the snapshot.
+// binding forgetting its assumption, node health changes (Ready=Unknown,
+// the unreachable taint) reaching the snapshot, and the scheduler on a shared
+// informer factory with an injected clock.
 #include "minik8s/scheduler/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -17,7 +18,10 @@
 
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
+#include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
+#include "minik8s/util/time.h"
+#include "test/fakes/fake_clock.h"
 #include "test/fakes/local_api.h"
 
 namespace minik8s::scheduler {
@@ -272,6 +276,79 @@ TEST_F(SchedulerCacheTest, UnreachableNodesGetNoNewPodsUntilTheyComeBack) {
     return per_node["a"] == 1 && per_node["b"] == 1;
   }));
   EXPECT_EQ(placement(), (std::map<std::string, int>{{"a", 1}, {"b", 1}, {"c", 6}}));
+}
+
+
+// On a shared factory with an injected clock: the scheduler uses the
+// factory's pod and node informers (no third one), counts its reconciles in
+// metrics(), stamps PodScheduled and its Events with the clock's time, does
+// not retry an unschedulable pod on its own status write, and retries it
+// after 30 s of that clock (a probe pod shows that nothing ran at 29 s).
+TEST_F(SchedulerCacheTest, OnASharedFactoryTheInjectedClockDrivesThePeriodicRetry) {
+  ASSERT_NO_FATAL_FAILURE(add_node(node("only", "1")));
+  SysTime t0;
+  ASSERT_TRUE(parse_rfc3339("2030-01-02T03:04:05Z", &t0));
+  minik8s::testing::FakeClock clock(t0);
+  client::SharedInformerFactory factory(*sched_client_);
+  client::Informer& shared_pods = factory.informer(pods());
+  auto sched = std::make_unique<Scheduler>(factory, SchedulerOptions{}, clock);
+  ASSERT_TRUE(sched->start().is_ok());
+  EXPECT_EQ(factory.size(), 2u);  // pods (the one asked for above) and nodes
+  EXPECT_TRUE(shared_pods.started());
+
+  auto reconciles = [&] { return sched->metrics().reconcile_total; };
+  auto unschedulable_since = [&](const std::string& name) {
+    auto p = local_.client().get(pods(), "default", name);
+    if (!p) return std::string();
+    for (const auto& c : (*p)["status"].value("conditions", Json::array())) {
+      if (c.value("type", "") == "PodScheduled" && c.value("reason", "") == "Unschedulable") {
+        EXPECT_EQ(c.value("message", ""), "0/1 nodes are available: 1 Too many pods.");
+        return c.value("lastTransitionTime", "");
+      }
+    }
+    return std::string();
+  };
+
+  ASSERT_NO_FATAL_FAILURE(add_pod("a"));
+  // The scheduler's pod informer has seen the binding (its handler ran, or
+  // runs before b's add): no cluster-change retry of b is pending.
+  ASSERT_TRUE(eventually([&] {
+    auto a = shared_pods.indexer().get("default/a");
+    return a && !(*a)["spec"].value("nodeName", "").empty();
+  }));
+  ASSERT_NO_FATAL_FAILURE(add_pod("b"));
+  ASSERT_TRUE(eventually([&] { return !unschedulable_since("b").empty(); }));
+  EXPECT_EQ(unschedulable_since("b"), "2030-01-02T03:04:05Z");
+  ASSERT_TRUE(eventually([&] { return reconciles() == 2; })) << reconciles();
+  bool event_at_clock_time = false;
+  ASSERT_TRUE(eventually([&] {
+    auto list = local_.client().list(*api::find_resource("", "v1", "events"), "default");
+    if (!list) return false;
+    for (const auto& e : (*list)["items"]) {
+      if (e["involvedObject"].value("name", "") == "b" && e.value("reason", "") == "FailedScheduling") {
+        event_at_clock_time = e.value("firstTimestamp", "") == "2030-01-02T03:04:05Z";
+        return true;
+      }
+    }
+    return false;
+  }));
+  EXPECT_TRUE(event_at_clock_time);
+
+  // 29 s on: the probe pod is scheduled (and found unschedulable) alone.
+  clock.advance(29s);
+  ASSERT_NO_FATAL_FAILURE(add_pod("probe"));
+  ASSERT_TRUE(eventually([&] { return !unschedulable_since("probe").empty(); }));
+  ASSERT_TRUE(eventually([&] { return reconciles() >= 3; }));
+  EXPECT_EQ(reconciles(), 3u);
+  // 30 s on: b is looked at again (its status and event are unchanged).
+  clock.advance(1s);
+  ASSERT_TRUE(eventually([&] { return reconciles() == 4; })) << reconciles();
+  EXPECT_EQ(sched->stats().cycles, 4u);
+  EXPECT_EQ(sched->stats().unschedulable, 3u);
+  EXPECT_EQ(sched->metrics().reconcile_errors_total, 0u);
+  EXPECT_GE(sched->metrics().workqueue_adds_total, 4u);
+  sched->stop();
+  factory.stop();
 }
 
 }  // namespace

@@ -280,29 +280,6 @@ int run_server(int argc, char** argv) {
   }
   std::string url = (*api)->url();
 
-  // The scheduler talks to the API server like any other client.
-  std::unique_ptr<client::RestClient> sched_rest;
-  std::unique_ptr<client::Client> sched_client;
-  std::unique_ptr<scheduler::Scheduler> sched;
-  if (!disable_scheduler) {
-    client::HttpRestClientOptions ro;
-    ro.server = url;
-    auto rest = client::make_http_rest_client(ro);
-    if (!rest) {
-      std::fprintf(stderr, "error: scheduler client: %s\n", rest.status().to_string().c_str());
-      return 1;
-    }
-    sched_rest = std::move(rest.value());
-    sched_client = std::make_unique<client::Client>(*sched_rest);
-    scheduler::SchedulerOptions so_sched;
-    so_sched.policy = *policy;
-    sched = std::make_unique<scheduler::Scheduler>(*sched_client, so_sched);
-    if (auto st = sched->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: scheduler: %s\n", st.to_string().c_str());
-      return 1;
-    }
-    spdlog::info("scheduler started (policy {})", scheduler_policy);
-  }
   // The controllers share one client of their own, again over HTTP.
   auto disabled = [&](const std::string& name) {
     return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
@@ -341,6 +318,12 @@ int run_server(int argc, char** argv) {
     for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
     running->controllers.clear();
   };
+  // Every return from here on stops the running controllers before the
+  // informers they use go.
+  struct StopOnReturn {
+    std::function<void()> stop;
+    ~StopOnReturn() { stop(); }
+  } stop_on_return{stop_all};
   auto launch = [&](const std::string& name, std::unique_ptr<client::ControllerHandle> controller,
                     const std::string& detail) -> bool {
     if (auto st = controller->start(); !st.is_ok()) {
@@ -353,6 +336,17 @@ int run_server(int argc, char** argv) {
     running->controllers.push_back(std::move(controller));
     return true;
   };
+
+  // The scheduler is a client::Controller too: one pod and one node informer
+  // serve it and the controllers.
+  if (!disable_scheduler) {
+    scheduler::SchedulerOptions so_sched;
+    so_sched.policy = *policy;
+    if (!launch("scheduler", std::make_unique<scheduler::Scheduler>(*informers, so_sched),
+                " (policy " + scheduler_policy + ")")) {
+      return 1;
+    }
+  }
 
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!disabled("metrics")) {
@@ -436,10 +430,6 @@ int run_server(int argc, char** argv) {
   metrics_server.reset();
   ctrl_client.reset();
   ctrl_rest.reset();
-  if (sched) sched->stop();
-  sched.reset();
-  sched_client.reset();
-  sched_rest.reset();
   (*api)->stop();
   api->reset();
   store->reset();

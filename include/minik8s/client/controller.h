@@ -144,6 +144,9 @@ class Controller {
   virtual ReconcileResult reconcile(const std::string& key) = 0;
   // Once, on a worker, after every cache synced and before the first reconcile.
   virtual void on_synced() {}
+  // Once, at the end of the first stop(), after the workers joined: stops
+  // threads of the subclass's own (the scheduler's binders).
+  virtual void on_stopped() {}
 
   // Before start(): handlers on an informer (removed by stop()), whose cache
   // the workers wait for unless wait_for_cache is false (a controller that
@@ -215,6 +218,7 @@ class ControllerHandle {
   // A private factory over client, owned by the handle.
   SharedInformerFactory& own_factory(Client& client);
   void set_impl(std::unique_ptr<Controller> impl);
+  const Controller& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<SharedInformerFactory> own_factory_;  // declared first: outlives impl_
