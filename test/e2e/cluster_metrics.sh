@@ -49,6 +49,8 @@ expect "controllers' work-queue and reconcile metrics on the API server's /metri
   'workqueue_depth\{controller="replicaset"\} [0-9]+$' k get --raw /metrics
 expect "reconcile latency histogram per controller" \
   'controller_reconcile_duration_seconds_count\{controller="endpoints"\} [1-9][0-9]*$' k get --raw /metrics
+expect "the scheduler's work queue among them" 'workqueue_adds_total\{controller="scheduler"\} [0-9]+$' \
+  k get --raw /metrics
 
 cat <<EOF | kubectl apply -f - >/dev/null
 apiVersion: v1
