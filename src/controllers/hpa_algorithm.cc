@@ -369,36 +369,42 @@ Behavior behavior_from_json(const Json& behavior, std::chrono::seconds default_d
   return {rules_from_json(field(behavior, "scaleUp"), up), rules_from_json(field(behavior, "scaleDown"), down)};
 }
 
-// calculateScaleUpLimitWithScalingRules
-int32_t scale_up_limit(int32_t current, const std::vector<ScaleEvent>& up, const std::vector<ScaleEvent>& down,
-                       const ScalingRules& rules, SysTime now) {
+namespace {
+
+// calculateScaleUpLimitWithScalingRules / calculateScaleDownLimitWithBehaviors:
+// each policy's limit counted from the replicas at the start of its period;
+// selectPolicy Min takes the smallest change, Max (the default) the largest.
+int32_t scale_limit(bool scale_up, int32_t current, const std::vector<ScaleEvent>& up,
+                    const std::vector<ScaleEvent>& down, const ScalingRules& rules, SysTime now) {
   if (rules.select == SelectPolicy::kDisabled) return current;
-  bool pick_min = rules.select == SelectPolicy::kMin;
-  int64_t result = pick_min ? INT32_MAX : INT32_MIN;
+  // Up, the smallest change is the lowest limit; down, the highest.
+  bool take_lowest = scale_up == (rules.select == SelectPolicy::kMin);
+  int64_t result = take_lowest ? INT32_MAX : INT32_MIN;
   for (const auto& p : rules.policies) {
     int64_t start = current - replicas_changed_in(p.period_seconds, up, now) +
                     replicas_changed_in(p.period_seconds, down, now);
-    int64_t proposed = p.pods ? start + p.value
-                              : static_cast<int64_t>(std::ceil(static_cast<double>(start) * (1 + p.value / 100.0)));
-    result = pick_min ? std::min(result, proposed) : std::max(result, proposed);
+    int64_t proposed = 0;
+    if (scale_up) {
+      proposed = p.pods ? start + p.value
+                        : static_cast<int64_t>(std::ceil(static_cast<double>(start) * (1 + p.value / 100.0)));
+    } else {
+      proposed = p.pods ? start - p.value : static_cast<int64_t>(static_cast<double>(start) * (1 - p.value / 100.0));
+    }
+    result = take_lowest ? std::min(result, proposed) : std::max(result, proposed);
   }
   return clamp32(result);
 }
 
-// calculateScaleDownLimitWithBehaviors
+}  // namespace
+
+int32_t scale_up_limit(int32_t current, const std::vector<ScaleEvent>& up, const std::vector<ScaleEvent>& down,
+                       const ScalingRules& rules, SysTime now) {
+  return scale_limit(true, current, up, down, rules, now);
+}
+
 int32_t scale_down_limit(int32_t current, const std::vector<ScaleEvent>& up, const std::vector<ScaleEvent>& down,
                          const ScalingRules& rules, SysTime now) {
-  if (rules.select == SelectPolicy::kDisabled) return current;
-  bool pick_min_change = rules.select == SelectPolicy::kMin;
-  int64_t result = pick_min_change ? INT32_MIN : INT32_MAX;
-  for (const auto& p : rules.policies) {
-    int64_t start = current - replicas_changed_in(p.period_seconds, up, now) +
-                    replicas_changed_in(p.period_seconds, down, now);
-    int64_t proposed = p.pods ? start - p.value
-                              : static_cast<int64_t>(static_cast<double>(start) * (1 - p.value / 100.0));
-    result = pick_min_change ? std::max(result, proposed) : std::min(result, proposed);
-  }
-  return clamp32(result);
+  return scale_limit(false, current, up, down, rules, now);
 }
 
 // stabilizeRecommendation + convertDesiredReplicasWithRules
