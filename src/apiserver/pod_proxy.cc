@@ -13,16 +13,13 @@
 
 #include "minik8s/api/address_rules.h"
 #include "minik8s/api/json.h"
+#include "minik8s/stream/beast_names.h"
 #include "minik8s/stream/websocket.h"
 #include "minik8s/util/url.h"
 
 namespace minik8s::apiserver {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using namespace minik8s::beast_names;
 
 namespace {
 

@@ -16,15 +16,13 @@
 #include <thread>
 
 #include "minik8s/api/json.h"
+#include "minik8s/stream/beast_names.h"
 #include "minik8s/stream/websocket.h"
 #include "minik8s/util/url.h"
 
 namespace minik8s::cli {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using namespace minik8s::beast_names;
 using nlohmann::json;
 
 namespace {

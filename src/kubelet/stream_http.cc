@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "../util/http_read.h"
+#include "minik8s/stream/beast_names.h"
 #include "minik8s/stream/websocket.h"
 #include "minik8s/util/time.h"
 #include "minik8s/util/url.h"
@@ -21,11 +22,7 @@
 
 namespace minik8s::kubelet {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using namespace minik8s::beast_names;
 using nlohmann::json;
 
 namespace {

@@ -11,15 +11,12 @@
 #include <chrono>
 #include <exception>
 
+#include "minik8s/stream/beast_names.h"
 #include "minik8s/util/url.h"
 
 namespace minik8s::stream {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
+using namespace minik8s::beast_names;
 
 const std::vector<std::string>& channel_protocols() {
   static const std::vector<std::string> p = {"v5.channel.k8s.io", "v4.channel.k8s.io",
