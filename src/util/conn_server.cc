@@ -141,6 +141,9 @@ void ConnectionServer::accept_loop() {
   Clock::time_point retry_at{};  // while backing off: when to try accept() again
   while (!stopping_) {
     reap();
+    // The spare descriptor is given up to answer a client at EMFILE; take
+    // it back as soon as a descriptor is free again.
+    if (spare_fd_ < 0) spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     // Wait for a client (unless backing off after a resource error), a
     // finished connection, stop(), or a refused client's last bytes.
     auto now = Clock::now();
@@ -199,6 +202,13 @@ void ConnectionServer::accept_loop() {
 }
 
 ConnectionServer::Accepted ConnectionServer::accept_one() {
+  // Linux's accept4() takes a descriptor before it looks for a client: call
+  // it only with a client waiting, so that a listener with nobody in its
+  // backlog never holds a descriptor, not even for a moment (near the limit
+  // that moment made another thread's socket() fail, and a full table gave
+  // EMFILE with nobody to refuse).
+  pollfd waiting{listen_fd_, POLLIN, 0};
+  if (::poll(&waiting, 1, 0) <= 0) return Accepted::kNone;
   int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) {
     serve_new(fd);
@@ -219,7 +229,9 @@ ConnectionServer::Accepted ConnectionServer::accept_one() {
   }
   if (e != EMFILE) return Accepted::kFailed;
   // Out of descriptors: give up the spare one to take the waiting client and
-  // tell it why, instead of leaving it hanging in the backlog.
+  // tell it why, instead of leaving it hanging in the backlog. The spare
+  // comes back at once, or (the refused client holds its slot while it
+  // lingers) at the top of the loop once a descriptor is free.
   bool refused = false;
   if (spare_fd_ >= 0) {
     ::close(spare_fd_);
