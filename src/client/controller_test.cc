@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "test/fakes/eventually.h"
 #include "test/fakes/fake_clock.h"
 #include "test/fakes/fake_rest_client.h"
 
@@ -20,15 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using api::Json;
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return f();
-}
+using minik8s::testing::eventually;
 
 api::ResourceType pod_type() {
   api::ResourceType t;

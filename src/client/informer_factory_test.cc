@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "test/fakes/eventually.h"
 #include "test/fakes/fake_rest_client.h"
 
 namespace minik8s::client {
@@ -28,15 +29,7 @@ Json pod(const std::string& name, const std::string& app) {
   return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"app", app}}}}}};
 }
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return f();
-}
+using minik8s::testing::eventually;
 
 struct Seen {
   std::mutex mu;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "test/fakes/eventually.h"
 #include "test/fakes/fake_rest_client.h"
 
 namespace minik8s::client {
@@ -38,15 +39,7 @@ InformerOptions fast_backoff() {
   return o;
 }
 
-template <typename F>
-bool eventually(F f, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return f();
-}
+using minik8s::testing::eventually;
 
 struct Recorder {
   std::mutex mu;
