@@ -79,9 +79,12 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     ~Done() { m.watch_closed(); }
   } done{metrics_};
   (void)start;
-  if (!out.begin(200, "application/json")) return;
+  // Register with the cache before the 200 goes out: a client that acts as
+  // soon as it sees the headers must find its change in this watch (from
+  // resourceVersion=0 the snapshot is taken here, too).
   auto w = cache_.watch(collection_prefix(t, ri.ns), rv);
   if (!w) {
+    if (!out.begin(200, "application/json")) return;
     Status st = w.status();
     json ev = {{"type", "ERROR"}, {"object", json::parse(status_body(st, "", "", ""))}};
     out.write(ev.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
@@ -93,6 +96,7 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     std::shared_ptr<CacheWatcher>& w;
     ~Unreg() { c.unregister(w); }
   } unreg{cache_, watcher};
+  if (!out.begin(200, "application/json")) return;
   auto deadline = timeout_s > 0 ? std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s)
                                 : std::chrono::steady_clock::time_point::max();
   auto last_bookmark = std::chrono::steady_clock::now();
