@@ -1,0 +1,77 @@
+// The serverless controllers of `minik8s server` (docs/serverless.md):
+//
+// FunctionController (reconcile key: a Function): keeps status (revision,
+// codeHash, url, ready/desired instances, conditions, observedGeneration),
+// registers the function in the InstanceTable and the Autoscaler, and brings
+// the instances of the current revision to the autoscaler's recommendation:
+// claims Ready pool pods (POST /init, then relabel + ownerReference) or
+// creates instance pods (/init once Running), drains and deletes surplus and
+// old-revision instances once their in-flight requests finish, replaces
+// failed ones. Pod events for labelled pods enqueue their Function.
+//
+// PoolController (reconcile key: a namespace): in every namespace that holds
+// at least one Function, keeps pool_size unspecialised runtime pods (label
+// serverless.minik8s.io/pool=true, spec.nodeName set, no owner) on every
+// Ready, schedulable node; deletes extras, those on gone or NotReady nodes,
+// and all of a namespace's pool pods once its last Function is gone. (A pod
+// cannot change namespace, and an instance lives in its Function's.)
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "minik8s/client/controller.h"
+#include "minik8s/client/informer_factory.h"
+#include "minik8s/serverless/autoscaler.h"
+#include "minik8s/serverless/instance_table.h"
+#include "minik8s/util/time.h"
+
+namespace minik8s::serverless {
+
+inline constexpr const char* kGroup = "serverless.minik8s.io";
+inline constexpr const char* kApiVersion = "serverless.minik8s.io/v1";
+inline constexpr const char* kLabelFunction = "serverless.minik8s.io/function";
+inline constexpr const char* kLabelRevision = "serverless.minik8s.io/revision";
+inline constexpr const char* kLabelPool = "serverless.minik8s.io/pool";
+inline constexpr const char* kAnnotationInitialized = "serverless.minik8s.io/initialized";
+inline constexpr const char* kAnnotationDraining = "serverless.minik8s.io/draining";
+inline constexpr const char* kRuntimeImage = "minik8s.io/python-runtime:1";
+inline constexpr int kRuntimePort = 8080;
+
+struct FunctionControllerOptions {
+  // Base of status.url: "http://HOST:PORT" of the gateway.
+  std::string gateway_url;
+  std::string runtime_image = kRuntimeImage;
+  std::chrono::milliseconds init_timeout{std::chrono::seconds(10)};
+};
+
+class FunctionController : public client::ControllerHandle {
+ public:
+  // table and autoscaler are borrowed and outlive the controller; the
+  // autoscaler's on_change and the table's on_demand should call enqueue().
+  FunctionController(client::SharedInformerFactory& factory, InstanceTable& table,
+                     Autoscaler& autoscaler, FunctionControllerOptions opts,
+                     Clock& clock = real_clock());
+  // Queue a function ("ns/name") for reconcile; safe from any thread.
+  void enqueue(const std::string& key);
+
+ private:
+  struct Impl;
+};
+
+struct PoolOptions {
+  int pool_size = 2;  // per node; 0 disables the pool
+  std::string runtime_image = kRuntimeImage;
+};
+
+class PoolController : public client::ControllerHandle {
+ public:
+  PoolController(client::SharedInformerFactory& factory, PoolOptions opts, Clock& clock = real_clock());
+
+ private:
+  struct Impl;
+};
+
+}  // namespace minik8s::serverless
