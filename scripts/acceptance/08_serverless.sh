@@ -132,8 +132,8 @@ acc_expect "the first call is answered (200) with the handler's result" "^HTTP/1
 acc_check "the answer is the handler's ('hello, first', square 16)" grep -q '"greeting": *"hello, first".*"square": *16' <<<"$ACC_OUT"
 FIRST=$(inst_of "$ACC_OUT")
 acc_check "the answer names the instance that served it (X-Instance: $FIRST)" test -n "$FIRST"
-acc_run kubectl get pods -l "$FN_LABEL=acc-hello" -o wide -L serverless.minik8s.io/revision
-acc_expect "the new instance is a pod of acc-hello" "^$FIRST +1/1 +Running"
+acc_poll 20 "the new instance is a pod of acc-hello (label $FN_LABEL=acc-hello)" "^$FIRST +1/1 +Running" \
+  kubectl get pods -l "$FN_LABEL=acc-hello" -o wide -L serverless.minik8s.io/revision
 
 acc_step "invoke with parameters: two inputs, two outputs (JSON body; query string)"
 acc_run "$MKCTL" fn invoke acc-hello -d '{"name": "alice", "n": 3}'
@@ -153,6 +153,7 @@ ZIP_LAST=$(date +%s)
 echo "[STEP] acc-zip's last call at $(date -u -d "@$ZIP_LAST" +%T) UTC; from here it is idle"
 
 acc_step "each function in its own pods"
+acc_poll 20 "acc-zip's instance $ZIP1 carries acc-zip's label" "^$ZIP1 " kubectl get pods -l "$FN_LABEL=acc-zip" --no-headers
 acc_run kubectl get pods -l "$FN_LABEL in (acc-hello,acc-zip)" -o wide -L "$FN_LABEL,serverless.minik8s.io/revision,serverless.minik8s.io/pool"
 HELLO_PODS=$(live acc-hello | sort); ZIP_PODS=$(live acc-zip | sort)
 acc_check "acc-hello's instance ($FIRST) is labelled acc-hello" grep -qx "$FIRST" <<<"$HELLO_PODS"
