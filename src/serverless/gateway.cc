@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr double kBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                               0.5,   1,      2.5,   5,    10,    30,    60};
+                               0.5,   1,      2.5,   5,    10,    30,   60};
 constexpr size_t kNumBuckets = sizeof(kBuckets) / sizeof(kBuckets[0]);
 constexpr size_t kMaxIdlePerInstance = 64;
 constexpr auto kIdleUpstreamMax = std::chrono::seconds(60);
@@ -79,9 +79,7 @@ std::string new_request_id() {
   return buf;
 }
 
-bool is_blank(const std::string& s) {
-  return s.find_first_not_of(" \t\r\n") == std::string::npos;
-}
+bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
 
 // Header values echoed to the upstream must not smuggle lines.
 bool header_safe(std::string_view v) {
@@ -146,7 +144,8 @@ int connect_to(const std::string& ip, int port, Clock::time_point deadline, std:
       ::close(fd);
       return -1;
     }
-    if (w == IoResult::kError || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+    if (w == IoResult::kError || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
+        soerr != 0) {
       *err = std::string("connect: ") + std::strerror(soerr ? soerr : errno);
       ::close(fd);
       return -1;
@@ -308,8 +307,9 @@ Reply json_error(int code, const std::string& error, const std::string& message)
 Reply status_reply(int code, const std::string& reason, const std::string& message) {
   Reply r;
   r.code = code;
-  r.body = json{{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", json::object()},
-                {"status", "Failure"}, {"reason", reason}, {"code", code}, {"message", message}}
+  r.body = json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+                {"status", "Failure"}, {"reason", reason},   {"code", code},
+                {"message", message}}
                .dump() +
            "\n";
   return r;
@@ -340,8 +340,8 @@ struct Gateway::Impl {
 
   void serve(Connection& c);
   Reply route(http::request<http::string_body>& req, Connection& c);
-  Reply invoke(const std::string& ns, const std::string& name, http::request<http::string_body>& req,
-               Connection& c);
+  Reply invoke(const std::string& ns, const std::string& name,
+               http::request<http::string_body>& req, Connection& c);
   // One round trip over fd; kOk with *reply filled, else *err says why.
   enum class Forward { kOk, kStale, kTimeout, kFailed };
   Forward round_trip(int fd, const std::string& request, Clock::time_point deadline, Reply* reply,
@@ -350,8 +350,8 @@ struct Gateway::Impl {
   std::string metrics_text() const;
 };
 
-void Gateway::Impl::observe(const std::string& ns, const std::string& name, int code, double seconds,
-                            bool cold) {
+void Gateway::Impl::observe(const std::string& ns, const std::string& name, int code,
+                            double seconds, bool cold) {
   std::lock_guard lock(metrics_mu);
   ++requests[{ns, name, code}];
   auto& h = durations[{ns, name}];
@@ -376,8 +376,8 @@ std::string Gateway::Impl::metrics_text() const {
     out += "# HELP minik8s_function_requests_total Function invocations by HTTP code.\n";
     out += "# TYPE minik8s_function_requests_total counter\n";
     for (const auto& [k, v] : requests) {
-      out += "minik8s_function_requests_total{" + labels(std::get<0>(k), std::get<1>(k)) + ",code=\"" +
-             std::to_string(std::get<2>(k)) + "\"} " + std::to_string(v) + "\n";
+      out += "minik8s_function_requests_total{" + labels(std::get<0>(k), std::get<1>(k)) +
+             ",code=\"" + std::to_string(std::get<2>(k)) + "\"} " + std::to_string(v) + "\n";
     }
     out += "# HELP minik8s_function_request_duration_seconds Invocation latency at the gateway.\n";
     out += "# TYPE minik8s_function_request_duration_seconds histogram\n";
@@ -386,24 +386,29 @@ std::string Gateway::Impl::metrics_text() const {
       uint64_t cum = 0;
       for (size_t i = 0; i < kNumBuckets; ++i) {
         cum += h.buckets[i];
-        out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"" + fmt_double(kBuckets[i]) +
-               "\"} " + std::to_string(cum) + "\n";
+        out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"" +
+               fmt_double(kBuckets[i]) + "\"} " + std::to_string(cum) + "\n";
       }
       out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"+Inf\"} " +
              std::to_string(h.count) + "\n";
       out += "minik8s_function_request_duration_seconds_sum{" + l + "} " + fmt_double(h.sum) + "\n";
-      out += "minik8s_function_request_duration_seconds_count{" + l + "} " + std::to_string(h.count) + "\n";
+      out += "minik8s_function_request_duration_seconds_count{" + l + "} " +
+             std::to_string(h.count) + "\n";
     }
-    out += "# HELP minik8s_function_cold_starts_total Invocations that waited for an instance to appear.\n";
+    out +=
+        "# HELP minik8s_function_cold_starts_total Invocations that waited for an instance to "
+        "appear.\n";
     out += "# TYPE minik8s_function_cold_starts_total counter\n";
     for (const auto& [k, v] : cold_starts) {
-      out += "minik8s_function_cold_starts_total{" + labels(k.first, k.second) + "} " + std::to_string(v) + "\n";
+      out += "minik8s_function_cold_starts_total{" + labels(k.first, k.second) + "} " +
+             std::to_string(v) + "\n";
     }
   }
   std::string depth, in_flight;
   for (const std::string& key : table.functions()) {
     auto slash = key.find('/');
-    std::string l = labels(key.substr(0, slash), slash == std::string::npos ? "" : key.substr(slash + 1));
+    std::string l =
+        labels(key.substr(0, slash), slash == std::string::npos ? "" : key.substr(slash + 1));
     Load load = table.load(key);
     depth += "minik8s_function_queue_depth{" + l + "} " + std::to_string(load.queued) + "\n";
     in_flight += "minik8s_function_in_flight{" + l + "} " + std::to_string(load.in_flight) + "\n";
@@ -415,8 +420,9 @@ std::string Gateway::Impl::metrics_text() const {
   return out;
 }
 
-Gateway::Impl::Forward Gateway::Impl::round_trip(int fd, const std::string& request, Clock::time_point deadline,
-                                                 Reply* reply, bool* keep_alive, std::string* err) {
+Gateway::Impl::Forward Gateway::Impl::round_trip(int fd, const std::string& request,
+                                                 Clock::time_point deadline, Reply* reply,
+                                                 bool* keep_alive, std::string* err) {
   IoResult w = write_all(fd, request, deadline, err);
   if (w == IoResult::kTimeout) return Forward::kTimeout;
   if (w == IoResult::kError) return Forward::kStale;  // nothing answered yet
@@ -428,8 +434,9 @@ Gateway::Impl::Forward Gateway::Impl::round_trip(int fd, const std::string& requ
   http::read(reader, buf, parser, ec);
   if (ec == net::error::timed_out) return Forward::kTimeout;
   if (ec) {
-    *err = ec == http::error::end_of_stream || ec == net::error::eof ? "connection closed by the instance"
-                                                                       : ec.message();
+    *err = ec == http::error::end_of_stream || ec == net::error::eof
+               ? "connection closed by the instance"
+               : ec.message();
     return reader.received() == 0 ? Forward::kStale : Forward::kFailed;
   }
   auto& res = parser.get();
@@ -448,7 +455,8 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   const bool known = exists ? exists(key) : true;
   bool cold = false;
   auto finish = [&](Reply r) {
-    if (known) observe(ns, name, r.code, std::chrono::duration<double>(Clock::now() - start).count(), cold);
+    if (known)
+      observe(ns, name, r.code, std::chrono::duration<double>(Clock::now() - start).count(), cold);
     return r;
   };
 
@@ -464,26 +472,29 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   // controller has not registered yet is waited for too, while it exists.
   auto queue_deadline = start + opts.queue_timeout;
   Result<Lease> lease = table.acquire(key, queue_deadline);
-  while (!lease.is_ok() && lease.status().code() == Code::kNotFound && exists && Clock::now() < queue_deadline &&
-         !server->stopping()) {
+  while (!lease.is_ok() && lease.status().code() == Code::kNotFound && exists &&
+         Clock::now() < queue_deadline && !server->stopping()) {
     if (!exists(key)) return finish(not_found());
-    std::this_thread::sleep_until(std::min(queue_deadline, Clock::now() + std::chrono::milliseconds(20)));
+    std::this_thread::sleep_until(
+        std::min(queue_deadline, Clock::now() + std::chrono::milliseconds(20)));
     lease = table.acquire(key, queue_deadline);
     cold = true;
   }
   if (!lease.is_ok()) {
     if (lease.status().code() == Code::kNotFound) {
       if (exists) {
-        return finish(json_error(503, "ServiceUnavailable",
-                                 "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
+        return finish(json_error(
+            503, "ServiceUnavailable",
+            "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
       }
       return not_found();
     }
     if (lease.status().message().find("shutting down") != std::string::npos) {
       return finish(json_error(503, "ServiceUnavailable", "the gateway is shutting down"));
     }
-    return finish(json_error(503, "ServiceUnavailable",
-                             "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
+    return finish(json_error(
+        503, "ServiceUnavailable",
+        "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
   }
   cold = cold || lease->cold;
   const InstanceRef& inst = lease->instance;
@@ -492,7 +503,8 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   // The upstream request.
   std::string request_id(req["X-Request-Id"]);
   if (request_id.empty() || !header_safe(request_id)) request_id = new_request_id();
-  auto timeout = lease->function.timeout.count() > 0 ? lease->function.timeout : std::chrono::milliseconds(60000);
+  auto timeout = lease->function.timeout.count() > 0 ? lease->function.timeout
+                                                     : std::chrono::milliseconds(60000);
   auto deadline = Clock::now() + timeout;
   std::string target(req.target());
   auto q = target.find('?');
@@ -527,7 +539,8 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
     } else {
       ::close(fd);
     }
-    if (result == Forward::kStale && pooled) continue;  // the instance closed an idle connection: once more
+    if (result == Forward::kStale && pooled)
+      continue;  // the instance closed an idle connection: once more
     break;
   }
 
@@ -540,8 +553,8 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
     case Forward::kTimeout:
       table.release(*lease, false);
       return finish(json_error(504, "Timeout",
-                               "function " + key + " did not answer within " + fmt_duration(timeout) +
-                                   " (instance " + inst.pod + ")"));
+                               "function " + key + " did not answer within " +
+                                   fmt_duration(timeout) + " (instance " + inst.pod + ")"));
     case Forward::kStale:
     case Forward::kFailed:
       break;
@@ -552,7 +565,8 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   }
   table.release(*lease, true);
   spdlog::warn("gateway: instance {} of {} failed: {}", inst.pod, key, err);
-  Reply r = json_error(502, "BadGateway", "instance " + inst.pod + " of " + key + " failed: " + err);
+  Reply r =
+      json_error(502, "BadGateway", "instance " + inst.pod + " of " + key + " failed: " + err);
   r.headers.emplace_back("X-Instance", inst.pod);
   return finish(std::move(r));
 }
@@ -614,9 +628,11 @@ void Gateway::Impl::serve(Connection& c) {
     parser.header_limit(64 * 1024);
     parser.body_limit(opts.max_body_bytes);
     // As http_read::read_request, with 100-continue between header and body.
-    auto header_deadline = http_read::after(first ? c.accepted_at() : Clock::now(), lim.header_timeout);
+    auto header_deadline =
+        http_read::after(first ? c.accepted_at() : Clock::now(), lim.header_timeout);
     if (!first && buffer.size() == 0 &&
-        !http_read::wait_readable(s.native_handle(), http_read::after(Clock::now(), lim.idle_timeout))) {
+        !http_read::wait_readable(s.native_handle(),
+                                  http_read::after(Clock::now(), lim.idle_timeout))) {
       break;
     }
     if (!first) header_deadline = http_read::after(Clock::now(), lim.header_timeout);
@@ -632,8 +648,8 @@ void Gateway::Impl::serve(Connection& c) {
     }
     if (ec == http::error::body_limit) {
       Reply rep = json_error(413, "RequestEntityTooLarge",
-                             "the request body is larger than the limit of " + std::to_string(opts.max_body_bytes) +
-                                 " bytes");
+                             "the request body is larger than the limit of " +
+                                 std::to_string(opts.max_body_bytes) + " bytes");
       write_reply(rep, 11, false);
       // Let the client read the answer: stop sending, then discard what it
       // still sends for a moment (closing with unread data would reset the
@@ -648,13 +664,15 @@ void Gateway::Impl::serve(Connection& c) {
       return;
     }
     if (ec == http::error::header_limit) {
-      write_reply(json_error(431, "BadRequest", "the request headers are larger than the limit"), 11, false);
+      write_reply(json_error(431, "BadRequest", "the request headers are larger than the limit"),
+                  11, false);
       break;
     }
     if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
         ec != http::error::end_of_stream && ec != http::error::partial_message &&
         ec != http::error::need_more && ec != http::error::need_buffer) {
-      write_reply(json_error(400, "BadRequest", "malformed HTTP request: " + ec.message()), 11, false);
+      write_reply(json_error(400, "BadRequest", "malformed HTTP request: " + ec.message()), 11,
+                  false);
       break;
     }
     if (ec) break;
@@ -674,10 +692,12 @@ void Gateway::Impl::serve(Connection& c) {
   s.shutdown(tcp::socket::shutdown_both, ec);
 }
 
-Gateway::Gateway(InstanceTable& table, GatewayOptions opts, std::function<bool(const std::string& key)> exists)
+Gateway::Gateway(InstanceTable& table, GatewayOptions opts,
+                 std::function<bool(const std::string& key)> exists)
     : impl_(std::make_unique<Impl>(table, std::move(opts), std::move(exists))) {
-  impl_->server = std::make_unique<ConnectionServer>(ConnectionServer::Options{"gateway", impl_->opts.limits, {}},
-                                                     [impl = impl_.get()](Connection& c) { impl->serve(c); });
+  impl_->server = std::make_unique<ConnectionServer>(
+      ConnectionServer::Options{"gateway", impl_->opts.limits, {}},
+      [impl = impl_.get()](Connection& c) { impl->serve(c); });
 }
 
 Gateway::~Gateway() { stop(); }
@@ -685,9 +705,11 @@ Gateway::~Gateway() { stop(); }
 Status Gateway::start() {
   const std::string& listen = impl_->opts.listen;
   auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return invalid("gateway listen address \"" + listen + "\" is not HOST:PORT");
+  if (colon == std::string::npos)
+    return invalid("gateway listen address \"" + listen + "\" is not HOST:PORT");
   std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int port = 0;
   try {
     size_t used = 0;
@@ -696,7 +718,8 @@ Status Gateway::start() {
   } catch (const std::exception&) {
     port = -1;
   }
-  if (port < 0 || port > 65535) return invalid("gateway listen address \"" + listen + "\" has a bad port");
+  if (port < 0 || port > 65535)
+    return invalid("gateway listen address \"" + listen + "\" has a bad port");
   Status st = impl_->server->listen(host, static_cast<uint16_t>(port));
   if (!st.is_ok()) return st;
   impl_->server->start();

@@ -6,11 +6,13 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -63,7 +65,8 @@ class FakeInstance {
  public:
   explicit FakeInstance(std::string pod)
       : pod_(std::move(pod)),
-        server_(ConnectionServer::Options{"fake-" + pod_, ConnLimits{}, {}}, [this](Connection& c) { serve(c); }) {
+        server_(ConnectionServer::Options{"fake-" + pod_, ConnLimits{}, {}},
+                [this](Connection& c) { serve(c); }) {
     EXPECT_TRUE(server_.listen("127.0.0.1", 0).is_ok());
     server_.start();
   }
@@ -156,8 +159,8 @@ struct Response {
 };
 
 // One request on a fresh connection, everything within 20 s.
-Response call(uint16_t port, http::verb method, const std::string& target, const std::string& body = "",
-              std::map<std::string, std::string> headers = {}) {
+Response call(uint16_t port, http::verb method, const std::string& target,
+              const std::string& body = "", std::map<std::string, std::string> headers = {}) {
   Response out;
   net::io_context ioc;
   tcp::socket s(ioc);
@@ -207,7 +210,8 @@ size_t open_fds() {
   return n;
 }
 
-FunctionConfig fn(const std::string& rev = "1", int target = 1, std::chrono::milliseconds timeout = 30s) {
+FunctionConfig fn(const std::string& rev = "1", int target = 1,
+                  std::chrono::milliseconds timeout = 30s) {
   FunctionConfig f;
   f.ns = "default";
   f.name = "hello";
@@ -219,10 +223,11 @@ FunctionConfig fn(const std::string& rev = "1", int target = 1, std::chrono::mil
 
 // A table, a gateway on 127.0.0.1:0 and the functions that "exist".
 struct Env {
-  explicit Env(GatewayOptions opts = {}) : table([this](const std::string& key) {
-    std::lock_guard l(mu);
-    ++demands[key];
-  }) {
+  explicit Env(GatewayOptions opts = {})
+      : table([this](const std::string& key) {
+          std::lock_guard l(mu);
+          ++demands[key];
+        }) {
     opts.listen = "127.0.0.1:0";
     gateway = std::make_unique<Gateway>(table, opts, [this](const std::string& key) {
       std::lock_guard l(mu);
@@ -240,8 +245,8 @@ struct Env {
   uint16_t port() const { return gateway->port(); }
 
   std::mutex mu;
-  std::set<std::string> existing;     // guarded by mu
-  std::map<std::string, int> demands; // guarded by mu
+  std::set<std::string> existing;      // guarded by mu
+  std::map<std::string, int> demands;  // guarded by mu
   InstanceTable table;
   std::unique_ptr<Gateway> gateway;
 };
@@ -251,8 +256,8 @@ TEST(GatewayTest, InvokeAnswersWithInstanceHeaderAndForwardsQueryAndHeaders) {
   FakeInstance a("hello-a");
   env.table.set_function(fn());
   env.table.add_instance(kKey, a.ref());
-  Response r = call(env.port(), http::verb::post, "/functions/default/hello?x=1&y=two", R"({"n": 3})",
-                    {{"X-Request-Id", "req-42"}});
+  Response r = call(env.port(), http::verb::post, "/functions/default/hello?x=1&y=two",
+                    R"({"n": 3})", {{"X-Request-Id", "req-42"}});
   ASSERT_EQ(r.code, 200) << r.error << r.body;
   EXPECT_EQ(r.headers["X-Instance"], "hello-a");
   EXPECT_EQ(r.headers["Content-Type"], "application/json");
@@ -286,7 +291,8 @@ TEST(GatewayTest, InvokeAnswersWithInstanceHeaderAndForwardsQueryAndHeaders) {
 TEST(GatewayTest, HoldsRequestUntilAnInstanceIsAdded) {
   Env env;
   env.table.set_function(fn());
-  auto fut = std::async(std::launch::async, [&] { return invoke(env.port(), "", R"({"cold": true})"); });
+  auto fut =
+      std::async(std::launch::async, [&] { return invoke(env.port(), "", R"({"cold": true})"); });
   ASSERT_TRUE(eventually([&] { return env.table.load(kKey).queued == 1; }));
   ASSERT_TRUE(eventually([&] { return env.demand(kKey) == 1; }));
   EXPECT_EQ(fut.wait_for(0s), std::future_status::timeout);
@@ -311,7 +317,9 @@ TEST(GatewayTest, QueueTimeoutIs503) {
   Response r = invoke(env.port());
   EXPECT_GE(SteadyClock::now() - start, 200ms);
   ASSERT_EQ(r.code, 503) << r.error;
-  EXPECT_NE(r.body.find("no instance of default/hello became ready within 200ms"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("no instance of default/hello became ready within 200ms"),
+            std::string::npos)
+      << r.body;
   EXPECT_EQ(env.table.load(kKey).queued, 0);
 }
 
@@ -337,7 +345,8 @@ TEST(GatewayTest, BalancesByFewestInFlightWithTargetOne) {
   constexpr int kRequests = 6;
   std::vector<std::future<Response>> futs;
   for (int i = 0; i < kRequests; ++i) {
-    futs.push_back(std::async(std::launch::async, [&] { return invoke(env.port(), "?mode=slow&ms=150"); }));
+    futs.push_back(
+        std::async(std::launch::async, [&] { return invoke(env.port(), "?mode=slow&ms=150"); }));
   }
   std::map<std::string, int> per_pod;
   for (auto& f : futs) {
@@ -493,7 +502,8 @@ TEST(GatewayTest, RevisionSwitchDrainsOldInstance) {
   FakeInstance old_inst("hello-old"), new_inst("hello-new");
   env.table.set_function(fn("1", 1));
   env.table.add_instance(kKey, old_inst.ref("1"));
-  auto slow = std::async(std::launch::async, [&] { return invoke(env.port(), "?mode=slow&ms=300"); });
+  auto slow =
+      std::async(std::launch::async, [&] { return invoke(env.port(), "?mode=slow&ms=300"); });
   ASSERT_TRUE(eventually([&] { return old_inst.in_flight == 1; }));
   env.table.set_function(fn("2", 1));
   env.table.add_instance(kKey, new_inst.ref("2"));
@@ -523,17 +533,18 @@ TEST(GatewayTest, MetricsAndHealthz) {
   ASSERT_EQ(m.code, 200);
   EXPECT_NE(m.headers["Content-Type"].find("text/plain"), std::string::npos);
   const std::string& t = m.body;
-  for (const char* want : {
-           R"(minik8s_function_requests_total{namespace="default",function="hello",code="200"} 2)",
-           R"(minik8s_function_requests_total{namespace="default",function="hello",code="500"} 1)",
-           R"(minik8s_function_requests_total{namespace="default",function="hello",code="400"} 1)",
-           R"(minik8s_function_request_duration_seconds_count{namespace="default",function="hello"} 4)",
-           R"(minik8s_function_request_duration_seconds_bucket{namespace="default",function="hello",le="+Inf"} 4)",
-           R"(minik8s_function_queue_depth{namespace="default",function="hello"} 0)",
-           R"(minik8s_function_in_flight{namespace="default",function="hello"} 0)",
-           "# TYPE minik8s_function_request_duration_seconds histogram",
-           "# TYPE minik8s_function_cold_starts_total counter",
-       }) {
+  for (
+      const char* want : {
+          R"(minik8s_function_requests_total{namespace="default",function="hello",code="200"} 2)",
+          R"(minik8s_function_requests_total{namespace="default",function="hello",code="500"} 1)",
+          R"(minik8s_function_requests_total{namespace="default",function="hello",code="400"} 1)",
+          R"(minik8s_function_request_duration_seconds_count{namespace="default",function="hello"} 4)",
+          R"(minik8s_function_request_duration_seconds_bucket{namespace="default",function="hello",le="+Inf"} 4)",
+          R"(minik8s_function_queue_depth{namespace="default",function="hello"} 0)",
+          R"(minik8s_function_in_flight{namespace="default",function="hello"} 0)",
+          "# TYPE minik8s_function_request_duration_seconds histogram",
+          "# TYPE minik8s_function_cold_starts_total counter",
+      }) {
     EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
   }
   EXPECT_EQ(t.find("cold_starts_total{"), std::string::npos);  // none was cold
@@ -553,6 +564,53 @@ TEST(GatewayTest, StopWakesHeldRequests) {
   EXPECT_LT(SteadyClock::now() - start, 5s);
   Response r = fut.get();
   EXPECT_TRUE(r.code == 503 || !r.error.empty()) << r.code;
+}
+
+// p50 of n sequential requests over one kept-alive client connection.
+double p50_ms(uint16_t port, const std::string& target, int n) {
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return 1e9;
+  s.set_option(tcp::no_delay(true));
+  std::vector<double> ms;
+  beast::flat_buffer buf;
+  for (int i = 0; i < n; ++i) {
+    http::request<http::string_body> req{http::verb::post, target, 11};
+    req.set(http::field::host, "x");
+    req.set(http::field::content_type, "application/json");
+    req.body() = R"({"i": )" + std::to_string(i) + "}";
+    req.prepare_payload();
+    auto t0 = SteadyClock::now();
+    http::write(s, req, ec);
+    http_read::DeadlineReader r(s);
+    r.expires_at(SteadyClock::now() + 10s);
+    http::response<http::string_body> res;
+    if (!ec) http::read(r, buf, res, ec);
+    if (ec || res.result_int() != 200) return 1e9;
+    ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// The gateway adds little to a call (the target is <= 1 ms p50; the bound
+// here is loose for loaded CI machines, but Nagle or a per-request
+// connection would blow it: 40 ms delayed ACKs).
+TEST(GatewayTest, AddedLatencyIsSmall) {
+  Env env;
+  FakeInstance a("hello-a");
+  env.table.set_function(fn("1", 8));
+  env.table.add_instance(kKey, a.ref());
+  constexpr int kN = 300;
+  p50_ms(env.port(), "/functions/default/hello", 20);  // warm up
+  double direct = p50_ms(a.ref().port, "/invoke", kN);
+  double via = p50_ms(env.port(), "/functions/default/hello", kN);
+  std::printf("p50 direct %.3f ms, via gateway %.3f ms, added %.3f ms\n", direct, via,
+              via - direct);
+  EXPECT_LT(via - direct, 5.0);
+  EXPECT_EQ(a.connections, 2);  // the direct client's and the gateway's one pooled connection
 }
 
 // 200 clients at once with random bodies, some not JSON, some over the
@@ -619,6 +677,26 @@ TEST(GatewayTest, ParallelClientsRandomBodiesNoLeak) {
   // Everything the gateway, its pool and the instances opened is closed.
   EXPECT_TRUE(eventually([&] { return open_fds() == fds_before; }, 5s))
       << "before " << fds_before << " after " << open_fds();
+}
+
+}  // namespace
+}  // namespace minik8s::serverless
+
+namespace minik8s::serverless {
+namespace {
+
+TEST(GatewayStartTest, BadListenAddressIsAnErrorAndStopWithoutStartIsSafe) {
+  InstanceTable table;
+  for (const char* bad : {"nonsense", "127.0.0.1:99999", "127.0.0.1:x", "not-an-ip:80"}) {
+    GatewayOptions opts;
+    opts.listen = bad;
+    Gateway g(table, opts);
+    EXPECT_FALSE(g.start().is_ok()) << bad;
+  }
+  GatewayOptions opts;
+  opts.listen = "127.0.0.1:0";
+  Gateway never_started(table, opts);
+  never_started.stop();
 }
 
 }  // namespace

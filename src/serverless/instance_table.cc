@@ -164,9 +164,11 @@ Result<Lease> InstanceTable::acquire(const std::string& key, SteadyClock::time_p
   Waiter w;
   {
     std::unique_lock lock(impl_->mu);
-    if (impl_->shut_down) return Status(Code::kUnavailable, "the function gateway is shutting down");
+    if (impl_->shut_down)
+      return Status(Code::kUnavailable, "the function gateway is shutting down");
     auto it = impl_->functions.find(key);
-    if (it == impl_->functions.end()) return Status(Code::kNotFound, "function \"" + key + "\" not found");
+    if (it == impl_->functions.end())
+      return Status(Code::kNotFound, "function \"" + key + "\" not found");
     Function& fn = it->second;
     fn.last_request = SteadyClock::now();
     if (fn.waiters.empty()) {
