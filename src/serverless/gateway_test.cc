@@ -109,7 +109,7 @@ class FakeInstance {
       }
       http::response<http::string_body> res{http::status::ok, 11};
       res.set(http::field::content_type, "application/json");
-      if (mode == "close") {
+      if (mode == "close" || (mode == "dropreused" && !first)) {
         --in_flight;
         break;  // no answer
       }
@@ -431,6 +431,24 @@ TEST(GatewayTest, InstanceClosingIdleConnectionIsNotAFailure) {
     ASSERT_EQ(r.code, 200) << r.error << r.body;
   }
   EXPECT_EQ(a.connections, 5);
+  EXPECT_TRUE(env.table.take_failed().empty());
+  EXPECT_EQ(env.table.load(kKey).ready, 1);
+}
+
+// A kept-alive connection that the instance drops on its next request
+// without a byte of answer (it closed it while idle, as the request went out):
+// the gateway retries once on a fresh connection and does not blame it.
+TEST(GatewayTest, StalePooledConnectionIsRetriedOnce) {
+  Env env;
+  FakeInstance a("hello-a");
+  env.table.set_function(fn());
+  env.table.add_instance(kKey, a.ref());
+  ASSERT_EQ(invoke(env.port()).code, 200);
+  EXPECT_EQ(a.connections, 1);
+  Response r = invoke(env.port(), "?mode=dropreused");
+  ASSERT_EQ(r.code, 200) << r.error << r.body;
+  EXPECT_EQ(a.connections, 2);
+  EXPECT_EQ(a.served, 2);
   EXPECT_TRUE(env.table.take_failed().empty());
   EXPECT_EQ(env.table.load(kKey).ready, 1);
 }
