@@ -563,6 +563,13 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
     table.release(*lease, false);
     return finish(json_error(503, "ServiceUnavailable", "the gateway is shutting down"));
   }
+  if (err.starts_with(
+          "socket: ")) {  // the gateway's own trouble (EMFILE, ENOBUFS): not the instance's
+    table.release(*lease, false);
+    spdlog::warn("gateway: cannot open a connection to {}: {}", inst.pod, err);
+    return finish(
+        json_error(503, "ServiceUnavailable", "the gateway cannot open a connection: " + err));
+  }
   table.release(*lease, true);
   spdlog::warn("gateway: instance {} of {} failed: {}", inst.pod, key, err);
   Reply r =
