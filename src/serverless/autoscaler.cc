@@ -182,9 +182,9 @@ struct Autoscaler::Impl {
   mutable std::mutex mu;  // guards functions
   std::map<std::string, Function> functions;
 
-  std::mutex thread_mu;  // guards stopping and thread
+  std::mutex thread_mu;  // guards run_id and thread
   std::condition_variable cv;
-  bool stopping = false;
+  uint64_t run_id = 0;  // a thread runs while this is the id it was started with
   std::thread thread;
 
   std::vector<std::string> keys() const {
@@ -205,13 +205,15 @@ struct Autoscaler::Impl {
     return out;
   }
 
-  void run(Autoscaler& self) {
+  void run(Autoscaler& self, uint64_t id) {
     auto next_sample = SteadyClock::now();
     auto next_tick = next_sample + cfg.tick_period;
     for (;;) {
       {
         std::unique_lock<std::mutex> lk(thread_mu);
-        if (cv.wait_until(lk, std::min(next_sample, next_tick), [&] { return stopping; })) return;
+        if (cv.wait_until(lk, std::min(next_sample, next_tick), [&] { return run_id != id; })) {
+          return;
+        }
       }
       auto now = SteadyClock::now();
       if (now >= next_sample) {
@@ -238,15 +240,15 @@ Autoscaler::~Autoscaler() { stop(); }
 void Autoscaler::start() {
   std::lock_guard<std::mutex> lk(impl_->thread_mu);
   if (impl_->thread.joinable()) return;
-  impl_->stopping = false;
-  impl_->thread = std::thread([this] { impl_->run(*this); });
+  uint64_t id = ++impl_->run_id;
+  impl_->thread = std::thread([this, id] { impl_->run(*this, id); });
 }
 
 void Autoscaler::stop() {
   std::thread t;
   {
     std::lock_guard<std::mutex> lk(impl_->thread_mu);
-    impl_->stopping = true;
+    ++impl_->run_id;
     t = std::move(impl_->thread);
   }
   impl_->cv.notify_all();

@@ -427,7 +427,7 @@ TEST(Autoscaler, ThreadSamplesTicksAndStopsCleanly) {
   EXPECT_EQ(changes.keys(), std::vector<std::string>{"ns/f"});
   a.stop();
   int calls = loads.calls_.load();
-  a.stop();  // idempotent
+  a.stop();                               // idempotent
   EXPECT_EQ(loads.calls_.load(), calls);  // joined: nothing runs after stop()
 
   // It starts again, and the destructor stops it.
@@ -440,9 +440,8 @@ TEST(Autoscaler, OnChangeMayCallBack) {
   FakeLoads loads;
   int seen = -1;
   Autoscaler* self = nullptr;
-  Autoscaler a(loads.source(), KpaConfig{}, [&](const std::string& key) {
-    seen = self->desired(key);
-  });
+  Autoscaler a(loads.source(), KpaConfig{},
+               [&](const std::string& key) { seen = self->desired(key); });
   self = &a;
   a.set_function("ns/f", settings(1));
   loads.set("ns/f", Load{0, 1, 0, 1, at(1)});

@@ -13,7 +13,8 @@
 // Thread safety: Kpa is not thread-safe. Every Autoscaler member may be called
 // from any thread; on_change and the LoadSource run on the caller of
 // sample()/tick() (the Autoscaler's thread once started) without the
-// Autoscaler's lock held, so they may call back into it.
+// Autoscaler's lock held, so they may call back into it (all but stop() and
+// the destructor, which join that thread).
 #pragma once
 
 #include <chrono>
@@ -30,8 +31,8 @@ namespace minik8s::serverless {
 
 struct ScaleSettings {
   int min_scale = 0;
-  int max_scale = 10;               // ≤ 0: no upper bound (Knative's "0 = unlimited")
-  double target_concurrency = 1;    // not > 0 or not finite: treated as 1
+  int max_scale = 10;             // ≤ 0: no upper bound (Knative's "0 = unlimited")
+  double target_concurrency = 1;  // not > 0 or not finite: treated as 1
   std::chrono::seconds scale_to_zero_after{30};
 };
 
