@@ -30,6 +30,7 @@ import threading
 import time
 import traceback
 import zipfile
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -88,7 +89,7 @@ def _extract_zip(data, dest):
                         raise CodeInvalid("zip expands to more than %d bytes" % MAX_EXTRACTED)
                     out.write(chunk)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
-                ValueError, OSError) as e:
+                RuntimeError, ValueError, OSError, zlib.error) as e:  # RuntimeError: encrypted
             raise CodeInvalid("bad zip entry %r: %s" % (info.filename, _one_line(e))) from None
 
 
@@ -126,6 +127,8 @@ def _load(req):
             or os.path.isfile(os.path.join(codedir, top, "__init__.py"))):
         what = "zip" if filename.endswith(".zip") else "code"
         raise CodeInvalid("%s has no module '%s' (%s.py or %s/__init__.py)" % (what, top, top, top))
+    if top in sys.modules:  # the import would return the runtime's own module
+        raise CodeInvalid("module name '%s' clashes with a standard module; rename it" % top)
     saved_env = dict(os.environ)
     os.environ.update(env)
     sys.path.insert(0, codedir)
@@ -146,7 +149,9 @@ def _import(codedir, filename, module_name, func_name):
     try:
         module = importlib.import_module(module_name)
     except SyntaxError as e:
-        where = os.path.relpath(e.filename, codedir) if e.filename else filename
+        where = e.filename or filename
+        if where.startswith(codedir + os.sep):
+            where = os.path.relpath(where, codedir)
         raise CodeInvalid("%s:%s: %s" % (where, e.lineno, e.msg)) from None
     except BaseException as e:  # the module's top level ran and failed (sys.exit too)
         frames = [f for f in traceback.extract_tb(e.__traceback__)
@@ -281,8 +286,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, result, "text/plain; charset=utf-8")
             out = json.dumps(result)
         except BaseException as e:  # SystemExit too: only os._exit ends the process
+            tb = traceback.format_exception(type(e), e, e.__traceback__.tb_next)  # from the handler
             return self._send(500, {"error": type(e).__name__, "message": str(e),
-                                    "traceback": traceback.format_exc()})
+                                    "traceback": "".join(tb)})
         self._send(200, out.encode())
 
 

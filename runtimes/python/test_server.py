@@ -174,6 +174,10 @@ class InitTest(RuntimeTest):
         self.assert_code_invalid(self.rt.init("def handler(e, c): pass\n", filename="x.py"),
                                  "has no module 'main'")
 
+    def test_module_shadowing_the_standard_library(self):
+        self.assert_code_invalid(self.rt.init("def handler(e, c): pass\n", filename="json.py",
+                                              handler="json.handler"), "clashes")
+
     def test_bad_payloads(self):
         rt = self.rt
         self.assert_code_invalid(rt.request("POST", "/init", "not json"), "not JSON")
@@ -281,6 +285,7 @@ def leave(e, c):
         self.assertEqual(body["error"], "KeyError")
         self.assertEqual(body["message"], "'missing'")
         self.assertIn('raise KeyError("missing")', body["traceback"])
+        self.assertNotIn("server.py", body["traceback"])  # the handler's frames only
         self.assertEqual(self.rt.request("GET", "/healthz")[0], 200)
 
     def test_unserialisable_result_is_500(self):
