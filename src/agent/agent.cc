@@ -188,9 +188,9 @@ int run_agent(int argc, char** argv) {
   // Joined when run_agent returns (std::jthread), whichever way it does.
   std::jthread optional_images;
   if (managed) {
-    optional_images = std::jthread(import_optional_images, std::ref(**runtime),
-                                   containerd->socket_path(),
-                                   image_cache_dir(extra.image_cache, cfg.data_dir));
+    optional_images =
+        std::jthread(import_optional_images, std::ref(**runtime), containerd->socket_path(),
+                     image_cache_dir(extra.image_cache, cfg.data_dir));
   }
 
   kubelet::KubeletOptions ko;

@@ -254,8 +254,7 @@ const std::vector<Recipe>& recipes() {
       f.spec.env = {kDefaultPath, "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
                     "PORT=8080"};
       f.spec.exposed_ports = {"8080/tcp"};
-      f.spec.created_by =
-          "minik8s image build python-runtime (python + runtimes/python/server.py)";
+      f.spec.created_by = "minik8s image build python-runtime (python + runtimes/python/server.py)";
       f.spec.gzip_level = 1;
       f.spec.root_owned = false;
       r.push_back(f);
