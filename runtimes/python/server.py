@@ -24,6 +24,7 @@ import importlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -117,18 +118,11 @@ def _load(req):
         raise CodeInvalid("code is not valid base64") from None
     module_name, func_name = handler.rsplit(".", 1)
     codedir = tempfile.mkdtemp(prefix="minik8s-fn-")
-    if filename.endswith(".zip"):
-        _extract_zip(data, codedir)
-    else:
-        with open(os.path.join(codedir, filename), "wb") as f:
-            f.write(data)
-    top = module_name.split(".")[0]
-    if not (os.path.isfile(os.path.join(codedir, top + ".py"))
-            or os.path.isfile(os.path.join(codedir, top, "__init__.py"))):
-        what = "zip" if filename.endswith(".zip") else "code"
-        raise CodeInvalid("%s has no module '%s' (%s.py or %s/__init__.py)" % (what, top, top, top))
-    if top in sys.modules:  # the import would return the runtime's own module
-        raise CodeInvalid("module name '%s' clashes with a standard module; rename it" % top)
+    try:
+        _write_code(data, filename, codedir, module_name.split(".")[0])
+    except BaseException:
+        shutil.rmtree(codedir, ignore_errors=True)
+        raise
     saved_env = dict(os.environ)
     os.environ.update(env)
     sys.path.insert(0, codedir)
@@ -142,7 +136,22 @@ def _load(req):
         for name, mod in list(sys.modules.items()):
             if (getattr(mod, "__file__", None) or "").startswith(codedir):
                 del sys.modules[name]
+        shutil.rmtree(codedir, ignore_errors=True)
         raise
+
+
+def _write_code(data, filename, codedir, top):
+    if filename.endswith(".zip"):
+        _extract_zip(data, codedir)
+    else:
+        with open(os.path.join(codedir, filename), "wb") as f:
+            f.write(data)
+    if not (os.path.isfile(os.path.join(codedir, top + ".py"))
+            or os.path.isfile(os.path.join(codedir, top, "__init__.py"))):
+        what = "zip" if filename.endswith(".zip") else "code"
+        raise CodeInvalid("%s has no module '%s' (%s.py or %s/__init__.py)" % (what, top, top, top))
+    if top in sys.modules:  # the import would return the runtime's own module
+        raise CodeInvalid("module name '%s' clashes with a standard module; rename it" % top)
 
 
 def _import(codedir, filename, module_name, func_name):

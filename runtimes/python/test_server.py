@@ -17,6 +17,7 @@ import queue
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -30,7 +31,9 @@ class Runtime:
     """A server.py process; stdout and stderr lines are collected in queues."""
 
     def __init__(self):
-        env = dict(os.environ, PORT="0", PYTHONDONTWRITEBYTECODE="1")
+        # The code directories go to a temp dir of the test's, removed at close.
+        self.tmp = tempfile.TemporaryDirectory(prefix="mk-runtime-test-")
+        env = dict(os.environ, PORT="0", PYTHONDONTWRITEBYTECODE="1", TMPDIR=self.tmp.name)
         self.proc = subprocess.Popen([PYTHON, "-u", SERVER], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.out, self.err = queue.Queue(), queue.Queue()
@@ -47,6 +50,7 @@ class Runtime:
         self.proc.wait()
         self.proc.stdout.close()
         self.proc.stderr.close()
+        self.tmp.cleanup()
 
     def request(self, method, path, body=None, headers=None, timeout=20):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -116,6 +120,7 @@ class RuntimeTest(unittest.TestCase):
         self.assertNotIn("\n", body["message"])
         # The server survived and is still unspecialised.
         self.assertEqual(self.rt.request("GET", "/healthz")[1]["state"], "pool")
+        self.assertEqual(os.listdir(self.rt.tmp.name), [])  # the code dir is removed
 
 
 class InitTest(RuntimeTest):
