@@ -28,6 +28,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <condition_variable>
 #include <thread>
 
 #include "minik8s/api/selector.h"
@@ -151,6 +152,7 @@ struct FunctionController::Impl : client::Controller {
   struct Claim {
     std::string key;
     std::string node;
+    std::string uid;  // the pod's
     Steady::time_point at;
   };
   struct Invalid {
@@ -172,6 +174,9 @@ struct FunctionController::Impl : client::Controller {
   std::map<std::string, std::map<std::string, std::pair<std::string, Steady::time_point>>>
       creating;                                              // key → pod → {revision, when}
   std::map<std::string, Registered> registered;              // key → last registration
+  std::map<std::string, std::pair<int, Steady::time_point>> demand_floor;  // key → {instances, since}
+
+  std::jthread failed_poller;  // on_synced() .. on_stopped()
 
   void public_enqueue(const std::string& key) { enqueue(key); }
 
@@ -205,7 +210,24 @@ struct FunctionController::Impl : client::Controller {
     return Status::ok();
   }
 
-  void on_stopped() override { events.stop(); }
+  // The gateway marks an instance failed in the table without any API
+  // change; this thread notices within failed_poll and queues its function.
+  void on_synced() override {
+    failed_poller = std::jthread([this](std::stop_token st) {
+      std::mutex m;
+      std::condition_variable_any cv;
+      std::unique_lock l(m);
+      while (!st.stop_requested()) {
+        collect_failed("");
+        cv.wait_for(l, st, std::chrono::milliseconds(100), [] { return false; });
+      }
+    });
+  }
+
+  void on_stopped() override {
+    failed_poller = {};  // requests stop and joins
+    events.stop();
+  }
 
   void on_pod(const Json* old_pod, const Json& pod) {
     std::string ns = ns_of(pod);
@@ -412,6 +434,7 @@ struct FunctionController::Impl : client::Controller {
       failed.erase(key);
       creating.erase(key);
       registered.erase(key);
+      demand_floor.erase(key);
     }
     Status result = Status::ok();
     for (const auto& p : pods->indexer().by_index(kFunctionIndex, key)) {
@@ -561,6 +584,14 @@ struct FunctionController::Impl : client::Controller {
           continue;
         }
         if (it->second.key == key) {
+          // A claim counts until the cache shows the pod relabelled (then
+          // it is in the index above) or gone.
+          ObjectPtr p = pods->indexer().get(it->first);
+          if (!p || pod_terminating(*p) || uid_of(*p) != it->second.uid) {
+            table.remove_instance(key, client::split_key(it->first).second);
+            it = claimed.erase(it);
+            continue;
+          }
           ++claimed_pending;
           ++per_node[it->second.node];
         }
@@ -588,6 +619,21 @@ struct FunctionController::Impl : client::Controller {
     int desired = autoscaler.desired(key);
     desired = std::clamp(desired, ss.min_scale, ss.max_scale);
     if (load.queued > 0 || load.in_flight > 0) desired = std::max(desired, 1);
+    // Instances started for waiting requests are kept demand_hold, until
+    // the autoscaler has seen that load, instead of going as soon as the
+    // request is answered.
+    std::chrono::nanoseconds hold_left{0};
+    {
+      std::lock_guard l(mu);
+      auto& floor = demand_floor[key];
+      if (load.queued > 0) floor = {std::max(floor.first, desired), now};
+      if (floor.first > 0 && now - floor.second < opts.demand_hold) {
+        if (floor.first > desired) hold_left = opts.demand_hold - (now - floor.second);
+        desired = std::max(desired, std::min(floor.first, ss.max_scale));
+      } else {
+        demand_floor.erase(key);
+      }
+    }
     if (code_invalid) desired = 0;
     int current = static_cast<int>(ready.size() + starting.size() + to_init.size()) + claimed_pending +
                   static_cast<int>(creating_now.size());
@@ -613,7 +659,7 @@ struct FunctionController::Impl : client::Controller {
           ObjectPtr p = *best;
           pool.erase(best);
           std::string node = sfield(field(*p, "spec"), "nodeName");
-          claimed[ns + "/" + name_of(*p)] = {key, node, now};
+          claimed[ns + "/" + name_of(*p)] = {key, node, uid_of(*p), now};
           ++per_node[node];
           tasks.push_back({p, true, InitOutcome::kError, ""});
           --need;
@@ -781,6 +827,7 @@ struct FunctionController::Impl : client::Controller {
     }
     if (!result.is_ok()) return result;
     if (waiting) return client::ReconcileResult::requeue_after(opts.drain_poll);
+    if (hold_left.count() > 0) return client::ReconcileResult::requeue_after(hold_left);
     return client::ReconcileResult::done();
   }
 };

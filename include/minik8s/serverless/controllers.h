@@ -56,6 +56,9 @@ struct FunctionControllerOptions {
   int workers = 4;
   // How long a draining instance with requests in flight is looked at again.
   std::chrono::milliseconds drain_poll{100};
+  // An instance started because requests waited is kept at least this long
+  // (the autoscaler's recommendation lags the demand by up to a tick).
+  std::chrono::milliseconds demand_hold{std::chrono::seconds(5)};
   // Where a pod's runtime listens; null: status.podIP and the container port
   // named "http" (default 8080). Tests point it at fake runtimes.
   std::function<RuntimeEndpoint(const api::Json& pod)> endpoint;
