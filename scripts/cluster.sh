@@ -69,6 +69,8 @@ node_ns() { echo "$P-node$1"; }
 node_name() { if [ "$P" = mkc ]; then echo "node-$1"; else echo "$P-node$1"; fi; }
 node_ip() { echo "$BASE.$((10 + $1))"; }
 server_url() { echo "http://$(node_ip 1):6443"; }
+# The function gateway (minik8s server's default: the API's host, port 31080).
+gateway_url() { echo "http://$(node_ip 1):31080"; }
 
 state_add() { echo "$1" >>"$STATE"; }
 state_get() { [ -f "$STATE" ] && sed -n "s/^$1=//p" "$STATE" | tail -n1; }
@@ -305,7 +307,7 @@ cmd_up() {
     sleep 0.05
   done
   sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
-  log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG"
+  log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG; functions at $(gateway_url)/functions/<namespace>/<name>"
 
   # Node 1 (its namespace exists already), then the workers.
   local i names=()
