@@ -28,6 +28,7 @@ std::vector<const ResourceType*> build() {
   add_apps_kinds(out);
   add_other_kinds(out);
   add_discovery_kinds(out);
+  add_serverless_kinds(out);
   return out;
 }
 

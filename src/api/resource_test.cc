@@ -55,7 +55,8 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "horizontalpodautoscalers.autoscaling",
                                    "leases.coordination.k8s.io",
                                    "dnses.minik8s.io",
-                                   "endpointslices.discovery.k8s.io"};
+                                   "endpointslices.discovery.k8s.io",
+                                   "functions.serverless.minik8s.io"};
   EXPECT_EQ(names, want);
 }
 

@@ -665,6 +665,34 @@ Registry build(Builder& b) {
                "A host name and the paths under it, each forwarded to a service.")},
         {"status", ANY}},
        "DNS maps a host name and URL paths to services.");
+
+  // --- serverless.minik8s.io/v1 ---
+  const std::string sl = "io.minik8s.serverless.v1.";
+  root(sl + "Function", "serverless.minik8s.io", "v1", "Function",
+       {{"spec",
+         b.obj(sl + "FunctionSpec",
+               {{"runtime", S},
+                {"handler", S},
+                {"code", b.obj(sl + "FunctionCode", {{"hash", S}, {"inline", S}, {"filename", S}},
+                               "The code: exactly one of hash (an upload in the code store) "
+                               "and inline (source text).")},
+                {"env", b.arr(b.obj(sl + "FunctionEnvVar", {{"name", S}, {"value", S}}))},
+                {"resources", resources},
+                {"timeoutSeconds", I},
+                {"scale", b.obj(sl + "FunctionScale", {{"minScale", I},
+                                                       {"maxScale", I},
+                                                       {"targetConcurrency", I},
+                                                       {"scaleToZeroAfterSeconds", I}})}},
+               "A Python function: its runtime, handler, code, environment and scale settings.")},
+        {"status", b.obj(sl + "FunctionStatus", {{"revision", S},
+                                                 {"revisionHash", S},
+                                                 {"codeHash", S},
+                                                 {"url", S},
+                                                 {"readyInstances", I},
+                                                 {"desiredInstances", I},
+                                                 {"observedGeneration", I},
+                                                 {"conditions", conditions}})}},
+       "Function is a serverless Python function invoked through the gateway.");
   (void)N;
   return r;
 }

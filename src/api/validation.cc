@@ -916,5 +916,9 @@ void default_pod_template(Json& tmpl) {
   if (tmpl.contains("spec")) default_pod_spec(tmpl["spec"]);
 }
 
+void validate_container_resources(const Json& res, const std::string& path, FieldErrors& errs) {
+  validate_resources(res, path, errs);
+}
+
 }  // namespace v
 }  // namespace minik8s::api

@@ -62,6 +62,9 @@ void validate_port(const Json& obj, const char* key, const std::string& path, bo
 
 // PodSpec checks; path is "spec" for pods, "spec.template.spec" for templates.
 void validate_pod_spec(const Json& spec, const std::string& path, FieldErrors& errs);
+// A container's resources (limits/requests: standard names, quantities ≥ 0,
+// requests ≤ limits); path is the resources field's ("spec.resources").
+void validate_container_resources(const Json& res, const std::string& path, FieldErrors& errs);
 // Pod spec defaults (restartPolicy, dnsPolicy, containers...).
 void default_pod_spec(Json& spec);
 // Pod template (metadata + spec) defaults/validation for workload kinds.

@@ -132,6 +132,17 @@ def samples(ns):
             "apiVersion": "minik8s.io/v1", "kind": "DNS", "metadata": {"name": "dns"},
             "spec": {"host": "rb.example.com", "paths": [
                 {"path": "/a", "serviceName": "svc", "servicePort": 80}]}}),
+        "Function": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/functions", {
+            "apiVersion": "serverless.minik8s.io/v1", "kind": "Function",
+            "metadata": {"name": "fn", "labels": LABELS},
+            "spec": {"runtime": "python3", "handler": "main.handler",
+                     "code": {"inline": "def handler(event, context):\n    return event\n",
+                              "filename": "main.py"},
+                     "env": [{"name": "GREETING", "value": "hi"}],
+                     "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                     "timeoutSeconds": 60,
+                     "scale": {"minScale": 0, "maxScale": 3, "targetConcurrency": 1,
+                               "scaleToZeroAfterSeconds": 30}}}),
     }
 
 
