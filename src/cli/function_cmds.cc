@@ -279,6 +279,11 @@ class FunctionCmd {
     if (!bytes) return bytes.status();
     std::string filename = code_filename(o_.file);
     std::string handler = spec.value("handler", std::string());
+    if (std::string stem = std::filesystem::path(filename).stem().string();
+        filename.ends_with(".py") && o_.handler.empty() && !is_identifier(stem)) {
+      return invalid(o_.file + ": the module name \"" + stem +
+                     "\" is not a Python identifier (it is the file's name without .py): rename the file");
+    }
     if (Status s = check_handler(handler); !s) return s;
     std::string python = find_python(o_.python);
     if (python.empty()) {
@@ -667,16 +672,18 @@ std::string default_handler(const std::string& path) {
 
 Status check_handler(const std::string& handler) {
   auto dot = handler.rfind('.');
-  auto bad = [&] { return invalid("--handler must be module.function (e.g. main.handler), not \"" + handler + "\""); };
+  auto bad = [&] {
+    return invalid("--handler must be module.function of Python identifiers (e.g. main.handler), not \"" + handler +
+                   "\"");
+  };
   if (dot == std::string::npos || dot == 0) return bad();
-  std::string module = handler.substr(0, dot), func = handler.substr(dot + 1);
-  if (!is_identifier(func)) return bad();
-  std::stringstream parts(module);
+  if (!is_identifier(handler.substr(dot + 1))) return bad();
+  std::stringstream parts(handler.substr(0, dot));
   std::string part;
   while (std::getline(parts, part, '.')) {
-    if (part.empty() || part.find_first_of("/\\ \t") != std::string::npos) return bad();
+    if (!is_identifier(part)) return bad();
   }
-  if (module.back() == '.') return bad();
+  if (handler[dot - 1] == '.') return bad();
   return Status::ok();
 }
 
@@ -690,8 +697,9 @@ Result<std::string> read_code_file(const std::string& path, uint64_t limit) {
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return invalid(path + ": " + ec.message());
   if (size > limit) {
-    return invalid(path + " is " + std::to_string(size) + " bytes; the limit is " + std::to_string(limit) + " bytes (" +
-                   std::to_string(limit >> 20) + " MiB)");
+    std::string mib = limit >= (1u << 20) && limit % (1u << 20) == 0 ? " (" + std::to_string(limit >> 20) + " MiB)" : "";
+    return invalid(path + " is " + std::to_string(size) + " bytes; the limit is " + std::to_string(limit) + " bytes" +
+                   mib);
   }
   std::ifstream f(path, std::ios::binary);
   if (!f) return invalid(path + ": cannot be read");

@@ -1,6 +1,6 @@
 """hello, second version (the update demo): visibly different output.
 
-mkctl fn update hello -f examples/serverless/hello-v2.py
+mkctl fn update hello -f examples/serverless/hello_v2.py
 """
 
 
