@@ -863,7 +863,10 @@ std::string describe_function(const Json& fn, long long code_size, long long now
       table.push_back({jstr(c, {"type"}), jstr(c, {"status"}), jstr(c, {"reason"}), first_line(jstr(c, {"message"}))});
     }
     std::stringstream ss(format_columns(table));
-    for (std::string l; std::getline(ss, l);) out += "  " + l + "\n";
+    for (std::string l; std::getline(ss, l);) {
+      l.erase(l.find_last_not_of(' ') + 1);
+      out += "  " + l + "\n";
+    }
   } else {
     out += "Conditions:  <none>\n";
   }
