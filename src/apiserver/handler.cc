@@ -17,6 +17,7 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       opts_(opts),
       kubernetes_service_ip_(ips->nth(1)),
       kinds_(make_kind_registry(store, opts, std::move(ips))),
+      code_(opts.code_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.code_dir)),
       objects_(store, *kinds_) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
@@ -44,9 +45,14 @@ HttpResponse RestHandler::handle(const HttpRequest& req) {
   std::string verb, resource;
   HttpResponse r;
   try {
-    Status utf8 = check_utf8(req);
-    if (utf8.is_ok()) utf8 = check_dry_run(req);
-    r = utf8.is_ok() ? dispatch(req, &verb, &resource) : error_response(utf8);
+    if (is_code_path(req.path)) {  // binary bodies: no UTF-8 check
+      resource = "code";
+      r = handle_code(req, &verb);
+    } else {
+      Status utf8 = check_utf8(req);
+      if (utf8.is_ok()) utf8 = check_dry_run(req);
+      r = utf8.is_ok() ? dispatch(req, &verb, &resource) : error_response(utf8);
+    }
   } catch (const std::exception& e) {
     spdlog::error("apiserver: internal error on {} {}: {}", req.method, req.path, e.what());
     r = error_response(internal_error(e.what()));

@@ -12,6 +12,7 @@
 //                      cache → HttpResponse (Tables included)
 //   subresources.cc    scale and binding
 //   watch_handler.cc   watch streams from the watch cache
+//   code_handler.cc    the code store's upload and download endpoints
 //   registry_store.h   the generic create/update/delete semantics
 //   kind_strategy.h    the per-kind hooks; kinds/ the kinds that have them
 //   errors.h           Status bodies; request.h parameters, bodies, selectors
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -38,6 +40,7 @@
 #include "metrics.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/apiserver/apiserver.h"
+#include "minik8s/apiserver/code_store.h"
 #include "registry_store.h"
 #include "request.h"
 #include "watch_cache.h"
@@ -57,6 +60,14 @@ class RestHandler {
   Status init(const std::string& server_host, uint16_t server_port);
 
   bool is_watch(const HttpRequest& req) const;
+  // The code store's endpoints: POST kCodePath (upload) and GET
+  // kCodePath/<hash> (download); served before the generic REST routing and
+  // without discovery. is_code_upload: the POST, whose body may be up to
+  // kMaxCodeBytes when the store is on (code_store_enabled()).
+  static constexpr const char* kCodePath = kCodeApiPath;
+  static bool is_code_path(std::string_view path);
+  static bool is_code_upload(std::string_view method, std::string_view path);
+  bool code_store_enabled() const { return code_ != nullptr; }
   HttpResponse handle(const HttpRequest& req);
   // Streams until the client leaves, timeoutSeconds passes or stopping is set.
   void handle_watch(const HttpRequest& req, StreamWriter& out, const std::atomic<bool>& stopping);
@@ -74,6 +85,9 @@ class RestHandler {
   // handler.cc: routing.
   HttpResponse dispatch(const HttpRequest& req, std::string* verb, std::string* resource);
   HttpResponse handle_resource(const HttpRequest& req, const RequestInfo& ri, std::string* verb);
+
+  // code_handler.cc.
+  HttpResponse handle_code(const HttpRequest& req, std::string* verb);
 
   // discovery.cc.
   HttpResponse discovery(const RequestInfo& ri);
@@ -108,6 +122,7 @@ class RestHandler {
   const ApiServerOptions opts_;
   const std::string kubernetes_service_ip_;    // the service CIDR's first address
   const std::unique_ptr<KindRegistry> kinds_;  // strategies (kinds/kinds.h)
+  const std::unique_ptr<CodeStore> code_;      // null without opts.code_dir
   RegistryStore objects_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};

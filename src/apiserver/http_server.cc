@@ -3,12 +3,19 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <string_view>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "../util/http_read.h"
+#include "handler.h"
+#include "minik8s/apiserver/code_store.h"
 
 namespace minik8s::apiserver {
 
@@ -87,6 +94,25 @@ void write_error(tcp::socket& s, int code, const Status& st, unsigned version) {
   http::write(s, res, ec);
 }
 
+// After refusing a request whose body was not read (413): stop sending and
+// read away what the client still sends, for a while, so that closing the
+// socket with unread data (a TCP reset) does not destroy the answer before
+// the client has read it.
+void drain_unread(tcp::socket& s) {
+  constexpr size_t kMaxDrainBytes = size_t{64} << 20;
+  beast::error_code ec;
+  s.shutdown(tcp::socket::shutdown_send, ec);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  char buf[64 * 1024];
+  for (size_t total = 0; total < kMaxDrainBytes;) {
+    if (!http_read::wait_readable(s.native_handle(), deadline)) return;
+    ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) return;
+    total += static_cast<size_t>(n);
+  }
+}
+
 }  // namespace
 
 HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes, const ConnLimits& limits,
@@ -122,18 +148,56 @@ void HttpServer::serve(Connection& c) {
   for (bool first = true; !stopping; first = false) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
-    parser.body_limit(max_body_bytes_);
-    http_read::read_request(s, buffer, parser, conns_.limits(), first, c.accepted_at(), ec);
+    // Code uploads have a limit of their own (kMaxCodeBytes): the parser
+    // takes the larger one while it reads the header, and the header hook
+    // then applies the one of the request's path.
+    const bool code_store = handler_.code_store_enabled();
+    parser.body_limit(code_store ? std::max(max_body_bytes_, kMaxCodeBytes) : max_body_bytes_);
+    bool code_upload = false;
+    auto on_header = [&](http::request_parser<http::string_body>& p, beast::error_code& hec) {
+      const auto& m = p.get();
+      std::string_view target(m.target().data(), m.target().size());
+      code_upload = code_store && RestHandler::is_code_upload(
+                                      std::string_view(m.method_string().data(), m.method_string().size()),
+                                      target.substr(0, target.find('?')));
+      const uint64_t limit = code_upload ? kMaxCodeBytes : max_body_bytes_;
+      p.body_limit(limit);  // chunked bodies: checked as chunks arrive
+      if (p.content_length() && *p.content_length() > limit) {
+        hec = http::error::body_limit;
+      } else if (code_upload && beast::iequals(m[http::field::expect], "100-continue")) {
+        // curl asks before sending a large body (and waits a second when
+        // nobody answers).
+        net::write(s, net::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), hec);
+      }
+    };
+    http_read::read_request(s, buffer, parser, conns_.limits(), first, c.accepted_at(), ec, on_header);
     if (ec == http::error::body_limit) {
-      HttpResponse r = error_response(Status(
-          Code::kTooLarge, "the request body is larger than the limit of " +
-                               std::to_string(max_body_bytes_) + " bytes"));
+      // Beast itself refuses a Content-Length over the larger limit while
+      // reading the header, before the hook has seen the path.
+      const auto& m = parser.get();
+      std::string_view target(m.target().data(), m.target().size());
+      code_upload = code_upload ||
+                    (code_store && RestHandler::is_code_upload(
+                                       std::string_view(m.method_string().data(), m.method_string().size()),
+                                       target.substr(0, target.find('?'))));
+      std::string msg;
+      if (code_upload) {
+        msg = parser.content_length() ? code_too_large_message(*parser.content_length())
+                                      : "code upload is more than " + std::to_string(kMaxCodeBytes) +
+                                            " bytes; the limit is " + std::to_string(kMaxCodeBytes) +
+                                            " bytes (8 MiB)";
+      } else {
+        msg = "the request body is larger than the limit of " + std::to_string(max_body_bytes_) +
+              " bytes";
+      }
+      HttpResponse r = error_response(Status(Code::kTooLarge, msg));
       http::response<http::string_body> res{http::status::payload_too_large, 11};
       res.set(http::field::content_type, "application/json");
       res.set(http::field::connection, "close");
       res.body() = r.body;
       res.prepare_payload();
       http::write(s, res, ec);
+      drain_unread(s);
       break;
     }
     if (ec == http::error::header_limit) {

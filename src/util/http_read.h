@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <functional>
 
 #include "minik8s/util/conn_server.h"
 
@@ -98,9 +99,13 @@ inline SteadyTime after(SteadyTime from, std::chrono::milliseconds d) {
 // has the header timeout counted from accept), then for the whole header up
 // to the header timeout after that byte, then for the whole body up to the
 // body timeout after the header. ec is timed_out when a limit ran out, and
-// Beast's error otherwise (body_limit, end_of_stream, ...).
+// Beast's error otherwise (body_limit, end_of_stream, ...). on_header, when
+// given, sees the parsed header before the body is read (to set a body limit
+// by path, say) and may stop the read by setting ec.
+using HeaderHook = std::function<void(http::request_parser<http::string_body>&, beast::error_code&)>;
 inline void read_request(tcp::socket& s, beast::flat_buffer& buf, http::request_parser<http::string_body>& p,
-                         const ConnLimits& lim, bool first, SteadyTime accepted, beast::error_code& ec) {
+                         const ConnLimits& lim, bool first, SteadyTime accepted, beast::error_code& ec,
+                         const HeaderHook& on_header = {}) {
   auto now = std::chrono::steady_clock::now();
   SteadyTime header_deadline;
   if (first) {
@@ -120,6 +125,10 @@ inline void read_request(tcp::socket& s, beast::flat_buffer& buf, http::request_
   r.expires_at(header_deadline);
   http::read_header(r, buf, p, ec);
   if (ec) return;
+  if (on_header) {
+    on_header(p, ec);
+    if (ec) return;
+  }
   r.expires_at(after(std::chrono::steady_clock::now(), lim.body_timeout));
   http::read(r, buf, p, ec);
 }

@@ -60,6 +60,12 @@ struct ApiServerOptions {
   // when the server listens on a loopback address only (every client, and so
   // every kubelet, is then on this host). See docs/logs-exec.md.
   std::string local_node;
+  // The code store's directory (minik8s/apiserver/code_store.h; `minik8s
+  // server` passes <data-dir>/code). Empty: no code store, the code
+  // endpoints answer 404 and spec.code.hash is not checked against it.
+  // Code uploads have their own body limit (kMaxCodeBytes, 8 MiB), above
+  // max_body_bytes.
+  std::string code_dir;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe

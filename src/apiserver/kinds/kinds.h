@@ -19,6 +19,8 @@
 //              type-dependent fields dropped on a type change.
 //   Node       spec.podCIDR(s) may not overlap another Node's.
 //   DNS        spec.host not in the cluster domain and not claimed twice.
+//   Function   spec.code.hash names an upload in the code store; a blob no
+//              Function names any more is removed.
 //
 // Adding a kind: its table entry in src/api/kinds_*.cc; when it needs more
 // than the table (allocation, cross-object checks, deletion rules), a
@@ -31,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -39,6 +42,7 @@
 #include "../allocator.h"
 #include "../kind_strategy.h"
 #include "minik8s/apiserver/apiserver.h"
+#include "minik8s/apiserver/code_store.h"
 #include "minik8s/storage/storage.h"
 
 namespace minik8s::apiserver {
@@ -143,6 +147,36 @@ class DnsStrategy final : public KindStrategy {
   storage::Storage& store_;
   const std::string cluster_domain_;
   std::mutex host_mu_;  // held across a DNS host check and its write
+};
+
+// Function (serverless.minik8s.io/v1), with a code store (opts.code_dir;
+// without one nothing is checked): spec.code.hash must name a stored blob
+// (422 on spec.code.hash) on create and when an update changes it. A blob
+// that no Function names any more is removed: at once after a delete, and
+// after an update that dropped it on the next delete or hash check (release()
+// may run while the caller still holds admit()'s lock, so it only notes the
+// hash). Errors removing blobs are logged, never returned. An upload that
+// races the removal of the same bytes' last Function may be removed before
+// its own Function is created (that create gets the 422; uploading again
+// fixes it).
+class FunctionStrategy final : public KindStrategy {
+ public:
+  FunctionStrategy(storage::Storage& store, const std::string& code_dir)
+      : store_(store), code_(code_dir), enabled_(!code_dir.empty()) {}
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+  void release(const nlohmann::json& old, const nlohmann::json* now) override;
+
+ private:
+  // Removes the candidates (but keep) that no stored Function names. Needs gc_mu_.
+  void collect(std::set<std::string> candidates, const std::string& keep);
+
+  storage::Storage& store_;
+  const CodeStore code_;
+  const bool enabled_;
+  std::mutex gc_mu_;  // held across a hash check and its write, and across a collection
+  std::mutex pending_mu_;
+  std::set<std::string> pending_;  // guarded by pending_mu_: hashes updates dropped
 };
 
 // Every strategy above on its table entry, built from the server's options;

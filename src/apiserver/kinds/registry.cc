@@ -24,6 +24,9 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   if (const auto* t = api::find_kind("minik8s.io/v1", "DNS")) {
     r->add(*t, std::make_unique<DnsStrategy>(store, opts.cluster_domain));
   }
+  if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "Function")) {
+    r->add(*t, std::make_unique<FunctionStrategy>(store, opts.code_dir));
+  }
   return r;
 }
 

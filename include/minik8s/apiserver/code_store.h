@@ -1,0 +1,71 @@
+// CodeStore: the API server's content-addressed store of uploaded function
+// code (docs/serverless.md "The code store").
+//
+// A blob lives at <dir>/sha256/<hex>, named by the SHA-256 of its bytes, and
+// is at most kMaxCodeBytes long. put() writes a temporary file in the same
+// directory and renames it into place, so a reader sees either no blob or the
+// whole of it, also across a crash. The API server serves it as
+//   POST /apis/serverless.minik8s.io/v1/code          (raw bytes → hash)
+//   GET  /apis/serverless.minik8s.io/v1/code/<hash>   (hash → bytes)
+// refuses Functions naming a hash it lacks, and removes a blob once no
+// Function names it any more (src/apiserver/kinds/function_strategy.cc).
+// Other components reach it over HTTP (minik8s/client/code.h), never through
+// the directory.
+//
+// Thread safety: every method may be called from any thread; concurrent puts
+// of the same bytes are harmless (the same name, renamed over).
+// Errors: kTooLarge over the limit, kInvalid for a malformed hash, kNotFound
+// for an absent blob, kInternal for I/O failures (with the path and errno).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "minik8s/util/status.h"
+
+namespace minik8s::apiserver {
+
+// Where the API server serves the store: POST here, GET here + "/<hash>".
+inline constexpr const char* kCodeApiPath = "/apis/serverless.minik8s.io/v1/code";
+
+// The largest upload the store takes: 8 MiB.
+inline constexpr size_t kMaxCodeBytes = size_t{8} << 20;
+
+// The 413 message for an upload of n bytes ("code upload is N bytes; the
+// limit is 8388608 bytes (8 MiB)").
+std::string code_too_large_message(uint64_t n);
+
+class CodeStore {
+ public:
+  struct Put {
+    std::string hash;  // "sha256:<64 hex>"
+    uint64_t size = 0;
+    bool created = false;  // false: the blob was already stored
+  };
+
+  // dir is created on the first put(); it need not exist before.
+  explicit CodeStore(std::string dir) : dir_(std::move(dir)) {}
+
+  // "sha256:<64 lower-case hex>" of bytes.
+  static std::string hash_of(std::string_view bytes);
+  // True for "sha256:" followed by exactly 64 lower-case hex digits.
+  static bool valid_hash(std::string_view hash);
+
+  Result<Put> put(std::string_view bytes) const;
+  Result<std::string> get(const std::string& hash) const;
+  // False also for a malformed hash or an unreadable directory.
+  bool exists(const std::string& hash) const;
+  // OK when the blob is gone afterwards (also when it never existed).
+  Status remove(const std::string& hash) const;
+
+  const std::string& dir() const { return dir_; }
+  // <dir>/sha256/<hex> for a valid hash, "" otherwise.
+  std::string path_of(const std::string& hash) const;
+
+ private:
+  const std::string dir_;
+};
+
+}  // namespace minik8s::apiserver

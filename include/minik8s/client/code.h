@@ -1,0 +1,27 @@
+// Uploading and downloading function code through the API server's code
+// store (docs/serverless.md "The code store"), for mkctl and the function
+// controller.
+//
+// upload_code sends the bytes to POST /apis/serverless.minik8s.io/v1/code
+// and returns the content address ("sha256:<64 hex>") the server stored them
+// under (the same for the same bytes; uploading twice is harmless).
+// download_code returns the bytes of GET .../code/<hash>.
+// Errors: the server's answer as a Status (kTooLarge for an upload over
+// 8 MiB, with the limit in the message; kNotFound for an unknown hash, also
+// when the server has no code store; kBadRequest for a malformed hash), a
+// transport failure as RestClient reports it, kInternal for an upload answer
+// without a hash.
+// Thread safety: as the RestClient (safe from any thread).
+#pragma once
+
+#include <string>
+
+#include "minik8s/client/rest_client.h"
+#include "minik8s/util/status.h"
+
+namespace minik8s::client {
+
+Result<std::string> upload_code(RestClient& rest, const std::string& bytes);
+Result<std::string> download_code(RestClient& rest, const std::string& hash);
+
+}  // namespace minik8s::client
