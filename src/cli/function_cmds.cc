@@ -26,6 +26,7 @@
 
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
+#include "minik8s/client/code.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/stream/beast_names.h"
 #include "minik8s/stream/websocket.h"
@@ -295,13 +296,9 @@ class FunctionCmd {
     }
     if (Status s = connect(); !s) return s;
     upload_sent_ = true;
-    auto res = rest_->request("POST", std::string(kGroupPath) + "/code", *bytes, "application/octet-stream");
-    if (!res) return res.status();
-    if (Status s = client::check_response(*res); !s) return s;
-    auto parsed = api::parse_json_response(res->body);
-    std::string hash = parsed && parsed->is_object() ? jstr(*parsed, {"hash"}) : "";
-    if (hash.empty()) return Status(Code::kInternal, "the code store answered without a hash: " + first_line(res->body));
-    spec["code"] = Json{{"hash", hash}, {"filename", filename}};
+    auto hash = client::upload_code(*rest_, *bytes);
+    if (!hash) return hash.status();
+    spec["code"] = Json{{"hash", *hash}, {"filename", filename}};
     return static_cast<long long>(bytes->size());
   }
 
@@ -418,8 +415,7 @@ class FunctionCmd {
     long long size = -1;
     std::string hash = jstr(*fn, {"spec", "code", "hash"});
     if (!hash.empty()) {
-      auto blob = rest_->request("GET", std::string(kGroupPath) + "/code/" + url_encode(hash), "", "", "*/*");
-      if (blob && blob->status == 200) size = static_cast<long long>(blob->body.size());
+      if (auto blob = client::download_code(*rest_, hash)) size = static_cast<long long>(blob->size());
     } else if (api::field_at(*fn, {"spec", "code", "inline"}).is_string()) {
       size = static_cast<long long>(jstr(*fn, {"spec", "code", "inline"}).size());
     }

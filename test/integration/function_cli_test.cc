@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "minik8s/cli/mkctl.h"
 #include "test/fakes/eventually.h"
@@ -107,6 +108,32 @@ struct CliRun {
 
 class FunctionCliTest : public testing::ApiServerFixture {
  protected:
+  // The code store in a directory of its own (LocalApi makes its directory only when it starts).
+  void configure(apiserver::ApiServerOptions& o) override {
+    code_dir_ = std::filesystem::temp_directory_path() /
+                ("mk-fncli-code-" + std::to_string(::getpid()) + "-" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    o.code_dir = code_dir_.string();
+  }
+  void TearDown() override {
+    ApiServerFixture::TearDown();
+    std::error_code ec;
+    std::filesystem::remove_all(code_dir_, ec);
+  }
+  size_t stored_blobs() {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator(code_dir_ / "sha256", ec);
+         !ec && it != std::filesystem::directory_iterator(); ++it) {
+      ++n;
+    }
+    return n;
+  }
+  static std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  std::filesystem::path code_dir_;
   CliRun mkctl(std::vector<std::string> args, const std::string& in_text = "") {
     args.insert(args.begin(), {"--server", local_.url()});
     std::ostringstream out, err;
@@ -132,6 +159,84 @@ class FunctionCliTest : public testing::ApiServerFixture {
   }
   Json get_fn(const std::string& name) { return req("GET", kFnPath + "/" + name).j(); }
 };
+
+TEST_F(FunctionCliTest, CreateUploadsTheCodeAndUpdateReplacesIt) {
+  std::string hello = kExamples + "/hello.py";
+  auto r = mkctl({"fn", "create", "hello", "-f", hello, "--max-scale", "4", "--env", "GREETING=Hi"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "function.serverless.minik8s.io/hello created\n");
+  Json fn = get_fn("hello");
+  EXPECT_EQ(fn["spec"]["handler"], "hello.handler");
+  EXPECT_EQ(fn["spec"]["code"]["filename"], "hello.py");
+  EXPECT_EQ(fn["spec"]["scale"]["maxScale"], 4);
+  EXPECT_EQ(fn["spec"]["env"], Json::parse(R"([{"name":"GREETING","value":"Hi"}])"));
+  std::string hash = fn["spec"]["code"]["hash"];
+  auto blob = req("GET", "/apis/serverless.minik8s.io/v1/code/" + hash);
+  ASSERT_EQ(blob.code, 200);
+  EXPECT_EQ(blob.body, slurp(hello));
+
+  auto d = mkctl({"fn", "describe", "hello"});
+  ASSERT_EQ(d.rc, 0) << d.err;
+  std::string code_line = hash + " (hello.py, " + std::to_string(std::filesystem::file_size(hello)) + " bytes)";
+  EXPECT_NE(d.out.find(code_line), std::string::npos) << code_line << "\n" << d.out;
+
+  auto dup = mkctl({"fn", "create", "hello", "-f", hello});
+  EXPECT_EQ(dup.rc, 1);
+  EXPECT_EQ(dup.err.rfind("Error from server (AlreadyExists): ", 0), 0u) << dup.err;
+
+  // New code: the default handler follows the file; settings not given are kept.
+  auto u = mkctl({"fn", "update", "hello", "-f", kExamples + "/hello_v2.py"});
+  ASSERT_EQ(u.rc, 0) << u.err;
+  EXPECT_EQ(u.out, "function.serverless.minik8s.io/hello configured\n");
+  Json v2 = get_fn("hello");
+  EXPECT_EQ(v2["spec"]["handler"], "hello_v2.handler");
+  EXPECT_EQ(v2["spec"]["code"]["filename"], "hello_v2.py");
+  EXPECT_NE(v2["spec"]["code"]["hash"], hash);
+  EXPECT_EQ(v2["spec"]["scale"]["maxScale"], 4);
+  EXPECT_EQ(v2["spec"]["env"], fn["spec"]["env"]);
+  auto same = mkctl({"fn", "update", "hello", "-f", kExamples + "/hello_v2.py"});
+  ASSERT_EQ(same.rc, 0) << same.err;
+  EXPECT_EQ(same.out, "function.serverless.minik8s.io/hello unchanged\n");
+  // A handler chosen with --handler survives new code.
+  std::string alt = (dir() / "alt.py").string();
+  std::ofstream(alt) << "def handler(e, c):\n    return 1\n\ndef run(e, c):\n    return 2\n";
+  ASSERT_EQ(mkctl({"fn", "create", "alt", "-f", alt, "--handler", "alt.run"}).rc, 0);
+  ASSERT_EQ(mkctl({"fn", "update", "alt", "-f", alt, "--timeout", "5"}).rc, 0);
+  EXPECT_EQ(get_fn("alt")["spec"]["handler"], "alt.run");
+  EXPECT_EQ(get_fn("alt")["spec"]["timeoutSeconds"], 5);
+}
+
+TEST_F(FunctionCliTest, CreateFromAZipPackage) {
+  std::string zip = (dir() / "wordstats.zip").string();
+  std::string cmd = "/usr/bin/python3 " + kExamples + "/make_zip.py " + zip + " >/dev/null";
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3 to build the zip";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto r = mkctl({"fn", "create", "wordstats", "-f", zip});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  Json fn = get_fn("wordstats");
+  EXPECT_EQ(fn["spec"]["handler"], "main.handler");
+  EXPECT_EQ(fn["spec"]["code"]["filename"], "wordstats.zip");
+  auto blob = req("GET", "/apis/serverless.minik8s.io/v1/code/" + fn["spec"]["code"]["hash"].get<std::string>());
+  EXPECT_EQ(blob.body, slurp(zip));
+}
+
+TEST_F(FunctionCliTest, BadCodeIsRefusedBeforeAnythingIsSent) {
+  std::string bad = (dir() / "bad.py").string();
+  std::ofstream(bad) << "def handler(e, c):\n    return (1,\n";
+  auto r = mkctl({"fn", "create", "bad", "-f", bad});
+  EXPECT_EQ(r.rc, 1);
+  if (::access("/usr/bin/python3", X_OK) == 0) {
+    EXPECT_EQ(r.err.rfind("error: bad.py:2: SyntaxError: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  auto txt = mkctl({"fn", "create", "t", "-f", kExamples + "/README.md"});
+  EXPECT_EQ(txt.rc, 1);
+  EXPECT_NE(txt.err.find("neither a Python file (.py) nor a zip package (.zip)"), std::string::npos) << txt.err;
+  auto gone = mkctl({"fn", "create", "g", "-f", (dir() / "nope.py").string()});
+  EXPECT_NE(gone.err.find("nope.py: no such file"), std::string::npos) << gone.err;
+  EXPECT_EQ(stored_blobs(), 0u);
+  EXPECT_EQ(req("GET", kFnPath).j()["items"].size(), 0u);
+}
 
 TEST_F(FunctionCliTest, GetListsNameReadyUrlAgeAndDescribeShowsTheFunction) {
   ASSERT_NO_FATAL_FAILURE(create_inline("echo"));
