@@ -268,9 +268,27 @@ TEST_F(FunctionCliTest, GetListsNameReadyUrlAgeAndDescribeShowsTheFunction) {
   auto yaml = mkctl({"fn", "get", "echo", "-o", "yaml"});
   EXPECT_NE(yaml.out.find("kind: Function"), std::string::npos) << yaml.out;
 
+  // Events of this Function only (not of a Pod with the same name).
+  auto event = [&](const std::string& ev_name, const std::string& kind, const std::string& reason) {
+    Json ev = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", ev_name}}},
+               {"involvedObject", {{"kind", kind}, {"name", "echo"}, {"namespace", "default"}}},
+               {"reason", reason},
+               {"message", reason + " message"},
+               {"type", "Normal"},
+               {"firstTimestamp", "2026-12-07T12:00:00Z"},
+               {"lastTimestamp", "2026-12-07T12:00:00Z"},
+               {"count", 1}};
+    auto r = post("/api/v1/namespaces/default/events", ev);
+    ASSERT_EQ(r.code, 201) << r.body;
+  };
+  ASSERT_NO_FATAL_FAILURE(event("echo.1", "Function", "ScaledUp"));
+  ASSERT_NO_FATAL_FAILURE(event("echo.2", "Pod", "PodThing"));
   auto d = mkctl({"fn", "describe", "echo"});
   ASSERT_EQ(d.rc, 0) << d.err;
-  for (const char* want : {"Name:", "echo", "Handler:", "main.handler", "inline (main.py, 32 bytes)", "Revision:",
+  EXPECT_EQ(d.out.find("PodThing"), std::string::npos) << d.out;
+  for (const char* want : {"ScaledUp", "ScaledUp message", "Name:", "echo", "Handler:", "main.handler", "inline (main.py, 32 bytes)", "Revision:",
                            "1 ready / 2 desired", "http://gw:31080/functions/default/echo", "Ready", "Scaling",
                            "Events:"}) {
     EXPECT_NE(d.out.find(want), std::string::npos) << want << "\n" << d.out;
