@@ -122,7 +122,15 @@ acc_check "kubectl get functions lists acc-hello too" grep -Eq "^acc-hello +[0-9
 acc_run "$MKCTL" fn url acc-hello
 acc_expect "mkctl fn url prints the gateway URL" "^http://[^ ]+/functions/$NSNOW/acc-hello$"
 acc_step "the warm pool: unspecialised runtime pods (label serverless.minik8s.io/pool=true) on every node"
-acc_poll 90 "pool pods Running" "Running" kubectl get pods -l serverless.minik8s.io/pool=true -o wide
+# Ready pool pods, and the nodes that have none: "<ready> ready, <n> nodes without".
+pool_state() {
+  local pods nodes
+  pods=$(kubectl get pods -l serverless.minik8s.io/pool=true -o jsonpath='{range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status} {.metadata.deletionTimestamp}{"\n"}{end}' | awk 'NF == 2 && $2 == "True" { print $1 }')
+  nodes=$(kubectl get nodes --no-headers | awk '$2 == "Ready" { print $1 }')
+  echo "$(grep -c . <<<"$pods") ready, $(comm -23 <(sort <<<"$nodes") <(sort -u <<<"$pods") | grep -c .) nodes without"
+  kubectl get pods -l serverless.minik8s.io/pool=true -o wide
+}
+acc_poll 120 "a Ready pool pod on every Ready node" "^[1-9][0-9]* ready, 0 nodes without" pool_state
 
 acc_step "first call with no instance: it is held until an instance is ready, then answered"
 acc_run kubectl get pods -l "$FN_LABEL=acc-hello" -o wide
@@ -205,18 +213,19 @@ acc_run cat "$TMPD/count.lua"
 HELLO_URL=$(url_of acc-hello)
 acc_run wrk -t2 -c20 -d20s --timeout 30s --latency -s "$TMPD/count.lua" "$HELLO_URL"
 acc_check "wrk ran (exit 0) and reported its requests" grep -Eq "requests in [0-9.]+s" <<<"$ACC_OUT"
-WRK=$ACC_OUT
+WRK=$TMPD/wrk.out
+echo "$ACC_OUT" >"$WRK"
 acc_check "0 errors: no socket error, no timeout, no non-2xx status" \
-  bash -c 'grep -q "^errors connect 0 read 0 write 0 status 0 timeout 0$" <<<"$1" && ! grep -q "Socket errors\|Non-2xx" <<<"$1" && ! grep -Ev "^status 200 " <<<"$1" | grep -q "^status "' _ "$WRK"
-acc_run bash -c "grep '^instance ' <<<\"\$1\" | sort -k3 -rn" _ "$WRK"
-NINST=$(grep -c '^instance ' <<<"$WRK")
+  bash -c 'grep -q "^errors connect 0 read 0 write 0 status 0 timeout 0$" "$1" && ! grep -q "Socket errors\|Non-2xx" "$1" && ! grep -Ev "^status 200 " "$1" | grep -q "^status "' _ "$WRK"
+acc_run sh -c "grep '^instance ' '$WRK' | sort -k3 -rn"
+NINST=$(grep -c '^instance ' "$WRK")
 acc_check "more than one instance served the load ($NINST instances, counts above from the responses' X-Instance)" test "$NINST" -gt 1
-acc_check "every response named an instance" bash -c '! grep -q "^instance (no X-Instance header)" <<<"$1"' _ "$WRK"
+acc_check "every response named an instance" sh -c '! grep -q "^instance (no X-Instance header)" "$1"' _ "$WRK"
 acc_step "acc-hello's instances over time during the load (the background samples)"
 acc_run grep -E 'acc-hello=' "$TMPD/samples"
 acc_check "instances went up under load (max $(grep -Eo 'acc-hello=[0-9]+' "$TMPD/samples" | cut -d= -f2 | sort -n | tail -n1))" \
   test "$(grep -Eo 'acc-hello=[0-9]+' "$TMPD/samples" | cut -d= -f2 | sort -n | tail -n1)" -gt 1
-acc_run bash -c "grep '^instance ' <<<\"\$1\" | awk '{print \$2}' | while read -r p; do kubectl get pod \"\$p\" -o jsonpath='{.metadata.name} {.metadata.labels.serverless\\.minik8s\\.io/function} {.spec.nodeName}{\"\\n\"}' 2>/dev/null || echo \"\$p (already scaled down)\"; done" _ "$WRK"
+acc_run bash -c "grep '^instance ' '$WRK' | awk '{print \$2}' | while read -r p; do kubectl get pod \"\$p\" -o jsonpath='{.metadata.name} {.metadata.labels.serverless\\.minik8s\\.io/function} {.spec.nodeName}{\"\\n\"}' 2>/dev/null || echo \"\$p (already scaled down)\"; done"
 acc_check "the answering pods are acc-hello's (or already scaled down), on these nodes" \
   bash -c '! grep -Ev "^[^ ]+ acc-hello [^ ]+$|already scaled down" <<<"$1" | grep -q .' _ "$ACC_OUT"
 

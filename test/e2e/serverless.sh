@@ -91,8 +91,8 @@ def handler(event, context):
 EOF
 expect "mkctl fn create sl-err" "sl-err" "$MKCTL" fn create sl-err -f "$TMP/err.py" --handler err.handler
 expect "mkctl fn create sl-slow --timeout 1" "sl-slow" "$MKCTL" fn create sl-slow -f "$TMP/slow.py" --handler slow.handler --timeout 1
-expect "mkctl fn create sl-crash --min-scale 2" "sl-crash" "$MKCTL" fn create sl-crash -f "$TMP/crash.py" \
-  --handler crash.handler --min-scale 2 --max-scale 3
+expect "mkctl fn create sl-crash --min-scale 2 --max-scale 2 (a steady 2 for the restart checks)" "sl-crash" "$MKCTL" fn create sl-crash -f "$TMP/crash.py" \
+  --handler crash.handler --min-scale 2 --max-scale 2
 eventually 120 "sl-crash: 2 ready instances (minScale 2)" "^2$" ready_of sl-crash
 echo "  instances: $(instances sl-crash | awk '{print $1 "@" $3}' | tr '\n' ' ')"
 
