@@ -27,6 +27,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/serverless/controllers.h"
 #include "test/fakes/controller_fixture.h"
+#include "test/fakes/temp_dir.h"
 
 namespace minik8s::serverless::testing_support {
 
@@ -210,6 +211,18 @@ inline FakeRuntime::Handler default_runtime_handler() {
 
 class ServerlessFixture : public controllers::testing_support::ApiFixture {
  protected:
+  // The ApiFixture's plane, with a code store.
+  void SetUp() override {
+    apiserver::ApiServerOptions opts;
+    opts.node_port_min = 30000;
+    opts.node_port_max = 30100;
+    ASSERT_FALSE(code_dir_.path().empty());
+    opts.code_dir = code_dir_.path();
+    ASSERT_NO_FATAL_FAILURE(local_.start(opts, "sl"));
+    client_ = &local_.client();
+  }
+  minik8s::testing::TempDir code_dir_{"sl-code"};
+
   const api::ResourceType& pods() { return kind("v1", "Pod"); }
   const api::ResourceType& nodes() { return kind("v1", "Node"); }
   const api::ResourceType& functions() { return kind(kApiVersion, "Function"); }

@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "minik8s/api/selector.h"
+#include "minik8s/client/code.h"
 #include "minik8s/client/controller.h"
 #include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
@@ -284,18 +285,11 @@ struct FunctionController::Impl : client::Controller {
       auto it = code_cache.find(hash);
       if (it != code_cache.end()) return it->second;
     }
-    Result<std::string> bytes = opts.fetch_code ? opts.fetch_code(hash) : fetch_from_store(hash);
+    Result<std::string> bytes = opts.fetch_code ? opts.fetch_code(hash) : client::download_code(api_client().rest(), hash);
     if (!bytes) return bytes;
     std::lock_guard l(mu);
     code_cache[hash] = *bytes;
     return bytes;
-  }
-
-  Result<std::string> fetch_from_store(const std::string& hash) {
-    auto r = api_client().rest().request("GET", "/apis/" + std::string(kGroup) + "/v1/code/" + hash, "", "", "");
-    if (!r) return r.status();
-    if (r->status != 200) return client::status_from_response(r->status, r->body);
-    return std::move(r->body);
   }
 
   std::string init_payload(const Json& fn, const std::string& rev, const std::string& code) const {

@@ -13,6 +13,7 @@
 #include "minik8s/serverless/autoscaler.h"
 #include "minik8s/serverless/controllers.h"
 #include "minik8s/serverless/instance_table.h"
+#include "minik8s/client/code.h"
 #include "minik8s/util/base64.h"
 
 namespace minik8s::serverless {
@@ -420,5 +421,31 @@ TEST_F(FunctionControllerTest, ARestartedControllerAdoptsInitialisedInstances) {
   table_->release(*lease, false);
 }
 
+TEST_F(FunctionControllerTest, UploadedCodeIsFetchedFromTheCodeStoreAndInitialised) {
+  const std::string zip_like = "def handler(event, context):\n    return 'stored'\n";
+  auto hash = client::upload_code(client_->rest(), zip_like);
+  ASSERT_TRUE(hash.is_ok()) << hash.status().to_string();
+  ASSERT_NO_FATAL_FAILURE(start(0));
+  Json f = function(kNs, "stored", "", 2);
+  f["spec"]["code"] = {{"hash", *hash}, {"filename", "hello.py"}};
+  f["spec"]["handler"] = "hello.handler";
+  f["spec"]["env"] = Json::array({{{"name", "GREETING"}, {"value", "hi"}}});
+  f["spec"]["timeoutSeconds"] = 7;
+  ASSERT_NO_FATAL_FAILURE(create_function(f));
+  ASSERT_TRUE(ready_instances("stored", 2));
+  EXPECT_EQ(status("stored")["codeHash"], *hash);
+  for (const Json& p : live_pods(kNs, fn_label("stored"))) {
+    FakeRuntime* rt = loop_->runtime(p["metadata"]["name"]);
+    ASSERT_NE(rt, nullptr);
+    Json init = Json::parse(rt->requests().back().second, nullptr, false);
+    EXPECT_EQ(base64_decode(init.value("code", "")).value_or(""), zip_like);
+    EXPECT_EQ(init["filename"], "hello.py");
+    EXPECT_EQ(init["handler"], "hello.handler");
+    EXPECT_EQ(init["env"], (Json{{"GREETING", "hi"}}));
+    EXPECT_EQ(init["timeoutSeconds"], 7);
+  }
+}
+
 }  // namespace
 }  // namespace minik8s::serverless
+
