@@ -129,6 +129,10 @@ class PodLoop {
     thread_.join();
   }
   void run(bool on) { running_ = on; }
+  // serve(false): pods run without a runtime server (connections refused)
+  // until serve(true). ready(false): Running pods get no Ready condition.
+  void serve(bool on) { serve_ = on; }
+  void ready(bool on) { ready_ = on; }
   // The runtime of a pod (null when none was started).
   FakeRuntime* runtime(const std::string& pod) {
     std::lock_guard l(mu_);
@@ -171,16 +175,14 @@ class PodLoop {
     }
     if (!running_) return;
     std::string phase = p.contains("status") && p["status"].is_object() ? p["status"].value("phase", "") : "";
-    if (!phase.empty() && phase != "Pending") return;
-    {
+    if (serve_ && (phase.empty() || phase == "Pending" || phase == "Running")) {
       std::lock_guard l(mu_);
       if (!runtimes_.count(name)) runtimes_[name] = std::make_unique<FakeRuntime>(handler_);
     }
-    Json patch = {{"status",
-                   {{"phase", "Running"},
-                    {"podIP", "127.0.0.1"},
-                    {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
-    (void)client_.patch(*pods_, ns, name, client::PatchType::kMerge, patch, "status");
+    if (!phase.empty() && phase != "Pending") return;
+    Json status = {{"phase", "Running"}, {"podIP", "127.0.0.1"}};
+    if (ready_) status["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+    (void)client_.patch(*pods_, ns, name, client::PatchType::kMerge, {{"status", status}}, "status");
   }
 
   client::Client& client_;
@@ -188,6 +190,8 @@ class PodLoop {
   const api::ResourceType* pods_ = nullptr;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{true};
+  std::atomic<bool> serve_{true};
+  std::atomic<bool> ready_{true};
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<FakeRuntime>> runtimes_;  // guarded by mu_
   std::thread thread_;

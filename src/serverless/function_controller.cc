@@ -319,6 +319,7 @@ struct FunctionController::Impl : client::Controller {
     bool claim = false;  // a pool pod: relabel after /init
     InitOutcome outcome = InitOutcome::kError;
     std::string message;
+    bool unreachable = false;  // no HTTP answer
   };
 
   // POST /init, add_instance on 200, then write the pod (relabel a claimed
@@ -330,6 +331,7 @@ struct FunctionController::Impl : client::Controller {
     auto r = pod_http(ep.ip, ep.port, "POST", "/init", payload, opts.init_timeout);
     if (!r) {
       t.message = r.status().message();
+      t.unreachable = true;
       return;
     }
     if (r->status == 400) {
@@ -555,15 +557,17 @@ struct FunctionController::Impl : client::Controller {
         continue;
       }
       ++per_node[sfield(field(pod, "spec"), "nodeName")];
+      // Instances need not be Ready: the /init answer is the proof of life
+      // (the readiness probe runs once a second and would only delay them).
       if (annotation(pod, kAnnotationInitialized) == rev) {
-        if (pod_serving(pod)) {
+        if (pod_running(pod)) {
           table.add_instance(key, instance_ref(pod, rev));
           ready.push_back(p);
         } else {
           table.remove_instance(key, pname);
           starting.push_back(p);
         }
-      } else if (pod_serving(pod) && !code_invalid) {
+      } else if (pod_running(pod) && !code_invalid) {
         to_init.push_back(p);
       } else {
         starting.push_back(p);
@@ -633,8 +637,9 @@ struct FunctionController::Impl : client::Controller {
                   static_cast<int>(creating_now.size());
     int need = desired - current;
 
+    bool starting_retry = false;
     std::vector<InitTask> tasks;
-    for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, ""});
+    for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, "", false});
     if (need > 0) {
       std::vector<ObjectPtr> pool;
       {
@@ -655,7 +660,7 @@ struct FunctionController::Impl : client::Controller {
           std::string node = sfield(field(*p, "spec"), "nodeName");
           claimed[ns + "/" + name_of(*p)] = {key, node, uid_of(*p), now};
           ++per_node[node];
-          tasks.push_back({p, true, InitOutcome::kError, ""});
+          tasks.push_back({p, true, InitOutcome::kError, "", false});
           --need;
         }
       }
@@ -696,6 +701,12 @@ struct FunctionController::Impl : client::Controller {
             break;
           }
           case InitOutcome::kError:
+            if (!t.claim && t.unreachable && !pod_serving(*t.pod)) {
+              // A new instance whose server is not listening yet: look again soon.
+              starting.push_back(t.pod);
+              starting_retry = true;
+              break;
+            }
             spdlog::warn("{}: /init of {}/{} for {}: {}", kComponent, ns, pname, key, t.message);
             if (t.claim) {
               {
@@ -821,6 +832,7 @@ struct FunctionController::Impl : client::Controller {
     }
     if (!result.is_ok()) return result;
     if (waiting) return client::ReconcileResult::requeue_after(opts.drain_poll);
+    if (starting_retry) return client::ReconcileResult::requeue_after(opts.start_poll);
     if (hold_left.count() > 0) return client::ReconcileResult::requeue_after(hold_left);
     return client::ReconcileResult::done();
   }

@@ -258,6 +258,26 @@ TEST_F(FunctionControllerTest, WithoutAPoolAnInstancePodIsCreatedAndInitialisedO
   EXPECT_EQ(live_pods(kNs, fn_label("mk")).size(), 1u);
 }
 
+TEST_F(FunctionControllerTest, ANewInstanceIsInitialisedAsSoonAsItsServerAnswersWithoutWaitingForReady) {
+  ASSERT_NO_FATAL_FAILURE(start(0));
+  loop_->ready(false);
+  loop_->serve(false);
+  ASSERT_NO_FATAL_FAILURE(create_function(function(kNs, "early", kCode1, 1)));
+  std::string pod;
+  ASSERT_TRUE(eventually([&] {
+    auto live = live_pods(kNs, fn_label("early"));
+    if (live.size() != 1 || live[0]["status"].value("phase", "") != "Running") return false;
+    pod = live[0]["metadata"]["name"];
+    return true;
+  }));
+  EXPECT_TRUE(table_pods("early").empty());
+  loop_->serve(true);  // the server listens; the pod is still not Ready
+  ASSERT_TRUE(eventually([&] { return table_pods("early") == std::vector<std::string>{pod}; }, 2s));
+  ASSERT_TRUE(ready_instances("early", 1));
+  EXPECT_EQ(loop_->runtime(pod)->count("/init"), 1);
+  EXPECT_EQ(live_pods(kNs, fn_label("early")).size(), 1u);
+}
+
 TEST_F(FunctionControllerTest, CodeChangeIsANewRevisionScaleChangeIsNotAndOldInstancesDrain) {
   ASSERT_NO_FATAL_FAILURE(start(0));
   ASSERT_NO_FATAL_FAILURE(create_function(function(kNs, "rev", kCode1, 1)));

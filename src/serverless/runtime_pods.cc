@@ -57,11 +57,12 @@ bool condition_true(const Json& obj, const char* type) {
 }
 }  // namespace
 
-bool pod_serving(const Json& pod) {
+bool pod_running(const Json& pod) {
   const Json& st = field(pod, "status");
-  return !pod_terminating(pod) && sfield(st, "phase") == "Running" && !sfield(st, "podIP").empty() &&
-         condition_true(pod, "Ready");
+  return !pod_terminating(pod) && sfield(st, "phase") == "Running" && !sfield(st, "podIP").empty();
 }
+
+bool pod_serving(const Json& pod) { return pod_running(pod) && condition_true(pod, "Ready"); }
 
 bool node_usable(const Json& node) {
   return condition_true(node, "Ready") && !api::bfield(field(node, "spec"), "unschedulable") &&
