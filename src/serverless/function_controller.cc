@@ -23,12 +23,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <condition_variable>
 #include <thread>
 
 #include "minik8s/api/selector.h"
@@ -84,8 +84,10 @@ std::string revision_hash(const Json& spec) {
   const Json& code = field(spec, "code");
   Json basis = {{"runtime", field(spec, "runtime")},
                 {"handler", field(spec, "handler")},
-                {"code", {{"hash", field(code, "hash")}, {"inline", field(code, "inline")},
-                          {"filename", field(code, "filename")}}},
+                {"code",
+                 {{"hash", field(code, "hash")},
+                  {"inline", field(code, "inline")},
+                  {"filename", field(code, "filename")}}},
                 {"env", field(spec, "env")},
                 {"resources", field(spec, "resources")},
                 {"timeoutSeconds", field(spec, "timeoutSeconds")}};
@@ -116,7 +118,8 @@ bool owned_by(const Json& pod, const std::string& uid) {
 std::string init_error_message(const std::string& body) {
   std::string msg = body;
   auto j = Json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("message") && j["message"].is_string()) msg = j["message"].get<std::string>();
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    msg = j["message"].get<std::string>();
   auto nl = msg.find('\n');
   if (nl != std::string::npos) msg.resize(nl);
   if (msg.size() > 1024) msg.resize(1024);
@@ -133,8 +136,10 @@ Json condition(const char* type, bool ok, const std::string& reason, const std::
 }  // namespace
 
 struct FunctionController::Impl : client::Controller {
-  Impl(client::SharedInformerFactory& f, InstanceTable& t, Autoscaler& a, FunctionControllerOptions o, Clock& clk)
-      : client::Controller(f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(5)}, clk),
+  Impl(client::SharedInformerFactory& f, InstanceTable& t, Autoscaler& a,
+       FunctionControllerOptions o, Clock& clk)
+      : client::Controller(
+            f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(5)}, clk),
         table(t),
         autoscaler(a),
         opts(std::move(o)),
@@ -167,21 +172,23 @@ struct FunctionController::Impl : client::Controller {
 
   std::mutex mu;
   // Guarded by mu:
-  std::map<std::string, std::string> code_cache;             // hash → bytes
+  std::map<std::string, std::string> code_cache;                // hash → bytes
   std::map<std::string, std::pair<std::string, Json>> written;  // key → {uid, status last written}
-  std::map<std::string, Invalid> refused;                    // key → the refused revision
-  std::map<std::string, Claim> claimed;                      // "ns/pod" → claim not yet seen relabelled
-  std::map<std::string, std::set<std::string>> failed;       // key → pods the gateway saw die
+  std::map<std::string, Invalid> refused;                       // key → the refused revision
+  std::map<std::string, Claim> claimed;  // "ns/pod" → claim not yet seen relabelled
+  std::map<std::string, std::set<std::string>> failed;  // key → pods the gateway saw die
   std::map<std::string, std::map<std::string, std::pair<std::string, Steady::time_point>>>
-      creating;                                              // key → pod → {revision, when}
-  std::map<std::string, Registered> registered;              // key → last registration
-  std::map<std::string, std::pair<int, Steady::time_point>> demand_floor;  // key → {instances, since}
+      creating;                                  // key → pod → {revision, when}
+  std::map<std::string, Registered> registered;  // key → last registration
+  std::map<std::string, std::pair<int, Steady::time_point>>
+      demand_floor;  // key → {instances, since}
 
   std::jthread failed_poller;  // on_synced() .. on_stopped()
 
   void public_enqueue(const std::string& key) { enqueue(key); }
 
-  void record(const Json& obj, const std::string& type, const std::string& reason, const std::string& msg) {
+  void record(const Json& obj, const std::string& type, const std::string& reason,
+              const std::string& msg) {
     events.record(obj, kApiVersion, "Function", type, reason, msg);
   }
 
@@ -190,7 +197,8 @@ struct FunctionController::Impl : client::Controller {
   Status setup() override {
     functions_type = api::find_kind(kApiVersion, "Function");
     pods_type = api::find_kind("v1", "Pod");
-    if (!functions_type || !pods_type) return internal_error("the kind table lacks Function or Pod");
+    if (!functions_type || !pods_type)
+      return internal_error("the kind table lacks Function or Pod");
     client::InformerOptions fo;
     fo.resync = kFunctionResync;  // picks up instances the gateway saw fail between pod events
     functions = &factory().informer(*functions_type, fo);
@@ -239,7 +247,8 @@ struct FunctionController::Impl : client::Controller {
       if (!old_fn.empty() && old_fn != fn) enqueue(ns + "/" + old_fn);
     }
     // A pool pod that became Ready may serve a function with requests waiting.
-    if (label(pod, kLabelPool) == "true" && pod_serving(pod) && !(old_pod && pod_serving(*old_pod))) {
+    if (label(pod, kLabelPool) == "true" && pod_serving(pod) &&
+        !(old_pod && pod_serving(*old_pod))) {
       for (const auto& f : functions->indexer().by_index(client::kNamespaceIndex, ns)) {
         std::string key = client::object_key(*f);
         if (table.load(key).queued > 0) enqueue(key);
@@ -285,7 +294,8 @@ struct FunctionController::Impl : client::Controller {
       auto it = code_cache.find(hash);
       if (it != code_cache.end()) return it->second;
     }
-    Result<std::string> bytes = opts.fetch_code ? opts.fetch_code(hash) : client::download_code(api_client().rest(), hash);
+    Result<std::string> bytes =
+        opts.fetch_code ? opts.fetch_code(hash) : client::download_code(api_client().rest(), hash);
     if (!bytes) return bytes;
     std::lock_guard l(mu);
     code_cache[hash] = *bytes;
@@ -348,8 +358,8 @@ struct FunctionController::Impl : client::Controller {
     t.outcome = InitOutcome::kOk;
     Status st = t.claim ? relabel(pod, fn, rev) : annotate(pod, {{kAnnotationInitialized, rev}});
     if (!st.is_ok()) {
-      spdlog::warn("{}: pod {}/{} initialised for {} but not updated: {}", kComponent, ns_of(pod), name_of(pod),
-                   key, st.message());
+      spdlog::warn("{}: pod {}/{} initialised for {} but not updated: {}", kComponent, ns_of(pod),
+                   name_of(pod), key, st.message());
       t.message = st.message();
     }
   }
@@ -365,7 +375,8 @@ struct FunctionController::Impl : client::Controller {
         auto g = api_client().get(*pods_type, ns_of(cached), name_of(cached));
         if (!g) return g.status();
         pod = std::move(*g);
-        if (uid_of(pod) != uid_of(cached)) return not_found("pod " + name_of(cached) + " was replaced");
+        if (uid_of(pod) != uid_of(cached))
+          return not_found("pod " + name_of(cached) + " was replaced");
       }
       Json& meta = pod["metadata"];
       if (!meta["labels"].is_object()) meta["labels"] = Json::object();
@@ -468,7 +479,8 @@ struct FunctionController::Impl : client::Controller {
     {
       std::lock_guard l(mu);
       auto it = refused.find(key);
-      if (it != refused.end() && it->second.revision_hash != rhash) refused.erase(it), it = refused.end();
+      if (it != refused.end() && it->second.revision_hash != rhash)
+        refused.erase(it), it = refused.end();
       if (it != refused.end()) {
         code_invalid = true;
         invalid_msg = it->second.message;
@@ -501,9 +513,10 @@ struct FunctionController::Impl : client::Controller {
       std::lock_guard l(mu);
       auto& r = registered[key];
       const FunctionConfig& o = r.cfg;
-      reg_fn = o.name.empty() || o.revision != cfg.revision || o.target_concurrency != cfg.target_concurrency ||
-               o.timeout != cfg.timeout;
-      reg_scale = reg_fn || r.scale.min_scale != ss.min_scale || r.scale.max_scale != ss.max_scale ||
+      reg_fn = o.name.empty() || o.revision != cfg.revision ||
+               o.target_concurrency != cfg.target_concurrency || o.timeout != cfg.timeout;
+      reg_scale = reg_fn || r.scale.min_scale != ss.min_scale ||
+                  r.scale.max_scale != ss.max_scale ||
                   r.scale.target_concurrency != ss.target_concurrency ||
                   r.scale.scale_to_zero_after != ss.scale_to_zero_after;
       r.cfg = cfg;
@@ -597,13 +610,22 @@ struct FunctionController::Impl : client::Controller {
       }
       auto& cr = creating[key];
       for (auto it = cr.begin(); it != cr.end();) {
-        if (seen.count(it->first) || now - it->second.second > kExpectationTimeout || it->second.first != rev) {
+        if (seen.count(it->first) || now - it->second.second > kExpectationTimeout ||
+            it->second.first != rev) {
           it = cr.erase(it);
         } else {
           ++it;
         }
       }
       creating_now = cr;
+    }
+    // A failed claimed pod the cache does not show relabelled yet: kept for
+    // the reconcile that sees it.
+    {
+      std::lock_guard l(mu);
+      for (const auto& pod : failed_pods) {
+        if (!seen.count(pod) && claimed.count(ns + "/" + pod)) failed[key].insert(pod);
+      }
     }
     // Forget table entries whose pods are gone.
     for (const auto& inst : table.instances(key)) {
@@ -633,8 +655,8 @@ struct FunctionController::Impl : client::Controller {
       }
     }
     if (code_invalid) desired = 0;
-    int current = static_cast<int>(ready.size() + starting.size() + to_init.size()) + claimed_pending +
-                  static_cast<int>(creating_now.size());
+    int current = static_cast<int>(ready.size() + starting.size() + to_init.size()) +
+                  claimed_pending + static_cast<int>(creating_now.size());
     int need = desired - current;
 
     bool starting_retry = false;
@@ -644,17 +666,19 @@ struct FunctionController::Impl : client::Controller {
       std::vector<ObjectPtr> pool;
       {
         std::lock_guard l(mu);
-        for (const auto& p : pods->indexer().list(ns, api::LabelSelector::from_map({{kLabelPool, "true"}}))) {
+        for (const auto& p :
+             pods->indexer().list(ns, api::LabelSelector::from_map({{kLabelPool, "true"}}))) {
           if (pod_serving(*p) && !claimed.count(ns + "/" + name_of(*p))) pool.push_back(p);
         }
         while (need > 0 && !pool.empty()) {
           // Nearest first: the node with the fewest instances of this function.
-          auto best = std::min_element(pool.begin(), pool.end(), [&](const ObjectPtr& a, const ObjectPtr& b) {
-            int ca = per_node[sfield(field(*a, "spec"), "nodeName")];
-            int cb = per_node[sfield(field(*b, "spec"), "nodeName")];
-            if (ca != cb) return ca < cb;
-            return name_of(*a) < name_of(*b);
-          });
+          auto best = std::min_element(pool.begin(), pool.end(),
+                                       [&](const ObjectPtr& a, const ObjectPtr& b) {
+                                         int ca = per_node[sfield(field(*a, "spec"), "nodeName")];
+                                         int cb = per_node[sfield(field(*b, "spec"), "nodeName")];
+                                         if (ca != cb) return ca < cb;
+                                         return name_of(*a) < name_of(*b);
+                                       });
           ObjectPtr p = *best;
           pool.erase(best);
           std::string node = sfield(field(*p, "spec"), "nodeName");
@@ -679,14 +703,17 @@ struct FunctionController::Impl : client::Controller {
         run_init(tasks[0], fn, key, rev, payload);
       } else {
         std::vector<std::jthread> threads;
-        for (auto& t : tasks) threads.emplace_back([&, tp = &t] { run_init(*tp, fn, key, rev, payload); });
+        for (auto& t : tasks)
+          threads.emplace_back([&, tp = &t] { run_init(*tp, fn, key, rev, payload); });
       }
       for (auto& t : tasks) {
         std::string pname = name_of(*t.pod);
         switch (t.outcome) {
           case InitOutcome::kOk:
             ready.push_back(t.pod);
-            if (t.claim) record(fn, "Normal", "Claimed", "Claimed pool pod " + pname + " as an instance of revision " + rev);
+            if (t.claim)
+              record(fn, "Normal", "Claimed",
+                     "Claimed pool pod " + pname + " as an instance of revision " + rev);
             break;
           case InitOutcome::kInvalid: {
             code_invalid = true;
@@ -728,7 +755,8 @@ struct FunctionController::Impl : client::Controller {
       need = 0;
     }
     for (int i = 0; i < need; ++i) {
-      Json pod = runtime_pod(ns, name + "-", opts.runtime_image, {{kLabelFunction, name}, {kLabelRevision, rev}});
+      Json pod = runtime_pod(ns, name + "-", opts.runtime_image,
+                             {{kLabelFunction, name}, {kLabelRevision, rev}});
       pod["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", kApiVersion},
                                                          {"kind", "Function"},
                                                          {"name", name},
@@ -746,7 +774,8 @@ struct FunctionController::Impl : client::Controller {
         std::lock_guard l(mu);
         creating[key][name_of(*r)] = {rev, now};
       }
-      record(fn, "Normal", "Created", "Created instance " + name_of(*r) + " (revision " + rev + ")");
+      record(fn, "Normal", "Created",
+             "Created instance " + name_of(*r) + " (revision " + rev + ")");
     }
     if (need < 0) {
       // Surplus: pods not serving yet go first (nothing in flight), then the
@@ -779,7 +808,8 @@ struct FunctionController::Impl : client::Controller {
       }
       note(delete_pod(key, ns, pname));
       record(fn, "Normal", "Deleted",
-             "Deleted instance " + pname + (label(*p, kLabelRevision) != rev ? " (old revision)" : " (scale down)"));
+             "Deleted instance " + pname +
+                 (label(*p, kLabelRevision) != rev ? " (old revision)" : " (scale down)"));
     }
 
     // 5. Status.
@@ -795,10 +825,12 @@ struct FunctionController::Impl : client::Controller {
     conds.push_back(code_invalid ? condition("CodeValid", false, "InitFailed", invalid_msg)
                                  : condition("CodeValid", true, "", ""));
     if (code_invalid) {
-      conds.push_back(condition("Ready", false, "InitFailed", "revision " + rev + " failed to load"));
+      conds.push_back(
+          condition("Ready", false, "InitFailed", "revision " + rev + " failed to load"));
     } else if (ready.empty()) {
-      conds.push_back(condition("Ready", true, "ScaledToZero",
-                                desired > 0 ? "starting instances" : "no instance runs; the next request starts one"));
+      conds.push_back(condition(
+          "Ready", true, "ScaledToZero",
+          desired > 0 ? "starting instances" : "no instance runs; the next request starts one"));
     } else {
       conds.push_back(condition("Ready", true, "", ""));
     }
@@ -815,8 +847,8 @@ struct FunctionController::Impl : client::Controller {
     }
     status["conditions"] = conds;
     if (status != basis) {
-      auto r = api_client().patch(*functions_type, ns, name, client::PatchType::kMerge, {{"status", status}},
-                                  "status");
+      auto r = api_client().patch(*functions_type, ns, name, client::PatchType::kMerge,
+                                  {{"status", status}}, "status");
       if (!r) {
         note(r.status());
       } else {
@@ -839,7 +871,8 @@ struct FunctionController::Impl : client::Controller {
 };
 
 FunctionController::FunctionController(client::SharedInformerFactory& factory, InstanceTable& table,
-                                       Autoscaler& autoscaler, FunctionControllerOptions opts, Clock& clock) {
+                                       Autoscaler& autoscaler, FunctionControllerOptions opts,
+                                       Clock& clock) {
   auto impl = std::make_unique<Impl>(factory, table, autoscaler, std::move(opts), clock);
   impl_ = impl.get();
   set_impl(std::move(impl));

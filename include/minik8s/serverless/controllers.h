@@ -92,7 +92,8 @@ struct PoolOptions {
 
 class PoolController : public client::ControllerHandle {
  public:
-  PoolController(client::SharedInformerFactory& factory, PoolOptions opts, Clock& clock = real_clock());
+  PoolController(client::SharedInformerFactory& factory, PoolOptions opts,
+                 Clock& clock = real_clock());
   // A private factory over client (tests).
   PoolController(client::Client& client, PoolOptions opts);
 
