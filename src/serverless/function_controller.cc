@@ -180,6 +180,8 @@ struct FunctionController::Impl : client::Controller {
   std::map<std::string, std::map<std::string, std::pair<std::string, Steady::time_point>>>
       creating;                                  // key → pod → {revision, when}
   std::map<std::string, Registered> registered;  // key → last registration
+  // "ns/pod" → {uid, revision} /init'ed, until the cache shows the annotation.
+  std::map<std::string, std::pair<std::string, std::string>> inited;
   std::map<std::string, std::pair<int, Steady::time_point>>
       demand_floor;  // key → {instances, since}
 
@@ -356,6 +358,10 @@ struct FunctionController::Impl : client::Controller {
     }
     table.add_instance(key, instance_ref(pod, rev));
     t.outcome = InitOutcome::kOk;
+    {
+      std::lock_guard l(mu);
+      inited[ns_of(pod) + "/" + name_of(pod)] = {uid_of(pod), rev};
+    }
     Status st = t.claim ? relabel(pod, fn, rev) : annotate(pod, {{kAnnotationInitialized, rev}});
     if (!st.is_ok()) {
       spdlog::warn("{}: pod {}/{} initialised for {} but not updated: {}", kComponent, ns_of(pod),
@@ -409,6 +415,10 @@ struct FunctionController::Impl : client::Controller {
 
   Status delete_pod(const std::string& key, const std::string& ns, const std::string& pod) {
     table.remove_instance(key, pod);
+    {
+      std::lock_guard l(mu);
+      inited.erase(ns + "/" + pod);
+    }
     auto r = api_client().remove(*pods_type, ns, pod);
     if (!r && r.status().code() != Code::kNotFound) return r.status();
     return Status::ok();
@@ -572,7 +582,19 @@ struct FunctionController::Impl : client::Controller {
       ++per_node[sfield(field(pod, "spec"), "nodeName")];
       // Instances need not be Ready: the /init answer is the proof of life
       // (the readiness probe runs once a second and would only delay them).
-      if (annotation(pod, kAnnotationInitialized) == rev) {
+      bool initialised = annotation(pod, kAnnotationInitialized) == rev;
+      {
+        std::lock_guard l(mu);
+        auto it = inited.find(ns + "/" + pname);
+        if (it != inited.end()) {
+          if (initialised || it->second.first != uid_of(pod)) {
+            inited.erase(it);
+          } else if (it->second.second == rev) {
+            initialised = true;
+          }
+        }
+      }
+      if (initialised) {
         if (pod_running(pod)) {
           table.add_instance(key, instance_ref(pod, rev));
           ready.push_back(p);
@@ -625,6 +647,12 @@ struct FunctionController::Impl : client::Controller {
       std::lock_guard l(mu);
       for (const auto& pod : failed_pods) {
         if (!seen.count(pod) && claimed.count(ns + "/" + pod)) failed[key].insert(pod);
+      }
+    }
+    {
+      std::lock_guard l(mu);
+      for (auto it = inited.begin(); it != inited.end();) {
+        it = pods->indexer().get(it->first) ? std::next(it) : inited.erase(it);
       }
     }
     // Forget table entries whose pods are gone.
