@@ -60,8 +60,9 @@ struct FunctionOptions {
 CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
-int run_function(const std::string& server, const std::string& ns, std::chrono::milliseconds request_timeout,
-                 const FunctionOptions& o, std::istream& in, std::ostream& out, std::ostream& err);
+int run_function(const std::string& server, const std::string& ns,
+                 std::chrono::milliseconds request_timeout, const FunctionOptions& o,
+                 std::istream& in, std::ostream& out, std::ostream& err);
 
 // ---- pure parts, exposed for tests ----
 
