@@ -69,6 +69,8 @@ node_ns() { echo "$P-node$1"; }
 node_name() { if [ "$P" = mkc ]; then echo "node-$1"; else echo "$P-node$1"; fi; }
 node_ip() { echo "$BASE.$((10 + $1))"; }
 server_url() { echo "http://$(node_ip 1):6443"; }
+# The function gateway (minik8s server's default: the API's host, port 31080).
+gateway_url() { echo "http://$(node_ip 1):31080"; }
 
 state_add() { echo "$1" >>"$STATE"; }
 state_get() { [ -f "$STATE" ] && sed -n "s/^$1=//p" "$STATE" | tail -n1; }
@@ -227,6 +229,19 @@ cmd_routes() {
   done
 }
 
+# The offline images, built once into the shared cache so that the agents only
+# import them (an agent builds what is missing itself, but N agents would wait
+# on one another's build lock). The first python-runtime build runs mmdebstrap
+# (~40 s, needs the Debian mirror); without it the cluster runs, but not
+# Functions.
+build_images() {
+  log "building the offline images into $MINIK8S_IMAGE_CACHE (cached after the first time)"
+  "$BIN/minik8s" image build pause busybox --cache-dir "$MINIK8S_IMAGE_CACHE" >/dev/null ||
+    die "building the pause and busybox images failed"
+  "$BIN/minik8s" image build python-runtime --cache-dir "$MINIK8S_IMAGE_CACHE" >/dev/null ||
+    log "warning: the python-runtime image did not build: Functions will not start on this cluster"
+}
+
 cmd_up() {
   local n=${1:-3}
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up: N must be 1..200"
@@ -236,6 +251,7 @@ cmd_up() {
   ip link show "$BR" >/dev/null 2>&1 && die "link $BR already exists; run 'scripts/cluster.sh down' first"
   ensure_binaries
   command -v kubectl >/dev/null || die "kubectl is not on PATH"
+  build_images
   mkdir -p "$DIR"
   : >"$STATE"
   state_add "prefix=$P"
@@ -291,7 +307,7 @@ cmd_up() {
     sleep 0.05
   done
   sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
-  log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG"
+  log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG; functions at $(gateway_url)/functions/<namespace>/<name>"
 
   # Node 1 (its namespace exists already), then the workers.
   local i names=()

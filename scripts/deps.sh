@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build ccache clang clang-format libclang-rt-14-dev pkg-config
   libboost-all-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  python3 python3-kubernetes curl procps
+  python3 python3-kubernetes curl procps libssl-dev
   containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux
   busybox-static kmod mmdebstrap nginx-light dnsmasq-base dnsperf wrk)
 missing=()

@@ -5,11 +5,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent_state.h"
 #include "minik8s/client/kubeconfig.h"
@@ -51,6 +54,35 @@ Status ensure_images(cri::Runtime& runtime, const std::string& socket,
     spdlog::info("image {} imported ({}{} ms)", ref, built->cached ? "cached archive, " : "", ms);
   }
   return Status::ok();
+}
+
+// The function runtime image (docs/serverless.md) is not needed to start a
+// node, and importing its ~45 MiB archive takes a few seconds (3.6 s on the
+// 2-core dev VM; pause + busybox take 0.4 s), so it is imported on a thread
+// of its own while the node registers and sets up its network. A pod that
+// asks for it earlier gets ErrImagePull and is retried after the kubelet's
+// back-off. A failure is logged, not fatal: the node runs everything else.
+// The archive is normally built up front (scripts/cluster.sh, scripts/run.sh);
+// when it is not, this builds it (mmdebstrap, ~40 s, needs the Debian mirror).
+void import_optional_images(cri::Runtime& runtime, const std::string& socket,
+                            const std::string& cache_dir) {
+  for (const char* name : {"python-runtime"}) {
+    const std::string ref = images::image_ref(name);
+    auto present = runtime.image_status(ref);
+    if (present && present->has_value()) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    auto built = images::build_image(name, cache_dir);
+    Status st = built ? images::import_archive(built->archive, socket) : built.status();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (!st) {
+      spdlog::warn("image {} not imported (pods using it will not start on this node): {}", ref,
+                   st.to_string());
+      continue;
+    }
+    spdlog::info("image {} imported ({}{} ms)", ref, built->cached ? "cached archive, " : "", ms);
+  }
 }
 
 }  // namespace
@@ -152,6 +184,13 @@ int run_agent(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", st.to_string().c_str());
       return 1;
     }
+  }
+  // Joined when run_agent returns (std::jthread), whichever way it does.
+  std::jthread optional_images;
+  if (managed) {
+    optional_images =
+        std::jthread(import_optional_images, std::ref(**runtime), containerd->socket_path(),
+                     image_cache_dir(extra.image_cache, cfg.data_dir));
   }
 
   kubelet::KubeletOptions ko;

@@ -90,13 +90,15 @@ bool node_ready(client::Client& c, const std::string& node) {
 int run_up(int argc, char** argv) {
   CLI::App app{"minik8s up: server + agent + private containerd on this host", "up"};
   std::string data_dir, listen = "127.0.0.1:6443", node_name, kubelet_listen = "127.0.0.1:10250", node_ip,
-                        image_cache;
+                        image_cache, gateway_listen;
   std::string log_level = "info";
   std::string scheduler_policy = "least-allocated";
   app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
       ->required();
   app.add_option("--listen", listen, "API server HOST:PORT");
   app.add_option("--node-name", node_name, "node name (default: hostname)");
+  app.add_option("--gateway-listen", gateway_listen,
+                 "function gateway HOST:PORT (default: --listen's host, port 31080)");
   app.add_option("--kubelet-listen", kubelet_listen, "kubelet HTTP server HOST:PORT");
   app.add_option("--scheduler-policy", scheduler_policy, "least-allocated | round-robin | random");
   app.add_option("--node-ip", node_ip, "node InternalIP (default: the kubelet listen address, when it names one)");
@@ -149,10 +151,14 @@ int run_up(int argc, char** argv) {
   };
 
   fs::remove(dir / "server" / "kubeconfig", ec);  // a stale one would look ready
+  if (gateway_listen.empty()) {
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    gateway_listen = host + (listen.substr(listen.rfind(':') + 1) == "0" ? ":0" : ":31080");
+  }
   server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen,
                        "--scheduler-policy", scheduler_policy, "--log-level", log_level,
                        // its agent's kubelet may listen on loopback (the default)
-                       "--local-node", node_name});
+                       "--local-node", node_name, "--gateway-listen", gateway_listen});
   if (server < 0) return shutdown(1);
   spdlog::info("minik8s up: server started (pid {})", server);
 
@@ -224,6 +230,8 @@ int run_up(int argc, char** argv) {
       auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       std::printf("minik8s up: ready — export KUBECONFIG=%s (node %s Ready after %.1f s)\n",
                   (dir / "kubeconfig").c_str(), node_name.c_str(), secs);
+      std::printf("minik8s up: functions are invoked at http://%s/functions/<namespace>/<name>\n",
+                  gateway_listen.c_str());
       std::fflush(stdout);
     }
   }

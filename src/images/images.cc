@@ -24,6 +24,7 @@
 namespace minik8s::images {
 
 extern const char kPauseSource[];
+extern const char kPythonRuntimeSource[];
 
 namespace {
 
@@ -198,6 +199,21 @@ Status python_prepare(const std::string& rootfs, const std::string&) {
   return Status::ok();
 }
 
+// ---- python-runtime: the python rootfs plus the function runtime server ----
+constexpr char kRuntimeServerPath[] = "opt/minik8s/runtime/server.py";
+
+Result<std::string> python_runtime_inputs() {
+  auto in = python_inputs();
+  if (!in) return in.status();
+  return *in + "python-runtime\n" + kRuntimeServerPath + "\n" + kPythonRuntimeSource;
+}
+
+Status python_runtime_prepare(const std::string& rootfs, const std::string& work) {
+  if (auto s = python_prepare(rootfs, work); !s) return s;
+  if (auto s = make_dirs(rootfs, {{"opt/minik8s/runtime", 0755}}); !s) return s;
+  return write_text(rootfs + "/" + kRuntimeServerPath, kPythonRuntimeSource, 0644);
+}
+
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> kRecipes = [] {
     std::vector<Recipe> r;
@@ -227,6 +243,21 @@ const std::vector<Recipe>& recipes() {
       y.spec.gzip_level = 1;
       y.spec.root_owned = false;
       r.push_back(y);
+    }
+    {
+      Recipe f{"python-runtime",
+               {"minik8s.io/python-runtime:1"},
+               python_runtime_inputs,
+               python_runtime_prepare,
+               {}};
+      f.spec.cmd = {"python3", "-u", std::string("/") + kRuntimeServerPath};
+      f.spec.env = {kDefaultPath, "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
+                    "PORT=8080"};
+      f.spec.exposed_ports = {"8080/tcp"};
+      f.spec.created_by = "minik8s image build python-runtime (python + runtimes/python/server.py)";
+      f.spec.gzip_level = 1;
+      f.spec.root_owned = false;
+      r.push_back(f);
     }
     for (auto& x : r) x.spec.refs = x.refs;
     return r;

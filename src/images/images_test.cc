@@ -17,6 +17,7 @@
 #include "test/fakes/temp_dir.h"
 
 namespace minik8s::images {
+extern const char kPythonRuntimeSource[];
 namespace {
 
 namespace fs = std::filesystem;
@@ -105,6 +106,7 @@ TEST(ImagesOciArchive, DigestsAndAnnotationsAreConsistent) {
   spec.refs = {"example.com/a/b:1.0", "example.com/a/b:latest"};
   spec.cmd = {"/bin/true"};
   spec.env = {"PATH=/bin"};
+  spec.exposed_ports = {"8080/tcp"};
   auto info = write_oci_archive(rootfs, spec, t.path() + "/work", t.path() + "/out.tar");
   ASSERT_TRUE(info.is_ok()) << info.status().message();
   auto u = unpack_and_verify(t.path() + "/out.tar", t.path() + "/x");
@@ -119,6 +121,7 @@ TEST(ImagesOciArchive, DigestsAndAnnotationsAreConsistent) {
   EXPECT_EQ(u.manifest["config"]["digest"], info->config_digest);
   EXPECT_EQ(u.config["config"]["Cmd"], json::array({"/bin/true"}));
   EXPECT_EQ(u.config["config"]["Env"], json::array({"PATH=/bin"}));
+  EXPECT_EQ(u.config["config"]["ExposedPorts"], json({{"8080/tcp", json::object()}}));
   std::string listing = list_layer(t.path() + "/x");
   EXPECT_NE(listing.find(" etc/hello\n"), std::string::npos) << listing;
   EXPECT_NE(listing.find(" link -> /etc/hello\n"), std::string::npos) << listing;
@@ -166,10 +169,12 @@ TEST(ImagesOciArchive, RefTag) {
 }
 
 TEST(Images, KnownNamesAndRefs) {
-  EXPECT_EQ(known_images(), (std::vector<std::string>{"pause", "busybox", "python"}));
+  EXPECT_EQ(known_images(),
+            (std::vector<std::string>{"pause", "busybox", "python", "python-runtime"}));
   EXPECT_EQ(image_ref("pause"), "minik8s.io/pause:1.0");
   EXPECT_EQ(image_ref("busybox"), "docker.io/library/busybox:1.36");
   EXPECT_EQ(image_ref("python"), "docker.io/library/python:3.11");
+  EXPECT_EQ(image_ref("python-runtime"), "minik8s.io/python-runtime:1");
   EXPECT_EQ(image_ref("nginx"), "");
 }
 
@@ -178,8 +183,16 @@ TEST(Images, UnknownImageListsKnownOnes) {
   auto r = build_image("nginx", t.path());
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
-  EXPECT_NE(r.status().message().find("pause, busybox, python"), std::string::npos)
+  EXPECT_NE(r.status().message().find("pause, busybox, python, python-runtime"), std::string::npos)
       << r.status().message();
+}
+
+// The runtime server is embedded at build time (src/images/CMakeLists.txt):
+// the image gets exactly runtimes/python/server.py, so an edit changes the
+// python-runtime inputs and rebuilds the image.
+TEST(Images, RuntimeServerSourceIsEmbeddedVerbatim) {
+  EXPECT_EQ(std::string(kPythonRuntimeSource),
+            slurp(std::string(MINIK8S_SOURCE_DIR) + "/runtimes/python/server.py"));
 }
 
 TEST(Images, PauseBuildsRunsAndIsCached) {

@@ -112,6 +112,7 @@ Result<OciArchiveInfo> write_oci_archive(const std::string& rootfs_dir, const Oc
   if (!spec.entrypoint.empty()) config_section["Entrypoint"] = spec.entrypoint;
   if (!spec.cmd.empty()) config_section["Cmd"] = spec.cmd;
   if (!spec.working_dir.empty()) config_section["WorkingDir"] = spec.working_dir;
+  for (const auto& p : spec.exposed_ports) config_section["ExposedPorts"][p] = json::object();
   json config = {
       {"architecture", spec.architecture},
       {"os", spec.os},

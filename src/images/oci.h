@@ -25,6 +25,7 @@ struct OciImageSpec {
   std::vector<std::string> cmd;
   std::vector<std::string> env;
   std::string working_dir;
+  std::vector<std::string> exposed_ports;  // "8080/tcp"
   std::string architecture = "amd64";
   std::string os = "linux";
   std::string created_by;  // history entry

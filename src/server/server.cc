@@ -26,6 +26,7 @@
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/metrics/metrics.h"
 #include "minik8s/scheduler/scheduler.h"
+#include "minik8s/serverless/platform.h"
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
@@ -79,7 +80,7 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
-      "horizontal-pod-autoscaler", "node-lifecycle", "metrics"};
+      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless"};
   return names;
 }
 
@@ -117,6 +118,10 @@ int run_server(int argc, char** argv) {
   std::string http_header_timeout = "30s", http_body_timeout = "60s", http_idle_timeout = "90s";
   size_t max_connections = 1024;
   std::string cluster_domain = "cluster.local", local_node;
+  // Serverless functions (docs/serverless.md).
+  std::string gateway_listen, gateway_queue_timeout = "30s";
+  size_t gateway_max_body = serverless::GatewayOptions().max_body_bytes;
+  int function_pool_size = 2;
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -134,7 +139,8 @@ int run_server(int argc, char** argv) {
                  "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
   app.add_option("--disable-controllers", disabled_controllers,
                  "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
-                 "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics")
+                 "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
+                 "serverless (the function gateway, autoscaler and controllers)")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -158,6 +164,14 @@ int run_server(int argc, char** argv) {
   app.add_option("--local-node", local_node,
                  "the node on this machine: logs/exec may reach its kubelet on a loopback or link-local address "
                  "(minik8s up sets it)");
+  app.add_option("--gateway-listen", gateway_listen,
+                 "HOST:PORT of the function gateway (default: --listen's host, port 31080; port 0 when "
+                 "--listen's port is 0)");
+  app.add_option("--gateway-queue-timeout", gateway_queue_timeout,
+                 "how long an invocation waits for a function instance before 503 (e.g. 30s)");
+  app.add_option("--gateway-max-body", gateway_max_body, "largest invocation body in bytes (larger: 413)");
+  app.add_option("--function-pool-size", function_pool_size,
+                 "warm runtime pods per node in each namespace with functions (0: no pool)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -188,7 +202,8 @@ int run_server(int argc, char** argv) {
                               {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
                               {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
                               {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
-                              {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)}};
+                              {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
+                              {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
@@ -197,6 +212,14 @@ int run_server(int argc, char** argv) {
       return 2;
     }
     d.value = *v;
+  }
+  if (function_pool_size < 0 || function_pool_size > 50) {
+    std::fprintf(stderr, "error: --function-pool-size must be 0..50\n");
+    return 2;
+  }
+  if (gateway_max_body == 0) {
+    std::fprintf(stderr, "error: --gateway-max-body must be positive\n");
+    return 2;
   }
   if (max_connections == 0) {
     std::fprintf(stderr, "error: --max-connections must be positive\n");
@@ -306,16 +329,22 @@ int run_server(int argc, char** argv) {
   struct Running {
     std::mutex mu;
     std::vector<std::unique_ptr<client::ControllerHandle>> controllers;  // guarded by mu
+    std::unique_ptr<serverless::Platform> serverless;                    // guarded by mu
   };
   auto running = std::make_shared<Running>();
   (*api)->add_metrics_source([running] {
     std::vector<std::pair<std::string, client::ControllerMetrics>> all;
     std::lock_guard lock(running->mu);
     for (const auto& c : running->controllers) all.emplace_back(c->name(), c->metrics());
+    if (running->serverless) {
+      for (auto& m : running->serverless->controller_metrics()) all.push_back(std::move(m));
+    }
     return client::render_controller_metrics(all);
   });
   auto stop_all = [&] {
     std::lock_guard lock(running->mu);
+    if (running->serverless) running->serverless->stop();
+    running->serverless.reset();
     for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
     running->controllers.clear();
   };
@@ -410,6 +439,26 @@ int run_server(int argc, char** argv) {
                 " (sync period " + hpa_sync + ")")) {
       return 1;
     }
+  }
+  if (!disabled("serverless")) {
+    serverless::PlatformOptions po;
+    const std::string api_host = opts.bind_address;
+    po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::") ? "127.0.0.1" : api_host;
+    po.gateway.listen = !gateway_listen.empty() ? gateway_listen
+                                                : api_host + ":" + (opts.port == 0 ? "0" : "31080");
+    po.gateway.queue_timeout = duration_of("--gateway-queue-timeout");
+    po.gateway.max_body_bytes = gateway_max_body;
+    po.gateway.limits = opts.conn_limits;
+    po.pool_size = function_pool_size;
+    auto platform = std::make_unique<serverless::Platform>(*informers, po);
+    if (Status st = platform->start(); !st) {
+      std::fprintf(stderr, "error: serverless: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    informers->start();  // the Function informer the platform added
+    spdlog::info("function gateway ready at {}", platform->gateway_url());
+    std::lock_guard lock(running->mu);
+    running->serverless = std::move(platform);
   }
   if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url)); !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());

@@ -4,6 +4,8 @@
 //   pause   → minik8s.io/pause:1.0    static C program (images/pause.c)
 //   busybox → docker.io/library/busybox:1.36 and docker.io/library/busybox:latest (busybox-static)
 //   python  → docker.io/library/python:3.11 Debian minbase + python3 via mmdebstrap
+//   python-runtime → minik8s.io/python-runtime:1 python + the function runtime
+//             server (runtimes/python/server.py, embedded at build time)
 //
 // Archives are written to <cache_dir>/<name>.tar, reproducible (sorted,
 // numeric owners, mtime 0) and cached: a rebuild whose inputs did not change
@@ -21,7 +23,7 @@
 namespace minik8s::images {
 
 struct BuiltImage {
-  std::string name;      // short name: pause | busybox | python
+  std::string name;      // short name: pause | busybox | python | python-runtime
   std::string ref;       // image reference it is imported as
   std::string archive;   // path of the OCI archive
   bool cached = false;   // true when nothing had to be rebuilt

@@ -26,6 +26,7 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/serverless/autoscaler.h"
 #include "minik8s/serverless/instance_table.h"
+#include "minik8s/util/status.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::serverless {
@@ -40,11 +41,30 @@ inline constexpr const char* kAnnotationDraining = "serverless.minik8s.io/draini
 inline constexpr const char* kRuntimeImage = "minik8s.io/python-runtime:1";
 inline constexpr int kRuntimePort = 8080;
 
+// Where a pod's runtime server listens.
+struct RuntimeEndpoint {
+  std::string ip;
+  int port = kRuntimePort;
+};
+
 struct FunctionControllerOptions {
   // Base of status.url: "http://HOST:PORT" of the gateway.
   std::string gateway_url;
   std::string runtime_image = kRuntimeImage;
+  // connect + write + read of one /init.
   std::chrono::milliseconds init_timeout{std::chrono::seconds(10)};
+  int workers = 4;
+  // How long a draining instance with requests in flight is looked at again.
+  std::chrono::milliseconds drain_poll{100};
+  // An instance started because requests waited is kept at least this long
+  // (the autoscaler's recommendation lags the demand by up to a tick).
+  std::chrono::milliseconds demand_hold{std::chrono::seconds(5)};
+  // Where a pod's runtime listens; null: status.podIP and the container port
+  // named "http" (default 8080). Tests point it at fake runtimes.
+  std::function<RuntimeEndpoint(const api::Json& pod)> endpoint;
+  // The bytes of an upload ("sha256:<hex>"); null: GET it from the API
+  // server's code store. Fetched code is cached in memory by hash.
+  std::function<Result<std::string>(const std::string& hash)> fetch_code;
 };
 
 class FunctionController : public client::ControllerHandle {
@@ -59,6 +79,7 @@ class FunctionController : public client::ControllerHandle {
 
  private:
   struct Impl;
+  Impl* impl_ = nullptr;  // owned by the handle (set_impl)
 };
 
 struct PoolOptions {
@@ -69,6 +90,8 @@ struct PoolOptions {
 class PoolController : public client::ControllerHandle {
  public:
   PoolController(client::SharedInformerFactory& factory, PoolOptions opts, Clock& clock = real_clock());
+  // A private factory over client (tests).
+  PoolController(client::Client& client, PoolOptions opts);
 
  private:
   struct Impl;

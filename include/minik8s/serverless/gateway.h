@@ -33,7 +33,11 @@ class Gateway {
   Gateway(InstanceTable& table, GatewayOptions opts,
           std::function<bool(const std::string& key)> exists = nullptr);
   ~Gateway();
+  // Listens on opts.listen (kInvalid for a malformed address, kUnavailable
+  // when binding fails) and serves on a thread of its own.
   Status start();
+  // Stops serving and joins every connection thread. Shuts the table down
+  // too (InstanceTable::shutdown), so that held requests end at once.
   void stop();
   uint16_t port() const;
   // The Prometheus text of the gateway's metrics (also served on its /metrics).

@@ -74,7 +74,8 @@ class InstanceTable {
   void set_function(const FunctionConfig& f);
   // Removes a function: its waiters get kNotFound, its instances no new requests.
   void remove_function(const std::string& key);
-  // An instance ready to serve (idempotent). Wakes waiters.
+  // An instance ready to serve (idempotent; undoes drain_instance, not a
+  // release() that marked it failed). Wakes waiters.
   void add_instance(const std::string& key, const InstanceRef& inst);
   // Stops new requests to an instance; in-flight ones finish.
   void drain_instance(const std::string& key, const std::string& pod);
@@ -89,12 +90,14 @@ class InstanceTable {
   // Leases the ready instance of the current revision with the fewest
   // in-flight requests below target_concurrency, waiting (FIFO) until
   // deadline. kNotFound: no such function (or removed while waiting);
-  // kUnavailable: deadline passed; kCancelled: the table is shutting down.
+  // kUnavailable: deadline passed, or the table is shutting down (the
+  // message says which; Code has no kCancelled).
   Result<Lease> acquire(const std::string& key, SteadyClock::time_point deadline);
   // Gives a lease back. instance_failed: the instance died or broke the
   // protocol: it gets no more requests (the controller replaces it).
   void release(const Lease& lease, bool instance_failed);
-  // Wakes every waiter with kCancelled; later acquires fail at once.
+  // Wakes every waiter with kUnavailable ("shutting down"); later acquires
+  // fail at once.
   void shutdown();
 
   // ---- the autoscaler and metrics

@@ -1,0 +1,749 @@
+#include "minik8s/serverless/gateway.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "../util/http_read.h"
+#include "minik8s/util/url.h"
+
+namespace minik8s::serverless {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr double kBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                               0.5,   1,      2.5,   5,    10,    30,   60};
+constexpr size_t kNumBuckets = sizeof(kBuckets) / sizeof(kBuckets[0]);
+constexpr size_t kMaxIdlePerInstance = 64;
+constexpr auto kIdleUpstreamMax = std::chrono::seconds(60);
+constexpr auto kConnectTimeout = std::chrono::seconds(5);
+constexpr size_t kMaxUpstreamResponse = 64 * 1024 * 1024;
+
+std::string fmt_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// "30s", "1500ms": for messages.
+std::string fmt_duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+std::string label_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   static_cast<uint64_t>(Clock::now().time_since_epoch().count())};
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+                static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+bool is_blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
+// Header values echoed to the upstream must not smuggle lines.
+bool header_safe(std::string_view v) {
+  return v.find_first_of("\r\n") == std::string_view::npos && v.size() <= 256;
+}
+
+// ---- upstream (gateway → instance) I/O on raw descriptors, every wait bounded
+
+enum class IoResult { kOk, kTimeout, kError };
+
+IoResult wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left < 0) left = 0;
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1 << 30)));
+    if (r > 0) return IoResult::kOk;
+    if (r == 0) return IoResult::kTimeout;
+    if (errno != EINTR) return IoResult::kError;
+  }
+}
+
+// Non-blocking connect to a numeric IPv4/IPv6 address (no DNS), TCP_NODELAY.
+// Returns the descriptor (blocking mode) or -1 with *err set.
+int connect_to(const std::string& ip, int port, Clock::time_point deadline, std::string* err) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof *v6;
+  } else {
+    *err = "bad instance address \"" + ip + "\"";
+    return -1;
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    *err = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (errno != EINPROGRESS) {
+      *err = std::string("connect: ") + std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+    IoResult w = wait_fd(fd, POLLOUT, deadline);
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (w == IoResult::kTimeout) {
+      *err = "connect: timed out";
+      ::close(fd);
+      return -1;
+    }
+    if (w == IoResult::kError || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 ||
+        soerr != 0) {
+      *err = std::string("connect: ") + std::strerror(soerr ? soerr : errno);
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;  // stays non-blocking: every read and write below polls first
+}
+
+IoResult write_all(int fd, std::string_view data, Clock::time_point deadline, std::string* err) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      IoResult w = wait_fd(fd, POLLOUT, deadline);
+      if (w == IoResult::kTimeout) return IoResult::kTimeout;
+      if (w == IoResult::kError) break;
+      continue;
+    }
+    break;
+  }
+  if (data.empty()) return IoResult::kOk;
+  *err = std::string("send: ") + std::strerror(errno);
+  return IoResult::kError;
+}
+
+// A Beast SyncReadStream over a non-blocking descriptor: reads fail with
+// timed_out past the deadline; counts what arrived (a stale pooled
+// connection fails before its first byte).
+class UpstreamReader {
+ public:
+  UpstreamReader(int fd, Clock::time_point deadline) : fd_(fd), deadline_(deadline) {}
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& bufs, beast::error_code& ec) {
+    for (auto it = net::buffer_sequence_begin(bufs); it != net::buffer_sequence_end(bufs); ++it) {
+      net::mutable_buffer b = *it;
+      if (b.size() == 0) continue;
+      for (;;) {
+        ssize_t n = ::recv(fd_, b.data(), b.size(), 0);
+        if (n > 0) {
+          received_ += static_cast<size_t>(n);
+          ec = {};
+          return static_cast<size_t>(n);
+        }
+        if (n == 0) {
+          ec = net::error::eof;
+          return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          ec = beast::error_code(errno, boost::system::system_category());
+          return 0;
+        }
+        IoResult w = wait_fd(fd_, POLLIN, deadline_);
+        if (w == IoResult::kTimeout) {
+          ec = net::error::timed_out;
+          return 0;
+        }
+        if (w == IoResult::kError) {
+          ec = beast::error_code(errno, boost::system::system_category());
+          return 0;
+        }
+      }
+    }
+    ec = {};
+    return 0;
+  }
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& b) {
+    beast::error_code ec;
+    size_t n = read_some(b, ec);
+    if (ec) BOOST_THROW_EXCEPTION(beast::system_error{ec});
+    return n;
+  }
+  size_t received() const { return received_; }
+
+ private:
+  int fd_;
+  Clock::time_point deadline_;
+  size_t received_ = 0;
+};
+
+// Kept-alive connections to instances, by "ip:port". Thread-safe.
+class UpstreamPool {
+ public:
+  ~UpstreamPool() { close_all(); }
+  // An idle connection that still looks alive, or -1.
+  int get(const std::string& addr) {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(addr);
+    if (it == idle_.end()) return -1;
+    while (!it->second.empty()) {
+      auto [fd, since] = it->second.back();
+      it->second.pop_back();
+      // Readable while idle: the instance closed it (or sent junk).
+      pollfd p{fd, POLLIN | POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) == 0 && Clock::now() - since < kIdleUpstreamMax) return fd;
+      ::close(fd);
+    }
+    return -1;
+  }
+  void put(const std::string& addr, int fd) {
+    std::lock_guard lock(mu_);
+    auto now = Clock::now();
+    if (now - last_sweep_ > std::chrono::seconds(10)) sweep(now);
+    auto& v = idle_[addr];
+    if (v.size() >= kMaxIdlePerInstance) {
+      ::close(fd);
+      return;
+    }
+    v.emplace_back(fd, now);
+  }
+  void close_all() {
+    std::lock_guard lock(mu_);
+    for (auto& [addr, v] : idle_) {
+      for (auto& [fd, since] : v) ::close(fd);
+    }
+    idle_.clear();
+  }
+
+ private:
+  // Closes connections idle too long (instances that went away).
+  void sweep(Clock::time_point now) {
+    last_sweep_ = now;
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& v = it->second;
+      std::erase_if(v, [&](const auto& e) {
+        if (now - e.second < kIdleUpstreamMax) return false;
+        ::close(e.first);
+        return true;
+      });
+      it = v.empty() ? idle_.erase(it) : std::next(it);
+    }
+  }
+
+  std::mutex mu_;
+  // Guarded by mu_:
+  std::map<std::string, std::vector<std::pair<int, Clock::time_point>>> idle_;
+  Clock::time_point last_sweep_ = Clock::now();
+};
+
+struct Reply {
+  int code = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Reply json_error(int code, const std::string& error, const std::string& message) {
+  Reply r;
+  r.code = code;
+  r.body = json{{"error", error}, {"message", message}}.dump() + "\n";
+  return r;
+}
+
+Reply status_reply(int code, const std::string& reason, const std::string& message) {
+  Reply r;
+  r.code = code;
+  r.body = json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+                {"status", "Failure"}, {"reason", reason},   {"code", code},
+                {"message", message}}
+               .dump() +
+           "\n";
+  return r;
+}
+
+}  // namespace
+
+struct Gateway::Impl {
+  Impl(InstanceTable& t, GatewayOptions o, std::function<bool(const std::string&)> e)
+      : table(t), opts(std::move(o)), exists(std::move(e)) {}
+
+  InstanceTable& table;
+  const GatewayOptions opts;
+  const std::function<bool(const std::string&)> exists;
+  std::unique_ptr<ConnectionServer> server;
+  UpstreamPool pool;
+
+  // Metrics. Guarded by metrics_mu:
+  struct Histogram {
+    std::array<uint64_t, kNumBuckets> buckets{};
+    double sum = 0;
+    uint64_t count = 0;
+  };
+  mutable std::mutex metrics_mu;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests;
+  std::map<std::pair<std::string, std::string>, Histogram> durations;
+  std::map<std::pair<std::string, std::string>, uint64_t> cold_starts;
+
+  void serve(Connection& c);
+  Reply route(http::request<http::string_body>& req, Connection& c);
+  Reply invoke(const std::string& ns, const std::string& name,
+               http::request<http::string_body>& req, Connection& c);
+  // One round trip over fd; kOk with *reply filled, else *err says why.
+  enum class Forward { kOk, kStale, kTimeout, kFailed };
+  Forward round_trip(int fd, const std::string& request, Clock::time_point deadline, Reply* reply,
+                     bool* keep_alive, std::string* err);
+  void observe(const std::string& ns, const std::string& name, int code, double seconds, bool cold);
+  std::string metrics_text() const;
+};
+
+void Gateway::Impl::observe(const std::string& ns, const std::string& name, int code,
+                            double seconds, bool cold) {
+  std::lock_guard lock(metrics_mu);
+  ++requests[{ns, name, code}];
+  auto& h = durations[{ns, name}];
+  for (size_t i = 0; i < kNumBuckets; ++i) {
+    if (seconds <= kBuckets[i]) {
+      ++h.buckets[i];
+      break;
+    }
+  }
+  h.sum += seconds;
+  ++h.count;
+  if (cold) ++cold_starts[{ns, name}];
+}
+
+std::string Gateway::Impl::metrics_text() const {
+  std::string out;
+  auto labels = [](const std::string& ns, const std::string& name) {
+    return "namespace=\"" + label_escape(ns) + "\",function=\"" + label_escape(name) + "\"";
+  };
+  {
+    std::lock_guard lock(metrics_mu);
+    out += "# HELP minik8s_function_requests_total Function invocations by HTTP code.\n";
+    out += "# TYPE minik8s_function_requests_total counter\n";
+    for (const auto& [k, v] : requests) {
+      out += "minik8s_function_requests_total{" + labels(std::get<0>(k), std::get<1>(k)) +
+             ",code=\"" + std::to_string(std::get<2>(k)) + "\"} " + std::to_string(v) + "\n";
+    }
+    out += "# HELP minik8s_function_request_duration_seconds Invocation latency at the gateway.\n";
+    out += "# TYPE minik8s_function_request_duration_seconds histogram\n";
+    for (const auto& [k, h] : durations) {
+      std::string l = labels(k.first, k.second);
+      uint64_t cum = 0;
+      for (size_t i = 0; i < kNumBuckets; ++i) {
+        cum += h.buckets[i];
+        out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"" +
+               fmt_double(kBuckets[i]) + "\"} " + std::to_string(cum) + "\n";
+      }
+      out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"+Inf\"} " +
+             std::to_string(h.count) + "\n";
+      out += "minik8s_function_request_duration_seconds_sum{" + l + "} " + fmt_double(h.sum) + "\n";
+      out += "minik8s_function_request_duration_seconds_count{" + l + "} " +
+             std::to_string(h.count) + "\n";
+    }
+    out +=
+        "# HELP minik8s_function_cold_starts_total Invocations that waited for an instance to "
+        "appear.\n";
+    out += "# TYPE minik8s_function_cold_starts_total counter\n";
+    for (const auto& [k, v] : cold_starts) {
+      out += "minik8s_function_cold_starts_total{" + labels(k.first, k.second) + "} " +
+             std::to_string(v) + "\n";
+    }
+  }
+  std::string depth, in_flight;
+  for (const std::string& key : table.functions()) {
+    auto slash = key.find('/');
+    std::string l =
+        labels(key.substr(0, slash), slash == std::string::npos ? "" : key.substr(slash + 1));
+    Load load = table.load(key);
+    depth += "minik8s_function_queue_depth{" + l + "} " + std::to_string(load.queued) + "\n";
+    in_flight += "minik8s_function_in_flight{" + l + "} " + std::to_string(load.in_flight) + "\n";
+  }
+  out += "# HELP minik8s_function_queue_depth Requests waiting for an instance.\n";
+  out += "# TYPE minik8s_function_queue_depth gauge\n" + depth;
+  out += "# HELP minik8s_function_in_flight Requests being served by instances.\n";
+  out += "# TYPE minik8s_function_in_flight gauge\n" + in_flight;
+  return out;
+}
+
+Gateway::Impl::Forward Gateway::Impl::round_trip(int fd, const std::string& request,
+                                                 Clock::time_point deadline, Reply* reply,
+                                                 bool* keep_alive, std::string* err) {
+  IoResult w = write_all(fd, request, deadline, err);
+  if (w == IoResult::kTimeout) return Forward::kTimeout;
+  if (w == IoResult::kError) return Forward::kStale;  // nothing answered yet
+  UpstreamReader reader(fd, deadline);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxUpstreamResponse);
+  beast::error_code ec;
+  http::read(reader, buf, parser, ec);
+  if (ec == net::error::timed_out) return Forward::kTimeout;
+  if (ec) {
+    *err = ec == http::error::end_of_stream || ec == net::error::eof
+               ? "connection closed by the instance"
+               : ec.message();
+    return reader.received() == 0 ? Forward::kStale : Forward::kFailed;
+  }
+  auto& res = parser.get();
+  reply->code = static_cast<int>(res.result_int());
+  auto ct = res[http::field::content_type];
+  reply->content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
+  reply->body = std::move(res.body());
+  *keep_alive = res.keep_alive() && buf.size() == 0;
+  return Forward::kOk;
+}
+
+Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
+                            http::request<http::string_body>& req, Connection& c) {
+  const std::string key = function_key(ns, name);
+  auto start = Clock::now();
+  const bool known = exists ? exists(key) : true;
+  bool cold = false;
+  auto finish = [&](Reply r) {
+    if (known)
+      observe(ns, name, r.code, std::chrono::duration<double>(Clock::now() - start).count(), cold);
+    return r;
+  };
+
+  if (!is_blank(req.body()) && !json::accept(req.body())) {
+    return finish(json_error(400, "BadRequest", "the request body is not valid JSON"));
+  }
+  auto not_found = [&] {
+    return status_reply(404, "NotFound", "function \"" + key + "\" not found");
+  };
+  if (!known) return not_found();
+
+  // Lease an instance, waiting (FIFO) up to the queue timeout. A Function the
+  // controller has not registered yet is waited for too, while it exists.
+  auto queue_deadline = start + opts.queue_timeout;
+  Result<Lease> lease = table.acquire(key, queue_deadline);
+  while (!lease.is_ok() && lease.status().code() == Code::kNotFound && exists &&
+         Clock::now() < queue_deadline && !server->stopping()) {
+    if (!exists(key)) return finish(not_found());
+    std::this_thread::sleep_until(
+        std::min(queue_deadline, Clock::now() + std::chrono::milliseconds(20)));
+    lease = table.acquire(key, queue_deadline);
+    cold = true;
+  }
+  if (!lease.is_ok()) {
+    if (lease.status().code() == Code::kNotFound) {
+      if (exists) {
+        return finish(json_error(
+            503, "ServiceUnavailable",
+            "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
+      }
+      return not_found();
+    }
+    if (lease.status().message().find("shutting down") != std::string::npos) {
+      return finish(json_error(503, "ServiceUnavailable", "the gateway is shutting down"));
+    }
+    return finish(json_error(
+        503, "ServiceUnavailable",
+        "no instance of " + key + " became ready within " + fmt_duration(opts.queue_timeout)));
+  }
+  cold = cold || lease->cold;
+  const InstanceRef& inst = lease->instance;
+  const std::string addr = inst.ip + ":" + std::to_string(inst.port);
+
+  // The upstream request.
+  std::string request_id(req["X-Request-Id"]);
+  if (request_id.empty() || !header_safe(request_id)) request_id = new_request_id();
+  auto timeout = lease->function.timeout.count() > 0 ? lease->function.timeout
+                                                     : std::chrono::milliseconds(60000);
+  auto deadline = Clock::now() + timeout;
+  std::string target(req.target());
+  auto q = target.find('?');
+  std::string up;
+  up.reserve(256 + req.body().size());
+  up += "POST /invoke";
+  if (q != std::string::npos) up += target.substr(q);
+  up += " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(req.body().size()) + "\r\nX-Request-Id: " + request_id +
+        "\r\nX-Deadline-Ms: " + std::to_string(timeout.count()) + "\r\n\r\n";
+  up += req.body();
+
+  Reply reply;
+  bool keep_alive = false;
+  std::string err;
+  Forward result = Forward::kFailed;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = attempt == 0 ? pool.get(addr) : -1;
+    bool pooled = fd >= 0;
+    if (fd < 0) {
+      fd = connect_to(inst.ip, inst.port, std::min(deadline, Clock::now() + kConnectTimeout), &err);
+      if (fd < 0) {
+        result = Forward::kFailed;
+        break;
+      }
+    }
+    c.backend_fd() = fd;  // stop() shuts it down
+    result = round_trip(fd, up, deadline, &reply, &keep_alive, &err);
+    c.backend_fd() = -1;
+    if (result == Forward::kOk && keep_alive) {
+      pool.put(addr, fd);
+    } else {
+      ::close(fd);
+    }
+    if (result == Forward::kStale && pooled)
+      continue;  // the instance closed an idle connection: once more
+    break;
+  }
+
+  switch (result) {
+    case Forward::kOk:
+      table.release(*lease, false);
+      reply.headers.emplace_back("X-Instance", inst.pod);
+      reply.headers.emplace_back("X-Request-Id", request_id);
+      return finish(std::move(reply));
+    case Forward::kTimeout:
+      table.release(*lease, false);
+      return finish(json_error(504, "Timeout",
+                               "function " + key + " did not answer within " +
+                                   fmt_duration(timeout) + " (instance " + inst.pod + ")"));
+    case Forward::kStale:
+    case Forward::kFailed:
+      break;
+  }
+  if (server->stopping()) {
+    table.release(*lease, false);
+    return finish(json_error(503, "ServiceUnavailable", "the gateway is shutting down"));
+  }
+  if (err.starts_with(
+          "socket: ")) {  // the gateway's own trouble (EMFILE, ENOBUFS): not the instance's
+    table.release(*lease, false);
+    spdlog::warn("gateway: cannot open a connection to {}: {}", inst.pod, err);
+    return finish(
+        json_error(503, "ServiceUnavailable", "the gateway cannot open a connection: " + err));
+  }
+  table.release(*lease, true);
+  spdlog::warn("gateway: instance {} of {} failed: {}", inst.pod, key, err);
+  Reply r =
+      json_error(502, "BadGateway", "instance " + inst.pod + " of " + key + " failed: " + err);
+  r.headers.emplace_back("X-Instance", inst.pod);
+  return finish(std::move(r));
+}
+
+Reply Gateway::Impl::route(http::request<http::string_body>& req, Connection& c) {
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") {
+    Reply r;
+    r.content_type = "text/plain";
+    r.body = "ok\n";
+    return r;
+  }
+  if (path == "/metrics") {
+    Reply r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_text();
+    return r;
+  }
+  constexpr std::string_view kPrefix = "/functions/";
+  if (path.starts_with(kPrefix)) {
+    std::string_view rest = path.substr(kPrefix.size());
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && slash > 0 && slash + 1 < rest.size() &&
+        rest.find('/', slash + 1) == std::string_view::npos) {
+      if (req.method() != http::verb::post && req.method() != http::verb::get) {
+        Reply r = status_reply(405, "MethodNotAllowed", "functions are invoked with POST or GET");
+        r.headers.emplace_back("Allow", "POST, GET");
+        return r;
+      }
+      return invoke(url_decode(rest.substr(0, slash)), url_decode(rest.substr(slash + 1)), req, c);
+    }
+  }
+  return status_reply(404, "NotFound",
+                      "no such path; invoke a function with POST /functions/<namespace>/<name>");
+}
+
+void Gateway::Impl::serve(Connection& c) {
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  http_read::adopt(s, c.fd(), ec);
+  if (ec) return;
+  http_read::Release release(s);  // the ConnectionServer closes the descriptor
+  const ConnLimits& lim = server->limits();
+  const std::atomic<bool>& stopping = server->stopping();
+  beast::flat_buffer buffer;
+  auto write_reply = [&](const Reply& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.code), version};
+    res.set(http::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers) res.insert(k, v);
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    http::write(s, res, ec);
+  };
+  for (bool first = true; !stopping; first = false) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(64 * 1024);
+    parser.body_limit(opts.max_body_bytes);
+    // As http_read::read_request, with 100-continue between header and body.
+    auto header_deadline =
+        http_read::after(first ? c.accepted_at() : Clock::now(), lim.header_timeout);
+    if (!first && buffer.size() == 0 &&
+        !http_read::wait_readable(s.native_handle(),
+                                  http_read::after(Clock::now(), lim.idle_timeout))) {
+      break;
+    }
+    if (!first) header_deadline = http_read::after(Clock::now(), lim.header_timeout);
+    http_read::DeadlineReader r(s);
+    r.expires_at(header_deadline);
+    http::read_header(r, buffer, parser, ec);
+    if (!ec && !parser.is_done()) {
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        net::write(s, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25), ec);
+      }
+      r.expires_at(http_read::after(Clock::now(), lim.body_timeout));
+      if (!ec) http::read(r, buffer, parser, ec);
+    }
+    if (ec == http::error::body_limit) {
+      Reply rep = json_error(413, "RequestEntityTooLarge",
+                             "the request body is larger than the limit of " +
+                                 std::to_string(opts.max_body_bytes) + " bytes");
+      write_reply(rep, 11, false);
+      // Let the client read the answer: stop sending, then discard what it
+      // still sends for a moment (closing with unread data would reset the
+      // connection before the 413 arrives).
+      s.shutdown(tcp::socket::shutdown_send, ec);
+      auto until = Clock::now() + std::chrono::milliseconds(500);
+      char junk[16384];
+      while (http_read::wait_readable(s.native_handle(), until)) {
+        ssize_t n = ::recv(s.native_handle(), junk, sizeof junk, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+      }
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      write_reply(json_error(431, "BadRequest", "the request headers are larger than the limit"),
+                  11, false);
+      break;
+    }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message &&
+        ec != http::error::need_more && ec != http::error::need_buffer) {
+      write_reply(json_error(400, "BadRequest", "malformed HTTP request: " + ec.message()), 11,
+                  false);
+      break;
+    }
+    if (ec) break;
+    auto& msg = parser.get();
+    bool keep_alive = msg.keep_alive();
+    unsigned version = msg.version();
+    Reply rep;
+    try {
+      rep = route(msg, c);
+    } catch (const std::exception& e) {
+      spdlog::error("gateway: internal error on {}: {}", std::string(msg.target()), e.what());
+      rep = json_error(500, "InternalError", e.what());
+    }
+    write_reply(rep, version, keep_alive && !stopping);
+    if (ec || !keep_alive) break;
+  }
+  s.shutdown(tcp::socket::shutdown_both, ec);
+}
+
+Gateway::Gateway(InstanceTable& table, GatewayOptions opts,
+                 std::function<bool(const std::string& key)> exists)
+    : impl_(std::make_unique<Impl>(table, std::move(opts), std::move(exists))) {
+  impl_->server = std::make_unique<ConnectionServer>(
+      ConnectionServer::Options{"gateway", impl_->opts.limits, {}},
+      [impl = impl_.get()](Connection& c) { impl->serve(c); });
+}
+
+Gateway::~Gateway() { stop(); }
+
+Status Gateway::start() {
+  const std::string& listen = impl_->opts.listen;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return invalid("gateway listen address \"" + listen + "\" is not HOST:PORT");
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535)
+    return invalid("gateway listen address \"" + listen + "\" has a bad port");
+  Status st = impl_->server->listen(host, static_cast<uint16_t>(port));
+  if (!st.is_ok()) return st;
+  impl_->server->start();
+  return Status::ok();
+}
+
+void Gateway::stop() {
+  if (!impl_->server) return;
+  // Requests waiting for an instance would hold their connection threads
+  // until the queue timeout: the table wakes them (kUnavailable).
+  impl_->table.shutdown();
+  impl_->server->stop();
+  impl_->pool.close_all();
+}
+
+uint16_t Gateway::port() const { return impl_->server->port(); }
+
+std::string Gateway::metrics_text() const { return impl_->metrics_text(); }
+
+}  // namespace minik8s::serverless

@@ -1,0 +1,130 @@
+#include "minik8s/serverless/platform.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "minik8s/api/resource.h"
+
+namespace minik8s::serverless {
+
+Result<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return Status(Code::kBadRequest, "\"" + s + "\" is not HOST:PORT");
+  std::string host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string p = s.substr(colon + 1);
+  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
+    return Status(Code::kBadRequest, "\"" + s + "\": the port must be a number 0-65535");
+  int port = std::stoi(p);
+  if (port > 65535) return Status(Code::kBadRequest, "\"" + s + "\": the port must be a number 0-65535");
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+struct Platform::Impl {
+  client::SharedInformerFactory& factory;
+  PlatformOptions opts;
+  // The controller is created after the table and autoscaler whose
+  // callbacks reach it: they go through this pointer, null until then.
+  std::atomic<FunctionController*> fnctl{nullptr};
+  InstanceTable table;
+  Autoscaler autoscaler;
+  std::unique_ptr<FunctionController> functions;
+  std::unique_ptr<PoolController> pool;
+  std::unique_ptr<Gateway> gateway;
+  std::string url;
+  bool started = false;
+
+  Impl(client::SharedInformerFactory& f, PlatformOptions o)
+      : factory(f),
+        opts(std::move(o)),
+        table([this](const std::string& key) { poke(key); }),
+        autoscaler(table, opts.kpa, [this](const std::string& key) { poke(key); }) {}
+
+  void poke(const std::string& key) {
+    if (auto* c = fnctl.load()) c->enqueue(key);
+  }
+};
+
+Platform::Platform(client::SharedInformerFactory& factory, PlatformOptions opts)
+    : impl_(std::make_unique<Impl>(factory, std::move(opts))) {}
+
+Platform::~Platform() { stop(); }
+
+Status Platform::start() {
+  auto& d = *impl_;
+  auto hp = parse_host_port(d.opts.gateway.listen);
+  if (!hp) return Status(hp.status().code(), "--gateway-listen: " + hp.status().message());
+  const api::ResourceType* fn_type = api::find_kind(kApiVersion, "Function");
+  if (!fn_type) return Status(Code::kInternal, "the Function kind is not in the kind table");
+  client::Informer& fns = d.factory.informer(*fn_type);
+  d.gateway = std::make_unique<Gateway>(d.table, d.opts.gateway, [&fns](const std::string& key) {
+    return fns.indexer().get(key) != nullptr;
+  });
+  if (Status st = d.gateway->start(); !st) {
+    d.gateway.reset();
+    return Status(st.code(), "function gateway on " + d.opts.gateway.listen + ": " + st.message());
+  }
+  std::string host = hp->first;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) host = d.opts.advertise_host;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  d.url = "http://" + host + ":" + std::to_string(d.gateway->port());
+
+  FunctionControllerOptions fo;
+  fo.gateway_url = d.url;
+  fo.runtime_image = d.opts.runtime_image;
+  d.functions = std::make_unique<FunctionController>(d.factory, d.table, d.autoscaler, fo);
+  if (Status st = d.functions->start(); !st) {
+    stop();
+    return Status(st.code(), "function controller: " + st.message());
+  }
+  d.fnctl.store(d.functions.get());
+  if (d.opts.pool_size > 0) {
+    PoolOptions po;
+    po.pool_size = d.opts.pool_size;
+    po.runtime_image = d.opts.runtime_image;
+    d.pool = std::make_unique<PoolController>(d.factory, po);
+    if (Status st = d.pool->start(); !st) {
+      stop();
+      return Status(st.code(), "function pool controller: " + st.message());
+    }
+  }
+  d.autoscaler.start();
+  d.started = true;
+  spdlog::info("function gateway listening on {} ({}), warm pool {} per node", d.opts.gateway.listen, d.url,
+               d.opts.pool_size);
+  return Status::ok();
+}
+
+void Platform::stop() {
+  auto& d = *impl_;
+  // Waiters first (they hold gateway threads), then the listener, then the
+  // controllers the callbacks reach.
+  d.table.shutdown();
+  if (d.gateway) d.gateway->stop();
+  d.autoscaler.stop();
+  d.fnctl.store(nullptr);
+  if (d.pool) d.pool->stop();
+  if (d.functions) d.functions->stop();
+  d.pool.reset();
+  d.functions.reset();
+  d.gateway.reset();
+  d.started = false;
+}
+
+std::string Platform::gateway_url() const { return impl_->url; }
+
+uint16_t Platform::gateway_port() const { return impl_->gateway ? impl_->gateway->port() : 0; }
+
+std::vector<std::pair<std::string, client::ControllerMetrics>> Platform::controller_metrics() const {
+  std::vector<std::pair<std::string, client::ControllerMetrics>> out;
+  if (impl_->functions) out.emplace_back(impl_->functions->name(), impl_->functions->metrics());
+  if (impl_->pool) out.emplace_back(impl_->pool->name(), impl_->pool->metrics());
+  return out;
+}
+
+std::string Platform::gateway_metrics() const { return impl_->gateway ? impl_->gateway->metrics_text() : ""; }
+
+}  // namespace minik8s::serverless
