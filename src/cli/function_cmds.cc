@@ -11,6 +11,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/crc.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -170,11 +171,53 @@ std::string code_ext(const std::string& path) {
   return ext == ".py" || ext == ".zip" ? ext : "";
 }
 
-// The name the server stores the code under: the base name, extension lower-cased.
+bool is_dir(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+// The name the server stores the code under: the base name, extension
+// lower-cased; a directory's zip is "<dir name>.zip".
 std::string code_filename(const std::string& path) {
   std::filesystem::path p(path);
+  if (is_dir(path)) {
+    std::string name = std::filesystem::weakly_canonical(p).filename().string();
+    return (name.empty() ? "code" : name) + ".zip";
+  }
   return p.stem().string() + code_ext(path);
 }
+
+// A file's code, or a directory's zipped.
+Result<std::string> load_code(const std::string& path) {
+  return is_dir(path) ? zip_directory(path) : read_code_file(path);
+}
+
+// A temporary file removed with this object.
+struct TempFile {
+  std::string path;
+  Status write(const std::string& bytes) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mkctl-fn-XXXXXX.zip").string();
+    int fd = ::mkstemps(tmpl.data(), 4);
+    if (fd < 0)
+      return Status(Code::kUnavailable, "a temporary file: " + std::string(std::strerror(errno)));
+    path = tmpl;
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fd);
+        return Status(Code::kUnavailable, path + ": " + std::strerror(errno));
+      }
+      off += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return Status::ok();
+  }
+  ~TempFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
 
 long long now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -284,9 +327,16 @@ class FunctionCmd {
 
   // Checks and uploads o_.file; fills spec.code and returns the code's size.
   Result<long long> upload(Json& spec) {
-    auto bytes = read_code_file(o_.file);
+    auto bytes = load_code(o_.file);
     if (!bytes) return bytes.status();
     std::string filename = code_filename(o_.file);
+    // The checker reads a file: a zipped directory goes to a temporary one.
+    std::string check_path = o_.file;
+    TempFile zipped;
+    if (is_dir(o_.file)) {
+      if (Status s = zipped.write(*bytes); !s) return s;
+      check_path = zipped.path;
+    }
     std::string handler = spec.value("handler", std::string());
     if (std::string stem = std::filesystem::path(filename).stem().string();
         filename.ends_with(".py") && o_.handler.empty() && !is_identifier(stem)) {
@@ -299,7 +349,7 @@ class FunctionCmd {
     if (python.empty()) {
       err_ << "note: no python3 found: the code was not checked before upload\n";
     } else {
-      Status s = python_check(python, o_.file, filename, handler);
+      Status s = python_check(python, check_path, filename, handler);
       if (s.code() == Code::kInvalid) return s;
       if (!s) err_ << "note: the code was not checked before upload: " << s.message() << "\n";
     }
@@ -332,7 +382,7 @@ class FunctionCmd {
       return 0;
     }
     if (!o_.file.empty()) {
-      if (auto bytes = read_code_file(o_.file); !bytes)
+      if (auto bytes = load_code(o_.file); !bytes)
         return fail("error: " + bytes.status().message());
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
@@ -750,6 +800,97 @@ Result<std::string> read_code_file(const std::string& path, uint64_t limit) {
   return bytes;
 }
 
+namespace {
+
+void put16(std::string& out, uint32_t v) {
+  out += static_cast<char>(v & 0xff);
+  out += static_cast<char>((v >> 8) & 0xff);
+}
+void put32(std::string& out, uint32_t v) {
+  put16(out, v & 0xffff);
+  put16(out, v >> 16);
+}
+
+}  // namespace
+
+Result<std::string> zip_directory(const std::string& dir, uint64_t limit) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return invalid(dir + ": no such directory");
+  std::vector<std::string> names;
+  auto skip = [](const fs::path& p) {
+    std::string n = p.filename().string();
+    return n.empty() || n[0] == '.' || n == "__pycache__" || p.extension() == ".pyc";
+  };
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (skip(it->path())) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) names.push_back(fs::relative(it->path(), dir).generic_string());
+  }
+  if (ec) return invalid(dir + ": " + ec.message());
+  if (names.empty()) return invalid(dir + " has no files to zip");
+  std::sort(names.begin(), names.end());
+  // Stored (not compressed) entries with a fixed time (1980-01-01): the same
+  // files give the same bytes, hence the same content address.
+  std::string out, central;
+  for (const auto& name : names) {
+    std::ifstream f(fs::path(dir) / name, std::ios::binary);
+    if (!f) return invalid(dir + "/" + name + ": cannot be read");
+    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (out.size() + data.size() > limit) {
+      return invalid(dir + " zipped is over " + std::to_string(limit) + " bytes; the limit is " +
+                     std::to_string(limit) + " bytes" +
+                     (limit % (1u << 20) == 0 ? " (" + std::to_string(limit >> 20) + " MiB)" : ""));
+    }
+    boost::crc_32_type crc;
+    crc.process_bytes(data.data(), data.size());
+    uint32_t offset = static_cast<uint32_t>(out.size());
+    auto header = [&](std::string& h, bool central_entry) {
+      put32(h, central_entry ? 0x02014b50 : 0x04034b50);
+      if (central_entry) put16(h, 0x0314);  // made by: Unix, 2.0
+      put16(h, 20);                         // version needed: 2.0
+      put16(h, 0x0800);                     // UTF-8 names
+      put16(h, 0);                          // stored
+      put16(h, 0);                          // 00:00
+      put16(h, (0 << 9) | (1 << 5) | 1);    // 1980-01-01
+      put32(h, crc.checksum());
+      put32(h, static_cast<uint32_t>(data.size()));
+      put32(h, static_cast<uint32_t>(data.size()));
+      put16(h, static_cast<uint32_t>(name.size()));
+      put16(h, 0);  // extra
+      if (central_entry) {
+        put16(h, 0);               // comment
+        put16(h, 0);               // disk
+        put16(h, 0);               // internal attributes
+        put32(h, 0100644u << 16);  // external: -rw-r--r--
+        put32(h, offset);
+      }
+      h += name;
+    };
+    header(out, false);
+    out += data;
+    header(central, true);
+  }
+  uint32_t cd_offset = static_cast<uint32_t>(out.size());
+  out += central;
+  put32(out, 0x06054b50);
+  put16(out, 0);
+  put16(out, 0);
+  put16(out, static_cast<uint32_t>(names.size()));
+  put16(out, static_cast<uint32_t>(names.size()));
+  put32(out, static_cast<uint32_t>(central.size()));
+  put32(out, cd_offset);
+  put16(out, 0);
+  if (out.size() > limit) {
+    return invalid(dir + " zipped is " + std::to_string(out.size()) + " bytes; the limit is " +
+                   std::to_string(limit) + " bytes");
+  }
+  return out;
+}
+
 std::string find_python(const std::string& preferred) {
   if (!preferred.empty()) return ::access(preferred.c_str(), X_OK) == 0 ? preferred : "";
   if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
@@ -942,7 +1083,8 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
   fn->alias("functions");
   fn->require_subcommand(1);
   auto settings = [&o](CLI::App* s) {
-    s->add_option("-f,--filename", o.file, "FILE.py (one module) or FILE.zip (a package)")
+    s->add_option("-f,--filename", o.file,
+                  "FILE.py (one module), FILE.zip (a package) or DIR (zipped here)")
         ->allow_extra_args(false);
     s->add_option("--handler", o.handler,
                   "module.function (default FILE-stem.handler; main.handler for a zip)");

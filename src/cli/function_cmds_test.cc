@@ -173,6 +173,42 @@ TEST_F(FunctionCmdsTest, PythonCheckLooksInsideZips) {
   EXPECT_EQ(c.message().rfind("corrupt.zip is not a valid zip archive", 0), 0u) << c.message();
 }
 
+TEST_F(FunctionCmdsTest, ZipDirectoryIsAReproducibleZipOfTheSources) {
+  write("pkg/main.py", "import helpers\ndef handler(e, c): return helpers.f()\n");
+  write("pkg/helpers.py", "def f(): return 1\n");
+  write("pkg/sub/x.py", "y = 2\n");
+  write("pkg/__pycache__/helpers.cpython-311.pyc", "junk");
+  write("pkg/.git/config", "junk");
+  write("pkg/old.pyc", "junk");
+  auto z = zip_directory((dir_ / "pkg").string());
+  ASSERT_TRUE(z) << z.status().message();
+  EXPECT_EQ(z->rfind(std::string("PK\x03\x04", 4), 0), 0u);
+  auto again = zip_directory((dir_ / "pkg").string());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *z) << "the same files must give the same bytes (the same content address)";
+  EXPECT_EQ(zip_directory((dir_ / "pkg").string(), 100).status().code(), Code::kInvalid);
+  fs::create_directories(dir_ / "empty");
+  EXPECT_EQ(zip_directory((dir_ / "empty").string()).status().message(),
+            (dir_ / "empty").string() + " has no files to zip");
+  if (!have_python()) GTEST_SKIP() << "no python3 to read the zip back";
+  std::string path = write("pkg.zip", *z);
+  std::string script =
+      write("read.py",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
+            "print(','.join(i.filename for i in z.infolist()))\n"
+            "print(z.read('main.py').decode() == open(sys.argv[2]).read())\n");
+  std::string cmd = python_ + " " + script + " " + path + " " + (dir_ / "pkg/main.py").string() +
+                    " > " + (dir_ / "out.txt").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream out(dir_ / "out.txt");
+  std::string names, same;
+  std::getline(out, names);
+  std::getline(out, same);
+  EXPECT_EQ(names, "helpers.py,main.py,sub/x.py");
+  EXPECT_EQ(same, "True");
+  EXPECT_TRUE(python_check(python_, path, "pkg.zip", "main.handler"));
+}
+
 TEST_F(FunctionCmdsTest, PythonCheckWithoutAWorkingPythonIsUnavailableNotInvalid) {
   std::string p = write("ok.py", "def handler(e, c): pass\n");
   Status s = python_check("/nonexistent/python3", p, "ok.py", "ok.handler");
