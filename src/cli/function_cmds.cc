@@ -23,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "minik8s/api/resource.h"
@@ -324,6 +326,17 @@ class FunctionCmd {
     return std::move(parsed.value());
   }
   Result<Json> get_function() { return call("GET", fn_path(o_.name)); }
+  // The Function once its controller has given it status.url (its first
+  // reconcile, right after a create), or as it is after --url-wait seconds.
+  Result<Json> function_with_url() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o_.url_wait);
+    for (;;) {
+      auto fn = get_function();
+      if (!fn || !jstr(*fn, {"status", "url"}).empty() || std::chrono::steady_clock::now() >= deadline)
+        return fn;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 
   // Checks and uploads o_.file; fills spec.code and returns the code's size.
   Result<long long> upload(Json& spec) {
@@ -497,7 +510,7 @@ class FunctionCmd {
   }
 
   int url() {
-    auto fn = get_function();
+    auto fn = function_with_url();
     if (!fn) return fail(server_error(fn.status()));
     std::string u = jstr(*fn, {"status", "url"});
     if (u.empty())
@@ -544,7 +557,7 @@ class FunctionCmd {
         return fail("error: -q wants k=v, not \"" + kv + "\"");
       q.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
-    auto fn = get_function();
+    auto fn = function_with_url();
     if (!fn) return fail(server_error(fn.status()));
     std::string u = jstr(*fn, {"status", "url"});
     if (u.empty())
@@ -1129,7 +1142,11 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
   invoke->add_option("-q,--query", o.query, "k=v query parameter (repeatable)")
       ->allow_extra_args(false);
   invoke->add_flag("-v,--verbose", o.verbose, "Print the status, time and X-Instance on stderr");
-  sub("url", "Print the Function's invoke URL", true);
+  invoke->add_option("--url-wait", o.url_wait, "Seconds to wait for a new Function's URL (default 10)")
+      ->check(CLI::Range(0, 600));
+  sub("url", "Print the Function's invoke URL", true)
+      ->add_option("--url-wait", o.url_wait, "Seconds to wait for a new Function's URL (default 10)")
+      ->check(CLI::Range(0, 600));
   auto* logs = sub("logs", "Logs of every instance of a Function, each line prefixed [pod]", true);
   logs->add_flag("-f,--follow", o.follow,
                  "Stream, following new instances, until the Function is deleted");

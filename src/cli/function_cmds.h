@@ -48,6 +48,7 @@ struct FunctionOptions {
   std::string data;                // JSON, @file or @- (stdin); empty: GET
   std::vector<std::string> query;  // k=v
   bool verbose = false;
+  int url_wait = 10;  // invoke/url: seconds to wait for status.url of a new Function
   // logs
   bool follow = false;
   // The interpreter for the client-side code check; "" = /usr/bin/python3,

@@ -346,10 +346,27 @@ TEST_F(FunctionCliTest, UpdateChangesOnlyTheGivenSettingsAndDeleteRemoves) {
   EXPECT_EQ(again.err.rfind("Error from server (NotFound): ", 0), 0u) << again.err;
 }
 
+// Right after `fn create` the controller has not written status.url yet:
+// invoke waits for it (--url-wait) instead of failing.
+TEST_F(FunctionCliTest, InvokeWaitsForANewFunctionsUrl) {
+  FakeGateway gw;
+  gw.answer(200, R"({"ok":true})", "late-1");
+  ASSERT_NO_FATAL_FAILURE(create_inline("late"));
+  std::thread controller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the delay under test, not a wait
+    set_status("late", {{"url", gw.url("/functions/default/late")}});
+  });
+  auto r = mkctl({"fn", "invoke", "late", "-d", "{}"});
+  controller.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"ok\":true}\n");
+  EXPECT_EQ(gw.seen().size(), 1u);
+}
+
 TEST_F(FunctionCliTest, InvokePostsToStatusUrlAndPrintsTheBody) {
   FakeGateway gw;
   ASSERT_NO_FATAL_FAILURE(create_inline("echo"));
-  auto no_url = mkctl({"fn", "invoke", "echo"});
+  auto no_url = mkctl({"fn", "invoke", "echo", "--url-wait", "0"});
   EXPECT_EQ(no_url.rc, 1);
   EXPECT_NE(no_url.err.find("has no URL yet"), std::string::npos) << no_url.err;
   EXPECT_TRUE(gw.seen().empty());
