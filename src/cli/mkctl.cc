@@ -17,6 +17,7 @@
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
+#include "function_cmds.h"
 #include "printers.h"
 #include "stream_cmds.h"
 #include "workload_cmds.h"
@@ -995,6 +996,9 @@ int Mkctl::run(const std::vector<std::string>& args) {
     sub->callback([&top_opts, what] { top_opts.what = what; });
   }
 
+  FunctionOptions fn_opts;
+  auto* function = add_function_commands(app, fn_opts);
+
   for (auto* sub : app.get_subcommands({})) {
     sub->fallthrough();
     for (auto* nested : sub->get_subcommands({})) nested->fallthrough();
@@ -1038,6 +1042,10 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (exec->parsed()) {
       connect();
       return run_exec(server_url_, default_ns_, exec_opts, in_, out_, err_);
+    }
+    if (function->parsed()) {
+      connect();
+      return run_function(server_url_, default_ns_, parse_duration(g_.request_timeout), fn_opts, in_, out_, err_);
     }
   } catch (const Reported&) {
     return 1;
