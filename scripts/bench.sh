@@ -93,3 +93,6 @@ bench/service_bench.sh "$BUILD"
 cmake --build "$BUILD" -j2 --target scheduler_bench >/dev/null && "$BUILD/bin/scheduler_bench" ${BENCH_QUICK:+--quick}
 bench/hpa_bench.sh "$BUILD"
 bench/node_failure_bench.sh "$BUILD"
+# Serverless (issue 13): cold starts with and without the warm pool, the
+# gateway beside the pod IP, 20 connections on a CPU-heavy function.
+bench/serverless_bench.sh "$BUILD"
