@@ -125,6 +125,8 @@ echo
 echo "| measurement | result | target |"
 echo "| --- | --- | --- |"
 
+# BENCH_SL_NOPOOL_ONLY=1: only the no-pool cold starts (a quick rerun).
+if [ "${BENCH_SL_NOPOOL_ONLY:-0}" != 1 ]; then
 # ---- with the warm pool ----------------------------------------------------
 up 2
 N1=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')
@@ -158,6 +160,7 @@ echo "| **gateway overhead** (gateway − pod IP) | p50 +$(awk -v a="$g50" -v b=
 "$MKCTL" fn create cpu -f "$CPU" --handler "$(basename "$CPU" .py).handler" --max-scale 4 --idle 600 >/dev/null
 wait_for 60 "cpu's status.url" has_url cpu
 U=$("$MKCTL" fn url cpu)
+in_node /usr/bin/python3 "$CLIENT" time "$U" --n 1 >/dev/null  # the cold start, not timed here
 one=$(in_node /usr/bin/python3 "$CLIENT" time "$U" --n 10)
 echo "| CPU-heavy handler alone (examples: $(basename "$CPU")), 10 sequential | p50 $(jfield p50_ms <<<"$one") ms, p99 $(jfield p99_ms <<<"$one") ms | |"
 cat >"$TMP/count.lua" <<'EOF'
@@ -199,6 +202,7 @@ rps=$(awk '/Requests\/sec/{print $2}' <<<"$w"); p50=$(awk '/^ +50%/{print $2}' <
 sum=$(grep '^summary' <<<"$w" | cut -d' ' -f2-)
 echo "| **20 connections, 30 s, CPU-heavy** (wrk -t2 -c20, maxScale 4, targetConcurrency 1) | $rps req/s, p50 $p50, p99 $p99; $sum; ready instances every 2 s: $(tr '\n' ' ' <"$TMP/inst") | 0 errors |"
 down
+fi
 
 # ---- without the pool ------------------------------------------------------
 up 0
