@@ -240,6 +240,22 @@ class InvokeTest(RuntimeTest):
         self.assertTrue(any(l.startswith("POST /invoke 200 ")
                             for l in self.rt.lines(self.rt.err, "POST /invoke")))
 
+    def test_keep_alive_without_delayed_ack_stalls(self):
+        # Headers and body in two writes with Nagle on cost 40 ms per request
+        # on a kept-alive connection (the client's delayed ACK); the gateway
+        # reuses connections, so the median must stay far below that.
+        conn = http.client.HTTPConnection("127.0.0.1", self.rt.port, timeout=20)
+        self.addCleanup(conn.close)
+        times = []
+        for _ in range(21):
+            t0 = time.monotonic()
+            conn.request("POST", "/invoke", body='{"a": 1}')
+            resp = conn.getresponse()
+            self.assertEqual(resp.status, 200)
+            resp.read()
+            times.append(time.monotonic() - t0)
+        self.assertLess(sorted(times)[10], 0.030, times)
+
     def test_query_merges_without_overriding_body(self):
         body = self.rt.request("POST", "/invoke?a=q&b=2", {"a": "body"})[1]
         self.assertEqual(body["event"], {"a": "body", "b": "2"})

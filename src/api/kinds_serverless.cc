@@ -135,9 +135,10 @@ void validate_code(const Json& code, FieldErrors& errs) {
   if (hash_ok) {
     std::string h = code["hash"].get<std::string>();
     if (!is_code_hash(h)) {
-      errs.push_back({"spec.code.hash",
-                      v::invalid(h, "must be \"sha256:\" followed by 64 lower-case hex digits "
-                                    "(the hash an upload to the code store returned)")});
+      errs.push_back(
+          {"spec.code.hash", v::invalid(h,
+                                        "must be \"sha256:\" followed by 64 lower-case hex digits "
+                                        "(the hash an upload to the code store returned)")});
     }
   }
   if (inline_ok) {
@@ -145,9 +146,9 @@ void validate_code(const Json& code, FieldErrors& errs) {
     if (n == 0) {
       errs.push_back({"spec.code.inline", "Required value: must not be empty"});
     } else if (n > kMaxInlineCodeBytes) {
-      errs.push_back({"spec.code.inline",
-                      "Too long: may not be more than 262144 bytes (256 KiB), is " +
-                          std::to_string(n) + "; upload larger code to the code store"});
+      errs.push_back(
+          {"spec.code.inline", "Too long: may not be more than 262144 bytes (256 KiB), is " +
+                                   std::to_string(n) + "; upload larger code to the code store"});
     }
   }
   if (v::want_string(code, "filename", "spec.code.filename", errs)) {
@@ -160,8 +161,8 @@ void validate_code(const Json& code, FieldErrors& errs) {
       errs.push_back({"spec.code.filename", v::invalid(f, "inline code must be a .py file")});
     }
   } else if (!has(code, "filename") && has_hash) {
-    errs.push_back({"spec.code.filename",
-                    "Required value: the uploaded file's name (NAME.py or NAME.zip)"});
+    errs.push_back(
+        {"spec.code.filename", "Required value: the uploaded file's name (NAME.py or NAME.zip)"});
   }
 }
 
@@ -198,9 +199,10 @@ void validate_scale(const Json& spec, FieldErrors& errs) {
   long long mn = int_in_range(s, "minScale", "spec.scale.minScale", 0, 100, -1, errs);
   long long mx = int_in_range(s, "maxScale", "spec.scale.maxScale", 1, 100, -1, errs);
   if (mn >= 0 && mx >= 0 && mn > mx) {
-    errs.push_back({"spec.scale.minScale",
-                    v::invalid(s["minScale"], "must be less than or equal to spec.scale.maxScale (" +
-                                                  std::to_string(mx) + ")")});
+    errs.push_back(
+        {"spec.scale.minScale",
+         v::invalid(s["minScale"], "must be less than or equal to spec.scale.maxScale (" +
+                                       std::to_string(mx) + ")")});
   }
   int_in_range(s, "targetConcurrency", "spec.scale.targetConcurrency", 1, 1000, 0, errs);
   int_in_range(s, "scaleToZeroAfterSeconds", "spec.scale.scaleToZeroAfterSeconds", 6, 3600, 0,
@@ -227,9 +229,10 @@ void function_validate(const Json& obj, const Json*, FieldErrors& errs) {
   if (v::want_string(spec, "handler", "spec.handler", errs)) {
     std::string h = str(spec, "handler");
     if (!is_handler(h)) {
-      errs.push_back({"spec.handler",
-                      v::invalid(h, "must be module.function (Python identifiers, a dotted "
-                                    "module allowed, e.g. main.handler)")});
+      errs.push_back(
+          {"spec.handler", v::invalid(h,
+                                      "must be module.function (Python identifiers, a dotted "
+                                      "module allowed, e.g. main.handler)")});
     }
   } else if (!has(spec, "handler")) {
     errs.push_back({"spec.handler", v::required()});

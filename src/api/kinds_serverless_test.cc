@@ -102,18 +102,19 @@ TEST(FunctionKindTest, Defaults) {
 }
 
 TEST(FunctionKindTest, GoodObjects) {
-  for (const char* patch : {
-           R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"pkg.zip"}}})",
-           R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"hello_world-2.py"}}})",
-           R"({"spec":{"handler":"a.b.c_d"}})",
-           R"({"spec":{"env":[{"name":"GREETING","value":"hi"},{"name":"X.y-z"},{"name":"E","value":""}]}})",
-           R"({"spec":{"resources":{"limits":{"cpu":"500m","memory":"256Mi"}}}})",
-           R"({"spec":{"timeoutSeconds":900}})",
-           R"({"spec":{"timeoutSeconds":1}})",
-           R"({"spec":{"scale":{"minScale":100,"maxScale":100,"targetConcurrency":1000,
+  for (
+      const char* patch : {
+          R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"pkg.zip"}}})",
+          R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"hello_world-2.py"}}})",
+          R"({"spec":{"handler":"a.b.c_d"}})",
+          R"({"spec":{"env":[{"name":"GREETING","value":"hi"},{"name":"X.y-z"},{"name":"E","value":""}]}})",
+          R"({"spec":{"resources":{"limits":{"cpu":"500m","memory":"256Mi"}}}})",
+          R"({"spec":{"timeoutSeconds":900}})",
+          R"({"spec":{"timeoutSeconds":1}})",
+          R"({"spec":{"scale":{"minScale":100,"maxScale":100,"targetConcurrency":1000,
                                 "scaleToZeroAfterSeconds":3600}}})",
-           R"({"spec":{"scale":{"minScale":0,"maxScale":1,"scaleToZeroAfterSeconds":6}}})",
-       }) {
+          R"({"spec":{"scale":{"minScale":0,"maxScale":1,"scaleToZeroAfterSeconds":6}}})",
+      }) {
     std::string p = patch;
     if (auto at = p.find("HASH"); at != std::string::npos) p.replace(at, 4, kHash);
     FieldErrors errs = check_with(p.c_str());
@@ -145,8 +146,8 @@ TEST(FunctionKindTest, ErrorsNameTheirFields) {
        "spec.code.hash", "64 lower-case hex"},
       {R"({"spec":{"code":{"inline":null,"hash":"HASHUPPER","filename":"a.py"}}})",
        "spec.code.hash", "64 lower-case hex"},
-      {R"({"spec":{"code":{"inline":null,"hash":"md5:0123","filename":"a.py"}}})",
-       "spec.code.hash", "sha256:"},
+      {R"({"spec":{"code":{"inline":null,"hash":"md5:0123","filename":"a.py"}}})", "spec.code.hash",
+       "sha256:"},
       {R"({"spec":{"code":{"inline":null,"hash":"HASH"}}})", "spec.code.filename",
        "Required value"},
       {R"({"spec":{"code":{"inline":""}}})", "spec.code.inline", "Required value"},
@@ -271,12 +272,18 @@ TEST(FunctionKindTest, SchemaKnowsEveryDocumentedField) {
 }
 
 TEST(FunctionKindTest, HooksSurviveGarbage) {
-  const char* bodies[] = {"{}", "[]", "null", "7", R"({"spec":null})", R"({"spec":[]})",
-                          R"({"spec":{"code":[],"scale":"x","env":[null,1,{"name":7}]}})",
-                          R"({"spec":{"scale":{"minScale":1.5,"maxScale":"x"},"timeoutSeconds":1e30}})",
-                          R"({"spec":{"code":{"hash":7,"inline":{},"filename":[]}}})",
-                          R"({"status":{"readyInstances":"x","url":7,"revision":[]}})",
-                          R"({"status":7,"spec":{"handler":7}})"};
+  const char* bodies[] = {
+      "{}",
+      "[]",
+      "null",
+      "7",
+      R"({"spec":null})",
+      R"({"spec":[]})",
+      R"({"spec":{"code":[],"scale":"x","env":[null,1,{"name":7}]}})",
+      R"({"spec":{"scale":{"minScale":1.5,"maxScale":"x"},"timeoutSeconds":1e30}})",
+      R"({"spec":{"code":{"hash":7,"inline":{},"filename":[]}}})",
+      R"({"status":{"readyInstances":"x","url":7,"revision":[]}})",
+      R"({"status":7,"spec":{"handler":7}})"};
   for (const char* b : bodies) {
     Json obj = J(b);
     Json copy = obj;

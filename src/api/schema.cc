@@ -676,22 +676,30 @@ Registry build(Builder& b) {
                 {"code", b.obj(sl + "FunctionCode", {{"hash", S}, {"inline", S}, {"filename", S}},
                                "The code: exactly one of hash (an upload in the code store) "
                                "and inline (source text).")},
-                {"env", b.arr(b.obj(sl + "FunctionEnvVar", {{"name", S}, {"value", S}}))},
+                {"env", b.arr(b.obj(sl + "FunctionEnvVar", {{"name", S}, {"value", S}},
+                                    "An environment variable of the function's instances."))},
                 {"resources", resources},
                 {"timeoutSeconds", I},
-                {"scale", b.obj(sl + "FunctionScale", {{"minScale", I},
-                                                       {"maxScale", I},
-                                                       {"targetConcurrency", I},
-                                                       {"scaleToZeroAfterSeconds", I}})}},
+                {"scale", b.obj(sl + "FunctionScale",
+                                {{"minScale", I},
+                                 {"maxScale", I},
+                                 {"targetConcurrency", I},
+                                 {"scaleToZeroAfterSeconds", I}},
+                                "Autoscaling bounds: minScale..maxScale instances (0..100), "
+                                "targetConcurrency requests per instance, and the idle time "
+                                "before scaling to zero.")}},
                "A Python function: its runtime, handler, code, environment and scale settings.")},
-        {"status", b.obj(sl + "FunctionStatus", {{"revision", S},
-                                                 {"revisionHash", S},
-                                                 {"codeHash", S},
-                                                 {"url", S},
-                                                 {"readyInstances", I},
-                                                 {"desiredInstances", I},
-                                                 {"observedGeneration", I},
-                                                 {"conditions", conditions}})}},
+        {"status", b.obj(sl + "FunctionStatus",
+                         {{"revision", S},
+                          {"revisionHash", S},
+                          {"codeHash", S},
+                          {"url", S},
+                          {"readyInstances", I},
+                          {"desiredInstances", I},
+                          {"observedGeneration", I},
+                          {"conditions", conditions}},
+                         "What the function controller observed: the current revision, its "
+                         "URL, ready and desired instances, conditions.")}},
        "Function is a serverless Python function invoked through the gateway.");
   (void)N;
   return r;

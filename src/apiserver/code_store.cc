@@ -71,12 +71,13 @@ std::string CodeStore::path_of(const std::string& hash) const {
 }
 
 Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
-  if (bytes.size() > kMaxCodeBytes) return Status(Code::kTooLarge, code_too_large_message(bytes.size()));
+  if (bytes.size() > kMaxCodeBytes)
+    return Status(Code::kTooLarge, code_too_large_message(bytes.size()));
   Put out;
   out.hash = hash_of(bytes);
   out.size = bytes.size();
   const std::string path = path_of(out.hash);
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == bytes.size()) {
     return out;  // content-addressed: the same name holds the same bytes
   }
@@ -88,7 +89,8 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
   // never share a temporary.
   static std::atomic<uint64_t> seq{0};
   const std::string tmp = sub + "/.tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(seq.fetch_add(1)) + "-" + out.hash.substr(kPrefix.size(), 16);
+                          std::to_string(seq.fetch_add(1)) + "-" +
+                          out.hash.substr(kPrefix.size(), 16);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return io_error("cannot create", tmp, errno);
   bool ok = write_all(fd, bytes) && ::fsync(fd) == 0;
@@ -146,7 +148,7 @@ Result<std::string> CodeStore::get(const std::string& hash) const {
 bool CodeStore::exists(const std::string& hash) const {
   const std::string path = path_of(hash);
   if (path.empty()) return false;
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 

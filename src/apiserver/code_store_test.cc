@@ -89,8 +89,8 @@ TEST(CodeStoreTest, LimitsAndBadHashes) {
   ASSERT_TRUE(empty.is_ok());
   EXPECT_EQ(store.get(empty->hash).value(), "");
 
-  for (const std::string& bad : std::vector<std::string>{"", "sha256:..", "sha256:../../etc/passwd", "../x",
-                                "sha256:" + std::string(64, 'g')}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "sha256:..", "sha256:../../etc/passwd", "../x", "sha256:" + std::string(64, 'g')}) {
     EXPECT_EQ(store.get(bad).status().code(), Code::kBadRequest) << bad;
     EXPECT_FALSE(store.exists(bad)) << bad;
     EXPECT_FALSE(store.remove(bad).is_ok()) << bad;

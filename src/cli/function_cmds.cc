@@ -11,6 +11,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/crc.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -22,6 +23,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <chrono>
+#include <string>
 #include <thread>
 
 #include "minik8s/api/resource.h"
@@ -45,7 +48,8 @@ namespace {
 constexpr const char* kGroupPath = "/apis/serverless.minik8s.io/v1";
 constexpr const char* kFunctionLabel = "serverless.minik8s.io/function";
 constexpr const char* kKindPrefix = "function.serverless.minik8s.io";
-constexpr const char* kTableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+constexpr const char* kTableAccept =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 // The checker run by python_check: argv = path filename module function.
 // Prints one line and exits 1 on a problem in the code; exit 0 when fine.
@@ -148,7 +152,8 @@ std::string jstr(const Json& obj, std::initializer_list<const char*> path) {
   return v.is_string() ? v.get<std::string>() : "";
 }
 
-std::string jnum(const Json& obj, std::initializer_list<const char*> path, const std::string& dflt) {
+std::string jnum(const Json& obj, std::initializer_list<const char*> path,
+                 const std::string& dflt) {
   const Json& v = api::field_at(obj, path);
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
   if (v.is_number()) return v.dump();
@@ -158,7 +163,8 @@ std::string jnum(const Json& obj, std::initializer_list<const char*> path, const
 
 bool is_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
 // ".py" / ".zip" (lower-cased) or "".
@@ -167,14 +173,57 @@ std::string code_ext(const std::string& path) {
   return ext == ".py" || ext == ".zip" ? ext : "";
 }
 
-// The name the server stores the code under: the base name, extension lower-cased.
+bool is_dir(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+// The name the server stores the code under: the base name, extension
+// lower-cased; a directory's zip is "<dir name>.zip".
 std::string code_filename(const std::string& path) {
   std::filesystem::path p(path);
+  if (is_dir(path)) {
+    std::string name = std::filesystem::weakly_canonical(p).filename().string();
+    return (name.empty() ? "code" : name) + ".zip";
+  }
   return p.stem().string() + code_ext(path);
 }
 
+// A file's code, or a directory's zipped.
+Result<std::string> load_code(const std::string& path) {
+  return is_dir(path) ? zip_directory(path) : read_code_file(path);
+}
+
+// A temporary file removed with this object.
+struct TempFile {
+  std::string path;
+  Status write(const std::string& bytes) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mkctl-fn-XXXXXX.zip").string();
+    int fd = ::mkstemps(tmpl.data(), 4);
+    if (fd < 0)
+      return Status(Code::kUnavailable, "a temporary file: " + std::string(std::strerror(errno)));
+    path = tmpl;
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ::close(fd);
+        return Status(Code::kUnavailable, path + ": " + std::strerror(errno));
+      }
+      off += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return Status::ok();
+  }
+  ~TempFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
 long long now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -223,7 +272,8 @@ class FunctionCmd {
       : server_(server), ns_(ns), timeout_(timeout), o_(o), in_(in), out_(out), err_(err) {}
 
   int run() {
-    if (o_.action == "create" || o_.action == "update") return create_or_update(o_.action == "create");
+    if (o_.action == "create" || o_.action == "update")
+      return create_or_update(o_.action == "create");
     if (o_.action == "get") return get();
     if (o_.action == "describe") return describe();
     if (o_.action == "invoke") return invoke();
@@ -240,7 +290,8 @@ class FunctionCmd {
   }
   static std::string server_error(const Status& s) {
     if ((s.code() == Code::kUnavailable || s.code() == Code::kTimeout) &&
-        (s.message().rfind("dial tcp", 0) == 0 || s.message().find("timed out") != std::string::npos)) {
+        (s.message().rfind("dial tcp", 0) == 0 ||
+         s.message().find("timed out") != std::string::npos)) {
       return "error: " + first_line(s.message(), 500);
     }
     return std::string("Error from server (") + s.reason() + "): " + first_line(s.message(), 500);
@@ -261,7 +312,8 @@ class FunctionCmd {
     return p;
   }
   // One API call; a non-2xx answer becomes its Status.
-  Result<Json> call(const std::string& method, const std::string& path, const std::string& body = "",
+  Result<Json> call(const std::string& method, const std::string& path,
+                    const std::string& body = "",
                     const std::string& content_type = "application/json",
                     const std::string& accept = "application/json") {
     if (Status s = connect(); !s) return s;
@@ -269,28 +321,48 @@ class FunctionCmd {
     if (!res) return res.status();
     if (Status s = client::check_response(*res); !s) return s;
     auto parsed = api::parse_json_response(res->body);
-    if (!parsed) return Status(Code::kInternal, "the server sent invalid JSON: " + parsed.status().message());
+    if (!parsed)
+      return Status(Code::kInternal, "the server sent invalid JSON: " + parsed.status().message());
     return std::move(parsed.value());
   }
   Result<Json> get_function() { return call("GET", fn_path(o_.name)); }
+  // The Function once its controller has given it status.url (its first
+  // reconcile, right after a create), or as it is after --url-wait seconds.
+  Result<Json> function_with_url() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o_.url_wait);
+    for (;;) {
+      auto fn = get_function();
+      if (!fn || !jstr(*fn, {"status", "url"}).empty() || std::chrono::steady_clock::now() >= deadline)
+        return fn;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 
   // Checks and uploads o_.file; fills spec.code and returns the code's size.
   Result<long long> upload(Json& spec) {
-    auto bytes = read_code_file(o_.file);
+    auto bytes = load_code(o_.file);
     if (!bytes) return bytes.status();
     std::string filename = code_filename(o_.file);
+    // The checker reads a file: a zipped directory goes to a temporary one.
+    std::string check_path = o_.file;
+    TempFile zipped;
+    if (is_dir(o_.file)) {
+      if (Status s = zipped.write(*bytes); !s) return s;
+      check_path = zipped.path;
+    }
     std::string handler = spec.value("handler", std::string());
     if (std::string stem = std::filesystem::path(filename).stem().string();
         filename.ends_with(".py") && o_.handler.empty() && !is_identifier(stem)) {
-      return invalid(o_.file + ": the module name \"" + stem +
-                     "\" is not a Python identifier (it is the file's name without .py): rename the file");
+      return invalid(
+          o_.file + ": the module name \"" + stem +
+          "\" is not a Python identifier (it is the file's name without .py): rename the file");
     }
     if (Status s = check_handler(handler); !s) return s;
     std::string python = find_python(o_.python);
     if (python.empty()) {
       err_ << "note: no python3 found: the code was not checked before upload\n";
     } else {
-      Status s = python_check(python, o_.file, filename, handler);
+      Status s = python_check(python, check_path, filename, handler);
       if (s.code() == Code::kInvalid) return s;
       if (!s) err_ << "note: the code was not checked before upload: " << s.message() << "\n";
     }
@@ -308,7 +380,8 @@ class FunctionCmd {
     Json probe = Json::object();
     if (Status s = apply_settings(probe, o_); !s) return fail("error: " + s.message());
     if (create) {
-      Json spec = {{"runtime", "python3"}, {"handler", o_.handler.empty() ? default_handler(o_.file) : o_.handler}};
+      Json spec = {{"runtime", "python3"},
+                   {"handler", o_.handler.empty() ? default_handler(o_.file) : o_.handler}};
       if (Status s = apply_settings(spec, o_); !s) return fail("error: " + s.message());
       auto size = upload(spec);
       if (!size) return fail(error_line(size.status()));
@@ -322,7 +395,8 @@ class FunctionCmd {
       return 0;
     }
     if (!o_.file.empty()) {
-      if (auto bytes = read_code_file(o_.file); !bytes) return fail("error: " + bytes.status().message());
+      if (auto bytes = load_code(o_.file); !bytes)
+        return fail("error: " + bytes.status().message());
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
       auto live = get_function();
@@ -355,7 +429,8 @@ class FunctionCmd {
       out_ << kKindPrefix << "/" << o_.name << " configured\n";
       return 0;
     }
-    return fail("error: " + std::string(kKindPrefix) + "/" + o_.name + ": giving up after 5 conflicting attempts");
+    return fail("error: " + std::string(kKindPrefix) + "/" + o_.name +
+                ": giving up after 5 conflicting attempts");
   }
 
   // A failure of upload(): the client's own checks (kInvalid before any
@@ -377,8 +452,10 @@ class FunctionCmd {
       }
       return 0;
     }
-    if (!o_.output.empty()) return fail("error: -o must be yaml or json, not \"" + o_.output + "\"");
-    auto res = call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name), "", "application/json", kTableAccept);
+    if (!o_.output.empty())
+      return fail("error: -o must be yaml or json, not \"" + o_.output + "\"");
+    auto res = call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name), "", "application/json",
+                    kTableAccept);
     if (!res) return fail(server_error(res.status()));
     Json table = std::move(*res);
     if (table.value("kind", "") != "Table") {
@@ -395,7 +472,8 @@ class FunctionCmd {
         t2["rows"].push_back(
             {{"cells",
               {jstr(item, {"metadata", "name"}),
-               jnum(item, {"status", "readyInstances"}, "0") + "/" + jnum(item, {"status", "desiredInstances"}, "0"),
+               jnum(item, {"status", "readyInstances"}, "0") + "/" +
+                   jnum(item, {"status", "desiredInstances"}, "0"),
                jstr(item, {"status", "url"}),
                human_age(jstr(item, {"metadata", "creationTimestamp"}), now_unix())}}});
       }
@@ -415,7 +493,8 @@ class FunctionCmd {
     long long size = -1;
     std::string hash = jstr(*fn, {"spec", "code", "hash"});
     if (!hash.empty()) {
-      if (auto blob = client::download_code(*rest_, hash)) size = static_cast<long long>(blob->size());
+      if (auto blob = client::download_code(*rest_, hash))
+        size = static_cast<long long>(blob->size());
     } else if (api::field_at(*fn, {"spec", "code", "inline"}).is_string()) {
       size = static_cast<long long>(jstr(*fn, {"spec", "code", "inline"}).size());
     }
@@ -423,17 +502,20 @@ class FunctionCmd {
     Json events = Json::object();
     std::string fs = "involvedObject.name=" + o_.name + ",involvedObject.namespace=" + ns_ +
                      ",involvedObject.kind=Function";
-    auto ev = call("GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
+    auto ev = call(
+        "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
     if (ev) events = std::move(*ev);
     out_ << describe_events(events, now_unix());
     return 0;
   }
 
   int url() {
-    auto fn = get_function();
+    auto fn = function_with_url();
     if (!fn) return fail(server_error(fn.status()));
     std::string u = jstr(*fn, {"status", "url"});
-    if (u.empty()) return fail("error: function \"" + o_.name + "\" has no URL yet (status.url is empty): is the gateway running?");
+    if (u.empty())
+      return fail("error: function \"" + o_.name +
+                  "\" has no URL yet (status.url is empty): is the gateway running?");
     out_ << u << "\n";
     return 0;
   }
@@ -464,27 +546,35 @@ class FunctionCmd {
       }
       if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
         auto parsed = api::parse_json(body);
-        if (!parsed) return fail("error: -d is not valid JSON: " + first_line(parsed.status().message()));
+        if (!parsed)
+          return fail("error: -d is not valid JSON: " + first_line(parsed.status().message()));
       }
     }
     stream::QueryList q;
     for (const auto& kv : o_.query) {
       auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) return fail("error: -q wants k=v, not \"" + kv + "\"");
+      if (eq == std::string::npos || eq == 0)
+        return fail("error: -q wants k=v, not \"" + kv + "\"");
       q.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
-    auto fn = get_function();
+    auto fn = function_with_url();
     if (!fn) return fail(server_error(fn.status()));
     std::string u = jstr(*fn, {"status", "url"});
-    if (u.empty()) return fail("error: function \"" + o_.name + "\" has no URL yet (status.url is empty): is the gateway running?");
+    if (u.empty())
+      return fail("error: function \"" + o_.name +
+                  "\" has no URL yet (status.url is empty): is the gateway running?");
     auto parsed_url = stream::parse_url(u);
-    if (!parsed_url) return fail("error: the function's URL \"" + u + "\" is not usable: " + parsed_url.status().message());
+    if (!parsed_url)
+      return fail("error: the function's URL \"" + u +
+                  "\" is not usable: " + parsed_url.status().message());
     std::string target = parsed_url->target.empty() ? "/" : parsed_url->target;
-    if (!q.empty()) target += (target.find('?') == std::string::npos ? "?" : "&") + stream::encode_query(q);
+    if (!q.empty())
+      target += (target.find('?') == std::string::npos ? "?" : "&") + stream::encode_query(q);
     // Long enough for a cold start held in the gateway's queue plus the handler's own timeout.
     const Json& ts = api::field_at(*fn, {"spec", "timeoutSeconds"});
     long long handler_s = ts.is_number_integer() ? ts.get<long long>() : 60;
-    auto limit = std::max<std::chrono::milliseconds>(timeout_, std::chrono::seconds(handler_s + 40));
+    auto limit =
+        std::max<std::chrono::milliseconds>(timeout_, std::chrono::seconds(handler_s + 40));
     auto started = std::chrono::steady_clock::now();
     int code = 0;
     std::string resp_body, instance;
@@ -516,14 +606,16 @@ class FunctionCmd {
     } catch (const std::exception& e) {
       return fail("error: invoking " + u + ": " + first_line(e.what()));
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
     if (o_.verbose) {
       err_ << "HTTP " << code << " in " << ms.count() << " ms"
            << (instance.empty() ? "" : ", X-Instance: " + instance) << "\n";
     }
     if (code < 200 || code > 299) {
       err_ << invoke_error_line(code, resp_body) << "\n";
-      if (o_.verbose) err_ << resp_body << (resp_body.empty() || resp_body.back() == '\n' ? "" : "\n");
+      if (o_.verbose)
+        err_ << resp_body << (resp_body.empty() || resp_body.back() == '\n' ? "" : "\n");
       return 1;
     }
     out_ << resp_body;
@@ -534,7 +626,8 @@ class FunctionCmd {
   // Instance pods of the function (sorted by name): name → phase.
   Result<std::map<std::string, std::string>> instances() {
     std::string sel = std::string(kFunctionLabel) + "=" + o_.name;
-    auto list = call("GET", "/api/v1/namespaces/" + url_encode(ns_) + "/pods?labelSelector=" + url_encode(sel));
+    auto list = call(
+        "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/pods?labelSelector=" + url_encode(sel));
     if (!list) return list.status();
     std::map<std::string, std::string> out;
     for (const auto& p : list->value("items", Json::array())) {
@@ -603,7 +696,8 @@ class FunctionCmd {
           }
         }
       }
-      bool all_done = std::all_of(readers.begin(), readers.end(), [](auto& kv) { return kv.second->done.load(); });
+      bool all_done = std::all_of(readers.begin(), readers.end(),
+                                  [](auto& kv) { return kv.second->done.load(); });
       if (gone && all_done) break;
       std::this_thread::sleep_for(std::chrono::seconds(1));  // the pod list is polled, not watched
     }
@@ -624,7 +718,8 @@ class FunctionCmd {
 // Runs argv (no shell) and returns (exit status, stdout+stderr).
 Result<std::pair<int, std::string>> run_capture(const std::vector<std::string>& argv) {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Status(Code::kUnavailable, std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return Status(Code::kUnavailable, std::string("pipe: ") + std::strerror(errno));
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -655,7 +750,8 @@ Result<std::pair<int, std::string>> run_capture(const std::vector<std::string>& 
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  int code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
   return std::make_pair(code, output);
 }
 
@@ -669,8 +765,9 @@ std::string default_handler(const std::string& path) {
 Status check_handler(const std::string& handler) {
   auto dot = handler.rfind('.');
   auto bad = [&] {
-    return invalid("--handler must be module.function of Python identifiers (e.g. main.handler), not \"" + handler +
-                   "\"");
+    return invalid(
+        "--handler must be module.function of Python identifiers (e.g. main.handler), not \"" +
+        handler + "\"");
   };
   if (dot == std::string::npos || dot == 0) return bad();
   if (!is_identifier(handler.substr(dot + 1))) return bad();
@@ -687,21 +784,26 @@ Result<std::string> read_code_file(const std::string& path, uint64_t limit) {
   std::error_code ec;
   auto st = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(st)) return invalid(path + ": no such file");
-  if (std::filesystem::is_directory(st)) return invalid(path + " is a directory: give a .py file or a .zip package");
+  if (std::filesystem::is_directory(st))
+    return invalid(path + " is a directory: give a .py file or a .zip package");
   std::string ext = code_ext(path);
-  if (ext.empty()) return invalid(path + " is neither a Python file (.py) nor a zip package (.zip)");
+  if (ext.empty())
+    return invalid(path + " is neither a Python file (.py) nor a zip package (.zip)");
   auto size = std::filesystem::file_size(path, ec);
   if (ec) return invalid(path + ": " + ec.message());
   if (size > limit) {
-    std::string mib = limit >= (1u << 20) && limit % (1u << 20) == 0 ? " (" + std::to_string(limit >> 20) + " MiB)" : "";
-    return invalid(path + " is " + std::to_string(size) + " bytes; the limit is " + std::to_string(limit) + " bytes" +
-                   mib);
+    std::string mib = limit >= (1u << 20) && limit % (1u << 20) == 0
+                          ? " (" + std::to_string(limit >> 20) + " MiB)"
+                          : "";
+    return invalid(path + " is " + std::to_string(size) + " bytes; the limit is " +
+                   std::to_string(limit) + " bytes" + mib);
   }
   std::ifstream f(path, std::ios::binary);
   if (!f) return invalid(path + ": cannot be read");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (ext == ".zip") {
-    if (bytes.rfind(std::string("PK\x05\x06", 4), 0) == 0) return invalid(path + " is an empty zip archive");
+    if (bytes.rfind(std::string("PK\x05\x06", 4), 0) == 0)
+      return invalid(path + " is an empty zip archive");
     if (bytes.rfind(std::string("PK\x03\x04", 4), 0) != 0) {
       return invalid(path + " is not a zip archive (it does not start with PK\\x03\\x04)");
     }
@@ -709,6 +811,97 @@ Result<std::string> read_code_file(const std::string& path, uint64_t limit) {
     return invalid(path + " is not a Python source file (not UTF-8 text)");
   }
   return bytes;
+}
+
+namespace {
+
+void put16(std::string& out, uint32_t v) {
+  out += static_cast<char>(v & 0xff);
+  out += static_cast<char>((v >> 8) & 0xff);
+}
+void put32(std::string& out, uint32_t v) {
+  put16(out, v & 0xffff);
+  put16(out, v >> 16);
+}
+
+}  // namespace
+
+Result<std::string> zip_directory(const std::string& dir, uint64_t limit) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return invalid(dir + ": no such directory");
+  std::vector<std::string> names;
+  auto skip = [](const fs::path& p) {
+    std::string n = p.filename().string();
+    return n.empty() || n[0] == '.' || n == "__pycache__" || p.extension() == ".pyc";
+  };
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (skip(it->path())) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) names.push_back(fs::relative(it->path(), dir).generic_string());
+  }
+  if (ec) return invalid(dir + ": " + ec.message());
+  if (names.empty()) return invalid(dir + " has no files to zip");
+  std::sort(names.begin(), names.end());
+  // Stored (not compressed) entries with a fixed time (1980-01-01): the same
+  // files give the same bytes, hence the same content address.
+  std::string out, central;
+  for (const auto& name : names) {
+    std::ifstream f(fs::path(dir) / name, std::ios::binary);
+    if (!f) return invalid(dir + "/" + name + ": cannot be read");
+    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (out.size() + data.size() > limit) {
+      return invalid(dir + " zipped is over " + std::to_string(limit) + " bytes; the limit is " +
+                     std::to_string(limit) + " bytes" +
+                     (limit % (1u << 20) == 0 ? " (" + std::to_string(limit >> 20) + " MiB)" : ""));
+    }
+    boost::crc_32_type crc;
+    crc.process_bytes(data.data(), data.size());
+    uint32_t offset = static_cast<uint32_t>(out.size());
+    auto header = [&](std::string& h, bool central_entry) {
+      put32(h, central_entry ? 0x02014b50 : 0x04034b50);
+      if (central_entry) put16(h, 0x0314);  // made by: Unix, 2.0
+      put16(h, 20);                         // version needed: 2.0
+      put16(h, 0x0800);                     // UTF-8 names
+      put16(h, 0);                          // stored
+      put16(h, 0);                          // 00:00
+      put16(h, (0 << 9) | (1 << 5) | 1);    // 1980-01-01
+      put32(h, crc.checksum());
+      put32(h, static_cast<uint32_t>(data.size()));
+      put32(h, static_cast<uint32_t>(data.size()));
+      put16(h, static_cast<uint32_t>(name.size()));
+      put16(h, 0);  // extra
+      if (central_entry) {
+        put16(h, 0);               // comment
+        put16(h, 0);               // disk
+        put16(h, 0);               // internal attributes
+        put32(h, 0100644u << 16);  // external: -rw-r--r--
+        put32(h, offset);
+      }
+      h += name;
+    };
+    header(out, false);
+    out += data;
+    header(central, true);
+  }
+  uint32_t cd_offset = static_cast<uint32_t>(out.size());
+  out += central;
+  put32(out, 0x06054b50);
+  put16(out, 0);
+  put16(out, 0);
+  put16(out, static_cast<uint32_t>(names.size()));
+  put16(out, static_cast<uint32_t>(names.size()));
+  put32(out, static_cast<uint32_t>(central.size()));
+  put32(out, cd_offset);
+  put16(out, 0);
+  if (out.size() > limit) {
+    return invalid(dir + " zipped is " + std::to_string(out.size()) + " bytes; the limit is " +
+                   std::to_string(limit) + " bytes");
+  }
+  return out;
 }
 
 std::string find_python(const std::string& preferred) {
@@ -729,19 +922,22 @@ Status python_check(const std::string& python, const std::string& path, const st
                     const std::string& handler) {
   auto dot = handler.rfind('.');
   if (dot == std::string::npos) return check_handler(handler);
-  auto r = run_capture({python, "-I", "-c", kChecker, path, filename, handler.substr(0, dot), handler.substr(dot + 1)});
+  auto r = run_capture({python, "-I", "-c", kChecker, path, filename, handler.substr(0, dot),
+                        handler.substr(dot + 1)});
   if (!r) return Status(Code::kUnavailable, r.status().message());
   auto [code, output] = *r;
   if (code == 0) return Status::ok();
   // The checker's verdict is its one line; anything else (a traceback) is the checker failing.
   std::string line = first_line(output, 500);
-  if (code == 1 && output.find("Traceback") == std::string::npos && !line.empty()) return invalid(line);
+  if (code == 1 && output.find("Traceback") == std::string::npos && !line.empty())
+    return invalid(line);
   std::string last;
   std::stringstream ss(output);
   for (std::string l; std::getline(ss, l);) {
     if (!l.empty()) last = l;
   }
-  return Status(Code::kUnavailable, python + " exited " + std::to_string(code) + (last.empty() ? "" : ": " + last));
+  return Status(Code::kUnavailable,
+                python + " exited " + std::to_string(code) + (last.empty() ? "" : ": " + last));
 }
 
 Status apply_env(Json& env, const std::vector<std::string>& items) {
@@ -756,8 +952,10 @@ Status apply_env(Json& env, const std::vector<std::string>& items) {
       name = item.substr(0, item.size() - 1);
       remove = true;
     }
-    if (name.empty()) return invalid("--env wants NAME=VALUE (or NAME- to remove one), not \"" + item + "\"");
-    auto it = std::find_if(env.begin(), env.end(), [&](const Json& e) { return jstr(e, {"name"}) == name; });
+    if (name.empty())
+      return invalid("--env wants NAME=VALUE (or NAME- to remove one), not \"" + item + "\"");
+    auto it = std::find_if(env.begin(), env.end(),
+                           [&](const Json& e) { return jstr(e, {"name"}) == name; });
     if (remove) {
       if (it != env.end()) env.erase(it);
     } else if (it != env.end()) {
@@ -777,7 +975,9 @@ Status apply_settings(Json& spec, const FunctionOptions& o) {
   auto set_scale = [&](const char* field, const std::optional<long long>& v, const char* flag,
                        long long min) -> Status {
     if (!v) return Status::ok();
-    if (*v < min) return invalid(std::string(flag) + " must be at least " + std::to_string(min) + ", not " + std::to_string(*v));
+    if (*v < min)
+      return invalid(std::string(flag) + " must be at least " + std::to_string(min) + ", not " +
+                     std::to_string(*v));
     if (!spec.contains("scale") || !spec["scale"].is_object()) spec["scale"] = Json::object();
     spec["scale"][field] = *v;
     return Status::ok();
@@ -787,7 +987,8 @@ Status apply_settings(Json& spec, const FunctionOptions& o) {
   if (Status s = set_scale("targetConcurrency", o.concurrency, "--concurrency", 1); !s) return s;
   if (Status s = set_scale("scaleToZeroAfterSeconds", o.idle, "--idle", 0); !s) return s;
   if (o.timeout) {
-    if (*o.timeout < 1) return invalid("--timeout must be at least 1 second, not " + std::to_string(*o.timeout));
+    if (*o.timeout < 1)
+      return invalid("--timeout must be at least 1 second, not " + std::to_string(*o.timeout));
     spec["timeoutSeconds"] = *o.timeout;
   }
   const Json& mn = api::field_at(spec, {"scale", "minScale"});
@@ -795,7 +996,8 @@ Status apply_settings(Json& spec, const FunctionOptions& o) {
   long long min_v = mn.is_number_integer() ? mn.get<long long>() : 0;
   long long max_v = mx.is_number_integer() ? mx.get<long long>() : 10;
   if (min_v > max_v) {
-    return invalid("min scale " + std::to_string(min_v) + " is above max scale " + std::to_string(max_v));
+    return invalid("min scale " + std::to_string(min_v) + " is above max scale " +
+                   std::to_string(max_v));
   }
   if (!o.env.empty()) {
     Json env = spec.contains("env") ? spec["env"] : Json::array();
@@ -807,14 +1009,17 @@ Status apply_settings(Json& spec, const FunctionOptions& o) {
 
 std::string describe_function(const Json& fn, long long code_size, long long now) {
   std::vector<std::pair<std::string, std::string>> rows;
-  auto add = [&](const std::string& k, const std::string& v) { rows.emplace_back(k, v.empty() ? "<none>" : v); };
+  auto add = [&](const std::string& k, const std::string& v) {
+    rows.emplace_back(k, v.empty() ? "<none>" : v);
+  };
   add("Name", jstr(fn, {"metadata", "name"}));
   add("Namespace", jstr(fn, {"metadata", "namespace"}));
   add("Labels", labels_string(api::field_at(fn, {"metadata", "labels"})));
   std::string created = jstr(fn, {"metadata", "creationTimestamp"});
   add("Created", created.empty() ? "" : created + " (" + human_age(created, now) + " ago)");
   add("Runtime", jstr(fn, {"spec", "runtime"}).empty() ? "python3" : jstr(fn, {"spec", "runtime"}));
-  add("Handler", jstr(fn, {"spec", "handler"}).empty() ? "main.handler" : jstr(fn, {"spec", "handler"}));
+  add("Handler",
+      jstr(fn, {"spec", "handler"}).empty() ? "main.handler" : jstr(fn, {"spec", "handler"}));
   std::string size = code_size >= 0 ? ", " + std::to_string(code_size) + " bytes" : "";
   std::string hash = jstr(fn, {"spec", "code", "hash"});
   std::string filename = jstr(fn, {"spec", "code", "filename"});
@@ -835,7 +1040,8 @@ std::string describe_function(const Json& fn, long long code_size, long long now
   const Json& lim = api::field_at(fn, {"spec", "resources", "limits"});
   if (lim.is_object()) {
     for (auto it = lim.begin(); it != lim.end(); ++it) {
-      limits += (limits.empty() ? "" : ", ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+      limits += (limits.empty() ? "" : ", ") + it.key() + "=" +
+                (it->is_string() ? it->get<std::string>() : it->dump());
     }
   }
   add("Limits", limits);
@@ -856,7 +1062,8 @@ std::string describe_function(const Json& fn, long long code_size, long long now
     out += "Conditions:\n";
     std::vector<std::vector<std::string>> table{{"Type", "Status", "Reason", "Message"}};
     for (const auto& c : conds) {
-      table.push_back({jstr(c, {"type"}), jstr(c, {"status"}), jstr(c, {"reason"}), first_line(jstr(c, {"message"}))});
+      table.push_back({jstr(c, {"type"}), jstr(c, {"status"}), jstr(c, {"reason"}),
+                       first_line(jstr(c, {"message"}))});
     }
     std::stringstream ss(format_columns(table));
     for (std::string l; std::getline(ss, l);) {
@@ -883,24 +1090,34 @@ std::string invoke_error_line(int code, const std::string& body) {
 }
 
 CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
-  auto* fn = app.add_subcommand("function", "Serverless functions: create, invoke, update, logs, delete (alias fn)");
+  auto* fn = app.add_subcommand(
+      "function", "Serverless functions: create, invoke, update, logs, delete (alias fn)");
   fn->alias("fn");
   fn->alias("functions");
   fn->require_subcommand(1);
   auto settings = [&o](CLI::App* s) {
-    s->add_option("-f,--filename", o.file, "FILE.py (one module) or FILE.zip (a package)")->allow_extra_args(false);
-    s->add_option("--handler", o.handler, "module.function (default FILE-stem.handler; main.handler for a zip)");
-    s->add_option_function<long long>("--min-scale", [&o](const long long& v) { o.min_scale = v; },
-                                      "Instances kept even when idle (default 0)");
-    s->add_option_function<long long>("--max-scale", [&o](const long long& v) { o.max_scale = v; },
-                                      "At most this many instances (default 10)");
-    s->add_option_function<long long>("--concurrency", [&o](const long long& v) { o.concurrency = v; },
-                                      "Target in-flight requests per instance (default 1)");
-    s->add_option_function<long long>("--idle", [&o](const long long& v) { o.idle = v; },
-                                      "Seconds without requests before scaling to zero (default 30)");
-    s->add_option_function<long long>("--timeout", [&o](const long long& v) { o.timeout = v; },
-                                      "Seconds one invocation may run (default 60)");
-    s->add_option("--env", o.env, "NAME=VALUE (repeatable; NAME- removes on update)")->allow_extra_args(false);
+    s->add_option("-f,--filename", o.file,
+                  "FILE.py (one module), FILE.zip (a package) or DIR (zipped here)")
+        ->allow_extra_args(false);
+    s->add_option("--handler", o.handler,
+                  "module.function (default FILE-stem.handler; main.handler for a zip)");
+    s->add_option_function<long long>(
+        "--min-scale", [&o](const long long& v) { o.min_scale = v; },
+        "Instances kept even when idle (default 0)");
+    s->add_option_function<long long>(
+        "--max-scale", [&o](const long long& v) { o.max_scale = v; },
+        "At most this many instances (default 10)");
+    s->add_option_function<long long>(
+        "--concurrency", [&o](const long long& v) { o.concurrency = v; },
+        "Target in-flight requests per instance (default 1)");
+    s->add_option_function<long long>(
+        "--idle", [&o](const long long& v) { o.idle = v; },
+        "Seconds without requests before scaling to zero (default 30)");
+    s->add_option_function<long long>(
+        "--timeout", [&o](const long long& v) { o.timeout = v; },
+        "Seconds one invocation may run (default 60)");
+    s->add_option("--env", o.env, "NAME=VALUE (repeatable; NAME- removes on update)")
+        ->allow_extra_args(false);
     s->add_option("--python", o.python, "The python3 used to check the code before upload");
   };
   auto sub = [&](const char* action, const char* help, bool name_required) {
@@ -910,26 +1127,36 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
     s->callback([&o, action] { o.action = action; });
     return s;
   };
-  settings(sub("create", "Upload code and create a Function: create NAME -f FILE.py|FILE.zip", true));
-  settings(sub("update", "New code and/or settings for a Function (unspecified ones are kept)", true));
+  settings(
+      sub("create", "Upload code and create a Function: create NAME -f FILE.py|FILE.zip", true));
+  settings(
+      sub("update", "New code and/or settings for a Function (unspecified ones are kept)", true));
   auto* get = sub("get", "List Functions (NAME READY URL AGE), or one", false);
   get->alias("list");
   get->alias("ls");
   get->add_option("-o,--output", o.output, "yaml|json");
   sub("describe", "Revision, code, scale settings, URL, instances, conditions and events", true);
   auto* invoke = sub("invoke", "Call a Function through the gateway and print the answer", true);
-  invoke->add_option("-d,--data", o.data, "JSON body, @FILE or @- (stdin); without it: GET")->allow_extra_args(false);
-  invoke->add_option("-q,--query", o.query, "k=v query parameter (repeatable)")->allow_extra_args(false);
+  invoke->add_option("-d,--data", o.data, "JSON body, @FILE or @- (stdin); without it: GET")
+      ->allow_extra_args(false);
+  invoke->add_option("-q,--query", o.query, "k=v query parameter (repeatable)")
+      ->allow_extra_args(false);
   invoke->add_flag("-v,--verbose", o.verbose, "Print the status, time and X-Instance on stderr");
-  sub("url", "Print the Function's invoke URL", true);
+  invoke->add_option("--url-wait", o.url_wait, "Seconds to wait for a new Function's URL (default 10)")
+      ->check(CLI::Range(0, 600));
+  sub("url", "Print the Function's invoke URL", true)
+      ->add_option("--url-wait", o.url_wait, "Seconds to wait for a new Function's URL (default 10)")
+      ->check(CLI::Range(0, 600));
   auto* logs = sub("logs", "Logs of every instance of a Function, each line prefixed [pod]", true);
-  logs->add_flag("-f,--follow", o.follow, "Stream, following new instances, until the Function is deleted");
+  logs->add_flag("-f,--follow", o.follow,
+                 "Stream, following new instances, until the Function is deleted");
   sub("delete", "Delete a Function (its instances and code go with it)", true);
   return fn;
 }
 
-int run_function(const std::string& server, const std::string& ns, std::chrono::milliseconds request_timeout,
-                 const FunctionOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
+int run_function(const std::string& server, const std::string& ns,
+                 std::chrono::milliseconds request_timeout, const FunctionOptions& o,
+                 std::istream& in, std::ostream& out, std::ostream& err) {
   try {
     FunctionCmd cmd(server, ns, request_timeout, o, in, out, err);
     return cmd.run();

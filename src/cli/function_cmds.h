@@ -38,7 +38,7 @@ struct FunctionOptions {
   std::string action;  // create | update | get | describe | invoke | url | logs | delete
   std::string name;
   // create / update
-  std::string file;
+  std::string file;  // FILE.py, FILE.zip, or a directory (zipped on the fly)
   std::string handler;
   std::optional<long long> min_scale, max_scale, concurrency, idle, timeout;
   std::vector<std::string> env;  // K=V sets, K- removes (update)
@@ -48,6 +48,7 @@ struct FunctionOptions {
   std::string data;                // JSON, @file or @- (stdin); empty: GET
   std::vector<std::string> query;  // k=v
   bool verbose = false;
+  int url_wait = 10;  // invoke/url: seconds to wait for status.url of a new Function
   // logs
   bool follow = false;
   // The interpreter for the client-side code check; "" = /usr/bin/python3,
@@ -60,8 +61,9 @@ struct FunctionOptions {
 CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
-int run_function(const std::string& server, const std::string& ns, std::chrono::milliseconds request_timeout,
-                 const FunctionOptions& o, std::istream& in, std::ostream& out, std::ostream& err);
+int run_function(const std::string& server, const std::string& ns,
+                 std::chrono::milliseconds request_timeout, const FunctionOptions& o,
+                 std::istream& in, std::ostream& out, std::ostream& err);
 
 // ---- pure parts, exposed for tests ----
 
@@ -72,6 +74,10 @@ Status check_handler(const std::string& handler);
 // Reads and checks a code file without Python: exists, .py/.zip by extension
 // and content, size ≤ limit. kInvalid with one user-facing line.
 Result<std::string> read_code_file(const std::string& path, uint64_t limit = kMaxCodeBytes);
+// A directory's files as a zip (stored entries, sorted names, fixed
+// timestamps: the same files give the same bytes), without dot files,
+// __pycache__ and .pyc. kInvalid for no directory, no files, or over limit.
+Result<std::string> zip_directory(const std::string& dir, uint64_t limit = kMaxCodeBytes);
 // Runs the embedded checker with `python` on the code at path (a .py or
 // .zip, named filename): syntax of every module, handler module present,
 // function defined at top level. kInvalid with one line ("hello.py:3:

@@ -36,7 +36,8 @@ class FunctionCmdsTest : public ::testing::Test {
     return p.string();
   }
   // A zip of (name, text) entries written by the local python3 (skips without one).
-  std::string zip(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files) {
+  std::string zip(const std::string& name,
+                  const std::vector<std::pair<std::string, std::string>>& files) {
     std::string script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\n";
     std::vector<std::string> args;
     for (size_t i = 0; i < files.size(); ++i) {
@@ -68,7 +69,8 @@ TEST_F(FunctionCmdsTest, DefaultHandlerIsTheFileStemOrMainForAZip) {
 TEST_F(FunctionCmdsTest, HandlerMustBeModuleDotFunctionOfIdentifiers) {
   EXPECT_TRUE(check_handler("main.handler"));
   EXPECT_TRUE(check_handler("pkg.sub.run_2"));
-  for (const char* bad : {"handler", ".handler", "main.", "main..handler", "hello-v2.handler", "main.2x", "a b.c", ""}) {
+  for (const char* bad : {"handler", ".handler", "main.", "main..handler", "hello-v2.handler",
+                          "main.2x", "a b.c", ""}) {
     Status s = check_handler(bad);
     EXPECT_EQ(s.code(), Code::kInvalid) << bad;
     EXPECT_NE(s.message().find("module.function"), std::string::npos) << s.message();
@@ -78,12 +80,16 @@ TEST_F(FunctionCmdsTest, HandlerMustBeModuleDotFunctionOfIdentifiers) {
 TEST_F(FunctionCmdsTest, ReadCodeFileRejectsWhatIsNotPythonOrZip) {
   auto missing = read_code_file((dir_ / "nope.py").string());
   EXPECT_EQ(missing.status().message(), (dir_ / "nope.py").string() + ": no such file");
-  EXPECT_NE(read_code_file(dir_.string()).status().message().find("is a directory"), std::string::npos);
+  EXPECT_NE(read_code_file(dir_.string()).status().message().find("is a directory"),
+            std::string::npos);
   auto txt = read_code_file(write("a.txt", "x"));
-  EXPECT_NE(txt.status().message().find("neither a Python file (.py) nor a zip package (.zip)"), std::string::npos);
+  EXPECT_NE(txt.status().message().find("neither a Python file (.py) nor a zip package (.zip)"),
+            std::string::npos);
   auto fake = read_code_file(write("fake.zip", "def handler(e, c): pass\n"));
-  EXPECT_NE(fake.status().message().find("is not a zip archive"), std::string::npos) << fake.status().message();
-  auto empty = read_code_file(write("empty.zip", std::string("PK\x05\x06", 4) + std::string(18, '\0')));
+  EXPECT_NE(fake.status().message().find("is not a zip archive"), std::string::npos)
+      << fake.status().message();
+  auto empty =
+      read_code_file(write("empty.zip", std::string("PK\x05\x06", 4) + std::string(18, '\0')));
   EXPECT_NE(empty.status().message().find("empty zip archive"), std::string::npos);
   auto binary = read_code_file(write("bin.py", "\xff\xfe\x00x"));
   EXPECT_NE(binary.status().message().find("not UTF-8 text"), std::string::npos);
@@ -125,31 +131,38 @@ TEST_F(FunctionCmdsTest, PythonCheckWantsTheHandlerFunctionAtTopLevel) {
   // Assignments, imports and definitions under a top-level if/try count.
   EXPECT_TRUE(check(write("assign.py", "def _h(e, c): pass\nhandler = _h\n"), "assign.handler"));
   EXPECT_TRUE(check(write("imp.py", "from os.path import join as handler\n"), "imp.handler"));
-  EXPECT_TRUE(check(write("cond.py", "try:\n    import json\nexcept ImportError:\n    json = None\nelse:\n"
-                                     "    def handler(e, c): return 1\n"),
+  EXPECT_TRUE(check(write("cond.py",
+                          "try:\n    import json\nexcept ImportError:\n    json = None\nelse:\n"
+                          "    def handler(e, c): return 1\n"),
                     "cond.handler"));
   Status mod = check(write("hello.py", "def handler(e, c): pass\n"), "main.handler");
   EXPECT_EQ(mod.message(),
-            "handler module 'main' is not in hello.py (a single file is the module 'hello': use --handler "
+            "handler module 'main' is not in hello.py (a single file is the module 'hello': use "
+            "--handler "
             "hello.handler)");
 }
 
 TEST_F(FunctionCmdsTest, PythonCheckLooksInsideZips) {
   if (!have_python()) GTEST_SKIP() << "no python3";
-  std::string good = zip("good.zip", {{"main.py", "import helpers\ndef handler(e, c): return helpers.f()\n"},
-                                      {"helpers.py", "def f(): return 1\n"}});
+  std::string good =
+      zip("good.zip", {{"main.py", "import helpers\ndef handler(e, c): return helpers.f()\n"},
+                       {"helpers.py", "def f(): return 1\n"}});
   EXPECT_TRUE(check(good, "main.handler"));
   EXPECT_TRUE(check(zip("pkg.zip", {{"app/__init__.py", "def run(e, c): pass\n"}}), "app.run"));
   EXPECT_TRUE(check(zip("deep.zip", {{"a/b.py", "def run(e, c): pass\n"}}), "a.b.run"));
 
-  Status bad_helper = check(zip("bad.zip", {{"main.py", "def handler(e, c): pass\n"}, {"helpers.py", "x = (\n"}}),
-                            "main.handler");
-  EXPECT_EQ(bad_helper.message().rfind("helpers.py:1: SyntaxError: ", 0), 0u) << bad_helper.message();
+  Status bad_helper =
+      check(zip("bad.zip", {{"main.py", "def handler(e, c): pass\n"}, {"helpers.py", "x = (\n"}}),
+            "main.handler");
+  EXPECT_EQ(bad_helper.message().rfind("helpers.py:1: SyntaxError: ", 0), 0u)
+      << bad_helper.message();
   EXPECT_NE(bad_helper.message().find("(in bad.zip)"), std::string::npos);
 
-  Status folder = check(zip("folder.zip", {{"wordstats/main.py", "def handler(e, c): pass\n"}}), "main.handler");
+  Status folder = check(zip("folder.zip", {{"wordstats/main.py", "def handler(e, c): pass\n"}}),
+                        "main.handler");
   EXPECT_EQ(folder.message(),
-            "folder.zip has no main.py or main/__init__.py for handler main.handler (found wordstats/main.py: zip "
+            "folder.zip has no main.py or main/__init__.py for handler main.handler (found "
+            "wordstats/main.py: zip "
             "the files, not their folder)");
   Status nofn = check(zip("nofn.zip", {{"main.py", "def other(e, c): pass\n"}}), "main.handler");
   EXPECT_EQ(nofn.message(), "main.py has no top-level function 'handler' (handler main.handler)");
@@ -158,6 +171,42 @@ TEST_F(FunctionCmdsTest, PythonCheckLooksInsideZips) {
   Status c = check(corrupt, "main.handler");
   EXPECT_EQ(c.code(), Code::kInvalid);
   EXPECT_EQ(c.message().rfind("corrupt.zip is not a valid zip archive", 0), 0u) << c.message();
+}
+
+TEST_F(FunctionCmdsTest, ZipDirectoryIsAReproducibleZipOfTheSources) {
+  write("pkg/main.py", "import helpers\ndef handler(e, c): return helpers.f()\n");
+  write("pkg/helpers.py", "def f(): return 1\n");
+  write("pkg/sub/x.py", "y = 2\n");
+  write("pkg/__pycache__/helpers.cpython-311.pyc", "junk");
+  write("pkg/.git/config", "junk");
+  write("pkg/old.pyc", "junk");
+  auto z = zip_directory((dir_ / "pkg").string());
+  ASSERT_TRUE(z) << z.status().message();
+  EXPECT_EQ(z->rfind(std::string("PK\x03\x04", 4), 0), 0u);
+  auto again = zip_directory((dir_ / "pkg").string());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *z) << "the same files must give the same bytes (the same content address)";
+  EXPECT_EQ(zip_directory((dir_ / "pkg").string(), 100).status().code(), Code::kInvalid);
+  fs::create_directories(dir_ / "empty");
+  EXPECT_EQ(zip_directory((dir_ / "empty").string()).status().message(),
+            (dir_ / "empty").string() + " has no files to zip");
+  if (!have_python()) GTEST_SKIP() << "no python3 to read the zip back";
+  std::string path = write("pkg.zip", *z);
+  std::string script =
+      write("read.py",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n"
+            "print(','.join(i.filename for i in z.infolist()))\n"
+            "print(z.read('main.py').decode() == open(sys.argv[2]).read())\n");
+  std::string cmd = python_ + " " + script + " " + path + " " + (dir_ / "pkg/main.py").string() +
+                    " > " + (dir_ / "out.txt").string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream out(dir_ / "out.txt");
+  std::string names, same;
+  std::getline(out, names);
+  std::getline(out, same);
+  EXPECT_EQ(names, "helpers.py,main.py,sub/x.py");
+  EXPECT_EQ(same, "True");
+  EXPECT_TRUE(python_check(python_, path, "pkg.zip", "main.handler"));
 }
 
 TEST_F(FunctionCmdsTest, PythonCheckWithoutAWorkingPythonIsUnavailableNotInvalid) {
@@ -170,7 +219,10 @@ TEST_F(FunctionCmdsTest, PythonCheckWithoutAWorkingPythonIsUnavailableNotInvalid
 TEST_F(FunctionCmdsTest, EnvSetsReplacesAndRemoves) {
   Json env = Json::array({{{"name", "A"}, {"value", "1"}}, {{"name", "B"}, {"value", "2"}}});
   ASSERT_TRUE(apply_env(env, {"A=10", "C=x=y", "B-", "D="}));
-  EXPECT_EQ(env, Json::parse(R"([{"name":"A","value":"10"},{"name":"C","value":"x=y"},{"name":"D","value":""}])"));
+  EXPECT_EQ(
+      env,
+      Json::parse(
+          R"([{"name":"A","value":"10"},{"name":"C","value":"x=y"},{"name":"D","value":""}])"));
   for (const char* bad : {"=x", "NOEQ", "-"}) {
     Json e = Json::array();
     Status s = apply_env(e, {bad});
@@ -187,7 +239,10 @@ TEST_F(FunctionCmdsTest, SettingsKeepWhatWasNotGiven) {
   o.idle = 45;
   o.env = {"K=V"};
   ASSERT_TRUE(apply_settings(spec, o));
-  EXPECT_EQ(spec["scale"], Json::parse(R"({"minScale":0,"maxScale":3,"targetConcurrency":1,"scaleToZeroAfterSeconds":45})"));
+  EXPECT_EQ(
+      spec["scale"],
+      Json::parse(
+          R"({"minScale":0,"maxScale":3,"targetConcurrency":1,"scaleToZeroAfterSeconds":45})"));
   EXPECT_EQ(spec["handler"], "hello.handler");
   EXPECT_EQ(spec["timeoutSeconds"], 60);
   EXPECT_EQ(spec["env"], Json::parse(R"([{"name":"K","value":"V"}])"));
@@ -228,8 +283,10 @@ TEST_F(FunctionCmdsTest, ParsesEverySubcommandAndTheAlias) {
     app.parse(args);
   };
   FunctionOptions c;
-  parse({"fn", "create", "hello", "-f", "hello.py", "--handler", "hello.run", "--min-scale", "1", "--max-scale", "4",
-         "--concurrency", "2", "--idle", "40", "--timeout", "9", "--env", "A=1", "--env", "B=2"},
+  parse({"fn",        "create",      "hello", "-f",          "hello.py", "--handler",
+         "hello.run", "--min-scale", "1",     "--max-scale", "4",        "--concurrency",
+         "2",         "--idle",      "40",    "--timeout",   "9",        "--env",
+         "A=1",       "--env",       "B=2"},
         c);
   EXPECT_EQ(c.action, "create");
   EXPECT_EQ(c.name, "hello");
@@ -293,25 +350,32 @@ TEST_F(FunctionCmdsTest, DescribeShowsRevisionCodeScaleUrlAndConditions) {
                                "message": "hello.py:3: SyntaxError: invalid syntax\nmore"},
                               {"type": "Ready", "status": "False"}]}})");
   std::string d = describe_function(fn, 312, 0);
-  for (const char* want : {"Name:", "hello\n", "Handler:", "hello.handler", "Code:", "sha256:abc (hello.py, 312 bytes)",
-                           "Revision:", " 3\n", "GREETING=hi", "Timeout:", "20s",
-                           "min 1, max 4, target concurrency 2, to zero after 45s idle",
-                           "http://gw:31080/functions/default/hello", "1 ready / 2 desired", "Conditions:",
-                           "CodeValid", "InitFailed", "hello.py:3: SyntaxError: invalid syntax\n"}) {
+  for (const char* want :
+       {"Name:", "hello\n", "Handler:", "hello.handler",
+        "Code:", "sha256:abc (hello.py, 312 bytes)", "Revision:", " 3\n", "GREETING=hi",
+        "Timeout:", "20s", "min 1, max 4, target concurrency 2, to zero after 45s idle",
+        "http://gw:31080/functions/default/hello", "1 ready / 2 desired",
+        "Conditions:", "CodeValid", "InitFailed", "hello.py:3: SyntaxError: invalid syntax\n"}) {
     EXPECT_NE(d.find(want), std::string::npos) << want << "\n" << d;
   }
   EXPECT_EQ(d.find("more"), std::string::npos) << "a condition message shows its first line only";
-  Json inl = Json::parse(R"({"metadata":{"name":"e"},"spec":{"code":{"inline":"x=1\n","filename":"main.py"}}})");
+  Json inl = Json::parse(
+      R"({"metadata":{"name":"e"},"spec":{"code":{"inline":"x=1\n","filename":"main.py"}}})");
   std::string di = describe_function(inl, 4, 0);
   EXPECT_NE(di.find("inline (main.py, 4 bytes)"), std::string::npos) << di;
-  EXPECT_NE(di.find("min 0, max 10, target concurrency 1, to zero after 30s idle"), std::string::npos) << di;
+  EXPECT_NE(di.find("min 0, max 10, target concurrency 1, to zero after 30s idle"),
+            std::string::npos)
+      << di;
   EXPECT_NE(di.find("Conditions:  <none>"), std::string::npos) << di;
 }
 
 TEST_F(FunctionCmdsTest, InvokeErrorLineIsOneLine) {
-  EXPECT_EQ(invoke_error_line(500, R"({"error":"ZeroDivisionError","message":"division by zero","traceback":"T\nU"})"),
-            "error: HTTP 500: ZeroDivisionError: division by zero");
-  EXPECT_EQ(invoke_error_line(404, R"({"kind":"Status","message":"functions \"x\" not found","code":404})"),
+  EXPECT_EQ(
+      invoke_error_line(
+          500, R"({"error":"ZeroDivisionError","message":"division by zero","traceback":"T\nU"})"),
+      "error: HTTP 500: ZeroDivisionError: division by zero");
+  EXPECT_EQ(invoke_error_line(
+                404, R"({"kind":"Status","message":"functions \"x\" not found","code":404})"),
             "error: HTTP 404: functions \"x\" not found");
   EXPECT_EQ(invoke_error_line(503, "no instance became ready in 30s\nsecond line"),
             "error: HTTP 503: no instance became ready in 30s");

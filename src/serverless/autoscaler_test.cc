@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -433,6 +434,39 @@ TEST(Autoscaler, ThreadSamplesTicksAndStopsCleanly) {
   // It starts again, and the destructor stops it.
   a.start();
   ASSERT_TRUE(testing::eventually([&] { return loads.calls_.load() > calls; }));
+}
+
+TEST(Autoscaler, ReadsTheInstanceTable) {
+  // One instance at target 1 is busy and a second request waits: in flight 1
+  // + queued 1 with 1 ready → 2 instances (a panic: 2 ≥ 2 × 1).
+  InstanceTable table;
+  FunctionConfig f;
+  f.ns = "ns";
+  f.name = "f";
+  f.revision = "1";
+  f.target_concurrency = 1;
+  table.set_function(f);
+  table.add_instance("ns/f", InstanceRef{"p1", "node-1", "10.88.0.2", 8080, "1"});
+  Changes changes;
+  Autoscaler a(table, KpaConfig{}, changes.callback());
+  a.set_function("ns/f", settings(1, 0, 10));
+  a.tick(at(0));
+  EXPECT_EQ(a.desired("ns/f"), 1);  // keeps the ready instance (not idle yet)
+
+  auto first = table.acquire("ns/f", SteadyClock::now() + seconds(5));
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  std::thread waiter([&] {
+    auto second = table.acquire("ns/f", SteadyClock::now() + seconds(5));
+    if (second.is_ok()) table.release(*second, false);
+  });
+  ASSERT_TRUE(testing::eventually([&] { return table.load("ns/f").queued == 1; }));
+  a.sample(at(1));
+  a.tick(at(2));
+  table.release(*first, false);
+  waiter.join();
+  EXPECT_EQ(a.desired("ns/f"), 2);
+  EXPECT_DOUBLE_EQ(a.last("ns/f").panic_concurrency, 2);
+  EXPECT_EQ(changes.keys(), (std::vector<std::string>{"ns/f", "ns/f"}));  // 0 → 1 → 2
 }
 
 TEST(Autoscaler, OnChangeMayCallBack) {

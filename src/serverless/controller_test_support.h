@@ -27,6 +27,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/serverless/controllers.h"
 #include "test/fakes/controller_fixture.h"
+#include "test/fakes/temp_dir.h"
 
 namespace minik8s::serverless::testing_support {
 
@@ -37,7 +38,8 @@ using namespace std::chrono_literals;
 // is recorded. Threads: one accept thread serving connections in turn.
 class FakeRuntime {
  public:
-  using Handler = std::function<std::pair<int, std::string>(const std::string& target, const std::string& body)>;
+  using Handler = std::function<std::pair<int, std::string>(const std::string& target,
+                                                            const std::string& body)>;
 
   explicit FakeRuntime(Handler h) : handler_(std::move(h)), acceptor_(ioc_) {
     namespace asio = boost::asio;
@@ -128,6 +130,10 @@ class PodLoop {
     thread_.join();
   }
   void run(bool on) { running_ = on; }
+  // serve(false): pods run without a runtime server (connections refused)
+  // until serve(true). ready(false): Running pods get no Ready condition.
+  void serve(bool on) { serve_ = on; }
+  void ready(bool on) { ready_ = on; }
   // The runtime of a pod (null when none was started).
   FakeRuntime* runtime(const std::string& pod) {
     std::lock_guard l(mu_);
@@ -145,7 +151,8 @@ class PodLoop {
       RuntimeEndpoint ep;
       ep.ip = "127.0.0.1";
       ep.port = 1;  // refused: no runtime
-      if (FakeRuntime* rt = runtime(pod["metadata"]["name"].get<std::string>())) ep.port = rt->port();
+      if (FakeRuntime* rt = runtime(pod["metadata"]["name"].get<std::string>()))
+        ep.port = rt->port();
       return ep;
     };
   }
@@ -169,17 +176,17 @@ class PodLoop {
       return;
     }
     if (!running_) return;
-    std::string phase = p.contains("status") && p["status"].is_object() ? p["status"].value("phase", "") : "";
-    if (!phase.empty() && phase != "Pending") return;
-    {
+    std::string phase =
+        p.contains("status") && p["status"].is_object() ? p["status"].value("phase", "") : "";
+    if (serve_ && (phase.empty() || phase == "Pending" || phase == "Running")) {
       std::lock_guard l(mu_);
       if (!runtimes_.count(name)) runtimes_[name] = std::make_unique<FakeRuntime>(handler_);
     }
-    Json patch = {{"status",
-                   {{"phase", "Running"},
-                    {"podIP", "127.0.0.1"},
-                    {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
-    (void)client_.patch(*pods_, ns, name, client::PatchType::kMerge, patch, "status");
+    if (!phase.empty() && phase != "Pending") return;
+    Json status = {{"phase", "Running"}, {"podIP", "127.0.0.1"}};
+    if (ready_) status["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+    (void)client_.patch(*pods_, ns, name, client::PatchType::kMerge, {{"status", status}},
+                        "status");
   }
 
   client::Client& client_;
@@ -187,6 +194,8 @@ class PodLoop {
   const api::ResourceType* pods_ = nullptr;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{true};
+  std::atomic<bool> serve_{true};
+  std::atomic<bool> ready_{true};
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<FakeRuntime>> runtimes_;  // guarded by mu_
   std::thread thread_;
@@ -200,7 +209,8 @@ inline FakeRuntime::Handler default_runtime_handler() {
       std::string code = j.is_object() ? j.value("code", "") : "";
       // base64 of "SYNTAX" at offset 0 is "U1lOVEFY".
       if (code.rfind("U1lOVEFY", 0) == 0) {
-        return {400, R"({"error":"CodeInvalid","message":"main.py:1: invalid syntax\nTraceback..."})"};
+        return {400,
+                R"({"error":"CodeInvalid","message":"main.py:1: invalid syntax\nTraceback..."})"};
       }
       return {200, R"({"ok":true})"};
     }
@@ -210,6 +220,18 @@ inline FakeRuntime::Handler default_runtime_handler() {
 
 class ServerlessFixture : public controllers::testing_support::ApiFixture {
  protected:
+  // The ApiFixture's plane, with a code store.
+  void SetUp() override {
+    apiserver::ApiServerOptions opts;
+    opts.node_port_min = 30000;
+    opts.node_port_max = 30100;
+    ASSERT_FALSE(code_dir_.path().empty());
+    opts.code_dir = code_dir_.path();
+    ASSERT_NO_FATAL_FAILURE(local_.start(opts, "sl"));
+    client_ = &local_.client();
+  }
+  minik8s::testing::TempDir code_dir_{"sl-code"};
+
   const api::ResourceType& pods() { return kind("v1", "Pod"); }
   const api::ResourceType& nodes() { return kind("v1", "Node"); }
   const api::ResourceType& functions() { return kind(kApiVersion, "Function"); }
@@ -221,7 +243,8 @@ class ServerlessFixture : public controllers::testing_support::ApiFixture {
     set_node_ready(name, ready);
   }
   void set_node_ready(const std::string& name, bool ready) {
-    Json patch = {{"status", {{"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
+    Json patch = {
+        {"status", {{"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}}}};
     auto r = client_->patch(nodes(), "", name, client::PatchType::kMerge, patch, "status");
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   }
@@ -246,7 +269,8 @@ class ServerlessFixture : public controllers::testing_support::ApiFixture {
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   }
   // Applies fn to the stored Function and PUTs it (retrying conflicts).
-  void update_function(const std::string& ns, const std::string& name, const std::function<void(Json&)>& fn) {
+  void update_function(const std::string& ns, const std::string& name,
+                       const std::function<void(Json&)>& fn) {
     for (int i = 0; i < 20; ++i) {
       auto g = client_->get(functions(), ns, name);
       ASSERT_TRUE(g.is_ok()) << g.status().to_string();
@@ -284,7 +308,8 @@ class ServerlessFixture : public controllers::testing_support::ApiFixture {
     }
     return out;
   }
-  static std::string condition(const Json& obj, const std::string& type, const char* what = "status") {
+  static std::string condition(const Json& obj, const std::string& type,
+                               const char* what = "status") {
     if (!obj.contains("status") || !obj["status"].contains("conditions")) return "";
     for (const Json& c : obj["status"]["conditions"]) {
       if (c.value("type", "") == type) return c.value(what, "");

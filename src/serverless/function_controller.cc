@@ -23,15 +23,16 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <condition_variable>
 #include <thread>
 
 #include "minik8s/api/selector.h"
+#include "minik8s/client/code.h"
 #include "minik8s/client/controller.h"
 #include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
@@ -83,8 +84,10 @@ std::string revision_hash(const Json& spec) {
   const Json& code = field(spec, "code");
   Json basis = {{"runtime", field(spec, "runtime")},
                 {"handler", field(spec, "handler")},
-                {"code", {{"hash", field(code, "hash")}, {"inline", field(code, "inline")},
-                          {"filename", field(code, "filename")}}},
+                {"code",
+                 {{"hash", field(code, "hash")},
+                  {"inline", field(code, "inline")},
+                  {"filename", field(code, "filename")}}},
                 {"env", field(spec, "env")},
                 {"resources", field(spec, "resources")},
                 {"timeoutSeconds", field(spec, "timeoutSeconds")}};
@@ -115,7 +118,8 @@ bool owned_by(const Json& pod, const std::string& uid) {
 std::string init_error_message(const std::string& body) {
   std::string msg = body;
   auto j = Json::parse(body, nullptr, false);
-  if (j.is_object() && j.contains("message") && j["message"].is_string()) msg = j["message"].get<std::string>();
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    msg = j["message"].get<std::string>();
   auto nl = msg.find('\n');
   if (nl != std::string::npos) msg.resize(nl);
   if (msg.size() > 1024) msg.resize(1024);
@@ -132,8 +136,10 @@ Json condition(const char* type, bool ok, const std::string& reason, const std::
 }  // namespace
 
 struct FunctionController::Impl : client::Controller {
-  Impl(client::SharedInformerFactory& f, InstanceTable& t, Autoscaler& a, FunctionControllerOptions o, Clock& clk)
-      : client::Controller(f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(5)}, clk),
+  Impl(client::SharedInformerFactory& f, InstanceTable& t, Autoscaler& a,
+       FunctionControllerOptions o, Clock& clk)
+      : client::Controller(
+            f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(5)}, clk),
         table(t),
         autoscaler(a),
         opts(std::move(o)),
@@ -166,21 +172,25 @@ struct FunctionController::Impl : client::Controller {
 
   std::mutex mu;
   // Guarded by mu:
-  std::map<std::string, std::string> code_cache;             // hash → bytes
+  std::map<std::string, std::string> code_cache;                // hash → bytes
   std::map<std::string, std::pair<std::string, Json>> written;  // key → {uid, status last written}
-  std::map<std::string, Invalid> refused;                    // key → the refused revision
-  std::map<std::string, Claim> claimed;                      // "ns/pod" → claim not yet seen relabelled
-  std::map<std::string, std::set<std::string>> failed;       // key → pods the gateway saw die
+  std::map<std::string, Invalid> refused;                       // key → the refused revision
+  std::map<std::string, Claim> claimed;  // "ns/pod" → claim not yet seen relabelled
+  std::map<std::string, std::set<std::string>> failed;  // key → pods the gateway saw die
   std::map<std::string, std::map<std::string, std::pair<std::string, Steady::time_point>>>
-      creating;                                              // key → pod → {revision, when}
-  std::map<std::string, Registered> registered;              // key → last registration
-  std::map<std::string, std::pair<int, Steady::time_point>> demand_floor;  // key → {instances, since}
+      creating;                                  // key → pod → {revision, when}
+  std::map<std::string, Registered> registered;  // key → last registration
+  // "ns/pod" → {uid, revision} /init'ed, until the cache shows the annotation.
+  std::map<std::string, std::pair<std::string, std::string>> inited;
+  std::map<std::string, std::pair<int, Steady::time_point>>
+      demand_floor;  // key → {instances, since}
 
   std::jthread failed_poller;  // on_synced() .. on_stopped()
 
   void public_enqueue(const std::string& key) { enqueue(key); }
 
-  void record(const Json& obj, const std::string& type, const std::string& reason, const std::string& msg) {
+  void record(const Json& obj, const std::string& type, const std::string& reason,
+              const std::string& msg) {
     events.record(obj, kApiVersion, "Function", type, reason, msg);
   }
 
@@ -189,7 +199,8 @@ struct FunctionController::Impl : client::Controller {
   Status setup() override {
     functions_type = api::find_kind(kApiVersion, "Function");
     pods_type = api::find_kind("v1", "Pod");
-    if (!functions_type || !pods_type) return internal_error("the kind table lacks Function or Pod");
+    if (!functions_type || !pods_type)
+      return internal_error("the kind table lacks Function or Pod");
     client::InformerOptions fo;
     fo.resync = kFunctionResync;  // picks up instances the gateway saw fail between pod events
     functions = &factory().informer(*functions_type, fo);
@@ -238,7 +249,8 @@ struct FunctionController::Impl : client::Controller {
       if (!old_fn.empty() && old_fn != fn) enqueue(ns + "/" + old_fn);
     }
     // A pool pod that became Ready may serve a function with requests waiting.
-    if (label(pod, kLabelPool) == "true" && pod_serving(pod) && !(old_pod && pod_serving(*old_pod))) {
+    if (label(pod, kLabelPool) == "true" && pod_serving(pod) &&
+        !(old_pod && pod_serving(*old_pod))) {
       for (const auto& f : functions->indexer().by_index(client::kNamespaceIndex, ns)) {
         std::string key = client::object_key(*f);
         if (table.load(key).queued > 0) enqueue(key);
@@ -284,18 +296,12 @@ struct FunctionController::Impl : client::Controller {
       auto it = code_cache.find(hash);
       if (it != code_cache.end()) return it->second;
     }
-    Result<std::string> bytes = opts.fetch_code ? opts.fetch_code(hash) : fetch_from_store(hash);
+    Result<std::string> bytes =
+        opts.fetch_code ? opts.fetch_code(hash) : client::download_code(api_client().rest(), hash);
     if (!bytes) return bytes;
     std::lock_guard l(mu);
     code_cache[hash] = *bytes;
     return bytes;
-  }
-
-  Result<std::string> fetch_from_store(const std::string& hash) {
-    auto r = api_client().rest().request("GET", "/apis/" + std::string(kGroup) + "/v1/code/" + hash, "", "", "");
-    if (!r) return r.status();
-    if (r->status != 200) return client::status_from_response(r->status, r->body);
-    return std::move(r->body);
   }
 
   std::string init_payload(const Json& fn, const std::string& rev, const std::string& code) const {
@@ -325,6 +331,7 @@ struct FunctionController::Impl : client::Controller {
     bool claim = false;  // a pool pod: relabel after /init
     InitOutcome outcome = InitOutcome::kError;
     std::string message;
+    bool unreachable = false;  // no HTTP answer
   };
 
   // POST /init, add_instance on 200, then write the pod (relabel a claimed
@@ -336,6 +343,7 @@ struct FunctionController::Impl : client::Controller {
     auto r = pod_http(ep.ip, ep.port, "POST", "/init", payload, opts.init_timeout);
     if (!r) {
       t.message = r.status().message();
+      t.unreachable = true;
       return;
     }
     if (r->status == 400) {
@@ -350,10 +358,14 @@ struct FunctionController::Impl : client::Controller {
     }
     table.add_instance(key, instance_ref(pod, rev));
     t.outcome = InitOutcome::kOk;
+    {
+      std::lock_guard l(mu);
+      inited[ns_of(pod) + "/" + name_of(pod)] = {uid_of(pod), rev};
+    }
     Status st = t.claim ? relabel(pod, fn, rev) : annotate(pod, {{kAnnotationInitialized, rev}});
     if (!st.is_ok()) {
-      spdlog::warn("{}: pod {}/{} initialised for {} but not updated: {}", kComponent, ns_of(pod), name_of(pod),
-                   key, st.message());
+      spdlog::warn("{}: pod {}/{} initialised for {} but not updated: {}", kComponent, ns_of(pod),
+                   name_of(pod), key, st.message());
       t.message = st.message();
     }
   }
@@ -369,7 +381,8 @@ struct FunctionController::Impl : client::Controller {
         auto g = api_client().get(*pods_type, ns_of(cached), name_of(cached));
         if (!g) return g.status();
         pod = std::move(*g);
-        if (uid_of(pod) != uid_of(cached)) return not_found("pod " + name_of(cached) + " was replaced");
+        if (uid_of(pod) != uid_of(cached))
+          return not_found("pod " + name_of(cached) + " was replaced");
       }
       Json& meta = pod["metadata"];
       if (!meta["labels"].is_object()) meta["labels"] = Json::object();
@@ -402,6 +415,10 @@ struct FunctionController::Impl : client::Controller {
 
   Status delete_pod(const std::string& key, const std::string& ns, const std::string& pod) {
     table.remove_instance(key, pod);
+    {
+      std::lock_guard l(mu);
+      inited.erase(ns + "/" + pod);
+    }
     auto r = api_client().remove(*pods_type, ns, pod);
     if (!r && r.status().code() != Code::kNotFound) return r.status();
     return Status::ok();
@@ -472,7 +489,8 @@ struct FunctionController::Impl : client::Controller {
     {
       std::lock_guard l(mu);
       auto it = refused.find(key);
-      if (it != refused.end() && it->second.revision_hash != rhash) refused.erase(it), it = refused.end();
+      if (it != refused.end() && it->second.revision_hash != rhash)
+        refused.erase(it), it = refused.end();
       if (it != refused.end()) {
         code_invalid = true;
         invalid_msg = it->second.message;
@@ -505,9 +523,10 @@ struct FunctionController::Impl : client::Controller {
       std::lock_guard l(mu);
       auto& r = registered[key];
       const FunctionConfig& o = r.cfg;
-      reg_fn = o.name.empty() || o.revision != cfg.revision || o.target_concurrency != cfg.target_concurrency ||
-               o.timeout != cfg.timeout;
-      reg_scale = reg_fn || r.scale.min_scale != ss.min_scale || r.scale.max_scale != ss.max_scale ||
+      reg_fn = o.name.empty() || o.revision != cfg.revision ||
+               o.target_concurrency != cfg.target_concurrency || o.timeout != cfg.timeout;
+      reg_scale = reg_fn || r.scale.min_scale != ss.min_scale ||
+                  r.scale.max_scale != ss.max_scale ||
                   r.scale.target_concurrency != ss.target_concurrency ||
                   r.scale.scale_to_zero_after != ss.scale_to_zero_after;
       r.cfg = cfg;
@@ -561,15 +580,29 @@ struct FunctionController::Impl : client::Controller {
         continue;
       }
       ++per_node[sfield(field(pod, "spec"), "nodeName")];
-      if (annotation(pod, kAnnotationInitialized) == rev) {
-        if (pod_serving(pod)) {
+      // Instances need not be Ready: the /init answer is the proof of life
+      // (the readiness probe runs once a second and would only delay them).
+      bool initialised = annotation(pod, kAnnotationInitialized) == rev;
+      {
+        std::lock_guard l(mu);
+        auto it = inited.find(ns + "/" + pname);
+        if (it != inited.end()) {
+          if (initialised || it->second.first != uid_of(pod)) {
+            inited.erase(it);
+          } else if (it->second.second == rev) {
+            initialised = true;
+          }
+        }
+      }
+      if (initialised) {
+        if (pod_running(pod)) {
           table.add_instance(key, instance_ref(pod, rev));
           ready.push_back(p);
         } else {
           table.remove_instance(key, pname);
           starting.push_back(p);
         }
-      } else if (pod_serving(pod) && !code_invalid) {
+      } else if (pod_running(pod) && !code_invalid) {
         to_init.push_back(p);
       } else {
         starting.push_back(p);
@@ -599,13 +632,28 @@ struct FunctionController::Impl : client::Controller {
       }
       auto& cr = creating[key];
       for (auto it = cr.begin(); it != cr.end();) {
-        if (seen.count(it->first) || now - it->second.second > kExpectationTimeout || it->second.first != rev) {
+        if (seen.count(it->first) || now - it->second.second > kExpectationTimeout ||
+            it->second.first != rev) {
           it = cr.erase(it);
         } else {
           ++it;
         }
       }
       creating_now = cr;
+    }
+    // A failed claimed pod the cache does not show relabelled yet: kept for
+    // the reconcile that sees it.
+    {
+      std::lock_guard l(mu);
+      for (const auto& pod : failed_pods) {
+        if (!seen.count(pod) && claimed.count(ns + "/" + pod)) failed[key].insert(pod);
+      }
+    }
+    {
+      std::lock_guard l(mu);
+      for (auto it = inited.begin(); it != inited.end();) {
+        it = pods->indexer().get(it->first) ? std::next(it) : inited.erase(it);
+      }
     }
     // Forget table entries whose pods are gone.
     for (const auto& inst : table.instances(key)) {
@@ -635,33 +683,36 @@ struct FunctionController::Impl : client::Controller {
       }
     }
     if (code_invalid) desired = 0;
-    int current = static_cast<int>(ready.size() + starting.size() + to_init.size()) + claimed_pending +
-                  static_cast<int>(creating_now.size());
+    int current = static_cast<int>(ready.size() + starting.size() + to_init.size()) +
+                  claimed_pending + static_cast<int>(creating_now.size());
     int need = desired - current;
 
+    bool starting_retry = false;
     std::vector<InitTask> tasks;
-    for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, ""});
+    for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, "", false});
     if (need > 0) {
       std::vector<ObjectPtr> pool;
       {
         std::lock_guard l(mu);
-        for (const auto& p : pods->indexer().list(ns, api::LabelSelector::from_map({{kLabelPool, "true"}}))) {
+        for (const auto& p :
+             pods->indexer().list(ns, api::LabelSelector::from_map({{kLabelPool, "true"}}))) {
           if (pod_serving(*p) && !claimed.count(ns + "/" + name_of(*p))) pool.push_back(p);
         }
         while (need > 0 && !pool.empty()) {
           // Nearest first: the node with the fewest instances of this function.
-          auto best = std::min_element(pool.begin(), pool.end(), [&](const ObjectPtr& a, const ObjectPtr& b) {
-            int ca = per_node[sfield(field(*a, "spec"), "nodeName")];
-            int cb = per_node[sfield(field(*b, "spec"), "nodeName")];
-            if (ca != cb) return ca < cb;
-            return name_of(*a) < name_of(*b);
-          });
+          auto best = std::min_element(pool.begin(), pool.end(),
+                                       [&](const ObjectPtr& a, const ObjectPtr& b) {
+                                         int ca = per_node[sfield(field(*a, "spec"), "nodeName")];
+                                         int cb = per_node[sfield(field(*b, "spec"), "nodeName")];
+                                         if (ca != cb) return ca < cb;
+                                         return name_of(*a) < name_of(*b);
+                                       });
           ObjectPtr p = *best;
           pool.erase(best);
           std::string node = sfield(field(*p, "spec"), "nodeName");
           claimed[ns + "/" + name_of(*p)] = {key, node, uid_of(*p), now};
           ++per_node[node];
-          tasks.push_back({p, true, InitOutcome::kError, ""});
+          tasks.push_back({p, true, InitOutcome::kError, "", false});
           --need;
         }
       }
@@ -680,14 +731,17 @@ struct FunctionController::Impl : client::Controller {
         run_init(tasks[0], fn, key, rev, payload);
       } else {
         std::vector<std::jthread> threads;
-        for (auto& t : tasks) threads.emplace_back([&, tp = &t] { run_init(*tp, fn, key, rev, payload); });
+        for (auto& t : tasks)
+          threads.emplace_back([&, tp = &t] { run_init(*tp, fn, key, rev, payload); });
       }
       for (auto& t : tasks) {
         std::string pname = name_of(*t.pod);
         switch (t.outcome) {
           case InitOutcome::kOk:
             ready.push_back(t.pod);
-            if (t.claim) record(fn, "Normal", "Claimed", "Claimed pool pod " + pname + " as an instance of revision " + rev);
+            if (t.claim)
+              record(fn, "Normal", "Claimed",
+                     "Claimed pool pod " + pname + " as an instance of revision " + rev);
             break;
           case InitOutcome::kInvalid: {
             code_invalid = true;
@@ -702,6 +756,12 @@ struct FunctionController::Impl : client::Controller {
             break;
           }
           case InitOutcome::kError:
+            if (!t.claim && t.unreachable && !pod_serving(*t.pod)) {
+              // A new instance whose server is not listening yet: look again soon.
+              starting.push_back(t.pod);
+              starting_retry = true;
+              break;
+            }
             spdlog::warn("{}: /init of {}/{} for {}: {}", kComponent, ns, pname, key, t.message);
             if (t.claim) {
               {
@@ -723,7 +783,8 @@ struct FunctionController::Impl : client::Controller {
       need = 0;
     }
     for (int i = 0; i < need; ++i) {
-      Json pod = runtime_pod(ns, name + "-", opts.runtime_image, {{kLabelFunction, name}, {kLabelRevision, rev}});
+      Json pod = runtime_pod(ns, name + "-", opts.runtime_image,
+                             {{kLabelFunction, name}, {kLabelRevision, rev}});
       pod["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", kApiVersion},
                                                          {"kind", "Function"},
                                                          {"name", name},
@@ -741,7 +802,8 @@ struct FunctionController::Impl : client::Controller {
         std::lock_guard l(mu);
         creating[key][name_of(*r)] = {rev, now};
       }
-      record(fn, "Normal", "Created", "Created instance " + name_of(*r) + " (revision " + rev + ")");
+      record(fn, "Normal", "Created",
+             "Created instance " + name_of(*r) + " (revision " + rev + ")");
     }
     if (need < 0) {
       // Surplus: pods not serving yet go first (nothing in flight), then the
@@ -774,7 +836,8 @@ struct FunctionController::Impl : client::Controller {
       }
       note(delete_pod(key, ns, pname));
       record(fn, "Normal", "Deleted",
-             "Deleted instance " + pname + (label(*p, kLabelRevision) != rev ? " (old revision)" : " (scale down)"));
+             "Deleted instance " + pname +
+                 (label(*p, kLabelRevision) != rev ? " (old revision)" : " (scale down)"));
     }
 
     // 5. Status.
@@ -790,10 +853,12 @@ struct FunctionController::Impl : client::Controller {
     conds.push_back(code_invalid ? condition("CodeValid", false, "InitFailed", invalid_msg)
                                  : condition("CodeValid", true, "", ""));
     if (code_invalid) {
-      conds.push_back(condition("Ready", false, "InitFailed", "revision " + rev + " failed to load"));
+      conds.push_back(
+          condition("Ready", false, "InitFailed", "revision " + rev + " failed to load"));
     } else if (ready.empty()) {
-      conds.push_back(condition("Ready", true, "ScaledToZero",
-                                desired > 0 ? "starting instances" : "no instance runs; the next request starts one"));
+      conds.push_back(condition(
+          "Ready", true, "ScaledToZero",
+          desired > 0 ? "starting instances" : "no instance runs; the next request starts one"));
     } else {
       conds.push_back(condition("Ready", true, "", ""));
     }
@@ -810,8 +875,8 @@ struct FunctionController::Impl : client::Controller {
     }
     status["conditions"] = conds;
     if (status != basis) {
-      auto r = api_client().patch(*functions_type, ns, name, client::PatchType::kMerge, {{"status", status}},
-                                  "status");
+      auto r = api_client().patch(*functions_type, ns, name, client::PatchType::kMerge,
+                                  {{"status", status}}, "status");
       if (!r) {
         note(r.status());
       } else {
@@ -827,13 +892,15 @@ struct FunctionController::Impl : client::Controller {
     }
     if (!result.is_ok()) return result;
     if (waiting) return client::ReconcileResult::requeue_after(opts.drain_poll);
+    if (starting_retry) return client::ReconcileResult::requeue_after(opts.start_poll);
     if (hold_left.count() > 0) return client::ReconcileResult::requeue_after(hold_left);
     return client::ReconcileResult::done();
   }
 };
 
 FunctionController::FunctionController(client::SharedInformerFactory& factory, InstanceTable& table,
-                                       Autoscaler& autoscaler, FunctionControllerOptions opts, Clock& clock) {
+                                       Autoscaler& autoscaler, FunctionControllerOptions opts,
+                                       Clock& clock) {
   auto impl = std::make_unique<Impl>(factory, table, autoscaler, std::move(opts), clock);
   impl_ = impl.get();
   set_impl(std::move(impl));

@@ -45,8 +45,9 @@ Result<PodHttpResponse> pod_http(const std::string& host, int port, const std::s
       });
     });
     ioc.run();
-    if (ec == beast::error::timeout) return Status(Code::kTimeout, where + ": no answer within " +
-                                                                       std::to_string(timeout.count()) + " ms");
+    if (ec == beast::error::timeout)
+      return Status(Code::kTimeout,
+                    where + ": no answer within " + std::to_string(timeout.count()) + " ms");
     if (ec) return Status(Code::kUnavailable, where + ": " + ec.message());
     PodHttpResponse out;
     out.status = static_cast<int>(parser.get().result_int());

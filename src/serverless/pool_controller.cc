@@ -38,7 +38,8 @@ bool is_pool_pod(const Json& pod) { return label(pod, kLabelPool) == "true"; }
 
 struct PoolController::Impl : client::Controller {
   Impl(client::SharedInformerFactory& f, PoolOptions o, Clock& clk)
-      : client::Controller(f, {"function-pool", 1, std::chrono::milliseconds(20), std::chrono::seconds(5)}, clk),
+      : client::Controller(
+            f, {"function-pool", 1, std::chrono::milliseconds(20), std::chrono::seconds(5)}, clk),
         opts(std::move(o)) {}
   ~Impl() override { stop(); }
 
@@ -101,7 +102,9 @@ struct PoolController::Impl : client::Controller {
     for (const auto& ns : nss) enqueue(ns);
   }
 
-  static api::LabelSelector pool_selector() { return api::LabelSelector::from_map({{kLabelPool, "true"}}); }
+  static api::LabelSelector pool_selector() {
+    return api::LabelSelector::from_map({{kLabelPool, "true"}});
+  }
 
   client::ReconcileResult reconcile(const std::string& ns) override {
     bool want = false;
@@ -169,7 +172,8 @@ struct PoolController::Impl : client::Controller {
         pod["spec"]["nodeName"] = node;
         auto r = api_client().create(*pods_type, pod, ns);
         if (!r) {
-          spdlog::warn("function-pool: creating a pool pod in {} on {}: {}", ns, node, r.status().message());
+          spdlog::warn("function-pool: creating a pool pod in {} on {}: {}", ns, node,
+                       r.status().message());
           result = r.status();
           break;
         }
@@ -190,7 +194,8 @@ struct PoolController::Impl : client::Controller {
   }
 };
 
-PoolController::PoolController(client::SharedInformerFactory& factory, PoolOptions opts, Clock& clock) {
+PoolController::PoolController(client::SharedInformerFactory& factory, PoolOptions opts,
+                               Clock& clock) {
   set_impl(std::make_unique<Impl>(factory, std::move(opts), clock));
 }
 

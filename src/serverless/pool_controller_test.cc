@@ -29,7 +29,8 @@ class PoolControllerTest : public ServerlessFixture {
   // Live pool pods in ns, per node.
   std::map<std::string, int> pool_per_node(const std::string& ns) {
     std::map<std::string, int> out;
-    for (const Json& p : live_pods(ns, std::string(kLabelPool) + "=true")) ++out[p["spec"].value("nodeName", "")];
+    for (const Json& p : live_pods(ns, std::string(kLabelPool) + "=true"))
+      ++out[p["spec"].value("nodeName", "")];
     return out;
   }
   std::unique_ptr<PoolController> pool_;
@@ -45,9 +46,11 @@ TEST_F(PoolControllerTest, NoPoolPodsWithoutFunctionsThenPerNodeAndNamespace) {
   ASSERT_NO_FATAL_FAILURE(start(2));
   // A Function in "other" fills the pool there; when it exists, "default"
   // (no Function) must still have none: the first check is not vacuous.
-  ASSERT_NO_FATAL_FAILURE(create_function(function("other", "f1", "def handler(e, c): return 1\n")));
-  ASSERT_TRUE(eventually([&] { return pool_per_node("other") == std::map<std::string, int>{{"n1", 2}, {"n2", 2}}; }))
-      << pool_per_node("other").size();
+  ASSERT_NO_FATAL_FAILURE(
+      create_function(function("other", "f1", "def handler(e, c): return 1\n")));
+  ASSERT_TRUE(eventually([&] {
+    return pool_per_node("other") == std::map<std::string, int>{{"n1", 2}, {"n2", 2}};
+  })) << pool_per_node("other").size();
   EXPECT_TRUE(pool_per_node("default").empty());
   for (const Json& p : live_pods("other", std::string(kLabelPool) + "=true")) {
     EXPECT_EQ(p["spec"]["containers"][0]["image"], kRuntimeImage);
@@ -56,14 +59,21 @@ TEST_F(PoolControllerTest, NoPoolPodsWithoutFunctionsThenPerNodeAndNamespace) {
   }
 
   // A second namespace with a Function gets its own pool.
-  ASSERT_NO_FATAL_FAILURE(create_function(function("default", "f2", "def handler(e, c): return 2\n")));
-  ASSERT_TRUE(eventually([&] { return pool_per_node("default") == std::map<std::string, int>{{"n1", 2}, {"n2", 2}}; }));
+  ASSERT_NO_FATAL_FAILURE(
+      create_function(function("default", "f2", "def handler(e, c): return 2\n")));
+  ASSERT_TRUE(eventually([&] {
+    return pool_per_node("default") == std::map<std::string, int>{{"n1", 2}, {"n2", 2}};
+  }));
 
   // A node turning Ready gets pods; one turning NotReady loses them.
   ASSERT_NO_FATAL_FAILURE(set_node_ready("n3", true));
   ASSERT_NO_FATAL_FAILURE(set_node_ready("n1", false));
-  ASSERT_TRUE(eventually([&] { return pool_per_node("default") == std::map<std::string, int>{{"n2", 2}, {"n3", 2}}; }));
-  ASSERT_TRUE(eventually([&] { return pool_per_node("other") == std::map<std::string, int>{{"n2", 2}, {"n3", 2}}; }));
+  ASSERT_TRUE(eventually([&] {
+    return pool_per_node("default") == std::map<std::string, int>{{"n2", 2}, {"n3", 2}};
+  }));
+  ASSERT_TRUE(eventually([&] {
+    return pool_per_node("other") == std::map<std::string, int>{{"n2", 2}, {"n3", 2}};
+  }));
 
   // The last Function of a namespace gone: its pool goes; the other stays.
   auto r = client_->remove(functions(), "other", "f1");
@@ -75,14 +85,20 @@ TEST_F(PoolControllerTest, NoPoolPodsWithoutFunctionsThenPerNodeAndNamespace) {
 TEST_F(PoolControllerTest, ExtrasAndFailedPodsAreReplacedToTheSize) {
   ASSERT_NO_FATAL_FAILURE(add_node("n1"));
   loop_ = std::make_unique<PodLoop>(*client_);
-  ASSERT_NO_FATAL_FAILURE(create_function(function("default", "f", "def handler(e, c): return 1\n")));
+  ASSERT_NO_FATAL_FAILURE(
+      create_function(function("default", "f", "def handler(e, c): return 1\n")));
   ASSERT_NO_FATAL_FAILURE(start(3));
-  ASSERT_TRUE(eventually([&] { return pool_per_node("default") == std::map<std::string, int>{{"n1", 3}}; }));
+  ASSERT_TRUE(eventually([&] {
+    return pool_per_node("default") == std::map<std::string, int>{{"n1", 3}};
+  }));
   // An extra pool pod made by hand is deleted.
-  Json extra = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata", {{"name", "pool-extra"}, {"namespace", "default"}, {"labels", {{kLabelPool, "true"}}}}},
-                {"spec", {{"nodeName", "n1"}, {"containers", {{{"name", "runtime"}, {"image", kRuntimeImage}}}}}}};
+  Json extra = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", "pool-extra"}, {"namespace", "default"}, {"labels", {{kLabelPool, "true"}}}}},
+      {"spec",
+       {{"nodeName", "n1"}, {"containers", {{{"name", "runtime"}, {"image", kRuntimeImage}}}}}}};
   ASSERT_TRUE(client_->create(pods(), extra, "default").is_ok());
   ASSERT_TRUE(eventually([&] {
     return pool_per_node("default") == std::map<std::string, int>{{"n1", 3}} &&
@@ -93,7 +109,8 @@ TEST_F(PoolControllerTest, ExtrasAndFailedPodsAreReplacedToTheSize) {
   ASSERT_EQ(live.size(), 3u);
   std::string victim = live[0]["metadata"]["name"];
   Json patch = {{"status", {{"phase", "Failed"}}}};
-  ASSERT_TRUE(client_->patch(pods(), "default", victim, client::PatchType::kMerge, patch, "status").is_ok());
+  ASSERT_TRUE(client_->patch(pods(), "default", victim, client::PatchType::kMerge, patch, "status")
+                  .is_ok());
   ASSERT_TRUE(eventually([&] {
     auto now = live_pods("default", std::string(kLabelPool) + "=true");
     if (now.size() != 3) return false;

@@ -17,7 +17,8 @@ Json runtime_pod(const std::string& ns, const std::string& generate_name, const 
       {"name", "runtime"},
       {"image", image},
       {"imagePullPolicy", "IfNotPresent"},
-      {"ports", Json::array({{{"name", "http"}, {"containerPort", kRuntimePort}, {"protocol", "TCP"}}})},
+      {"ports",
+       Json::array({{{"name", "http"}, {"containerPort", kRuntimePort}, {"protocol", "TCP"}}})},
       {"env", Json::array({{{"name", "PORT"}, {"value", std::to_string(kRuntimePort)}}})},
       {"readinessProbe",
        {{"httpGet", {{"path", "/healthz"}, {"port", kRuntimePort}}},
@@ -37,9 +38,13 @@ Json runtime_pod(const std::string& ns, const std::string& generate_name, const 
 const Json& labels_of(const Json& obj) { return field(field(obj, "metadata"), "labels"); }
 const Json& annotations_of(const Json& obj) { return field(field(obj, "metadata"), "annotations"); }
 std::string label(const Json& obj, const char* key) { return sfield(labels_of(obj), key); }
-std::string annotation(const Json& obj, const char* key) { return sfield(annotations_of(obj), key); }
+std::string annotation(const Json& obj, const char* key) {
+  return sfield(annotations_of(obj), key);
+}
 
-bool pod_terminating(const Json& pod) { return !field(field(pod, "metadata"), "deletionTimestamp").is_null(); }
+bool pod_terminating(const Json& pod) {
+  return !field(field(pod, "metadata"), "deletionTimestamp").is_null();
+}
 
 bool pod_finished(const Json& pod) {
   std::string p = sfield(field(pod, "status"), "phase");
@@ -57,11 +62,12 @@ bool condition_true(const Json& obj, const char* type) {
 }
 }  // namespace
 
-bool pod_serving(const Json& pod) {
+bool pod_running(const Json& pod) {
   const Json& st = field(pod, "status");
-  return !pod_terminating(pod) && sfield(st, "phase") == "Running" && !sfield(st, "podIP").empty() &&
-         condition_true(pod, "Ready");
+  return !pod_terminating(pod) && sfield(st, "phase") == "Running" && !sfield(st, "podIP").empty();
 }
+
+bool pod_serving(const Json& pod) { return pod_running(pod) && condition_true(pod, "Ready"); }
 
 bool node_usable(const Json& node) {
   return condition_true(node, "Ready") && !api::bfield(field(node, "spec"), "unschedulable") &&

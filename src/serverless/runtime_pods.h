@@ -21,7 +21,9 @@ Json runtime_pod(const std::string& ns, const std::string& generate_name, const 
 bool pod_terminating(const Json& pod);
 // Succeeded or Failed.
 bool pod_finished(const Json& pod);
-// Running, with an IP, Ready=True and not terminating.
+// Running, with an IP, not terminating.
+bool pod_running(const Json& pod);
+// pod_running and Ready=True.
 bool pod_serving(const Json& pod);
 // Ready=True and spec.unschedulable not set.
 bool node_usable(const Json& node);

@@ -3,6 +3,7 @@
 // Function's status, logs against the FakeKubelet behind pods/log.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -13,7 +14,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "minik8s/cli/mkctl.h"
 #include "test/fakes/eventually.h"
@@ -62,7 +62,9 @@ class FakeGateway {
     std::lock_guard<std::mutex> l(mu_);
     return seen_;
   }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
 
  private:
   void serve() {
@@ -142,7 +144,8 @@ class FunctionCliTest : public testing::ApiServerFixture {
     return {rc, out.str(), err.str()};
   }
   // A Function with inline code (no code store needed), created directly.
-  void create_inline(const std::string& name, const std::string& code = "def handler(e, c):\n    return e\n") {
+  void create_inline(const std::string& name,
+                     const std::string& code = "def handler(e, c):\n    return e\n") {
     Json fn = {{"apiVersion", "serverless.minik8s.io/v1"},
                {"kind", "Function"},
                {"metadata", {{"name", name}}},
@@ -162,7 +165,8 @@ class FunctionCliTest : public testing::ApiServerFixture {
 
 TEST_F(FunctionCliTest, CreateUploadsTheCodeAndUpdateReplacesIt) {
   std::string hello = kExamples + "/hello.py";
-  auto r = mkctl({"fn", "create", "hello", "-f", hello, "--max-scale", "4", "--env", "GREETING=Hi"});
+  auto r =
+      mkctl({"fn", "create", "hello", "-f", hello, "--max-scale", "4", "--env", "GREETING=Hi"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "function.serverless.minik8s.io/hello created\n");
   Json fn = get_fn("hello");
@@ -177,7 +181,8 @@ TEST_F(FunctionCliTest, CreateUploadsTheCodeAndUpdateReplacesIt) {
 
   auto d = mkctl({"fn", "describe", "hello"});
   ASSERT_EQ(d.rc, 0) << d.err;
-  std::string code_line = hash + " (hello.py, " + std::to_string(std::filesystem::file_size(hello)) + " bytes)";
+  std::string code_line =
+      hash + " (hello.py, " + std::to_string(std::filesystem::file_size(hello)) + " bytes)";
   EXPECT_NE(d.out.find(code_line), std::string::npos) << code_line << "\n" << d.out;
 
   auto dup = mkctl({"fn", "create", "hello", "-f", hello});
@@ -209,14 +214,16 @@ TEST_F(FunctionCliTest, CreateUploadsTheCodeAndUpdateReplacesIt) {
 TEST_F(FunctionCliTest, CreateFromAZipPackage) {
   std::string zip = (dir() / "wordstats.zip").string();
   std::string cmd = "/usr/bin/python3 " + kExamples + "/make_zip.py " + zip + " >/dev/null";
-  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3 to build the zip";
+  if (::access("/usr/bin/python3", X_OK) != 0)
+    GTEST_SKIP() << "no /usr/bin/python3 to build the zip";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   auto r = mkctl({"fn", "create", "wordstats", "-f", zip});
   ASSERT_EQ(r.rc, 0) << r.err;
   Json fn = get_fn("wordstats");
   EXPECT_EQ(fn["spec"]["handler"], "main.handler");
   EXPECT_EQ(fn["spec"]["code"]["filename"], "wordstats.zip");
-  auto blob = req("GET", "/apis/serverless.minik8s.io/v1/code/" + fn["spec"]["code"]["hash"].get<std::string>());
+  auto blob = req("GET", "/apis/serverless.minik8s.io/v1/code/" +
+                             fn["spec"]["code"]["hash"].get<std::string>());
   EXPECT_EQ(blob.body, slurp(zip));
 }
 
@@ -231,7 +238,8 @@ TEST_F(FunctionCliTest, BadCodeIsRefusedBeforeAnythingIsSent) {
   }
   auto txt = mkctl({"fn", "create", "t", "-f", kExamples + "/README.md"});
   EXPECT_EQ(txt.rc, 1);
-  EXPECT_NE(txt.err.find("neither a Python file (.py) nor a zip package (.zip)"), std::string::npos) << txt.err;
+  EXPECT_NE(txt.err.find("neither a Python file (.py) nor a zip package (.zip)"), std::string::npos)
+      << txt.err;
   auto gone = mkctl({"fn", "create", "g", "-f", (dir() / "nope.py").string()});
   EXPECT_NE(gone.err.find("nope.py: no such file"), std::string::npos) << gone.err;
   EXPECT_EQ(stored_blobs(), 0u);
@@ -241,12 +249,12 @@ TEST_F(FunctionCliTest, BadCodeIsRefusedBeforeAnythingIsSent) {
 TEST_F(FunctionCliTest, GetListsNameReadyUrlAgeAndDescribeShowsTheFunction) {
   ASSERT_NO_FATAL_FAILURE(create_inline("echo"));
   ASSERT_NO_FATAL_FAILURE(create_inline("other"));
-  ASSERT_NO_FATAL_FAILURE(set_status("echo", {{"url", "http://gw:31080/functions/default/echo"},
-                                              {"readyInstances", 1},
-                                              {"desiredInstances", 2},
-                                              {"revision", "1"},
-                                              {"conditions", {{{"type", "Ready"}, {"status", "False"},
-                                                               {"reason", "Scaling"}}}}}));
+  ASSERT_NO_FATAL_FAILURE(set_status(
+      "echo", {{"url", "http://gw:31080/functions/default/echo"},
+               {"readyInstances", 1},
+               {"desiredInstances", 2},
+               {"revision", "1"},
+               {"conditions", {{{"type", "Ready"}, {"status", "False"}, {"reason", "Scaling"}}}}}));
   auto r = mkctl({"fn", "get"});
   ASSERT_EQ(r.rc, 0) << r.err;
   std::istringstream lines(r.out);
@@ -254,7 +262,8 @@ TEST_F(FunctionCliTest, GetListsNameReadyUrlAgeAndDescribeShowsTheFunction) {
   std::getline(lines, header);
   std::getline(lines, first);
   EXPECT_EQ(header.rfind("NAME", 0), 0u) << r.out;
-  for (const char* col : {"READY", "URL", "AGE"}) EXPECT_NE(header.find(col), std::string::npos) << r.out;
+  for (const char* col : {"READY", "URL", "AGE"})
+    EXPECT_NE(header.find(col), std::string::npos) << r.out;
   EXPECT_EQ(first.rfind("echo", 0), 0u) << r.out;
   EXPECT_NE(first.find("1/2"), std::string::npos) << r.out;
   EXPECT_NE(first.find("http://gw:31080/functions/default/echo"), std::string::npos) << r.out;
@@ -288,9 +297,10 @@ TEST_F(FunctionCliTest, GetListsNameReadyUrlAgeAndDescribeShowsTheFunction) {
   auto d = mkctl({"fn", "describe", "echo"});
   ASSERT_EQ(d.rc, 0) << d.err;
   EXPECT_EQ(d.out.find("PodThing"), std::string::npos) << d.out;
-  for (const char* want : {"ScaledUp", "ScaledUp message", "Name:", "echo", "Handler:", "main.handler", "inline (main.py, 32 bytes)", "Revision:",
-                           "1 ready / 2 desired", "http://gw:31080/functions/default/echo", "Ready", "Scaling",
-                           "Events:"}) {
+  for (const char* want :
+       {"ScaledUp", "ScaledUp message", "Name:", "echo", "Handler:", "main.handler",
+        "inline (main.py, 32 bytes)", "Revision:", "1 ready / 2 desired",
+        "http://gw:31080/functions/default/echo", "Ready", "Scaling", "Events:"}) {
     EXPECT_NE(d.out.find(want), std::string::npos) << want << "\n" << d.out;
   }
 
@@ -336,10 +346,27 @@ TEST_F(FunctionCliTest, UpdateChangesOnlyTheGivenSettingsAndDeleteRemoves) {
   EXPECT_EQ(again.err.rfind("Error from server (NotFound): ", 0), 0u) << again.err;
 }
 
+// Right after `fn create` the controller has not written status.url yet:
+// invoke waits for it (--url-wait) instead of failing.
+TEST_F(FunctionCliTest, InvokeWaitsForANewFunctionsUrl) {
+  FakeGateway gw;
+  gw.answer(200, R"({"ok":true})", "late-1");
+  ASSERT_NO_FATAL_FAILURE(create_inline("late"));
+  std::thread controller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the delay under test, not a wait
+    set_status("late", {{"url", gw.url("/functions/default/late")}});
+  });
+  auto r = mkctl({"fn", "invoke", "late", "-d", "{}"});
+  controller.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"ok\":true}\n");
+  EXPECT_EQ(gw.seen().size(), 1u);
+}
+
 TEST_F(FunctionCliTest, InvokePostsToStatusUrlAndPrintsTheBody) {
   FakeGateway gw;
   ASSERT_NO_FATAL_FAILURE(create_inline("echo"));
-  auto no_url = mkctl({"fn", "invoke", "echo"});
+  auto no_url = mkctl({"fn", "invoke", "echo", "--url-wait", "0"});
   EXPECT_EQ(no_url.rc, 1);
   EXPECT_NE(no_url.err.find("has no URL yet"), std::string::npos) << no_url.err;
   EXPECT_TRUE(gw.seen().empty());
@@ -349,7 +376,8 @@ TEST_F(FunctionCliTest, InvokePostsToStatusUrlAndPrintsTheBody) {
   EXPECT_EQ(url.out, gw.url("/functions/default/echo") + "\n");
 
   gw.answer(200, R"({"greeting":"Hello, Ada!"})", "echo-abc12");
-  auto r = mkctl({"fn", "invoke", "echo", "-d", R"({"name":"Ada"})", "-q", "lang=en", "-q", "x=a b", "-v"});
+  auto r = mkctl(
+      {"fn", "invoke", "echo", "-d", R"({"name":"Ada"})", "-q", "lang=en", "-q", "x=a b", "-v"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "{\"greeting\":\"Hello, Ada!\"}\n");
   EXPECT_NE(r.err.find("HTTP 200"), std::string::npos) << r.err;
@@ -376,7 +404,10 @@ TEST_F(FunctionCliTest, InvokePostsToStatusUrlAndPrintsTheBody) {
   EXPECT_EQ(seen[2].body, R"({"text": "a b c"})");
   EXPECT_EQ(seen[3].body, R"({"from":"stdin"})");
 
-  gw.answer(500, R"({"error":"ZeroDivisionError","message":"division by zero","traceback":"Traceback\n..."})", "");
+  gw.answer(
+      500,
+      R"({"error":"ZeroDivisionError","message":"division by zero","traceback":"Traceback\n..."})",
+      "");
   auto bad = mkctl({"fn", "invoke", "echo", "-d", "{}"});
   EXPECT_EQ(bad.rc, 1);
   EXPECT_TRUE(bad.out.empty()) << bad.out;
@@ -411,11 +442,14 @@ TEST_F(FunctionCliTest, LogsPrefixEveryInstanceAndFollowEndsWithTheFunction) {
     Json p = {{"apiVersion", "v1"},
               {"kind", "Pod"},
               {"metadata", {{"name", name}, {"labels", {{"serverless.minik8s.io/function", fn}}}}},
-              {"spec", {{"nodeName", "n1"}, {"containers", {{{"name", "runtime"}, {"image", "python-runtime"}}}}}}};
+              {"spec",
+               {{"nodeName", "n1"},
+                {"containers", {{{"name", "runtime"}, {"image", "python-runtime"}}}}}}};
     ASSERT_EQ(post("/api/v1/namespaces/default/pods", p).code, 201);
     p = req("GET", "/api/v1/namespaces/default/pods/" + name).j();
     p["status"] = {{"phase", "Running"}};
-    ASSERT_EQ(req("PUT", "/api/v1/namespaces/default/pods/" + name + "/status", p.dump()).code, 200);
+    ASSERT_EQ(req("PUT", "/api/v1/namespaces/default/pods/" + name + "/status", p.dump()).code,
+              200);
   };
   ASSERT_NO_FATAL_FAILURE(add_pod("echo-a", "echo"));
   ASSERT_NO_FATAL_FAILURE(add_pod("echo-b", "echo"));

@@ -181,8 +181,9 @@ TEST_F(FunctionApiTest, ValidationErrorsNameFields) {
   ASSERT_EQ(r.code, 422) << r.body;
   EXPECT_EQ(r.j()["reason"], "Invalid");
   std::string fields = cause_fields(r);
-  for (const char* f : {"spec.runtime", "spec.handler", "spec.timeoutSeconds", "spec.scale.minScale",
-                        "spec.scale.scaleToZeroAfterSeconds", "spec.env[1].name"}) {
+  for (const char* f :
+       {"spec.runtime", "spec.handler", "spec.timeoutSeconds", "spec.scale.minScale",
+        "spec.scale.scaleToZeroAfterSeconds", "spec.env[1].name"}) {
     EXPECT_NE(fields.find(f), std::string::npos) << f << " in " << fields;
   }
   json both = inline_fn("both");
@@ -298,11 +299,11 @@ TEST_F(FunctionApiTest, ClientHelpers) {
 }
 
 TEST_F(FunctionApiTest, BlobsGoWithTheirLastFunction) {
-  ASSERT_EQ(post("/api/v1/namespaces", json{{"apiVersion", "v1"},
-                                            {"kind", "Namespace"},
-                                            {"metadata", {{"name", "other"}}}})
-                .code,
-            201);
+  ASSERT_EQ(
+      post("/api/v1/namespaces",
+           json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "other"}}}})
+          .code,
+      201);
   const std::string kOther = "/apis/serverless.minik8s.io/v1/namespaces/other/functions";
   std::string shared = upload("shared = 1\n").j()["hash"];
   ASSERT_EQ(post(kFns, hash_fn("a", shared)).code, 201);

@@ -54,6 +54,9 @@ struct FunctionControllerOptions {
   // connect + write + read of one /init.
   std::chrono::milliseconds init_timeout{std::chrono::seconds(10)};
   int workers = 4;
+  // How soon /init is tried again on a new instance pod (Running, not Ready)
+  // whose server does not answer yet.
+  std::chrono::milliseconds start_poll{25};
   // How long a draining instance with requests in flight is looked at again.
   std::chrono::milliseconds drain_poll{100};
   // An instance started because requests waited is kept at least this long
@@ -89,7 +92,8 @@ struct PoolOptions {
 
 class PoolController : public client::ControllerHandle {
  public:
-  PoolController(client::SharedInformerFactory& factory, PoolOptions opts, Clock& clock = real_clock());
+  PoolController(client::SharedInformerFactory& factory, PoolOptions opts,
+                 Clock& clock = real_clock());
   // A private factory over client (tests).
   PoolController(client::Client& client, PoolOptions opts);
 

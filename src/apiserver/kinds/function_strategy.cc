@@ -76,9 +76,10 @@ void FunctionStrategy::collect(std::set<std::string> candidates, const std::stri
   auto list = functions ? store_.list(collection_prefix(*functions, ""), "", 0)
                         : Result<storage::ListResult>(internal_error("no Function kind"));
   if (!list) {
-    spdlog::warn("apiserver: code store: cannot list Functions to collect unused code ({}); "
-                 "will retry",
-                 list.status().message());
+    spdlog::warn(
+        "apiserver: code store: cannot list Functions to collect unused code ({}); "
+        "will retry",
+        list.status().message());
     std::lock_guard<std::mutex> l(pending_mu_);
     pending_.insert(candidates.begin(), candidates.end());
     return;
