@@ -25,6 +25,7 @@ import io
 import json
 import os
 import shutil
+import socketserver
 import sys
 import tempfile
 import threading
@@ -305,9 +306,19 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, out.encode())
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind asks socket.getfqdn(host): a reverse DNS
+        # query through the pod's resolv.conf (cluster DNS, forwarded
+        # upstream) on every instance start, for a name only CGI uses.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 def make_server(port, host="0.0.0.0"):
-    ThreadingHTTPServer.daemon_threads = True
-    return ThreadingHTTPServer((host, port), Handler)
+    return Server((host, port), Handler)
 
 
 def main():
