@@ -25,6 +25,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export BIN=${BIN:-$BUILD/bin}
+# The baseline needs pod_bench (EXCLUDE_FROM_ALL; scripts/bench.sh builds it):
+# a run without it would print an empty baseline row.
+for b in minik8s mkctl pod_bench; do
+  [ -x "$BIN/$b" ] || { echo "serverless_bench: $BIN/$b is missing (cmake --build $BUILD --target $b)" >&2; exit 2; }
+done
 export MK_CLUSTER_PREFIX=mkf$(($$ % 10000))
 export MK_CLUSTER_SUBNET=10.97.$(($$ % 200 + 20)).0/24
 TMP=$(mktemp -d /tmp/minik8s-sl-bench.XXXXXX)
@@ -132,6 +137,7 @@ up 2
 N1=$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')
 # Baseline: the project's own pod startup on this cluster (create → Running seen by a watch).
 pods=$("$BIN/pod_bench" --server "http://$NODE_IP:6443" --image busybox:1.36 --n "$RUNS" 2>/dev/null | grep '"seq"' || true)
+[ -n "$pods" ] || echo "serverless_bench: the pod-startup baseline (pod_bench) gave no result" >&2
 pf() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$pods"; }
 echo "| Baseline: pod create → Running seen by a watch (busybox), $RUNS sequential | p50 $(pf p50_ms) ms, p99 $(pf p99_ms) ms | |"
 # The anchor keeps the pool alive between the cold-start functions.
