@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "agent_state.h"
@@ -60,14 +63,50 @@ Status ensure_images(cri::Runtime& runtime, const std::string& socket,
 // node, and importing its ~45 MiB archive takes a few seconds (3.6 s on the
 // 2-core dev VM; pause + busybox take 0.4 s), so it is imported on a thread
 // of its own while the node registers and sets up its network. A pod that
-// asks for it earlier gets ErrImagePull and is retried after the kubelet's
-// back-off. A failure is logged, not fatal: the node runs everything else.
-// The archive is normally built up front (scripts/cluster.sh, scripts/run.sh);
-// when it is not, this builds it (mmdebstrap, ~40 s, needs the Debian mirror).
+// asks for it meanwhile waits for the import in the kubelet's image step
+// (PendingImports::await, KubeletOptions::await_local_image) instead of
+// failing its pull and backing off. A failure is logged, not fatal: the node
+// runs everything else. The archive is normally built up front
+// (scripts/cluster.sh, scripts/run.sh); when it is not, this builds it
+// (mmdebstrap, ~40 s, needs the Debian mirror).
+constexpr const char* kOptionalImages[] = {"python-runtime"};
+
+// The optional images still being imported. Thread-safe.
+class PendingImports {
+ public:
+  PendingImports() {
+    for (const char* name : kOptionalImages) pending_.insert(images::image_ref(name));
+  }
+  void done(const std::string& ref) {
+    {
+      std::lock_guard l(mu_);
+      pending_.erase(ref);
+    }
+    cv_.notify_all();
+  }
+  // True once ref, if it was pending, is no longer (imported or failed: the
+  // caller looks again); false at once for any other image, or at the deadline.
+  bool await(const std::string& ref) {
+    std::unique_lock l(mu_);
+    if (!pending_.count(ref)) return false;
+    return cv_.wait_for(l, std::chrono::minutes(3), [&] { return !pending_.count(ref); });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> pending_;  // guarded by mu_
+};
+
 void import_optional_images(cri::Runtime& runtime, const std::string& socket,
-                            const std::string& cache_dir) {
-  for (const char* name : {"python-runtime"}) {
+                            const std::string& cache_dir, PendingImports& pending) {
+  for (const char* name : kOptionalImages) {
     const std::string ref = images::image_ref(name);
+    struct Done {
+      PendingImports& p;
+      const std::string& ref;
+      ~Done() { p.done(ref); }
+    } done{pending, ref};
     auto present = runtime.image_status(ref);
     if (present && present->has_value()) continue;
     auto t0 = std::chrono::steady_clock::now();
@@ -185,12 +224,14 @@ int run_agent(int argc, char** argv) {
       return 1;
     }
   }
-  // Joined when run_agent returns (std::jthread), whichever way it does.
+  // Joined when run_agent returns (std::jthread), whichever way it does;
+  // declared after `pending`, which it uses.
+  PendingImports pending;  // the images the thread below imports
   std::jthread optional_images;
   if (managed) {
     optional_images =
         std::jthread(import_optional_images, std::ref(**runtime), containerd->socket_path(),
-                     image_cache_dir(extra.image_cache, cfg.data_dir));
+                     image_cache_dir(extra.image_cache, cfg.data_dir), std::ref(pending));
   }
 
   kubelet::KubeletOptions ko;
@@ -201,6 +242,7 @@ int run_agent(int argc, char** argv) {
   ko.cgroup_root = state.cgroup_root;
   ko.cluster_dns = cfg.cluster_dns;
   ko.max_pods = cfg.max_pods;
+  if (managed) ko.await_local_image = [&pending](const std::string& image) { return pending.await(image); };
   kubelet::Kubelet kubelet(client, **runtime, ko);
   const std::string cni_conf_dir =
       containerd ? containerd->cni_conf_dir() : std::string("/etc/cni/net.d");

@@ -27,6 +27,12 @@ std::optional<ImageFailure> ImageManager::ensure(const json& pod, const json& c,
   std::string policy = pull_policy(c);
   auto present_r = runtime_.image_status(image);
   bool present = present_r && present_r->has_value();
+  // An offline image the node is still importing: wait for it rather than
+  // fail the pull and back off (docs/serverless.md: the runtime image).
+  if (!present && await_local_image_ && await_local_image_(image)) {
+    present_r = runtime_.image_status(image);
+    present = present_r && present_r->has_value();
+  }
   if (policy == "Never") {
     if (present) return std::nullopt;
     std::string msg = "Container image \"" + image + "\" is not present with pull policy of Never";

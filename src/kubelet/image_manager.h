@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,7 +34,10 @@ struct ImageFailure {
 
 class ImageManager {
  public:
-  ImageManager(cri::Runtime& runtime, client::EventRecorder& events) : runtime_(runtime), events_(events) {}
+  // await_local_image: see KubeletOptions (may be null).
+  ImageManager(cri::Runtime& runtime, client::EventRecorder& events,
+               std::function<bool(const std::string&)> await_local_image = nullptr)
+      : runtime_(runtime), events_(events), await_local_image_(std::move(await_local_image)) {}
 
   // Makes c's image present for the pod (sandbox: the pull's sandbox
   // config); field_path names the container in events. nullopt = ready.
@@ -55,6 +59,7 @@ class ImageManager {
 
   std::mutex mu_;
   std::map<std::string, TimePoint> pull_failed_;  // image → use the local copy until; guarded by mu_
+  std::function<bool(const std::string&)> await_local_image_;
 };
 
 }  // namespace minik8s::kubelet

@@ -36,7 +36,7 @@ struct Kubelet::Impl {
         cgroups(opts.cgroup_fs, opts.cgroup_root),
         prober(r),
         events(c, client::EventSource{"kubelet", opts.node_name}),
-        images(r, events),
+        images(r, events, opts.await_local_image),
         env{c, r, opts, api::find_kind("v1", "Pod"), volumes, cgroups, prober, images, events,
             [this] { return current_informer(); }},
         workers(env),

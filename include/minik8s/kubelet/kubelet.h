@@ -54,6 +54,11 @@ struct KubeletOptions {
   std::vector<std::string> cluster_dns;
   std::string cluster_domain = "cluster.local";
   int32_t max_pods = 110;
+  // Called when a container's image is absent, before any pull: blocks while
+  // the node is importing that image from its offline archives (the agent's
+  // background import of the function runtime) and returns true when the
+  // image is present afterwards. Null: no such imports.
+  std::function<bool(const std::string& image)> await_local_image;
 };
 
 // For the kubelet HTTP server (logs, exec, stats).
