@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+#include "minik8s/util/prometheus.h"
+
 namespace minik8s::apiserver {
 
 class Metrics {
@@ -26,14 +28,9 @@ class Metrics {
   std::string render() const;
 
  private:
-  struct Histogram {
-    std::vector<uint64_t> buckets;  // cumulative counts are computed on render
-    double sum = 0;
-    uint64_t count = 0;
-  };
   mutable std::mutex mu_;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // guarded by mu_
-  std::map<std::pair<std::string, std::string>, Histogram> durations_;      // guarded by mu_
+  std::map<std::pair<std::string, std::string>, prometheus::Histogram> durations_;  // guarded by mu_
   std::atomic<long> watches_{0};
   std::vector<std::function<std::string()>> sources_;  // guarded by mu_
 };

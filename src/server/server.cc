@@ -455,7 +455,6 @@ int run_server(int argc, char** argv) {
       std::fprintf(stderr, "error: serverless: %s\n", st.to_string().c_str());
       return 1;
     }
-    informers->start();  // the Function informer the platform added
     spdlog::info("function gateway ready at {}", platform->gateway_url());
     std::lock_guard lock(running->mu);
     running->serverless = std::move(platform);

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -24,6 +23,7 @@
 #include <vector>
 
 #include "../util/http_read.h"
+#include "minik8s/util/prometheus.h"
 #include "minik8s/util/url.h"
 
 namespace minik8s::serverless {
@@ -45,29 +45,10 @@ constexpr auto kIdleUpstreamMax = std::chrono::seconds(60);
 constexpr auto kConnectTimeout = std::chrono::seconds(5);
 constexpr size_t kMaxUpstreamResponse = 64 * 1024 * 1024;
 
-std::string fmt_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
 // "30s", "1500ms": for messages.
 std::string fmt_duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
   return std::to_string(d.count()) + "ms";
-}
-
-std::string label_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 std::string new_request_id() {
@@ -328,14 +309,9 @@ struct Gateway::Impl {
   UpstreamPool pool;
 
   // Metrics. Guarded by metrics_mu:
-  struct Histogram {
-    std::array<uint64_t, kNumBuckets> buckets{};
-    double sum = 0;
-    uint64_t count = 0;
-  };
   mutable std::mutex metrics_mu;
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests;
-  std::map<std::pair<std::string, std::string>, Histogram> durations;
+  std::map<std::pair<std::string, std::string>, prometheus::Histogram> durations;
   std::map<std::pair<std::string, std::string>, uint64_t> cold_starts;
 
   void serve(Connection& c);
@@ -354,22 +330,14 @@ void Gateway::Impl::observe(const std::string& ns, const std::string& name, int 
                             double seconds, bool cold) {
   std::lock_guard lock(metrics_mu);
   ++requests[{ns, name, code}];
-  auto& h = durations[{ns, name}];
-  for (size_t i = 0; i < kNumBuckets; ++i) {
-    if (seconds <= kBuckets[i]) {
-      ++h.buckets[i];
-      break;
-    }
-  }
-  h.sum += seconds;
-  ++h.count;
+  durations.try_emplace({ns, name}, kBuckets, kNumBuckets).first->second.observe(seconds);
   if (cold) ++cold_starts[{ns, name}];
 }
 
 std::string Gateway::Impl::metrics_text() const {
   std::string out;
   auto labels = [](const std::string& ns, const std::string& name) {
-    return "namespace=\"" + label_escape(ns) + "\",function=\"" + label_escape(name) + "\"";
+    return "namespace=\"" + prometheus::escape_label(ns) + "\",function=\"" + prometheus::escape_label(name) + "\"";
   };
   {
     std::lock_guard lock(metrics_mu);
@@ -381,20 +349,8 @@ std::string Gateway::Impl::metrics_text() const {
     }
     out += "# HELP minik8s_function_request_duration_seconds Invocation latency at the gateway.\n";
     out += "# TYPE minik8s_function_request_duration_seconds histogram\n";
-    for (const auto& [k, h] : durations) {
-      std::string l = labels(k.first, k.second);
-      uint64_t cum = 0;
-      for (size_t i = 0; i < kNumBuckets; ++i) {
-        cum += h.buckets[i];
-        out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"" +
-               fmt_double(kBuckets[i]) + "\"} " + std::to_string(cum) + "\n";
-      }
-      out += "minik8s_function_request_duration_seconds_bucket{" + l + ",le=\"+Inf\"} " +
-             std::to_string(h.count) + "\n";
-      out += "minik8s_function_request_duration_seconds_sum{" + l + "} " + fmt_double(h.sum) + "\n";
-      out += "minik8s_function_request_duration_seconds_count{" + l + "} " +
-             std::to_string(h.count) + "\n";
-    }
+    for (const auto& [k, h] : durations)
+      h.render(out, "minik8s_function_request_duration_seconds", labels(k.first, k.second));
     out +=
         "# HELP minik8s_function_cold_starts_total Invocations that waited for an instance to "
         "appear.\n";
