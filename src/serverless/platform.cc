@@ -9,20 +9,6 @@
 
 namespace minik8s::serverless {
 
-Result<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-    return Status(Code::kBadRequest, "\"" + s + "\" is not HOST:PORT");
-  std::string host = s.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string p = s.substr(colon + 1);
-  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
-    return Status(Code::kBadRequest, "\"" + s + "\": the port must be a number 0-65535");
-  int port = std::stoi(p);
-  if (port > 65535) return Status(Code::kBadRequest, "\"" + s + "\": the port must be a number 0-65535");
-  return std::make_pair(host, static_cast<uint16_t>(port));
-}
-
 struct Platform::Impl {
   client::SharedInformerFactory& factory;
   PlatformOptions opts;
@@ -35,7 +21,6 @@ struct Platform::Impl {
   std::unique_ptr<PoolController> pool;
   std::unique_ptr<Gateway> gateway;
   std::string url;
-  bool started = false;
 
   Impl(client::SharedInformerFactory& f, PlatformOptions o)
       : factory(f),
@@ -55,8 +40,6 @@ Platform::~Platform() { stop(); }
 
 Status Platform::start() {
   auto& d = *impl_;
-  auto hp = parse_host_port(d.opts.gateway.listen);
-  if (!hp) return Status(hp.status().code(), "--gateway-listen: " + hp.status().message());
   const api::ResourceType* fn_type = api::find_kind(kApiVersion, "Function");
   if (!fn_type) return Status(Code::kInternal, "the Function kind is not in the kind table");
   client::Informer& fns = d.factory.informer(*fn_type);
@@ -67,7 +50,10 @@ Status Platform::start() {
     d.gateway.reset();
     return Status(st.code(), "function gateway on " + d.opts.gateway.listen + ": " + st.message());
   }
-  std::string host = hp->first;
+  // The gateway has checked the address is HOST:PORT.
+  const std::string& listen = d.opts.gateway.listen;
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host == "0.0.0.0" || host == "::" || host.empty()) host = d.opts.advertise_host;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   d.url = "http://" + host + ":" + std::to_string(d.gateway->port());
@@ -92,7 +78,6 @@ Status Platform::start() {
     }
   }
   d.autoscaler.start();
-  d.started = true;
   spdlog::info("function gateway listening on {} ({}), warm pool {} per node", d.opts.gateway.listen, d.url,
                d.opts.pool_size);
   return Status::ok();
@@ -111,7 +96,6 @@ void Platform::stop() {
   d.pool.reset();
   d.functions.reset();
   d.gateway.reset();
-  d.started = false;
 }
 
 std::string Platform::gateway_url() const { return impl_->url; }

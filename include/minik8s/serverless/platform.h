@@ -53,7 +53,4 @@ class Platform {
   std::unique_ptr<Impl> impl_;
 };
 
-// "HOST:PORT" → (host, port); port 0..65535.
-Result<std::pair<std::string, uint16_t>> parse_host_port(const std::string& s);
-
 }  // namespace minik8s::serverless
