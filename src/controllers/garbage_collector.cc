@@ -214,6 +214,12 @@ struct GarbageCollector::Impl : client::Controller {
     return it != dependents.end() && !it->second.empty();
   }
 
+  // Whether `n` has dependents, asking the API server when the graph knows
+  // none: a dependent created just before may not have reached its informer
+  // yet, and deleting its owner in the background instead of the foreground
+  // would let a foreground chain finish before that dependent is gone.
+  bool has_dependents_now(const Node& n) { return has_dependents(uid_of(*n.obj)) || !dependents_live(n).empty(); }
+
   Status process(const std::string& uid) {
     auto n = node(uid);
     if (!n) return Status::ok();
@@ -284,7 +290,7 @@ struct GarbageCollector::Impl : client::Controller {
     std::string policy = "Background";
     if (has_finalizer(obj, kOrphan)) {
       policy = "Orphan";
-    } else if (has_finalizer(obj, kForeground) || (waiting && has_dependents(uid_of(obj)))) {
+    } else if (has_finalizer(obj, kForeground) || (waiting && has_dependents_now(n))) {
       policy = "Foreground";
     }
     return delete_object(n, policy);
@@ -392,7 +398,7 @@ struct GarbageCollector::Impl : client::Controller {
       if (!ref || !blocks(*ref)) continue;  // non-blocking: collected once the owner is gone
       ++blocking;
       if (terminating(*d.obj)) continue;
-      Status st = delete_object(d, has_dependents(uid_of(*d.obj)) ? "Foreground" : "Background");
+      Status st = delete_object(d, has_dependents_now(d) ? "Foreground" : "Background");
       if (!st.is_ok()) return st;
     }
     if (blocking > 0) return Status::ok();  // the dependents' deletions re-enqueue us
