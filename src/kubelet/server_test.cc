@@ -579,6 +579,21 @@ TEST_F(KubeletServerTest, ExecV4PassesThroughAndErrorsAreStatuses) {
   EXPECT_NE(plain.body.find("WebSocket"), std::string::npos);
 }
 
+// The client is upgraded before the exec starts (output that arrived with the
+// 101 would race client-go's stream setup), so a runtime that cannot be
+// reached is reported on the error channel, as upstream does.
+TEST_F(KubeletServerTest, ExecUpgradesFirstAndReportsARuntimeFailureOnTheErrorChannel) {
+  runtime_.url = "http://127.0.0.1:1/exec";  // nothing listens on port 1
+  add_container("default/web/main", "cid-9", write_log("x.log", ""));
+  WsClient c;
+  ASSERT_TRUE(c.connect(server_->port(), "/exec/default/web/main?command=true&stdout=true").is_ok());
+  auto out = c.drain();
+  json st = json::parse(out[stream::kError]);
+  EXPECT_EQ(st["status"], "Failure");
+  EXPECT_NE(st["message"].get<std::string>().find("runtime streaming server"), std::string::npos) << st.dump();
+  EXPECT_TRUE(out[stream::kStdout].empty());
+}
+
 TEST_F(KubeletServerTest, StopEndsAFollowingLogStream) {
   add_container("default/web/main", "c2", write_log("s.log", "2024-01-02T03:04:05Z stdout F x\n"));
   net::io_context ioc;

@@ -292,20 +292,13 @@ struct KubeletHttpServer::Impl {
     auto ref = locator.find_container(parts[1], parts[2], parts.size() == 4 ? parts[3] : "", false);
     if (!ref) return fail(http_code(ref.status()), ref.status().message());
     er.container_id = ref->container_id;
-    auto url = runtime.exec(er);
-    if (!url) return fail(500, "runtime exec: " + url.status().message());
-    auto u = stream::parse_url(*url);
-    if (!u) return fail(500, u.status().message());
-    std::vector<std::string> offer = proto == "v5.channel.k8s.io"
-                                         ? std::vector<std::string>{"v5.channel.k8s.io", "v4.channel.k8s.io"}
-                                         : std::vector<std::string>{proto};
-    std::string backend_proto;
-    auto backend = stream::connect_ws(c.ioc, u->host, u->port, u->target, offer, &backend_proto);
-    if (!backend) return fail(500, "runtime streaming server: " + backend.status().message());
-    if (backend_proto.empty()) backend_proto = "channel.k8s.io";
-    c.conn.backend_fd() = beast::get_lowest_layer(**backend).native_handle();
     if (stopping) return;
-
+    // Upgrade the client first, then start the exec: the runtime's streaming
+    // server runs the command as soon as it is connected, and output that
+    // reaches kubectl together with the 101 races client-go's stream setup
+    // (its demux loop starts before the streams exist and drops a frame for
+    // a stream id it does not know yet: "Unknown stream id 1"). Failures
+    // after the upgrade go to the error channel as a Status, as upstream.
     beast::error_code dup_ec;
     tcp::socket own = stream::duplicate_socket(c.socket, dup_ec);
     if (dup_ec) return fail(503, "cannot serve exec: " + dup_ec.message());
@@ -315,12 +308,30 @@ struct KubeletHttpServer::Impl {
     client.read_message_max(64 * 1024 * 1024);
     beast::error_code ec;
     client.accept(req, ec);
-    if (ec) {
+    if (ec) return;
+    client.binary(true);
+    auto fail_ws = [&](const std::string& msg) {
+      beast::error_code ig;
+      client.write(net::buffer(stream::frame(stream::kError, stream::failure_json(msg))), ig);
+      client.close(websocket::close_code::normal, ig);
+    };
+    auto url = runtime.exec(er);
+    if (!url) return fail_ws("runtime exec: " + url.status().message());
+    auto u = stream::parse_url(*url);
+    if (!u) return fail_ws(u.status().message());
+    std::vector<std::string> offer = proto == "v5.channel.k8s.io"
+                                         ? std::vector<std::string>{"v5.channel.k8s.io", "v4.channel.k8s.io"}
+                                         : std::vector<std::string>{proto};
+    std::string backend_proto;
+    auto backend = stream::connect_ws(c.ioc, u->host, u->port, u->target, offer, &backend_proto);
+    if (!backend) return fail_ws("runtime streaming server: " + backend.status().message());
+    if (backend_proto.empty()) backend_proto = "channel.k8s.io";
+    c.conn.backend_fd() = beast::get_lowest_layer(**backend).native_handle();
+    if (stopping) {
       beast::error_code ig;
       (*backend)->close(websocket::close_code::normal, ig);
       return;
     }
-    client.binary(true);
     bool drop_close = proto == "v5.channel.k8s.io" && backend_proto != "v5.channel.k8s.io";
     stream::MessageFilter to_backend;
     if (drop_close) {

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <exception>
 
@@ -287,6 +288,14 @@ std::string exit_status_json(int code) {
          std::to_string(code) + R"(], exit code )" + std::to_string(code) +
          R"(","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":")" +
          std::to_string(code) + R"("}]}})";
+}
+
+std::string failure_json(std::string_view message) {
+  nlohmann::json j = {{"metadata", nlohmann::json::object()},
+                      {"status", "Failure"},
+                      {"message", std::string(message)},
+                      {"reason", "InternalError"}};
+  return j.dump();
 }
 
 }  // namespace minik8s::stream

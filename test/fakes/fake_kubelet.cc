@@ -8,8 +8,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "minik8s/stream/websocket.h"
 
@@ -181,6 +183,11 @@ void FakeKubelet::Net::exec(FakeKubelet& k, tcp::socket s, const http::request<h
       [proto](websocket::response_type& r) { r.set(http::field::sec_websocket_protocol, proto); }));
   ws.accept(req);
   ws.binary(true);
+  // A real exec starts a process (runc: tens of milliseconds) after the
+  // upgrade. Output sent in the same instant as the 101 races client-go's
+  // own stream setup (kubectl >= 1.30 drops it: "Unknown stream id 1"), a
+  // race no real runtime runs into; keep the fake as slow as a fast one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
   auto cmd = stream::query_all(q, "command");
   std::string joined;
   for (const auto& c : cmd) joined += (joined.empty() ? "" : " ") + c;

@@ -54,6 +54,9 @@ std::string join_protocols(const std::vector<std::string>& protocols);
 std::string frame(unsigned char channel, std::string_view payload);
 // The error-channel Status for an exit code (v4/v5): kubectl exits with it.
 std::string exit_status_json(int code);
+// The error-channel Status for a failure before the command ran (kubectl
+// prints `message`).
+std::string failure_json(std::string_view message);
 
 // --- query strings ---
 
