@@ -29,6 +29,7 @@ std::vector<const ResourceType*> build() {
   add_other_kinds(out);
   add_discovery_kinds(out);
   add_serverless_kinds(out);
+  add_workflow_kinds(out);
   return out;
 }
 

@@ -56,7 +56,10 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "leases.coordination.k8s.io",
                                    "dnses.minik8s.io",
                                    "endpointslices.discovery.k8s.io",
-                                   "functions.serverless.minik8s.io"};
+                                   "functions.serverless.minik8s.io",
+                                   "workflows.serverless.minik8s.io",
+                                   "workflowruns.serverless.minik8s.io",
+                                   "triggers.serverless.minik8s.io"};
   EXPECT_EQ(names, want);
 }
 
