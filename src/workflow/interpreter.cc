@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -531,9 +532,17 @@ class Interpreter {
       if (outs[i].kind != Outcome::Kind::kOk) stop = true;
     };
     std::vector<std::thread> threads;
-    threads.reserve(n);
-    for (size_t i = 1; i < n; ++i) threads.emplace_back(body, i);
-    if (n > 0) body(0);
+    std::vector<size_t> inline_branches = {0};
+    for (size_t i = 1; i < n; ++i) {
+      try {
+        threads.emplace_back(body, i);
+      } catch (const std::system_error&) {  // out of threads: run it here, after the others
+        inline_branches.push_back(i);
+      }
+    }
+    if (n > 0) {
+      for (size_t i : inline_branches) body(i);
+    }
     for (auto& t : threads) t.join();
     Outcome o = combine(s, outs);
     o.child_steps = counted.load();
@@ -564,7 +573,13 @@ class Interpreter {
       }
     };
     std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
+    for (size_t w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back(worker);
+      } catch (const std::system_error&) {  // out of threads: fewer workers
+        break;
+      }
+    }
     if (workers > 0) worker();
     for (auto& t : threads) t.join();
     Outcome o = combine(s, outs);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -744,6 +745,96 @@ states:
   EXPECT_EQ(head.rfind("{\"blob\":\"\xc3\xa9xx", 0), 0u);
   EXPECT_EQ(fin[1].input["truncated"], true);  // a large input is shortened in the record too
   EXPECT_FALSE(fin[1].output_truncated);
+}
+
+TEST(InterpreterTest, RetriedParallelKeysItsSecondAttemptApart) {
+  auto m = machine(R"(
+startAt: Fan
+states:
+  Fan:
+    type: Parallel
+    retry: {maxAttempts: 2, backoffSeconds: 3}
+    branches:
+    - {startAt: T, states: {T: {type: Task, function: f, end: true}}}
+    - {startAt: U, states: {U: {type: Pass, result: u, end: true}}}
+    end: true
+)");
+  FakeHost host;
+  host.functions["f"] = [](const TaskCall& c) {
+    if (c.key.find("@2") == std::string::npos) return err_result("First", "attempt 1 of the Parallel");
+    return ok_result("t");
+  };
+  RunOutcome out = run(*m, Json::object(), host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, Json({"t", "u"}));
+  EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Fan#0/0/T#0", "Fan#0@2/0/T#0"}));
+  EXPECT_EQ(host.sleeps(), std::vector<milliseconds>{milliseconds(3000)});
+  std::vector<StepRecord> fan;
+  for (const auto& r : host.finished()) {
+    if (r.key == "Fan#0") fan.push_back(r);
+  }
+  ASSERT_EQ(fan.size(), 2u);
+  EXPECT_EQ(fan[0].status, "Failed");
+  EXPECT_EQ(fan[0].error, "First: attempt 1 of the Parallel");
+  EXPECT_EQ(fan[1].status, "Succeeded");
+  EXPECT_EQ(fan[1].attempt, 2);
+  // Fan itself, T + U of attempt 2, T of attempt 1 and U of attempt 1 unless
+  // T's failure stopped it first: all of the run's steps.
+  EXPECT_EQ(fan[1].steps, out.steps);
+  EXPECT_GE(out.steps, 4);
+  EXPECT_LE(out.steps, 5);
+}
+
+TEST(InterpreterTest, MapItemFailureStopsTheRestAndIsCaught) {
+  auto m = machine(R"(
+startAt: Each
+states:
+  Each:
+    type: Map
+    maxConcurrency: 1
+    iterator: {startAt: W, states: {W: {type: Task, function: f, end: true}}}
+    catch: [{errors: [Odd], resultPath: $, next: Done}]
+    end: true
+  Done: {type: Succeed}
+)");
+  FakeHost host;
+  host.functions["f"] = [](const TaskCall& c) {
+    int v = c.input.get<int>();
+    return v % 2 ? err_result("Odd", std::to_string(v)) : ok_result(v);
+  };
+  RunOutcome out = run(*m, Json({2, 4, 5, 6, 8}), host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, Json::parse(R"({"error":"Odd","cause":"5"})"));
+  // One at a time: items after the failing one never start.
+  EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Each#0/0/W#0", "Each#0/1/W#0", "Each#0/2/W#0"}));
+}
+
+TEST(InterpreterTest, HostExceptionsFailTheRunInsteadOfEscaping) {
+  auto m = machine(R"(
+startAt: Fan
+states:
+  Fan:
+    type: Parallel
+    branches:
+    - {startAt: T, states: {T: {type: Task, function: throws, end: true}}}
+    - {startAt: U, states: {U: {type: Pass, end: true}}}
+    catch: [{next: Never}]
+    end: true
+  Never: {type: Succeed}
+)");
+  FakeHost host;
+  host.functions["throws"] = [](const TaskCall&) -> TaskResult { throw std::runtime_error("host broke"); };
+  RunOutcome out = run(*m, Json::object(), host);
+  EXPECT_EQ(out.phase, RunOutcome::Phase::kFailed);
+  EXPECT_EQ(out.error, "States.Runtime");
+  EXPECT_EQ(out.cause, "internal error: host broke");
+
+  auto m2 = machine("startAt: T\nstates: {T: {type: Task, function: throws, end: true}}");
+  FakeHost host2;
+  host2.functions = host.functions;
+  RunOutcome out2 = run(*m2, Json::object(), host2);
+  EXPECT_EQ(out2.phase, RunOutcome::Phase::kFailed);
+  EXPECT_EQ(out2.cause, "internal error: host broke");
 }
 
 // ---------------------------------------------------------------------------
