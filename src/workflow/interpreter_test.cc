@@ -76,7 +76,8 @@ class FakeHost : public Host {
     auto it = replay_.find(key);
     if (it == replay_.end()) return std::nullopt;
     const StepRecord& r = it->second;
-    if (r.status != "Succeeded" && r.status != "Failed" && r.status != "Caught") return std::nullopt;
+    if (r.status != "Succeeded" && r.status != "Failed" && r.status != "Caught")
+      return std::nullopt;
     if (r.output_truncated) return std::nullopt;
     return r;
   }
@@ -145,7 +146,8 @@ class FakeHost : public Host {
   int finished_count_ = 0;
   int cancel_after_finished_ = 0;
   std::atomic<bool> cancel_{false};
-  std::chrono::steady_clock::time_point clock_ = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  std::chrono::steady_clock::time_point clock_ =
+      std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
 };
 
 // Calls meet here in groups: the k-th caller (0-based, in arrival order)
@@ -188,8 +190,12 @@ states:
   Done: {type: Succeed}
 )");
   FakeHost host;
-  host.functions["double"] = [](const TaskCall& c) { return ok_result({{"v", c.input["v"].get<int>() * 2}}); };
-  host.functions["add-one"] = [](const TaskCall& c) { return ok_result({{"v", c.input["v"].get<int>() + 1}}); };
+  host.functions["double"] = [](const TaskCall& c) {
+    return ok_result({{"v", c.input["v"].get<int>() * 2}});
+  };
+  host.functions["add-one"] = [](const TaskCall& c) {
+    return ok_result({{"v", c.input["v"].get<int>() + 1}});
+  };
   RunOutcome out = run(*m, {{"v", 5}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
   EXPECT_EQ(out.output, Json({{"v", 11}}));
@@ -202,8 +208,9 @@ states:
   EXPECT_EQ(calls[1].key, "AddOne#0");
   EXPECT_EQ(calls[1].input, Json({{"v", 10}}));
   EXPECT_GT(calls[1].remaining.count(), 0);
-  EXPECT_EQ(host.finished_keys(),
-            (std::vector<std::string>{"Double#0 Succeeded", "AddOne#0 Succeeded", "Done#0 Succeeded"}));
+  EXPECT_EQ(
+      host.finished_keys(),
+      (std::vector<std::string>{"Double#0 Succeeded", "AddOne#0 Succeeded", "Done#0 Succeeded"}));
   auto fin = host.finished();
   EXPECT_EQ(fin[0].input, Json({{"v", 5}}));
   EXPECT_EQ(fin[0].output, Json({{"v", 10}}));
@@ -252,8 +259,9 @@ TEST(InterpreterTest, ChoiceTakesEitherBranch) {
     ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
     EXPECT_EQ(out.output, Json({{"value", 12}, {"tag", "big"}}));
     EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Measure#0", "Big#0"}));
-    EXPECT_EQ(host.finished_keys(),
-              (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Big#0 Succeeded"}));
+    EXPECT_EQ(
+        host.finished_keys(),
+        (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Big#0 Succeeded"}));
   }
   {
     FakeHost host;
@@ -269,8 +277,9 @@ TEST(InterpreterTest, ChoiceTakesEitherBranch) {
     RunOutcome out = run(*m, {{"value", 3}, {"kind", "text"}}, host);
     ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
     EXPECT_EQ(out.output, Json({{"kind", "text"}}));
-    EXPECT_EQ(host.finished_keys(),
-              (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Text#0 Succeeded"}));
+    EXPECT_EQ(
+        host.finished_keys(),
+        (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Text#0 Succeeded"}));
   }
 }
 
@@ -405,7 +414,8 @@ states:
   EXPECT_EQ(bad.cause, "inputPath $.args selects nothing in the state's input");
   EXPECT_TRUE(host2.calls().empty());
 
-  auto m2 = machine("startAt: P\nstates: {P: {type: Pass, result: 1, resultPath: $.s.x, end: true}}");
+  auto m2 =
+      machine("startAt: P\nstates: {P: {type: Pass, result: 1, resultPath: $.s.x, end: true}}");
   FakeHost host3;
   RunOutcome bad2 = run(*m2, {{"s", "text"}}, host3);
   EXPECT_EQ(bad2.error, "States.Runtime");
@@ -474,7 +484,8 @@ states:
   FakeHost host;
   RunOutcome out = run(*m, {{"in", true}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
-  EXPECT_EQ(out.output, Json::parse(R"({"in":true,"error":{"error":"BranchFailed","cause":"branch 1"}})"));
+  EXPECT_EQ(out.output,
+            Json::parse(R"({"in":true,"error":{"error":"BranchFailed","cause":"branch 1"}})"));
   EXPECT_LT(out.steps, 100000);
   auto fin = host.finished_keys();
   EXPECT_NE(std::find(fin.begin(), fin.end(), "Fan#0/1/Bad#0 Failed"), fin.end());
@@ -527,8 +538,8 @@ states:
   EXPECT_EQ(gate.max_inside(), 2);
   std::set<std::string> keys;
   for (const auto& c : host.calls()) keys.insert(c.key);
-  EXPECT_EQ(keys, (std::set<std::string>{"Each#0/0/Work#0", "Each#0/1/Work#0", "Each#0/2/Work#0", "Each#0/3/Work#0",
-                                         "Each#0/4/Work#0", "Each#0/5/Work#0"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"Each#0/0/Work#0", "Each#0/1/Work#0", "Each#0/2/Work#0",
+                                         "Each#0/3/Work#0", "Each#0/4/Work#0", "Each#0/5/Work#0"}));
   EXPECT_EQ(out.steps, 7);
 }
 
@@ -566,7 +577,8 @@ states:
 }
 
 TEST(InterpreterTest, WaitSleepsThroughTheHost) {
-  auto m = machine("startAt: W\nstates: {W: {type: Wait, seconds: 2.5, next: S}, S: {type: Succeed}}");
+  auto m =
+      machine("startAt: W\nstates: {W: {type: Wait, seconds: 2.5, next: S}, S: {type: Succeed}}");
   FakeHost host;
   RunOutcome out = run(*m, {{"keep", 1}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
@@ -678,7 +690,8 @@ states:
 )");
   FakeHost host;
   host.functions["f"] = [&](const TaskCall& c) {
-    if (c.key == "B#0") host.cancel();  // cancelled while B is in flight: B finishes, C never starts
+    if (c.key == "B#0")
+      host.cancel();  // cancelled while B is in flight: B finishes, C never starts
     return ok_result(1);
   };
   RunOutcome out = run(*m, Json::object(), host);
@@ -730,7 +743,9 @@ states:
   blob[0] = '\xc3';  // a two-byte UTF-8 character at the start...
   blob[1] = '\xa9';
   host.functions["big"] = [&](const TaskCall&) { return ok_result({{"blob", blob}}); };
-  host.functions["len"] = [](const TaskCall& c) { return ok_result(c.input["blob"].get<std::string>().size()); };
+  host.functions["len"] = [](const TaskCall& c) {
+    return ok_result(c.input["blob"].get<std::string>().size());
+  };
   RunOutcome out = run(*m, Json::object(), host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
   EXPECT_EQ(out.output, 100 * 1024);  // the data flowed on whole
@@ -761,7 +776,8 @@ states:
 )");
   FakeHost host;
   host.functions["f"] = [](const TaskCall& c) {
-    if (c.key.find("@2") == std::string::npos) return err_result("First", "attempt 1 of the Parallel");
+    if (c.key.find("@2") == std::string::npos)
+      return err_result("First", "attempt 1 of the Parallel");
     return ok_result("t");
   };
   RunOutcome out = run(*m, Json::object(), host);
@@ -806,7 +822,8 @@ states:
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
   EXPECT_EQ(out.output, Json::parse(R"({"error":"Odd","cause":"5"})"));
   // One at a time: items after the failing one never start.
-  EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Each#0/0/W#0", "Each#0/1/W#0", "Each#0/2/W#0"}));
+  EXPECT_EQ(host.call_keys(),
+            (std::vector<std::string>{"Each#0/0/W#0", "Each#0/1/W#0", "Each#0/2/W#0"}));
 }
 
 TEST(InterpreterTest, HostExceptionsFailTheRunInsteadOfEscaping) {
@@ -823,7 +840,9 @@ states:
   Never: {type: Succeed}
 )");
   FakeHost host;
-  host.functions["throws"] = [](const TaskCall&) -> TaskResult { throw std::runtime_error("host broke"); };
+  host.functions["throws"] = [](const TaskCall&) -> TaskResult {
+    throw std::runtime_error("host broke");
+  };
   RunOutcome out = run(*m, Json::object(), host);
   EXPECT_EQ(out.phase, RunOutcome::Phase::kFailed);
   EXPECT_EQ(out.error, "States.Runtime");
@@ -907,26 +926,30 @@ TEST(InterpreterReplayTest, ResumingFromAnyPrefixOfRecordsGivesTheSameOutput) {
     std::set<std::string> finished_keys;
     for (size_t i = 0; i < k; ++i) finished_keys.insert(records[i].key);
     for (const StepRecord& s : starts) {
-      if (!finished_keys.count(s.key)) persisted.push_back(s);  // in flight (or not yet started: harmless)
+      if (!finished_keys.count(s.key))
+        persisted.push_back(s);  // in flight (or not yet started: harmless)
     }
     // Only steps that had started by the k-th finish may be "in flight":
     // keep the ones whose start precedes it in time.
-    persisted.erase(std::remove_if(persisted.begin(), persisted.end(),
-                                   [&](const StepRecord& s) { return k == 0 || s.start > records[k - 1].end; }),
-                    persisted.end());
+    persisted.erase(
+        std::remove_if(persisted.begin(), persisted.end(),
+                       [&](const StepRecord& s) { return k == 0 || s.start > records[k - 1].end; }),
+        persisted.end());
     for (size_t i = 0; i < k; ++i) persisted.push_back(records[i]);
 
     FakeHost second;
     replay_functions(second);
     second.replay_from(persisted);
     RunOutcome resumed = run(*m, input, second);
-    ASSERT_EQ(resumed.phase, RunOutcome::Phase::kSucceeded) << "k=" << k << " " << resumed.error << resumed.cause;
+    ASSERT_EQ(resumed.phase, RunOutcome::Phase::kSucceeded)
+        << "k=" << k << " " << resumed.error << resumed.cause;
     EXPECT_EQ(resumed.output, full.output) << "k=" << k;
     EXPECT_EQ(resumed.steps, full.steps) << "k=" << k;
     // No step that finished successfully was executed again, nor recorded.
     std::set<std::string> succeeded;
     for (size_t i = 0; i < k; ++i) {
-      if (records[i].status == "Succeeded" || records[i].status == "Caught") succeeded.insert(records[i].key);
+      if (records[i].status == "Succeeded" || records[i].status == "Caught")
+        succeeded.insert(records[i].key);
     }
     for (const TaskCall& c : second.calls()) {
       EXPECT_FALSE(succeeded.count(c.key)) << "k=" << k << ": " << c.key << " invoked again";
