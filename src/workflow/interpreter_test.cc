@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace minik8s::workflow {
@@ -574,6 +575,50 @@ states:
   RunOutcome empty = run(*m, Json::array(), host3);
   ASSERT_EQ(empty.phase, RunOutcome::Phase::kSucceeded);
   EXPECT_EQ(empty.output, Json::array());
+}
+
+TEST(InterpreterTest, NestedMapsStayWithinTheThreadCap) {
+  auto m = machine(R"(
+startAt: Outer
+maxSteps: 10000
+states:
+  Outer:
+    type: Map
+    iterator:
+      startAt: Inner
+      states:
+        Inner:
+          type: Map
+          iterator: {startAt: W, states: {W: {type: Task, function: f, end: true}}}
+          end: true
+    end: true
+)");
+  FakeHost host;
+  std::atomic<int> in_flight{0}, max_in_flight{0};
+  host.functions["f"] = [&](const TaskCall& c) {
+    int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::yield();
+    --in_flight;
+    return ok_result(c.input.get<int>() + 1);
+  };
+  Json input = Json::array(), want = Json::array();
+  for (int i = 0; i < 40; ++i) {
+    Json row = Json::array(), wrow = Json::array();
+    for (int j = 0; j < 40; ++j) {
+      row.push_back(i * 100 + j);
+      wrow.push_back(i * 100 + j + 1);
+    }
+    input.push_back(row);
+    want.push_back(wrow);
+  }
+  RunOutcome out = run(*m, input, host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, want);
+  EXPECT_EQ(out.steps, 1 + 40 + 1600);
+  EXPECT_LE(max_in_flight.load(), 257);  // 256 threads + the caller's
 }
 
 TEST(InterpreterTest, WaitSleepsThroughTheHost) {
