@@ -498,8 +498,11 @@ struct WorkflowController::Impl : client::Controller {
     }
     const std::string phase = phase_of(*obj);
     if (terminal(phase)) return client::ReconcileResult::done();
+    const Json cancelled = {{"error", "States.Cancelled"}, {"cause", "the run was cancelled"}};
+    // Cancelled while not executing here (before it started, or waiting to
+    // be resumed): ends at once.
+    if (cancel_requested(*obj)) return finish_unstarted(*obj, "Cancelled", cancelled);
     if (phase.empty() || phase == "Pending") {
-      if (cancel_requested(*obj)) return finish_unstarted(*obj, "Cancelled", Json());
       if (!slot_free(key)) return client::ReconcileResult::done();
       return claim(*obj);
     }
@@ -545,7 +548,10 @@ struct WorkflowController::Impl : client::Controller {
     if (!st.contains("startTime")) st["startTime"] = now;
     st["completionTime"] = now;
     if (!error.is_null()) st["error"] = error;
-    if (!st.contains("steps")) st["steps"] = Json::array();
+    if (!st.contains("steps") || !st["steps"].is_array()) st["steps"] = Json::array();
+    for (Json& rec : st["steps"]) {  // in flight when the server stopped: never finished
+      if (rec.is_object() && sfield(rec, "status") == "Running") rec["status"] = "Aborted";
+    }
     st["observedGeneration"] = field(o["metadata"], "generation");
     auto r = api_client().update_status(*runs_type, o);
     if (!r.is_ok()) {

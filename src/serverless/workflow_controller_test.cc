@@ -512,6 +512,35 @@ TEST_F(WorkflowControllerTest, CancelStopsARunAtTheNextBoundary) {
   EXPECT_EQ(fns_.calls("a").size(), 1u);
 }
 
+// A run cancelled while no executor runs it (the server was down mid-run)
+// ends Cancelled when the next one starts, without executing anything; the
+// step that was in flight is Aborted.
+TEST_F(WorkflowControllerTest, CancelWhileNotExecutingEndsAtOnce) {
+  fns_.add("a", [](const TaskCall&) { return ok({{"a", 1}}); });
+  fns_.gate("a", 1);
+  create_workflow("one", {{"startAt", "A"}, {"states", {{"A", task("a", "")}}}});
+  ASSERT_NO_FATAL_FAILURE(start());
+  create_run("c-1", "one", Json::object());
+  ASSERT_TRUE(eventually([&] { return step(get_run("c-1"), "A#0", "Running") && fns_.blocked("a") == 1; }));
+  std::thread stopper([&] { ctl_->stop(); });
+  ASSERT_TRUE(eventually([&] { return ctl_->stopping(); }));
+  fns_.release();
+  stopper.join();
+  ctl_.reset();
+  factory_->stop();
+  factory_.reset();
+  auto p = client_->patch(runs(), kNs, "c-1", client::PatchType::kMerge, {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+
+  ASSERT_NO_FATAL_FAILURE(start());
+  Json r = wait_done("c-1");
+  EXPECT_EQ(r["status"].value("phase", ""), "Cancelled") << r.dump(2);
+  EXPECT_EQ(r["status"]["error"].value("error", ""), "States.Cancelled");
+  EXPECT_NE(step(r, "A#0", "Aborted"), nullptr) << r.dump(2);
+  EXPECT_EQ(step(r, "A#0", "Running"), nullptr);
+  EXPECT_EQ(fns_.calls("a").size(), 1u);
+}
+
 TEST_F(WorkflowControllerTest, MaxRunsHoldsTheRestPending) {
   fns_.add("b", [](const TaskCall&) { return ok({{"ok", true}}); });
   fns_.gate("b", 1);
