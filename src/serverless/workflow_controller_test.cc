@@ -754,5 +754,42 @@ TEST_F(WorkflowGatewayTest, TasksGoThroughTheGateway) {
   EXPECT_EQ(rt.count("/invoke"), 2);
 }
 
+// Cancel while a Task is in flight over HTTP: the executor drops the call
+// (shuts its connection) and the run ends Cancelled without its answer.
+TEST_F(WorkflowGatewayTest, CancelAbandonsATaskInFlight) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> started{0};
+  FakeRuntime rt([&](const std::string&, const std::string&) -> std::pair<int, std::string> {
+    ++started;
+    std::unique_lock l(m);
+    cv.wait_for(l, 10s, [&] { return release; });
+    return {200, R"({"late":true})"};
+  });
+  ASSERT_NO_FATAL_FAILURE(start_gateway(true));
+  FunctionConfig fc;
+  fc.ns = kNs;
+  fc.name = "hang";
+  fc.revision = "1";
+  table_->set_function(fc);
+  table_->add_instance(function_key(kNs, "hang"), InstanceRef{"hang-pod", "node-1", "127.0.0.1", rt.port(), "1"});
+  create_workflow("hang", {{"startAt", "H"}, {"states", {{"H", task("hang", "")}}}});
+  create_run("hang-1", "hang", Json::object());
+  ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
+  auto begun = std::chrono::steady_clock::now();
+  auto p = client_->patch(runs(), kNs, "hang-1", client::PatchType::kMerge, {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  Json r = wait_done("hang-1", 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - begun, 5s);
+  EXPECT_EQ(r["status"].value("phase", ""), "Cancelled") << r.dump(2);
+  EXPECT_EQ(step(r, "H#0", "Succeeded"), nullptr) << r.dump(2);
+  {
+    std::lock_guard l(m);
+    release = true;
+  }
+  cv.notify_all();
+}
+
 }  // namespace
 }  // namespace minik8s::serverless
