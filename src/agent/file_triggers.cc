@@ -67,13 +67,6 @@ bool loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
-// lexically normal, no trailing '/'.
-std::string normal_dir(const std::string& path) {
-  std::string p = std::filesystem::path(path).lexically_normal().string();
-  while (p.size() > 1 && p.back() == '/') p.pop_back();
-  return p;
-}
-
 }  // namespace
 
 std::string gateway_url_for_node(const std::string& url, const std::string& api_server) {
@@ -208,7 +201,7 @@ struct FileTriggerWatcher::Impl : client::Controller {
       leave_locked(key);
       return client::ReconcileResult::done();
     }
-    const std::string path = normal_dir(raw);
+    const std::string& path = raw;  // the grammar allows no "//", "." or trailing "/"
     Spec spec;
     spec.uid = api::meta_string(*obj, "uid");
     for (const Json& e : api::afield(*fc, "events")) {

@@ -156,7 +156,9 @@ struct TriggerController::Impl : client::Controller {
       type = api::find_kind(av, kind);
       if (!type) {
         warn(key, "spec.objectChange: the server knows no kind " + kind + " in " + av);
-      } else if (type->kind == "Trigger" || type->kind == "Event") {
+      } else if (type->kind == "Trigger" || type->kind == "Event" ||
+                 (type->kind == "WorkflowRun" && field(field(spec, "target"), "workflow").is_string())) {
+        // As the API server's validation: a firing writes these, it would fire forever.
         warn(key, "spec.objectChange: " + type->kind + " objects cannot trigger (a firing writes them)");
         type = nullptr;
       }
@@ -350,6 +352,14 @@ struct TriggerController::Impl : client::Controller {
     return client::ReconcileResult::requeue_after(wait);
   }
 
+  bool watching(const std::string& key) {
+    std::lock_guard l(mu);
+    for (const auto& [k, kw] : kinds) {
+      if (kw.informer && kw.informer->has_synced() && kw.subs.count(key)) return true;
+    }
+    return false;
+  }
+
   client::ReconcileResult write_next_fire(const Json& obj, const Json& value) {
     Json patch = {{"status", {{"nextFire", value}}}};
     auto r = api_client().patch(*trigger_type, api::meta_string(obj, "namespace"), api::meta_string(obj, "name"),
@@ -361,11 +371,17 @@ struct TriggerController::Impl : client::Controller {
 
 TriggerController::TriggerController(client::SharedInformerFactory& factory, TriggerControllerOptions opts,
                                      Clock& clock) {
-  set_impl(std::make_unique<Impl>(factory, opts, clock));
+  auto impl = std::make_unique<Impl>(factory, opts, clock);
+  impl_ = impl.get();
+  set_impl(std::move(impl));
 }
 
 TriggerController::TriggerController(client::Client& client, TriggerControllerOptions opts, Clock& clock) {
-  set_impl(std::make_unique<Impl>(own_factory(client), opts, clock));
+  auto impl = std::make_unique<Impl>(own_factory(client), opts, clock);
+  impl_ = impl.get();
+  set_impl(std::move(impl));
 }
+
+bool TriggerController::watching(const std::string& trigger_key) const { return impl_->watching(trigger_key); }
 
 }  // namespace minik8s::serverless

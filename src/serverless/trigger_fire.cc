@@ -341,28 +341,32 @@ Status record_trigger_skipped(client::Client& client, const Json& trigger, const
 }
 
 Status validate_watch_path(const std::string& path) {
+  // The API server's grammar (src/api/kinds_workflow.cc check_watch_path),
+  // again: the agent must not trust what it reads before touching the disk.
   auto bad = [&](const std::string& why) {
     return invalid("spec.fileChange.path: Invalid value: \"" + path.substr(0, 200) + "\": " + why);
   };
+  if (path.size() > 1024) return bad("must be no more than 1024 bytes");
   if (path.empty() || path.front() != '/') return bad("must be an absolute path");
-  if (path.size() > 1024) return bad("must be at most 1024 bytes");
   for (char c : path) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
               c == '_' || c == '/' || c == '-';
-    if (!ok) return bad("may contain only [A-Za-z0-9._/-]");
+    if (!ok) return bad("may contain only letters, digits, '.', '_', '-' and '/'");
   }
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t next = path.find('/', pos);
-    if (next == std::string::npos) next = path.size();
-    std::string comp = path.substr(pos, next - pos);
-    if (comp == "..") return bad("must not contain a \"..\" component");
-    if (!comp.empty() && comp != ".") parts.push_back(comp);
-    pos = next + 1;
+  if (path == "/") return bad("may not be the root directory");
+  if (path.back() == '/') return bad("may not end in '/'");
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty()) return bad("may not contain empty components ('//')");
+    if (part == "." || part == "..") return bad("may not contain '.' or '..' components");
+    if (slash == std::string::npos) break;
+    start = slash + 1;
   }
-  if (parts.empty()) return bad("must not be /");
-  if (parts[0] == "proc" || parts[0] == "sys" || parts[0] == "dev") return bad("must not be under /" + parts[0]);
+  for (const std::string sys : {"/proc", "/sys", "/dev"}) {
+    if (path == sys || path.compare(0, sys.size() + 1, sys + "/") == 0) return bad("may not be under " + sys);
+  }
   return Status::ok();
 }
 

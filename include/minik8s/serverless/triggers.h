@@ -144,9 +144,13 @@ class TriggerController : public client::ControllerHandle {
                     Clock& clock = real_clock());
   // A private factory over client (tests).
   TriggerController(client::Client& client, TriggerControllerOptions opts, Clock& clock = real_clock());
+  // True when the objectChange trigger ("ns/name") is in its kind's
+  // dispatch table (tests wait for it before changing objects).
+  bool watching(const std::string& trigger_key) const;
 
  private:
   struct Impl;
+  Impl* impl_ = nullptr;  // owned by the handle
 };
 
 }  // namespace minik8s::serverless
