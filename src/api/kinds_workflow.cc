@@ -130,8 +130,9 @@ void workflow_defaults(Json& obj) {
   if (!has(spec, "timeoutSeconds")) spec["timeoutSeconds"] = 600;
 }
 
-// The shape only; the state machine itself (targets, reachability, rules,
-// JSONPaths) is checked by workflow::parse_machine in the Workflow strategy.
+// The shape only (ranges as src/workflow/machine.cc); the state machine
+// itself (targets, reachability, rules, JSONPaths) is checked by
+// workflow::validate_machine in the Workflow strategy.
 void workflow_validate(const Json& obj, const Json*, FieldErrors& errs) {
   // A label: runs carry it as the value of serverless.minik8s.io/workflow.
   validate_object_meta(obj, *find_kind("serverless.minik8s.io/v1", "Workflow"), true, errs);
@@ -143,8 +144,8 @@ void workflow_validate(const Json& obj, const Json*, FieldErrors& errs) {
   } else if (v::want_object(*spec, "states", "spec.states", errs) && (*spec)["states"].empty()) {
     errs.push_back({"spec.states", "Required value: at least one state"});
   }
-  int_in_range(*spec, "maxSteps", "spec.maxSteps", 1, 100000, errs);
-  int_in_range(*spec, "timeoutSeconds", "spec.timeoutSeconds", 1, 86400, errs);
+  int_in_range(*spec, "maxSteps", "spec.maxSteps", 1, 1000000, errs);
+  int_in_range(*spec, "timeoutSeconds", "spec.timeoutSeconds", 1, 604800, errs);
 }
 
 std::vector<TableColumn> workflow_columns() {

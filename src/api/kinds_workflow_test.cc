@@ -113,9 +113,9 @@ TEST(WorkflowKindTest, Validation) {
   empty["spec"]["states"] = Json::object();
   EXPECT_ONLY_ERROR(check("Workflow", empty), "spec.states", "at least one state");
   EXPECT_ONLY_ERROR(check("Workflow", with(workflow(), R"({"spec":{"maxSteps":0}})")), "spec.maxSteps",
-                    "between 1 and 100000");
-  EXPECT_ONLY_ERROR(check("Workflow", with(workflow(), R"({"spec":{"timeoutSeconds":86401}})")),
-                    "spec.timeoutSeconds", "between 1 and 86400");
+                    "between 1 and 1000000");
+  EXPECT_ONLY_ERROR(check("Workflow", with(workflow(), R"({"spec":{"timeoutSeconds":604801}})")),
+                    "spec.timeoutSeconds", "between 1 and 604800");
   EXPECT_ONLY_ERROR(check("Workflow", with(workflow(), R"({"spec":{"maxSteps":"x"}})")), "spec.maxSteps", "");
   // The name is a label (runs carry it as a label value).
   EXPECT_ERROR(check("Workflow", with(workflow(), R"({"metadata":{"name":"a.b"}})")), "metadata.name", "");
