@@ -968,6 +968,11 @@ Status apply_env(Json& env, const std::vector<std::string>& items) {
 }
 
 Status apply_settings(Json& spec, const FunctionOptions& o) {
+  if (!o.runtime.empty()) {
+    if (o.runtime != "python3" && o.runtime != "python3-ml")
+      return invalid("--runtime must be python3 or python3-ml, not \"" + o.runtime + "\"");
+    spec["runtime"] = o.runtime;
+  }
   if (!o.handler.empty()) {
     if (Status s = check_handler(o.handler); !s) return s;
     spec["handler"] = o.handler;
@@ -1101,6 +1106,8 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
         ->allow_extra_args(false);
     s->add_option("--handler", o.handler,
                   "module.function (default FILE-stem.handler; main.handler for a zip)");
+    s->add_option("--runtime", o.runtime,
+                  "python3 (default) or python3-ml (numpy, Pillow, scikit-learn, tesseract)");
     s->add_option_function<long long>(
         "--min-scale", [&o](const long long& v) { o.min_scale = v; },
         "Instances kept even when idle (default 0)");
