@@ -31,7 +31,7 @@ for spec in "doc-preprocess preprocess.py 30" "doc-ocr ocr.py 60" \
   fi
 done
 if [ "$workflow" = 1 ]; then
-  "$MKCTL" workflow apply -f "$HERE/workflow.yaml"
+  "$MKCTL" apply -f "$HERE/workflow.yaml"
 fi
 if [ -n "$node" ]; then
   sed "s/^    node: node1\$/    node: $node/" "$HERE/trigger.yaml" | "$MKCTL" apply -f -

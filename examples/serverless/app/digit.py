@@ -19,7 +19,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.svm import SVC
 
-Image.MAX_IMAGE_PIXELS = 25_000_000
+MAX_PIXELS = 25_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 _DIGITS = load_digits()
 MODEL = SVC(gamma=0.001, C=10.0, decision_function_shape="ovr").fit(_DIGITS.data, _DIGITS.target)
 
@@ -52,7 +53,9 @@ def handler(event, context):
     if not isinstance(data, str):
         raise BadInput('no image: want {"image": "<base64 PNG>"}')
     try:
-        img = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+        img = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))  # the header only
+        if img.width * img.height > MAX_PIXELS:
+            raise BadInput("image is %dx%d: more than %d pixels" % (img.width, img.height, MAX_PIXELS))
         img.load()
     except (binascii.Error, ValueError, OSError, Image.DecompressionBombError) as e:
         raise BadInput("not an image: %s" % e)

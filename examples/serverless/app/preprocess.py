@@ -87,7 +87,9 @@ def skew_angle(img, threshold):
 def handler(event, context):
     raw = image_bytes(event)
     try:
-        img = Image.open(io.BytesIO(raw))
+        img = Image.open(io.BytesIO(raw))  # reads the header only
+        if img.width * img.height > MAX_PIXELS:
+            raise BadInput("image is %dx%d: more than %d pixels" % (img.width, img.height, MAX_PIXELS))
         img.load()
     except (OSError, Image.DecompressionBombError) as e:
         raise BadInput("not an image Pillow can read: %s" % e)
