@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "minik8s/api/resource.h"
+#include "minik8s/serverless/workflows.h"
 
 namespace minik8s::serverless {
 
@@ -19,6 +20,7 @@ struct Platform::Impl {
   Autoscaler autoscaler;
   std::unique_ptr<FunctionController> functions;
   std::unique_ptr<PoolController> pool;
+  std::unique_ptr<WorkflowController> workflows;
   std::unique_ptr<Gateway> gateway;
   std::string url;
 
@@ -46,6 +48,8 @@ Status Platform::start() {
   d.gateway = std::make_unique<Gateway>(d.table, d.opts.gateway, [&fns](const std::string& key) {
     return fns.indexer().get(key) != nullptr;
   });
+  if (const api::ResourceType* runs = api::find_kind(kApiVersion, "WorkflowRun"))
+    d.gateway->serve_workflows(d.factory.client(), d.factory.informer(*runs));
   if (Status st = d.gateway->start(); !st) {
     d.gateway.reset();
     return Status(st.code(), "function gateway on " + d.opts.gateway.listen + ": " + st.message());
@@ -77,6 +81,13 @@ Status Platform::start() {
       return Status(st.code(), "function pool controller: " + st.message());
     }
   }
+  WorkflowControllerOptions wo;
+  wo.gateway_url = d.url;
+  d.workflows = std::make_unique<WorkflowController>(d.factory, wo);
+  if (Status st = d.workflows->start(); !st) {
+    stop();
+    return Status(st.code(), "workflow executor: " + st.message());
+  }
   d.autoscaler.start();
   spdlog::info("function gateway listening on {} ({}), warm pool {} per node", d.opts.gateway.listen, d.url,
                d.opts.pool_size);
@@ -91,6 +102,8 @@ void Platform::stop() {
   if (d.gateway) d.gateway->stop();
   d.autoscaler.stop();
   d.fnctl.store(nullptr);
+  if (d.workflows) d.workflows->stop();
+  d.workflows.reset();
   if (d.pool) d.pool->stop();
   if (d.functions) d.functions->stop();
   d.pool.reset();
@@ -106,6 +119,7 @@ std::vector<std::pair<std::string, client::ControllerMetrics>> Platform::control
   std::vector<std::pair<std::string, client::ControllerMetrics>> out;
   if (impl_->functions) out.emplace_back(impl_->functions->name(), impl_->functions->metrics());
   if (impl_->pool) out.emplace_back(impl_->pool->name(), impl_->pool->metrics());
+  if (impl_->workflows) out.emplace_back(impl_->workflows->name(), impl_->workflows->metrics());
   return out;
 }
 
