@@ -7,6 +7,7 @@
 
 #include "minik8s/api/resource.h"
 #include "minik8s/serverless/workflows.h"
+#include "minik8s/serverless/triggers.h"
 
 namespace minik8s::serverless {
 
@@ -21,6 +22,7 @@ struct Platform::Impl {
   std::unique_ptr<FunctionController> functions;
   std::unique_ptr<PoolController> pool;
   std::unique_ptr<WorkflowController> workflows;
+  std::unique_ptr<TriggerController> triggers;
   std::unique_ptr<Gateway> gateway;
   std::string url;
 
@@ -88,6 +90,11 @@ Status Platform::start() {
     stop();
     return Status(st.code(), "workflow executor: " + st.message());
   }
+  d.triggers = std::make_unique<TriggerController>(d.factory, TriggerControllerOptions{});
+  if (Status st = d.triggers->start(); !st) {
+    stop();
+    return Status(st.code(), "trigger controller: " + st.message());
+  }
   d.autoscaler.start();
   spdlog::info("function gateway listening on {} ({}), warm pool {} per node", d.opts.gateway.listen, d.url,
                d.opts.pool_size);
@@ -98,6 +105,8 @@ void Platform::stop() {
   auto& d = *impl_;
   // Waiters first (they hold gateway threads), then the listener, then the
   // controllers the callbacks reach.
+  // Triggers first: their firings call the gateway.
+  if (d.triggers) d.triggers->stop();
   d.table.shutdown();
   if (d.gateway) d.gateway->stop();
   d.autoscaler.stop();
@@ -106,6 +115,7 @@ void Platform::stop() {
   d.workflows.reset();
   if (d.pool) d.pool->stop();
   if (d.functions) d.functions->stop();
+  d.triggers.reset();
   d.pool.reset();
   d.functions.reset();
   d.gateway.reset();
@@ -120,6 +130,7 @@ std::vector<std::pair<std::string, client::ControllerMetrics>> Platform::control
   if (impl_->functions) out.emplace_back(impl_->functions->name(), impl_->functions->metrics());
   if (impl_->pool) out.emplace_back(impl_->pool->name(), impl_->pool->metrics());
   if (impl_->workflows) out.emplace_back(impl_->workflows->name(), impl_->workflows->metrics());
+  if (impl_->triggers) out.emplace_back(impl_->triggers->name(), impl_->triggers->metrics());
   return out;
 }
 
