@@ -103,12 +103,15 @@ std::string format_duration_ms(double ms) {
     return buf;
   }
   if (ms < 60000) {
-    std::snprintf(buf, sizeof buf, "%.1fs", ms / 1000);
-    return buf;
+    std::snprintf(buf, sizeof buf, "%.1f", ms / 1000);
+    std::string t = buf;
+    if (t.ends_with(".0")) t.resize(t.size() - 2);
+    return t + "s";
   }
   long long s = static_cast<long long>(ms / 1000);
   if (s < 3600) return std::to_string(s / 60) + "m" + std::to_string(s % 60) + "s";
-  return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m";
+  return std::to_string(s / 3600) + "h" + std::to_string((s % 3600) / 60) + "m" +
+         std::to_string(s % 60) + "s";
 }
 
 Status ApiCaller::connect() {

@@ -36,7 +36,8 @@ long long parse_timeout_ms(const std::string& t);
 // A -d argument: "@-" reads `in`, "@FILE" the file, else the text itself.
 // kNotFound naming the path when the file cannot be read.
 Result<std::string> read_data_arg(const std::string& data, std::istream& in);
-// 12.3 ms → "12.3ms"; 1234 → "1.2s"; 184000 → "3m4s"; 7384000 → "2h3m".
+// As the WorkflowRun table: 12.3 → "12.3ms", 1234 → "1.2s", 12000 → "12s",
+// 184000 → "3m4s", 3605000 → "1h0m5s"; "-" for a negative or NaN.
 std::string format_duration_ms(double ms);
 
 // One HTTP client to the API server, created on first use.

@@ -587,7 +587,7 @@ class WorkflowCmd {
                   jstr(r, {"spec", "workflow"}),
                   phase.empty() ? "Pending" : phase,
                   std::to_string(steps.is_array() ? steps.size() : 0),
-                  or_dash(run_duration(r, now)),
+                  run_duration(r, now).empty() ? "<none>" : run_duration(r, now),
                   human_age(jstr(r, {"metadata", "creationTimestamp"}), now)};
         },
         "No runs of workflow \"" + name() + "\" in " + ns_ + " namespace.");

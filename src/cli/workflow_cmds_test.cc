@@ -227,7 +227,9 @@ TEST(WorkflowRunTextTest, Durations) {
   EXPECT_EQ(format_duration_ms(12.34), "12.3ms");
   EXPECT_EQ(format_duration_ms(1234), "1.2s");
   EXPECT_EQ(format_duration_ms(184000), "3m4s");
-  EXPECT_EQ(format_duration_ms(7384000), "2h3m");
+  EXPECT_EQ(format_duration_ms(7384000), "2h3m4s");
+  EXPECT_EQ(format_duration_ms(3605000), "1h0m5s");
+  EXPECT_EQ(format_duration_ms(12000), "12s");
   EXPECT_EQ(format_duration_ms(-1), "-");
   Json r = sample_run();
   EXPECT_EQ(run_duration(r, 0), "1.5s");
