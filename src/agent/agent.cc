@@ -27,6 +27,7 @@
 #include "minik8s/kubelet/server.h"
 #include "minik8s/util/signals.h"
 #include "node.h"
+#include "file_triggers.h"
 #include "node_services.h"
 
 namespace minik8s::agent {
@@ -341,6 +342,12 @@ int run_agent(int argc, char** argv) {
     return 1;
   }
   reporter.start();
+  // fileChange triggers on this node (docs/workflows.md): best effort, like the network parts.
+  FileTriggerOptions fto;
+  fto.node_name = cfg.node_name;
+  fto.api_server = server;
+  FileTriggerWatcher file_triggers(client, fto);
+  if (Status st = file_triggers.start(); !st) spdlog::warn("fileChange triggers disabled: {}", st.to_string());
   spdlog::info("minik8s agent {} ready (kubelet on port {}, runtime {})", cfg.node_name,
                kserver.port(), endpoint);
   spdlog::default_logger()->flush();
@@ -348,6 +355,7 @@ int run_agent(int argc, char** argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("received signal {}, stopping the agent (pods keep running)", sig);
+  file_triggers.stop();
   reporter.stop();
   kserver.stop();
   kubelet.stop();

@@ -701,7 +701,85 @@ Registry build(Builder& b) {
                          "What the function controller observed: the current revision, its "
                          "URL, ready and desired instances, conditions.")}},
        "Function is a serverless Python function invoked through the gateway.");
-  (void)N;
+  // Workflow, WorkflowRun, Trigger (docs/workflows.md). States, inputs,
+  // outputs and results are free-form JSON (their shape is checked by the
+  // Workflow strategy's state machine parser, not field by field here).
+  root(sl + "Workflow", "serverless.minik8s.io", "v1", "Workflow",
+       {{"spec", b.obj(sl + "WorkflowSpec",
+                       {{"startAt", S}, {"maxSteps", I}, {"timeoutSeconds", I}, {"states", b.map(ANY)}},
+                       "A state machine: the first state, the states by name (Task, Choice, Parallel, "
+                       "Map, Pass, Wait, Succeed, Fail), the step limit and the run timeout.")},
+        {"status", ANY}},
+       "Workflow is a state machine of function calls, run by WorkflowRuns.");
+  const Node* step = b.obj(sl + "WorkflowStep",
+                           {{"key", S},
+                            {"state", S},
+                            {"type", S},
+                            {"function", S},
+                            {"instance", S},
+                            {"attempt", I},
+                            {"status", S},
+                            {"input", ANY},
+                            {"output", ANY},
+                            {"error", ANY},
+                            {"startTime", S},
+                            {"endTime", S},
+                            {"durationMs", N},
+                            {"functionMs", N}},
+                           "One visit of a state: its key, status, input, output and timing.");
+  root(sl + "WorkflowRun", "serverless.minik8s.io", "v1", "WorkflowRun",
+       {{"spec", b.obj(sl + "WorkflowRunSpec", {{"workflow", S}, {"input", ANY}, {"cancel", B}},
+                       "The Workflow to run (same namespace), its input (any JSON) and whether "
+                       "to cancel the run.")},
+        {"status", b.obj(sl + "WorkflowRunStatus",
+                         {{"phase", S},
+                          {"startTime", S},
+                          {"completionTime", S},
+                          {"output", ANY},
+                          {"error", ANY},
+                          {"definition", ANY},
+                          {"workflowGeneration", I},
+                          {"steps", b.arr(step)},
+                          {"observedGeneration", I},
+                          {"conditions", conditions}},
+                         "What the executor did: the phase, output or error, and one record per step.")}},
+       "WorkflowRun is one execution of a Workflow with an input.");
+  root(sl + "Trigger", "serverless.minik8s.io", "v1", "Trigger",
+       {{"spec",
+         b.obj(sl + "TriggerSpec",
+               {{"target", b.obj(sl + "TriggerTarget", {{"function", S}, {"workflow", S}},
+                                 "Exactly one of a Function and a Workflow (same namespace).")},
+                {"input", ANY},
+                {"suspend", B},
+                {"schedule", S},
+                {"concurrencyPolicy", S},
+                {"fileChange", b.obj(sl + "TriggerFileChange",
+                                     {{"node", S},
+                                      {"path", S},
+                                      {"events", SA},
+                                      {"pattern", S},
+                                      {"includeContent", B}},
+                                     "Files changing in a directory of a node.")},
+                {"objectChange", b.obj(sl + "TriggerObjectChange",
+                                       {{"apiVersion", S},
+                                        {"kind", S},
+                                        {"namespace", S},
+                                        {"labelSelector", S},
+                                        {"on", SA}},
+                                       "API objects of a kind being added, modified or deleted.")}},
+               "What fires (exactly one of schedule, fileChange and objectChange) and what it "
+               "calls.")},
+        {"status", b.obj(sl + "TriggerStatus",
+                         {{"lastFired", S},
+                          {"firings", I},
+                          {"skipped", I},
+                          {"lastResult", b.obj("", {{"result", S}, {"id", S}, {"message", S}})},
+                          {"nextFire", S},
+                          {"observedGeneration", I},
+                          {"conditions", conditions}},
+                         "Firings so far, the last one's time and result, the next scheduled time.")}},
+       "Trigger calls a Function or starts a Workflow on a schedule, a file change or an object "
+       "change.");
   return r;
 }
 

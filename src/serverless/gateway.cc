@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -23,6 +24,9 @@
 #include <vector>
 
 #include "../util/http_read.h"
+#include "minik8s/api/resource.h"
+#include "minik8s/client/client.h"
+#include "minik8s/client/informer.h"
 #include "minik8s/util/prometheus.h"
 #include "minik8s/util/url.h"
 
@@ -34,6 +38,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+constexpr const char* kWorkflowApiVersion = "serverless.minik8s.io/v1";
 
 namespace {
 
@@ -314,6 +319,21 @@ struct Gateway::Impl {
   std::map<std::pair<std::string, std::string>, prometheus::Histogram> durations;
   std::map<std::pair<std::string, std::string>, uint64_t> cold_starts;
 
+  // Workflows (serve_workflows); set before start().
+  client::Client* wf_client = nullptr;
+  client::Informer* wf_runs = nullptr;
+  client::HandlerId wf_handler = 0;
+  std::mutex wf_mu;
+  std::condition_variable wf_cv;
+  // Guarded by wf_mu: runs someone waits for (key → waiters), the terminal
+  // (or last, when deleted) object of those that ended.
+  std::map<std::string, int> wf_waiting;
+  std::map<std::string, client::ObjectPtr> wf_ended;
+  bool wf_stopping = false;
+  void wf_seen(const client::ObjectPtr& obj, bool deleted);
+  Reply run_workflow(const std::string& ns, const std::string& name,
+                     http::request<http::string_body>& req);
+
   void serve(Connection& c);
   Reply route(http::request<http::string_body>& req, Connection& c);
   Reply invoke(const std::string& ns, const std::string& name,
@@ -401,6 +421,8 @@ Gateway::Impl::Forward Gateway::Impl::round_trip(int fd, const std::string& requ
   reply->content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
   reply->body = std::move(res.body());
   *keep_alive = res.keep_alive() && buf.size() == 0;
+  if (auto d = res["X-Duration-Ms"]; !d.empty() && header_safe(std::string_view(d.data(), d.size())))
+    reply->headers.emplace_back("X-Duration-Ms", std::string(d));
   return Forward::kOk;
 }
 
@@ -477,6 +499,7 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   bool keep_alive = false;
   std::string err;
   Forward result = Forward::kFailed;
+  double round_trip_ms = 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = attempt == 0 ? pool.get(addr) : -1;
     bool pooled = fd >= 0;
@@ -488,7 +511,9 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
       }
     }
     c.backend_fd() = fd;  // stop() shuts it down
+    auto sent = Clock::now();
     result = round_trip(fd, up, deadline, &reply, &keep_alive, &err);
+    round_trip_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
     c.backend_fd() = -1;
     if (result == Forward::kOk && keep_alive) {
       pool.put(addr, fd);
@@ -505,6 +530,12 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
       table.release(*lease, false);
       reply.headers.emplace_back("X-Instance", inst.pod);
       reply.headers.emplace_back("X-Request-Id", request_id);
+      if (std::none_of(reply.headers.begin(), reply.headers.end(),
+                       [](const auto& h) { return h.first == "X-Duration-Ms"; })) {
+        char d[32];
+        std::snprintf(d, sizeof d, "%.3f", round_trip_ms);
+        reply.headers.emplace_back("X-Duration-Ms", d);
+      }
       return finish(std::move(reply));
     case Forward::kTimeout:
       table.release(*lease, false);
@@ -534,6 +565,173 @@ Reply Gateway::Impl::invoke(const std::string& ns, const std::string& name,
   return finish(std::move(r));
 }
 
+namespace {
+
+std::string run_phase(const api::Json& run) { return api::sfield(api::field(run, "status"), "phase"); }
+bool run_ended(const std::string& phase) {
+  return phase == "Succeeded" || phase == "Failed" || phase == "Cancelled";
+}
+
+// name=value pairs of a query string, decoded.
+std::vector<std::pair<std::string, std::string>> query_pairs(std::string_view target) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return out;
+  std::string_view qs = target.substr(q + 1);
+  while (!qs.empty()) {
+    auto amp = qs.find('&');
+    std::string_view kv = qs.substr(0, amp);
+    if (!kv.empty()) {
+      auto eq = kv.find('=');
+      out.emplace_back(url_decode(kv.substr(0, eq)),
+                       eq == std::string_view::npos ? "" : url_decode(kv.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) break;
+    qs = qs.substr(amp + 1);
+  }
+  return out;
+}
+
+// The HTTP code for an API error on the gateway's behalf.
+int code_for(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound:
+      return 404;
+    case Code::kInvalid:
+      return 422;
+    case Code::kForbidden:
+      return 403;
+    default:
+      return 503;
+  }
+}
+
+}  // namespace
+
+void Gateway::Impl::wf_seen(const client::ObjectPtr& obj, bool deleted) {
+  const std::string key = client::object_key(*obj);
+  std::lock_guard lock(wf_mu);
+  if (!wf_waiting.count(key)) return;
+  if (!deleted && !run_ended(run_phase(*obj))) return;
+  wf_ended[key] = obj;
+  wf_cv.notify_all();
+}
+
+Reply Gateway::Impl::run_workflow(const std::string& ns, const std::string& name,
+                                  http::request<http::string_body>& req) {
+  const api::ResourceType* wf_type = api::find_kind(kWorkflowApiVersion, "Workflow");
+  const api::ResourceType* run_type = api::find_kind(kWorkflowApiVersion, "WorkflowRun");
+  if (!wf_type || !run_type) return json_error(500, "InternalError", "the kind table lacks WorkflowRun");
+  // The input: the body (a non-object under "body"), query parameters
+  // merged in without overriding, as the runtime does for functions.
+  json input = json::object();
+  bool async = false;
+  if (!is_blank(req.body())) {
+    auto parsed = api::parse_json(req.body());
+    if (!parsed.is_ok()) return json_error(400, "BadRequest", "the request body is not valid JSON");
+    input = parsed->is_object() ? std::move(*parsed) : json{{"body", std::move(*parsed)}};
+  }
+  for (auto& [k, v] : query_pairs(std::string_view(req.target().data(), req.target().size()))) {
+    if (k == "async") {
+      async = v.empty() || v == "1" || v == "true";
+      continue;
+    }
+    if (!input.contains(k)) input[k] = v;
+  }
+  auto wf = wf_client->get(*wf_type, ns, name);
+  if (!wf.is_ok()) {
+    if (wf.status().code() == Code::kNotFound)
+      return status_reply(404, "NotFound", "workflow \"" + ns + "/" + name + "\" not found");
+    return json_error(code_for(wf.status()), "ServiceUnavailable", wf.status().message());
+  }
+  int64_t timeout_s = 600;
+  if (const json& t = api::field(api::field(*wf, "spec"), "timeoutSeconds"); t.is_number_integer())
+    timeout_s = std::max<int64_t>(1, t.get<int64_t>());
+  json run = {{"apiVersion", kWorkflowApiVersion},
+              {"kind", "WorkflowRun"},
+              {"metadata", {{"generateName", name + "-"}, {"namespace", ns}}},
+              {"spec", {{"workflow", name}, {"input", std::move(input)}}}};
+  auto created = wf_client->create(*run_type, run, ns);
+  if (!created.is_ok()) {
+    const Status& st = created.status();
+    if (st.code() == Code::kInvalid && st.message().find("spec.workflow") != std::string::npos &&
+        st.message().find("ot found") != std::string::npos) {
+      return status_reply(404, "NotFound", "workflow \"" + ns + "/" + name + "\" not found");
+    }
+    int code = code_for(st);
+    return json_error(code, code == 422 ? "Invalid" : code == 404 ? "NotFound" : "ServiceUnavailable",
+                      "cannot create the run: " + st.message());
+  }
+  const std::string run_name = api::sfield(api::field(*created, "metadata"), "name");
+  const std::string key = ns + "/" + run_name;
+  if (async) {
+    Reply r;
+    r.code = 202;
+    r.body = json{{"run", run_name}}.dump() + "\n";
+    r.headers.emplace_back("X-Workflow-Run", run_name);
+    return r;
+  }
+
+  // Wait for the end: the informer's handler hands the terminal object over;
+  // one already in the cache is taken at once.
+  client::ObjectPtr ended;
+  auto deadline = Clock::now() + std::chrono::seconds(timeout_s + 5);
+  {
+    std::unique_lock lock(wf_mu);
+    ++wf_waiting[key];
+    if (client::ObjectPtr cur = wf_runs->indexer().get(key); cur && run_ended(run_phase(*cur))) ended = cur;
+    wf_cv.wait_until(lock, deadline, [&] {
+      if (!ended) {
+        if (auto it = wf_ended.find(key); it != wf_ended.end()) ended = it->second;
+      }
+      return ended != nullptr || wf_stopping;
+    });
+    if (--wf_waiting[key] == 0) {
+      wf_waiting.erase(key);
+      wf_ended.erase(key);
+    }
+  }
+  Reply r;
+  r.headers.emplace_back("X-Workflow-Run", run_name);
+  if (!ended) {
+    if (auto g = wf_client->get(*run_type, ns, run_name); g.is_ok() && run_ended(run_phase(*g)))
+      ended = std::make_shared<const json>(std::move(*g));
+  }
+  if (!ended) {
+    r.code = wf_stopping ? 503 : 504;
+    r.body = json{{"error", wf_stopping ? "ServiceUnavailable" : "Timeout"},
+                  {"message", wf_stopping ? "the gateway is shutting down"
+                                          : "run " + run_name + " did not end within " +
+                                                std::to_string(timeout_s + 5) + "s"},
+                  {"run", run_name}}
+                 .dump() +
+             "\n";
+    return r;
+  }
+  const std::string phase = run_phase(*ended);
+  const json& st = api::field(*ended, "status");
+  if (phase == "Succeeded") {
+    const json& out = api::field(st, "output");
+    r.body = out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    return r;
+  }
+  const json& err = api::field(st, "error");
+  r.code = 500;
+  if (!run_ended(phase)) {  // deleted while running
+    r.body = json{{"error", "States.Runtime"}, {"cause", "the run was deleted"}, {"state", ""}, {"run", run_name}}.dump() + "\n";
+    return r;
+  }
+  std::string error = api::sfield(err, "error");
+  if (error.empty()) error = phase == "Cancelled" ? "States.Cancelled" : "States.Runtime";
+  r.body = json{{"error", error},
+                {"cause", api::sfield(err, "cause")},
+                {"state", api::sfield(err, "state")},
+                {"run", run_name}}
+               .dump(-1, ' ', false, json::error_handler_t::replace) +
+           "\n";
+  return r;
+}
+
 Reply Gateway::Impl::route(http::request<http::string_body>& req, Connection& c) {
   std::string_view target(req.target().data(), req.target().size());
   std::string_view path = target.substr(0, target.find('?'));
@@ -561,6 +759,20 @@ Reply Gateway::Impl::route(http::request<http::string_body>& req, Connection& c)
         return r;
       }
       return invoke(url_decode(rest.substr(0, slash)), url_decode(rest.substr(slash + 1)), req, c);
+    }
+  }
+  constexpr std::string_view kWorkflows = "/workflows/";
+  if (path.starts_with(kWorkflows) && wf_client) {
+    std::string_view rest = path.substr(kWorkflows.size());
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && slash > 0 && slash + 1 < rest.size() &&
+        rest.find('/', slash + 1) == std::string_view::npos) {
+      if (req.method() != http::verb::post) {
+        Reply r = status_reply(405, "MethodNotAllowed", "workflows are run with POST");
+        r.headers.emplace_back("Allow", "POST");
+        return r;
+      }
+      return run_workflow(url_decode(rest.substr(0, slash)), url_decode(rest.substr(slash + 1)), req);
     }
   }
   return status_reply(404, "NotFound",
@@ -689,13 +901,33 @@ Status Gateway::start() {
   return Status::ok();
 }
 
+void Gateway::serve_workflows(client::Client& client, client::Informer& runs) {
+  Impl& d = *impl_;
+  d.wf_client = &client;
+  d.wf_runs = &runs;
+  client::EventHandlers h;
+  h.on_add = [&d](const client::ObjectPtr& o) { d.wf_seen(o, false); };
+  h.on_update = [&d](const client::ObjectPtr&, const client::ObjectPtr& o) { d.wf_seen(o, false); };
+  h.on_delete = [&d](const client::ObjectPtr& o) { d.wf_seen(o, true); };
+  d.wf_handler = runs.add_event_handlers(std::move(h));
+}
+
 void Gateway::stop() {
   if (!impl_->server) return;
+  {
+    std::lock_guard lock(impl_->wf_mu);
+    impl_->wf_stopping = true;
+  }
+  impl_->wf_cv.notify_all();
   // Requests waiting for an instance would hold their connection threads
   // until the queue timeout: the table wakes them (kUnavailable).
   impl_->table.shutdown();
   impl_->server->stop();
   impl_->pool.close_all();
+  if (impl_->wf_handler != 0) {
+    impl_->wf_runs->remove_event_handlers(impl_->wf_handler);
+    impl_->wf_handler = 0;
+  }
 }
 
 uint16_t Gateway::port() const { return impl_->server->port(); }

@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "minik8s/api/resource.h"
+#include "minik8s/serverless/workflows.h"
+#include "minik8s/serverless/triggers.h"
 
 namespace minik8s::serverless {
 
@@ -19,6 +21,8 @@ struct Platform::Impl {
   Autoscaler autoscaler;
   std::unique_ptr<FunctionController> functions;
   std::unique_ptr<PoolController> pool;
+  std::unique_ptr<WorkflowController> workflows;
+  std::unique_ptr<TriggerController> triggers;
   std::unique_ptr<Gateway> gateway;
   std::string url;
 
@@ -46,6 +50,8 @@ Status Platform::start() {
   d.gateway = std::make_unique<Gateway>(d.table, d.opts.gateway, [&fns](const std::string& key) {
     return fns.indexer().get(key) != nullptr;
   });
+  if (const api::ResourceType* runs = api::find_kind(kApiVersion, "WorkflowRun"))
+    d.gateway->serve_workflows(d.factory.client(), d.factory.informer(*runs));
   if (Status st = d.gateway->start(); !st) {
     d.gateway.reset();
     return Status(st.code(), "function gateway on " + d.opts.gateway.listen + ": " + st.message());
@@ -77,6 +83,18 @@ Status Platform::start() {
       return Status(st.code(), "function pool controller: " + st.message());
     }
   }
+  WorkflowControllerOptions wo;
+  wo.gateway_url = d.url;
+  d.workflows = std::make_unique<WorkflowController>(d.factory, wo);
+  if (Status st = d.workflows->start(); !st) {
+    stop();
+    return Status(st.code(), "workflow executor: " + st.message());
+  }
+  d.triggers = std::make_unique<TriggerController>(d.factory, TriggerControllerOptions{});
+  if (Status st = d.triggers->start(); !st) {
+    stop();
+    return Status(st.code(), "trigger controller: " + st.message());
+  }
   d.autoscaler.start();
   spdlog::info("function gateway listening on {} ({}), warm pool {} per node", d.opts.gateway.listen, d.url,
                d.opts.pool_size);
@@ -87,12 +105,17 @@ void Platform::stop() {
   auto& d = *impl_;
   // Waiters first (they hold gateway threads), then the listener, then the
   // controllers the callbacks reach.
+  // Triggers first: their firings call the gateway.
+  if (d.triggers) d.triggers->stop();
   d.table.shutdown();
   if (d.gateway) d.gateway->stop();
   d.autoscaler.stop();
   d.fnctl.store(nullptr);
+  if (d.workflows) d.workflows->stop();
+  d.workflows.reset();
   if (d.pool) d.pool->stop();
   if (d.functions) d.functions->stop();
+  d.triggers.reset();
   d.pool.reset();
   d.functions.reset();
   d.gateway.reset();
@@ -106,6 +129,8 @@ std::vector<std::pair<std::string, client::ControllerMetrics>> Platform::control
   std::vector<std::pair<std::string, client::ControllerMetrics>> out;
   if (impl_->functions) out.emplace_back(impl_->functions->name(), impl_->functions->metrics());
   if (impl_->pool) out.emplace_back(impl_->pool->name(), impl_->pool->metrics());
+  if (impl_->workflows) out.emplace_back(impl_->workflows->name(), impl_->workflows->metrics());
+  if (impl_->triggers) out.emplace_back(impl_->triggers->name(), impl_->triggers->metrics());
   return out;
 }
 

@@ -143,7 +143,71 @@ def samples(ns):
                      "timeoutSeconds": 60,
                      "scale": {"minScale": 0, "maxScale": 3, "targetConcurrency": 1,
                                "scaleToZeroAfterSeconds": 30}}}),
+        "Workflow": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/workflows", WORKFLOW),
+        # Runs name a Workflow: SETUP creates it first.
+        "WorkflowRun": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/workflowruns", {
+            "apiVersion": "serverless.minik8s.io/v1", "kind": "WorkflowRun",
+            "metadata": {"name": "run", "labels": LABELS},
+            "spec": {"workflow": "wf-base", "input": {"value": 12, "kind": "text", "list": [1, "a", None]},
+                     "cancel": False}}),
+        "Trigger": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/triggers", {
+            "apiVersion": "serverless.minik8s.io/v1", "kind": "Trigger", "metadata": {"name": "tr"},
+            "spec": {"target": {"function": "fn"}, "input": {"source": "schedule"}, "suspend": False,
+                     "schedule": "*/5 1-3,9 * jan-jun mon-fri", "concurrencyPolicy": "Forbid"}}),
+        "Trigger/fileChange": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/triggers", {
+            "apiVersion": "serverless.minik8s.io/v1", "kind": "Trigger", "metadata": {"name": "tr-file"},
+            "spec": {"target": {"workflow": "wf"},
+                     "fileChange": {"node": "node1", "path": "/var/lib/minik8s-drop",
+                                    "events": ["created", "deleted"], "pattern": "*.png",
+                                    "includeContent": True}}}),
+        "Trigger/objectChange": (f"/apis/serverless.minik8s.io/v1/namespaces/{ns}/triggers", {
+            "apiVersion": "serverless.minik8s.io/v1", "kind": "Trigger", "metadata": {"name": "tr-obj"},
+            "spec": {"target": {"function": "fn"},
+                     "objectChange": {"apiVersion": "v1", "kind": "ConfigMap", "namespace": ns,
+                                      "labelSelector": "app=rb,tier in (x,y)", "on": ["added"]}}}),
     }
+
+
+# A Workflow using every state type, rule form and path field.
+WORKFLOW = {
+    "apiVersion": "serverless.minik8s.io/v1", "kind": "Workflow",
+    "metadata": {"name": "wf", "labels": LABELS},
+    "spec": {"startAt": "Measure", "maxSteps": 100, "timeoutSeconds": 60, "states": {
+        "Measure": {"type": "Task", "function": "measure", "next": "Route",
+                    "inputPath": "$.data", "resultPath": "$.measured", "outputPath": "$",
+                    "timeoutSeconds": 10,
+                    "retry": {"maxAttempts": 3, "backoffSeconds": 1, "backoffRate": 2,
+                              "errors": ["States.Timeout"]},
+                    "catch": [{"errors": ["States.TaskFailed"], "resultPath": "$.error",
+                               "next": "Oops"}]},
+        "Route": {"type": "Choice", "choices": [
+            {"variable": "$.value", "op": ">", "value": 10, "next": "Fan"},
+            {"and": [{"variable": "$.kind", "op": "==", "value": "text"},
+                     {"not": {"variable": "$.lang", "op": "isPresent"}}],
+             "next": "Each"},
+            {"or": [{"variable": "$['odd key'][0]", "op": "matches", "value": "a*?"},
+                    {"variable": "$.n", "op": "isNull", "value": False}],
+             "next": "Pause"}],
+            "default": "Small"},
+        "Fan": {"type": "Parallel", "next": "Done", "branches": [
+            {"startAt": "A", "states": {"A": {"type": "Task", "function": "a", "end": True}}},
+            {"startAt": "B", "states": {"B": {"type": "Pass", "result": {"b": 1}, "end": True}}}]},
+        "Each": {"type": "Map", "itemsPath": "$.items", "maxConcurrency": 2, "next": "Done",
+                 "iterator": {"startAt": "W", "states": {
+                     "W": {"type": "Task", "function": "work", "end": True}}}},
+        "Pause": {"type": "Wait", "seconds": 1, "next": "Done"},
+        "Small": {"type": "Pass", "result": {"kind": "small"}, "resultPath": None, "next": "Done"},
+        "Oops": {"type": "Fail", "error": "Measure.Failed", "cause": "could not measure"},
+        "Done": {"type": "Succeed", "comment": "the end"},
+    }},
+}
+
+# Objects a kind's sample needs (created before it; 409 is fine).
+SETUP = {
+    "WorkflowRun": [(
+        "/apis/serverless.minik8s.io/v1/namespaces/rb/workflows",
+        dict(WORKFLOW, metadata={"name": "wf-base"}))],
+}
 
 
 def deep(n):

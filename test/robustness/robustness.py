@@ -32,7 +32,7 @@ import time
 import urllib.parse
 
 from harness import Server, check, finish, log, poll
-from mutate import deep, encode, hostile_value, mutate, samples, wire_mutate, HOSTILE_STRINGS
+from mutate import deep, encode, hostile_value, mutate, samples, wire_mutate, HOSTILE_STRINGS, SETUP
 
 MiB = 1 << 20
 MAX_BODY = 5 * MiB // 2
@@ -459,6 +459,9 @@ def phase_mutations(srv, count, seed):
     total = 0
     for kind, (coll, obj) in samples("rb").items():
         t0 = time.monotonic()
+        for setup_coll, setup_obj in SETUP.get(kind, []):
+            s, b = srv.request("POST", setup_coll, setup_obj)
+            check(s in (201, 409), f"{kind}: its prerequisite is created (HTTP {s} {b[:300]!r})")
         s, b = srv.request("POST", coll, obj)
         if not check(s == 201, f"{kind}: the valid sample is created (HTTP {s} {b[:300]!r})"):
             continue

@@ -2,7 +2,13 @@
 // functions (docs/serverless.md "Gateway"). Thread per connection
 // (ConnectionServer); each invocation leases an instance from the
 // InstanceTable, forwards to its pod IP over a kept-alive connection, and
-// answers with the runtime's response plus `X-Instance`.
+// answers with the runtime's response plus `X-Instance` and `X-Duration-Ms`
+// (the runtime's own, or the round trip to the instance).
+//
+// With serve_workflows(), it also runs workflows: POST /workflows/<ns>/<name>
+// creates a WorkflowRun and waits (on the connection's thread) for the run's
+// terminal phase, seen on the WorkflowRun informer (docs/workflows.md
+// "Gateway: workflows over HTTP").
 #pragma once
 
 #include <chrono>
@@ -16,6 +22,11 @@
 #include "minik8s/serverless/instance_table.h"
 #include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
+
+namespace minik8s::client {
+class Client;
+class Informer;
+}  // namespace minik8s::client
 
 namespace minik8s::serverless {
 
@@ -33,6 +44,10 @@ class Gateway {
   Gateway(InstanceTable& table, GatewayOptions opts,
           std::function<bool(const std::string& key)> exists = nullptr);
   ~Gateway();
+  // Before start(): serve POST /workflows/... (404 without). Runs are
+  // created through client; runs is a WorkflowRun informer its owner starts.
+  // Both are borrowed and outlive the gateway (stop() removes the handler).
+  void serve_workflows(client::Client& client, client::Informer& runs);
   // Listens on opts.listen (kInvalid for a malformed address, kUnavailable
   // when binding fails) and serves on a thread of its own.
   Status start();

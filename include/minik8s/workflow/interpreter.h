@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <nlohmann/json.hpp>  // Json members by value
 #include <optional>
 #include <string>
 

@@ -7,11 +7,13 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>  // Json members by value
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "minik8s/api/json.h"
+#include "minik8s/api/resource.h"
 #include "minik8s/util/status.h"
 #include "minik8s/workflow/jsonpath.h"
 
@@ -91,7 +93,14 @@ struct Machine {
 // Parses and validates a Workflow spec (or a branch/iterator object with
 // startAt + states). On error: Code::kInvalid with a message
 // "spec.states.Route.choices[1].variable: Invalid value: \"$.a[\": <why>"
-// (field_prefix is prepended; "spec" for a Workflow).
+// (field_prefix is prepended; "spec" for a Workflow); several errors are
+// joined as Kubernetes does: "[a: ..., b: ...]". Never throws, whatever
+// the JSON.
 Result<std::shared_ptr<const Machine>> parse_machine(const api::Json& spec, const std::string& field_prefix = "spec");
+
+// The same checks as parse_machine, every error as a FieldError (field =
+// "spec.states.Route.choices[1].variable", message = "Invalid value: ...")
+// for the API server's validate hook. Empty: the spec is valid.
+api::FieldErrors validate_machine(const api::Json& spec, const std::string& field_prefix = "spec");
 
 }  // namespace minik8s::workflow

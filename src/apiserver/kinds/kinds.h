@@ -21,6 +21,10 @@
 //   DNS        spec.host not in the cluster domain and not claimed twice.
 //   Function   spec.code.hash names an upload in the code store; a blob no
 //              Function names any more is removed.
+//   Workflow   spec is a valid state machine (workflow::validate_machine).
+//   WorkflowRun spec.workflow names a Workflow of the namespace; the run
+//              gets its label and a controller ownerReference to it.
+//   Trigger    spec.schedule parses (workflow::Schedule).
 //
 // Adding a kind: its table entry in src/api/kinds_*.cc; when it needs more
 // than the table (allocation, cross-object checks, deletion rules), a
@@ -177,6 +181,43 @@ class FunctionStrategy final : public KindStrategy {
   std::mutex gc_mu_;  // held across a hash check and its write, and across a collection
   std::mutex pending_mu_;
   std::set<std::string> pending_;  // guarded by pending_mu_: hashes updates dropped
+};
+
+// Workflow (serverless.minik8s.io/v1): on create and when spec changes,
+// spec must be a valid state machine (workflow::validate_machine): field
+// errors (422) naming the field ("spec.states.A.next"). Status
+// writes and Workflows being deleted are not re-checked.
+class WorkflowStrategy final : public KindStrategy {
+ public:
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+};
+
+// WorkflowRun: on create, spec.workflow must name a Workflow of the run's
+// namespace that is not being deleted (422 "spec.workflow: Not found"); the
+// run gets the label serverless.minik8s.io/workflow=<name> and a controller
+// ownerReference (blockOwnerDeletion) to that Workflow, so that the garbage
+// collector deletes the runs of a deleted Workflow. The Workflow is read from
+// the store (not a cache) in prepare_for_create and again in admit. What may
+// change on update is the table's rule (src/api/kinds_workflow.cc).
+class WorkflowRunStrategy final : public KindStrategy {
+ public:
+  explicit WorkflowRunStrategy(storage::Storage& store) : store_(store) {}
+  void prepare_for_create(nlohmann::json& obj) override;
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+
+ private:
+  storage::Storage& store_;
+};
+
+// Trigger: spec.schedule, on create and when it changes, must parse
+// (workflow::Schedule::parse; 422 on spec.schedule naming the bad token).
+// The rest of the spec is the table's (pure) validation.
+class TriggerStrategy final : public KindStrategy {
+ public:
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
 };
 
 // Every strategy above on its table entry, built from the server's options;

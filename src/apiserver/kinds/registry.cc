@@ -27,6 +27,15 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "Function")) {
     r->add(*t, std::make_unique<FunctionStrategy>(store, opts.code_dir));
   }
+  if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "Workflow")) {
+    r->add(*t, std::make_unique<WorkflowStrategy>());
+  }
+  if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "WorkflowRun")) {
+    r->add(*t, std::make_unique<WorkflowRunStrategy>(store));
+  }
+  if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "Trigger")) {
+    r->add(*t, std::make_unique<TriggerStrategy>());
+  }
   return r;
 }
 
