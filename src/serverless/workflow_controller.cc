@@ -68,6 +68,8 @@ constexpr size_t kRunOutputLimit = 1024 * 1024;
 constexpr size_t kMaxIdleConns = 64;
 constexpr size_t kMaxAnswerBytes = 64 * 1024 * 1024;
 constexpr int kWriteTries = 8;
+constexpr size_t kStepsBudget = 2 * 1024 * 1024;
+constexpr size_t kCompactLimit = 256;
 
 std::string ns_of(const Json& obj) { return sfield(field(obj, "metadata"), "namespace"); }
 std::string name_of(const Json& obj) { return sfield(field(obj, "metadata"), "name"); }
@@ -92,10 +94,10 @@ double ms_between(std::chrono::system_clock::time_point a, std::chrono::system_c
 double round1(double v) { return static_cast<double>(static_cast<int64_t>(v * 10 + 0.5)) / 10; }
 
 // JSON as stored in a step: past `limit` bytes serialized, the marker.
-Json limit_data(const Json& v, size_t limit = kStepDataLimit) {
+Json limit_data(const Json& v, size_t limit = kStepDataLimit, size_t head = kHeadBytes) {
   std::string s = v.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (s.size() <= limit) return v;
-  size_t n = std::min(kHeadBytes, s.size());
+  size_t n = std::min(head, s.size());
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // whole code points
   return Json{{"truncated", true}, {"bytes", s.size()}, {"head", clean_utf8(s.substr(0, n))}};
 }
@@ -354,10 +356,42 @@ struct WorkflowController::Impl : client::Controller {
 
     std::mutex write_mu;  // serializes the status writes, guards:
     std::vector<Json> steps;
+    std::vector<size_t> step_bytes;  // serialized size of each record
+    size_t total_bytes = 0;
     std::map<std::string, size_t> last;         // key → index of its last record
     std::map<std::string, int> attempt_offset;  // key → attempts interrupted before
 
     bool stopped() const { return cancel || abandon; }
+    // Sets (index < size) or appends a record. Caller holds write_mu.
+    void put_step(size_t index, Json rec) {
+      size_t bytes = rec.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+      if (index >= steps.size()) {
+        last[sfield(rec, "key")] = steps.size();
+        steps.push_back(std::move(rec));
+        step_bytes.push_back(bytes);
+      } else {
+        total_bytes -= step_bytes[index];
+        steps[index] = std::move(rec);
+        step_bytes[index] = bytes;
+      }
+      total_bytes += bytes;
+      if (total_bytes > kStepsBudget) compact();
+    }
+    // Keeps the steps under the budget (the API server takes 3 MiB a
+    // request): the oldest records' inputs shrink first (only informative),
+    // then their outputs (a truncated output runs again on a resume).
+    void compact() {
+      for (const char* what : {"input", "output"}) {
+        for (size_t i = 0; i < steps.size() && total_bytes > kStepsBudget; ++i) {
+          Json& rec = steps[i];
+          if (!rec.contains(what) || is_truncated(rec[what])) continue;
+          rec[what] = limit_data(rec[what], kCompactLimit, kCompactLimit / 2);
+          size_t bytes = rec.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+          total_bytes = total_bytes - step_bytes[i] + bytes;
+          step_bytes[i] = bytes;
+        }
+      }
+    }
     void interrupt() {
       std::lock_guard lock(mu);
       for (int fd : in_flight) ::shutdown(fd, SHUT_RDWR);
@@ -594,8 +628,7 @@ struct WorkflowController::Impl : client::Controller {
           int& off = run->attempt_offset[sfield(rec, "key")];
           off = std::max(off, attempt);
         }
-        run->last[sfield(rec, "key")] = run->steps.size();
-        run->steps.push_back(std::move(rec));
+        run->put_step(run->steps.size(), std::move(rec));
       }
     }
     std::lock_guard lock(mu);
@@ -631,8 +664,7 @@ struct WorkflowController::Impl : client::Controller {
       std::lock_guard lock(r_.write_mu);
       StepRecord s = step;
       s.attempt += offset_locked(s.key);
-      r_.last[s.key] = r_.steps.size();
-      r_.steps.push_back(step_json(s));
+      r_.put_step(r_.steps.size(), step_json(s));
       // States that finish at once are written when they end.
       using T = workflow::StateType;
       if (s.type == T::kTask || s.type == T::kWait || s.type == T::kParallel || s.type == T::kMap)
@@ -645,10 +677,9 @@ struct WorkflowController::Impl : client::Controller {
       s.attempt += offset_locked(s.key);
       auto it = r_.last.find(s.key);
       if (it != r_.last.end() && sfield(r_.steps[it->second], "status") == "Running") {
-        r_.steps[it->second] = step_json(s);
+        r_.put_step(it->second, step_json(s));
       } else {
-        r_.last[s.key] = r_.steps.size();
-        r_.steps.push_back(step_json(s));
+        r_.put_step(r_.steps.size(), step_json(s));
       }
       c_.persist_locked(r_, Json::object());
     }
@@ -746,7 +777,8 @@ struct WorkflowController::Impl : client::Controller {
         return false;
       }
       if (r.abandon) return false;
-      if (i + 1 == kWriteTries) {
+      if (i + 1 == kWriteTries || res.status().code() == Code::kTooLarge ||
+          res.status().code() == Code::kInvalid) {
         spdlog::warn("workflow run {}: cannot write status: {}", r.key, res.status().to_string());
         break;
       }
@@ -764,7 +796,15 @@ struct WorkflowController::Impl : client::Controller {
       if (!run->attempt_offset.empty()) persist_locked(*run, Json::object());  // the Interrupted marks
     }
     workflow::RunOutcome out;
-    if (!run->abandon) out = workflow::run(*run->machine, run->input, host);
+    try {
+      if (!run->abandon) out = workflow::run(*run->machine, run->input, host);
+    } catch (const std::exception& e) {  // a bug, not the workflow's fault: fail the run, keep the server
+      spdlog::error("workflow run {}: internal error: {}", run->key, e.what());
+      out = workflow::RunOutcome{};
+      out.phase = workflow::RunOutcome::Phase::kFailed;
+      out.error = "States.Runtime";
+      out.cause = std::string("internal error: ") + e.what();
+    }
     bool wrote = false;
     if (!run->abandon) wrote = write_outcome(*run, out);
     std::lock_guard lock(mu);

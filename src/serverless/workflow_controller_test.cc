@@ -431,6 +431,47 @@ TEST_F(WorkflowControllerTest, PersistsEachStepAndResumesAfterRestart) {
   EXPECT_EQ(a_records, 1);
 }
 
+// Big data: a step's output past 64 KiB is stored truncated (and so is the
+// run's past 1 MiB); the steps of a run stay under the API server's request
+// limit by shrinking the oldest records' data, so every write still lands.
+TEST_F(WorkflowControllerTest, LargeOutputsAreTruncatedAndStepsStayWritable) {
+  fns_.add("big", [](const TaskCall& c) { return ok({{"blob", std::string(c.input.value("n", 0), 'x')}}); });
+  Json branches = Json::array();
+  for (int i = 0; i < 40; ++i) {
+    std::string name = "B" + std::to_string(i);
+    branches.push_back({{"startAt", name}, {"states", {{name, task("big", "")}}}});
+  }
+  create_workflow("huge", {{"startAt", "Fan"},
+                           {"states", {{"Fan", {{"type", "Parallel"}, {"branches", branches}, {"end", true}}}}}});
+  create_workflow("one-big", {{"startAt", "Big"}, {"states", {{"Big", task("big", "")}}}});
+  ASSERT_NO_FATAL_FAILURE(start());
+  create_run("one-big-1", "one-big", {{"n", 100000}});
+  create_run("huge-1", "huge", {{"n", 60000}});
+
+  Json one = wait_done("one-big-1");
+  const Json* s = step(one, "Big#0", "Succeeded");
+  ASSERT_NE(s, nullptr) << one.dump(2).substr(0, 2000);
+  const Json& out = (*s)["output"];
+  EXPECT_EQ(out.value("truncated", false), true) << out.dump().substr(0, 200);
+  EXPECT_GT(out.value("bytes", 0), 100000);
+  EXPECT_EQ(out.value("head", "").size(), 1024u);
+  EXPECT_EQ(one["status"]["output"]["blob"].get<std::string>().size(), 100000u);  // under 1 MiB: whole
+
+  Json huge = wait_done("huge-1", 20s);
+  EXPECT_EQ(huge["status"].value("phase", ""), "Succeeded");
+  EXPECT_EQ(huge["status"]["output"].value("truncated", false), true);  // 40 × 60 KB > 1 MiB
+  EXPECT_EQ(huge["status"]["steps"].size(), 41u);
+  size_t shrunk = 0;
+  for (const Json& rec : steps(huge)) {
+    if (rec.value("key", "") == "Fan#0") continue;
+    EXPECT_EQ(rec.value("status", ""), "Succeeded") << rec.value("key", "");
+    shrunk += rec["output"].is_object() && rec["output"].value("truncated", false);
+  }
+  EXPECT_GT(shrunk, 0u);
+  EXPECT_LT(shrunk, 40u);
+  EXPECT_LT(huge.dump().size(), 3u * 1024 * 1024);
+}
+
 TEST_F(WorkflowControllerTest, CancelStopsARunAtTheNextBoundary) {
   fns_.add("a", [](const TaskCall&) { return ok({{"a", 1}}); });
   Json spec = {{"startAt", "A"},
