@@ -21,7 +21,9 @@
 # - kill -9 of the server while a run is in its 3rd step, then the run
 #   resumes: the steps show the finished steps once (not executed again) and
 #   the interrupted one retried (attempt 2);
-# - the model app (added by its own section below).
+# - the model app (examples/serverless/app/): a page of text and a digit
+#   through the document pipeline (OCR, summariser, digit classifier) over
+#   POST /workflows and from a PNG dropped into a watched directory.
 # Uses the running cluster (KUBECONFIG or .cluster/), else brings up (and
 # removes) a private 3-node one. Re-runnable: removes what it created.
 source "$(dirname "$0")/../../test/e2e/need_kubectl.sh"; need_kubectl
@@ -276,7 +278,75 @@ else
   acc_expect "the output went through both slow steps once each (slept [6, 6]) and tag-small" '"slept": *\[6(\.0)?, *6(\.0)?\].*"tag": *"small"'
 fi
 
-# ---- the model app (examples/serverless/app/): its section goes here -------
+# ---- the model app (examples/serverless/app/) --------------------------------
+# The document pipeline: python3-ml Functions (numpy, Pillow, scikit-learn,
+# tesseract in minik8s.io/python-ml-runtime:1), the Workflow docpipe with a
+# Choice on the OCR word count, over HTTP and from a file dropped on a node.
+# Its names are its own (doc-*, docpipe): removed at the end of the section.
+APP=$ROOT/examples/serverless/app
+DOCS=$TMPD/docs
+remove_app() {
+  kubectl delete trigger docpipe-drop --ignore-not-found --wait=false >/dev/null 2>&1
+  kubectl delete workflow docpipe --ignore-not-found --wait=false >/dev/null 2>&1
+  for f in doc-preprocess doc-ocr doc-summarise doc-digit; do
+    kubectl delete function "$f" --ignore-not-found --wait=false >/dev/null 2>&1
+  done
+}
+remove_app
+acc_step "the model app: samples rendered with known answers, four python3-ml Functions, the Workflow docpipe"
+acc_run /usr/bin/python3 "$APP/make_samples.py" "$TMPD/samples"
+acc_check "make_samples.py: a page of known English text (2.5° skew) and a digit 7" test "$ACC_RC" -eq 0
+acc_run env MKCTL="$MKCTL" "$APP/deploy.sh" --workflow
+acc_check "deploy.sh --workflow: the Functions (--runtime python3-ml) and the Workflow" test "$ACC_RC" -eq 0
+acc_run "$MKCTL" wf describe docpipe
+acc_run kubectl get functions doc-preprocess doc-ocr doc-summarise doc-digit -o jsonpath='{range .items[*]}{.metadata.name} {.spec.runtime}{"\n"}{end}'
+acc_expect "all four are runtime python3-ml" "doc-digit python3-ml"
+acc_step "the model app over HTTP: POST /workflows/$NSNOW/docpipe (first use: cold instances; a node imports the ML image)"
+acc_run /usr/bin/python3 "$APP/client.py" workflow "$GW" "$NSNOW" "$TMPD/samples/page.json"
+acc_expect "the page: OCR (tesseract) → enough words → Summarise: keywords pipeline and functions" \
+  '"kind": "text".*"keywords": \[[^]]*"pipeline"'
+PAGE_OUT=$ACC_OUT
+acc_check "the OCR text holds every word make_samples.py rendered and expects" /usr/bin/python3 -c '
+import json, sys
+r = json.loads([l for l in sys.argv[1].splitlines() if l.startswith("{")][-1])
+want = json.load(open(sys.argv[2]))["page"]["words"]
+missing = [w for w in want if w not in r["ocrText"].lower()]
+print("missing:", missing) if missing else None
+sys.exit(1 if missing else 0)' "$PAGE_OUT" "$TMPD/samples/expected.json"
+acc_run /usr/bin/python3 "$APP/client.py" workflow "$GW" "$NSNOW" "$TMPD/samples/digit.json"
+acc_expect "the digit: no words → Digit (scikit-learn SVC on its bundled digits): 7" '"kind": "digit".*"digit": 7[,}]'
+acc_run sh -c "kubectl get workflowruns -l serverless.minik8s.io/workflow=docpipe -o jsonpath='{range .items[*]}{.metadata.name}: {range .status.steps[*]}{.state}({.function}) {end}{\"\\n\"}{end}'"
+acc_expect "the runs' steps: Preprocess, OCR, EnoughText, then Summarise in one and Digit in the other" \
+  'Preprocess\(doc-preprocess\) OCR\(doc-ocr\) EnoughText\(\) Summarise\(doc-summarise\)'
+acc_expect "... and Digit" 'EnoughText\(\) Digit\(doc-digit\)'
+acc_run /usr/bin/python3 "$APP/client.py" workflow "$GW" "$NSNOW" "$TMPD/samples/page.json" "$TMPD/samples/digit.json"
+acc_expect "again, warm: the same answers (each line's ms is the end-to-end latency)" '"digit": 7[,}]'
+acc_step "the model app from a file: page.png dropped into $DOCS on ${ACC_NODES[0]} (Trigger docpipe-drop, includeContent)"
+sed -e "s|^    node: node1\$|    node: ${ACC_NODES[0]}|" -e "s|^    path: .*|    path: $DOCS|" "$APP/trigger.yaml" >"$TMPD/docpipe-drop.yaml"
+acc_run kubectl apply -f "$TMPD/docpipe-drop.yaml"
+acc_check "kubectl apply -f trigger.yaml (node and path filled in)" test "$ACC_RC" -eq 0
+acc_poll 60 "the node's agent watches $DOCS" "^directory$" sh -c "[ -d '$DOCS' ] && echo directory"
+file_runs() {
+  kubectl get workflowruns -l serverless.minik8s.io/workflow=docpipe -o json | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["items"]:
+    if r["spec"].get("input", {}).get("type") == "fileChange":
+        o = r.get("status", {}).get("output") or {}
+        print(r["metadata"]["name"], r["spec"]["input"].get("name"), r.get("status", {}).get("phase"), o.get("kind"), o.get("keywords"))'
+}
+deadline=$((SECONDS + 60))
+while [ $SECONDS -lt $deadline ] && [ -z "$(file_runs)" ]; do
+  name=page-$(date +%s%N).png
+  cp "$TMPD/samples/page.png" "$DOCS/.$name.tmp" && mv "$DOCS/.$name.tmp" "$DOCS/$name"
+  echo "[STEP] dropped $DOCS/$name"
+  for _ in $(seq 1 15); do [ -n "$(file_runs)" ] && break 2; sleep 0.2; done
+done
+acc_poll 120 "a run of docpipe started by the file ends Succeeded with the page's keywords" "Succeeded text .*pipeline" file_runs
+acc_run kubectl get triggers docpipe-drop
+acc_step "the model app: cleanup"
+remove_app
+acc_poll 90 "its functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^doc-'"
+
 
 acc_step "cleanup"
 acc_run "$MKCTL" wf delete "$P-classify"
