@@ -281,7 +281,9 @@ Status python_ml_runtime_prepare(const std::string& rootfs, const std::string&) 
       it.disable_recursion_pending();
     }
   }
-  if (ec) return internal_error(std::string("walking ") + kPythonMlDroppedDirs + ": " + ec.message());
+  if (ec) {
+    return internal_error(std::string("walking ") + kPythonMlDroppedDirs + ": " + ec.message());
+  }
   for (const auto& t : tests) {
     fs::remove_all(t, ec);
     if (ec) return internal_error("removing " + t.string() + ": " + ec.message());
@@ -345,8 +347,13 @@ const std::vector<Recipe>& recipes() {
       // OMP_THREAD_LIMIT=1, OPENBLAS_NUM_THREADS=1: tesseract's OpenMP and
       // openblas threads would oversubscribe a CPU-limited instance and slow
       // it down (tesseract's own advice).
-      m.spec.env = {kDefaultPath,  "LANG=C.UTF-8", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1",
-                    "PORT=8080",   "OMP_THREAD_LIMIT=1", "OPENBLAS_NUM_THREADS=1"};
+      m.spec.env = {kDefaultPath,
+                    "LANG=C.UTF-8",
+                    "PYTHONUNBUFFERED=1",
+                    "PYTHONDONTWRITEBYTECODE=1",
+                    "PORT=8080",
+                    "OMP_THREAD_LIMIT=1",
+                    "OPENBLAS_NUM_THREADS=1"};
       m.spec.exposed_ports = {"8080/tcp"};
       m.spec.created_by =
           "minik8s image build python-ml-runtime (python-runtime + numpy, Pillow, scikit-learn, "

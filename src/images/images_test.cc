@@ -185,7 +185,8 @@ TEST(Images, UnknownImageListsKnownOnes) {
   auto r = build_image("nginx", t.path());
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
-  EXPECT_NE(r.status().message().find("pause, busybox, python, python-runtime, python-ml-runtime"), std::string::npos)
+  EXPECT_NE(r.status().message().find("pause, busybox, python, python-runtime, python-ml-runtime"),
+            std::string::npos)
       << r.status().message();
 }
 
