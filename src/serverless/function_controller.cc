@@ -691,9 +691,7 @@ struct FunctionController::Impl : client::Controller {
     std::vector<InitTask> tasks;
     for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, "", false});
     // Pool pods run the python3 image: other runtimes cold-start their own.
-    const std::string runtime = sfield(spec, "runtime");
-    const bool pool_runtime = runtime.empty() || runtime == "python3";
-    if (need > 0 && pool_runtime) {
+    if (need > 0 && uses_pool_runtime(fn)) {
       std::vector<ObjectPtr> pool;
       {
         std::lock_guard l(mu);
@@ -787,7 +785,8 @@ struct FunctionController::Impl : client::Controller {
     }
     for (int i = 0; i < need; ++i) {
       Json pod = runtime_pod(ns, name + "-",
-                             runtime == "python3-ml" ? opts.ml_runtime_image : opts.runtime_image,
+                             sfield(spec, "runtime") == "python3-ml" ? opts.ml_runtime_image
+                                                                     : opts.runtime_image,
                              {{kLabelFunction, name}, {kLabelRevision, rev}});
       pod["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", kApiVersion},
                                                          {"kind", "Function"},
