@@ -303,8 +303,8 @@ acc_run kubectl get functions doc-preprocess doc-ocr doc-summarise doc-digit -o 
 acc_expect "all four are runtime python3-ml" "doc-digit python3-ml"
 acc_step "the model app over HTTP: POST /workflows/$NSNOW/docpipe (first use: cold instances; a node imports the ML image)"
 acc_run /usr/bin/python3 "$APP/client.py" workflow "$GW" "$NSNOW" "$TMPD/samples/page.json"
-acc_expect "the page: OCR (tesseract) → enough words → Summarise: keywords pipeline and functions" \
-  '"kind": "text".*"keywords": \[[^]]*"pipeline"'
+acc_expect "the page: OCR (tesseract) → enough words → Summarise (kind text)" '"kind": "text"'
+acc_expect "... its keywords include pipeline" '"keywords": \[[^]]*"pipeline"'
 PAGE_OUT=$ACC_OUT
 acc_check "the OCR text holds every word make_samples.py rendered and expects" /usr/bin/python3 -c '
 import json, sys
@@ -314,7 +314,8 @@ missing = [w for w in want if w not in r["ocrText"].lower()]
 print("missing:", missing) if missing else None
 sys.exit(1 if missing else 0)' "$PAGE_OUT" "$TMPD/samples/expected.json"
 acc_run /usr/bin/python3 "$APP/client.py" workflow "$GW" "$NSNOW" "$TMPD/samples/digit.json"
-acc_expect "the digit: no words → Digit (scikit-learn SVC on its bundled digits): 7" '"kind": "digit".*"digit": 7[,}]'
+acc_expect "the digit: no words → Digit (scikit-learn SVC on its bundled digits)" '"kind": "digit"'
+acc_expect "... read as 7" '"digit": 7[,}]'
 acc_run sh -c "kubectl get workflowruns -l serverless.minik8s.io/workflow=docpipe -o jsonpath='{range .items[*]}{.metadata.name}: {range .status.steps[*]}{.state}({.function}) {end}{\"\\n\"}{end}'"
 acc_expect "the runs' steps: Preprocess, OCR, EnoughText, then Summarise in one and Digit in the other" \
   'Preprocess\(doc-preprocess\) OCR\(doc-ocr\) EnoughText\(\) Summarise\(doc-summarise\)'
@@ -345,7 +346,7 @@ acc_poll 120 "a run of docpipe started by the file ends Succeeded with the page'
 acc_run kubectl get triggers docpipe-drop
 acc_step "the model app: cleanup"
 remove_app
-acc_poll 90 "its functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^doc-'"
+acc_poll 90 "its functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^doc-'; true"
 
 
 acc_step "cleanup"
