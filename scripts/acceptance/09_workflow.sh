@@ -185,7 +185,7 @@ render trigger-schedule.yaml
 acc_run cat "$TMPD/trigger-schedule.yaml"
 acc_run kubectl apply -f "$TMPD/trigger-schedule.yaml"
 acc_check "kubectl apply -f trigger-schedule.yaml" test "$ACC_RC" -eq 0
-acc_poll 60 "the trigger fired at least twice (status.firings ≥ 2, last result ok)" "^firings [2-9][0-9]* ok" sh -c \
+acc_poll 60 "the trigger fired at least twice (status.firings ≥ 2, last result ok)" "^firings ([2-9]|[1-9][0-9]+) ok" sh -c \
   "kubectl get trigger '$P-stamp-every-2s' -o jsonpath='firings {.status.firings} {.status.lastResult.result} last {.status.lastFired} next {.status.nextFire}'"
 acc_run kubectl get triggers
 acc_expect "kubectl get triggers: NAME TYPE TARGET LAST FIRED FIRINGS" "^$P-stamp-every-2s +schedule +function/$P-stamp "
