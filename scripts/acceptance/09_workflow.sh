@@ -249,6 +249,7 @@ acc_expect "its input is the objectChange event with the ConfigMap" "^objectChan
 acc_run kubectl delete trigger "$P-classify-configmaps"
 
 acc_step "kill -9 of the server while a run is in its third step, then the run resumes"
+RR="" F0=0
 if ! acc_drill_env; then
   acc_fail "the cluster in KUBECONFIG=$KUBECONFIG is not a scripts/cluster.sh cluster (the restart needs one; run with ACC_FRESH_CLUSTER=1)"
 else
@@ -258,8 +259,10 @@ else
   acc_run "$MKCTL" wf run "$P-resume" -d '{"text": "resume me", "seconds": 6}'
   RR=$(tail -n1 <<<"$ACC_OUT")
   acc_check "run started: $RR" grep -q "^$P-resume-" <<<"$RR"
+  F0=$ACC_FAIL
   acc_poll 120 "Measure#0 and Slow1#0 are done and Slow2#0 is in flight" "Slow2#0 Slow2 [^ ]+ [^ ]+ 1 Running" steps_of "$RR"
-  acc_run steps_of "$RR"
+fi
+if [ -n "${RR:-}" ] && [ "$ACC_FAIL" -eq "$F0" ]; then
   acc_run "$CLUSTER_SH" restart-server
   acc_expect "the server was killed (SIGKILL) and answers /readyz again" "server pid [0-9]+ ready again after [0-9]+ ms"
   acc_poll 180 "the run finished after the restart (Succeeded)" "^Succeeded$" kubectl get workflowrun "$RR" -o jsonpath='{.status.phase}'
@@ -276,7 +279,11 @@ else
   acc_expect "the output went through both slow steps once each (slept [6, 6]) and tag-small" '"slept": *\[6(\.0)?, *6(\.0)?\].*"tag": *"small"'
 fi
 
-# ---- the model app (examples/serverless/app/): its section goes here -------
+# ===== MODEL APP SECTION (examples/serverless/app/) =========================
+# Reserved for the model app's items (the document pipeline end to end); its
+# author adds them here, before the cleanup. Nothing else in this script
+# depends on it.
+# ===== END OF MODEL APP SECTION =============================================
 
 acc_step "cleanup"
 acc_run "$MKCTL" wf delete "$P-classify"
