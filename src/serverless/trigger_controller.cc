@@ -354,6 +354,7 @@ struct TriggerController::Impl : client::Controller {
 
   bool watching(const std::string& key) {
     std::lock_guard l(mu);
+    if (schedules.count(key)) return true;
     for (const auto& [k, kw] : kinds) {
       if (kw.informer && kw.informer->has_synced() && kw.subs.count(key)) return true;
     }

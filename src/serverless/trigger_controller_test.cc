@@ -455,7 +455,7 @@ TEST_F(ScheduleTest, SuspendStopsFiringAndResumeDoesNotCatchUp) {
 
   // Suspended again: nextFire goes, nothing fires.
   ASSERT_NO_FATAL_FAILURE(patch_spec("sus", {{"suspend", true}}));
-  ASSERT_TRUE(testing::eventually([&] { return next_fire("sus").empty(); }, 10s));
+  ASSERT_TRUE(testing::eventually([&] { return next_fire("sus").empty() && !ctl_->watching("default/sus"); }, 10s));
   const int ctl_before = tstatus("ctl").value("firings", 0);
   clock_.advance(20s);
   ASSERT_TRUE(testing::eventually([&] { return tstatus("ctl").value("firings", 0) > ctl_before; }, 10s));
@@ -474,6 +474,7 @@ TEST_F(ScheduleTest, DeletedOrChangedScheduleReschedules) {
   clock_.advance(10s);  // 10:00:15: the old time passed, nothing fires
   EXPECT_FALSE(testing::eventually([&] { return gw_.count() > 0; }, 300ms));
   ASSERT_TRUE(client_->remove(triggers(), kNs, "chg").is_ok());
+  ASSERT_TRUE(testing::eventually([&] { return !ctl_->watching("default/chg"); }, 10s));
   clock_.advance(60s);
   EXPECT_FALSE(testing::eventually([&] { return gw_.count() > 0; }, 300ms));
 }

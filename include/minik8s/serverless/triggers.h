@@ -144,8 +144,9 @@ class TriggerController : public client::ControllerHandle {
                     Clock& clock = real_clock());
   // A private factory over client (tests).
   TriggerController(client::Client& client, TriggerControllerOptions opts, Clock& clock = real_clock());
-  // True when the objectChange trigger ("ns/name") is in its kind's
-  // dispatch table (tests wait for it before changing objects).
+  // True when the trigger ("ns/name") is armed: a schedule with a timer, or
+  // an objectChange trigger in the dispatch table of its kind's synced
+  // informer (tests wait for it before changing objects or the clock).
   bool watching(const std::string& trigger_key) const;
 
  private:
