@@ -187,7 +187,7 @@ render trigger-schedule.yaml
 acc_run cat "$TMPD/trigger-schedule.yaml"
 acc_run kubectl apply -f "$TMPD/trigger-schedule.yaml"
 acc_check "kubectl apply -f trigger-schedule.yaml" test "$ACC_RC" -eq 0
-acc_poll 60 "the trigger fired at least twice (status.firings ≥ 2, last result ok)" "^firings [2-9][0-9]* ok" sh -c \
+acc_poll 60 "the trigger fired at least twice (status.firings ≥ 2, last result ok)" "^firings ([2-9]|[1-9][0-9]+) ok" sh -c \
   "kubectl get trigger '$P-stamp-every-2s' -o jsonpath='firings {.status.firings} {.status.lastResult.result} last {.status.lastFired} next {.status.nextFire}'"
 acc_run kubectl get triggers
 acc_expect "kubectl get triggers: NAME TYPE TARGET LAST FIRED FIRINGS" "^$P-stamp-every-2s +schedule +function/$P-stamp "
@@ -251,6 +251,7 @@ acc_expect "its input is the objectChange event with the ConfigMap" "^objectChan
 acc_run kubectl delete trigger "$P-classify-configmaps"
 
 acc_step "kill -9 of the server while a run is in its third step, then the run resumes"
+RR="" F0=0
 if ! acc_drill_env; then
   acc_fail "the cluster in KUBECONFIG=$KUBECONFIG is not a scripts/cluster.sh cluster (the restart needs one; run with ACC_FRESH_CLUSTER=1)"
 else
@@ -260,8 +261,10 @@ else
   acc_run "$MKCTL" wf run "$P-resume" -d '{"text": "resume me", "seconds": 6}'
   RR=$(tail -n1 <<<"$ACC_OUT")
   acc_check "run started: $RR" grep -q "^$P-resume-" <<<"$RR"
+  F0=$ACC_FAIL
   acc_poll 120 "Measure#0 and Slow1#0 are done and Slow2#0 is in flight" "Slow2#0 Slow2 [^ ]+ [^ ]+ 1 Running" steps_of "$RR"
-  acc_run steps_of "$RR"
+fi
+if [ -n "${RR:-}" ] && [ "$ACC_FAIL" -eq "$F0" ]; then
   acc_run "$CLUSTER_SH" restart-server
   acc_expect "the server was killed (SIGKILL) and answers /readyz again" "server pid [0-9]+ ready again after [0-9]+ ms"
   acc_poll 180 "the run finished after the restart (Succeeded)" "^Succeeded$" kubectl get workflowrun "$RR" -o jsonpath='{.status.phase}'
@@ -278,7 +281,7 @@ else
   acc_expect "the output went through both slow steps once each (slept [6, 6]) and tag-small" '"slept": *\[6(\.0)?, *6(\.0)?\].*"tag": *"small"'
 fi
 
-# ---- the model app (examples/serverless/app/) --------------------------------
+# ===== MODEL APP SECTION (examples/serverless/app/) =========================
 # The document pipeline: python3-ml Functions (numpy, Pillow, scikit-learn,
 # tesseract in minik8s.io/python-ml-runtime:1), the Workflow docpipe with a
 # Choice on the OCR word count, over HTTP and from a file dropped on a node.
@@ -347,7 +350,7 @@ acc_run kubectl get triggers docpipe-drop
 acc_step "the model app: cleanup"
 remove_app
 acc_poll 90 "its functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^doc-'; true"
-
+# ===== END OF MODEL APP SECTION =============================================
 
 acc_step "cleanup"
 acc_run "$MKCTL" wf delete "$P-classify"

@@ -351,18 +351,26 @@ class WorkflowCmd {
         return 0;
       }
       Json obj = std::move(*live);
-      bool same = api::field_at(obj, {"spec"}) == doc["spec"];
+      const Json before = obj;
       for (const char* m : {"labels", "annotations"}) {
         const Json& want = api::field_at(doc, {"metadata", m});
-        if (want.is_null()) continue;
-        if (api::field_at(obj, {"metadata", m}) != want) same = false;
-        obj["metadata"][m] = want;
+        if (!want.is_null()) obj["metadata"][m] = want;
+      }
+      obj["spec"] = doc["spec"];
+      // The server fills defaults (maxSteps, timeoutSeconds, …): what it would
+      // store (a dry run) is compared with what it has.
+      auto dry = api_.call("PUT", path("workflows", n, ns) + "?dryRun=All", obj.dump());
+      if (!dry && dry.status().code() == Code::kConflict) continue;
+      if (!dry) return fail(server_error(dry.status()));
+      bool same = api::field_at(*dry, {"spec"}) == api::field_at(before, {"spec"});
+      for (const char* m : {"labels", "annotations"}) {
+        if (api::field_at(*dry, {"metadata", m}) != api::field_at(before, {"metadata", m}))
+          same = false;
       }
       if (same) {
         out_ << kWfPrefix << "/" << n << " unchanged\n";
         return 0;
       }
-      obj["spec"] = doc["spec"];
       auto updated = api_.call("PUT", path("workflows", n, ns), obj.dump());
       if (!updated && updated.status().code() == Code::kConflict) continue;
       if (!updated) return fail(server_error(updated.status()));

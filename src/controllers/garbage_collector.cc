@@ -359,8 +359,9 @@ struct GarbageCollector::Impl : client::Controller {
   // The dependents from a live list of every watched kind, besides the
   // graph's: a dependent created just before the owner's deletion may not
   // have reached its informer yet, and orphaning must not miss it (it would
-  // keep a reference to a gone owner and be collected).
-  std::vector<Node> dependents_live(const Node& owner) {
+  // keep a reference to a gone owner and be collected). `referenced`, when
+  // given, receives the uid of every owner any listed object refers to.
+  std::vector<Node> dependents_live(const Node& owner, std::set<std::string>* referenced = nullptr) {
     std::string ouid = uid_of(*owner.obj);
     std::vector<Node> out = dependents_of(ouid);
     std::set<std::string> seen;
@@ -373,6 +374,12 @@ struct GarbageCollector::Impl : client::Controller {
       const Json& items = field(*list, "items");
       if (!items.is_array()) continue;
       for (const Json& item : items) {
+        if (referenced) {
+          const Json& refs = field(meta(item), "ownerReferences");
+          if (refs.is_array()) {
+            for (const Json& r : refs) referenced->insert(sfield(r, "uid"));
+          }
+        }
         if (!ref_to(item, ouid) || seen.count(uid_of(item))) continue;
         seen.insert(uid_of(item));
         out.push_back(Node{t, std::make_shared<const Json>(item)});
@@ -393,12 +400,14 @@ struct GarbageCollector::Impl : client::Controller {
   Status delete_dependents(const Node& owner) {
     std::string ouid = uid_of(*owner.obj);
     int blocking = 0;
-    for (const Node& d : dependents_live(owner)) {
+    std::set<std::string> referenced;  // one live listing answers has-dependents for every d
+    for (const Node& d : dependents_live(owner, &referenced)) {
       const Json* ref = ref_to(*d.obj, ouid);
       if (!ref || !blocks(*ref)) continue;  // non-blocking: collected once the owner is gone
       ++blocking;
       if (terminating(*d.obj)) continue;
-      Status st = delete_object(d, has_dependents_now(d) ? "Foreground" : "Background");
+      bool has_deps = has_dependents(uid_of(*d.obj)) || referenced.count(uid_of(*d.obj)) > 0;
+      Status st = delete_object(d, has_deps ? "Foreground" : "Background");
       if (!st.is_ok()) return st;
     }
     if (blocking > 0) return Status::ok();  // the dependents' deletions re-enqueue us

@@ -202,6 +202,13 @@ struct NetworkAgent::Impl {
     if (!succeeds(runner, {"ip", "link", "show", "dev", o.bridge})) {
       if (Status s = run_ok(runner, {"ip", "link", "add", o.bridge, "type", "bridge"}); !s) return s;
     }
+    // A fixed MAC (plan.h bridge_mac): without one the bridge follows its
+    // ports' MACs. Set only when it differs: setting it flushes the
+    // bridge's neighbours, and an agent restart must not disturb the pods.
+    auto show = runner.run({"ip", "-o", "link", "show", "dev", o.bridge}, "");
+    if (!show) return show.status();
+    if (show->out.find("link/ether " + bridge_mac(pod_cidr->gateway()) + " ") == std::string::npos)
+      if (Status s = run_ok(runner, bridge_mac_cmd(o, *pod_cidr)); !s) return s;
     for (const auto& cmd : bridge_configure_cmds(o, *pod_cidr))
       if (Status s = run_ok(runner, cmd); !s) return s;
     // The CNI bridge plugin refuses a bridge with any other IPv4 address.

@@ -153,6 +153,8 @@ TEST_F(NetworkAgentTest, SetupWithStaticCidrRendersBridgeConflistAndMasquerade) 
   EXPECT_EQ(agent_->gateway_ip(), "10.244.1.1");
 
   EXPECT_TRUE(runner_.ran("ip link add mkt-br type bridge"));
+  // A MAC of its own: the bridge must not follow its ports' (plan.h bridge_mac).
+  EXPECT_TRUE(runner_.ran("ip link set mkt-br address 02:4b:0a:f4:01:01"));
   EXPECT_TRUE(runner_.ran("ip -4 addr replace 10.244.1.1/24 dev mkt-br"));
   EXPECT_TRUE(runner_.ran("ip link set mkt-br up"));
   EXPECT_TRUE(runner_.ran("modprobe br_netfilter"));  // the key was missing
@@ -183,6 +185,11 @@ TEST_F(NetworkAgentTest, SetupRemovesForeignBridgeAddressesAndAddsForwardChainWh
   auto base = runner_.respond;
   runner_.respond = [base](const std::string& c) {
     if (c == "ip link show dev mkt-br") return CommandResult{0, "", ""};
+    if (c == "ip -o link show dev mkt-br")
+      return CommandResult{0,
+                           "5: mkt-br: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UP mode "
+                           "DEFAULT group default qlen 1000\\    link/ether 02:4b:0a:f4:01:01 brd ff:ff:ff:ff:ff:ff\n",
+                           ""};
     if (c == "ip -o -4 addr show dev mkt-br")
       return CommandResult{0,
                            "5: mkt-br    inet 10.88.0.1/16 brd 10.88.255.255 scope global mkt-br\\n\n"
@@ -194,6 +201,8 @@ TEST_F(NetworkAgentTest, SetupRemovesForeignBridgeAddressesAndAddsForwardChainWh
   make_agent();
   ASSERT_TRUE(agent_->setup().is_ok());
   EXPECT_FALSE(runner_.ran("ip link add mkt-br type bridge"));
+  // Its MAC is already ours: not set again (that would flush its neighbours).
+  EXPECT_FALSE(runner_.ran("ip link set mkt-br address 02:4b:0a:f4:01:01"));
   EXPECT_TRUE(runner_.ran("ip -4 addr del 10.88.0.1/16 dev mkt-br"));
   EXPECT_FALSE(runner_.ran("ip -4 addr del 10.244.1.1/24 dev mkt-br"));
   EXPECT_FALSE(runner_.ran("modprobe br_netfilter"));

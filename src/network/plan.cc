@@ -65,6 +65,13 @@ std::string vtep_mac(uint32_t ip) {
   return buf;
 }
 
+std::string bridge_mac(uint32_t ip) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "02:4b:%02x:%02x:%02x:%02x", (ip >> 24) & 0xff, (ip >> 16) & 0xff,
+                (ip >> 8) & 0xff, ip & 0xff);
+  return buf;
+}
+
 int pod_mtu(const NetworkOptions& o) {
   return (o.backend == Backend::kVxlan || o.backend == Backend::kAuto) ? o.mtu - 50 : o.mtu;
 }
@@ -202,6 +209,10 @@ std::vector<Argv> bridge_configure_cmds(const NetworkOptions& o, const Cidr& pod
        o.bridge},
       {"ip", "link", "set", o.bridge, "up"},
   };
+}
+
+Argv bridge_mac_cmd(const NetworkOptions& o, const Cidr& pod_cidr) {
+  return {"ip", "link", "set", o.bridge, "address", bridge_mac(pod_cidr.gateway())};
 }
 
 std::string postrouting_chain(const NetworkOptions& o) { return o.chain_prefix + "-NET-POSTROUTING"; }

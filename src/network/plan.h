@@ -35,6 +35,12 @@ Result<Cidr> parse_cidr(const std::string& s);
 
 // 02:4d:<the 4 bytes of ip> — the VTEP MAC of a node.
 std::string vtep_mac(uint32_t node_ip);
+// 02:4b:<the 4 bytes of the pod gateway> — the pod bridge's MAC, set
+// explicitly: a Linux bridge without one takes the lowest MAC of its ports
+// and changes it whenever a pod's veth comes or goes, and the pods' cached
+// gateway MAC then goes nowhere until their ARP entry re-probes (~5-10 s of
+// lost packets: DNS queries to the node's server, traffic to other nodes).
+std::string bridge_mac(uint32_t gateway_ip);
 
 // The CNI conflist (network "minik8s") for a pod CIDR.
 std::string conflist_json(const NetworkOptions& o, const Cidr& pod_cidr, int mtu);
@@ -84,7 +90,10 @@ std::vector<Argv> route_del_cmds(const Route& r, const NetworkOptions& o);
 Argv vxlan_add_cmd(const NetworkOptions& o, uint32_t node_ip);
 // [0] sets MAC + MTU (flushes neighbours: skipped when already right), then address, up.
 std::vector<Argv> vxlan_configure_cmds(const NetworkOptions& o, uint32_t node_ip, const Cidr& pod_cidr);
+// MTU, gateway address, up. The MAC is bridge_mac_cmd (it flushes the bridge's
+// neighbours, like the VXLAN one: run only when the MAC differs).
 std::vector<Argv> bridge_configure_cmds(const NetworkOptions& o, const Cidr& pod_cidr);
+Argv bridge_mac_cmd(const NetworkOptions& o, const Cidr& pod_cidr);
 
 std::string postrouting_chain(const NetworkOptions& o);
 std::string forward_chain(const NetworkOptions& o);

@@ -64,6 +64,8 @@ TEST(VtepMac, DerivedFromNodeIp) {
   EXPECT_EQ(vtep_mac(ip("192.168.77.2")), "02:4d:c0:a8:4d:02");
   EXPECT_EQ(vtep_mac(ip("10.0.0.255")), "02:4d:0a:00:00:ff");
   EXPECT_NE(vtep_mac(ip("10.0.0.1")), vtep_mac(ip("10.0.0.2")));
+  EXPECT_EQ(bridge_mac(ip("10.244.1.1")), "02:4b:0a:f4:01:01");
+  EXPECT_NE(bridge_mac(ip("10.244.1.1")), vtep_mac(ip("10.244.1.1")));
 }
 
 TEST(Conflist, BridgeHostLocalPortmap) {
@@ -211,6 +213,7 @@ TEST(Commands, BridgeAndIptables) {
   EXPECT_EQ(join(br[0]), "ip link set mkb mtu 1500");
   EXPECT_EQ(join(br[1]), "ip -4 addr replace 10.244.1.1/24 dev mkb");
   EXPECT_EQ(join(br[2]), "ip link set mkb up");
+  EXPECT_EQ(join(bridge_mac_cmd(o, cidr("10.244.1.0/24"))), "ip link set mkb address 02:4b:0a:f4:01:01");
   EXPECT_EQ(masquerade_restore(o, cidr("10.244.1.0/24"), cidr("10.244.0.0/16")),
             "*nat\n:MKT1-NET-POSTROUTING - [0:0]\n"
             "-A MKT1-NET-POSTROUTING -s 10.244.1.0/24 ! -d 10.244.0.0/16 ! -o mkb -j MASQUERADE\nCOMMIT\n");

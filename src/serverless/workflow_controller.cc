@@ -68,7 +68,6 @@ constexpr size_t kRunOutputLimit = 1024 * 1024;
 constexpr size_t kMaxIdleConns = 64;
 constexpr size_t kMaxAnswerBytes = 64 * 1024 * 1024;
 constexpr int kWriteTries = 8;
-constexpr size_t kStepsBudget = 2 * 1024 * 1024;
 constexpr size_t kCompactLimit = 256;
 
 std::string ns_of(const Json& obj) { return sfield(field(obj, "metadata"), "namespace"); }
@@ -116,7 +115,7 @@ Json step_json(const StepRecord& s) {
   if (!s.function.empty()) j["function"] = s.function;
   if (!s.instance.empty()) j["instance"] = s.instance;
   j["input"] = limit_data(s.input);
-  if (s.status != "Running" && s.status != "Interrupted") j["output"] = limit_data(s.output);
+  if (s.status == "Succeeded" || s.status == "Caught" || !s.output.is_null()) j["output"] = limit_data(s.output);
   if (!s.error.empty()) j["error"] = clean_utf8(s.error);
   using Sys = std::chrono::system_clock;
   if (s.start != Sys::time_point{}) j["startTime"] = format_rfc3339_micro(s.start);
@@ -125,6 +124,7 @@ Json step_json(const StepRecord& s) {
     if (s.start != Sys::time_point{}) j["durationMs"] = round1(ms_between(s.start, s.end));
   }
   if (s.function_ms >= 0) j["functionMs"] = round1(s.function_ms);
+  if (s.steps > 1) j["countedSteps"] = s.steps;
   return j;
 }
 
@@ -156,6 +156,8 @@ StepRecord step_record(const Json& j) {
   if (parse_rfc3339(sfield(j, "endTime"), &t)) s.end = t;
   const Json& f = field(j, "functionMs");
   if (f.is_number()) s.function_ms = f.get<double>();
+  const Json& n = field(j, "countedSteps");
+  if (n.is_number_integer()) s.steps = std::max(1, n.get<int>());
   return s;
 }
 
@@ -358,8 +360,9 @@ struct WorkflowController::Impl : client::Controller {
     std::vector<Json> steps;
     std::vector<size_t> step_bytes;  // serialized size of each record
     size_t total_bytes = 0;
+    size_t budget = 2 * 1024 * 1024;  // opts.steps_budget_bytes
     std::map<std::string, size_t> last;         // key → index of its last record
-    std::map<std::string, int> attempt_offset;  // key → attempts interrupted before
+    bool interrupted = false;  // resumed with records left Running: marked
 
     bool stopped() const { return cancel || abandon; }
     // Sets (index < size) or appends a record. Caller holds write_mu.
@@ -375,14 +378,14 @@ struct WorkflowController::Impl : client::Controller {
         step_bytes[index] = bytes;
       }
       total_bytes += bytes;
-      if (total_bytes > kStepsBudget) compact();
+      if (total_bytes > budget) compact();
     }
     // Keeps the steps under the budget (the API server takes 3 MiB a
     // request): the oldest records' inputs shrink first (only informative),
     // then their outputs (a truncated output runs again on a resume).
     void compact() {
       for (const char* what : {"input", "output"}) {
-        for (size_t i = 0; i < steps.size() && total_bytes > kStepsBudget; ++i) {
+        for (size_t i = 0; i < steps.size() && total_bytes > budget; ++i) {
           Json& rec = steps[i];
           if (!rec.contains(what) || is_truncated(rec[what])) continue;
           rec[what] = limit_data(rec[what], kCompactLimit, kCompactLimit / 2);
@@ -495,8 +498,11 @@ struct WorkflowController::Impl : client::Controller {
     }
     const std::string phase = phase_of(*obj);
     if (terminal(phase)) return client::ReconcileResult::done();
+    const Json cancelled = {{"error", "States.Cancelled"}, {"cause", "the run was cancelled"}};
+    // Cancelled while not executing here (before it started, or waiting to
+    // be resumed): ends at once.
+    if (cancel_requested(*obj)) return finish_unstarted(*obj, "Cancelled", cancelled);
     if (phase.empty() || phase == "Pending") {
-      if (cancel_requested(*obj)) return finish_unstarted(*obj, "Cancelled", Json());
       if (!slot_free(key)) return client::ReconcileResult::done();
       return claim(*obj);
     }
@@ -542,7 +548,10 @@ struct WorkflowController::Impl : client::Controller {
     if (!st.contains("startTime")) st["startTime"] = now;
     st["completionTime"] = now;
     if (!error.is_null()) st["error"] = error;
-    if (!st.contains("steps")) st["steps"] = Json::array();
+    if (!st.contains("steps") || !st["steps"].is_array()) st["steps"] = Json::array();
+    for (Json& rec : st["steps"]) {  // in flight when the server stopped: never finished
+      if (rec.is_object() && sfield(rec, "status") == "Running") rec["status"] = "Aborted";
+    }
     st["observedGeneration"] = field(o["metadata"], "generation");
     auto r = api_client().update_status(*runs_type, o);
     if (!r.is_ok()) {
@@ -618,15 +627,13 @@ struct WorkflowController::Impl : client::Controller {
     run->input = in.is_null() ? Json::object() : in;
     run->generation = api::ifield(field(obj, "metadata"), "generation");
     run->cancel = cancel_requested(obj);
+    run->budget = opts.steps_budget_bytes;
     if (resumed) {
       for (const Json& s : api::afield(field(obj, "status"), "steps")) {
         Json rec = s;
-        if (sfield(rec, "status") == "Running") rec["status"] = "Interrupted";
-        if (sfield(rec, "status") == "Interrupted") {
-          const Json& a = field(rec, "attempt");
-          int attempt = a.is_number_integer() ? a.get<int>() : 1;
-          int& off = run->attempt_offset[sfield(rec, "key")];
-          off = std::max(off, attempt);
+        if (sfield(rec, "status") == "Running") {
+          rec["status"] = "Interrupted";
+          run->interrupted = true;
         }
         run->put_step(run->steps.size(), std::move(rec));
       }
@@ -649,21 +656,14 @@ struct WorkflowController::Impl : client::Controller {
     RunHost(Impl& c, Run& r) : c_(c), r_(r) {}
 
     TaskResult invoke(const TaskCall& call) override {
-      TaskCall effective = call;
-      {
-        std::lock_guard lock(r_.write_mu);
-        auto it = r_.attempt_offset.find(call.key);
-        if (it != r_.attempt_offset.end()) effective.attempt += it->second;
-      }
       if (r_.stopped()) return cancelled_result();
-      if (c_.opts.invoke) return c_.opts.invoke(r_.ns, effective);
-      return c_.invoke_http(r_, effective);
+      if (c_.opts.invoke) return c_.opts.invoke(r_.ns, call);
+      return c_.invoke_http(r_, call);
     }
 
     void step_started(const StepRecord& step) override {
       std::lock_guard lock(r_.write_mu);
-      StepRecord s = step;
-      s.attempt += offset_locked(s.key);
+      const StepRecord& s = step;
       r_.put_step(r_.steps.size(), step_json(s));
       // States that finish at once are written when they end.
       using T = workflow::StateType;
@@ -673,8 +673,7 @@ struct WorkflowController::Impl : client::Controller {
 
     void step_finished(const StepRecord& step) override {
       std::lock_guard lock(r_.write_mu);
-      StepRecord s = step;
-      s.attempt += offset_locked(s.key);
+      const StepRecord& s = step;
       auto it = r_.last.find(s.key);
       if (it != r_.last.end() && sfield(r_.steps[it->second], "status") == "Running") {
         r_.put_step(it->second, step_json(s));
@@ -694,6 +693,15 @@ struct WorkflowController::Impl : client::Controller {
       return s;
     }
 
+    // The latest record, whatever its state: a Task in flight at a restart
+    // (Interrupted) runs again with its attempt + 1.
+    std::optional<StepRecord> previous_attempt(const std::string& key) override {
+      std::lock_guard lock(r_.write_mu);
+      auto it = r_.last.find(key);
+      if (it == r_.last.end()) return std::nullopt;
+      return step_record(r_.steps[it->second]);
+    }
+
     bool sleep_for(std::chrono::milliseconds d) override {
       std::unique_lock lock(r_.mu);
       return !r_.cv.wait_for(lock, d, [&] { return r_.stopped(); });
@@ -702,10 +710,6 @@ struct WorkflowController::Impl : client::Controller {
     bool cancelled() override { return r_.stopped(); }
 
    private:
-    int offset_locked(const std::string& key) {
-      auto it = r_.attempt_offset.find(key);
-      return it == r_.attempt_offset.end() ? 0 : it->second;
-    }
     static TaskResult cancelled_result() {
       TaskResult t;
       t.error = "States.TaskFailed";
@@ -718,7 +722,9 @@ struct WorkflowController::Impl : client::Controller {
 
   TaskResult invoke_http(Run& r, const TaskCall& call) {
     const std::string target = "/functions/" + url_encode(r.ns) + "/" + url_encode(call.function);
-    auto deadline = Steady::now() + (call.timeout.count() > 0 ? call.timeout : opts.task_timeout);
+    auto wait = call.timeout.count() > 0 ? call.timeout : opts.task_timeout;
+    if (call.remaining.count() > 0) wait = std::min(wait, call.remaining);  // the run's own timeout
+    auto deadline = Steady::now() + wait;
     std::vector<std::pair<std::string, std::string>> headers = {
         {"X-Workflow-Run", r.name}, {"X-Workflow-Step", call.key}, {"X-Workflow-Attempt", std::to_string(call.attempt)}};
     auto hook = [&r](int fd, bool add) {
@@ -740,8 +746,7 @@ struct WorkflowController::Impl : client::Controller {
         t.cause = "the run was cancelled";
       } else if (a.status().code() == Code::kTimeout) {
         t.error = "States.Timeout";
-        t.cause = "function " + call.function + " did not answer within " +
-                  std::to_string((call.timeout.count() > 0 ? call.timeout : opts.task_timeout).count()) + " ms";
+        t.cause = "function " + call.function + " did not answer within " + std::to_string(wait.count()) + " ms";
       } else {
         t.error = "States.TaskFailed";
         t.cause = a.status().message();
@@ -793,7 +798,7 @@ struct WorkflowController::Impl : client::Controller {
     RunHost host(*this, *run);
     if (resumed && !run->abandon) {
       std::lock_guard lock(run->write_mu);
-      if (!run->attempt_offset.empty()) persist_locked(*run, Json::object());  // the Interrupted marks
+      if (run->interrupted) persist_locked(*run, Json::object());  // the Interrupted marks
     }
     workflow::RunOutcome out;
     try {

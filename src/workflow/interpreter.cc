@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -48,7 +49,7 @@ struct Outcome {
   bool no_retry = false;   // kFail: a data error (paths), retrying cannot help
   std::string instance;    // Task
   double function_ms = -1;
-  int child_steps = 0;     // Parallel/Map: the states the branches/items counted
+  int child_steps = 0;  // Parallel/Map: the states the branches/items counted
 };
 
 Outcome ok(Json out) {
@@ -108,7 +109,8 @@ Json for_record(const Json& v, bool* truncated) {
   if (text.size() <= kMaxRecordBytes) return v;
   if (truncated) *truncated = true;
   size_t len = std::min(kHeadBytes, text.size());
-  while (len > 0 && (static_cast<unsigned char>(text[len]) & 0xC0) == 0x80) --len;  // a UTF-8 boundary
+  while (len > 0 && (static_cast<unsigned char>(text[len]) & 0xC0) == 0x80)
+    --len;  // a UTF-8 boundary
   return Json{{"truncated", true}, {"bytes", text.size()}, {"head", text.substr(0, len)}};
 }
 
@@ -165,7 +167,8 @@ class Interpreter {
     std::string cur = m.start_at;
     while (true) {
       auto it = m.states.find(cur);
-      if (it == m.states.end()) return fatal(kRuntime, "no state named \"" + cur + "\"", cur);  // validated away
+      if (it == m.states.end())
+        return fatal(kRuntime, "no state named \"" + cur + "\"", cur);  // validated away
       const State& s = it->second;
       if (auto stop = boundary(s.name, scope, true)) return *stop;
       std::string key = prefix + s.name + "#" + std::to_string(visits[s.name]++);
@@ -183,14 +186,17 @@ class Interpreter {
     if (run_.host.cancelled()) return cancelled_outcome(state);
     if (stopped(scope)) return aborted(state);
     if (run_.host.now() >= run_.deadline) {
-      return fatal("States.Timeout", "the run exceeded its timeoutSeconds (" + std::to_string(run_.timeout_seconds) +
-                                         ")",
-                   state);
+      return fatal(
+          "States.Timeout",
+          "the run exceeded its timeoutSeconds (" + std::to_string(run_.timeout_seconds) + ")",
+          state);
     }
     if (count && run_.steps.fetch_add(1) + 1 > run_.max_steps) {
       run_.steps.fetch_sub(1);
-      return fatal("States.ExceededMaxSteps",
-                   "the run executed more than maxSteps (" + std::to_string(run_.max_steps) + ") states", state);
+      return fatal(
+          "States.ExceededMaxSteps",
+          "the run executed more than maxSteps (" + std::to_string(run_.max_steps) + ") states",
+          state);
     }
     if (count) count_steps(scope, 1);
     return std::nullopt;
@@ -203,7 +209,8 @@ class Interpreter {
 
   // ----- records
 
-  StepRecord begin(const State& s, const std::string& key, const Json& input, int attempt, int steps = 1) {
+  StepRecord begin(const State& s, const std::string& key, const Json& input, int attempt,
+                   int steps = 1) {
     StepRecord rec;
     rec.steps = steps;
     rec.key = key;
@@ -233,7 +240,8 @@ class Interpreter {
   // ----- states
 
   StepOut exec_state(const State& s, const std::string& key, const Json& data, const Scope* scope) {
-    if (auto rec = run_.host.recorded(key); rec && !rec->output_truncated) return replay(s, key, data, *rec, scope);
+    if (auto rec = run_.host.recorded(key); rec && !rec->output_truncated)
+      return replay(s, key, data, *rec, scope);
     int attempt = 1;
     int counted = 1;
     if (auto prev = run_.host.previous_attempt(key)) {
@@ -251,10 +259,14 @@ class Interpreter {
       case StateType::kParallel:
       case StateType::kMap:
         return exec_retrying(s, key, data, attempt, counted, scope, false);
-      case StateType::kChoice: return exec_choice(s, key, data, attempt);
-      case StateType::kPass: return exec_pass(s, key, data, attempt);
-      case StateType::kWait: return exec_wait(s, key, data, attempt);
-      case StateType::kSucceed: return exec_succeed(s, key, data, attempt);
+      case StateType::kChoice:
+        return exec_choice(s, key, data, attempt);
+      case StateType::kPass:
+        return exec_pass(s, key, data, attempt);
+      case StateType::kWait:
+        return exec_wait(s, key, data, attempt);
+      case StateType::kSucceed:
+        return exec_succeed(s, key, data, attempt);
       case StateType::kFail: {
         StepRecord rec = begin(s, key, data, attempt);
         Outcome o = fail(s.error, s.cause, s.name);
@@ -284,7 +296,9 @@ class Interpreter {
       }
     }
     if (next->empty()) *next = s.default_next;
-    if (next->empty()) return fail("States.NoChoiceMatched", "no choice rule matched and there is no default", s.name);
+    if (next->empty())
+      return fail("States.NoChoiceMatched", "no choice rule matched and there is no default",
+                  s.name);
     auto out = select_output(s, *eff);
     if (!out) return runtime_error(out.status().message(), s.name);
     return ok(std::move(out).value());
@@ -350,8 +364,10 @@ class Interpreter {
       return {o, "", false};
     }
     if (want > left) {  // the run's deadline came first
-      Outcome o = fatal("States.Timeout",
-                        "the run exceeded its timeoutSeconds (" + std::to_string(run_.timeout_seconds) + ")", s.name);
+      Outcome o = fatal(
+          "States.Timeout",
+          "the run exceeded its timeoutSeconds (" + std::to_string(run_.timeout_seconds) + ")",
+          s.name);
       finish(rec, "Aborted", o);
       return {o, "", false};
     }
@@ -370,13 +386,14 @@ class Interpreter {
   }
 
   static bool retryable(const State& s, const Outcome& o, int attempt) {
-    return o.kind == Outcome::Kind::kFail && !o.no_retry && o.error != kRuntime && attempt < s.retry.max_attempts &&
-           matches_error(s.retry.errors, o.error);
+    return o.kind == Outcome::Kind::kFail && !o.no_retry && o.error != kRuntime &&
+           attempt < s.retry.max_attempts && matches_error(s.retry.errors, o.error);
   }
 
   // The catch for a failure: the data with the error put at the catch's
   // resultPath (ok) and *next; or the failure itself when no catch matches.
-  static Outcome catch_failure(const State& s, const Json& data, const Outcome& failure, std::string* next) {
+  static Outcome catch_failure(const State& s, const Json& data, const Outcome& failure,
+                               std::string* next) {
     if (failure.kind != Outcome::Kind::kFail) return failure;
     for (const Catch& c : s.catches) {
       if (!matches_error(c.errors, failure.error)) continue;
@@ -398,15 +415,16 @@ class Interpreter {
     double seconds = s.retry.backoff_seconds * std::pow(s.retry.backoff_rate, attempt - 1);
     seconds = std::min(seconds, 86400.0 * 7);
     milliseconds d(static_cast<int64_t>(std::llround(seconds * 1000)));
-    if (d.count() > 0 && !run_.host.sleep_for(std::min(d, remaining()))) return cancelled_outcome(s.name);
+    if (d.count() > 0 && !run_.host.sleep_for(std::min(d, remaining())))
+      return cancelled_outcome(s.name);
     return boundary(s.name, scope, false);
   }
 
   // Task, Parallel and Map: attempts with retry, then catch. `counted`:
   // the steps the state has counted so far (StepRecord::steps); after_failure:
   // attempt first-1 failed (a replayed record), back off first.
-  StepOut exec_retrying(const State& s, const std::string& key, const Json& data, int first, int counted,
-                        const Scope* scope, bool after_failure) {
+  StepOut exec_retrying(const State& s, const std::string& key, const Json& data, int first,
+                        int counted, const Scope* scope, bool after_failure) {
     if (after_failure) {
       if (auto stop = backoff(s, first - 1, scope)) return {*stop, "", false};
     }
@@ -457,12 +475,17 @@ class Interpreter {
     }
   }
 
-  Outcome attempt_body(const State& s, const std::string& key, int attempt, const Json& eff, const Scope* scope) {
+  Outcome attempt_body(const State& s, const std::string& key, int attempt, const Json& eff,
+                       const Scope* scope) {
     switch (s.type) {
-      case StateType::kTask: return invoke(s, key, attempt, eff);
-      case StateType::kParallel: return parallel(s, key, attempt, eff, scope);
-      case StateType::kMap: return map(s, key, attempt, eff, scope);
-      default: return fatal(kRuntime, "not a Task, Parallel or Map", s.name);
+      case StateType::kTask:
+        return invoke(s, key, attempt, eff);
+      case StateType::kParallel:
+        return parallel(s, key, attempt, eff, scope);
+      case StateType::kMap:
+        return map(s, key, attempt, eff, scope);
+      default:
+        return fatal(kRuntime, "not a Task, Parallel or Map", s.name);
     }
   }
 
@@ -508,8 +531,8 @@ class Interpreter {
   }
 
   // exec_machine that never throws (host exceptions become a fatal error).
-  Outcome guarded(const Machine& m, const Json& input, const std::string& prefix, const Scope* scope,
-                  const std::string& state) {
+  Outcome guarded(const Machine& m, const Json& input, const std::string& prefix,
+                  const Scope* scope, const std::string& state) {
     try {
       return exec_machine(m, input, prefix, scope);
     } catch (const std::exception& e) {
@@ -519,7 +542,8 @@ class Interpreter {
     }
   }
 
-  Outcome parallel(const State& s, const std::string& key, int attempt, const Json& eff, const Scope* scope) {
+  Outcome parallel(const State& s, const std::string& key, int attempt, const Json& eff,
+                   const Scope* scope) {
     const size_t n = s.branches.size();
     std::vector<Outcome> outs(n);
     std::atomic<bool> stop{false};
@@ -531,20 +555,30 @@ class Interpreter {
       if (outs[i].kind != Outcome::Kind::kOk) stop = true;
     };
     std::vector<std::thread> threads;
-    threads.reserve(n);
-    for (size_t i = 1; i < n; ++i) threads.emplace_back(body, i);
-    if (n > 0) body(0);
+    std::vector<size_t> inline_branches = {0};
+    for (size_t i = 1; i < n; ++i) {
+      try {
+        threads.emplace_back(body, i);
+      } catch (const std::system_error&) {  // out of threads: run it here, after the others
+        inline_branches.push_back(i);
+      }
+    }
+    if (n > 0) {
+      for (size_t i : inline_branches) body(i);
+    }
     for (auto& t : threads) t.join();
     Outcome o = combine(s, outs);
     o.child_steps = counted.load();
     return o;
   }
 
-  Outcome map(const State& s, const std::string& key, int attempt, const Json& eff, const Scope* scope) {
+  Outcome map(const State& s, const std::string& key, int attempt, const Json& eff,
+              const Scope* scope) {
     const Json* items = s.items_path ? lookup(eff, *s.items_path) : &eff;
     if (items == nullptr || !items->is_array()) {
       std::string path = s.items_path ? s.items_path->text : "$";
-      return runtime_error("itemsPath " + path + (items ? " is not an array" : " selects nothing"), s.name);
+      return runtime_error("itemsPath " + path + (items ? " is not an array" : " selects nothing"),
+                           s.name);
     }
     const size_t n = items->size();
     std::vector<Outcome> outs(n, aborted(s.name));  // items never started stay aborted
@@ -553,7 +587,8 @@ class Interpreter {
     std::atomic<int> counted{0};
     Scope child{scope, &stop, &counted};
     std::string base = child_prefix(key, attempt);
-    size_t limit = s.max_concurrency > 0 ? std::min(s.max_concurrency, kMaxMapWorkers) : kMaxMapWorkers;
+    size_t limit =
+        s.max_concurrency > 0 ? std::min(s.max_concurrency, kMaxMapWorkers) : kMaxMapWorkers;
     size_t workers = std::min(limit, n);
     auto worker = [&] {
       while (!stopped(&child)) {
@@ -564,7 +599,13 @@ class Interpreter {
       }
     };
     std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
+    for (size_t w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back(worker);
+      } catch (const std::system_error&) {  // out of threads: fewer workers
+        break;
+      }
+    }
     if (workers > 0) worker();
     for (auto& t : threads) t.join();
     Outcome o = combine(s, outs);
@@ -601,7 +642,8 @@ class Interpreter {
       return {ok(rec.output), next, false};
     }
     // Failed: a retried state continues where the live run would have.
-    bool retrying = s.type == StateType::kTask || s.type == StateType::kParallel || s.type == StateType::kMap;
+    bool retrying =
+        s.type == StateType::kTask || s.type == StateType::kParallel || s.type == StateType::kMap;
     if (retrying && retryable(s, failure, rec.attempt)) {
       return exec_retrying(s, key, data, rec.attempt + 1, std::max(rec.steps, 1), scope, true);
     }
@@ -623,7 +665,8 @@ Result<Json> select_input(const State& s, const Json& input) {
   if (s.input_null) return Json::object();
   if (!s.input_path) return input;
   const Json* v = lookup(input, *s.input_path);
-  if (v == nullptr) return invalid("inputPath " + s.input_path->text + " selects nothing in the state's input");
+  if (v == nullptr)
+    return invalid("inputPath " + s.input_path->text + " selects nothing in the state's input");
   return *v;
 }
 
@@ -640,12 +683,14 @@ Result<Json> select_output(const State& s, const Json& merged) {
   if (s.output_null) return Json::object();
   if (!s.output_path) return merged;
   const Json* v = lookup(merged, *s.output_path);
-  if (v == nullptr) return invalid("outputPath " + s.output_path->text + " selects nothing in the state's output");
+  if (v == nullptr)
+    return invalid("outputPath " + s.output_path->text + " selects nothing in the state's output");
   return *v;
 }
 
 RunOutcome run(const Machine& machine, const Json& input, Host& host) {
-  Run r{host, host.now() + std::chrono::seconds(machine.timeout_seconds), machine.max_steps, machine.timeout_seconds};
+  Run r{host, host.now() + std::chrono::seconds(machine.timeout_seconds), machine.max_steps,
+        machine.timeout_seconds};
   Interpreter interp(r);
   Outcome o;
   try {

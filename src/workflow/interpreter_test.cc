@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,8 @@ class FakeHost : public Host {
     auto it = replay_.find(key);
     if (it == replay_.end()) return std::nullopt;
     const StepRecord& r = it->second;
-    if (r.status != "Succeeded" && r.status != "Failed" && r.status != "Caught") return std::nullopt;
+    if (r.status != "Succeeded" && r.status != "Failed" && r.status != "Caught")
+      return std::nullopt;
     if (r.output_truncated) return std::nullopt;
     return r;
   }
@@ -144,7 +146,8 @@ class FakeHost : public Host {
   int finished_count_ = 0;
   int cancel_after_finished_ = 0;
   std::atomic<bool> cancel_{false};
-  std::chrono::steady_clock::time_point clock_ = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  std::chrono::steady_clock::time_point clock_ =
+      std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
 };
 
 // Calls meet here in groups: the k-th caller (0-based, in arrival order)
@@ -187,8 +190,12 @@ states:
   Done: {type: Succeed}
 )");
   FakeHost host;
-  host.functions["double"] = [](const TaskCall& c) { return ok_result({{"v", c.input["v"].get<int>() * 2}}); };
-  host.functions["add-one"] = [](const TaskCall& c) { return ok_result({{"v", c.input["v"].get<int>() + 1}}); };
+  host.functions["double"] = [](const TaskCall& c) {
+    return ok_result({{"v", c.input["v"].get<int>() * 2}});
+  };
+  host.functions["add-one"] = [](const TaskCall& c) {
+    return ok_result({{"v", c.input["v"].get<int>() + 1}});
+  };
   RunOutcome out = run(*m, {{"v", 5}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
   EXPECT_EQ(out.output, Json({{"v", 11}}));
@@ -201,8 +208,9 @@ states:
   EXPECT_EQ(calls[1].key, "AddOne#0");
   EXPECT_EQ(calls[1].input, Json({{"v", 10}}));
   EXPECT_GT(calls[1].remaining.count(), 0);
-  EXPECT_EQ(host.finished_keys(),
-            (std::vector<std::string>{"Double#0 Succeeded", "AddOne#0 Succeeded", "Done#0 Succeeded"}));
+  EXPECT_EQ(
+      host.finished_keys(),
+      (std::vector<std::string>{"Double#0 Succeeded", "AddOne#0 Succeeded", "Done#0 Succeeded"}));
   auto fin = host.finished();
   EXPECT_EQ(fin[0].input, Json({{"v", 5}}));
   EXPECT_EQ(fin[0].output, Json({{"v", 10}}));
@@ -251,8 +259,9 @@ TEST(InterpreterTest, ChoiceTakesEitherBranch) {
     ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
     EXPECT_EQ(out.output, Json({{"value", 12}, {"tag", "big"}}));
     EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Measure#0", "Big#0"}));
-    EXPECT_EQ(host.finished_keys(),
-              (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Big#0 Succeeded"}));
+    EXPECT_EQ(
+        host.finished_keys(),
+        (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Big#0 Succeeded"}));
   }
   {
     FakeHost host;
@@ -268,8 +277,9 @@ TEST(InterpreterTest, ChoiceTakesEitherBranch) {
     RunOutcome out = run(*m, {{"value", 3}, {"kind", "text"}}, host);
     ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
     EXPECT_EQ(out.output, Json({{"kind", "text"}}));
-    EXPECT_EQ(host.finished_keys(),
-              (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Text#0 Succeeded"}));
+    EXPECT_EQ(
+        host.finished_keys(),
+        (std::vector<std::string>{"Measure#0 Succeeded", "Route#0 Succeeded", "Text#0 Succeeded"}));
   }
 }
 
@@ -404,7 +414,8 @@ states:
   EXPECT_EQ(bad.cause, "inputPath $.args selects nothing in the state's input");
   EXPECT_TRUE(host2.calls().empty());
 
-  auto m2 = machine("startAt: P\nstates: {P: {type: Pass, result: 1, resultPath: $.s.x, end: true}}");
+  auto m2 =
+      machine("startAt: P\nstates: {P: {type: Pass, result: 1, resultPath: $.s.x, end: true}}");
   FakeHost host3;
   RunOutcome bad2 = run(*m2, {{"s", "text"}}, host3);
   EXPECT_EQ(bad2.error, "States.Runtime");
@@ -473,7 +484,8 @@ states:
   FakeHost host;
   RunOutcome out = run(*m, {{"in", true}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
-  EXPECT_EQ(out.output, Json::parse(R"({"in":true,"error":{"error":"BranchFailed","cause":"branch 1"}})"));
+  EXPECT_EQ(out.output,
+            Json::parse(R"({"in":true,"error":{"error":"BranchFailed","cause":"branch 1"}})"));
   EXPECT_LT(out.steps, 100000);
   auto fin = host.finished_keys();
   EXPECT_NE(std::find(fin.begin(), fin.end(), "Fan#0/1/Bad#0 Failed"), fin.end());
@@ -526,8 +538,8 @@ states:
   EXPECT_EQ(gate.max_inside(), 2);
   std::set<std::string> keys;
   for (const auto& c : host.calls()) keys.insert(c.key);
-  EXPECT_EQ(keys, (std::set<std::string>{"Each#0/0/Work#0", "Each#0/1/Work#0", "Each#0/2/Work#0", "Each#0/3/Work#0",
-                                         "Each#0/4/Work#0", "Each#0/5/Work#0"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"Each#0/0/Work#0", "Each#0/1/Work#0", "Each#0/2/Work#0",
+                                         "Each#0/3/Work#0", "Each#0/4/Work#0", "Each#0/5/Work#0"}));
   EXPECT_EQ(out.steps, 7);
 }
 
@@ -565,7 +577,8 @@ states:
 }
 
 TEST(InterpreterTest, WaitSleepsThroughTheHost) {
-  auto m = machine("startAt: W\nstates: {W: {type: Wait, seconds: 2.5, next: S}, S: {type: Succeed}}");
+  auto m =
+      machine("startAt: W\nstates: {W: {type: Wait, seconds: 2.5, next: S}, S: {type: Succeed}}");
   FakeHost host;
   RunOutcome out = run(*m, {{"keep", 1}}, host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
@@ -677,7 +690,8 @@ states:
 )");
   FakeHost host;
   host.functions["f"] = [&](const TaskCall& c) {
-    if (c.key == "B#0") host.cancel();  // cancelled while B is in flight: B finishes, C never starts
+    if (c.key == "B#0")
+      host.cancel();  // cancelled while B is in flight: B finishes, C never starts
     return ok_result(1);
   };
   RunOutcome out = run(*m, Json::object(), host);
@@ -729,7 +743,9 @@ states:
   blob[0] = '\xc3';  // a two-byte UTF-8 character at the start...
   blob[1] = '\xa9';
   host.functions["big"] = [&](const TaskCall&) { return ok_result({{"blob", blob}}); };
-  host.functions["len"] = [](const TaskCall& c) { return ok_result(c.input["blob"].get<std::string>().size()); };
+  host.functions["len"] = [](const TaskCall& c) {
+    return ok_result(c.input["blob"].get<std::string>().size());
+  };
   RunOutcome out = run(*m, Json::object(), host);
   ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded);
   EXPECT_EQ(out.output, 100 * 1024);  // the data flowed on whole
@@ -744,6 +760,100 @@ states:
   EXPECT_EQ(head.rfind("{\"blob\":\"\xc3\xa9xx", 0), 0u);
   EXPECT_EQ(fin[1].input["truncated"], true);  // a large input is shortened in the record too
   EXPECT_FALSE(fin[1].output_truncated);
+}
+
+TEST(InterpreterTest, RetriedParallelKeysItsSecondAttemptApart) {
+  auto m = machine(R"(
+startAt: Fan
+states:
+  Fan:
+    type: Parallel
+    retry: {maxAttempts: 2, backoffSeconds: 3}
+    branches:
+    - {startAt: T, states: {T: {type: Task, function: f, end: true}}}
+    - {startAt: U, states: {U: {type: Pass, result: u, end: true}}}
+    end: true
+)");
+  FakeHost host;
+  host.functions["f"] = [](const TaskCall& c) {
+    if (c.key.find("@2") == std::string::npos)
+      return err_result("First", "attempt 1 of the Parallel");
+    return ok_result("t");
+  };
+  RunOutcome out = run(*m, Json::object(), host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, Json({"t", "u"}));
+  EXPECT_EQ(host.call_keys(), (std::vector<std::string>{"Fan#0/0/T#0", "Fan#0@2/0/T#0"}));
+  EXPECT_EQ(host.sleeps(), std::vector<milliseconds>{milliseconds(3000)});
+  std::vector<StepRecord> fan;
+  for (const auto& r : host.finished()) {
+    if (r.key == "Fan#0") fan.push_back(r);
+  }
+  ASSERT_EQ(fan.size(), 2u);
+  EXPECT_EQ(fan[0].status, "Failed");
+  EXPECT_EQ(fan[0].error, "First: attempt 1 of the Parallel");
+  EXPECT_EQ(fan[1].status, "Succeeded");
+  EXPECT_EQ(fan[1].attempt, 2);
+  // Fan itself, T + U of attempt 2, T of attempt 1 and U of attempt 1 unless
+  // T's failure stopped it first: all of the run's steps.
+  EXPECT_EQ(fan[1].steps, out.steps);
+  EXPECT_GE(out.steps, 4);
+  EXPECT_LE(out.steps, 5);
+}
+
+TEST(InterpreterTest, MapItemFailureStopsTheRestAndIsCaught) {
+  auto m = machine(R"(
+startAt: Each
+states:
+  Each:
+    type: Map
+    maxConcurrency: 1
+    iterator: {startAt: W, states: {W: {type: Task, function: f, end: true}}}
+    catch: [{errors: [Odd], resultPath: $, next: Done}]
+    end: true
+  Done: {type: Succeed}
+)");
+  FakeHost host;
+  host.functions["f"] = [](const TaskCall& c) {
+    int v = c.input.get<int>();
+    return v % 2 ? err_result("Odd", std::to_string(v)) : ok_result(v);
+  };
+  RunOutcome out = run(*m, Json({2, 4, 5, 6, 8}), host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, Json::parse(R"({"error":"Odd","cause":"5"})"));
+  // One at a time: items after the failing one never start.
+  EXPECT_EQ(host.call_keys(),
+            (std::vector<std::string>{"Each#0/0/W#0", "Each#0/1/W#0", "Each#0/2/W#0"}));
+}
+
+TEST(InterpreterTest, HostExceptionsFailTheRunInsteadOfEscaping) {
+  auto m = machine(R"(
+startAt: Fan
+states:
+  Fan:
+    type: Parallel
+    branches:
+    - {startAt: T, states: {T: {type: Task, function: throws, end: true}}}
+    - {startAt: U, states: {U: {type: Pass, end: true}}}
+    catch: [{next: Never}]
+    end: true
+  Never: {type: Succeed}
+)");
+  FakeHost host;
+  host.functions["throws"] = [](const TaskCall&) -> TaskResult {
+    throw std::runtime_error("host broke");
+  };
+  RunOutcome out = run(*m, Json::object(), host);
+  EXPECT_EQ(out.phase, RunOutcome::Phase::kFailed);
+  EXPECT_EQ(out.error, "States.Runtime");
+  EXPECT_EQ(out.cause, "internal error: host broke");
+
+  auto m2 = machine("startAt: T\nstates: {T: {type: Task, function: throws, end: true}}");
+  FakeHost host2;
+  host2.functions = host.functions;
+  RunOutcome out2 = run(*m2, Json::object(), host2);
+  EXPECT_EQ(out2.phase, RunOutcome::Phase::kFailed);
+  EXPECT_EQ(out2.cause, "internal error: host broke");
 }
 
 // ---------------------------------------------------------------------------
@@ -816,26 +926,30 @@ TEST(InterpreterReplayTest, ResumingFromAnyPrefixOfRecordsGivesTheSameOutput) {
     std::set<std::string> finished_keys;
     for (size_t i = 0; i < k; ++i) finished_keys.insert(records[i].key);
     for (const StepRecord& s : starts) {
-      if (!finished_keys.count(s.key)) persisted.push_back(s);  // in flight (or not yet started: harmless)
+      if (!finished_keys.count(s.key))
+        persisted.push_back(s);  // in flight (or not yet started: harmless)
     }
     // Only steps that had started by the k-th finish may be "in flight":
     // keep the ones whose start precedes it in time.
-    persisted.erase(std::remove_if(persisted.begin(), persisted.end(),
-                                   [&](const StepRecord& s) { return k == 0 || s.start > records[k - 1].end; }),
-                    persisted.end());
+    persisted.erase(
+        std::remove_if(persisted.begin(), persisted.end(),
+                       [&](const StepRecord& s) { return k == 0 || s.start > records[k - 1].end; }),
+        persisted.end());
     for (size_t i = 0; i < k; ++i) persisted.push_back(records[i]);
 
     FakeHost second;
     replay_functions(second);
     second.replay_from(persisted);
     RunOutcome resumed = run(*m, input, second);
-    ASSERT_EQ(resumed.phase, RunOutcome::Phase::kSucceeded) << "k=" << k << " " << resumed.error << resumed.cause;
+    ASSERT_EQ(resumed.phase, RunOutcome::Phase::kSucceeded)
+        << "k=" << k << " " << resumed.error << resumed.cause;
     EXPECT_EQ(resumed.output, full.output) << "k=" << k;
     EXPECT_EQ(resumed.steps, full.steps) << "k=" << k;
     // No step that finished successfully was executed again, nor recorded.
     std::set<std::string> succeeded;
     for (size_t i = 0; i < k; ++i) {
-      if (records[i].status == "Succeeded" || records[i].status == "Caught") succeeded.insert(records[i].key);
+      if (records[i].status == "Succeeded" || records[i].status == "Caught")
+        succeeded.insert(records[i].key);
     }
     for (const TaskCall& c : second.calls()) {
       EXPECT_FALSE(succeeded.count(c.key)) << "k=" << k << ": " << c.key << " invoked again";

@@ -47,12 +47,18 @@ std::string prefix_text(const JsonPath& path, size_t n) {
 
 const char* type_name(const api::Json& v) {
   switch (v.type()) {
-    case api::Json::value_t::object: return "an object";
-    case api::Json::value_t::array: return "an array";
-    case api::Json::value_t::string: return "a string";
-    case api::Json::value_t::boolean: return "a boolean";
-    case api::Json::value_t::null: return "null";
-    default: return "a number";
+    case api::Json::value_t::object:
+      return "an object";
+    case api::Json::value_t::array:
+      return "an array";
+    case api::Json::value_t::string:
+      return "a string";
+    case api::Json::value_t::boolean:
+      return "a boolean";
+    case api::Json::value_t::null:
+      return "null";
+    default:
+      return "a number";
   }
 }
 
@@ -100,7 +106,8 @@ Result<JsonPath> parse_path(const std::string& text) {
           ++i;
         }
         if (!closed) return path_error(open, "unterminated quoted name");
-        if (i >= text.size() || text[i] != ']') return path_error(i, "expected ']' after the quoted name");
+        if (i >= text.size() || text[i] != ']')
+          return path_error(i, "expected ']' after the quoted name");
         ++i;
         path.segments.emplace_back(std::move(name));
       } else if (i < text.size() && text[i] >= '0' && text[i] <= '9') {
@@ -111,14 +118,17 @@ Result<JsonPath> parse_path(const std::string& text) {
           if (n > kMaxIndex) return path_error(start, "array index too large");
           ++i;
         }
-        if (i >= text.size() || text[i] != ']') return path_error(i, "expected ']' after the index");
+        if (i >= text.size() || text[i] != ']')
+          return path_error(i, "expected ']' after the index");
         ++i;
         path.segments.emplace_back(n);
       } else {
-        return path_error(i, "expected an index [N] or a quoted name ['name'] (no wildcards, filters or slices)");
+        return path_error(
+            i, "expected an index [N] or a quoted name ['name'] (no wildcards, filters or slices)");
       }
     } else {
-      return path_error(i, std::string("unexpected '") + c + "': expected '.name', '[N]' or ['name']");
+      return path_error(i,
+                        std::string("unexpected '") + c + "': expected '.name', '[N]' or ['name']");
     }
   }
   return path;
@@ -148,15 +158,15 @@ Status assign(api::Json& doc, const JsonPath& path, api::Json value) {
     if (const auto* name = std::get_if<std::string>(&seg)) {
       if (cur->is_null()) *cur = api::Json::object();
       if (!cur->is_object()) {
-        return invalid("cannot set " + path.text + ": " + prefix_text(path, i) + " is " + type_name(*cur) +
-                       ", not an object");
+        return invalid("cannot set " + path.text + ": " + prefix_text(path, i) + " is " +
+                       type_name(*cur) + ", not an object");
       }
       cur = &(*cur)[*name];
     } else {
       size_t idx = std::get<size_t>(seg);
       if (!cur->is_array()) {
-        return invalid("cannot set " + path.text + ": " + prefix_text(path, i) + " is " + type_name(*cur) +
-                       ", not an array");
+        return invalid("cannot set " + path.text + ": " + prefix_text(path, i) + " is " +
+                       type_name(*cur) + ", not an array");
       }
       if (idx >= cur->size()) {
         return invalid("cannot set " + path.text + ": " + prefix_text(path, i) + " has " +

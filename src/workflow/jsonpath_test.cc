@@ -75,11 +75,11 @@ TEST(JsonPathTest, LookupFollowsMembersAndIndexes) {
   ASSERT_NE(lookup(doc, p("$.n")), nullptr);
   EXPECT_TRUE(lookup(doc, p("$.n"))->is_null());
   EXPECT_EQ(lookup(doc, p("$.missing")), nullptr);
-  EXPECT_EQ(lookup(doc, p("$.a.b[2]")), nullptr);     // out of range
-  EXPECT_EQ(lookup(doc, p("$.a[0]")), nullptr);       // index into an object
-  EXPECT_EQ(lookup(doc, p("$.a.b.c")), nullptr);      // name into an array
-  EXPECT_EQ(lookup(doc, p("$.a.b[0].x")), nullptr);   // name into a number
-  EXPECT_EQ(lookup(Json("s"), p("$[0]")), nullptr);   // index into a string
+  EXPECT_EQ(lookup(doc, p("$.a.b[2]")), nullptr);    // out of range
+  EXPECT_EQ(lookup(doc, p("$.a[0]")), nullptr);      // index into an object
+  EXPECT_EQ(lookup(doc, p("$.a.b.c")), nullptr);     // name into an array
+  EXPECT_EQ(lookup(doc, p("$.a.b[0].x")), nullptr);  // name into a number
+  EXPECT_EQ(lookup(Json("s"), p("$[0]")), nullptr);  // index into a string
 }
 
 TEST(JsonPathTest, AssignCreatesObjectsAndReplaces) {

@@ -16,14 +16,22 @@ using api::Json;
 
 const char* to_string(StateType t) {
   switch (t) {
-    case StateType::kTask: return "Task";
-    case StateType::kChoice: return "Choice";
-    case StateType::kParallel: return "Parallel";
-    case StateType::kMap: return "Map";
-    case StateType::kPass: return "Pass";
-    case StateType::kWait: return "Wait";
-    case StateType::kSucceed: return "Succeed";
-    case StateType::kFail: return "Fail";
+    case StateType::kTask:
+      return "Task";
+    case StateType::kChoice:
+      return "Choice";
+    case StateType::kParallel:
+      return "Parallel";
+    case StateType::kMap:
+      return "Map";
+    case StateType::kPass:
+      return "Pass";
+    case StateType::kWait:
+      return "Wait";
+    case StateType::kSucceed:
+      return "Succeed";
+    case StateType::kFail:
+      return "Fail";
   }
   return "Pass";
 }
@@ -125,19 +133,27 @@ bool evaluate(const Rule& rule, const Json& data) {
   Cat a = cat(*v), b = cat(rule.value);
   if (a != b || a == Cat::kOther) return rule.op == Rule::Op::kNe;
   switch (rule.op) {
-    case Rule::Op::kEq: return *v == rule.value;
-    case Rule::Op::kNe: return *v != rule.value;
-    default: break;
+    case Rule::Op::kEq:
+      return *v == rule.value;
+    case Rule::Op::kNe:
+      return *v != rule.value;
+    default:
+      break;
   }
   if (a != Cat::kNumber && a != Cat::kString) return false;  // booleans and null only ==/!=
   // nlohmann compares numbers numerically across int/unsigned/float and
   // strings as std::string (byte order).
   switch (rule.op) {
-    case Rule::Op::kLt: return *v < rule.value;
-    case Rule::Op::kLe: return *v <= rule.value;
-    case Rule::Op::kGt: return *v > rule.value;
-    case Rule::Op::kGe: return *v >= rule.value;
-    default: return false;
+    case Rule::Op::kLt:
+      return *v < rule.value;
+    case Rule::Op::kLe:
+      return *v <= rule.value;
+    case Rule::Op::kGt:
+      return *v > rule.value;
+    case Rule::Op::kGe:
+      return *v >= rule.value;
+    default:
+      return false;
   }
 }
 
@@ -151,10 +167,15 @@ constexpr int kMaxDepth = 8;
 constexpr int kMaxRuleDepth = 32;
 
 std::string quote(const Json& v) {
-  return v.is_string() ? "\"" + v.get<std::string>() + "\"" : v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return v.is_string() ? "\"" + v.get<std::string>() + "\""
+                       : v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
-std::string invalid_msg(const Json& v, const std::string& why) { return "Invalid value: " + quote(v) + ": " + why; }
-std::string at(const std::string& base, const std::string& key) { return base.empty() ? key : base + "." + key; }
+std::string invalid_msg(const Json& v, const std::string& why) {
+  return "Invalid value: " + quote(v) + ": " + why;
+}
+std::string at(const std::string& base, const std::string& key) {
+  return base.empty() ? key : base + "." + key;
+}
 std::string idx(const std::string& base, size_t i) { return base + "[" + std::to_string(i) + "]"; }
 
 const char* kTypes[] = {"Task", "Choice", "Parallel", "Map", "Pass", "Wait", "Succeed", "Fail"};
@@ -173,26 +194,37 @@ std::string supported_list(const char* const* names, size_t n) {
 // other type knows is Forbidden on this one; fields no type knows are left
 // to the API server's unknown-field handling.
 const std::set<std::string>& allowed_fields(StateType t) {
-  static const std::set<std::string> task = {"next", "end", "inputPath", "resultPath", "outputPath",
-                                             "function", "timeoutSeconds", "retry", "catch"};
+  static const std::set<std::string> task = {"next",           "end",        "inputPath",
+                                             "resultPath",     "outputPath", "function",
+                                             "timeoutSeconds", "retry",      "catch"};
   static const std::set<std::string> choice = {"choices", "default", "inputPath", "outputPath"};
-  static const std::set<std::string> parallel = {"next", "end", "inputPath", "resultPath", "outputPath",
-                                                 "branches", "retry", "catch"};
-  static const std::set<std::string> map = {"next", "end", "inputPath", "resultPath", "outputPath", "itemsPath",
-                                            "iterator", "maxConcurrency", "retry", "catch"};
-  static const std::set<std::string> pass = {"next", "end", "inputPath", "resultPath", "outputPath", "result"};
+  static const std::set<std::string> parallel = {
+      "next", "end", "inputPath", "resultPath", "outputPath", "branches", "retry", "catch"};
+  static const std::set<std::string> map = {
+      "next",      "end",      "inputPath",      "resultPath", "outputPath",
+      "itemsPath", "iterator", "maxConcurrency", "retry",      "catch"};
+  static const std::set<std::string> pass = {"next",       "end",        "inputPath",
+                                             "resultPath", "outputPath", "result"};
   static const std::set<std::string> wait = {"next", "end", "seconds"};
   static const std::set<std::string> succeed = {"inputPath", "outputPath"};
   static const std::set<std::string> fail = {"error", "cause"};
   switch (t) {
-    case StateType::kTask: return task;
-    case StateType::kChoice: return choice;
-    case StateType::kParallel: return parallel;
-    case StateType::kMap: return map;
-    case StateType::kPass: return pass;
-    case StateType::kWait: return wait;
-    case StateType::kSucceed: return succeed;
-    case StateType::kFail: return fail;
+    case StateType::kTask:
+      return task;
+    case StateType::kChoice:
+      return choice;
+    case StateType::kParallel:
+      return parallel;
+    case StateType::kMap:
+      return map;
+    case StateType::kPass:
+      return pass;
+    case StateType::kWait:
+      return wait;
+    case StateType::kSucceed:
+      return succeed;
+    case StateType::kFail:
+      return fail;
   }
   return pass;
 }
@@ -200,8 +232,9 @@ const std::set<std::string>& allowed_fields(StateType t) {
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> all = [] {
     std::set<std::string> s;
-    for (StateType t : {StateType::kTask, StateType::kChoice, StateType::kParallel, StateType::kMap,
-                        StateType::kPass, StateType::kWait, StateType::kSucceed, StateType::kFail}) {
+    for (StateType t :
+         {StateType::kTask, StateType::kChoice, StateType::kParallel, StateType::kMap,
+          StateType::kPass, StateType::kWait, StateType::kSucceed, StateType::kFail}) {
       const auto& f = allowed_fields(t);
       s.insert(f.begin(), f.end());
     }
@@ -213,8 +246,8 @@ const std::set<std::string>& known_fields() {
 bool valid_state_name(const std::string& n) {
   if (n.empty() || n.size() > 80) return false;
   for (char c : n) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-';
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -223,7 +256,8 @@ bool valid_state_name(const std::string& n) {
 // "" when s is a DNS-1123 label (a Function name).
 std::string check_dns1123_label(const std::string& s) {
   const char* why =
-      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and "
+      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+      "must start and "
       "end with an alphanumeric character";
   if (s.empty()) return why;
   if (s.size() > 63) return "must be no more than 63 characters";
@@ -249,8 +283,8 @@ struct Parser {
   }
 
   // A present, non-null value of the wanted kind; errors on a wrong type.
-  const Json* want(const Json& obj, const char* key, const std::string& path, bool (Json::*pred)() const noexcept,
-                   const char* what) {
+  const Json* want(const Json& obj, const char* key, const std::string& path,
+                   bool (Json::*pred)() const noexcept, const char* what) {
     const Json* v = member(obj, key);
     if (v == nullptr || v->is_null()) return nullptr;
     if (!(v->*pred)()) {
@@ -279,21 +313,23 @@ struct Parser {
   }
 
   // An integer field in [lo, hi]; keeps *out when absent.
-  void int_field(const Json& o, const char* k, const std::string& p, int64_t lo, int64_t hi, int* out) {
+  void int_field(const Json& o, const char* k, const std::string& p, int64_t lo, int64_t hi,
+                 int* out) {
     const Json* v = want_int(o, k, p);
     if (v == nullptr) return;
     int64_t n = v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
                     ? INT64_MAX
                     : v->get<int64_t>();
     if (n < lo || n > hi) {
-      err(p, invalid_msg(*v, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", inclusive"));
+      err(p, invalid_msg(*v, "must be between " + std::to_string(lo) + " and " +
+                                 std::to_string(hi) + ", inclusive"));
       return;
     }
     *out = static_cast<int>(n);
   }
 
-  void number_field(const Json& o, const char* k, const std::string& p, double lo, double hi, const char* range,
-                    double* out) {
+  void number_field(const Json& o, const char* k, const std::string& p, double lo, double hi,
+                    const char* range, double* out) {
     const Json* v = want_number(o, k, p);
     if (v == nullptr) return;
     double d = v->get<double>();
@@ -306,8 +342,8 @@ struct Parser {
 
   // A JSONPath field. Returns the parsed path; *is_null when the field is
   // `null` and null_ok (else null is an error).
-  std::optional<JsonPath> path_field(const Json& o, const char* k, const std::string& p, bool null_ok,
-                                     bool* is_null) {
+  std::optional<JsonPath> path_field(const Json& o, const char* k, const std::string& p,
+                                     bool null_ok, bool* is_null) {
     const Json* v = member(o, k);
     if (v == nullptr) return std::nullopt;
     if (v->is_null()) {
@@ -319,7 +355,8 @@ struct Parser {
       return std::nullopt;
     }
     if (!v->is_string()) {
-      err(p, invalid_msg(*v, null_ok ? "must be a JSONPath string or null" : "must be a JSONPath string"));
+      err(p, invalid_msg(
+                 *v, null_ok ? "must be a JSONPath string or null" : "must be a JSONPath string"));
       return std::nullopt;
     }
     auto r = parse_path(v->get<std::string>());
@@ -351,8 +388,8 @@ struct Parser {
     if (r == nullptr) return;
     std::string rp = at(p, "retry");
     int_field(*r, "maxAttempts", at(rp, "maxAttempts"), 1, 10, &retry->max_attempts);
-    number_field(*r, "backoffSeconds", at(rp, "backoffSeconds"), 0, 86400, "must be between 0 and 86400",
-                 &retry->backoff_seconds);
+    number_field(*r, "backoffSeconds", at(rp, "backoffSeconds"), 0, 86400,
+                 "must be between 0 and 86400", &retry->backoff_seconds);
     number_field(*r, "backoffRate", at(rp, "backoffRate"), 1, 100, "must be between 1 and 100",
                  &retry->backoff_rate);
     retry->errors = error_names(*r, rp);
@@ -415,7 +452,8 @@ struct Parser {
       return false;
     }
     if (kinds > 1) {
-      err(p, "Invalid value: " + quote(r) + ": a rule is exactly one of: a comparison (variable + op), and, or, not");
+      err(p, "Invalid value: " + quote(r) +
+                 ": a rule is exactly one of: a comparison (variable + op), and, or, not");
       return false;
     }
     for (const char* k : {"and", "or"}) {
@@ -468,10 +506,15 @@ struct Parser {
       err(at(p, "op"), invalid_msg(*op, "must be a string"));
       return false;
     }
-    static const std::pair<const char*, Rule::Op> ops[] = {
-        {"==", Rule::Op::kEq},       {"!=", Rule::Op::kNe},       {"<", Rule::Op::kLt},
-        {"<=", Rule::Op::kLe},       {">", Rule::Op::kGt},        {">=", Rule::Op::kGe},
-        {"matches", Rule::Op::kMatches}, {"isPresent", Rule::Op::kIsPresent}, {"isNull", Rule::Op::kIsNull}};
+    static const std::pair<const char*, Rule::Op> ops[] = {{"==", Rule::Op::kEq},
+                                                           {"!=", Rule::Op::kNe},
+                                                           {"<", Rule::Op::kLt},
+                                                           {"<=", Rule::Op::kLe},
+                                                           {">", Rule::Op::kGt},
+                                                           {">=", Rule::Op::kGe},
+                                                           {"matches", Rule::Op::kMatches},
+                                                           {"isPresent", Rule::Op::kIsPresent},
+                                                           {"isNull", Rule::Op::kIsNull}};
     bool found = false;
     for (const auto& [name, o] : ops) {
       if (op->get<std::string>() == name) {
@@ -480,8 +523,8 @@ struct Parser {
       }
     }
     if (!found) {
-      err(at(p, "op"), "Unsupported value: " + quote(*op) + ": supported values: " +
-                           supported_list(kOps, std::size(kOps)));
+      err(at(p, "op"), "Unsupported value: " + quote(*op) +
+                           ": supported values: " + supported_list(kOps, std::size(kOps)));
       return false;
     }
     const Json* value = member(r, "value");
@@ -536,7 +579,8 @@ struct Parser {
     return ok;
   }
 
-  void parse_state(const std::string& name, const Json& s, const std::string& p, int depth, State* st) {
+  void parse_state(const std::string& name, const Json& s, const std::string& p, int depth,
+                   State* st) {
     st->name = name;
     if (!s.is_object()) {
       err(p, invalid_msg(s, "must be an object"));
@@ -557,15 +601,16 @@ struct Parser {
       }
     }
     if (!known) {
-      err(at(p, "type"),
-          "Unsupported value: " + quote(*type) + ": supported values: " + supported_list(kTypes, std::size(kTypes)));
+      err(at(p, "type"), "Unsupported value: " + quote(*type) +
+                             ": supported values: " + supported_list(kTypes, std::size(kTypes)));
       return;
     }
     want_string(s, "comment", at(p, "comment"));
     const auto& allowed = allowed_fields(st->type);
     for (auto it = s.begin(); it != s.end(); ++it) {
       if (known_fields().count(it.key()) && !allowed.count(it.key())) {
-        err(at(p, it.key()), std::string("Forbidden: not allowed on a ") + to_string(st->type) + " state");
+        err(at(p, it.key()),
+            std::string("Forbidden: not allowed on a ") + to_string(st->type) + " state");
       }
     }
 
@@ -579,7 +624,8 @@ struct Parser {
       if (n != nullptr && end) {
         err(at(p, "end"), "Forbidden: a state has exactly one of next and end: true");
       } else if (n == nullptr && !end && !bad_type) {
-        err(p, "Required value: a " + std::string(to_string(st->type)) + " state has next or end: true");
+        err(p, "Required value: a " + std::string(to_string(st->type)) +
+                   " state has next or end: true");
       } else if (n != nullptr && n->get<std::string>().empty()) {
         err(at(p, "next"), "Required value");
       }
@@ -628,7 +674,8 @@ struct Parser {
             if (parse_rule((*c)[i], idx(cp, i), true, 0, &r)) st->choices.push_back(std::move(r));
           }
         }
-        if (const Json* d = want_string(s, "default", at(p, "default"))) st->default_next = d->get<std::string>();
+        if (const Json* d = want_string(s, "default", at(p, "default")))
+          st->default_next = d->get<std::string>();
         break;
       }
       case StateType::kParallel: {
@@ -639,7 +686,8 @@ struct Parser {
         } else if (!b->is_array()) {
           err(bp, invalid_msg(*b, "must be an array of {startAt, states}"));
         } else if (depth + 1 > kMaxDepth) {
-          err(bp, "Forbidden: Parallel and Map states nest at most " + std::to_string(kMaxDepth) + " deep");
+          err(bp, "Forbidden: Parallel and Map states nest at most " + std::to_string(kMaxDepth) +
+                      " deep");
         } else {
           for (size_t i = 0; i < b->size(); ++i) {
             st->branches.push_back(parse_sub((*b)[i], idx(bp, i), depth + 1, false));
@@ -657,7 +705,8 @@ struct Parser {
         } else if (!it->is_object()) {
           err(ip, invalid_msg(*it, "must be an object {startAt, states}"));
         } else if (depth + 1 > kMaxDepth) {
-          err(ip, "Forbidden: Parallel and Map states nest at most " + std::to_string(kMaxDepth) + " deep");
+          err(ip, "Forbidden: Parallel and Map states nest at most " + std::to_string(kMaxDepth) +
+                      " deep");
         } else {
           st->iterator = parse_sub(*it, ip, depth + 1, false);
         }
@@ -671,16 +720,19 @@ struct Parser {
         if (sec == nullptr || sec->is_null()) {
           err(at(p, "seconds"), "Required value");
         } else {
-          number_field(s, "seconds", at(p, "seconds"), 0, 86400, "must be between 0 and 86400", &st->seconds);
+          number_field(s, "seconds", at(p, "seconds"), 0, 86400, "must be between 0 and 86400",
+                       &st->seconds);
         }
         break;
       }
       case StateType::kSucceed:
         break;
       case StateType::kFail:
-        if (const Json* e = want_string(s, "error", at(p, "error"))) st->error = e->get<std::string>();
+        if (const Json* e = want_string(s, "error", at(p, "error")))
+          st->error = e->get<std::string>();
         if (st->error.empty()) st->error = "States.Fail";
-        if (const Json* c = want_string(s, "cause", at(p, "cause"))) st->cause = c->get<std::string>();
+        if (const Json* c = want_string(s, "cause", at(p, "cause")))
+          st->cause = c->get<std::string>();
         break;
     }
   }
@@ -708,7 +760,8 @@ struct Parser {
       }
     }
     const Json* start = member(spec, "startAt");
-    if (start == nullptr || start->is_null() || (start->is_string() && start->get<std::string>().empty())) {
+    if (start == nullptr || start->is_null() ||
+        (start->is_string() && start->get<std::string>().empty())) {
       err(at(p, "startAt"), "Required value");
     } else if (!start->is_string()) {
       err(at(p, "startAt"), invalid_msg(*start, "must be a string"));
@@ -768,7 +821,8 @@ struct Parser {
       }
       for (const auto& [name, st] : m->states) {
         if (!seen.count(name)) {
-          err(at(sp, name), invalid_msg(Json(name), "not reachable from startAt \"" + m->start_at + "\""));
+          err(at(sp, name),
+              invalid_msg(Json(name), "not reachable from startAt \"" + m->start_at + "\""));
         }
       }
     }
@@ -779,7 +833,8 @@ struct Parser {
 }  // namespace
 
 namespace {
-std::shared_ptr<Machine> parse_all(const Json& spec, const std::string& prefix, api::FieldErrors& errs) {
+std::shared_ptr<Machine> parse_all(const Json& spec, const std::string& prefix,
+                                   api::FieldErrors& errs) {
   Parser parser{errs};
   auto m = parser.parse_sub(spec, prefix, 0, true);
   if (parser.total_states > kMaxStates) {
@@ -797,7 +852,8 @@ api::FieldErrors validate_machine(const Json& spec, const std::string& field_pre
   return errs;
 }
 
-Result<std::shared_ptr<const Machine>> parse_machine(const Json& spec, const std::string& field_prefix) {
+Result<std::shared_ptr<const Machine>> parse_machine(const Json& spec,
+                                                     const std::string& field_prefix) {
   api::FieldErrors errs;
   auto m = parse_all(spec, field_prefix, errs);
   if (!errs.empty()) {

@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace minik8s::workflow {
@@ -183,10 +183,13 @@ states:
 )"));
   ASSERT_FALSE(two.is_ok());
   EXPECT_EQ(two.status().message(),
-            "[spec.states.A.choices[1].next: Invalid value: \"Z\": no such state, spec.states.A.default: Invalid "
+            "[spec.states.A.choices[1].next: Invalid value: \"Z\": no such state, "
+            "spec.states.A.default: Invalid "
             "value: \"Q\": no such state]");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{next: Nope}]}}"),
-            "spec.states.A.catch[0].next: Invalid value: \"Nope\": no such state");
+  EXPECT_EQ(
+      one_error(
+          "startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{next: Nope}]}}"),
+      "spec.states.A.catch[0].next: Invalid value: \"Nope\": no such state");
   // Inside a branch only that branch's states are targets.
   EXPECT_EQ(one_error(R"(
 startAt: Fan
@@ -197,7 +200,8 @@ states:
     next: Done
   Done: {type: Succeed}
 )"),
-            "spec.states.Fan.branches[0].states.X.next: Invalid value: \"Done\": no such state in this branch");
+            "spec.states.Fan.branches[0].states.X.next: Invalid value: \"Done\": no such state in "
+            "this branch");
   EXPECT_EQ(one_error(R"(
 startAt: M
 states:
@@ -217,8 +221,10 @@ states:
   Handler: {type: Pass, next: Loop}
   Loop: {type: Choice, choices: [{variable: $.n, op: "<", value: 3, next: A}], default: End}
   End: {type: Succeed}
-)")).empty());
-  EXPECT_EQ(one_error(R"(
+)"))
+                  .empty());
+  EXPECT_EQ(
+      one_error(R"(
 startAt: P
 states:
   P:
@@ -226,7 +232,7 @@ states:
     branches: [{startAt: X, states: {X: {type: Succeed}, Y: {type: Succeed}}}]
     end: true
 )"),
-            "spec.states.P.branches[0].states.Y: Invalid value: \"Y\": not reachable from startAt \"X\"");
+      "spec.states.P.branches[0].states.Y: Invalid value: \"Y\": not reachable from startAt \"X\"");
 }
 
 TEST(MachineValidationTest, RequiredFields) {
@@ -234,21 +240,29 @@ TEST(MachineValidationTest, RequiredFields) {
             "spec.states.A.function: Required value: a Task state names a Function");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Choice, default: B}, B: {type: Succeed}}"),
             "spec.states.A.choices: Required value: a Choice state has at least one rule");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Choice, choices: [], default: B}, B: {type: Succeed}}"),
-            "spec.states.A.choices: Required value: a Choice state has at least one rule");
+  EXPECT_EQ(
+      one_error(
+          "startAt: A\nstates: {A: {type: Choice, choices: [], default: B}, B: {type: Succeed}}"),
+      "spec.states.A.choices: Required value: a Choice state has at least one rule");
   EXPECT_EQ(one_error("states: {A: {type: Succeed}}"), "spec.startAt: Required value");
   EXPECT_EQ(one_error("startAt: A"), "spec.states: Required value: at least one state");
   EXPECT_EQ(one_error("startAt: A\nstates: {}"), "spec.states: Required value: at least one state");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {end: true}}"), "spec.states.A.type: Required value");
+  EXPECT_EQ(one_error("startAt: A\nstates: {A: {end: true}}"),
+            "spec.states.A.type: Required value");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Parallel, branches: [], end: true}}"),
             "spec.states.A.branches: Required value: a Parallel state has at least one branch");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Map, end: true}}"),
-            "spec.states.A.iterator: Required value: a Map state has an iterator {startAt, states}");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Wait, end: true}}"), "spec.states.A.seconds: Required value");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{errors: [X]}]}}"),
-            "spec.states.A.catch[0].next: Required value");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Choice, choices: [{variable: $.a, op: isNull}]}}"),
-            "spec.states.A.choices[0].next: Required value");
+  EXPECT_EQ(
+      one_error("startAt: A\nstates: {A: {type: Map, end: true}}"),
+      "spec.states.A.iterator: Required value: a Map state has an iterator {startAt, states}");
+  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Wait, end: true}}"),
+            "spec.states.A.seconds: Required value");
+  EXPECT_EQ(
+      one_error(
+          "startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{errors: [X]}]}}"),
+      "spec.states.A.catch[0].next: Required value");
+  EXPECT_EQ(
+      one_error("startAt: A\nstates: {A: {type: Choice, choices: [{variable: $.a, op: isNull}]}}"),
+      "spec.states.A.choices[0].next: Required value");
 }
 
 TEST(MachineValidationTest, NextAndEnd) {
@@ -256,8 +270,9 @@ TEST(MachineValidationTest, NextAndEnd) {
             "spec.states.A: Required value: a Pass state has next or end: true");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Pass, end: false}}"),
             "spec.states.A: Required value: a Pass state has next or end: true");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Pass, next: B, end: true}, B: {type: Succeed}}"),
-            "spec.states.A.end: Forbidden: a state has exactly one of next and end: true");
+  EXPECT_EQ(
+      one_error("startAt: A\nstates: {A: {type: Pass, next: B, end: true}, B: {type: Succeed}}"),
+      "spec.states.A.end: Forbidden: a state has exactly one of next and end: true");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Succeed, end: true}}"),
             "spec.states.A.end: Forbidden: not allowed on a Succeed state");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Fail, next: A}}"),
@@ -285,7 +300,8 @@ states:
       next: Done
   Done: {type: Succeed}
 )"),
-            "spec.states.Route.choices[1].and[0].variable: Invalid value: \"$.a[\": at offset 4: expected an index "
+            "spec.states.Route.choices[1].and[0].variable: Invalid value: \"$.a[\": at offset 4: "
+            "expected an index "
             "[N] or a quoted name ['name'] (no wildcards, filters or slices)");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Pass, inputPath: $..x, end: true}}"),
             "spec.states.A.inputPath: Invalid value: \"$..x\": at offset 2: expected a name "
@@ -294,26 +310,32 @@ states:
             "spec.states.A.resultPath: Invalid value: \"x\": at offset 0: a path starts with '$'");
   EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Pass, outputPath: 3, end: true}}"),
             "spec.states.A.outputPath: Invalid value: 3: must be a JSONPath string or null");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Map, itemsPath: null, iterator: {startAt: B, states: {B: "
-                      "{type: Succeed}}}, end: true}}"),
-            "spec.states.A.itemsPath: Invalid value: null: must be a JSONPath string");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{resultPath: "
-                      "\"$[*]\", next: A}]}}"),
-            "spec.states.A.catch[0].resultPath: Invalid value: \"$[*]\": at offset 2: expected an index [N] or a "
-            "quoted name ['name'] (no wildcards, filters or slices)");
+  EXPECT_EQ(
+      one_error(
+          "startAt: A\nstates: {A: {type: Map, itemsPath: null, iterator: {startAt: B, states: {B: "
+          "{type: Succeed}}}, end: true}}"),
+      "spec.states.A.itemsPath: Invalid value: null: must be a JSONPath string");
+  EXPECT_EQ(
+      one_error("startAt: A\nstates: {A: {type: Task, function: f, end: true, catch: [{resultPath: "
+                "\"$[*]\", next: A}]}}"),
+      "spec.states.A.catch[0].resultPath: Invalid value: \"$[*]\": at offset 2: expected an index "
+      "[N] or a "
+      "quoted name ['name'] (no wildcards, filters or slices)");
 }
 
 TEST(MachineValidationTest, UnknownTypeAndOp) {
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: {type: Lambda, end: true}}"),
-            "spec.states.A.type: Unsupported value: \"Lambda\": supported values: \"Task\", \"Choice\", "
-            "\"Parallel\", \"Map\", \"Pass\", \"Wait\", \"Succeed\", \"Fail\"");
+  EXPECT_EQ(
+      one_error("startAt: A\nstates: {A: {type: Lambda, end: true}}"),
+      "spec.states.A.type: Unsupported value: \"Lambda\": supported values: \"Task\", \"Choice\", "
+      "\"Parallel\", \"Map\", \"Pass\", \"Wait\", \"Succeed\", \"Fail\"");
   EXPECT_EQ(one_error(R"(
 startAt: A
 states:
   A: {type: Choice, choices: [{variable: $.a, op: "=~", value: x, next: B}]}
   B: {type: Succeed}
 )"),
-            "spec.states.A.choices[0].op: Unsupported value: \"=~\": supported values: \"==\", \"!=\", \"<\", "
+            "spec.states.A.choices[0].op: Unsupported value: \"=~\": supported values: \"==\", "
+            "\"!=\", \"<\", "
             "\"<=\", \">\", \">=\", \"matches\", \"isPresent\", \"isNull\"");
 }
 
@@ -323,25 +345,34 @@ TEST(MachineValidationTest, RuleShapes) {
                      "]}\n  B: {type: Succeed}\n");
   };
   EXPECT_EQ(rule_error("{next: B}"),
-            "spec.states.A.choices[0]: Required value: a rule is a comparison (variable + op) or one of and, or, "
+            "spec.states.A.choices[0]: Required value: a rule is a comparison (variable + op) or "
+            "one of and, or, "
             "not");
-  EXPECT_EQ(rule_error("{op: '==', value: 1, next: B}"), "spec.states.A.choices[0].variable: Required value");
-  EXPECT_EQ(rule_error("{variable: $.a, value: 1, next: B}"), "spec.states.A.choices[0].op: Required value");
-  EXPECT_EQ(rule_error("{variable: $.a, op: '<', next: B}"), "spec.states.A.choices[0].value: Required value");
+  EXPECT_EQ(rule_error("{op: '==', value: 1, next: B}"),
+            "spec.states.A.choices[0].variable: Required value");
+  EXPECT_EQ(rule_error("{variable: $.a, value: 1, next: B}"),
+            "spec.states.A.choices[0].op: Required value");
+  EXPECT_EQ(rule_error("{variable: $.a, op: '<', next: B}"),
+            "spec.states.A.choices[0].value: Required value");
   EXPECT_EQ(rule_error("{variable: $.a, op: '<', value: true, next: B}"),
             "spec.states.A.choices[0].value: Invalid value: true: must be a number or a string");
   EXPECT_EQ(rule_error("{variable: $.a, op: '==', value: [1], next: B}"),
-            "spec.states.A.choices[0].value: Invalid value: [1]: must be a number, string, boolean or null");
-  EXPECT_EQ(rule_error("{variable: $.a, op: matches, value: 3, next: B}"),
-            "spec.states.A.choices[0].value: Invalid value: 3: must be a string (a glob with * and ?)");
+            "spec.states.A.choices[0].value: Invalid value: [1]: must be a number, string, boolean "
+            "or null");
+  EXPECT_EQ(
+      rule_error("{variable: $.a, op: matches, value: 3, next: B}"),
+      "spec.states.A.choices[0].value: Invalid value: 3: must be a string (a glob with * and ?)");
   EXPECT_EQ(rule_error("{variable: $.a, op: isPresent, value: yes-ish, next: B}"),
             "spec.states.A.choices[0].value: Invalid value: \"yes-ish\": must be a boolean");
-  EXPECT_EQ(rule_error("{and: [], next: B}"), "spec.states.A.choices[0].and: Required value: at least one rule");
+  EXPECT_EQ(rule_error("{and: [], next: B}"),
+            "spec.states.A.choices[0].and: Required value: at least one rule");
   EXPECT_EQ(rule_error("{or: {variable: $.a, op: isNull}, next: B}").substr(0, 44),
             "spec.states.A.choices[0].or: Invalid value: ");
-  EXPECT_EQ(rule_error("{not: {variable: $.a, op: isNull, next: B}, next: B}"),
-            "spec.states.A.choices[0].not.next: Forbidden: only top-level rules name the next state");
-  EXPECT_EQ(rule_error("{and: [{variable: $.a, op: isNull}], variable: $.b, op: isNull, next: B}").substr(0, 55),
+  EXPECT_EQ(
+      rule_error("{not: {variable: $.a, op: isNull, next: B}, next: B}"),
+      "spec.states.A.choices[0].not.next: Forbidden: only top-level rules name the next state");
+  EXPECT_EQ(rule_error("{and: [{variable: $.a, op: isNull}], variable: $.b, op: isNull, next: B}")
+                .substr(0, 55),
             "spec.states.A.choices[0]: Invalid value: {\"and\":[{\"op\":");
   EXPECT_EQ(rule_error("{or: [{variable: $.a, op: isNull}, 7], next: B}"),
             "spec.states.A.choices[0].or[1]: Invalid value: 7: must be an object");
@@ -357,32 +388,38 @@ states:
     - {variable: $.a, op: "==", value: 1.5, next: B}
     - {variable: $.a, op: ">=", value: "m", next: B}
   B: {type: Succeed}
-)")).empty());
+)"))
+                  .empty());
 }
 
 TEST(MachineValidationTest, WrongFieldTypesAndRanges) {
   auto state_error = [](const std::string& state) {
     return one_error("startAt: A\nstates:\n  A: " + state + "\n");
   };
-  EXPECT_EQ(one_error("startAt: A\nstates: [1]"), "spec.states: Invalid value: [1]: must be an object (state name: state)");
+  EXPECT_EQ(one_error("startAt: A\nstates: [1]"),
+            "spec.states: Invalid value: [1]: must be an object (state name: state)");
   EXPECT_EQ(one_error("startAt: [A]\nstates: {A: {type: Succeed}}"),
             "spec.startAt: Invalid value: [\"A\"]: must be a string");
-  EXPECT_EQ(one_error("startAt: A\nstates: {A: 5}"), "spec.states.A: Invalid value: 5: must be an object");
+  EXPECT_EQ(one_error("startAt: A\nstates: {A: 5}"),
+            "spec.states.A: Invalid value: 5: must be an object");
   EXPECT_EQ(one_error("startAt: A\nmaxSteps: 0\nstates: {A: {type: Succeed}}"),
             "spec.maxSteps: Invalid value: 0: must be between 1 and 1000000, inclusive");
   EXPECT_EQ(one_error("startAt: A\ntimeoutSeconds: \"10\"\nstates: {A: {type: Succeed}}"),
             "spec.timeoutSeconds: Invalid value: \"10\": must be an integer");
-  EXPECT_EQ(state_error("{type: Task, function: Bad_Name, end: true}"),
-            "spec.states.A.function: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must consist of lower "
-            "case alphanumeric characters or '-', and must start and end with an alphanumeric character");
+  EXPECT_EQ(
+      state_error("{type: Task, function: Bad_Name, end: true}"),
+      "spec.states.A.function: Invalid value: \"Bad_Name\": a lowercase RFC 1123 label must "
+      "consist of lower "
+      "case alphanumeric characters or '-', and must start and end with an alphanumeric character");
   EXPECT_EQ(state_error("{type: Task, function: 7, end: true}"),
             "spec.states.A.function: Invalid value: 7: must be a string");
   EXPECT_EQ(state_error("{type: Task, function: f, end: yes-please}"),
             "spec.states.A.end: Invalid value: \"yes-please\": must be a boolean");
   EXPECT_EQ(state_error("{type: Task, function: f, next: [B]}"),
             "spec.states.A.next: Invalid value: [\"B\"]: must be a string");
-  EXPECT_EQ(state_error("{type: Task, function: f, end: true, retry: {maxAttempts: 11}}"),
-            "spec.states.A.retry.maxAttempts: Invalid value: 11: must be between 1 and 10, inclusive");
+  EXPECT_EQ(
+      state_error("{type: Task, function: f, end: true, retry: {maxAttempts: 11}}"),
+      "spec.states.A.retry.maxAttempts: Invalid value: 11: must be between 1 and 10, inclusive");
   EXPECT_EQ(state_error("{type: Task, function: f, end: true, retry: {backoffRate: 0.5}}"),
             "spec.states.A.retry.backoffRate: Invalid value: 0.5: must be between 1 and 100");
   EXPECT_EQ(state_error("{type: Task, function: f, end: true, retry: {backoffSeconds: -1}}"),
@@ -393,33 +430,45 @@ TEST(MachineValidationTest, WrongFieldTypesAndRanges) {
             "spec.states.A.retry: Invalid value: 3: must be an object");
   EXPECT_EQ(state_error("{type: Task, function: f, end: true, catch: {next: A}}"),
             "spec.states.A.catch: Invalid value: {\"next\":\"A\"}: must be an array");
-  EXPECT_EQ(state_error("{type: Task, function: f, end: true, timeoutSeconds: 0}"),
-            "spec.states.A.timeoutSeconds: Invalid value: 0: must be between 1 and 86400, inclusive");
+  EXPECT_EQ(
+      state_error("{type: Task, function: f, end: true, timeoutSeconds: 0}"),
+      "spec.states.A.timeoutSeconds: Invalid value: 0: must be between 1 and 86400, inclusive");
   EXPECT_EQ(state_error("{type: Wait, seconds: 86401, end: true}"),
             "spec.states.A.seconds: Invalid value: 86401: must be between 0 and 86400");
-  EXPECT_EQ(state_error("{type: Map, maxConcurrency: -1, iterator: {startAt: B, states: {B: {type: Succeed}}}, "
-                        "end: true}"),
-            "spec.states.A.maxConcurrency: Invalid value: -1: must be between 0 and 1000000, inclusive");
-  EXPECT_EQ(state_error("{type: Fail, error: 5}"), "spec.states.A.error: Invalid value: 5: must be a string");
-  EXPECT_EQ(state_error("{type: Succeed, comment: 5}"), "spec.states.A.comment: Invalid value: 5: must be a string");
-  EXPECT_EQ(state_error("{type: Parallel, branches: [{startAt: B, maxSteps: 3, states: {B: {type: Succeed}}}], "
-                        "end: true}"),
-            "spec.states.A.branches[0].maxSteps: Forbidden: only at the top level of a workflow");
+  EXPECT_EQ(
+      state_error(
+          "{type: Map, maxConcurrency: -1, iterator: {startAt: B, states: {B: {type: Succeed}}}, "
+          "end: true}"),
+      "spec.states.A.maxConcurrency: Invalid value: -1: must be between 0 and 1000000, inclusive");
+  EXPECT_EQ(state_error("{type: Fail, error: 5}"),
+            "spec.states.A.error: Invalid value: 5: must be a string");
+  EXPECT_EQ(state_error("{type: Succeed, comment: 5}"),
+            "spec.states.A.comment: Invalid value: 5: must be a string");
+  EXPECT_EQ(
+      state_error(
+          "{type: Parallel, branches: [{startAt: B, maxSteps: 3, states: {B: {type: Succeed}}}], "
+          "end: true}"),
+      "spec.states.A.branches[0].maxSteps: Forbidden: only at the top level of a workflow");
   EXPECT_EQ(state_error("{type: Parallel, branches: [7], end: true}"),
             "spec.states.A.branches[0]: Invalid value: 7: must be an object {startAt, states}");
   EXPECT_EQ(one_error("[1, 2]"), "spec: Invalid value: [1,2]: must be an object {startAt, states}");
 }
 
 TEST(MachineValidationTest, StateNames) {
-  EXPECT_EQ(one_error("startAt: a b\nstates: {a b: {type: Succeed}}"),
-            "spec.states: Invalid value: \"a b\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
-  EXPECT_EQ(one_error("startAt: A/B\nstates: {A/B: {type: Succeed}}"),
-            "spec.states: Invalid value: \"A/B\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
+  EXPECT_EQ(
+      one_error("startAt: a b\nstates: {a b: {type: Succeed}}"),
+      "spec.states: Invalid value: \"a b\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
+  EXPECT_EQ(
+      one_error("startAt: A/B\nstates: {A/B: {type: Succeed}}"),
+      "spec.states: Invalid value: \"A/B\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
   std::string long_name(81, 'x');
   EXPECT_EQ(one_error("startAt: " + long_name + "\nstates: {" + long_name + ": {type: Succeed}}"),
-            "spec.states: Invalid value: \"" + long_name + "\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
+            "spec.states: Invalid value: \"" + long_name +
+                "\": a state name is 1-80 characters of [A-Za-z0-9_.-]");
   std::string ok_name = "Az09_.-" + std::string(73, 'y');
-  EXPECT_TRUE(validate_machine(yaml("startAt: " + ok_name + "\nstates: {" + ok_name + ": {type: Succeed}}")).empty());
+  EXPECT_TRUE(
+      validate_machine(yaml("startAt: " + ok_name + "\nstates: {" + ok_name + ": {type: Succeed}}"))
+          .empty());
 }
 
 // A chain of n Pass states in one machine object.
@@ -439,13 +488,15 @@ Json chain(int n, const std::string& prefix) {
 
 TEST(MachineValidationTest, AtMost200StatesAllLevelsTogether) {
   EXPECT_TRUE(validate_machine(chain(200, "S")).empty());
-  EXPECT_EQ(one_error(chain(201, "S").dump()),
-            "spec.states: Too many: 201: must have at most 200 states (all nesting levels together)");
+  EXPECT_EQ(
+      one_error(chain(201, "S").dump()),
+      "spec.states: Too many: 201: must have at most 200 states (all nesting levels together)");
   // 150 at the top (one of them a Parallel) + 51 in its branch = 201.
   Json spec = chain(150, "S");
   spec["states"]["S0"] = {{"type", "Parallel"}, {"branches", {chain(51, "B")}}, {"next", "S1"}};
-  EXPECT_EQ(one_error(spec.dump()),
-            "spec.states: Too many: 201: must have at most 200 states (all nesting levels together)");
+  EXPECT_EQ(
+      one_error(spec.dump()),
+      "spec.states: Too many: 201: must have at most 200 states (all nesting levels together)");
   spec["states"]["S0"]["branches"] = {chain(50, "B")};
   EXPECT_TRUE(validate_machine(spec).empty());
 }
@@ -465,7 +516,8 @@ TEST(MachineValidationTest, NestingAtMost8) {
   EXPECT_TRUE(validate_machine(nested(8)).empty());
   std::string m = one_error(nested(9).dump());
   // The 9th level (counted from the top) is refused where it is declared.
-  EXPECT_NE(m.find(": Forbidden: Parallel and Map states nest at most 8 deep"), std::string::npos) << m;
+  EXPECT_NE(m.find(": Forbidden: Parallel and Map states nest at most 8 deep"), std::string::npos)
+      << m;
   EXPECT_EQ(m.rfind("spec.states.N.branches[0].states.N.iterator.states.N.", 0), 0u) << m;
 }
 
@@ -473,19 +525,25 @@ TEST(MachineValidationTest, SeveralErrorsAreListed) {
   auto r = parse_machine(yaml("startAt: A\nstates: {A: {type: Task}, B: {type: Nope}}"), "spec");
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().message(),
-            "[spec.states.A: Required value: a Task state has next or end: true, spec.states.A.function: Required "
-            "value: a Task state names a Function, spec.states.B.type: Unsupported value: \"Nope\": supported "
-            "values: \"Task\", \"Choice\", \"Parallel\", \"Map\", \"Pass\", \"Wait\", \"Succeed\", \"Fail\"]");
+            "[spec.states.A: Required value: a Task state has next or end: true, "
+            "spec.states.A.function: Required "
+            "value: a Task state names a Function, spec.states.B.type: Unsupported value: "
+            "\"Nope\": supported "
+            "values: \"Task\", \"Choice\", \"Parallel\", \"Map\", \"Pass\", \"Wait\", \"Succeed\", "
+            "\"Fail\"]");
   auto p = parse_machine(yaml("startAt: A\nstates: {A: {type: Pass}}"), "spec.definition");
   ASSERT_FALSE(p.is_ok());
-  EXPECT_EQ(p.status().message(), "spec.definition.states.A: Required value: a Pass state has next or end: true");
+  EXPECT_EQ(p.status().message(),
+            "spec.definition.states.A: Required value: a Pass state has next or end: true");
 }
 
 TEST(MachineValidationTest, NeverThrowsOnOddJson) {
-  for (const char* text : {"null", "1", "\"x\"", "[]", "{}", R"({"startAt":1,"states":{"A":null}})",
-                           R"({"startAt":"A","states":{"A":{"type":"Choice","choices":[null,{"not":null}]}}})",
-                           R"({"startAt":"A","states":{"A":{"type":"Map","iterator":{"states":7}}}})",
-                           R"({"startAt":"A","states":{"A":{"type":"Parallel","branches":[{"startAt":"A","states":{"A":[]}}]}}})"}) {
+  for (
+      const char* text :
+      {"null", "1", "\"x\"", "[]", "{}", R"({"startAt":1,"states":{"A":null}})",
+       R"({"startAt":"A","states":{"A":{"type":"Choice","choices":[null,{"not":null}]}}})",
+       R"({"startAt":"A","states":{"A":{"type":"Map","iterator":{"states":7}}}})",
+       R"({"startAt":"A","states":{"A":{"type":"Parallel","branches":[{"startAt":"A","states":{"A":[]}}]}}})"}) {
     Json spec = Json::parse(text);
     EXPECT_NO_THROW({
       auto r = parse_machine(spec);
@@ -506,8 +564,8 @@ Rule leaf(const std::string& var, Rule::Op op, Json value) {
 }
 
 TEST(ChoiceTest, ComparisonTable) {
-  Json d = {{"i", 10}, {"f", 2.5}, {"u", 7u}, {"s", "abc"}, {"t", true}, {"n", nullptr}, {"o", {{"k", 1}}},
-            {"a", {1, 2}}};
+  Json d = {{"i", 10},   {"f", 2.5},     {"u", 7u},         {"s", "abc"},
+            {"t", true}, {"n", nullptr}, {"o", {{"k", 1}}}, {"a", {1, 2}}};
   using Op = Rule::Op;
   struct Row {
     const char* var;
@@ -517,35 +575,69 @@ TEST(ChoiceTest, ComparisonTable) {
   };
   const Row rows[] = {
       // numbers, across integer / unsigned / float
-      {"$.i", Op::kEq, 10, true},      {"$.i", Op::kEq, 10.0, true},   {"$.i", Op::kNe, 10, false},
-      {"$.i", Op::kLt, 11, true},      {"$.i", Op::kLt, 10, false},    {"$.i", Op::kLe, 10, true},
-      {"$.i", Op::kGt, 9.5, true},     {"$.i", Op::kGe, 10, true},     {"$.i", Op::kGe, 10.5, false},
-      {"$.f", Op::kGt, 2, true},       {"$.f", Op::kLt, 3, true},      {"$.u", Op::kEq, 7, true},
+      {"$.i", Op::kEq, 10, true},
+      {"$.i", Op::kEq, 10.0, true},
+      {"$.i", Op::kNe, 10, false},
+      {"$.i", Op::kLt, 11, true},
+      {"$.i", Op::kLt, 10, false},
+      {"$.i", Op::kLe, 10, true},
+      {"$.i", Op::kGt, 9.5, true},
+      {"$.i", Op::kGe, 10, true},
+      {"$.i", Op::kGe, 10.5, false},
+      {"$.f", Op::kGt, 2, true},
+      {"$.f", Op::kLt, 3, true},
+      {"$.u", Op::kEq, 7, true},
       {"$.u", Op::kGt, -1, true},
       // strings: byte order
-      {"$.s", Op::kEq, "abc", true},   {"$.s", Op::kNe, "abd", true},  {"$.s", Op::kLt, "abd", true},
-      {"$.s", Op::kLt, "ab", false},   {"$.s", Op::kGe, "abc", true},  {"$.s", Op::kGt, "ABC", true},
+      {"$.s", Op::kEq, "abc", true},
+      {"$.s", Op::kNe, "abd", true},
+      {"$.s", Op::kLt, "abd", true},
+      {"$.s", Op::kLt, "ab", false},
+      {"$.s", Op::kGe, "abc", true},
+      {"$.s", Op::kGt, "ABC", true},
       // booleans and null: ==/!= only
-      {"$.t", Op::kEq, true, true},    {"$.t", Op::kNe, false, true},  {"$.t", Op::kEq, false, false},
-      {"$.t", Op::kLt, true, false},   {"$.t", Op::kGe, true, false},  {"$.n", Op::kEq, nullptr, true},
-      {"$.n", Op::kNe, nullptr, false}, {"$.n", Op::kLe, nullptr, false},
+      {"$.t", Op::kEq, true, true},
+      {"$.t", Op::kNe, false, true},
+      {"$.t", Op::kEq, false, false},
+      {"$.t", Op::kLt, true, false},
+      {"$.t", Op::kGe, true, false},
+      {"$.n", Op::kEq, nullptr, true},
+      {"$.n", Op::kNe, nullptr, false},
+      {"$.n", Op::kLe, nullptr, false},
       // type mismatch: false, except !=
-      {"$.i", Op::kEq, "10", false},   {"$.i", Op::kNe, "10", true},   {"$.i", Op::kLt, "99", false},
-      {"$.i", Op::kGt, "1", false},    {"$.s", Op::kEq, 1, false},     {"$.t", Op::kEq, 1, false},
-      {"$.n", Op::kEq, false, false},  {"$.n", Op::kNe, 0, true},      {"$.o", Op::kEq, 1, false},
-      {"$.o", Op::kNe, 1, true},       {"$.a", Op::kNe, "x", true},
+      {"$.i", Op::kEq, "10", false},
+      {"$.i", Op::kNe, "10", true},
+      {"$.i", Op::kLt, "99", false},
+      {"$.i", Op::kGt, "1", false},
+      {"$.s", Op::kEq, 1, false},
+      {"$.t", Op::kEq, 1, false},
+      {"$.n", Op::kEq, false, false},
+      {"$.n", Op::kNe, 0, true},
+      {"$.o", Op::kEq, 1, false},
+      {"$.o", Op::kNe, 1, true},
+      {"$.a", Op::kNe, "x", true},
       // a missing variable: every leaf op false but isPresent:false
-      {"$.nope", Op::kEq, 1, false},   {"$.nope", Op::kNe, 1, false},  {"$.nope", Op::kLt, 1, false},
-      {"$.nope", Op::kEq, nullptr, false}, {"$.nope", Op::kMatches, "*", false},
-      {"$.nope", Op::kIsNull, true, false}, {"$.nope", Op::kIsNull, false, false},
-      {"$.nope", Op::kIsPresent, true, false}, {"$.nope", Op::kIsPresent, false, true},
+      {"$.nope", Op::kEq, 1, false},
+      {"$.nope", Op::kNe, 1, false},
+      {"$.nope", Op::kLt, 1, false},
+      {"$.nope", Op::kEq, nullptr, false},
+      {"$.nope", Op::kMatches, "*", false},
+      {"$.nope", Op::kIsNull, true, false},
+      {"$.nope", Op::kIsNull, false, false},
+      {"$.nope", Op::kIsPresent, true, false},
+      {"$.nope", Op::kIsPresent, false, true},
       {"$.i.x", Op::kIsPresent, false, true},
       // isPresent / isNull
-      {"$.n", Op::kIsPresent, true, true},  {"$.n", Op::kIsNull, true, true},  {"$.i", Op::kIsNull, true, false},
-      {"$.i", Op::kIsNull, false, true},    {"$.a[1]", Op::kIsPresent, true, true},
+      {"$.n", Op::kIsPresent, true, true},
+      {"$.n", Op::kIsNull, true, true},
+      {"$.i", Op::kIsNull, true, false},
+      {"$.i", Op::kIsNull, false, true},
+      {"$.a[1]", Op::kIsPresent, true, true},
       {"$.a[2]", Op::kIsPresent, true, false},
       // matches: strings only
-      {"$.s", Op::kMatches, "a*", true},   {"$.s", Op::kMatches, "a?c", true}, {"$.s", Op::kMatches, "b*", false},
+      {"$.s", Op::kMatches, "a*", true},
+      {"$.s", Op::kMatches, "a?c", true},
+      {"$.s", Op::kMatches, "b*", false},
       {"$.i", Op::kMatches, "*", false},
   };
   for (const Row& row : rows) {

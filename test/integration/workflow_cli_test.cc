@@ -400,5 +400,49 @@ TEST_F(WorkflowCliTest, RunsTableAndDescribeRunStepTable) {
   EXPECT_EQ(missing.err.rfind("Error from server (NotFound): ", 0), 0u) << missing.err;
 }
 
+// The example workflows and triggers (examples/serverless/workflows/, used by
+// scripts/acceptance/09_workflow.sh and bench/workflow_bench.sh) pass the API
+// server's validation, and the Parallel/Map ones draw as nested trees.
+TEST_F(WorkflowCliTest, ExamplesAreAccepted) {
+  const std::string ex = std::string(MINIK8S_SOURCE_DIR) + "/examples/serverless/workflows/";
+  for (const char* f : {"classify.yaml", "fanout.yaml", "map.yaml", "resume.yaml"}) {
+    auto r = mkctl({"wf", "create", "-f", ex + f});
+    EXPECT_EQ(r.rc, 0) << f << ": " << r.err;
+  }
+  for (const char* f : {"trigger-schedule.yaml", "trigger-file.yaml", "trigger-object.yaml"}) {
+    auto r = mkctl({"apply", "-f", ex + f});
+    EXPECT_EQ(r.rc, 0) << f << ": " << r.err;
+  }
+  Json obj =
+      req("GET", "/apis/serverless.minik8s.io/v1/namespaces/default/triggers/classify-configmaps")
+          .j();
+  EXPECT_EQ(obj["spec"]["objectChange"]["on"], Json::parse(R"(["added", "modified"])"))
+      << obj.dump();
+  auto fan = mkctl({"wf", "describe", "fanout"});
+  ASSERT_EQ(fan.rc, 0) << fan.err;
+  EXPECT_NE(fan.out.find("  Fan (Parallel) resultPath: $.results -> Done\n"
+                         "    branch 0 (start: Measure)\n"
+                         "      Measure (Task) function: measure (end)\n"
+                         "    branch 1 (start: Big)\n"),
+            std::string::npos)
+      << fan.out;
+  auto map = mkctl({"wf", "describe", "measure-all"});
+  ASSERT_EQ(map.rc, 0) << map.err;
+  EXPECT_NE(
+      map.out.find("  Each (Map) items: $.docs maxConcurrency: 2 resultPath: $.measured (end)\n"
+                   "    iterator (start: Measure)\n"
+                   "      Measure (Task) function: measure (end)\n"),
+      std::string::npos)
+      << map.out;
+  // A workflow the server refuses: its field error comes back as one line.
+  auto bad = mkctl({"wf", "create", "-f",
+                    write("bad.yaml",
+                          "kind: Workflow\nmetadata: {name: bad}\n"
+                          "spec: {startAt: A, states: {A: {type: Task, end: true}}}\n")});
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_EQ(bad.err.rfind("Error from server (Invalid): ", 0), 0u) << bad.err;
+  EXPECT_NE(bad.err.find("spec.states.A.function"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace minik8s::cli

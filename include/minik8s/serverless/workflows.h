@@ -39,6 +39,10 @@ struct WorkflowControllerOptions {
   // timeoutSeconds (the gateway answers 504 at the Function's own timeout,
   // 503 when no instance came up within its queue timeout).
   std::chrono::milliseconds task_timeout{std::chrono::minutes(16)};
+  // Past this size (serialized) a run's status.steps shrinks: the oldest
+  // records' inputs, then outputs, become truncation markers (the API server
+  // takes at most 3 MiB a request).
+  size_t steps_budget_bytes = 2 * 1024 * 1024;
   // Tests: replaces the HTTP call to the gateway (namespace, run name, call).
   std::function<workflow::TaskResult(const std::string& ns, const workflow::TaskCall&)> invoke;
 };

@@ -117,6 +117,7 @@ class NetworkNetnsTest : public testing::ApiServerFixture {
       (void)NetworkAgent::teardown(options("b"));
       sh({"ip", "netns", "del", ns_a_});
       sh({"ip", "netns", "del", ns_b_});
+      if (!ns_pod_.empty()) sh({"ip", "netns", "del", ns_pod_});
     }
     ApiServerFixture::TearDown();
   }
@@ -179,7 +180,7 @@ class NetworkNetnsTest : public testing::ApiServerFixture {
     EXPECT_FALSE(std::filesystem::exists(o.cni_conf_dir + "/10-minik8s.conflist"));
   }
 
-  std::string prefix_, ns_a_, ns_b_;
+  std::string prefix_, ns_a_, ns_b_, ns_pod_;
   bool created_ = false;
   std::unique_ptr<NetworkAgent> agent_a_, agent_b_;
 };
@@ -205,6 +206,66 @@ TEST_F(NetworkNetnsTest, HostGwRoutesCarryTrafficAndFollowNodes) {
   agent_b_->stop();
   expect_torn_down(ns_a_);
   expect_torn_down(ns_b_);
+}
+
+// A Linux bridge without a MAC of its own takes the lowest MAC of its ports
+// and changes it when a port comes or goes; a pod that cached the old one
+// (its gateway's ARP entry) then sends into nothing until that entry
+// re-probes (5-10 s: the e2e "short name through the search path" lost its
+// DNS query to the node's server that way after another pod on the node was
+// deleted). The agent gives the bridge a fixed MAC (plan.h bridge_mac).
+TEST_F(NetworkNetnsTest, BridgeKeepsItsMacWhenPortsComeAndGo) {
+  auto oa = options("a");
+  oa.backend = Backend::kHostGw;
+  agent_a_ = std::make_unique<NetworkAgent>(*client_, oa);
+  ASSERT_TRUE(agent_a_->setup().is_ok());
+  const std::string want = "02:4b:0a:f4:01:01";  // bridge_mac(10.244.1.1)
+  auto bridge_mac = [&] {  // (nsenter --net keeps the root namespace's /sys)
+    std::string l = in_ns(ns_a_, {"ip", "-o", "link", "show", "dev", "mkbr0"});
+    auto p = l.find("link/ether ");
+    return p == std::string::npos ? l : l.substr(p + 11, 17);
+  };
+  EXPECT_EQ(bridge_mac(), want);
+
+  // A "pod": its own netns, a veth on the bridge, the gateway as default route.
+  ns_pod_ = prefix_ + "p";
+  ASSERT_EQ(sh({"ip", "netns", "add", ns_pod_}).rc, 0);
+  ASSERT_EQ(sh({"ip", "-n", ns_a_, "link", "add", "vpod", "address", "02:00:00:00:00:10", "type", "veth", "peer",
+                "name", "eth0", "netns", ns_pod_})
+                .rc,
+            0);
+  ASSERT_EQ(sh({"ip", "-n", ns_a_, "link", "set", "vpod", "master", "mkbr0", "up"}).rc, 0);
+  ASSERT_EQ(sh({"ip", "-n", ns_pod_, "addr", "add", "10.244.1.5/24", "dev", "eth0"}).rc, 0);
+  ASSERT_EQ(sh({"ip", "-n", ns_pod_, "link", "set", "eth0", "up"}).rc, 0);
+  ASSERT_EQ(sh({"ip", "-n", ns_pod_, "link", "set", "lo", "up"}).rc, 0);
+  // Another pod's port with a lower MAC than any other: the bridge would take it.
+  ASSERT_EQ(sh({"ip", "-n", ns_a_, "link", "add", "vlow", "address", "00:00:00:00:00:01", "type", "veth", "peer",
+                "name", "vlowp"})
+                .rc,
+            0);
+  ASSERT_EQ(sh({"ip", "-n", ns_a_, "link", "set", "vlow", "master", "mkbr0", "up"}).rc, 0);
+  EXPECT_EQ(bridge_mac(), want);
+  // The pod talks to the node's address on the bridge (as to its DNS server):
+  // its ARP entry for the gateway is fresh from here on.
+  ASSERT_TRUE(eventually([&] { return udp_round_trip(ns_pod_, "10.244.1.5", ns_a_, "10.244.1.1") == "10.244.1.5"; }));
+  const std::string neigh = in_ns(ns_pod_, {"ip", "neigh", "show", "10.244.1.1"});
+  EXPECT_NE(neigh.find("lladdr 02:4b:0a:f4:01:01"), std::string::npos) << neigh;
+
+  // The other pod goes: the bridge's MAC stays, and so does the pod's path to it
+  // at once (no waiting for its ARP entry to age).
+  ASSERT_EQ(sh({"ip", "-n", ns_a_, "link", "del", "vlow"}).rc, 0);
+  EXPECT_EQ(bridge_mac(), want);
+  EXPECT_EQ(udp_round_trip(ns_pod_, "10.244.1.5", ns_a_, "10.244.1.1"), "10.244.1.5")
+      << "pod neighbour: " << in_ns(ns_pod_, {"ip", "neigh", "show"}) << "bridge: " << bridge_mac();
+
+  // An agent restart leaves the MAC (and the pods' neighbour entries) alone.
+  agent_a_.reset();
+  agent_a_ = std::make_unique<NetworkAgent>(*client_, oa);
+  ASSERT_TRUE(agent_a_->setup().is_ok());
+  EXPECT_EQ(bridge_mac(), want);
+  EXPECT_EQ(udp_round_trip(ns_pod_, "10.244.1.5", ns_a_, "10.244.1.1"), "10.244.1.5");
+  agent_a_.reset();
+  expect_torn_down(ns_a_);
 }
 
 TEST_F(NetworkNetnsTest, VxlanCarriesTraffic) {
