@@ -32,6 +32,9 @@ namespace {
 constexpr size_t kMaxRecordBytes = 64 * 1024;
 constexpr size_t kHeadBytes = 1024;
 constexpr int kMaxMapWorkers = 32;
+// Nested Maps and Parallels could otherwise multiply threads (32 per Map
+// level); past this, branches/items run on the threads the run already has.
+constexpr int kMaxThreadsPerRun = 256;
 
 const char* const kRuntime = "States.Runtime";
 
@@ -148,6 +151,7 @@ struct Run {
   int max_steps;
   int timeout_seconds;
   std::atomic<int> steps{0};
+  std::atomic<int> threads{0};  // started by Parallel/Map, at most kMaxThreadsPerRun at once
 };
 
 // What executing (or replaying) one state yields: the outcome and, when ok,
@@ -200,6 +204,25 @@ class Interpreter {
     }
     if (count) count_steps(scope, 1);
     return std::nullopt;
+  }
+
+  // Starts fn on a thread of its own when the run may have one more.
+  template <typename Fn>
+  bool spawn(std::vector<std::thread>& threads, Fn fn) {
+    if (run_.threads.fetch_add(1) >= kMaxThreadsPerRun) {
+      run_.threads.fetch_sub(1);
+      return false;
+    }
+    try {
+      threads.emplace_back([this, fn] {
+        fn();
+        run_.threads.fetch_sub(1);
+      });
+      return true;
+    } catch (const std::system_error&) {  // the system is out of threads
+      run_.threads.fetch_sub(1);
+      return false;
+    }
   }
 
   milliseconds remaining() const {
@@ -557,11 +580,8 @@ class Interpreter {
     std::vector<std::thread> threads;
     std::vector<size_t> inline_branches = {0};
     for (size_t i = 1; i < n; ++i) {
-      try {
-        threads.emplace_back(body, i);
-      } catch (const std::system_error&) {  // out of threads: run it here, after the others
-        inline_branches.push_back(i);
-      }
+      // No thread to spare: run it here, after branch 0.
+      if (!spawn(threads, [&body, i] { body(i); })) inline_branches.push_back(i);
     }
     if (n > 0) {
       for (size_t i : inline_branches) body(i);
@@ -600,11 +620,7 @@ class Interpreter {
     };
     std::vector<std::thread> threads;
     for (size_t w = 1; w < workers; ++w) {
-      try {
-        threads.emplace_back(worker);
-      } catch (const std::system_error&) {  // out of threads: fewer workers
-        break;
-      }
+      if (!spawn(threads, worker)) break;  // no thread to spare: fewer workers
     }
     if (workers > 0) worker();
     for (auto& t : threads) t.join();

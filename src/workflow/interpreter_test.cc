@@ -12,6 +12,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace minik8s::workflow {
@@ -576,6 +577,50 @@ states:
   EXPECT_EQ(empty.output, Json::array());
 }
 
+TEST(InterpreterTest, NestedMapsStayWithinTheThreadCap) {
+  auto m = machine(R"(
+startAt: Outer
+maxSteps: 10000
+states:
+  Outer:
+    type: Map
+    iterator:
+      startAt: Inner
+      states:
+        Inner:
+          type: Map
+          iterator: {startAt: W, states: {W: {type: Task, function: f, end: true}}}
+          end: true
+    end: true
+)");
+  FakeHost host;
+  std::atomic<int> in_flight{0}, max_in_flight{0};
+  host.functions["f"] = [&](const TaskCall& c) {
+    int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::yield();
+    --in_flight;
+    return ok_result(c.input.get<int>() + 1);
+  };
+  Json input = Json::array(), want = Json::array();
+  for (int i = 0; i < 40; ++i) {
+    Json row = Json::array(), wrow = Json::array();
+    for (int j = 0; j < 40; ++j) {
+      row.push_back(i * 100 + j);
+      wrow.push_back(i * 100 + j + 1);
+    }
+    input.push_back(row);
+    want.push_back(wrow);
+  }
+  RunOutcome out = run(*m, input, host);
+  ASSERT_EQ(out.phase, RunOutcome::Phase::kSucceeded) << out.error << ": " << out.cause;
+  EXPECT_EQ(out.output, want);
+  EXPECT_EQ(out.steps, 1 + 40 + 1600);
+  EXPECT_LE(max_in_flight.load(), 257);  // 256 threads + the caller's
+}
+
 TEST(InterpreterTest, WaitSleepsThroughTheHost) {
   auto m =
       machine("startAt: W\nstates: {W: {type: Wait, seconds: 2.5, next: S}, S: {type: Succeed}}");
@@ -1023,6 +1068,164 @@ states:
   ASSERT_EQ(out2.phase, RunOutcome::Phase::kSucceeded);
   EXPECT_TRUE(host2.calls().empty());
   EXPECT_EQ(out2.output, Json::parse(R"({"a":1,"error":{"error":"Flaky","cause":"once"}})"));
+}
+
+// ---------------------------------------------------------------------------
+// Robustness: random specs never make parse_machine throw, and every one that
+// parses runs to an outcome.
+
+class Random {
+ public:
+  explicit Random(uint64_t seed) : state_(seed) {}
+  size_t next(size_t n) {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>((state_ >> 33) % n);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+Json random_json(Random& r, int depth) {
+  static const char* keys[] = {"startAt",
+                               "states",
+                               "type",
+                               "next",
+                               "end",
+                               "function",
+                               "choices",
+                               "variable",
+                               "op",
+                               "value",
+                               "and",
+                               "or",
+                               "not",
+                               "branches",
+                               "iterator",
+                               "itemsPath",
+                               "retry",
+                               "catch",
+                               "errors",
+                               "resultPath",
+                               "inputPath",
+                               "outputPath",
+                               "maxConcurrency",
+                               "seconds",
+                               "result",
+                               "default",
+                               "maxAttempts",
+                               "A",
+                               "B",
+                               "maxSteps"};
+  static const char* strings[] = {
+      "A",   "B",  "Task", "Choice",    "Parallel", "Map", "Pass", "Wait", "Succeed",   "Fail",
+      "$.a", "$[", "==",   "isPresent", "matches",  "f",   "$",    "<",    "States.ALL"};
+  size_t kind = depth <= 0 ? r.next(5) : r.next(8);
+  switch (kind) {
+    case 0:
+      return nullptr;
+    case 1:
+      return r.next(2) == 1;
+    case 2:
+      return static_cast<int>(r.next(21)) - 5;
+    case 3:
+      return 0.5 * static_cast<double>(r.next(7));
+    case 4:
+      return strings[r.next(std::size(strings))];
+    case 5: {
+      Json a = Json::array();
+      for (size_t i = r.next(4); i > 0; --i) a.push_back(random_json(r, depth - 1));
+      return a;
+    }
+    default: {
+      Json o = Json::object();
+      for (size_t i = r.next(5); i > 0; --i)
+        o[keys[r.next(std::size(keys))]] = random_json(r, depth - 1);
+      return o;
+    }
+  }
+}
+
+// A random spec biased towards valid shapes: a chain A → B → C with random
+// types, detours and the odd random field.
+Json random_spec(Random& r) {
+  static const char* types[] = {"Task", "Choice", "Parallel", "Map",
+                                "Pass", "Wait",   "Succeed",  "Fail"};
+  static const char* names[] = {"A", "B", "C"};
+  Json states = Json::object();
+  for (size_t k = 0; k < 3; ++k) {
+    Json s = {{"type", types[r.next(std::size(types))]}};
+    if (r.next(6) == 0) {
+      Json extra = random_json(r, 3);
+      if (extra.is_object()) s.update(extra);
+    }
+    std::string next = r.next(4) == 0 ? names[r.next(3)] : (k < 2 ? names[k + 1] : "");
+    if (next.empty()) {
+      s["end"] = true;
+    } else {
+      s["next"] = next;
+    }
+    const std::string type = s["type"].is_string() ? s["type"].get<std::string>() : "";
+    if (type == "Task") {
+      s["function"] = "f";
+      if (r.next(2)) s["retry"] = {{"maxAttempts", 2}};
+      if (r.next(3) == 0) s["catch"] = {{{"next", names[r.next(3)]}}};
+    }
+    if (type == "Choice") {
+      s["choices"] = {{{"variable", "$.a"},
+                       {"op", r.next(2) ? "isPresent" : "<"},
+                       {"value", 3},
+                       {"next", next.empty() ? "A" : next}}};
+      if (r.next(2)) s["default"] = names[r.next(3)];
+      s.erase("next");
+      s.erase("end");
+    }
+    if (type == "Parallel") {
+      s["branches"] = {{{"startAt", "X"}, {"states", {{"X", {{"type", "Pass"}, {"end", true}}}}}}};
+    }
+    if (type == "Map") {
+      s["iterator"] = {{"startAt", "X"},
+                       {"states", {{"X", {{"type", "Task"}, {"function", "f"}, {"end", true}}}}}};
+    }
+    if (type == "Wait") s["seconds"] = static_cast<int>(r.next(3));
+    if (type == "Succeed" || type == "Fail") {
+      s.erase("next");
+      s.erase("end");
+    }
+    states[names[k]] = s;
+  }
+  return {{"startAt", "A"}, {"states", states}, {"maxSteps", 50}};
+}
+
+TEST(InterpreterRobustnessTest, RandomSpecsParseOrFailCleanlyAndValidOnesRun) {
+  Random r(42);
+  int valid = 0;
+  for (int i = 0; i < 3000; ++i) {
+    Json spec = i % 2 ? random_json(r, 6) : random_spec(r);
+    Result<std::shared_ptr<const Machine>> m = invalid("unset");
+    ASSERT_NO_THROW(m = parse_machine(spec)) << spec.dump();
+    if (!m.is_ok()) {
+      EXPECT_EQ(m.status().code(), Code::kInvalid);
+      EXPECT_FALSE(m.status().message().empty());
+      continue;
+    }
+    ++valid;
+    FakeHost host;
+    host.functions["f"] = [](const TaskCall& c) {
+      return c.attempt == 1 && c.input.is_object() && c.input.value("a", 0) == 1
+                 ? err_result("E", "x")
+                 : ok_result(c.input);
+    };
+    Json input = r.next(2) ? Json{{"a", static_cast<int>(r.next(6))}} : Json::array({1, 2});
+    RunOutcome out = run(**m, input, host);
+    EXPECT_LE(out.steps, 50);
+    if (out.phase == RunOutcome::Phase::kFailed) {
+      EXPECT_FALSE(out.error.empty()) << spec.dump();
+    }
+    EXPECT_NE(out.phase, RunOutcome::Phase::kCancelled);
+    EXPECT_EQ(host.started().size(), host.finished().size()) << spec.dump();
+  }
+  EXPECT_GT(valid, 100);  // the generator reaches the interpreter
 }
 
 }  // namespace
