@@ -33,8 +33,10 @@ PASSED=0
 FAILED=0
 DROP=""
 cleanup() {
-  [ -n "$DROP" ] && rm -rf "$DROP"
+  # The Trigger first: while it exists the node's agent recreates its directory.
+  [ -n "$DROP" ] && kubectl delete trigger docpipe-drop --ignore-not-found >/dev/null 2>&1
   e2e_cluster_down
+  [ -n "$DROP" ] && rm -rf "$DROP"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
