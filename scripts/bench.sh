@@ -96,3 +96,6 @@ bench/node_failure_bench.sh "$BUILD"
 # Serverless (issue 13): cold starts with and without the warm pool, the
 # gateway beside the pod IP, 20 connections on a CPU-heavy function.
 bench/serverless_bench.sh "$BUILD"
+# Workflows and triggers (issue 14): executor overhead per step (10-step
+# chain), a 10-branch Parallel fan-out, fileChange trigger latency.
+bench/workflow_bench.sh "$BUILD"

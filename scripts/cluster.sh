@@ -233,13 +233,16 @@ cmd_routes() {
 # import them (an agent builds what is missing itself, but N agents would wait
 # on one another's build lock). The first python-runtime build runs mmdebstrap
 # (~40 s, needs the Debian mirror); without it the cluster runs, but not
-# Functions.
+# Functions. The python-ml-runtime image (runtime python3-ml) is built here
+# too (first time ~2-3 min) and imported by a node when a pod first needs it.
 build_images() {
   log "building the offline images into $MINIK8S_IMAGE_CACHE (cached after the first time)"
   "$BIN/minik8s" image build pause busybox --cache-dir "$MINIK8S_IMAGE_CACHE" >/dev/null ||
     die "building the pause and busybox images failed"
   "$BIN/minik8s" image build python-runtime --cache-dir "$MINIK8S_IMAGE_CACHE" >/dev/null ||
     log "warning: the python-runtime image did not build: Functions will not start on this cluster"
+  "$BIN/minik8s" image build python-ml-runtime --cache-dir "$MINIK8S_IMAGE_CACHE" >/dev/null ||
+    log "warning: the python-ml-runtime image did not build: python3-ml Functions will not start on this cluster"
 }
 
 cmd_up() {

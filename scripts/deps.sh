@@ -7,7 +7,8 @@ PKGS=(build-essential cmake ninja-build ccache clang clang-format libclang-rt-14
   libgtest-dev libgmock-dev libbenchmark-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   python3 python3-kubernetes curl procps libssl-dev
   containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux
-  busybox-static kmod mmdebstrap nginx-light dnsmasq-base dnsperf wrk)
+  busybox-static kmod mmdebstrap nginx-light dnsmasq-base dnsperf wrk
+  python3-pil fonts-dejavu-core)  # the last two: examples/serverless/app/make_samples.py
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -58,6 +58,10 @@ echo "== make run 3/4: build the offline images into $DATA/images, start minik8s
 "$BIN/minik8s" image build pause busybox --cache-dir "$DATA/images"
 "$BIN/minik8s" image build python-runtime --cache-dir "$DATA/images" ||
   echo "warning: the python-runtime image did not build: Functions will not start" >&2
+# The runtime python3-ml image (first build ~2-3 min; imported by the node
+# when a python3-ml Function first starts).
+"$BIN/minik8s" image build python-ml-runtime --cache-dir "$DATA/images" ||
+  echo "warning: the python-ml-runtime image did not build: python3-ml Functions will not start" >&2
 [ -f "$DATA/up.log" ] && mv -f "$DATA/up.log" "$DATA/up.log.1"
 setsid "$BIN/minik8s" up --data-dir "$DATA" --listen "127.0.0.1:$PORT" >"$DATA/up.log" 2>&1 < /dev/null &
 echo $! >"$DATA/up.pid"

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -71,12 +72,23 @@ Status ensure_images(cri::Runtime& runtime, const std::string& socket,
 // (scripts/cluster.sh, scripts/run.sh); when it is not, this builds it
 // (mmdebstrap, ~40 s, needs the Debian mirror).
 constexpr const char* kOptionalImages[] = {"python-runtime"};
+// The ML runtime image (Function runtime python3-ml, docs/workflows.md
+// "Runtime images") is larger (~100 MiB gzipped) and rarely used, so a node
+// imports it only when a pod first asks for it: the first python3-ml instance
+// on a node waits for the import (seconds from the cached archive), and
+// clusters that never run one pay nothing. Normally built up front by
+// scripts/cluster.sh and scripts/run.sh; when it is not, the first import
+// builds it (mmdebstrap, minutes, needs the Debian mirror).
+constexpr const char* kOnDemandImages[] = {"python-ml-runtime"};
 
-// The optional images still being imported. Thread-safe.
+// The optional images still being imported, and the on-demand ones.
+// Thread-safe.
 class PendingImports {
  public:
-  PendingImports() {
+  PendingImports(std::string socket, std::string cache_dir)
+      : socket_(std::move(socket)), cache_dir_(std::move(cache_dir)) {
     for (const char* name : kOptionalImages) pending_.insert(images::image_ref(name));
+    for (const char* name : kOnDemandImages) on_demand_[images::image_ref(name)] = name;
   }
   void done(const std::string& ref) {
     {
@@ -86,14 +98,43 @@ class PendingImports {
     cv_.notify_all();
   }
   // True once ref, if it was pending, is no longer (imported or failed: the
-  // caller looks again); false at once for any other image, or at the deadline.
+  // caller looks again); for an on-demand image not imported yet, imports it
+  // first (one import at a time; a failed one is tried again by the next
+  // pod). False at once for any other image, or at the deadline.
   bool await(const std::string& ref) {
     std::unique_lock l(mu_);
+    auto od = on_demand_.find(ref);
+    if (od != on_demand_.end() && !pending_.count(ref)) {
+      pending_.insert(ref);
+      const std::string name = od->second;
+      l.unlock();
+      import_on_demand(name, ref);
+      done(ref);
+      return true;
+    }
     if (!pending_.count(ref)) return false;
-    return cv_.wait_for(l, std::chrono::minutes(3), [&] { return !pending_.count(ref); });
+    return cv_.wait_for(l, std::chrono::minutes(5), [&] { return !pending_.count(ref); });
   }
 
  private:
+  void import_on_demand(const std::string& name, const std::string& ref) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto built = images::build_image(name, cache_dir_);
+    Status st = built ? images::import_archive(built->archive, socket_) : built.status();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (!st) {
+      spdlog::warn("image {} not imported on demand: {}", ref, st.to_string());
+      return;
+    }
+    spdlog::info("image {} imported on demand ({}{} ms)", ref,
+                 built->cached ? "cached archive, " : "", ms);
+  }
+
+  const std::string socket_;
+  const std::string cache_dir_;
+  std::map<std::string, std::string> on_demand_;  // ref → image name; const after construction
   std::mutex mu_;
   std::condition_variable cv_;
   std::set<std::string> pending_;  // guarded by mu_
@@ -227,7 +268,9 @@ int run_agent(int argc, char** argv) {
   }
   // Joined when run_agent returns (std::jthread), whichever way it does;
   // declared after `pending`, which it uses.
-  PendingImports pending;  // the images the thread below imports
+  // The images the thread below imports, and the on-demand ones.
+  PendingImports pending(containerd ? containerd->socket_path() : std::string(),
+                         image_cache_dir(extra.image_cache, cfg.data_dir));
   std::jthread optional_images;
   if (managed) {
     optional_images =

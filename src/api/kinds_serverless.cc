@@ -220,8 +220,8 @@ void function_validate(const Json& obj, const Json*, FieldErrors& errs) {
     return;
   }
   if (v::want_string(spec, "runtime", "spec.runtime", errs)) {
-    if (str(spec, "runtime") != "python3") {
-      errs.push_back({"spec.runtime", v::unsupported(spec["runtime"], {"python3"})});
+    if (str(spec, "runtime") != "python3" && str(spec, "runtime") != "python3-ml") {
+      errs.push_back({"spec.runtime", v::unsupported(spec["runtime"], {"python3", "python3-ml"})});
     }
   } else if (!has(spec, "runtime")) {
     errs.push_back({"spec.runtime", v::required()});

@@ -107,6 +107,7 @@ TEST(FunctionKindTest, GoodObjects) {
           R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"pkg.zip"}}})",
           R"({"spec":{"code":{"inline":null,"hash":"HASH","filename":"hello_world-2.py"}}})",
           R"({"spec":{"handler":"a.b.c_d"}})",
+          R"({"spec":{"runtime":"python3-ml"}})",
           R"({"spec":{"env":[{"name":"GREETING","value":"hi"},{"name":"X.y-z"},{"name":"E","value":""}]}})",
           R"({"spec":{"resources":{"limits":{"cpu":"500m","memory":"256Mi"}}}})",
           R"({"spec":{"timeoutSeconds":900}})",
@@ -131,6 +132,7 @@ TEST(FunctionKindTest, ErrorsNameTheirFields) {
   const std::string big(256 * 1024 + 1, 'x');
   const Case cases[] = {
       {R"({"spec":{"runtime":"node18"}})", "spec.runtime", "Unsupported value: \"node18\""},
+      {R"({"spec":{"runtime":"python3-gpu"}})", "spec.runtime", "\"python3\", \"python3-ml\""},
       {R"({"spec":{"runtime":3}})", "spec.runtime", "must be a string"},
       {R"({"spec":{"handler":"main"}})", "spec.handler", "module.function"},
       {R"({"spec":{"handler":"main."}})", "spec.handler", "module.function"},

@@ -35,6 +35,7 @@
 #include "minik8s/stream/websocket.h"
 #include "minik8s/util/url.h"
 #include "minik8s/util/utf8.h"
+#include "cli_common.h"
 #include "printers.h"
 #include "stream_cmds.h"
 
@@ -48,8 +49,6 @@ namespace {
 constexpr const char* kGroupPath = "/apis/serverless.minik8s.io/v1";
 constexpr const char* kFunctionLabel = "serverless.minik8s.io/function";
 constexpr const char* kKindPrefix = "function.serverless.minik8s.io";
-constexpr const char* kTableAccept =
-    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
 // The checker run by python_check: argv = path filename module function.
 // Prints one line and exits 1 on a problem in the code; exit 0 when fine.
@@ -139,28 +138,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string first_line(const std::string& s, size_t max = 300) {
-  size_t start = s.find_first_not_of(" \t\r\n");
-  if (start == std::string::npos) return "";
-  std::string line = s.substr(start, s.find_first_of("\r\n", start) - start);
-  if (line.size() > max) line = line.substr(0, max) + "…";
-  return line;
-}
-
-std::string jstr(const Json& obj, std::initializer_list<const char*> path) {
-  const Json& v = api::field_at(obj, path);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
-std::string jnum(const Json& obj, std::initializer_list<const char*> path,
-                 const std::string& dflt) {
-  const Json& v = api::field_at(obj, path);
-  if (v.is_number_integer()) return std::to_string(v.get<long long>());
-  if (v.is_number()) return v.dump();
-  if (v.is_string()) return v.get<std::string>();
-  return dflt;
-}
-
 bool is_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   return std::all_of(s.begin(), s.end(),
@@ -221,12 +198,6 @@ struct TempFile {
   }
 };
 
-long long now_unix() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Writes whole lines, each prefixed, to a shared stream under a shared mutex
 // (logs of several pods interleave by line, never inside one).
 class PrefixBuf : public std::streambuf {
@@ -269,7 +240,8 @@ class FunctionCmd {
  public:
   FunctionCmd(const std::string& server, const std::string& ns, std::chrono::milliseconds timeout,
               const FunctionOptions& o, std::istream& in, std::ostream& out, std::ostream& err)
-      : server_(server), ns_(ns), timeout_(timeout), o_(o), in_(in), out_(out), err_(err) {}
+      : server_(server), ns_(ns), timeout_(timeout), o_(o), in_(in), out_(out), err_(err),
+        api_(server, timeout) {}
 
   int run() {
     if (o_.action == "create" || o_.action == "update")
@@ -288,44 +260,12 @@ class FunctionCmd {
     err_ << line << "\n";
     return 1;
   }
-  static std::string server_error(const Status& s) {
-    if ((s.code() == Code::kUnavailable || s.code() == Code::kTimeout) &&
-        (s.message().rfind("dial tcp", 0) == 0 ||
-         s.message().find("timed out") != std::string::npos)) {
-      return "error: " + first_line(s.message(), 500);
-    }
-    return std::string("Error from server (") + s.reason() + "): " + first_line(s.message(), 500);
-  }
-  Status connect() {
-    if (rest_) return Status::ok();
-    client::HttpRestClientOptions ro;
-    ro.server = server_;
-    ro.timeout = timeout_;
-    auto r = client::make_http_rest_client(ro);
-    if (!r) return r.status();
-    rest_ = std::move(*r);
-    return Status::ok();
-  }
   std::string fn_path(const std::string& name = "") const {
     std::string p = std::string(kGroupPath) + "/namespaces/" + url_encode(ns_) + "/functions";
     if (!name.empty()) p += "/" + url_encode(name);
     return p;
   }
-  // One API call; a non-2xx answer becomes its Status.
-  Result<Json> call(const std::string& method, const std::string& path,
-                    const std::string& body = "",
-                    const std::string& content_type = "application/json",
-                    const std::string& accept = "application/json") {
-    if (Status s = connect(); !s) return s;
-    auto res = rest_->request(method, path, body, content_type, accept);
-    if (!res) return res.status();
-    if (Status s = client::check_response(*res); !s) return s;
-    auto parsed = api::parse_json_response(res->body);
-    if (!parsed)
-      return Status(Code::kInternal, "the server sent invalid JSON: " + parsed.status().message());
-    return std::move(parsed.value());
-  }
-  Result<Json> get_function() { return call("GET", fn_path(o_.name)); }
+  Result<Json> get_function() { return api_.call("GET", fn_path(o_.name)); }
   // The Function once its controller has given it status.url (its first
   // reconcile, right after a create), or as it is after --url-wait seconds.
   Result<Json> function_with_url() {
@@ -366,9 +306,9 @@ class FunctionCmd {
       if (s.code() == Code::kInvalid) return s;
       if (!s) err_ << "note: the code was not checked before upload: " << s.message() << "\n";
     }
-    if (Status s = connect(); !s) return s;
+    if (Status s = api_.connect(); !s) return s;
     upload_sent_ = true;
-    auto hash = client::upload_code(*rest_, *bytes);
+    auto hash = client::upload_code(api_.rest(), *bytes);
     if (!hash) return hash.status();
     spec["code"] = Json{{"hash", *hash}, {"filename", filename}};
     return static_cast<long long>(bytes->size());
@@ -389,7 +329,7 @@ class FunctionCmd {
                   {"kind", "Function"},
                   {"metadata", {{"name", o_.name}, {"namespace", ns_}}},
                   {"spec", spec}};
-      auto created = call("POST", fn_path(), obj.dump());
+      auto created = api_.call("POST", fn_path(), obj.dump());
       if (!created) return fail(server_error(created.status()));
       out_ << kKindPrefix << "/" << o_.name << " created\n";
       return 0;
@@ -423,7 +363,7 @@ class FunctionCmd {
         return 0;
       }
       obj["spec"] = spec;
-      auto updated = call("PUT", fn_path(o_.name), obj.dump());
+      auto updated = api_.call("PUT", fn_path(o_.name), obj.dump());
       if (!updated && updated.status().code() == Code::kConflict) continue;
       if (!updated) return fail(server_error(updated.status()));
       out_ << kKindPrefix << "/" << o_.name << " configured\n";
@@ -442,7 +382,7 @@ class FunctionCmd {
 
   int get() {
     if (o_.output == "yaml" || o_.output == "json") {
-      auto res = call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name));
+      auto res = api_.call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name));
       if (!res) return fail(server_error(res.status()));
       Json doc = std::move(*res);
       if (o_.output == "json") {
@@ -454,7 +394,7 @@ class FunctionCmd {
     }
     if (!o_.output.empty())
       return fail("error: -o must be yaml or json, not \"" + o_.output + "\"");
-    auto res = call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name), "", "application/json",
+    auto res = api_.call("GET", o_.name.empty() ? fn_path() : fn_path(o_.name), "", "application/json",
                     kTableAccept);
     if (!res) return fail(server_error(res.status()));
     Json table = std::move(*res);
@@ -493,7 +433,7 @@ class FunctionCmd {
     long long size = -1;
     std::string hash = jstr(*fn, {"spec", "code", "hash"});
     if (!hash.empty()) {
-      if (auto blob = client::download_code(*rest_, hash))
+      if (auto blob = client::download_code(api_.rest(), hash))
         size = static_cast<long long>(blob->size());
     } else if (api::field_at(*fn, {"spec", "code", "inline"}).is_string()) {
       size = static_cast<long long>(jstr(*fn, {"spec", "code", "inline"}).size());
@@ -502,7 +442,7 @@ class FunctionCmd {
     Json events = Json::object();
     std::string fs = "involvedObject.name=" + o_.name + ",involvedObject.namespace=" + ns_ +
                      ",involvedObject.kind=Function";
-    auto ev = call(
+    auto ev = api_.call(
         "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
     if (ev) events = std::move(*ev);
     out_ << describe_events(events, now_unix());
@@ -521,7 +461,7 @@ class FunctionCmd {
   }
 
   int remove() {
-    auto res = call("DELETE", fn_path(o_.name));
+    auto res = api_.call("DELETE", fn_path(o_.name));
     if (!res) return fail(server_error(res.status()));
     out_ << kKindPrefix << " \"" << o_.name << "\" deleted\n";
     return 0;
@@ -531,19 +471,9 @@ class FunctionCmd {
     std::string body;
     bool post = !o_.data.empty();
     if (post) {
-      if (o_.data == "@-") {
-        std::stringstream ss;
-        ss << in_.rdbuf();
-        body = ss.str();
-      } else if (o_.data[0] == '@') {
-        std::ifstream f(o_.data.substr(1), std::ios::binary);
-        if (!f) return fail("error: the path \"" + o_.data.substr(1) + "\" does not exist");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        body = ss.str();
-      } else {
-        body = o_.data;
-      }
+      auto data = read_data_arg(o_.data, in_);
+      if (!data) return fail("error: " + data.status().message());
+      body = std::move(*data);
       if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
         auto parsed = api::parse_json(body);
         if (!parsed)
@@ -626,7 +556,7 @@ class FunctionCmd {
   // Instance pods of the function (sorted by name): name → phase.
   Result<std::map<std::string, std::string>> instances() {
     std::string sel = std::string(kFunctionLabel) + "=" + o_.name;
-    auto list = call(
+    auto list = api_.call(
         "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/pods?labelSelector=" + url_encode(sel));
     if (!list) return list.status();
     std::map<std::string, std::string> out;
@@ -711,7 +641,7 @@ class FunctionCmd {
   std::istream& in_;
   std::ostream& out_;
   std::ostream& err_;
-  std::unique_ptr<client::RestClient> rest_;
+  ApiCaller api_;
   bool upload_sent_ = false;  // the code went to the server (errors after this are its answers)
 };
 
@@ -968,6 +898,11 @@ Status apply_env(Json& env, const std::vector<std::string>& items) {
 }
 
 Status apply_settings(Json& spec, const FunctionOptions& o) {
+  if (!o.runtime.empty()) {
+    if (o.runtime != "python3" && o.runtime != "python3-ml")
+      return invalid("--runtime must be python3 or python3-ml, not \"" + o.runtime + "\"");
+    spec["runtime"] = o.runtime;
+  }
   if (!o.handler.empty()) {
     if (Status s = check_handler(o.handler); !s) return s;
     spec["handler"] = o.handler;
@@ -1101,6 +1036,8 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
         ->allow_extra_args(false);
     s->add_option("--handler", o.handler,
                   "module.function (default FILE-stem.handler; main.handler for a zip)");
+    s->add_option("--runtime", o.runtime,
+                  "python3 (default) or python3-ml (numpy, Pillow, scikit-learn, tesseract)");
     s->add_option_function<long long>(
         "--min-scale", [&o](const long long& v) { o.min_scale = v; },
         "Instances kept even when idle (default 0)");

@@ -40,6 +40,7 @@ struct FunctionOptions {
   // create / update
   std::string file;  // FILE.py, FILE.zip, or a directory (zipped on the fly)
   std::string handler;
+  std::string runtime;  // "" (create: python3) | python3 | python3-ml
   std::optional<long long> min_scale, max_scale, concurrency, idle, timeout;
   std::vector<std::string> env;  // K=V sets, K- removes (update)
   // get

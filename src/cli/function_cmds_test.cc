@@ -272,6 +272,20 @@ TEST_F(FunctionCmdsTest, SettingsKeepWhatWasNotGiven) {
   FunctionOptions bad_handler;
   bad_handler.handler = "nodot";
   EXPECT_EQ(apply_settings(copy, bad_handler).code(), Code::kInvalid);
+
+  // --runtime: python3 or python3-ml; without it the runtime is kept.
+  Json rt = spec;
+  EXPECT_FALSE(rt.contains("runtime"));
+  FunctionOptions ml;
+  ml.runtime = "python3-ml";
+  ASSERT_TRUE(apply_settings(rt, ml));
+  EXPECT_EQ(rt["runtime"], "python3-ml");
+  ASSERT_TRUE(apply_settings(rt, FunctionOptions{}));
+  EXPECT_EQ(rt["runtime"], "python3-ml");
+  FunctionOptions bad_runtime;
+  bad_runtime.runtime = "node18";
+  EXPECT_EQ(apply_settings(rt, bad_runtime).message(),
+            "--runtime must be python3 or python3-ml, not \"node18\"");
 }
 
 TEST_F(FunctionCmdsTest, ParsesEverySubcommandAndTheAlias) {
@@ -286,8 +300,9 @@ TEST_F(FunctionCmdsTest, ParsesEverySubcommandAndTheAlias) {
   parse({"fn",        "create",      "hello", "-f",          "hello.py", "--handler",
          "hello.run", "--min-scale", "1",     "--max-scale", "4",        "--concurrency",
          "2",         "--idle",      "40",    "--timeout",   "9",        "--env",
-         "A=1",       "--env",       "B=2"},
+         "A=1",       "--env",       "B=2",   "--runtime",   "python3-ml"},
         c);
+  EXPECT_EQ(c.runtime, "python3-ml");
   EXPECT_EQ(c.action, "create");
   EXPECT_EQ(c.name, "hello");
   EXPECT_EQ(c.file, "hello.py");

@@ -18,6 +18,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
 #include "function_cmds.h"
+#include "workflow_cmds.h"
 #include "printers.h"
 #include "stream_cmds.h"
 #include "workload_cmds.h"
@@ -998,6 +999,8 @@ int Mkctl::run(const std::vector<std::string>& args) {
 
   FunctionOptions fn_opts;
   auto* function = add_function_commands(app, fn_opts);
+  WorkflowOptions wf_opts;
+  auto* workflow = add_workflow_commands(app, wf_opts);
 
   for (auto* sub : app.get_subcommands({})) {
     sub->fallthrough();
@@ -1046,6 +1049,10 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (function->parsed()) {
       connect();
       return run_function(server_url_, default_ns_, parse_duration(g_.request_timeout), fn_opts, in_, out_, err_);
+    }
+    if (workflow->parsed()) {
+      connect();
+      return run_workflow(server_url_, default_ns_, parse_duration(g_.request_timeout), wf_opts, in_, out_, err_);
     }
   } catch (const Reported&) {
     return 1;

@@ -35,6 +35,36 @@ constexpr char kRecipeVersion[] = "minik8s-images-v1";
 constexpr char kBusyboxBinary[] = "/bin/busybox";
 constexpr char kPythonSuite[] = "bookworm";
 const std::vector<std::string> kPythonPackages = {"python3"};
+
+// What mmdebstrap makes a Debian rootfs of.
+struct DebianRootfs {
+  std::vector<std::string> packages;
+  // Removed after installation with dpkg --purge --force-depends: packages a
+  // dependency pulls in that nothing needs at run time.
+  std::vector<std::string> purge;
+};
+const DebianRootfs kPythonRootfs = {kPythonPackages, {}};
+
+// python-ml-runtime: models and data all come from these packages (tesseract's
+// English LSTM model, scikit-learn's bundled digits); nothing is fetched at run
+// time. Debian's python3-scipy depends on python3-pythran, which pulls in g++,
+// the Boost and Python headers and openblas-dev (~500 MB, for compiling
+// Pythran code, which scipy does not do at run time): purged again. The
+// packages' test suites go too (kPythonMlDroppedDirs; 54 MB; a dpkg
+// path-exclude would break py3compile in their postinst).
+const DebianRootfs kPythonMlRootfs = {
+    {"python3", "python3-numpy", "python3-pil", "python3-sklearn", "tesseract-ocr",
+     "tesseract-ocr-eng", "fonts-dejavu-core"},
+    {"python3-pythran", "python3-gast", "python3-beniget", "python3-ply", "libxsimd-dev",
+     "python3-all", "python3-all-dev", "python3-dev", "python3.11-dev", "libpython3-all-dev",
+     "libpython3-dev", "libpython3.11-dev", "libexpat1-dev", "zlib1g-dev", "libboost-dev",
+     "libboost1.74-dev", "libopenblas-dev", "libopenblas-pthread-dev", "g++", "g++-12", "gcc",
+     "gcc-12", "cpp", "cpp-12", "libstdc++-12-dev", "libgcc-12-dev", "libc6-dev", "libc-dev-bin",
+     "linux-libc-dev", "libcrypt-dev", "libnsl-dev", "libtirpc-dev", "rpcsvc-proto", "binutils",
+     "binutils-x86-64-linux-gnu", "binutils-common", "libbinutils", "libctf0", "libctf-nobfd0",
+     "libgprofng0", "libasan8", "libtsan2", "libubsan1", "liblsan0", "libitm1", "libcc1-0",
+     "libisl23", "libmpc3", "libmpfr6", "perl", "perl-modules-5.36", "libperl5.36",
+     "libgdbm-compat4", "libjs-jquery", "libjs-underscore", "libjs-sphinxdoc"}};
 const std::vector<std::string> kPythonDpkgExcludes = {"/usr/share/doc/*",     "/usr/share/man/*",
                                                       "/usr/share/info/*",    "/usr/share/locale/*",
                                                       "/usr/share/lintian/*", "/usr/share/linda/*"};
@@ -161,34 +191,45 @@ Status busybox_prepare(const std::string& rootfs, const std::string&) {
 }
 
 // ---- python ----
-std::vector<std::string> python_command(const std::string& rootfs) {
+// mmdebstrap installs no Recommends: only what the packages depend on.
+std::vector<std::string> python_command(const std::string& rootfs,
+                                        const DebianRootfs& what = kPythonRootfs) {
   std::vector<std::string> cmd = {"mmdebstrap", "--quiet", "--variant=minbase"};
   std::string include = "--include=";
-  for (size_t i = 0; i < kPythonPackages.size(); ++i) {
-    include += (i ? "," : "") + kPythonPackages[i];
+  for (size_t i = 0; i < what.packages.size(); ++i) {
+    include += (i ? "," : "") + what.packages[i];
   }
   cmd.push_back(include);
   cmd.push_back("--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr");
   for (const auto& e : kPythonDpkgExcludes) cmd.push_back("--dpkgopt=path-exclude=" + e);
+  if (!what.purge.empty()) {
+    // mmdebstrap runs the hook with sh; the names are constants above.
+    std::string hook = "--customize-hook=chroot \"$1\" dpkg --purge --force-depends";
+    for (const auto& p : what.purge) hook += " " + p;
+    cmd.push_back(hook);
+  }
   cmd.push_back(kPythonSuite);
   cmd.push_back(rootfs);
   return cmd;
 }
 
-Result<std::string> python_inputs() {
+Result<std::string> debian_inputs(const char* name, const DebianRootfs& what) {
   auto v = run_process({"mmdebstrap", "--version"});
   if (!v || v->exit_code != 0) {
-    return Status(Code::kUnavailable, "python image needs mmdebstrap (Debian package mmdebstrap)");
+    return Status(Code::kUnavailable,
+                  std::string(name) + " image needs mmdebstrap (Debian package mmdebstrap)");
   }
-  std::string in = std::string(kRecipeVersion) + "\npython\n" + first_line(v->out) + "\n";
-  for (const auto& a : python_command("ROOTFS")) in += a + "\n";
+  std::string in = std::string(kRecipeVersion) + "\n" + name + "\n" + first_line(v->out) + "\n";
+  for (const auto& a : python_command("ROOTFS", what)) in += a + "\n";
   return in;
 }
 
-Status python_prepare(const std::string& rootfs, const std::string&) {
+Result<std::string> python_inputs() { return debian_inputs("python", kPythonRootfs); }
+
+Status debian_prepare(const std::string& rootfs, const DebianRootfs& what) {
   ProcessOptions opts;
   opts.extra_env = {"SOURCE_DATE_EPOCH=0"};
-  if (auto r = run_checked(python_command(rootfs), opts); !r) return r.status();
+  if (auto r = run_checked(python_command(rootfs, what), opts); !r) return r.status();
   // Device nodes and host-specific files do not belong in an image layer:
   // the runtime provides /dev, resolv.conf and hostname.
   std::error_code ec;
@@ -197,6 +238,10 @@ Status python_prepare(const std::string& rootfs, const std::string&) {
     fs::remove(rootfs + "/" + f, ec);
   }
   return Status::ok();
+}
+
+Status python_prepare(const std::string& rootfs, const std::string&) {
+  return debian_prepare(rootfs, kPythonRootfs);
 }
 
 // ---- python-runtime: the python rootfs plus the function runtime server ----
@@ -210,6 +255,39 @@ Result<std::string> python_runtime_inputs() {
 
 Status python_runtime_prepare(const std::string& rootfs, const std::string& work) {
   if (auto s = python_prepare(rootfs, work); !s) return s;
+  if (auto s = make_dirs(rootfs, {{"opt/minik8s/runtime", 0755}}); !s) return s;
+  return write_text(rootfs + "/" + kRuntimeServerPath, kPythonRuntimeSource, 0644);
+}
+
+// ---- python-ml-runtime: python-runtime plus numpy, Pillow, scikit-learn, tesseract ----
+// Directories named "tests" under this one are removed (test suites).
+constexpr char kPythonMlDroppedDirs[] = "usr/lib/python3/dist-packages";
+
+Result<std::string> python_ml_runtime_inputs() {
+  auto in = debian_inputs("python-ml", kPythonMlRootfs);
+  if (!in) return in.status();
+  return *in + "python-ml-runtime\nno tests under " + kPythonMlDroppedDirs + "\n" +
+         kRuntimeServerPath + "\n" + kPythonRuntimeSource;
+}
+
+Status python_ml_runtime_prepare(const std::string& rootfs, const std::string&) {
+  if (auto s = debian_prepare(rootfs, kPythonMlRootfs); !s) return s;
+  std::vector<fs::path> tests;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(rootfs + "/" + kPythonMlDroppedDirs, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec) && it->path().filename() == "tests") {
+      tests.push_back(it->path());
+      it.disable_recursion_pending();
+    }
+  }
+  if (ec) {
+    return internal_error(std::string("walking ") + kPythonMlDroppedDirs + ": " + ec.message());
+  }
+  for (const auto& t : tests) {
+    fs::remove_all(t, ec);
+    if (ec) return internal_error("removing " + t.string() + ": " + ec.message());
+  }
   if (auto s = make_dirs(rootfs, {{"opt/minik8s/runtime", 0755}}); !s) return s;
   return write_text(rootfs + "/" + kRuntimeServerPath, kPythonRuntimeSource, 0644);
 }
@@ -258,6 +336,31 @@ const std::vector<Recipe>& recipes() {
       f.spec.gzip_level = 1;
       f.spec.root_owned = false;
       r.push_back(f);
+    }
+    {
+      Recipe m{"python-ml-runtime",
+               {"minik8s.io/python-ml-runtime:1"},
+               python_ml_runtime_inputs,
+               python_ml_runtime_prepare,
+               {}};
+      m.spec.cmd = {"python3", "-u", std::string("/") + kRuntimeServerPath};
+      // OMP_THREAD_LIMIT=1, OPENBLAS_NUM_THREADS=1: tesseract's OpenMP and
+      // openblas threads would oversubscribe a CPU-limited instance and slow
+      // it down (tesseract's own advice).
+      m.spec.env = {kDefaultPath,
+                    "LANG=C.UTF-8",
+                    "PYTHONUNBUFFERED=1",
+                    "PYTHONDONTWRITEBYTECODE=1",
+                    "PORT=8080",
+                    "OMP_THREAD_LIMIT=1",
+                    "OPENBLAS_NUM_THREADS=1"};
+      m.spec.exposed_ports = {"8080/tcp"};
+      m.spec.created_by =
+          "minik8s image build python-ml-runtime (python-runtime + numpy, Pillow, scikit-learn, "
+          "tesseract-ocr)";
+      m.spec.gzip_level = 1;
+      m.spec.root_owned = false;
+      r.push_back(m);
     }
     for (auto& x : r) x.spec.refs = x.refs;
     return r;

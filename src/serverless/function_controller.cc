@@ -690,7 +690,8 @@ struct FunctionController::Impl : client::Controller {
     bool starting_retry = false;
     std::vector<InitTask> tasks;
     for (const auto& p : to_init) tasks.push_back({p, false, InitOutcome::kError, "", false});
-    if (need > 0) {
+    // Pool pods run the python3 image: other runtimes cold-start their own.
+    if (need > 0 && uses_pool_runtime(fn)) {
       std::vector<ObjectPtr> pool;
       {
         std::lock_guard l(mu);
@@ -783,7 +784,9 @@ struct FunctionController::Impl : client::Controller {
       need = 0;
     }
     for (int i = 0; i < need; ++i) {
-      Json pod = runtime_pod(ns, name + "-", opts.runtime_image,
+      Json pod = runtime_pod(ns, name + "-",
+                             sfield(spec, "runtime") == "python3-ml" ? opts.ml_runtime_image
+                                                                     : opts.runtime_image,
                              {{kLabelFunction, name}, {kLabelRevision, rev}});
       pod["metadata"]["ownerReferences"] = Json::array({{{"apiVersion", kApiVersion},
                                                          {"kind", "Function"},

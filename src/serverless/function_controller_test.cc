@@ -223,6 +223,45 @@ TEST_F(FunctionControllerTest, ColdStartClaimsAPoolPodFastThenRelabelsItAndThePo
   EXPECT_EQ(condition(get_function(kNs, "hello"), "Ready"), "True");
 }
 
+// docs/workflows.md "Runtime images": a python3-ml function runs the ML
+// image; the pool's python3 pods are never claimed for it.
+TEST_F(FunctionControllerTest, AnMlFunctionStartsItsOwnPodsFromTheMlImageAndLeavesThePoolAlone) {
+  ASSERT_NO_FATAL_FAILURE(add_node("n1"));
+  ASSERT_NO_FATAL_FAILURE(start(/*pool_size=*/2));
+  // A function makes the namespace's pool; the ML one is created once the
+  // pool pods are serving, so that claiming one was possible.
+  ASSERT_NO_FATAL_FAILURE(create_function(function(kNs, "plain", kCode1)));
+  ASSERT_TRUE(eventually([&] {
+    auto pool = live_pods(kNs, pool_label());
+    return pool.size() == 2 && std::all_of(pool.begin(), pool.end(), [](const Json& p) {
+             return p.contains("status") && p["status"].value("phase", "") == "Running";
+           });
+  }));
+  const auto pool_before = names(live_pods(kNs, pool_label()));
+  Json f = function(kNs, "ml", kCode1, /*min_scale=*/1);
+  f["spec"]["runtime"] = "python3-ml";
+  ASSERT_NO_FATAL_FAILURE(create_function(f));
+  ASSERT_TRUE(ready_instances("ml", 1));
+  auto inst = live_pods(kNs, fn_label("ml"));
+  ASSERT_EQ(inst.size(), 1u);
+  EXPECT_EQ(inst[0]["spec"]["containers"][0]["image"], kMlRuntimeImage);
+  EXPECT_EQ(std::find(pool_before.begin(), pool_before.end(),
+                      inst[0]["metadata"]["name"].get<std::string>()),
+            pool_before.end());
+  // The pool pods are the same ones, still pool pods.
+  EXPECT_EQ(names(live_pods(kNs, pool_label())), pool_before);
+
+  // A python3 function next to it still claims from the pool.
+  update_function(kNs, "plain", [](Json& f) { f["spec"]["scale"]["minScale"] = 1; });
+  ASSERT_TRUE(ready_instances("plain", 1));
+  auto plain = live_pods(kNs, fn_label("plain"));
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0]["spec"]["containers"][0]["image"], kRuntimeImage);
+  EXPECT_NE(std::find(pool_before.begin(), pool_before.end(),
+                      plain[0]["metadata"]["name"].get<std::string>()),
+            pool_before.end());
+}
+
 TEST_F(FunctionControllerTest, WithoutAPoolAnInstancePodIsCreatedAndInitialisedOnceRunning) {
   ASSERT_NO_FATAL_FAILURE(start(/*pool_size=*/0, /*run_pods=*/false));
   Json f = function(kNs, "mk", kCode1, /*min_scale=*/1);

@@ -2,7 +2,7 @@
 // "Warm pool"). Shared informers on Functions, Pods and Nodes; handlers map
 // a change to the namespaces it concerns and only enqueue. reconcile(ns)
 // compares the namespace's pool pods per node with pool_size on every usable
-// node (none when the namespace holds no Function) and creates or deletes the
+// node (none when the namespace holds no python3 Function) and creates or deletes the
 // difference. Pods created but not yet in the cache are remembered
 // (expectations, 30 s at most) so that a reconcile racing the cache does not
 // create them twice.
@@ -71,7 +71,12 @@ struct PoolController::Impl : client::Controller {
     nodes = &factory().informer(*nodes_type);
 
     auto on_fn = [this](const ObjectPtr& o) { enqueue(ns_of(*o)); };
-    watch(*functions, {on_fn, nullptr, on_fn});
+    // An update matters only when it changes whether the Function wants the pool.
+    watch(*functions, {on_fn,
+                       [this](const ObjectPtr& a, const ObjectPtr& b) {
+                         if (uses_pool_runtime(*a) != uses_pool_runtime(*b)) enqueue(ns_of(*b));
+                       },
+                       on_fn});
     auto on_pod = [this](const ObjectPtr& o) {
       if (is_pool_pod(*o)) enqueue(ns_of(*o));
     };
@@ -110,7 +115,7 @@ struct PoolController::Impl : client::Controller {
     bool want = false;
     if (opts.pool_size > 0) {
       for (const auto& f : functions->indexer().by_index(client::kNamespaceIndex, ns)) {
-        if (!pod_terminating(*f)) want = true;
+        if (!pod_terminating(*f) && uses_pool_runtime(*f)) want = true;
       }
     }
     std::set<std::string> usable;

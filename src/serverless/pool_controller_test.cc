@@ -82,6 +82,34 @@ TEST_F(PoolControllerTest, NoPoolPodsWithoutFunctionsThenPerNodeAndNamespace) {
   EXPECT_EQ(pool_per_node("default"), (std::map<std::string, int>{{"n2", 2}, {"n3", 2}}));
 }
 
+// Pool pods run the python3 image: a namespace whose Functions are all
+// python3-ml keeps no pool; a runtime change adds or removes it.
+TEST_F(PoolControllerTest, OnlyPython3FunctionsMakeAPool) {
+  ASSERT_NO_FATAL_FAILURE(add_node("n1"));
+  ASSERT_NO_FATAL_FAILURE(add_namespace("other"));
+  loop_ = std::make_unique<PodLoop>(*client_);
+  ASSERT_NO_FATAL_FAILURE(start(2));
+  Json ml = function("default", "ml", "def handler(e, c): return 1\n");
+  ml["spec"]["runtime"] = "python3-ml";
+  ASSERT_NO_FATAL_FAILURE(create_function(ml));
+  // A python3 Function elsewhere fills its pool: by then "default" would
+  // have one too if the ML function asked for it.
+  ASSERT_NO_FATAL_FAILURE(
+      create_function(function("other", "f", "def handler(e, c): return 2\n")));
+  ASSERT_TRUE(eventually(
+      [&] { return pool_per_node("other") == std::map<std::string, int>{{"n1", 2}}; }));
+  EXPECT_TRUE(pool_per_node("default").empty());
+
+  ASSERT_NO_FATAL_FAILURE(
+      update_function("default", "ml", [](Json& f) { f["spec"]["runtime"] = "python3"; }));
+  ASSERT_TRUE(eventually(
+      [&] { return pool_per_node("default") == std::map<std::string, int>{{"n1", 2}}; }));
+  ASSERT_NO_FATAL_FAILURE(
+      update_function("default", "ml", [](Json& f) { f["spec"]["runtime"] = "python3-ml"; }));
+  ASSERT_TRUE(eventually([&] { return pool_per_node("default").empty(); }));
+  EXPECT_EQ(pool_per_node("other"), (std::map<std::string, int>{{"n1", 2}}));
+}
+
 TEST_F(PoolControllerTest, ExtrasAndFailedPodsAreReplacedToTheSize) {
   ASSERT_NO_FATAL_FAILURE(add_node("n1"));
   loop_ = std::make_unique<PodLoop>(*client_);

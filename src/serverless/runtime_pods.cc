@@ -74,4 +74,9 @@ bool node_usable(const Json& node) {
          field(field(node, "metadata"), "deletionTimestamp").is_null();
 }
 
+bool uses_pool_runtime(const Json& function) {
+  const std::string runtime = sfield(field(function, "spec"), "runtime");
+  return runtime.empty() || runtime == "python3";
+}
+
 }  // namespace minik8s::serverless

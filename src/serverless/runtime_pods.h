@@ -27,6 +27,10 @@ bool pod_running(const Json& pod);
 bool pod_serving(const Json& pod);
 // Ready=True and spec.unschedulable not set.
 bool node_usable(const Json& node);
+// A Function whose spec.runtime is python3 (or unset): pool pods run its
+// image, so it claims them and its namespace keeps a pool. python3-ml
+// functions do neither (docs/workflows.md "Runtime images").
+bool uses_pool_runtime(const Json& function);
 const Json& labels_of(const Json& obj);
 const Json& annotations_of(const Json& obj);
 std::string label(const Json& obj, const char* key);

@@ -6,6 +6,9 @@
 //   python  → docker.io/library/python:3.11 Debian minbase + python3 via mmdebstrap
 //   python-runtime → minik8s.io/python-runtime:1 python + the function runtime
 //             server (runtimes/python/server.py, embedded at build time)
+//   python-ml-runtime → minik8s.io/python-ml-runtime:1 the same server on Debian
+//             minbase + python3-numpy, python3-pil, python3-sklearn,
+//             tesseract-ocr(-eng), fonts-dejavu-core (Function runtime python3-ml)
 //
 // Archives are written to <cache_dir>/<name>.tar, reproducible (sorted,
 // numeric owners, mtime 0) and cached: a rebuild whose inputs did not change
@@ -23,7 +26,7 @@
 namespace minik8s::images {
 
 struct BuiltImage {
-  std::string name;      // short name: pause | busybox | python | python-runtime
+  std::string name;      // short name: pause | busybox | python | python-runtime | python-ml-runtime
   std::string ref;       // image reference it is imported as
   std::string archive;   // path of the OCI archive
   bool cached = false;   // true when nothing had to be rebuilt

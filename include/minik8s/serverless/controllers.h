@@ -39,6 +39,9 @@ inline constexpr const char* kLabelPool = "serverless.minik8s.io/pool";
 inline constexpr const char* kAnnotationInitialized = "serverless.minik8s.io/initialized";
 inline constexpr const char* kAnnotationDraining = "serverless.minik8s.io/draining";
 inline constexpr const char* kRuntimeImage = "minik8s.io/python-runtime:1";
+// spec.runtime python3-ml: the same server plus numpy, Pillow, scikit-learn
+// and tesseract (docs/workflows.md "Runtime images").
+inline constexpr const char* kMlRuntimeImage = "minik8s.io/python-ml-runtime:1";
 inline constexpr int kRuntimePort = 8080;
 
 // Where a pod's runtime server listens.
@@ -50,7 +53,10 @@ struct RuntimeEndpoint {
 struct FunctionControllerOptions {
   // Base of status.url: "http://HOST:PORT" of the gateway.
   std::string gateway_url;
+  // The image of spec.runtime python3 (pool pods run it too) and of
+  // python3-ml. Only python3 functions claim warm pool pods.
   std::string runtime_image = kRuntimeImage;
+  std::string ml_runtime_image = kMlRuntimeImage;
   // connect + write + read of one /init.
   std::chrono::milliseconds init_timeout{std::chrono::seconds(10)};
   int workers = 4;
