@@ -48,7 +48,11 @@ Status Platform::start() {
   if (!fn_type) return Status(Code::kInternal, "the Function kind is not in the kind table");
   client::Informer& fns = d.factory.informer(*fn_type);
   d.gateway = std::make_unique<Gateway>(d.table, d.opts.gateway, [&fns](const std::string& key) {
-    return fns.indexer().get(key) != nullptr;
+    // Until the Function informer has listed, a name it lacks may still
+    // exist (right after a server restart, a resumed workflow's first Task
+    // got 404): unknown counts as existing, and the gateway's wait loop asks
+    // again until the cache has synced.
+    return !fns.has_synced() || fns.indexer().get(key) != nullptr;
   });
   if (const api::ResourceType* runs = api::find_kind(kApiVersion, "WorkflowRun"))
     d.gateway->serve_workflows(d.factory.client(), d.factory.informer(*runs));
