@@ -291,7 +291,7 @@ acc_check "mkctl wf delete $P-classify" test "$ACC_RC" -eq 0
 acc_poll 60 "the deleted workflow's runs go with it (ownerReferences)" "^0$" sh -c \
   "kubectl get workflowruns -l 'serverless.minik8s.io/workflow=$P-classify' --no-headers 2>/dev/null | wc -l"
 remove_ours
-acc_poll 90 "the functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^$P-'"
+acc_poll 90 "the functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | awk '/^$P-/ { n++ } END { print n + 0 }'"
 trap - EXIT
 rm -rf "$TMPD"
 acc_end
