@@ -20,7 +20,7 @@
 # - an objectChange trigger: a labelled ConfigMap starts a workflow run;
 # - kill -9 of the server while a run is in its 3rd step, then the run
 #   resumes: the steps show the finished steps once (not executed again) and
-#   the interrupted one retried (attempt 2);
+#   the interrupted one executed again (a new attempt);
 # - the model app (examples/serverless/app/): a page of text and a digit
 #   through the document pipeline (OCR, summariser, digit classifier) over
 #   POST /workflows and from a PNG dropped into a watched directory.
@@ -274,8 +274,8 @@ if [ -n "${RR:-}" ] && [ "$ACC_FAIL" -eq "$F0" ]; then
   acc_check "Measure#0 and Slow1#0 ran once (one record each, attempt 1, Succeeded): not executed again" \
     bash -c '[ "$(grep -c "^Measure#0 " <<<"$1")" -eq 1 ] && [ "$(grep -c "^Slow1#0 " <<<"$1")" -eq 1 ] &&
       grep -Eq "^Measure#0 Measure [^ ]+ [^ ]+ 1 Succeeded$" <<<"$1" && grep -Eq "^Slow1#0 Slow1 [^ ]+ [^ ]+ 1 Succeeded$" <<<"$1"' _ "$STEPS"
-  acc_check "Slow2#0, in flight at the kill: Interrupted (attempt 1), then executed again (attempt 2, Succeeded)" \
-    bash -c 'grep -Eq "^Slow2#0 Slow2 [^ ]+ [^ ]+ 1 Interrupted$" <<<"$1" && grep -Eq "^Slow2#0 Slow2 [^ ]+ [^ ]+ 2 Succeeded$" <<<"$1"' _ "$STEPS"
+  acc_check "Slow2#0, in flight at the kill: Interrupted (attempt 1), then executed again (a later attempt Succeeded, once)" \
+    bash -c 'grep -Eq "^Slow2#0 Slow2 [^ ]+ [^ ]+ 1 Interrupted$" <<<"$1" && [ "$(grep -Ec "^Slow2#0 Slow2 [^ ]+ [^ ]+ [2-9] Succeeded$" <<<"$1")" -eq 1 ]' _ "$STEPS"
   acc_check "then Tag#0 ran once" bash -c '[ "$(grep -c "^Tag#0 .* Succeeded$" <<<"$1")" -eq 1 ]' _ "$STEPS"
   acc_run kubectl get workflowrun "$RR" -o jsonpath='{.status.output}'
   acc_expect "the output went through both slow steps once each (slept [6, 6]) and tag-small" '"slept": *\[6(\.0)?, *6(\.0)?\].*"tag": *"small"'
@@ -358,7 +358,7 @@ acc_check "mkctl wf delete $P-classify" test "$ACC_RC" -eq 0
 acc_poll 60 "the deleted workflow's runs go with it (ownerReferences)" "^0$" sh -c \
   "kubectl get workflowruns -l 'serverless.minik8s.io/workflow=$P-classify' --no-headers 2>/dev/null | wc -l"
 remove_ours
-acc_poll 90 "the functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | grep -c '^$P-'; true"
+acc_poll 90 "the functions' pods are gone" "^0$" sh -c "kubectl get pods --no-headers 2>/dev/null | awk '/^$P-/ { n++ } END { print n + 0 }'"
 trap - EXIT
 rm -rf "$TMPD"
 acc_end
