@@ -247,7 +247,9 @@ class HttpRestClient final : public RestClient {
     auto req = make_request(ep_, method, path, body, content_type, accept);
     auto deadline = Clock::now() + opts_.timeout;
     for (int attempt = 0;; ++attempt) {
-      auto conn = take_idle();
+      // The retry never takes another pooled connection: it is as old as the
+      // one the server closed (its idle timeout closes them all alike).
+      auto conn = attempt == 0 ? take_idle() : nullptr;
       if (!conn) {
         conn = std::make_unique<Connection>();
         if (Status s = conn->connect(ep_, deadline); !s) return s;
@@ -257,7 +259,11 @@ class HttpRestClient final : public RestClient {
       bool keep_alive = false;
       auto res = exchange(*conn, req, deadline, nothing_back, keep_alive);
       // A pooled connection the server already closed: retry once on a fresh one.
-      if (!res && reused && nothing_back && attempt == 0) continue;
+      if (!res && reused && nothing_back && attempt == 0) {
+        std::lock_guard lock(mu_);
+        idle_.clear();
+        continue;
+      }
       if (res && keep_alive) {
         conn->reused = true;
         std::lock_guard lock(mu_);

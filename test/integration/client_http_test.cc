@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "minik8s/api/resource.h"
 #include "minik8s/apiserver/apiserver.h"
@@ -218,6 +219,33 @@ TEST_F(ClientHttpTest, ReconnectsWhenThePooledConnectionDied) {
   auto got = client_->get(*pods_, "default", "a");
   ASSERT_TRUE(got) << got.status().to_string();
   EXPECT_EQ((*got)["metadata"]["name"], "a");
+}
+
+// Several pooled connections die together (the server's idle timeout or a
+// restart closes them all): the one retry must not take another dead one.
+TEST_F(ClientHttpTest, ReconnectsWhenEveryPooledConnectionDied) {
+  ASSERT_TRUE(client_->create(*pods_, pod("a")));
+  {
+    std::vector<std::thread> ts;  // concurrent requests leave several pooled connections
+    for (int i = 0; i < 6; ++i) {
+      ts.emplace_back([&] {
+        for (int k = 0; k < 5; ++k) EXPECT_TRUE(client_->get(*pods_, "default", "a").is_ok());
+      });
+    }
+    for (auto& t : ts) t.join();
+  }
+  uint16_t port = server_->port();
+  server_->stop();
+  server_.reset();
+  apiserver::ApiServerOptions ao;
+  ao.port = port;
+  auto srv = apiserver::ApiServer::start(*store_, ao);
+  if (!srv) GTEST_SKIP() << "could not re-bind port " << port << ": " << srv.status().to_string();
+  server_ = std::move(*srv);
+  for (int i = 0; i < 3; ++i) {
+    auto got = client_->get(*pods_, "default", "a");
+    ASSERT_TRUE(got) << "request " << i << ": " << got.status().to_string();
+  }
 }
 
 TEST_F(ClientHttpTest, WatchFromTooOldVersionIsGone) {
