@@ -19,6 +19,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/util/time.h"
+#include "cli_common.h"
 #include "rollout_format.h"
 #include "workload_cmds.h"
 
@@ -268,39 +269,6 @@ UndoPlan plan_undo(const Json& d, const std::vector<Json>& owned, long long to_r
 }  // namespace rollout
 
 namespace {
-
-std::string server_error(const Status& s) {
-  if (s.code() == Code::kUnavailable || s.code() == Code::kTimeout) return "error: " + s.message();
-  return std::string("Error from server (") + s.reason() + "): " + s.message();
-}
-
-// "30s", "2m", "1h", "500ms", or a bare number of seconds; -1 when malformed.
-long long parse_timeout_ms(const std::string& t) {
-  if (t.empty()) return 0;
-  size_t i = 0;
-  long long total = 0;
-  while (i < t.size()) {
-    size_t j = i;
-    while (j < t.size() && (std::isdigit(static_cast<unsigned char>(t[j])) != 0)) ++j;
-    if (j == i) return -1;
-    long long n = std::stoll(t.substr(i, j - i));
-    std::string unit;
-    while (j < t.size() && (std::isalpha(static_cast<unsigned char>(t[j])) != 0)) unit += t[j++];
-    if (unit == "ms") {
-      total += n;
-    } else if (unit == "s" || unit.empty()) {
-      total += n * 1000;
-    } else if (unit == "m") {
-      total += n * 60000;
-    } else if (unit == "h") {
-      total += n * 3600000;
-    } else {
-      return -1;
-    }
-    i = j;
-  }
-  return total;
-}
 
 class Rollout {
  public:

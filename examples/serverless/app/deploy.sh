@@ -11,11 +11,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MKCTL=${MKCTL:-$(command -v mkctl || echo "$HERE/../../../build/bin/mkctl")}
 workflow=0
-node=""
+trigger_node=""
 while [ $# -gt 0 ]; do
   case $1 in
     --workflow) workflow=1 ;;
-    --trigger) node=${2:?--trigger NODE}; shift ;;
+    --trigger) trigger_node=${2:?--trigger NODE}; shift ;;
     *) echo "usage: deploy.sh [--workflow] [--trigger NODE]" >&2; exit 2 ;;
   esac
   shift
@@ -33,6 +33,6 @@ done
 if [ "$workflow" = 1 ]; then
   "$MKCTL" apply -f "$HERE/workflow.yaml"
 fi
-if [ -n "$node" ]; then
-  sed "s/^    node: node1\$/    node: $node/" "$HERE/trigger.yaml" | "$MKCTL" apply -f -
+if [ -n "$trigger_node" ]; then
+  sed "s/^    node: node1\$/    node: $trigger_node/" "$HERE/trigger.yaml" | "$MKCTL" apply -f -
 fi
