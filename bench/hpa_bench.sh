@@ -56,13 +56,7 @@ spec:
     image: busybox:1.36
     command: [sh, -c, 'while true; do if [ -e /tmp/on ]; then wget -q -T 5 -O- http://hpa-web/cgi-bin/burn >/dev/null 2>&1; else sleep 0.05; fi; done']
 EOF
-wait_for() {  # wait_for SECS CMD... : until CMD succeeds
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && { echo "timed out waiting for: $*" >&2; return 1; }
-    sleep 0.1
-  done
-}
+source "$(dirname "$0")/lib.sh"
 spec_replicas() { kubectl get deployment hpa-web -o jsonpath='{.spec.replicas}'; }
 ready_replicas() { kubectl get deployment hpa-web -o jsonpath='{.status.readyReplicas}'; }
 at_rest() {
@@ -75,17 +69,17 @@ last_rescale() {
   kubectl get events -o jsonpath='{range .items[?(@.involvedObject.name=="hpa-web")]}{.eventTime}{" "}{.reason}{"\n"}{end}' |
     awk '$2 == "SuccessfulRescale" { print $1 }' | sort | tail -n1 | xargs -r -I{} date -d {} +%s.%N
 }
-wait_for 180 sh -c '[ "$(kubectl get pod hpa-bench-load -o jsonpath={.status.phase})" = Running ]'
-wait_for 180 sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.status.readyReplicas})" = 1 ]'
+wait_for 180 "the load pod Running" sh -c '[ "$(kubectl get pod hpa-bench-load -o jsonpath={.status.phase})" = Running ]'
+wait_for 180 "one ready hpa-web replica" sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.status.readyReplicas})" = 1 ]'
 decisions=()
 readies=()
 for run in $(seq 1 "$RUNS"); do
-  wait_for 180 at_rest
+  wait_for 180 "the deployment at rest" at_rest
   before=$(last_rescale)
   t0=$(date +%s.%N)
   kubectl exec hpa-bench-load -- touch /tmp/on
-  wait_for 60 sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.spec.replicas})" = 2 ]'
-  wait_for 120 sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.status.readyReplicas})" = 2 ]'
+  wait_for 60 "spec.replicas 2" sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.spec.replicas})" = 2 ]'
+  wait_for 120 "two ready replicas" sh -c '[ "$(kubectl get deployment hpa-web -o jsonpath={.status.readyReplicas})" = 2 ]'
   t_ready=$(date +%s.%N)
   t_dec=$(last_rescale)
   [ "$t_dec" != "$before" ] || { echo "no new SuccessfulRescale event" >&2; exit 1; }

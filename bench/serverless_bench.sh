@@ -52,14 +52,7 @@ trap cleanup EXIT
 exec 9>/tmp/mk-cluster.lock
 flock 9
 
-wait_for() {  # wait_for SECS WHAT CMD... : until CMD succeeds
-  local secs=$1 what=$2 deadline; shift 2
-  deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { echo "serverless_bench: timed out waiting for $what" >&2; return 1; }
-    sleep 0.1
-  done
-}
+source "$(dirname "$0")/lib.sh"
 ready_pool() {  # number of Ready pool pods
   kubectl get pods -l "$POOL_LABEL" -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
     awk '$1 == "True" && NF == 1' | wc -l
@@ -67,12 +60,6 @@ ready_pool() {  # number of Ready pool pods
 pool_full() { [ "$(ready_pool)" -ge "$1" ]; }
 no_pods_of() { [ "$(kubectl get pods -l "$FN_LABEL=$1" --no-headers 2>/dev/null | wc -l)" -eq 0 ]; }
 has_url() { kubectl get function "$1" -o jsonpath='{.status.url}' | grep -q '^http'; }
-# pcts FILE: "p50 X ms, p99 Y ms" of one-number-per-line milliseconds.
-pcts() {
-  sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "no samples"; exit }
-    i50 = int(0.5 * (NR - 1) + 0.5) + 1; i99 = int(0.99 * (NR - 1) + 0.5) + 1
-    printf "p50 %.1f ms, p99 %.1f ms (n=%d, max %.1f ms)", v[i50], v[i99], NR, v[NR] }'
-}
 jfield() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
 up() {  # up POOLSIZE
   export MK_SERVER_ARGS="--function-pool-size $1"

@@ -48,20 +48,7 @@ trap cleanup EXIT
 exec 9>/tmp/mk-cluster.lock
 flock 9
 
-wait_for() {  # wait_for SECS WHAT CMD... : until CMD succeeds
-  local secs=$1 what=$2 deadline; shift 2
-  deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { echo "workflow_bench: timed out waiting for $what" >&2; return 1; }
-    sleep 0.1
-  done
-}
-# pcts FILE: "p50 X ms, p99 Y ms" of one-number-per-line milliseconds.
-pcts() {
-  sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "no samples"; exit }
-    i50 = int(0.5 * (NR - 1) + 0.5) + 1; i99 = int(0.99 * (NR - 1) + 0.5) + 1
-    printf "p50 %.2f ms, p99 %.2f ms (n=%d, max %.2f ms)", v[i50], v[i99], NR, v[NR] }'
-}
+source "$(dirname "$0")/lib.sh"
 ready() { [ "$(kubectl get function "$1" -o jsonpath='{.status.readyInstances}')" -ge 1 ] 2>/dev/null; }
 in_node() { "$CL" exec 1 -- "$@"; }
 
@@ -166,10 +153,10 @@ awk '$4 != 10 { bad = 1 } END { exit bad }' "$TMP/chain.stats" || { echo "workfl
 awk '{ printf "%.3f\n", ($1 - $2) / $4 }' "$TMP/chain.stats" >"$TMP/chain.per-step"
 awk '{ print $1 }' "$TMP/chain.stats" >"$TMP/chain.total"
 awk '{ printf "%.3f\n", $2 / $4 }' "$TMP/chain.stats" >"$TMP/chain.fn"
-echo "| 10-step chain of no-op Tasks: run duration (startTime → completionTime), $RUNS runs | $(pcts "$TMP/chain.total") | |"
-echo "| … the function's own time per step (X-Duration-Ms) | $(pcts "$TMP/chain.fn") | |"
-echo "| **executor overhead per step** ((duration − Σ functionMs) / 10) | $(pcts "$TMP/chain.per-step") | p50 ≤ 2 ms |"
-echo "| … end to end at the client (POST /workflows, synchronous, node 1) | $(pcts "$TMP/e2e") | |"
+echo "| 10-step chain of no-op Tasks: run duration (startTime → completionTime), $RUNS runs | $(pcts "$TMP/chain.total" 2) | |"
+echo "| … the function's own time per step (X-Duration-Ms) | $(pcts "$TMP/chain.fn" 2) | |"
+echo "| **executor overhead per step** ((duration − Σ functionMs) / 10) | $(pcts "$TMP/chain.per-step" 2) | p50 ≤ 2 ms |"
+echo "| … end to end at the client (POST /workflows, synchronous, node 1) | $(pcts "$TMP/e2e" 2) | |"
 
 # ---- Parallel fan-out of 10 -------------------------------------------------------
 run_sync fan10 >/dev/null; run_sync fan10 >/dev/null
@@ -182,8 +169,8 @@ done
 stats "${names[@]}" >"$TMP/fan.stats"
 awk '{ print $1 }' "$TMP/fan.stats" >"$TMP/fan.total"
 awk '{ printf "%.3f\n", $1 - $3 }' "$TMP/fan.stats" >"$TMP/fan.over"
-echo "| Parallel fan-out, 10 branches of one no-op Task (one instance, 10 at once): run duration, $RUNS runs | $(pcts "$TMP/fan.total") | |"
-echo "| … minus the slowest branch's functionMs | $(pcts "$TMP/fan.over") | |"
+echo "| Parallel fan-out, 10 branches of one no-op Task (one instance, 10 at once): run duration, $RUNS runs | $(pcts "$TMP/fan.total" 2) | |"
+echo "| … minus the slowest branch's functionMs | $(pcts "$TMP/fan.over" 2) | |"
 
 # ---- trigger latency ---------------------------------------------------------------
 cat >"$TMP/trigger.yaml" <<EOF
@@ -217,4 +204,4 @@ for i in $(seq 1 "$FILES"); do
   [ -n "$s" ] || { echo "workflow_bench: no call for $n within 10 s" >&2; exit 1; }
   awk -v a="$t0" -v b="$s" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$TMP/trigger.lat"
 done
-echo "| **trigger latency**: file renamed into the watched dir → function started (fileChange, warm instance), $FILES files | $(pcts "$TMP/trigger.lat") | p50 ≤ 100 ms |"
+echo "| **trigger latency**: file renamed into the watched dir → function started (fileChange, warm instance), $FILES files | $(pcts "$TMP/trigger.lat" 2) | p50 ≤ 100 ms |"
