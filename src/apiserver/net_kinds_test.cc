@@ -8,47 +8,21 @@
 #include <nlohmann/json.hpp>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "test/fakes/mem_storage.h"
+#include "test/fakes/local_api_test.h"
 
 namespace minik8s::apiserver {
 namespace {
 
 using nlohmann::json;
 
-class NetKindsTest : public ::testing::Test {
+class NetKindsTest : public testing::LocalApiTest {
  protected:
-  void SetUp() override {
-    ApiServerOptions opts;
-    opts.port = 0;
-    auto s = ApiServer::start(store_, opts);
-    ASSERT_TRUE(s.is_ok()) << s.status().message();
-    server_ = std::move(s.value());
-  }
-  void TearDown() override {
-    if (server_) server_->stop();
-  }
-
-  LocalResponse call(const std::string& method, const std::string& target, const json& body = nullptr,
-                     const std::string& content_type = "application/json",
-                     const std::string& accept = "application/json") {
-    return server_->local_request(method, target, body.is_null() ? "" : body.dump(),
-                                  {{"Content-Type", content_type}, {"Accept", accept}});
-  }
-  json ok(const std::string& method, const std::string& target, const json& body = nullptr,
-          const std::string& content_type = "application/json") {
-    LocalResponse r = call(method, target, body, content_type);
-    EXPECT_LT(r.code, 300) << method << " " << target << ": " << r.body;
-    return json::parse(r.body, nullptr, false);
-  }
   std::vector<std::string> names(const json& list) {
     std::vector<std::string> out;
     for (const auto& i : list["items"]) out.push_back(i["metadata"]["name"].get<std::string>());
     std::sort(out.begin(), out.end());
     return out;
   }
-
-  testing::MemStorage store_;
-  std::unique_ptr<ApiServer> server_;
 };
 
 TEST_F(NetKindsTest, DescribeNodePodQuery) {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "minik8s/apiserver/apiserver.h"
-#include "test/fakes/mem_storage.h"
+#include "test/fakes/local_api_test.h"
 
 namespace minik8s::apiserver {
 namespace {
@@ -48,31 +48,8 @@ json trigger(const std::string& name, const std::string& schedule) {
           {"spec", {{"target", {{"function", "hello"}}}, {"schedule", schedule}}}};
 }
 
-class WorkflowKindsTest : public ::testing::Test {
+class WorkflowKindsTest : public testing::LocalApiTest {
  protected:
-  void SetUp() override {
-    ApiServerOptions opts;
-    opts.port = 0;
-    auto s = ApiServer::start(store_, opts);
-    ASSERT_TRUE(s.is_ok()) << s.status().message();
-    server_ = std::move(s.value());
-  }
-  void TearDown() override {
-    if (server_) server_->stop();
-  }
-
-  LocalResponse call(const std::string& method, const std::string& target, const json& body = nullptr,
-                     const std::string& content_type = "application/json",
-                     const std::string& accept = "application/json") {
-    return server_->local_request(method, target, body.is_null() ? "" : body.dump(),
-                                  {{"Content-Type", content_type}, {"Accept", accept}});
-  }
-  json ok(const std::string& method, const std::string& target, const json& body = nullptr,
-          const std::string& content_type = "application/json") {
-    LocalResponse r = call(method, target, body, content_type);
-    EXPECT_LT(r.code, 300) << method << " " << target << ": " << r.body;
-    return json::parse(r.body, nullptr, false);
-  }
   // A 422 whose only cause is on `field` with a message containing `msg`.
   json invalid(const std::string& method, const std::string& target, const json& body, const std::string& field,
                const std::string& msg, const std::string& content_type = "application/json") {
@@ -99,8 +76,6 @@ class WorkflowKindsTest : public ::testing::Test {
     return t;
   }
 
-  testing::MemStorage store_;
-  std::unique_ptr<ApiServer> server_;
 };
 
 TEST_F(WorkflowKindsTest, WorkflowCreatedWithDefaultsAndTable) {
