@@ -135,4 +135,34 @@ std::string normalize_ingress_path(std::string_view path) {
   return out.empty() ? "/" : out;
 }
 
+// "" when `p` is a directory path the agent may watch (docs/workflows.md
+// "fileChange"): it ends up in an inotify watch and a mkdir on the node.
+std::string watch_path_error(std::string_view sv) {
+  const std::string p(sv);
+  if (p.size() > 1024) return "must be no more than 1024 bytes";
+  if (p.empty() || p[0] != '/') return "must be an absolute path";
+  for (char c : p) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '/' || c == '-';
+    if (!ok) return "may contain only letters, digits, '.', '_', '-' and '/'";
+  }
+  if (p == "/") return "may not be the root directory";
+  if (p.back() == '/') return "may not end in '/'";
+  // Components: no empty ("//"), "." or "..".
+  size_t start = 1;
+  while (start <= p.size()) {
+    size_t slash = p.find('/', start);
+    std::string part = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    if (part.empty()) return "may not contain empty components ('//')";
+    if (part == "." || part == "..") return "may not contain '.' or '..' components";
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  for (const char* sys : {"/proc", "/sys", "/dev"}) {
+    std::string s = sys;
+    if (p == s || p.compare(0, s.size() + 1, s + "/") == 0) return "may not be under " + s;
+  }
+  return "";
+}
+
 }  // namespace minik8s::api

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kinds.h"
+#include "minik8s/api/address_rules.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/util/time.h"
 #include "validation.h"
@@ -273,34 +274,6 @@ void trigger_defaults(Json& obj) {
   }
 }
 
-// "" when `p` is a directory path the agent may watch (docs/workflows.md
-// "fileChange"): it ends up in an inotify watch and a mkdir on the node.
-std::string check_watch_path(const std::string& p) {
-  if (p.size() > kMaxPathBytes) return "must be no more than 1024 bytes";
-  if (p.empty() || p[0] != '/') return "must be an absolute path";
-  for (char c : p) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '/' || c == '-';
-    if (!ok) return "may contain only letters, digits, '.', '_', '-' and '/'";
-  }
-  if (p == "/") return "may not be the root directory";
-  if (p.back() == '/') return "may not end in '/'";
-  // Components: no empty ("//"), "." or "..".
-  size_t start = 1;
-  while (start <= p.size()) {
-    size_t slash = p.find('/', start);
-    std::string part = p.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part.empty()) return "may not contain empty components ('//')";
-    if (part == "." || part == "..") return "may not contain '.' or '..' components";
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  for (const char* sys : {"/proc", "/sys", "/dev"}) {
-    std::string s = sys;
-    if (p == s || p.compare(0, s.size() + 1, s + "/") == 0) return "may not be under " + s;
-  }
-  return "";
-}
 
 // A glob on a file name: `*`, `?` and file-name characters, no '/'.
 std::string check_pattern(const std::string& p) {
@@ -322,7 +295,7 @@ void validate_file_change(const Json& fc, FieldErrors& errs) {
   }
   std::string path = required_string(fc, "path", base + ".path", errs);
   if (!path.empty()) {
-    if (auto why = check_watch_path(path); !why.empty()) {
+    if (auto why = watch_path_error(path); !why.empty()) {
       errs.push_back({base + ".path", path.size() > kMaxPathBytes ? "Too long: " + why : v::invalid(path, why)});
     }
   }

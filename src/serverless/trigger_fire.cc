@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "minik8s/api/address_rules.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/api/selector.h"
 #include "minik8s/serverless/controllers.h"
@@ -341,33 +342,11 @@ Status record_trigger_skipped(client::Client& client, const Json& trigger, const
 }
 
 Status validate_watch_path(const std::string& path) {
-  // The API server's grammar (src/api/kinds_workflow.cc check_watch_path),
-  // again: the agent must not trust what it reads before touching the disk.
-  auto bad = [&](const std::string& why) {
-    return invalid("spec.fileChange.path: Invalid value: \"" + path.substr(0, 200) + "\": " + why);
-  };
-  if (path.size() > 1024) return bad("must be no more than 1024 bytes");
-  if (path.empty() || path.front() != '/') return bad("must be an absolute path");
-  for (char c : path) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-              c == '_' || c == '/' || c == '-';
-    if (!ok) return bad("may contain only letters, digits, '.', '_', '-' and '/'");
-  }
-  if (path == "/") return bad("may not be the root directory");
-  if (path.back() == '/') return bad("may not end in '/'");
-  size_t start = 1;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part.empty()) return bad("may not contain empty components ('//')");
-    if (part == "." || part == "..") return bad("may not contain '.' or '..' components");
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  for (const std::string sys : {"/proc", "/sys", "/dev"}) {
-    if (path == sys || path.compare(0, sys.size() + 1, sys + "/") == 0) return bad("may not be under " + sys);
-  }
-  return Status::ok();
+  // The API server's grammar again: the agent must not trust what it reads
+  // before touching the disk.
+  std::string why = api::watch_path_error(path);
+  if (why.empty()) return Status::ok();
+  return invalid("spec.fileChange.path: Invalid value: \"" + path.substr(0, 200) + "\": " + why);
 }
 
 bool file_pattern_match(std::string_view p, std::string_view s) {

@@ -7,7 +7,9 @@
 //     (pkg/apis/core/validation) and proxyutil.IsProxyableIP (pkg/proxy/util);
 //   - CIDR parsing and overlap (Node spec.podCIDR(s));
 //   - the path grammar of DNS objects that the nginx renderer
-//     (src/ingress/render.cc) can write unquoted.
+//     (src/ingress/render.cc) can write unquoted;
+//   - the directory grammar of fileChange Triggers, which the agent watches
+//     with inotify and creates (src/agent/file_triggers.cc).
 // All functions are pure, thread-safe and never throw.
 #pragma once
 
@@ -59,5 +61,10 @@ bool is_ingress_path(std::string_view path);
 // The form the ingress routes on: repeated '/' collapsed, trailing '/' dropped
 // ("/a//b/" → "/a/b", "//" → "/").
 std::string normalize_ingress_path(std::string_view path);
+
+// Why `path` is not a directory a fileChange Trigger may watch, "" when it
+// is: absolute, at most 1024 bytes of [A-Za-z0-9._/-], no empty, "." or ".."
+// component, no trailing '/', not "/" and not under /proc, /sys or /dev.
+std::string watch_path_error(std::string_view path);
 
 }  // namespace minik8s::api
