@@ -17,6 +17,7 @@ void add_other_kinds(std::vector<const ResourceType*>& out);
 void add_discovery_kinds(std::vector<const ResourceType*>& out);
 void add_serverless_kinds(std::vector<const ResourceType*>& out);
 void add_workflow_kinds(std::vector<const ResourceType*>& out);
+void add_gpu_kinds(std::vector<const ResourceType*>& out);
 
 namespace tbl {
 

@@ -30,6 +30,7 @@ std::vector<const ResourceType*> build() {
   add_discovery_kinds(out);
   add_serverless_kinds(out);
   add_workflow_kinds(out);
+  add_gpu_kinds(out);
   return out;
 }
 
