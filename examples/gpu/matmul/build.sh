@@ -18,6 +18,10 @@ cd "$(dirname "$0")"
 
 find_nvcc() {
   local c
+  if [ -n "${NVCC:-}" ] && ! [ -x "$NVCC" ]; then
+    echo "build.sh: NVCC=$NVCC is not an executable file" >&2
+    return 1
+  fi
   for c in "${NVCC:-}" "$(command -v nvcc 2>/dev/null || true)" "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" \
     /usr/local/cuda/bin/nvcc; do
     if [ -n "$c" ] && [ -x "$c" ]; then
@@ -65,8 +69,12 @@ arch_flags() {
     archs=$GPU_ARCH
   elif command -v nvidia-smi >/dev/null 2>&1 &&
     caps=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null) && [ -n "$caps" ]; then
-    archs=$(echo "$caps" | tr -d ' .' | grep -E '^[0-9]+$' | sort -u | sed 's/^/sm_/' | tr '\n' ' ')
-    echo "build.sh: GPU compute capability $(echo "$caps" | sort -u | tr '\n' ' ')→ $archs" >&2
+    archs=$(echo "$caps" | tr -d ' .' | grep -E '^[0-9]+$' | sort -u | sed 's/^/sm_/' | tr '\n' ' ' || true)
+    if [ -n "$archs" ]; then
+      echo "build.sh: GPU compute capability $(echo "$caps" | sort -u | tr '\n' ' ')→ $archs" >&2
+    else
+      echo "build.sh: could not read a compute capability from nvidia-smi ('$(echo "$caps" | head -n1)')" >&2
+    fi
   fi
 
   if [ -n "$archs" ]; then
