@@ -34,23 +34,23 @@ field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # The tiled SGEMM kernel beside cuBLAS, and matadd's bandwidth.
 bench_kernels() {
-  local nvcc
-  nvcc=$(find_nvcc)
+  local nvcc_bin
+  nvcc_bin=$(find_nvcc)
   if ! have_gpu; then
     echo "gpu_bench: kernels: SKIP (no NVIDIA GPU: nvidia-smi -L found none)"
     return 0
   fi
-  if [ -z "$nvcc" ]; then
+  if [ -z "$nvcc_bin" ]; then
     echo "gpu_bench: kernels: SKIP (nvcc not found on PATH or in /usr/local/cuda/bin)"
     return 0
   fi
   cp -r "$ROOT/examples/gpu/matmul" "$ROOT/examples/gpu/matadd" "$TMP/"
   rm -f "$TMP/matmul/matmul" "$TMP/matadd/matadd"
-  make -s -C "$TMP/matmul" NVCC="$nvcc" >"$TMP/build.log" 2>&1 &&
-    make -s -C "$TMP/matadd" NVCC="$nvcc" >>"$TMP/build.log" 2>&1 ||
+  make -s -C "$TMP/matmul" NVCC="$nvcc_bin" >"$TMP/build.log" 2>&1 &&
+    make -s -C "$TMP/matadd" NVCC="$nvcc_bin" >>"$TMP/build.log" 2>&1 ||
     { cat "$TMP/build.log" >&2; echo "gpu_bench: the CUDA examples did not build" >&2; return 1; }
   echo "GPU: $(nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader | head -n1);" \
-    "nvcc $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
+    "nvcc $("$nvcc_bin" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
   echo
   echo "| N | tiled kernel | cuBLAS SGEMM | kernel / cuBLAS | check |"
   echo "| --- | --- | --- | --- | --- |"
