@@ -102,8 +102,11 @@ else
     expect_rc "build.sh: GPU_ARCH with a bad name → error" 1 "bad architecture 'sm_8;0'" \
       env GPU_ARCH='sm_8;0' bash "$W/matmul/build.sh" --arch
   fi
+  # The Makefile's flags plus warnings as errors (host and device).
+  flags="-O3 -std=c++17 -lineinfo -Xcompiler -Wall,-Wextra,-Werror -Werror all-warnings"
   for p in matadd matmul; do
-    check_timed "$p: make${ARCH:+ GPU_ARCH=$ARCH}" make -s -C "$W/$p" ${ARCH:+GPU_ARCH=$ARCH}
+    check_timed "$p: make${ARCH:+ GPU_ARCH=$ARCH} (warnings are errors)" \
+      make -s -C "$W/$p" ${ARCH:+GPU_ARCH=$ARCH} NVCCFLAGS="$flags"
   done
   if [ "$HAVE_GPU" = 0 ]; then
     for p in matadd matmul; do
