@@ -36,28 +36,30 @@ bool sgemm_case(int M, int N, int K) {
   const float* a = A.data();
   const float* b = B.data();
   float* c = C.data();
-  emu_launch(sgemm::sgemm_grid(M, N), sgemm::kThreads, [&] { sgemm::sgemm_kernel(M, N, K, a, b, c); });
+  emu_launch(sgemm::sgemm_grid(M, N), sgemm::kThreads,
+             [&] { sgemm::sgemm_kernel(M, N, K, a, b, c); });
   double max_rel = 0;
   long bad = 0;
   for (int i = 0; i < M; ++i) {
     for (int j = 0; j < N; ++j) {
       double ref = 0, sabs = 0;
       for (int k = 0; k < K; ++k) {
-        const double p = static_cast<double>(A[static_cast<size_t>(i) * K + k]) * B[static_cast<size_t>(k) * N + j];
+        const double p = static_cast<double>(A[static_cast<size_t>(i) * K + k]) *
+                         B[static_cast<size_t>(k) * N + j];
         ref += p;
         sabs += std::fabs(p);
       }
       const double rel = std::fabs(C[static_cast<size_t>(i) * N + j] - ref) / (sabs > 0 ? sabs : 1);
       if (!(rel <= (K + 2) * static_cast<double>(FLT_EPSILON))) {
         if (bad++ < 3)
-          std::printf("  sgemm %dx%dx%d: C[%d][%d] = %g, want %g\n", M, N, K, i, j, C[static_cast<size_t>(i) * N + j],
-                      ref);
+          std::printf("  sgemm %dx%dx%d: C[%d][%d] = %g, want %g\n", M, N, K, i, j,
+                      C[static_cast<size_t>(i) * N + j], ref);
       }
       if (rel > max_rel || std::isnan(rel)) max_rel = rel;
     }
   }
-  std::printf("emu sgemm M=%d N=%d K=%d: max rel error %.3e, %ld wrong: %s\n", M, N, K, max_rel, bad,
-              bad ? "FAIL" : "PASS");
+  std::printf("emu sgemm M=%d N=%d K=%d: max rel error %.3e, %ld wrong: %s\n", M, N, K, max_rel,
+              bad, bad ? "FAIL" : "PASS");
   return bad == 0;
 }
 
@@ -68,11 +70,13 @@ bool matadd_case(size_t n, int sms) {
   const float* a = A.data();
   const float* b = B.data();
   float* c = C.data();
-  emu_launch(dim3(matadd::matadd_grid(n, sms)), matadd::kThreads, [&] { matadd::matadd_kernel(n, a, b, c); });
+  emu_launch(dim3(matadd::matadd_grid(n, sms)), matadd::kThreads,
+             [&] { matadd::matadd_kernel(n, a, b, c); });
   long bad = 0;
   for (size_t i = 0; i < n; ++i)
     if (!(C[i] == A[i] + B[i])) ++bad;
-  std::printf("emu matadd n=%zu (grid %u): %ld wrong: %s\n", n, matadd::matadd_grid(n, sms), bad, bad ? "FAIL" : "PASS");
+  std::printf("emu matadd n=%zu (grid %u): %ld wrong: %s\n", n, matadd::matadd_grid(n, sms), bad,
+              bad ? "FAIL" : "PASS");
   return bad == 0;
 }
 
@@ -84,8 +88,9 @@ int main() {
   };
   // Whole tiles; one element; edges in every dimension; K and N not
   // multiples of 4 (scalar loads and stores); K < one stage; several stages.
-  const Shape shapes[] = {{128, 128, 8}, {1, 1, 1},     {256, 128, 64}, {129, 130, 131}, {200, 257, 37},
-                          {64, 96, 4},   {130, 132, 5}, {3, 300, 2},    {300, 3, 17},    {128, 256, 24}};
+  const Shape shapes[] = {{128, 128, 8},  {1, 1, 1},     {256, 128, 64}, {129, 130, 131},
+                          {200, 257, 37}, {64, 96, 4},   {130, 132, 5},  {3, 300, 2},
+                          {300, 3, 17},   {128, 256, 24}};
   int cases = 0, failed = 0;
   for (const Shape& s : shapes) {
     ++cases;

@@ -21,7 +21,9 @@ const char* g_prog = "matadd";
 
 namespace {
 
-[[noreturn]] void usage() { die(kExitUsage, "usage: matadd N [REPEATS] [--out FILE]  (N 1..32768, REPEATS 1..1000)"); }
+[[noreturn]] void usage() {
+  die(kExitUsage, "usage: matadd N [REPEATS] [--out FILE]  (N 1..32768, REPEATS 1..1000)");
+}
 
 }  // namespace
 
@@ -56,8 +58,9 @@ int main(int argc, char** argv) {
   const size_t elems = static_cast<size_t>(n) * n;
   const size_t bytes = elems * sizeof(float);
   const unsigned grid = matadd::matadd_grid(elems, prop.multiProcessorCount);
-  std::printf("matadd: N=%d, repeats=%ld (+2 warm-up), %u blocks of %d threads, float4 grid-stride\n", n, repeats,
-              grid, matadd::kThreads);
+  std::printf(
+      "matadd: N=%d, repeats=%ld (+2 warm-up), %u blocks of %d threads, float4 grid-stride\n", n,
+      repeats, grid, matadd::kThreads);
 
   std::vector<float> A(elems), B(elems), C(elems);
   fill(A, 1u);
@@ -93,9 +96,12 @@ int main(int argc, char** argv) {
   const double gbs = 3.0 * bytes / (ms * 1e6);
   const double gflops = static_cast<double>(elems) / (ms * 1e6);
   report_line(out, "kernel: %.3f ms, %.1f GB/s, %.2f GFLOP/s\n", ms, gbs, gflops);
-  report_line(out, "check: %zu entries (all), max abs error %.3e: %s\n", elems, max_abs, pass ? "PASS" : "FAIL");
-  report_line(out, "RESULT matadd N=%d device=\"%s\" kernel_ms=%.3f gbs=%.1f gflops=%.2f max_abs_err=%.3e %s\n", n,
-              prop.name, ms, gbs, gflops, max_abs, pass ? "PASS" : "FAIL");
+  report_line(out, "check: %zu entries (all), max abs error %.3e: %s\n", elems, max_abs,
+              pass ? "PASS" : "FAIL");
+  report_line(
+      out,
+      "RESULT matadd N=%d device=\"%s\" kernel_ms=%.3f gbs=%.1f gflops=%.2f max_abs_err=%.3e %s\n",
+      n, prop.name, ms, gbs, gflops, max_abs, pass ? "PASS" : "FAIL");
   if (out && std::fclose(out) != 0) die(kExitUsage, "--out %s: %s", out_path, std::strerror(errno));
   return pass ? 0 : kExitFail;
 }

@@ -18,7 +18,8 @@ namespace matadd {
 constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
-    matadd_kernel(size_t n, const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C) {
+    matadd_kernel(size_t n, const float* __restrict__ A, const float* __restrict__ B,
+                  float* __restrict__ C) {
   const size_t n4 = n / 4;
   const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
   const size_t first = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;

@@ -35,12 +35,12 @@ constexpr int kExitFail = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitCuda = 3;
 
-#define CUDA_CHECK(expr)                                                                             \
-  do {                                                                                               \
-    cudaError_t err_ = (expr);                                                                       \
-    if (err_ != cudaSuccess)                                                                         \
-      die(kExitCuda, "CUDA error at %s:%d: %s: %s (%s)", __FILE__, __LINE__, #expr,                  \
-          cudaGetErrorString(err_), cudaGetErrorName(err_));                                         \
+#define CUDA_CHECK(expr)                                                            \
+  do {                                                                              \
+    cudaError_t err_ = (expr);                                                      \
+    if (err_ != cudaSuccess)                                                        \
+      die(kExitCuda, "CUDA error at %s:%d: %s: %s (%s)", __FILE__, __LINE__, #expr, \
+          cudaGetErrorString(err_), cudaGetErrorName(err_));                        \
   } while (0)
 
 // After a kernel launch: launch errors now, execution errors at the next sync.
@@ -53,7 +53,8 @@ inline cudaDeviceProp require_device() {
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
     die(kExitUsage,
-        "no usable CUDA device: cudaGetDeviceCount: %s (%s, %d devices); this program needs an NVIDIA "
+        "no usable CUDA device: cudaGetDeviceCount: %s (%s, %d devices); this program needs an "
+        "NVIDIA "
         "GPU and its driver (submit it as a GPUJob to a partition with GPUs)",
         err == cudaSuccess ? "no devices" : cudaGetErrorString(err),
         err == cudaSuccess ? "cudaSuccess" : cudaGetErrorName(err), count);
@@ -64,10 +65,10 @@ inline cudaDeviceProp require_device() {
   int rt = 0, drv = 0;
   CUDA_CHECK(cudaRuntimeGetVersion(&rt));
   CUDA_CHECK(cudaDriverGetVersion(&drv));
-  std::printf("%s: device 0 of %d: %s (sm_%d%d, %d SMs, %.1f GiB), runtime %d.%d, driver %d.%d\n", g_prog,
-              count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-              prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10, drv / 1000,
-              (drv % 1000) / 10);
+  std::printf("%s: device 0 of %d: %s (sm_%d%d, %d SMs, %.1f GiB), runtime %d.%d, driver %d.%d\n",
+              g_prog, count, prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+              prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), rt / 1000, (rt % 1000) / 10,
+              drv / 1000, (drv % 1000) / 10);
   return prop;
 }
 

@@ -59,8 +59,8 @@ void check_row(CheckResult& r, const std::vector<float>& A, const std::vector<fl
   for (int j = 0; j < n; ++j) check_entry(r, C[static_cast<size_t>(i) * n + j], ref[j], sabs[j], n);
 }
 
-CheckResult check(const std::vector<float>& A, const std::vector<float>& B, const std::vector<float>& C,
-                  int n) {
+CheckResult check(const std::vector<float>& A, const std::vector<float>& B,
+                  const std::vector<float>& C, int n) {
   CheckResult r;
   if (n <= 512) {
     for (int i = 0; i < n; ++i) check_row(r, A, B, C, n, i);
@@ -76,7 +76,8 @@ CheckResult check(const std::vector<float>& A, const std::vector<float>& B, cons
     const int j = static_cast<int>((x >> 8) % static_cast<uint32_t>(n));
     double ref = 0, sabs = 0;
     for (int k = 0; k < n; ++k) {
-      const double p = static_cast<double>(A[static_cast<size_t>(i) * n + k]) * B[static_cast<size_t>(k) * n + j];
+      const double p = static_cast<double>(A[static_cast<size_t>(i) * n + k]) *
+                       B[static_cast<size_t>(k) * n + j];
       ref += p;
       sabs += std::fabs(p);
     }
@@ -86,17 +87,18 @@ CheckResult check(const std::vector<float>& A, const std::vector<float>& B, cons
 }
 
 #ifndef MATMUL_NO_CUBLAS
-#define CUBLAS_CHECK(expr)                                                                                \
-  do {                                                                                                    \
-    cublasStatus_t st_ = (expr);                                                                          \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                     \
-      die(kExitCuda, "cuBLAS error at %s:%d: %s: %s (%d)", __FILE__, __LINE__, #expr,                     \
-          cublasGetStatusString(st_), static_cast<int>(st_));                                             \
+#define CUBLAS_CHECK(expr)                                                            \
+  do {                                                                                \
+    cublasStatus_t st_ = (expr);                                                      \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                 \
+      die(kExitCuda, "cuBLAS error at %s:%d: %s: %s (%d)", __FILE__, __LINE__, #expr, \
+          cublasGetStatusString(st_), static_cast<int>(st_));                         \
   } while (0)
 #endif
 
 [[noreturn]] void usage() {
-  die(kExitUsage, "usage: matmul N [REPEATS] [--cublas] [--out FILE]  (N 1..16384, REPEATS 1..1000)");
+  die(kExitUsage,
+      "usage: matmul N [REPEATS] [--cublas] [--out FILE]  (N 1..16384, REPEATS 1..1000)");
 }
 
 }  // namespace
@@ -116,7 +118,8 @@ int main(int argc, char** argv) {
     } else if (a == "-h" || a == "--help") {
       usage();
     } else if (!a.empty() && a[0] == '-') {
-      die(kExitUsage, "unknown option '%s' (usage: matmul N [REPEATS] [--cublas] [--out FILE])", argv[i]);
+      die(kExitUsage, "unknown option '%s' (usage: matmul N [REPEATS] [--cublas] [--out FILE])",
+          argv[i]);
     } else if (positional == 0) {
       n_arg = parse_long(argv[i], "N", 1, 16384), ++positional;
     } else if (positional == 1) {
@@ -127,7 +130,9 @@ int main(int argc, char** argv) {
   }
   if (n_arg < 0) usage();
 #ifdef MATMUL_NO_CUBLAS
-  if (use_cublas) die(kExitUsage, "--cublas: this binary was built without cuBLAS (no libcublas found at build time)");
+  if (use_cublas)
+    die(kExitUsage,
+        "--cublas: this binary was built without cuBLAS (no libcublas found at build time)");
 #endif
   const int n = static_cast<int>(n_arg);
   FILE* out = nullptr;
@@ -138,8 +143,10 @@ int main(int argc, char** argv) {
   const size_t elems = static_cast<size_t>(n) * n;
   const size_t bytes = elems * sizeof(float);
   const double flops = 2.0 * n * static_cast<double>(n) * n;
-  std::printf("matmul: N=%d, repeats=%ld (+2 warm-up), kernel tiled %dx%dx%d, %dx%d outputs per thread, %d threads\n",
-              n, repeats, sgemm::kBM, sgemm::kBN, sgemm::kBK, sgemm::kTM, sgemm::kTN, sgemm::kThreads);
+  std::printf(
+      "matmul: N=%d, repeats=%ld (+2 warm-up), kernel tiled %dx%dx%d, %dx%d outputs per thread, %d "
+      "threads\n",
+      n, repeats, sgemm::kBM, sgemm::kBN, sgemm::kBK, sgemm::kTM, sgemm::kTN, sgemm::kThreads);
 
   std::vector<float> A(elems), B(elems), C(elems);
   fill(A, 1u);
@@ -182,16 +189,20 @@ int main(int argc, char** argv) {
     const float one = 1.f, zero = 0.f;
     // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first.
     const float cms = time_ms(
-        [&] { CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, dB, n, dA, n, &zero, dC, n)); },
+        [&] {
+          CUBLAS_CHECK(
+              cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, dB, n, dA, n, &zero, dC, n));
+        },
         2, static_cast<int>(repeats));
     cublas_gflops = flops / (cms * 1e6);
     CUDA_CHECK(cudaMemcpy(C.data(), dC, bytes, cudaMemcpyDeviceToHost));
     const CheckResult cc = check(A, B, C, n);
     CUBLAS_CHECK(cublasDestroy(h));
     pass = pass && cc.pass;
-    report_line(out, "cublas: %.3f ms, %.1f GFLOP/s; kernel/cublas %.2f\n", cms, cublas_gflops, gflops / cublas_gflops);
-    report_line(out, "cublas check: max abs error %.3e, max rel error %.3e: %s\n", cc.max_abs, cc.max_rel,
-                cc.pass ? "PASS" : "FAIL");
+    report_line(out, "cublas: %.3f ms, %.1f GFLOP/s; kernel/cublas %.2f\n", cms, cublas_gflops,
+                gflops / cublas_gflops);
+    report_line(out, "cublas check: max abs error %.3e, max rel error %.3e: %s\n", cc.max_abs,
+                cc.max_rel, cc.pass ? "PASS" : "FAIL");
 #endif
   }
 
@@ -199,7 +210,9 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaFree(dB));
   CUDA_CHECK(cudaFree(dC));
   // One line for scripts (bench/gpu_bench.sh reads it).
-  report_line(out, "RESULT matmul N=%d device=\"%s\" kernel_ms=%.3f kernel_gflops=%.1f cublas_gflops=%.1f max_abs_err=%.3e %s\n",
+  report_line(out,
+              "RESULT matmul N=%d device=\"%s\" kernel_ms=%.3f kernel_gflops=%.1f "
+              "cublas_gflops=%.1f max_abs_err=%.3e %s\n",
               n, prop.name, ms, gflops, cublas_gflops, ck.max_abs, pass ? "PASS" : "FAIL");
   if (out && std::fclose(out) != 0) die(kExitUsage, "--out %s: %s", out_path, std::strerror(errno));
   return pass ? 0 : kExitFail;

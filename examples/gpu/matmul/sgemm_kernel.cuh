@@ -49,8 +49,8 @@ static_assert(kBK * kBN == 4 * kThreads, "one float4 of B per thread per stage")
 
 // Loads 4 consecutive floats p[col..col+3] of a row with `cols` columns,
 // zeros past the edge; `vec` means the float4 load is aligned and in bounds.
-__device__ __forceinline__ float4 load4(const float* __restrict__ row, int col, int cols, bool row_ok,
-                                        bool vec) {
+__device__ __forceinline__ float4 load4(const float* __restrict__ row, int col, int cols,
+                                        bool row_ok, bool vec) {
   float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
   if (!row_ok) return v;
   if (vec && col + 3 < cols) return *reinterpret_cast<const float4*>(row + col);
@@ -89,7 +89,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   // Stage 0.
   float4 a_next = load4(a_ptr, a_k, K, a_row_ok, vec_a);
-  float4 b_next = load4(B + static_cast<size_t>(b_k < K ? b_k : 0) * N, block_col + b_col, N, b_k < K, vec_b);
+  float4 b_next =
+      load4(B + static_cast<size_t>(b_k < K ? b_k : 0) * N, block_col + b_col, N, b_k < K, vec_b);
   As[0][a_k + 0][a_row] = a_next.x;
   As[0][a_k + 1][a_row] = a_next.y;
   As[0][a_k + 2][a_row] = a_next.z;
@@ -110,7 +111,8 @@ __global__ void __launch_bounds__(kThreads, 2)
       const int k0 = (kt + 1) * kBK;
       a_next = load4(a_ptr, k0 + a_k, K, a_row_ok, vec_a);
       const int bk = k0 + b_k;
-      b_next = load4(B + static_cast<size_t>(bk < K ? bk : 0) * N, block_col + b_col, N, bk < K, vec_b);
+      b_next =
+          load4(B + static_cast<size_t>(bk < K ? bk : 0) * N, block_col + b_col, N, bk < K, vec_b);
     }
 #pragma unroll
     for (int k = 0; k < kBK; ++k) {
