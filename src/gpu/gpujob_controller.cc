@@ -82,6 +82,15 @@ bool submitter_running(const Json* pod) {
   return pod && !terminating(*pod) && pod_phase(*pod) == "Running" && stuck_waiting(*pod).first.empty();
 }
 
+// A submitter pod that started, or may still start, and would act on
+// spec.cancel itself: scheduled, not being deleted, not ended, not stuck.
+bool submitter_may_act(const Json* pod) {
+  return pod && !terminating(*pod) && !sfield(field(*pod, "spec"), "nodeName").empty() &&
+         pod_phase(*pod) != "Failed" && pod_phase(*pod) != "Succeeded" && stuck_waiting(*pod).first.empty();
+}
+
+bool cancel_requested(const Json& job) { return api::bfield(field(job, "spec"), "cancel"); }
+
 // Why a pod ended: its status message/reason, else the container's last
 // termination.
 std::string pod_failure(const Json& pod) {
@@ -297,6 +306,26 @@ struct GPUJobController::Impl : client::Controller {
     const std::string phase = sfield(field(job, "status"), "phase");
     if (terminal_phase(phase)) return client::ReconcileResult::done();
 
+    // Cancelled before submission with no submitter to do it (none, not
+    // scheduled, stuck or ended): the controller ends the job itself.
+    if (cancel_requested(job) && sfield(field(job, "status"), "jobId").empty() && !submitter_may_act(pod)) {
+      const std::string msg = "cancelled before submission";
+      auto w = write_status(job, [&](Json& st, const Json& fresh) {
+        if (terminal_phase(sfield(st, "phase")) || !sfield(st, "jobId").empty() || !cancel_requested(fresh))
+          return false;
+        st["phase"] = "Cancelled";
+        st["reason"] = "Cancelled";
+        st["message"] = msg;
+        if (pod) st["submitterPod"] = pod_name;
+        if (sfield(st, "endTime").empty()) st["endTime"] = now();
+        set_condition(st, "Submitted", false, "Cancelled", msg, now());
+        return true;
+      });
+      if (!w) return w.status();
+      if (*w) record(job, "Normal", "Cancelled", "Cancelled before submission");
+      return client::ReconcileResult::done();
+    }
+
     const std::string cname = cluster_name(job);
     ObjectPtr cluster = clusters->indexer().get(cname);
     if (!cluster && !pod) {
@@ -380,7 +409,8 @@ struct GPUJobController::Impl : client::Controller {
     Result<bool> w = false;
     if (!reason.empty()) {
       w = set_pending(job, reason, message, pod_name);
-      if (w && *w && stuck_reason(reason) && sfield(field(job, "status"), "reason") != reason)
+      // One Event per stuck spell (ErrImagePull and ImagePullBackOff alternate).
+      if (w && *w && stuck_reason(reason) && !stuck_reason(sfield(field(job, "status"), "reason")))
         record(job, "Warning", reason, message);
     } else {
       // Running: the submitter takes over; a reason of ours is cleared.

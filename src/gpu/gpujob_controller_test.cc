@@ -384,6 +384,65 @@ TEST_F(GPUJobControllerTest, SubmitterPodIsCollectedWithItsJob) {
   EXPECT_TRUE(submitter_pods().empty());
 }
 
+TEST_F(GPUJobControllerTest, CancelBeforeSubmissionWithoutASubmitterCancels) {
+  make_job("nocluster", "hpc");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return status_of("nocluster", "reason") == "SlurmClusterNotFound"; }));
+  auto r = client_->patch(jobs(), kNs, "nocluster", client::PatchType::kMerge, {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_TRUE(eventually([&] { return status_of("nocluster", "phase") == "Cancelled"; }));
+  EXPECT_EQ(status_of("nocluster", "message"), "cancelled before submission");
+  EXPECT_FALSE(status_of("nocluster", "endTime").empty());
+  EXPECT_TRUE(eventually([&] { return !events_for("nocluster", "Cancelled").empty(); }));
+  // Terminal: a cluster appearing now brings no pod.
+  uint64_t before = reconciles();
+  make_cluster("hpc");
+  ASSERT_NO_FATAL_FAILURE(settle(before));
+  EXPECT_TRUE(submitter_pods().empty());
+}
+
+TEST_F(GPUJobControllerTest, CancelWithAScheduledSubmitterIsLeftToIt) {
+  make_cluster("default");
+  make_job("k");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return exists(pods(), "k-submitter"); }));
+  // Bound to a node and starting (the kubelet would run it): the submitter cancels.
+  Json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", "k-submitter"}, {"namespace", kNs}}},
+                  {"target", {{"kind", "Node"}, {"name", "node-1"}}}};
+  auto b = client_->rest().request("POST", "/api/v1/namespaces/default/pods/k-submitter/binding", binding.dump(),
+                                   "application/json");
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  ASSERT_LT(b->status, 300) << b->body;
+  ASSERT_TRUE(eventually([&] { return !api::sfield(get(pods(), "k-submitter")["spec"], "nodeName").empty(); }));
+  uint64_t before = reconciles();
+  auto r = client_->patch(jobs(), kNs, "k", client::PatchType::kMerge, {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_NO_FATAL_FAILURE(settle(before));
+  EXPECT_EQ(status_of("k", "phase"), "Pending");
+  // Stuck on its image: nobody can act on the cancel but the controller.
+  ASSERT_NO_FATAL_FAILURE(patch_status(
+      pods(), "k-submitter",
+      {{"phase", "Pending"}, {"containerStatuses", container_status({{"waiting", {{"reason", "ImagePullBackOff"}}}})}}));
+  ASSERT_TRUE(eventually([&] { return status_of("k", "phase") == "Cancelled"; }));
+}
+
+TEST_F(GPUJobControllerTest, OneEventPerStuckSpell) {
+  make_cluster("default");
+  make_job("s");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return exists(pods(), "s-submitter"); }));
+  for (const char* reason : {"ErrImagePull", "ImagePullBackOff", "ErrImagePull", "ImagePullBackOff"}) {
+    ASSERT_NO_FATAL_FAILURE(patch_status(
+        pods(), "s-submitter",
+        {{"phase", "Pending"}, {"containerStatuses", container_status({{"waiting", {{"reason", reason}}}})}}));
+    ASSERT_TRUE(eventually([&] { return status_of("s", "reason") == reason; }));
+  }
+  ASSERT_TRUE(eventually([&] { return events_for("s", "ErrImagePull").size() == 1; }));
+  EXPECT_TRUE(events_for("s", "ImagePullBackOff").empty());
+}
+
 TEST_F(GPUJobControllerTest, PodOfTheSameNameNotOwnedIsAConflict) {
   make_cluster("default");
   Json p = {{"apiVersion", "v1"},

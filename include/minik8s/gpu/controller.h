@@ -16,6 +16,9 @@
 //     cancel it with scancel N" in the last case); otherwise the submitter
 //     cancels the Slurm job and removes it;
 //   - terminal job (Completed, Failed, Cancelled): nothing;
+//   - spec.cancel with no jobId and no submitter that could act on it (no
+//     pod, or one unscheduled, stuck or ended): phase Cancelled, reason
+//     Cancelled ("cancelled before submission"), no pod created;
 //   - no SlurmCluster of that name: phase Pending, reason
 //     SlurmClusterNotFound (condition Submitted False, Warning Event);
 //   - no submitter pod: creates it (submitter_pod()), phase Pending, reason
