@@ -387,7 +387,7 @@ struct GPUJobController::Impl : client::Controller {
         return client::ReconcileResult::requeue_after(kConflictRetry);
       }
       record(job, "Normal", "SubmitterCreated", "Created submitter pod " + pod_name);
-      auto w = set_pending(job, "SubmitterNotRunning", "waiting for submitter pod " + pod_name,
+      auto w = set_pending(job, "SubmitterNotRunning", "submitter pod " + pod_name + " is Pending",
                            pod_name);
       if (!w) return w.status();
       return client::ReconcileResult::done();
