@@ -160,7 +160,10 @@ class GpuJobCmd {
     if (!o_.source.empty()) {
       auto packed = pack_source(o_.source);
       if (!packed) return fail("error: " + packed.status().message());
-      if (Status s = api_.connect(); !s) return fail(server_error(s));
+      // The server judges the rest of the job (a taken name, a bad field)
+      // before up to 64 MiB travel: a dry run without the source.
+      auto dry = api_.call("POST", path("", ns) + "?dryRun=All", doc.dump());
+      if (!dry) return fail(server_error(dry.status()));
       auto hash = client::upload_blob(api_.rest(), packed->bytes);
       if (!hash) return fail(server_error(hash.status()));
       doc["spec"]["source"] = {{"hash", *hash}, {"filename", packed->filename}};
@@ -286,9 +289,8 @@ class GpuJobCmd {
             for (const auto& f : api::field_at(*g, {"metadata", "finalizers"}))
               if (f.is_string()) fin += (fin.empty() ? "" : ", ") + f.get<std::string>();
           }
-          return fail("error: timed out after " +
-                      format_duration_ms(static_cast<double>(limit_ms)) + " waiting for gpujob \"" +
-                      o_.name + "\" to go" + (fin.empty() ? "" : " (finalizers: " + fin + ")"));
+          return fail("error: timed out after " + o_.timeout + " waiting for gpujob \"" + o_.name +
+                      "\" to go" + (fin.empty() ? "" : " (finalizers: " + fin + ")"));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }

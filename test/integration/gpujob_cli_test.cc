@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "minik8s/apiserver/code_store.h"
 #include "minik8s/cli/mkctl.h"
 #include "src/cli/pack.h"
 #include "test/fakes/eventually.h"
@@ -199,7 +200,7 @@ TEST_F(GpuJobCliTest, DeleteWaitTimesOutNamingTheFinalizer) {
   ASSERT_EQ(req("PATCH", kJobs + "/matmul", fin.dump(), "application/merge-patch+json").code, 200);
   auto r = mkctl({"gj", "delete", "matmul", "--wait", "--timeout", "300ms"});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err.rfind("error: timed out after 300.0ms waiting for gpujob \"matmul\" to go "
+  EXPECT_EQ(r.err.rfind("error: timed out after 300ms waiting for gpujob \"matmul\" to go "
                         "(finalizers: ",
                         0),
             0u)
@@ -254,6 +255,13 @@ TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
   auto blob = req("GET", kBlobs + "/" + src["hash"].get<std::string>());
   ASSERT_EQ(blob.code, 200);
   EXPECT_EQ(blob.body, *packed);  // the deterministic archive, as packed here
+
+  // A job the server refuses (the name is taken) uploads nothing.
+  std::string other = write("other.cu", "int other;\n");
+  auto dup = mkctl({"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source", other});
+  EXPECT_EQ(dup.rc, 1);
+  EXPECT_EQ(dup.err.rfind("Error from server (AlreadyExists): ", 0), 0u) << dup.err;
+  EXPECT_EQ(req("GET", kBlobs + "/" + apiserver::CodeStore::hash_of("int other;\n")).code, 404);
 
   // A single file goes as it is, under its name.
   std::string yaml2 = kJobYaml;
