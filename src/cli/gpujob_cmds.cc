@@ -164,6 +164,9 @@ class GpuJobCmd {
       // before up to 64 MiB travel: a dry run without the source.
       auto dry = api_.call("POST", path("", ns) + "?dryRun=All", doc.dump());
       if (!dry) return fail(server_error(dry.status()));
+      // This server's dry run does not look for a job of the same name.
+      if (api_.call("GET", path(n, ns)))
+        return fail(server_error(already_exists("gpujobs.minik8s.io \"" + n + "\" already exists")));
       auto hash = client::upload_blob(api_.rest(), packed->bytes);
       if (!hash) return fail(server_error(hash.status()));
       doc["spec"]["source"] = {{"hash", *hash}, {"filename", packed->filename}};
