@@ -15,8 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 #include "minik8s/apiserver/code_store.h"
@@ -58,9 +58,9 @@ void set_blob_dir(Options& o, const std::string& dir) {
 class GpuJobCliTest : public testing::ApiServerFixture {
  protected:
   void configure(apiserver::ApiServerOptions& o) override {
-    blob_dir_ = std::filesystem::temp_directory_path() /
-                ("mk-gjcli-blobs-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(std::random_device{}()));
+    blob_dir_ =
+        std::filesystem::temp_directory_path() / ("mk-gjcli-blobs-" + std::to_string(::getpid()) +
+                                                  "-" + std::to_string(std::random_device{}()));
     set_blob_dir(o, blob_dir_.string());
   }
   void TearDown() override {
@@ -120,12 +120,11 @@ TEST_F(GpuJobCliTest, SubmitGetDescribeCancelDelete) {
       << g.out;
 
   // Queued in Slurm: the table and the job id, submit time, reason and query.
-  ASSERT_NO_FATAL_FAILURE(set_status(
-      "matmul", {{"phase", "Queued"},
-                 {"jobId", "42"},
-                 {"submitTime", "2026-12-07T18:00:01Z"},
-                 {"reason", "Resources"},
-                 {"queryCommand", "scontrol show job 42"}}));
+  ASSERT_NO_FATAL_FAILURE(set_status("matmul", {{"phase", "Queued"},
+                                                {"jobId", "42"},
+                                                {"submitTime", "2026-12-07T18:00:01Z"},
+                                                {"reason", "Resources"},
+                                                {"queryCommand", "scontrol show job 42"}}));
   auto q = mkctl({"gj", "list"});
   ASSERT_EQ(q.rc, 0) << q.err;
   EXPECT_NE(q.out.find("\nmatmul   Queued   42      <none>"), std::string::npos) << q.out;
@@ -153,12 +152,14 @@ TEST_F(GpuJobCliTest, SubmitGetDescribeCancelDelete) {
   // Nothing to download and no submitter pod yet: one clear line each.
   auto dl = mkctl({"gj", "download", "matmul", "-o", (dir() / "r").string()});
   EXPECT_EQ(dl.rc, 1);
-  EXPECT_EQ(dl.err, "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the "
-                    "job ends\n");
+  EXPECT_EQ(dl.err,
+            "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the "
+            "job ends\n");
   auto lg = mkctl({"gj", "logs", "matmul"});
   EXPECT_EQ(lg.rc, 1);
-  EXPECT_EQ(lg.err, "error: gpujob \"matmul\" has no submitter pod (matmul-submitter not found; "
-                    "phase Queued, reason Resources)\n");
+  EXPECT_EQ(lg.err,
+            "error: gpujob \"matmul\" has no submitter pod (matmul-submitter not found; "
+            "phase Queued, reason Resources)\n");
 
   auto c = mkctl({"gj", "cancel", "matmul"});
   ASSERT_EQ(c.rc, 0) << c.err;
@@ -211,11 +212,13 @@ TEST_F(GpuJobCliTest, DeleteWaitTimesOutNamingTheFinalizer) {
 }
 
 TEST_F(GpuJobCliTest, BadInputIsRefusedBeforeAnythingIsCreated) {
-  auto pod = mkctl({"gj", "submit", "-f",
-                    write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n")});
+  auto pod =
+      mkctl({"gj", "submit", "-f",
+             write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n")});
   EXPECT_EQ(pod.rc, 1);
   EXPECT_NE(pod.err.find("kind is \"Pod\", not GPUJob"), std::string::npos) << pod.err;
-  auto two = mkctl({"gj", "submit", "-f", write("two.yaml", std::string(kJobYaml) + "---\n" + kJobYaml)});
+  auto two =
+      mkctl({"gj", "submit", "-f", write("two.yaml", std::string(kJobYaml) + "---\n" + kJobYaml)});
   EXPECT_EQ(two.rc, 1);
   EXPECT_NE(two.err.find("expected one GPUJob, found 2 documents"), std::string::npos) << two.err;
   std::string missing = (dir() / "no-such-src").string();
@@ -240,12 +243,13 @@ TEST_F(GpuJobCliTest, BadInputIsRefusedBeforeAnythingIsCreated) {
 }
 
 TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
-  if (!have_blobs()) GTEST_SKIP() << "this API server has no blob store (ApiServerOptions::blob_dir)";
+  if (!have_blobs())
+    GTEST_SKIP() << "this API server has no blob store (ApiServerOptions::blob_dir)";
   write("prog/Makefile", "all:\n\tcc -o add add.c\n");
   write("prog/add.c", "int main() { return 0; }\n");
   write("prog/.git/HEAD", "ref\n");
-  auto s = mkctl({"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source",
-                  (dir() / "prog").string()});
+  auto s = mkctl(
+      {"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source", (dir() / "prog").string()});
   ASSERT_EQ(s.rc, 0) << s.err;
   EXPECT_EQ(s.out, "gpujob.minik8s.io/matmul submitted\n");
   Json src = job("matmul")["spec"]["source"];
@@ -283,10 +287,11 @@ TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
   ASSERT_EQ(up.code, 201) << up.body;
   std::string hash = up.j()["hash"];
   ASSERT_NO_FATAL_FAILURE(set_status(
-      "matmul", {{"phase", "Completed"},
-                 {"jobId", "41"},
-                 {"exitCode", 0},
-                 {"result", {{"hash", hash}, {"size", res->size()}, {"files", {"out.txt", "sub/C.bin"}}}}}));
+      "matmul",
+      {{"phase", "Completed"},
+       {"jobId", "41"},
+       {"exitCode", 0},
+       {"result", {{"hash", hash}, {"size", res->size()}, {"files", {"out.txt", "sub/C.bin"}}}}}));
   std::string out_dir = (dir() / "results").string();
   auto dl = mkctl({"gj", "download", "matmul", "-o", out_dir});
   ASSERT_EQ(dl.rc, 0) << dl.err;
