@@ -161,6 +161,21 @@ TEST_F(GpuJobCliTest, SubmitGetDescribeCancelDelete) {
             "error: gpujob \"matmul\" has no submitter pod (matmul-submitter not found; "
             "phase Queued, reason Resources)\n");
 
+  // With a submitter pod, logs asks pods/log for its container "submitter"
+  // (here it has another one too, and no node: the server says so).
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "matmul-submitter"}}},
+              {"spec",
+               {{"containers",
+                 {{{"name", "helper"}, {"image", "busybox"}},
+                  {{"name", "submitter"}, {"image", "minik8s.io/slurm-submitter:1"}}}}}}};
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod).code, 201);
+  auto lp = mkctl({"gj", "logs", "matmul"});
+  EXPECT_EQ(lp.rc, 1);
+  EXPECT_NE(lp.err.find("pod matmul-submitter does not have a host assigned"), std::string::npos)
+      << lp.err;
+
   auto c = mkctl({"gj", "cancel", "matmul"});
   ASSERT_EQ(c.rc, 0) << c.err;
   EXPECT_EQ(c.out, "gpujob.minik8s.io/matmul cancel requested\n");
