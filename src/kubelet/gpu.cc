@@ -46,6 +46,9 @@ class ExecRunner : public CommandRunner {
       return internal_error(std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
+      sigset_t none;  // the agent blocks its stop signals; the program should not inherit that
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
       dup2(out[1], 1);
       int devnull = open("/dev/null", O_RDWR);
       if (devnull >= 0) {
