@@ -14,6 +14,9 @@ fi
 source "$(dirname "$0")/need_kubectl.sh"; need_kubectl
 source "$(dirname "$0")/lib.sh"
 NGPU=$(nvidia-smi -L | grep -c '^GPU [0-9]')
+# CUDA needs /dev/nvidia-uvm; the driver creates it on first CUDA use on the
+# host, which may not have happened yet (the agent looks once, at start-up).
+if [ ! -e /dev/nvidia-uvm ] && command -v nvidia-modprobe >/dev/null 2>&1; then nvidia-modprobe -u -c=0; fi
 start_up "e2e-gpu-$$"
 D=$E2E_DIR
 expect_out "node advertises nvidia.com/gpu: $NGPU" "^$NGPU $NGPU$" \
