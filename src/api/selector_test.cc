@@ -41,9 +41,12 @@ TEST(LabelSelectorTest, ParsesAllOperators) {
 }
 
 TEST(LabelSelectorTest, RejectsBadTerms) {
+  // Named: a temporary's c_str() in the list would dangle inside the loop
+  // (range-for extends only the initializer_list, not the string).
+  const std::string long_key(64, 'k');
   for (const char* s : {"app=web,", ",", "a b", "a in", "a in (x", "a in ()", "a=b=c", "=x",
                         "a>1", "bad key=x", "a=-x", "a/b/c=x", "UPPER.com/x=y", "!",
-                        "a in x", "a notin (x y)", std::string(64, 'k').c_str()}) {
+                        "a in x", "a notin (x y)", long_key.c_str()}) {
     auto r = LabelSelector::parse(s);
     EXPECT_FALSE(r.is_ok()) << s;
     if (!r.is_ok()) {
