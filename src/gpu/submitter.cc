@@ -494,7 +494,9 @@ Status Submitter::run() {
     id = id.substr(0, id.find(';'));
     if (sb->exit_code != 0 || id.empty() || !std::all_of(id.begin(), id.end(), ::isdigit)) {
       std::string msg = error_line(sb->err + "\n" + sb->out);
-      return fail("SubmitRejected", "sbatch: " + (msg.empty() ? "exit code " + std::to_string(sb->exit_code) : msg));
+      if (msg.empty()) msg = "exit code " + std::to_string(sb->exit_code);
+      if (msg.rfind("sbatch:", 0) != 0) msg = "sbatch: " + msg;
+      return fail("SubmitRejected", msg);
     }
     s.job_id = id;
     (void)write_file_atomically(meta + "/job_id", id + "\n");

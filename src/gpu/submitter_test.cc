@@ -248,7 +248,7 @@ TEST_F(SubmitterTest, SbatchRejectionIsSubmitRejected) {
   json j = get_job();
   EXPECT_EQ(j["status"]["phase"], "Failed");
   EXPECT_EQ(j["status"]["reason"], "SubmitRejected");
-  EXPECT_NE(j["status"].value("message", "").find("Invalid partition name specified"), std::string::npos)
+  EXPECT_EQ(j["status"].value("message", ""), "sbatch: error: Batch job submission failed: Invalid partition name specified")
       << j["status"].dump();
   EXPECT_FALSE(j["status"].contains("jobId"));
   EXPECT_TRUE(has_event("SubmitRejected"));
