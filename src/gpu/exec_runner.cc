@@ -114,6 +114,8 @@ class ExecRunner : public Runner {
 
 }  // namespace
 
-std::unique_ptr<Runner> make_exec_runner(std::string bin_dir) { return std::make_unique<ExecRunner>(std::move(bin_dir)); }
+std::unique_ptr<Runner> make_exec_runner(std::string bin_dir) {
+  return std::make_unique<ExecRunner>(std::move(bin_dir));
+}
 
 }  // namespace minik8s::gpu
