@@ -329,6 +329,18 @@ TEST_F(UtcTest, ScontrolFailedCancelledRunningPending) {
   EXPECT_EQ(p->submit_time, "2026-12-07T18:05:59Z");
 }
 
+// A job minik8s-submitter itself submitted (--output=out-%j.txt) to the
+// private Slurm: StdOut comes back resolved.
+TEST_F(UtcTest, ScontrolJobOfTheSubmitter) {
+  auto j = parse_scontrol_job(testdata("scontrol_submitted_by_submitter.txt"));
+  ASSERT_TRUE(j.is_ok()) << j.status().message();
+  EXPECT_EQ(j->job_id, "11");
+  EXPECT_EQ(j->name, "mk-b6049b22-e6a8-47ec-9533-6230f75692d6");
+  EXPECT_EQ(phase_for_state(j->state), "Completed");
+  EXPECT_EQ(j->std_out, "/tmp/mksub-real/work2/default/cprog-b6049b22/out-11.txt");
+  EXPECT_EQ(j->exit_code.value_or(-1), 0);
+}
+
 TEST(Scontrol, GoneAndGarbage) {
   auto g = parse_scontrol_job("slurm_load_jobs error: Invalid job id specified\n");
   EXPECT_EQ(g.status().code(), Code::kNotFound);
