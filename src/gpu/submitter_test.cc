@@ -97,16 +97,18 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
     rest_ = std::move(*r);
     client_ = std::make_unique<client::Client>(*rest_);
     runner_ = make_exec_runner(bin_);
-    ok("POST", "/apis/minik8s.io/v1/slurmclusters",
-       {{"apiVersion", "minik8s.io/v1"},
-        {"kind", "SlurmCluster"},
-        {"metadata", {{"name", "default"}}},
-        {"spec",
-         {{"controller", {{"host", "127.0.0.1"}, {"name", "fake"}, {"port", 16817}}},
-          {"auth",
-           {{"type", "munge"},
-            {"secretRef", {{"namespace", "default"}, {"name", "munge"}, {"key", "munge.key"}}}}},
-          {"workDir", work_}}}});
+    auto created = call(
+        "POST", "/apis/minik8s.io/v1/slurmclusters",
+        {{"apiVersion", "minik8s.io/v1"},
+         {"kind", "SlurmCluster"},
+         {"metadata", {{"name", "default"}}},
+         {"spec",
+          {{"controller", {{"host", "127.0.0.1"}, {"name", "fake"}, {"port", 16817}}},
+           {"auth",
+            {{"type", "munge"},
+             {"secretRef", {{"namespace", "default"}, {"name", "munge"}, {"key", "munge.key"}}}}},
+           {"workDir", work_}}}});
+    ASSERT_EQ(created.code, 201) << created.body;
     // Does this server have the blob store (docs/gpu.md "Blob store")?
     blobs_ =
         call("POST", "/apis/minik8s.io/v1/blobs", nullptr, "application/octet-stream").code == 201;
@@ -145,7 +147,8 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
       auto until = std::chrono::steady_clock::now() + d;
       while (std::chrono::steady_clock::now() < until && !stop_)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      return stop_.load();
+      // No run outlives the test's deadline, even one that would wait forever.
+      return stop_.load() || std::chrono::steady_clock::now() > deadline_;
     };
     return o;
   }
@@ -185,6 +188,8 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
   std::unique_ptr<Runner> runner_;
   std::ostringstream out_;  // written by the submitter thread; read after join
   std::atomic<bool> stop_{false};
+  const std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   std::atomic<bool> done_{false};
   Status result_;
   std::thread thread_;
