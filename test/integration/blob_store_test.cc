@@ -59,15 +59,18 @@ TEST_F(BlobStoreApiTest, UploadsUpToSixtyFourMiB) {
 
   auto big = req("POST", kBlobs, std::string(kMaxBlobBytes + 1, 'x'), "application/octet-stream");
   ASSERT_EQ(big.code, 413) << big.body;
-  EXPECT_EQ(big.j()["message"], "blob upload is 67108865 bytes; the limit is 67108864 bytes (64 MiB)");
+  EXPECT_EQ(big.j()["message"],
+            "blob upload is 67108865 bytes; the limit is 67108864 bytes (64 MiB)");
   // The code store keeps its 8 MiB although the parser now allows 64 MiB.
   auto code = req("POST", kCode, std::string(kMaxCodeBytes + 1, 'c'), "application/octet-stream");
   ASSERT_EQ(code.code, 413) << code.body;
-  EXPECT_EQ(code.j()["message"], "code upload is 8388609 bytes; the limit is 8388608 bytes (8 MiB)");
+  EXPECT_EQ(code.j()["message"],
+            "code upload is 8388609 bytes; the limit is 8388608 bytes (8 MiB)");
   // And other paths the server's body limit.
   auto cm = req("POST", "/api/v1/namespaces/default/configmaps", std::string(9 << 20, ' '));
   EXPECT_EQ(cm.code, 413);
-  EXPECT_NE(cm.body.find("the request body is larger than the limit"), std::string::npos) << cm.body;
+  EXPECT_NE(cm.body.find("the request body is larger than the limit"), std::string::npos)
+      << cm.body;
   EXPECT_EQ(req("GET", "/readyz").body, "ok");
 }
 
@@ -83,7 +86,8 @@ TEST_F(BlobStoreApiTest, ClientHelpers) {
   EXPECT_TRUE(*back == bytes);
   // Not in the code store.
   EXPECT_EQ(client::download_code(*r, *hash).status().code(), Code::kNotFound);
-  EXPECT_EQ(client::download_blob(*r, "sha256:" + std::string(64, '0')).status().code(), Code::kNotFound);
+  EXPECT_EQ(client::download_blob(*r, "sha256:" + std::string(64, '0')).status().code(),
+            Code::kNotFound);
   EXPECT_EQ(client::download_blob(*r, "sha256:nope").status().code(), Code::kBadRequest);
   EXPECT_EQ(client::download_blob(*r, "../../x").status().code(), Code::kBadRequest);
   auto big = client::upload_blob(*r, std::string(kMaxBlobBytes + 1, 'b'));

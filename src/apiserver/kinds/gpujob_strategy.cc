@@ -31,7 +31,9 @@ std::set<std::string> blobs_of(const json& obj) {
   return out;
 }
 
-bool terminating(const json& obj) { return api::field(obj, "metadata").contains("deletionTimestamp"); }
+bool terminating(const json& obj) {
+  return api::field(obj, "metadata").contains("deletionTimestamp");
+}
 
 }  // namespace
 
@@ -41,16 +43,19 @@ void GpuJobStrategy::prepare_for_create(json& obj) {
   if (!meta.is_object()) return;
   json& fins = meta["finalizers"];
   if (!fins.is_array()) fins = json::array();
-  if (std::find(fins.begin(), fins.end(), kGpuJobFinalizer) == fins.end()) fins.push_back(kGpuJobFinalizer);
+  if (std::find(fins.begin(), fins.end(), kGpuJobFinalizer) == fins.end())
+    fins.push_back(kGpuJobFinalizer);
 }
 
-Status GpuJobStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs, AdmissionHold& hold) {
+Status GpuJobStrategy::admit(const json& obj, const json* old, api::FieldErrors& errs,
+                             AdmissionHold& hold) {
   if (!enabled_) return Status::ok();
   // Only what is new is checked: status writes of a job whose blob went
   // missing must still pass, and so must a job on its way out.
   const std::string source = source_hash(obj);
   const std::string result = result_hash(obj);
-  const bool check_source = !source.empty() && !terminating(obj) && !(old && source_hash(*old) == source);
+  const bool check_source =
+      !source.empty() && !terminating(obj) && !(old && source_hash(*old) == source);
   const bool check_result = !result.empty() && !(old && result_hash(*old) == result);
   if (!check_source && !check_result) return Status::ok();
   hold = AdmissionHold(gc_mu_);
@@ -61,7 +66,8 @@ Status GpuJobStrategy::admit(const json& obj, const json* old, api::FieldErrors&
   }
   collect(std::move(pending), {source, result});
   auto missing = [&](const std::string& field, const std::string& hash) {
-    errs.push_back({field, "Not found: \"" + hash + "\": no such blob in the blob store (upload it first: POST " +
+    errs.push_back({field, "Not found: \"" + hash +
+                               "\": no such blob in the blob store (upload it first: POST " +
                                kBlobApiPath + ")"});
   };
   if (check_source && !blobs_.exists(source)) missing("spec.source.hash", source);
@@ -98,8 +104,9 @@ void GpuJobStrategy::collect(std::set<std::string> candidates, const std::set<st
   auto list = jobs ? store_.list(collection_prefix(*jobs, ""), "", 0)
                    : Result<storage::ListResult>(internal_error("no GPUJob kind"));
   if (!list) {
-    spdlog::warn("apiserver: blob store: cannot list GPUJobs to collect unused blobs ({}); will retry",
-                 list.status().message());
+    spdlog::warn(
+        "apiserver: blob store: cannot list GPUJobs to collect unused blobs ({}); will retry",
+        list.status().message());
     std::lock_guard<std::mutex> l(pending_mu_);
     pending_.insert(candidates.begin(), candidates.end());
     return;

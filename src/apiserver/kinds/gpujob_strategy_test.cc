@@ -31,8 +31,14 @@ json job(const std::string& name, const std::string& source_hash = "") {
             {"spec",
              {{"build", "make"},
               {"run", "./matmul 4096"},
-              {"slurm", {{"partition", "gpu"}, {"gpus", 1}, {"cpusPerTask", 2}, {"mem", "4G"}, {"time", "00:10:00"}}}}}};
-  if (!source_hash.empty()) j["spec"]["source"] = {{"hash", source_hash}, {"filename", "matmul.tar.gz"}};
+              {"slurm",
+               {{"partition", "gpu"},
+                {"gpus", 1},
+                {"cpusPerTask", 2},
+                {"mem", "4G"},
+                {"time", "00:10:00"}}}}}};
+  if (!source_hash.empty())
+    j["spec"]["source"] = {{"hash", source_hash}, {"filename", "matmul.tar.gz"}};
   return j;
 }
 
@@ -52,7 +58,8 @@ class GpuJobKindsTest : public ::testing::Test {
     if (server_) server_->stop();
   }
 
-  LocalResponse call(const std::string& method, const std::string& target, const json& body = nullptr,
+  LocalResponse call(const std::string& method, const std::string& target,
+                     const json& body = nullptr,
                      const std::string& content_type = "application/json",
                      const std::string& accept = "application/json") {
     return server_->local_request(method, target, body.is_null() ? "" : body.dump(),
@@ -65,8 +72,9 @@ class GpuJobKindsTest : public ::testing::Test {
     return json::parse(r.body, nullptr, false);
   }
   // A 422 with one cause, on field, its message containing msg.
-  void invalid(const std::string& method, const std::string& target, const json& body, const std::string& field,
-               const std::string& msg, const std::string& content_type = "application/json") {
+  void invalid(const std::string& method, const std::string& target, const json& body,
+               const std::string& field, const std::string& msg,
+               const std::string& content_type = "application/json") {
     LocalResponse r = call(method, target, body, content_type);
     ASSERT_EQ(r.code, 422) << r.body;
     json st = json::parse(r.body, nullptr, false);
@@ -76,7 +84,8 @@ class GpuJobKindsTest : public ::testing::Test {
     EXPECT_NE(causes[0]["message"].get<std::string>().find(msg), std::string::npos) << r.body;
   }
   std::string upload(const std::string& bytes) {
-    LocalResponse r = server_->local_request("POST", kBlobs, bytes, {{"Content-Type", "application/octet-stream"}});
+    LocalResponse r = server_->local_request("POST", kBlobs, bytes,
+                                             {{"Content-Type", "application/octet-stream"}});
     EXPECT_TRUE(r.code == 201 || r.code == 200) << r.body;
     json j = json::parse(r.body, nullptr, false);
     EXPECT_EQ(j["size"], bytes.size()) << r.body;
@@ -109,7 +118,8 @@ TEST_F(GpuJobKindsTest, CreatedWithFinalizerDefaultsAndPendingStatus) {
   k["metadata"]["finalizers"] = {"example.com/x", "minik8s.io/slurm-job"};
   k["status"] = {{"phase", "Completed"}};
   json created = ok("POST", kJobs, k);
-  EXPECT_EQ(created["metadata"]["finalizers"], json::array({"example.com/x", "minik8s.io/slurm-job"}));
+  EXPECT_EQ(created["metadata"]["finalizers"],
+            json::array({"example.com/x", "minik8s.io/slurm-job"}));
   EXPECT_EQ(created["status"]["phase"], "Pending");
 
   LocalResponse t = call("GET", kJobs, nullptr, "application/json", kTable);
@@ -117,8 +127,8 @@ TEST_F(GpuJobKindsTest, CreatedWithFinalizerDefaultsAndPendingStatus) {
   json table = json::parse(t.body);
   std::vector<std::string> cols;
   for (const auto& c : table["columnDefinitions"]) cols.push_back(c["name"]);
-  EXPECT_EQ(cols, (std::vector<std::string>{"NAME", "PHASE", "JOBID", "NODE", "SUBMITTED", "DURATION", "AGE",
-                                            "PARTITION", "GPUS", "REASON"}));
+  EXPECT_EQ(cols, (std::vector<std::string>{"NAME", "PHASE", "JOBID", "NODE", "SUBMITTED",
+                                            "DURATION", "AGE", "PARTITION", "GPUS", "REASON"}));
   ASSERT_EQ(table["rows"].size(), 2u);
   EXPECT_EQ(table["rows"][0]["cells"][0], "matmul");
   EXPECT_EQ(table["rows"][0]["cells"][1], "Pending");
@@ -145,27 +155,33 @@ TEST_F(GpuJobKindsTest, InvalidFieldsAreRefusedNamingTheField) {
 
 TEST_F(GpuJobKindsTest, OnlyCancelMayChange) {
   ok("POST", kJobs, job("matmul"));
-  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"run", "./matmul 8192"}}}}, "spec.run", "field is immutable", kMerge);
-  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"slurm", {{"gpus", 2}}}}}}, "spec.slurm.gpus", "field is immutable",
-          kMerge);
+  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"run", "./matmul 8192"}}}}, "spec.run",
+          "field is immutable", kMerge);
+  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"slurm", {{"gpus", 2}}}}}}, "spec.slurm.gpus",
+          "field is immutable", kMerge);
   json c = ok("PATCH", kJobs + "/matmul", {{"spec", {{"cancel", true}}}}, kMerge);
   EXPECT_EQ(c["spec"]["cancel"], true);
   EXPECT_EQ(c["metadata"]["generation"], 2);
-  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"cancel", false}}}}, "spec.cancel", "stays cancelled", kMerge);
+  invalid("PATCH", kJobs + "/matmul", {{"spec", {{"cancel", false}}}}, "spec.cancel",
+          "stays cancelled", kMerge);
   // Status writes go through (and their shape is checked).
   ok("PATCH", kJobs + "/matmul/status", {{"status", {{"phase", "Cancelled"}}}}, kMerge);
-  invalid("PATCH", kJobs + "/matmul/status", {{"status", {{"phase", "Done"}}}}, "status.phase", "Unsupported", kMerge);
+  invalid("PATCH", kJobs + "/matmul/status", {{"status", {{"phase", "Done"}}}}, "status.phase",
+          "Unsupported", kMerge);
 }
 
 TEST_F(GpuJobKindsTest, SourceAndResultMustBeStoredBlobs) {
   const std::string absent = CodeStore::hash_of("never uploaded");
-  invalid("POST", kJobs, job("matmul", absent), "spec.source.hash", "no such blob in the blob store");
+  invalid("POST", kJobs, job("matmul", absent), "spec.source.hash",
+          "no such blob in the blob store");
   EXPECT_EQ(ok("GET", kJobs)["items"].size(), 0u);
   const std::string src = upload("source tarball");
   EXPECT_EQ(src, CodeStore::hash_of("source tarball"));
   ok("POST", kJobs, job("matmul", src));
 
-  json result = {{"status", {{"phase", "Completed"}, {"result", {{"hash", absent}, {"size", 3}, {"files", {"a"}}}}}}};
+  json result = {
+      {"status",
+       {{"phase", "Completed"}, {"result", {{"hash", absent}, {"size", 3}, {"files", {"a"}}}}}}};
   invalid("PATCH", kJobs + "/matmul/status", result, "status.result.hash", "no such blob", kMerge);
   const std::string res = upload("result archive");
   result["status"]["result"]["hash"] = res;
@@ -183,8 +199,10 @@ TEST_F(GpuJobKindsTest, DeleteRemovesBlobsNoOtherJobNames) {
   const std::string other = upload("result of b");
   ok("POST", kJobs, job("a", shared));
   ok("POST", kJobs, job("b", shared));
-  ok("PATCH", kJobs + "/a/status", {{"status", {{"result", {{"hash", own}, {"size", 11}}}}}}, kMerge);
-  ok("PATCH", kJobs + "/b/status", {{"status", {{"result", {{"hash", other}, {"size", 11}}}}}}, kMerge);
+  ok("PATCH", kJobs + "/a/status", {{"status", {{"result", {{"hash", own}, {"size", 11}}}}}},
+     kMerge);
+  ok("PATCH", kJobs + "/b/status", {{"status", {{"result", {{"hash", other}, {"size", 11}}}}}},
+     kMerge);
   // A job in another namespace naming the same result keeps it too.
   ok("POST", "/api/v1/namespaces", {{"metadata", {{"name", "team"}}}});
   ok("POST", "/apis/minik8s.io/v1/namespaces/team/gpujobs", job("c", other));
@@ -202,7 +220,8 @@ TEST_F(GpuJobKindsTest, DeleteRemovesBlobsNoOtherJobNames) {
 TEST_F(GpuJobKindsTest, BlobEndpoints) {
   const std::string bytes = std::string("\0\x01\xff binary", 10);
   const std::string h = upload(bytes);
-  LocalResponse again = server_->local_request("POST", kBlobs, bytes, {{"Content-Type", "application/octet-stream"}});
+  LocalResponse again =
+      server_->local_request("POST", kBlobs, bytes, {{"Content-Type", "application/octet-stream"}});
   EXPECT_EQ(again.code, 200) << again.body;  // already stored
   LocalResponse g = server_->local_request("GET", kBlobs + "/" + h);
   ASSERT_EQ(g.code, 200) << g.body;
@@ -217,12 +236,14 @@ TEST_F(GpuJobKindsTest, BlobEndpoints) {
 
   LocalResponse big = server_->local_request("POST", kBlobs, std::string(kMaxBlobBytes + 1, 'x'));
   EXPECT_EQ(big.code, 413) << big.body.substr(0, 300);
-  EXPECT_NE(big.body.find("blob upload is 67108865 bytes; the limit is 67108864 bytes (64 MiB)"), std::string::npos)
+  EXPECT_NE(big.body.find("blob upload is 67108865 bytes; the limit is 67108864 bytes (64 MiB)"),
+            std::string::npos)
       << big.body.substr(0, 300);
   // 64 MiB exactly is fine; the code store keeps its own 8 MiB limit.
   LocalResponse max = server_->local_request("POST", kBlobs, std::string(kMaxBlobBytes, 'y'));
   EXPECT_EQ(max.code, 201) << max.body.substr(0, 300);
-  LocalResponse code = server_->local_request("POST", kCodeApiPath, std::string(kMaxCodeBytes + 1, 'z'));
+  LocalResponse code =
+      server_->local_request("POST", kCodeApiPath, std::string(kMaxCodeBytes + 1, 'z'));
   EXPECT_EQ(code.code, 413);
   EXPECT_NE(code.body.find("(8 MiB)"), std::string::npos) << code.body;
 }
@@ -243,9 +264,11 @@ TEST_F(GpuJobKindsTest, SlurmClusterDefaultsAndTable) {
   LocalResponse t = call("GET", kClusters, nullptr, "application/json", kTable);
   json table = json::parse(t.body);
   ASSERT_EQ(table["rows"].size(), 1u) << t.body;
-  EXPECT_EQ(table["rows"][0]["cells"], json({"default", "127.0.0.1:6817", "/var/tmp/minik8s-slurm/work",
-                                             table["rows"][0]["cells"][3]}));
-  invalid("PATCH", kClusters + "/default", {{"spec", {{"workDir", "/a/../b"}}}}, "spec.workDir", "normalized", kMerge);
+  EXPECT_EQ(table["rows"][0]["cells"],
+            json({"default", "127.0.0.1:6817", "/var/tmp/minik8s-slurm/work",
+                  table["rows"][0]["cells"][3]}));
+  invalid("PATCH", kClusters + "/default", {{"spec", {{"workDir", "/a/../b"}}}}, "spec.workDir",
+          "normalized", kMerge);
 }
 
 }  // namespace
