@@ -231,7 +231,9 @@ class TriggerStrategy final : public KindStrategy {
 // blobs (422 on that field). Blobs no GPUJob names any more are removed: at
 // once after a delete, after an update that dropped one on the next delete
 // or hash check (as FunctionStrategy, whose locking this follows). Errors
-// removing blobs are logged, never returned.
+// removing blobs are logged, never returned. An upload racing the removal of
+// the same bytes' last GPUJob may go before its write (which gets the 422;
+// uploading again fixes it).
 inline constexpr const char* kGpuJobFinalizer = "minik8s.io/slurm-job";
 
 class GpuJobStrategy final : public KindStrategy {
