@@ -512,6 +512,8 @@ void cluster_defaults(Json& obj) {
   if (!spec.is_object()) return;
   if (!has(spec, "submitterImage")) spec["submitterImage"] = "minik8s.io/slurm-submitter:1";
   if (!has(spec, "pollIntervalSeconds")) spec["pollIntervalSeconds"] = 1;
+  // scripts/slurm.sh's default (gpu::kDefaultSlurmWorkDir).
+  if (!has(spec, "workDir")) spec["workDir"] = "/var/tmp/minik8s-slurm/work";
   if (!has(spec, "clusterName")) {
     std::string name = str(get(obj, "metadata"), "name");
     if (!name.empty()) spec["clusterName"] = name;

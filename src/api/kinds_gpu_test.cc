@@ -346,6 +346,7 @@ TEST(GpuKindsTest, SlurmClusterDefaultsAndTable) {
   EXPECT_EQ(c["spec"]["auth"]["secretRef"]["key"], "munge.key");
   EXPECT_EQ(c["spec"]["submitterImage"], "minik8s.io/slurm-submitter:1");
   EXPECT_EQ(c["spec"]["pollIntervalSeconds"], 1);
+  EXPECT_EQ(c["spec"]["workDir"], "/var/tmp/minik8s-slurm/work");  // as given
   FieldErrors errs;
   kind("SlurmCluster").validate(c, nullptr, errs);
   EXPECT_TRUE(errs.empty()) << dump(errs);
@@ -371,6 +372,13 @@ FieldErrors cluster_with(const std::string& path, Json value) {
     (*at)[p] = value;
   }
   return check("SlurmCluster", c);
+}
+
+TEST(GpuKindsTest, SlurmClusterWorkDirDefault) {
+  Json c = cluster();
+  c["spec"].erase("workDir");
+  kind("SlurmCluster").set_defaults(c);
+  EXPECT_EQ(c["spec"]["workDir"], "/var/tmp/minik8s-slurm/work");
 }
 
 TEST(GpuKindsTest, SlurmClusterValidation) {
@@ -401,7 +409,7 @@ TEST(GpuKindsTest, SlurmClusterValidation) {
                           "/a;b", "/a$b", "/.."}) {
     EXPECT_ONLY_ERROR(cluster_with("workDir", bad), "spec.workDir", "") << bad;
   }
-  EXPECT_ONLY_ERROR(cluster_with("workDir", nullptr), "spec.workDir", "Required value");
+  EXPECT_ONLY_ERROR(cluster_with("workDir", ""), "spec.workDir", "Required value");
   EXPECT_TRUE(cluster_with("workDir", "/shared/hpc_1/minik8s.work").empty());
   EXPECT_ONLY_ERROR(cluster_with("pollIntervalSeconds", 0), "spec.pollIntervalSeconds",
                     "between 1 and 60");
