@@ -50,8 +50,9 @@ class GPUJobControllerTest : public ApiFixture {
 
   // spec over the fields the API requires (controller, auth).
   Json make_cluster(const std::string& name, Json spec = Json::object()) {
-    Json full = {{"controller", {{"host", "127.0.0.1"}}},
-                 {"auth", {{"secretRef", {{"namespace", "kube-system"}, {"name", "slurm-munge"}}}}}};
+    Json full = {
+        {"controller", {{"host", "127.0.0.1"}}},
+        {"auth", {{"secretRef", {{"namespace", "kube-system"}, {"name", "slurm-munge"}}}}}};
     full.update(spec);
     Json c = {{"apiVersion", "minik8s.io/v1"},
               {"kind", "SlurmCluster"},
