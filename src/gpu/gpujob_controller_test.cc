@@ -48,11 +48,16 @@ class GPUJobControllerTest : public ApiFixture {
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
 
+  // spec over the fields the API requires (controller, auth).
   Json make_cluster(const std::string& name, Json spec = Json::object()) {
+    Json full = {
+        {"controller", {{"host", "127.0.0.1"}}},
+        {"auth", {{"secretRef", {{"namespace", "kube-system"}, {"name", "slurm-munge"}}}}}};
+    full.update(spec);
     Json c = {{"apiVersion", "minik8s.io/v1"},
               {"kind", "SlurmCluster"},
               {"metadata", {{"name", name}}},
-              {"spec", spec}};
+              {"spec", full}};
     auto r = client_->create(clusters(), c);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r ? *r : Json();
