@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "minik8s/api/resource.h"
+#include "minik8s/client/code.h"
 #include "minik8s/client/event_recorder.h"
 #include "minik8s/gpu/slurm.h"
 #include "minik8s/util/base64.h"
@@ -31,35 +32,6 @@ using api::Json;
 namespace {
 
 constexpr const char* kComponent = "minik8s-submitter";
-constexpr const char* kBlobPath = "/apis/minik8s.io/v1/blobs";
-
-// The blob store clients (docs/gpu.md "Blob store"). Until
-// client::upload_blob/download_blob land these speak the same URL.
-Result<std::string> fetch_blob(client::RestClient& rest, const std::string& hash) {
-  if (hash.empty() || hash.find_first_of("/?#% \t\r\n") != std::string::npos)
-    return bad_request("invalid blob hash \"" + hash + "\"");
-  auto r = rest.request("GET", std::string(kBlobPath) + "/" + hash, "", "application/json",
-                        "application/octet-stream");
-  if (!r) return r.status();
-  if (Status st = client::check_response(*r); !st) return st;
-  return std::move(r->body);
-}
-
-Result<std::pair<std::string, int64_t>> store_blob(client::RestClient& rest,
-                                                   const std::string& bytes) {
-  auto r = rest.request("POST", kBlobPath, bytes, "application/octet-stream", "application/json");
-  if (!r) return r.status();
-  if (Status st = client::check_response(*r); !st) return st;
-  auto j = Json::parse(r->body, nullptr, false);
-  if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string())
-    return internal_error("blob upload: the server's answer carries no hash: " +
-                          r->body.substr(0, 200));
-  int64_t size = j.contains("size") && j["size"].is_number_integer()
-                     ? j["size"].get<int64_t>()
-                     : static_cast<int64_t>(bytes.size());
-  return std::pair<std::string, int64_t>{j["hash"].get<std::string>(), size};
-}
-
 std::string str(const Json& obj, std::initializer_list<const char*> path) {
   const Json* cur = &obj;
   for (const char* p : path) {
@@ -520,7 +492,7 @@ Status Submitter::run() {
     const std::string hash = str(s.job, {"spec", "source", "hash"});
     const std::string filename = str(s.job, {"spec", "source", "filename"});
     if (!hash.empty()) {
-      auto bytes = fetch_blob(client_.rest(), hash);
+      auto bytes = client::download_blob(client_.rest(), hash);
       if (!bytes) {
         if (bytes.status().code() == Code::kNotFound)
           return fail("SourceInvalid", "spec.source.hash: blob " + hash + " not found");
@@ -791,10 +763,11 @@ Status Submitter::run() {
   }
   Status up;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    auto b = store_blob(client_.rest(), *bytes);
+    auto b = client::upload_blob(client_.rest(), *bytes);
     if (b) {
       Json files_json = files;
-      rd.fields["result"] = {{"hash", b->first}, {"size", b->second}, {"files", files_json}};
+      rd.fields["result"] = {
+          {"hash", *b}, {"size", static_cast<int64_t>(bytes->size())}, {"files", files_json}};
       if (truncated)
         rd.message = note("some result files were left out (64 MiB limit); all stay in " + s.dir);
       Status w = write(rd);
