@@ -203,12 +203,16 @@ EOF
       echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
       echo "PartitionName=gpu Nodes=$node Default=NO MaxTime=INFINITE State=UP"
     else
-      # The placeholder: DOWN (not FUTURE, which sbatch refuses: no node in
-      # the partition can run it) on a port nothing listens on, so it is
-      # never pinged back to life.
+      # The placeholder: DOWN with a Reason (FUTURE is accepted too, but the
+      # partition then shows no node and the job's reason is a vague
+      # "ReqNodeNotAvail, May be reserved for other job"), on a port nothing
+      # listens on, so it is never pinged back to life. As large as this
+      # machine: a job asking for more CPUs or memory than any node of the
+      # partition has is refused at submit ("Requested node configuration
+      # is not available") instead of pending.
       gpu_node=$host-gpu0
       echo "NodeName=$node NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
-      echo "NodeName=$gpu_node NodeAddr=$ADDRESS Port=$((PORT_BASE + 2)) CPUs=1 RealMemory=1 Gres=gpu:1 State=DOWN Reason=\"no GPU on this machine (scripts/slurm.sh placeholder)\""
+      echo "NodeName=$gpu_node NodeAddr=$ADDRESS Port=$((PORT_BASE + 2)) CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=DOWN Reason=\"no GPU on this machine (scripts/slurm.sh placeholder)\""
       echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
       echo "PartitionName=gpu Nodes=$gpu_node Default=NO MaxTime=INFINITE State=UP"
     fi

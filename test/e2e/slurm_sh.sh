@@ -43,7 +43,7 @@ expect_out "the CPU job completed with exit code 0" "JobState=COMPLETED .*ExitCo
 expect_out "the job's output is in the work directory" "^ran-on-" cat "$SD/work/slurm-$JOB.out"
 
 # A GPU job: accepted; without GPUs it pends on the placeholder node.
-GJOB=$(sbatch --parsable -p gpu --gres=gpu:1 --chdir "$SD/work" --wrap true 2>&1)
+GJOB=$(sbatch --parsable -p gpu --gres=gpu:1 --mem=1G --time=00:10:00 --chdir "$SD/work" --wrap true 2>&1)
 check "sbatch -p gpu --gres=gpu:1 is accepted" test "$GJOB" -gt 0
 if grep -q '^# gpu: real' "$SD/slurm.conf"; then
   poll 30 sh -c "scontrol show job -o $GJOB | grep -q 'JobState=COMPLETED'"
