@@ -154,10 +154,10 @@ up_failed() {
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 write_conf() {
-  local host cpus mem_mb gpus node gpu_node
-  host=$(hostname -s)
-  [[ "$host" =~ ^[A-Za-z0-9][A-Za-z0-9-]*$ ]] || die "this host's name '$host' is not a usable Slurm node name"
-  node=$host
+  local short_host cpus mem_mb gpus node_name gpu_node
+  short_host=$(hostname -s)
+  [[ "$short_host" =~ ^[A-Za-z0-9][A-Za-z0-9-]*$ ]] || die "this host's name '$short_host' is not a usable Slurm node name"
+  node_name=$short_host
   cpus=$(nproc --all)
   # RealMemory: a little under MemTotal (slurmd reports what it sees).
   mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.95 }' /proc/meminfo)
@@ -170,7 +170,7 @@ write_conf() {
     if [ "$gpus" -gt 0 ]; then echo "# gpu: real, $gpus GPU(s)"; else echo "# gpu: placeholder"; fi
     cat <<EOF
 ClusterName=$CLUSTER_NAME
-SlurmctldHost=$host($ADDRESS)
+SlurmctldHost=$short_host($ADDRESS)
 SlurmctldPort=$PORT_BASE
 SlurmdPort=$((PORT_BASE + 1))
 SlurmUser=root
@@ -199,9 +199,9 @@ SchedulerType=sched/backfill
 GresTypes=gpu
 EOF
     if [ "$gpus" -gt 0 ]; then
-      echo "NodeName=$node NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb Gres=gpu:$gpus State=UNKNOWN"
-      echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
-      echo "PartitionName=gpu Nodes=$node Default=NO MaxTime=INFINITE State=UP"
+      echo "NodeName=$node_name NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb Gres=gpu:$gpus State=UNKNOWN"
+      echo "PartitionName=cpu Nodes=$node_name Default=YES MaxTime=INFINITE State=UP"
+      echo "PartitionName=gpu Nodes=$node_name Default=NO MaxTime=INFINITE State=UP"
     else
       # The placeholder: DOWN with a Reason (FUTURE is accepted too, but the
       # partition then shows no node and the job's reason is a vague
@@ -210,10 +210,10 @@ EOF
       # machine: a job asking for more CPUs or memory than any node of the
       # partition has is refused at submit ("Requested node configuration
       # is not available") instead of pending.
-      gpu_node=$host-gpu0
-      echo "NodeName=$node NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
+      gpu_node=$short_host-gpu0
+      echo "NodeName=$node_name NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
       echo "NodeName=$gpu_node NodeAddr=$ADDRESS Port=$((PORT_BASE + 2)) CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=DOWN Reason=\"no GPU on this machine (scripts/slurm.sh placeholder)\""
-      echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
+      echo "PartitionName=cpu Nodes=$node_name Default=YES MaxTime=INFINITE State=UP"
       echo "PartitionName=gpu Nodes=$gpu_node Default=NO MaxTime=INFINITE State=UP"
     fi
   } >"$CONF"
@@ -224,7 +224,7 @@ EOF
       local i=0 f
       for f in /dev/nvidia[0-9]*; do
         [ -e "$f" ] && [ $i -lt "$gpus" ] || continue
-        echo "NodeName=$node Name=gpu File=$f"
+        echo "NodeName=$node_name Name=gpu File=$f"
         i=$((i + 1))
       done
     fi
@@ -258,6 +258,7 @@ cmd_up() {
   local t0=$SECONDS
   STARTED_BY_US=1
   trap up_failed EXIT
+  trap 'exit 130' INT TERM
   mkdir -p "$DIR"
   chmod 0755 "$DIR"
   : >"$DIR/$MARKER"
@@ -288,7 +289,7 @@ cmd_up() {
   say "up in $DIR in $((SECONDS - t0)) s (munged $(pid_of munged), slurmctld $(pid_of slurmctld), slurmd $(pid_of slurmd))"
   print_settings
   [ -z "$KUBECONFIG_FILE" ] || register
-  trap - EXIT
+  trap - EXIT INT TERM
   STARTED_BY_US=0
 }
 
@@ -319,6 +320,9 @@ register() {
   key_b64=$(base64 -w0 "$DIR/munge/munge.key")
   ctl_host=$(conf_value SlurmctldHost | sed 's/.*(\(.*\))/\1/')
   local manifest=$DIR/run/register.yaml
+  # it holds the key: readable by root only
+  rm -f "$manifest"
+  (umask 077; : >"$manifest")
   cat >"$manifest" <<EOF
 apiVersion: v1
 kind: Secret

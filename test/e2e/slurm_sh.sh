@@ -32,6 +32,9 @@ PIDS="$(cat "$SD/run/munged.pid") $(cat "$SD/run/slurmctld.pid") $(cat "$SD/run/
 for p in $PIDS; do
   check "daemon $p names $SD in its command line" sh -c "tr '\\0' ' ' </proc/$p/cmdline | grep -qF '$SD/'"
 done
+# slurmctld's helper child (": slurmscriptd") does not name DIR; it must go with it.
+SCRIPTD=$(pgrep -P "$(cat "$SD/run/slurmctld.pid")" | head -n1)
+check "slurmctld has its slurmscriptd child" test -n "$SCRIPTD"
 expect_out "slurmctld listens on the port base" "LISTEN" ss -Hltn "sport = :$BASE"
 expect_out "the cpu partition's node is idle" "^cpu\\* +up .* idle " sinfo -h
 
@@ -75,6 +78,7 @@ expect_out "down" "removed $SD" "$SLURM_SH" down --dir "$SD"
 for p in $PIDS; do
   check "daemon $p stopped" poll 5 sh -c "! kill -0 $p 2>/dev/null || grep -q '^State:.*Z' /proc/$p/status"
 done
+check "slurmscriptd ($SCRIPTD) stopped" poll 5 sh -c "! kill -0 $SCRIPTD 2>/dev/null || grep -q '^State:.*Z' /proc/$SCRIPTD/status"
 check "no process names $SD" poll 5 sh -c "! pgrep -af -- '$SD/' | grep -v pgrep | grep -q ."
 for p in $SLEEP_PID; do check "the job's sleep ($p) is gone" poll 5 sh -c "! kill -0 $p 2>/dev/null"; done
 check "ports free" sh -c "! ss -Hltn | grep -Eq ':($BASE|$((BASE + 1))) '"
