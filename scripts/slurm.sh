@@ -286,11 +286,12 @@ cmd_up() {
   wait_for "node $(hostname -s) idle" 30 node_idle
   [ -n "$(pid_of slurmctld)" ] && [ -n "$(pid_of slurmd)" ] && [ -n "$(pid_of munged)" ] ||
     die "a daemon is not running after start (munged '$(pid_of munged)', slurmctld '$(pid_of slurmctld)', slurmd '$(pid_of slurmd)')"
-  say "up in $DIR in $((SECONDS - t0)) s (munged $(pid_of munged), slurmctld $(pid_of slurmctld), slurmd $(pid_of slurmd))"
-  print_settings
   [ -z "$KUBECONFIG_FILE" ] || register
+  # Up: from here on a failure (even a closed stdout) leaves it running.
   trap - EXIT INT TERM
   STARTED_BY_US=0
+  say "up in $DIR in $((SECONDS - t0)) s (munged $(pid_of munged), slurmctld $(pid_of slurmctld), slurmd $(pid_of slurmd))"
+  print_settings
 }
 
 node_idle() { slurm_env sinfo -h -N -n "$(hostname -s)" -p cpu -o %T | grep -qx idle; }

@@ -26,7 +26,27 @@ expect_fail "a bad --port-base is refused" "must be a number" "$SLURM_SH" up --d
 check "nothing was created by refused flags" test ! -e "$SD"
 
 expect_out "up" "SLURM_CONF=$SD/slurm.conf" "$SLURM_SH" up --dir "$SD" --port-base "$BASE"
-expect_out "up again says it is up" "already up in $SD" "$SLURM_SH" up --dir "$SD" --port-base "$BASE"
+# Registration with a cluster (a server on loopback): the munge key Secret
+# and the SlurmCluster `default`, on an `up` that finds Slurm already up.
+start_server
+"$SLURM_SH" up --dir "$SD" --port-base "$BASE" --kubeconfig "$KUBECONFIG" >"$E2E_DIR/up2.log" 2>&1
+expect_out "up again says it is up" "^slurm.sh: already up in $SD " cat "$E2E_DIR/up2.log"
+expect_out "and registers" "registered: Secret kube-system/slurm-munge and SlurmCluster default" cat "$E2E_DIR/up2.log"
+# field PATH...: a value of the SlurmCluster (or Secret) as JSON, by keys
+field() {
+  local what=$1; shift
+  "$BIN/mkctl" get $what -o json | /usr/bin/python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[k]
+print(v)' "$@"
+}
+check "the Secret holds the munge key" sh -c "'$BIN/mkctl' get secret -n kube-system slurm-munge -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"munge.key\"])' | base64 -d | cmp - '$SD/munge/munge.key'"
+expect_out "the SlurmCluster names slurmctld's address" "^127.0.0.1$" field "slurmcluster default" spec controller host
+expect_out "the SlurmCluster names slurmctld's port" "^$BASE$" field "slurmcluster default" spec controller port
+expect_out "the SlurmCluster's workDir is DIR/work" "^$SD/work$" field "slurmcluster default" spec workDir
+check "the registration manifest (it holds the key) is root-only" sh -c "[ \"\$(stat -c %a '$SD/run/register.yaml')\" = 600 ]"
 export SLURM_CONF=$SD/slurm.conf
 PIDS="$(cat "$SD/run/munged.pid") $(cat "$SD/run/slurmctld.pid") $(cat "$SD/run/slurmd.pid")"
 for p in $PIDS; do
