@@ -45,6 +45,9 @@ KUBECONFIG_FILE=""
 CLUSTER_NAME=minik8s
 MARKER=.minik8s-slurm   # marks DIR as ours: down removes only such a directory
 
+# fd 4: stderr, also where a command's output is discarded (wait_for). The
+# daemons must not inherit it (4>&-): they would hold a caller's pipe open.
+exec 4>&2
 say() { echo "slurm.sh: $*"; }
 die() { echo "slurm.sh: $*" >&2; exit 1; }
 
@@ -151,7 +154,10 @@ up_failed() {
   exit $rc
 }
 
-port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# Any TCP socket on the port, listening or not: an outgoing connection's local
+# port blocks a listener's bind too (keep --port-base below the ephemeral
+# range, /proc/sys/net/ipv4/ip_local_port_range, 32768+ on Debian).
+port_in_use() { ss -Htan exclude time-wait "sport = :$1" 2>/dev/null | grep -q .; }
 
 write_conf() {
   local short_host cpus mem_mb gpus node_name gpu_node
@@ -274,16 +280,19 @@ cmd_up() {
   # munged forks; --pid-file is written by the daemon.
   munged --socket="$MUNGE_SOCKET" --key-file="$DIR/munge/munge.key" \
     --pid-file="$DIR/run/munged.pid" --log-file="$DIR/munge/munged.log" \
-    --seed-file="$DIR/munge/munged.seed" --num-threads=2
+    --seed-file="$DIR/munge/munged.seed" --num-threads=2 4>&-
   wait_for "munged socket" 10 test -S "$MUNGE_SOCKET"
   # the pid file can trail the socket by a moment
   wait_for "munged pid file" 10 sh -c "[ -s '$DIR/run/munged.pid' ]"
 
   write_conf
-  slurmctld -f "$CONF"
-  slurmd -f "$CONF" -N "$(hostname -s)"
-  wait_for "slurmctld answering" 20 slurm_env scontrol ping
-  wait_for "node $(hostname -s) idle" 30 node_idle
+  slurmctld -f "$CONF" 4>&-
+  slurmd -f "$CONF" -N "$(hostname -s)" 4>&-
+  # (each daemon writes its pid file a moment after its parent returns)
+  wait_for "slurmctld pid file" 10 test -s "$DIR/run/slurmctld.pid"
+  wait_for "slurmd pid file" 10 test -s "$DIR/run/slurmd.pid"
+  wait_for "slurmctld answering" 20 daemons_alive_and slurm_env scontrol ping
+  wait_for "node $(hostname -s) idle" 30 daemons_alive_and node_idle
   [ -n "$(pid_of slurmctld)" ] && [ -n "$(pid_of slurmd)" ] && [ -n "$(pid_of munged)" ] ||
     die "a daemon is not running after start (munged '$(pid_of munged)', slurmctld '$(pid_of slurmctld)', slurmd '$(pid_of slurmd)')"
   [ -z "$KUBECONFIG_FILE" ] || register
@@ -292,6 +301,17 @@ cmd_up() {
   STARTED_BY_US=0
   say "up in $DIR in $((SECONDS - t0)) s (munged $(pid_of munged), slurmctld $(pid_of slurmctld), slurmd $(pid_of slurmd))"
   print_settings
+}
+
+# daemons_alive_and COMMAND...: the command's status while munged, slurmctld
+# and slurmd run; a daemon that died (a port taken, a bad config) ends up
+# at once instead of at the deadline.
+daemons_alive_and() {
+  local n
+  for n in munged slurmctld slurmd; do
+    [ -n "$(pid_of "$n")" ] || { echo "slurm.sh: $n exited during start" >&4; exit 1; }
+  done
+  "$@"
 }
 
 node_idle() { slurm_env sinfo -h -N -n "$(hostname -s)" -p cpu -o %T | grep -qx idle; }

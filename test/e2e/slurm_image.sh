@@ -21,8 +21,9 @@ if [ ! -x "$BIN/minik8s-submitter" ]; then
   echo "note: $BIN/minik8s-submitter not built; mkctl stands in for it in the image"
 fi
 
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
-BASE=$((30000 + ($$ % 5000) * 2))
+# (below the ephemeral ports, 32768+: a client's local port blocks a bind too)
+port_free() { ! ss -Htan exclude time-wait "sport = :$1" | grep -q .; }
+BASE=$((25000 + ($$ % 2000) * 3))
 until port_free "$BASE" && port_free $((BASE + 1)) && port_free $((BASE + 2)); do BASE=$((BASE + 3)); done
 check "slurm.sh up" "$SLURM_SH" up --dir "$SD" --port-base "$BASE"
 CTL_NAME=$(sed -n 's/^SlurmctldHost=\(.*\)(.*/\1/p' "$SD/slurm.conf")

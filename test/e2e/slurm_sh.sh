@@ -16,8 +16,9 @@ SD2=/var/tmp/mk-e2e-slurm-fail-$$
 trap '"$SLURM_SH" down --dir "$SD" >/dev/null 2>&1; "$SLURM_SH" down --dir "$SD2" >/dev/null 2>&1; e2e_cleanup' EXIT
 
 # Two free ports in a row (SlurmctldPort, SlurmdPort), away from the default.
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
-BASE=$((20000 + ($$ % 5000) * 2))
+# (below the ephemeral ports, 32768+: a client's local port blocks a bind too)
+port_free() { ! ss -Htan exclude time-wait "sport = :$1" | grep -q .; }
+BASE=$((18000 + ($$ % 2000) * 3))
 until port_free "$BASE" && port_free $((BASE + 1)) && port_free $((BASE + 2)); do BASE=$((BASE + 3)); done
 
 expect_fail "a relative --dir is refused" "must be an absolute path" "$SLURM_SH" up --dir rel/dir
