@@ -314,6 +314,10 @@ Result<std::string> render_slurm_conf(const api::Json& cluster, const std::strin
   out += "SlurmctldPort=" + std::to_string(*port == 0 ? 6817 : *port) + "\n";
   out += "AuthType=auth/munge\n";
   out += "AuthInfo=socket=" + munge_socket + "\n";
+  // Without it sbatch refuses every --gres=gpu:N on the client side
+  // ("Invalid generic resource (gres) specification"), also on clusters
+  // that have GPUs.
+  out += "GresTypes=gpu\n";
   return out;
 }
 
