@@ -55,6 +55,9 @@ acc_step "a private Slurm (munged, slurmctld, slurmd), registered as SlurmCluste
 # The address the submitter pods (hostNetwork: their node's namespace) reach
 # slurmctld at, and the admin kubeconfig (a shared cluster's KUBECONFIG is a
 # namespaced copy; the SlurmCluster is cluster-scoped anyway).
+# (a cluster.sh cluster named only by KUBECONFIG: its state file has the subnet)
+[ -z "${MK_CLUSTER_SUBNET:-}" ] && [ -f "$(dirname "$KUBECONFIG")/state" ] &&
+  MK_CLUSTER_SUBNET=$(sed -n 's/^subnet=//p' "$(dirname "$KUBECONFIG")/state" | tail -n1) MK_CLUSTER_DIR=$(dirname "$KUBECONFIG")
 if [ -n "${MK_CLUSTER_SUBNET:-}" ]; then ADDR=${MK_CLUSTER_SUBNET%.*}.1; else ADDR=127.0.0.1; fi
 ADMIN_KCFG=$KUBECONFIG
 [ -n "${MK_CLUSTER_DIR:-}" ] && [ -f "$MK_CLUSTER_DIR/kubeconfig" ] && [ -n "${MK_CLUSTER_SUBNET:-}" ] && ADMIN_KCFG=$MK_CLUSTER_DIR/kubeconfig
@@ -130,7 +133,9 @@ PID_=$(gj_field acc-pending .status.jobId)
 SUBMIT=$(gj_field acc-pending .status.submitTime)
 acc_run "$MKCTL" gpujob get acc-pending
 acc_check "get prints the job id ($PID_)" grep -q -- "${PID_:-no-job-id}" <<<"$ACC_OUT"
-acc_check "get prints the submit time ($SUBMIT)" grep -q -- "${SUBMIT:-no-submit-time}" <<<"$ACC_OUT"
+# (printed as "2026-12-07T18:00:00Z" or "2026-12-07 18:00:00")
+SUBMIT_RE="${SUBMIT%%T*}[T ]${SUBMIT:11:8}"; [ -n "$SUBMIT" ] || SUBMIT_RE=no-submit-time
+acc_check "get prints the submit time ($SUBMIT)" grep -Eq -- "$SUBMIT_RE" <<<"$ACC_OUT"
 acc_check "get prints the query command" grep -Eq -- "(scontrol show job|squeue|sacct).*${PID_:-no-job-id}" <<<"$ACC_OUT"
 acc_run "$MKCTL" gpujob describe acc-pending
 acc_expect "describe prints them too" "${PID_:-no-job-id}"

@@ -208,13 +208,22 @@ else
     sh -c "kubectl get gpujob $GPU -o jsonpath='{.status.phase} {.status.reason}'"
   GPUID=$(gj_field $GPU .status.jobId)
   SUBMIT=$(gj_field $GPU .status.submitTime)
+  # (the CLI may print it as "2026-12-07T18:00:00Z" or "2026-12-07 18:00:00")
+  SUBMIT_RE="${SUBMIT%%T*}[T ]${SUBMIT:11:8}"
+  [ -n "$SUBMIT" ] || SUBMIT_RE=no-submit-time
   expect "squeue agrees: job $GPUID pending (PD)" "^$GPUID PD" gpu_slurm squeue -h -j "$GPUID" -o '%i %t %r'
-  expect "get prints its job id, submit time and query command" \
-    "$GPUID(.|\n)*${SUBMIT:-no-submit-time}(.|\n)*(scontrol show job|squeue|sacct).*$GPUID" "$MKCTL" gpujob get "$GPU"
-  expect "describe prints them too" \
-    "$GPUID(.|\n)*${SUBMIT:-no-submit-time}(.|\n)*(scontrol show job|squeue|sacct).*$GPUID" "$MKCTL" gpujob describe "$GPU"
+  # pending_info CMD…: which of job id, submit time, query command CMD prints
+  pending_info() {
+    local out; out=$("$@" 2>&1) || { echo "exit $?: $out"; return 1; }
+    grep -q -- "$GPUID" <<<"$out" && echo -n "id "
+    grep -Eq -- "$SUBMIT_RE" <<<"$out" && echo -n "time "
+    grep -Eq -- "(scontrol show job|squeue|sacct).*$GPUID" <<<"$out" && echo -n "query"
+    echo; echo "$out"
+  }
+  expect "get prints its job id, submit time and query command" "^id time query$" pending_info "$MKCTL" gpujob get "$GPU"
+  expect "describe prints them too" "^id time query$" pending_info "$MKCTL" gpujob describe "$GPU"
   QUERY=$(gj_field $GPU .status.queryCommand)
-  expect "the query command runs and shows the pending job: $QUERY" "$GPUID(.|\n)*PENDING" \
+  expect "the query command runs and shows the pending job: $QUERY" "$GPUID(.|\n)*(PENDING|PD)" \
     sh -c "SLURM_CONF=$GPU_SLURM_CONF $QUERY"
   # (scontrol writes "ReqNodeNotAvail,_UnavailableNodes:…" where squeue has
   # a space: the reason's first word is compared)
