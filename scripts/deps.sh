@@ -8,7 +8,8 @@ PKGS=(build-essential cmake ninja-build ccache clang clang-format libclang-rt-14
   python3 python3-kubernetes curl procps libssl-dev
   containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux
   busybox-static kmod mmdebstrap nginx-light dnsmasq-base dnsperf wrk
-  python3-pil fonts-dejavu-core)  # the last two: examples/serverless/app/make_samples.py
+  python3-pil fonts-dejavu-core  # these two: examples/serverless/app/make_samples.py
+  slurmctld slurmd slurm-client munge)  # scripts/slurm.sh (a private Slurm), the submitter image
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
