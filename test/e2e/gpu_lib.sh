@@ -3,7 +3,8 @@
 # Source it after setting ROOT and BIN; needs kubectl and KUBECONFIG.
 #
 #   gpu_slurm_up TAG KCFG ADDRESS  a private Slurm (scripts/slurm.sh up) in
-#                        a fresh temp dir /tmp/minik8s-slurm-TAG.XXXXXX, ports
+#                        DIR = <a fresh temp dir /tmp/minik8s-slurm-TAG.XXXXXX>/slurm
+#                        (slurm.sh wants a DIR that does not exist yet), ports
 #                        from a base unique to this PID, slurmctld on ADDRESS,
 #                        registered as SlurmCluster "default" (+ the munge key
 #                        Secret) on the cluster of kubeconfig KCFG. Sets
@@ -25,6 +26,7 @@
 #   gj_phases_ordered "P1 P2 …"  true when the phases only go forwards
 #                        (Pending < Submitted < Queued < Running < one terminal)
 #   gj_pods NAME         the names of the pods labelled minik8s.io/gpujob=NAME
+GPU_SLURM_TMP=""
 GPU_SLURM_DIR=""
 GPU_SLURM_PORT_BASE=""
 GPU_SLURM_CONF=""
@@ -32,26 +34,28 @@ GPU_SLURM_KCFG=""
 gpu_slurm_up() {
   local tag=$1 rc
   GPU_SLURM_KCFG=$2
-  GPU_SLURM_DIR=$(mktemp -d "/tmp/minik8s-slurm-$tag.XXXXXX")
+  GPU_SLURM_TMP=$(mktemp -d "/tmp/minik8s-slurm-$tag.XXXXXX")
+  chmod 0755 "$GPU_SLURM_TMP"  # (munged wants every directory above its socket searchable by all)
+  GPU_SLURM_DIR=$GPU_SLURM_TMP/slurm
   # Ports: a base per PID (20000–27990 in steps of 10), so two runs side by
   # side (an e2e test and a bench) never share one.
   GPU_SLURM_PORT_BASE=$((20000 + ($$ % 800) * 10))
   "$ROOT/scripts/slurm.sh" up --kubeconfig "$GPU_SLURM_KCFG" --dir "$GPU_SLURM_DIR" \
     --port-base "$GPU_SLURM_PORT_BASE" --address "$3" >"$GPU_SLURM_DIR.up.log" 2>&1
   rc=$?
-  GPU_SLURM_CONF=$(find "$GPU_SLURM_DIR" -maxdepth 3 -name slurm.conf 2>/dev/null | head -n1)
+  GPU_SLURM_CONF=$GPU_SLURM_DIR/slurm.conf
   return $rc
 }
 gpu_slurm_down() {
-  [ -n "$GPU_SLURM_DIR" ] || return 0
+  [ -n "$GPU_SLURM_TMP" ] || return 0
   "$ROOT/scripts/slurm.sh" down --dir "$GPU_SLURM_DIR" >"$GPU_SLURM_DIR.down.log" 2>&1 ||
     { echo "slurm.sh down reported a problem:"; sed 's/^/    /' "$GPU_SLURM_DIR.down.log"; }
   if [ -n "$GPU_SLURM_KCFG" ] && [ -f "$GPU_SLURM_KCFG" ]; then
     KUBECONFIG=$GPU_SLURM_KCFG kubectl delete slurmcluster default --ignore-not-found --wait=false >/dev/null 2>&1
     KUBECONFIG=$GPU_SLURM_KCFG kubectl -n kube-system delete secret slurm-munge --ignore-not-found >/dev/null 2>&1
   fi
-  rm -rf "$GPU_SLURM_DIR" "$GPU_SLURM_DIR.up.log" "$GPU_SLURM_DIR.down.log"
-  GPU_SLURM_DIR=""
+  rm -rf "$GPU_SLURM_TMP"
+  GPU_SLURM_TMP="" GPU_SLURM_DIR=""
 }
 gpu_slurm() { SLURM_CONF=$GPU_SLURM_CONF "$@"; }
 gpu_has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; }
