@@ -59,7 +59,9 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "functions.serverless.minik8s.io",
                                    "workflows.serverless.minik8s.io",
                                    "workflowruns.serverless.minik8s.io",
-                                   "triggers.serverless.minik8s.io"};
+                                   "triggers.serverless.minik8s.io",
+                                   "gpujobs.minik8s.io",
+                                   "slurmclusters.minik8s.io"};
   EXPECT_EQ(names, want);
 }
 

@@ -20,8 +20,8 @@ constexpr std::string_view kPrefix = "sha256:";
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-Status io_error(const std::string& what, const std::string& path, int e) {
-  return internal_error("code store: " + what + " " + path + ": " + errno_text(e));
+Status io_error(const StoreSpec& spec, const std::string& what, const std::string& path, int e) {
+  return internal_error(std::string(spec.noun) + " store: " + what + " " + path + ": " + errno_text(e));
 }
 
 // Writes all of data to fd, retrying short writes and EINTR.
@@ -39,9 +39,14 @@ bool write_all(int fd, std::string_view data) {
 
 }  // namespace
 
-std::string code_too_large_message(uint64_t n) {
-  return "code upload is " + std::to_string(n) + " bytes; the limit is " +
-         std::to_string(kMaxCodeBytes) + " bytes (8 MiB)";
+std::string too_large_message(const StoreSpec& spec, uint64_t n) {
+  return std::string(spec.noun) + " upload is " + std::to_string(n) + " bytes; the limit is " +
+         std::to_string(spec.max_bytes) + " bytes (" + spec.limit_text + ")";
+}
+
+std::string too_large_message(const StoreSpec& spec) {
+  return std::string(spec.noun) + " upload is more than " + std::to_string(spec.max_bytes) +
+         " bytes; the limit is " + std::to_string(spec.max_bytes) + " bytes (" + spec.limit_text + ")";
 }
 
 std::string CodeStore::hash_of(std::string_view bytes) {
@@ -71,8 +76,7 @@ std::string CodeStore::path_of(const std::string& hash) const {
 }
 
 Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
-  if (bytes.size() > kMaxCodeBytes)
-    return Status(Code::kTooLarge, code_too_large_message(bytes.size()));
+  if (bytes.size() > spec_.max_bytes) return Status(Code::kTooLarge, too_large_message(spec_, bytes.size()));
   Put out;
   out.hash = hash_of(bytes);
   out.size = bytes.size();
@@ -84,7 +88,7 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
   const std::string sub = dir_ + "/sha256";
   std::error_code ec;
   std::filesystem::create_directories(sub, ec);
-  if (ec) return internal_error("code store: cannot create " + sub + ": " + ec.message());
+  if (ec) return internal_error(std::string(spec_.noun) + " store: cannot create " + sub + ": " + ec.message());
   // A name of its own per writer: concurrent puts (threads or processes)
   // never share a temporary.
   static std::atomic<uint64_t> seq{0};
@@ -92,7 +96,7 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
                           std::to_string(seq.fetch_add(1)) + "-" +
                           out.hash.substr(kPrefix.size(), 16);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return io_error("cannot create", tmp, errno);
+  if (fd < 0) return io_error(spec_, "cannot create", tmp, errno);
   bool ok = write_all(fd, bytes) && ::fsync(fd) == 0;
   int e = errno;
   if (::close(fd) != 0 && ok) {
@@ -101,12 +105,12 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
   }
   if (!ok) {
     ::unlink(tmp.c_str());
-    return io_error("cannot write", tmp, e);
+    return io_error(spec_, "cannot write", tmp, e);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     e = errno;
     ::unlink(tmp.c_str());
-    return io_error("cannot rename into", path, e);
+    return io_error(spec_, "cannot rename into", path, e);
   }
   // The rename itself survives a crash once the directory is synced.
   if (int dfd = ::open(sub.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
@@ -119,14 +123,16 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
 
 Result<std::string> CodeStore::get(const std::string& hash) const {
   if (!valid_hash(hash)) {
-    return bad_request("invalid code hash \"" + hash +
+    return bad_request("invalid " + std::string(spec_.noun) + " hash \"" + hash +
                        "\": must be \"sha256:\" followed by 64 lower-case hex digits");
   }
   const std::string path = path_of(hash);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return not_found("code " + hash + " not found in the code store");
-    return io_error("cannot open", path, errno);
+    if (errno == ENOENT) {
+      return not_found(std::string(spec_.noun) + " " + hash + " not found in the " + spec_.noun + " store");
+    }
+    return io_error(spec_, "cannot open", path, errno);
   }
   std::string data;
   char buf[64 * 1024];
@@ -136,7 +142,7 @@ Result<std::string> CodeStore::get(const std::string& hash) const {
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return io_error("cannot read", path, e);
+      return io_error(spec_, "cannot read", path, e);
     }
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
@@ -154,8 +160,8 @@ bool CodeStore::exists(const std::string& hash) const {
 
 Status CodeStore::remove(const std::string& hash) const {
   const std::string path = path_of(hash);
-  if (path.empty()) return bad_request("invalid code hash \"" + hash + "\"");
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_error("cannot remove", path, errno);
+  if (path.empty()) return bad_request("invalid " + std::string(spec_.noun) + " hash \"" + hash + "\"");
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_error(spec_, "cannot remove", path, errno);
   return Status::ok();
 }
 

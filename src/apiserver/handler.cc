@@ -17,7 +17,8 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       opts_(opts),
       kubernetes_service_ip_(ips->nth(1)),
       kinds_(make_kind_registry(store, opts, std::move(ips))),
-      code_(opts.code_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.code_dir)),
+      code_(opts.code_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.code_dir, kCodeStoreSpec)),
+      blob_(opts.blob_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
@@ -45,9 +46,9 @@ HttpResponse RestHandler::handle(const HttpRequest& req) {
   std::string verb, resource;
   HttpResponse r;
   try {
-    if (is_code_path(req.path)) {  // binary bodies: no UTF-8 check
-      resource = "code";
-      r = handle_code(req, &verb);
+    if (const StoreSpec* spec = store_spec_for(req.path)) {  // binary bodies: no UTF-8 check
+      resource = spec->noun;
+      r = handle_store(*spec, req, &verb);
     } else {
       Status utf8 = check_utf8(req);
       if (utf8.is_ok()) utf8 = check_dry_run(req);

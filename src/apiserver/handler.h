@@ -12,7 +12,7 @@
 //                      cache → HttpResponse (Tables included)
 //   subresources.cc    scale and binding
 //   watch_handler.cc   watch streams from the watch cache
-//   code_handler.cc    the code store's upload and download endpoints
+//   code_handler.cc    the code and blob stores' upload and download endpoints
 //   registry_store.h   the generic create/update/delete semantics
 //   kind_strategy.h    the per-kind hooks; kinds/ the kinds that have them
 //   errors.h           Status bodies; request.h parameters, bodies, selectors
@@ -60,14 +60,19 @@ class RestHandler {
   Status init(const std::string& server_host, uint16_t server_port);
 
   bool is_watch(const HttpRequest& req) const;
-  // The code store's endpoints: POST kCodePath (upload) and GET
-  // kCodePath/<hash> (download); served before the generic REST routing and
-  // without discovery. is_code_upload: the POST, whose body may be up to
-  // kMaxCodeBytes when the store is on (code_store_enabled()).
-  static constexpr const char* kCodePath = kCodeApiPath;
-  static bool is_code_path(std::string_view path);
-  static bool is_code_upload(std::string_view method, std::string_view path);
-  bool code_store_enabled() const { return code_ != nullptr; }
+  // The content-addressed stores' endpoints (code_store.h): POST
+  // <api_path> (upload) and GET <api_path>/<hash> (download) of the code
+  // store (opts.code_dir) and the blob store (opts.blob_dir); served before
+  // the generic REST routing, without discovery. A store without a directory
+  // answers 404.
+  // upload_limit: for a POST to an enabled store's collection, that store's
+  // upload limit (above max_body_bytes); 0 for any other request.
+  size_t upload_limit(std::string_view method, std::string_view path) const;
+  // The largest upload limit of the enabled stores; 0 when none is.
+  size_t max_upload_bytes() const;
+  // The 413 message for an upload to path (a POST upload_limit() accepts)
+  // of n bytes, or of more than the limit when n is unknown (chunked).
+  std::string upload_too_large_message(std::string_view path, std::optional<uint64_t> n) const;
   HttpResponse handle(const HttpRequest& req);
   // Streams until the client leaves, timeoutSeconds passes or stopping is set.
   void handle_watch(const HttpRequest& req, StreamWriter& out, const std::atomic<bool>& stopping);
@@ -86,8 +91,12 @@ class RestHandler {
   HttpResponse dispatch(const HttpRequest& req, std::string* verb, std::string* resource);
   HttpResponse handle_resource(const HttpRequest& req, const RequestInfo& ri, std::string* verb);
 
-  // code_handler.cc.
-  HttpResponse handle_code(const HttpRequest& req, std::string* verb);
+  // code_handler.cc. store_spec_for: the spec of the store whose endpoints
+  // path is under (enabled or not), null for other paths; store_for: that
+  // store when enabled.
+  static const StoreSpec* store_spec_for(std::string_view path);
+  const CodeStore* store_for(const StoreSpec& spec) const;
+  HttpResponse handle_store(const StoreSpec& spec, const HttpRequest& req, std::string* verb);
 
   // discovery.cc.
   HttpResponse discovery(const RequestInfo& ri);
@@ -123,6 +132,7 @@ class RestHandler {
   const std::string kubernetes_service_ip_;    // the service CIDR's first address
   const std::unique_ptr<KindRegistry> kinds_;  // strategies (kinds/kinds.h)
   const std::unique_ptr<CodeStore> code_;      // null without opts.code_dir
+  const std::unique_ptr<CodeStore> blob_;      // null without opts.blob_dir
   RegistryStore objects_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};

@@ -148,23 +148,28 @@ void HttpServer::serve(Connection& c) {
   for (bool first = true; !stopping; first = false) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
-    // Code uploads have a limit of their own (kMaxCodeBytes): the parser
-    // takes the larger one while it reads the header, and the header hook
-    // then applies the one of the request's path.
-    const bool code_store = handler_.code_store_enabled();
-    parser.body_limit(code_store ? std::max(max_body_bytes_, kMaxCodeBytes) : max_body_bytes_);
-    bool code_upload = false;
-    auto on_header = [&](http::request_parser<http::string_body>& p, beast::error_code& hec) {
+    // Uploads to the code and blob stores have limits of their own
+    // (RestHandler::upload_limit): the parser takes the largest while it
+    // reads the header, and the header hook then applies the one of the
+    // request's path.
+    const size_t max_upload = handler_.max_upload_bytes();
+    parser.body_limit(std::max(max_body_bytes_, max_upload));
+    size_t upload_limit = 0;
+    auto upload_limit_of = [&](const http::request_parser<http::string_body>& p) -> size_t {
+      if (max_upload == 0) return 0;
       const auto& m = p.get();
       std::string_view target(m.target().data(), m.target().size());
-      code_upload = code_store && RestHandler::is_code_upload(
-                                      std::string_view(m.method_string().data(), m.method_string().size()),
-                                      target.substr(0, target.find('?')));
-      const uint64_t limit = code_upload ? kMaxCodeBytes : max_body_bytes_;
+      return handler_.upload_limit(std::string_view(m.method_string().data(), m.method_string().size()),
+                                   target.substr(0, target.find('?')));
+    };
+    auto on_header = [&](http::request_parser<http::string_body>& p, beast::error_code& hec) {
+      const auto& m = p.get();
+      upload_limit = upload_limit_of(p);
+      const uint64_t limit = upload_limit ? upload_limit : max_body_bytes_;
       p.body_limit(limit);  // chunked bodies: checked as chunks arrive
       if (p.content_length() && *p.content_length() > limit) {
         hec = http::error::body_limit;
-      } else if (code_upload && beast::iequals(m[http::field::expect], "100-continue")) {
+      } else if (upload_limit && beast::iequals(m[http::field::expect], "100-continue")) {
         // curl asks before sending a large body (and waits a second when
         // nobody answers).
         net::write(s, net::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")), hec);
@@ -174,18 +179,14 @@ void HttpServer::serve(Connection& c) {
     if (ec == http::error::body_limit) {
       // Beast itself refuses a Content-Length over the larger limit while
       // reading the header, before the hook has seen the path.
-      const auto& m = parser.get();
-      std::string_view target(m.target().data(), m.target().size());
-      code_upload = code_upload ||
-                    (code_store && RestHandler::is_code_upload(
-                                       std::string_view(m.method_string().data(), m.method_string().size()),
-                                       target.substr(0, target.find('?'))));
+      if (!upload_limit) upload_limit = upload_limit_of(parser);
       std::string msg;
-      if (code_upload) {
-        msg = parser.content_length() ? code_too_large_message(*parser.content_length())
-                                      : "code upload is more than " + std::to_string(kMaxCodeBytes) +
-                                            " bytes; the limit is " + std::to_string(kMaxCodeBytes) +
-                                            " bytes (8 MiB)";
+      if (upload_limit) {
+        const auto& m = parser.get();
+        std::string_view target(m.target().data(), m.target().size());
+        msg = handler_.upload_too_large_message(target.substr(0, target.find('?')),
+                                                parser.content_length() ? std::optional<uint64_t>(*parser.content_length())
+                                                                        : std::nullopt);
       } else {
         msg = "the request body is larger than the limit of " + std::to_string(max_body_bytes_) +
               " bytes";

@@ -275,6 +275,7 @@ int run_server(int argc, char** argv) {
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
   opts.code_dir = (std::filesystem::path(data_dir) / "code").string();  // serverless code store
+  opts.blob_dir = (std::filesystem::path(data_dir) / "blobs").string();  // GPU job blob store
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so every thread inherits the mask.

@@ -66,6 +66,11 @@ struct ApiServerOptions {
   // Code uploads have their own body limit (kMaxCodeBytes, 8 MiB), above
   // max_body_bytes.
   std::string code_dir;
+  // The blob store's directory (the same store, 64 MiB uploads, served at
+  // /apis/minik8s.io/v1/blobs; `minik8s server` passes <data-dir>/blobs;
+  // docs/gpu.md "Blob store"). Empty: no blob store, its endpoints answer
+  // 404 and GPUJob blob hashes are not checked against it.
+  std::string blob_dir;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe
