@@ -24,6 +24,7 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/controllers/controllers.h"
+#include "minik8s/gpu/controller.h"
 #include "minik8s/metrics/metrics.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/serverless/platform.h"
@@ -80,7 +81,7 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
-      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless"};
+      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob"};
   return names;
 }
 
@@ -140,7 +141,7 @@ int run_server(int argc, char** argv) {
   app.add_option("--disable-controllers", disabled_controllers,
                  "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
                  "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
-                 "serverless (the function gateway, autoscaler and controllers)")
+                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods)")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -438,6 +439,16 @@ int run_server(int argc, char** argv) {
     ho.tolerance = hpa_tolerance;
     if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(*informers, ho),
                 " (sync period " + hpa_sync + ")")) {
+      return 1;
+    }
+  }
+  if (!disabled("gpujob")) {
+    // Submitter pods run with hostNetwork and reach the API server as this
+    // machine's clients do (docs/gpu.md "The submitter").
+    gpu::GPUJobControllerOptions go;
+    go.server_url = url;
+    if (!launch("gpujob", std::make_unique<gpu::GPUJobController>(*informers, go),
+                " (submitter pods use MINIK8S_SERVER=" + url + ")")) {
       return 1;
     }
   }
