@@ -79,8 +79,12 @@ struct Recipe {
   std::vector<std::string> refs;
   // Everything the output depends on, hashed into the cache key.
   std::function<Result<std::string>()> inputs;
-  // Fills rootfs (an empty directory); work is scratch space.
-  std::function<Status(const std::string& rootfs, const std::string& work)> prepare;
+  // Fills rootfs (an empty directory); work is scratch space; cache_dir is
+  // the build's cache (for intermediate results a recipe keeps, under the
+  // image's lock).
+  std::function<Status(const std::string& rootfs, const std::string& work,
+                       const std::string& cache_dir)>
+      prepare;
   OciImageSpec spec;
 };
 
@@ -122,7 +126,7 @@ Result<std::string> pause_inputs() {
   return std::string(kRecipeVersion) + "\npause\n" + first_line(*gcc) + "\n" + kPauseSource;
 }
 
-Status pause_prepare(const std::string& rootfs, const std::string& work) {
+Status pause_prepare(const std::string& rootfs, const std::string& work, const std::string&) {
   const std::string src = work + "/pause.c";
   if (auto s = write_text(src, kPauseSource, 0644); !s) return s;
   const std::string bin = rootfs + "/pause";
@@ -142,7 +146,7 @@ Result<std::string> busybox_inputs() {
   return std::string(kRecipeVersion) + "\nbusybox\n" + d->hex + "\n";
 }
 
-Status busybox_prepare(const std::string& rootfs, const std::string&) {
+Status busybox_prepare(const std::string& rootfs, const std::string&, const std::string&) {
   if (auto s = make_dirs(rootfs, {{"bin", 0755},
                                   {"sbin", 0755},
                                   {"usr/bin", 0755},
@@ -240,7 +244,7 @@ Status debian_prepare(const std::string& rootfs, const DebianRootfs& what) {
   return Status::ok();
 }
 
-Status python_prepare(const std::string& rootfs, const std::string&) {
+Status python_prepare(const std::string& rootfs, const std::string&, const std::string&) {
   return debian_prepare(rootfs, kPythonRootfs);
 }
 
@@ -253,8 +257,9 @@ Result<std::string> python_runtime_inputs() {
   return *in + "python-runtime\n" + kRuntimeServerPath + "\n" + kPythonRuntimeSource;
 }
 
-Status python_runtime_prepare(const std::string& rootfs, const std::string& work) {
-  if (auto s = python_prepare(rootfs, work); !s) return s;
+Status python_runtime_prepare(const std::string& rootfs, const std::string& work,
+                              const std::string& cache_dir) {
+  if (auto s = python_prepare(rootfs, work, cache_dir); !s) return s;
   if (auto s = make_dirs(rootfs, {{"opt/minik8s/runtime", 0755}}); !s) return s;
   return write_text(rootfs + "/" + kRuntimeServerPath, kPythonRuntimeSource, 0644);
 }
@@ -270,7 +275,8 @@ Result<std::string> python_ml_runtime_inputs() {
          kRuntimeServerPath + "\n" + kPythonRuntimeSource;
 }
 
-Status python_ml_runtime_prepare(const std::string& rootfs, const std::string&) {
+Status python_ml_runtime_prepare(const std::string& rootfs, const std::string&,
+                                 const std::string&) {
   if (auto s = debian_prepare(rootfs, kPythonMlRootfs); !s) return s;
   std::vector<fs::path> tests;
   std::error_code ec;
@@ -290,6 +296,159 @@ Status python_ml_runtime_prepare(const std::string& rootfs, const std::string&) 
   }
   if (auto s = make_dirs(rootfs, {{"opt/minik8s/runtime", 0755}}); !s) return s;
   return write_text(rootfs + "/" + kRuntimeServerPath, kPythonRuntimeSource, 0644);
+}
+
+// ---- slurm-submitter: the Slurm client and munge, plus minik8s-submitter ----
+// The GPUJob submitter (docs/gpu.md "The submitter"): Debian minbase with
+// slurm-client (sbatch, squeue, scontrol, sacct, scancel) and munge (munged
+// runs in the pod with the cluster's key), plus the host's
+// minik8s-submitter binary and the shared libraries it loads that the Debian
+// rootfs lacks (ldd), copied to the same paths. The Debian part (mmdebstrap,
+// ~45 s) is cached on its own as <cache_dir>/slurm-submitter.rootfs.tar with
+// its inputs' hash beside it, so a rebuilt submitter only re-packs the layer.
+// The munge postinst's generated key is removed: the pod brings the
+// cluster's.
+const DebianRootfs kSlurmRootfs = {{"slurm-client", "munge", "unzip"}, {}};
+constexpr char kSubmitterBinaryName[] = "minik8s-submitter";
+constexpr char kSubmitterInImage[] = "usr/local/bin/minik8s-submitter";
+constexpr char kSubmitterEnv[] = "MINIK8S_SUBMITTER";
+constexpr char kSlurmRootfsTar[] = "slurm-submitter.rootfs.tar";
+
+// $MINIK8S_SUBMITTER, else minik8s-submitter next to the running binary
+// (build/bin/ holds both).
+Result<std::string> submitter_binary() {
+  std::string path;
+  if (const char* env = std::getenv(kSubmitterEnv); env && *env) {
+    path = env;
+  } else {
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) return internal_error("reading /proc/self/exe: " + ec.message());
+    path = (self.parent_path() / kSubmitterBinaryName).string();
+  }
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    return Status(Code::kUnavailable,
+                  "the slurm-submitter image needs the minik8s-submitter binary: " + path +
+                      " does not exist (build it with `cmake --build build --target "
+                      "minik8s-submitter`, which puts it next to minik8s, or set " +
+                      kSubmitterEnv + " to its path)");
+  }
+  return path;
+}
+
+// The absolute paths of the shared libraries binary loads (ldd), sorted; none
+// for a static binary. A library ldd cannot find is an error.
+Result<std::vector<std::string>> library_closure(const std::string& binary) {
+  auto r = run_process({"ldd", binary});
+  if (!r) return r.status();
+  if (r->exit_code != 0) {
+    if ((r->out + r->err).find("not a dynamic executable") != std::string::npos) {
+      return std::vector<std::string>{};
+    }
+    return internal_error("ldd " + binary + " failed: " + first_line(r->err + r->out));
+  }
+  std::vector<std::string> libs;
+  std::istringstream lines(r->out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    // "\tlibfoo.so.1 => /lib/x86_64-linux-gnu/libfoo.so.1 (0x…)", "\t/lib64/ld-linux-x86-64.so.2
+    // (0x…)", "\tlinux-vdso.so.1 (0x…)", "\tlibbar.so => not found"
+    if (line.find("=> not found") != std::string::npos) {
+      return internal_error("ldd " + binary + ": a library is missing:" + line);
+    }
+    auto arrow = line.find("=> ");
+    size_t start = arrow == std::string::npos ? line.find_first_not_of(" \t") : arrow + 3;
+    if (start == std::string::npos || line[start] != '/') continue;
+    auto end = line.find(" (", start);
+    libs.push_back(line.substr(start, end == std::string::npos ? std::string::npos : end - start));
+  }
+  std::sort(libs.begin(), libs.end());
+  libs.erase(std::unique(libs.begin(), libs.end()), libs.end());
+  return libs;
+}
+
+Result<std::string> slurm_rootfs_inputs() {
+  auto in = debian_inputs("slurm-submitter-rootfs", kSlurmRootfs);
+  if (!in) return in.status();
+  return *in + "without etc/munge/munge.key\n";
+}
+
+Result<std::string> slurm_submitter_inputs() {
+  auto rootfs = slurm_rootfs_inputs();
+  if (!rootfs) return rootfs.status();
+  auto bin = submitter_binary();
+  if (!bin) return bin.status();
+  auto bin_hash = sha256_file(*bin);
+  if (!bin_hash) return bin_hash.status();
+  auto libs = library_closure(*bin);
+  if (!libs) return libs.status();
+  std::string in = std::string(kRecipeVersion) + "\nslurm-submitter\nrootfs " +
+                   sha256_hex(*rootfs) + "\n" + kSubmitterInImage + " " + bin_hash->hex + "\n";
+  for (const auto& lib : *libs) {
+    auto h = sha256_file(lib);
+    if (!h) return h.status();
+    in += lib + " " + h->hex + "\n";
+  }
+  return in;
+}
+
+// Makes (or reuses) the cached Debian rootfs tar.
+Result<std::string> slurm_rootfs_tar(const std::string& work, const std::string& cache_dir) {
+  auto in = slurm_rootfs_inputs();
+  if (!in) return in.status();
+  const std::string key = sha256_hex(*in) + "\n";
+  const std::string tar = cache_dir + "/" + kSlurmRootfsTar;
+  const std::string inputs_file = tar + ".inputs";
+  std::error_code ec;
+  if (auto stored = read_text(inputs_file);
+      stored && *stored == key && fs::is_regular_file(tar, ec)) {
+    return tar;
+  }
+  const std::string debian = work + "/debian";
+  fs::create_directory(debian, ec);
+  ::chmod(debian.c_str(), 0755);
+  if (auto s = debian_prepare(debian, kSlurmRootfs); !s) return s;
+  fs::remove(debian + "/etc/munge/munge.key", ec);
+  const std::string tmp = work + "/debian.tar";
+  if (auto r = run_checked({"tar", "-C", debian, "--numeric-owner", "-cf", tmp, "."}); !r)
+    return r.status();
+  fs::remove_all(debian, ec);
+  fs::remove(inputs_file, ec);
+  fs::rename(tmp, tar, ec);
+  if (ec) return internal_error("rename to " + tar + ": " + ec.message());
+  if (auto s = write_text(inputs_file, key, 0644); !s) return s;
+  return tar;
+}
+
+Status slurm_submitter_prepare(const std::string& rootfs, const std::string& work,
+                               const std::string& cache_dir) {
+  auto bin = submitter_binary();
+  if (!bin) return bin.status();
+  auto libs = library_closure(*bin);
+  if (!libs) return libs.status();
+  auto tar = slurm_rootfs_tar(work, cache_dir);
+  if (!tar) return tar.status();
+  if (auto r = run_checked({"tar", "-C", rootfs, "--numeric-owner", "-xpf", *tar}); !r)
+    return r.status();
+  std::error_code ec;
+  const std::string dest = rootfs + "/" + kSubmitterInImage;
+  fs::create_directories(fs::path(dest).parent_path(), ec);
+  fs::copy_file(*bin, dest, fs::copy_options::overwrite_existing, ec);
+  if (ec) return internal_error("copy " + *bin + ": " + ec.message());
+  ::chmod(dest.c_str(), 0755);
+  // Libraries the rootfs lacks, as regular files at the path the loader
+  // found them (the rootfs' /lib is a relative link to usr/lib: merged-usr).
+  for (const auto& lib : *libs) {
+    const std::string in_image = rootfs + lib;
+    if (fs::exists(in_image, ec)) continue;
+    fs::create_directories(fs::path(in_image).parent_path(), ec);
+    const fs::path real = fs::canonical(lib, ec);
+    if (!ec) fs::copy_file(real, in_image, ec);
+    if (ec) return internal_error("copy " + lib + " into the image: " + ec.message());
+    ::chmod(in_image.c_str(), 0644);
+  }
+  return Status::ok();
 }
 
 const std::vector<Recipe>& recipes() {
@@ -361,6 +520,21 @@ const std::vector<Recipe>& recipes() {
       m.spec.gzip_level = 1;
       m.spec.root_owned = false;
       r.push_back(m);
+    }
+    {
+      Recipe sl{"slurm-submitter",
+                {"minik8s.io/slurm-submitter:1"},
+                slurm_submitter_inputs,
+                slurm_submitter_prepare,
+                {}};
+      sl.spec.cmd = {kSubmitterBinaryName};
+      sl.spec.env = {kDefaultPath, "LANG=C.UTF-8"};
+      sl.spec.created_by =
+          "minik8s image build slurm-submitter (mmdebstrap minbase + slurm-client, munge, unzip; "
+          "minik8s-submitter)";
+      sl.spec.gzip_level = 1;
+      sl.spec.root_owned = false;
+      r.push_back(sl);
     }
     for (auto& x : r) x.spec.refs = x.refs;
     return r;
@@ -457,7 +631,7 @@ Result<BuiltImage> build_image(const std::string& name, const std::string& cache
   const std::string rootfs = work + "/rootfs";
   fs::create_directory(rootfs, ec);
   ::chmod(rootfs.c_str(), 0755);
-  if (auto s = recipe->prepare(rootfs, work); !s) {
+  if (auto s = recipe->prepare(rootfs, work, cache_dir); !s) {
     return Status(s.code(), "building image " + name + ": " + s.message());
   }
   const std::string tmp_archive = work + "/image.tar";

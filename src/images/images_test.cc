@@ -171,12 +171,13 @@ TEST(ImagesOciArchive, RefTag) {
 TEST(Images, KnownNamesAndRefs) {
   EXPECT_EQ(known_images(),
             (std::vector<std::string>{"pause", "busybox", "python", "python-runtime",
-                                      "python-ml-runtime"}));
+                                      "python-ml-runtime", "slurm-submitter"}));
   EXPECT_EQ(image_ref("pause"), "minik8s.io/pause:1.0");
   EXPECT_EQ(image_ref("busybox"), "docker.io/library/busybox:1.36");
   EXPECT_EQ(image_ref("python"), "docker.io/library/python:3.11");
   EXPECT_EQ(image_ref("python-runtime"), "minik8s.io/python-runtime:1");
   EXPECT_EQ(image_ref("python-ml-runtime"), "minik8s.io/python-ml-runtime:1");
+  EXPECT_EQ(image_ref("slurm-submitter"), "minik8s.io/slurm-submitter:1");
   EXPECT_EQ(image_ref("nginx"), "");
 }
 
@@ -185,9 +186,33 @@ TEST(Images, UnknownImageListsKnownOnes) {
   auto r = build_image("nginx", t.path());
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
-  EXPECT_NE(r.status().message().find("pause, busybox, python, python-runtime, python-ml-runtime"),
+  EXPECT_NE(r.status().message().find(
+                "pause, busybox, python, python-runtime, python-ml-runtime, slurm-submitter"),
             std::string::npos)
       << r.status().message();
+}
+
+// Without the minik8s-submitter binary the slurm-submitter build stops before
+// mmdebstrap with an error that says where it looked and how to fix it.
+TEST(Images, SlurmSubmitterWithoutBinaryIsAClearError) {
+  TempDir t;
+  const std::string missing = t.path() + "/no-such-minik8s-submitter";
+  const char* old = std::getenv("MINIK8S_SUBMITTER");
+  const std::string saved = old ? old : "";
+  ::setenv("MINIK8S_SUBMITTER", missing.c_str(), 1);
+  auto r = build_image("slurm-submitter", t.path() + "/cache");
+  if (old) {
+    ::setenv("MINIK8S_SUBMITTER", saved.c_str(), 1);
+  } else {
+    ::unsetenv("MINIK8S_SUBMITTER");
+  }
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_NE(r.status().message().find(missing + " does not exist"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("MINIK8S_SUBMITTER"), std::string::npos)
+      << r.status().message();
+  EXPECT_FALSE(std::filesystem::exists(t.path() + "/cache/slurm-submitter.tar"));
 }
 
 // The runtime server is embedded at build time (src/images/CMakeLists.txt):

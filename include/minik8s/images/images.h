@@ -9,6 +9,10 @@
 //   python-ml-runtime → minik8s.io/python-ml-runtime:1 the same server on Debian
 //             minbase + python3-numpy, python3-pil, python3-sklearn,
 //             tesseract-ocr(-eng), fonts-dejavu-core (Function runtime python3-ml)
+//   slurm-submitter → minik8s.io/slurm-submitter:1 Debian minbase + slurm-client,
+//             munge, unzip and the host's minik8s-submitter (next to the
+//             running binary, or $MINIK8S_SUBMITTER) with its shared libraries
+//             (GPUJob submitter pods, docs/gpu.md)
 //
 // Archives are written to <cache_dir>/<name>.tar, reproducible (sorted,
 // numeric owners, mtime 0) and cached: a rebuild whose inputs did not change
@@ -27,6 +31,7 @@ namespace minik8s::images {
 
 struct BuiltImage {
   std::string name;      // short name: pause | busybox | python | python-runtime | python-ml-runtime
+                         // | slurm-submitter
   std::string ref;       // image reference it is imported as
   std::string archive;   // path of the OCI archive
   bool cached = false;   // true when nothing had to be rebuilt
