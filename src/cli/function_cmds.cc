@@ -36,6 +36,7 @@
 #include "minik8s/util/url.h"
 #include "minik8s/util/utf8.h"
 #include "cli_common.h"
+#include "pack.h"
 #include "printers.h"
 #include "stream_cmds.h"
 
@@ -758,24 +759,13 @@ void put32(std::string& out, uint32_t v) {
 
 Result<std::string> zip_directory(const std::string& dir, uint64_t limit) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return invalid(dir + ": no such directory");
-  std::vector<std::string> names;
-  auto skip = [](const fs::path& p) {
-    std::string n = p.filename().string();
-    return n.empty() || n[0] == '.' || n == "__pycache__" || p.extension() == ".pyc";
-  };
-  for (auto it = fs::recursive_directory_iterator(dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (skip(it->path())) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file()) names.push_back(fs::relative(it->path(), dir).generic_string());
-  }
-  if (ec) return invalid(dir + ": " + ec.message());
+  // Dot files are left out by list_tree_files; Python's caches here.
+  auto listed = list_tree_files(dir, [](const fs::path& p) {
+    return p.filename() == "__pycache__" || p.extension() == ".pyc";
+  });
+  if (!listed) return listed.status();
+  const std::vector<std::string>& names = *listed;
   if (names.empty()) return invalid(dir + " has no files to zip");
-  std::sort(names.begin(), names.end());
   // Stored (not compressed) entries with a fixed time (1980-01-01): the same
   // files give the same bytes, hence the same content address.
   std::string out, central;

@@ -18,6 +18,7 @@
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
 #include "function_cmds.h"
+#include "gpujob_cmds.h"
 #include "workflow_cmds.h"
 #include "printers.h"
 #include "stream_cmds.h"
@@ -1001,6 +1002,8 @@ int Mkctl::run(const std::vector<std::string>& args) {
   auto* function = add_function_commands(app, fn_opts);
   WorkflowOptions wf_opts;
   auto* workflow = add_workflow_commands(app, wf_opts);
+  GpuJobOptions gj_opts;
+  auto* gpujob = add_gpujob_commands(app, gj_opts);
 
   for (auto* sub : app.get_subcommands({})) {
     sub->fallthrough();
@@ -1053,6 +1056,10 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (workflow->parsed()) {
       connect();
       return run_workflow(server_url_, default_ns_, parse_duration(g_.request_timeout), wf_opts, in_, out_, err_);
+    }
+    if (gpujob->parsed()) {
+      connect();
+      return run_gpujob(server_url_, default_ns_, parse_duration(g_.request_timeout), gj_opts, in_, out_, err_);
     }
   } catch (const Reported&) {
     return 1;
