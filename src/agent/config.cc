@@ -35,6 +35,7 @@ const std::set<std::string> kKnownKeys = {"server",
                                           "statusUpdateIntervalSeconds",
                                           "clusterDNS",
                                           "maxPods",
+                                          "gpus",
                                           "podCIDR",
                                           "clusterCIDR",
                                           "networkBackend",
@@ -119,6 +120,16 @@ bool valid_listen(const std::string& s) {
   if (!std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }))
     return false;
   return port.size() <= 5 && std::stoi(port) <= 65535;
+}
+
+// "auto" | a whole number 0..1024.
+Result<int32_t> parse_gpus(const std::string& s) {
+  if (s == "auto") return NodeConfig::kGpusAuto;
+  if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isdigit(ch); }) ||
+      std::stoi(s) > 1024) {
+    return field_error("gpus", "must be \"auto\" or a whole number between 0 and 1024, got \"" + s + "\"");
+  }
+  return static_cast<int32_t>(std::stoi(s));
 }
 
 Status check_config(const NodeConfig& c) {
@@ -236,6 +247,12 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
       auto d = seconds_field(v, key);
       if (!d) return d.status();
       (key == "leaseRenewIntervalSeconds" ? c.lease_renew_interval : c.status_update_interval) = *d;
+    } else if (key == "gpus") {
+      auto s = scalar(v, key);
+      if (!s) return s.status();
+      auto g = parse_gpus(*s);
+      if (!g) return g.status();
+      c.gpus = *g;
     } else if (key == "maxPods") {
       auto n = number(v, key);
       if (!n) return n.status();
@@ -356,6 +373,8 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
       app.add_option("--status-update-interval", status_s, "seconds between node status updates");
   auto* o_dns = app.add_option("--cluster-dns", dns, "DNS server IPs for pods (repeatable)");
   auto* o_max = app.add_option("--max-pods", max_pods, "pods this node accepts");
+  std::string gpus;
+  auto* o_gpus = app.add_option("--gpus", gpus, "nvidia.com/gpu to offer: auto (default), 0 (none) or N");
   std::string pod_cidr, cluster_cidr, backend, bridge, domain, balance, prefix, hosts;
   std::vector<std::string> upstream, disable;
   int dns_port = 0, ingress_port = 0;
@@ -420,6 +439,11 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
         std::chrono::milliseconds(static_cast<int64_t>(status_s * 1000 + 0.5));
   }
   if (o_max->count()) c.max_pods = max_pods;
+  if (o_gpus->count()) {
+    auto g = parse_gpus(gpus);
+    if (!g) return invalid("--gpus: " + g.status().message());
+    c.gpus = *g;
+  }
   if (o_dns->count()) c.cluster_dns = dns;
   if (o_roles->count()) c.roles = roles;
   if (o_pod_cidr->count()) c.pod_cidr = pod_cidr;

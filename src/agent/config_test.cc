@@ -101,6 +101,7 @@ TEST(NodeConfig, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(c->container_runtime_endpoint, "managed");
   EXPECT_EQ(c->data_dir, "/var/lib/minik8s/agent");
   EXPECT_EQ(c->max_pods, 110);
+  EXPECT_EQ(c->gpus, NodeConfig::kGpusAuto);
   EXPECT_EQ(c->lease_renew_interval, std::chrono::milliseconds(2000));
 }
 
@@ -118,6 +119,10 @@ TEST(NodeConfig, BadValuesNameTheField) {
   } cases[] = {
       {"maxPods: lots", "maxPods"},
       {"maxPods: 2.5", "maxPods"},
+      {"gpus: some", "gpus"},
+      {"gpus: -1", "gpus"},
+      {"gpus: 2000", "gpus"},
+      {"gpus: [1]", "gpus"},
       {"nodeIP: 300.1.1.1", "nodeIP"},
       {"leaseRenewIntervalSeconds: -1", "leaseRenewIntervalSeconds"},
       {"taints: [{key: a, effect: Sometimes}]", "taints[0].effect"},
@@ -242,6 +247,20 @@ TEST(AgentFlags, DefaultsFilled) {
   EXPECT_FALSE(c.node_name.empty());
   EXPECT_FALSE(c.node_ip.empty());
   for (char ch : c.node_name) EXPECT_FALSE(std::isupper(static_cast<unsigned char>(ch)));
+}
+
+TEST(NodeConfig, Gpus) {
+  EXPECT_EQ(parse_node_config("gpus: auto")->gpus, NodeConfig::kGpusAuto);
+  EXPECT_EQ(parse_node_config("gpus: 0")->gpus, 0);
+  EXPECT_EQ(parse_node_config("gpus: \"8\"")->gpus, 8);
+  Argv a({"agent", "--gpus", "2"});
+  auto c = parse_agent_flags(a.argc(), a.argv(), nullptr);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->gpus, 2);
+  Argv bad({"agent", "--gpus", "all"});
+  auto e = parse_agent_flags(bad.argc(), bad.argv(), nullptr);
+  ASSERT_FALSE(e.is_ok());
+  EXPECT_NE(e.status().message().find("--gpus"), std::string::npos) << e.status().message();
 }
 
 }  // namespace

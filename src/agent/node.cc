@@ -1,7 +1,6 @@
 // Host probing, Node/Lease object construction and the NodeReporter heartbeat.
 #include "node.h"
 
-#include <glob.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -91,7 +90,7 @@ Json condition(const std::string& type, bool status, const std::string& reason,
 
 }  // namespace
 
-HostInfo probe_host(const std::string& data_dir, const std::string& dev_dir) {
+HostInfo probe_host(const std::string& data_dir) {
   HostInfo h;
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
@@ -128,17 +127,24 @@ HostInfo probe_host(const std::string& data_dir, const std::string& dev_dir) {
   }
   h.ephemeral_storage_bytes =
       static_cast<int64_t>(vfs.f_blocks) * static_cast<int64_t>(vfs.f_frsize);
-  // GPUs: NVIDIA device nodes /dev/nvidia0, /dev/nvidia1, ...
-  glob_t g{};
-  std::string pattern = dev_dir + "/nvidia[0-9]*";
-  if (glob(pattern.c_str(), 0, nullptr, &g) == 0) h.gpus = static_cast<int64_t>(g.gl_pathc);
-  globfree(&g);
   utsname u{};
   if (uname(&u) == 0) h.kernel_version = u.release;
   h.os_image = os_pretty_name();
   h.machine_id = read_first_line("/etc/machine-id");
   h.boot_id = read_first_line("/proc/sys/kernel/random/boot_id");
   return h;
+}
+
+Result<std::vector<kubelet::GpuDevice>> node_gpus(const NodeConfig& config, kubelet::GpuProbe& probe) {
+  if (config.gpus == 0) return std::vector<kubelet::GpuDevice>{};
+  std::vector<kubelet::GpuDevice> found = probe.devices();
+  if (config.gpus == NodeConfig::kGpusAuto) return found;
+  if (config.gpus < 0 || static_cast<size_t>(config.gpus) > found.size()) {
+    return invalid("node config: field \"gpus\": " + std::to_string(config.gpus) + " asked for, " +
+                   std::to_string(found.size()) + " NVIDIA GPU(s) found (nvidia-smi -L, /dev/nvidia<N>)");
+  }
+  found.resize(static_cast<size_t>(config.gpus));
+  return found;
 }
 
 RuntimeState probe_runtime(cri::Runtime& runtime) {

@@ -23,6 +23,7 @@
 #include "minik8s/api/json.h"
 #include "minik8s/client/client.h"
 #include "minik8s/cri/runtime.h"
+#include "minik8s/kubelet/gpu.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::agent {
@@ -55,14 +56,17 @@ struct HostInfo {
   int64_t cpu_millis = 1000;
   int64_t memory_bytes = 0;
   int64_t ephemeral_storage_bytes = 0;
-  int64_t gpus = 0;  // /dev/nvidia[0-9]*
+  int64_t gpus = 0;  // from node_gpus(), not probe_host
   std::string kernel_version;
   std::string os_image;
   std::string machine_id;
   std::string boot_id;
 };
-// dev_dir is "/dev" outside tests.
-HostInfo probe_host(const std::string& data_dir, const std::string& dev_dir = "/dev");
+HostInfo probe_host(const std::string& data_dir);
+// The GPUs this node offers, per config.gpus (NodeConfig): auto → all the
+// probe finds, 0 → none (the probe is not asked), N → the first N found; N
+// beyond what is found is an error naming the field.
+Result<std::vector<kubelet::GpuDevice>> node_gpus(const NodeConfig& config, kubelet::GpuProbe& probe);
 
 struct RuntimeState {
   bool ready = false;

@@ -145,15 +145,62 @@ TEST(BuildLease, Fields) {
   EXPECT_FALSE(build_lease("n1", "", at(0))["metadata"].contains("ownerReferences"));
 }
 
+// nvidia-smi as a fake: its output, or a failure when unset.
+class FakeSmi : public kubelet::CommandRunner {
+ public:
+  Result<std::string> run(const std::vector<std::string>& argv) override {
+    ++calls;
+    if (argv != std::vector<std::string>{"nvidia-smi", "-L"}) return internal_error("unexpected command");
+    if (output.empty()) return internal_error("nvidia-smi could not be run");
+    return output;
+  }
+  std::string output;
+  int calls = 0;
+};
+
+TEST(NodeGpus, AutoZeroAndN) {
+  auto root = std::filesystem::temp_directory_path() /
+              ("mk-agent-gpu-" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(root / "dev");
+  for (const char* f : {"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"}) std::ofstream(root / "dev" / f) << "";
+  FakeSmi smi;
+  kubelet::GpuProbe probe(root.string(), smi);
+  NodeConfig c = config();
+  // auto, nvidia-smi absent: the device nodes (nvidia0, nvidia1 — not nvidiactl / nvidia-uvm).
+  auto g = node_gpus(c, probe);
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  EXPECT_EQ(g->size(), 2u);
+  // auto with nvidia-smi: its list.
+  smi.output = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n";
+  g = node_gpus(c, probe);
+  ASSERT_EQ(g->size(), 1u);
+  EXPECT_EQ((*g)[0].name, "NVIDIA H100 80GB HBM3");
+  // 0: nothing, nvidia-smi not even run.
+  int calls = smi.calls;
+  c.gpus = 0;
+  EXPECT_TRUE(node_gpus(c, probe)->empty());
+  EXPECT_EQ(smi.calls, calls);
+  // N: the first N; more than found is an error naming the field.
+  smi.output.clear();
+  c.gpus = 1;
+  g = node_gpus(c, probe);
+  ASSERT_EQ(g->size(), 1u);
+  EXPECT_EQ((*g)[0].minor, 0);
+  c.gpus = 3;
+  g = node_gpus(c, probe);
+  ASSERT_FALSE(g.is_ok());
+  EXPECT_NE(g.status().message().find("\"gpus\": 3 asked for, 2 NVIDIA GPU(s) found"), std::string::npos)
+      << g.status().message();
+  std::filesystem::remove_all(root);
+  // No GPU anywhere: auto gives none, so the Node advertises none.
+  kubelet::GpuProbe empty(root.string(), smi);
+  c.gpus = NodeConfig::kGpusAuto;
+  EXPECT_TRUE(node_gpus(c, empty)->empty());
+}
+
 TEST(ProbeHost, ReadsThisMachine) {
-  auto dev = std::filesystem::temp_directory_path() /
-             ("mk-agent-dev-" + std::to_string(std::random_device{}()));
-  std::filesystem::create_directories(dev);
-  for (const char* f : {"nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"})
-    std::ofstream(dev / f) << "";
-  HostInfo h = probe_host("/tmp/does/not/exist/yet", dev.string());
-  std::filesystem::remove_all(dev);
-  EXPECT_EQ(h.gpus, 2);  // nvidia0, nvidia1 — not nvidiactl / nvidia-uvm
+  HostInfo h = probe_host("/tmp/does/not/exist/yet");
+  EXPECT_EQ(h.gpus, 0);  // GPUs come from node_gpus
   EXPECT_GE(h.cpu_millis, 1000);
   EXPECT_GT(h.memory_bytes, 64LL * 1024 * 1024);
   EXPECT_GT(h.ephemeral_storage_bytes, 0);

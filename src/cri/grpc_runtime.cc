@@ -286,6 +286,12 @@ class GrpcRuntime final : public Runtime {
       pm->set_host_path(m.host_path);
       pm->set_readonly(m.readonly);
     }
+    for (const auto& d : config.devices) {
+      auto* pd = c->add_devices();
+      pd->set_container_path(d.container_path);
+      pd->set_host_path(d.host_path);
+      pd->set_permissions(d.permissions);
+    }
     put_map(c->mutable_labels(), config.labels);
     put_map(c->mutable_annotations(), config.annotations);
     c->set_log_path(config.log_path);

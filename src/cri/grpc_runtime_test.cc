@@ -265,6 +265,7 @@ TEST_F(CriGrpcFake, CreateContainerConversionClampsOomScoreAdj) {
   cc.working_dir = "/w";
   cc.envs = {{"A", "1"}};
   cc.mounts = {{"/data", "/host/data", true}};
+  cc.devices = {{"/dev/nvidia0", "/dev/nvidia0", "rwm"}, {"/dev/nvidiactl", "/dev/nvidiactl", "rw"}};
   cc.log_path = "main/3.log";
   cc.resources = {100000, 50000, 512, 64 << 20, -998};
   auto id = rt_->create_container("sb1", cc, sc);
@@ -282,6 +283,12 @@ TEST_F(CriGrpcFake, CreateContainerConversionClampsOomScoreAdj) {
   EXPECT_EQ(q.config().envs(0).key(), "A");
   EXPECT_EQ(q.config().mounts(0).host_path(), "/host/data");
   EXPECT_TRUE(q.config().mounts(0).readonly());
+  ASSERT_EQ(q.config().devices_size(), 2);
+  EXPECT_EQ(q.config().devices(0).container_path(), "/dev/nvidia0");
+  EXPECT_EQ(q.config().devices(0).host_path(), "/dev/nvidia0");
+  EXPECT_EQ(q.config().devices(0).permissions(), "rwm");
+  EXPECT_EQ(q.config().devices(1).container_path(), "/dev/nvidiactl");
+  EXPECT_EQ(q.config().devices(1).permissions(), "rw");
   EXPECT_EQ(q.config().log_path(), "main/3.log");
   const auto& r = q.config().linux().resources();
   EXPECT_EQ(r.cpu_period(), 100000);

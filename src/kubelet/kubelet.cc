@@ -37,7 +37,8 @@ struct Kubelet::Impl {
         prober(r),
         events(c, client::EventSource{"kubelet", opts.node_name}),
         images(r, events, opts.await_local_image),
-        env{c, r, opts, api::find_kind("v1", "Pod"), volumes, cgroups, prober, images, events,
+        gpus(opts.gpus),
+        env{c, r, opts, api::find_kind("v1", "Pod"), volumes, cgroups, prober, images, events, gpus,
             [this] { return current_informer(); }},
         workers(env),
         pleg(r, opts.node_name, opts.relist_period),
@@ -51,6 +52,7 @@ struct Kubelet::Impl {
   // (once the informer has synced), sample stats; then reap finished workers.
   void on_relist(const Result<RelistResult>& r, bool wake);
   void on_pod_update(const client::ObjectPtr& old_obj, const client::ObjectPtr& new_obj);
+  void restore_gpus(const std::vector<cri::Container>& containers);
 
   client::Client& client;
   cri::Runtime& runtime;
@@ -60,6 +62,7 @@ struct Kubelet::Impl {
   Prober prober;
   client::EventRecorder events;
   ImageManager images;
+  GpuAllocator gpus;
   PodWorkerEnv env;
   PodWorkers workers;
   Pleg pleg;
@@ -81,6 +84,23 @@ void Kubelet::Impl::on_relist(const Result<RelistResult>& r, bool wake) {
     stats.sample(r->containers);
   }
   if (wake) workers.reap(current_informer());
+}
+
+// A restarted kubelet: the GPUs of pods whose containers still run (or
+// were created) stay theirs; the pod workers' admission finds them held.
+void Kubelet::Impl::restore_gpus(const std::vector<cri::Container>& containers) {
+  for (const auto& c : containers) {
+    if (c.state != cri::ContainerState::kRunning && c.state != cri::ContainerState::kCreated) continue;
+    auto a = c.annotations.find(kGpuAnnotation);
+    auto u = c.labels.find(kPodUidLabel);
+    if (a == c.annotations.end() || u == c.labels.end()) continue;
+    auto indices = parse_gpu_indices(a->second);
+    if (!indices) {
+      spdlog::warn("kubelet: container {}: {}", c.id, indices.status().message());
+      continue;
+    }
+    gpus.restore(u->second, *indices);
+  }
 }
 
 void Kubelet::Impl::on_pod_update(const client::ObjectPtr& old_obj, const client::ObjectPtr& new_obj) {
@@ -116,6 +136,7 @@ Status Kubelet::start() {
   {
     auto r = k.pleg.relist();
     if (!r) spdlog::warn("kubelet: relist failed: {}", r.status().to_string());
+    if (r) k.restore_gpus(r->containers);
     k.on_relist(r, false);
   }
   client::InformerOptions io;

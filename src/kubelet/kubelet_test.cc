@@ -790,6 +790,112 @@ TEST_F(KubeletTest, PodsBeyondMaxPodsAreRejectedOutOfpods) {
   EXPECT_EQ(get("second")["status"].value("reason", ""), "OutOfpods");
 }
 
+// GPUs (gpu.h): each pod asking for nvidia.com/gpu gets its own device
+// nodes, the driver files and NVIDIA_VISIBLE_DEVICES; one pod too many is
+// refused OutOfnvidia.com/gpu; a restarted kubelet rebuilds the table from
+// the running containers; a deleted pod gives its GPU back.
+TEST_F(KubeletTest, GpuPodsGetDisjointDevicesAndGiveThemBack) {
+  KubeletOptions o = options();
+  o.gpus = {{0, 0, "NVIDIA H100", "GPU-a"}, {1, 1, "NVIDIA H100", "GPU-b"}};
+  o.gpu_files.control_devices = {"/dev/nvidiactl", "/dev/nvidia-uvm"};
+  o.gpu_files.libraries = {"/usr/lib64/libcuda.so.1"};
+  o.gpu_files.nvidia_smi = "/usr/bin/nvidia-smi";
+  start_kubelet(o);
+  auto gpu_container = [](const std::string& name, int n) {
+    json c = container(name);
+    c["resources"] = {{"limits", {{"nvidia.com/gpu", std::to_string(n)}}}};
+    return c;
+  };
+  // The config the runtime got for the running container of this pod.
+  auto config_of = [&](const std::string& pod) {
+    for (const auto& [id, c] : runtime_.containers()) {
+      if (c.config.labels.at("io.kubernetes.pod.name") == pod &&
+          c.status.container.state == cri::ContainerState::kRunning) {
+        return c.config;
+      }
+    }
+    ADD_FAILURE() << "no running container of " << pod;
+    return cri::ContainerConfig{};
+  };
+  auto visible = [](const cri::ContainerConfig& cc) {
+    std::string v = "<unset>";
+    for (const auto& e : cc.envs) {
+      if (e.key == "NVIDIA_VISIBLE_DEVICES") v = e.value;
+    }
+    return v;
+  };
+  auto devices = [](const cri::ContainerConfig& cc) {
+    std::vector<std::string> out;
+    for (const auto& d : cc.devices) out.push_back(d.host_path + ":" + d.container_path + ":" + d.permissions);
+    return out;
+  };
+  create(make_pod("gpu-a", {gpu_container("c", 1), container("plain")}));
+  wait_pod("gpu-a", running);
+  create(make_pod("gpu-b", {gpu_container("c", 1)}));
+  wait_pod("gpu-b", running);
+  cri::ContainerConfig a = config_of("gpu-a"), b = config_of("gpu-b");
+  EXPECT_EQ(devices(a), (std::vector<std::string>{"/dev/nvidia0:/dev/nvidia0:rwm", "/dev/nvidiactl:/dev/nvidiactl:rwm",
+                                                  "/dev/nvidia-uvm:/dev/nvidia-uvm:rwm"}));
+  EXPECT_EQ(devices(b), (std::vector<std::string>{"/dev/nvidia1:/dev/nvidia1:rwm", "/dev/nvidiactl:/dev/nvidiactl:rwm",
+                                                  "/dev/nvidia-uvm:/dev/nvidia-uvm:rwm"}));
+  EXPECT_EQ(visible(a), "0");
+  EXPECT_EQ(visible(b), "1");
+  EXPECT_EQ(a.annotations.at("minik8s.io/gpus"), "0");
+  bool lib = false, smi = false;
+  for (const auto& m : a.mounts) {
+    lib = lib || (m.host_path == "/usr/lib64/libcuda.so.1" &&
+                  m.container_path == "/usr/lib/x86_64-linux-gnu/libcuda.so.1" && m.readonly);
+    smi = smi || (m.host_path == "/usr/bin/nvidia-smi" && m.container_path == "/usr/bin/nvidia-smi" && m.readonly);
+  }
+  EXPECT_TRUE(lib && smi);
+  // The container without a GPU request gets none of it.
+  for (const auto& [id, c] : runtime_.containers()) {
+    if (c.config.name != "plain") continue;
+    EXPECT_TRUE(c.config.devices.empty());
+    EXPECT_EQ(visible(c.config), "<unset>");
+    EXPECT_EQ(c.config.annotations.count("minik8s.io/gpus"), 0u);
+  }
+
+  create(make_pod("gpu-c", {gpu_container("c", 1)}));
+  json c = wait_pod("gpu-c", [](const json& p) { return p["status"].value("phase", "") == "Failed"; });
+  EXPECT_EQ(c["status"].value("reason", ""), "OutOfnvidia.com/gpu");
+  EXPECT_EQ(c["status"].value("message", ""),
+            "Pod was rejected: Node didn't have enough resource: nvidia.com/gpu, requested: 1, used: 2, capacity: 2");
+  EXPECT_EQ(runtime_.count_calls("run_pod_sandbox:gpu-c"), 0u);
+
+  // A restarted kubelet knows who holds what from the running containers.
+  start_kubelet(o);
+  wait_pod("gpu-a", running);
+  create(make_pod("gpu-d", {gpu_container("c", 1)}));
+  json d = wait_pod("gpu-d", [](const json& p) { return p["status"].value("phase", "") == "Failed"; });
+  EXPECT_EQ(d["status"].value("reason", ""), "OutOfnvidia.com/gpu");
+
+  // gpu-a leaves: its GPU goes to the next pod.
+  ASSERT_TRUE(client_->remove(*pods_, "default", "gpu-a").is_ok());
+  ASSERT_TRUE(wait_for([&] { return client_->get(*pods_, "default", "gpu-a").status().code() == Code::kNotFound; }));
+  create(make_pod("gpu-e", {gpu_container("c", 1)}));
+  wait_pod("gpu-e", running);
+  EXPECT_EQ(visible(config_of("gpu-e")), "0");
+  EXPECT_EQ(devices(config_of("gpu-e"))[0], "/dev/nvidia0:/dev/nvidia0:rwm");
+}
+
+// A pod whose containers all completed gives its GPUs back at once.
+TEST_F(KubeletTest, CompletedGpuPodReleasesItsGpu) {
+  KubeletOptions o = options();
+  o.gpus = {{0, 0, "", ""}};
+  start_kubelet(o);
+  json once = make_pod("gpu-once", {container("c")}, {{"restartPolicy", "Never"}});
+  once["spec"]["containers"][0]["resources"] = {{"limits", {{"nvidia.com/gpu", "1"}}}};
+  create(once);
+  wait_pod("gpu-once", running);
+  ASSERT_TRUE(runtime_.kill(runtime_.running_id("c"), 0));
+  wait_pod("gpu-once", [](const json& p) { return p["status"].value("phase", "") == "Succeeded"; });
+  json next = make_pod("gpu-next", {container("n")});
+  next["spec"]["containers"][0]["resources"] = {{"limits", {{"nvidia.com/gpu", "1"}}}};
+  create(next);
+  wait_pod("gpu-next", running);
+}
+
 // The node lifecycle controller marks the pods of an unreachable node
 // Ready=False; when the node is back the kubelet must write what really
 // runs, although its own view did not change (and long before a resync).

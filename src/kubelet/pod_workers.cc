@@ -28,6 +28,7 @@ void PodWorkers::dispatch(const client::ObjectPtr& pod, bool wake) {
     if (it == workers_.end()) {
       w = std::make_shared<PodWorker>(env_, uid, pod);
       admit(*pod, *w);
+      if (!w->rejected()) admit_gpus(*pod, *w);
       workers_[uid] = w;
       created = true;
     } else {
@@ -65,6 +66,32 @@ void PodWorkers::admit(const json& pod, PodWorker& w) {
                     ", capacity: " + std::to_string(max_pods);
   spdlog::info("kubelet: pod {}/{} rejected: {}", sget(meta(pod), "namespace"), sget(meta(pod), "name"), msg);
   w.reject("OutOfpods", msg);
+}
+
+// The pod's GPUs are taken at admission, like the device manager's
+// allocation in the kubelet's admit handler: a pod asking for more than are
+// free is refused (phase Failed, reason OutOfnvidia.com/gpu). A pod already
+// holding GPUs (kubelet restart) keeps them.
+void PodWorkers::admit_gpus(const json& pod, PodWorker& w) {
+  const std::string reason = std::string("OutOf") + kGpuResource;
+  const json& st = at(pod, "status");
+  std::string phase = sget(st, "phase");
+  if (phase == "Failed" && sget(st, "reason") == reason) {
+    w.reject(reason, sget(st, "message"));
+    return;
+  }
+  if (phase == "Succeeded" || phase == "Failed" || meta(pod).contains("deletionTimestamp")) return;
+  int64_t want = pod_gpu_count(pod);
+  if (want <= 0) return;
+  auto got = env_.gpus.allocate(pod_uid(pod), want);
+  if (got) {
+    spdlog::info("kubelet: pod {}/{} holds GPUs {}", sget(meta(pod), "namespace"), sget(meta(pod), "name"),
+                 format_gpu_indices(*got));
+    return;
+  }
+  spdlog::info("kubelet: pod {}/{} rejected: {}", sget(meta(pod), "namespace"), sget(meta(pod), "name"),
+               got.status().message());
+  w.reject(reason, got.status().message());
 }
 
 void PodWorkers::on_deleted(const client::ObjectPtr& pod) {
@@ -289,6 +316,7 @@ TimePoint PodWorker::sync(const json& pod) {
     return now + milliseconds(1000);
   }
   bool finished = pod_finished(pod, rt.by_name);
+  if (finished) env_.gpus.release(uid_);  // no container of it runs again
   if (auto retry = sync_sandbox(pod, rt, finished, next)) return *retry;
   if (!sandbox_id_.empty() && !finished) {
     sync_containers(pod, rt.by_name, next);
@@ -644,6 +672,30 @@ Result<cri::ContainerConfig> PodWorker::container_config(const json& pod, const 
   cc.stdin_once = flag("stdinOnce");
   cc.tty = flag("tty");
   cc.resources = container_resources(pod, c);
+  if (int64_t want = container_gpu_count(c); want > 0) {
+    // The pod's GPUs were taken at admission; a pod that lost them (the
+    // table was rebuilt while none of its containers ran) takes them again.
+    auto held = env_.gpus.allocate(uid_, pod_gpu_count(pod));
+    if (!held) return held.status();
+    std::vector<int> mine = gpu_slice(pod, name, *held);
+    std::vector<GpuDevice> devs;
+    for (int i : mine) {
+      if (const GpuDevice* d = env_.gpus.device(i)) devs.push_back(*d);
+    }
+    if (static_cast<int64_t>(devs.size()) != want) {
+      return Status(Code::kUnavailable, "container " + name + " needs " + std::to_string(want) + " " +
+                                            kGpuResource + ", the pod holds " + format_gpu_indices(*held));
+    }
+    GpuContainerConfig g = gpu_container_config(devs, env_.opts.gpu_files);
+    cc.devices = std::move(g.devices);
+    cc.mounts.insert(cc.mounts.end(), g.mounts.begin(), g.mounts.end());
+    // Ours win over the spec's own NVIDIA_VISIBLE_DEVICES.
+    std::erase_if(cc.envs, [&](const cri::KeyValue& kv) {
+      return std::any_of(g.envs.begin(), g.envs.end(), [&](const cri::KeyValue& e) { return e.key == kv.key; });
+    });
+    cc.envs.insert(cc.envs.end(), g.envs.begin(), g.envs.end());
+    cc.annotations[kGpuAnnotation] = format_gpu_indices(*held);
+  }
   return cc;
 }
 
@@ -838,6 +890,7 @@ bool PodWorker::terminate(const client::ObjectPtr& podp, bool deleted) {
   }
   for (auto& t : stoppers) t.join();
   if (!remove_runtime_objects(*sbs, *cts)) return false;
+  env_.gpus.release(uid_);
   if (auto st = env_.cgroups.remove(uid_); !st) spdlog::warn("kubelet: pod {} cgroup: {}", uid_, st.to_string());
   if (auto st = env_.volumes.teardown(uid_); !st) {
     spdlog::warn("kubelet: pod {} volumes: {}", uid_, st.to_string());

@@ -12,7 +12,7 @@
 // delete of the API object.
 //
 // PodWorkers is the set of workers by UID with admission (max_pods →
-// OutOfpods). Threads: each PodWorker owns its thread; PodWorkers' methods
+// OutOfpods; nvidia.com/gpu beyond the free GPUs → OutOfnvidia.com/gpu). Threads: each PodWorker owns its thread; PodWorkers' methods
 // are thread-safe (informer, relister and HTTP threads call them).
 // Ownership: everything in PodWorkerEnv is borrowed from the Kubelet and
 // outlives the workers (stop_all() joins them).
@@ -37,6 +37,7 @@
 #include "minik8s/client/event_recorder.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/cri/runtime.h"
+#include "minik8s/kubelet/gpu.h"
 #include "minik8s/kubelet/kubelet.h"
 #include "minik8s/kubelet/parts.h"
 #include "pod_util.h"
@@ -55,6 +56,8 @@ struct PodWorkerEnv {
   Prober& prober;
   ImageManager& images;
   client::EventRecorder& events;
+  // The node's GPUs (gpu.h): given at admission, back when the pod finishes or leaves.
+  GpuAllocator& gpus;
   // The pod informer while the kubelet runs (null otherwise).
   std::function<std::shared_ptr<client::Informer>()> informer;
 
@@ -214,6 +217,7 @@ class PodWorkers {
 
  private:
   void admit(const json& pod, PodWorker& w);
+  void admit_gpus(const json& pod, PodWorker& w);
 
   PodWorkerEnv& env_;
   std::mutex mu_;

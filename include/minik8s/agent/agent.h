@@ -50,6 +50,11 @@ struct NodeConfig {
   std::chrono::milliseconds status_update_interval{10000};
   std::vector<std::string> cluster_dns;  // empty + DNS enabled: the node's bridge address
   int32_t max_pods = 110;
+  // NVIDIA GPUs offered as nvidia.com/gpu (docs/gpu.md "GPU nodes"):
+  // kGpusAuto = every GPU found (nvidia-smi -L, else /dev/nvidia<N>); 0 =
+  // none (nothing probed); N = the first N found (fewer found: an error).
+  static constexpr int32_t kGpusAuto = -1;
+  int32_t gpus = kGpusAuto;
 
   // Pod network, Services, DNS, ingress (docs/multi-node.md).
   std::string pod_cidr;                        // static; empty = spec.podCIDR from the node controller
@@ -70,7 +75,7 @@ struct NodeConfig {
 // Parses node YAML (keys: server, kubeconfig, nodeName, nodeIP, labels,
 // taints [{key,value,effect}], roles, dataDir, containerRuntimeEndpoint,
 // netns, listen, leaseRenewIntervalSeconds, statusUpdateIntervalSeconds,
-// clusterDNS, maxPods, podCIDR, clusterCIDR, networkBackend, cniBridge,
+// clusterDNS, maxPods, gpus (auto | 0..1024), podCIDR, clusterCIDR, networkBackend, cniBridge,
 // clusterDomain, dnsUpstream, dnsPort, proxyBalance, chainPrefix,
 // ingressPort, hostsFile, disable). Unknown keys are an error naming the key.
 Result<NodeConfig> parse_node_config(const std::string& yaml_text);

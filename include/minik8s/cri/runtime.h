@@ -69,6 +69,14 @@ struct Mount {
   bool readonly = false;
 };
 
+// A host device node given to a container (CRI Device): the runtime creates
+// the node at container_path and allows it in the container's device cgroup.
+struct Device {
+  std::string container_path;
+  std::string host_path;
+  std::string permissions = "rwm";  // cgroup device permissions: r, w, m
+};
+
 struct KeyValue {
   std::string key;
   std::string value;
@@ -83,6 +91,7 @@ struct ContainerConfig {
   std::string working_dir;
   std::vector<KeyValue> envs;
   std::vector<Mount> mounts;
+  std::vector<Device> devices;
   Labels labels;
   Labels annotations;
   std::string log_path;  // relative to the sandbox log_directory

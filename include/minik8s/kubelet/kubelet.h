@@ -33,6 +33,7 @@
 #include "minik8s/api/json.h"
 #include "minik8s/client/client.h"
 #include "minik8s/cri/runtime.h"
+#include "minik8s/kubelet/gpu.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::kubelet {
@@ -59,6 +60,11 @@ struct KubeletOptions {
   // background import of the function runtime) and returns true when the
   // image is present afterwards. Null: no such imports.
   std::function<bool(const std::string& image)> await_local_image;
+  // The node's NVIDIA GPUs and driver files (gpu.h; the agent probes them).
+  // Containers asking for nvidia.com/gpu get their devices, the files and
+  // NVIDIA_VISIBLE_DEVICES; none: such pods are refused (OutOfnvidia.com/gpu).
+  std::vector<GpuDevice> gpus;
+  GpuHostFiles gpu_files;
 };
 
 // For the kubelet HTTP server (logs, exec, stats).
