@@ -42,6 +42,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # test that uses one must skip with a clear line when it is missing.
 NOT_DEBIAN = {
     "kubectl": "not a Debian package at a usable version (1.27+); the kubectl tests skip without it",
+    "nvcc": "NVIDIA's CUDA toolkit (/usr/local/cuda), not Debian's; test/e2e/gpu_examples.sh skips the CUDA builds without it",
+    "nvidia-smi": "comes with the NVIDIA driver; the GPU tests and benchmarks skip without it",
 }
 
 # Programs the minik8s binaries run by a name held in a variable or a config
