@@ -78,8 +78,10 @@ constexpr const char* kOptionalImages[] = {"python-runtime"};
 // on a node waits for the import (seconds from the cached archive), and
 // clusters that never run one pay nothing. Normally built up front by
 // scripts/cluster.sh and scripts/run.sh; when it is not, the first import
-// builds it (mmdebstrap, minutes, needs the Debian mirror).
-constexpr const char* kOnDemandImages[] = {"python-ml-runtime"};
+// builds it (mmdebstrap, minutes, needs the Debian mirror). The GPUJob
+// submitter image (docs/gpu.md "The submitter") likewise: only nodes that run
+// a submitter pod import it.
+constexpr const char* kOnDemandImages[] = {"python-ml-runtime", "slurm-submitter"};
 
 // The optional images still being imported, and the on-demand ones.
 // Thread-safe.
