@@ -88,11 +88,16 @@ cri::SandboxConfig sandbox_config(const json& pod, const std::string& uid, uint3
   c.namespace_ = sget(m, "namespace");
   if (c.namespace_.empty()) c.namespace_ = "default";
   c.attempt = attempt;
-  c.hostname = sget(s, "hostname");
-  if (c.hostname.empty()) c.hostname = c.name;
-  if (c.hostname.size() > 63) c.hostname.resize(63);
-  c.log_directory = pod_log_root(opts) + "/" + c.namespace_ + "_" + c.name + "_" + uid;
   c.host_network = at(s, "hostNetwork").is_boolean() && at(s, "hostNetwork").get<bool>();
+  // A hostNetwork pod shares the node's UTS namespace too (containerd's CRI
+  // drops both namespaces), so it keeps the node's hostname: runc refuses to
+  // set one without a private UTS namespace. As the kubelet does.
+  if (!c.host_network) {
+    c.hostname = sget(s, "hostname");
+    if (c.hostname.empty()) c.hostname = c.name;
+    if (c.hostname.size() > 63) c.hostname.resize(63);
+  }
+  c.log_directory = pod_log_root(opts) + "/" + c.namespace_ + "_" + c.name + "_" + uid;
   c.dns = pod_dns(s, c.namespace_, c.host_network, opts);
   c.port_mappings = host_ports(s);
   copy_strings(at(m, "labels"), c.labels);

@@ -152,12 +152,13 @@ else
 fi
 if gj_phases_ordered "$GJ_SEEN"; then pass "its phases only went forwards: $GJ_SEEN"; else fail "phases out of order: $GJ_SEEN"; fi
 JOBID=$(gj_field $CPU .status.jobId)
+JOBID=${JOBID:-no-job-id}
 expect "status: job id, submit/start/end times, exit code 0, node, query command" \
   "^[0-9]+ 20[0-9-]+T[0-9:]+Z 20[0-9-]+T[0-9:]+Z 20[0-9-]+T[0-9:]+Z 0 [^ ]+ .*$JOBID" \
   sh -c "kubectl get gpujob $CPU -o jsonpath='{.status.jobId} {.status.submitTime} {.status.startTime} {.status.endTime} {.status.exitCode} {.status.nodeList} {.status.queryCommand}'"
 expect "Events Submitted, Running and Completed on the job" "Submitted(.|\n)*Completed" \
   sh -c "kubectl get events --field-selector involvedObject.name=$CPU -o jsonpath='{range .items[*]}{.reason}{\"\\n\"}{end}'"
-expect "Slurm ran it: sacct/scontrol know job $JOBID" "$JOBID" \
+expect "Slurm ran it: scontrol (or sacct) knows job $JOBID" "(JobId=|^)$JOBID[ |]" \
   sh -c "SLURM_CONF=$GPU_SLURM_CONF scontrol show job -o $JOBID 2>&1 || SLURM_CONF=$GPU_SLURM_CONF sacct -n -P -j $JOBID"
 expect "exactly one submitter pod labelled minik8s.io/gpujob=$CPU" "^$CPU-submitter$" gj_pods "$CPU"
 expect "owned by the job (GPUJob $CPU, controller)" "^GPUJob $CPU true$" \
@@ -189,6 +190,7 @@ else
   fail "long job Running within 40 s (phases seen: $GJ_SEEN; reason: $(gj_field $LONG .status.reason))"
 fi
 LONGID=$(gj_field $LONG .status.jobId)
+LONGID=${LONGID:-no-job-id}
 expect "squeue shows it running (R)" "^$LONGID R$" gpu_slurm squeue -h -j "$LONGID" -o '%i %t'
 expect "mkctl gpujob cancel" "." "$MKCTL" gpujob cancel "$LONG"
 expect "spec.cancel is true" "^true$" kubectl get gpujob "$LONG" -o jsonpath='{.spec.cancel}'
@@ -207,6 +209,7 @@ else
   expect "no GPU here: the GPU job stays Queued with Slurm's reason" "^Queued [A-Za-z]" \
     sh -c "kubectl get gpujob $GPU -o jsonpath='{.status.phase} {.status.reason}'"
   GPUID=$(gj_field $GPU .status.jobId)
+  GPUID=${GPUID:-no-job-id}
   SUBMIT=$(gj_field $GPU .status.submitTime)
   # (the CLI may print it as "2026-12-07T18:00:00Z" or "2026-12-07 18:00:00")
   SUBMIT_RE="${SUBMIT%%T*}[T ]${SUBMIT:11:8}"
