@@ -277,6 +277,9 @@ Result<std::string> render_slurm_conf(const api::Json& cluster, const std::strin
   out += "SlurmctldPort=" + std::to_string(*port == 0 ? 6817 : *port) + "\n";
   out += "AuthType=auth/munge\n";
   out += "AuthInfo=socket=" + munge_socket + "\n";
+  // sbatch checks --gres against the client's own GresTypes: without it,
+  // every GPU job is refused ("Invalid generic resource (gres) specification").
+  out += "GresTypes=gpu\n";
   return out;
 }
 

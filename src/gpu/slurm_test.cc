@@ -220,6 +220,7 @@ TEST(SlurmConf, ClientConfFromCluster) {
   EXPECT_NE(conf->find("\nSlurmctldPort=16817\n"), std::string::npos);
   EXPECT_NE(conf->find("\nAuthType=auth/munge\n"), std::string::npos);
   EXPECT_NE(conf->find("\nAuthInfo=socket=/run/minik8s/munge/munge.socket\n"), std::string::npos);
+  EXPECT_NE(conf->find("\nGresTypes=gpu\n"), std::string::npos);  // sbatch --gres=gpu:N needs it
   Json bad = c;
   bad["spec"]["controller"]["host"] = "1.2.3.4\nSlurmctldPort=1";
   EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.controller.host"), std::string::npos);
