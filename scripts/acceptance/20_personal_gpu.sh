@@ -114,7 +114,7 @@ if gpu_has_gpu; then
   PENDING_SLURM='{partition: gpu, gpus: 1, time: "00:01:00", sbatchArgs: ["--begin=now+3600"]}'
 else
   echo "[STEP] no GPU here: a job asking for 1 GPU waits for a GPU node this Slurm does not have"
-  PENDING_SLURM='{partition: gpu, gpus: 1, cpusPerTask: 1, mem: 100M, time: "00:01:00"}'
+  PENDING_SLURM='{partition: gpu, gpus: 1, cpusPerTask: 1, time: "00:01:00"}'
 fi
 cat >"$TMPD/pending.yaml" <<EOF
 apiVersion: minik8s.io/v1

@@ -119,7 +119,7 @@ kind: GPUJob
 metadata: {name: $GPU}
 spec:
   run: nvidia-smi -L
-  slurm: {partition: gpu, gpus: 1, cpusPerTask: 1, mem: 100M, time: "00:02:00"}
+  slurm: {partition: gpu, gpus: 1, cpusPerTask: 1, time: "00:02:00"}
 EOF
 cat >"$TMP/long.yaml" <<EOF
 apiVersion: minik8s.io/v1
