@@ -246,7 +246,8 @@ expect "delete the queued GPU job" "." "$MKCTL" gpujob delete "$GPU"
 eventually 30 "its submitter pod goes" "^0$" sh -c "kubectl get pods -l minik8s.io/gpujob=$GPU --no-headers 2>/dev/null | wc -l"
 if [ -n "$GPUID" ]; then
   eventually 30 "its Slurm job $GPUID is cancelled (not pending in squeue)" "^$" \
-    sh -c "SLURM_CONF=$GPU_SLURM_CONF squeue -h -t PD,R,CG -o %i | grep -x '$GPUID'; true"
+    sh -c "SLURM_CONF=$GPU_SLURM_CONF squeue -h -t PD,R,CG -o %i | grep -x '$GPUID'; true" ||
+    kubectl get events --field-selector involvedObject.name=$GPU 2>&1 | sed 's/^/    /'
 fi
 echo "  ($((SECONDS - start)) s)"
 finish
