@@ -12,7 +12,8 @@
 #   submit → RUNNING. Both timed the same way: t0 just before the command
 #   that creates the object (kubectl create) or the job (sbatch), t1 when
 #   `squeue -t R` first lists the job (polled every ~20 ms; the job runs
-#   `sleep 1`, RUNNING long enough to be seen). Target: p50 ≤ 1 s. A
+#   `sleep 1`, RUNNING long enough to be seen), each after a pause of
+#   BENCH_GPU_IDLE_S (default 2) s plus a random fraction of a second. Target: p50 ≤ 1 s. A
 #   single-node scripts/cluster.sh cluster (unique prefix and subnet, the
 #   cluster lock held, removed on exit); slurmctld on the bridge address the
 #   node's submitter pods reach. Needs slurm-wlm and munge, no GPU.
@@ -147,7 +148,14 @@ bench_overhead() {
   running_id() { squeue -h -t R -o %i "$@" 2>/dev/null | head -n1; }
   # Baseline: sbatch --wrap on the same idle Slurm.
   : >"$TMP/sbatch.ms"
+  # Each measurement starts on an idle Slurm: the previous job gone, then a
+  # pause of $idle s plus a random fraction of a second. (slurmctld starts
+  # pending jobs on a ~1 s beat: a whole-second pause after the previous job
+  # ends keeps every submission at the same, unlucky, point of that beat —
+  # ~1.9 s each; the random fraction spreads them over it, as users' jobs are.)
+  local idle=${BENCH_GPU_IDLE_S:-2}
   for i in $(seq 0 "$n"); do
+    sleep "$idle.$((RANDOM % 1000))"
     t0=$(now_ms)
     id=$(sbatch --parsable --partition=cpu --wrap 'sleep 1')
     until [ -n "$(running_id -j "$id")" ]; do
@@ -163,6 +171,7 @@ bench_overhead() {
   : >"$TMP/gpujob.ms"
   for i in $(seq 0 "$n"); do
     name=gb-$i
+    sleep "$idle.$((RANDOM % 1000))"
     t0=$(now_ms)
     uid=$(kubectl create -o jsonpath='{.metadata.uid}' -f - <<EOF
 apiVersion: minik8s.io/v1
