@@ -149,10 +149,8 @@ bench_overhead() {
   # Baseline: sbatch --wrap on the same idle Slurm.
   : >"$TMP/sbatch.ms"
   # Each measurement starts on an idle Slurm: the previous job gone, then a
-  # pause of $idle s plus a random fraction of a second. (slurmctld starts
-  # pending jobs on a ~1 s beat: a whole-second pause after the previous job
-  # ends keeps every submission at the same, unlucky, point of that beat —
-  # ~1.9 s each; the random fraction spreads them over it, as users' jobs are.)
+  # pause of $idle s plus a random fraction of a second, so that submissions
+  # do not line up with slurmctld's periodic work.
   local idle=${BENCH_GPU_IDLE_S:-2}
   for i in $(seq 0 "$n"); do
     sleep "$idle.$((RANDOM % 1000))"
