@@ -29,7 +29,7 @@ using v::get;
 using v::has;
 using v::str;
 
-constexpr size_t kMaxJobNameLength = 53;       // "<name>-submitter" stays a label
+constexpr size_t kMaxJobNameLength = 53;        // "<name>-submitter" stays a label
 constexpr size_t kMaxCommandBytes = 64 * 1024;  // spec.build, spec.run
 constexpr size_t kMaxFilenameLength = 100;
 constexpr size_t kMaxTokenLength = 64;  // partition, account, qos, clusterName, controller.name
@@ -38,15 +38,16 @@ constexpr size_t kMaxSbatchArgLength = 256;
 constexpr size_t kMaxWorkDirLength = 512;
 constexpr size_t kMaxImageLength = 512;
 
-const char* const kPhases[] = {"Pending", "Submitted", "Queued", "Running", "Completed", "Failed", "Cancelled"};
+const char* const kPhases[] = {"Pending",   "Submitted", "Queued",   "Running",
+                               "Completed", "Failed",    "Cancelled"};
 
 // Options the submitter sets itself or that would break following the job
 // (docs/gpu.md "GPUJob" sbatchArgs). getopt_long takes unambiguous
 // abbreviations ("--out=x" is --output), so an option that is a prefix of
 // one of these is refused too.
 const char* const kForbiddenSbatchOptions[] = {
-    "--chdir", "--workdir", "--wrap",  "--output",  "--error", "--parsable", "--job-name",
-    "--uid",   "--gid",     "--wait",  "--test-only", "--help",  "--usage",    "--version",
+    "--chdir", "--workdir", "--wrap", "--output",    "--error", "--parsable", "--job-name",
+    "--uid",   "--gid",     "--wait", "--test-only", "--help",  "--usage",    "--version",
 };
 
 Json& member_object(Json& obj, const char* key) {
@@ -54,7 +55,9 @@ Json& member_object(Json& obj, const char* key) {
   return obj[key];
 }
 
-bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
 // [A-Za-z0-9._-]{1,max}: Slurm partition, account and QOS names.
@@ -62,7 +65,8 @@ std::string check_token(const std::string& s, size_t max = kMaxTokenLength) {
   if (s.empty()) return "must not be empty";
   if (s.size() > max) return "must be no more than " + std::to_string(max) + " characters";
   for (char c : s) {
-    if (!alnum(c) && c != '.' && c != '_' && c != '-') return "may contain only letters, digits, '.', '_' and '-'";
+    if (!alnum(c) && c != '.' && c != '_' && c != '-')
+      return "may contain only letters, digits, '.', '_' and '-'";
   }
   return "";
 }
@@ -85,20 +89,24 @@ std::string check_job_filename(const std::string& s, bool slurm_patterns) {
       }
       return "'%' may only start one of Slurm's %j, %x, %u, %N, %A and %a";
     }
-    return slurm_patterns ? "must be a plain file name of letters, digits, '.', '_', '-' and Slurm's %j %x %u %N %A "
-                            "%a (no '/')"
-                          : "must be a plain file name of letters, digits, '.', '_' and '-' (no '/')";
+    return slurm_patterns
+               ? "must be a plain file name of letters, digits, '.', '_', '-' and Slurm's %j %x %u "
+                 "%N %A "
+                 "%a (no '/')"
+               : "must be a plain file name of letters, digits, '.', '_' and '-' (no '/')";
   }
   return "";
 }
 
 // [0-9]+[KMGT]?: sbatch --mem (megabytes without a suffix).
 std::string check_mem(const std::string& s) {
-  if (s.empty() || s.size() > 20) return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
+  if (s.empty() || s.size() > 20)
+    return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
   size_t n = s.size();
   if (!digit(s.back())) {
     char u = s.back();
-    if (u != 'K' && u != 'M' && u != 'G' && u != 'T') return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
+    if (u != 'K' && u != 'M' && u != 'G' && u != 'T')
+      return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
     --n;
   }
   if (n == 0) return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
@@ -110,14 +118,16 @@ std::string check_mem(const std::string& s) {
 
 // sbatch --time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
 std::string check_time(const std::string& s) {
-  const char* why = "must be one of Slurm's time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS";
+  const char* why =
+      "must be one of Slurm's time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS";
   if (s.empty() || s.size() > 32) return why;
   auto numbers = [](std::string_view part, size_t* count) {
     *count = 0;
     size_t start = 0;
     while (true) {
       size_t colon = part.find(':', start);
-      std::string_view n = part.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
+      std::string_view n = part.substr(
+          start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
       if (n.empty() || n.size() > 8) return false;
       for (char c : n) {
         if (!(c >= '0' && c <= '9')) return false;
@@ -163,8 +173,7 @@ std::string check_sbatch_arg(const std::string& s) {
   }
   for (const char* f : kForbiddenSbatchOptions) {
     if (std::string_view(f).starts_with(name)) {
-      return std::string("may not be ") + f +
-             (name == f ? "" : " (or an abbreviation of it)") +
+      return std::string("may not be ") + f + (name == f ? "" : " (or an abbreviation of it)") +
              ": the submitter sets it, or it would stop the job being followed";
     }
   }
@@ -200,7 +209,8 @@ std::string check_work_dir(const std::string& s) {
   size_t start = 1;
   while (start <= s.size()) {
     size_t slash = s.find('/', start);
-    std::string part = s.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    std::string part =
+        s.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
     if (part.empty()) return "must be normalized (no \"//\")";
     if (part == "." || part == "..") return "must be normalized (no \".\" or \"..\" component)";
     if (slash == std::string::npos) break;
@@ -211,7 +221,8 @@ std::string check_work_dir(const std::string& s) {
 
 // A shell command string: present as a string, not empty (when required),
 // ≤ 64 KiB, no NUL.
-void check_command(const Json& spec, const char* key, const std::string& path, bool required, FieldErrors& errs) {
+void check_command(const Json& spec, const char* key, const std::string& path, bool required,
+                   FieldErrors& errs) {
   if (!has(spec, key)) {
     if (required) errs.push_back({path, v::required()});
     return;
@@ -223,14 +234,15 @@ void check_command(const Json& spec, const char* key, const std::string& path, b
     return;
   }
   if (s.size() > kMaxCommandBytes) {
-    errs.push_back({path, "Too long: may not be more than 65536 bytes (64 KiB), is " + std::to_string(s.size())});
+    errs.push_back({path, "Too long: may not be more than 65536 bytes (64 KiB), is " +
+                              std::to_string(s.size())});
   } else if (s.find('\0') != std::string::npos) {
     errs.push_back({path, "Invalid value: must not contain a NUL character"});
   }
 }
 
-void int_in_range(const Json& obj, const char* key, const std::string& path, long long lo, long long hi,
-                  FieldErrors& errs) {
+void int_in_range(const Json& obj, const char* key, const std::string& path, long long lo,
+                  long long hi, FieldErrors& errs) {
   if (!v::want_int(obj, key, path, errs)) return;
   long long x = obj[key].get<long long>();
   if (x < lo || x > hi) {
@@ -241,8 +253,8 @@ void int_in_range(const Json& obj, const char* key, const std::string& path, lon
 
 // A string member checked by `check` ("" when valid); required when asked.
 template <typename Check>
-void string_field(const Json& obj, const char* key, const std::string& path, bool required, Check check,
-                  FieldErrors& errs) {
+void string_field(const Json& obj, const char* key, const std::string& path, bool required,
+                  Check check, FieldErrors& errs) {
   if (!has(obj, key)) {
     if (required) errs.push_back({path, v::required()});
     return;
@@ -267,14 +279,17 @@ bool is_blob_hash(const std::string& s) {
 }
 
 std::string check_blob_hash(const std::string& s) {
-  return is_blob_hash(s) ? "" : "must be \"sha256:\" followed by 64 lower-case hex digits (the hash an upload to "
-                                "the blob store returned)";
+  return is_blob_hash(s)
+             ? ""
+             : "must be \"sha256:\" followed by 64 lower-case hex digits (the hash an upload to "
+               "the blob store returned)";
 }
 
 const Json* want_spec(const Json& obj, FieldErrors& errs) {
   const Json& spec = get(obj, "spec");
   if (spec.is_object()) return &spec;
-  errs.push_back({"spec", spec.is_null() ? std::string(v::required()) : v::invalid(spec, "must be an object")});
+  errs.push_back({"spec", spec.is_null() ? std::string(v::required())
+                                         : v::invalid(spec, "must be an object")});
   return nullptr;
 }
 
@@ -297,8 +312,9 @@ void validate_source(const Json& spec, FieldErrors& errs) {
   if (!v::want_object(spec, "source", "spec.source", errs)) return;
   const Json& src = spec["source"];
   string_field(src, "hash", "spec.source.hash", true, check_blob_hash, errs);
-  string_field(src, "filename", "spec.source.filename", true,
-               [](const std::string& s) { return check_job_filename(s, false); }, errs);
+  string_field(
+      src, "filename", "spec.source.filename", true,
+      [](const std::string& s) { return check_job_filename(s, false); }, errs);
 }
 
 void validate_slurm(const Json& spec, FieldErrors& errs) {
@@ -307,22 +323,28 @@ void validate_slurm(const Json& spec, FieldErrors& errs) {
   const Json& s = spec["slurm"];
   const std::string b = "spec.slurm.";
   string_field(s, "cluster", b + "cluster", true, check_dns1123_subdomain, errs);
-  string_field(s, "partition", b + "partition", false, [](const std::string& x) { return check_token(x); }, errs);
+  string_field(
+      s, "partition", b + "partition", false, [](const std::string& x) { return check_token(x); },
+      errs);
   int_in_range(s, "nodes", b + "nodes", 1, 1024, errs);
   int_in_range(s, "ntasksPerNode", b + "ntasksPerNode", 1, 1024, errs);
   int_in_range(s, "cpusPerTask", b + "cpusPerTask", 1, 1024, errs);
   int_in_range(s, "gpus", b + "gpus", 0, 64, errs);
   string_field(s, "mem", b + "mem", false, check_mem, errs);
   string_field(s, "time", b + "time", false, check_time, errs);
-  string_field(s, "account", b + "account", false, [](const std::string& x) { return check_token(x); }, errs);
-  string_field(s, "qos", b + "qos", false, [](const std::string& x) { return check_token(x); }, errs);
+  string_field(
+      s, "account", b + "account", false, [](const std::string& x) { return check_token(x); },
+      errs);
+  string_field(
+      s, "qos", b + "qos", false, [](const std::string& x) { return check_token(x); }, errs);
   auto out_name = [](const std::string& x) { return check_job_filename(x, true); };
   string_field(s, "output", b + "output", false, out_name, errs);
   string_field(s, "error", b + "error", false, out_name, errs);
   if (v::want_array(s, "sbatchArgs", b + "sbatchArgs", errs)) {
     const Json& a = s["sbatchArgs"];
     if (a.size() > kMaxSbatchArgs) {
-      errs.push_back({b + "sbatchArgs", "Too many: " + std::to_string(a.size()) + ": must have at most 64 items"});
+      errs.push_back({b + "sbatchArgs",
+                      "Too many: " + std::to_string(a.size()) + ": must have at most 64 items"});
     }
     for (size_t i = 0; i < a.size() && i < kMaxSbatchArgs; ++i) {
       const std::string p = v::idx(b + "sbatchArgs", i);
@@ -348,12 +370,13 @@ void validate_gpujob_status(const Json& obj, FieldErrors& errs) {
     bool ok = false;
     for (const char* p : kPhases) ok = ok || status["phase"] == p;
     if (!ok) {
-      errs.push_back({"status.phase", v::unsupported(status["phase"], {"Pending", "Submitted", "Queued", "Running",
-                                                                       "Completed", "Failed", "Cancelled"})});
+      errs.push_back({"status.phase",
+                      v::unsupported(status["phase"], {"Pending", "Submitted", "Queued", "Running",
+                                                       "Completed", "Failed", "Cancelled"})});
     }
   }
-  for (const char* k : {"jobId", "submitTime", "startTime", "endTime", "nodeList", "reason", "message",
-                        "queryCommand", "workDir", "submitterPod", "buildLog"}) {
+  for (const char* k : {"jobId", "submitTime", "startTime", "endTime", "nodeList", "reason",
+                        "message", "queryCommand", "workDir", "submitterPod", "buildLog"}) {
     v::want_string(status, k, std::string("status.") + k, errs);
   }
   v::want_int(status, "exitCode", "status.exitCode", errs);
@@ -366,7 +389,8 @@ void validate_gpujob_status(const Json& obj, FieldErrors& errs) {
     if (v::want_array(r, "files", "status.result.files", errs)) {
       for (size_t i = 0; i < r["files"].size(); ++i) {
         if (!r["files"][i].is_string()) {
-          errs.push_back({v::idx("status.result.files", i), v::invalid(r["files"][i], "must be a string")});
+          errs.push_back(
+              {v::idx("status.result.files", i), v::invalid(r["files"][i], "must be a string")});
         }
       }
     }
@@ -379,8 +403,10 @@ void gpujob_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("minik8s.io/v1", "GPUJob"), true, errs);
   const std::string name = str(get(obj, "metadata"), "name");
   if (name.size() > kMaxJobNameLength) {
-    errs.push_back({"metadata.name", v::invalid(name, "must be no more than 53 characters (the submitter pod is "
-                                                      "named <name>-submitter)")});
+    errs.push_back(
+        {"metadata.name", v::invalid(name,
+                                     "must be no more than 53 characters (the submitter pod is "
+                                     "named <name>-submitter)")});
   }
   const Json* specp = want_spec(obj, errs);
   if (specp) {
@@ -423,8 +449,10 @@ void gpujob_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   const Json& was = get(old_spec, "cancel");
   const Json& now = get(spec, "cancel");
   if (was.is_boolean() && was.get<bool>() && !(now.is_boolean() && now.get<bool>())) {
-    errs.push_back({"spec.cancel", v::invalid(now, "a cancelled job stays cancelled (spec.cancel may only change "
-                                                   "from false to true)")});
+    errs.push_back(
+        {"spec.cancel", v::invalid(now,
+                                   "a cancelled job stays cancelled (spec.cancel may only change "
+                                   "from false to true)")});
   }
 }
 
@@ -484,17 +512,21 @@ void cluster_defaults(Json& obj) {
   if (!spec.is_object()) return;
   if (!has(spec, "submitterImage")) spec["submitterImage"] = "minik8s.io/slurm-submitter:1";
   if (!has(spec, "pollIntervalSeconds")) spec["pollIntervalSeconds"] = 1;
+  // scripts/slurm.sh's default (gpu::kDefaultSlurmWorkDir).
+  if (!has(spec, "workDir")) spec["workDir"] = "/var/tmp/minik8s-slurm/work";
   if (!has(spec, "clusterName")) {
     std::string name = str(get(obj, "metadata"), "name");
     if (!name.empty()) spec["clusterName"] = name;
   }
-  if (spec.contains("controller") && spec["controller"].is_object() && !has(spec["controller"], "port")) {
+  if (spec.contains("controller") && spec["controller"].is_object() &&
+      !has(spec["controller"], "port")) {
     spec["controller"]["port"] = 6817;
   }
   Json& auth = member_object(spec, "auth");
   if (auth.is_object()) {
     if (!has(auth, "type")) auth["type"] = "munge";
-    if (auth.contains("secretRef") && auth["secretRef"].is_object() && !has(auth["secretRef"], "key")) {
+    if (auth.contains("secretRef") && auth["secretRef"].is_object() &&
+        !has(auth["secretRef"], "key")) {
       auth["secretRef"]["key"] = "munge.key";
     }
   }
@@ -510,7 +542,8 @@ std::string check_host(const std::string& s) {
 std::string check_image(const std::string& s) {
   if (s.size() > kMaxImageLength) return "must be no more than 512 characters";
   for (char c : s) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return "must not contain spaces or control characters";
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return "must not contain spaces or control characters";
   }
   return "";
 }
@@ -528,16 +561,18 @@ void cluster_validate(const Json& obj, const Json*, FieldErrors& errs) {
     string_field(c, "name", "spec.controller.name", false, check_hostname_token, errs);
     v::validate_port(c, "port", "spec.controller.port", false, errs);
   }
-  string_field(spec, "clusterName", "spec.clusterName", true,
-               [](const std::string& s) {
-                 std::string why = check_token(s);
-                 if (why.empty() && !alnum(s[0])) why = "must start with a letter or digit";
-                 for (char c : s) {
-                   if (why.empty() && c >= 'A' && c <= 'Z') why = "must be lower case (Slurm lower-cases it)";
-                 }
-                 return why;
-               },
-               errs);
+  string_field(
+      spec, "clusterName", "spec.clusterName", true,
+      [](const std::string& s) {
+        std::string why = check_token(s);
+        if (why.empty() && !alnum(s[0])) why = "must start with a letter or digit";
+        for (char c : s) {
+          if (why.empty() && c >= 'A' && c <= 'Z')
+            why = "must be lower case (Slurm lower-cases it)";
+        }
+        return why;
+      },
+      errs);
   if (!has(spec, "auth")) {
     errs.push_back({"spec.auth", v::required()});
   } else if (v::want_object(spec, "auth", "spec.auth", errs)) {
@@ -546,10 +581,12 @@ void cluster_validate(const Json& obj, const Json*, FieldErrors& errs) {
       errs.push_back({"spec.auth.type", v::unsupported(a["type"], {"munge"})});
     }
     if (!has(a, "secretRef")) {
-      errs.push_back({"spec.auth.secretRef", "Required value: the Secret that holds the munge key"});
+      errs.push_back(
+          {"spec.auth.secretRef", "Required value: the Secret that holds the munge key"});
     } else if (v::want_object(a, "secretRef", "spec.auth.secretRef", errs)) {
       const Json& r = a["secretRef"];
-      string_field(r, "namespace", "spec.auth.secretRef.namespace", true, check_dns1123_label, errs);
+      string_field(r, "namespace", "spec.auth.secretRef.namespace", true, check_dns1123_label,
+                   errs);
       string_field(r, "name", "spec.auth.secretRef.name", true, check_dns1123_subdomain, errs);
       string_field(r, "key", "spec.auth.secretRef.key", true, v::check_config_key, errs);
     }
@@ -578,7 +615,8 @@ Json cluster_cells(const Json& obj) {
   if (!host.empty()) {
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     const Json& port = get(c, "port");
-    controller = host + ":" + (port.is_number_integer() ? std::to_string(port.get<long long>()) : "6817");
+    controller =
+        host + ":" + (port.is_number_integer() ? std::to_string(port.get<long long>()) : "6817");
   }
   return Json::array({controller, tbl::or_none(str(spec, "workDir")), age(obj)});
 }

@@ -34,10 +34,12 @@ bool has_error(const FieldErrors& errs, const std::string& field, const std::str
 }
 
 // Exactly one error, on `field`, containing `msg`.
-::testing::AssertionResult only_error(const FieldErrors& errs, const std::string& field, const std::string& msg) {
+::testing::AssertionResult only_error(const FieldErrors& errs, const std::string& field,
+                                      const std::string& msg) {
   if (errs.size() == 1 && has_error(errs, field, msg)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "want one error on " << field << " (\"" << msg << "\"), got:\n"
-                                       << dump(errs);
+  return ::testing::AssertionFailure()
+         << "want one error on " << field << " (\"" << msg << "\"), got:\n"
+         << dump(errs);
 }
 #define EXPECT_ONLY_ERROR(errs, field, msg) EXPECT_TRUE(only_error(errs, field, msg))
 
@@ -101,7 +103,8 @@ TEST(GpuKindsTest, PinnedExampleIsValidAndDefaulted) {
 TEST(GpuKindsTest, FullSpecIsValid) {
   Json j = job();
   j["spec"]["source"] = {{"hash", "sha256:" + std::string(64, 'a')}, {"filename", "matmul.tar.gz"}};
-  j["spec"]["slurm"] = J(R"({"cluster":"hpc.example","partition":"gpu_a100","nodes":2,"ntasksPerNode":4,
+  j["spec"]["slurm"] =
+      J(R"({"cluster":"hpc.example","partition":"gpu_a100","nodes":2,"ntasksPerNode":4,
       "cpusPerTask":8,"gpus":0,"mem":"16384","time":"1-12:00:00","account":"proj-1","qos":"normal",
       "output":"out-%j.txt","error":"err_%x_%N.%A-%a","sbatchArgs":["--exclusive","--constraint=a100&","--mail-user=a@b.c"]})");
   EXPECT_ONLY_ERROR(check("GPUJob", j), "spec.slurm.sbatchArgs[1]", "may contain only");
@@ -176,21 +179,24 @@ TEST(GpuKindsTest, SlurmNumbers) {
 }
 
 TEST(GpuKindsTest, SlurmStrings) {
-  for (const char* ok : {"1", "4G", "512M", "100K", "2T"}) EXPECT_TRUE(slurm_with("mem", ok).empty()) << ok;
+  for (const char* ok : {"1", "4G", "512M", "100K", "2T"})
+    EXPECT_TRUE(slurm_with("mem", ok).empty()) << ok;
   for (const char* bad : {"", "G", "4GB", "4g", "-1", "4 G", "$(id)"}) {
     EXPECT_ONLY_ERROR(slurm_with("mem", bad), "spec.slurm.mem", "") << bad;
   }
   for (const char* ok : {"10", "10:30", "01:10:00", "2-12", "2-12:30", "2-12:30:00"}) {
     EXPECT_TRUE(slurm_with("time", ok).empty()) << ok;
   }
-  for (const char* bad : {"", "1:2:3:4", "2-", "-1", "1--2", "a", "1:", ":1", "1-2-3", "2-1:2:3:4"}) {
+  for (const char* bad :
+       {"", "1:2:3:4", "2-", "-1", "1--2", "a", "1:", ":1", "1-2-3", "2-1:2:3:4"}) {
     EXPECT_ONLY_ERROR(slurm_with("time", bad), "spec.slurm.time", "time forms") << bad;
   }
   for (const char* key : {"partition", "account", "qos"}) {
     EXPECT_TRUE(slurm_with(key, "a.b_c-1").empty()) << key;
     EXPECT_ONLY_ERROR(slurm_with(key, "a b"), std::string("spec.slurm.") + key, "") << key;
     EXPECT_ONLY_ERROR(slurm_with(key, "a;b"), std::string("spec.slurm.") + key, "") << key;
-    EXPECT_ONLY_ERROR(slurm_with(key, std::string(65, 'a')), std::string("spec.slurm.") + key, "64") << key;
+    EXPECT_ONLY_ERROR(slurm_with(key, std::string(65, 'a')), std::string("spec.slurm.") + key, "64")
+        << key;
   }
   EXPECT_ONLY_ERROR(slurm_with("cluster", "Bad_Name"), "spec.slurm.cluster", "");
   EXPECT_ONLY_ERROR(slurm_with("cluster", ""), "spec.slurm.cluster", "Required value");
@@ -201,15 +207,17 @@ TEST(GpuKindsTest, OutputAndErrorFiles) {
     EXPECT_TRUE(slurm_with("output", ok).empty()) << ok;
     EXPECT_TRUE(slurm_with("error", ok).empty()) << ok;
   }
-  for (const char* bad : {"/tmp/out", "../out", "a/b", ".hidden", "%", "%%", "%t.out", "out%", "a b", "-o"}) {
+  for (const char* bad :
+       {"/tmp/out", "../out", "a/b", ".hidden", "%", "%%", "%t.out", "out%", "a b", "-o"}) {
     EXPECT_ONLY_ERROR(slurm_with("output", bad), "spec.slurm.output", "") << bad;
     EXPECT_ONLY_ERROR(slurm_with("error", bad), "spec.slurm.error", "") << bad;
   }
 }
 
 TEST(GpuKindsTest, SbatchArgs) {
-  for (const char* ok : {"--exclusive", "--constraint=a100", "--gres=gpu:a100:2", "--mail-type=END,FAIL",
-                         "--export=NONE", "--signal=B:USR1@60", "--exclude=node[1-2]x"}) {
+  for (const char* ok :
+       {"--exclusive", "--constraint=a100", "--gres=gpu:a100:2", "--mail-type=END,FAIL",
+        "--export=NONE", "--signal=B:USR1@60", "--exclude=node[1-2]x"}) {
     FieldErrors e = slurm_with("sbatchArgs", Json::array({ok}));
     if (std::string(ok).find('[') != std::string::npos) {
       EXPECT_ONLY_ERROR(e, "spec.slurm.sbatchArgs[0]", "may contain only") << ok;
@@ -217,13 +225,17 @@ TEST(GpuKindsTest, SbatchArgs) {
       EXPECT_TRUE(e.empty()) << ok << ": " << dump(e);
     }
   }
-  for (const char* bad : {"-o", "-e", "-D", "-J", "--chdir=/", "--output=x", "--error=x", "--wrap=id", "--parsable",
-                          "--job-name=x", "--out=x", "--ch=/tmp", "--par", "--wra", "--workdir=/", "--uid=0",
-                          "--wait", "--test-only", "exclusive", "--", "--a b", "--x;id", "--x=$(id)", "--x=`id`",
-                          "--Exclusive", "--x='a'"}) {
-    EXPECT_ONLY_ERROR(slurm_with("sbatchArgs", Json::array({bad})), "spec.slurm.sbatchArgs[0]", "") << bad;
+  for (const char* bad :
+       {"-o",          "-e",        "-D",          "-J",           "--chdir=/", "--output=x",
+        "--error=x",   "--wrap=id", "--parsable",  "--job-name=x", "--out=x",   "--ch=/tmp",
+        "--par",       "--wra",     "--workdir=/", "--uid=0",      "--wait",    "--test-only",
+        "exclusive",   "--",        "--a b",       "--x;id",       "--x=$(id)", "--x=`id`",
+        "--Exclusive", "--x='a'"}) {
+    EXPECT_ONLY_ERROR(slurm_with("sbatchArgs", Json::array({bad})), "spec.slurm.sbatchArgs[0]", "")
+        << bad;
   }
-  EXPECT_ONLY_ERROR(slurm_with("sbatchArgs", Json::array({"--exclusive", 3})), "spec.slurm.sbatchArgs[1]", "string");
+  EXPECT_ONLY_ERROR(slurm_with("sbatchArgs", Json::array({"--exclusive", 3})),
+                    "spec.slurm.sbatchArgs[1]", "string");
   EXPECT_ONLY_ERROR(slurm_with("sbatchArgs", "--exclusive"), "spec.slurm.sbatchArgs", "");
   Json many = Json::array();
   for (int i = 0; i < 65; ++i) many.push_back("--exclusive");
@@ -240,11 +252,13 @@ TEST(GpuKindsTest, UnknownFieldsAndStatus) {
   std::vector<std::string> paths;
   kind("GPUJob").unknown_fields(j, paths);
   std::sort(paths.begin(), paths.end());
-  EXPECT_EQ(paths, (std::vector<std::string>{"spec.runn", "spec.slurm.gpu", "status.result.sizes"}));
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"spec.runn", "spec.slurm.gpu", "status.result.sizes"}));
   Json s = job();
   s["status"] = {{"phase", "Done"}};
   EXPECT_ONLY_ERROR(check("GPUJob", s), "status.phase", "Unsupported value");
-  s["status"] = {{"phase", "Completed"}, {"result", {{"hash", "sha256:x"}, {"size", 1}, {"files", {"a"}}}}};
+  s["status"] = {{"phase", "Completed"},
+                 {"result", {{"hash", "sha256:x"}, {"size", 1}, {"files", {"a"}}}}};
   EXPECT_ONLY_ERROR(check("GPUJob", s), "status.result.hash", "64 lower-case hex");
   s["status"]["result"]["hash"] = "sha256:" + std::string(64, 'b');
   EXPECT_TRUE(check("GPUJob", s).empty()) << dump(check("GPUJob", s));
@@ -289,13 +303,14 @@ TEST(GpuKindsTest, GpuJobTable) {
   auto cols = t.table_columns();
   std::vector<std::string> names;
   for (const auto& c : cols) names.push_back(c.name + (c.priority ? "*" : ""));
-  EXPECT_EQ(names, (std::vector<std::string>{"PHASE", "JOBID", "NODE", "SUBMITTED", "DURATION", "AGE",
-                                             "PARTITION*", "GPUS*", "REASON*"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"PHASE", "JOBID", "NODE", "SUBMITTED", "DURATION",
+                                             "AGE", "PARTITION*", "GPUS*", "REASON*"}));
   Json j = job();
   kind("GPUJob").set_defaults(j);
   Json cells = t.table_cells(j);
   ASSERT_EQ(cells.size(), cols.size());
-  EXPECT_EQ(cells, J(R"(["Pending","<none>","<none>","<none>","<none>","<unknown>","gpu",1,"<none>"])"));
+  EXPECT_EQ(cells,
+            J(R"(["Pending","<none>","<none>","<none>","<none>","<unknown>","gpu",1,"<none>"])"));
   auto now = real_clock().now();
   j["status"] = {{"phase", "Completed"},
                  {"jobId", "42"},
@@ -331,6 +346,7 @@ TEST(GpuKindsTest, SlurmClusterDefaultsAndTable) {
   EXPECT_EQ(c["spec"]["auth"]["secretRef"]["key"], "munge.key");
   EXPECT_EQ(c["spec"]["submitterImage"], "minik8s.io/slurm-submitter:1");
   EXPECT_EQ(c["spec"]["pollIntervalSeconds"], 1);
+  EXPECT_EQ(c["spec"]["workDir"], "/var/tmp/minik8s-slurm/work");  // as given
   FieldErrors errs;
   kind("SlurmCluster").validate(c, nullptr, errs);
   EXPECT_TRUE(errs.empty()) << dump(errs);
@@ -348,13 +364,21 @@ FieldErrors cluster_with(const std::string& path, Json value) {
   Json c = cluster();
   Json* at = &c["spec"];
   std::string p = path;
-  for (size_t dot; (dot = p.find('.')) != std::string::npos; p = p.substr(dot + 1)) at = &(*at)[p.substr(0, dot)];
+  for (size_t dot; (dot = p.find('.')) != std::string::npos; p = p.substr(dot + 1))
+    at = &(*at)[p.substr(0, dot)];
   if (value.is_null()) {
     at->erase(p);
   } else {
     (*at)[p] = value;
   }
   return check("SlurmCluster", c);
+}
+
+TEST(GpuKindsTest, SlurmClusterWorkDirDefault) {
+  Json c = cluster();
+  c["spec"].erase("workDir");
+  kind("SlurmCluster").set_defaults(c);
+  EXPECT_EQ(c["spec"]["workDir"], "/var/tmp/minik8s-slurm/work");
 }
 
 TEST(GpuKindsTest, SlurmClusterValidation) {
@@ -374,19 +398,26 @@ TEST(GpuKindsTest, SlurmClusterValidation) {
   EXPECT_ONLY_ERROR(cluster_with("clusterName", "My Cluster"), "spec.clusterName", "");
   EXPECT_ONLY_ERROR(cluster_with("clusterName", "Upper"), "spec.clusterName", "lower case");
   EXPECT_ONLY_ERROR(cluster_with("auth.type", "jwt"), "spec.auth.type", "Unsupported value");
-  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef", nullptr), "spec.auth.secretRef", "Required value");
-  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef.namespace", "Kube_System"), "spec.auth.secretRef.namespace", "");
-  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef.name", nullptr), "spec.auth.secretRef.name", "Required value");
+  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef", nullptr), "spec.auth.secretRef",
+                    "Required value");
+  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef.namespace", "Kube_System"),
+                    "spec.auth.secretRef.namespace", "");
+  EXPECT_ONLY_ERROR(cluster_with("auth.secretRef.name", nullptr), "spec.auth.secretRef.name",
+                    "Required value");
   EXPECT_ONLY_ERROR(cluster_with("auth.secretRef.key", "a/b"), "spec.auth.secretRef.key", "");
-  for (const char* bad : {"relative/dir", "/", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a b", "/a;b", "/a$b", "/.."}) {
+  for (const char* bad : {"relative/dir", "/", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/a b",
+                          "/a;b", "/a$b", "/.."}) {
     EXPECT_ONLY_ERROR(cluster_with("workDir", bad), "spec.workDir", "") << bad;
   }
-  EXPECT_ONLY_ERROR(cluster_with("workDir", nullptr), "spec.workDir", "Required value");
+  EXPECT_ONLY_ERROR(cluster_with("workDir", ""), "spec.workDir", "Required value");
   EXPECT_TRUE(cluster_with("workDir", "/shared/hpc_1/minik8s.work").empty());
-  EXPECT_ONLY_ERROR(cluster_with("pollIntervalSeconds", 0), "spec.pollIntervalSeconds", "between 1 and 60");
-  EXPECT_ONLY_ERROR(cluster_with("pollIntervalSeconds", 61), "spec.pollIntervalSeconds", "between 1 and 60");
+  EXPECT_ONLY_ERROR(cluster_with("pollIntervalSeconds", 0), "spec.pollIntervalSeconds",
+                    "between 1 and 60");
+  EXPECT_ONLY_ERROR(cluster_with("pollIntervalSeconds", 61), "spec.pollIntervalSeconds",
+                    "between 1 and 60");
   EXPECT_ONLY_ERROR(cluster_with("submitterImage", "a b"), "spec.submitterImage", "");
-  EXPECT_ONLY_ERROR(cluster_with("nodeSelector", J(R"({"bad key!":"x"})")), "spec.nodeSelector", "");
+  EXPECT_ONLY_ERROR(cluster_with("nodeSelector", J(R"({"bad key!":"x"})")), "spec.nodeSelector",
+                    "");
   EXPECT_TRUE(cluster_with("nodeSelector", J(R"({"minik8s.io/slurm":"true"})")).empty());
   // A cluster name that is no valid clusterName needs one spelled out.
   Json c = cluster();

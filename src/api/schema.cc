@@ -668,79 +668,85 @@ Registry build(Builder& b) {
 
   // GPUJob and SlurmCluster (docs/gpu.md).
   const std::string mk = "io.minik8s.v1.";
-  root(mk + "GPUJob", "minik8s.io", "v1", "GPUJob",
-       {{"spec",
-         b.obj(mk + "GPUJobSpec",
-               {{"source", b.obj(mk + "GPUJobSource", {{"hash", S}, {"filename", S}},
-                                 "The program: a blob in the blob store (hash) and its file name; .tar, "
-                                 ".tar.gz, .tgz and .zip unpack into the job directory, any other file is "
-                                 "copied in as that name.")},
-                {"build", S},
-                {"run", S},
-                {"cancel", B},
-                {"slurm", b.obj(mk + "GPUJobSlurm",
-                                {{"cluster", S},
-                                 {"partition", S},
-                                 {"nodes", I},
-                                 {"ntasksPerNode", I},
-                                 {"cpusPerTask", I},
-                                 {"gpus", I},
-                                 {"mem", S},
-                                 {"time", S},
-                                 {"account", S},
-                                 {"qos", S},
-                                 {"output", S},
-                                 {"error", S},
-                                 {"sbatchArgs", SA}},
-                                "Slurm settings, named as sbatch names them: the SlurmCluster (cluster), "
-                                "--partition, --nodes, --ntasks-per-node, --cpus-per-task, --gres=gpu:N "
-                                "(gpus), --mem, --time, --account, --qos, --output, --error and extra "
-                                "long options (sbatchArgs).")}},
-               "What to run (source, build, run), where (slurm) and whether to cancel it; only cancel "
-               "may change (false to true).")},
-        {"status",
-         b.obj(mk + "GPUJobStatus",
-               {{"phase", S},
-                {"jobId", S},
-                {"submitTime", S},
-                {"startTime", S},
-                {"endTime", S},
-                {"exitCode", I},
-                {"nodeList", S},
-                {"reason", S},
-                {"message", S},
-                {"queryCommand", S},
-                {"workDir", S},
-                {"submitterPod", S},
-                {"buildLog", S},
-                {"result", b.obj(mk + "GPUJobResult", {{"hash", S}, {"size", I}, {"files", SA}},
-                                 "The result archive (tar.gz) in the blob store and the files in it.")},
-                {"observedGeneration", I},
-                {"conditions", conditions}},
-               "What the submitter saw: the phase, Slurm's job id, times, nodes and reason, the "
-               "query command, the build log's tail when the build failed, the result archive.")}},
-       "GPUJob is a program built and run as a Slurm batch job by a submitter pod of its own.");
+  root(
+      mk + "GPUJob", "minik8s.io", "v1", "GPUJob",
+      {{"spec",
+        b.obj(
+            mk + "GPUJobSpec",
+            {{"source",
+              b.obj(mk + "GPUJobSource", {{"hash", S}, {"filename", S}},
+                    "The program: a blob in the blob store (hash) and its file name; .tar, "
+                    ".tar.gz, .tgz and .zip unpack into the job directory, any other file is "
+                    "copied in as that name.")},
+             {"build", S},
+             {"run", S},
+             {"cancel", B},
+             {"slurm",
+              b.obj(mk + "GPUJobSlurm",
+                    {{"cluster", S},
+                     {"partition", S},
+                     {"nodes", I},
+                     {"ntasksPerNode", I},
+                     {"cpusPerTask", I},
+                     {"gpus", I},
+                     {"mem", S},
+                     {"time", S},
+                     {"account", S},
+                     {"qos", S},
+                     {"output", S},
+                     {"error", S},
+                     {"sbatchArgs", SA}},
+                    "Slurm settings, named as sbatch names them: the SlurmCluster (cluster), "
+                    "--partition, --nodes, --ntasks-per-node, --cpus-per-task, --gres=gpu:N "
+                    "(gpus), --mem, --time, --account, --qos, --output, --error and extra "
+                    "long options (sbatchArgs).")}},
+            "What to run (source, build, run), where (slurm) and whether to cancel it; only cancel "
+            "may change (false to true).")},
+       {"status",
+        b.obj(mk + "GPUJobStatus",
+              {{"phase", S},
+               {"jobId", S},
+               {"submitTime", S},
+               {"startTime", S},
+               {"endTime", S},
+               {"exitCode", I},
+               {"nodeList", S},
+               {"reason", S},
+               {"message", S},
+               {"queryCommand", S},
+               {"workDir", S},
+               {"submitterPod", S},
+               {"buildLog", S},
+               {"result",
+                b.obj(mk + "GPUJobResult", {{"hash", S}, {"size", I}, {"files", SA}},
+                      "The result archive (tar.gz) in the blob store and the files in it.")},
+               {"observedGeneration", I},
+               {"conditions", conditions}},
+              "What the submitter saw: the phase, Slurm's job id, times, nodes and reason, the "
+              "query command, the build log's tail when the build failed, the result archive.")}},
+      "GPUJob is a program built and run as a Slurm batch job by a submitter pod of its own.");
   root(mk + "SlurmCluster", "minik8s.io", "v1", "SlurmCluster",
        {{"spec",
-         b.obj(mk + "SlurmClusterSpec",
-               {{"controller", b.obj(mk + "SlurmController", {{"host", S}, {"name", S}, {"port", I}},
-                                     "slurmctld: its address (host), its SlurmctldHost name and port "
-                                     "(default 6817).")},
-                {"clusterName", S},
-                {"auth", b.obj(mk + "SlurmAuth",
-                               {{"type", S},
-                                {"secretRef", b.obj(mk + "SlurmSecretRef",
-                                                    {{"namespace", S}, {"name", S}, {"key", S}},
-                                                    "The Secret key holding the munge key (key "
-                                                    "default munge.key).")}},
-                               "How submitters authenticate to Slurm: munge, with the key from a "
-                               "Secret.")},
-                {"workDir", S},
-                {"nodeSelector", SMAP},
-                {"submitterImage", S},
-                {"pollIntervalSeconds", I}},
-               "Where slurmctld is, the cluster's shared job directory, the munge key, and where and "
-               "how submitter pods run.")},
+         b.obj(
+             mk + "SlurmClusterSpec",
+             {{"controller", b.obj(mk + "SlurmController", {{"host", S}, {"name", S}, {"port", I}},
+                                   "slurmctld: its address (host), its SlurmctldHost name and port "
+                                   "(default 6817).")},
+              {"clusterName", S},
+              {"auth", b.obj(mk + "SlurmAuth",
+                             {{"type", S},
+                              {"secretRef", b.obj(mk + "SlurmSecretRef",
+                                                  {{"namespace", S}, {"name", S}, {"key", S}},
+                                                  "The Secret key holding the munge key (key "
+                                                  "default munge.key).")}},
+                             "How submitters authenticate to Slurm: munge, with the key from a "
+                             "Secret.")},
+              {"workDir", S},
+              {"nodeSelector", SMAP},
+              {"submitterImage", S},
+              {"pollIntervalSeconds", I}},
+             "Where slurmctld is, the cluster's shared job directory, the munge key, and where and "
+             "how submitter pods run.")},
         {"status", ANY}},
        "SlurmCluster is a Slurm cluster GPUJobs are submitted to.");
 

@@ -19,7 +19,8 @@ bool under(std::string_view path, std::string_view base) {
 
 // The collection itself (with or without a trailing '/').
 bool is_collection(std::string_view path, std::string_view base) {
-  return path == base || (path.size() == base.size() + 1 && under(path, base) && path.back() == '/');
+  return path == base ||
+         (path.size() == base.size() + 1 && under(path, base) && path.back() == '/');
 }
 
 }  // namespace
@@ -52,13 +53,15 @@ size_t RestHandler::max_upload_bytes() const {
   return m;
 }
 
-std::string RestHandler::upload_too_large_message(std::string_view path, std::optional<uint64_t> n) const {
+std::string RestHandler::upload_too_large_message(std::string_view path,
+                                                  std::optional<uint64_t> n) const {
   const StoreSpec* spec = store_spec_for(path);
   if (!spec) return "the upload is too large";
   return n ? too_large_message(*spec, *n) : too_large_message(*spec);
 }
 
-HttpResponse RestHandler::handle_store(const StoreSpec& spec, const HttpRequest& req, std::string* verb) {
+HttpResponse RestHandler::handle_store(const StoreSpec& spec, const HttpRequest& req,
+                                       std::string* verb) {
   const CodeStore* store = store_for(spec);
   if (!store) return not_served_response();
   const std::string base = spec.api_path;

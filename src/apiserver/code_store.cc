@@ -21,7 +21,8 @@ constexpr std::string_view kPrefix = "sha256:";
 std::string errno_text(int e) { return std::strerror(e); }
 
 Status io_error(const StoreSpec& spec, const std::string& what, const std::string& path, int e) {
-  return internal_error(std::string(spec.noun) + " store: " + what + " " + path + ": " + errno_text(e));
+  return internal_error(std::string(spec.noun) + " store: " + what + " " + path + ": " +
+                        errno_text(e));
 }
 
 // Writes all of data to fd, retrying short writes and EINTR.
@@ -46,7 +47,8 @@ std::string too_large_message(const StoreSpec& spec, uint64_t n) {
 
 std::string too_large_message(const StoreSpec& spec) {
   return std::string(spec.noun) + " upload is more than " + std::to_string(spec.max_bytes) +
-         " bytes; the limit is " + std::to_string(spec.max_bytes) + " bytes (" + spec.limit_text + ")";
+         " bytes; the limit is " + std::to_string(spec.max_bytes) + " bytes (" + spec.limit_text +
+         ")";
 }
 
 std::string CodeStore::hash_of(std::string_view bytes) {
@@ -76,7 +78,8 @@ std::string CodeStore::path_of(const std::string& hash) const {
 }
 
 Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
-  if (bytes.size() > spec_.max_bytes) return Status(Code::kTooLarge, too_large_message(spec_, bytes.size()));
+  if (bytes.size() > spec_.max_bytes)
+    return Status(Code::kTooLarge, too_large_message(spec_, bytes.size()));
   Put out;
   out.hash = hash_of(bytes);
   out.size = bytes.size();
@@ -88,7 +91,9 @@ Result<CodeStore::Put> CodeStore::put(std::string_view bytes) const {
   const std::string sub = dir_ + "/sha256";
   std::error_code ec;
   std::filesystem::create_directories(sub, ec);
-  if (ec) return internal_error(std::string(spec_.noun) + " store: cannot create " + sub + ": " + ec.message());
+  if (ec)
+    return internal_error(std::string(spec_.noun) + " store: cannot create " + sub + ": " +
+                          ec.message());
   // A name of its own per writer: concurrent puts (threads or processes)
   // never share a temporary.
   static std::atomic<uint64_t> seq{0};
@@ -130,7 +135,8 @@ Result<std::string> CodeStore::get(const std::string& hash) const {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) {
-      return not_found(std::string(spec_.noun) + " " + hash + " not found in the " + spec_.noun + " store");
+      return not_found(std::string(spec_.noun) + " " + hash + " not found in the " + spec_.noun +
+                       " store");
     }
     return io_error(spec_, "cannot open", path, errno);
   }
@@ -160,8 +166,10 @@ bool CodeStore::exists(const std::string& hash) const {
 
 Status CodeStore::remove(const std::string& hash) const {
   const std::string path = path_of(hash);
-  if (path.empty()) return bad_request("invalid " + std::string(spec_.noun) + " hash \"" + hash + "\"");
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_error(spec_, "cannot remove", path, errno);
+  if (path.empty())
+    return bad_request("invalid " + std::string(spec_.noun) + " hash \"" + hash + "\"");
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return io_error(spec_, "cannot remove", path, errno);
   return Status::ok();
 }
 

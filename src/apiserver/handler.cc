@@ -17,8 +17,10 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       opts_(opts),
       kubernetes_service_ip_(ips->nth(1)),
       kinds_(make_kind_registry(store, opts, std::move(ips))),
-      code_(opts.code_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.code_dir, kCodeStoreSpec)),
-      blob_(opts.blob_dir.empty() ? nullptr : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
+      code_(opts.code_dir.empty() ? nullptr
+                                  : std::make_unique<CodeStore>(opts.code_dir, kCodeStoreSpec)),
+      blob_(opts.blob_dir.empty() ? nullptr
+                                  : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {

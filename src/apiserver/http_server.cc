@@ -159,8 +159,9 @@ void HttpServer::serve(Connection& c) {
       if (max_upload == 0) return 0;
       const auto& m = p.get();
       std::string_view target(m.target().data(), m.target().size());
-      return handler_.upload_limit(std::string_view(m.method_string().data(), m.method_string().size()),
-                                   target.substr(0, target.find('?')));
+      return handler_.upload_limit(
+          std::string_view(m.method_string().data(), m.method_string().size()),
+          target.substr(0, target.find('?')));
     };
     auto on_header = [&](http::request_parser<http::string_body>& p, beast::error_code& hec) {
       const auto& m = p.get();
@@ -184,9 +185,10 @@ void HttpServer::serve(Connection& c) {
       if (upload_limit) {
         const auto& m = parser.get();
         std::string_view target(m.target().data(), m.target().size());
-        msg = handler_.upload_too_large_message(target.substr(0, target.find('?')),
-                                                parser.content_length() ? std::optional<uint64_t>(*parser.content_length())
-                                                                        : std::nullopt);
+        msg = handler_.upload_too_large_message(
+            target.substr(0, target.find('?')),
+            parser.content_length() ? std::optional<uint64_t>(*parser.content_length())
+                                    : std::nullopt);
       } else {
         msg = "the request body is larger than the limit of " + std::to_string(max_body_bytes_) +
               " bytes";

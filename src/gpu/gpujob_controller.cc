@@ -35,7 +35,9 @@ std::string name_of(const Json& o) { return sfield(meta(o), "name"); }
 std::string uid_of(const Json& o) { return sfield(meta(o), "uid"); }
 bool terminating(const Json& o) { return !field(meta(o), "deletionTimestamp").is_null(); }
 
-bool terminal_phase(const std::string& p) { return p == "Completed" || p == "Failed" || p == "Cancelled"; }
+bool terminal_phase(const std::string& p) {
+  return p == "Completed" || p == "Failed" || p == "Cancelled";
+}
 
 std::string cluster_name(const Json& job) {
   std::string c = sfield(field(field(job, "spec"), "slurm"), "cluster");
@@ -58,10 +60,14 @@ bool controlled_by(const Json& pod, const std::string& uid) {
 
 // Waiting reasons that mean the submitter cannot start without help.
 bool stuck_reason(const std::string& r) {
-  static const std::set<std::string> kStuck = {"ErrImagePull",          "ImagePullBackOff",
-                                               "ErrImageNeverPull",     "InvalidImageName",
-                                               "CrashLoopBackOff",      "CreateContainerError",
-                                               "CreateContainerConfigError", "RunContainerError"};
+  static const std::set<std::string> kStuck = {"ErrImagePull",
+                                               "ImagePullBackOff",
+                                               "ErrImageNeverPull",
+                                               "InvalidImageName",
+                                               "CrashLoopBackOff",
+                                               "CreateContainerError",
+                                               "CreateContainerConfigError",
+                                               "RunContainerError"};
   return kStuck.count(r) > 0;
 }
 
@@ -79,8 +85,19 @@ std::string pod_phase(const Json& pod) { return sfield(field(pod, "status"), "ph
 
 // A submitter that can still cancel its Slurm job and drop the finalizer.
 bool submitter_running(const Json* pod) {
-  return pod && !terminating(*pod) && pod_phase(*pod) == "Running" && stuck_waiting(*pod).first.empty();
+  return pod && !terminating(*pod) && pod_phase(*pod) == "Running" &&
+         stuck_waiting(*pod).first.empty();
 }
+
+// A submitter pod that started, or may still start, and would act on
+// spec.cancel itself: scheduled, not being deleted, not ended, not stuck.
+bool submitter_may_act(const Json* pod) {
+  return pod && !terminating(*pod) && !sfield(field(*pod, "spec"), "nodeName").empty() &&
+         pod_phase(*pod) != "Failed" && pod_phase(*pod) != "Succeeded" &&
+         stuck_waiting(*pod).first.empty();
+}
+
+bool cancel_requested(const Json& job) { return api::bfield(field(job, "spec"), "cancel"); }
 
 // Why a pod ended: its status message/reason, else the container's last
 // termination.
@@ -118,8 +135,11 @@ void set_condition(Json& status, const std::string& type, bool value, const std:
     c["message"] = message;
     return;
   }
-  status["conditions"].push_back(
-      {{"type", type}, {"status", s}, {"reason", reason}, {"message", message}, {"lastTransitionTime", now}});
+  status["conditions"].push_back({{"type", type},
+                                  {"status", s},
+                                  {"reason", reason},
+                                  {"message", message},
+                                  {"lastTransitionTime", now}});
 }
 
 void set_or_erase(Json& obj, const char* key, const std::string& value) {
@@ -144,17 +164,20 @@ Json submitter_pod(const Json& job, const Json& cluster, const GPUJobControllerO
   Json env = Json::array({{{"name", "MINIK8S_SERVER"}, {"value", opts.server_url}},
                           {{"name", "GPUJOB_NAMESPACE"}, {"value", ns}},
                           {{"name", "GPUJOB_NAME"}, {"value", name}}});
-  Json container = {{"name", kSubmitterContainer},
-                    {"image", image},
-                    {"imagePullPolicy", opts.image_pull_policy},
-                    {"command", Json::array({kSubmitterCommand})},
-                    {"env", env},
-                    {"volumeMounts", Json::array({{{"name", "workdir"}, {"mountPath", work_dir}}})}};
-  Json spec = {{"restartPolicy", "OnFailure"},
-               {"hostNetwork", true},
-               {"containers", Json::array({container})},
-               {"volumes", Json::array({{{"name", "workdir"},
-                                         {"hostPath", {{"path", work_dir}, {"type", "DirectoryOrCreate"}}}}})}};
+  Json container = {
+      {"name", kSubmitterContainer},
+      {"image", image},
+      {"imagePullPolicy", opts.image_pull_policy},
+      {"command", Json::array({kSubmitterCommand})},
+      {"env", env},
+      {"volumeMounts", Json::array({{{"name", "workdir"}, {"mountPath", work_dir}}})}};
+  Json spec = {
+      {"restartPolicy", "OnFailure"},
+      {"hostNetwork", true},
+      {"containers", Json::array({container})},
+      {"volumes",
+       Json::array({{{"name", "workdir"},
+                     {"hostPath", {{"path", work_dir}, {"type", "DirectoryOrCreate"}}}}})}};
   const Json& sel = field(cspec, "nodeSelector");
   if (sel.is_object() && !sel.empty()) {
     Json ns_sel = Json::object();
@@ -163,7 +186,7 @@ Json submitter_pod(const Json& job, const Json& cluster, const GPUJobControllerO
     }
     if (!ns_sel.empty()) spec["nodeSelector"] = ns_sel;
   }
-  Json owner = {{"apiVersion", kGpuApiVersion}, {"kind", "GPUJob"},  {"name", name},
+  Json owner = {{"apiVersion", kGpuApiVersion}, {"kind", "GPUJob"},   {"name", name},
                 {"uid", uid_of(job)},           {"controller", true}, {"blockOwnerDeletion", true}};
   return Json{{"apiVersion", "v1"},
               {"kind", "Pod"},
@@ -177,7 +200,9 @@ Json submitter_pod(const Json& job, const Json& cluster, const GPUJobControllerO
 
 struct GPUJobController::Impl : client::Controller {
   Impl(client::SharedInformerFactory& f, GPUJobControllerOptions o, Clock& clk)
-      : client::Controller(f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(30)}, clk),
+      : client::Controller(
+            f, {kComponent, o.workers, std::chrono::milliseconds(5), std::chrono::seconds(30)},
+            clk),
         opts(std::move(o)),
         events(f.client(), {kComponent, ""}) {}
   ~Impl() override { stop(); }
@@ -195,18 +220,21 @@ struct GPUJobController::Impl : client::Controller {
     job_type = api::find_kind(kGpuApiVersion, "GPUJob");
     cluster_type = api::find_kind(kGpuApiVersion, "SlurmCluster");
     pod_type = api::find_kind("v1", "Pod");
-    if (!job_type || !cluster_type || !pod_type) return internal_error("the kind table lacks GPUJob, SlurmCluster or Pod");
+    if (!job_type || !cluster_type || !pod_type)
+      return internal_error("the kind table lacks GPUJob, SlurmCluster or Pod");
     jobs = &factory().informer(*job_type);
     clusters = &factory().informer(*cluster_type);
     client::InformerOptions po;
     po.label_selector = kGpuJobLabel;
     pods = &factory().informer(*pod_type, po);
-    jobs->add_index(kClusterIndex, [](const Json& j) { return std::vector<std::string>{cluster_name(j)}; });
+    jobs->add_index(kClusterIndex,
+                    [](const Json& j) { return std::vector<std::string>{cluster_name(j)}; });
 
     auto on_job = [this](const ObjectPtr& o) { enqueue(client::object_key(*o)); };
     watch(*jobs, {on_job,
                   [this](const ObjectPtr& old_obj, const ObjectPtr& o) {
-                    if (api::meta_string(*old_obj, "resourceVersion") == api::meta_string(*o, "resourceVersion"))
+                    if (api::meta_string(*old_obj, "resourceVersion") ==
+                        api::meta_string(*o, "resourceVersion"))
                       return;  // a resync
                     enqueue(client::object_key(*o));
                   },
@@ -234,7 +262,8 @@ struct GPUJobController::Impl : client::Controller {
 
   void on_stopped() override { events.stop(); }
 
-  void record(const Json& job, const std::string& type, const std::string& reason, const std::string& message) {
+  void record(const Json& job, const std::string& type, const std::string& reason,
+              const std::string& message) {
     events.record(job, kGpuApiVersion, "GPUJob", type, reason, message);
   }
 
@@ -244,13 +273,16 @@ struct GPUJobController::Impl : client::Controller {
   // when nothing is to be written for that job. Written with the job's
   // resourceVersion; after a conflict, change runs again on a fresh read.
   // true when written.
-  Result<bool> write_status(const Json& cached, const std::function<bool(Json&, const Json&)>& change) {
+  Result<bool> write_status(const Json& cached,
+                            const std::function<bool(Json&, const Json&)>& change) {
     Json job = cached;
     Status last = Status::ok();
     for (int attempt = 0; attempt < kWriteTries; ++attempt) {
       if (attempt > 0) {
         auto g = api_client().get(*job_type, ns_of(cached), name_of(cached));
-        if (!g) return g.status().code() == Code::kNotFound ? Result<bool>(false) : Result<bool>(g.status());
+        if (!g)
+          return g.status().code() == Code::kNotFound ? Result<bool>(false)
+                                                      : Result<bool>(g.status());
         job = std::move(*g);
         if (uid_of(job) != uid_of(cached)) return false;  // replaced by a new job of that name
       }
@@ -279,7 +311,8 @@ struct GPUJobController::Impl : client::Controller {
       set_or_erase(st, "reason", reason);
       set_or_erase(st, "message", message);
       if (!pod_name.empty()) st["submitterPod"] = pod_name;
-      set_condition(st, "Submitted", false, condition_reason.empty() ? reason : condition_reason, message, now());
+      set_condition(st, "Submitted", false, condition_reason.empty() ? reason : condition_reason,
+                    message, now());
       return true;
     });
   }
@@ -297,12 +330,35 @@ struct GPUJobController::Impl : client::Controller {
     const std::string phase = sfield(field(job, "status"), "phase");
     if (terminal_phase(phase)) return client::ReconcileResult::done();
 
+    // Cancelled before submission with no submitter to do it (none, not
+    // scheduled, stuck or ended): the controller ends the job itself.
+    if (cancel_requested(job) && sfield(field(job, "status"), "jobId").empty() &&
+        !submitter_may_act(pod)) {
+      const std::string msg = "cancelled before submission";
+      auto w = write_status(job, [&](Json& st, const Json& fresh) {
+        if (terminal_phase(sfield(st, "phase")) || !sfield(st, "jobId").empty() ||
+            !cancel_requested(fresh))
+          return false;
+        st["phase"] = "Cancelled";
+        st["reason"] = "Cancelled";
+        st["message"] = msg;
+        if (pod) st["submitterPod"] = pod_name;
+        if (sfield(st, "endTime").empty()) st["endTime"] = now();
+        set_condition(st, "Submitted", false, "Cancelled", msg, now());
+        return true;
+      });
+      if (!w) return w.status();
+      if (*w) record(job, "Normal", "Cancelled", "Cancelled before submission");
+      return client::ReconcileResult::done();
+    }
+
     const std::string cname = cluster_name(job);
     ObjectPtr cluster = clusters->indexer().get(cname);
     if (!cluster && !pod) {
-      const std::string msg = "SlurmCluster \"" + cname +
-                              "\" not found: create it (scripts/slurm.sh up --kubeconfig FILE registers one) "
-                              "or set spec.slurm.cluster";
+      const std::string msg =
+          "SlurmCluster \"" + cname +
+          "\" not found: create it (scripts/slurm.sh up --kubeconfig FILE registers one) "
+          "or set spec.slurm.cluster";
       auto w = set_pending(job, "SlurmClusterNotFound", msg, "");
       if (!w) return w.status();
       if (*w && sfield(field(job, "status"), "reason") != "SlurmClusterNotFound")
@@ -331,7 +387,8 @@ struct GPUJobController::Impl : client::Controller {
         return client::ReconcileResult::requeue_after(kConflictRetry);
       }
       record(job, "Normal", "SubmitterCreated", "Created submitter pod " + pod_name);
-      auto w = set_pending(job, "SubmitterNotRunning", "waiting for submitter pod " + pod_name, pod_name);
+      auto w = set_pending(job, "SubmitterNotRunning", "submitter pod " + pod_name + " is Pending",
+                           pod_name);
       if (!w) return w.status();
       return client::ReconcileResult::done();
     }
@@ -341,8 +398,9 @@ struct GPUJobController::Impl : client::Controller {
       // Succeeded with the job not terminal: the submitter exited 0 without
       // a final state. A stale cache (the final state written just before
       // the exit) is caught by the conflict re-read.
-      std::string why = pphase == "Failed" ? "submitter pod " + pod_name + " failed"
-                                           : "submitter pod " + pod_name + " exited without a final state";
+      std::string why = pphase == "Failed"
+                            ? "submitter pod " + pod_name + " failed"
+                            : "submitter pod " + pod_name + " exited without a final state";
       std::string detail = pod_failure(*pod);
       if (!detail.empty()) why += ": " + detail;
       std::string job_id;
@@ -350,7 +408,8 @@ struct GPUJobController::Impl : client::Controller {
         if (terminal_phase(sfield(st, "phase"))) return false;
         job_id = sfield(st, "jobId");
         std::string msg = why;
-        if (!job_id.empty()) msg += "; Slurm job " + job_id + " may still run; cancel it with scancel " + job_id;
+        if (!job_id.empty())
+          msg += "; Slurm job " + job_id + " may still run; cancel it with scancel " + job_id;
         st["phase"] = "Failed";
         st["reason"] = "SubmitterFailed";
         st["message"] = msg;
@@ -367,20 +426,25 @@ struct GPUJobController::Impl : client::Controller {
     // The pod is Pending or Running: surface why it does not run yet.
     auto [reason, message] = stuck_waiting(*pod);
     if (!reason.empty()) {
-      if (message.empty()) message = "submitter pod " + pod_name + ": " + reason;
-      else message = "submitter pod " + pod_name + ": " + message;
+      if (message.empty())
+        message = "submitter pod " + pod_name + ": " + reason;
+      else
+        message = "submitter pod " + pod_name + ": " + message;
     } else if (pphase != "Running") {
       reason = "SubmitterNotRunning";
-      message = "submitter pod " + pod_name + " is " + (pphase.empty() ? std::string("Pending") : pphase);
+      message =
+          "submitter pod " + pod_name + " is " + (pphase.empty() ? std::string("Pending") : pphase);
       for (const Json& c : api::afield(field(*pod, "status"), "conditions")) {
-        if (sfield(c, "type") == "PodScheduled" && sfield(c, "status") == "False" && !sfield(c, "message").empty())
+        if (sfield(c, "type") == "PodScheduled" && sfield(c, "status") == "False" &&
+            !sfield(c, "message").empty())
           message += ": " + sfield(c, "message");
       }
     }
     Result<bool> w = false;
     if (!reason.empty()) {
       w = set_pending(job, reason, message, pod_name);
-      if (w && *w && stuck_reason(reason) && sfield(field(job, "status"), "reason") != reason)
+      // One Event per stuck spell (ErrImagePull and ImagePullBackOff alternate).
+      if (w && *w && stuck_reason(reason) && !stuck_reason(sfield(field(job, "status"), "reason")))
         record(job, "Warning", reason, message);
     } else {
       // Running: the submitter takes over; a reason of ours is cleared.
@@ -429,8 +493,10 @@ struct GPUJobController::Impl : client::Controller {
       auto r = api_client().update(*job_type, job);
       if (r) {
         if (!terminal && !job_id.empty()) {
-          const std::string msg = "Slurm job " + job_id + " may still run; cancel it with scancel " + job_id;
-          spdlog::warn("gpujob {}: deleted without a running submitter: {}", client::object_key(job), msg);
+          const std::string msg =
+              "Slurm job " + job_id + " may still run; cancel it with scancel " + job_id;
+          spdlog::warn("gpujob {}: deleted without a running submitter: {}",
+                       client::object_key(job), msg);
           record(job, "Warning", "SlurmJobNotCancelled", msg);
         }
         return Status::ok();
@@ -443,12 +509,13 @@ struct GPUJobController::Impl : client::Controller {
   }
 };
 
-GPUJobController::GPUJobController(client::SharedInformerFactory& factory, GPUJobControllerOptions opts,
-                                   Clock& clock) {
+GPUJobController::GPUJobController(client::SharedInformerFactory& factory,
+                                   GPUJobControllerOptions opts, Clock& clock) {
   set_impl(std::make_unique<Impl>(factory, std::move(opts), clock));
 }
 
-GPUJobController::GPUJobController(client::Client& client, GPUJobControllerOptions opts, Clock& clock) {
+GPUJobController::GPUJobController(client::Client& client, GPUJobControllerOptions opts,
+                                   Clock& clock) {
   set_impl(std::make_unique<Impl>(own_factory(client), std::move(opts), clock));
 }
 

@@ -48,17 +48,26 @@ class GPUJobControllerTest : public ApiFixture {
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
 
+  // spec over the fields the API requires (controller, auth).
   Json make_cluster(const std::string& name, Json spec = Json::object()) {
-    Json c = {{"apiVersion", "minik8s.io/v1"}, {"kind", "SlurmCluster"}, {"metadata", {{"name", name}}}, {"spec", spec}};
+    Json full = {
+        {"controller", {{"host", "127.0.0.1"}}},
+        {"auth", {{"secretRef", {{"namespace", "kube-system"}, {"name", "slurm-munge"}}}}}};
+    full.update(spec);
+    Json c = {{"apiVersion", "minik8s.io/v1"},
+              {"kind", "SlurmCluster"},
+              {"metadata", {{"name", name}}},
+              {"spec", full}};
     auto r = client_->create(clusters(), c);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r ? *r : Json();
   }
   Json make_job(const std::string& name, const std::string& cluster = "") {
-    Json j = {{"apiVersion", "minik8s.io/v1"},
-              {"kind", "GPUJob"},
-              {"metadata", {{"name", name}, {"namespace", kNs}, {"finalizers", {kSlurmJobFinalizer}}}},
-              {"spec", {{"run", "./matmul 64"}, {"slurm", {{"partition", "cpu"}}}}}};
+    Json j = {
+        {"apiVersion", "minik8s.io/v1"},
+        {"kind", "GPUJob"},
+        {"metadata", {{"name", name}, {"namespace", kNs}, {"finalizers", {kSlurmJobFinalizer}}}},
+        {"spec", {{"run", "./matmul 64"}, {"slurm", {{"partition", "cpu"}}}}}};
     if (!cluster.empty()) j["spec"]["slurm"]["cluster"] = cluster;
     auto r = client_->create(jobs(), j);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
@@ -76,7 +85,8 @@ class GPUJobControllerTest : public ApiFixture {
   }
   // Merges `status` into the object's status through the status subresource.
   void patch_status(const api::ResourceType& t, const std::string& name, const Json& status) {
-    auto r = client_->patch(t, kNs, name, client::PatchType::kMerge, {{"status", status}}, "status");
+    auto r =
+        client_->patch(t, kNs, name, client::PatchType::kMerge, {{"status", status}}, "status");
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   }
   std::vector<Json> submitter_pods() {
@@ -96,7 +106,8 @@ class GPUJobControllerTest : public ApiFixture {
     std::vector<Json> out;
     if (!r) return out;
     for (const Json& e : (*r)["items"]) {
-      if (api::sfield(e["involvedObject"], "name") == name && api::sfield(e["involvedObject"], "kind") == "GPUJob" &&
+      if (api::sfield(e["involvedObject"], "name") == name &&
+          api::sfield(e["involvedObject"], "kind") == "GPUJob" &&
           api::sfield(e, "reason") == reason)
         out.push_back(e);
     }
@@ -121,7 +132,9 @@ class GPUJobControllerTest : public ApiFixture {
   }
   void pod_running(const std::string& pod) {
     patch_status(pods(), pod,
-                 {{"phase", "Running"}, {"containerStatuses", container_status({{"running", {{"startedAt", "2026-12-07T18:00:00Z"}}}})}});
+                 {{"phase", "Running"},
+                  {"containerStatuses",
+                   container_status({{"running", {{"startedAt", "2026-12-07T18:00:00Z"}}}})}});
   }
 
   std::unique_ptr<GPUJobController> ctl_;
@@ -158,7 +171,9 @@ TEST_F(GPUJobControllerTest, CreatesTheSubmitterPodInTheDocumentedShape) {
   EXPECT_EQ(c["command"], Json::array({"minik8s-submitter"}));
   Json env = Json::object();
   for (const Json& e : c["env"]) env[e["name"].get<std::string>()] = e["value"];
-  EXPECT_EQ(env, Json({{"MINIK8S_SERVER", kServer}, {"GPUJOB_NAMESPACE", "default"}, {"GPUJOB_NAME", "matmul"}}));
+  EXPECT_EQ(env, Json({{"MINIK8S_SERVER", kServer},
+                       {"GPUJOB_NAMESPACE", "default"},
+                       {"GPUJOB_NAME", "matmul"}}));
   ASSERT_EQ(c["volumeMounts"].size(), 1u);
   EXPECT_EQ(c["volumeMounts"][0]["mountPath"], "/var/tmp/mk-gpuctl-test/work");
   ASSERT_EQ(spec["volumes"].size(), 1u);
@@ -166,7 +181,8 @@ TEST_F(GPUJobControllerTest, CreatesTheSubmitterPodInTheDocumentedShape) {
   EXPECT_EQ(spec["volumes"][0]["hostPath"],
             Json({{"path", "/var/tmp/mk-gpuctl-test/work"}, {"type", "DirectoryOrCreate"}}));
 
-  ASSERT_TRUE(eventually([&] { return status_of("matmul", "submitterPod") == "matmul-submitter"; }));
+  ASSERT_TRUE(
+      eventually([&] { return status_of("matmul", "submitterPod") == "matmul-submitter"; }));
   EXPECT_EQ(status_of("matmul", "phase"), "Pending");
   EXPECT_EQ(status_of("matmul", "reason"), "SubmitterNotRunning");
   EXPECT_TRUE(eventually([&] { return !events_for("matmul", "SubmitterCreated").empty(); }));
@@ -174,7 +190,8 @@ TEST_F(GPUJobControllerTest, CreatesTheSubmitterPodInTheDocumentedShape) {
 
 TEST_F(GPUJobControllerTest, DefaultImageAndWorkDirWhenTheClusterSetsNone) {
   Json job = {{"metadata", {{"name", "j"}, {"namespace", "team"}, {"uid", "u-1"}}}};
-  Json pod = submitter_pod(job, Json::object(), GPUJobControllerOptions{"http://10.0.0.1:6443", "Never", 1});
+  Json pod = submitter_pod(job, Json::object(),
+                           GPUJobControllerOptions{"http://10.0.0.1:6443", "Never", 1});
   EXPECT_EQ(pod["metadata"]["name"], "j-submitter");
   EXPECT_EQ(pod["metadata"]["namespace"], "team");
   const Json& c = pod["spec"]["containers"][0];
@@ -214,7 +231,8 @@ TEST_F(GPUJobControllerTest, NoSlurmClusterIsPendingUntilOneIsCreated) {
   ASSERT_TRUE(eventually([&] { return status_of("lonely", "reason") == "SlurmClusterNotFound"; }));
   Json st = get(jobs(), "lonely")["status"];
   EXPECT_EQ(st["phase"], "Pending");
-  EXPECT_NE(api::sfield(st, "message").find("SlurmCluster \"hpc\" not found"), std::string::npos) << st.dump();
+  EXPECT_NE(api::sfield(st, "message").find("SlurmCluster \"hpc\" not found"), std::string::npos)
+      << st.dump();
   ASSERT_EQ(st["conditions"].size(), 1u);
   EXPECT_EQ(st["conditions"][0]["type"], "Submitted");
   EXPECT_EQ(st["conditions"][0]["status"], "False");
@@ -239,7 +257,8 @@ TEST_F(GPUJobControllerTest, WaitingReasonsShowWhilePendingAndClearOnceRunning) 
       pods(), "w-submitter",
       {{"phase", "Pending"},
        {"containerStatuses",
-        container_status({{"waiting", {{"reason", "ErrImagePull"}, {"message", "image not found"}}}})}}));
+        container_status(
+            {{"waiting", {{"reason", "ErrImagePull"}, {"message", "image not found"}}}})}}));
   ASSERT_TRUE(eventually([&] { return status_of("w", "reason") == "ErrImagePull"; }));
   EXPECT_EQ(status_of("w", "phase"), "Pending");
   EXPECT_EQ(status_of("w", "message"), "submitter pod w-submitter: image not found");
@@ -269,20 +288,23 @@ TEST_F(GPUJobControllerTest, FailedSubmitterPodFailsTheJob) {
   ASSERT_NO_FATAL_FAILURE(start());
   ASSERT_TRUE(eventually([&] { return exists(pods(), "f-submitter"); }));
   ASSERT_NO_FATAL_FAILURE(patch_status(jobs(), "f", {{"phase", "Queued"}, {"jobId", "7"}}));
-  ASSERT_NO_FATAL_FAILURE(patch_status(
-      pods(), "f-submitter",
-      {{"phase", "Failed"},
-       {"containerStatuses", container_status({{"terminated", {{"exitCode", 3}, {"reason", "Error"}}}})}}));
+  ASSERT_NO_FATAL_FAILURE(
+      patch_status(pods(), "f-submitter",
+                   {{"phase", "Failed"},
+                    {"containerStatuses",
+                     container_status({{"terminated", {{"exitCode", 3}, {"reason", "Error"}}}})}}));
   ASSERT_TRUE(eventually([&] { return status_of("f", "phase") == "Failed"; }));
   Json st = get(jobs(), "f")["status"];
   EXPECT_EQ(st["reason"], "SubmitterFailed");
   const std::string msg = st["message"];
-  EXPECT_NE(msg.find("submitter pod f-submitter failed: exit code 3 (Error)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("submitter pod f-submitter failed: exit code 3 (Error)"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("scancel 7"), std::string::npos) << msg;
   EXPECT_FALSE(api::sfield(st, "endTime").empty());
   bool failed_cond = false;
   for (const Json& c : st["conditions"]) {
-    failed_cond |= c["type"] == "Failed" && c["status"] == "True" && c["reason"] == "SubmitterFailed";
+    failed_cond |=
+        c["type"] == "Failed" && c["status"] == "True" && c["reason"] == "SubmitterFailed";
   }
   EXPECT_TRUE(failed_cond) << st.dump();
   EXPECT_TRUE(eventually([&] { return !events_for("f", "SubmitterFailed").empty(); }));
@@ -344,7 +366,8 @@ TEST_F(GPUJobControllerTest, DeletionWithARunningSubmitterIsLeftToIt) {
   EXPECT_FALSE(api::field(job["metadata"], "deletionTimestamp").is_null());
   EXPECT_EQ(job["metadata"]["finalizers"], Json::array({kSlurmJobFinalizer}));
   // The submitter removes it (as the real one does after scancel).
-  auto r = client_->patch(jobs(), kNs, "r", client::PatchType::kMerge, {{"metadata", {{"finalizers", nullptr}}}});
+  auto r = client_->patch(jobs(), kNs, "r", client::PatchType::kMerge,
+                          {{"metadata", {{"finalizers", nullptr}}}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   ASSERT_TRUE(eventually([&] { return !exists(jobs(), "r"); }));
   EXPECT_TRUE(events_for("r", "SlurmJobNotCancelled").empty());
@@ -382,6 +405,72 @@ TEST_F(GPUJobControllerTest, SubmitterPodIsCollectedWithItsJob) {
   ASSERT_TRUE(eventually([&] { return !exists(jobs(), "g"); }));
   ASSERT_TRUE(eventually([&] { return !exists(pods(), "g-submitter"); }));
   EXPECT_TRUE(submitter_pods().empty());
+}
+
+TEST_F(GPUJobControllerTest, CancelBeforeSubmissionWithoutASubmitterCancels) {
+  make_job("nocluster", "hpc");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(
+      eventually([&] { return status_of("nocluster", "reason") == "SlurmClusterNotFound"; }));
+  auto r = client_->patch(jobs(), kNs, "nocluster", client::PatchType::kMerge,
+                          {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_TRUE(eventually([&] { return status_of("nocluster", "phase") == "Cancelled"; }));
+  EXPECT_EQ(status_of("nocluster", "message"), "cancelled before submission");
+  EXPECT_FALSE(status_of("nocluster", "endTime").empty());
+  EXPECT_TRUE(eventually([&] { return !events_for("nocluster", "Cancelled").empty(); }));
+  // Terminal: a cluster appearing now brings no pod.
+  uint64_t before = reconciles();
+  make_cluster("hpc");
+  ASSERT_NO_FATAL_FAILURE(settle(before));
+  EXPECT_TRUE(submitter_pods().empty());
+}
+
+TEST_F(GPUJobControllerTest, CancelWithAScheduledSubmitterIsLeftToIt) {
+  make_cluster("default");
+  make_job("k");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return exists(pods(), "k-submitter"); }));
+  // Bound to a node and starting (the kubelet would run it): the submitter cancels.
+  Json binding = {{"apiVersion", "v1"},
+                  {"kind", "Binding"},
+                  {"metadata", {{"name", "k-submitter"}, {"namespace", kNs}}},
+                  {"target", {{"kind", "Node"}, {"name", "node-1"}}}};
+  auto b = client_->rest().request("POST", "/api/v1/namespaces/default/pods/k-submitter/binding",
+                                   binding.dump(), "application/json");
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  ASSERT_LT(b->status, 300) << b->body;
+  ASSERT_TRUE(eventually(
+      [&] { return !api::sfield(get(pods(), "k-submitter")["spec"], "nodeName").empty(); }));
+  uint64_t before = reconciles();
+  auto r =
+      client_->patch(jobs(), kNs, "k", client::PatchType::kMerge, {{"spec", {{"cancel", true}}}});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  ASSERT_NO_FATAL_FAILURE(settle(before));
+  EXPECT_EQ(status_of("k", "phase"), "Pending");
+  // Stuck on its image: nobody can act on the cancel but the controller.
+  ASSERT_NO_FATAL_FAILURE(patch_status(
+      pods(), "k-submitter",
+      {{"phase", "Pending"},
+       {"containerStatuses", container_status({{"waiting", {{"reason", "ImagePullBackOff"}}}})}}));
+  ASSERT_TRUE(eventually([&] { return status_of("k", "phase") == "Cancelled"; }));
+}
+
+TEST_F(GPUJobControllerTest, OneEventPerStuckSpell) {
+  make_cluster("default");
+  make_job("s");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return exists(pods(), "s-submitter"); }));
+  for (const char* reason :
+       {"ErrImagePull", "ImagePullBackOff", "ErrImagePull", "ImagePullBackOff"}) {
+    ASSERT_NO_FATAL_FAILURE(patch_status(
+        pods(), "s-submitter",
+        {{"phase", "Pending"},
+         {"containerStatuses", container_status({{"waiting", {{"reason", reason}}}})}}));
+    ASSERT_TRUE(eventually([&] { return status_of("s", "reason") == reason; }));
+  }
+  ASSERT_TRUE(eventually([&] { return events_for("s", "ErrImagePull").size() == 1; }));
+  EXPECT_TRUE(events_for("s", "ImagePullBackOff").empty());
 }
 
 TEST_F(GPUJobControllerTest, PodOfTheSameNameNotOwnedIsAConflict) {

@@ -41,9 +41,9 @@ inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;
 
 // What distinguishes one store from another.
 struct StoreSpec {
-  const char* api_path;    // kCodeApiPath
-  size_t max_bytes;        // kMaxCodeBytes
-  const char* noun;        // "code": "code upload is …", "code sha256:… not found in the code store"
+  const char* api_path;  // kCodeApiPath
+  size_t max_bytes;      // kMaxCodeBytes
+  const char* noun;  // "code": "code upload is …", "code sha256:… not found in the code store"
   const char* limit_text;  // "8 MiB"
 };
 inline constexpr StoreSpec kCodeStoreSpec{kCodeApiPath, kMaxCodeBytes, "code", "8 MiB"};
@@ -54,7 +54,9 @@ inline constexpr StoreSpec kBlobStoreSpec{kBlobApiPath, kMaxBlobBytes, "blob", "
 // more than …" (a chunked body over the limit).
 std::string too_large_message(const StoreSpec& spec, uint64_t n);
 std::string too_large_message(const StoreSpec& spec);
-inline std::string code_too_large_message(uint64_t n) { return too_large_message(kCodeStoreSpec, n); }
+inline std::string code_too_large_message(uint64_t n) {
+  return too_large_message(kCodeStoreSpec, n);
+}
 
 class CodeStore {
  public:

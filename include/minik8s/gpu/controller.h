@@ -16,6 +16,9 @@
 //     cancel it with scancel N" in the last case); otherwise the submitter
 //     cancels the Slurm job and removes it;
 //   - terminal job (Completed, Failed, Cancelled): nothing;
+//   - spec.cancel with no jobId and no submitter that could act on it (no
+//     pod, or one unscheduled, stuck or ended): phase Cancelled, reason
+//     Cancelled ("cancelled before submission"), no pod created;
 //   - no SlurmCluster of that name: phase Pending, reason
 //     SlurmClusterNotFound (condition Submitted False, Warning Event);
 //   - no submitter pod: creates it (submitter_pod()), phase Pending, reason
@@ -73,7 +76,8 @@ class GPUJobController : public client::ControllerHandle {
   GPUJobController(client::SharedInformerFactory& factory, GPUJobControllerOptions opts,
                    Clock& clock = real_clock());
   // A private factory over client (tests).
-  GPUJobController(client::Client& client, GPUJobControllerOptions opts, Clock& clock = real_clock());
+  GPUJobController(client::Client& client, GPUJobControllerOptions opts,
+                   Clock& clock = real_clock());
 
  private:
   struct Impl;
@@ -89,6 +93,7 @@ std::string submitter_pod_name(const std::string& job_name);
 // env MINIK8S_SERVER / GPUJOB_NAMESPACE / GPUJOB_NAME), a hostPath volume
 // (DirectoryOrCreate) of spec.workDir mounted at the same path, the
 // cluster's nodeSelector. Pure.
-api::Json submitter_pod(const api::Json& job, const api::Json& cluster, const GPUJobControllerOptions& opts);
+api::Json submitter_pod(const api::Json& job, const api::Json& cluster,
+                        const GPUJobControllerOptions& opts);
 
 }  // namespace minik8s::gpu

@@ -25,6 +25,9 @@
 //   WorkflowRun spec.workflow names a Workflow of the namespace; the run
 //              gets its label and a controller ownerReference to it.
 //   Trigger    spec.schedule parses (workflow::Schedule).
+//   GPUJob     created with the finalizer minik8s.io/slurm-job;
+//              spec.source.hash and status.result.hash name blobs in the
+//              blob store; a blob no GPUJob names any more is removed.
 //
 // Adding a kind: its table entry in src/api/kinds_*.cc; when it needs more
 // than the table (allocation, cross-object checks, deletion rules), a
@@ -218,6 +221,40 @@ class TriggerStrategy final : public KindStrategy {
  public:
   Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
                AdmissionHold& hold) override;
+};
+
+// GPUJob (minik8s.io/v1; docs/gpu.md): created with the finalizer
+// kGpuJobFinalizer (the submitter or the GPUJob controller removes it once
+// the Slurm job is cancelled or over). With a blob store (opts.blob_dir;
+// without one nothing is checked): spec.source.hash (on create) and
+// status.result.hash (when a write sets or changes it) must name stored
+// blobs (422 on that field). Blobs no GPUJob names any more are removed: at
+// once after a delete, after an update that dropped one on the next delete
+// or hash check (as FunctionStrategy, whose locking this follows). Errors
+// removing blobs are logged, never returned. An upload racing the removal of
+// the same bytes' last GPUJob may go before its write (which gets the 422;
+// uploading again fixes it).
+inline constexpr const char* kGpuJobFinalizer = "minik8s.io/slurm-job";
+
+class GpuJobStrategy final : public KindStrategy {
+ public:
+  GpuJobStrategy(storage::Storage& store, const std::string& blob_dir)
+      : store_(store), blobs_(blob_dir, kBlobStoreSpec), enabled_(!blob_dir.empty()) {}
+  void prepare_for_create(nlohmann::json& obj) override;
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+  void release(const nlohmann::json& old, const nlohmann::json* now) override;
+
+ private:
+  // Removes the candidates (but keep) that no stored GPUJob names. Needs gc_mu_.
+  void collect(std::set<std::string> candidates, const std::set<std::string>& keep);
+
+  storage::Storage& store_;
+  const CodeStore blobs_;
+  const bool enabled_;
+  std::mutex gc_mu_;  // held across a hash check and its write, and across a collection
+  std::mutex pending_mu_;
+  std::set<std::string> pending_;  // guarded by pending_mu_: hashes updates dropped
 };
 
 // Every strategy above on its table entry, built from the server's options;

@@ -36,6 +36,9 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   if (const auto* t = api::find_kind("serverless.minik8s.io/v1", "Trigger")) {
     r->add(*t, std::make_unique<TriggerStrategy>());
   }
+  if (const auto* t = api::find_kind("minik8s.io/v1", "GPUJob")) {
+    r->add(*t, std::make_unique<GpuJobStrategy>(store, opts.blob_dir));
+  }
   return r;
 }
 
