@@ -43,13 +43,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--server") server = value("--server");
-    else if (a == "--namespace") opts.ns = value("--namespace");
-    else if (a == "--name") opts.name = value("--name");
-    else if (a == "--run-dir") opts.run_dir = value("--run-dir");
-    else if (a == "--slurm-bin-dir") bin_dir = value("--slurm-bin-dir");
-    else if (a == "--no-munge") opts.start_munge = false;
-    else if (a == "--poll-ms") opts.poll_interval = std::chrono::milliseconds(std::atol(value("--poll-ms")));
+    if (a == "--server")
+      server = value("--server");
+    else if (a == "--namespace")
+      opts.ns = value("--namespace");
+    else if (a == "--name")
+      opts.name = value("--name");
+    else if (a == "--run-dir")
+      opts.run_dir = value("--run-dir");
+    else if (a == "--slurm-bin-dir")
+      bin_dir = value("--slurm-bin-dir");
+    else if (a == "--no-munge")
+      opts.start_munge = false;
+    else if (a == "--poll-ms")
+      opts.poll_interval = std::chrono::milliseconds(std::atol(value("--poll-ms")));
     else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -59,12 +66,16 @@ int main(int argc, char** argv) {
     }
   }
   if (server.empty() || opts.name.empty()) {
-    std::fprintf(stderr, "minik8s-submitter: the API server (MINIK8S_SERVER) and the job (GPUJOB_NAME) are required\n%s",
+    std::fprintf(stderr,
+                 "minik8s-submitter: the API server (MINIK8S_SERVER) and the job (GPUJOB_NAME) are "
+                 "required\n%s",
                  kUsage);
     return 2;
   }
   sigset_t stop = minik8s::block_stop_signals();
-  opts.wait = [&stop](std::chrono::milliseconds d) { return minik8s::wait_for_signal(stop, d) != 0; };
+  opts.wait = [&stop](std::chrono::milliseconds d) {
+    return minik8s::wait_for_signal(stop, d) != 0;
+  };
   opts.out = &std::cout;
   auto rest = minik8s::client::make_http_rest_client({server});
   if (!rest) {
@@ -76,7 +87,8 @@ int main(int argc, char** argv) {
   minik8s::gpu::Submitter submitter(client, *runner, opts);
   minik8s::Status st = submitter.run();
   if (!st.is_ok()) {
-    std::fprintf(stderr, "minik8s-submitter: %s/%s: %s\n", opts.ns.c_str(), opts.name.c_str(), st.message().c_str());
+    std::fprintf(stderr, "minik8s-submitter: %s/%s: %s\n", opts.ns.c_str(), opts.name.c_str(),
+                 st.message().c_str());
     return 1;
   }
   return 0;

@@ -2,6 +2,7 @@
 // stdout and stderr collected, stdin /dev/null.
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +58,12 @@ class ExecRunner : public Runner {
       return Status(Code::kUnavailable, std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
+      // The submitter blocks SIGTERM/SIGINT and ignores SIGPIPE (main);
+      // both survive exec, and munged must stop on SIGTERM.
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::signal(SIGPIPE, SIG_DFL);
       int devnull = ::open("/dev/null", O_RDONLY);
       if (devnull >= 0) ::dup2(devnull, 0);
       ::dup2(out[1], 1);
@@ -107,6 +114,8 @@ class ExecRunner : public Runner {
 
 }  // namespace
 
-std::unique_ptr<Runner> make_exec_runner(std::string bin_dir) { return std::make_unique<ExecRunner>(std::move(bin_dir)); }
+std::unique_ptr<Runner> make_exec_runner(std::string bin_dir) {
+  return std::make_unique<ExecRunner>(std::move(bin_dir));
+}
 
 }  // namespace minik8s::gpu

@@ -16,7 +16,9 @@ bool all_of(std::string_view s, bool (*ok)(char)) {
     if (!ok(c)) return false;
   return true;
 }
-bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 bool name_char(char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; }
 bool arg_char(char c) {
   return alnum(c) || std::string_view("-_.:,=/%+@").find(c) != std::string_view::npos;
@@ -36,7 +38,8 @@ const api::Json* field(const api::Json& obj, std::initializer_list<const char*> 
   return cur;
 }
 
-Result<std::string> string_field(const api::Json& obj, std::initializer_list<const char*> path, const std::string& name) {
+Result<std::string> string_field(const api::Json& obj, std::initializer_list<const char*> path,
+                                 const std::string& name) {
   const api::Json* f = field(obj, path);
   if (!f) return std::string();
   if (!f->is_string()) return invalid(name + ": must be a string");
@@ -44,17 +47,20 @@ Result<std::string> string_field(const api::Json& obj, std::initializer_list<con
 }
 
 // An integer in [lo, hi]; 0 (absent) when missing.
-Result<int64_t> int_field(const api::Json& obj, std::initializer_list<const char*> path, const std::string& name,
-                          int64_t lo, int64_t hi) {
+Result<int64_t> int_field(const api::Json& obj, std::initializer_list<const char*> path,
+                          const std::string& name, int64_t lo, int64_t hi) {
   const api::Json* f = field(obj, path);
   if (!f) return int64_t{0};
   if (!f->is_number_integer()) return invalid(name + ": must be an integer");
   int64_t v = f->get<int64_t>();
-  if (v < lo || v > hi) return invalid(name + ": must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  if (v < lo || v > hi)
+    return invalid(name + ": must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return v;
 }
 
-bool digits(std::string_view s) { return !s.empty() && s.size() <= 9 && all_of(s, [](char c) { return c >= '0' && c <= '9'; }); }
+bool digits(std::string_view s) {
+  return !s.empty() && s.size() <= 9 && all_of(s, [](char c) { return c >= '0' && c <= '9'; });
+}
 
 // Slurm's --time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
 bool valid_time(std::string_view t) {
@@ -78,7 +84,8 @@ bool valid_time(std::string_view t) {
 bool valid_mem(std::string_view m) {
   if (m.empty()) return false;
   std::string_view num = m;
-  if (std::string_view("KMGT").find(m.back()) != std::string_view::npos) num = m.substr(0, m.size() - 1);
+  if (std::string_view("KMGT").find(m.back()) != std::string_view::npos)
+    num = m.substr(0, m.size() - 1);
   return digits(num);
 }
 
@@ -89,7 +96,8 @@ bool valid_io_name(std::string_view s) {
 }
 
 const std::set<std::string>& forbidden_sbatch_options() {
-  static const std::set<std::string> k = {"--chdir", "--wrap", "--output", "--error", "--parsable", "--job-name",
+  static const std::set<std::string> k = {"--chdir",   "--wrap",        "--output",
+                                          "--error",   "--parsable",    "--job-name",
                                           "--workdir", "--export-file", "--input"};
   return k;
 }
@@ -103,8 +111,9 @@ bool valid_absolute_dir(std::string_view d) {
     std::string_view part = d.substr(i, j - i);
     if (part.empty()) {
       if (j != d.size()) return false;  // "//"
-    } else if (!plain_name(part, 255)) {
-      return false;
+    } else if (part.size() > 255 || part == "." || part == ".." ||
+               !all_of(part, [](char c) { return name_char(c) || c == '+' || c == '@'; })) {
+      return false;  // the API's workDir grammar: letters, digits and ._-+@
     }
     i = j + 1;
   }
@@ -127,19 +136,23 @@ std::string shell_quote(std::string_view s) {
 
 std::string job_name(const std::string& uid) { return "mk-" + uid; }
 
-Result<std::string> job_dir(const std::string& work_dir, const std::string& ns, const std::string& name,
-                            const std::string& uid) {
+Result<std::string> job_dir(const std::string& work_dir, const std::string& ns,
+                            const std::string& name, const std::string& uid) {
   std::string wd = work_dir;
   while (wd.size() > 1 && wd.back() == '/') wd.pop_back();
-  if (!valid_absolute_dir(wd)) return invalid("spec.workDir: must be an absolute path of plain names, got \"" + work_dir + "\"");
+  if (!valid_absolute_dir(wd))
+    return invalid("spec.workDir: must be an absolute path of plain names, got \"" + work_dir +
+                   "\"");
   if (!plain_name(ns, 63)) return invalid("metadata.namespace: not a plain name: \"" + ns + "\"");
   if (!plain_name(name, 253)) return invalid("metadata.name: not a plain name: \"" + name + "\"");
-  if (uid.size() < 8 || !plain_name(uid, 64)) return invalid("metadata.uid: not a plain uid: \"" + uid + "\"");
+  if (uid.size() < 8 || !plain_name(uid, 64))
+    return invalid("metadata.uid: not a plain uid: \"" + uid + "\"");
   return (wd == "/" ? std::string() : wd) + "/" + ns + "/" + name + "-" + uid.substr(0, 8);
 }
 
 Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std::string& dir) {
-  if (!valid_absolute_dir(dir)) return invalid("job directory: not an absolute path of plain names: \"" + dir + "\"");
+  if (!valid_absolute_dir(dir))
+    return invalid("job directory: not an absolute path of plain names: \"" + dir + "\"");
   auto uid = string_field(gpujob, {"metadata", "uid"}, "metadata.uid");
   if (!uid) return uid.status();
   if (!plain_name(*uid, 64)) return invalid("metadata.uid: not a plain uid");
@@ -153,7 +166,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto v = string_field(*sl, {key}, std::string("spec.slurm.") + key);
     if (!v) return v.status();
     if (v->empty()) return Status::ok();
-    if (!plain_name(*v, 64)) return invalid(std::string("spec.slurm.") + key + ": must match [A-Za-z0-9._-]{1,64}");
+    if (!plain_name(*v, 64))
+      return invalid(std::string("spec.slurm.") + key + ": must match [A-Za-z0-9._-]{1,64}");
     args.push_back(std::string(opt) + "=" + *v);
     return Status::ok();
   };
@@ -176,7 +190,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto m = string_field(*sl, {"mem"}, "spec.slurm.mem");
     if (!m) return m.status();
     if (!m->empty()) {
-      if (!valid_mem(*m)) return invalid("spec.slurm.mem: must match [0-9]+[KMGT]?, got \"" + *m + "\"");
+      if (!valid_mem(*m))
+        return invalid("spec.slurm.mem: must match [0-9]+[KMGT]?, got \"" + *m + "\"");
       args.push_back("--mem=" + *m);
     }
   }
@@ -184,7 +199,11 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto t = string_field(*sl, {"time"}, "spec.slurm.time");
     if (!t) return t.status();
     if (!t->empty()) {
-      if (!valid_time(*t)) return invalid("spec.slurm.time: not one of Slurm's forms (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS): \"" + *t + "\"");
+      if (!valid_time(*t))
+        return invalid(
+            "spec.slurm.time: not one of Slurm's forms (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
+            "D-HH:MM:SS): \"" +
+            *t + "\"");
       args.push_back("--time=" + *t);
     }
   }
@@ -194,7 +213,9 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto v = string_field(*sl, {key}, std::string("spec.slurm.") + key);
     if (!v) return v.status();
     if (v->empty()) continue;
-    if (!valid_io_name(*v)) return invalid(std::string("spec.slurm.") + key + ": must be a file name [A-Za-z0-9._%-]{1,100}");
+    if (!valid_io_name(*v))
+      return invalid(std::string("spec.slurm.") + key +
+                     ": must be a file name [A-Za-z0-9._%-]{1,100}");
     args.push_back(std::string("--") + key + "=" + dir + "/" + *v);
   }
   if (const api::Json* extra = field(*sl, {"sbatchArgs"})) {
@@ -203,10 +224,15 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
       const std::string fname = "spec.slurm.sbatchArgs[" + std::to_string(i) + "]";
       if (!(*extra)[i].is_string()) return invalid(fname + ": must be a string");
       std::string a = (*extra)[i].get<std::string>();
-      if (a.size() < 3 || a.size() > 256 || a.rfind("--", 0) != 0 || !alnum(a[2]) || !all_of(a, arg_char))
-        return invalid(fname + ": must be \"--long-option\" or \"--long-option=value\" of [-A-Za-z0-9_.:,=/%+@], got \"" + a + "\"");
+      if (a.size() < 3 || a.size() > 256 || a.rfind("--", 0) != 0 || !alnum(a[2]) ||
+          !all_of(a, arg_char))
+        return invalid(fname +
+                       ": must be \"--long-option\" or \"--long-option=value\" of "
+                       "[-A-Za-z0-9_.:,=/%+@], got \"" +
+                       a + "\"");
       std::string opt = a.substr(0, a.find('='));
-      if (forbidden_sbatch_options().count(opt)) return invalid(fname + ": " + opt + " is set by minik8s");
+      if (forbidden_sbatch_options().count(opt))
+        return invalid(fname + ": " + opt + " is set by minik8s");
       args.push_back(a);
     }
   }
@@ -215,14 +241,16 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
 }
 
 Result<std::string> render_batch_script(const api::Json& gpujob, const std::string& dir) {
-  if (!valid_absolute_dir(dir)) return invalid("job directory: not an absolute path of plain names: \"" + dir + "\"");
+  if (!valid_absolute_dir(dir))
+    return invalid("job directory: not an absolute path of plain names: \"" + dir + "\"");
   auto run = string_field(gpujob, {"spec", "run"}, "spec.run");
   if (!run) return run.status();
   if (run->empty()) return invalid("spec.run: required");
   auto build = string_field(gpujob, {"spec", "build"}, "spec.build");
   if (!build) return build.status();
   for (const std::string* s : {&*run, &*build})
-    if (s->find('\0') != std::string::npos) return invalid("spec.run/spec.build: must not contain NUL");
+    if (s->find('\0') != std::string::npos)
+      return invalid("spec.run/spec.build: must not contain NUL");
   std::string out;
   out += "#!/bin/bash\n";
   out += "# minik8s GPUJob batch script (docs/gpu.md \"The batch script\")\n";
@@ -237,7 +265,9 @@ Result<std::string> render_batch_script(const api::Json& gpujob, const std::stri
   }
   out += "echo \"$rc\" > .minik8s/build.rc\n";
   out += "if [ \"$rc\" -ne 0 ]; then\n";
-  out += "  echo \"minik8s: the build failed (exit $rc); the last lines of .minik8s/build.log:\" >&2\n";
+  out +=
+      "  echo \"minik8s: the build failed (exit $rc); the last lines of .minik8s/build.log:\" "
+      ">&2\n";
   out += "  tail -n 20 .minik8s/build.log >&2\n";
   out += "  exit 1\n";
   out += "fi\n";
@@ -260,16 +290,23 @@ Result<std::string> render_slurm_conf(const api::Json& cluster, const std::strin
   if (!cname) return cname.status();
   auto auth = string_field(cluster, {"spec", "auth", "type"}, "spec.auth.type");
   if (!auth) return auth.status();
-  if (!auth->empty() && *auth != "munge") return invalid("spec.auth.type: only \"munge\" is supported, got \"" + *auth + "\"");
+  if (!auth->empty() && *auth != "munge")
+    return invalid("spec.auth.type: only \"munge\" is supported, got \"" + *auth + "\"");
   auto host_ok = [](std::string_view h) {
-    return !h.empty() && h.size() <= 253 && all_of(h, [](char c) { return alnum(c) || c == '.' || c == '-' || c == ':'; });
+    return !h.empty() && h.size() <= 253 &&
+           all_of(h, [](char c) { return alnum(c) || c == '.' || c == '-' || c == ':'; });
   };
-  if (!host_ok(*host)) return invalid("spec.controller.host: must be a host name or IP address, got \"" + *host + "\"");
+  if (!host_ok(*host))
+    return invalid("spec.controller.host: must be a host name or IP address, got \"" + *host +
+                   "\"");
   std::string n = name->empty() ? *host : *name;
-  if (!plain_name(n, 64)) return invalid("spec.controller.name: must match [A-Za-z0-9._-]{1,64}, got \"" + n + "\"");
+  if (!plain_name(n, 64))
+    return invalid("spec.controller.name: must match [A-Za-z0-9._-]{1,64}, got \"" + n + "\"");
   std::string c = cname->empty() ? "minik8s" : *cname;
-  if (!plain_name(c, 64)) return invalid("spec.clusterName: must match [A-Za-z0-9._-]{1,64}, got \"" + c + "\"");
-  if (!valid_absolute_dir(munge_socket)) return invalid("munge socket: not an absolute path of plain names");
+  if (!plain_name(c, 64))
+    return invalid("spec.clusterName: must match [A-Za-z0-9._-]{1,64}, got \"" + c + "\"");
+  if (!valid_absolute_dir(munge_socket))
+    return invalid("munge socket: not an absolute path of plain names");
   std::string out;
   out += "# client slurm.conf written by minik8s-submitter (docs/gpu.md)\n";
   out += "ClusterName=" + c + "\n";
@@ -307,7 +344,8 @@ std::map<std::string, std::string> parse_kv_line(std::string_view line) {
     size_t vend = k + 1 < starts.size() ? starts[k + 1].first : line.size();
     std::string_view v = line.substr(vstart, vend - vstart);
     while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-    out[std::string(line.substr(starts[k].first, starts[k].second - starts[k].first))] = std::string(v);
+    out[std::string(line.substr(starts[k].first, starts[k].second - starts[k].first))] =
+        std::string(v);
   }
   return out;
 }
@@ -325,8 +363,8 @@ std::string clean_none(const std::string& s) {
   return s;
 }
 
-Status fill_times_and_exit(JobInfo& info, const std::string& submit, const std::string& start, const std::string& end,
-                           const std::string& exit_code, bool terminal) {
+Status fill_times_and_exit(JobInfo& info, const std::string& submit, const std::string& start,
+                           const std::string& end, const std::string& exit_code, bool terminal) {
   auto s = to_rfc3339(submit);
   if (!s) return s.status();
   auto b = to_rfc3339(start);
@@ -377,13 +415,15 @@ std::vector<std::string_view> lines(std::string_view s) {
 }  // namespace
 
 Result<JobInfo> parse_scontrol_job(std::string_view out) {
-  if (out.find("Invalid job id specified") != std::string_view::npos) return not_found("slurm: invalid job id (the job is gone)");
+  if (out.find("Invalid job id specified") != std::string_view::npos)
+    return not_found("slurm: invalid job id (the job is gone)");
   for (std::string_view l : lines(out)) {
     if (l.rfind("JobId=", 0) != 0) continue;
     auto kv = parse_kv_line(l);
     JobInfo info;
     info.job_id = kv["JobId"];
-    if (info.job_id.empty() || !digits(info.job_id)) return invalid("scontrol: bad JobId in \"" + std::string(l.substr(0, 80)) + "\"");
+    if (info.job_id.empty() || !digits(info.job_id))
+      return invalid("scontrol: bad JobId in \"" + std::string(l.substr(0, 80)) + "\"");
     info.name = kv["JobName"];
     info.state = clean_state(kv["JobState"]);
     info.reason = clean_none(kv["Reason"]);
@@ -391,18 +431,22 @@ Result<JobInfo> parse_scontrol_job(std::string_view out) {
     info.std_out = kv["StdOut"];
     info.std_err = kv["StdErr"];
     bool terminal = is_terminal_phase(phase_for_state(info.state));
-    if (Status s = fill_times_and_exit(info, kv["SubmitTime"], kv["StartTime"], kv["EndTime"], kv["ExitCode"], terminal); !s)
+    if (Status s = fill_times_and_exit(info, kv["SubmitTime"], kv["StartTime"], kv["EndTime"],
+                                       kv["ExitCode"], terminal);
+        !s)
       return s;
     return info;
   }
-  return invalid("scontrol: no JobId= line in the output: \"" + std::string(out.substr(0, 200)) + "\"");
+  return invalid("scontrol: no JobId= line in the output: \"" + std::string(out.substr(0, 200)) +
+                 "\"");
 }
 
 Result<std::vector<JobInfo>> parse_squeue(std::string_view out) {
   std::vector<JobInfo> jobs;
   for (std::string_view l : lines(out)) {
     auto f = split(l, '|');
-    if (f.size() != 4 || !digits(f[0])) return invalid("squeue: unexpected line \"" + std::string(l.substr(0, 200)) + "\"");
+    if (f.size() != 4 || !digits(f[0]))
+      return invalid("squeue: unexpected line \"" + std::string(l.substr(0, 200)) + "\"");
     JobInfo info;
     info.job_id = f[0];
     info.name = f[1];
@@ -417,7 +461,8 @@ Result<std::vector<JobInfo>> parse_sacct(std::string_view out) {
   std::vector<JobInfo> jobs;
   for (std::string_view l : lines(out)) {
     auto f = split(l, '|');
-    if (f.size() != 9) return invalid("sacct: unexpected line \"" + std::string(l.substr(0, 200)) + "\"");
+    if (f.size() != 9)
+      return invalid("sacct: unexpected line \"" + std::string(l.substr(0, 200)) + "\"");
     if (f[0].find('.') != std::string::npos) continue;  // a step (42.batch)
     if (!digits(f[0])) return invalid("sacct: bad JobID \"" + f[0] + "\"");
     JobInfo info;
@@ -434,7 +479,8 @@ Result<std::vector<JobInfo>> parse_sacct(std::string_view out) {
 }
 
 Result<std::string> to_rfc3339(std::string_view t) {
-  if (t.empty() || t == "Unknown" || t == "None" || t == "N/A" || t == "(null)") return std::string();
+  if (t.empty() || t == "Unknown" || t == "None" || t == "N/A" || t == "(null)")
+    return std::string();
   std::tm tm{};
   std::string s(t);
   const char* end = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -451,9 +497,11 @@ Result<std::string> to_rfc3339(std::string_view t) {
 
 Result<std::pair<int, int>> parse_exit_code(std::string_view s) {
   auto colon = s.find(':');
-  if (colon == std::string_view::npos || !digits(s.substr(0, colon)) || !digits(s.substr(colon + 1)))
+  if (colon == std::string_view::npos || !digits(s.substr(0, colon)) ||
+      !digits(s.substr(colon + 1)))
     return invalid("slurm: not an exit code \"N:S\": \"" + std::string(s) + "\"");
-  return std::pair<int, int>{std::stoi(std::string(s.substr(0, colon))), std::stoi(std::string(s.substr(colon + 1)))};
+  return std::pair<int, int>{std::stoi(std::string(s.substr(0, colon))),
+                             std::stoi(std::string(s.substr(colon + 1)))};
 }
 
 std::string phase_for_state(std::string_view state) {
@@ -461,8 +509,8 @@ std::string phase_for_state(std::string_view state) {
   if (st == "PENDING" || st == "REQUEUE_HOLD" || st == "REQUEUE_FED") return "Queued";
   if (st == "COMPLETED") return "Completed";
   if (st == "CANCELLED") return "Cancelled";
-  if (st == "FAILED" || st == "TIMEOUT" || st == "NODE_FAIL" || st == "OUT_OF_MEMORY" || st == "BOOT_FAIL" ||
-      st == "DEADLINE" || st == "PREEMPTED")
+  if (st == "FAILED" || st == "TIMEOUT" || st == "NODE_FAIL" || st == "OUT_OF_MEMORY" ||
+      st == "BOOT_FAIL" || st == "DEADLINE" || st == "PREEMPTED")
     return "Failed";
   return "Running";
 }

@@ -51,7 +51,10 @@ class UtcTest : public ::testing::Test {
 };
 
 Json job(Json slurm = Json::object()) {
-  return Json{{"metadata", {{"name", "matmul"}, {"namespace", "default"}, {"uid", "1a2b3c4d-5e6f-7788-99aa-bbccddeeff00"}}},
+  return Json{{"metadata",
+               {{"name", "matmul"},
+                {"namespace", "default"},
+                {"uid", "1a2b3c4d-5e6f-7788-99aa-bbccddeeff00"}}},
               {"spec", {{"run", "./matmul 4096"}, {"build", "make"}, {"slurm", slurm}}}};
 }
 
@@ -61,9 +64,12 @@ TEST(ShellQuote, QuotesEverythingInert) {
   EXPECT_EQ(shell_quote("it's"), "'it'\\''s'");
   // Hostile strings round-trip through a real shell as one word.
   minik8s::testing::TempDir tmp("quote");
-  for (std::string s : {std::string("$(touch pwned)"), std::string("`touch pwned`; rm -rf /nonexistent"),
-                        std::string("a'b\"c\\d\ne$HOME"), std::string("'; touch pwned; echo '"), std::string("-n")}) {
-    std::string cmd = "cd " + shell_quote(tmp.path()) + " && printf '%s' " + shell_quote(s) + " > out";
+  for (std::string s :
+       {std::string("$(touch pwned)"), std::string("`touch pwned`; rm -rf /nonexistent"),
+        std::string("a'b\"c\\d\ne$HOME"), std::string("'; touch pwned; echo '"),
+        std::string("-n")}) {
+    std::string cmd =
+        "cd " + shell_quote(tmp.path()) + " && printf '%s' " + shell_quote(s) + " > out";
     ASSERT_EQ(::system(cmd.c_str()), 0) << cmd;
     EXPECT_EQ(slurp(tmp.path() + "/out"), s);
     EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/pwned")) << s;
@@ -74,6 +80,9 @@ TEST(JobDir, FromWorkDirNamespaceNameUid) {
   auto d = job_dir("/var/tmp/minik8s-slurm/work/", "default", "matmul", "1a2b3c4d-5e6f");
   ASSERT_TRUE(d.is_ok()) << d.status().message();
   EXPECT_EQ(*d, "/var/tmp/minik8s-slurm/work/default/matmul-1a2b3c4d");
+  EXPECT_EQ(job_dir("/srv/a+b@c", "ns", "m", "1a2b3c4d").value(), "/srv/a+b@c/ns/m-1a2b3c4d");
+  EXPECT_FALSE(job_dir("/w/a b", "default", "m", "1a2b3c4d").is_ok());
+  EXPECT_FALSE(job_dir("/w/$(id)", "default", "m", "1a2b3c4d").is_ok());
   EXPECT_FALSE(job_dir("relative", "default", "m", "1a2b3c4d").is_ok());
   EXPECT_FALSE(job_dir("/w/../etc", "default", "m", "1a2b3c4d").is_ok());
   EXPECT_FALSE(job_dir("/w", "..", "m", "1a2b3c4d").is_ok());
@@ -84,22 +93,45 @@ TEST(JobDir, FromWorkDirNamespaceNameUid) {
 TEST(SbatchArgs, MinimalJob) {
   auto a = sbatch_args(job(), "/w/default/matmul-1a2b3c4d");
   ASSERT_TRUE(a.is_ok()) << a.status().message();
-  std::vector<std::string> want = {"--parsable", "--job-name=mk-1a2b3c4d-5e6f-7788-99aa-bbccddeeff00",
-                                   "--chdir=/w/default/matmul-1a2b3c4d", "/w/default/matmul-1a2b3c4d/.minik8s/job.sh"};
+  std::vector<std::string> want = {
+      "--parsable", "--job-name=mk-1a2b3c4d-5e6f-7788-99aa-bbccddeeff00",
+      "--chdir=/w/default/matmul-1a2b3c4d", "/w/default/matmul-1a2b3c4d/.minik8s/job.sh"};
   EXPECT_EQ(*a, want);
 }
 
 TEST(SbatchArgs, EveryField) {
-  Json s = {{"cluster", "default"}, {"partition", "gpu"}, {"nodes", 2}, {"ntasksPerNode", 4}, {"cpusPerTask", 2},
-            {"gpus", 1}, {"mem", "4G"}, {"time", "00:10:00"}, {"account", "proj1"}, {"qos", "normal"},
-            {"output", "out-%j.txt"}, {"error", "err.txt"}, {"sbatchArgs", {"--exclusive", "--constraint=a100"}}};
+  Json s = {{"cluster", "default"},
+            {"partition", "gpu"},
+            {"nodes", 2},
+            {"ntasksPerNode", 4},
+            {"cpusPerTask", 2},
+            {"gpus", 1},
+            {"mem", "4G"},
+            {"time", "00:10:00"},
+            {"account", "proj1"},
+            {"qos", "normal"},
+            {"output", "out-%j.txt"},
+            {"error", "err.txt"},
+            {"sbatchArgs", {"--exclusive", "--constraint=a100"}}};
   auto a = sbatch_args(job(s), "/w/d");
   ASSERT_TRUE(a.is_ok()) << a.status().message();
-  std::vector<std::string> want = {"--parsable", "--job-name=mk-1a2b3c4d-5e6f-7788-99aa-bbccddeeff00", "--chdir=/w/d",
-                                   "--partition=gpu", "--nodes=2", "--ntasks-per-node=4", "--cpus-per-task=2",
-                                   "--gres=gpu:1", "--mem=4G", "--time=00:10:00", "--account=proj1", "--qos=normal",
-                                   "--output=/w/d/out-%j.txt", "--error=/w/d/err.txt", "--exclusive",
-                                   "--constraint=a100", "/w/d/.minik8s/job.sh"};
+  std::vector<std::string> want = {"--parsable",
+                                   "--job-name=mk-1a2b3c4d-5e6f-7788-99aa-bbccddeeff00",
+                                   "--chdir=/w/d",
+                                   "--partition=gpu",
+                                   "--nodes=2",
+                                   "--ntasks-per-node=4",
+                                   "--cpus-per-task=2",
+                                   "--gres=gpu:1",
+                                   "--mem=4G",
+                                   "--time=00:10:00",
+                                   "--account=proj1",
+                                   "--qos=normal",
+                                   "--output=/w/d/out-%j.txt",
+                                   "--error=/w/d/err.txt",
+                                   "--exclusive",
+                                   "--constraint=a100",
+                                   "/w/d/.minik8s/job.sh"};
   EXPECT_EQ(*a, want);
 }
 
@@ -158,8 +190,8 @@ ScriptRun run_script(const minik8s::testing::TempDir& tmp, const Json& j) {
   auto s = render_batch_script(j, dir);
   EXPECT_TRUE(s.is_ok()) << s.status().message();
   std::ofstream(dir + "/.minik8s/job.sh") << *s;
-  int st = ::system(("bash " + shell_quote(dir + "/.minik8s/job.sh") + " > " + shell_quote(tmp.path() + "/stdout") +
-                     " 2>&1")
+  int st = ::system(("bash " + shell_quote(dir + "/.minik8s/job.sh") + " > " +
+                     shell_quote(tmp.path() + "/stdout") + " 2>&1")
                         .c_str());
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, dir};
 }
@@ -197,7 +229,8 @@ TEST(BatchScript, HostileCommandsStayInTheirBashC) {
   minik8s::testing::TempDir tmp("script");
   Json j = job();
   j["spec"].erase("build");
-  j["spec"]["run"] = "echo '\\''; printf '%s\\n' \"$0\" > zero.txt'\n";  // unbalanced to the outer shell
+  j["spec"]["run"] =
+      "echo '\\''; printf '%s\\n' \"$0\" > zero.txt'\n";  // unbalanced to the outer shell
   auto r = run_script(tmp, j);
   EXPECT_EQ(slurp(r.dir + "/.minik8s/build.rc"), "0\n");
   EXPECT_TRUE(std::filesystem::exists(r.dir + "/.minik8s/built"));
@@ -223,13 +256,16 @@ TEST(SlurmConf, ClientConfFromCluster) {
   EXPECT_NE(conf->find("\nGresTypes=gpu\n"), std::string::npos);  // sbatch --gres=gpu:N needs it
   Json bad = c;
   bad["spec"]["controller"]["host"] = "1.2.3.4\nSlurmctldPort=1";
-  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.controller.host"), std::string::npos);
+  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.controller.host"),
+            std::string::npos);
   bad = c;
   bad["spec"]["clusterName"] = "a b";
-  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.clusterName"), std::string::npos);
+  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.clusterName"),
+            std::string::npos);
   bad = c;
   bad["spec"]["auth"]["type"] = "jwt";
-  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.auth.type"), std::string::npos);
+  EXPECT_NE(render_slurm_conf(bad, "/s").status().message().find("spec.auth.type"),
+            std::string::npos);
 }
 
 TEST(KvLine, ValuesWithSpacesAndEmptyValues) {
@@ -294,12 +330,25 @@ TEST_F(UtcTest, ScontrolFailedCancelledRunningPending) {
   EXPECT_EQ(p->submit_time, "2026-12-07T18:05:59Z");
 }
 
+// A job minik8s-submitter itself submitted (--output=out-%j.txt) to the
+// private Slurm: StdOut comes back resolved.
+TEST_F(UtcTest, ScontrolJobOfTheSubmitter) {
+  auto j = parse_scontrol_job(testdata("scontrol_submitted_by_submitter.txt"));
+  ASSERT_TRUE(j.is_ok()) << j.status().message();
+  EXPECT_EQ(j->job_id, "11");
+  EXPECT_EQ(j->name, "mk-b6049b22-e6a8-47ec-9533-6230f75692d6");
+  EXPECT_EQ(phase_for_state(j->state), "Completed");
+  EXPECT_EQ(j->std_out, "/tmp/mksub-real/work2/default/cprog-b6049b22/out-11.txt");
+  EXPECT_EQ(j->exit_code.value_or(-1), 0);
+}
+
 TEST(Scontrol, GoneAndGarbage) {
   auto g = parse_scontrol_job("slurm_load_jobs error: Invalid job id specified\n");
   EXPECT_EQ(g.status().code(), Code::kNotFound);
   EXPECT_EQ(parse_scontrol_job("").status().code(), Code::kInvalid);
   EXPECT_EQ(parse_scontrol_job("JobId=abc JobState=RUNNING").status().code(), Code::kInvalid);
-  EXPECT_EQ(parse_scontrol_job("JobId=1 JobState=RUNNING SubmitTime=yesterday").status().code(), Code::kInvalid);
+  EXPECT_EQ(parse_scontrol_job("JobId=1 JobState=RUNNING SubmitTime=yesterday").status().code(),
+            Code::kInvalid);
 }
 
 TEST(Squeue, CapturedOutput) {
@@ -320,9 +369,12 @@ TEST(Squeue, CapturedOutput) {
 // documented -P form.
 TEST_F(UtcTest, Sacct) {
   auto a = parse_sacct(
-      "42|mk-uid|COMPLETED|0:0|2026-12-07T18:00:00|2026-12-07T18:00:01|2026-12-07T18:00:05|node1|None\n"
-      "42.batch|batch|COMPLETED|0:0|2026-12-07T18:00:01|2026-12-07T18:00:01|2026-12-07T18:00:05|node1|\n"
-      "43|mk-x|CANCELLED by 0|0:15|2026-12-07T18:00:00|None|2026-12-07T18:00:02|None assigned|None\n"
+      "42|mk-uid|COMPLETED|0:0|2026-12-07T18:00:00|2026-12-07T18:00:01|2026-12-07T18:00:05|node1|"
+      "None\n"
+      "42.batch|batch|COMPLETED|0:0|2026-12-07T18:00:01|2026-12-07T18:00:01|2026-12-07T18:00:05|"
+      "node1|\n"
+      "43|mk-x|CANCELLED by 0|0:15|2026-12-07T18:00:00|None|2026-12-07T18:00:02|None "
+      "assigned|None\n"
       "44|mk-y|PENDING|0:0|2026-12-07T18:00:00|Unknown|Unknown|None assigned|Priority\n");
   ASSERT_TRUE(a.is_ok()) << a.status().message();
   ASSERT_EQ(a->size(), 3u);
@@ -365,11 +417,13 @@ TEST(ExitCode, Forms) {
 
 TEST(Phases, Mapping) {
   EXPECT_EQ(phase_for_state("PENDING"), "Queued");
-  for (const char* s : {"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"}) EXPECT_EQ(phase_for_state(s), "Running") << s;
+  for (const char* s : {"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED"})
+    EXPECT_EQ(phase_for_state(s), "Running") << s;
   EXPECT_EQ(phase_for_state("COMPLETED"), "Completed");
   EXPECT_EQ(phase_for_state("CANCELLED"), "Cancelled");
   EXPECT_EQ(phase_for_state("CANCELLED by 0"), "Cancelled");
-  for (const char* s : {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"})
+  for (const char* s :
+       {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"})
     EXPECT_EQ(phase_for_state(s), "Failed") << s;
   EXPECT_TRUE(is_terminal_phase("Completed"));
   EXPECT_FALSE(is_terminal_phase("Queued"));

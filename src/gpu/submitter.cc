@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -37,20 +38,25 @@ constexpr const char* kBlobPath = "/apis/minik8s.io/v1/blobs";
 Result<std::string> fetch_blob(client::RestClient& rest, const std::string& hash) {
   if (hash.empty() || hash.find_first_of("/?#% \t\r\n") != std::string::npos)
     return bad_request("invalid blob hash \"" + hash + "\"");
-  auto r = rest.request("GET", std::string(kBlobPath) + "/" + hash, "", "application/json", "application/octet-stream");
+  auto r = rest.request("GET", std::string(kBlobPath) + "/" + hash, "", "application/json",
+                        "application/octet-stream");
   if (!r) return r.status();
   if (Status st = client::check_response(*r); !st) return st;
   return std::move(r->body);
 }
 
-Result<std::pair<std::string, int64_t>> store_blob(client::RestClient& rest, const std::string& bytes) {
+Result<std::pair<std::string, int64_t>> store_blob(client::RestClient& rest,
+                                                   const std::string& bytes) {
   auto r = rest.request("POST", kBlobPath, bytes, "application/octet-stream", "application/json");
   if (!r) return r.status();
   if (Status st = client::check_response(*r); !st) return st;
   auto j = Json::parse(r->body, nullptr, false);
   if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string())
-    return internal_error("blob upload: the server's answer carries no hash: " + r->body.substr(0, 200));
-  int64_t size = j.contains("size") && j["size"].is_number_integer() ? j["size"].get<int64_t>() : static_cast<int64_t>(bytes.size());
+    return internal_error("blob upload: the server's answer carries no hash: " +
+                          r->body.substr(0, 200));
+  int64_t size = j.contains("size") && j["size"].is_number_integer()
+                     ? j["size"].get<int64_t>()
+                     : static_cast<int64_t>(bytes.size());
   return std::pair<std::string, int64_t>{j["hash"].get<std::string>(), size};
 }
 
@@ -66,7 +72,8 @@ std::string str(const Json& obj, std::initializer_list<const char*> path) {
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 Result<std::string> read_file(const std::string& path) {
@@ -78,7 +85,9 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
   return s.substr(i);
@@ -116,13 +125,15 @@ Status check_archive_listing(const std::string& listing) {
   std::istringstream in(listing);
   for (std::string name; std::getline(in, name);) {
     if (name.empty()) continue;
-    if (name[0] == '/') return invalid("spec.source: archive member \"" + name + "\" is an absolute path");
+    if (name[0] == '/')
+      return invalid("spec.source: archive member \"" + name + "\" is an absolute path");
     size_t i = 0;
     while (i <= name.size()) {
       size_t j = name.find('/', i);
       if (j == std::string::npos) j = name.size();
       if (name.compare(i, j - i, "..") == 0 && j - i == 2)
-        return invalid("spec.source: archive member \"" + name + "\" leaves the job directory (..)");
+        return invalid("spec.source: archive member \"" + name +
+                       "\" leaves the job directory (..)");
       i = j + 1;
     }
   }
@@ -137,15 +148,47 @@ Status check_links_inside(const std::string& dir) {
     if (!it->is_symlink(ec)) continue;
     fs::path target = fs::read_symlink(it->path(), ec);
     if (ec) return invalid("spec.source: cannot read link " + it->path().string());
-    fs::path resolved = target.is_absolute() ? target.lexically_normal()
-                                             : (it->path().parent_path() / target).lexically_normal();
+    fs::path resolved = target.is_absolute()
+                            ? target.lexically_normal()
+                            : (it->path().parent_path() / target).lexically_normal();
     auto rel = resolved.lexically_relative(root);
     if (target.is_absolute() || rel.empty() || *rel.begin() == "..")
-      return invalid("spec.source: link " + it->path().lexically_relative(root).string() + " -> " + target.string() +
-                     " points outside the job directory");
+      return invalid("spec.source: link " + it->path().lexically_relative(root).string() + " -> " +
+                     target.string() + " points outside the job directory");
   }
   if (ec) return internal_error("cannot walk " + dir + ": " + ec.message());
   return Status::ok();
+}
+
+Status stage_source(Runner& runner, const std::string& bytes, const std::string& filename,
+                    const std::string& dir, const std::string& scratch) {
+  const bool name_ok =
+      !filename.empty() && filename.size() <= 100 && filename != "." && filename != ".." &&
+      std::all_of(filename.begin(), filename.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      });
+  if (!name_ok) return invalid("spec.source.filename: not a plain file name: \"" + filename + "\"");
+  const bool is_tar =
+      ends_with(filename, ".tar") || ends_with(filename, ".tar.gz") || ends_with(filename, ".tgz");
+  const bool is_zip = ends_with(filename, ".zip");
+  if (!is_tar && !is_zip) return write_file_atomically(dir + "/" + filename, bytes);
+  const std::string staged = scratch + "/source-" + filename;
+  if (Status w = write_file_atomically(staged, bytes); !w) return w;
+  struct Unlink {
+    const std::string& p;
+    ~Unlink() { ::unlink(p.c_str()); }
+  } unlink_staged{staged};
+  auto list = is_tar ? runner.run({"tar", "-tf", staged}) : runner.run({"unzip", "-Z1", staged});
+  if (!list) return list.status();
+  if (list->exit_code != 0)
+    return invalid("spec.source: cannot read " + filename + ": " + error_line(list->err));
+  if (Status c = check_archive_listing(list->out); !c) return c;
+  auto x = is_tar ? runner.run({"tar", "-xf", staged, "-C", dir, "--no-same-owner"})
+                  : runner.run({"unzip", "-q", "-o", staged, "-d", dir});
+  if (!x) return x.status();
+  if (x->exit_code != 0)
+    return invalid("spec.source: cannot unpack " + filename + ": " + error_line(x->err));
+  return check_links_inside(dir);
 }
 
 // Everything one run of the submitter knows.
@@ -167,7 +210,10 @@ struct Submitter::State {
 };
 
 Submitter::Submitter(client::Client& client, Runner& runner, SubmitterOptions options)
-    : client_(client), runner_(runner), options_(std::move(options)), st_(std::make_unique<State>()) {}
+    : client_(client),
+      runner_(runner),
+      options_(std::move(options)),
+      st_(std::make_unique<State>()) {}
 
 Submitter::~Submitter() = default;
 
@@ -176,7 +222,8 @@ namespace {
 // The status fields the submitter owns, written over what the API holds.
 struct Desired {
   std::string phase, reason, message;
-  Json fields = Json::object();  // jobId, times, exitCode, nodeList, queryCommand, workDir, buildLog, result
+  Json fields =
+      Json::object();  // jobId, times, exitCode, nodeList, queryCommand, workDir, buildLog, result
 };
 
 std::string condition_type(const std::string& phase) {
@@ -187,9 +234,10 @@ std::string condition_type(const std::string& phase) {
   return "";
 }
 
-void set_condition(Json& status, const std::string& type, const std::string& value, const std::string& reason,
-                   const std::string& message, const std::string& now) {
-  if (!status.contains("conditions") || !status["conditions"].is_array()) status["conditions"] = Json::array();
+void set_condition(Json& status, const std::string& type, const std::string& value,
+                   const std::string& reason, const std::string& message, const std::string& now) {
+  if (!status.contains("conditions") || !status["conditions"].is_array())
+    status["conditions"] = Json::array();
   for (auto& c : status["conditions"]) {
     if (c.value("type", "") != type) continue;
     if (c.value("status", "") != value) c["lastTransitionTime"] = now;
@@ -198,8 +246,11 @@ void set_condition(Json& status, const std::string& type, const std::string& val
     c["message"] = message;
     return;
   }
-  status["conditions"].push_back(
-      {{"type", type}, {"status", value}, {"reason", reason}, {"message", message}, {"lastTransitionTime", now}});
+  status["conditions"].push_back({{"type", type},
+                                  {"status", value},
+                                  {"reason", reason},
+                                  {"message", message},
+                                  {"lastTransitionTime", now}});
 }
 
 }  // namespace
@@ -209,7 +260,8 @@ Status Submitter::run() {
   s.gpujob_type = api::find_kind("minik8s.io/v1", "GPUJob");
   s.cluster_type = api::find_kind("minik8s.io/v1", "SlurmCluster");
   s.secret_type = api::find_kind("v1", "Secret");
-  if (!s.gpujob_type || !s.cluster_type || !s.secret_type) return internal_error("the GPUJob/SlurmCluster/Secret kinds are not registered");
+  if (!s.gpujob_type || !s.cluster_type || !s.secret_type)
+    return internal_error("the GPUJob/SlurmCluster/Secret kinds are not registered");
   std::ostream& out = options_.out ? *options_.out : std::cout;
   auto wait = [&](std::chrono::milliseconds d) {
     if (options_.wait) return options_.wait(d);
@@ -247,7 +299,8 @@ Status Submitter::run() {
     }
     return last;
   };
-  auto record = [&](const std::string& type, const std::string& reason, const std::string& message) {
+  auto record = [&](const std::string& type, const std::string& reason,
+                    const std::string& message) {
     s.events->record(s.job, "minik8s.io/v1", "GPUJob", type, reason, message);
   };
   // Writes d over the job's status (conflict retry); Events and conditions
@@ -299,7 +352,8 @@ Status Submitter::run() {
       if (r) {
         s.job = std::move(*r);
         if (changed_phase) {
-          std::string ereason = (d.reason == "BuildFailed" || d.reason == "SubmitRejected") ? d.reason : d.phase;
+          std::string ereason =
+              (d.reason == "BuildFailed" || d.reason == "SubmitRejected") ? d.reason : d.phase;
           bool warn = d.phase == "Failed";
           std::string msg = d.message;
           if (msg.empty()) msg = "Slurm job " + s.job_id + " is " + d.phase;
@@ -334,7 +388,9 @@ Status Submitter::run() {
     return conflict("finalizer removal: too many conflicts");
   };
   auto slurm_cmd = [&](std::vector<std::string> argv) { return runner_.run(argv, s.env); };
-  auto deleting = [&] { return s.job.contains("metadata") && s.job["metadata"].contains("deletionTimestamp"); };
+  auto deleting = [&] {
+    return s.job.contains("metadata") && s.job["metadata"].contains("deletionTimestamp");
+  };
   auto cancel_requested = [&] {
     return s.job.contains("spec") && s.job["spec"].value("cancel", false) == true;
   };
@@ -344,7 +400,8 @@ Status Submitter::run() {
   if (Status g = get_job(); !g) return g.code() == Code::kNotFound ? Status::ok() : g;
   s.job_id = str(s.job, {"status", "jobId"});
   const std::string uid = str(s.job, {"metadata", "uid"});
-  if (slurm::is_terminal_phase(phase()) && (s.job_id.empty() || s.job["status"].contains("result"))) {
+  if (slurm::is_terminal_phase(phase()) &&
+      (s.job_id.empty() || s.job["status"].contains("result"))) {
     if (deleting()) return remove_finalizer();
     return Status::ok();
   }
@@ -363,7 +420,8 @@ Status Submitter::run() {
       break;
     }
     if (c.status().code() == Code::kNotFound && s.job_id.empty()) {
-      Desired d{"Pending", "SlurmClusterNotFound", "SlurmCluster \"" + cluster_name + "\" not found", Json::object()};
+      Desired d{"Pending", "SlurmClusterNotFound",
+                "SlurmCluster \"" + cluster_name + "\" not found", Json::object()};
       if (Status w = write(d); !w && w.code() == Code::kNotFound) return Status::ok();
     }
     if (wait(std::chrono::seconds(2))) return Status(Code::kUnavailable, "stopped");
@@ -372,8 +430,10 @@ Status Submitter::run() {
   }
   if (options_.poll_interval.count() > 0) {
     s.poll = options_.poll_interval;
-  } else if (s.cluster["spec"].contains("pollIntervalSeconds") && s.cluster["spec"]["pollIntervalSeconds"].is_number_integer()) {
-    s.poll = std::chrono::seconds(std::clamp<int64_t>(s.cluster["spec"]["pollIntervalSeconds"].get<int64_t>(), 1, 60));
+  } else if (s.cluster["spec"].contains("pollIntervalSeconds") &&
+             s.cluster["spec"]["pollIntervalSeconds"].is_number_integer()) {
+    s.poll = std::chrono::seconds(
+        std::clamp<int64_t>(s.cluster["spec"]["pollIntervalSeconds"].get<int64_t>(), 1, 60));
   }
 
   std::error_code ec;
@@ -384,7 +444,8 @@ Status Submitter::run() {
   const std::string socket = options_.run_dir + "/munge/munge.socket";
   auto conf = slurm::render_slurm_conf(s.cluster, socket);
   if (!conf) {
-    Desired d{"Pending", "SlurmClusterInvalid", "SlurmCluster \"" + cluster_name + "\": " + conf.status().message(), Json::object()};
+    Desired d{"Pending", "SlurmClusterInvalid",
+              "SlurmCluster \"" + cluster_name + "\": " + conf.status().message(), Json::object()};
     (void)write(d);
     return conf.status();
   }
@@ -398,10 +459,13 @@ Status Submitter::run() {
     std::string skey = str(s.cluster, {"spec", "auth", "secretRef", "key"});
     if (skey.empty()) skey = "munge.key";
     auto secret = client_.get(*s.secret_type, sns.empty() ? "kube-system" : sns, sname);
-    if (!secret) return Status(secret.status().code(), "munge key Secret " + sns + "/" + sname + ": " + secret.status().message());
+    if (!secret)
+      return Status(secret.status().code(),
+                    "munge key Secret " + sns + "/" + sname + ": " + secret.status().message());
     std::string b64 = str(*secret, {"data", skey.c_str()});
     auto key = base64_decode_lenient(b64);
-    if (!key || key->empty()) return invalid("munge key Secret " + sns + "/" + sname + " has no data key \"" + skey + "\"");
+    if (!key || key->empty())
+      return invalid("munge key Secret " + sns + "/" + sname + " has no data key \"" + skey + "\"");
     const std::string key_path = options_.run_dir + "/munge/munge.key";
     ::unlink(key_path.c_str());
     int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0400);
@@ -411,30 +475,36 @@ Status Submitter::run() {
     if (!ok) return internal_error("cannot write " + key_path);
     s.munged_pid_file = options_.run_dir + "/munge/munged.pid";
     auto m = runner_.run({"munged", "--force", "--socket=" + socket, "--key-file=" + key_path,
-                          "--pid-file=" + s.munged_pid_file, "--log-file=" + options_.run_dir + "/munge/munged.log",
+                          "--pid-file=" + s.munged_pid_file,
+                          "--log-file=" + options_.run_dir + "/munge/munged.log",
                           "--seed-file=" + options_.run_dir + "/munge/munged.seed"});
     if (!m) return m.status();
-    if (m->exit_code != 0) return internal_error("munged did not start: " + error_line(m->err + m->out));
+    if (m->exit_code != 0)
+      return internal_error("munged did not start: " + error_line(m->err + m->out));
   }
 
   // --- 2. the job directory ----------------------------------------------------
   const std::string work_dir = str(s.cluster, {"spec", "workDir"});
-  auto dir = slurm::job_dir(work_dir.empty() ? "/var/tmp/minik8s-slurm/work" : work_dir, options_.ns, options_.name, uid);
+  auto dir = slurm::job_dir(work_dir.empty() ? "/var/tmp/minik8s-slurm/work" : work_dir,
+                            options_.ns, options_.name, uid);
   if (!dir) return dir.status();
   s.dir = *dir;
   const std::string meta = s.dir + "/.minik8s";
 
   // --- 3. follow, adopt or submit -----------------------------------------------
   if (s.job_id.empty()) {
-    auto q = slurm_cmd({"squeue", "-h", "-a", "-t", "all", "-n", slurm::job_name(uid), "-o", slurm::kSqueueFormat});
+    auto q = slurm_cmd({"squeue", "-h", "-a", "-t", "all", "-n", slurm::job_name(uid), "-o",
+                        slurm::kSqueueFormat});
     if (!q) return q.status();
-    if (q->exit_code != 0) return Status(Code::kUnavailable, "squeue: " + error_line(q->err + q->out));
+    if (q->exit_code != 0)
+      return Status(Code::kUnavailable, "squeue: " + error_line(q->err + q->out));
     auto jobs = slurm::parse_squeue(q->out);
     if (!jobs) return jobs.status();
     for (const auto& j : *jobs)
       if (j.name == slurm::job_name(uid)) s.job_id = j.job_id;
     if (s.job_id.empty()) {
-      if (auto saved = read_file(meta + "/job_id"); saved && !trim(*saved).empty()) s.job_id = trim(*saved);
+      if (auto saved = read_file(meta + "/job_id"); saved && !trim(*saved).empty())
+        s.job_id = trim(*saved);
     }
   }
   if (s.job_id.empty()) {
@@ -450,40 +520,22 @@ Status Submitter::run() {
     const std::string hash = str(s.job, {"spec", "source", "hash"});
     const std::string filename = str(s.job, {"spec", "source", "filename"});
     if (!hash.empty()) {
-      bool name_ok = !filename.empty() && filename.size() <= 100 && filename != "." && filename != ".." &&
-                     std::all_of(filename.begin(), filename.end(), [](char c) {
-                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-                     });
-      if (!name_ok) return fail("SourceInvalid", "spec.source.filename: not a plain file name: \"" + filename + "\"");
       auto bytes = fetch_blob(client_.rest(), hash);
       if (!bytes) {
-        if (bytes.status().code() == Code::kNotFound) return fail("SourceInvalid", "spec.source.hash: blob " + hash + " not found");
+        if (bytes.status().code() == Code::kNotFound)
+          return fail("SourceInvalid", "spec.source.hash: blob " + hash + " not found");
         return bytes.status();
       }
-      const std::string staged = options_.run_dir + "/source-" + filename;
-      if (Status w = write_file_atomically(staged, *bytes); !w) return w;
-      const bool is_tar = ends_with(filename, ".tar") || ends_with(filename, ".tar.gz") || ends_with(filename, ".tgz");
-      const bool is_zip = ends_with(filename, ".zip");
-      if (is_tar || is_zip) {
-        auto list = is_tar ? runner_.run({"tar", "-tf", staged}) : runner_.run({"unzip", "-Z1", staged});
-        if (!list) return list.status();
-        if (list->exit_code != 0) return fail("SourceInvalid", "spec.source: cannot read " + filename + ": " + error_line(list->err));
-        if (Status c = check_archive_listing(list->out); !c) return fail("SourceInvalid", c.message());
-        auto x = is_tar ? runner_.run({"tar", "-xf", staged, "-C", s.dir, "--no-same-owner"})
-                        : runner_.run({"unzip", "-q", "-o", staged, "-d", s.dir});
-        if (!x) return x.status();
-        if (x->exit_code != 0) return fail("SourceInvalid", "spec.source: cannot unpack " + filename + ": " + error_line(x->err));
-        if (Status c = check_links_inside(s.dir); !c) return fail("SourceInvalid", c.message());
-      } else {
-        if (Status w = write_file_atomically(s.dir + "/" + filename, *bytes); !w) return w;
-      }
-      ::unlink(staged.c_str());
+      Status staged = stage_source(runner_, *bytes, filename, s.dir, options_.run_dir);
+      if (staged.code() == Code::kInvalid) return fail("SourceInvalid", staged.message());
+      if (!staged) return staged;
     }
     auto script = slurm::render_batch_script(s.job, s.dir);
     if (!script) return fail("SubmitRejected", script.status().message());
     if (Status w = write_file_atomically(meta + "/job.sh", *script); !w) return w;
     ::chmod((meta + "/job.sh").c_str(), 0755);
-    for (const char* stale : {"build.rc", "build.log", "built", "exit_code", "result.tar.gz"}) ::unlink((meta + "/" + stale).c_str());
+    for (const char* stale : {"build.rc", "build.log", "built", "exit_code", "result.tar.gz"})
+      ::unlink((meta + "/" + stale).c_str());
     auto args = slurm::sbatch_args(s.job, s.dir);
     if (!args) return fail("SubmitRejected", args.status().message());
     std::vector<std::string> argv = {"sbatch"};
@@ -494,7 +546,9 @@ Status Submitter::run() {
     id = id.substr(0, id.find(';'));
     if (sb->exit_code != 0 || id.empty() || !std::all_of(id.begin(), id.end(), ::isdigit)) {
       std::string msg = error_line(sb->err + "\n" + sb->out);
-      return fail("SubmitRejected", "sbatch: " + (msg.empty() ? "exit code " + std::to_string(sb->exit_code) : msg));
+      if (msg.empty()) msg = "exit code " + std::to_string(sb->exit_code);
+      if (msg.rfind("sbatch:", 0) != 0) msg = "sbatch: " + msg;
+      return fail("SubmitRejected", msg);
     }
     s.job_id = id;
     (void)write_file_atomically(meta + "/job_id", id + "\n");
@@ -517,10 +571,14 @@ Status Submitter::run() {
     for (size_t i = 0; i < spec_name.size(); ++i) {
       if (spec_name[i] == '%' && i + 1 < spec_name.size()) {
         char c = spec_name[++i];
-        if (c == 'j' || c == 'A') r += s.job_id;
-        else if (c == 'x') r += slurm::job_name(uid);
-        else if (c == '%') r += '%';
-        else r += std::string("%") + c;
+        if (c == 'j' || c == 'A')
+          r += s.job_id;
+        else if (c == 'x')
+          r += slurm::job_name(uid);
+        else if (c == '%')
+          r += '%';
+        else
+          r += std::string("%") + c;
       } else {
         r += spec_name[i];
       }
@@ -604,7 +662,8 @@ Status Submitter::run() {
     auto q = query();
     if (!q) {
       if (++failures == 10) {
-        Desired d{"", "", "cannot ask Slurm about job " + s.job_id + ": " + q.status().message(), Json::object()};
+        Desired d{"", "", "cannot ask Slurm about job " + s.job_id + ": " + q.status().message(),
+                  Json::object()};
         (void)write(d);
       }
     } else {
@@ -656,7 +715,8 @@ Status Submitter::run() {
     d.message = "Slurm job " + s.job_id + " ended " + info.state +
                 (info.exit_code ? " with exit code " + std::to_string(*info.exit_code) : "");
   } else if (ph == "Cancelled") {
-    d.message = s.cancel_sent ? "cancelled (scancel " + s.job_id + ")" : "Slurm job " + s.job_id + " was cancelled";
+    d.message = s.cancel_sent ? "cancelled (scancel " + s.job_id + ")"
+                              : "Slurm job " + s.job_id + " was cancelled";
   } else {
     d.message = "Slurm job " + s.job_id + " completed";
   }
@@ -689,7 +749,8 @@ Status Submitter::run() {
   auto built_time = fs::last_write_time(meta + "/built", e1);
   if (!e1) {
     std::vector<fs::path> changed;
-    for (auto it = fs::recursive_directory_iterator(s.dir, fs::directory_options::skip_permission_denied, e1);
+    for (auto it = fs::recursive_directory_iterator(
+             s.dir, fs::directory_options::skip_permission_denied, e1);
          !e1 && it != fs::recursive_directory_iterator(); it.increment(e1)) {
       if (it->path().filename() == ".minik8s" && it.depth() == 0) {
         it.disable_recursion_pending();
@@ -716,7 +777,8 @@ Status Submitter::run() {
     return m.empty() ? n : m + "; " + n;
   };
   if (!t || t->exit_code != 0) {
-    rd.message = note("packing the result failed: " + (t ? error_line(t->err) : t.status().message()));
+    rd.message =
+        note("packing the result failed: " + (t ? error_line(t->err) : t.status().message()));
     (void)write(rd);
     return Status::ok();
   }
@@ -733,7 +795,8 @@ Status Submitter::run() {
     if (b) {
       Json files_json = files;
       rd.fields["result"] = {{"hash", b->first}, {"size", b->second}, {"files", files_json}};
-      if (truncated) rd.message = note("some result files were left out (64 MiB limit); all stay in " + s.dir);
+      if (truncated)
+        rd.message = note("some result files were left out (64 MiB limit); all stay in " + s.dir);
       Status w = write(rd);
       return w.code() == Code::kNotFound ? Status::ok() : w;
     }
@@ -741,7 +804,8 @@ Status Submitter::run() {
     if (up.code() != Code::kUnavailable && up.code() != Code::kTimeout) break;
     if (wait(std::chrono::seconds(1))) break;
   }
-  rd.message = note("uploading the result failed: " + up.message() + "; the files stay in " + s.dir);
+  rd.message =
+      note("uploading the result failed: " + up.message() + "; the files stay in " + s.dir);
   (void)write(rd);
   return Status::ok();
 }

@@ -97,13 +97,21 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
     rest_ = std::move(*r);
     client_ = std::make_unique<client::Client>(*rest_);
     runner_ = make_exec_runner(bin_);
-    ok("POST", "/apis/minik8s.io/v1/slurmclusters",
-       {{"apiVersion", "minik8s.io/v1"},
-        {"kind", "SlurmCluster"},
-        {"metadata", {{"name", "default"}}},
-        {"spec", {{"controller", {{"host", "127.0.0.1"}, {"name", "fake"}, {"port", 16817}}}, {"workDir", work_}}}});
+    auto created = call(
+        "POST", "/apis/minik8s.io/v1/slurmclusters",
+        {{"apiVersion", "minik8s.io/v1"},
+         {"kind", "SlurmCluster"},
+         {"metadata", {{"name", "default"}}},
+         {"spec",
+          {{"controller", {{"host", "127.0.0.1"}, {"name", "fake"}, {"port", 16817}}},
+           {"auth",
+            {{"type", "munge"},
+             {"secretRef", {{"namespace", "default"}, {"name", "munge"}, {"key", "munge.key"}}}}},
+           {"workDir", work_}}}});
+    ASSERT_EQ(created.code, 201) << created.body;
     // Does this server have the blob store (docs/gpu.md "Blob store")?
-    blobs_ = call("POST", "/apis/minik8s.io/v1/blobs", nullptr, "application/octet-stream").code == 201;
+    blobs_ =
+        call("POST", "/apis/minik8s.io/v1/blobs", nullptr, "application/octet-stream").code == 201;
   }
   void TearDown() override {
     stop_ = true;
@@ -137,8 +145,10 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
     o.out = &out_;
     o.wait = [this](std::chrono::milliseconds d) {
       auto until = std::chrono::steady_clock::now() + d;
-      while (std::chrono::steady_clock::now() < until && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      return stop_.load();
+      while (std::chrono::steady_clock::now() < until && !stop_)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      // No run outlives the test's deadline, even one that would wait forever.
+      return stop_.load() || std::chrono::steady_clock::now() > deadline_;
     };
     return o;
   }
@@ -167,7 +177,9 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
       return std::find(r.begin(), r.end(), reason) != r.end();
     });
   }
-  void fake(const std::string& file, const std::string& content) { std::ofstream(fake_ + "/" + file) << content; }
+  void fake(const std::string& file, const std::string& content) {
+    std::ofstream(fake_ + "/" + file) << content;
+  }
 
   minik8s::testing::TempDir tmp_{"submitter"};
   std::string bin_, fake_, work_, run_;
@@ -176,6 +188,8 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
   std::unique_ptr<Runner> runner_;
   std::ostringstream out_;  // written by the submitter thread; read after join
   std::atomic<bool> stop_{false};
+  const std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
   std::atomic<bool> done_{false};
   Status result_;
   std::thread thread_;
@@ -183,7 +197,8 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
 };
 
 TEST_F(SubmitterTest, CpuJobRunsToCompletedWithResult) {
-  json created = create_job({{"run", "echo hello; echo 42 > answer.txt"}, {"slurm", {{"partition", "cpu"}}}});
+  json created =
+      create_job({{"run", "echo hello; echo 42 > answer.txt"}, {"slurm", {{"partition", "cpu"}}}});
   std::string uid = created["metadata"]["uid"];
   Status st = run_submitter();
   ASSERT_TRUE(st.is_ok()) << st.message();
@@ -200,8 +215,8 @@ TEST_F(SubmitterTest, CpuJobRunsToCompletedWithResult) {
   EXPECT_EQ(slurp(dir + "/answer.txt"), "42\n");
   EXPECT_NE(out_.str().find("hello"), std::string::npos) << out_.str();
   std::string args = slurp(fake_ + "/sbatch.args");
-  EXPECT_NE(args.find("--parsable --job-name=mk-" + uid + " --chdir=" + dir + " --partition=cpu " + dir +
-                      "/.minik8s/job.sh"),
+  EXPECT_NE(args.find("--parsable --job-name=mk-" + uid + " --chdir=" + dir + " --partition=cpu " +
+                      dir + "/.minik8s/job.sh"),
             std::string::npos)
       << args;
   bool complete = false;
@@ -218,7 +233,8 @@ TEST_F(SubmitterTest, CpuJobRunsToCompletedWithResult) {
   } else {
     // No blob store in this server yet: the result stays in the directory.
     EXPECT_FALSE(j["status"].contains("result"));
-    EXPECT_NE(j["status"].value("message", "").find("uploading the result failed"), std::string::npos)
+    EXPECT_NE(j["status"].value("message", "").find("uploading the result failed"),
+              std::string::npos)
         << j["status"].dump();
     EXPECT_TRUE(fs::exists(dir + "/.minik8s/result.tar.gz"));
   }
@@ -237,7 +253,8 @@ TEST_F(SubmitterTest, BuildFailureIsBuildFailedWithTheLogTail) {
   EXPECT_NE(log.find("main.c:1: error: boom"), std::string::npos) << log;
   EXPECT_EQ(log.find("line11\n"), std::string::npos) << log;  // only the last 20 lines
   EXPECT_NE(log.find("line12\n"), std::string::npos) << log;
-  EXPECT_NE(j["status"].value("message", "").find("exit 2"), std::string::npos) << j["status"].dump();
+  EXPECT_NE(j["status"].value("message", "").find("exit 2"), std::string::npos)
+      << j["status"].dump();
   EXPECT_TRUE(has_event("BuildFailed"));
 }
 
@@ -248,7 +265,8 @@ TEST_F(SubmitterTest, SbatchRejectionIsSubmitRejected) {
   json j = get_job();
   EXPECT_EQ(j["status"]["phase"], "Failed");
   EXPECT_EQ(j["status"]["reason"], "SubmitRejected");
-  EXPECT_NE(j["status"].value("message", "").find("Invalid partition name specified"), std::string::npos)
+  EXPECT_EQ(j["status"].value("message", ""),
+            "sbatch: error: Batch job submission failed: Invalid partition name specified")
       << j["status"].dump();
   EXPECT_FALSE(j["status"].contains("jobId"));
   EXPECT_TRUE(has_event("SubmitRejected"));
@@ -258,7 +276,8 @@ TEST_F(SubmitterTest, CancelScancelsTheRunningJob) {
   fake("mode", "running");
   create_job({{"run", "sleep 1000"}});
   start_submitter();
-  ASSERT_TRUE(eventually([&] { return phase() == "Running"; }, std::chrono::seconds(10))) << get_job().dump();
+  ASSERT_TRUE(eventually([&] { return phase() == "Running"; }, std::chrono::seconds(10)))
+      << get_job().dump();
   ok("PATCH", "/apis/minik8s.io/v1/namespaces/default/gpujobs/job1", {{"spec", {{"cancel", true}}}},
      "application/merge-patch+json");
   ASSERT_TRUE(eventually([&] { return done_.load(); }, std::chrono::seconds(10)));
@@ -277,7 +296,8 @@ TEST_F(SubmitterTest, RestartAdoptsTheJobSlurmAlreadyHas) {
   fake("job.7.name", "mk-" + uid + "\n");
   fake("job.7.state", "RUNNING\n");
   start_submitter();
-  ASSERT_TRUE(eventually([&] { return phase() == "Running"; }, std::chrono::seconds(10))) << get_job().dump();
+  ASSERT_TRUE(eventually([&] { return phase() == "Running"; }, std::chrono::seconds(10)))
+      << get_job().dump();
   EXPECT_EQ(get_job()["status"]["jobId"], "7");
   fake("job.7.state", "COMPLETED\n");
   ASSERT_TRUE(eventually([&] { return done_.load(); }, std::chrono::seconds(10)));
@@ -290,7 +310,8 @@ TEST_F(SubmitterTest, PendingShowsSlurmsReasonThenDeletionCancelsAndReleases) {
   fake("pending_reason", "Resources");
   create_job({{"run", "nvidia-smi"}, {"slurm", {{"gpus", 1}}}});
   start_submitter();
-  ASSERT_TRUE(eventually([&] { return phase() == "Queued"; }, std::chrono::seconds(10))) << get_job().dump();
+  ASSERT_TRUE(eventually([&] { return phase() == "Queued"; }, std::chrono::seconds(10)))
+      << get_job().dump();
   json j = get_job();
   EXPECT_EQ(j["status"]["reason"], "Resources");
   EXPECT_EQ(j["status"]["jobId"], "100");
@@ -319,8 +340,9 @@ TEST_F(SubmitterTest, MissingClusterWaitsPending) {
   ok("DELETE", "/apis/minik8s.io/v1/slurmclusters/default");
   create_job({{"run", "true"}});
   start_submitter();
-  ASSERT_TRUE(eventually([&] { return get_job()["status"].value("reason", "") == "SlurmClusterNotFound"; },
-                         std::chrono::seconds(10)));
+  ASSERT_TRUE(
+      eventually([&] { return get_job()["status"].value("reason", "") == "SlurmClusterNotFound"; },
+                 std::chrono::seconds(10)));
   EXPECT_EQ(phase(), "Pending");
   stop_ = true;
   thread_.join();
@@ -342,6 +364,105 @@ TEST(ArchiveChecks, ListingAndLinks) {
   fs::remove(tmp.path() + "/d/sub/bad");
   fs::create_symlink("/etc/passwd", tmp.path() + "/d/abs");
   EXPECT_FALSE(check_links_inside(tmp.path() + "/d").is_ok());
+}
+
+}  // namespace
+}  // namespace minik8s::gpu
+
+namespace minik8s::gpu {
+namespace {
+
+class StageSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path() + "/job";
+    scratch_ = tmp_.path() + "/scratch";
+    src_ = tmp_.path() + "/src";
+    for (auto* d : {&dir_, &scratch_, &src_}) fs::create_directories(*d);
+    runner_ = make_exec_runner();
+  }
+  int sh(const std::string& cmd) { return ::system(cmd.c_str()); }
+  std::string q(const std::string& s) { return slurm::shell_quote(s); }
+  Status stage(const std::string& archive, const std::string& filename) {
+    return stage_source(*runner_, slurp_bin(archive), filename, dir_, scratch_);
+  }
+  static std::string slurp_bin(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  minik8s::testing::TempDir tmp_{"stage"};
+  std::string dir_, scratch_, src_;
+  std::unique_ptr<Runner> runner_;
+};
+
+TEST_F(StageSourceTest, TarGzUnpacksIntoTheJobDirectory) {
+  fs::create_directories(src_ + "/sub");
+  std::ofstream(src_ + "/sub/main.c") << "int main(void) { return 0; }\n";
+  write_exec(src_ + "/run.sh", "#!/bin/sh\necho hi\n");
+  ASSERT_EQ(sh("tar -czf " + q(tmp_.path() + "/p.tar.gz") + " -C " + q(src_) + " ."), 0);
+  Status st = stage(tmp_.path() + "/p.tar.gz", "p.tar.gz");
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_EQ(slurp(dir_ + "/sub/main.c"), "int main(void) { return 0; }\n");
+  EXPECT_EQ(::access((dir_ + "/run.sh").c_str(), X_OK), 0);
+  EXPECT_TRUE(fs::is_empty(scratch_));  // the staged archive is gone
+}
+
+TEST_F(StageSourceTest, PlainFileIsCopiedUnderItsName) {
+  std::ofstream(tmp_.path() + "/k.cu") << "__global__ void k() {}\n";
+  ASSERT_TRUE(stage(tmp_.path() + "/k.cu", "matmul.cu").is_ok());
+  EXPECT_EQ(slurp(dir_ + "/matmul.cu"), "__global__ void k() {}\n");
+  EXPECT_EQ(stage(tmp_.path() + "/k.cu", "../x.cu").code(), Code::kInvalid);
+  EXPECT_EQ(stage(tmp_.path() + "/k.cu", "a/b.cu").code(), Code::kInvalid);
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/x.cu"));
+}
+
+TEST_F(StageSourceTest, HostileArchivesAreRefused) {
+  // A member that climbs out, an absolute member, a link to the outside.
+  ASSERT_EQ(sh("/usr/bin/python3 -c " +
+               q("import tarfile, io, sys\n"
+                 "def add(path, name, data=b'x', link=None):\n"
+                 "  with tarfile.open(path, 'w:gz') as t:\n"
+                 "    i = tarfile.TarInfo(name)\n"
+                 "    if link: i.type = tarfile.SYMTYPE; i.linkname = link; t.addfile(i)\n"
+                 "    else: i.size = len(data); t.addfile(i, io.BytesIO(data))\n"
+                 "d = sys.argv[1]\n"
+                 "add(d + '/up.tgz', '../up.txt')\n"
+                 "add(d + '/abs.tgz', '/tmp/abs.txt')\n"
+                 "add(d + '/link.tgz', 'etc', link='/etc')\n"
+                 "add(d + '/rel.tgz', 'x', link='../../outside')\n") +
+               " " + q(tmp_.path())),
+            0);
+  for (const char* name : {"up.tgz", "abs.tgz", "link.tgz", "rel.tgz"}) {
+    Status st = stage(tmp_.path() + "/" + name, name);
+    EXPECT_EQ(st.code(), Code::kInvalid) << name << ": " << st.message();
+    EXPECT_NE(st.message().find("spec.source"), std::string::npos) << st.message();
+  }
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/up.txt"));
+  std::ofstream(tmp_.path() + "/junk.tar.gz") << "not an archive";
+  EXPECT_EQ(stage(tmp_.path() + "/junk.tar.gz", "junk.tar.gz").code(), Code::kInvalid);
+}
+
+TEST_F(StageSourceTest, ZipUnpacks) {
+  ASSERT_EQ(
+      sh("/usr/bin/python3 -c " +
+         q("import zipfile, sys\n"
+           "with zipfile.ZipFile(sys.argv[1], 'w') as z:\n"
+           "  z.writestr('Makefile', 'all:\\n\\ttrue\\n'); z.writestr('src/a.c', 'int a;\\n')\n") +
+         " " + q(tmp_.path() + "/p.zip")),
+      0);
+  Status st = stage(tmp_.path() + "/p.zip", "p.zip");
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_EQ(slurp(dir_ + "/src/a.c"), "int a;\n");
+  ASSERT_EQ(sh("/usr/bin/python3 -c " +
+               q("import zipfile, sys\n"
+                 "with zipfile.ZipFile(sys.argv[1], 'w') as z: z.writestr('../evil.txt', 'x')\n") +
+               " " + q(tmp_.path() + "/evil.zip")),
+            0);
+  EXPECT_EQ(stage(tmp_.path() + "/evil.zip", "evil.zip").code(), Code::kInvalid);
+  EXPECT_FALSE(fs::exists(tmp_.path() + "/evil.txt"));
 }
 
 }  // namespace

@@ -36,8 +36,8 @@ std::string shell_quote(std::string_view s);
 std::string job_name(const std::string& uid);
 // "<workDir>/<namespace>/<name>-<first 8 of uid>" (workDir without a
 // trailing slash). kInvalid when a part is empty or not a plain name.
-Result<std::string> job_dir(const std::string& work_dir, const std::string& ns, const std::string& name,
-                            const std::string& uid);
+Result<std::string> job_dir(const std::string& work_dir, const std::string& ns,
+                            const std::string& name, const std::string& uid);
 
 // sbatch's arguments (without "sbatch" itself) for a GPUJob object:
 // --parsable --job-name=mk-<uid> --chdir=<dir> then, from spec.slurm,
@@ -69,10 +69,10 @@ struct JobInfo {
   std::string submit_time;  // RFC 3339 UTC or "" (Unknown/None)
   std::string start_time;
   std::string end_time;
-  std::string node_list;    // "(null)" / "None assigned" mapped to ""
+  std::string node_list;         // "(null)" / "None assigned" mapped to ""
   std::optional<int> exit_code;  // ExitCode before ':' once known
   int exit_signal = 0;
-  std::string std_out;      // scontrol's StdOut/StdErr paths (resolved), "" when unknown
+  std::string std_out;  // scontrol's StdOut/StdErr paths (resolved), "" when unknown
   std::string std_err;
 };
 
@@ -93,7 +93,8 @@ Result<std::vector<JobInfo>> parse_squeue(std::string_view out);
 
 // The sacct fields the submitter asks for (-n -P -X -o kSacctFields) and
 // the parser (one JobInfo per line, '|' separated, steps skipped).
-inline constexpr const char* kSacctFields = "JobID,JobName,State,ExitCode,Submit,Start,End,NodeList,Reason";
+inline constexpr const char* kSacctFields =
+    "JobID,JobName,State,ExitCode,Submit,Start,End,NodeList,Reason";
 Result<std::vector<JobInfo>> parse_sacct(std::string_view out);
 
 // Slurm's time "2026-12-07T18:00:00" (local) → "2026-12-07T18:00:00Z" (UTC);

@@ -92,6 +92,16 @@ class Submitter {
   std::unique_ptr<State> st_;
 };
 
+// Puts a GPUJob's source (bytes named filename) into dir: a .tar, .tar.gz,
+// .tgz or .zip is listed (check_archive_listing), unpacked with tar/unzip
+// through runner and checked with check_links_inside; any other name is
+// written as that file. scratch holds the archive meanwhile. kInvalid
+// (naming spec.source…) for a bad name or a hostile or unreadable archive;
+// other codes for I/O failures. A rejected archive may leave what it
+// unpacked in dir (the job never runs).
+Status stage_source(Runner& runner, const std::string& bytes, const std::string& filename,
+                    const std::string& dir, const std::string& scratch);
+
 // Checks an archive listing (one member name per line, as `tar -tf` and
 // `unzip -Z1` print them): no absolute names, no ".." component. kInvalid
 // naming the first bad member.
