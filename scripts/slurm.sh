@@ -45,6 +45,9 @@ KUBECONFIG_FILE=""
 CLUSTER_NAME=minik8s
 MARKER=.minik8s-slurm   # marks DIR as ours: down removes only such a directory
 
+# fd 4: stderr, also where a command's output is discarded (wait_for). The
+# daemons must not inherit it (4>&-): they would hold a caller's pipe open.
+exec 4>&2
 say() { echo "slurm.sh: $*"; }
 die() { echo "slurm.sh: $*" >&2; exit 1; }
 
@@ -151,13 +154,16 @@ up_failed() {
   exit $rc
 }
 
-port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# Any TCP socket on the port, listening or not: an outgoing connection's local
+# port blocks a listener's bind too (keep --port-base below the ephemeral
+# range, /proc/sys/net/ipv4/ip_local_port_range, 32768+ on Debian).
+port_in_use() { ss -Htan exclude time-wait "sport = :$1" 2>/dev/null | grep -q .; }
 
 write_conf() {
-  local host cpus mem_mb gpus node gpu_node
-  host=$(hostname -s)
-  [[ "$host" =~ ^[A-Za-z0-9][A-Za-z0-9-]*$ ]] || die "this host's name '$host' is not a usable Slurm node name"
-  node=$host
+  local short_host cpus mem_mb gpus node_name gpu_node
+  short_host=$(hostname -s)
+  [[ "$short_host" =~ ^[A-Za-z0-9][A-Za-z0-9-]*$ ]] || die "this host's name '$short_host' is not a usable Slurm node name"
+  node_name=$short_host
   cpus=$(nproc --all)
   # RealMemory: a little under MemTotal (slurmd reports what it sees).
   mem_mb=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 * 0.95 }' /proc/meminfo)
@@ -170,7 +176,7 @@ write_conf() {
     if [ "$gpus" -gt 0 ]; then echo "# gpu: real, $gpus GPU(s)"; else echo "# gpu: placeholder"; fi
     cat <<EOF
 ClusterName=$CLUSTER_NAME
-SlurmctldHost=$host($ADDRESS)
+SlurmctldHost=$short_host($ADDRESS)
 SlurmctldPort=$PORT_BASE
 SlurmdPort=$((PORT_BASE + 1))
 SlurmUser=root
@@ -199,17 +205,21 @@ SchedulerType=sched/backfill
 GresTypes=gpu
 EOF
     if [ "$gpus" -gt 0 ]; then
-      echo "NodeName=$node NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb Gres=gpu:$gpus State=UNKNOWN"
-      echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
-      echo "PartitionName=gpu Nodes=$node Default=NO MaxTime=INFINITE State=UP"
+      echo "NodeName=$node_name NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb Gres=gpu:$gpus State=UNKNOWN"
+      echo "PartitionName=cpu Nodes=$node_name Default=YES MaxTime=INFINITE State=UP"
+      echo "PartitionName=gpu Nodes=$node_name Default=NO MaxTime=INFINITE State=UP"
     else
-      # The placeholder: DOWN (not FUTURE, which sbatch refuses: no node in
-      # the partition can run it) on a port nothing listens on, so it is
-      # never pinged back to life.
-      gpu_node=$host-gpu0
-      echo "NodeName=$node NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
-      echo "NodeName=$gpu_node NodeAddr=$ADDRESS Port=$((PORT_BASE + 2)) CPUs=1 RealMemory=1 Gres=gpu:1 State=DOWN Reason=\"no GPU on this machine (scripts/slurm.sh placeholder)\""
-      echo "PartitionName=cpu Nodes=$node Default=YES MaxTime=INFINITE State=UP"
+      # The placeholder: DOWN with a Reason (FUTURE is accepted too, but the
+      # partition then shows no node and the job's reason is a vague
+      # "ReqNodeNotAvail, May be reserved for other job"), on a port nothing
+      # listens on, so it is never pinged back to life. As large as this
+      # machine: a job asking for more CPUs or memory than any node of the
+      # partition has is refused at submit ("Requested node configuration
+      # is not available") instead of pending.
+      gpu_node=$short_host-gpu0
+      echo "NodeName=$node_name NodeAddr=$ADDRESS CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN"
+      echo "NodeName=$gpu_node NodeAddr=$ADDRESS Port=$((PORT_BASE + 2)) CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1 State=DOWN Reason=\"no GPU on this machine (scripts/slurm.sh placeholder)\""
+      echo "PartitionName=cpu Nodes=$node_name Default=YES MaxTime=INFINITE State=UP"
       echo "PartitionName=gpu Nodes=$gpu_node Default=NO MaxTime=INFINITE State=UP"
     fi
   } >"$CONF"
@@ -220,7 +230,7 @@ EOF
       local i=0 f
       for f in /dev/nvidia[0-9]*; do
         [ -e "$f" ] && [ $i -lt "$gpus" ] || continue
-        echo "NodeName=$node Name=gpu File=$f"
+        echo "NodeName=$node_name Name=gpu File=$f"
         i=$((i + 1))
       done
     fi
@@ -254,6 +264,7 @@ cmd_up() {
   local t0=$SECONDS
   STARTED_BY_US=1
   trap up_failed EXIT
+  trap 'exit 130' INT TERM
   mkdir -p "$DIR"
   chmod 0755 "$DIR"
   : >"$DIR/$MARKER"
@@ -269,23 +280,38 @@ cmd_up() {
   # munged forks; --pid-file is written by the daemon.
   munged --socket="$MUNGE_SOCKET" --key-file="$DIR/munge/munge.key" \
     --pid-file="$DIR/run/munged.pid" --log-file="$DIR/munge/munged.log" \
-    --seed-file="$DIR/munge/munged.seed" --num-threads=2
+    --seed-file="$DIR/munge/munged.seed" --num-threads=2 4>&-
   wait_for "munged socket" 10 test -S "$MUNGE_SOCKET"
   # the pid file can trail the socket by a moment
   wait_for "munged pid file" 10 sh -c "[ -s '$DIR/run/munged.pid' ]"
 
   write_conf
-  slurmctld -f "$CONF"
-  slurmd -f "$CONF" -N "$(hostname -s)"
-  wait_for "slurmctld answering" 20 slurm_env scontrol ping
-  wait_for "node $(hostname -s) idle" 30 node_idle
+  slurmctld -f "$CONF" 4>&-
+  slurmd -f "$CONF" -N "$(hostname -s)" 4>&-
+  # (each daemon writes its pid file a moment after its parent returns)
+  wait_for "slurmctld pid file" 10 test -s "$DIR/run/slurmctld.pid"
+  wait_for "slurmd pid file" 10 test -s "$DIR/run/slurmd.pid"
+  wait_for "slurmctld answering" 20 daemons_alive_and slurm_env scontrol ping
+  wait_for "node $(hostname -s) idle" 30 daemons_alive_and node_idle
   [ -n "$(pid_of slurmctld)" ] && [ -n "$(pid_of slurmd)" ] && [ -n "$(pid_of munged)" ] ||
     die "a daemon is not running after start (munged '$(pid_of munged)', slurmctld '$(pid_of slurmctld)', slurmd '$(pid_of slurmd)')"
+  [ -z "$KUBECONFIG_FILE" ] || register
+  # Up: from here on a failure (even a closed stdout) leaves it running.
+  trap - EXIT INT TERM
+  STARTED_BY_US=0
   say "up in $DIR in $((SECONDS - t0)) s (munged $(pid_of munged), slurmctld $(pid_of slurmctld), slurmd $(pid_of slurmd))"
   print_settings
-  [ -z "$KUBECONFIG_FILE" ] || register
-  trap - EXIT
-  STARTED_BY_US=0
+}
+
+# daemons_alive_and COMMAND...: the command's status while munged, slurmctld
+# and slurmd run; a daemon that died (a port taken, a bad config) ends up
+# at once instead of at the deadline.
+daemons_alive_and() {
+  local n
+  for n in munged slurmctld slurmd; do
+    [ -n "$(pid_of "$n")" ] || { echo "slurm.sh: $n exited during start" >&4; exit 1; }
+  done
+  "$@"
 }
 
 node_idle() { slurm_env sinfo -h -N -n "$(hostname -s)" -p cpu -o %T | grep -qx idle; }
@@ -315,6 +341,9 @@ register() {
   key_b64=$(base64 -w0 "$DIR/munge/munge.key")
   ctl_host=$(conf_value SlurmctldHost | sed 's/.*(\(.*\))/\1/')
   local manifest=$DIR/run/register.yaml
+  # it holds the key: readable by root only
+  rm -f "$manifest"
+  (umask 077; : >"$manifest")
   cat >"$manifest" <<EOF
 apiVersion: v1
 kind: Secret

@@ -89,9 +89,10 @@ cri::SandboxConfig sandbox_config(const json& pod, const std::string& uid, uint3
   if (c.namespace_.empty()) c.namespace_ = "default";
   c.attempt = attempt;
   c.host_network = at(s, "hostNetwork").is_boolean() && at(s, "hostNetwork").get<bool>();
-  // A hostNetwork pod shares the node's UTS namespace too (containerd's CRI
-  // drops both namespaces), so it keeps the node's hostname: runc refuses to
-  // set one without a private UTS namespace. As the kubelet does.
+  // A hostNetwork pod shares the node's UTS namespace too (containerd drops
+  // it with the network one) and keeps the node's hostname: runc refuses a
+  // hostname without a private UTS namespace. The Kubernetes kubelet sets
+  // none for such pods either.
   if (!c.host_network) {
     c.hostname = sget(s, "hostname");
     if (c.hostname.empty()) c.hostname = c.name;

@@ -16,8 +16,9 @@ SD2=/var/tmp/mk-e2e-slurm-fail-$$
 trap '"$SLURM_SH" down --dir "$SD" >/dev/null 2>&1; "$SLURM_SH" down --dir "$SD2" >/dev/null 2>&1; e2e_cleanup' EXIT
 
 # Two free ports in a row (SlurmctldPort, SlurmdPort), away from the default.
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
-BASE=$((20000 + ($$ % 5000) * 2))
+# (below the ephemeral ports, 32768+: a client's local port blocks a bind too)
+port_free() { ! ss -Htan exclude time-wait "sport = :$1" | grep -q .; }
+BASE=$((18000 + ($$ % 2000) * 3))
 until port_free "$BASE" && port_free $((BASE + 1)) && port_free $((BASE + 2)); do BASE=$((BASE + 3)); done
 
 expect_fail "a relative --dir is refused" "must be an absolute path" "$SLURM_SH" up --dir rel/dir
@@ -26,12 +27,35 @@ expect_fail "a bad --port-base is refused" "must be a number" "$SLURM_SH" up --d
 check "nothing was created by refused flags" test ! -e "$SD"
 
 expect_out "up" "SLURM_CONF=$SD/slurm.conf" "$SLURM_SH" up --dir "$SD" --port-base "$BASE"
-expect_out "up again says it is up" "already up in $SD" "$SLURM_SH" up --dir "$SD" --port-base "$BASE"
+# Registration with a cluster (a server on loopback): the munge key Secret
+# and the SlurmCluster `default`, on an `up` that finds Slurm already up.
+start_server
+"$SLURM_SH" up --dir "$SD" --port-base "$BASE" --kubeconfig "$KUBECONFIG" >"$E2E_DIR/up2.log" 2>&1
+expect_out "up again says it is up" "^slurm.sh: already up in $SD " cat "$E2E_DIR/up2.log"
+expect_out "and registers" "registered: Secret kube-system/slurm-munge and SlurmCluster default" cat "$E2E_DIR/up2.log"
+# field PATH...: a value of the SlurmCluster (or Secret) as JSON, by keys
+field() {
+  local what=$1; shift
+  "$BIN/mkctl" get $what -o json | /usr/bin/python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[k]
+print(v)' "$@"
+}
+check "the Secret holds the munge key" sh -c "'$BIN/mkctl' get secret -n kube-system slurm-munge -o json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"data\"][\"munge.key\"])' | base64 -d | cmp - '$SD/munge/munge.key'"
+expect_out "the SlurmCluster names slurmctld's address" "^127.0.0.1$" field "slurmcluster default" spec controller host
+expect_out "the SlurmCluster names slurmctld's port" "^$BASE$" field "slurmcluster default" spec controller port
+expect_out "the SlurmCluster's workDir is DIR/work" "^$SD/work$" field "slurmcluster default" spec workDir
+check "the registration manifest (it holds the key) is root-only" sh -c "[ \"\$(stat -c %a '$SD/run/register.yaml')\" = 600 ]"
 export SLURM_CONF=$SD/slurm.conf
 PIDS="$(cat "$SD/run/munged.pid") $(cat "$SD/run/slurmctld.pid") $(cat "$SD/run/slurmd.pid")"
 for p in $PIDS; do
   check "daemon $p names $SD in its command line" sh -c "tr '\\0' ' ' </proc/$p/cmdline | grep -qF '$SD/'"
 done
+# slurmctld's helper child (": slurmscriptd") does not name DIR; it must go with it.
+SCRIPTD=$(pgrep -P "$(cat "$SD/run/slurmctld.pid")" | head -n1)
+check "slurmctld has its slurmscriptd child" test -n "$SCRIPTD"
 expect_out "slurmctld listens on the port base" "LISTEN" ss -Hltn "sport = :$BASE"
 expect_out "the cpu partition's node is idle" "^cpu\\* +up .* idle " sinfo -h
 
@@ -43,7 +67,7 @@ expect_out "the CPU job completed with exit code 0" "JobState=COMPLETED .*ExitCo
 expect_out "the job's output is in the work directory" "^ran-on-" cat "$SD/work/slurm-$JOB.out"
 
 # A GPU job: accepted; without GPUs it pends on the placeholder node.
-GJOB=$(sbatch --parsable -p gpu --gres=gpu:1 --chdir "$SD/work" --wrap true 2>&1)
+GJOB=$(sbatch --parsable -p gpu --gres=gpu:1 --mem=1G --time=00:10:00 --chdir "$SD/work" --wrap true 2>&1)
 check "sbatch -p gpu --gres=gpu:1 is accepted" test "$GJOB" -gt 0
 if grep -q '^# gpu: real' "$SD/slurm.conf"; then
   poll 30 sh -c "scontrol show job -o $GJOB | grep -q 'JobState=COMPLETED'"
@@ -75,6 +99,7 @@ expect_out "down" "removed $SD" "$SLURM_SH" down --dir "$SD"
 for p in $PIDS; do
   check "daemon $p stopped" poll 5 sh -c "! kill -0 $p 2>/dev/null || grep -q '^State:.*Z' /proc/$p/status"
 done
+check "slurmscriptd ($SCRIPTD) stopped" poll 5 sh -c "! kill -0 $SCRIPTD 2>/dev/null || grep -q '^State:.*Z' /proc/$SCRIPTD/status"
 check "no process names $SD" poll 5 sh -c "! pgrep -af -- '$SD/' | grep -v pgrep | grep -q ."
 for p in $SLEEP_PID; do check "the job's sleep ($p) is gone" poll 5 sh -c "! kill -0 $p 2>/dev/null"; done
 check "ports free" sh -c "! ss -Hltn | grep -Eq ':($BASE|$((BASE + 1))) '"

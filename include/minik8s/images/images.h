@@ -30,8 +30,8 @@
 namespace minik8s::images {
 
 struct BuiltImage {
-  std::string name;      // short name: pause | busybox | python | python-runtime | python-ml-runtime
-                         // | slurm-submitter
+  // short name: pause | busybox | python | python-runtime | python-ml-runtime | slurm-submitter
+  std::string name;
   std::string ref;       // image reference it is imported as
   std::string archive;   // path of the OCI archive
   bool cached = false;   // true when nothing had to be rebuilt
