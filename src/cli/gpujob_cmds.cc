@@ -144,8 +144,8 @@ class GpuJobCmd {
     auto docs = api::parse_manifests(*text);
     if (!docs) return fail("error: error parsing " + src + ": " + docs.status().message());
     if (docs->size() != 1)
-      return fail("error: " + src + ": expected one GPUJob, found " +
-                  std::to_string(docs->size()) + " documents");
+      return fail("error: " + src + ": expected one GPUJob, found " + std::to_string(docs->size()) +
+                  " documents");
     Json doc = std::move((*docs)[0]);
     if (Status s = normalize_gpujob(doc); !s) return fail("error: " + src + ": " + s.message());
     bool has_source = doc["spec"].contains("source") && !doc["spec"]["source"].is_null();
@@ -160,7 +160,14 @@ class GpuJobCmd {
     if (!o_.source.empty()) {
       auto packed = pack_source(o_.source);
       if (!packed) return fail("error: " + packed.status().message());
-      if (Status s = api_.connect(); !s) return fail(server_error(s));
+      // The server judges the rest of the job (a taken name, a bad field)
+      // before up to 64 MiB travel: a dry run without the source.
+      auto dry = api_.call("POST", path("", ns) + "?dryRun=All", doc.dump());
+      if (!dry) return fail(server_error(dry.status()));
+      // This server's dry run does not look for a job of the same name.
+      if (api_.call("GET", path(n, ns)))
+        return fail(
+            server_error(already_exists("gpujobs.minik8s.io \"" + n + "\" already exists")));
       auto hash = client::upload_blob(api_.rest(), packed->bytes);
       if (!hash) return fail(server_error(hash.status()));
       doc["spec"]["source"] = {{"hash", *hash}, {"filename", packed->filename}};
@@ -239,8 +246,9 @@ class GpuJobCmd {
     if (!bytes) return fail(server_error(bytes.status()));
     std::string dir = o_.out_dir.empty() ? "./" + o_.name + "-results" : o_.out_dir;
     auto res = unpack_tar_gz(*bytes, dir);
-    if (!res) return fail("error: unpacking the result of gpujob \"" + o_.name + "\" into " + dir +
-                          ": " + res.status().message());
+    if (!res)
+      return fail("error: unpacking the result of gpujob \"" + o_.name + "\" into " + dir + ": " +
+                  res.status().message());
     for (const auto& s : res->skipped) err_ << "note: not written: " << s << "\n";
     out_ << kPrefix << "/" << o_.name << ": " << res->files.size()
          << (res->files.size() == 1 ? " file" : " files") << " written to " << dir << "\n";
@@ -286,9 +294,8 @@ class GpuJobCmd {
             for (const auto& f : api::field_at(*g, {"metadata", "finalizers"}))
               if (f.is_string()) fin += (fin.empty() ? "" : ", ") + f.get<std::string>();
           }
-          return fail("error: timed out after " +
-                      format_duration_ms(static_cast<double>(limit_ms)) + " waiting for gpujob \"" +
-                      o_.name + "\" to go" + (fin.empty() ? "" : " (finalizers: " + fin + ")"));
+          return fail("error: timed out after " + o_.timeout + " waiting for gpujob \"" + o_.name +
+                      "\" to go" + (fin.empty() ? "" : " (finalizers: " + fin + ")"));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
@@ -310,7 +317,8 @@ class GpuJobCmd {
 Status normalize_gpujob(Json& doc) {
   if (!doc.is_object()) return invalid("the document is not an object");
   if (doc.contains("kind") && doc["kind"] != "GPUJob")
-    return invalid("kind is " + doc["kind"].dump() + ", not GPUJob (mkctl apply -f takes any kind)");
+    return invalid("kind is " + doc["kind"].dump() +
+                   ", not GPUJob (mkctl apply -f takes any kind)");
   if (doc.contains("apiVersion") && doc["apiVersion"] != kApiVersion)
     return invalid("apiVersion is " + doc["apiVersion"].dump() + ", not " + kApiVersion);
   doc["kind"] = "GPUJob";
@@ -436,9 +444,9 @@ std::string describe_gpujob(const Json& job, long long now) {
       {"Created", created.empty() ? "<none>" : created + " (" + human_age(created, now) + " ago)"},
   };
   std::string hash = jstr(spec, {"source", "hash"});
-  rows.push_back({"Source", hash.empty() ? "<none>"
-                                         : hash + " (" + or_dash(jstr(spec, {"source", "filename"})) +
-                                               ")"});
+  rows.push_back({"Source", hash.empty()
+                                ? "<none>"
+                                : hash + " (" + or_dash(jstr(spec, {"source", "filename"})) + ")"});
   rows.push_back({"Build", or_none(jstr(spec, {"build"}))});
   rows.push_back({"Run", or_none(jstr(spec, {"run"}))});
   const Json& cancel = api::field_at(spec, {"cancel"});
@@ -449,25 +457,26 @@ std::string describe_gpujob(const Json& job, long long now) {
   std::vector<std::pair<std::string, std::string>> srows;
   std::string cluster = jstr(slurm, {"cluster"});
   srows.push_back({"Cluster", cluster.empty() ? "default" : cluster});
-  for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
-           {"partition", "Partition"},
-           {"nodes", "Nodes"},
-           {"ntasksPerNode", "Tasks Per Node"},
-           {"cpusPerTask", "CPUs Per Task"},
-           {"gpus", "GPUs"},
-           {"mem", "Memory"},
-           {"time", "Time Limit"},
-           {"account", "Account"},
-           {"qos", "QOS"},
-           {"output", "Output"},
-           {"error", "Error"}}) {
+  for (const auto& [key, label] :
+       std::vector<std::pair<const char*, const char*>>{{"partition", "Partition"},
+                                                        {"nodes", "Nodes"},
+                                                        {"ntasksPerNode", "Tasks Per Node"},
+                                                        {"cpusPerTask", "CPUs Per Task"},
+                                                        {"gpus", "GPUs"},
+                                                        {"mem", "Memory"},
+                                                        {"time", "Time Limit"},
+                                                        {"account", "Account"},
+                                                        {"qos", "QOS"},
+                                                        {"output", "Output"},
+                                                        {"error", "Error"}}) {
     const Json& v = api::field_at(slurm, {key});
     if (!v.is_null()) srows.push_back({label, number_or(v, v.dump())});
   }
   const Json& extra = api::field_at(slurm, {"sbatchArgs"});
   if (extra.is_array() && !extra.empty()) {
     std::string a;
-    for (const auto& x : extra) a += (a.empty() ? "" : " ") + (x.is_string() ? x.get<std::string>() : x.dump());
+    for (const auto& x : extra)
+      a += (a.empty() ? "" : " ") + (x.is_string() ? x.get<std::string>() : x.dump());
     srows.push_back({"Extra Args", a});
   }
   out += "Slurm:\n" + aligned(srows, "  ");
@@ -507,7 +516,8 @@ std::string describe_gpujob(const Json& job, long long now) {
       }
     }
     const Json& size = api::field_at(status, {"result", "size"});
-    std::string detail = size.is_number_integer() ? std::to_string(size.get<long long>()) + " bytes" : "";
+    std::string detail =
+        size.is_number_integer() ? std::to_string(size.get<long long>()) + " bytes" : "";
     if (!files.empty()) detail += (detail.empty() ? "" : ": ") + files;
     st.push_back({"Result", rhash + (detail.empty() ? "" : " (" + detail + ")")});
   } else {
@@ -537,8 +547,7 @@ std::string no_result_error(const Json& job) {
   std::string reason = jstr(job, {"status", "reason"});
   std::string tail;
   if (phase == "Failed" || phase == "Cancelled") {
-    tail = " and will have none" +
-           (reason.empty() ? std::string() : " (reason " + reason + ")") +
+    tail = " and will have none" + (reason.empty() ? std::string() : " (reason " + reason + ")") +
            ": see mkctl gpujob describe " + name;
   } else {
     tail = " yet (phase " + phase + "): it comes once the job ends";
@@ -564,13 +573,14 @@ CLI::App* add_gpujob_commands(CLI::App& app, GpuJobOptions& o) {
   submit->add_option("-f,--filename", o.file, "FILE (YAML or JSON, one GPUJob; - for stdin)")
       ->required()
       ->allow_extra_args(false);
-  submit->add_option("--source", o.source,
-                     "The program: a directory (packed as a tar.gz) or one file (.cu, .c, .sh, "
-                     ".tar.gz, .zip …) uploaded as it is")
+  submit
+      ->add_option("--source", o.source,
+                   "The program: a directory (packed as a tar.gz) or one file (.cu, .c, .sh, "
+                   ".tar.gz, .zip …) uploaded as it is")
       ->allow_extra_args(false);
   submit->callback([&o] { o.action = "submit"; });
-  auto* get = sub("get", "List GPUJobs (NAME PHASE JOBID NODE SUBMITTED DURATION AGE), or one",
-                  false);
+  auto* get =
+      sub("get", "List GPUJobs (NAME PHASE JOBID NODE SUBMITTED DURATION AGE), or one", false);
   get->alias("list");
   get->alias("ls");
   get->add_option("-o,--output", o.output, "yaml|json");
@@ -588,8 +598,8 @@ CLI::App* add_gpujob_commands(CLI::App& app, GpuJobOptions& o) {
 }
 
 int run_gpujob(const std::string& server, const std::string& ns,
-               std::chrono::milliseconds request_timeout, const GpuJobOptions& o,
-               std::istream& in, std::ostream& out, std::ostream& err) {
+               std::chrono::milliseconds request_timeout, const GpuJobOptions& o, std::istream& in,
+               std::ostream& out, std::ostream& err) {
   try {
     GpuJobCmd cmd(server, ns, request_timeout, o, in, out, err);
     return cmd.run();

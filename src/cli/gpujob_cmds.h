@@ -39,12 +39,12 @@ struct GpuJobOptions {
   // submit | get | describe | logs | download | cancel | delete
   std::string action;
   std::string name;
-  std::string file;    // submit: -f
-  std::string source;  // submit: --source DIR|FILE
-  std::string output;  // get: "" | yaml | json
-  bool follow = false;  // logs -f
-  std::string out_dir;  // download -o; "" = ./NAME-results
-  bool wait = false;    // delete --wait
+  std::string file;             // submit: -f
+  std::string source;           // submit: --source DIR|FILE
+  std::string output;           // get: "" | yaml | json
+  bool follow = false;          // logs -f
+  std::string out_dir;          // download -o; "" = ./NAME-results
+  bool wait = false;            // delete --wait
   std::string timeout = "60s";  // delete --wait
 };
 
@@ -53,8 +53,8 @@ CLI::App* add_gpujob_commands(CLI::App& app, GpuJobOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
 int run_gpujob(const std::string& server, const std::string& ns,
-               std::chrono::milliseconds request_timeout, const GpuJobOptions& o,
-               std::istream& in, std::ostream& out, std::ostream& err);
+               std::chrono::milliseconds request_timeout, const GpuJobOptions& o, std::istream& in,
+               std::ostream& out, std::ostream& err);
 
 // ---- pure parts, exposed for tests; never throw on any JSON ----
 

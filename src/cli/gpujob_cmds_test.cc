@@ -78,7 +78,10 @@ std::string entry(const std::string& name, char type, const std::string& data,
   std::snprintf(h.data() + 136, 12, "%011o", 0);
   h[156] = type;
   std::memcpy(h.data() + 157, link.data(), std::min<size_t>(100, link.size()));
-  std::memcpy(h.data() + 257, "ustar\0" "00", 8);
+  std::memcpy(h.data() + 257,
+              "ustar\0"
+              "00",
+              8);
   std::memset(h.data() + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h) sum += c;
@@ -156,8 +159,8 @@ TEST_F(GpuJobCmdsTest, GnuTarReadsOurArchivesAndWeReadGnuTars) {
   auto u = unpack_tar_gz(read(gnu), (dir_ / "back").string());
   ASSERT_TRUE(u) << u.status().message();
   std::set<std::string> got(u->files.begin(), u->files.end());
-  EXPECT_EQ(got, (std::set<std::string>{"Makefile", "data/in.txt", long_name, "matmul.cu",
-                                        "run.sh"}));
+  EXPECT_EQ(got,
+            (std::set<std::string>{"Makefile", "data/in.txt", long_name, "matmul.cu", "run.sh"}));
   EXPECT_EQ(read(dir_ / "back" / long_name), "long\n");
 }
 
@@ -196,8 +199,8 @@ TEST_F(GpuJobCmdsTest, UnpackRefusesEscapesAndDoesNotFollowSymlinks) {
 
 TEST_F(GpuJobCmdsTest, UnpackBoundsSizeAndNamesCorruption) {
   std::string zeros(4 << 20, '\0');
-  auto big = unpack_tar_gz(gzip_bytes(finish(entry("z", '0', zeros))), (dir_ / "b").string(),
-                           1 << 20);
+  auto big =
+      unpack_tar_gz(gzip_bytes(finish(entry("z", '0', zeros))), (dir_ / "b").string(), 1 << 20);
   ASSERT_FALSE(big);
   EXPECT_NE(big.status().message().find("more than 1048576 bytes (1 MiB)"), std::string::npos)
       << big.status().message();
@@ -226,8 +229,7 @@ TEST_F(GpuJobCmdsTest, PackSourceNamesAndErrors) {
   EXPECT_EQ(f->bytes, "__global__ void k() {}\n");
   auto bad = pack_source(write("my prog.cu", "x"));
   ASSERT_FALSE(bad);
-  EXPECT_NE(bad.status().message().find("the file name \"my prog.cu\" must be"),
-            std::string::npos)
+  EXPECT_NE(bad.status().message().find("the file name \"my prog.cu\" must be"), std::string::npos)
       << bad.status().message();
   tree("my src");
   auto d = pack_source((dir_ / "my src").string());
@@ -330,7 +332,8 @@ TEST(GpuJobTextTest, NotesShowTheWaitingJobAndOnRequestTheFailedBuild) {
             std::string::npos)
       << with;
   // A Pending job that already has an id (the status write after sbatch) counts as waiting.
-  Json p = Json::parse(R"([{"metadata": {"name": "p"}, "status": {"phase": "Pending", "jobId": "7"}}])");
+  Json p =
+      Json::parse(R"([{"metadata": {"name": "p"}, "status": {"phase": "Pending", "jobId": "7"}}])");
   EXPECT_NE(gpujob_notes(p, false).find("p is waiting in Slurm (Pending):\n  Job ID:       7\n"
                                         "  Submit Time:  <none>\n  Reason:       <none>\n"
                                         "  Query:        scontrol show job 7\n"),
@@ -347,7 +350,8 @@ TEST(GpuJobTextTest, DescribeShowsSpecSlurmStatusBuildLogAndConditions) {
                 "sbatchArgs": ["--exclusive", "--comment=x"]}})");
   j["status"]["conditions"] = Json::parse(
       R"([{"type": "Failed", "status": "True", "reason": "BuildFailed", "message": "exit 2"}])");
-  j["status"]["result"] = Json::parse(R"({"hash": "sha256:cd", "size": 1234, "files": ["build.log"]})");
+  j["status"]["result"] =
+      Json::parse(R"({"hash": "sha256:cd", "size": 1234, "files": ["build.log"]})");
   j["status"]["submitterPod"] = "broken-submitter";
   j["status"]["exitCode"] = 1;
   std::string d = describe_gpujob(j, at("2026-12-07T18:05:00Z"));
@@ -403,13 +407,15 @@ TEST(GpuJobTextTest, DescribeShowsSpecSlurmStatusBuildLogAndConditions) {
 }
 
 TEST(GpuJobTextTest, DownloadWithoutResultNamesThePhase) {
-  EXPECT_EQ(no_result_error(jobs()[0]),
-            "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the job ends");
+  EXPECT_EQ(
+      no_result_error(jobs()[0]),
+      "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the job ends");
   EXPECT_EQ(no_result_error(jobs()[3]),
             "error: gpujob \"broken\" has no result and will have none (reason BuildFailed): see "
             "mkctl gpujob describe broken");
-  EXPECT_EQ(no_result_error(jobs()[4]),
-            "error: gpujob \"fresh\" has no result yet (phase Pending): it comes once the job ends");
+  EXPECT_EQ(
+      no_result_error(jobs()[4]),
+      "error: gpujob \"fresh\" has no result yet (phase Pending): it comes once the job ends");
 }
 
 TEST(GpuJobTextTest, Durations) {
@@ -468,12 +474,12 @@ TEST(GpuJobArgsTest, SubcommandsFillTheOptions) {
   ASSERT_EQ(del.error, "");
   EXPECT_TRUE(del.o.wait);
   EXPECT_EQ(del.o.timeout, "2m");
-  EXPECT_NE(parse({"gj", "submit"}).error, "");          // -f required
-  EXPECT_NE(parse({"gj", "describe"}).error, "");        // NAME required
-  EXPECT_NE(parse({"gj", "download"}).error, "");        // NAME required
-  EXPECT_NE(parse({"gj", "cancel"}).error, "");          // NAME required
+  EXPECT_NE(parse({"gj", "submit"}).error, "");           // -f required
+  EXPECT_NE(parse({"gj", "describe"}).error, "");         // NAME required
+  EXPECT_NE(parse({"gj", "download"}).error, "");         // NAME required
+  EXPECT_NE(parse({"gj", "cancel"}).error, "");           // NAME required
   EXPECT_NE(parse({"gj", "frobnicate", "x"}).error, "");  // unknown subcommand
-  EXPECT_NE(parse({"gj"}).error, "");                    // a subcommand required
+  EXPECT_NE(parse({"gj"}).error, "");                     // a subcommand required
 }
 
 }  // namespace

@@ -46,7 +46,10 @@ std::string header_block(const std::string& name, char type, uint64_t size, unsi
   put_octal(p + 124, 12, size);
   put_octal(p + 136, 12, 0);  // mtime
   p[156] = type;
-  std::memcpy(p + 257, "ustar\0" "00", 8);
+  std::memcpy(p + 257,
+              "ustar\0"
+              "00",
+              8);
   // The checksum: the header's bytes with the checksum field as spaces.
   std::memset(p + 148, ' ', 8);
   unsigned sum = 0;
@@ -147,8 +150,8 @@ Status write_file(const std::string& path, const char* data, size_t n, unsigned 
 
 }  // namespace
 
-Result<std::vector<std::string>> list_tree_files(
-    const std::string& dir, const std::function<bool(const fs::path&)>& skip) {
+Result<std::vector<std::string>> list_tree_files(const std::string& dir,
+                                                 const std::function<bool(const fs::path&)>& skip) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return invalid(dir + ": no such directory");
   std::vector<std::string> names;

@@ -15,10 +15,11 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
+#include "minik8s/apiserver/code_store.h"
 #include "minik8s/cli/mkctl.h"
 #include "src/cli/pack.h"
 #include "test/fakes/eventually.h"
@@ -57,9 +58,9 @@ void set_blob_dir(Options& o, const std::string& dir) {
 class GpuJobCliTest : public testing::ApiServerFixture {
  protected:
   void configure(apiserver::ApiServerOptions& o) override {
-    blob_dir_ = std::filesystem::temp_directory_path() /
-                ("mk-gjcli-blobs-" + std::to_string(::getpid()) + "-" +
-                 std::to_string(std::random_device{}()));
+    blob_dir_ =
+        std::filesystem::temp_directory_path() / ("mk-gjcli-blobs-" + std::to_string(::getpid()) +
+                                                  "-" + std::to_string(std::random_device{}()));
     set_blob_dir(o, blob_dir_.string());
   }
   void TearDown() override {
@@ -119,12 +120,11 @@ TEST_F(GpuJobCliTest, SubmitGetDescribeCancelDelete) {
       << g.out;
 
   // Queued in Slurm: the table and the job id, submit time, reason and query.
-  ASSERT_NO_FATAL_FAILURE(set_status(
-      "matmul", {{"phase", "Queued"},
-                 {"jobId", "42"},
-                 {"submitTime", "2026-12-07T18:00:01Z"},
-                 {"reason", "Resources"},
-                 {"queryCommand", "scontrol show job 42"}}));
+  ASSERT_NO_FATAL_FAILURE(set_status("matmul", {{"phase", "Queued"},
+                                                {"jobId", "42"},
+                                                {"submitTime", "2026-12-07T18:00:01Z"},
+                                                {"reason", "Resources"},
+                                                {"queryCommand", "scontrol show job 42"}}));
   auto q = mkctl({"gj", "list"});
   ASSERT_EQ(q.rc, 0) << q.err;
   EXPECT_NE(q.out.find("\nmatmul   Queued   42      <none>"), std::string::npos) << q.out;
@@ -152,12 +152,29 @@ TEST_F(GpuJobCliTest, SubmitGetDescribeCancelDelete) {
   // Nothing to download and no submitter pod yet: one clear line each.
   auto dl = mkctl({"gj", "download", "matmul", "-o", (dir() / "r").string()});
   EXPECT_EQ(dl.rc, 1);
-  EXPECT_EQ(dl.err, "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the "
-                    "job ends\n");
+  EXPECT_EQ(dl.err,
+            "error: gpujob \"matmul\" has no result yet (phase Queued): it comes once the "
+            "job ends\n");
   auto lg = mkctl({"gj", "logs", "matmul"});
   EXPECT_EQ(lg.rc, 1);
-  EXPECT_EQ(lg.err, "error: gpujob \"matmul\" has no submitter pod (matmul-submitter not found; "
-                    "phase Queued, reason Resources)\n");
+  EXPECT_EQ(lg.err,
+            "error: gpujob \"matmul\" has no submitter pod (matmul-submitter not found; "
+            "phase Queued, reason Resources)\n");
+
+  // With a submitter pod, logs asks pods/log for its container "submitter"
+  // (here it has another one too, and no node: the server says so).
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "matmul-submitter"}}},
+              {"spec",
+               {{"containers",
+                 {{{"name", "helper"}, {"image", "busybox"}},
+                  {{"name", "submitter"}, {"image", "minik8s.io/slurm-submitter:1"}}}}}}};
+  ASSERT_EQ(post("/api/v1/namespaces/default/pods", pod).code, 201);
+  auto lp = mkctl({"gj", "logs", "matmul"});
+  EXPECT_EQ(lp.rc, 1);
+  EXPECT_NE(lp.err.find("pod matmul-submitter does not have a host assigned"), std::string::npos)
+      << lp.err;
 
   auto c = mkctl({"gj", "cancel", "matmul"});
   ASSERT_EQ(c.rc, 0) << c.err;
@@ -199,7 +216,7 @@ TEST_F(GpuJobCliTest, DeleteWaitTimesOutNamingTheFinalizer) {
   ASSERT_EQ(req("PATCH", kJobs + "/matmul", fin.dump(), "application/merge-patch+json").code, 200);
   auto r = mkctl({"gj", "delete", "matmul", "--wait", "--timeout", "300ms"});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err.rfind("error: timed out after 300.0ms waiting for gpujob \"matmul\" to go "
+  EXPECT_EQ(r.err.rfind("error: timed out after 300ms waiting for gpujob \"matmul\" to go "
                         "(finalizers: ",
                         0),
             0u)
@@ -210,11 +227,13 @@ TEST_F(GpuJobCliTest, DeleteWaitTimesOutNamingTheFinalizer) {
 }
 
 TEST_F(GpuJobCliTest, BadInputIsRefusedBeforeAnythingIsCreated) {
-  auto pod = mkctl({"gj", "submit", "-f",
-                    write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n")});
+  auto pod =
+      mkctl({"gj", "submit", "-f",
+             write("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n")});
   EXPECT_EQ(pod.rc, 1);
   EXPECT_NE(pod.err.find("kind is \"Pod\", not GPUJob"), std::string::npos) << pod.err;
-  auto two = mkctl({"gj", "submit", "-f", write("two.yaml", std::string(kJobYaml) + "---\n" + kJobYaml)});
+  auto two =
+      mkctl({"gj", "submit", "-f", write("two.yaml", std::string(kJobYaml) + "---\n" + kJobYaml)});
   EXPECT_EQ(two.rc, 1);
   EXPECT_NE(two.err.find("expected one GPUJob, found 2 documents"), std::string::npos) << two.err;
   std::string missing = (dir() / "no-such-src").string();
@@ -239,12 +258,13 @@ TEST_F(GpuJobCliTest, BadInputIsRefusedBeforeAnythingIsCreated) {
 }
 
 TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
-  if (!have_blobs()) GTEST_SKIP() << "this API server has no blob store (ApiServerOptions::blob_dir)";
+  if (!have_blobs())
+    GTEST_SKIP() << "this API server has no blob store (ApiServerOptions::blob_dir)";
   write("prog/Makefile", "all:\n\tcc -o add add.c\n");
   write("prog/add.c", "int main() { return 0; }\n");
   write("prog/.git/HEAD", "ref\n");
-  auto s = mkctl({"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source",
-                  (dir() / "prog").string()});
+  auto s = mkctl(
+      {"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source", (dir() / "prog").string()});
   ASSERT_EQ(s.rc, 0) << s.err;
   EXPECT_EQ(s.out, "gpujob.minik8s.io/matmul submitted\n");
   Json src = job("matmul")["spec"]["source"];
@@ -254,6 +274,13 @@ TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
   auto blob = req("GET", kBlobs + "/" + src["hash"].get<std::string>());
   ASSERT_EQ(blob.code, 200);
   EXPECT_EQ(blob.body, *packed);  // the deterministic archive, as packed here
+
+  // A job the server refuses (the name is taken) uploads nothing.
+  std::string other = write("other.cu", "int other;\n");
+  auto dup = mkctl({"gj", "submit", "-f", write("job.yaml", kJobYaml), "--source", other});
+  EXPECT_EQ(dup.rc, 1);
+  EXPECT_EQ(dup.err.rfind("Error from server (AlreadyExists): ", 0), 0u) << dup.err;
+  EXPECT_EQ(req("GET", kBlobs + "/" + apiserver::CodeStore::hash_of("int other;\n")).code, 404);
 
   // A single file goes as it is, under its name.
   std::string yaml2 = kJobYaml;
@@ -275,10 +302,11 @@ TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
   ASSERT_EQ(up.code, 201) << up.body;
   std::string hash = up.j()["hash"];
   ASSERT_NO_FATAL_FAILURE(set_status(
-      "matmul", {{"phase", "Completed"},
-                 {"jobId", "41"},
-                 {"exitCode", 0},
-                 {"result", {{"hash", hash}, {"size", res->size()}, {"files", {"out.txt", "sub/C.bin"}}}}}));
+      "matmul",
+      {{"phase", "Completed"},
+       {"jobId", "41"},
+       {"exitCode", 0},
+       {"result", {{"hash", hash}, {"size", res->size()}, {"files", {"out.txt", "sub/C.bin"}}}}}));
   std::string out_dir = (dir() / "results").string();
   auto dl = mkctl({"gj", "download", "matmul", "-o", out_dir});
   ASSERT_EQ(dl.rc, 0) << dl.err;

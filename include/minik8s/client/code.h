@@ -29,11 +29,4 @@ Result<std::string> download_code(RestClient& rest, const std::string& hash);
 Result<std::string> upload_blob(RestClient& rest, const std::string& bytes);
 Result<std::string> download_blob(RestClient& rest, const std::string& hash);
 
-// The same for the general blob store (docs/gpu.md "Blob store"): POST
-// /apis/minik8s.io/v1/blobs (at most 64 MiB) and GET .../blobs/<hash>, with
-// the same answers and errors as upload_code/download_code (kNotFound also
-// when the server has no blob store).
-Result<std::string> upload_blob(RestClient& rest, const std::string& bytes);
-Result<std::string> download_blob(RestClient& rest, const std::string& hash);
-
 }  // namespace minik8s::client
