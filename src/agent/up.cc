@@ -93,6 +93,7 @@ int run_up(int argc, char** argv) {
                         image_cache, gateway_listen;
   std::string log_level = "info";
   std::string scheduler_policy = "least-allocated";
+  std::string gpus;
   app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
       ->required();
   app.add_option("--listen", listen, "API server HOST:PORT");
@@ -105,6 +106,7 @@ int run_up(int argc, char** argv) {
   app.add_option("--image-cache", image_cache,
                  "directory for built offline images (default DIR/images)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
+  app.add_option("--gpus", gpus, "the agent's --gpus: auto (default), 0 or N");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -209,6 +211,10 @@ int run_up(int argc, char** argv) {
   if (!node_ip.empty()) {
     agent_args.push_back("--node-ip");
     agent_args.push_back(node_ip);
+  }
+  if (!gpus.empty()) {
+    agent_args.push_back("--gpus");
+    agent_args.push_back(gpus);
   }
   agent = spawn_self(agent_args);
   if (agent < 0) return shutdown(1);

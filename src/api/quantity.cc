@@ -157,4 +157,9 @@ std::string Quantity::to_string() const {
   return sign + std::to_string(v) + kDec[k];
 }
 
+bool is_extended_resource_name(const std::string& name) {
+  if (name.find('/') == std::string::npos || name.find("kubernetes.io/") != std::string::npos) return false;
+  return name.rfind("requests.", 0) != 0;
+}
+
 }  // namespace minik8s::api

@@ -364,6 +364,32 @@ TEST(ValidationTest, PodSpecErrors) {
                         "must be a standard resource"))
       << dump(errs);
 
+  // Extended resources: whole numbers, requests == limits, a limit required.
+  errs = check(t, pod_with(R"({"containers":[
+    {"name":"a","image":"x","resources":{"limits":{"nvidia.com/gpu":"500m"}}},
+    {"name":"b","image":"x","resources":{"limits":{"nvidia.com/gpu":"2"},"requests":{"nvidia.com/gpu":"1"}}},
+    {"name":"c","image":"x","resources":{"requests":{"example.com/foo":"1"}}},
+    {"name":"d","image":"x","resources":{"limits":{"nvidia.com/gpu":1.5}}}]})"));
+  EXPECT_TRUE(has_error(errs, "spec.containers[0].resources.limits[nvidia.com/gpu]",
+                        "Invalid value: \"500m\": must be an integer"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[1].resources.requests[nvidia.com/gpu]",
+                        "Invalid value: \"1\": must be equal to nvidia.com/gpu limit of 2"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[2].resources.limits",
+                        "Required value: Limit must be set for non overcommitable resources"))
+      << dump(errs);
+  EXPECT_TRUE(has_error(errs, "spec.containers[3].resources.limits[nvidia.com/gpu]", "must be an integer"))
+      << dump(errs);
+  // A lone limit is defaulted into requests and fits; cpu may still be overcommitted.
+  errs = check(t, pod_with(R"({"containers":[{"name":"a","image":"x","resources":{
+    "limits":{"nvidia.com/gpu":"2","cpu":"2"},"requests":{"cpu":"1"}}}]})"));
+  EXPECT_EQ(dump(errs), "");
+  errs = check(t, pod_with(R"({"containers":[{"name":"a","image":"x","resources":{
+    "limits":{"nvidia.com/gpu":"1","kubernetes.io/whatever":"1500m"},
+    "requests":{"nvidia.com/gpu":"1","kubernetes.io/whatever":"1"}}}]})"));
+  EXPECT_EQ(dump(errs), "");
+
   errs = check(
       t, pod_with(R"({"restartPolicy":"Sometimes","containers":[{"name":"a","image":"x"}]})"));
   EXPECT_TRUE(has_error(

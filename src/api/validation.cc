@@ -424,10 +424,27 @@ void validate_resources(const Json& res, const std::string& path, FieldErrors& e
         errs.push_back({kp, invalid(it.value(), "must be greater than or equal to 0")});
         continue;
       }
+      // Extended resources (nvidia.com/gpu, …) come in whole units and are
+      // never overcommitted: requests == limits (defaulting copies a lone
+      // limit into requests; a lone request is an error), as in Kubernetes.
+      const bool extended = is_extended_resource_name(it.key());
+      if (extended && q->milli_value() % 1000 != 0) {
+        errs.push_back({kp, invalid(it.value(), "must be an integer")});
+        continue;
+      }
       if (std::string(which) == "limits") {
         limits[it.key()] = q->milli_value();
-      } else if (auto l = limits.find(it.key());
-                 l != limits.end() && q->milli_value() > l->second) {
+        continue;
+      }
+      auto l = limits.find(it.key());
+      if (extended && l == limits.end()) {
+        if (!has(get(res, "limits"), it.key().c_str())) {
+          errs.push_back({at(path, "limits"), "Required value: Limit must be set for non overcommitable resources"});
+        }
+      } else if (extended && q->milli_value() != l->second) {
+        errs.push_back({kp, invalid(it.value(), "must be equal to " + it.key() + " limit of " +
+                                                    Quantity::from_milli(l->second).to_string())});
+      } else if (l != limits.end() && q->milli_value() > l->second) {
         errs.push_back(
             {kp, invalid(it.value(), "must be less than or equal to " + it.key() + " limit of " +
                                          Quantity::from_milli(l->second).to_string())});

@@ -35,7 +35,8 @@ class ExecRunner : public CommandRunner {
   Result<std::string> run(const std::vector<std::string>& argv) override {
     if (argv.empty()) return invalid("empty command");
     int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return internal_error(std::string("pipe: ") + std::strerror(errno));
+    if (pipe2(out, O_CLOEXEC) != 0)
+      return internal_error(std::string("pipe: ") + std::strerror(errno));
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -46,6 +47,9 @@ class ExecRunner : public CommandRunner {
       return internal_error(std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
+      sigset_t none;  // the agent blocks its stop signals; the program should not inherit that
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
       dup2(out[1], 1);
       int devnull = open("/dev/null", O_RDWR);
       if (devnull >= 0) {
@@ -61,7 +65,8 @@ class ExecRunner : public CommandRunner {
     bool timed_out = false;
     char buf[4096];
     for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
         timed_out = true;
         break;
@@ -83,7 +88,8 @@ class ExecRunner : public CommandRunner {
     if (timed_out) return Status(Code::kTimeout, argv[0] + " did not finish in time");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
       int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return internal_error(argv[0] + (code == 127 ? " could not be run" : " exited " + std::to_string(code)));
+      return internal_error(
+          argv[0] + (code == 127 ? " could not be run" : " exited " + std::to_string(code)));
     }
     return text;
   }
@@ -114,7 +120,9 @@ std::vector<std::string> glob_paths(const std::string& pattern) {
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
@@ -166,7 +174,8 @@ std::vector<GpuDevice> parse_nvidia_smi_list(const std::string& text) {
   return out;
 }
 
-GpuProbe::GpuProbe(std::string root, CommandRunner& runner) : root_(std::move(root)), runner_(runner) {
+GpuProbe::GpuProbe(std::string root, CommandRunner& runner)
+    : root_(std::move(root)), runner_(runner) {
   while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
   if (root_ == "/") root_.clear();
 }
@@ -217,13 +226,15 @@ std::vector<GpuDevice> GpuProbe::devices() {
     d.index = d.minor;
     out.push_back(std::move(d));
   }
-  std::sort(out.begin(), out.end(), [](const GpuDevice& a, const GpuDevice& b) { return a.minor < b.minor; });
+  std::sort(out.begin(), out.end(),
+            [](const GpuDevice& a, const GpuDevice& b) { return a.minor < b.minor; });
   return out;
 }
 
 GpuHostFiles GpuProbe::host_files() {
   GpuHostFiles f;
-  for (const char* dev : {"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}) {
+  for (const char* dev :
+       {"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools", "/dev/nvidia-modeset"}) {
     if (exists(path(dev))) f.control_devices.push_back(dev);
   }
   std::set<std::string> names;
@@ -254,7 +265,8 @@ int64_t pod_gpu_count(const Json& pod) {
   return std::max(sum, init_max);
 }
 
-std::vector<int> gpu_slice(const Json& pod, const std::string& name, const std::vector<int>& pod_gpus) {
+std::vector<int> gpu_slice(const Json& pod, const std::string& name,
+                           const std::vector<int>& pod_gpus) {
   const Json& spec = field(pod, "spec");
   auto take = [&](size_t offset, int64_t n) -> std::vector<int> {
     if (n <= 0 || offset + static_cast<size_t>(n) > pod_gpus.size()) return {};
@@ -273,7 +285,8 @@ std::vector<int> gpu_slice(const Json& pod, const std::string& name, const std::
   return {};
 }
 
-GpuContainerConfig gpu_container_config(const std::vector<GpuDevice>& gpus, const GpuHostFiles& files) {
+GpuContainerConfig gpu_container_config(const std::vector<GpuDevice>& gpus,
+                                        const GpuHostFiles& files) {
   GpuContainerConfig out;
   if (gpus.empty()) return out;
   std::vector<int> indices;
@@ -284,9 +297,11 @@ GpuContainerConfig gpu_container_config(const std::vector<GpuDevice>& gpus, cons
   }
   for (const auto& d : files.control_devices) out.devices.push_back({d, d, "rwm"});
   for (const auto& lib : files.libraries) {
-    out.mounts.push_back({"/usr/lib/x86_64-linux-gnu/" + lib.substr(lib.rfind('/') + 1), lib, true});
+    out.mounts.push_back(
+        {"/usr/lib/x86_64-linux-gnu/" + lib.substr(lib.rfind('/') + 1), lib, true});
   }
-  if (!files.nvidia_smi.empty()) out.mounts.push_back({"/usr/bin/nvidia-smi", files.nvidia_smi, true});
+  if (!files.nvidia_smi.empty())
+    out.mounts.push_back({"/usr/bin/nvidia-smi", files.nvidia_smi, true});
   out.envs.push_back({"NVIDIA_VISIBLE_DEVICES", format_gpu_indices(indices)});
   return out;
 }
@@ -303,11 +318,13 @@ std::string format_gpu_indices(const std::vector<int>& indices) {
 Result<std::vector<int>> parse_gpu_indices(const std::string& text) {
   std::vector<int> out;
   if (text.empty()) return out;
-  if (text.back() == ',') return invalid("GPU indices \"" + text + "\": expected comma-separated numbers");
+  if (text.back() == ',')
+    return invalid("GPU indices \"" + text + "\": expected comma-separated numbers");
   std::istringstream in(text);
   std::string part;
   while (std::getline(in, part, ',')) {
-    if (part.empty() || part.size() > 6 || part.find_first_not_of("0123456789") != std::string::npos) {
+    if (part.empty() || part.size() > 6 ||
+        part.find_first_not_of("0123456789") != std::string::npos) {
       return invalid("GPU indices \"" + text + "\": expected comma-separated numbers");
     }
     out.push_back(std::stoi(part));
@@ -340,10 +357,10 @@ Result<std::vector<int>> GpuAllocator::allocate(const std::string& pod_uid, int6
   }
   if (!mine.empty()) return mine;
   if (static_cast<int64_t>(free.size()) < count) {
-    return Status(Code::kUnavailable,
-                  std::string("Node didn't have enough resource: ") + kGpuResource + ", requested: " +
-                      std::to_string(count) + ", used: " + std::to_string(owner_.size()) +
-                      ", capacity: " + std::to_string(devices_.size()));
+    return Status(Code::kUnavailable, std::string("Node didn't have enough resource: ") +
+                                          kGpuResource + ", requested: " + std::to_string(count) +
+                                          ", used: " + std::to_string(owner_.size()) +
+                                          ", capacity: " + std::to_string(devices_.size()));
   }
   free.resize(static_cast<size_t>(count));
   for (int i : free) owner_[i] = pod_uid;
@@ -369,7 +386,8 @@ void GpuAllocator::release(const std::string& pod_uid) {
 void GpuAllocator::restore(const std::string& pod_uid, const std::vector<int>& indices) {
   std::lock_guard l(mu_);
   for (int i : indices) {
-    bool known = std::any_of(devices_.begin(), devices_.end(), [&](const GpuDevice& d) { return d.index == i; });
+    bool known = std::any_of(devices_.begin(), devices_.end(),
+                             [&](const GpuDevice& d) { return d.index == i; });
     if (known && !owner_.count(i)) owner_[i] = pod_uid;
   }
 }

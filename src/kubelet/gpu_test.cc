@@ -31,8 +31,9 @@ class FakeRunner : public CommandRunner {
 class GpuProbeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("mk-gpu-test-" + std::to_string(getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() /
+            ("mk-gpu-test-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -80,7 +81,8 @@ TEST(NvidiaSmi, ParsesListOutput) {
       "GPU 7: NVIDIA A100-SXM4-40GB\r\n"
       "No devices were found\n");
   ASSERT_EQ(d.size(), 3u);
-  EXPECT_EQ(d[0], (GpuDevice{0, 0, "NVIDIA H100 80GB HBM3", "GPU-5f1c2a3b-0000-1111-2222-333344445555"}));
+  EXPECT_EQ(d[0],
+            (GpuDevice{0, 0, "NVIDIA H100 80GB HBM3", "GPU-5f1c2a3b-0000-1111-2222-333344445555"}));
   EXPECT_EQ(d[1], (GpuDevice{1, 1, "Tesla T4", "GPU-b2"}));
   EXPECT_EQ(d[2], (GpuDevice{7, 7, "NVIDIA A100-SXM4-40GB", ""}));
   EXPECT_TRUE(parse_nvidia_smi_list("No devices were found\n").empty());
@@ -118,7 +120,8 @@ TEST_F(GpuProbeTest, NvidiaSmiWinsAndMinorsComeFromTheDriver) {
   // The driver numbers the device nodes the other way round.
   file("proc/driver/nvidia/gpus/0000:3b:00.0/information",
        "Model: \t\t NVIDIA H100\nIRQ:   \t\t 100\nGPU UUID: \t GPU-aaa\nDevice Minor: \t 1\n");
-  file("proc/driver/nvidia/gpus/0000:86:00.0/information", "GPU UUID: \t GPU-bbb\nDevice Minor: \t 0\n");
+  file("proc/driver/nvidia/gpus/0000:86:00.0/information",
+       "GPU UUID: \t GPU-bbb\nDevice Minor: \t 0\n");
   GpuProbe probe(root_.string(), runner_);
   auto d = probe.devices();
   ASSERT_EQ(d.size(), 2u);
@@ -130,8 +133,8 @@ TEST_F(GpuProbeTest, HostFilesAndTheExactContainerConfig) {
   driver_tree();
   GpuProbe probe(root_.string(), runner_);
   GpuHostFiles f = probe.host_files();
-  EXPECT_EQ(f.control_devices,
-            (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"}));
+  EXPECT_EQ(f.control_devices, (std::vector<std::string>{"/dev/nvidiactl", "/dev/nvidia-uvm",
+                                                         "/dev/nvidia-uvm-tools"}));
   EXPECT_EQ(f.libraries, (std::vector<std::string>{
                              "/usr/lib/x86_64-linux-gnu/libcuda.so",
                              "/usr/lib/x86_64-linux-gnu/libcuda.so.1",
@@ -144,7 +147,9 @@ TEST_F(GpuProbeTest, HostFilesAndTheExactContainerConfig) {
 
   GpuContainerConfig cc = gpu_container_config({GpuDevice{1, 1, "", ""}}, f);
   ASSERT_EQ(cc.devices.size(), 4u);
-  auto dev = [](const cri::Device& d) { return d.container_path + "|" + d.host_path + "|" + d.permissions; };
+  auto dev = [](const cri::Device& d) {
+    return d.container_path + "|" + d.host_path + "|" + d.permissions;
+  };
   EXPECT_EQ(dev(cc.devices[0]), "/dev/nvidia1|/dev/nvidia1|rwm");
   EXPECT_EQ(dev(cc.devices[1]), "/dev/nvidiactl|/dev/nvidiactl|rwm");
   EXPECT_EQ(dev(cc.devices[2]), "/dev/nvidia-uvm|/dev/nvidia-uvm|rwm");
@@ -153,18 +158,20 @@ TEST_F(GpuProbeTest, HostFilesAndTheExactContainerConfig) {
   for (const auto& m : cc.mounts) {
     mounts.push_back(m.container_path + "<-" + m.host_path + (m.readonly ? " ro" : " rw"));
   }
-  EXPECT_EQ(mounts, (std::vector<std::string>{
-                        "/usr/lib/x86_64-linux-gnu/libcuda.so<-/usr/lib/x86_64-linux-gnu/libcuda.so ro",
-                        "/usr/lib/x86_64-linux-gnu/libcuda.so.1<-/usr/lib/x86_64-linux-gnu/libcuda.so.1 ro",
-                        "/usr/lib/x86_64-linux-gnu/libcuda.so.535.104.05<-"
-                        "/usr/lib/x86_64-linux-gnu/libcuda.so.535.104.05 ro",
-                        "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1<-/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 ro",
-                        "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.104.05<-"
-                        "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.104.05 ro",
-                        "/usr/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so.1<-"
-                        "/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.1 ro",
-                        "/usr/bin/nvidia-smi<-/usr/bin/nvidia-smi ro",
-                    }));
+  EXPECT_EQ(mounts,
+            (std::vector<std::string>{
+                "/usr/lib/x86_64-linux-gnu/libcuda.so<-/usr/lib/x86_64-linux-gnu/libcuda.so ro",
+                "/usr/lib/x86_64-linux-gnu/libcuda.so.1<-/usr/lib/x86_64-linux-gnu/libcuda.so.1 ro",
+                "/usr/lib/x86_64-linux-gnu/libcuda.so.535.104.05<-"
+                "/usr/lib/x86_64-linux-gnu/libcuda.so.535.104.05 ro",
+                "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1<-/usr/lib/x86_64-linux-gnu/"
+                "libnvidia-ml.so.1 ro",
+                "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.104.05<-"
+                "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.535.104.05 ro",
+                "/usr/lib/x86_64-linux-gnu/libnvidia-ptxjitcompiler.so.1<-"
+                "/usr/local/nvidia/lib64/libnvidia-ptxjitcompiler.so.1 ro",
+                "/usr/bin/nvidia-smi<-/usr/bin/nvidia-smi ro",
+            }));
   ASSERT_EQ(cc.envs.size(), 1u);
   EXPECT_EQ(cc.envs[0].key, "NVIDIA_VISIBLE_DEVICES");
   EXPECT_EQ(cc.envs[0].value, "1");

@@ -48,7 +48,14 @@ Resources container_requests(const Json& c, bool non_zero) {
   Resources r;
   r.cpu_milli = pick("cpu", true, kDefaultMilliCpu);
   r.memory = pick("memory", false, kDefaultMemory);
-  r.gpu = pick(kGpuResource, false, 0);
+  for (const Json* m : {&req, &lim}) {
+    if (!m->is_object()) continue;
+    for (auto it = m->begin(); it != m->end(); ++it) {
+      if (!api::is_extended_resource_name(it.key()) || r.extended.count(it.key())) continue;
+      int64_t n = pick(it.key().c_str(), false, 0);
+      if (n > 0) r.extended[it.key()] = n;
+    }
+  }
   return r;
 }
 
@@ -60,7 +67,7 @@ Resources requests(const Json& pod, bool non_zero) {
     Resources r = container_requests(c, non_zero);
     sum.cpu_milli = std::max(sum.cpu_milli, r.cpu_milli);
     sum.memory = std::max(sum.memory, r.memory);
-    sum.gpu = std::max(sum.gpu, r.gpu);
+    for (const auto& [name, n] : r.extended) sum.extended[name] = std::max(sum.ext(name), n);
   }
   const Json& overhead = field(spec, "overhead");
   sum.cpu_milli += quantity(field(overhead, "cpu"), true);
@@ -104,7 +111,13 @@ Resources node_allocatable(const Json& node) {
   Resources r;
   r.cpu_milli = quantity(field(alloc, "cpu"), true);
   r.memory = quantity(field(alloc, "memory"), false);
-  r.gpu = quantity(field(alloc, kGpuResource), false);
+  if (alloc.is_object()) {
+    for (auto it = alloc.begin(); it != alloc.end(); ++it) {
+      if (!api::is_extended_resource_name(it.key())) continue;
+      int64_t n = quantity(it.value(), false);
+      if (n > 0) r.extended[it.key()] = n;
+    }
+  }
   r.pods = field(alloc, "pods").is_null() ? 110 : quantity(field(alloc, "pods"), false);
   return r;
 }
@@ -181,8 +194,13 @@ namespace {
 Resources& subtract(Resources& a, const Resources& b) {
   a.cpu_milli -= b.cpu_milli;
   a.memory -= b.memory;
-  a.gpu -= b.gpu;
   a.pods -= b.pods;
+  for (const auto& [name, n] : b.extended) {
+    auto it = a.extended.find(name);
+    if (it == a.extended.end()) continue;
+    it->second -= n;
+    if (it->second == 0) a.extended.erase(it);
+  }
   return a;
 }
 
@@ -423,8 +441,9 @@ class ResourcesFitFilter : public FilterPlugin {
       st.reasons.push_back("Insufficient cpu");
     }
     if (want.memory > 0 && want.memory > alloc.memory - used.memory) st.reasons.push_back("Insufficient memory");
-    if (want.gpu > 0 && want.gpu > alloc.gpu - used.gpu) {
-      st.reasons.push_back(std::string("Insufficient ") + kGpuResource);
+    // Extended resources (nvidia.com/gpu, …): a node that lists none has 0.
+    for (const auto& [name, n] : want.extended) {
+      if (n > 0 && n > alloc.ext(name) - used.ext(name)) st.reasons.push_back("Insufficient " + name);
     }
     return st;
   }

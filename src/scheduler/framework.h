@@ -35,29 +35,38 @@ using ObjectPtr = std::shared_ptr<const api::Json>;
 inline constexpr const char* kGpuResource = "nvidia.com/gpu";
 inline constexpr const char* kHostnameLabel = "kubernetes.io/hostname";
 
-// Requests of one pod (or the sum over pods). cpu in millicores, memory in bytes.
+// Requests of one pod (or the sum over pods). cpu in millicores, memory in
+// bytes, extended resources (api::is_extended_resource_name, e.g.
+// nvidia.com/gpu) in whole units by name — empty for most pods, so the
+// common case costs no allocation.
 struct Resources {
   int64_t cpu_milli = 0;
   int64_t memory = 0;
-  int64_t gpu = 0;
   int64_t pods = 0;
+  std::map<std::string, int64_t> extended;
   Resources& operator+=(const Resources& o) {
     cpu_milli += o.cpu_milli;
     memory += o.memory;
-    gpu += o.gpu;
     pods += o.pods;
+    for (const auto& [name, n] : o.extended) extended[name] += n;
     return *this;
+  }
+  int64_t ext(const std::string& name) const {
+    auto it = extended.find(name);
+    return it == extended.end() ? 0 : it->second;
   }
 };
 
 // sum(containers) then max with each init container, plus spec.overhead;
-// requests default to limits when only limits are given. pods = 1.
+// requests default to limits when only limits are given (for extended
+// resources the API makes them equal). pods = 1.
 Resources pod_requests(const api::Json& pod);
 // Like pod_requests, but a container without a cpu/memory request counts as
 // 100m / 200Mi (kube-scheduler's non-zero defaults), so that least-allocated
 // spreads pods that request nothing.
 Resources pod_requests_non_zero(const api::Json& pod);
-// status.allocatable (falling back to status.capacity); pods default 110.
+// status.allocatable (falling back to status.capacity); pods default 110;
+// every extended resource the node lists (a node without one has 0).
 Resources node_allocatable(const api::Json& node);
 
 struct HostPort {

@@ -61,7 +61,8 @@ TEST(Requests, SumsContainersMaxesInitContainersAndDefaultsToLimits) {
   Resources r = pod_requests(p);
   EXPECT_EQ(r.cpu_milli, 2010);
   EXPECT_EQ(r.memory, (64 << 20) + (1LL << 30));
-  EXPECT_EQ(r.gpu, 1);
+  EXPECT_EQ(r.ext("nvidia.com/gpu"), 1);
+  EXPECT_EQ(r.extended.size(), 1u);
   EXPECT_EQ(r.pods, 1);
   Resources z = pod_requests_non_zero(pod("x"));
   EXPECT_EQ(z.cpu_milli, 100);
@@ -244,6 +245,53 @@ TEST(ResourcesFitFilter, CountsBoundNonTerminatedPods) {
   full["status"]["allocatable"]["pods"] = "1";
   auto s2 = snapshot({full}, {bound(pod("y"), "c")});
   EXPECT_EQ(reasons(*f, pod("p"), s2, "c"), std::vector<std::string>{"Too many pods"});
+}
+
+// Extended resources (any name with a domain outside kubernetes.io) fit like
+// Kubernetes': whole units, summed over the node's pods against its
+// allocatable; a node that does not list one has none.
+TEST(ResourcesFitFilter, ExtendedResourcesFitLikeKubernetes) {
+  Json gpu_node = node("gpu", "8", "16Gi");
+  gpu_node["status"]["allocatable"]["nvidia.com/gpu"] = "2";
+  gpu_node["status"]["allocatable"]["example.com/dongle"] = "1";
+  auto with = [](Json p, const std::string& name, const std::string& n, const char* where = "limits") {
+    p["spec"]["containers"][0]["resources"][where][name] = n;
+    return p;
+  };
+  Json one = with(pod("one"), "nvidia.com/gpu", "1");
+  // Two pods on it already use 1 + 0 GPUs (a finished one does not count).
+  Json done = bound(with(pod("done"), "nvidia.com/gpu", "2"), "gpu");
+  done["status"]["phase"] = "Failed";
+  auto s = snapshot({gpu_node, node("cpu", "8", "16Gi")},
+                    {bound(with(pod("held"), "nvidia.com/gpu", "1"), "gpu"), bound(pod("plain", "1"), "gpu"), done});
+  auto f = make_resources_fit_filter();
+  EXPECT_EQ(s.find("gpu")->allocatable.ext("nvidia.com/gpu"), 2);
+  EXPECT_EQ(s.find("gpu")->requested.ext("nvidia.com/gpu"), 1);
+  EXPECT_TRUE(f->filter(one, *s.find("gpu"), s).fits());
+  EXPECT_EQ(reasons(*f, one, s, "cpu"), std::vector<std::string>{"Insufficient nvidia.com/gpu"});
+  EXPECT_EQ(reasons(*f, with(pod("two"), "nvidia.com/gpu", "2"), s, "gpu"),
+            std::vector<std::string>{"Insufficient nvidia.com/gpu"});
+  // Requests count as well as limits; any domain is an extended resource.
+  EXPECT_TRUE(f->filter(with(pod("d"), "example.com/dongle", "1", "requests"), *s.find("gpu"), s).fits());
+  EXPECT_EQ(reasons(*f, with(pod("d2"), "example.com/dongle", "2"), s, "gpu"),
+            std::vector<std::string>{"Insufficient example.com/dongle"});
+  Json both = with(with(pod("b", "9"), "nvidia.com/gpu", "3"), "example.com/dongle", "2");
+  EXPECT_EQ(reasons(*f, both, s, "gpu"),
+            (std::vector<std::string>{"Insufficient cpu", "Insufficient example.com/dongle", "Insufficient nvidia.com/gpu"}));
+  // Init containers: the largest one against the sum of the regular ones.
+  Json init = with(pod("i"), "nvidia.com/gpu", "1");
+  init["spec"]["initContainers"] = Json::parse(R"([{"name":"prep","resources":{"limits":{"nvidia.com/gpu":"2"}}}])");
+  EXPECT_EQ(pod_requests(init).ext("nvidia.com/gpu"), 2);
+  // Removing a pod gives its units back.
+  NodeInfo& gi = *s.find("gpu");
+  auto info = PodInfo::make(gi.pods[0]);
+  ASSERT_TRUE(gi.remove_pod(*info));
+  EXPECT_EQ(gi.requested.ext("nvidia.com/gpu"), 0);
+  EXPECT_TRUE(f->filter(with(pod("two"), "nvidia.com/gpu", "2"), gi, s).fits());
+  // Not extended: kubernetes.io names, quota names, plain names.
+  for (const char* name : {"kubernetes.io/whatever", "requests.nvidia.com/gpu", "hugepages-2Mi", "ephemeral-storage"}) {
+    EXPECT_TRUE(pod_requests(with(pod("x"), name, "5")).extended.empty()) << name;
+  }
 }
 
 TEST(NodeAffinityFilter, NodeSelectorAndMatchExpressions) {

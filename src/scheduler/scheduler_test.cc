@@ -224,6 +224,54 @@ TEST_F(SchedulerCacheTest, FailedBindingForgetsTheAssumptionAndRetries) {
   EXPECT_EQ(msg, "0/1 nodes are available: 1 Too many pods.");
 }
 
+// A pod asking for nvidia.com/gpu lands only on a node that has a free one;
+// one asking for more than any node has stays Pending with kube-scheduler's
+// message.
+TEST_F(SchedulerCacheTest, GpuPodsLandOnlyWhereGpusAreFree) {
+  Json gpu = node("gpu-node");
+  gpu["status"]["capacity"]["nvidia.com/gpu"] = "1";
+  gpu["status"]["allocatable"]["nvidia.com/gpu"] = "1";
+  for (auto n : {"a-cpu", "z-cpu"}) ASSERT_NO_FATAL_FAILURE(add_node(node(n)));
+  ASSERT_NO_FATAL_FAILURE(add_node(gpu));
+  start();
+  auto gpu_pod = [&](const std::string& name, const std::string& n) {
+    Json p = pod(name);
+    p["spec"]["containers"][0]["resources"]["limits"] = {{"nvidia.com/gpu", n}};
+    ASSERT_TRUE(local_.client().create(pods(), p).is_ok());
+  };
+  auto node_of = [&](const std::string& name) {
+    auto p = local_.client().get(pods(), "default", name);
+    return p ? (*p)["spec"].value("nodeName", "") : std::string();
+  };
+  auto unschedulable = [&](const std::string& name) {
+    auto p = local_.client().get(pods(), "default", name);
+    if (!p) return std::string();
+    for (const auto& c : (*p)["status"].value("conditions", Json::array())) {
+      if (c.value("type", "") == "PodScheduled" && c.value("reason", "") == "Unschedulable") {
+        return c.value("message", "");
+      }
+    }
+    return std::string();
+  };
+  ASSERT_NO_FATAL_FAILURE(gpu_pod("g1", "1"));
+  ASSERT_TRUE(eventually([&] { return !node_of("g1").empty(); }));
+  EXPECT_EQ(node_of("g1"), "gpu-node");
+  // The only GPU is taken: the next one waits, and so does one asking for two.
+  ASSERT_NO_FATAL_FAILURE(gpu_pod("g2", "1"));
+  ASSERT_NO_FATAL_FAILURE(gpu_pod("big", "2"));
+  ASSERT_TRUE(eventually([&] { return !unschedulable("g2").empty() && !unschedulable("big").empty(); }));
+  EXPECT_EQ(unschedulable("g2"), "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+  EXPECT_EQ(unschedulable("big"), "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+  // Plain pods still go anywhere.
+  ASSERT_NO_FATAL_FAILURE(add_pod("plain"));
+  ASSERT_TRUE(eventually([&] { return !node_of("plain").empty(); }));
+  // g1 goes away: g2 gets the GPU, big still does not fit.
+  Json now = {{"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"gracePeriodSeconds", 0}};
+  ASSERT_TRUE(local_.client().remove(pods(), "default", "g1", &now).is_ok());
+  ASSERT_TRUE(eventually([&] { return node_of("g2") == "gpu-node"; }));
+  EXPECT_EQ(node_of("big"), "");
+}
+
 // Node health reaches the snapshot: a node that is Ready=Unknown (its Lease
 // expired) gets nothing new, nor one carrying the unreachable NoSchedule
 // taint; pods pinned to them stay Pending with the reason, and are bound

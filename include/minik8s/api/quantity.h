@@ -26,4 +26,10 @@ class Quantity {
   bool binary_ = false;  // printed with binary suffixes when exact
 };
 
+// Kubernetes' IsExtendedResourceName: a name with a domain ("nvidia.com/gpu",
+// "example.com/foo") outside kubernetes.io and not a quota "requests.*"
+// name. Extended resources are whole numbers, never overcommitted
+// (requests == limits), and fit on nodes like cpu and memory.
+bool is_extended_resource_name(const std::string& name);
+
 }  // namespace minik8s::api

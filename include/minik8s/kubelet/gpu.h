@@ -102,7 +102,8 @@ int64_t container_gpu_count(const api::Json& container);
 // The slice of the pod's GPUs (pod_gpus, in allocation order) that container
 // `name` gets: see the header comment. Empty when it asks for none or the
 // pod's set is too small (never overlapping another container's slice).
-std::vector<int> gpu_slice(const api::Json& pod, const std::string& name, const std::vector<int>& pod_gpus);
+std::vector<int> gpu_slice(const api::Json& pod, const std::string& name,
+                           const std::vector<int>& pod_gpus);
 
 // The CRI additions for a container given GPUs: a Device (rwm) per
 // /dev/nvidia<minor> of its GPUs then the control devices; read-only mounts
@@ -115,7 +116,8 @@ struct GpuContainerConfig {
   std::vector<cri::Mount> mounts;
   std::vector<cri::KeyValue> envs;
 };
-GpuContainerConfig gpu_container_config(const std::vector<GpuDevice>& gpus, const GpuHostFiles& files);
+GpuContainerConfig gpu_container_config(const std::vector<GpuDevice>& gpus,
+                                        const GpuHostFiles& files);
 
 std::string format_gpu_indices(const std::vector<int>& indices);  // "0,2"
 // "0,2" → {0, 2}; an error for anything else.

@@ -154,6 +154,10 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
   cc.resources.cpu_shares = 512;
   cc.resources.memory_limit_bytes = 64 << 20;
   cc.resources.oom_score_adj = -998;  // clamped to 0, or runc would fail here
+  // A device the runtime's default allow-list lacks (fuse, 10:229), under
+  // another name, as the kubelet passes /dev/nvidia<N> (docs/gpu.md).
+  const bool fuse = fs::exists("/dev/fuse");
+  if (fuse) cc.devices = {{"/dev/mk-e2e-fuse", "/dev/fuse", "rw"}};
   auto cid = rt_->create_container(*sb, cc, sc);
   ASSERT_TRUE(cid.is_ok()) << cid.status().to_string();
   Status st = rt_->start_container(*cid);
@@ -184,6 +188,13 @@ TEST_F(CriContainerdE2E, SandboxContainerExecStatsStopRemove) {
       10);
   ASSERT_TRUE(lim.is_ok());
   EXPECT_EQ(lim->stdout_, "67108864\n50000\n512\n0\n") << lim->stderr_;
+  if (fuse) {
+    auto dev = rt_->exec_sync(
+        *cid, {"sh", "-c", "test -c /dev/mk-e2e-fuse && grep -x 'c 10:229 rw' /sys/fs/cgroup/devices/devices.list"},
+        10);
+    ASSERT_TRUE(dev.is_ok());
+    EXPECT_EQ(dev->exit_code, 0) << "CRI device not created or not allowed: " << dev->stdout_ << dev->stderr_;
+  }
   auto dns = rt_->exec_sync(*cid, {"cat", "/etc/resolv.conf"}, 10);
   ASSERT_TRUE(dns.is_ok());
   EXPECT_NE(dns->stdout_.find("nameserver 10.96.0.10"), std::string::npos) << dns->stdout_;
