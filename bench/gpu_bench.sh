@@ -155,7 +155,7 @@ bench_overhead() {
   for i in $(seq 0 "$n"); do
     sleep "$idle.$((RANDOM % 1000))"
     t0=$(now_ms)
-    id=$(sbatch --parsable --partition=cpu --wrap 'sleep 1')
+    id=$(sbatch --parsable --partition=cpu --chdir="$GPU_SLURM_DIR/work" --output=/dev/null --wrap 'sleep 1')
     until [ -n "$(running_id -j "$id")" ]; do
       [ $(($(now_ms) - t0)) -lt 30000 ] || { echo "gpu_bench: sbatch job $id not RUNNING within 30 s" >&2; return 1; }
       sleep 0.02
