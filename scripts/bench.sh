@@ -99,3 +99,7 @@ bench/serverless_bench.sh "$BUILD"
 # Workflows and triggers (issue 14): executor overhead per step (10-step
 # chain), a 10-branch Parallel fan-out, fileChange trigger latency.
 bench/workflow_bench.sh "$BUILD"
+# GPU jobs through Slurm (issue 15): GPUJob created → Slurm job RUNNING beside
+# plain sbatch on the same private Slurm; the CUDA kernels beside cuBLAS on a
+# GPU machine.
+bench/gpu_bench.sh "$BUILD"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the acceptance scripts 00..09 in order on ONE 3-node cluster and prints
+# Runs the acceptance scripts 00..09 and 20 in order on ONE 3-node cluster and prints
 # a summary table (script, PASS/FAIL/SKIP counts, duration, exit code).
 #
-#   scripts/acceptance/run_all.sh            # all of 00..09
+#   scripts/acceptance/run_all.sh            # all of 00..09, 20
 #   scripts/acceptance/run_all.sh 03 07      # only these (by number)
 #
 # The cluster: the running scripts/cluster.sh cluster (KUBECONFIG or
@@ -19,7 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 export BIN=${BIN:-$ROOT/build/bin}
 CL=$ROOT/scripts/cluster.sh
-ALL=(00_env_check 01_node_multinode 02_pod_lifecycle 03_service 04_replicaset 05_hpa 06_dns_forwarding 07_fault_tolerance 08_serverless 09_workflow)
+ALL=(00_env_check 01_node_multinode 02_pod_lifecycle 03_service 04_replicaset 05_hpa 06_dns_forwarding 07_fault_tolerance 08_serverless 09_workflow 20_personal_gpu)
 ACC_LOG_DIR=${ACC_LOG_DIR:-$(mktemp -d /tmp/minik8s-acc-all.XXXXXX)}
 mkdir -p "$ACC_LOG_DIR"
 export MK_SERVER_ARGS=${MK_SERVER_ARGS:-"--node-monitor-grace-period 6s --default-unreachable-toleration-seconds 10 --horizontal-pod-autoscaler-sync-period 2s --metric-resolution 1s"}

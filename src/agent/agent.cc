@@ -189,24 +189,6 @@ int run_agent(int argc, char** argv) {
 
   const sigset_t sigs = block_stop_signals();
 
-  // GPUs (docs/gpu.md "GPU nodes"): probed once; the count goes into the
-  // Node's capacity, the devices and driver files to the kubelet.
-  auto gpu_runner = kubelet::make_command_runner(std::chrono::seconds(15));
-  kubelet::GpuProbe gpu_probe("/", *gpu_runner);
-  auto gpus = node_gpus(cfg, gpu_probe);
-  if (!gpus) {
-    std::fprintf(stderr, "error: %s\n", gpus.status().message().c_str());
-    return 2;
-  }
-  kubelet::GpuHostFiles gpu_files;
-  if (!gpus->empty()) {
-    gpu_files = gpu_probe.host_files();
-    std::string list;
-    for (const auto& g : *gpus) list += (list.empty() ? "" : ", ") + std::to_string(g.index) + " " + g.name;
-    spdlog::info("{} NVIDIA GPU(s): {}; {} driver libraries, nvidia-smi {}", gpus->size(), list,
-                 gpu_files.libraries.size(), gpu_files.nvidia_smi.empty() ? "absent" : gpu_files.nvidia_smi);
-  }
-
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
   if (ec) {
@@ -307,8 +289,6 @@ int run_agent(int argc, char** argv) {
   ko.cgroup_root = state.cgroup_root;
   ko.cluster_dns = cfg.cluster_dns;
   ko.max_pods = cfg.max_pods;
-  ko.gpus = *gpus;
-  ko.gpu_files = gpu_files;
   if (managed) ko.await_local_image = [&pending](const std::string& image) { return pending.await(image); };
   kubelet::Kubelet kubelet(client, **runtime, ko);
   const std::string cni_conf_dir =
@@ -326,9 +306,7 @@ int run_agent(int argc, char** argv) {
     return 1;
   }
 
-  HostInfo host = probe_host(cfg.data_dir);
-  host.gpus = static_cast<int64_t>(gpus->size());
-  NodeReporter reporter(client, **runtime, cfg, host, kserver.port());
+  NodeReporter reporter(client, **runtime, cfg, probe_host(cfg.data_dir), kserver.port());
   // The API server may come up after us: retry registration until it answers.
   for (bool warned = false;;) {
     Status st = reporter.register_node();
