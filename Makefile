@@ -27,9 +27,9 @@ RUN_T0 := $(shell date +%s)
 run:
 	@echo "== make run 1/4: Debian packages (scripts/deps.sh)"
 	@scripts/deps.sh
-	@echo "== make run 2/4: build minik8s and mkctl in $(BUILD) (-j$(JOBS); the first build takes minutes)"
+	@echo "== make run 2/4: build minik8s, mkctl and minik8s-submitter in $(BUILD) (-j$(JOBS); the first build takes minutes)"
 	@$(MAKE) -s --no-print-directory $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl
+	cmake --build $(BUILD) -j$(JOBS) --target minik8s mkctl minik8s-submitter
 	@scripts/run.sh $(DATA) $(PORT) $(RUN_T0)
 
 stop:
