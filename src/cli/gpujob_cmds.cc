@@ -381,11 +381,10 @@ std::string gpujob_duration(const Json& job, long long now) {
     if (phase_of(job) != "Running") return "";
     end = SysTime(std::chrono::seconds(now));
   }
-  double ms = std::chrono::duration<double, std::milli>(end - start).count();
-  if (ms < 0) ms = 0;
-  // Whole seconds past a second: a table, not a profiler.
-  if (ms >= 1000) ms = static_cast<double>(static_cast<long long>(ms / 1000) * 1000);
-  return format_duration_ms(ms);
+  // Slurm's times have whole seconds: "0s", "42s", "3m5s" as the server's
+  // Table (and kubectl) print them.
+  auto d = std::chrono::duration_cast<std::chrono::seconds>(end - start);
+  return human_duration(d < std::chrono::seconds(0) ? std::chrono::seconds(0) : d);
 }
 
 std::string gpujob_table(const Json& items, long long now) {

@@ -423,6 +423,10 @@ TEST(GpuJobTextTest, Durations) {
   EXPECT_EQ(gpujob_duration(j, 0), "3m4s");
   EXPECT_EQ(gpujob_duration(jobs()[2], at("2026-12-07T18:05:00Z")), "10s");
   EXPECT_EQ(gpujob_duration(jobs()[0], at("2026-12-07T18:05:00Z")), "");
+  // A job done within Slurm's second (start == end): "0s", as kubectl prints it.
+  Json quick = j;
+  quick["status"]["endTime"] = quick["status"]["startTime"];
+  EXPECT_EQ(gpujob_duration(quick, 0), "0s");
   EXPECT_TRUE(is_terminal_gpujob_phase("Completed"));
   EXPECT_TRUE(is_terminal_gpujob_phase("Failed"));
   EXPECT_TRUE(is_terminal_gpujob_phase("Cancelled"));
