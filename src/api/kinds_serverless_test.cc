@@ -5,30 +5,17 @@
 #include <string>
 
 #include "minik8s/api/resource.h"
+#include "kinds_test_util.h"
 
 namespace minik8s::api {
 namespace {
 
-Json J(const char* text) { return Json::parse(text); }
+using kinds_test::check;
+using kinds_test::dump;
+using kinds_test::has_error;
+using kinds_test::J;
 
-const ResourceType& fn() {
-  const ResourceType* t = find_kind("serverless.minik8s.io/v1", "Function");
-  EXPECT_NE(t, nullptr);
-  return *t;
-}
-
-std::string dump(const FieldErrors& errs) {
-  std::string s;
-  for (const auto& e : errs) s += e.field + ": " + e.message + "\n";
-  return s;
-}
-
-bool has_error(const FieldErrors& errs, const std::string& field, const std::string& msg) {
-  for (const auto& e : errs) {
-    if (e.field == field && e.message.find(msg) != std::string::npos) return true;
-  }
-  return false;
-}
+const ResourceType& fn() { return kinds_test::kind("serverless.minik8s.io/v1", "Function"); }
 
 const std::string kHash = "sha256:" + std::string(64, 'a');
 
@@ -38,12 +25,7 @@ Json minimal() {
                "spec":{"code":{"inline":"def handler(event, context):\n  return 1\n"}}})");
 }
 
-FieldErrors check(Json obj, const Json* old = nullptr) {
-  fn().set_defaults(obj);
-  FieldErrors errs;
-  fn().validate(obj, old, errs);
-  return errs;
-}
+FieldErrors check(Json obj, const Json* old = nullptr) { return check(fn(), std::move(obj), old); }
 
 // Applies `patch` (a JSON merge patch) to the minimal object, then checks it.
 FieldErrors check_with(const char* patch) {

@@ -6,46 +6,21 @@
 #include <string>
 
 #include "minik8s/api/resource.h"
+#include "kinds_test_util.h"
 #include "minik8s/util/time.h"
 
 namespace minik8s::api {
 namespace {
 
-Json J(const char* text) { return Json::parse(text); }
+using kinds_test::check;
+using kinds_test::dump;
+using kinds_test::has_error;
+using kinds_test::J;
 
-const ResourceType& kind(const char* k) {
-  const ResourceType* t = find_kind("serverless.minik8s.io/v1", k);
-  EXPECT_NE(t, nullptr) << k;
-  return *t;
-}
-
-std::string dump(const FieldErrors& errs) {
-  std::string s;
-  for (const auto& e : errs) s += e.field + ": " + e.message + "\n";
-  return s;
-}
-
-bool has_error(const FieldErrors& errs, const std::string& field, const std::string& msg) {
-  for (const auto& e : errs) {
-    if (e.field == field && e.message.find(msg) != std::string::npos) return true;
-  }
-  return false;
-}
-
-#define EXPECT_ERROR(errs, field, msg) EXPECT_TRUE(has_error(errs, field, msg)) << dump(errs)
-// Exactly one error, on `field`, containing `msg`.
-#define EXPECT_ONLY_ERROR(errs, field, msg)        \
-  do {                                             \
-    auto e_ = (errs);                              \
-    EXPECT_EQ(e_.size(), 1u) << dump(e_);          \
-    EXPECT_TRUE(has_error(e_, field, msg)) << dump(e_); \
-  } while (0)
+const ResourceType& kind(const char* k) { return kinds_test::kind("serverless.minik8s.io/v1", k); }
 
 FieldErrors check(const char* k, Json obj, const Json* old = nullptr) {
-  kind(k).set_defaults(obj);
-  FieldErrors errs;
-  kind(k).validate(obj, old, errs);
-  return errs;
+  return check(kind(k), std::move(obj), old);
 }
 
 Json workflow() {

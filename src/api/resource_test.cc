@@ -5,37 +5,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "kinds_test_util.h"
+
 namespace minik8s::api {
 namespace {
 
-Json J(const char* text) { return Json::parse(text); }
-
-const ResourceType& kind(const char* api_version, const char* k) {
-  const ResourceType* t = find_kind(api_version, k);
-  EXPECT_NE(t, nullptr) << k;
-  return *t;
-}
-
-std::string dump(const FieldErrors& errs) {
-  std::string s;
-  for (const auto& e : errs) s += e.field + ": " + e.message + "\n";
-  return s;
-}
-
-// True when some error has exactly this field and a message containing `msg`.
-bool has_error(const FieldErrors& errs, const std::string& field, const std::string& msg) {
-  for (const auto& e : errs) {
-    if (e.field == field && e.message.find(msg) != std::string::npos) return true;
-  }
-  return false;
-}
-
-FieldErrors check(const ResourceType& t, Json obj, const Json* old = nullptr) {
-  if (t.set_defaults) t.set_defaults(obj);
-  FieldErrors errs;
-  t.validate(obj, old, errs);
-  return errs;
-}
+using kinds_test::check;
+using kinds_test::dump;
+using kinds_test::has_error;
+using kinds_test::J;
+using kinds_test::kind;
 
 // ------------------------------------------------------------------- lookups
 

@@ -232,7 +232,7 @@ Result<std::string> python_inputs() { return debian_inputs("python", kPythonRoot
 
 Status debian_prepare(const std::string& rootfs, const DebianRootfs& what) {
   ProcessOptions opts;
-  opts.extra_env = {"SOURCE_DATE_EPOCH=0"};
+  opts.env = {{"SOURCE_DATE_EPOCH", "0"}};
   if (auto r = run_checked(python_command(rootfs, what), opts); !r) return r.status();
   // Device nodes and host-specific files do not belong in an image layer:
   // the runtime provides /dev, resolv.conf and hostname.

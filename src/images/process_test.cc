@@ -26,9 +26,9 @@ TEST(ImagesProcess, MissingProgramIsUnavailable) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
 }
 
-TEST(ImagesProcess, ExtraEnvAndCwd) {
+TEST(ImagesProcess, EnvAndCwd) {
   ProcessOptions o;
-  o.extra_env = {"MINIK8S_TEST_VAR=hello"};
+  o.env = {{"MINIK8S_TEST_VAR", "hello"}};
   o.cwd = "/";
   auto r = run_checked({"sh", "-c", "echo $MINIK8S_TEST_VAR; pwd"}, o);
   ASSERT_TRUE(r.is_ok()) << r.status().message();

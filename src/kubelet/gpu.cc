@@ -3,10 +3,7 @@
 
 #include <fcntl.h>
 #include <glob.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +16,7 @@
 #include <sstream>
 
 #include "minik8s/api/quantity.h"
+#include "minik8s/util/process.h"
 
 namespace minik8s::kubelet {
 
@@ -28,70 +26,24 @@ using api::afield;
 using api::field;
 using api::Json;
 
+// nvidia-smi through minik8s/util/process.h (the child gets an empty signal
+// mask: the agent blocks its stop signals).
 class ExecRunner : public CommandRunner {
  public:
   explicit ExecRunner(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 
   Result<std::string> run(const std::vector<std::string>& argv) override {
     if (argv.empty()) return invalid("empty command");
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0)
-      return internal_error(std::string("pipe: ") + std::strerror(errno));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid < 0) {
-      close(out[0]);
-      close(out[1]);
-      return internal_error(std::string("fork: ") + std::strerror(errno));
+    ProcessOptions options;
+    options.timeout = timeout_;
+    auto r = run_process(argv, options);
+    if (!r) {
+      if (r.status().code() == Code::kTimeout)
+        return Status(Code::kTimeout, argv[0] + " did not finish in time");
+      return internal_error(argv[0] + " could not be run: " + r.status().message());
     }
-    if (pid == 0) {
-      sigset_t none;  // the agent blocks its stop signals; the program should not inherit that
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      dup2(out[1], 1);
-      int devnull = open("/dev/null", O_RDWR);
-      if (devnull >= 0) {
-        dup2(devnull, 0);
-        dup2(devnull, 2);
-      }
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-    close(out[1]);
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + timeout_;
-    bool timed_out = false;
-    char buf[4096];
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) {
-        timed_out = true;
-        break;
-      }
-      pollfd p{out[0], POLLIN, 0};
-      int r = poll(&p, 1, static_cast<int>(left.count()));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) continue;  // timeout is caught at the top
-      ssize_t n = read(out[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      text.append(buf, static_cast<size_t>(n));
-    }
-    close(out[0]);
-    if (timed_out) kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (timed_out) return Status(Code::kTimeout, argv[0] + " did not finish in time");
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return internal_error(
-          argv[0] + (code == 127 ? " could not be run" : " exited " + std::to_string(code)));
-    }
-    return text;
+    if (r->exit_code != 0) return internal_error(argv[0] + " exited " + std::to_string(r->exit_code));
+    return std::move(r->out);
   }
 
  private:

@@ -48,6 +48,7 @@
 
 #include "../allocator.h"
 #include "../kind_strategy.h"
+#include "blob_refs.h"
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/code_store.h"
 #include "minik8s/storage/storage.h"
@@ -168,22 +169,14 @@ class DnsStrategy final : public KindStrategy {
 // fixes it).
 class FunctionStrategy final : public KindStrategy {
  public:
-  FunctionStrategy(storage::Storage& store, const std::string& code_dir)
-      : store_(store), code_(code_dir), enabled_(!code_dir.empty()) {}
+  FunctionStrategy(storage::Storage& store, const std::string& code_dir);
   Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
                AdmissionHold& hold) override;
   void release(const nlohmann::json& old, const nlohmann::json* now) override;
 
  private:
-  // Removes the candidates (but keep) that no stored Function names. Needs gc_mu_.
-  void collect(std::set<std::string> candidates, const std::string& keep);
-
-  storage::Storage& store_;
-  const CodeStore code_;
+  BlobRefs refs_;  // the code store and what Functions name in it
   const bool enabled_;
-  std::mutex gc_mu_;  // held across a hash check and its write, and across a collection
-  std::mutex pending_mu_;
-  std::set<std::string> pending_;  // guarded by pending_mu_: hashes updates dropped
 };
 
 // Workflow (serverless.minik8s.io/v1): on create and when spec changes,
@@ -230,7 +223,7 @@ class TriggerStrategy final : public KindStrategy {
 // status.result.hash (when a write sets or changes it) must name stored
 // blobs (422 on that field). Blobs no GPUJob names any more are removed: at
 // once after a delete, after an update that dropped one on the next delete
-// or hash check (as FunctionStrategy, whose locking this follows). Errors
+// or hash check (BlobRefs, blob_refs.h, as for FunctionStrategy). Errors
 // removing blobs are logged, never returned. An upload racing the removal of
 // the same bytes' last GPUJob may go before its write (which gets the 422;
 // uploading again fixes it).
@@ -238,23 +231,15 @@ inline constexpr const char* kGpuJobFinalizer = "minik8s.io/slurm-job";
 
 class GpuJobStrategy final : public KindStrategy {
  public:
-  GpuJobStrategy(storage::Storage& store, const std::string& blob_dir)
-      : store_(store), blobs_(blob_dir, kBlobStoreSpec), enabled_(!blob_dir.empty()) {}
+  GpuJobStrategy(storage::Storage& store, const std::string& blob_dir);
   void prepare_for_create(nlohmann::json& obj) override;
   Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
                AdmissionHold& hold) override;
   void release(const nlohmann::json& old, const nlohmann::json* now) override;
 
  private:
-  // Removes the candidates (but keep) that no stored GPUJob names. Needs gc_mu_.
-  void collect(std::set<std::string> candidates, const std::set<std::string>& keep);
-
-  storage::Storage& store_;
-  const CodeStore blobs_;
+  BlobRefs refs_;  // the blob store and what GPUJobs name in it
   const bool enabled_;
-  std::mutex gc_mu_;  // held across a hash check and its write, and across a collection
-  std::mutex pending_mu_;
-  std::set<std::string> pending_;  // guarded by pending_mu_: hashes updates dropped
 };
 
 // Every strategy above on its table entry, built from the server's options;
