@@ -1,6 +1,8 @@
 // Shared mkctl helpers: see cli_common.h.
 #include "cli_common.h"
 
+#include "minik8s/util/url.h"
+
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -10,6 +12,7 @@
 
 #include "minik8s/api/resource.h"
 #include "minik8s/client/client.h"
+#include "minik8s/util/url.h"
 
 namespace minik8s::cli {
 
@@ -136,6 +139,15 @@ Result<Json> ApiCaller::call(const std::string& method, const std::string& path,
   if (!parsed)
     return Status(Code::kInternal, "the server sent invalid JSON: " + parsed.status().message());
   return std::move(parsed.value());
+}
+
+Json events_for(ApiCaller& api, const std::string& ns, const std::string& kind,
+                const std::string& name) {
+  std::string fs = "involvedObject.name=" + name + ",involvedObject.namespace=" + ns +
+                   ",involvedObject.kind=" + kind;
+  auto ev = api.call(
+      "GET", "/api/v1/namespaces/" + url_encode(ns) + "/events?fieldSelector=" + url_encode(fs));
+  return ev ? std::move(*ev) : Json::object();
 }
 
 }  // namespace minik8s::cli

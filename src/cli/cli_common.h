@@ -59,4 +59,9 @@ class ApiCaller {
   std::unique_ptr<client::RestClient> rest_;
 };
 
+// The Events about one object (what `describe` prints under "Events:"); an
+// empty object when the server cannot list them.
+api::Json events_for(ApiCaller& api, const std::string& ns, const std::string& kind,
+                     const std::string& name);
+
 }  // namespace minik8s::cli

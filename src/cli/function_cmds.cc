@@ -440,13 +440,7 @@ class FunctionCmd {
       size = static_cast<long long>(jstr(*fn, {"spec", "code", "inline"}).size());
     }
     out_ << describe_function(*fn, size, now_unix());
-    Json events = Json::object();
-    std::string fs = "involvedObject.name=" + o_.name + ",involvedObject.namespace=" + ns_ +
-                     ",involvedObject.kind=Function";
-    auto ev = api_.call(
-        "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
-    if (ev) events = std::move(*ev);
-    out_ << describe_events(events, now_unix());
+    out_ << describe_events(events_for(api_, ns_, "Function", o_.name), now_unix());
     return 0;
   }
 

@@ -206,13 +206,7 @@ class GpuJobCmd {
     auto job = get_job();
     if (!job) return fail(server_error(job.status()));
     out_ << describe_gpujob(*job, now_unix());
-    Json events = Json::object();
-    std::string fs = "involvedObject.name=" + o_.name + ",involvedObject.namespace=" + ns_ +
-                     ",involvedObject.kind=GPUJob";
-    auto ev = api_.call(
-        "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
-    if (ev) events = std::move(*ev);
-    out_ << describe_events(events, now_unix());
+    out_ << describe_events(events_for(api_, ns_, "GPUJob", o_.name), now_unix());
     return 0;
   }
 

@@ -450,20 +450,12 @@ class WorkflowCmd {
         "No resources found in " + ns_ + " namespace.");
   }
 
-  Json events_for(const std::string& kind, const std::string& n) {
-    std::string fs = "involvedObject.name=" + n + ",involvedObject.namespace=" + ns_ +
-                     ",involvedObject.kind=" + kind;
-    auto ev = api_.call(
-        "GET", "/api/v1/namespaces/" + url_encode(ns_) + "/events?fieldSelector=" + url_encode(fs));
-    return ev ? std::move(*ev) : Json::object();
-  }
-
   int describe() {
     auto wf = api_.call("GET", path("workflows", name()));
     if (!wf) return fail(server_error(wf.status()));
     long long now = now_unix();
     out_ << describe_workflow(*wf, now);
-    out_ << describe_events(events_for("Workflow", name()), now);
+    out_ << describe_events(events_for(api_, ns_, "Workflow", name()), now);
     return 0;
   }
 
@@ -472,7 +464,7 @@ class WorkflowCmd {
     if (!r) return fail(server_error(r.status()));
     long long now = now_unix();
     out_ << describe_run(*r, now);
-    out_ << describe_events(events_for("WorkflowRun", run), now);
+    out_ << describe_events(events_for(api_, ns_, "WorkflowRun", run), now);
     return 0;
   }
 
