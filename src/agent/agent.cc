@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent_state.h"
+#include "file_triggers.h"
 #include "minik8s/client/kubeconfig.h"
 #include "minik8s/cri/containerd.h"
 #include "minik8s/cri/grpc_runtime.h"
@@ -27,7 +28,6 @@
 #include "minik8s/kubelet/server.h"
 #include "minik8s/util/signals.h"
 #include "node.h"
-#include "file_triggers.h"
 #include "node_services.h"
 
 namespace minik8s::agent {
@@ -189,6 +189,26 @@ int run_agent(int argc, char** argv) {
 
   const sigset_t sigs = block_stop_signals();
 
+  // GPUs (docs/gpu.md "GPU nodes"): probed once; the count goes into the
+  // Node's capacity, the devices and driver files to the kubelet.
+  auto gpu_runner = kubelet::make_command_runner(std::chrono::seconds(15));
+  kubelet::GpuProbe gpu_probe("/", *gpu_runner);
+  auto gpus = node_gpus(cfg, gpu_probe);
+  if (!gpus) {
+    std::fprintf(stderr, "error: %s\n", gpus.status().message().c_str());
+    return 2;
+  }
+  kubelet::GpuHostFiles gpu_files;
+  if (!gpus->empty()) {
+    gpu_files = gpu_probe.host_files();
+    std::string list;
+    for (const auto& g : *gpus)
+      list += (list.empty() ? "" : ", ") + std::to_string(g.index) + " " + g.name;
+    spdlog::info("{} NVIDIA GPU(s): {}; {} driver libraries, nvidia-smi {}", gpus->size(), list,
+                 gpu_files.libraries.size(),
+                 gpu_files.nvidia_smi.empty() ? "absent" : gpu_files.nvidia_smi);
+  }
+
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
   if (ec) {
@@ -289,13 +309,16 @@ int run_agent(int argc, char** argv) {
   ko.cgroup_root = state.cgroup_root;
   ko.cluster_dns = cfg.cluster_dns;
   ko.max_pods = cfg.max_pods;
-  if (managed) ko.await_local_image = [&pending](const std::string& image) { return pending.await(image); };
+  ko.gpus = *gpus;
+  ko.gpu_files = gpu_files;
+  if (managed)
+    ko.await_local_image = [&pending](const std::string& image) { return pending.await(image); };
   kubelet::Kubelet kubelet(client, **runtime, ko);
   const std::string cni_conf_dir =
       containerd ? containerd->cni_conf_dir() : std::string("/etc/cni/net.d");
   const std::string cni_ipam_dir =
       containerd ? containerd->cni_ipam_dir() : cfg.data_dir + "/cni/ipam";
-  const std::string bridge = containerd ? containerd->cni_bridge()
+  const std::string bridge = containerd               ? containerd->cni_bridge()
                              : cfg.cni_bridge.empty() ? std::string("mk0")
                                                       : cfg.cni_bridge;
   NodeServices services(client, cfg, cni_conf_dir, cni_ipam_dir, bridge);
@@ -306,7 +329,9 @@ int run_agent(int argc, char** argv) {
     return 1;
   }
 
-  NodeReporter reporter(client, **runtime, cfg, probe_host(cfg.data_dir), kserver.port());
+  HostInfo host = probe_host(cfg.data_dir);
+  host.gpus = static_cast<int64_t>(gpus->size());
+  NodeReporter reporter(client, **runtime, cfg, host, kserver.port());
   // The API server may come up after us: retry registration until it answers.
   for (bool warned = false;;) {
     Status st = reporter.register_node();
@@ -350,7 +375,8 @@ int run_agent(int argc, char** argv) {
   fto.node_name = cfg.node_name;
   fto.api_server = server;
   FileTriggerWatcher file_triggers(client, fto);
-  if (Status st = file_triggers.start(); !st) spdlog::warn("fileChange triggers disabled: {}", st.to_string());
+  if (Status st = file_triggers.start(); !st)
+    spdlog::warn("fileChange triggers disabled: {}", st.to_string());
   spdlog::info("minik8s agent {} ready (kubelet on port {}, runtime {})", cfg.node_name,
                kserver.port(), endpoint);
   spdlog::default_logger()->flush();

@@ -6,8 +6,22 @@
 # image: a Debian rootfs with glibc, which the driver's nvidia-smi and
 # libraries need; busybox is static and has no loader) → a pod asking for
 # one GPU more than the node has stays Pending with kube-scheduler's message.
-# Without a GPU it prints one SKIPPED line and exits 77 (ctest: Skipped).
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L 2>/dev/null | grep -q '^GPU [0-9]'; then
+# Without a GPU it first checks that the agent does probe for GPUs (an agent
+# asked for one GPU more than the machine has refuses to start, naming the
+# field), then prints one SKIPPED line and exits 77 (ctest: Skipped).
+HAVE=0
+if command -v nvidia-smi >/dev/null 2>&1; then HAVE=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU [0-9]'); fi
+GBIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
+GDIR=$(mktemp -d /tmp/mk-gpu-node.XXXXXX)
+GOUT=$(timeout 30 "$GBIN/minik8s" agent --gpus $((HAVE + 1)) --data-dir "$GDIR" --server http://127.0.0.1:1 2>&1)
+GRC=$?
+rm -rf "$GDIR"
+if [ "$GRC" -ne 2 ] || ! grep -q 'field "gpus": '"$((HAVE + 1))"' asked for' <<<"$GOUT"; then
+  echo "FAIL: minik8s agent --gpus $((HAVE + 1)) on a machine with $HAVE GPU(s) should exit 2 naming the field; rc=$GRC: $GOUT"
+  exit 1
+fi
+echo "PASS: the agent probes GPUs (--gpus $((HAVE + 1)) refused: $HAVE found)"
+if [ "$HAVE" -eq 0 ]; then
   echo "SKIPPED $(basename "$0"): no NVIDIA GPU on this machine (nvidia-smi -L lists none)"
   exit 77
 fi
