@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kinds.h"
+#include "minik8s/api/slurm_rules.h"
 #include "minik8s/util/time.h"
 #include "validation.h"
 
@@ -31,24 +32,11 @@ using v::str;
 
 constexpr size_t kMaxJobNameLength = 53;        // "<name>-submitter" stays a label
 constexpr size_t kMaxCommandBytes = 64 * 1024;  // spec.build, spec.run
-constexpr size_t kMaxFilenameLength = 100;
-constexpr size_t kMaxTokenLength = 64;  // partition, account, qos, clusterName, controller.name
 constexpr size_t kMaxSbatchArgs = 64;
-constexpr size_t kMaxSbatchArgLength = 256;
-constexpr size_t kMaxWorkDirLength = 512;
 constexpr size_t kMaxImageLength = 512;
 
 const char* const kPhases[] = {"Pending",   "Submitted", "Queued",   "Running",
                                "Completed", "Failed",    "Cancelled"};
-
-// Options the submitter sets itself or that would break following the job
-// (docs/gpu.md "GPUJob" sbatchArgs). getopt_long takes unambiguous
-// abbreviations ("--out=x" is --output), so an option that is a prefix of
-// one of these is refused too.
-const char* const kForbiddenSbatchOptions[] = {
-    "--chdir", "--workdir", "--wrap", "--output",    "--error", "--parsable", "--job-name",
-    "--uid",   "--gid",     "--wait", "--test-only", "--help",  "--usage",    "--version",
-};
 
 Json& member_object(Json& obj, const char* key) {
   if (!obj.contains(key) || obj[key].is_null()) obj[key] = Json::object();
@@ -60,130 +48,10 @@ bool alnum(char c) {
 }
 bool digit(char c) { return c >= '0' && c <= '9'; }
 
-// [A-Za-z0-9._-]{1,max}: Slurm partition, account and QOS names.
-std::string check_token(const std::string& s, size_t max = kMaxTokenLength) {
-  if (s.empty()) return "must not be empty";
-  if (s.size() > max) return "must be no more than " + std::to_string(max) + " characters";
-  for (char c : s) {
-    if (!alnum(c) && c != '.' && c != '_' && c != '-')
-      return "may contain only letters, digits, '.', '_' and '-'";
-  }
-  return "";
-}
-
-// A plain file name in the job directory: [A-Za-z0-9._-]{1,100}, no '/',
-// not starting with '.' (nor "." / ".." / the .minik8s directory) or '-'.
-// With slurm_patterns, Slurm's %j %x %u %N %A %a may appear too.
-std::string check_job_filename(const std::string& s, bool slurm_patterns) {
-  if (s.empty()) return "must not be empty";
-  if (s.size() > kMaxFilenameLength) return "must be no more than 100 characters";
-  if (s[0] == '.' || s[0] == '-') return "must not start with '.' or '-'";
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (alnum(c) || c == '.' || c == '_' || c == '-') continue;
-    if (slurm_patterns && c == '%') {
-      char n = i + 1 < s.size() ? s[i + 1] : '\0';
-      if (n == 'j' || n == 'x' || n == 'u' || n == 'N' || n == 'A' || n == 'a') {
-        ++i;
-        continue;
-      }
-      return "'%' may only start one of Slurm's %j, %x, %u, %N, %A and %a";
-    }
-    return slurm_patterns
-               ? "must be a plain file name of letters, digits, '.', '_', '-' and Slurm's %j %x %u "
-                 "%N %A "
-                 "%a (no '/')"
-               : "must be a plain file name of letters, digits, '.', '_' and '-' (no '/')";
-  }
-  return "";
-}
-
-// [0-9]+[KMGT]?: sbatch --mem (megabytes without a suffix).
-std::string check_mem(const std::string& s) {
-  if (s.empty() || s.size() > 20)
-    return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
-  size_t n = s.size();
-  if (!digit(s.back())) {
-    char u = s.back();
-    if (u != 'K' && u != 'M' && u != 'G' && u != 'T')
-      return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
-    --n;
-  }
-  if (n == 0) return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
-  for (size_t i = 0; i < n; ++i) {
-    if (!digit(s[i])) return "must be a number with an optional K, M, G or T suffix (e.g. 4G)";
-  }
-  return "";
-}
-
-// sbatch --time: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
-std::string check_time(const std::string& s) {
-  const char* why =
-      "must be one of Slurm's time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS";
-  if (s.empty() || s.size() > 32) return why;
-  auto numbers = [](std::string_view part, size_t* count) {
-    *count = 0;
-    size_t start = 0;
-    while (true) {
-      size_t colon = part.find(':', start);
-      std::string_view n = part.substr(
-          start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
-      if (n.empty() || n.size() > 8) return false;
-      for (char c : n) {
-        if (!(c >= '0' && c <= '9')) return false;
-      }
-      ++*count;
-      if (colon == std::string_view::npos) return true;
-      start = colon + 1;
-    }
-  };
-  std::string_view sv = s;
-  size_t dash = sv.find('-');
-  size_t count = 0;
-  if (dash == std::string_view::npos) {
-    if (!numbers(sv, &count) || count > 3) return why;
-    return "";
-  }
-  std::string_view days = sv.substr(0, dash), rest = sv.substr(dash + 1);
-  size_t dcount = 0;
-  if (!numbers(days, &dcount) || dcount != 1) return why;
-  if (!numbers(rest, &count) || count > 3) return why;
-  return "";
-}
-
-// "--long-option" or "--long-option=value" of [-A-Za-z0-9_.:,=/%+@]; the
-// option name is lower-case letters, digits and '-'; none of the forbidden
-// options or their abbreviations.
-std::string check_sbatch_arg(const std::string& s) {
-  if (s.size() > kMaxSbatchArgLength) return "must be no more than 256 characters";
-  if (s.size() < 3 || s.compare(0, 2, "--") != 0 || !alnum(s[2])) {
-    return "must be one long option, \"--option\" or \"--option=value\"";
-  }
-  for (char c : s) {
-    bool ok = alnum(c);
-    for (char x : std::string("-_.:,=/%+@")) ok = ok || c == x;
-    if (!ok) return "may contain only letters, digits and any of -_.:,=/%+@";
-  }
-  std::string name = s.substr(0, s.find('='));
-  for (size_t i = 2; i < name.size(); ++i) {
-    char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || digit(c) || c == '-')) {
-      return "the option name may contain only lower-case letters, digits and '-'";
-    }
-  }
-  for (const char* f : kForbiddenSbatchOptions) {
-    if (std::string_view(f).starts_with(name)) {
-      return std::string("may not be ") + f + (name == f ? "" : " (or an abbreviation of it)") +
-             ": the submitter sets it, or it would stop the job being followed";
-    }
-  }
-  return "";
-}
-
 // A Slurm or SlurmctldHost host name: starts with a letter or digit, then
 // [A-Za-z0-9._-], ≤ 64.
 std::string check_hostname_token(const std::string& s) {
-  if (auto why = check_token(s); !why.empty()) return why;
+  if (auto why = slurm_token_error(s); !why.empty()) return why;
   if (!alnum(s[0])) return "must start with a letter or digit";
   return "";
 }
@@ -191,32 +59,6 @@ std::string check_hostname_token(const std::string& s) {
 bool is_ip(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-// An absolute, normalized path of [A-Za-z0-9._/+@-]: no "//", no "." or ".."
-// component, no trailing '/', not "/" itself.
-std::string check_work_dir(const std::string& s) {
-  if (s.empty()) return "must not be empty";
-  if (s.size() > kMaxWorkDirLength) return "must be no more than 512 characters";
-  if (s[0] != '/') return "must be an absolute path";
-  if (s == "/") return "must not be the root directory";
-  for (char c : s) {
-    if (!alnum(c) && c != '.' && c != '_' && c != '/' && c != '-' && c != '+' && c != '@') {
-      return "may contain only letters, digits, '/' and any of ._-+@";
-    }
-  }
-  if (s.back() == '/') return "must not end with '/'";
-  size_t start = 1;
-  while (start <= s.size()) {
-    size_t slash = s.find('/', start);
-    std::string part =
-        s.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-    if (part.empty()) return "must be normalized (no \"//\")";
-    if (part == "." || part == "..") return "must be normalized (no \".\" or \"..\" component)";
-    if (slash == std::string::npos) break;
-    start = slash + 1;
-  }
-  return "";
 }
 
 // A shell command string: present as a string, not empty (when required),
@@ -314,7 +156,7 @@ void validate_source(const Json& spec, FieldErrors& errs) {
   string_field(src, "hash", "spec.source.hash", true, check_blob_hash, errs);
   string_field(
       src, "filename", "spec.source.filename", true,
-      [](const std::string& s) { return check_job_filename(s, false); }, errs);
+      [](const std::string& s) { return slurm_file_name_error(s, false); }, errs);
 }
 
 void validate_slurm(const Json& spec, FieldErrors& errs) {
@@ -324,20 +166,20 @@ void validate_slurm(const Json& spec, FieldErrors& errs) {
   const std::string b = "spec.slurm.";
   string_field(s, "cluster", b + "cluster", true, check_dns1123_subdomain, errs);
   string_field(
-      s, "partition", b + "partition", false, [](const std::string& x) { return check_token(x); },
-      errs);
+      s, "partition", b + "partition", false,
+      [](const std::string& x) { return slurm_token_error(x); }, errs);
   int_in_range(s, "nodes", b + "nodes", 1, 1024, errs);
   int_in_range(s, "ntasksPerNode", b + "ntasksPerNode", 1, 1024, errs);
   int_in_range(s, "cpusPerTask", b + "cpusPerTask", 1, 1024, errs);
   int_in_range(s, "gpus", b + "gpus", 0, 64, errs);
-  string_field(s, "mem", b + "mem", false, check_mem, errs);
-  string_field(s, "time", b + "time", false, check_time, errs);
+  string_field(s, "mem", b + "mem", false, slurm_mem_error, errs);
+  string_field(s, "time", b + "time", false, slurm_time_error, errs);
   string_field(
-      s, "account", b + "account", false, [](const std::string& x) { return check_token(x); },
+      s, "account", b + "account", false, [](const std::string& x) { return slurm_token_error(x); },
       errs);
   string_field(
-      s, "qos", b + "qos", false, [](const std::string& x) { return check_token(x); }, errs);
-  auto out_name = [](const std::string& x) { return check_job_filename(x, true); };
+      s, "qos", b + "qos", false, [](const std::string& x) { return slurm_token_error(x); }, errs);
+  auto out_name = [](const std::string& x) { return slurm_file_name_error(x, true); };
   string_field(s, "output", b + "output", false, out_name, errs);
   string_field(s, "error", b + "error", false, out_name, errs);
   if (v::want_array(s, "sbatchArgs", b + "sbatchArgs", errs)) {
@@ -350,7 +192,7 @@ void validate_slurm(const Json& spec, FieldErrors& errs) {
       const std::string p = v::idx(b + "sbatchArgs", i);
       if (!a[i].is_string()) {
         errs.push_back({p, v::invalid(a[i], "must be a string")});
-      } else if (auto why = check_sbatch_arg(a[i].get<std::string>()); !why.empty()) {
+      } else if (auto why = sbatch_arg_error(a[i].get<std::string>()); !why.empty()) {
         errs.push_back({p, v::invalid(a[i], why)});
       }
     }
@@ -564,7 +406,7 @@ void cluster_validate(const Json& obj, const Json*, FieldErrors& errs) {
   string_field(
       spec, "clusterName", "spec.clusterName", true,
       [](const std::string& s) {
-        std::string why = check_token(s);
+        std::string why = slurm_token_error(s);
         if (why.empty() && !alnum(s[0])) why = "must start with a letter or digit";
         for (char c : s) {
           if (why.empty() && c >= 'A' && c <= 'Z')
@@ -591,7 +433,9 @@ void cluster_validate(const Json& obj, const Json*, FieldErrors& errs) {
       string_field(r, "key", "spec.auth.secretRef.key", true, v::check_config_key, errs);
     }
   }
-  string_field(spec, "workDir", "spec.workDir", true, check_work_dir, errs);
+  string_field(
+      spec, "workDir", "spec.workDir", true,
+      [](const std::string& x) { return slurm_work_dir_error(x); }, errs);
   if (v::want_object(spec, "nodeSelector", "spec.nodeSelector", errs)) {
     v::validate_labels(spec["nodeSelector"], "spec.nodeSelector", errs);
   }

@@ -12,6 +12,7 @@
 
 #include "cli_common.h"
 #include "minik8s/api/resource.h"
+#include "minik8s/api/slurm_rules.h"
 #include "minik8s/client/code.h"
 #include "minik8s/util/time.h"
 #include "minik8s/util/url.h"
@@ -42,13 +43,6 @@ std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 std::string phase_of(const Json& job) {
   std::string p = jstr(job, {"status", "phase"});
   return p.empty() ? "Pending" : p;
-}
-
-bool valid_filename(const std::string& n) {
-  if (n.empty() || n.size() > 100 || n == "." || n == "..") return false;
-  return std::all_of(n.begin(), n.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
 }
 
 // "Key:   value" lines, aligned, with `pad` before each.
@@ -340,17 +334,17 @@ Result<PackedSource> pack_source(const std::string& path, uint64_t limit) {
     for (char& c : name) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
     }
-    if (name.empty() || name[0] == '.') name = "source" + name;
+    if (name.empty() || name[0] == '.' || name[0] == '-') name = "source" + name;
     if (name.size() > 93) name.resize(93);  // + ".tar.gz" ≤ 100
     out.filename = name + ".tar.gz";
     return out;
   }
   if (!fs::is_regular_file(st)) return invalid("--source " + path + ": not a file or a directory");
   std::string base = fs::path(path).filename().string();
-  if (!valid_filename(base))
-    return invalid("--source " + path + ": the file name \"" + base +
-                   "\" must be 1-100 of [A-Za-z0-9._-] (it becomes spec.source.filename): "
-                   "rename the file");
+  // The API's rule for spec.source.filename, checked before the upload.
+  if (auto why = api::slurm_file_name_error(base, false); !why.empty())
+    return invalid("--source " + path + ": the file name \"" + base + "\" " + why +
+                   " (it becomes spec.source.filename): rename the file");
   auto size = fs::file_size(path, ec);
   if (ec) return invalid("--source " + path + ": " + ec.message());
   if (size > limit)

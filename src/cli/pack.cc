@@ -232,10 +232,17 @@ Result<std::string> tar_gz_directory(const std::string& dir, uint64_t limit) {
   std::string tar;
   for (const auto& name : *names) {
     fs::path p = fs::path(dir) / name;
+    std::error_code size_ec;
+    auto on_disk = fs::file_size(p, size_ec);
+    // Refused from its size, before it is read into memory.
+    if (!size_ec && tar.size() + on_disk > raw_cap)
+      return invalid(dir + " holds over " + std::to_string(raw_cap) +
+                     " bytes of files; the upload limit is " + std::to_string(limit) + " bytes" +
+                     mib_text(limit));
     std::ifstream f(p, std::ios::binary);
     if (!f) return invalid(p.string() + ": cannot be read");
     std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (tar.size() + data.size() > raw_cap)
+    if (tar.size() + data.size() > raw_cap)  // it grew while read
       return invalid(dir + " holds over " + std::to_string(raw_cap) +
                      " bytes of files; the upload limit is " + std::to_string(limit) + " bytes" +
                      mib_text(limit));
@@ -309,7 +316,7 @@ Result<UnpackResult> unpack_tar_gz(const std::string& bytes, const std::string& 
         size_t sp = recs.find(' ', p);
         if (sp == std::string::npos) break;
         size_t len = std::strtoull(recs.c_str() + p, nullptr, 10);
-        if (len == 0 || p + len > recs.size()) break;
+        if (len == 0 || p + len > recs.size() || sp + 1 >= p + len) break;
         std::string kv = recs.substr(sp + 1, p + len - sp - 2);
         if (kv.rfind("path=", 0) == 0) long_name = kv.substr(5);
         p += len;

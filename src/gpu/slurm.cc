@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "minik8s/api/slurm_rules.h"
+
 namespace minik8s::gpu::slurm {
 
 namespace {
@@ -20,9 +22,6 @@ bool alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 bool name_char(char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; }
-bool arg_char(char c) {
-  return alnum(c) || std::string_view("-_.:,=/%+@").find(c) != std::string_view::npos;
-}
 bool plain_name(std::string_view s, size_t max) {
   return !s.empty() && s.size() <= max && s != "." && s != ".." && all_of(s, name_char);
 }
@@ -62,62 +61,10 @@ bool digits(std::string_view s) {
   return !s.empty() && s.size() <= 9 && all_of(s, [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// Slurm's --time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
-bool valid_time(std::string_view t) {
-  std::string_view rest = t;
-  if (auto dash = t.find('-'); dash != std::string_view::npos) {
-    if (!digits(t.substr(0, dash))) return false;
-    rest = t.substr(dash + 1);
-    if (rest.empty()) return false;
-  }
-  int parts = 0;
-  while (true) {
-    auto colon = rest.find(':');
-    if (!digits(rest.substr(0, colon))) return false;
-    ++parts;
-    if (colon == std::string_view::npos) break;
-    rest = rest.substr(colon + 1);
-  }
-  return parts <= 3;
-}
-
-bool valid_mem(std::string_view m) {
-  if (m.empty()) return false;
-  std::string_view num = m;
-  if (std::string_view("KMGT").find(m.back()) != std::string_view::npos)
-    num = m.substr(0, m.size() - 1);
-  return digits(num);
-}
-
-// A file name for --output/--error: [A-Za-z0-9._%-]{1,100}, not . or ..
-bool valid_io_name(std::string_view s) {
-  return !s.empty() && s.size() <= 100 && s != "." && s != ".." &&
-         all_of(s, [](char c) { return name_char(c) || c == '%'; });
-}
-
-const std::set<std::string>& forbidden_sbatch_options() {
-  static const std::set<std::string> k = {"--chdir",   "--wrap",        "--output",
-                                          "--error",   "--parsable",    "--job-name",
-                                          "--workdir", "--export-file", "--input"};
-  return k;
-}
-
+// The API's directory grammar (slurm_rules.h), with room for the job
+// directory under a workDir of the longest allowed length.
 bool valid_absolute_dir(std::string_view d) {
-  if (d.empty() || d[0] != '/' || d.size() > 1024) return false;
-  size_t i = 1;
-  while (i <= d.size()) {
-    size_t j = d.find('/', i);
-    if (j == std::string_view::npos) j = d.size();
-    std::string_view part = d.substr(i, j - i);
-    if (part.empty()) {
-      if (j != d.size()) return false;  // "//"
-    } else if (part.size() > 255 || part == "." || part == ".." ||
-               !all_of(part, [](char c) { return name_char(c) || c == '+' || c == '@'; })) {
-      return false;  // the API's workDir grammar: letters, digits and ._-+@
-    }
-    i = j + 1;
-  }
-  return true;
+  return api::slurm_work_dir_error(std::string(d), 1024).empty();
 }
 
 }  // namespace
@@ -166,8 +113,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto v = string_field(*sl, {key}, std::string("spec.slurm.") + key);
     if (!v) return v.status();
     if (v->empty()) return Status::ok();
-    if (!plain_name(*v, 64))
-      return invalid(std::string("spec.slurm.") + key + ": must match [A-Za-z0-9._-]{1,64}");
+    if (auto why = api::slurm_token_error(*v); !why.empty())
+      return invalid(std::string("spec.slurm.") + key + ": " + why);
     args.push_back(std::string(opt) + "=" + *v);
     return Status::ok();
   };
@@ -190,8 +137,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto m = string_field(*sl, {"mem"}, "spec.slurm.mem");
     if (!m) return m.status();
     if (!m->empty()) {
-      if (!valid_mem(*m))
-        return invalid("spec.slurm.mem: must match [0-9]+[KMGT]?, got \"" + *m + "\"");
+      if (auto why = api::slurm_mem_error(*m); !why.empty())
+        return invalid("spec.slurm.mem: " + why + ", got \"" + *m + "\"");
       args.push_back("--mem=" + *m);
     }
   }
@@ -199,11 +146,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto t = string_field(*sl, {"time"}, "spec.slurm.time");
     if (!t) return t.status();
     if (!t->empty()) {
-      if (!valid_time(*t))
-        return invalid(
-            "spec.slurm.time: not one of Slurm's forms (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, "
-            "D-HH:MM:SS): \"" +
-            *t + "\"");
+      if (auto why = api::slurm_time_error(*t); !why.empty())
+        return invalid("spec.slurm.time: " + why + ", got \"" + *t + "\"");
       args.push_back("--time=" + *t);
     }
   }
@@ -213,9 +157,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
     auto v = string_field(*sl, {key}, std::string("spec.slurm.") + key);
     if (!v) return v.status();
     if (v->empty()) continue;
-    if (!valid_io_name(*v))
-      return invalid(std::string("spec.slurm.") + key +
-                     ": must be a file name [A-Za-z0-9._%-]{1,100}");
+    if (auto why = api::slurm_file_name_error(*v, true); !why.empty())
+      return invalid(std::string("spec.slurm.") + key + ": " + why);
     args.push_back(std::string("--") + key + "=" + dir + "/" + *v);
   }
   if (const api::Json* extra = field(*sl, {"sbatchArgs"})) {
@@ -224,15 +167,8 @@ Result<std::vector<std::string>> sbatch_args(const api::Json& gpujob, const std:
       const std::string fname = "spec.slurm.sbatchArgs[" + std::to_string(i) + "]";
       if (!(*extra)[i].is_string()) return invalid(fname + ": must be a string");
       std::string a = (*extra)[i].get<std::string>();
-      if (a.size() < 3 || a.size() > 256 || a.rfind("--", 0) != 0 || !alnum(a[2]) ||
-          !all_of(a, arg_char))
-        return invalid(fname +
-                       ": must be \"--long-option\" or \"--long-option=value\" of "
-                       "[-A-Za-z0-9_.:,=/%+@], got \"" +
-                       a + "\"");
-      std::string opt = a.substr(0, a.find('='));
-      if (forbidden_sbatch_options().count(opt))
-        return invalid(fname + ": " + opt + " is set by minik8s");
+      if (auto why = api::sbatch_arg_error(a); !why.empty())
+        return invalid(fname + ": " + why + ", got \"" + a + "\"");
       args.push_back(a);
     }
   }

@@ -48,20 +48,13 @@ struct CliRun {
   std::string out, err;
 };
 
-// Sets opts.blob_dir where the API server has a blob store (a server
-// without one leaves the blob tests to skip).
-template <class Options>
-void set_blob_dir(Options& o, const std::string& dir) {
-  if constexpr (requires { o.blob_dir; }) o.blob_dir = dir;
-}
-
 class GpuJobCliTest : public testing::ApiServerFixture {
  protected:
   void configure(apiserver::ApiServerOptions& o) override {
     blob_dir_ =
         std::filesystem::temp_directory_path() / ("mk-gjcli-blobs-" + std::to_string(::getpid()) +
                                                   "-" + std::to_string(std::random_device{}()));
-    set_blob_dir(o, blob_dir_.string());
+    o.blob_dir = blob_dir_.string();
   }
   void TearDown() override {
     testing::ApiServerFixture::TearDown();
@@ -258,8 +251,7 @@ TEST_F(GpuJobCliTest, BadInputIsRefusedBeforeAnythingIsCreated) {
 }
 
 TEST_F(GpuJobCliTest, SourceUploadAndResultDownload) {
-  if (!have_blobs())
-    GTEST_SKIP() << "this API server has no blob store (ApiServerOptions::blob_dir)";
+  ASSERT_TRUE(have_blobs()) << "the fixture's API server has no blob store";
   write("prog/Makefile", "all:\n\tcc -o add add.c\n");
   write("prog/add.c", "int main() { return 0; }\n");
   write("prog/.git/HEAD", "ref\n");
