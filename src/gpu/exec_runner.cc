@@ -25,6 +25,10 @@ class ExecRunner : public Runner {
     }
     ProcessOptions options;
     options.env = env;
+    // A Slurm command that hangs (slurmctld unreachable) must not stop the
+    // submitter from seeing a cancel, a deletion or SIGTERM for good: it
+    // ends as kTimeout, which the callers treat as a failed attempt.
+    options.timeout = std::chrono::minutes(2);
     auto r = run_process(argv, options);
     if (!r) return r.status();
     return CommandResult{r->exit_code, std::move(r->out), std::move(r->err)};

@@ -163,6 +163,12 @@ TEST(SbatchArgs, RejectsWhatTheApiWouldHave) {
       {{{"sbatchArgs", {"--comment=$(id)"}}}, "spec.slurm.sbatchArgs[0]"},
       {{{"sbatchArgs", {"--comment=a b"}}}, "spec.slurm.sbatchArgs[0]"},
       {{{"sbatchArgs", {"--parsable"}}}, "spec.slurm.sbatchArgs[0]"},
+      // Abbreviations sbatch accepts, and options that stop the job being followed.
+      {{{"sbatchArgs", {"--outp=x"}}}, "spec.slurm.sbatchArgs[0]"},
+      {{{"sbatchArgs", {"--chd=/"}}}, "spec.slurm.sbatchArgs[0]"},
+      {{{"sbatchArgs", {"--wait"}}}, "spec.slurm.sbatchArgs[0]"},
+      {{{"sbatchArgs", {"--uid=0"}}}, "spec.slurm.sbatchArgs[0]"},
+      {{{"sbatchArgs", {"--array=1-4"}}}, "spec.slurm.sbatchArgs[0]"},
   };
   for (const auto& c : cases) {
     auto a = sbatch_args(job(c.slurm), "/w/d");

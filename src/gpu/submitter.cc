@@ -398,7 +398,13 @@ Status Submitter::run() {
     }
     if (wait(std::chrono::seconds(2))) return Status(Code::kUnavailable, "stopped");
     if (Status g = get_job(); !g) return g.code() == Code::kNotFound ? Status::ok() : g;
-    if (deleting() && s.job_id.empty()) return remove_finalizer();
+    if (deleting()) {
+      // Without its SlurmCluster the job cannot be cancelled from here.
+      if (!s.job_id.empty())
+        record("Warning", "SlurmJobNotCancelled",
+               "Slurm job " + s.job_id + " may still run; cancel it with scancel " + s.job_id);
+      return remove_finalizer();
+    }
   }
   if (options_.poll_interval.count() > 0) {
     s.poll = options_.poll_interval;
@@ -446,6 +452,9 @@ Status Submitter::run() {
     ::close(fd);
     if (!ok) return internal_error("cannot write " + key_path);
     s.munged_pid_file = options_.run_dir + "/munge/munged.pid";
+    // A pid file left by an earlier run (a restarted container) must not
+    // name the process we stop at the end.
+    ::unlink(s.munged_pid_file.c_str());
     auto m = runner_.run({"munged", "--force", "--socket=" + socket, "--key-file=" + key_path,
                           "--pid-file=" + s.munged_pid_file,
                           "--log-file=" + options_.run_dir + "/munge/munged.log",
@@ -563,19 +572,32 @@ Status Submitter::run() {
     s.stdout_path = o.empty() ? s.dir + "/slurm-" + s.job_id + ".out" : resolve(o);
     s.stderr_path = e.empty() ? "" : resolve(e);
   }
+  // The job's output files, copied to our stdout as they grow. Only regular
+  // files inside the job directory, opened without following a link: the
+  // job could replace its output file with a link to the munge key, and the
+  // submitter runs as root.
+  auto inside_dir = [&](const std::string& p) {
+    std::string rel = fs::path(p).lexically_normal().lexically_relative(s.dir).string();
+    return !rel.empty() && rel != "." && rel.rfind("..", 0) != 0;
+  };
   auto copy_output = [&] {
     for (const std::string& p : {s.stdout_path, s.stderr_path}) {
-      if (p.empty()) continue;
-      std::ifstream f(p, std::ios::binary);
-      if (!f) continue;
+      if (p.empty() || !inside_dir(p)) continue;
+      int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) continue;
+      struct stat st {};
       uint64_t& off = s.copied[p];
-      f.seekg(static_cast<std::streamoff>(off));
-      char buf[65536];
-      while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-        out.write(buf, f.gcount());
-        off += static_cast<uint64_t>(f.gcount());
+      if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+          ::lseek(fd, static_cast<off_t>(off), SEEK_SET) >= 0) {
+        char buf[65536];
+        ssize_t k;
+        while ((k = ::read(fd, buf, sizeof buf)) > 0) {
+          out.write(buf, k);
+          off += static_cast<uint64_t>(k);
+        }
+        out.flush();
       }
-      out.flush();
+      ::close(fd);
     }
   };
   // What Slurm says about the job; the files when slurmctld forgot it.

@@ -81,6 +81,9 @@ echo "$1" >> "$F/scancel.args"; echo CANCELLED > "$F/job.$1.state"
 
 class SubmitterTest : public minik8s::testing::LocalApiTest {
  protected:
+  void configure(apiserver::ApiServerOptions& opts) override {
+    opts.blob_dir = tmp_.path() + "/blobs";
+  }
   void SetUp() override {
     LocalApiTest::SetUp();
     ASSERT_FALSE(tmp_.path().empty());
@@ -109,9 +112,9 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
              {"secretRef", {{"namespace", "default"}, {"name", "munge"}, {"key", "munge.key"}}}}},
            {"workDir", work_}}}});
     ASSERT_EQ(created.code, 201) << created.body;
-    // Does this server have the blob store (docs/gpu.md "Blob store")?
-    blobs_ =
-        call("POST", "/apis/minik8s.io/v1/blobs", nullptr, "application/octet-stream").code == 201;
+    // The fixture's server has the blob store (docs/gpu.md "Blob store").
+    ASSERT_EQ(
+        call("POST", "/apis/minik8s.io/v1/blobs", nullptr, "application/octet-stream").code, 201);
   }
   void TearDown() override {
     stop_ = true;
@@ -193,7 +196,6 @@ class SubmitterTest : public minik8s::testing::LocalApiTest {
   std::atomic<bool> done_{false};
   Status result_;
   std::thread thread_;
-  bool blobs_ = false;
 };
 
 TEST_F(SubmitterTest, CpuJobRunsToCompletedWithResult) {
@@ -225,19 +227,28 @@ TEST_F(SubmitterTest, CpuJobRunsToCompletedWithResult) {
   EXPECT_TRUE(complete) << j["status"].dump();
   EXPECT_TRUE(has_event("Submitted"));
   EXPECT_TRUE(has_event("Completed"));
-  if (blobs_) {
-    ASSERT_TRUE(j["status"].contains("result")) << j["status"].dump();
-    json files = j["status"]["result"]["files"];
-    EXPECT_NE(std::find(files.begin(), files.end(), "answer.txt"), files.end()) << files.dump();
-    EXPECT_NE(std::find(files.begin(), files.end(), "slurm-100.out"), files.end()) << files.dump();
-  } else {
-    // No blob store in this server yet: the result stays in the directory.
-    EXPECT_FALSE(j["status"].contains("result"));
-    EXPECT_NE(j["status"].value("message", "").find("uploading the result failed"),
-              std::string::npos)
-        << j["status"].dump();
-    EXPECT_TRUE(fs::exists(dir + "/.minik8s/result.tar.gz"));
+  ASSERT_TRUE(j["status"].contains("result")) << j["status"].dump();
+  json files = j["status"]["result"]["files"];
+  EXPECT_NE(std::find(files.begin(), files.end(), "answer.txt"), files.end()) << files.dump();
+  EXPECT_NE(std::find(files.begin(), files.end(), "slurm-100.out"), files.end()) << files.dump();
+}
+
+// The job replaces its output file with a link to a file outside its
+// directory (the munge key, say): the submitter, root in its pod, must not
+// copy what the link points at into its log.
+TEST_F(SubmitterTest, OutputLinkedOutsideTheJobIsNotCopied) {
+  const std::string secret = tmp_.path() + "/secret.txt";
+  {
+    std::ofstream f(secret);
+    f << "TOPSECRET\n";
   }
+  create_job({{"run", "echo before; rm -f slurm-100.out; ln -s " + slurm::shell_quote(secret) +
+                          " slurm-100.out"},
+              {"slurm", {{"partition", "cpu"}}}});
+  Status st = run_submitter();
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  EXPECT_EQ(get_job()["status"]["phase"], "Completed");
+  EXPECT_EQ(out_.str().find("TOPSECRET"), std::string::npos) << out_.str();
 }
 
 TEST_F(SubmitterTest, BuildFailureIsBuildFailedWithTheLogTail) {

@@ -18,9 +18,13 @@ class LocalApiTest : public ::testing::Test {
  protected:
   using json = nlohmann::json;
 
+  // Options beyond the defaults (a fixture's blob store, say).
+  virtual void configure(apiserver::ApiServerOptions& /*opts*/) {}
+
   void SetUp() override {
     apiserver::ApiServerOptions opts;
     opts.port = 0;
+    configure(opts);
     auto s = apiserver::ApiServer::start(store_, opts);
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     server_ = std::move(s.value());
