@@ -17,8 +17,9 @@ bool digit(char c) { return c >= '0' && c <= '9'; }
 // abbreviations ("--out=x" is --output), so an option that is a prefix of
 // one of these is refused too.
 const char* const kForbiddenSbatchOptions[] = {
-    "--chdir", "--workdir", "--wrap", "--output",    "--error", "--parsable", "--job-name",
-    "--uid",   "--gid",     "--wait", "--test-only", "--help",  "--usage",    "--version",
+    "--chdir",     "--workdir",  "--wrap",  "--output",  "--error",
+    "--parsable",  "--job-name", "--uid",   "--gid",     "--wait",
+    "--test-only", "--help",     "--usage", "--version", "--array",
 };
 
 }  // namespace

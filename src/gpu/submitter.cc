@@ -333,8 +333,13 @@ Status Submitter::run() {
         }
         return Status::ok();
       }
-      if (r.status().code() == Code::kNotFound) return r.status();
-      if (r.status().code() != Code::kConflict) {
+      const Code code = r.status().code();
+      if (code == Code::kNotFound) return r.status();
+      // Only a conflict or an unreachable server can succeed on a retry; a
+      // refused status (422) would be refused 20 times.
+      if (code != Code::kConflict && code != Code::kUnavailable && code != Code::kTimeout)
+        return r.status();
+      if (code != Code::kConflict) {
         if (wait(std::chrono::milliseconds(500))) return Status(Code::kUnavailable, "stopped");
       }
       if (Status g = get_job(); !g) return g;
