@@ -232,7 +232,7 @@ EOF
     echo "AutoDetect=off"
     if [ "$gpus" -gt 0 ]; then
       local i=0 f
-      for f in /dev/nvidia[0-9]*; do
+      for f in $(ls /dev/nvidia[0-9]* 2>/dev/null | sort -V); do  # nvidia2 before nvidia10
         [ -e "$f" ] && [ $i -lt "$gpus" ] || continue
         echo "NodeName=$node_name Name=gpu File=$f"
         i=$((i + 1))

@@ -91,7 +91,7 @@ else
   sed 's/^/    /' "$GPU_SLURM_DIR.up.log" | tail -n 30
   finish
 fi
-expect "its slurm.conf is there" "slurm.conf" echo "$GPU_SLURM_CONF"
+check "its slurm.conf is there" test -s "$GPU_SLURM_CONF"
 expect "sinfo: partitions cpu and gpu" "^cpu\*? (.|\n)*gpu" gpu_slurm sinfo -h -o '%P %a'
 expect "SlurmCluster default registered, slurmctld at $BRIDGE" "^$BRIDGE$" \
   kubectl get slurmcluster default -o jsonpath='{.spec.controller.host}'
@@ -240,7 +240,7 @@ expect "one submitter pod per job: 4 jobs, 4 pods, each with its own label" "^$B
 # --- deletion ------------------------------------------------------------
 expect "mkctl gpujob delete $CPU" "." "$MKCTL" gpujob delete "$CPU"
 eventually 30 "deleting the job deletes its submitter pod" "^0$" sh -c "kubectl get pods -l minik8s.io/gpujob=$CPU --no-headers 2>/dev/null | wc -l"
-eventually 30 "and the job is gone (finalizer removed)" "^$" sh -c "kubectl get gpujob $CPU -o name 2>/dev/null; true"
+eventually 30 "and the job is gone (finalizer removed)" "^$" kubectl get gpujob "$CPU" --ignore-not-found -o name
 GPUID=$(gj_field $GPU .status.jobId)
 expect "delete the queued GPU job" "." "$MKCTL" gpujob delete "$GPU"
 eventually 30 "its submitter pod goes" "^0$" sh -c "kubectl get pods -l minik8s.io/gpujob=$GPU --no-headers 2>/dev/null | wc -l"
