@@ -4,6 +4,7 @@
 
 #include "handler.h"
 #include "http_server.h"
+#include "minik8s/auth/authenticators.h"
 #include "watch_cache.h"
 
 namespace minik8s::apiserver {
@@ -75,7 +76,8 @@ class ServingApiServer final : public ApiServer {
       return {400, "application/json",
               status_body(bad_request("watch is not available in-process"), "", "", "")};
     }
-    HttpResponse r = handler_.handle(req);
+    req.user = auth::UserInfo{auth::kUserApiserver, "", {auth::kGroupMasters, auth::kGroupAuthenticated}, {}};
+    HttpResponse r = handler_.handle_admitted(req);
     return {r.code, r.content_type, std::move(r.body)};
   }
 
@@ -97,6 +99,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(storage::Storage& store,
   if (opts.node_port_min <= 0 || opts.node_port_max < opts.node_port_min ||
       opts.node_port_max > 65535) {
     return bad_request("invalid node port range");
+  }
+  if (opts.auth.enabled && !opts.auth.token_file.empty()) {
+    auto f = auth::StaticTokenAuthenticator::from_file(opts.auth.token_file);
+    if (!f) return Status(Code::kInvalid, f.status().message());
   }
   auto s = std::make_unique<ServingApiServer>(store, opts, std::move(ips.value()));
   Status st = s->start();

@@ -21,7 +21,9 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
                                   : std::make_unique<CodeStore>(opts.code_dir, kCodeStoreSpec)),
       blob_(opts.blob_dir.empty() ? nullptr
                                   : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
-      objects_(store, *kinds_) {}
+      objects_(store, *kinds_),
+      authn_(opts.auth.enabled ? make_authenticator(opts, cache) : nullptr),
+      authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   server_address_ = server_host + ":" + std::to_string(server_port);
@@ -43,7 +45,72 @@ bool RestHandler::is_watch(const HttpRequest& req) const {
   return req.path.find("/watch/") != std::string::npos && parse_path(req.path).legacy_watch;
 }
 
-HttpResponse RestHandler::handle(const HttpRequest& req) {
+namespace {
+
+// Paths anyone may read, authenticated or not (Kubernetes'
+// system:public-info-viewer): health and version.
+bool public_path(const std::string& p) {
+  return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" ||
+         p == "/version/" || p.rfind("/healthz/", 0) == 0 || p.rfind("/livez/", 0) == 0 ||
+         p.rfind("/readyz/", 0) == 0;
+}
+
+std::string bearer_token(const std::string& header) {
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() <= kBearer.size()) return "";
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kBearer[i]) return "";
+  }
+  size_t b = header.find_first_not_of(' ', kBearer.size());
+  return b == std::string::npos ? "" : header.substr(b);
+}
+
+HttpResponse unauthorized() { return error_response(Status(Code::kUnauthorized, "Unauthorized")); }
+
+}  // namespace
+
+std::optional<HttpResponse> RestHandler::admit(HttpRequest& req) const {
+  if (!opts_.auth.enabled) {
+    req.user = auth::UserInfo{auth::kUserAdmin, "", {auth::kGroupMasters, auth::kGroupAuthenticated}, {}};
+    return std::nullopt;
+  }
+  auth::Credentials c;
+  c.bearer_token = bearer_token(req.authorization);
+  c.client_cert = req.client_cert;
+  std::optional<auth::UserInfo> user;
+  if (!c.empty() && authn_) {
+    auto r = authn_->authenticate(c);
+    if (!r) {
+      spdlog::debug("apiserver: {} {}: authentication failed: {}", req.method, req.path,
+                    r.status().message());
+      return unauthorized();
+    }
+    user = std::move(*r);
+  }
+  const bool open = public_path(req.path);
+  if (!user) {
+    if (!c.empty() || !open) return unauthorized();  // credentials nobody took, or none
+    req.user = auth::UserInfo{auth::kUserAnonymous, "", {auth::kGroupUnauthenticated}, {}};
+    return std::nullopt;
+  }
+  if (!user->in_group(auth::kGroupAuthenticated)) user->groups.push_back(auth::kGroupAuthenticated);
+  req.user = std::move(*user);
+  if (open || !authz_) return std::nullopt;
+  auth::Attributes a = request_attributes(req);
+  auth::Decision d = authz_->authorize(a);
+  if (d.allowed()) return std::nullopt;
+  return error_response(Status(Code::kForbidden, auth::forbidden_message(a, d.reason)));
+}
+
+HttpResponse RestHandler::handle(HttpRequest req) {
+  if (auto refused = admit(req)) {
+    metrics_.observe(req.method, "", refused->code, 0);
+    return std::move(*refused);
+  }
+  return handle_admitted(req);
+}
+
+HttpResponse RestHandler::handle_admitted(const HttpRequest& req) {
   auto start = std::chrono::steady_clock::now();
   std::string verb, resource;
   HttpResponse r;
@@ -189,6 +256,10 @@ HttpResponse RestHandler::handle_resource(const HttpRequest& req, const RequestI
     if (!strategy.serves_subresource(sub) || m != "POST") return not_served_response();
     *verb = "create";
     return do_binding(req, &t, ri.ns, ri.name);
+  }
+  if (m == "POST" && !sub.empty() && strategy.serves_subresource(sub)) {
+    *verb = "create";
+    return do_subresource_create(req, ri);
   }
   // What is left: the object itself, status, and a strategy's subresources
   // written like status (update/patch scoped by the strategy).

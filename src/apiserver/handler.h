@@ -33,6 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "access.h"
 #include "allocator.h"
 #include "errors.h"
 #include "http_types.h"
@@ -73,9 +74,17 @@ class RestHandler {
   // The 413 message for an upload to path (a POST upload_limit() accepts)
   // of n bytes, or of more than the limit when n is unknown (chunked).
   std::string upload_too_large_message(std::string_view path, std::optional<uint64_t> n) const;
-  HttpResponse handle(const HttpRequest& req);
+  // Authentication and authorization (access.h, docs/security.md "Request
+  // path"): sets req.user; an error response (401 Unauthorized, 403
+  // Forbidden) when the request may not go on. Every entry point calls it
+  // first: handle(), handle_watch() and the pods/log|exec proxy.
+  std::optional<HttpResponse> admit(HttpRequest& req) const;
+  HttpResponse handle(HttpRequest req);
+  // A request admit() has let through already, or an in-process one
+  // (ApiServer::local_request, the pods/log|exec proxy's own lookups).
+  HttpResponse handle_admitted(const HttpRequest& req);
   // Streams until the client leaves, timeoutSeconds passes or stopping is set.
-  void handle_watch(const HttpRequest& req, StreamWriter& out, const std::atomic<bool>& stopping);
+  void handle_watch(HttpRequest req, StreamWriter& out, const std::atomic<bool>& stopping);
 
   Metrics& metrics() { return metrics_; }
   const ApiServerOptions& options() const { return opts_; }
@@ -110,6 +119,11 @@ class RestHandler {
   HttpResponse do_get(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_list(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_create(const HttpRequest& req, const RequestInfo& ri);
+  // A create of a kind whose strategy answers_create(); nullopt for others.
+  std::optional<HttpResponse> answer_create(const HttpRequest& req, const api::ResourceType& t,
+                                            json body);
+  // A POST to a strategy's subresource (not "binding"): answered, not stored.
+  HttpResponse do_subresource_create(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_update(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_patch(const HttpRequest& req, const RequestInfo& ri);
   HttpResponse do_delete(const HttpRequest& req, const RequestInfo& ri);
@@ -134,6 +148,9 @@ class RestHandler {
   const std::unique_ptr<CodeStore> code_;      // null without opts.code_dir
   const std::unique_ptr<CodeStore> blob_;      // null without opts.blob_dir
   RegistryStore objects_;
+  // Null: that step is off (opts.auth.enabled false, or no authorizer mode).
+  std::unique_ptr<auth::Authenticator> authn_;
+  std::unique_ptr<auth::Authorizer> authz_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
   std::string server_address_;  // written once by init(), before serving

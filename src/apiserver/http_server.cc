@@ -144,6 +144,8 @@ void HttpServer::serve(Connection& c) {
   if (ec) return;
   http_read::Release release(s);  // the ConnectionServer closes the descriptor
   const std::atomic<bool>& stopping = conns_.stopping();
+  // The client certificate the TLS layer verified for this connection.
+  std::optional<auth::PeerCertificate> client_cert;
   beast::flat_buffer buffer;
   for (bool first = true; !stopping; first = false) {
     http::request_parser<http::string_body> parser;
@@ -218,7 +220,7 @@ void HttpServer::serve(Connection& c) {
     auto& msg = parser.get();
     if (PodProxy::matches(std::string(msg.target().substr(0, msg.target().find('?'))))) {
       // pods/log and pods/exec take over the connection (streams and upgrades).
-      proxy_.serve(s, msg, stopping, c.backend_fd());
+      proxy_.serve(s, msg, stopping, c.backend_fd(), client_cert);
       break;
     }
     HttpRequest req;
@@ -230,6 +232,8 @@ void HttpServer::serve(Connection& c) {
     req.body = std::move(msg.body());
     req.content_type = std::string(msg[http::field::content_type]);
     req.accept = std::string(msg[http::field::accept]);
+    req.authorization = std::string(msg[http::field::authorization]);
+    req.client_cert = client_cert;
     bool keep_alive = msg.keep_alive();
     unsigned version = msg.version();
     if (handler_.is_watch(req)) {

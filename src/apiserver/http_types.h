@@ -4,10 +4,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "minik8s/auth/authenticator.h"
+#include "minik8s/auth/user.h"
 
 namespace minik8s::apiserver {
 
@@ -18,6 +22,11 @@ struct HttpRequest {
   std::string body;
   std::string content_type;
   std::string accept;
+  std::string authorization;  // the Authorization header, as sent
+  // The client certificate the TLS layer verified (none over plain HTTP).
+  std::optional<auth::PeerCertificate> client_cert;
+  // Who the request acts as: set by RestHandler::admit (authentication).
+  auth::UserInfo user;
 };
 
 struct HttpResponse {

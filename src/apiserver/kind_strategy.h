@@ -44,6 +44,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "minik8s/auth/user.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/util/status.h"
 
@@ -187,6 +188,31 @@ class KindStrategy {
     (void)sub;
     (void)desired;
     return cur;
+  }
+  // Kinds that are answered, not stored (SubjectAccessReview, TokenReview):
+  // when answers_create(), a create of the kind gets answer_create()'s
+  // object with 201 and nothing is written (docs/auth.md). obj: the request
+  // body after the kind table's defaults and validation; user: who asks.
+  virtual bool answers_create() const { return false; }
+  virtual Result<nlohmann::json> answer_create(const nlohmann::json& obj,
+                                               const auth::UserInfo& user) {
+    (void)obj;
+    (void)user;
+    return Status(Code::kMethodNotAllowed, "the server does not allow this method");
+  }
+  // A POST to subresource sub of the existing object cur that is answered,
+  // not stored (serviceaccounts/token, the TokenRequest): the response
+  // object (201) or an error Status. Only called for a sub that
+  // serves_subresource() and that is not "binding".
+  virtual Result<nlohmann::json> answer_subresource_create(std::string_view sub,
+                                                           const nlohmann::json& cur,
+                                                           const nlohmann::json& body,
+                                                           const auth::UserInfo& user) {
+    (void)sub;
+    (void)cur;
+    (void)body;
+    (void)user;
+    return Status(Code::kMethodNotAllowed, "the server does not allow this method");
   }
   // The binding subresource: desired = cur bound to target (a 409 Status when
   // cur cannot be bound). name is the object's.

@@ -195,12 +195,20 @@ Status kubelet_target(const json& node, const std::string& node_name, const ApiS
 bool PodProxy::matches(const std::string& path) { return split(path).has_value(); }
 
 void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg, const std::atomic<bool>& stopping,
-                     std::atomic<int>& fd_out) {
+                     std::atomic<int>& fd_out, const std::optional<auth::PeerCertificate>& client_cert) {
   fd_out = -1;
   unsigned version = msg.version();
   std::string target(msg.target());
   size_t qpos = target.find('?');
   std::string path = target.substr(0, qpos);
+  {
+    HttpRequest who;
+    who.method = std::string(msg.method_string());
+    who.path = path;
+    who.authorization = std::string(msg[http::field::authorization]);
+    who.client_cert = client_cert;
+    if (auto refused = handler_.admit(who)) return write_response(s, *refused, version);
+  }
   stream::QueryList query = qpos == std::string::npos ? stream::QueryList{} : stream::parse_query_list(target.substr(qpos + 1));
   auto pp = split(path);
   if (!pp) return write_status(s, not_found("the server could not find the requested resource"), version);
@@ -223,7 +231,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   get.method = "GET";
   get.path = "/api/v1/namespaces/" + url_encode(pp->ns) + "/pods/" + url_encode(pp->name);
   get.accept = "application/json";
-  HttpResponse pr = handler_.handle(get);
+  HttpResponse pr = handler_.handle_admitted(get);
   if (pr.code != 200) return write_response(s, pr, version);
   auto parsed_pod = api::parse_json_response(pr.body);
   json pod = parsed_pod ? std::move(parsed_pod.value()) : json();
@@ -265,7 +273,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
   nget.method = "GET";
   nget.path = "/api/v1/nodes/" + url_encode(node);
   nget.accept = "application/json";
-  HttpResponse nr = handler_.handle(nget);
+  HttpResponse nr = handler_.handle_admitted(nget);
   if (nr.code != 200) {
     return write_status(s, Status(Code::kUnavailable, "node " + node + " of pod " + pp->name + " is not registered"),
                         version);

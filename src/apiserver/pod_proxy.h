@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -36,7 +37,8 @@ class PodProxy {
   // owned by the caller). fd_out receives the kubelet connection's fd while
   // one is open (so the owner can shut it down when stopping), else -1.
   void serve(boost::asio::ip::tcp::socket& s, const boost::beast::http::request<boost::beast::http::string_body>& msg,
-             const std::atomic<bool>& stopping, std::atomic<int>& fd_out);
+             const std::atomic<bool>& stopping, std::atomic<int>& fd_out,
+             const std::optional<auth::PeerCertificate>& client_cert);
 
  private:
   RestHandler& handler_;

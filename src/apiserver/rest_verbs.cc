@@ -255,12 +255,47 @@ HttpResponse RestHandler::do_create(const HttpRequest& req, const RequestInfo& r
   if (t.namespaced && ri.ns.empty()) return not_served_response();
   auto body = parse_body(req);
   if (!body) return error_response(body.status());
+  if (auto answered = answer_create(req, t, *body)) return std::move(*answered);
   std::vector<std::string> warnings;
   std::string name = meta_str(*body, "name");
   Outcome o = objects_.create(t, ri.ns, std::move(body.value()), query(req, "fieldValidation"),
                               is_dry_run(req), &warnings);
   if (o.status.is_ok()) name = meta_str(o.object, "name");
   return outcome_response(req, t, name, o, warnings);
+}
+
+std::optional<HttpResponse> RestHandler::answer_create(const HttpRequest& req,
+                                                       const api::ResourceType& t, json body) {
+  KindStrategy& strategy = kinds_->strategy(t);
+  if (!strategy.answers_create()) return std::nullopt;
+  if (!body.is_object()) return error_response(bad_request("the request body is not an object"));
+  if (t.set_defaults) t.set_defaults(body);
+  api::FieldErrors errs;
+  if (t.validate) t.validate(body, nullptr, errs);
+  if (!errs.empty()) {
+    return error_response(Status(Code::kInvalid, invalid_message(t, "", errs)), "", &t, errs);
+  }
+  auto r = strategy.answer_create(body, req.user);
+  if (!r) return error_response(r.status(), "", &t);
+  HttpResponse out;
+  out.code = 201;
+  out.body = r->dump(-1, ' ', false, json::error_handler_t::replace);
+  return out;
+}
+
+HttpResponse RestHandler::do_subresource_create(const HttpRequest& req, const RequestInfo& ri) {
+  const api::ResourceType& t = *ri.type;
+  auto body = parse_body(req);
+  if (!body) return error_response(body.status());
+  cache_.wait_fresh(kFreshWait);
+  ObjectPtr o = cache_.get(object_key(t, ri.ns, ri.name));
+  if (!o) return error_response(not_found(not_found_msg(t, ri.name)), ri.name, &t);
+  auto r = kinds_->strategy(t).answer_subresource_create(ri.subresource, o->object, *body, req.user);
+  if (!r) return error_response(r.status(), ri.name, &t);
+  HttpResponse out;
+  out.code = 201;
+  out.body = r->dump(-1, ' ', false, json::error_handler_t::replace);
+  return out;
 }
 
 HttpResponse RestHandler::do_update(const HttpRequest& req, const RequestInfo& ri) {

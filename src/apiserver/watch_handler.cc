@@ -17,7 +17,7 @@ constexpr auto kBookmarkEvery = std::chrono::seconds(10);
 
 }  // namespace
 
-void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
+void RestHandler::handle_watch(HttpRequest req, StreamWriter& out,
                                const std::atomic<bool>& stopping) {
   auto start = std::chrono::steady_clock::now();
   RequestInfo ri = parse_path(req.path);
@@ -27,6 +27,12 @@ void RestHandler::handle_watch(const HttpRequest& req, StreamWriter& out,
     out.write(r.body);
     metrics_.observe("watch", ri.type ? ri.type->plural : "", r.code, 0);
   };
+  if (auto refused = admit(req)) {
+    out.begin(refused->code, "application/json");
+    out.write(refused->body);
+    metrics_.observe("watch", ri.type ? ri.type->plural : "", refused->code, 0);
+    return;
+  }
   if (Status utf8 = check_utf8(req); !utf8.is_ok()) {
     fail(utf8);
     return;

@@ -118,7 +118,8 @@ struct Connection {
 http::request<http::string_body> make_request(const Endpoint& ep, const std::string& method,
                                               const std::string& target, const std::string& body,
                                               const std::string& content_type,
-                                              const std::string& accept) {
+                                              const std::string& accept,
+                                              const std::string& bearer_token) {
   http::request<http::string_body> req;
   req.method_string(method);
   req.target(ep.prefix + target);
@@ -126,6 +127,7 @@ http::request<http::string_body> make_request(const Endpoint& ep, const std::str
   req.set(http::field::host, ep.host + ":" + ep.port);
   req.set(http::field::user_agent, "minik8s-client/0.1");
   if (!accept.empty()) req.set(http::field::accept, accept);
+  if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
   if (!body.empty()) {
     req.set(http::field::content_type, content_type);
     req.body() = body;
@@ -244,7 +246,7 @@ class HttpRestClient final : public RestClient {
 
   Result<HttpResponse> request(const std::string& method, const std::string& path, const std::string& body,
                                const std::string& content_type, const std::string& accept) override {
-    auto req = make_request(ep_, method, path, body, content_type, accept);
+    auto req = make_request(ep_, method, path, body, content_type, accept, opts_.bearer_token);
     auto deadline = Clock::now() + opts_.timeout;
     for (int attempt = 0;; ++attempt) {
       // The retry never takes another pooled connection: it is as old as the
@@ -277,7 +279,7 @@ class HttpRestClient final : public RestClient {
     auto deadline = Clock::now() + opts_.timeout;
     auto conn = std::make_unique<Connection>();
     if (Status s = conn->connect(ep_, deadline); !s) return s;
-    auto req = make_request(ep_, "GET", path, "", "", accept);
+    auto req = make_request(ep_, "GET", path, "", "", accept, opts_.bearer_token);
     bool done = false;
     beast::error_code ec;
     http::async_write(conn->socket, req, [&](beast::error_code e, size_t) {
@@ -383,7 +385,7 @@ Code code_for_reason(const std::string& reason, int http_status) {
       {"UnsupportedMediaType", Code::kUnsupported},
       {"MethodNotAllowed", Code::kMethodNotAllowed},
       {"Forbidden", Code::kForbidden},
-      {"Unauthorized", Code::kForbidden},
+      {"Unauthorized", Code::kUnauthorized},
       {"Timeout", Code::kTimeout},
       {"ServerTimeout", Code::kTimeout},
       {"ServiceUnavailable", Code::kUnavailable},
@@ -394,7 +396,7 @@ Code code_for_reason(const std::string& reason, int http_status) {
   }
   switch (http_status) {
     case 400: return Code::kBadRequest;
-    case 401:
+    case 401: return Code::kUnauthorized;
     case 403: return Code::kForbidden;
     case 404: return Code::kNotFound;
     case 405: return Code::kMethodNotAllowed;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -334,6 +335,11 @@ struct GPUJobController::Impl : client::Controller {
     // scheduled, stuck or ended): the controller ends the job itself.
     if (cancel_requested(job) && sfield(field(job, "status"), "jobId").empty() &&
         !submitter_may_act(pod)) {
+      // The cache may not have seen the pod scheduled yet: ask the API.
+      auto live = live_submitter(job);
+      if (!live) return live.status();
+      if (submitter_may_act(live->has_value() ? &**live : nullptr))
+        return client::ReconcileResult::done();  // its events bring the job back
       const std::string msg = "cancelled before submission";
       auto w = write_status(job, [&](Json& st, const Json& fresh) {
         if (terminal_phase(sfield(st, "phase")) || !sfield(st, "jobId").empty() ||
@@ -470,6 +476,18 @@ struct GPUJobController::Impl : client::Controller {
     return client::ReconcileResult::done();
   }
 
+  // The job's submitter pod read from the API (nullopt: none, or not this
+  // job's).
+  Result<std::optional<Json>> live_submitter(const Json& job) {
+    auto g = api_client().get(*pod_type, ns_of(job), submitter_pod_name(name_of(job)));
+    if (!g) {
+      if (g.status().code() == Code::kNotFound) return std::optional<Json>();
+      return g.status();
+    }
+    if (!controlled_by(*g, uid_of(job))) return std::optional<Json>();
+    return std::optional<Json>(std::move(*g));
+  }
+
   // A job being deleted (docs/gpu.md "The controller").
   client::ReconcileResult finalize(const Json& cached, const Json* pod) {
     Json job = cached;
@@ -485,8 +503,16 @@ struct GPUJobController::Impl : client::Controller {
       const Json& st = field(job, "status");
       const std::string job_id = sfield(st, "jobId");
       const bool terminal = terminal_phase(sfield(st, "phase"));
-      if (!terminal && !job_id.empty() && submitter_running(pod)) {
-        return Status::ok();  // the submitter cancels and removes the finalizer
+      if (!terminal && !job_id.empty()) {
+        if (submitter_running(pod)) {
+          return Status::ok();  // the submitter cancels and removes the finalizer
+        }
+        // Letting go abandons a Slurm job: decided on the pod as the API
+        // has it now, not on a cache that may not have seen it start yet
+        // (the pod and job watches are separate streams).
+        auto live = live_submitter(job);
+        if (!live) return live.status();
+        if (submitter_running(live->has_value() ? &**live : nullptr)) return Status::ok();
       }
       Json& fins = job["metadata"]["finalizers"];
       fins.erase(std::remove(fins.begin(), fins.end(), Json(kSlurmJobFinalizer)), fins.end());

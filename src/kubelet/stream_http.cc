@@ -34,6 +34,7 @@ int http_code(const Status& st) {
     case Code::kInvalid: return 422;
     case Code::kMethodNotAllowed: return 405;
     case Code::kForbidden: return 403;
+    case Code::kUnauthorized: return 401;
     case Code::kUnavailable: return 503;
     case Code::kTimeout: return 504;
     default: return 500;
@@ -43,6 +44,8 @@ int http_code(const Status& st) {
 const char* reason_of(int code) {
   switch (code) {
     case 400: return "BadRequest";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "NotFound";
     case 405: return "MethodNotAllowed";
     case 422: return "Invalid";

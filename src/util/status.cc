@@ -15,6 +15,7 @@ int Status::http_code() const {
     case Code::kUnsupported: return 415;
     case Code::kMethodNotAllowed: return 405;
     case Code::kForbidden: return 403;
+    case Code::kUnauthorized: return 401;
     case Code::kTimeout: return 504;
     case Code::kUnavailable: return 503;
     case Code::kInternal: return 500;
@@ -35,6 +36,7 @@ const char* Status::reason() const {
     case Code::kUnsupported: return "UnsupportedMediaType";
     case Code::kMethodNotAllowed: return "MethodNotAllowed";
     case Code::kForbidden: return "Forbidden";
+    case Code::kUnauthorized: return "Unauthorized";
     case Code::kTimeout: return "Timeout";
     case Code::kUnavailable: return "ServiceUnavailable";
     case Code::kInternal: return "InternalError";

@@ -45,6 +45,7 @@ Resp ApiServerFixture::req(const std::string& method, const std::string& target,
   r.set(http::field::host, "localhost");
   if (!body.empty()) r.set(http::field::content_type, ct);
   if (!accept.empty()) r.set(http::field::accept, accept);
+  if (!bearer.empty()) r.set(http::field::authorization, "Bearer " + bearer);
   r.body() = body;
   r.prepare_payload();
   http::write(s, r);

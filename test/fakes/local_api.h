@@ -91,6 +91,7 @@ class LocalApi {
     api_ = std::move(a.value());
     client::HttpRestClientOptions ro;
     ro.server = api_->url();
+    ro.bearer_token = opts.auth.loopback_token;  // the client() acts as system:apiserver
     auto r = client::make_http_rest_client(ro);
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     rest_ = std::move(r.value());
@@ -141,8 +142,10 @@ class ApiServerFixture : public ::testing::Test {
   const std::filesystem::path& dir() const { return local_.dir(); }
 
   // One request on a fresh connection to the server.
+  // bearer: sent as "Authorization: Bearer <bearer>" when not empty.
   Resp req(const std::string& method, const std::string& target, const std::string& body = "",
            const std::string& ct = "application/json", const std::string& accept = "");
+  std::string bearer;
   Resp post(const std::string& path, const nlohmann::json& obj) { return req("POST", path, obj.dump()); }
   static nlohmann::json pod(const std::string& name, const std::string& app = "web");
   // Reads watch lines until n events arrived or the limit passed; after_start

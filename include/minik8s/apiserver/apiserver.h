@@ -31,6 +31,34 @@
 
 namespace minik8s::apiserver {
 
+// Serving over TLS (docs/security.md "TLS"). Empty cert_file: plain HTTP.
+struct ApiTlsOptions {
+  std::string cert_file, key_file;  // PEM serving certificate (chain) and key
+  // PEM CA bundle client certificates are verified against; a verified
+  // certificate becomes HttpRequest::client_cert. Empty: none asked for.
+  std::string client_ca_file;
+};
+
+// Authentication and authorization (docs/security.md). Off by default (unit
+// and integration tests, `minik8s server --insecure-http`): every request
+// then acts as system:admin in system:masters and nothing is refused.
+// `minik8s server` turns it on.
+struct ApiAuthOptions {
+  bool enabled = false;
+  // Static bearer tokens: Kubernetes' CSV `token,user,uid,"group1,group2"`.
+  std::string token_file;
+  // PEM private key that signs ServiceAccount tokens (its public key verifies
+  // them); `minik8s server` keeps it in <data-dir>/pki/sa.key.
+  std::string sa_key_file;
+  std::string sa_issuer = "https://kubernetes.default.svc.cluster.local";
+  // In order; the first that allows or denies decides. "Node", "RBAC",
+  // "AlwaysAllow".
+  std::vector<std::string> authorization_modes = {"Node", "RBAC"};
+  // The in-process clients' bearer token (controllers, scheduler): user
+  // system:apiserver in system:masters. Empty: none.
+  std::string loopback_token;
+};
+
 struct ApiServerOptions {
   std::string bind_address = "127.0.0.1";
   uint16_t port = 6443;  // 0 = pick a free port
@@ -71,6 +99,8 @@ struct ApiServerOptions {
   // docs/gpu.md "Blob store"). Empty: no blob store, its endpoints answer
   // 404 and GPUJob blob hashes are not checked against it.
   std::string blob_dir;
+  ApiTlsOptions tls;
+  ApiAuthOptions auth;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe

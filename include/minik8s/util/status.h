@@ -24,6 +24,7 @@ enum class Code {
   kUnsupported,      // 415 UnsupportedMediaType
   kMethodNotAllowed, // 405 MethodNotAllowed
   kForbidden,        // 403 Forbidden
+  kUnauthorized,     // 401 Unauthorized (no or bad credentials)
   kTimeout,          // 504 Timeout
   kUnavailable,      // 503 ServiceUnavailable
   kInternal,         // 500 InternalError
