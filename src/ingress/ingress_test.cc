@@ -247,8 +247,11 @@ TEST_F(IngressTest, ExampleManifestsApplyAndResolve) {
 }
 
 TEST(IngressOptionsTest, StartRefusesBadOptions) {
-  auto rc =
-      client::make_http_rest_client({"http://127.0.0.1:1", std::chrono::milliseconds(100), 1});
+  client::HttpRestClientOptions ro;
+  ro.server = "http://127.0.0.1:1";
+  ro.timeout = std::chrono::milliseconds(100);
+  ro.max_idle_connections = 1;
+  auto rc = client::make_http_rest_client(ro);
   ASSERT_TRUE(rc.is_ok());
   client::Client c(**rc);
   IngressOptions o;
