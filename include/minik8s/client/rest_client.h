@@ -68,7 +68,7 @@ struct HttpRestClientOptions {
   // Idle keep-alive connections kept for reuse.
   size_t max_idle_connections = 8;
   // Sent as "Authorization: Bearer <token>" on every request (empty: none).
-  std::string bearer_token;
+  std::string bearer_token{};
 };
 
 // The real client over Boost.Beast (plain HTTP; https:// is rejected with kInvalid).
