@@ -8,7 +8,14 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 namespace minik8s::auth {
 
@@ -206,6 +213,43 @@ bool EcKey::verify(std::string_view data, std::string_view signature) const {
                        reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
   OPENSSL_free(der);
   return ok;
+}
+
+Status ensure_private_key_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return Status::ok();
+  auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return internal_error("cannot create " + dir.string() + ": " + ec.message());
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  }
+  auto pem = EcKey::generate_private_pem();
+  if (!pem) return pem.status();
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return internal_error("cannot create " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < pem->size()) {
+    ssize_t n = ::write(fd, pem->data() + off, pem->size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return internal_error("cannot write " + tmp + ": " + why);
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  // link() refuses to replace: a key another process made first wins.
+  if (::link(tmp.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return internal_error("cannot create " + path + ": " + why);
+  }
+  ::unlink(tmp.c_str());
+  return Status::ok();
 }
 
 Result<std::string> jwt_sign(const EcKey& key, const nlohmann::json& claims) {

@@ -1,6 +1,12 @@
 #include "minik8s/auth/jwt.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace minik8s::auth {
 namespace {
@@ -140,6 +146,28 @@ TEST(Jwt, MalformedInputNeverCrashes) {
   EXPECT_FALSE(EcKey::from_pem("").is_ok());
   EXPECT_FALSE(
       EcKey::from_pem("-----BEGIN PRIVATE KEY-----\nzzz\n-----END PRIVATE KEY-----\n").is_ok());
+}
+
+TEST(Jwt, EnsurePrivateKeyFileCreatesOnceWithMode0600) {
+  std::string dir = ::testing::TempDir() + "/mk-jwt-" + std::to_string(::getpid());
+  std::string path = dir + "/pki/sa.key";
+  ASSERT_TRUE(ensure_private_key_file(path).is_ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string first = ss.str();
+  auto key = EcKey::from_pem(first);
+  ASSERT_TRUE(key.is_ok());
+  EXPECT_TRUE((*key)->has_private());
+  ASSERT_TRUE(ensure_private_key_file(path).is_ok());  // kept, not replaced
+  std::ifstream again(path);
+  std::stringstream ss2;
+  ss2 << again.rdbuf();
+  EXPECT_EQ(ss2.str(), first);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

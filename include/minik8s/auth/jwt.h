@@ -59,6 +59,11 @@ class EcKey {
   std::string kid_;
 };
 
+// Creates path (mode 0600; its directory 0700 when made) holding a new
+// P-256 private key unless it already exists: `minik8s server`'s
+// <data-dir>/pki/sa.key. kInternal naming the file on failure.
+Status ensure_private_key_file(const std::string& path);
+
 // header.payload.signature with the header {"alg":"ES256","kid":key.kid()}.
 Result<std::string> jwt_sign(const EcKey& key, const nlohmann::json& claims);
 
