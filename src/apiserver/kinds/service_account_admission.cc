@@ -45,8 +45,11 @@ json projected_volume(const std::string& name) {
              json::array(
                  {{{"serviceAccountToken",
                     {{"expirationSeconds", kTokenExpirationSeconds}, {"path", "token"}}}},
+                  // optional (Kubernetes' is not): kube-root-ca.crt exists only
+                  // once the server has a cluster CA (docs/auth.md).
                   {{"configMap",
                     {{"name", "kube-root-ca.crt"},
+                     {"optional", true},
                      {"items", json::array({{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}},
                   {{"downwardAPI",
                     {{"items", json::array({{{"path", "namespace"},
