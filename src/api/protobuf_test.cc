@@ -170,12 +170,15 @@ TEST(ProtobufDecode, TokenRequestAndReviews) {
   spec.str(1, "a").str(1, "b");
   spec.msg(3, Msg().str(1, "Pod").str(2, "v1").str(3, "p1").str(4, "u1"));
   spec.varint(4, 1200);
-  Json j = decode_ok(body("authentication.k8s.io/v1", "TokenRequest", Msg().msg(1, Msg()).msg(2, spec)));
-  EXPECT_EQ(j, Json::parse(R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","metadata":{},
+  Json j =
+      decode_ok(body("authentication.k8s.io/v1", "TokenRequest", Msg().msg(1, Msg()).msg(2, spec)));
+  EXPECT_EQ(j, Json::parse(
+                   R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","metadata":{},
       "spec":{"audiences":["a","b"],"expirationSeconds":1200,
               "boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"p1","uid":"u1"}}})"))
       << j.dump();
-  j = decode_ok(body("authentication.k8s.io/v1", "TokenReview", Msg().msg(2, Msg().str(1, "tok").str(2, "x"))));
+  j = decode_ok(body("authentication.k8s.io/v1", "TokenReview",
+                     Msg().msg(2, Msg().str(1, "tok").str(2, "x"))));
   EXPECT_EQ(j["spec"], Json::parse(R"({"token":"tok","audiences":["x"]})")) << j.dump();
   j = decode_ok(body("authentication.k8s.io/v1", "SelfSubjectReview", Msg().msg(1, Msg())));
   EXPECT_EQ(j["kind"], "SelfSubjectReview");

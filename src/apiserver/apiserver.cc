@@ -4,8 +4,8 @@
 
 #include "handler.h"
 #include "http_server.h"
-#include "sa_tokens.h"
 #include "minik8s/auth/authenticators.h"
+#include "sa_tokens.h"
 #include "watch_cache.h"
 
 namespace minik8s::apiserver {

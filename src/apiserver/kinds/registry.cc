@@ -45,8 +45,8 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
     r->add(*t, std::make_unique<ServiceAccountStrategy>(store, *deps.sa_tokens));
   }
   if (const auto* t = api::find_kind("authentication.k8s.io/v1", "TokenReview")) {
-    r->add(*t, std::make_unique<TokenReviewStrategy>(deps.authenticator, deps.sa_tokens,
-                                                     deps.cache));
+    r->add(*t,
+           std::make_unique<TokenReviewStrategy>(deps.authenticator, deps.sa_tokens, deps.cache));
   }
   if (const auto* t = api::find_kind("authentication.k8s.io/v1", "SelfSubjectReview")) {
     r->add(*t, std::make_unique<SelfSubjectReviewStrategy>());
