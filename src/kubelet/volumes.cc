@@ -665,7 +665,7 @@ Result<std::string> VolumeManager::service_account_token(const api::Json& pod, c
   const api::Json& granted = api::field(api::field(got, "spec"), "expirationSeconds");
   if (granted.is_number_integer() && granted.get<int64_t>() > 0) ttl = granted.get<int64_t>();
   // Kubernetes' kubelet: a new token after 80 % of the lifetime, at the latest after 24 h.
-  auto refresh = std::min<std::chrono::seconds>(std::chrono::seconds(ttl * 8 / 10), std::chrono::hours(24));
+  auto refresh = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(ttl * 800), std::chrono::hours(24));
   std::lock_guard lock(tokens_mu_);
   tokens_[key] = {token, now + refresh};
   return token;

@@ -651,6 +651,7 @@ TEST(VolumesTokenTest, ShortLivedTokenIsRenewedOnTheNextSetup) {
   Json pod = Json::parse(R"({"metadata":{"name":"p","namespace":"ns1","uid":"uid-8"},
     "spec":{"containers":[{"name":"c"}],"volumes":[{"name":"v",
     "projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":1,"path":"t"}}]}}]}})");
+  auto issued = std::chrono::steady_clock::now();
   auto r = vm.setup(pod);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(rest.paths[0], "/api/v1/namespaces/ns1/serviceaccounts/default/token");
@@ -661,6 +662,8 @@ TEST(VolumesTokenTest, ShortLivedTokenIsRenewedOnTheNextSetup) {
     ASSERT_TRUE(vm.setup(pod).is_ok());
   }
   EXPECT_EQ(slurp(dir + "/t"), "tok-2");
+  // Not before 80 % of the second had passed.
+  EXPECT_GE(std::chrono::steady_clock::now() - issued, std::chrono::milliseconds(800));
   std::error_code ec;
   fs::remove_all(root, ec);
 }
