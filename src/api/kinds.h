@@ -18,6 +18,7 @@ void add_discovery_kinds(std::vector<const ResourceType*>& out);
 void add_serverless_kinds(std::vector<const ResourceType*>& out);
 void add_workflow_kinds(std::vector<const ResourceType*>& out);
 void add_gpu_kinds(std::vector<const ResourceType*>& out);
+void add_auth_kinds(std::vector<const ResourceType*>& out);
 
 namespace tbl {
 

@@ -622,6 +622,28 @@ const FieldSpec kHPAV2Fields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
                                   {2, "spec", M, kPlain, &kHPASpecV2}};
 const MessageSpec kHPAV2{"HorizontalPodAutoscaler", kHPAV2Fields};
 
+// --- authentication/v1 (kubectl create token, auth whoami) ---
+
+const FieldSpec kBoundObjectReferenceFields[] = {
+    {1, "kind", S}, {2, "apiVersion", S}, {3, "name", S}, {4, "uid", S}};
+const MessageSpec kBoundObjectReference{"BoundObjectReference", kBoundObjectReferenceFields};
+const FieldSpec kTokenRequestSpecFields[] = {
+    {1, "audiences", S, R},
+    {3, "boundObjectRef", M, P, &kBoundObjectReference},
+    {4, "expirationSeconds", I64, P},
+};
+const MessageSpec kTokenRequestSpec{"TokenRequestSpec", kTokenRequestSpecFields};
+const FieldSpec kTokenRequestFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                         {2, "spec", M, kPlain, &kTokenRequestSpec}};
+const MessageSpec kTokenRequest{"TokenRequest", kTokenRequestFields};
+const FieldSpec kTokenReviewSpecFields[] = {{1, "token", S}, {2, "audiences", S, R}};
+const MessageSpec kTokenReviewSpec{"TokenReviewSpec", kTokenReviewSpecFields};
+const FieldSpec kTokenReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                        {2, "spec", M, kPlain, &kTokenReviewSpec}};
+const MessageSpec kTokenReview{"TokenReview", kTokenReviewFields};
+const FieldSpec kSelfSubjectReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta}};
+const MessageSpec kSelfSubjectReview{"SelfSubjectReview", kSelfSubjectReviewFields};
+
 struct KindEntry {
   std::string_view api_version;
   std::string_view kind;
@@ -637,6 +659,9 @@ const KindEntry kKinds[] = {
     {"apps/v1", "ReplicaSet", &kReplicaSet},
     {"autoscaling/v1", "HorizontalPodAutoscaler", &kHPAV1},
     {"autoscaling/v2", "HorizontalPodAutoscaler", &kHPAV2},
+    {"authentication.k8s.io/v1", "TokenRequest", &kTokenRequest},
+    {"authentication.k8s.io/v1", "TokenReview", &kTokenReview},
+    {"authentication.k8s.io/v1", "SelfSubjectReview", &kSelfSubjectReview},
 };
 
 // ---------------------------------------------------------------------------

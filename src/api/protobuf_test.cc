@@ -164,6 +164,26 @@ TEST(ProtobufKubectl, AutoscaleDeploymentPostsAutoscalingV1) {
 
 // --- hand-built bodies ---
 
+// kubectl create token SA --audience a --duration 20m --bound-object-kind Pod ...
+TEST(ProtobufDecode, TokenRequestAndReviews) {
+  Msg spec;
+  spec.str(1, "a").str(1, "b");
+  spec.msg(3, Msg().str(1, "Pod").str(2, "v1").str(3, "p1").str(4, "u1"));
+  spec.varint(4, 1200);
+  Json j =
+      decode_ok(body("authentication.k8s.io/v1", "TokenRequest", Msg().msg(1, Msg()).msg(2, spec)));
+  EXPECT_EQ(j, Json::parse(
+                   R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","metadata":{},
+      "spec":{"audiences":["a","b"],"expirationSeconds":1200,
+              "boundObjectRef":{"kind":"Pod","apiVersion":"v1","name":"p1","uid":"u1"}}})"))
+      << j.dump();
+  j = decode_ok(body("authentication.k8s.io/v1", "TokenReview",
+                     Msg().msg(2, Msg().str(1, "tok").str(2, "x"))));
+  EXPECT_EQ(j["spec"], Json::parse(R"({"token":"tok","audiences":["x"]})")) << j.dump();
+  j = decode_ok(body("authentication.k8s.io/v1", "SelfSubjectReview", Msg().msg(1, Msg())));
+  EXPECT_EQ(j["kind"], "SelfSubjectReview");
+}
+
 TEST(ProtobufDecode, ObjectMetaFieldsAndTime) {
   Msg m = meta("x");
   m.str(2, "gen-").str(3, "ns1").str(4, "/self/link").str(5, "uid-1").str(6, "42").varint(7, 3);

@@ -31,6 +31,7 @@ std::vector<const ResourceType*> build() {
   add_serverless_kinds(out);
   add_workflow_kinds(out);
   add_gpu_kinds(out);
+  add_auth_kinds(out);
   return out;
 }
 

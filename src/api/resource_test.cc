@@ -40,7 +40,10 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "workflowruns.serverless.minik8s.io",
                                    "triggers.serverless.minik8s.io",
                                    "gpujobs.minik8s.io",
-                                   "slurmclusters.minik8s.io"};
+                                   "slurmclusters.minik8s.io",
+                                   "serviceaccounts",
+                                   "tokenreviews.authentication.k8s.io",
+                                   "selfsubjectreviews.authentication.k8s.io"};
   EXPECT_EQ(names, want);
 }
 

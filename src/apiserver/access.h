@@ -18,9 +18,13 @@
 
 namespace minik8s::apiserver {
 
+class ServiceAccountTokens;
+
 // The chain for opts.auth; reads ServiceAccounts and Secrets from the cache.
+// sa_tokens (null: no ServiceAccount tokens) must outlive the chain.
 std::unique_ptr<auth::Authenticator> make_authenticator(const ApiServerOptions& opts,
-                                                        WatchCache& cache);
+                                                        WatchCache& cache,
+                                                        const ServiceAccountTokens* sa_tokens);
 // The authorizer for opts.auth.authorization_modes; reads RBAC objects (and,
 // for Node, pods and nodes) from the cache.
 std::unique_ptr<auth::Authorizer> make_authorizer(const ApiServerOptions& opts, WatchCache& cache);

@@ -5,6 +5,7 @@
 #include "handler.h"
 #include "http_server.h"
 #include "minik8s/auth/authenticators.h"
+#include "sa_tokens.h"
 #include "watch_cache.h"
 
 namespace minik8s::apiserver {
@@ -14,10 +15,11 @@ namespace {
 class ServingApiServer final : public ApiServer {
  public:
   ServingApiServer(storage::Storage& store, const ApiServerOptions& opts,
-                   std::unique_ptr<IpAllocator> ips)
+                   std::unique_ptr<IpAllocator> ips,
+                   std::shared_ptr<const ServiceAccountTokens> sa_tokens)
       : opts_(opts),
         cache_(store, opts.watch_cache_capacity, opts.watch_cache_bytes),
-        handler_(store, cache_, opts, std::move(ips)),
+        handler_(store, cache_, opts, std::move(ips), std::move(sa_tokens)),
         http_(handler_, opts.max_body_bytes, opts.conn_limits) {}
   ~ServingApiServer() override { stop(); }
 
@@ -104,7 +106,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(storage::Storage& store,
     auto f = auth::StaticTokenAuthenticator::from_file(opts.auth.token_file);
     if (!f) return Status(Code::kInvalid, f.status().message());
   }
-  auto s = std::make_unique<ServingApiServer>(store, opts, std::move(ips.value()));
+  auto sa_tokens = ServiceAccountTokens::load(opts.auth);
+  if (!sa_tokens) return sa_tokens.status();
+  auto s = std::make_unique<ServingApiServer>(store, opts, std::move(ips.value()),
+                                              std::move(*sa_tokens));
   Status st = s->start();
   if (!st.is_ok()) return st;
   return std::unique_ptr<ApiServer>(std::move(s));

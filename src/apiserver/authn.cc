@@ -1,14 +1,17 @@
 // The authenticator chain (access.h): client certificate, the loopback
-// token, the static token file. ServiceAccount and bootstrap tokens join it
-// here.
+// token, the static token file, ServiceAccount tokens (sa_tokens.h).
+// Bootstrap tokens join it here.
 #include <spdlog/spdlog.h>
 
 #include "access.h"
 #include "minik8s/auth/authenticators.h"
+#include "sa_tokens.h"
 
 namespace minik8s::apiserver {
 
-std::unique_ptr<auth::Authenticator> make_authenticator(const ApiServerOptions& opts, WatchCache&) {
+std::unique_ptr<auth::Authenticator> make_authenticator(const ApiServerOptions& opts,
+                                                        WatchCache& cache,
+                                                        const ServiceAccountTokens* sa_tokens) {
   std::vector<std::unique_ptr<auth::Authenticator>> parts;
   parts.push_back(std::make_unique<auth::ClientCertAuthenticator>());
   std::vector<auth::StaticTokenAuthenticator::Entry> loopback;
@@ -26,6 +29,7 @@ std::unique_ptr<auth::Authenticator> make_authenticator(const ApiServerOptions& 
       spdlog::error("apiserver: {}", f.status().message());
     }
   }
+  if (sa_tokens) parts.push_back(std::make_unique<ServiceAccountAuthenticator>(*sa_tokens, cache));
   return std::make_unique<auth::UnionAuthenticator>(std::move(parts));
 }
 

@@ -11,18 +11,22 @@
 namespace minik8s::apiserver {
 
 RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiServerOptions& opts,
-                         std::unique_ptr<IpAllocator> ips)
+                         std::unique_ptr<IpAllocator> ips,
+                         std::shared_ptr<const ServiceAccountTokens> sa_tokens)
     : store_(store),
       cache_(cache),
       opts_(opts),
       kubernetes_service_ip_(ips->nth(1)),
-      kinds_(make_kind_registry(store, opts, std::move(ips))),
+      sa_tokens_(std::move(sa_tokens)),
+      review_authn_(make_authenticator(opts, cache, sa_tokens_.get())),
+      kinds_(make_kind_registry(store, opts, std::move(ips),
+                                KindDeps{sa_tokens_.get(), review_authn_.get(), &cache})),
       code_(opts.code_dir.empty() ? nullptr
                                   : std::make_unique<CodeStore>(opts.code_dir, kCodeStoreSpec)),
       blob_(opts.blob_dir.empty() ? nullptr
                                   : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_),
-      authn_(opts.auth.enabled ? make_authenticator(opts, cache) : nullptr),
+      authn_(opts.auth.enabled ? make_authenticator(opts, cache, sa_tokens_.get()) : nullptr),
       authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
@@ -230,6 +234,9 @@ HttpResponse RestHandler::handle_resource(const HttpRequest& req, const RequestI
   KindStrategy& strategy = kinds_->strategy(t);
   if (t.namespaced && ri.ns.empty() && !(ri.name.empty() && m == "GET")) {
     if (!ri.name.empty() || m != "GET") return not_served_response();
+  }
+  if (strategy.answers_create() && !(ri.name.empty() && m == "POST")) {
+    return method_not_allowed_response();  // answered kinds are never stored
   }
   if (ri.name.empty()) {
     if (m == "GET") {

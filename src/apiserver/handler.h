@@ -52,8 +52,10 @@ using nlohmann::json;
 
 class RestHandler {
  public:
+  // sa_tokens: ServiceAccount tokens' signer and verifier (sa_tokens.h).
   RestHandler(storage::Storage& store, WatchCache& cache, const ApiServerOptions& opts,
-              std::unique_ptr<IpAllocator> ips);
+              std::unique_ptr<IpAllocator> ips,
+              std::shared_ptr<const ServiceAccountTokens> sa_tokens);
 
   // Restores the strategies' state from the stored objects (the Service
   // allocators); creates the default namespaces, the kubernetes Service and
@@ -144,6 +146,9 @@ class RestHandler {
   WatchCache& cache_;
   const ApiServerOptions opts_;
   const std::string kubernetes_service_ip_;    // the service CIDR's first address
+  const std::shared_ptr<const ServiceAccountTokens> sa_tokens_;
+  // The whole chain, also with auth off: what TokenReview answers with.
+  const std::unique_ptr<auth::Authenticator> review_authn_;
   const std::unique_ptr<KindRegistry> kinds_;  // strategies (kinds/kinds.h)
   const std::unique_ptr<CodeStore> code_;      // null without opts.code_dir
   const std::unique_ptr<CodeStore> blob_;      // null without opts.blob_dir

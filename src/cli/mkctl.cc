@@ -380,7 +380,13 @@ bool Mkctl::apply_one(const std::string& source, const Json& obj, const api::Res
     }
     // Guard against lost updates like kubectl: patch carries the live resourceVersion.
     patch["metadata"]["resourceVersion"] = jstr(*live, {"metadata", "resourceVersion"});
-    auto res = client_->patch(*t, ns, name, client::PatchType::kMerge, patch);
+    // Pods: a strategic merge, so that a changed container keeps what the
+    // server added to it (the ServiceAccount volume mount) — a pod's
+    // containers can only change their image anyway. Other kinds: a JSON
+    // merge patch (lists replaced, so removed items go).
+    client::PatchType pt = t->group.empty() && t->kind == "Pod" ? client::PatchType::kStrategic
+                                                                 : client::PatchType::kMerge;
+    auto res = client_->patch(*t, ns, name, pt, patch);
     if (!res && res.status().code() == Code::kConflict) continue;
     if (!res) {
       err_ << server_error(res.status()) << "\n";

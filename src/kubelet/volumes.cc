@@ -624,6 +624,53 @@ std::string VolumeManager::subpath_dir(const std::string& pod_uid) const {
   return pod_dir(pod_uid) + "/volume-subpaths";
 }
 
+Result<std::string> VolumeManager::service_account_token(const api::Json& pod, const std::string& volume,
+                                                        const api::Json& source) {
+  const api::Json& md = api::field(pod, "metadata");
+  const api::Json& spec = api::field(pod, "spec");
+  std::string uid = api::sfield(md, "uid"), pod_name = api::sfield(md, "name");
+  std::string ns = api::sfield(md, "namespace");
+  if (ns.empty()) ns = "default";
+  std::string key = uid + "/" + volume + "/" + api::sfield(source, "path");
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(tokens_mu_);
+    auto it = tokens_.find(key);
+    if (it != tokens_.end() && now < it->second.refresh_at) return it->second.token;
+  }
+  std::string sa = api::sfield(spec, "serviceAccountName");
+  if (sa.empty()) sa = api::sfield(spec, "serviceAccount");
+  if (sa.empty()) sa = "default";
+  int64_t ttl = 3600;
+  if (auto e = source.find("expirationSeconds"); e != source.end() && e->is_number_integer()) {
+    ttl = e->get<int64_t>();
+  }
+  api::Json req_spec = {{"expirationSeconds", ttl},
+                        {"boundObjectRef", {{"kind", "Pod"}, {"apiVersion", "v1"}, {"name", pod_name}, {"uid", uid}}}};
+  std::string audience = api::sfield(source, "audience");
+  req_spec["audiences"] = audience.empty() ? api::Json::array() : api::Json::array({audience});
+  api::Json body = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", req_spec}};
+  const api::ResourceType* sas = api::find_kind("v1", "ServiceAccount");
+  if (!sas) return internal_error("the kind table has no ServiceAccount");
+  auto r = client_.rest().request("POST", client::Client::path(*sas, ns, sa, "token"), body.dump());
+  auto fail = [&](const std::string& why) {
+    return Status(r.is_ok() ? client::check_response(*r).code() : r.status().code(),
+                  "failed to fetch token for serviceaccount " + ns + "/" + sa + ": " + why);
+  };
+  if (!r.is_ok()) return fail(r.status().message());
+  if (Status st = client::check_response(*r); !st.is_ok()) return fail(st.message());
+  auto got = api::Json::parse(r->body, nullptr, false);
+  std::string token = api::sfield(api::field(got, "status"), "token");
+  if (token.empty()) return fail("the answer carries no token");
+  const api::Json& granted = api::field(api::field(got, "spec"), "expirationSeconds");
+  if (granted.is_number_integer() && granted.get<int64_t>() > 0) ttl = granted.get<int64_t>();
+  // Kubernetes' kubelet: a new token after 80 % of the lifetime, at the latest after 24 h.
+  auto refresh = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(ttl * 800), std::chrono::hours(24));
+  std::lock_guard lock(tokens_mu_);
+  tokens_[key] = {token, now + refresh};
+  return token;
+}
+
 Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& pod) {
   try {
     const auto& md = pod.at("metadata");
@@ -693,6 +740,15 @@ Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& 
               s = object_payload(client_, ns, *c, true, mode, payload);
             } else if (auto c = src.find("downwardAPI"); c != src.end() && c->is_object()) {
               s = downward_payload(pod, *c, mode, payload);
+            } else if (auto c = src.find("serviceAccountToken"); c != src.end() && c->is_object()) {
+              std::string path = api::sfield(*c, "path");
+              if (!safe_relative(path)) {
+                s = invalid("serviceAccountToken: invalid path \"" + path + "\"");
+              } else if (auto t = service_account_token(pod, name, *c); !t.is_ok()) {
+                s = t.status();
+              } else {
+                payload[path] = {std::move(*t), mode};
+              }
             } else {
               s = invalid("unsupported projected volume source");
             }
@@ -719,6 +775,13 @@ Result<std::map<std::string, HostVolume>> VolumeManager::setup(const api::Json& 
 Status VolumeManager::teardown(const std::string& pod_uid) {
   if (pod_uid.empty() || pod_uid.find('/') != std::string::npos || pod_uid == "." || pod_uid == "..") {
     return invalid("invalid pod uid \"" + pod_uid + "\"");
+  }
+  {
+    std::lock_guard lock(tokens_mu_);
+    std::string prefix = pod_uid + "/";
+    for (auto it = tokens_.lower_bound(prefix); it != tokens_.end() && it->first.rfind(prefix, 0) == 0;) {
+      it = tokens_.erase(it);
+    }
   }
   std::string dir = pod_dir(pod_uid);
   std::error_code ec;

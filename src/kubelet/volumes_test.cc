@@ -11,7 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "minik8s/api/resource.h"
 #include "minik8s/kubelet/parts.h"
@@ -561,6 +563,109 @@ TEST_F(SubPathTest, TeardownUnmountsAndNeverReachesThroughABind) {
   EXPECT_FALSE(mounted((*r)[0].host_path));
   EXPECT_FALSE(fs::exists(root_ + "/kubelet/pods/uid-9"));
   EXPECT_EQ(slurp(host + "/keep/precious"), "1");
+}
+
+}  // namespace
+}  // namespace minik8s::kubelet
+
+namespace minik8s::kubelet {
+namespace {
+
+// The fake API plus the serviceaccounts/<name>/token subresource: a token
+// per request ("tok-1", "tok-2", ...), granting what was asked.
+class TokenFakeRest : public testing::FakeRestClient {
+ public:
+  Result<client::HttpResponse> request(const std::string& method, const std::string& path_q,
+                                       const std::string& body, const std::string& content_type,
+                                       const std::string& accept) override {
+    const std::string suffix = "/token";
+    if (method != "POST" || path_q.size() < suffix.size() ||
+        path_q.compare(path_q.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return FakeRestClient::request(method, path_q, body, content_type, accept);
+    }
+    std::lock_guard lock(mu);
+    paths.push_back(path_q);
+    bodies.push_back(Json::parse(body, nullptr, false));
+    Json out = bodies.back();
+    out["status"] = {{"token", "tok-" + std::to_string(paths.size())},
+                     {"expirationTimestamp", "2030-01-01T00:00:00Z"}};
+    return client::HttpResponse{201, "application/json", out.dump()};
+  }
+  std::mutex mu;
+  std::vector<std::string> paths;
+  std::vector<Json> bodies;
+};
+
+TEST(VolumesTokenTest, ProjectedServiceAccountTokenIsRequestedBoundAndCached) {
+  char tmpl[] = "/tmp/minik8s-test-token-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  TokenFakeRest rest;
+  client::Client client(rest);
+  ASSERT_TRUE(client.create(*api::find_resource("", "v1", "configmaps"),
+                            Json::parse(R"({"metadata":{"name":"kube-root-ca.crt"},"data":{"ca.crt":"PEM"}})"), "ns1")
+                  .is_ok());
+  VolumeManager vm(client, root);
+  Json pod = Json::parse(R"({"metadata":{"name":"p","namespace":"ns1","uid":"uid-7"},
+    "spec":{"serviceAccountName":"robot","containers":[{"name":"c"}],"volumes":[{"name":"kube-api-access-abcde",
+    "projected":{"defaultMode":420,"sources":[
+      {"serviceAccountToken":{"expirationSeconds":3607,"path":"token","audience":"vault"}},
+      {"configMap":{"name":"kube-root-ca.crt","items":[{"key":"ca.crt","path":"ca.crt"}]}},
+      {"downwardAPI":{"items":[{"path":"namespace","fieldRef":{"apiVersion":"v1","fieldPath":"metadata.namespace"}}]}}]}}]}})");
+  auto r = vm.setup(pod);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  std::string dir = r->at("kube-api-access-abcde").path;
+  EXPECT_EQ(slurp(dir + "/token"), "tok-1");
+  EXPECT_EQ(slurp(dir + "/ca.crt"), "PEM");
+  EXPECT_EQ(slurp(dir + "/namespace"), "ns1");
+  EXPECT_EQ(mode_of(dir + "/token"), 0644u);
+  ASSERT_EQ(rest.paths.size(), 1u);
+  EXPECT_EQ(rest.paths[0], "/api/v1/namespaces/ns1/serviceaccounts/robot/token");
+  Json spec = rest.bodies[0]["spec"];
+  EXPECT_EQ(spec["expirationSeconds"], 3607);
+  EXPECT_EQ(spec["audiences"], Json::array({"vault"}));
+  EXPECT_EQ(spec["boundObjectRef"]["kind"], "Pod");
+  EXPECT_EQ(spec["boundObjectRef"]["name"], "p");
+  EXPECT_EQ(spec["boundObjectRef"]["uid"], "uid-7");
+  // A refresh within 80 % of the lifetime keeps the token.
+  ASSERT_TRUE(vm.setup(pod).is_ok());
+  EXPECT_EQ(rest.paths.size(), 1u);
+  EXPECT_EQ(slurp(dir + "/token"), "tok-1");
+  // After teardown the pod's tokens are forgotten: a new setup asks again.
+  ASSERT_TRUE(vm.teardown("uid-7").is_ok());
+  ASSERT_TRUE(vm.setup(pod).is_ok());
+  EXPECT_EQ(rest.paths.size(), 2u);
+  EXPECT_EQ(slurp(dir + "/token"), "tok-2");
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
+TEST(VolumesTokenTest, ShortLivedTokenIsRenewedOnTheNextSetup) {
+  char tmpl[] = "/tmp/minik8s-test-token-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string root = tmpl;
+  TokenFakeRest rest;
+  client::Client client(rest);
+  VolumeManager vm(client, root);
+  // 1 s lifetime: 80 % of it is gone 0.8 s later.
+  Json pod = Json::parse(R"({"metadata":{"name":"p","namespace":"ns1","uid":"uid-8"},
+    "spec":{"containers":[{"name":"c"}],"volumes":[{"name":"v",
+    "projected":{"sources":[{"serviceAccountToken":{"expirationSeconds":1,"path":"t"}}]}}]}})");
+  auto issued = std::chrono::steady_clock::now();
+  auto r = vm.setup(pod);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(rest.paths[0], "/api/v1/namespaces/ns1/serviceaccounts/default/token");
+  std::string dir = r->at("v").path;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (slurp(dir + "/t") == "tok-1" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(vm.setup(pod).is_ok());
+  }
+  EXPECT_EQ(slurp(dir + "/t"), "tok-2");
+  // Not before 80 % of the second had passed.
+  EXPECT_GE(std::chrono::steady_clock::now() - issued, std::chrono::milliseconds(800));
+  std::error_code ec;
+  fs::remove_all(root, ec);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "minik8s/apiserver/apiserver.h"
+#include "minik8s/auth/jwt.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/rest_client.h"
@@ -81,7 +82,8 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
 const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
-      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob"};
+      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob",
+      "serviceaccount"};
   return names;
 }
 
@@ -289,6 +291,12 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "error: cannot create %s: %s\n", data_dir.c_str(), ec.message().c_str());
     return 1;
   }
+  // The ServiceAccount token signing key (docs/auth.md "TLS"), made on first start.
+  opts.auth.sa_key_file = (std::filesystem::path(data_dir) / "pki" / "sa.key").string();
+  if (Status st = auth::ensure_private_key_file(opts.auth.sa_key_file); !st.is_ok()) {
+    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    return 1;
+  }
   storage::SqliteOptions so;
   so.path = (std::filesystem::path(data_dir) / "store.db").string();
   so.compaction_keep_revisions = keep_revisions;
@@ -393,6 +401,16 @@ int run_server(int argc, char** argv) {
     if (auto group = m->api_group()) (*api)->add_api_group(group);
     metrics_server = std::move(m);
     spdlog::info("metrics server started (resolution {})", metric_resolution);
+  }
+  if (!disabled("serviceaccount")) {
+    // kube-root-ca.crt is published once the cluster CA exists (<data-dir>/pki/ca.crt).
+    controllers::ServiceAccountsOptions sao;
+    std::string ca = (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
+    if (std::filesystem::exists(ca, ec)) sao.root_ca_file = ca;
+    if (!launch("serviceaccount",
+                std::make_unique<controllers::ServiceAccountsController>(*informers, sao), "")) {
+      return 1;
+    }
   }
   if (!disabled("namespace") &&
       !launch("namespace", std::make_unique<controllers::NamespaceController>(*informers), "")) {

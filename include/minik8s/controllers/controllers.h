@@ -265,4 +265,26 @@ class NodeLifecycleController : public client::ControllerHandle {
   struct Impl;
 };
 
+// ServiceAccountsController (docs/auth.md "Authentication"): every namespace
+// that is not being deleted has the ServiceAccount "default" and, when
+// root_ca_file is set, the ConfigMap kube-root-ca.crt whose data["ca.crt"]
+// is that file's PEM (Kubernetes' serviceaccount-token and root-ca-cert
+// publisher controllers; pods mount both through their kube-api-access
+// volume). Created when missing, put back when deleted, the ConfigMap's
+// ca.crt rewritten when it differs. Key: the namespace name; one worker.
+// The CA file is read once by start() (kInvalid when unreadable).
+struct ServiceAccountsOptions {
+  std::string root_ca_file;  // PEM; empty: no kube-root-ca.crt published
+};
+
+class ServiceAccountsController : public client::ControllerHandle {
+ public:
+  explicit ServiceAccountsController(client::Client& client, ServiceAccountsOptions options = {});
+  ServiceAccountsController(client::SharedInformerFactory& factory, ServiceAccountsOptions options = {},
+                            Clock& clock = real_clock());
+
+ private:
+  struct Impl;
+};
+
 }  // namespace minik8s::controllers

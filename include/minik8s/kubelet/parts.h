@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,20 +39,36 @@ class VolumeManager {
   VolumeManager(client::Client& client, std::string root_dir);
   // Makes every volume of the pod ready (idempotent; configMap/secret
   // contents refreshed on each call, written atomically; file modes & 0777).
+  // A projected serviceAccountToken source gets a token from the API server
+  // (POST serviceaccounts/<pod's>/token: its audience, expirationSeconds
+  // (default 3600), bound to the pod) and keeps it until 80 % of its
+  // lifetime or 24 h has passed; a later call then asks for a new one.
   // Returns volume name → host volume.
   // An unsupported volume type or a missing configMap/secret (not optional)
   // is an error whose message names it (→ FailedMount event).
   Result<std::map<std::string, HostVolume>> setup(const api::Json& pod);
   // Unmounts tmpfs volumes and subPath bind mounts, then removes
   // <root_dir>/pods/<uid>; an error (and nothing removed) if a mount stays.
+  // Forgets the pod's tokens too.
   Status teardown(const std::string& pod_uid);
   std::string pod_dir(const std::string& pod_uid) const;
   // <pod dir>/volume-subpaths: container_mounts' staging area for the pod.
   std::string subpath_dir(const std::string& pod_uid) const;
 
  private:
+  struct Token {
+    std::string token;
+    std::chrono::steady_clock::time_point refresh_at;
+  };
+  // The token for one projected source (key "<pod uid>/<volume>/<path>"),
+  // cached or newly requested.
+  Result<std::string> service_account_token(const api::Json& pod, const std::string& volume,
+                                            const api::Json& source);
+
   client::Client& client_;
   std::string root_dir_;
+  std::mutex tokens_mu_;
+  std::map<std::string, Token> tokens_;  // guarded by tokens_mu_
 };
 
 // volumeMounts of a container → CRI mounts (read-only when the mount says so

@@ -23,6 +23,21 @@ Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
     RegistryStore::Outcome o = objects.create(*ns_type, "", obj, "", false, nullptr);
     if (!o.status.is_ok() && o.status.code() != Code::kAlreadyExists) return o.status;
   }
+  // The ServiceAccount "default" of the namespaces above, so that pods can
+  // be created in them from the first moment (with authentication on, the
+  // ServiceAccount admission refuses a pod whose ServiceAccount is missing;
+  // the serviceaccount controller keeps it in every other namespace).
+  const api::ResourceType* sa_type = api::find_kind("v1", "ServiceAccount");
+  for (const char* n : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    if (!sa_type || store.get(object_key(*sa_type, n, "default"))) continue;
+    json obj = {{"apiVersion", "v1"},
+                {"kind", "ServiceAccount"},
+                {"metadata", {{"name", "default"}, {"namespace", n}}}};
+    RegistryStore::Outcome o = objects.create(*sa_type, n, obj, "", false, nullptr);
+    if (!o.status.is_ok() && o.status.code() != Code::kAlreadyExists) {
+      spdlog::warn("could not create the ServiceAccount {}/default: {}", n, o.status.to_string());
+    }
+  }
   const api::ResourceType* svc = api::find_resource("", "v1", "services");
   if (svc && !store.get(object_key(*svc, "default", "kubernetes"))) {
     json obj = {{"apiVersion", "v1"},

@@ -25,6 +25,9 @@
 //   WorkflowRun spec.workflow names a Workflow of the namespace; the run
 //              gets its label and a controller ownerReference to it.
 //   Trigger    spec.schedule parses (workflow::Schedule).
+//   ServiceAccount  the token subresource (TokenRequest): a signed token,
+//              answered, never stored (auth_strategy.cc).
+//   TokenReview, SelfSubjectReview  answered, never stored.
 //   GPUJob     created with the finalizer minik8s.io/slurm-job;
 //              spec.source.hash and status.result.hash name blobs in the
 //              blob store; a blob no GPUJob names any more is removed.
@@ -51,6 +54,7 @@
 #include "blob_refs.h"
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/apiserver/code_store.h"
+#include "minik8s/auth/authenticator.h"
 #include "minik8s/storage/storage.h"
 
 namespace minik8s::apiserver {
@@ -86,10 +90,18 @@ class NamespaceLifecycle final : public NamespaceGate {
 class PodStrategy final : public KindStrategy {
  public:
   // DefaultTolerationSeconds for the not-ready and unreachable taints (< 0: none).
-  PodStrategy(int64_t not_ready_toleration_seconds, int64_t unreachable_toleration_seconds)
+  // The ServiceAccount admission (service_account_admission.cc) reads the
+  // pod's ServiceAccount from store; a missing one is refused only when
+  // refuse_missing_sa (the server's auth.enabled).
+  PodStrategy(int64_t not_ready_toleration_seconds, int64_t unreachable_toleration_seconds,
+              storage::Storage* store = nullptr, bool refuse_missing_sa = false)
       : not_ready_s_(not_ready_toleration_seconds),
-        unreachable_s_(unreachable_toleration_seconds) {}
+        unreachable_s_(unreachable_toleration_seconds),
+        store_(store),
+        refuse_missing_sa_(refuse_missing_sa) {}
   void prepare_for_create(nlohmann::json& obj) override;
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
   std::optional<int64_t> deletion_grace(const nlohmann::json& cur,
                                         std::optional<int64_t> requested) override;
   bool awaits_termination(const nlohmann::json& obj) override;
@@ -100,6 +112,70 @@ class PodStrategy final : public KindStrategy {
 
  private:
   const int64_t not_ready_s_, unreachable_s_;
+  storage::Storage* const store_;  // null: no ServiceAccount admission
+  const bool refuse_missing_sa_;
+};
+
+// Kubernetes' ServiceAccount admission for a new pod: spec.serviceAccountName
+// defaults to "default" (spec.serviceAccount mirrors it) and, unless the pod
+// or its ServiceAccount (sa, null when not found) sets
+// automountServiceAccountToken false, the projected volume
+// kube-api-access-<5 random> (token, ca.crt from the ConfigMap
+// kube-root-ca.crt, namespace) mounted read-only at
+// /var/run/secrets/kubernetes.io/serviceaccount in every container and init
+// container that has no mount there yet.
+void add_service_account_volume(nlohmann::json& pod, const nlohmann::json* sa);
+
+class ServiceAccountTokens;
+class WatchCache;
+
+// ServiceAccount: POST serviceaccounts/<name>/token answers a TokenRequest
+// (spec.audiences, default the API server's; spec.expirationSeconds, default
+// 3600, at least 600, at most 2^32; spec.boundObjectRef to a Pod of the
+// namespace that runs as this ServiceAccount, its uid checked) with
+// status.token and status.expirationTimestamp. Nothing is stored.
+class ServiceAccountStrategy final : public KindStrategy {
+ public:
+  ServiceAccountStrategy(storage::Storage& store, const ServiceAccountTokens& tokens)
+      : store_(store), tokens_(tokens) {}
+  bool serves_subresource(std::string_view sub) const override { return sub == "token"; }
+  Result<nlohmann::json> answer_subresource_create(std::string_view sub, const nlohmann::json& cur,
+                                                   const nlohmann::json& body,
+                                                   const auth::UserInfo& user) override;
+  void discovery_subresources(const api::ResourceType& t, nlohmann::json& resources) const override;
+
+ private:
+  storage::Storage& store_;
+  const ServiceAccountTokens& tokens_;
+};
+
+// TokenReview (authentication.k8s.io/v1): status.authenticated and
+// status.user for spec.token as the server's authenticator chain sees it;
+// a ServiceAccount token must be meant for one of spec.audiences (default:
+// the API server's), other tokens are the API server's audience only.
+class TokenReviewStrategy final : public KindStrategy {
+ public:
+  // Null pieces authenticate nothing (every token is then unauthenticated).
+  TokenReviewStrategy(auth::Authenticator* chain, const ServiceAccountTokens* tokens,
+                      WatchCache* cache)
+      : chain_(chain), tokens_(tokens), cache_(cache) {}
+  bool answers_create() const override { return true; }
+  Result<nlohmann::json> answer_create(const nlohmann::json& obj,
+                                       const auth::UserInfo& user) override;
+
+ private:
+  auth::Authenticator* chain_;
+  const ServiceAccountTokens* tokens_;
+  WatchCache* cache_;
+};
+
+// SelfSubjectReview (authentication.k8s.io/v1, `kubectl auth whoami`):
+// status.userInfo is who asks.
+class SelfSubjectReviewStrategy final : public KindStrategy {
+ public:
+  bool answers_create() const override { return true; }
+  Result<nlohmann::json> answer_create(const nlohmann::json& obj,
+                                       const auth::UserInfo& user) override;
 };
 
 // Owns the service CIDR's IP allocator and the node-port allocator.
@@ -242,15 +318,24 @@ class GpuJobStrategy final : public KindStrategy {
   const bool enabled_;
 };
 
+// What the authentication kinds need from the server (each must outlive the
+// registry; null: that kind keeps the default strategy).
+struct KindDeps {
+  const ServiceAccountTokens* sa_tokens = nullptr;  // ServiceAccount token subresource
+  auth::Authenticator* authenticator = nullptr;     // TokenReview
+  WatchCache* cache = nullptr;                      // TokenReview's ServiceAccount lookups
+};
+
 // Every strategy above on its table entry, built from the server's options;
 // ips is the service CIDR's allocator (the Service strategy owns it).
 std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
                                                  const ApiServerOptions& opts,
-                                                 std::unique_ptr<IpAllocator> ips);
+                                                 std::unique_ptr<IpAllocator> ips,
+                                                 const KindDeps& deps = {});
 
 // The objects the API server keeps for itself (when
 // opts.create_default_namespaces): the default, kube-system, kube-public and
-// kube-node-lease namespaces, the kubernetes Service (cluster IP
+// kube-node-lease namespaces and their ServiceAccount "default", the kubernetes Service (cluster IP
 // kubernetes_ip, port 443 → server_port) and its Endpoints (this server's
 // bind address, when pods can reach it; replaced when it moved). Missing ones
 // are created; errors other than the namespaces' are logged, not returned.

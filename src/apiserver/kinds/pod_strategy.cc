@@ -1,5 +1,6 @@
-// Pod (core/v1): DefaultTolerationSeconds, graceful deletion, binding and
-// the proxied subresources in discovery (kinds.h).
+// Pod (core/v1): graceful deletion, binding and the proxied subresources in
+// discovery (kinds.h); DefaultTolerationSeconds and the ServiceAccount
+// admission are in service_account_admission.cc.
 #include "kinds.h"
 
 #include "../object_util.h"
@@ -17,10 +18,6 @@ bool bound(const json& pod) {
 }
 
 }  // namespace
-
-void PodStrategy::prepare_for_create(json& obj) {
-  add_default_tolerations(obj, not_ready_s_, unreachable_s_);
-}
 
 std::optional<int64_t> PodStrategy::deletion_grace(const json& cur,
                                                    std::optional<int64_t> requested) {

@@ -5,7 +5,8 @@ namespace minik8s::apiserver {
 
 std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
                                                  const ApiServerOptions& opts,
-                                                 std::unique_ptr<IpAllocator> ips) {
+                                                 std::unique_ptr<IpAllocator> ips,
+                                                 const KindDeps& deps) {
   auto r = std::make_unique<KindRegistry>();
   if (const auto* t = api::find_kind("v1", "Namespace")) {
     r->add(*t, std::make_unique<NamespaceStrategy>());
@@ -13,7 +14,8 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   }
   if (const auto* t = api::find_kind("v1", "Pod")) {
     r->add(*t, std::make_unique<PodStrategy>(opts.default_not_ready_toleration_seconds,
-                                             opts.default_unreachable_toleration_seconds));
+                                             opts.default_unreachable_toleration_seconds, &store,
+                                             opts.auth.enabled));
   }
   if (const auto* t = api::find_kind("v1", "Service")) {
     r->add(*t, std::make_unique<ServiceStrategy>(std::move(ips), opts.node_port_min,
@@ -38,6 +40,16 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   }
   if (const auto* t = api::find_kind("minik8s.io/v1", "GPUJob")) {
     r->add(*t, std::make_unique<GpuJobStrategy>(store, opts.blob_dir));
+  }
+  if (const auto* t = api::find_kind("v1", "ServiceAccount"); t && deps.sa_tokens) {
+    r->add(*t, std::make_unique<ServiceAccountStrategy>(store, *deps.sa_tokens));
+  }
+  if (const auto* t = api::find_kind("authentication.k8s.io/v1", "TokenReview")) {
+    r->add(*t,
+           std::make_unique<TokenReviewStrategy>(deps.authenticator, deps.sa_tokens, deps.cache));
+  }
+  if (const auto* t = api::find_kind("authentication.k8s.io/v1", "SelfSubjectReview")) {
+    r->add(*t, std::make_unique<SelfSubjectReviewStrategy>());
   }
   return r;
 }
