@@ -31,6 +31,8 @@ std::vector<const ResourceType*> build() {
   add_serverless_kinds(out);
   add_workflow_kinds(out);
   add_gpu_kinds(out);
+  add_rbac_kinds(out);
+  add_authorization_kinds(out);
   return out;
 }
 

@@ -23,7 +23,17 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
                                   : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_),
       authn_(opts.auth.enabled ? make_authenticator(opts, cache) : nullptr),
-      authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {}
+      authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {
+  const bool rbac_only = opts.auth.authorization_modes == std::vector<std::string>{"RBAC"};
+  using Review = AccessReviewStrategy::Kind;
+  for (auto [kind, review] : {std::pair{"SelfSubjectAccessReview", Review::kSelf},
+                              std::pair{"SubjectAccessReview", Review::kSubject},
+                              std::pair{"SelfSubjectRulesReview", Review::kRules}}) {
+    if (const auto* t = api::find_kind("authorization.k8s.io/v1", kind)) {
+      kinds_->add(*t, std::make_unique<AccessReviewStrategy>(review, authz_.get(), rbac_only));
+    }
+  }
+}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   server_address_ = server_host + ":" + std::to_string(server_port);
@@ -32,6 +42,10 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
     int64_t rev = 0;
     for (const auto& o : cache_.list(collection_prefix(*t, ""), &rev)) s.restore(o->object);
   }
+  if (opts_.auth.enabled) {
+    if (Status st = check_authorization_modes(opts_); !st.is_ok()) return st;
+  }
+  if (opts_.create_default_namespaces || opts_.auth.enabled) reconcile_rbac_defaults(objects_, store_);
   if (opts_.create_default_namespaces) {
     return create_bootstrap_objects(objects_, store_, opts_, kubernetes_service_ip_, server_port);
   }

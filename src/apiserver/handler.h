@@ -150,7 +150,7 @@ class RestHandler {
   RegistryStore objects_;
   // Null: that step is off (opts.auth.enabled false, or no authorizer mode).
   std::unique_ptr<auth::Authenticator> authn_;
-  std::unique_ptr<auth::Authorizer> authz_;
+  std::unique_ptr<ServerAuthorizer> authz_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
   std::string server_address_;  // written once by init(), before serving

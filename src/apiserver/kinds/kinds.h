@@ -46,6 +46,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../access.h"
 #include "../allocator.h"
 #include "../kind_strategy.h"
 #include "blob_refs.h"
@@ -241,6 +242,33 @@ class GpuJobStrategy final : public KindStrategy {
   BlobRefs refs_;  // the blob store and what GPUJobs name in it
   const bool enabled_;
 };
+
+// SelfSubjectAccessReview, SubjectAccessReview, SelfSubjectRulesReview
+// (authorization.k8s.io/v1, docs/auth.md): a create is answered from authz
+// (null: authorization off, everything allowed) and never stored. SSAR asks
+// for the caller, SAR for spec.user/groups/extra; SSRR lists RBAC's rules
+// for the caller in spec.namespace (incomplete unless RBAC is the only mode).
+class AccessReviewStrategy final : public KindStrategy {
+ public:
+  enum class Kind { kSelf, kSubject, kRules };
+  AccessReviewStrategy(Kind kind, const ServerAuthorizer* authz, bool rbac_only)
+      : kind_(kind), authz_(authz), rbac_only_(rbac_only) {}
+  bool answers_create() const override { return true; }
+  bool allows_delete_collection() const override { return false; }
+  Result<nlohmann::json> answer_create(const nlohmann::json& obj,
+                                       const auth::UserInfo& user) override;
+
+ private:
+  const Kind kind_;
+  const ServerAuthorizer* const authz_;
+  const bool rbac_only_;
+};
+
+// The default ClusterRoles and ClusterRoleBindings (docs/auth.md
+// "Authorization"): missing ones are created; rules and subjects missing
+// from one whose rbac.authorization.kubernetes.io/autoupdate annotation is
+// not "false" are added (extra ones are kept). Errors are logged.
+void reconcile_rbac_defaults(RegistryStore& objects, storage::Storage& store);
 
 // Every strategy above on its table entry, built from the server's options;
 // ips is the service CIDR's allocator (the Service strategy owns it).
