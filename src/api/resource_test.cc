@@ -40,7 +40,14 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "workflowruns.serverless.minik8s.io",
                                    "triggers.serverless.minik8s.io",
                                    "gpujobs.minik8s.io",
-                                   "slurmclusters.minik8s.io"};
+                                   "slurmclusters.minik8s.io",
+                                   "clusterrolebindings.rbac.authorization.k8s.io",
+                                   "clusterroles.rbac.authorization.k8s.io",
+                                   "rolebindings.rbac.authorization.k8s.io",
+                                   "roles.rbac.authorization.k8s.io",
+                                   "selfsubjectaccessreviews.authorization.k8s.io",
+                                   "subjectaccessreviews.authorization.k8s.io",
+                                   "selfsubjectrulesreviews.authorization.k8s.io"};
   EXPECT_EQ(names, want);
 }
 

@@ -45,7 +45,8 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   if (opts_.auth.enabled) {
     if (Status st = check_authorization_modes(opts_); !st.is_ok()) return st;
   }
-  if (opts_.create_default_namespaces || opts_.auth.enabled) reconcile_rbac_defaults(objects_, store_);
+  if (opts_.create_default_namespaces || opts_.auth.enabled)
+    reconcile_rbac_defaults(objects_, store_);
   if (opts_.create_default_namespaces) {
     return create_bootstrap_objects(objects_, store_, opts_, kubernetes_service_ip_, server_port);
   }
@@ -113,7 +114,13 @@ std::optional<HttpResponse> RestHandler::admit(HttpRequest& req) const {
   auth::Attributes a = request_attributes(req);
   auth::Decision d = authz_->authorize(a);
   if (d.allowed()) return std::nullopt;
-  return error_response(Status(Code::kForbidden, auth::forbidden_message(a, d.reason)));
+  // Kubernetes' NewForbidden: "<resource>[.<group>] ["<name>"] is forbidden: …".
+  std::string prefix = "forbidden: ";
+  if (a.resource_request) {
+    prefix = (a.api_group.empty() ? a.resource : a.resource + "." + a.api_group) +
+             (a.name.empty() ? "" : " \"" + a.name + "\"") + " is forbidden: ";
+  }
+  return error_response(Status(Code::kForbidden, prefix + auth::forbidden_message(a, d.reason)));
 }
 
 HttpResponse RestHandler::handle(HttpRequest req) {
