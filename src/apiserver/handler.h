@@ -79,6 +79,8 @@ class RestHandler {
   // Forbidden) when the request may not go on. Every entry point calls it
   // first: handle(), handle_watch() and the pods/log|exec proxy.
   std::optional<HttpResponse> admit(HttpRequest& req) const;
+  // Kubernetes' 403 for attributes a.
+  static HttpResponse forbidden(const auth::Attributes& a, const std::string& reason);
   HttpResponse handle(HttpRequest req);
   // A request admit() has let through already, or an in-process one
   // (ApiServer::local_request, the pods/log|exec proxy's own lookups).
@@ -93,6 +95,8 @@ class RestHandler {
   void add_api_group(std::shared_ptr<ApiGroupProvider> group);
 
  private:
+  // The Impersonate-* headers (admit): 403 when the user may not.
+  std::optional<HttpResponse> impersonate(HttpRequest& req) const;
   using Outcome = RegistryStore::Outcome;
   using UpdateMode = RegistryStore::UpdateMode;
 

@@ -44,6 +44,11 @@ expect_out "jane can-i list pods" "^yes" jane auth can-i list pods -n default
 expect_fail "jane can-i create pods" "^no" jane auth can-i create pods -n default
 expect_fail "jane can-i list pods elsewhere" "^no" jane auth can-i list pods -n kube-system
 expect_out "jane can-i --list" "pods +\[\] +\[\] +\[get list watch\]" jane auth can-i --list -n default
+expect_out "admin can-i as jane (impersonation)" "^yes" k auth can-i list pods -n default --as=jane
+expect_fail "admin can-i as jane: create" "^no" k auth can-i create pods -n default --as=jane
+expect_fail "jane may not impersonate" \
+  'users "nobody" is forbidden: User "jane" cannot impersonate resource "users" in API group "" at the cluster scope' \
+  jane get pods -n default --as=nobody
 expect_out "jane lists pods" "No resources found" jane get pods -n default
 expect_fail "jane may not create" \
   'pods is forbidden: User "jane" cannot create resource "pods" in API group "" in the namespace "default"' \
