@@ -146,7 +146,8 @@ TEST_F(AuthorizerTest, RbacOverTheCacheAndItsCost) {
                      {"resources", {"r" + std::to_string(i), "s" + std::to_string(i)}}});
   }
   json view = rules;
-  view.push_back({{"verbs", {"get", "list", "watch"}}, {"apiGroups", {""}}, {"resources", {"pods"}}});
+  view.push_back(
+      {{"verbs", {"get", "list", "watch"}}, {"apiGroups", {""}}, {"resources", {"pods"}}});
   put("clusterroles", "", role("view", view));
   for (int i = 0; i < 60; ++i) {
     std::string n = "system:thing-" + std::to_string(i);
@@ -183,9 +184,10 @@ TEST_F(AuthorizerTest, RbacOverTheCacheAndItsCost) {
   auto t2 = std::chrono::steady_clock::now();
   EXPECT_EQ(allowed, kN);
   auto us = [](auto d) { return std::chrono::duration<double, std::micro>(d).count() / kN; };
-  std::printf("authorize: allowed via the 100th RoleBinding %.2f us, refused %.2f us "
-              "(60 ClusterRoleBindings, 100 RoleBindings)\n",
-              us(t1 - t0), us(t2 - t1));
+  std::printf(
+      "authorize: allowed via the 100th RoleBinding %.2f us, refused %.2f us "
+      "(60 ClusterRoleBindings, 100 RoleBindings)\n",
+      us(t1 - t0), us(t2 - t1));
 }
 
 }  // namespace
