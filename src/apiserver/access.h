@@ -32,6 +32,9 @@ class ServerAuthorizer : public auth::Authorizer {
   // RBAC's rules for user in ns (SelfSubjectRulesReview); empty without RBAC.
   virtual std::vector<auth::PolicyRule> rules_for(const auth::UserInfo& user,
                                                   const std::string& ns) const = 0;
+  // A Role's (ns set) or ClusterRole's rules as RBAC reads them; null when
+  // missing or without RBAC.
+  virtual auth::RulesPtr role_rules(const std::string& ns, const std::string& name) const = 0;
 };
 
 // kInvalid naming the mode when opts.auth.authorization_modes holds one that

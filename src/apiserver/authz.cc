@@ -138,6 +138,7 @@ class RbacMode : public auth::Authorizer {
   explicit RbacMode(WatchCache& cache) : source_(cache), rbac_(source_) {}
   Decision authorize(const Attributes& a) const override { return rbac_.authorize(a); }
   const auth::RbacAuthorizer& rbac() const { return rbac_; }
+  const CacheRbacSource& source() const { return source_; }
 
  private:
   CacheRbacSource source_;
@@ -316,6 +317,9 @@ class Chain : public ServerAuthorizer {
   std::vector<auth::PolicyRule> rules_for(const auth::UserInfo& user,
                                           const std::string& ns) const override {
     return rbac_ ? rbac_->rbac().rules_for(user, ns) : std::vector<auth::PolicyRule>{};
+  }
+  auth::RulesPtr role_rules(const std::string& ns, const std::string& name) const override {
+    return rbac_ ? rbac_->source().role_rules(ns, name) : nullptr;
   }
 
  private:

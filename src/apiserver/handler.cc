@@ -33,6 +33,11 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       kinds_->add(*t, std::make_unique<AccessReviewStrategy>(review, authz_.get(), rbac_only));
     }
   }
+  for (const char* kind : {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}) {
+    if (const auto* t = api::find_kind("rbac.authorization.k8s.io/v1", kind)) {
+      kinds_->add(*t, std::make_unique<RbacWriteStrategy>(*t, authz_.get()));
+    }
+  }
 }
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {

@@ -293,6 +293,59 @@ TEST_F(RbacTest, AccessReviews) {
   EXPECT_FALSE(review["status"]["nonResourceRules"].empty());
 }
 
+TEST_F(RbacTest, NoEscalationThroughRolesOrBindings) {
+  const std::string rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/";
+  json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+             {"kind", "RoleBinding"},
+             {"metadata", {{"name", "vera-admin"}, {"namespace", "default"}}},
+             {"roleRef", {{"kind", "ClusterRole"}, {"name", "admin"}}},
+             {"subjects", {{{"kind", "User"}, {"name", "vera"}}}}};
+  ASSERT_EQ(as("root-token", "POST", rbac + "rolebindings", rb).code, 201);
+  json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+               {"kind", "Role"},
+               {"metadata", {{"name", "pods"}, {"namespace", "default"}}},
+               {"rules", {{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}}}};
+  EXPECT_EQ(eventually("vera-token", "POST", rbac + "roles", 201, role), 201);
+  // A permission vera does not hold (nodes; a verb she lacks).
+  role["metadata"]["name"] = "nodes";
+  role["rules"][0]["resources"] = {"nodes"};
+  auto r = as("vera-token", "POST", rbac + "roles", role);
+  EXPECT_EQ(r.code, 403);
+  EXPECT_NE(r.j()["message"].get<std::string>().find(
+                "is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], "
+                "Resources:[\"nodes\"], Verbs:[\"get\"]}"),
+            std::string::npos)
+      << r.body;
+  role["rules"][0]["resources"] = {"pods"};
+  role["rules"][0]["verbs"] = {"escalate"};
+  EXPECT_EQ(as("vera-token", "POST", rbac + "roles", role).code, 403);
+  // Widening her own Role by an update is refused too.
+  json widened = as("vera-token", "GET", rbac + "roles/pods").j();
+  widened["rules"][0]["verbs"] = {"*"};
+  EXPECT_EQ(as("vera-token", "PUT", rbac + "roles/pods", widened).code, 403);
+  EXPECT_EQ(
+      as("vera-token", "PATCH", rbac + "roles/pods",
+         json{{"rules", {{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"nodes"}}}}}})
+          .code,
+      403);
+  // Bindings: to what she holds (view, her Role) yes; to cluster-admin no.
+  json b = rb;
+  b["metadata"]["name"] = "bob-view";
+  b["roleRef"]["name"] = "view";
+  b["subjects"][0]["name"] = "bob";
+  EXPECT_EQ(as("vera-token", "POST", rbac + "rolebindings", b).code, 201);
+  b["metadata"]["name"] = "bob-pods";
+  b["roleRef"] = {{"kind", "Role"}, {"name", "pods"}};
+  EXPECT_EQ(as("vera-token", "POST", rbac + "rolebindings", b).code, 201);
+  b["metadata"]["name"] = "bob-root";
+  b["roleRef"] = {{"kind", "ClusterRole"}, {"name", "cluster-admin"}};
+  r = as("vera-token", "POST", rbac + "rolebindings", b);
+  EXPECT_EQ(r.code, 403);
+  EXPECT_NE(r.body.find("not currently held"), std::string::npos) << r.body;
+  // The masters may grant anything.
+  EXPECT_EQ(as("root-token", "POST", rbac + "rolebindings", b).code, 201);
+}
+
 TEST_F(RbacTest, UnknownModeIsRefusedAtStart) {
   ApiServerOptions o = options();
   o.auth.authorization_modes = {"RBAC", "ABAC"};

@@ -264,6 +264,25 @@ class AccessReviewStrategy final : public KindStrategy {
   const bool rbac_only_;
 };
 
+// Role, ClusterRole, RoleBinding, ClusterRoleBinding: Kubernetes'
+// escalation prevention (docs/auth.md "Escalation"). A Role or ClusterRole
+// may be written by a user allowed to "escalate" it or who holds every
+// permission it grants (in its namespace; cluster-wide for a ClusterRole);
+// a binding by a user allowed to "bind" its role or who holds every
+// permission of that role where the binding grants it. authz null
+// (authorization off): anything goes.
+class RbacWriteStrategy final : public KindStrategy {
+ public:
+  RbacWriteStrategy(const api::ResourceType& type, const ServerAuthorizer* authz)
+      : type_(type), authz_(authz) {}
+  Status check_writer(const nlohmann::json& obj, const std::string& ns,
+                      const auth::UserInfo& user) override;
+
+ private:
+  const api::ResourceType& type_;
+  const ServerAuthorizer* const authz_;
+};
+
 // The default ClusterRoles and ClusterRoleBindings (docs/auth.md
 // "Authorization"): missing ones are created; rules and subjects missing
 // from one whose rbac.authorization.kubernetes.io/autoupdate annotation is
