@@ -52,6 +52,8 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   }
   if (opts_.create_default_namespaces || opts_.auth.enabled)
     reconcile_rbac_defaults(objects_, store_);
+  // The authorizer reads the defaults from the cache: ready only once it has them.
+  if (opts_.auth.enabled) cache_.wait_fresh(std::chrono::seconds(5));
   if (opts_.create_default_namespaces) {
     return create_bootstrap_objects(objects_, store_, opts_, kubernetes_service_ip_, server_port);
   }
