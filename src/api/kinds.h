@@ -19,6 +19,8 @@ void add_serverless_kinds(std::vector<const ResourceType*>& out);
 void add_workflow_kinds(std::vector<const ResourceType*>& out);
 void add_gpu_kinds(std::vector<const ResourceType*>& out);
 void add_auth_kinds(std::vector<const ResourceType*>& out);
+void add_rbac_kinds(std::vector<const ResourceType*>& out);
+void add_authorization_kinds(std::vector<const ResourceType*>& out);
 
 namespace tbl {
 

@@ -229,12 +229,13 @@ TEST(OpenApiTest, IndexListsEveryGroupVersion) {
   for (const char* p : {"api/v1", "apis/apps/v1", "apis/autoscaling/v2",
                         "apis/coordination.k8s.io/v1", "apis/minik8s.io/v1",
                         "apis/discovery.k8s.io/v1", "apis/serverless.minik8s.io/v1",
-                        "apis/authentication.k8s.io/v1"}) {
+                        "apis/authentication.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
+                        "apis/authorization.k8s.io/v1"}) {
     ASSERT_TRUE(idx["paths"].contains(p)) << p;
     std::string url = idx["paths"][p]["serverRelativeURL"];
     EXPECT_EQ(url.rfind(std::string("/openapi/v3/") + p + "?hash=", 0), 0u) << url;
   }
-  EXPECT_EQ(idx["paths"].size(), 8u);
+  EXPECT_EQ(idx["paths"].size(), 10u);
   EXPECT_EQ(openapi_v3_index(), idx);  // stable
 }
 

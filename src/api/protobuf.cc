@@ -643,6 +643,66 @@ const FieldSpec kTokenReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta}
 const MessageSpec kTokenReview{"TokenReview", kTokenReviewFields};
 const FieldSpec kSelfSubjectReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta}};
 const MessageSpec kSelfSubjectReview{"SelfSubjectReview", kSelfSubjectReviewFields};
+// rbac.authorization.k8s.io/v1 (kubectl create role|clusterrole|rolebinding|
+// clusterrolebinding) and authorization.k8s.io/v1 (kubectl auth can-i).
+const FieldSpec kPolicyRuleFields[] = {{1, "verbs", S, R},
+                                       {2, "apiGroups", S, R},
+                                       {3, "resources", S, R},
+                                       {4, "resourceNames", S, R},
+                                       {5, "nonResourceURLs", S, R}};
+const MessageSpec kPolicyRule{"PolicyRule", kPolicyRuleFields};
+const FieldSpec kAggregationRuleFields[] = {{1, "clusterRoleSelectors", M, R, &kLabelSelector}};
+const MessageSpec kAggregationRule{"AggregationRule", kAggregationRuleFields};
+const FieldSpec kRoleFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                 {2, "rules", M, R, &kPolicyRule}};
+const MessageSpec kRole{"Role", kRoleFields};
+const FieldSpec kClusterRoleFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                        {2, "rules", M, R, &kPolicyRule},
+                                        {3, "aggregationRule", M, P, &kAggregationRule}};
+const MessageSpec kClusterRole{"ClusterRole", kClusterRoleFields};
+const FieldSpec kSubjectFields[] = {
+    {1, "kind", S}, {2, "apiGroup", S}, {3, "name", S}, {4, "namespace", S}};
+const MessageSpec kSubject{"Subject", kSubjectFields};
+const FieldSpec kRoleRefFields[] = {{1, "apiGroup", S}, {2, "kind", S}, {3, "name", S}};
+const MessageSpec kRoleRef{"RoleRef", kRoleRefFields};
+const FieldSpec kRoleBindingFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                        {2, "subjects", M, R, &kSubject},
+                                        {3, "roleRef", M, kPlain, &kRoleRef}};
+const MessageSpec kRoleBinding{"RoleBinding", kRoleBindingFields};
+
+const FieldSpec kResourceAttributesFields[] = {
+    {1, "namespace", S}, {2, "verb", S},        {3, "group", S}, {4, "version", S},
+    {5, "resource", S},  {6, "subresource", S}, {7, "name", S}};
+const MessageSpec kResourceAttributes{"ResourceAttributes", kResourceAttributesFields};
+const FieldSpec kNonResourceAttributesFields[] = {{1, "path", S}, {2, "verb", S}};
+const MessageSpec kNonResourceAttributes{"NonResourceAttributes", kNonResourceAttributesFields};
+const FieldSpec kSelfSubjectAccessReviewSpecFields[] = {
+    {1, "resourceAttributes", M, P, &kResourceAttributes},
+    {2, "nonResourceAttributes", M, P, &kNonResourceAttributes}};
+const MessageSpec kSelfSubjectAccessReviewSpec{"SelfSubjectAccessReviewSpec",
+                                               kSelfSubjectAccessReviewSpecFields};
+const FieldSpec kSelfSubjectAccessReviewFields[] = {
+    {1, "metadata", M, kPlain, &kObjectMeta},
+    {2, "spec", M, kPlain, &kSelfSubjectAccessReviewSpec}};
+const MessageSpec kSelfSubjectAccessReview{"SelfSubjectAccessReview",
+                                           kSelfSubjectAccessReviewFields};
+const FieldSpec kSubjectAccessReviewSpecFields[] = {
+    {1, "resourceAttributes", M, P, &kResourceAttributes},
+    {2, "nonResourceAttributes", M, P, &kNonResourceAttributes},
+    {3, "user", S},
+    {4, "groups", S, R},
+    {6, "uid", S}};
+const MessageSpec kSubjectAccessReviewSpec{"SubjectAccessReviewSpec",
+                                           kSubjectAccessReviewSpecFields};
+const FieldSpec kSubjectAccessReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                                {2, "spec", M, kPlain, &kSubjectAccessReviewSpec}};
+const MessageSpec kSubjectAccessReview{"SubjectAccessReview", kSubjectAccessReviewFields};
+const FieldSpec kSelfSubjectRulesReviewSpecFields[] = {{1, "namespace", S}};
+const MessageSpec kSelfSubjectRulesReviewSpec{"SelfSubjectRulesReviewSpec",
+                                              kSelfSubjectRulesReviewSpecFields};
+const FieldSpec kSelfSubjectRulesReviewFields[] = {
+    {1, "metadata", M, kPlain, &kObjectMeta}, {2, "spec", M, kPlain, &kSelfSubjectRulesReviewSpec}};
+const MessageSpec kSelfSubjectRulesReview{"SelfSubjectRulesReview", kSelfSubjectRulesReviewFields};
 
 struct KindEntry {
   std::string_view api_version;
@@ -662,6 +722,13 @@ const KindEntry kKinds[] = {
     {"authentication.k8s.io/v1", "TokenRequest", &kTokenRequest},
     {"authentication.k8s.io/v1", "TokenReview", &kTokenReview},
     {"authentication.k8s.io/v1", "SelfSubjectReview", &kSelfSubjectReview},
+    {"rbac.authorization.k8s.io/v1", "Role", &kRole},
+    {"rbac.authorization.k8s.io/v1", "ClusterRole", &kClusterRole},
+    {"rbac.authorization.k8s.io/v1", "RoleBinding", &kRoleBinding},
+    {"rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &kRoleBinding},
+    {"authorization.k8s.io/v1", "SelfSubjectAccessReview", &kSelfSubjectAccessReview},
+    {"authorization.k8s.io/v1", "SubjectAccessReview", &kSubjectAccessReview},
+    {"authorization.k8s.io/v1", "SelfSubjectRulesReview", &kSelfSubjectRulesReview},
 };
 
 // ---------------------------------------------------------------------------

@@ -32,6 +32,8 @@ std::vector<const ResourceType*> build() {
   add_workflow_kinds(out);
   add_gpu_kinds(out);
   add_auth_kinds(out);
+  add_rbac_kinds(out);
+  add_authorization_kinds(out);
   return out;
 }
 

@@ -43,7 +43,14 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "slurmclusters.minik8s.io",
                                    "serviceaccounts",
                                    "tokenreviews.authentication.k8s.io",
-                                   "selfsubjectreviews.authentication.k8s.io"};
+                                   "selfsubjectreviews.authentication.k8s.io",
+                                   "clusterrolebindings.rbac.authorization.k8s.io",
+                                   "clusterroles.rbac.authorization.k8s.io",
+                                   "rolebindings.rbac.authorization.k8s.io",
+                                   "roles.rbac.authorization.k8s.io",
+                                   "selfsubjectaccessreviews.authorization.k8s.io",
+                                   "subjectaccessreviews.authorization.k8s.io",
+                                   "selfsubjectrulesreviews.authorization.k8s.io"};
   EXPECT_EQ(names, want);
 }
 

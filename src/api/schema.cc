@@ -864,6 +864,72 @@ Registry build(Builder& b) {
                          "Firings so far, the last one's time and result, the next scheduled time.")}},
        "Trigger calls a Function or starts a Workflow on a schedule, a file change or an object "
        "change.");
+  // --- rbac.authorization.k8s.io/v1 and authorization.k8s.io/v1 (docs/auth.md) ---
+  const std::string rbac = "io.k8s.api.rbac.v1.";
+  const Node* policy_rule = b.obj(rbac + "PolicyRule",
+                                  {{"verbs", SA},
+                                   {"apiGroups", SA},
+                                   {"resources", SA},
+                                   {"resourceNames", SA},
+                                   {"nonResourceURLs", SA}},
+                                  "PolicyRule holds information that describes a policy rule.");
+  const Node* rules = b.arr(policy_rule);
+  const Node* role_ref = b.obj(rbac + "RoleRef", {{"apiGroup", S}, {"kind", S}, {"name", S}},
+                               "RoleRef contains information that points to the role being used");
+  const Node* subjects = b.arr(b.obj(rbac + "Subject",
+                                     {{"kind", S}, {"apiGroup", S}, {"name", S}, {"namespace", S}},
+                                     "Subject contains a reference to the object or user "
+                                     "identities a role binding applies to."));
+  root(rbac + "Role", "rbac.authorization.k8s.io", "v1", "Role", {{"rules", rules}},
+       "Role is a namespaced, logical grouping of PolicyRules that can be referenced as a unit by "
+       "a RoleBinding.");
+  root(rbac + "ClusterRole", "rbac.authorization.k8s.io", "v1", "ClusterRole",
+       {{"rules", rules},
+        {"aggregationRule",
+         b.obj(rbac + "AggregationRule", {{"clusterRoleSelectors", b.arr(label_selector)}},
+               "Accepted and stored; minik8s does not aggregate ClusterRoles.")}},
+       "ClusterRole is a cluster level, logical grouping of PolicyRules that can be referenced as "
+       "a unit by a RoleBinding or ClusterRoleBinding.");
+  root(rbac + "RoleBinding", "rbac.authorization.k8s.io", "v1", "RoleBinding",
+       {{"roleRef", role_ref}, {"subjects", subjects}},
+       "RoleBinding references a role, but does not contain it.");
+  root(rbac + "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding",
+       {{"roleRef", role_ref}, {"subjects", subjects}},
+       "ClusterRoleBinding references a ClusterRole, but not contain it.");
+  const std::string az = "io.k8s.api.authorization.v1.";
+  const Node* res_attrs = b.obj(az + "ResourceAttributes", {{"namespace", S},
+                                                           {"verb", S},
+                                                           {"group", S},
+                                                           {"version", S},
+                                                           {"resource", S},
+                                                           {"subresource", S},
+                                                           {"name", S},
+                                                           {"fieldSelector", ANY},
+                                                           {"labelSelector", ANY}});
+  const Node* non_res_attrs = b.obj(az + "NonResourceAttributes", {{"path", S}, {"verb", S}});
+  const Node* review_status = b.obj(az + "SubjectAccessReviewStatus", {{"allowed", B},
+                                                                       {"denied", B},
+                                                                       {"reason", S},
+                                                                       {"evaluationError", S}});
+  root(az + "SelfSubjectAccessReview", "authorization.k8s.io", "v1", "SelfSubjectAccessReview",
+       {{"spec", b.obj(az + "SelfSubjectAccessReviewSpec",
+                       {{"resourceAttributes", res_attrs}, {"nonResourceAttributes", non_res_attrs}})},
+        {"status", review_status}},
+       "SelfSubjectAccessReview checks whether or the current user can perform an action.");
+  root(az + "SubjectAccessReview", "authorization.k8s.io", "v1", "SubjectAccessReview",
+       {{"spec", b.obj(az + "SubjectAccessReviewSpec", {{"resourceAttributes", res_attrs},
+                                                        {"nonResourceAttributes", non_res_attrs},
+                                                        {"user", S},
+                                                        {"groups", SA},
+                                                        {"extra", ANY},
+                                                        {"uid", S}})},
+        {"status", review_status}},
+       "SubjectAccessReview checks whether or not a user or group can perform an action.");
+  root(az + "SelfSubjectRulesReview", "authorization.k8s.io", "v1", "SelfSubjectRulesReview",
+       {{"spec", b.obj(az + "SelfSubjectRulesReviewSpec", {{"namespace", S}})},
+        {"status", ANY}},
+       "SelfSubjectRulesReview enumerates the set of actions the current user can perform within "
+       "a namespace.");
   return r;
 }
 

@@ -58,7 +58,7 @@ HttpResponse RestHandler::discovery(const RequestInfo& ri) {
     if (!strategy.allows_delete_collection()) {
       verbs = {"create", "delete", "get", "list", "patch", "update", "watch"};
     }
-    if (strategy.answers_create()) verbs = {"create"};
+    if (strategy.answers_create()) verbs = {"create"};  // reviews: answered, never stored
     json e = {{"name", t->plural},
               {"singularName", t->singular},
               {"namespaced", t->namespaced},

@@ -27,7 +27,22 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
                                   : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_),
       authn_(opts.auth.enabled ? make_authenticator(opts, cache, sa_tokens_.get()) : nullptr),
-      authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {}
+      authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {
+  const bool rbac_only = opts.auth.authorization_modes == std::vector<std::string>{"RBAC"};
+  using Review = AccessReviewStrategy::Kind;
+  for (auto [kind, review] : {std::pair{"SelfSubjectAccessReview", Review::kSelf},
+                              std::pair{"SubjectAccessReview", Review::kSubject},
+                              std::pair{"SelfSubjectRulesReview", Review::kRules}}) {
+    if (const auto* t = api::find_kind("authorization.k8s.io/v1", kind)) {
+      kinds_->add(*t, std::make_unique<AccessReviewStrategy>(review, authz_.get(), rbac_only));
+    }
+  }
+  for (const char* kind : {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}) {
+    if (const auto* t = api::find_kind("rbac.authorization.k8s.io/v1", kind)) {
+      kinds_->add(*t, std::make_unique<RbacWriteStrategy>(*t, authz_.get()));
+    }
+  }
+}
 
 Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
   server_address_ = server_host + ":" + std::to_string(server_port);
@@ -36,6 +51,13 @@ Status RestHandler::init(const std::string& server_host, uint16_t server_port) {
     int64_t rev = 0;
     for (const auto& o : cache_.list(collection_prefix(*t, ""), &rev)) s.restore(o->object);
   }
+  if (opts_.auth.enabled) {
+    if (Status st = check_authorization_modes(opts_); !st.is_ok()) return st;
+  }
+  if (opts_.create_default_namespaces || opts_.auth.enabled)
+    reconcile_rbac_defaults(objects_, store_);
+  // The authorizer reads the defaults from the cache: ready only once it has them.
+  if (opts_.auth.enabled) cache_.wait_fresh(std::chrono::seconds(5));
   if (opts_.create_default_namespaces) {
     return create_bootstrap_objects(objects_, store_, opts_, kubernetes_service_ip_, server_port);
   }
@@ -99,11 +121,66 @@ std::optional<HttpResponse> RestHandler::admit(HttpRequest& req) const {
   }
   if (!user->in_group(auth::kGroupAuthenticated)) user->groups.push_back(auth::kGroupAuthenticated);
   req.user = std::move(*user);
+  if (auto refused = impersonate(req)) return refused;
   if (open || !authz_) return std::nullopt;
   auth::Attributes a = request_attributes(req);
   auth::Decision d = authz_->authorize(a);
   if (d.allowed()) return std::nullopt;
-  return error_response(Status(Code::kForbidden, auth::forbidden_message(a, d.reason)));
+  return forbidden(a, d.reason);
+}
+
+// Kubernetes' NewForbidden: "<resource>[.<group>] ["<name>"] is forbidden: …".
+HttpResponse RestHandler::forbidden(const auth::Attributes& a, const std::string& reason) {
+  std::string prefix = "forbidden: ";
+  if (a.resource_request) {
+    prefix = (a.api_group.empty() ? a.resource : a.resource + "." + a.api_group) +
+             (a.name.empty() ? "" : " \"" + a.name + "\"") + " is forbidden: ";
+  }
+  return error_response(Status(Code::kForbidden, prefix + auth::forbidden_message(a, reason)));
+}
+
+// Kubernetes' impersonation filter: the authenticated user needs
+// "impersonate" on each users/groups (serviceaccounts for
+// system:serviceaccount:ns:name) it asks for; the request then acts as the
+// impersonated user (plus system:authenticated, and the service account
+// groups for a service account).
+std::optional<HttpResponse> RestHandler::impersonate(HttpRequest& req) const {
+  if (req.impersonate_user.empty() && req.impersonate_groups.empty()) return std::nullopt;
+  if (req.impersonate_user.empty()) {
+    return error_response(bad_request("requested impersonation of groups without a user"));
+  }
+  auto check = [&](const std::string& resource, const std::string& ns,
+                   const std::string& name) -> std::optional<HttpResponse> {
+    if (!authz_) return std::nullopt;
+    auth::Attributes a;
+    a.user = req.user;
+    a.verb = "impersonate";
+    a.resource = resource;
+    a.ns = ns;
+    a.name = name;
+    auth::Decision d = authz_->authorize(a);
+    if (d.allowed()) return std::nullopt;
+    return forbidden(a, d.reason);
+  };
+  auth::UserInfo as{req.impersonate_user, "", {}, {}};
+  const std::string sa = auth::kServiceAccountUserPrefix;
+  if (as.name.compare(0, sa.size(), sa) == 0) {
+    std::string rest = as.name.substr(sa.size());
+    auto colon = rest.find(':');
+    if (colon == std::string::npos) return error_response(bad_request("bad service account name"));
+    if (auto r = check("serviceaccounts", rest.substr(0, colon), rest.substr(colon + 1))) return r;
+    as.groups = {auth::kGroupServiceAccounts,
+                 std::string(auth::kGroupServiceAccounts) + ":" + rest.substr(0, colon)};
+  } else if (auto r = check("users", "", as.name)) {
+    return r;
+  }
+  for (const auto& g : req.impersonate_groups) {
+    if (auto r = check("groups", "", g)) return r;
+    as.groups.push_back(g);
+  }
+  if (!as.in_group(auth::kGroupAuthenticated)) as.groups.push_back(auth::kGroupAuthenticated);
+  req.user = std::move(as);
+  return std::nullopt;
 }
 
 HttpResponse RestHandler::handle(HttpRequest req) {

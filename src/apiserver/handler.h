@@ -81,6 +81,8 @@ class RestHandler {
   // Forbidden) when the request may not go on. Every entry point calls it
   // first: handle(), handle_watch() and the pods/log|exec proxy.
   std::optional<HttpResponse> admit(HttpRequest& req) const;
+  // Kubernetes' 403 for attributes a.
+  static HttpResponse forbidden(const auth::Attributes& a, const std::string& reason);
   HttpResponse handle(HttpRequest req);
   // A request admit() has let through already, or an in-process one
   // (ApiServer::local_request, the pods/log|exec proxy's own lookups).
@@ -95,6 +97,8 @@ class RestHandler {
   void add_api_group(std::shared_ptr<ApiGroupProvider> group);
 
  private:
+  // The Impersonate-* headers (admit): 403 when the user may not.
+  std::optional<HttpResponse> impersonate(HttpRequest& req) const;
   using Outcome = RegistryStore::Outcome;
   using UpdateMode = RegistryStore::UpdateMode;
 
@@ -155,7 +159,7 @@ class RestHandler {
   RegistryStore objects_;
   // Null: that step is off (opts.auth.enabled false, or no authorizer mode).
   std::unique_ptr<auth::Authenticator> authn_;
-  std::unique_ptr<auth::Authorizer> authz_;
+  std::unique_ptr<ServerAuthorizer> authz_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
   std::string server_address_;  // written once by init(), before serving

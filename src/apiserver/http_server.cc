@@ -234,6 +234,13 @@ void HttpServer::serve(Connection& c) {
     req.accept = std::string(msg[http::field::accept]);
     req.authorization = std::string(msg[http::field::authorization]);
     req.client_cert = client_cert;
+    for (const auto& f : msg) {  // Impersonate-User / Impersonate-Group (repeatable)
+      if (beast::iequals(f.name_string(), "Impersonate-User")) {
+        req.impersonate_user = std::string(f.value());
+      } else if (beast::iequals(f.name_string(), "Impersonate-Group")) {
+        req.impersonate_groups.emplace_back(f.value());
+      }
+    }
     bool keep_alive = msg.keep_alive();
     unsigned version = msg.version();
     if (handler_.is_watch(req)) {

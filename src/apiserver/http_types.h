@@ -25,6 +25,9 @@ struct HttpRequest {
   std::string authorization;  // the Authorization header, as sent
   // The client certificate the TLS layer verified (none over plain HTTP).
   std::optional<auth::PeerCertificate> client_cert;
+  // Impersonate-User and Impersonate-Group headers (empty: none).
+  std::string impersonate_user;
+  std::vector<std::string> impersonate_groups;
   // Who the request acts as: set by RestHandler::admit (authentication).
   auth::UserInfo user;
 };

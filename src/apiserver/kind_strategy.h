@@ -189,6 +189,17 @@ class KindStrategy {
     (void)desired;
     return cur;
   }
+  // Who may write this object at all (RBAC's escalation prevention): run on
+  // the desired object of a create, update or patch through the REST API
+  // (ns: the request's namespace), before defaults. Non-OK (kForbidden):
+  // the write is refused with that Status.
+  virtual Status check_writer(const nlohmann::json& obj, const std::string& ns,
+                              const auth::UserInfo& user) {
+    (void)obj;
+    (void)ns;
+    (void)user;
+    return Status::ok();
+  }
   // Kinds that are answered, not stored (SubjectAccessReview, TokenReview):
   // when answers_create(), a create of the kind gets answer_create()'s
   // object with 201 and nothing is written (docs/auth.md). obj: the request

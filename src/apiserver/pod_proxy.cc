@@ -207,6 +207,13 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
     who.path = path;
     who.authorization = std::string(msg[http::field::authorization]);
     who.client_cert = client_cert;
+    for (const auto& f : msg) {
+      if (boost::beast::iequals(f.name_string(), "Impersonate-User")) {
+        who.impersonate_user = std::string(f.value());
+      } else if (boost::beast::iequals(f.name_string(), "Impersonate-Group")) {
+        who.impersonate_groups.emplace_back(f.value());
+      }
+    }
     if (auto refused = handler_.admit(who)) return write_response(s, *refused, version);
   }
   stream::QueryList query = qpos == std::string::npos ? stream::QueryList{} : stream::parse_query_list(target.substr(qpos + 1));

@@ -256,6 +256,9 @@ HttpResponse RestHandler::do_create(const HttpRequest& req, const RequestInfo& r
   auto body = parse_body(req);
   if (!body) return error_response(body.status());
   if (auto answered = answer_create(req, t, *body)) return std::move(*answered);
+  if (Status st = kinds_->strategy(t).check_writer(*body, ri.ns, req.user); !st.is_ok()) {
+    return error_response(st, meta_str(*body, "name"), &t);
+  }
   std::vector<std::string> warnings;
   std::string name = meta_str(*body, "name");
   Outcome o = objects_.create(t, ri.ns, std::move(body.value()), query(req, "fieldValidation"),
@@ -309,7 +312,7 @@ HttpResponse RestHandler::do_update(const HttpRequest& req, const RequestInfo& r
       t, ri.ns, ri.name, mode, ri.subresource,
       [&](const json&, json& desired) {
         desired = b;
-        return Status::ok();
+        return kinds_->strategy(t).check_writer(desired, ri.ns, req.user);
       },
       query(req, "fieldValidation"), is_dry_run(req), &warnings);
   return outcome_response(req, t, ri.name, o, warnings);
@@ -327,7 +330,7 @@ HttpResponse RestHandler::do_patch(const HttpRequest& req, const RequestInfo& ri
         auto r = apply_patch(t, req.content_type, cur, *patch);
         if (!r) return r.status();
         desired = std::move(r.value());
-        return Status::ok();
+        return kinds_->strategy(t).check_writer(desired, ri.ns, req.user);
       },
       query(req, "fieldValidation"), is_dry_run(req), &warnings);
   return outcome_response(req, t, ri.name, o, warnings);

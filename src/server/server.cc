@@ -16,6 +16,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,7 @@ namespace minik8s::server {
 
 namespace {
 
-std::string kubeconfig_text(const std::string& url) {
+std::string kubeconfig_text(const std::string& url, const std::string& token = "") {
   return "apiVersion: v1\n"
          "kind: Config\n"
          "clusters:\n"
@@ -46,7 +47,7 @@ std::string kubeconfig_text(const std::string& url) {
          "    server: " + url + "\n"
          "users:\n"
          "- name: admin\n"
-         "  user: {}\n"
+         "  user: " + (token.empty() ? std::string("{}") : "\n    token: " + token) + "\n"
          "contexts:\n"
          "- name: minik8s\n"
          "  context:\n"
@@ -164,6 +165,13 @@ int run_server(int argc, char** argv) {
   app.add_option("--max-connections", max_connections, "concurrent API connections; more are refused with 429");
   app.add_option("--cluster-domain", cluster_domain,
                  "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
+  // Authorization (docs/auth.md): on when a token file is given.
+  std::string token_auth_file, authorization_mode = "Node,RBAC";
+  app.add_option("--token-auth-file", token_auth_file,
+                 "static bearer tokens (token,user,uid,\"group1,group2\"); turns authentication "
+                 "and authorization on");
+  app.add_option("--authorization-mode", authorization_mode,
+                 "comma-separated authorizers in order: Node, RBAC, AlwaysAllow, AlwaysDeny");
   app.add_option("--local-node", local_node,
                  "the node on this machine: logs/exec may reach its kubelet on a loopback or link-local address "
                  "(minik8s up sets it)");
@@ -277,6 +285,23 @@ int run_server(int argc, char** argv) {
   opts.conn_limits.max_connections = max_connections;
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
+  std::string loopback_token;
+  if (!token_auth_file.empty()) {
+    opts.auth.enabled = true;
+    opts.auth.token_file = token_auth_file;
+    opts.auth.authorization_modes.clear();
+    for (size_t b = 0; b <= authorization_mode.size();) {
+      size_t e = std::min(authorization_mode.find(',', b), authorization_mode.size());
+      if (e > b) opts.auth.authorization_modes.push_back(authorization_mode.substr(b, e - b));
+      b = e + 1;
+    }
+    // The in-process clients' (and, until the PKI lands, the kubeconfig's) credential.
+    std::random_device rd;
+    char hex[65];
+    for (int i = 0; i < 32; ++i) std::snprintf(hex + 2 * i, 3, "%02x", rd() & 0xff);
+    loopback_token = hex;
+    opts.auth.loopback_token = loopback_token;
+  }
   opts.code_dir = (std::filesystem::path(data_dir) / "code").string();  // serverless code store
   opts.blob_dir = (std::filesystem::path(data_dir) / "blobs").string();  // GPU job blob store
 
@@ -323,6 +348,7 @@ int run_server(int argc, char** argv) {
   {
     client::HttpRestClientOptions ro;
     ro.server = url;
+    ro.bearer_token = loopback_token;
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
       std::fprintf(stderr, "error: controllers client: %s\n", rest.status().to_string().c_str());
@@ -489,7 +515,7 @@ int run_server(int argc, char** argv) {
     std::lock_guard lock(running->mu);
     running->serverless = std::move(platform);
   }
-  if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url)); !st) {
+  if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url, loopback_token)); !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
   }
   spdlog::info("minik8s server ready at {}", url);

@@ -49,6 +49,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../access.h"
 #include "../allocator.h"
 #include "../kind_strategy.h"
 #include "blob_refs.h"
@@ -325,6 +326,52 @@ struct KindDeps {
   auth::Authenticator* authenticator = nullptr;     // TokenReview
   WatchCache* cache = nullptr;                      // TokenReview's ServiceAccount lookups
 };
+
+// SelfSubjectAccessReview, SubjectAccessReview, SelfSubjectRulesReview
+// (authorization.k8s.io/v1, docs/auth.md): a create is answered from authz
+// (null: authorization off, everything allowed) and never stored. SSAR asks
+// for the caller, SAR for spec.user/groups/extra; SSRR lists RBAC's rules
+// for the caller in spec.namespace (incomplete unless RBAC is the only mode).
+class AccessReviewStrategy final : public KindStrategy {
+ public:
+  enum class Kind { kSelf, kSubject, kRules };
+  AccessReviewStrategy(Kind kind, const ServerAuthorizer* authz, bool rbac_only)
+      : kind_(kind), authz_(authz), rbac_only_(rbac_only) {}
+  bool answers_create() const override { return true; }
+  bool allows_delete_collection() const override { return false; }
+  Result<nlohmann::json> answer_create(const nlohmann::json& obj,
+                                       const auth::UserInfo& user) override;
+
+ private:
+  const Kind kind_;
+  const ServerAuthorizer* const authz_;
+  const bool rbac_only_;
+};
+
+// Role, ClusterRole, RoleBinding, ClusterRoleBinding: Kubernetes'
+// escalation prevention (docs/auth.md "Escalation"). A Role or ClusterRole
+// may be written by a user allowed to "escalate" it or who holds every
+// permission it grants (in its namespace; cluster-wide for a ClusterRole);
+// a binding by a user allowed to "bind" its role or who holds every
+// permission of that role where the binding grants it. authz null
+// (authorization off): anything goes.
+class RbacWriteStrategy final : public KindStrategy {
+ public:
+  RbacWriteStrategy(const api::ResourceType& type, const ServerAuthorizer* authz)
+      : type_(type), authz_(authz) {}
+  Status check_writer(const nlohmann::json& obj, const std::string& ns,
+                      const auth::UserInfo& user) override;
+
+ private:
+  const api::ResourceType& type_;
+  const ServerAuthorizer* const authz_;
+};
+
+// The default ClusterRoles and ClusterRoleBindings (docs/auth.md
+// "Authorization"): missing ones are created; rules and subjects missing
+// from one whose rbac.authorization.kubernetes.io/autoupdate annotation is
+// not "false" are added (extra ones are kept). Errors are logged.
+void reconcile_rbac_defaults(RegistryStore& objects, storage::Storage& store);
 
 // Every strategy above on its table entry, built from the server's options;
 // ips is the service CIDR's allocator (the Service strategy owns it).
