@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <random>
 
@@ -299,9 +300,18 @@ void LeaderElector::run() {
 
     // Leader: renew every retry period; give up after renew_deadline without success.
     std::string why = "stopped";
+    // Each attempt a retry period after the previous one started (the time a
+    // request takes does not stretch the interval); the renew deadline is
+    // checked on its own, not only when an attempt comes round.
+    SteadyTime attempt_start = last_ok;
     while (true) {
-      if (!wait_until(clock_.monotonic() + opts_.retry_period)) break;
-      SteadyTime attempt_start = clock_.monotonic();
+      const SteadyTime deadline = last_ok + opts_.renew_deadline;
+      if (!wait_until(std::min(attempt_start + opts_.retry_period, deadline))) break;
+      if (clock_.monotonic() >= deadline) {
+        why = "failed to renew the lease within the renew deadline";
+        break;
+      }
+      attempt_start = clock_.monotonic();
       if (try_acquire_or_renew(&other)) {
         last_ok = attempt_start;
         continue;
@@ -309,10 +319,6 @@ void LeaderElector::run() {
       if (other) {
         why = "the lease is held by " +
               (observed_ ? observed_->holder : std::string("another candidate"));
-        break;
-      }
-      if (clock_.monotonic() - last_ok >= opts_.renew_deadline) {
-        why = "failed to renew the lease within the renew deadline";
         break;
       }
     }

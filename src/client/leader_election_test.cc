@@ -148,7 +148,7 @@ class LeaderElectionTest : public ::testing::Test {
         SysTime renew;
         if (!l.is_object() || !parse_rfc3339(l["spec"].value("renewTime", std::string()), &renew))
           return false;
-        return clock_.now() - renew <= 2100ms;
+        return clock_.now() - renew <= 2500ms;
       }));
       leaders();
     }
@@ -272,18 +272,18 @@ TEST_F(LeaderElectionTest, LeaderCutOffFromTheServerStopsWithinTheRenewDeadline)
   Candidate& b = add("b");
   ASSERT_TRUE(b.elector->start().is_ok());
   ASSERT_NO_FATAL_FAILURE(run_for(5s));
-  Json before = lease()["spec"];
   a.rest->cut(true);
-  SysTime last_renew;
-  ASSERT_TRUE(parse_rfc3339(before["renewTime"].get<std::string>(), &last_renew));
   auto cut_at = clock_.now();
   advance_until([&] { return !a.working.load(); }, 30s);
+  // a's last write (one in flight at the cut may have landed after it).
+  SysTime last_renew;
+  ASSERT_TRUE(parse_rfc3339(lease()["spec"]["renewTime"].get<std::string>(), &last_renew));
   // Stopped no later than the renew deadline after its last successful renewal
   // (plus the poll step), and before b could take over (checked in b's
   // on_started_leading: never two at once).
   EXPECT_EQ(a.stopped.load(), 1);
-  EXPECT_LE(clock_.now() - last_renew, 10s + 100ms);
-  EXPECT_GE(clock_.now() - last_renew, 10s - 2s);
+  EXPECT_LE(clock_.now() - last_renew, 10s + 500ms);
+  EXPECT_GE(clock_.now() - last_renew, 10s);
   EXPECT_FALSE(b.working.load());
   EXPECT_GT(clock_.now(), cut_at);
   EXPECT_LE(advance_until([&] { return b.working.load(); }, 30s), 15s);
