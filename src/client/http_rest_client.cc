@@ -1,16 +1,16 @@
 // RestClient over Boost.Beast: synchronous calls driven by a private
 // io_context per connection (run on the caller's thread), so that every
 // operation gets a deadline without a background thread.
-#include <limits>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <cctype>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -56,7 +56,8 @@ Result<Endpoint> parse_server(const std::string& server) {
     ep.host = colon == std::string::npos ? s : s.substr(0, colon);
     ep.port = colon == std::string::npos ? "80" : s.substr(colon + 1);
   }
-  if (ep.host.empty() || ep.port.empty()) return Status(Code::kInvalid, "bad server address " + server);
+  if (ep.host.empty() || ep.port.empty())
+    return Status(Code::kInvalid, "bad server address " + server);
   return ep;
 }
 
@@ -66,6 +67,7 @@ struct Connection {
   tcp::socket socket{ioc};
   beast::flat_buffer buffer;
   bool reused = false;
+  size_t server = 0;  // index of the endpoint it is connected to
 
   // Runs the io_context until done or the deadline; on timeout closes the
   // socket (cancelling the operation) and drains it. Returns false on timeout.
@@ -91,11 +93,12 @@ struct Connection {
     bool done = false;
     beast::error_code ec;
     tcp::resolver::results_type results;
-    resolver.async_resolve(ep.host, ep.port, [&](beast::error_code e, tcp::resolver::results_type r) {
-      ec = e;
-      results = std::move(r);
-      done = true;
-    });
+    resolver.async_resolve(ep.host, ep.port,
+                           [&](beast::error_code e, tcp::resolver::results_type r) {
+                             ec = e;
+                             results = std::move(r);
+                             done = true;
+                           });
     if (!run_until(done, deadline)) return Status(Code::kTimeout, "timed out resolving " + ep.host);
     if (ec) return Status(Code::kUnavailable, "cannot resolve " + ep.host + ": " + ec.message());
     done = false;
@@ -107,8 +110,8 @@ struct Connection {
       return Status(Code::kTimeout, "timed out connecting to " + ep.host + ":" + ep.port);
     }
     if (ec) {
-      return Status(Code::kUnavailable, "dial tcp " + ep.host + ":" + ep.port + ": " + ec.message() +
-                                            " - is the server running?");
+      return Status(Code::kUnavailable, "dial tcp " + ep.host + ":" + ep.port + ": " +
+                                            ec.message() + " - is the server running?");
     }
     socket.set_option(tcp::no_delay(true), ec);
     return Status::ok();
@@ -139,7 +142,8 @@ http::request<http::string_body> make_request(const Endpoint& ep, const std::str
 
 class HttpLineStream final : public LineStream {
  public:
-  HttpLineStream(std::unique_ptr<Connection> conn, std::unique_ptr<http::response_parser<http::buffer_body>> parser)
+  HttpLineStream(std::unique_ptr<Connection> conn,
+                 std::unique_ptr<http::response_parser<http::buffer_body>> parser)
       : conn_(std::move(conn)), parser_(std::move(parser)) {}
   ~HttpLineStream() override {
     closed_.store(true);
@@ -179,8 +183,8 @@ class HttpLineStream final : public LineStream {
       if (read_ec_ == http::error::need_buffer) read_ec_ = {};
       if (read_ec_) {
         ended_ = true;
-        if (!closed_.load() && read_ec_ != asio::error::eof && read_ec_ != http::error::end_of_stream &&
-            read_ec_ != asio::error::operation_aborted) {
+        if (!closed_.load() && read_ec_ != asio::error::eof &&
+            read_ec_ != http::error::end_of_stream && read_ec_ != asio::error::operation_aborted) {
           std::lock_guard lock(mu_);
           status_ = Status(Code::kUnavailable, "watch stream broken: " + read_ec_.message());
         }
@@ -220,10 +224,11 @@ class HttpLineStream final : public LineStream {
     read_done_ = false;
     parser_->get().body().data = chunk_;
     parser_->get().body().size = sizeof(chunk_);
-    http::async_read_some(conn_->socket, conn_->buffer, *parser_, [this](beast::error_code ec, size_t) {
-      read_ec_ = ec;
-      read_done_ = true;
-    });
+    http::async_read_some(conn_->socket, conn_->buffer, *parser_,
+                          [this](beast::error_code ec, size_t) {
+                            read_ec_ = ec;
+                            read_done_ = true;
+                          });
   }
 
   std::unique_ptr<Connection> conn_;
@@ -242,19 +247,82 @@ class HttpLineStream final : public LineStream {
 
 class HttpRestClient final : public RestClient {
  public:
-  HttpRestClient(Endpoint ep, HttpRestClientOptions opts) : ep_(std::move(ep)), opts_(std::move(opts)) {}
+  HttpRestClient(std::vector<Endpoint> eps, HttpRestClientOptions opts)
+      : eps_(std::move(eps)), opts_(std::move(opts)) {}
 
-  Result<HttpResponse> request(const std::string& method, const std::string& path, const std::string& body,
-                               const std::string& content_type, const std::string& accept) override {
-    auto req = make_request(ep_, method, path, body, content_type, accept, opts_.bearer_token);
+  Result<HttpResponse> request(const std::string& method, const std::string& path,
+                               const std::string& body, const std::string& content_type,
+                               const std::string& accept) override {
     auto deadline = Clock::now() + opts_.timeout;
+    const size_t first = current_.load();
+    Status last;
+    for (size_t k = 0; k < eps_.size(); ++k) {
+      const size_t i = (first + k) % eps_.size();
+      bool elsewhere = false;
+      auto res = request_on(i, method, path, body, content_type, accept, deadline, elsewhere);
+      if (res) {
+        stick_to(i);
+        return res;
+      }
+      last = res.status();
+      if (!elsewhere || Clock::now() >= deadline) break;
+    }
+    return last;
+  }
+
+  Result<std::unique_ptr<LineStream>> watch(const std::string& path,
+                                            const std::string& accept) override {
+    auto deadline = Clock::now() + opts_.timeout;
+    const size_t first = current_.load();
+    Status last;
+    for (size_t k = 0; k < eps_.size(); ++k) {
+      const size_t i = (first + k) % eps_.size();
+      bool elsewhere = false;
+      auto res = watch_on(i, path, accept, deadline, elsewhere);
+      if (res) {
+        stick_to(i);
+        return res;
+      }
+      last = res.status();
+      if (!elsewhere || Clock::now() >= deadline) break;
+    }
+    return last;
+  }
+
+ private:
+  // The connect deadline: with one server, the request's; with several, at
+  // most connect_timeout so that the next one gets its turn.
+  Clock::time_point connect_deadline(Clock::time_point deadline) const {
+    if (eps_.size() < 2) return deadline;
+    return std::min(deadline, Clock::now() + opts_.connect_timeout);
+  }
+
+  void stick_to(size_t i) {
+    if (current_.exchange(i) == i) return;
+    std::lock_guard lock(mu_);
+    idle_.clear();  // connections to the server given up on
+  }
+
+  // One request to server i. elsewhere: the request surely did not reach
+  // the server (see HttpRestClientOptions::server) and may go to the next.
+  Result<HttpResponse> request_on(size_t i, const std::string& method, const std::string& path,
+                                  const std::string& body, const std::string& content_type,
+                                  const std::string& accept, Clock::time_point deadline,
+                                  bool& elsewhere) {
+    const Endpoint& ep = eps_[i];
+    auto req = make_request(ep, method, path, body, content_type, accept, opts_.bearer_token);
+    const bool safe = method == "GET" || method == "HEAD";
     for (int attempt = 0;; ++attempt) {
       // The retry never takes another pooled connection: it is as old as the
       // one the server closed (its idle timeout closes them all alike).
-      auto conn = attempt == 0 ? take_idle() : nullptr;
+      auto conn = attempt == 0 ? take_idle(i) : nullptr;
       if (!conn) {
         conn = std::make_unique<Connection>();
-        if (Status s = conn->connect(ep_, deadline); !s) return s;
+        conn->server = i;
+        if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) {
+          elsewhere = true;  // nothing was sent
+          return s;
+        }
       }
       bool reused = conn->reused;
       bool nothing_back = false;
@@ -266,7 +334,11 @@ class HttpRestClient final : public RestClient {
         idle_.clear();
         continue;
       }
-      if (res && keep_alive) {
+      if (!res) {
+        elsewhere = safe && nothing_back;
+        return res;
+      }
+      if (keep_alive) {
         conn->reused = true;
         std::lock_guard lock(mu_);
         if (idle_.size() < opts_.max_idle_connections) idle_.push_back(std::move(conn));
@@ -275,18 +347,24 @@ class HttpRestClient final : public RestClient {
     }
   }
 
-  Result<std::unique_ptr<LineStream>> watch(const std::string& path, const std::string& accept) override {
-    auto deadline = Clock::now() + opts_.timeout;
+  // A watch on server i; elsewhere: no answer came back (a watch is a GET).
+  Result<std::unique_ptr<LineStream>> watch_on(size_t i, const std::string& path,
+                                               const std::string& accept,
+                                               Clock::time_point deadline, bool& elsewhere) {
+    const Endpoint& ep = eps_[i];
     auto conn = std::make_unique<Connection>();
-    if (Status s = conn->connect(ep_, deadline); !s) return s;
-    auto req = make_request(ep_, "GET", path, "", "", accept, opts_.bearer_token);
+    conn->server = i;
+    elsewhere = true;
+    if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) return s;
+    auto req = make_request(ep, "GET", path, "", "", accept, opts_.bearer_token);
     bool done = false;
     beast::error_code ec;
     http::async_write(conn->socket, req, [&](beast::error_code e, size_t) {
       ec = e;
       done = true;
     });
-    if (!conn->run_until(done, deadline)) return Status(Code::kTimeout, "timed out sending watch request");
+    if (!conn->run_until(done, deadline))
+      return Status(Code::kTimeout, "timed out sending watch request");
     if (ec) return Status(Code::kUnavailable, "watch request failed: " + ec.message());
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -295,8 +373,10 @@ class HttpRestClient final : public RestClient {
       ec = e;
       done = true;
     });
-    if (!conn->run_until(done, deadline)) return Status(Code::kTimeout, "timed out waiting for watch response");
+    if (!conn->run_until(done, deadline))
+      return Status(Code::kTimeout, "timed out waiting for watch response");
     if (ec) return Status(Code::kUnavailable, "watch response: " + ec.message());
+    elsewhere = false;  // the server answered
     int code = static_cast<int>(parser->get().result_int());
     if (code < 200 || code >= 300) {
       // Read the (small) error body.
@@ -306,10 +386,11 @@ class HttpRestClient final : public RestClient {
         parser->get().body().data = tmp;
         parser->get().body().size = sizeof(tmp);
         done = false;
-        http::async_read_some(conn->socket, conn->buffer, *parser, [&](beast::error_code e, size_t) {
-          ec = e;
-          done = true;
-        });
+        http::async_read_some(conn->socket, conn->buffer, *parser,
+                              [&](beast::error_code e, size_t) {
+                                ec = e;
+                                done = true;
+                              });
         if (!conn->run_until(done, deadline)) break;
         body.append(tmp, sizeof(tmp) - parser->get().body().size);
         if (ec && ec != http::error::need_buffer) break;
@@ -319,7 +400,6 @@ class HttpRestClient final : public RestClient {
     return std::unique_ptr<LineStream>(new HttpLineStream(std::move(conn), std::move(parser)));
   }
 
- private:
   Result<HttpResponse> exchange(Connection& conn_ref, http::request<http::string_body>& req,
                                 Clock::time_point deadline, bool& nothing_back, bool& keep_alive) {
     bool done = false;
@@ -328,7 +408,8 @@ class HttpRestClient final : public RestClient {
       ec = e;
       done = true;
     });
-    if (!conn_ref.run_until(done, deadline)) return Status(Code::kTimeout, "request timed out (sending)");
+    if (!conn_ref.run_until(done, deadline))
+      return Status(Code::kTimeout, "request timed out (sending)");
     if (ec) {
       nothing_back = true;
       return Status(Code::kUnavailable, "sending request: " + ec.message());
@@ -352,22 +433,27 @@ class HttpRestClient final : public RestClient {
     auto& msg = parser.get();
     HttpResponse out;
     out.status = static_cast<int>(msg.result_int());
-    if (auto it = msg.find(http::field::content_type); it != msg.end()) out.content_type = std::string(it->value());
+    if (auto it = msg.find(http::field::content_type); it != msg.end())
+      out.content_type = std::string(it->value());
     out.body = std::move(msg.body());
     keep_alive = msg.keep_alive() && conn_ref.buffer.size() == 0;
     return out;
   }
 
-  std::unique_ptr<Connection> take_idle() {
+  std::unique_ptr<Connection> take_idle(size_t server) {
     std::lock_guard lock(mu_);
-    if (idle_.empty()) return nullptr;
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return c;
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if ((*it)->server != server) continue;
+      auto c = std::move(*it);
+      idle_.erase(std::next(it).base());
+      return c;
+    }
+    return nullptr;
   }
 
-  Endpoint ep_;
-  HttpRestClientOptions opts_;
+  const std::vector<Endpoint> eps_;
+  const HttpRestClientOptions opts_;
+  std::atomic<size_t> current_{0};  // the server that last answered
   std::mutex mu_;
   std::deque<std::unique_ptr<Connection>> idle_;  // guarded by mu_
 };
@@ -395,19 +481,32 @@ Code code_for_reason(const std::string& reason, int http_status) {
     if (reason == name) return code;
   }
   switch (http_status) {
-    case 400: return Code::kBadRequest;
-    case 401: return Code::kUnauthorized;
-    case 403: return Code::kForbidden;
-    case 404: return Code::kNotFound;
-    case 405: return Code::kMethodNotAllowed;
-    case 409: return Code::kConflict;
-    case 410: return Code::kGone;
-    case 413: return Code::kTooLarge;
-    case 415: return Code::kUnsupported;
-    case 422: return Code::kInvalid;
-    case 503: return Code::kUnavailable;
-    case 504: return Code::kTimeout;
-    default: return Code::kInternal;
+    case 400:
+      return Code::kBadRequest;
+    case 401:
+      return Code::kUnauthorized;
+    case 403:
+      return Code::kForbidden;
+    case 404:
+      return Code::kNotFound;
+    case 405:
+      return Code::kMethodNotAllowed;
+    case 409:
+      return Code::kConflict;
+    case 410:
+      return Code::kGone;
+    case 413:
+      return Code::kTooLarge;
+    case 415:
+      return Code::kUnsupported;
+    case 422:
+      return Code::kInvalid;
+    case 503:
+      return Code::kUnavailable;
+    case 504:
+      return Code::kTimeout;
+    default:
+      return Code::kInternal;
   }
 }
 
@@ -419,13 +518,16 @@ Status status_from_response(int http_status, std::string_view body) {
   auto decoded = api::parse_json_response(body);
   nlohmann::json parsed = decoded ? std::move(decoded.value()) : nlohmann::json();
   if (parsed.is_object()) {
-    if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string()) reason = it->get<std::string>();
-    if (auto it = parsed.find("message"); it != parsed.end() && it->is_string()) message = it->get<std::string>();
+    if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string())
+      reason = it->get<std::string>();
+    if (auto it = parsed.find("message"); it != parsed.end() && it->is_string())
+      message = it->get<std::string>();
   }
   if (message.empty()) {
     std::string text(body.substr(0, 1024));
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    message = text.empty() ? "the server responded with status " + std::to_string(http_status) : text;
+    message =
+        text.empty() ? "the server responded with status " + std::to_string(http_status) : text;
   }
   return Status(code_for_reason(reason, http_status), message);
 }
@@ -435,13 +537,31 @@ Status check_response(const HttpResponse& response) {
   return status_from_response(response.status, response.body);
 }
 
-
-Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options) {
-  auto ep = parse_server(options.server);
-  if (!ep) return ep.status();
-  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(*ep), options));
+std::vector<std::string> split_servers(const std::string& servers) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= servers.size()) {
+    size_t comma = servers.find(',', start);
+    if (comma == std::string::npos) comma = servers.size();
+    std::string one = servers.substr(start, comma - start);
+    while (!one.empty() && std::isspace(static_cast<unsigned char>(one.front()))) one.erase(0, 1);
+    while (!one.empty() && std::isspace(static_cast<unsigned char>(one.back()))) one.pop_back();
+    if (!one.empty()) out.push_back(std::move(one));
+    start = comma + 1;
+  }
+  return out;
 }
 
-namespace {
-}  // namespace
+Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options) {
+  std::vector<Endpoint> eps;
+  for (const auto& server : split_servers(options.server)) {
+    auto ep = parse_server(server);
+    if (!ep) return ep.status();
+    eps.push_back(std::move(*ep));
+  }
+  if (eps.empty()) return Status(Code::kInvalid, "no server address given");
+  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(eps), options));
+}
+
+namespace {}  // namespace
 }  // namespace minik8s::client

@@ -5,11 +5,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "minik8s/api/resource.h"
+#include "minik8s/client/controller.h"
+#include "minik8s/client/informer_factory.h"
 #include "test/fakes/eventually.h"
 #include "test/fakes/fake_clock.h"
 #include "test/fakes/local_api.h"
@@ -308,6 +313,138 @@ TEST_F(LeaderElectionTest, SeeingAnotherHolderEndsLeadershipAtOnce) {
   ASSERT_TRUE(api_.client().update(*api::find_kind("coordination.k8s.io/v1", "Lease"), l).is_ok());
   EXPECT_LE(advance_until([&] { return !a.working.load(); }, 10s), 2s * 2 + 200ms);
   EXPECT_EQ(a.elector->leader(), "intruder");
+}
+
+// The leader work of the failover measurement: a controller over ConfigMaps
+// that notes when it first reconciles each key.
+class NotingController final : public Controller {
+ public:
+  NotingController(SharedInformerFactory& f, std::function<void(const std::string&)> seen)
+      : Controller(f, {"noting"}), seen_(std::move(seen)) {}
+
+ private:
+  Status setup() override {
+    EventHandlers h;
+    h.on_add = [this](const ObjectPtr& o) { enqueue(object_key(*o)); };
+    watch(factory().informer(*api::find_kind("v1", "ConfigMap")), h);
+    return Status::ok();
+  }
+  ReconcileResult reconcile(const std::string& key) override {
+    seen_(key);
+    return Status::ok();
+  }
+  std::function<void(const std::string&)> seen_;
+};
+
+// Kill (no release) → the new leader's first reconcile of an object created
+// right after the kill, on the real clock. Short periods by default (lease
+// 1 s); MINIK8S_HA_BENCH=1 runs Kubernetes' defaults three times and prints
+// each (docs/benchmarks.md).
+TEST(LeaderElectionFailover, KillToFirstReconcileOfTheNewLeader) {
+  const bool full = std::getenv("MINIK8S_HA_BENCH") != nullptr;
+  LeaderElectionOptions base;
+  if (!full) {
+    base.lease_duration = 1s;
+    base.renew_deadline = 600ms;
+    base.retry_period = 200ms;
+  }
+  base.poll_interval = 5ms;
+  minik8s::testing::LocalApi api;
+  ASSERT_NO_FATAL_FAILURE(api.start({}, "failover"));
+  struct Server {
+    std::unique_ptr<Client> client;
+    std::unique_ptr<SharedInformerFactory> informers;
+    std::unique_ptr<NotingController> controller;
+    std::unique_ptr<LeaderElector> elector;
+    bool dead = false;
+  };
+  std::mutex mu;
+  std::map<std::string, std::chrono::steady_clock::time_point> first_seen;  // guarded by mu
+  std::vector<std::unique_ptr<Server>> servers;
+  auto add = [&](const std::string& id) {
+    auto s = std::make_unique<Server>();
+    s->client = std::make_unique<Client>(api.client().rest());
+    Server* self = s.get();
+    LeaderCallbacks cb;
+    cb.on_started_leading = [&, self] {
+      self->informers = std::make_unique<SharedInformerFactory>(*self->client);
+      self->controller =
+          std::make_unique<NotingController>(*self->informers, [&](const std::string& key) {
+            std::lock_guard lock(mu);
+            first_seen.emplace(key, std::chrono::steady_clock::now());
+          });
+      EXPECT_TRUE(self->controller->start().is_ok());
+    };
+    cb.on_stopped_leading = [self] {
+      if (self->controller) self->controller->stop();
+      if (self->informers) self->informers->stop();
+    };
+    auto o = base;
+    o.identity = id;
+    s->elector = std::make_unique<LeaderElector>(*s->client, real_clock(), o, cb);
+    EXPECT_TRUE(s->elector->start().is_ok());
+    servers.push_back(std::move(s));
+  };
+  const int rounds = full ? 3 : 1;
+  for (int i = 0; i <= rounds; ++i) add("server-" + std::to_string(i));
+  auto leader = [&]() -> Server* {
+    for (auto& s : servers) {
+      if (s->elector->is_leader()) return s.get();
+    }
+    return nullptr;
+  };
+  const api::ResourceType& cm = *api::find_kind("v1", "ConfigMap");
+  for (int round = 0; round < rounds; ++round) {
+    ASSERT_TRUE(eventually([&] { return leader() != nullptr; }, 30s, 5ms));
+    Server* old = leader();
+    // Every follower has seen the leader's record.
+    ASSERT_TRUE(eventually(
+        [&] {
+          for (auto& s : servers) {
+            if (!s->dead && s->elector->leader() != old->elector->identity()) return false;
+          }
+          return true;
+        },
+        30s, 5ms));
+    auto killed = std::chrono::steady_clock::now();
+    old->elector->abandon();
+    old->dead = true;
+    old->controller->stop();  // a dead process does no work
+    old->informers->stop();
+    std::string key = "default/after-kill-" + std::to_string(round);
+    Json obj = {
+        {"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", key.substr(8)}}}};
+    ASSERT_TRUE(api.client().create(cm, obj).is_ok());
+    ASSERT_TRUE(eventually(
+        [&] {
+          std::lock_guard lock(mu);
+          return first_seen.count(key) > 0;
+        },
+        base.lease_duration + 10s, 5ms));
+    std::chrono::steady_clock::time_point seen;
+    {
+      std::lock_guard lock(mu);
+      seen = first_seen[key];
+    }
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(seen - killed);
+    std::printf(
+        "failover (lease %llds, renew %lldms, retry %lldms): kill -> first reconcile %lld ms\n",
+        static_cast<long long>(base.lease_duration.count() / 1000),
+        static_cast<long long>(base.renew_deadline.count()),
+        static_cast<long long>(base.retry_period.count()), static_cast<long long>(took.count()));
+    // Nobody takes over before the lease could have expired: at most one
+    // jittered retry period (2.2 × retry) passed between the last renewal
+    // and the kill.
+    EXPECT_GE(took, base.lease_duration - base.retry_period * 22 / 10);
+    // client-go's jitter lets a follower see the last renewal up to 2.2
+    // retry periods late and try again up to 2.2 retry periods after expiry.
+    EXPECT_LE(took, base.lease_duration + base.retry_period * 44 / 10 + 1s);
+  }
+  for (auto& s : servers) {
+    s->elector->stop();
+  }
+  servers.clear();
+  api.stop();
 }
 
 }  // namespace
