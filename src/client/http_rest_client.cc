@@ -1,16 +1,16 @@
 // RestClient over Boost.Beast: synchronous calls driven by a private
 // io_context per connection (run on the caller's thread), so that every
 // operation gets a deadline without a background thread.
-#include <atomic>
+#include <limits>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <atomic>
 #include <cctype>
 #include <deque>
-#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -56,8 +56,7 @@ Result<Endpoint> parse_server(const std::string& server) {
     ep.host = colon == std::string::npos ? s : s.substr(0, colon);
     ep.port = colon == std::string::npos ? "80" : s.substr(colon + 1);
   }
-  if (ep.host.empty() || ep.port.empty())
-    return Status(Code::kInvalid, "bad server address " + server);
+  if (ep.host.empty() || ep.port.empty()) return Status(Code::kInvalid, "bad server address " + server);
   return ep;
 }
 
@@ -93,12 +92,11 @@ struct Connection {
     bool done = false;
     beast::error_code ec;
     tcp::resolver::results_type results;
-    resolver.async_resolve(ep.host, ep.port,
-                           [&](beast::error_code e, tcp::resolver::results_type r) {
-                             ec = e;
-                             results = std::move(r);
-                             done = true;
-                           });
+    resolver.async_resolve(ep.host, ep.port, [&](beast::error_code e, tcp::resolver::results_type r) {
+      ec = e;
+      results = std::move(r);
+      done = true;
+    });
     if (!run_until(done, deadline)) return Status(Code::kTimeout, "timed out resolving " + ep.host);
     if (ec) return Status(Code::kUnavailable, "cannot resolve " + ep.host + ": " + ec.message());
     done = false;
@@ -110,8 +108,8 @@ struct Connection {
       return Status(Code::kTimeout, "timed out connecting to " + ep.host + ":" + ep.port);
     }
     if (ec) {
-      return Status(Code::kUnavailable, "dial tcp " + ep.host + ":" + ep.port + ": " +
-                                            ec.message() + " - is the server running?");
+      return Status(Code::kUnavailable, "dial tcp " + ep.host + ":" + ep.port + ": " + ec.message() +
+                                            " - is the server running?");
     }
     socket.set_option(tcp::no_delay(true), ec);
     return Status::ok();
@@ -142,8 +140,7 @@ http::request<http::string_body> make_request(const Endpoint& ep, const std::str
 
 class HttpLineStream final : public LineStream {
  public:
-  HttpLineStream(std::unique_ptr<Connection> conn,
-                 std::unique_ptr<http::response_parser<http::buffer_body>> parser)
+  HttpLineStream(std::unique_ptr<Connection> conn, std::unique_ptr<http::response_parser<http::buffer_body>> parser)
       : conn_(std::move(conn)), parser_(std::move(parser)) {}
   ~HttpLineStream() override {
     closed_.store(true);
@@ -183,8 +180,8 @@ class HttpLineStream final : public LineStream {
       if (read_ec_ == http::error::need_buffer) read_ec_ = {};
       if (read_ec_) {
         ended_ = true;
-        if (!closed_.load() && read_ec_ != asio::error::eof &&
-            read_ec_ != http::error::end_of_stream && read_ec_ != asio::error::operation_aborted) {
+        if (!closed_.load() && read_ec_ != asio::error::eof && read_ec_ != http::error::end_of_stream &&
+            read_ec_ != asio::error::operation_aborted) {
           std::lock_guard lock(mu_);
           status_ = Status(Code::kUnavailable, "watch stream broken: " + read_ec_.message());
         }
@@ -224,11 +221,10 @@ class HttpLineStream final : public LineStream {
     read_done_ = false;
     parser_->get().body().data = chunk_;
     parser_->get().body().size = sizeof(chunk_);
-    http::async_read_some(conn_->socket, conn_->buffer, *parser_,
-                          [this](beast::error_code ec, size_t) {
-                            read_ec_ = ec;
-                            read_done_ = true;
-                          });
+    http::async_read_some(conn_->socket, conn_->buffer, *parser_, [this](beast::error_code ec, size_t) {
+      read_ec_ = ec;
+      read_done_ = true;
+    });
   }
 
   std::unique_ptr<Connection> conn_;
@@ -408,8 +404,7 @@ class HttpRestClient final : public RestClient {
       ec = e;
       done = true;
     });
-    if (!conn_ref.run_until(done, deadline))
-      return Status(Code::kTimeout, "request timed out (sending)");
+    if (!conn_ref.run_until(done, deadline)) return Status(Code::kTimeout, "request timed out (sending)");
     if (ec) {
       nothing_back = true;
       return Status(Code::kUnavailable, "sending request: " + ec.message());
@@ -433,8 +428,7 @@ class HttpRestClient final : public RestClient {
     auto& msg = parser.get();
     HttpResponse out;
     out.status = static_cast<int>(msg.result_int());
-    if (auto it = msg.find(http::field::content_type); it != msg.end())
-      out.content_type = std::string(it->value());
+    if (auto it = msg.find(http::field::content_type); it != msg.end()) out.content_type = std::string(it->value());
     out.body = std::move(msg.body());
     keep_alive = msg.keep_alive() && conn_ref.buffer.size() == 0;
     return out;
@@ -481,32 +475,19 @@ Code code_for_reason(const std::string& reason, int http_status) {
     if (reason == name) return code;
   }
   switch (http_status) {
-    case 400:
-      return Code::kBadRequest;
-    case 401:
-      return Code::kUnauthorized;
-    case 403:
-      return Code::kForbidden;
-    case 404:
-      return Code::kNotFound;
-    case 405:
-      return Code::kMethodNotAllowed;
-    case 409:
-      return Code::kConflict;
-    case 410:
-      return Code::kGone;
-    case 413:
-      return Code::kTooLarge;
-    case 415:
-      return Code::kUnsupported;
-    case 422:
-      return Code::kInvalid;
-    case 503:
-      return Code::kUnavailable;
-    case 504:
-      return Code::kTimeout;
-    default:
-      return Code::kInternal;
+    case 400: return Code::kBadRequest;
+    case 401: return Code::kUnauthorized;
+    case 403: return Code::kForbidden;
+    case 404: return Code::kNotFound;
+    case 405: return Code::kMethodNotAllowed;
+    case 409: return Code::kConflict;
+    case 410: return Code::kGone;
+    case 413: return Code::kTooLarge;
+    case 415: return Code::kUnsupported;
+    case 422: return Code::kInvalid;
+    case 503: return Code::kUnavailable;
+    case 504: return Code::kTimeout;
+    default: return Code::kInternal;
   }
 }
 
@@ -518,16 +499,13 @@ Status status_from_response(int http_status, std::string_view body) {
   auto decoded = api::parse_json_response(body);
   nlohmann::json parsed = decoded ? std::move(decoded.value()) : nlohmann::json();
   if (parsed.is_object()) {
-    if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string())
-      reason = it->get<std::string>();
-    if (auto it = parsed.find("message"); it != parsed.end() && it->is_string())
-      message = it->get<std::string>();
+    if (auto it = parsed.find("reason"); it != parsed.end() && it->is_string()) reason = it->get<std::string>();
+    if (auto it = parsed.find("message"); it != parsed.end() && it->is_string()) message = it->get<std::string>();
   }
   if (message.empty()) {
     std::string text(body.substr(0, 1024));
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    message =
-        text.empty() ? "the server responded with status " + std::to_string(http_status) : text;
+    message = text.empty() ? "the server responded with status " + std::to_string(http_status) : text;
   }
   return Status(code_for_reason(reason, http_status), message);
 }
@@ -536,6 +514,7 @@ Status check_response(const HttpResponse& response) {
   if (response.status >= 200 && response.status < 300) return Status::ok();
   return status_from_response(response.status, response.body);
 }
+
 
 std::vector<std::string> split_servers(const std::string& servers) {
   std::vector<std::string> out;
@@ -563,5 +542,6 @@ Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOp
   return std::unique_ptr<RestClient>(new HttpRestClient(std::move(eps), options));
 }
 
-namespace {}  // namespace
+namespace {
+}  // namespace
 }  // namespace minik8s::client

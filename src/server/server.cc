@@ -4,21 +4,21 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <functional>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,9 +46,7 @@ std::string kubeconfig_text(const std::string& url) {
          "clusters:\n"
          "- name: minik8s\n"
          "  cluster:\n"
-         "    server: " +
-         url +
-         "\n"
+         "    server: " + url + "\n"
          "users:\n"
          "- name: admin\n"
          "  user: {}\n"
@@ -66,8 +64,7 @@ std::string kubeconfig_text(const std::string& url) {
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
   if (text.empty()) return std::nullopt;
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
-    ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
   std::string num = text.substr(0, i), unit = text.substr(i);
   if (num.empty() || std::count(num.begin(), num.end(), '.') > 1) return std::nullopt;
   double v = 0;
@@ -77,31 +74,18 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
     return std::nullopt;
   }
   double scale = 0;
-  if (unit.empty() || unit == "s")
-    scale = 1000;
-  else if (unit == "ms")
-    scale = 1;
-  else if (unit == "m")
-    scale = 60000;
-  else if (unit == "h")
-    scale = 3600000;
-  else
-    return std::nullopt;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m") scale = 60000;
+  else if (unit == "h") scale = 3600000;
+  else return std::nullopt;
   return std::chrono::milliseconds(static_cast<int64_t>(v * scale + 0.5));
 }
 
 const std::vector<std::string>& controller_names() {
-  static const std::vector<std::string> names = {"namespace",
-                                                 "node-ipam",
-                                                 "endpoints",
-                                                 "replicaset",
-                                                 "deployment",
-                                                 "garbage-collector",
-                                                 "horizontal-pod-autoscaler",
-                                                 "node-lifecycle",
-                                                 "metrics",
-                                                 "serverless",
-                                                 "gpujob"};
+  static const std::vector<std::string> names = {
+      "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
+      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob"};
   return names;
 }
 
@@ -157,73 +141,53 @@ int run_server(int argc, char** argv) {
   app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
   app.add_option("--watch-cache-bytes", watch_cache_bytes,
                  "most bytes of recent events the watch cache keeps (older watches get 410)");
-  app.add_option("--cluster-cidr", cluster_cidr,
-                 "range the node IPAM controller cuts pod CIDRs from");
+  app.add_option("--cluster-cidr", cluster_cidr, "range the node IPAM controller cuts pod CIDRs from");
   app.add_option("--node-cidr-mask-size", node_cidr_mask, "prefix length of each node's pod CIDR");
-  app.add_flag(
-      "--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
-      "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
-  app.add_option(
-         "--disable-controllers", disabled_controllers,
-         "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
-         "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
-         "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter "
-         "pods)")
+  app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
+                 "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
+  app.add_option("--disable-controllers", disabled_controllers,
+                 "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
+                 "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
+                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods)")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
-  app.add_option("--node-monitor-period", node_monitor_period,
-                 "how often node health is checked (e.g. 1s)");
-  app.add_option(
-      "--default-not-ready-toleration-seconds", not_ready_toleration,
-      "tolerationSeconds of the not-ready NoExecute toleration added to every pod (-1: none)");
-  app.add_option(
-      "--default-unreachable-toleration-seconds", unreachable_toleration,
-      "tolerationSeconds of the unreachable NoExecute toleration added to every pod (-1: none)");
-  app.add_option("--horizontal-pod-autoscaler-sync-period", hpa_sync,
-                 "HPA evaluation period (e.g. 15s, 2s)");
+  app.add_option("--node-monitor-period", node_monitor_period, "how often node health is checked (e.g. 1s)");
+  app.add_option("--default-not-ready-toleration-seconds", not_ready_toleration,
+                 "tolerationSeconds of the not-ready NoExecute toleration added to every pod (-1: none)");
+  app.add_option("--default-unreachable-toleration-seconds", unreachable_toleration,
+                 "tolerationSeconds of the unreachable NoExecute toleration added to every pod (-1: none)");
+  app.add_option("--horizontal-pod-autoscaler-sync-period", hpa_sync, "HPA evaluation period (e.g. 15s, 2s)");
   app.add_option("--horizontal-pod-autoscaler-tolerance", hpa_tolerance,
                  "ratio distance from 1.0 within which the HPA does not scale");
   app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                  "default scale-down stabilization window (e.g. 5m)");
-  app.add_option("--metric-resolution", metric_resolution,
-                 "how often kubelets are scraped for metrics (1s..60s)");
-  app.add_option("--http-header-timeout", http_header_timeout,
-                 "time for a request's header (e.g. 30s)");
-  app.add_option("--http-body-timeout", http_body_timeout,
-                 "time for a request's whole body (e.g. 60s)");
-  app.add_option("--http-idle-timeout", http_idle_timeout,
-                 "keep-alive wait for the next request (e.g. 90s)");
-  app.add_option("--max-connections", max_connections,
-                 "concurrent API connections; more are refused with 429");
+  app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
+  app.add_option("--http-header-timeout", http_header_timeout, "time for a request's header (e.g. 30s)");
+  app.add_option("--http-body-timeout", http_body_timeout, "time for a request's whole body (e.g. 60s)");
+  app.add_option("--http-idle-timeout", http_idle_timeout, "keep-alive wait for the next request (e.g. 90s)");
+  app.add_option("--max-connections", max_connections, "concurrent API connections; more are refused with 429");
   app.add_option("--cluster-domain", cluster_domain,
-                 "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim "
-                 "names inside it");
+                 "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
   app.add_option("--local-node", local_node,
-                 "the node on this machine: logs/exec may reach its kubelet on a loopback or "
-                 "link-local address "
+                 "the node on this machine: logs/exec may reach its kubelet on a loopback or link-local address "
                  "(minik8s up sets it)");
-  app.add_option(
-      "--gateway-listen", gateway_listen,
-      "HOST:PORT of the function gateway (default: --listen's host, port 31080; port 0 when "
-      "--listen's port is 0)");
+  app.add_option("--gateway-listen", gateway_listen,
+                 "HOST:PORT of the function gateway (default: --listen's host, port 31080; port 0 when "
+                 "--listen's port is 0)");
   app.add_option("--gateway-queue-timeout", gateway_queue_timeout,
                  "how long an invocation waits for a function instance before 503 (e.g. 30s)");
-  app.add_option("--gateway-max-body", gateway_max_body,
-                 "largest invocation body in bytes (larger: 413)");
+  app.add_option("--gateway-max-body", gateway_max_body, "largest invocation body in bytes (larger: 413)");
   app.add_option("--function-pool-size", function_pool_size,
                  "warm runtime pods per node in each namespace with functions (0: no pool)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "run the scheduler and controllers only while holding the Lease kube-system/"
                "<--leader-elect-resource-name> (several servers on one store; docs/ha.md)");
-  app.add_option(
-      "--leader-elect-lease-duration", le_lease,
-      "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
-  app.add_option(
-      "--leader-elect-renew-deadline", le_renew,
-      "the leader stops its controllers when it could not renew for this long (e.g. 10s)");
-  app.add_option("--leader-elect-retry-period", le_retry,
-                 "time between acquire/renew attempts (e.g. 2s)");
+  app.add_option("--leader-elect-lease-duration", le_lease,
+                 "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
+  app.add_option("--leader-elect-renew-deadline", le_renew,
+                 "the leader stops its controllers when it could not renew for this long (e.g. 10s)");
+  app.add_option("--leader-elect-retry-period", le_retry, "time between acquire/renew attempts (e.g. 2s)");
   app.add_option("--leader-elect-resource-name", le_resource, "name of the Lease in kube-system");
   try {
     app.parse(argc, argv);
@@ -236,8 +200,8 @@ int run_server(int argc, char** argv) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (%s)\n",
-                   name.c_str(), list.c_str());
+      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (%s)\n", name.c_str(),
+                   list.c_str());
       return 2;
     }
   }
@@ -247,26 +211,24 @@ int run_server(int argc, char** argv) {
     std::chrono::milliseconds min;
     std::chrono::milliseconds value{0};
   };
-  DurationFlag durations[] = {
-      {"--node-monitor-grace-period", node_monitor_grace, std::chrono::milliseconds(1)},
-      {"--node-monitor-period", node_monitor_period, std::chrono::milliseconds(1)},
-      {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
-      {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
-       std::chrono::milliseconds(0)},
-      {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
-      {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
-      {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
-      {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
-      {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
-      {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
-      {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
-      {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)}};
+  DurationFlag durations[] = {{"--node-monitor-grace-period", node_monitor_grace, std::chrono::milliseconds(1)},
+                              {"--node-monitor-period", node_monitor_period, std::chrono::milliseconds(1)},
+                              {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
+                              {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
+                               std::chrono::milliseconds(0)},
+                              {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
+                              {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
+                              {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
+                              {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
+                              {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
+                              {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
+                              {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
+                              {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
-      std::fprintf(stderr,
-                   "error: %s: invalid duration \"%s\" (e.g. 20s, 500ms, 1m; at least %lld ms)\n",
-                   d.flag, d.text.c_str(), static_cast<long long>(d.min.count()));
+      std::fprintf(stderr, "error: %s: invalid duration \"%s\" (e.g. 20s, 500ms, 1m; at least %lld ms)\n", d.flag,
+                   d.text.c_str(), static_cast<long long>(d.min.count()));
       return 2;
     }
     d.value = *v;
@@ -341,7 +303,7 @@ int run_server(int argc, char** argv) {
   }
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
-  opts.code_dir = (std::filesystem::path(data_dir) / "code").string();   // serverless code store
+  opts.code_dir = (std::filesystem::path(data_dir) / "code").string();  // serverless code store
   opts.blob_dir = (std::filesystem::path(data_dir) / "blobs").string();  // GPU job blob store
 
   // Signals are taken synchronously by this thread; block them before any
@@ -374,8 +336,7 @@ int run_server(int argc, char** argv) {
 
   // The controllers share one client of their own, again over HTTP.
   auto disabled = [&](const std::string& name) {
-    return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) !=
-           disabled_controllers.end();
+    return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
   };
   std::unique_ptr<client::RestClient> ctrl_rest;
   std::unique_ptr<client::Client> ctrl_client;
@@ -396,8 +357,8 @@ int run_server(int argc, char** argv) {
     mo.resolution = durations[4].value;
     auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
     if (auto st = m->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n",
-                   metric_resolution.c_str(), st.message().c_str());
+      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),
+                   st.message().c_str());
       return 2;
     }
     if (auto group = m->api_group()) (*api)->add_api_group(group);
@@ -430,8 +391,7 @@ int run_server(int argc, char** argv) {
     std::lock_guard lock(running->mu);
     if (running->serverless) running->serverless->stop();
     running->serverless.reset();
-    for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it)
-      (*it)->stop();
+    for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
     running->controllers.clear();
     if (running->informers) running->informers->stop();
     running->informers.reset();
@@ -445,8 +405,7 @@ int run_server(int argc, char** argv) {
   auto launch = [&](const std::string& name, std::unique_ptr<client::ControllerHandle> controller,
                     const std::string& detail) -> bool {
     if (auto st = controller->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(),
-                   st.to_string().c_str());
+      std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(), st.to_string().c_str());
       stop_all();
       return false;
     }
@@ -487,8 +446,7 @@ int run_server(int argc, char** argv) {
         io.cluster_cidr = cluster_cidr;
         io.node_cidr_mask = node_cidr_mask;
         if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(informers, io),
-                    " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) +
-                        " blocks)")) {
+                    " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
           return 2;
         }
       }
@@ -500,25 +458,21 @@ int run_server(int argc, char** argv) {
         controllers::NodeLifecycleOptions no;
         no.grace_period = durations[0].value;
         no.monitor_period = durations[1].value;
-        if (!launch("node lifecycle",
-                    std::make_unique<controllers::NodeLifecycleController>(informers, no),
+        if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(informers, no),
                     " (grace " + node_monitor_grace + ")")) {
           return 1;
         }
       }
       if (!disabled("garbage-collector") &&
-          !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(informers),
-                  "")) {
+          !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(informers), "")) {
         return 1;
       }
       if (!disabled("replicaset") &&
-          !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(informers),
-                  "")) {
+          !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(informers), "")) {
         return 1;
       }
       if (!disabled("deployment") &&
-          !launch("deployment", std::make_unique<controllers::DeploymentController>(informers),
-                  "")) {
+          !launch("deployment", std::make_unique<controllers::DeploymentController>(informers), "")) {
         return 1;
       }
       if (!disabled("horizontal-pod-autoscaler")) {
@@ -526,8 +480,7 @@ int run_server(int argc, char** argv) {
         ho.sync_period = durations[2].value;
         ho.downscale_stabilization = durations[3].value;
         ho.tolerance = hpa_tolerance;
-        if (!launch("horizontal pod autoscaler",
-                    std::make_unique<controllers::HpaController>(informers, ho),
+        if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(informers, ho),
                     " (sync period " + hpa_sync + ")")) {
           return 1;
         }
@@ -545,12 +498,9 @@ int run_server(int argc, char** argv) {
       if (!disabled("serverless")) {
         serverless::PlatformOptions po;
         const std::string api_host = opts.bind_address;
-        po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::")
-                                ? "127.0.0.1"
-                                : api_host;
-        po.gateway.listen = !gateway_listen.empty()
-                                ? gateway_listen
-                                : api_host + ":" + (opts.port == 0 ? "0" : "31080");
+        po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::") ? "127.0.0.1" : api_host;
+        po.gateway.listen = !gateway_listen.empty() ? gateway_listen
+                                                    : api_host + ":" + (opts.port == 0 ? "0" : "31080");
         po.gateway.queue_timeout = duration_of("--gateway-queue-timeout");
         po.gateway.max_body_bytes = gateway_max_body;
         po.gateway.limits = opts.conn_limits;
@@ -584,8 +534,7 @@ int run_server(int argc, char** argv) {
     ro.timeout = le_opts.retry_period;  // an attempt never outlasts the renew deadline
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
-      std::fprintf(stderr, "error: leader election client: %s\n",
-                   rest.status().to_string().c_str());
+      std::fprintf(stderr, "error: leader election client: %s\n", rest.status().to_string().c_str());
       return 1;
     }
     elector_rest = std::move(rest.value());
@@ -606,18 +555,15 @@ int run_server(int argc, char** argv) {
       spdlog::info("leader election: the scheduler and controllers stopped");
     };
     cb.on_new_leader = [](const std::string& holder) {
-      spdlog::info("leader election: the leader is {}",
-                   holder.empty() ? "nobody (released)" : holder);
+      spdlog::info("leader election: the leader is {}", holder.empty() ? "nobody (released)" : holder);
     };
-    elector = std::make_shared<client::LeaderElector>(*elector_client, real_clock(), le_opts,
-                                                      std::move(cb));
+    elector = std::make_shared<client::LeaderElector>(*elector_client, real_clock(), le_opts, std::move(cb));
     (*api)->add_metrics_source([elector] { return elector->render_metrics(); });
     if (Status st = elector->start(); !st) {
       std::fprintf(stderr, "error: leader election: %s\n", st.to_string().c_str());
       return 2;
     }
-    spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(),
-                 le_resource);
+    spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(), le_resource);
   }
   if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url)); !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
