@@ -21,6 +21,7 @@
 #include "agent_state.h"
 #include "file_triggers.h"
 #include "minik8s/client/kubeconfig.h"
+#include "minik8s/client/rest_client.h"
 #include "minik8s/cri/containerd.h"
 #include "minik8s/cri/grpc_runtime.h"
 #include "minik8s/images/images.h"
@@ -373,7 +374,9 @@ int run_agent(int argc, char** argv) {
   // fileChange triggers on this node (docs/workflows.md): best effort, like the network parts.
   FileTriggerOptions fto;
   fto.node_name = cfg.node_name;
-  fto.api_server = server;
+  // The host of the first API server stands for the gateway's loopback address.
+  fto.api_server =
+      client::split_servers(server).empty() ? server : client::split_servers(server).front();
   FileTriggerWatcher file_triggers(client, fto);
   if (Status st = file_triggers.start(); !st)
     spdlog::warn("fileChange triggers disabled: {}", st.to_string());

@@ -350,7 +350,7 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   AgentFlags& ex = extra ? *extra : local;
   app.add_option("--config", config_path,
                  "node config YAML (see deploy/node.yaml); flags override it");
-  auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443");
+  auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443; several servers comma-separated (docs/ha.md)");
   auto* o_kc = app.add_option("--kubeconfig", kubeconfig,
                               "kubeconfig to find the API server (instead of --server)");
   auto* o_name = app.add_option("--node-name", node_name, "node name (default: hostname)");

@@ -888,7 +888,7 @@ int Mkctl::run(const std::vector<std::string>& args) {
   CLI::App app{"mkctl controls the minik8s cluster manager.", "mkctl"};
   app.require_subcommand(1);
   app.add_option("--kubeconfig", g_.kubeconfig, "Path to the kubeconfig file");
-  app.add_option("-s,--server", g_.server, "The address of the API server (http://host:port)");
+  app.add_option("-s,--server", g_.server, "The address of the API server (http://host:port); several comma-separated: fail over (docs/ha.md)");
   app.add_option("-n,--namespace", g_.ns, "The namespace scope for this request");
   app.add_option("--context", g_.context, "The kubeconfig context to use");
   app.add_option("--request-timeout", g_.request_timeout, "Time to wait for one server request (e.g. 5s, 1m)");

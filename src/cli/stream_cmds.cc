@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "minik8s/api/json.h"
+#include "minik8s/client/rest_client.h"
 #include "minik8s/stream/beast_names.h"
 #include "minik8s/stream/websocket.h"
 #include "minik8s/util/url.h"
@@ -95,7 +96,9 @@ struct Writer {
 
 int run_logs(const std::string& server, const std::string& ns, const LogsOptions& o, std::ostream& out,
              std::ostream& err) {
-  auto u = stream::parse_url(server);
+  // A stream is not moved to another server: the first of a list is used.
+  auto u = stream::parse_url(
+      client::split_servers(server).empty() ? server : client::split_servers(server).front());
   if (!u) {
     err << "error: " << u.status().message() << "\n";
     return 1;
@@ -154,7 +157,9 @@ int run_logs(const std::string& server, const std::string& ns, const LogsOptions
 
 int run_exec(const std::string& server, const std::string& ns, const ExecOptions& o, std::istream& in,
              std::ostream& out, std::ostream& err) {
-  auto u = stream::parse_url(server);
+  // A stream is not moved to another server: the first of a list is used.
+  auto u = stream::parse_url(
+      client::split_servers(server).empty() ? server : client::split_servers(server).front());
   if (!u) {
     err << "error: " << u.status().message() << "\n";
     return 1;

@@ -66,6 +66,7 @@ struct Connection {
   tcp::socket socket{ioc};
   beast::flat_buffer buffer;
   bool reused = false;
+  size_t server = 0;  // index of the endpoint it is connected to
 
   // Runs the io_context until done or the deadline; on timeout closes the
   // socket (cancelling the operation) and drains it. Returns false on timeout.
@@ -242,19 +243,82 @@ class HttpLineStream final : public LineStream {
 
 class HttpRestClient final : public RestClient {
  public:
-  HttpRestClient(Endpoint ep, HttpRestClientOptions opts) : ep_(std::move(ep)), opts_(std::move(opts)) {}
+  HttpRestClient(std::vector<Endpoint> eps, HttpRestClientOptions opts)
+      : eps_(std::move(eps)), opts_(std::move(opts)) {}
 
-  Result<HttpResponse> request(const std::string& method, const std::string& path, const std::string& body,
-                               const std::string& content_type, const std::string& accept) override {
-    auto req = make_request(ep_, method, path, body, content_type, accept, opts_.bearer_token);
+  Result<HttpResponse> request(const std::string& method, const std::string& path,
+                               const std::string& body, const std::string& content_type,
+                               const std::string& accept) override {
     auto deadline = Clock::now() + opts_.timeout;
+    const size_t first = current_.load();
+    Status last;
+    for (size_t k = 0; k < eps_.size(); ++k) {
+      const size_t i = (first + k) % eps_.size();
+      bool elsewhere = false;
+      auto res = request_on(i, method, path, body, content_type, accept, deadline, elsewhere);
+      if (res) {
+        stick_to(i);
+        return res;
+      }
+      last = res.status();
+      if (!elsewhere || Clock::now() >= deadline) break;
+    }
+    return last;
+  }
+
+  Result<std::unique_ptr<LineStream>> watch(const std::string& path,
+                                            const std::string& accept) override {
+    auto deadline = Clock::now() + opts_.timeout;
+    const size_t first = current_.load();
+    Status last;
+    for (size_t k = 0; k < eps_.size(); ++k) {
+      const size_t i = (first + k) % eps_.size();
+      bool elsewhere = false;
+      auto res = watch_on(i, path, accept, deadline, elsewhere);
+      if (res) {
+        stick_to(i);
+        return res;
+      }
+      last = res.status();
+      if (!elsewhere || Clock::now() >= deadline) break;
+    }
+    return last;
+  }
+
+ private:
+  // The connect deadline: with one server, the request's; with several, at
+  // most connect_timeout so that the next one gets its turn.
+  Clock::time_point connect_deadline(Clock::time_point deadline) const {
+    if (eps_.size() < 2) return deadline;
+    return std::min(deadline, Clock::now() + opts_.connect_timeout);
+  }
+
+  void stick_to(size_t i) {
+    if (current_.exchange(i) == i) return;
+    std::lock_guard lock(mu_);
+    idle_.clear();  // connections to the server given up on
+  }
+
+  // One request to server i. elsewhere: the request surely did not reach
+  // the server (see HttpRestClientOptions::server) and may go to the next.
+  Result<HttpResponse> request_on(size_t i, const std::string& method, const std::string& path,
+                                  const std::string& body, const std::string& content_type,
+                                  const std::string& accept, Clock::time_point deadline,
+                                  bool& elsewhere) {
+    const Endpoint& ep = eps_[i];
+    auto req = make_request(ep, method, path, body, content_type, accept, opts_.bearer_token);
+    const bool safe = method == "GET" || method == "HEAD";
     for (int attempt = 0;; ++attempt) {
       // The retry never takes another pooled connection: it is as old as the
       // one the server closed (its idle timeout closes them all alike).
-      auto conn = attempt == 0 ? take_idle() : nullptr;
+      auto conn = attempt == 0 ? take_idle(i) : nullptr;
       if (!conn) {
         conn = std::make_unique<Connection>();
-        if (Status s = conn->connect(ep_, deadline); !s) return s;
+        conn->server = i;
+        if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) {
+          elsewhere = true;  // nothing was sent
+          return s;
+        }
       }
       bool reused = conn->reused;
       bool nothing_back = false;
@@ -266,7 +330,11 @@ class HttpRestClient final : public RestClient {
         idle_.clear();
         continue;
       }
-      if (res && keep_alive) {
+      if (!res) {
+        elsewhere = safe && nothing_back;
+        return res;
+      }
+      if (keep_alive) {
         conn->reused = true;
         std::lock_guard lock(mu_);
         if (idle_.size() < opts_.max_idle_connections) idle_.push_back(std::move(conn));
@@ -275,18 +343,24 @@ class HttpRestClient final : public RestClient {
     }
   }
 
-  Result<std::unique_ptr<LineStream>> watch(const std::string& path, const std::string& accept) override {
-    auto deadline = Clock::now() + opts_.timeout;
+  // A watch on server i; elsewhere: no answer came back (a watch is a GET).
+  Result<std::unique_ptr<LineStream>> watch_on(size_t i, const std::string& path,
+                                               const std::string& accept,
+                                               Clock::time_point deadline, bool& elsewhere) {
+    const Endpoint& ep = eps_[i];
     auto conn = std::make_unique<Connection>();
-    if (Status s = conn->connect(ep_, deadline); !s) return s;
-    auto req = make_request(ep_, "GET", path, "", "", accept, opts_.bearer_token);
+    conn->server = i;
+    elsewhere = true;
+    if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) return s;
+    auto req = make_request(ep, "GET", path, "", "", accept, opts_.bearer_token);
     bool done = false;
     beast::error_code ec;
     http::async_write(conn->socket, req, [&](beast::error_code e, size_t) {
       ec = e;
       done = true;
     });
-    if (!conn->run_until(done, deadline)) return Status(Code::kTimeout, "timed out sending watch request");
+    if (!conn->run_until(done, deadline))
+      return Status(Code::kTimeout, "timed out sending watch request");
     if (ec) return Status(Code::kUnavailable, "watch request failed: " + ec.message());
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
@@ -295,8 +369,10 @@ class HttpRestClient final : public RestClient {
       ec = e;
       done = true;
     });
-    if (!conn->run_until(done, deadline)) return Status(Code::kTimeout, "timed out waiting for watch response");
+    if (!conn->run_until(done, deadline))
+      return Status(Code::kTimeout, "timed out waiting for watch response");
     if (ec) return Status(Code::kUnavailable, "watch response: " + ec.message());
+    elsewhere = false;  // the server answered
     int code = static_cast<int>(parser->get().result_int());
     if (code < 200 || code >= 300) {
       // Read the (small) error body.
@@ -306,10 +382,11 @@ class HttpRestClient final : public RestClient {
         parser->get().body().data = tmp;
         parser->get().body().size = sizeof(tmp);
         done = false;
-        http::async_read_some(conn->socket, conn->buffer, *parser, [&](beast::error_code e, size_t) {
-          ec = e;
-          done = true;
-        });
+        http::async_read_some(conn->socket, conn->buffer, *parser,
+                              [&](beast::error_code e, size_t) {
+                                ec = e;
+                                done = true;
+                              });
         if (!conn->run_until(done, deadline)) break;
         body.append(tmp, sizeof(tmp) - parser->get().body().size);
         if (ec && ec != http::error::need_buffer) break;
@@ -319,7 +396,6 @@ class HttpRestClient final : public RestClient {
     return std::unique_ptr<LineStream>(new HttpLineStream(std::move(conn), std::move(parser)));
   }
 
- private:
   Result<HttpResponse> exchange(Connection& conn_ref, http::request<http::string_body>& req,
                                 Clock::time_point deadline, bool& nothing_back, bool& keep_alive) {
     bool done = false;
@@ -358,16 +434,20 @@ class HttpRestClient final : public RestClient {
     return out;
   }
 
-  std::unique_ptr<Connection> take_idle() {
+  std::unique_ptr<Connection> take_idle(size_t server) {
     std::lock_guard lock(mu_);
-    if (idle_.empty()) return nullptr;
-    auto c = std::move(idle_.back());
-    idle_.pop_back();
-    return c;
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if ((*it)->server != server) continue;
+      auto c = std::move(*it);
+      idle_.erase(std::next(it).base());
+      return c;
+    }
+    return nullptr;
   }
 
-  Endpoint ep_;
-  HttpRestClientOptions opts_;
+  const std::vector<Endpoint> eps_;
+  const HttpRestClientOptions opts_;
+  std::atomic<size_t> current_{0};  // the server that last answered
   std::mutex mu_;
   std::deque<std::unique_ptr<Connection>> idle_;  // guarded by mu_
 };
@@ -436,10 +516,30 @@ Status check_response(const HttpResponse& response) {
 }
 
 
+std::vector<std::string> split_servers(const std::string& servers) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= servers.size()) {
+    size_t comma = servers.find(',', start);
+    if (comma == std::string::npos) comma = servers.size();
+    std::string one = servers.substr(start, comma - start);
+    while (!one.empty() && std::isspace(static_cast<unsigned char>(one.front()))) one.erase(0, 1);
+    while (!one.empty() && std::isspace(static_cast<unsigned char>(one.back()))) one.pop_back();
+    if (!one.empty()) out.push_back(std::move(one));
+    start = comma + 1;
+  }
+  return out;
+}
+
 Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options) {
-  auto ep = parse_server(options.server);
-  if (!ep) return ep.status();
-  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(*ep), options));
+  std::vector<Endpoint> eps;
+  for (const auto& server : split_servers(options.server)) {
+    auto ep = parse_server(server);
+    if (!ep) return ep.status();
+    eps.push_back(std::move(*ep));
+  }
+  if (eps.empty()) return Status(Code::kInvalid, "no server address given");
+  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(eps), options));
 }
 
 namespace {

@@ -5,7 +5,10 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <functional>
 #include <optional>
@@ -24,6 +27,7 @@
 #include "minik8s/auth/jwt.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/informer_factory.h"
+#include "minik8s/client/leader_election.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/gpu/controller.h"
@@ -126,6 +130,9 @@ int run_server(int argc, char** argv) {
   std::string gateway_listen, gateway_queue_timeout = "30s";
   size_t gateway_max_body = serverless::GatewayOptions().max_body_bytes;
   int function_pool_size = 2;
+  // High availability (docs/ha.md): only the Lease holder runs the controllers.
+  bool leader_elect = false;
+  std::string le_lease = "15s", le_renew = "10s", le_retry = "2s", le_resource = "minik8s-leader";
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
@@ -183,6 +190,15 @@ int run_server(int argc, char** argv) {
   app.add_option("--gateway-max-body", gateway_max_body, "largest invocation body in bytes (larger: 413)");
   app.add_option("--function-pool-size", function_pool_size,
                  "warm runtime pods per node in each namespace with functions (0: no pool)");
+  app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
+               "run the scheduler and controllers only while holding the Lease kube-system/"
+               "<--leader-elect-resource-name> (several servers on one store; docs/ha.md)");
+  app.add_option("--leader-elect-lease-duration", le_lease,
+                 "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
+  app.add_option("--leader-elect-renew-deadline", le_renew,
+                 "the leader stops its controllers when it could not renew for this long (e.g. 10s)");
+  app.add_option("--leader-elect-retry-period", le_retry, "time between acquire/renew attempts (e.g. 2s)");
+  app.add_option("--leader-elect-resource-name", le_resource, "name of the Lease in kube-system");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -214,7 +230,10 @@ int run_server(int argc, char** argv) {
                               {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
                               {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
                               {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
-                              {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)}};
+                              {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
+                              {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
+                              {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
+                              {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
@@ -283,6 +302,15 @@ int run_server(int argc, char** argv) {
   opts.conn_limits.body_timeout = duration_of("--http-body-timeout");
   opts.conn_limits.idle_timeout = duration_of("--http-idle-timeout");
   opts.conn_limits.max_connections = max_connections;
+  client::LeaderElectionOptions le_opts;
+  le_opts.lease_name = le_resource;
+  le_opts.lease_duration = duration_of("--leader-elect-lease-duration");
+  le_opts.renew_deadline = duration_of("--leader-elect-renew-deadline");
+  le_opts.retry_period = duration_of("--leader-elect-retry-period");
+  if (Status st = client::validate_leader_election_options(le_opts); !st) {
+    std::fprintf(stderr, "error: --leader-elect-*: %s\n", st.message().c_str());
+    return 2;
+  }
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
   std::string loopback_token;
@@ -357,13 +385,29 @@ int run_server(int argc, char** argv) {
     ctrl_rest = std::move(rest.value());
     ctrl_client = std::make_unique<client::Client>(*ctrl_rest);
   }
-  // One list+watch and cache per kind for the controllers on client::Controller
-  // (docs/controllers.md); stopped after them.
-  auto informers = std::make_unique<client::SharedInformerFactory>(*ctrl_client);
-  // Started in this order, stopped in reverse. Their work-queue and
-  // reconcile metrics are served on the API server's /metrics.
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!disabled("metrics")) {
+    metrics::MetricsOptions mo;
+    mo.resolution = durations[4].value;
+    auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
+    if (auto st = m->start(); !st.is_ok()) {
+      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),
+                   st.message().c_str());
+      return 2;
+    }
+    if (auto group = m->api_group()) (*api)->add_api_group(group);
+    metrics_server = std::move(m);
+    spdlog::info("metrics server started (resolution {})", metric_resolution);
+  }
+  // The leader-only set (docs/ha.md): the scheduler, the controllers, the
+  // GPUJob controller and the serverless platform, with one list+watch and
+  // cache per kind for them on client::Controller (docs/controllers.md) — a
+  // fresh factory each time the set starts, stopped after them. Started in
+  // this order, stopped in reverse. Their work-queue and reconcile metrics
+  // are served on the API server's /metrics.
   struct Running {
     std::mutex mu;
+    std::unique_ptr<client::SharedInformerFactory> informers;            // guarded by mu
     std::vector<std::unique_ptr<client::ControllerHandle>> controllers;  // guarded by mu
     std::unique_ptr<serverless::Platform> serverless;                    // guarded by mu
   };
@@ -383,6 +427,8 @@ int run_server(int argc, char** argv) {
     running->serverless.reset();
     for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
     running->controllers.clear();
+    if (running->informers) running->informers->stop();
+    running->informers.reset();
   };
   // Every return from here on stops the running controllers before the
   // informers they use go.
@@ -403,117 +449,167 @@ int run_server(int argc, char** argv) {
     return true;
   };
 
-  // The scheduler is a client::Controller too: one pod and one node informer
-  // serve it and the controllers.
-  if (!disable_scheduler) {
-    scheduler::SchedulerOptions so_sched;
-    so_sched.policy = *policy;
-    if (!launch("scheduler", std::make_unique<scheduler::Scheduler>(*informers, so_sched),
-                " (policy " + scheduler_policy + ")")) {
-      return 1;
+  // Starts the leader-only set; on failure stops what started and returns the
+  // exit code. Runs once at start-up, or on the elector's thread each time
+  // this server becomes the leader (--leader-elect).
+  auto start_leader_work = [&]() -> int {
+    auto fresh = std::make_unique<client::SharedInformerFactory>(*ctrl_client);
+    client::SharedInformerFactory& informers = *fresh;
+    {
+      std::lock_guard lock(running->mu);
+      running->informers = std::move(fresh);
     }
-  }
+    int rc = [&]() -> int {
+      // The scheduler is a client::Controller too: one pod and one node informer
+      // serve it and the controllers.
+      if (!disable_scheduler) {
+        scheduler::SchedulerOptions so_sched;
+        so_sched.policy = *policy;
+        if (!launch("scheduler", std::make_unique<scheduler::Scheduler>(informers, so_sched),
+                    " (policy " + scheduler_policy + ")")) {
+          return 1;
+        }
+      }
 
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (!disabled("metrics")) {
-    metrics::MetricsOptions mo;
-    mo.resolution = durations[4].value;
-    auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
-    if (auto st = m->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),
-                   st.message().c_str());
+      if (!disabled("serviceaccount")) {
+        // kube-root-ca.crt is published once the cluster CA exists (<data-dir>/pki/ca.crt).
+        controllers::ServiceAccountsOptions sao;
+        std::error_code ca_ec;
+        std::string ca = (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
+        if (std::filesystem::exists(ca, ca_ec)) sao.root_ca_file = ca;
+        if (!launch("serviceaccount",
+                    std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {
+          return 1;
+        }
+      }
+      if (!disabled("namespace") &&
+          !launch("namespace", std::make_unique<controllers::NamespaceController>(informers), "")) {
+        return 1;
+      }
+      if (allocate_node_cidrs && !disabled("node-ipam")) {
+        controllers::NodeIpamOptions io;
+        io.cluster_cidr = cluster_cidr;
+        io.node_cidr_mask = node_cidr_mask;
+        if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(informers, io),
+                    " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
+          return 2;
+        }
+      }
+      if (!disabled("endpoints") &&
+          !launch("endpoints", std::make_unique<controllers::EndpointsController>(informers), "")) {
+        return 1;
+      }
+      if (!disabled("node-lifecycle")) {
+        controllers::NodeLifecycleOptions no;
+        no.grace_period = durations[0].value;
+        no.monitor_period = durations[1].value;
+        if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(informers, no),
+                    " (grace " + node_monitor_grace + ")")) {
+          return 1;
+        }
+      }
+      if (!disabled("garbage-collector") &&
+          !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(informers), "")) {
+        return 1;
+      }
+      if (!disabled("replicaset") &&
+          !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(informers), "")) {
+        return 1;
+      }
+      if (!disabled("deployment") &&
+          !launch("deployment", std::make_unique<controllers::DeploymentController>(informers), "")) {
+        return 1;
+      }
+      if (!disabled("horizontal-pod-autoscaler")) {
+        controllers::HpaOptions ho;
+        ho.sync_period = durations[2].value;
+        ho.downscale_stabilization = durations[3].value;
+        ho.tolerance = hpa_tolerance;
+        if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(informers, ho),
+                    " (sync period " + hpa_sync + ")")) {
+          return 1;
+        }
+      }
+      if (!disabled("gpujob")) {
+        // Submitter pods run with hostNetwork and reach the API server as this
+        // machine's clients do (docs/gpu.md "The submitter").
+        gpu::GPUJobControllerOptions go;
+        go.server_url = url;
+        if (!launch("gpujob", std::make_unique<gpu::GPUJobController>(informers, go),
+                    " (submitter pods use MINIK8S_SERVER=" + url + ")")) {
+          return 1;
+        }
+      }
+      if (!disabled("serverless")) {
+        serverless::PlatformOptions po;
+        const std::string api_host = opts.bind_address;
+        po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::") ? "127.0.0.1" : api_host;
+        po.gateway.listen = !gateway_listen.empty() ? gateway_listen
+                                                    : api_host + ":" + (opts.port == 0 ? "0" : "31080");
+        po.gateway.queue_timeout = duration_of("--gateway-queue-timeout");
+        po.gateway.max_body_bytes = gateway_max_body;
+        po.gateway.limits = opts.conn_limits;
+        po.pool_size = function_pool_size;
+        auto platform = std::make_unique<serverless::Platform>(informers, po);
+        if (Status st = platform->start(); !st) {
+          std::fprintf(stderr, "error: serverless: %s\n", st.to_string().c_str());
+          return 1;
+        }
+        spdlog::info("function gateway ready at {}", platform->gateway_url());
+        std::lock_guard lock(running->mu);
+        running->serverless = std::move(platform);
+      }
+      return 0;
+    }();
+    if (rc != 0) stop_all();
+    return rc;
+  };
+  // With --leader-elect every server serves the API and only the Lease holder
+  // runs the leader-only set, stopped (on the elector's thread) before the
+  // lease can pass to another server (docs/ha.md).
+  std::atomic<bool> leader_work_failed{false};
+  std::unique_ptr<client::RestClient> elector_rest;
+  std::unique_ptr<client::Client> elector_client;
+  std::shared_ptr<client::LeaderElector> elector;
+  if (!leader_elect) {
+    if (int rc = start_leader_work(); rc != 0) return rc;
+  } else {
+    client::HttpRestClientOptions ro;
+    ro.server = url;
+    ro.bearer_token = loopback_token;
+    ro.timeout = le_opts.retry_period;  // an attempt never outlasts the renew deadline
+    auto rest = client::make_http_rest_client(ro);
+    if (!rest) {
+      std::fprintf(stderr, "error: leader election client: %s\n", rest.status().to_string().c_str());
+      return 1;
+    }
+    elector_rest = std::move(rest.value());
+    elector_client = std::make_unique<client::Client>(*elector_rest);
+    client::LeaderCallbacks cb;
+    cb.on_started_leading = [&] {
+      spdlog::info("leader election: leading; starting the scheduler and controllers");
+      if (start_leader_work() != 0) {
+        // A leader without its controllers would hold the lease for nothing:
+        // exit (releasing it) so another server takes over.
+        spdlog::error("leader election: the controllers did not start; shutting down");
+        leader_work_failed = true;
+        ::kill(::getpid(), SIGTERM);
+      }
+    };
+    cb.on_stopped_leading = [&] {
+      stop_all();
+      spdlog::info("leader election: the scheduler and controllers stopped");
+    };
+    cb.on_new_leader = [](const std::string& holder) {
+      spdlog::info("leader election: the leader is {}", holder.empty() ? "nobody (released)" : holder);
+    };
+    elector = std::make_shared<client::LeaderElector>(*elector_client, real_clock(), le_opts, std::move(cb));
+    (*api)->add_metrics_source([elector] { return elector->render_metrics(); });
+    if (Status st = elector->start(); !st) {
+      std::fprintf(stderr, "error: leader election: %s\n", st.to_string().c_str());
       return 2;
     }
-    if (auto group = m->api_group()) (*api)->add_api_group(group);
-    metrics_server = std::move(m);
-    spdlog::info("metrics server started (resolution {})", metric_resolution);
-  }
-  if (!disabled("serviceaccount")) {
-    // kube-root-ca.crt is published once the cluster CA exists (<data-dir>/pki/ca.crt).
-    controllers::ServiceAccountsOptions sao;
-    std::string ca = (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
-    if (std::filesystem::exists(ca, ec)) sao.root_ca_file = ca;
-    if (!launch("serviceaccount",
-                std::make_unique<controllers::ServiceAccountsController>(*informers, sao), "")) {
-      return 1;
-    }
-  }
-  if (!disabled("namespace") &&
-      !launch("namespace", std::make_unique<controllers::NamespaceController>(*informers), "")) {
-    return 1;
-  }
-  if (allocate_node_cidrs && !disabled("node-ipam")) {
-    controllers::NodeIpamOptions io;
-    io.cluster_cidr = cluster_cidr;
-    io.node_cidr_mask = node_cidr_mask;
-    if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(*informers, io),
-                " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
-      return 2;
-    }
-  }
-  if (!disabled("endpoints") &&
-      !launch("endpoints", std::make_unique<controllers::EndpointsController>(*informers), "")) {
-    return 1;
-  }
-  if (!disabled("node-lifecycle")) {
-    controllers::NodeLifecycleOptions no;
-    no.grace_period = durations[0].value;
-    no.monitor_period = durations[1].value;
-    if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(*informers, no),
-                " (grace " + node_monitor_grace + ")")) {
-      return 1;
-    }
-  }
-  if (!disabled("garbage-collector") &&
-      !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(*informers), "")) {
-    return 1;
-  }
-  if (!disabled("replicaset") &&
-      !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(*informers), "")) {
-    return 1;
-  }
-  if (!disabled("deployment") &&
-      !launch("deployment", std::make_unique<controllers::DeploymentController>(*informers), "")) {
-    return 1;
-  }
-  if (!disabled("horizontal-pod-autoscaler")) {
-    controllers::HpaOptions ho;
-    ho.sync_period = durations[2].value;
-    ho.downscale_stabilization = durations[3].value;
-    ho.tolerance = hpa_tolerance;
-    if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(*informers, ho),
-                " (sync period " + hpa_sync + ")")) {
-      return 1;
-    }
-  }
-  if (!disabled("gpujob")) {
-    // Submitter pods run with hostNetwork and reach the API server as this
-    // machine's clients do (docs/gpu.md "The submitter").
-    gpu::GPUJobControllerOptions go;
-    go.server_url = url;
-    if (!launch("gpujob", std::make_unique<gpu::GPUJobController>(*informers, go),
-                " (submitter pods use MINIK8S_SERVER=" + url + ")")) {
-      return 1;
-    }
-  }
-  if (!disabled("serverless")) {
-    serverless::PlatformOptions po;
-    const std::string api_host = opts.bind_address;
-    po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::") ? "127.0.0.1" : api_host;
-    po.gateway.listen = !gateway_listen.empty() ? gateway_listen
-                                                : api_host + ":" + (opts.port == 0 ? "0" : "31080");
-    po.gateway.queue_timeout = duration_of("--gateway-queue-timeout");
-    po.gateway.max_body_bytes = gateway_max_body;
-    po.gateway.limits = opts.conn_limits;
-    po.pool_size = function_pool_size;
-    auto platform = std::make_unique<serverless::Platform>(*informers, po);
-    if (Status st = platform->start(); !st) {
-      std::fprintf(stderr, "error: serverless: %s\n", st.to_string().c_str());
-      return 1;
-    }
-    spdlog::info("function gateway ready at {}", platform->gateway_url());
-    std::lock_guard lock(running->mu);
-    running->serverless = std::move(platform);
+    spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(), le_resource);
   }
   if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url, loopback_token)); !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
@@ -528,9 +624,8 @@ int run_server(int argc, char** argv) {
   int sig = 0;
   while ((sig = wait_for_signal(sigs, std::chrono::seconds(10))) == 0) malloc_trim(0);
   spdlog::info("received signal {}, shutting down", sig);
+  if (elector) elector->stop();  // stops the leader-only set, then releases the lease
   stop_all();
-  informers->stop();
-  informers.reset();
   if (metrics_server) metrics_server->stop();
   metrics_server.reset();
   ctrl_client.reset();
@@ -538,7 +633,7 @@ int run_server(int argc, char** argv) {
   (*api)->stop();
   api->reset();
   store->reset();
-  return 0;
+  return leader_work_failed ? 1 : 0;
 }
 
 }  // namespace minik8s::server

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "minik8s/util/status.h"
 
@@ -51,25 +52,40 @@ class RestClient {
   virtual ~RestClient() = default;
   // path_with_query: "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb".
   // content_type applies to a non-empty body; accept "" sends no Accept header.
-  virtual Result<HttpResponse> request(const std::string& method, const std::string& path_with_query,
+  virtual Result<HttpResponse> request(const std::string& method,
+                                       const std::string& path_with_query,
                                        const std::string& body = "",
                                        const std::string& content_type = "application/json",
                                        const std::string& accept = "application/json") = 0;
-  virtual Result<std::unique_ptr<LineStream>> watch(const std::string& path_with_query,
-                                                    const std::string& accept = "application/json") = 0;
+  virtual Result<std::unique_ptr<LineStream>> watch(
+      const std::string& path_with_query, const std::string& accept = "application/json") = 0;
 };
 
 struct HttpRestClientOptions {
-  // "http://127.0.0.1:6443" (an optional path prefix is kept: "http://h:1/prefix").
+  // "http://127.0.0.1:6443" (an optional path prefix is kept: "http://h:1/prefix"),
+  // or several servers of one cluster separated by commas (docs/ha.md):
+  // "http://10.0.0.1:6443,http://10.0.0.2:6443". The client sticks to the
+  // server that last answered and moves to the next one only when a request
+  // surely did not reach the server it tried: the connection could not be
+  // made (refused, unreachable, connect timeout) — for any method — or, for
+  // GET (and watches), the connection broke before any byte of the answer.
+  // A POST/PUT/PATCH/DELETE that was sent is never sent again elsewhere (the
+  // server may have applied it): its error is returned.
   std::string server;
-  // Per request: connect + write + whole response. Watches use it only to
-  // connect and read the response header.
+  // Per request: connect + write + whole response, over every server tried.
+  // Watches use it only to connect and read the response header.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  // With several servers: the most one connect attempt may take before the
+  // next server is tried (a machine that is off answers nothing).
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   // Idle keep-alive connections kept for reuse.
   size_t max_idle_connections = 8;
   // Sent as "Authorization: Bearer <token>" on every request (empty: none).
   std::string bearer_token{};
 };
+
+// The servers of a comma-separated list, trimmed, empty entries dropped.
+std::vector<std::string> split_servers(const std::string& servers);
 
 // The real client over Boost.Beast (plain HTTP; https:// is rejected with kInvalid).
 Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options);
