@@ -33,7 +33,7 @@
 #include <memory>
 #include <thread>
 
-#include "minik8s/storage/storage.h"
+#include "minik8s/storage/etcd.h"
 
 namespace minik8s::storage {
 

@@ -60,8 +60,10 @@ std::string tail_of(const std::string& path) {
 
 bool EtcdProcess::available() { return std::system("command -v etcd >/dev/null 2>&1") == 0; }
 
-std::unique_ptr<EtcdProcess> EtcdProcess::start(const std::string& dir, std::string* error) {
+std::unique_ptr<EtcdProcess> EtcdProcess::start(const std::string& dir, std::string* error,
+                                                const Tls* tls) {
   std::unique_ptr<EtcdProcess> p(new EtcdProcess(dir));
+  if (tls) p->tls_ = *tls;
   // A port taken between free_port() and etcd's bind: try fresh ports.
   for (int attempt = 0; attempt < 3; ++attempt) {
     p->client_port_ = free_port();
@@ -79,7 +81,7 @@ bool EtcdProcess::restart(std::string* error) {
 }
 
 bool EtcdProcess::launch(std::string* error) {
-  std::string client = "http://127.0.0.1:" + std::to_string(client_port_);
+  std::string client = client_url();
   std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
   std::string log = dir_ + "/etcd.log";
   std::vector<std::string> args = {"etcd",         "--name",
@@ -91,6 +93,12 @@ bool EtcdProcess::launch(std::string* error) {
                                    peer,           "--initial-cluster",
                                    "test=" + peer, "--logger",
                                    "zap"};
+  if (tls_) {
+    args.insert(args.end(), {"--cert-file", tls_->cert_file, "--key-file", tls_->key_file});
+    if (!tls_->client_ca_file.empty()) {
+      args.insert(args.end(), {"--client-cert-auth", "--trusted-ca-file", tls_->client_ca_file});
+    }
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -138,7 +146,7 @@ void EtcdProcess::kill() {
 EtcdProcess::~EtcdProcess() { kill(); }
 
 std::string EtcdProcess::client_url() const {
-  return "http://127.0.0.1:" + std::to_string(client_port_);
+  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(client_port_);
 }
 
 }  // namespace minik8s::testing
