@@ -134,10 +134,13 @@ int run_server(int argc, char** argv) {
   app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
   app.add_option("--compaction-keep-age", keep_age, "seconds of history kept for watches");
-  app.add_option("--storage", storage_kind, "sqlite (DATA-DIR/store.db, default) or etcd (--etcd-servers)");
-  app.add_option("--etcd-servers", etcd_servers, "etcd client URLs, http(s)://HOST:PORT[,...]")->delimiter(',');
+  app.add_option("--storage", storage_kind,
+                 "sqlite (DATA-DIR/store.db, default) or etcd (--etcd-servers)");
+  app.add_option("--etcd-servers", etcd_servers, "etcd client URLs, http(s)://HOST:PORT[,...]")
+      ->delimiter(',');
   app.add_option("--etcd-cafile", etcd_cafile, "CA certificate that signed etcd's (https URLs)");
-  app.add_option("--etcd-certfile", etcd_certfile, "client certificate for etcd (with --etcd-keyfile)");
+  app.add_option("--etcd-certfile", etcd_certfile,
+                 "client certificate for etcd (with --etcd-keyfile)");
   app.add_option("--etcd-keyfile", etcd_keyfile, "client key for etcd");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   app.add_option("--scheduler-policy", scheduler_policy, "least-allocated|round-robin|random");
@@ -194,7 +197,8 @@ int run_server(int argc, char** argv) {
     return 2;
   }
   if ((storage_kind == "etcd") != !etcd_servers.empty()) {
-    std::fprintf(stderr, "error: --etcd-servers goes with --storage etcd, and --storage etcd needs it\n");
+    std::fprintf(stderr,
+                 "error: --etcd-servers goes with --storage etcd, and --storage etcd needs it\n");
     return 2;
   }
   for (const auto& name : disabled_controllers) {
@@ -328,7 +332,8 @@ int run_server(int argc, char** argv) {
     store = storage::open_sqlite_storage(so);
   }
   if (!store) {
-    std::fprintf(stderr, "error: opening %s: %s\n", store_name.c_str(), store.status().to_string().c_str());
+    std::fprintf(stderr, "error: opening %s: %s\n", store_name.c_str(),
+                 store.status().to_string().c_str());
     return 1;
   }
   auto api = apiserver::ApiServer::start(**store, opts);
