@@ -13,7 +13,7 @@ BUILD=${1:-build}
 source bench/lib.sh
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || {
   echo "etcd_bench: no etcd/etcdctl (scripts/deps.sh installs etcd-server etcd-client)" >&2; exit 1; }
-cmake --build "$BUILD" -j2 --target etcd_bench api_bench minik8s >/dev/null
+[ -n "${ETCD_BENCH_NO_BUILD:-}" ] || cmake --build "$BUILD" -j2 --target etcd_bench api_bench minik8s >/dev/null
 DIR=$(mktemp -d /tmp/minik8s-etcd-bench.XXXXXX)
 ETCD=""
 PID=""
