@@ -17,9 +17,9 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null || {
 DIR=$(mktemp -d /tmp/minik8s-etcd-bench.XXXXXX)
 ETCD=""
 PID=""
-cleanup() {
-  [ -n "$PID" ] && { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
-  [ -n "$ETCD" ] && { kill -KILL "$ETCD" 2>/dev/null; wait "$ETCD" 2>/dev/null; }
+cleanup() {  # set -e: a failing last command of an && list would end it early
+  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "$ETCD" ]; then kill -KILL "$ETCD" 2>/dev/null; wait "$ETCD" 2>/dev/null || true; fi
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -50,7 +50,7 @@ start() {  # start LABEL FLAGS...: a server on a free port; sets PID and PORT
 start sqlite --storage sqlite
 "$BUILD/bin/api_bench" --url "http://127.0.0.1:$PORT" --creates-only "--storage sqlite"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
-start etcd --storage etcd --etcd-servers "$URL"
+start on-etcd --storage etcd --etcd-servers "$URL"
 "$BUILD/bin/api_bench" --url "http://127.0.0.1:$PORT" --creates-only "--storage etcd"
 kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
