@@ -2,6 +2,8 @@
 // keep-alive HTTP/1.1 connections, beside the raw store as the baseline.
 //
 //   api_bench --url http://127.0.0.1:PORT --data-dir DIR [--quick]
+//   api_bench --url URL --creates-only LABEL   (1 and 8 clients, rows named
+//                                               "API creates (LABEL)"; etcd_bench.sh)
 //
 // Prints one Markdown table row per measurement (see docs/benchmarks.md).
 #include <algorithm>
@@ -119,7 +121,8 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0) {
 }
 
 // N clients, each creating `per_client` objects in namespace ns over one connection.
-void bench_creates(const Url& url, int clients, int per_client, const std::string& ns) {
+void bench_creates(const Url& url, int clients, int per_client, const std::string& ns,
+                   const std::string& label = "") {
   std::vector<std::vector<double>> lat(clients);
   std::atomic<int> errors{0};
   std::vector<std::thread> threads;
@@ -141,7 +144,8 @@ void bench_creates(const Url& url, int clients, int per_client, const std::strin
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   double rate = all.size() / secs;
-  row("API creates, " + std::to_string(clients) + " client(s)",
+  row("API creates" + (label.empty() ? "" : " (" + label + ")") + ", " + std::to_string(clients) +
+          " client(s)",
       fmt("%.0f/s, p50 %.2f ms, p99 %.2f ms", rate, percentile(all, 0.5), percentile(all, 0.99)) +
           (errors ? " (" + std::to_string(errors.load()) + " errors)" : ""),
       clients == 8 ? "≥ 2,000/s, p99 ≤ 10 ms" : "");
@@ -297,11 +301,13 @@ void bench_store(const std::string& dir, int clients, int per_client) {
 int main(int argc, char** argv) {
   std::string url_s, dir = "/tmp/minik8s-bench";
   bool quick = false;
+  std::string creates_only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--url" && i + 1 < argc) url_s = argv[++i];
     else if (a == "--data-dir" && i + 1 < argc) dir = argv[++i];
     else if (a == "--quick") quick = true;
+    else if (a == "--creates-only" && i + 1 < argc) creates_only = argv[++i];
   }
   if (url_s.empty()) {
     std::fprintf(stderr, "usage: api_bench --url http://127.0.0.1:PORT [--data-dir DIR] [--quick]\n");
@@ -310,6 +316,14 @@ int main(int argc, char** argv) {
   Url url = parse_url(url_s);
   int scale = quick ? 1 : 4;
   try {
+    if (!creates_only.empty()) {
+      for (int clients : {1, 8}) {
+        std::string ns = "bench-only-c" + std::to_string(clients);
+        ensure_ns(url, ns);
+        bench_creates(url, clients, 2000 / clients, ns, creates_only);
+      }
+      return 0;
+    }
     for (int clients : {1, 8, 64}) {
       bench_store(dir + "/store-" + std::to_string(clients), clients, 2000 * scale / clients);
       std::string ns = "bench-c" + std::to_string(clients);

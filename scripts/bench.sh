@@ -103,3 +103,6 @@ bench/workflow_bench.sh "$BUILD"
 # plain sbatch on the same private Slurm; the CUDA kernels beside cuBLAS on a
 # GPU machine.
 bench/gpu_bench.sh "$BUILD"
+# etcd (issue 16): gRPC beside the JSON gateway and `etcdctl put`; API creates
+# on --storage etcd beside --storage sqlite.
+bench/etcd_bench.sh "$BUILD"

@@ -134,7 +134,10 @@ def deps_sh_packages():
     m = re.search(r"^PKGS=\((.*?)\)", text, re.S | re.M)
     if not m:
         sys.exit("check_deps: no PKGS=(...) in scripts/deps.sh")
-    return re.sub(r"#.*", "", m.group(1)).split()
+    pkgs = re.sub(r"#.*", "", m.group(1)).split()
+    for more in re.findall(r"^PKGS\+=\((.*?)\)", text, re.S | re.M):  # appended lists
+        pkgs += re.sub(r"#.*", "", more).split()
+    return pkgs
 
 
 def closure(pkgs):

@@ -12,6 +12,7 @@ PKGS=(build-essential cmake ninja-build ccache clang clang-format libclang-rt-14
   zlib1g-dev  # mk_cli links zlib: the gpujob tar.gz packer
   unzip  # the submitter unpacks .zip sources: in its image, and gpu_test runs it on the host
   slurmctld slurmd slurm-client munge)  # scripts/slurm.sh (a private Slurm), the submitter image
+PKGS+=(etcd-server etcd-client golang-etcd-server-dev openssl)  # EtcdStorage: etcd and etcdctl for its tests and bench; the v3 protos its gRPC stubs are generated from; the openssl CLI makes its TLS test's certificates
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,6 +34,7 @@
 #include "minik8s/metrics/metrics.h"
 #include "minik8s/scheduler/scheduler.h"
 #include "minik8s/serverless/platform.h"
+#include "minik8s/storage/etcd.h"
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
@@ -109,6 +110,10 @@ int run_server(int argc, char** argv) {
   std::string node_port_range = "30000-32767";
   int64_t keep_revisions = 10000;
   int64_t keep_age = 300;
+  // The store (docs/storage.md): the embedded SQLite file or etcd v3.
+  std::string storage_kind = "sqlite";
+  std::vector<std::string> etcd_servers;
+  std::string etcd_cafile, etcd_certfile, etcd_keyfile;
   size_t watch_cache_bytes = apiserver::ApiServerOptions().watch_cache_bytes;
   std::string log_level = "info";
   std::string scheduler_policy = "least-allocated";
@@ -139,6 +144,14 @@ int run_server(int argc, char** argv) {
   app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
   app.add_option("--compaction-keep-age", keep_age, "seconds of history kept for watches");
+  app.add_option("--storage", storage_kind,
+                 "sqlite (DATA-DIR/store.db, default) or etcd (--etcd-servers)");
+  app.add_option("--etcd-servers", etcd_servers, "etcd client URLs, http(s)://HOST:PORT[,...]")
+      ->delimiter(',');
+  app.add_option("--etcd-cafile", etcd_cafile, "CA certificate that signed etcd's (https URLs)");
+  app.add_option("--etcd-certfile", etcd_certfile,
+                 "client certificate for etcd (with --etcd-keyfile)");
+  app.add_option("--etcd-keyfile", etcd_keyfile, "client key for etcd");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   app.add_option("--scheduler-policy", scheduler_policy, "least-allocated|round-robin|random");
   app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
@@ -192,7 +205,8 @@ int run_server(int argc, char** argv) {
                  "warm runtime pods per node in each namespace with functions (0: no pool)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "run the scheduler and controllers only while holding the Lease kube-system/"
-               "<--leader-elect-resource-name> (several servers on one store; docs/ha.md)");
+               "<--leader-elect-resource-name> (several servers on one store; docs/ha.md; "
+               "default: on with --storage etcd, off with sqlite)");
   app.add_option("--leader-elect-lease-duration", le_lease,
                  "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
   app.add_option("--leader-elect-renew-deadline", le_renew,
@@ -205,6 +219,17 @@ int run_server(int argc, char** argv) {
     return app.exit(e);
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  // Several servers share an etcd store: elect a leader unless told not to.
+  if (storage_kind == "etcd" && app.count("--leader-elect") == 0) leader_elect = true;
+  if (storage_kind != "sqlite" && storage_kind != "etcd") {
+    std::fprintf(stderr, "error: --storage: \"%s\" is not sqlite or etcd\n", storage_kind.c_str());
+    return 2;
+  }
+  if ((storage_kind == "etcd") != !etcd_servers.empty()) {
+    std::fprintf(stderr,
+                 "error: --etcd-servers goes with --storage etcd, and --storage etcd needs it\n");
+    return 2;
+  }
   for (const auto& name : disabled_controllers) {
     const auto& known = controller_names();
     if (std::find(known.begin(), known.end(), name) == known.end()) {
@@ -350,13 +375,28 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 1;
   }
-  storage::SqliteOptions so;
-  so.path = (std::filesystem::path(data_dir) / "store.db").string();
-  so.compaction_keep_revisions = keep_revisions;
-  so.compaction_keep_age = std::chrono::seconds(keep_age);
-  auto store = storage::open_sqlite_storage(so);
+  Result<std::unique_ptr<storage::Storage>> store = Status(Code::kInternal, "no store");
+  std::string store_name;
+  if (storage_kind == "etcd") {
+    storage::EtcdOptions eo;
+    eo.endpoints = etcd_servers;
+    eo.ca_file = etcd_cafile;
+    eo.cert_file = etcd_certfile;
+    eo.key_file = etcd_keyfile;
+    eo.compaction_keep_revisions = keep_revisions;
+    eo.compaction_keep_age = std::chrono::seconds(keep_age);
+    for (const auto& u : etcd_servers) store_name += (store_name.empty() ? "etcd at " : ",") + u;
+    store = storage::open_etcd_storage(eo);
+  } else {
+    storage::SqliteOptions so;
+    so.path = (std::filesystem::path(data_dir) / "store.db").string();
+    so.compaction_keep_revisions = keep_revisions;
+    so.compaction_keep_age = std::chrono::seconds(keep_age);
+    store_name = so.path;
+    store = storage::open_sqlite_storage(so);
+  }
   if (!store) {
-    std::fprintf(stderr, "error: opening %s: %s\n", so.path.c_str(),
+    std::fprintf(stderr, "error: opening %s: %s\n", store_name.c_str(),
                  store.status().to_string().c_str());
     return 1;
   }

@@ -21,6 +21,7 @@ void StorageConformanceTest::SetUp() {
   std::filesystem::create_directories(base);
   dir_ = base.string();
   store_ = GetParam().make(dir_);
+  if (IsSkipped()) return;  // the factory skipped (GTEST_SKIP in a helper): a tool is missing
   ASSERT_NE(store_, nullptr) << "factory " << GetParam().name << " returned no store";
 }
 

@@ -19,6 +19,9 @@
 // strictly increasing and that the store was empty under the keys they use.
 // The factory must disable any background compaction that could compact
 // revisions younger than the test (the suite calls compact() itself).
+// A factory that cannot make its store for want of a tool (etcd not
+// installed) calls GTEST_SKIP() from a helper and returns nullptr: the test
+// is then skipped, not failed.
 //
 // Thread safety: gtest fixtures, single test at a time. The suite itself
 // starts threads (racing writers, concurrent watchers) and joins them.

@@ -7,6 +7,8 @@
 // (default 127.0.0.1:6443; port 0 picks one), --service-cidr,
 // --node-port-range A-B, --compaction-keep-revisions N,
 // --compaction-keep-age SECONDS, --log-level LEVEL,
+// --storage sqlite|etcd (default sqlite: DIR/store.db), --etcd-servers
+// URL[,URL...] with --etcd-cafile/--etcd-certfile/--etcd-keyfile for TLS,
 // --scheduler-policy P, --disable-scheduler,
 // --cluster-cidr CIDR (default 10.244.0.0/16) and --node-cidr-mask-size N
 // (default 24) for node pod CIDRs, --allocate-node-cidrs[=false] (default
