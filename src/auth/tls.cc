@@ -1,8 +1,8 @@
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <openssl/pem.h>
-#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -78,7 +78,7 @@ void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NON
 // A TLS error or a reset ends the relay at once; closing the pair's end
 // then makes the handler's reads and writes fail.
 void relay(SSL* ssl, int tcp_fd, int plain) {
-  char in_buf[16384];   // decrypted, not yet given to the handler
+  char in_buf[16384];  // decrypted, not yet given to the handler
   size_t in_len = 0, in_off = 0;
   char out_buf[16384];  // from the handler, not yet encrypted
   size_t out_len = 0;
@@ -186,7 +186,8 @@ class TlsServerLayer final : public ConnectionLayer {
         ERR_clear_error();
         return;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return;
       pollfd p{fd, events, 0};
       if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return;
@@ -236,8 +237,8 @@ Result<std::shared_ptr<ConnectionLayer>> make_tls_server_layer(const TlsServerCo
     return Status(Code::kInvalid, ssl_error("serving key " + config.key_file));
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
-    return Status(Code::kInvalid,
-                  ssl_error("serving key " + config.key_file + " does not match " + config.cert_file));
+    return Status(Code::kInvalid, ssl_error("serving key " + config.key_file + " does not match " +
+                                            config.cert_file));
   }
   if (!config.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, config.client_ca_file.c_str(), nullptr) != 1) {
@@ -260,8 +261,8 @@ Result<ssl_ctx_st*> make_client_ssl_ctx(const TlsClientConfig& config) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (!config.ca_pem.empty()) {
-    std::unique_ptr<BIO, int (*)(BIO*)> b(BIO_new_mem_buf(config.ca_pem.data(), static_cast<int>(config.ca_pem.size())),
-                                          BIO_free);
+    std::unique_ptr<BIO, int (*)(BIO*)> b(
+        BIO_new_mem_buf(config.ca_pem.data(), static_cast<int>(config.ca_pem.size())), BIO_free);
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     int n = 0;
     while (X509* x = PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr)) {
@@ -270,7 +271,8 @@ Result<ssl_ctx_st*> make_client_ssl_ctx(const TlsClientConfig& config) {
       ++n;
     }
     ERR_clear_error();
-    if (n == 0) return Status(Code::kInvalid, "certificate-authority-data: no PEM certificate in it");
+    if (n == 0)
+      return Status(Code::kInvalid, "certificate-authority-data: no PEM certificate in it");
   } else if (!config.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, config.ca_file.c_str(), nullptr) != 1) {
       return Status(Code::kInvalid, ssl_error("certificate-authority " + config.ca_file));
@@ -280,7 +282,8 @@ Result<ssl_ctx_st*> make_client_ssl_ctx(const TlsClientConfig& config) {
   }
   if (!config.cert_pem.empty()) {
     std::unique_ptr<BIO, int (*)(BIO*)> b(
-        BIO_new_mem_buf(config.cert_pem.data(), static_cast<int>(config.cert_pem.size())), BIO_free);
+        BIO_new_mem_buf(config.cert_pem.data(), static_cast<int>(config.cert_pem.size())),
+        BIO_free);
     X509* x = PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr);
     if (!x || SSL_CTX_use_certificate(ctx, x) != 1) {
       if (x) X509_free(x);
@@ -310,7 +313,8 @@ Result<ssl_ctx_st*> make_client_ssl_ctx(const TlsClientConfig& config) {
     return Status(Code::kInvalid, "a client certificate needs its key, and a key its certificate");
   }
   if (config.has_client_cert() && SSL_CTX_check_private_key(ctx) != 1) {
-    return Status(Code::kInvalid, ssl_error("the client key does not match the client certificate"));
+    return Status(Code::kInvalid,
+                  ssl_error("the client key does not match the client certificate"));
   }
   SSL_CTX_set_verify(ctx, config.insecure_skip_verify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
   return owned.release();
@@ -322,7 +326,8 @@ void prepare_client_ssl(ssl_st* ssl, const std::string& host, const TlsClientCon
     return;
   }
   std::string name = config.server_name.empty() ? host : config.server_name;
-  if (!name.empty() && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  if (!name.empty() && name.front() == '[' && name.back() == ']')
+    name = name.substr(1, name.size() - 2);
   unsigned char buf[16];
   if (inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
@@ -332,8 +337,8 @@ void prepare_client_ssl(ssl_st* ssl, const std::string& host, const TlsClientCon
   }
 }
 
-Result<int> dial_tls_tunnel(const std::string& host, const std::string& port, const TlsClientConfig& config,
-                            std::chrono::milliseconds timeout) {
+Result<int> dial_tls_tunnel(const std::string& host, const std::string& port,
+                            const TlsClientConfig& config, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   auto ctx_r = make_client_ssl_ctx(config);
   if (!ctx_r) return ctx_r.status();
@@ -353,7 +358,8 @@ Result<int> dial_tls_tunnel(const std::string& host, const std::string& port, co
     if (s < 0) continue;
     int r = ::connect(s, a->ai_addr, a->ai_addrlen);
     if (r != 0 && errno == EINPROGRESS) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       pollfd p{s, POLLOUT, 0};
       if (left > 0 && ::poll(&p, 1, static_cast<int>(left)) == 1) {
         int err = 0;
@@ -382,7 +388,8 @@ Result<int> dial_tls_tunnel(const std::string& host, const std::string& port, co
     if (r == 1) break;
     int e = SSL_get_error(ssl.get(), r);
     short events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (events == 0 || left <= 0) {
       std::string reason = events == 0 ? ssl_error("TLS handshake with " + host + ":" + port)
                                        : "TLS handshake with " + host + ":" + port + " timed out";

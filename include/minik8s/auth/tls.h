@@ -44,7 +44,7 @@ struct TlsClientConfig {
   std::string cert_file, cert_pem;  // optional client certificate ...
   std::string key_file, key_pem;    // ... and its key
   bool insecure_skip_verify = false;
-  std::string server_name;          // checked instead of the host dialed (empty: the host)
+  std::string server_name;  // checked instead of the host dialed (empty: the host)
   bool has_client_cert() const { return !cert_file.empty() || !cert_pem.empty(); }
 };
 
@@ -62,7 +62,7 @@ void prepare_client_ssl(ssl_st* ssl, const std::string& host, const TlsClientCon
 // code written against a plain socket (the WebSocket dialer). kUnavailable
 // when the server cannot be reached or the handshake fails (the reason, e.g.
 // "certificate verify failed", in the message).
-Result<int> dial_tls_tunnel(const std::string& host, const std::string& port, const TlsClientConfig& config,
-                            std::chrono::milliseconds timeout);
+Result<int> dial_tls_tunnel(const std::string& host, const std::string& port,
+                            const TlsClientConfig& config, std::chrono::milliseconds timeout);
 
 }  // namespace minik8s::auth
