@@ -48,7 +48,8 @@ std::unique_ptr<client::RestClient> make_client(const std::string& url, const st
 void get(client::RestClient& c) {
   auto r = c.request("GET", "/version");
   if (!r || r->status != 200) {
-    std::fprintf(stderr, "GET /version failed: %s\n", r ? r->body.c_str() : r.status().to_string().c_str());
+    std::fprintf(stderr, "GET /version failed: %s\n",
+                 r ? r->body.c_str() : r.status().to_string().c_str());
     std::exit(1);
   }
 }
@@ -113,7 +114,8 @@ int main(int argc, char** argv) {
   auto plain = apiserver::ApiServer::start(**store, plain_opts);
   auto tls = apiserver::ApiServer::start(**store2, tls_opts);
   if (!plain || !tls) {
-    std::fprintf(stderr, "server: %s\n", (!plain ? plain.status() : tls.status()).to_string().c_str());
+    std::fprintf(stderr, "server: %s\n",
+                 (!plain ? plain.status() : tls.status()).to_string().c_str());
     return 1;
   }
   Stats ka_http = keep_alive((*plain)->url(), "", n);
@@ -121,11 +123,12 @@ int main(int argc, char** argv) {
   int m = std::max(10, n / 4);
   Stats new_http = fresh((*plain)->url(), "", m);
   Stats new_https = fresh((*tls)->url(), ca->cert_pem(), m);
-  std::printf("| GET /version | HTTP p50 / p99 | HTTPS p50 / p99 | n |\n| --- | --- | --- | --- |\n");
-  std::printf("| keep-alive | %.0f / %.0f µs | %.0f / %.0f µs | %d |\n", ka_http.p50_us, ka_http.p99_us,
-              ka_https.p50_us, ka_https.p99_us, n);
-  std::printf("| new connection | %.0f / %.0f µs | %.0f / %.0f µs | %d |\n", new_http.p50_us, new_http.p99_us,
-              new_https.p50_us, new_https.p99_us, m);
+  std::printf(
+      "| GET /version | HTTP p50 / p99 | HTTPS p50 / p99 | n |\n| --- | --- | --- | --- |\n");
+  std::printf("| keep-alive | %.0f / %.0f µs | %.0f / %.0f µs | %d |\n", ka_http.p50_us,
+              ka_http.p99_us, ka_https.p50_us, ka_https.p99_us, n);
+  std::printf("| new connection | %.0f / %.0f µs | %.0f / %.0f µs | %d |\n", new_http.p50_us,
+              new_http.p99_us, new_https.p50_us, new_https.p99_us, m);
   (*plain)->stop();
   (*tls)->stop();
   std::filesystem::remove_all(dir);
