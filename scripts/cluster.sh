@@ -68,7 +68,9 @@ log() { echo "cluster.sh: $*"; }
 node_ns() { echo "$P-node$1"; }
 node_name() { if [ "$P" = mkc ]; then echo "node-$1"; else echo "$P-node$1"; fi; }
 node_ip() { echo "$BASE.$((10 + $1))"; }
-server_url() { echo "http://$(node_ip 1):6443"; }
+server_url() { echo "https://$(node_ip 1):6443"; }
+# The cluster CA the server made (docs/auth.md "TLS"): curl verifies with it.
+server_ca() { echo "$DIR/server/pki/ca.crt"; }
 # The function gateway (minik8s server's default: the API's host, port 31080).
 gateway_url() { echo "http://$(node_ip 1):31080"; }
 
@@ -129,6 +131,8 @@ write_node_yaml() {
   cat >"$f" <<EOF
 # minik8s agent config for node $i of the cluster.sh cluster (docs/multi-node.md).
 server: $(server_url)
+# The server's CA and admin credential (the file system is shared).
+kubeconfig: $KCFG
 nodeName: $(node_name "$i")
 nodeIP: $(node_ip "$i")
 roles: [$roles]
@@ -336,7 +340,7 @@ start_server() {  # the server in node 1 from its recorded command line
 
 wait_server() {  # wait_server SECONDS: /readyz answers (fails if the server exits)
   local deadline=$((SECONDS + $1))
-  until curl -fsS --max-time 1 "$(server_url)/readyz" >/dev/null 2>&1; do
+  until curl -fsS --max-time 1 --cacert "$(server_ca)" "$(server_url)/readyz" >/dev/null 2>&1; do
     kill -0 "$(state_get server)" 2>/dev/null || { tail -n 30 "$DIR/server.log" >&2; echo "cluster.sh: the server exited" >&2; return 1; }
     [ $SECONDS -ge $deadline ] && { echo "cluster.sh: the server is not ready after $1 s (see $DIR/server.log)" >&2; return 1; }
     sleep 0.05

@@ -77,7 +77,10 @@ int main(int argc, char** argv) {
     return minik8s::wait_for_signal(stop, d) != 0;
   };
   opts.out = &std::cout;
-  auto rest = minik8s::client::make_http_rest_client({server});
+  minik8s::client::HttpRestClientOptions ro;
+  ro.server = server;
+  if (const char* ca = std::getenv("MINIK8S_SERVER_CA")) ro.tls.ca_pem = ca;  // https: the cluster CA
+  auto rest = minik8s::client::make_http_rest_client(ro);
   if (!rest) {
     std::fprintf(stderr, "minik8s-submitter: %s\n", rest.status().message().c_str());
     return 1;

@@ -78,7 +78,11 @@ for n in "${ACC_NODES[@]:1}"; do
   acc_run "$CLUSTER_SH" exec "${ACC_NODES[0]}" -- busybox ping -c1 -W2 "$(acc_node_ip "$n")"
   acc_expect "${ACC_NODES[0]} reaches $n" "1 packets received"
 done
-acc_run "$CLUSTER_SH" exec outside -- curl -sS --max-time 3 "$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')/readyz"
+# HTTPS: curl verifies the server with the CA the kubeconfig carries.
+API_CA=$(mktemp /tmp/acc-ca.XXXXXX)
+kubectl config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$API_CA"
+acc_run "$CLUSTER_SH" exec outside -- curl -sS --max-time 3 --cacert "$API_CA" "$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')/readyz"
+rm -f "$API_CA"
 acc_expect "the API server is reachable from outside the nodes" "ok"
 
 acc_step "ports: each node's listening sockets (its own network namespace) hold what docs/multi-node.md says"

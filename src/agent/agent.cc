@@ -220,9 +220,14 @@ int run_agent(int argc, char** argv) {
   cfg.data_dir = fs::canonical(cfg.data_dir).string();
 
   // The API server.
-  std::string server = cfg.server;
-  if (server.empty()) {
+  // --server alone: that URL (http://, or https:// verified with the
+  // system's roots); a kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config)
+  // gives the server, the CA and the credentials (--server overrides its URL).
+  client::HttpRestClientOptions ro;
+  ro.server = cfg.server;
+  if (cfg.server.empty() || !cfg.kubeconfig.empty()) {
     client::ConnectionFlags cf;
+    cf.server = cfg.server;
     cf.kubeconfig_path = cfg.kubeconfig;
     if (const char* e = std::getenv("KUBECONFIG")) cf.kubeconfig_env = e;
     if (const char* h = std::getenv("HOME")) cf.home = h;
@@ -231,10 +236,9 @@ int run_agent(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", kc.status().message().c_str());
       return 2;
     }
-    server = kc->server;
+    ro = client::rest_options(*kc);
   }
-  client::HttpRestClientOptions ro;
-  ro.server = server;
+  const std::string server = ro.server;
   auto rest = client::make_http_rest_client(ro);
   if (!rest) {
     std::fprintf(stderr, "error: API server %s: %s\n", server.c_str(),

@@ -178,8 +178,7 @@ int run_up(int argc, char** argv) {
       auto kc = client::load_kubeconfig((dir / "server" / "kubeconfig").string());
       if (!kc || kc->server.empty()) continue;
       url = kc->server;
-      client::HttpRestClientOptions ro;
-      ro.server = url;
+      client::HttpRestClientOptions ro = client::rest_options(*kc);
       ro.timeout = 5s;
       auto r = client::make_http_rest_client(ro);
       if (!r) {
@@ -200,7 +199,8 @@ int run_up(int argc, char** argv) {
 
   // The kubelet must be reachable at the node's InternalIP: when it listens
   // on one address (127.0.0.1 by default), that address is the node IP.
-  std::vector<std::string> agent_args = {"agent", "--server", url, "--data-dir", (dir / "agent").string(),
+  std::vector<std::string> agent_args = {"agent", "--server", url, "--kubeconfig", (dir / "kubeconfig").string(),
+                                         "--data-dir", (dir / "agent").string(),
                                          "--node-name", node_name, "--role", "control-plane", "--role", "worker",
                                          "--listen", kubelet_listen, "--image-cache", image_cache,
                                          "--log-level", log_level};

@@ -5,6 +5,7 @@
 #include "handler.h"
 #include "http_server.h"
 #include "minik8s/auth/authenticators.h"
+#include "minik8s/auth/tls.h"
 #include "sa_tokens.h"
 #include "watch_cache.h"
 
@@ -16,11 +17,13 @@ class ServingApiServer final : public ApiServer {
  public:
   ServingApiServer(storage::Storage& store, const ApiServerOptions& opts,
                    std::unique_ptr<IpAllocator> ips,
-                   std::shared_ptr<const ServiceAccountTokens> sa_tokens)
+                   std::shared_ptr<const ServiceAccountTokens> sa_tokens,
+                   std::shared_ptr<ConnectionLayer> tls)
       : opts_(opts),
         cache_(store, opts.watch_cache_capacity, opts.watch_cache_bytes),
         handler_(store, cache_, opts, std::move(ips), std::move(sa_tokens)),
-        http_(handler_, opts.max_body_bytes, opts.conn_limits) {}
+        http_(handler_, opts.max_body_bytes, opts.conn_limits, nullptr, tls),
+        tls_(tls != nullptr) {}
   ~ServingApiServer() override { stop(); }
 
   Status start() {
@@ -39,7 +42,8 @@ class ServingApiServer final : public ApiServer {
   uint16_t port() const override { return http_.port(); }
   std::string url() const override {
     std::string host = opts_.bind_address == "0.0.0.0" ? "127.0.0.1" : opts_.bind_address;
-    return "http://" + host + ":" + std::to_string(http_.port());
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return std::string(tls_ ? "https://" : "http://") + host + ":" + std::to_string(http_.port());
   }
   void stop() override {
     std::lock_guard lock(stop_mu_);
@@ -88,6 +92,7 @@ class ServingApiServer final : public ApiServer {
   WatchCache cache_;
   RestHandler handler_;
   HttpServer http_;
+  const bool tls_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // guarded by stop_mu_
 };
@@ -108,8 +113,15 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(storage::Storage& store,
   }
   auto sa_tokens = ServiceAccountTokens::load(opts.auth);
   if (!sa_tokens) return sa_tokens.status();
+  std::shared_ptr<ConnectionLayer> tls;
+  if (!opts.tls.cert_file.empty()) {
+    auto layer = auth::make_tls_server_layer(
+        {opts.tls.cert_file, opts.tls.key_file, opts.tls.client_ca_file});
+    if (!layer) return layer.status();
+    tls = std::move(*layer);
+  }
   auto s = std::make_unique<ServingApiServer>(store, opts, std::move(ips.value()),
-                                              std::move(*sa_tokens));
+                                              std::move(*sa_tokens), std::move(tls));
   Status st = s->start();
   if (!st.is_ok()) return st;
   return std::unique_ptr<ApiServer>(std::move(s));

@@ -116,11 +116,12 @@ void drain_unread(tcp::socket& s) {
 }  // namespace
 
 HttpServer::HttpServer(RestHandler& handler, size_t max_body_bytes, const ConnLimits& limits,
-                       ConnectionServer::Spawner spawn)
+                       ConnectionServer::Spawner spawn, std::shared_ptr<ConnectionLayer> layer)
     : handler_(handler),
       proxy_(handler),
       max_body_bytes_(max_body_bytes),
-      conns_(ConnectionServer::Options{"apiserver", limits, std::move(spawn)}, [this](Connection& c) { serve(c); }) {}
+      conns_(ConnectionServer::Options{"apiserver", limits, std::move(spawn), std::move(layer)},
+             [this](Connection& c) { serve(c); }) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -146,6 +147,7 @@ void HttpServer::serve(Connection& c) {
   const std::atomic<bool>& stopping = conns_.stopping();
   // The client certificate the TLS layer verified for this connection.
   std::optional<auth::PeerCertificate> client_cert;
+  if (c.peer()) client_cert = auth::PeerCertificate{c.peer()->common_name, c.peer()->organizations};
   beast::flat_buffer buffer;
   for (bool first = true; !stopping; first = false) {
     http::request_parser<http::string_body> parser;

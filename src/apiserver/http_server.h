@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "handler.h"
@@ -21,8 +22,10 @@ namespace minik8s::apiserver {
 class HttpServer {
  public:
   // spawn: how connection threads start (empty: std::thread; tests inject failures).
+  // layer: TLS (minik8s/auth/tls.h) or null for plain HTTP; a client
+  // certificate it verified becomes the requests' client_cert.
   HttpServer(RestHandler& handler, size_t max_body_bytes, const ConnLimits& limits = {},
-             ConnectionServer::Spawner spawn = nullptr);
+             ConnectionServer::Spawner spawn = nullptr, std::shared_ptr<ConnectionLayer> layer = nullptr);
   ~HttpServer();
   // Binds and listens (port 0 picks a free one); kUnavailable when binding fails.
   Status listen(const std::string& address, uint16_t port);

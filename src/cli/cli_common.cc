@@ -119,8 +119,7 @@ std::string format_duration_ms(double ms) {
 
 Status ApiCaller::connect() {
   if (rest_) return Status::ok();
-  client::HttpRestClientOptions ro;
-  ro.server = server_;
+  client::HttpRestClientOptions ro = server_;
   ro.timeout = timeout_;
   auto r = client::make_http_rest_client(ro);
   if (!r) return r.status();

@@ -43,7 +43,7 @@ std::string format_duration_ms(double ms);
 // One HTTP client to the API server, created on first use.
 class ApiCaller {
  public:
-  ApiCaller(std::string server, std::chrono::milliseconds timeout)
+  ApiCaller(client::HttpRestClientOptions server, std::chrono::milliseconds timeout)
       : server_(std::move(server)), timeout_(timeout) {}
   Status connect();
   client::RestClient& rest() { return *rest_; }  // after connect()
@@ -54,7 +54,7 @@ class ApiCaller {
                          const std::string& accept = "application/json");
 
  private:
-  std::string server_;
+  client::HttpRestClientOptions server_;  // server URL and credentials
   std::chrono::milliseconds timeout_;
   std::unique_ptr<client::RestClient> rest_;
 };

@@ -239,7 +239,7 @@ class PrefixBuf : public std::streambuf {
 
 class FunctionCmd {
  public:
-  FunctionCmd(const std::string& server, const std::string& ns, std::chrono::milliseconds timeout,
+  FunctionCmd(const client::HttpRestClientOptions& server, const std::string& ns, std::chrono::milliseconds timeout,
               const FunctionOptions& o, std::istream& in, std::ostream& out, std::ostream& err)
       : server_(server), ns_(ns), timeout_(timeout), o_(o), in_(in), out_(out), err_(err),
         api_(server, timeout) {}
@@ -609,7 +609,8 @@ class FunctionCmd {
             r->po = std::make_unique<std::ostream>(r->ob.get());
             r->pe = std::make_unique<std::ostream>(r->eb.get());
             Reader* raw = r.get();
-            std::string server = server_, ns = ns_;
+            client::HttpRestClientOptions server = server_;
+            std::string ns = ns_;
             r->thread = std::thread([raw, server, ns, pod = pod] {
               LogsOptions lo;
               lo.pod = pod;
@@ -630,7 +631,8 @@ class FunctionCmd {
     return 0;
   }
 
-  std::string server_, ns_;
+  client::HttpRestClientOptions server_;
+  std::string ns_;
   std::chrono::milliseconds timeout_;
   const FunctionOptions& o_;
   std::istream& in_;
@@ -1075,7 +1077,7 @@ CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o) {
   return fn;
 }
 
-int run_function(const std::string& server, const std::string& ns,
+int run_function(const client::HttpRestClientOptions& server, const std::string& ns,
                  std::chrono::milliseconds request_timeout, const FunctionOptions& o,
                  std::istream& in, std::ostream& out, std::ostream& err) {
   try {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/client/rest_client.h"
 #include "minik8s/api/json.h"
 #include "minik8s/util/status.h"
 
@@ -62,7 +63,7 @@ struct FunctionOptions {
 CLI::App* add_function_commands(CLI::App& app, FunctionOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
-int run_function(const std::string& server, const std::string& ns,
+int run_function(const client::HttpRestClientOptions& server, const std::string& ns,
                  std::chrono::milliseconds request_timeout, const FunctionOptions& o,
                  std::istream& in, std::ostream& out, std::ostream& err);
 

@@ -101,7 +101,7 @@ std::string build_log_block(const Json& job, const std::string& pad) {
 
 class GpuJobCmd {
  public:
-  GpuJobCmd(const std::string& server, const std::string& ns, std::chrono::milliseconds timeout,
+  GpuJobCmd(const client::HttpRestClientOptions& server, const std::string& ns, std::chrono::milliseconds timeout,
             const GpuJobOptions& o, std::istream& in, std::ostream& out, std::ostream& err)
       : server_(server), ns_(ns), o_(o), in_(in), out_(out), err_(err), api_(server, timeout) {}
 
@@ -292,7 +292,8 @@ class GpuJobCmd {
     return 0;
   }
 
-  std::string server_, ns_;
+  client::HttpRestClientOptions server_;
+  std::string ns_;
   const GpuJobOptions& o_;
   std::istream& in_;
   std::ostream& out_;
@@ -586,7 +587,7 @@ CLI::App* add_gpujob_commands(CLI::App& app, GpuJobOptions& o) {
   return gj;
 }
 
-int run_gpujob(const std::string& server, const std::string& ns,
+int run_gpujob(const client::HttpRestClientOptions& server, const std::string& ns,
                std::chrono::milliseconds request_timeout, const GpuJobOptions& o, std::istream& in,
                std::ostream& out, std::ostream& err) {
   try {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/client/rest_client.h"
 #include "minik8s/api/json.h"
 #include "minik8s/util/status.h"
 
@@ -52,7 +53,7 @@ struct GpuJobOptions {
 CLI::App* add_gpujob_commands(CLI::App& app, GpuJobOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
-int run_gpujob(const std::string& server, const std::string& ns,
+int run_gpujob(const client::HttpRestClientOptions& server, const std::string& ns,
                std::chrono::milliseconds request_timeout, const GpuJobOptions& o, std::istream& in,
                std::ostream& out, std::ostream& err);
 

@@ -127,11 +127,10 @@ class Mkctl {
       *cfg = *c2;
       if (!g_.server.empty()) cfg->server = g_.server;
     }
-    server_url_ = cfg->server;
+    server_ = client::rest_options(*cfg);
     default_ns_ = g_.ns.empty() ? cfg->namespace_ : g_.ns;
     if (default_ns_.empty()) default_ns_ = "default";
-    client::HttpRestClientOptions opts;
-    opts.server = cfg->server;
+    client::HttpRestClientOptions opts = server_;
     opts.timeout = parse_duration(g_.request_timeout);
     auto rest = client::make_http_rest_client(opts);
     if (!rest) fail("error: " + rest.status().message());
@@ -266,7 +265,7 @@ class Mkctl {
   std::istream& in_;
   Globals g_;
   std::string default_ns_ = "default";
-  std::string server_url_;
+  client::HttpRestClientOptions server_;  // the server and credentials (kubeconfig)
   std::unique_ptr<client::RestClient> rest_;
   std::unique_ptr<Client> client_;
 
@@ -1041,31 +1040,31 @@ int Mkctl::run(const std::vector<std::string>& args) {
     if (version->parsed()) return cmd_version();
     if (logs->parsed()) {
       connect();
-      return run_logs(server_url_, default_ns_, logs_opts, out_, err_);
+      return run_logs(server_, default_ns_, logs_opts, out_, err_);
     }
     if (rollout->parsed()) {
       connect();
-      return run_rollout(server_url_, default_ns_, rollout_opts, out_, err_);
+      return run_rollout(server_, default_ns_, rollout_opts, out_, err_);
     }
     if (top->parsed()) {
       connect();
-      return run_top(server_url_, default_ns_, top_opts, out_, err_);
+      return run_top(server_, default_ns_, top_opts, out_, err_);
     }
     if (exec->parsed()) {
       connect();
-      return run_exec(server_url_, default_ns_, exec_opts, in_, out_, err_);
+      return run_exec(server_, default_ns_, exec_opts, in_, out_, err_);
     }
     if (function->parsed()) {
       connect();
-      return run_function(server_url_, default_ns_, parse_duration(g_.request_timeout), fn_opts, in_, out_, err_);
+      return run_function(server_, default_ns_, parse_duration(g_.request_timeout), fn_opts, in_, out_, err_);
     }
     if (workflow->parsed()) {
       connect();
-      return run_workflow(server_url_, default_ns_, parse_duration(g_.request_timeout), wf_opts, in_, out_, err_);
+      return run_workflow(server_, default_ns_, parse_duration(g_.request_timeout), wf_opts, in_, out_, err_);
     }
     if (gpujob->parsed()) {
       connect();
-      return run_gpujob(server_url_, default_ns_, parse_duration(g_.request_timeout), gj_opts, in_, out_, err_);
+      return run_gpujob(server_, default_ns_, parse_duration(g_.request_timeout), gj_opts, in_, out_, err_);
     }
   } catch (const Reported&) {
     return 1;

@@ -477,11 +477,10 @@ class Rollout {
 
 }  // namespace
 
-int run_rollout(const std::string& server, const std::string& ns, const RolloutOptions& o, std::ostream& out,
+int run_rollout(const client::HttpRestClientOptions& server, const std::string& ns, const RolloutOptions& o, std::ostream& out,
                 std::ostream& err) {
   try {
-    client::HttpRestClientOptions ro;
-    ro.server = server;
+    client::HttpRestClientOptions ro = server;
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
       err << "error: " << rest.status().message() << "\n";

@@ -11,6 +11,12 @@
 namespace minik8s::cli {
 namespace {
 
+client::HttpRestClientOptions server_at(const std::string& url) {
+  client::HttpRestClientOptions o;
+  o.server = url;
+  return o;
+}
+
 using api::Json;
 
 Json deploy(int64_t generation, Json status, int replicas = 3) {
@@ -107,11 +113,11 @@ TEST(RolloutCommand, RejectsOtherKindsAndReportsAnUnreachableServer) {
   RolloutOptions o;
   o.action = "status";
   o.args = {"web"};
-  EXPECT_EQ(run_rollout("http://127.0.0.1:1", "default", o, out, err), 1);
+  EXPECT_EQ(run_rollout(server_at("http://127.0.0.1:1"), "default", o, out, err), 1);
   EXPECT_NE(err.str().find("deployment/web"), std::string::npos) << err.str();
   err.str("");
   o.args = {"deployment/web"};
-  EXPECT_EQ(run_rollout("http://127.0.0.1:1", "default", o, out, err), 1);
+  EXPECT_EQ(run_rollout(server_at("http://127.0.0.1:1"), "default", o, out, err), 1);
   EXPECT_NE(err.str().find("error"), std::string::npos);
   EXPECT_EQ(out.str(), "");
 }

@@ -94,11 +94,11 @@ struct Writer {
 
 }  // namespace
 
-int run_logs(const std::string& server, const std::string& ns, const LogsOptions& o, std::ostream& out,
+int run_logs(const client::HttpRestClientOptions& server, const std::string& ns, const LogsOptions& o, std::ostream& out,
              std::ostream& err) {
   // A stream is not moved to another server: the first of a list is used.
-  auto u = stream::parse_url(
-      client::split_servers(server).empty() ? server : client::split_servers(server).front());
+  auto first = client::split_servers(server.server);
+  auto u = stream::parse_url(first.empty() ? server.server : first.front());
   if (!u) {
     err << "error: " << u.status().message() << "\n";
     return 1;
@@ -114,10 +114,14 @@ int run_logs(const std::string& server, const std::string& ns, const LogsOptions
   std::string target = path_for(ns, o.pod, "log") + (q.empty() ? "" : "?" + stream::encode_query(q));
   try {
     net::io_context ioc;
-    tcp::resolver r(ioc);
-    tcp::socket s(ioc);
-    net::connect(s, r.resolve(u->host, u->port));
+    auto dialed = stream::dial(ioc, u->host, u->port, u->tls ? &server.tls : nullptr);
+    if (!dialed) {
+      err << "error: " << dialed.status().message() << "\n";
+      return 1;
+    }
+    tcp::socket s = std::move(*dialed);
     http::request<http::empty_body> req{http::verb::get, target, 11};
+    if (!server.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + server.bearer_token);
     req.set(http::field::host, u->host + ":" + u->port);
     req.set(http::field::accept, "*/*");
     req.set(http::field::user_agent, "mkctl");
@@ -155,11 +159,11 @@ int run_logs(const std::string& server, const std::string& ns, const LogsOptions
   }
 }
 
-int run_exec(const std::string& server, const std::string& ns, const ExecOptions& o, std::istream& in,
+int run_exec(const client::HttpRestClientOptions& server, const std::string& ns, const ExecOptions& o, std::istream& in,
              std::ostream& out, std::ostream& err) {
   // A stream is not moved to another server: the first of a list is used.
-  auto u = stream::parse_url(
-      client::split_servers(server).empty() ? server : client::split_servers(server).front());
+  auto first = client::split_servers(server.server);
+  auto u = stream::parse_url(first.empty() ? server.server : first.front());
   if (!u) {
     err << "error: " << u.status().message() << "\n";
     return 1;
@@ -181,7 +185,7 @@ int run_exec(const std::string& server, const std::string& ns, const ExecOptions
   std::string proto;
   stream::UpgradeRefused refused;
   auto ws = stream::connect_ws(*ioc, u->host, u->port, target, {"v5.channel.k8s.io", "v4.channel.k8s.io"}, &proto,
-                               &refused);
+                               &refused, u->tls ? &server.tls : nullptr);
   if (!ws) {
     if (refused.code != 0 && refused.code != 101) {
       err << server_error(refused.code, refused.body) << "\n";

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/client/rest_client.h"
+
 namespace minik8s::cli {
 
 struct LogsOptions {
@@ -27,10 +29,10 @@ struct ExecOptions {
 };
 
 // server: "http://host:port".
-int run_logs(const std::string& server, const std::string& ns, const LogsOptions& o, std::ostream& out,
+int run_logs(const client::HttpRestClientOptions& server, const std::string& ns, const LogsOptions& o, std::ostream& out,
              std::ostream& err);
 // in: the stdin source (std::cin reads the terminal/fd 0 directly, unbuffered).
-int run_exec(const std::string& server, const std::string& ns, const ExecOptions& o, std::istream& in,
+int run_exec(const client::HttpRestClientOptions& server, const std::string& ns, const ExecOptions& o, std::istream& in,
              std::ostream& out, std::ostream& err);
 
 }  // namespace minik8s::cli

@@ -241,7 +241,7 @@ int report(const Status& st, std::ostream& err) {
 
 }  // namespace
 
-int run_top(const std::string& server, const std::string& ns, const TopOptions& o, std::ostream& out,
+int run_top(const client::HttpRestClientOptions& server, const std::string& ns, const TopOptions& o, std::ostream& out,
             std::ostream& err) {
   if (o.what != "nodes" && o.what != "pods") {
     err << "error: unknown resource \"" << o.what << "\" (nodes or pods)\n";
@@ -255,8 +255,7 @@ int run_top(const std::string& server, const std::string& ns, const TopOptions& 
     err << "error: only one of NAME or --selector can be provided\n";
     return 1;
   }
-  client::HttpRestClientOptions ro;
-  ro.server = server;
+  client::HttpRestClientOptions ro = server;
   auto rest = client::make_http_rest_client(ro);
   if (!rest.is_ok()) {
     err << "error: " << rest.status().message() << "\n";

@@ -18,6 +18,12 @@
 namespace minik8s::cli {
 namespace {
 
+client::HttpRestClientOptions server_at(const std::string& url) {
+  client::HttpRestClientOptions o;
+  o.server = url;
+  return o;
+}
+
 using api::Json;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -178,7 +184,7 @@ TEST(TopRun, MetricsApiNotAvailable) {
   TopOptions o;
   o.what = "nodes";
   std::ostringstream out, err;
-  EXPECT_EQ(run_top(api.url(), "default", o, out, err), 1);
+  EXPECT_EQ(run_top(server_at(api.url()), "default", o, out, err), 1);
   EXPECT_EQ(err.str(), "error: Metrics API not available\n");
   EXPECT_EQ(out.str(), "");
 }
@@ -193,7 +199,7 @@ TEST(TopRun, NodesAndPods) {
   TopOptions o;
   o.what = "nodes";
   std::ostringstream out, err;
-  ASSERT_EQ(run_top(api.url(), "default", o, out, err), 0) << err.str();
+  ASSERT_EQ(run_top(server_at(api.url()), "default", o, out, err), 0) << err.str();
   EXPECT_EQ(out.str(),
             "NAME      CPU(cores)   CPU(%)    MEMORY(bytes)   MEMORY(%)   \n"
             "n1        100m         10%       512Mi           50%         \n");
@@ -202,7 +208,7 @@ TEST(TopRun, NodesAndPods) {
   p.what = "pods";
   p.selector = "app=x";
   std::ostringstream pout, perr;
-  ASSERT_EQ(run_top(api.url(), "web", p, pout, perr), 0) << perr.str();
+  ASSERT_EQ(run_top(server_at(api.url()), "web", p, pout, perr), 0) << perr.str();
   EXPECT_EQ(pout.str(),
             "NAME      CPU(cores)   MEMORY(bytes)   \n"
             "x-1       20m          4Mi             \n");
@@ -228,7 +234,7 @@ TEST(TopRun, EmptyAndMissing) {
     o.what = what;
     o.name = name;
     std::ostringstream out, err;
-    int rc = run_top(api.url(), ns, o, out, err);
+    int rc = run_top(server_at(api.url()), ns, o, out, err);
     *err_text = err.str();
     return rc;
   };

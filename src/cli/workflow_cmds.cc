@@ -285,7 +285,7 @@ std::string indent_lines(const std::string& text, const std::string& pad) {
 
 class WorkflowCmd {
  public:
-  WorkflowCmd(const std::string& server, const std::string& ns, std::chrono::milliseconds timeout,
+  WorkflowCmd(const client::HttpRestClientOptions& server, const std::string& ns, std::chrono::milliseconds timeout,
               const WorkflowOptions& o, std::istream& in, std::ostream& out, std::ostream& err)
       : ns_(ns), o_(o), in_(in), out_(out), err_(err), api_(server, timeout) {}
 
@@ -829,7 +829,7 @@ CLI::App* add_workflow_commands(CLI::App& app, WorkflowOptions& o) {
   return wf;
 }
 
-int run_workflow(const std::string& server, const std::string& ns,
+int run_workflow(const client::HttpRestClientOptions& server, const std::string& ns,
                  std::chrono::milliseconds request_timeout, const WorkflowOptions& o,
                  std::istream& in, std::ostream& out, std::ostream& err) {
   try {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/client/rest_client.h"
 #include "minik8s/api/json.h"
 #include "minik8s/util/status.h"
 
@@ -46,7 +47,7 @@ struct WorkflowOptions {
 CLI::App* add_workflow_commands(CLI::App& app, WorkflowOptions& o);
 
 // server: "http://host:port"; ns: the namespace to act in.
-int run_workflow(const std::string& server, const std::string& ns,
+int run_workflow(const client::HttpRestClientOptions& server, const std::string& ns,
                  std::chrono::milliseconds request_timeout, const WorkflowOptions& o,
                  std::istream& in, std::ostream& out, std::ostream& err);
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/client/rest_client.h"
+
 namespace minik8s::cli {
 
 struct RolloutOptions {
@@ -30,9 +32,9 @@ struct TopOptions {
 };
 
 // server: "http://host:port".
-int run_rollout(const std::string& server, const std::string& ns, const RolloutOptions& o, std::ostream& out,
+int run_rollout(const client::HttpRestClientOptions& server, const std::string& ns, const RolloutOptions& o, std::ostream& out,
                 std::ostream& err);
-int run_top(const std::string& server, const std::string& ns, const TopOptions& o, std::ostream& out,
+int run_top(const client::HttpRestClientOptions& server, const std::string& ns, const TopOptions& o, std::ostream& out,
             std::ostream& err);
 
 }  // namespace minik8s::cli

@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <openssl/ssl.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <atomic>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "minik8s/api/json.h"
+#include "minik8s/auth/tls.h"
 #include "minik8s/client/rest_client.h"
 
 namespace minik8s::client {
@@ -30,16 +33,20 @@ struct Endpoint {
   std::string host;
   std::string port;
   std::string prefix;  // path prefix without trailing '/'
+  bool tls = false;    // https://
 };
 
 Result<Endpoint> parse_server(const std::string& server) {
   std::string s = server;
-  if (s.rfind("https://", 0) == 0) {
-    return Status(Code::kInvalid, "https is not supported (server " + server + "); use http://");
-  }
-  if (s.rfind("http://", 0) == 0) s = s.substr(7);
-  if (s.empty()) return Status(Code::kInvalid, "no server address given");
   Endpoint ep;
+  if (s.rfind("https://", 0) == 0) {
+    ep.tls = true;
+    s = s.substr(8);
+  } else if (s.rfind("http://", 0) == 0) {
+    s = s.substr(7);
+  }
+  if (s.empty()) return Status(Code::kInvalid, "no server address given");
+  const char* default_port = ep.tls ? "443" : "80";
   auto slash = s.find('/');
   if (slash != std::string::npos) {
     ep.prefix = s.substr(slash);
@@ -50,11 +57,11 @@ Result<Endpoint> parse_server(const std::string& server) {
     auto close = s.find(']');
     if (close == std::string::npos) return Status(Code::kInvalid, "bad server address " + server);
     ep.host = s.substr(1, close - 1);
-    ep.port = close + 2 <= s.size() && s[close + 1] == ':' ? s.substr(close + 2) : "80";
+    ep.port = close + 2 <= s.size() && s[close + 1] == ':' ? s.substr(close + 2) : default_port;
   } else {
     auto colon = s.rfind(':');
     ep.host = colon == std::string::npos ? s : s.substr(0, colon);
-    ep.port = colon == std::string::npos ? "80" : s.substr(colon + 1);
+    ep.port = colon == std::string::npos ? default_port : s.substr(colon + 1);
   }
   if (ep.host.empty() || ep.port.empty()) return Status(Code::kInvalid, "bad server address " + server);
   return ep;
@@ -64,9 +71,21 @@ Result<Endpoint> parse_server(const std::string& server) {
 struct Connection {
   asio::io_context ioc;
   tcp::socket socket{ioc};
+  // https: TLS over socket (its lowest layer); closing socket cancels it too.
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   beast::flat_buffer buffer;
   bool reused = false;
   size_t server = 0;  // index of the endpoint it is connected to
+
+  // Runs f with the stream requests go over: TLS or the plain socket.
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls) {
+      f(*tls);
+    } else {
+      f(socket);
+    }
+  }
 
   // Runs the io_context until done or the deadline; on timeout closes the
   // socket (cancelling the operation) and drains it. Returns false on timeout.
@@ -112,6 +131,26 @@ struct Connection {
                                             " - is the server running?");
     }
     socket.set_option(tcp::no_delay(true), ec);
+    return Status::ok();
+  }
+
+  Status handshake(const Endpoint& ep, asio::ssl::context& ctx, const auth::TlsClientConfig& cfg,
+                   Clock::time_point deadline) {
+    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, ctx);
+    auth::prepare_client_ssl(tls->native_handle(), ep.host, cfg);
+    bool done = false;
+    beast::error_code ec;
+    tls->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) {
+      ec = e;
+      done = true;
+    });
+    if (!run_until(done, deadline)) return Status(Code::kTimeout, "timed out in the TLS handshake with " + ep.host);
+    if (ec) {
+      std::string why = ec.message();
+      long v = SSL_get_verify_result(tls->native_handle());
+      if (v != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+      return Status(Code::kUnavailable, "TLS handshake with " + ep.host + ":" + ep.port + ": " + why);
+    }
     return Status::ok();
   }
 };
@@ -221,9 +260,11 @@ class HttpLineStream final : public LineStream {
     read_done_ = false;
     parser_->get().body().data = chunk_;
     parser_->get().body().size = sizeof(chunk_);
-    http::async_read_some(conn_->socket, conn_->buffer, *parser_, [this](beast::error_code ec, size_t) {
-      read_ec_ = ec;
-      read_done_ = true;
+    conn_->with_stream([&](auto& stream) {
+      http::async_read_some(stream, conn_->buffer, *parser_, [this](beast::error_code ec, size_t) {
+        read_ec_ = ec;
+        read_done_ = true;
+      });
     });
   }
 
@@ -243,8 +284,9 @@ class HttpLineStream final : public LineStream {
 
 class HttpRestClient final : public RestClient {
  public:
-  HttpRestClient(std::vector<Endpoint> eps, HttpRestClientOptions opts)
-      : eps_(std::move(eps)), opts_(std::move(opts)) {}
+  HttpRestClient(std::vector<Endpoint> eps, HttpRestClientOptions opts,
+                 std::unique_ptr<asio::ssl::context> ssl)
+      : eps_(std::move(eps)), opts_(std::move(opts)), ssl_(std::move(ssl)) {}
 
   Result<HttpResponse> request(const std::string& method, const std::string& path,
                                const std::string& body, const std::string& content_type,
@@ -315,7 +357,7 @@ class HttpRestClient final : public RestClient {
       if (!conn) {
         conn = std::make_unique<Connection>();
         conn->server = i;
-        if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) {
+        if (Status s = dial(*conn, ep, connect_deadline(deadline)); !s) {
           elsewhere = true;  // nothing was sent
           return s;
         }
@@ -351,13 +393,15 @@ class HttpRestClient final : public RestClient {
     auto conn = std::make_unique<Connection>();
     conn->server = i;
     elsewhere = true;
-    if (Status s = conn->connect(ep, connect_deadline(deadline)); !s) return s;
+    if (Status s = dial(*conn, ep, connect_deadline(deadline)); !s) return s;
     auto req = make_request(ep, "GET", path, "", "", accept, opts_.bearer_token);
     bool done = false;
     beast::error_code ec;
-    http::async_write(conn->socket, req, [&](beast::error_code e, size_t) {
-      ec = e;
-      done = true;
+    conn->with_stream([&](auto& stream) {
+      http::async_write(stream, req, [&](beast::error_code e, size_t) {
+        ec = e;
+        done = true;
+      });
     });
     if (!conn->run_until(done, deadline))
       return Status(Code::kTimeout, "timed out sending watch request");
@@ -365,9 +409,11 @@ class HttpRestClient final : public RestClient {
     auto parser = std::make_unique<http::response_parser<http::buffer_body>>();
     parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     done = false;
-    http::async_read_header(conn->socket, conn->buffer, *parser, [&](beast::error_code e, size_t) {
-      ec = e;
-      done = true;
+    conn->with_stream([&](auto& stream) {
+      http::async_read_header(stream, conn->buffer, *parser, [&](beast::error_code e, size_t) {
+        ec = e;
+        done = true;
+      });
     });
     if (!conn->run_until(done, deadline))
       return Status(Code::kTimeout, "timed out waiting for watch response");
@@ -382,11 +428,12 @@ class HttpRestClient final : public RestClient {
         parser->get().body().data = tmp;
         parser->get().body().size = sizeof(tmp);
         done = false;
-        http::async_read_some(conn->socket, conn->buffer, *parser,
-                              [&](beast::error_code e, size_t) {
-                                ec = e;
-                                done = true;
-                              });
+        conn->with_stream([&](auto& stream) {
+          http::async_read_some(stream, conn->buffer, *parser, [&](beast::error_code e, size_t) {
+            ec = e;
+            done = true;
+          });
+        });
         if (!conn->run_until(done, deadline)) break;
         body.append(tmp, sizeof(tmp) - parser->get().body().size);
         if (ec && ec != http::error::need_buffer) break;
@@ -396,13 +443,23 @@ class HttpRestClient final : public RestClient {
     return std::unique_ptr<LineStream>(new HttpLineStream(std::move(conn), std::move(parser)));
   }
 
+  // Connects and, for an https server, completes the TLS handshake (no
+  // byte of a request has been sent when this fails).
+  Status dial(Connection& conn, const Endpoint& ep, Clock::time_point deadline) {
+    if (Status s = conn.connect(ep, deadline); !s) return s;
+    if (ep.tls) return conn.handshake(ep, *ssl_, opts_.tls, deadline);
+    return Status::ok();
+  }
+
   Result<HttpResponse> exchange(Connection& conn_ref, http::request<http::string_body>& req,
                                 Clock::time_point deadline, bool& nothing_back, bool& keep_alive) {
     bool done = false;
     beast::error_code ec;
-    http::async_write(conn_ref.socket, req, [&](beast::error_code e, size_t) {
-      ec = e;
-      done = true;
+    conn_ref.with_stream([&](auto& stream) {
+      http::async_write(stream, req, [&](beast::error_code e, size_t) {
+        ec = e;
+        done = true;
+      });
     });
     if (!conn_ref.run_until(done, deadline)) return Status(Code::kTimeout, "request timed out (sending)");
     if (ec) {
@@ -413,10 +470,12 @@ class HttpRestClient final : public RestClient {
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     done = false;
     size_t read_bytes = 0;
-    http::async_read(conn_ref.socket, conn_ref.buffer, parser, [&](beast::error_code e, size_t n) {
-      ec = e;
-      read_bytes = n;
-      done = true;
+    conn_ref.with_stream([&](auto& stream) {
+      http::async_read(stream, conn_ref.buffer, parser, [&](beast::error_code e, size_t n) {
+        ec = e;
+        read_bytes = n;
+        done = true;
+      });
     });
     if (!conn_ref.run_until(done, deadline)) {
       return Status(Code::kTimeout, "request timed out waiting for the server");
@@ -447,7 +506,8 @@ class HttpRestClient final : public RestClient {
 
   const std::vector<Endpoint> eps_;
   const HttpRestClientOptions opts_;
-  std::atomic<size_t> current_{0};  // the server that last answered
+  std::unique_ptr<asio::ssl::context> ssl_;  // when a server is https; shared by the connections
+  std::atomic<size_t> current_{0};           // the server that last answered
   std::mutex mu_;
   std::deque<std::unique_ptr<Connection>> idle_;  // guarded by mu_
 };
@@ -533,13 +593,21 @@ std::vector<std::string> split_servers(const std::string& servers) {
 
 Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options) {
   std::vector<Endpoint> eps;
+  bool any_tls = false;
   for (const auto& server : split_servers(options.server)) {
     auto ep = parse_server(server);
     if (!ep) return ep.status();
+    any_tls = any_tls || ep->tls;
     eps.push_back(std::move(*ep));
   }
   if (eps.empty()) return Status(Code::kInvalid, "no server address given");
-  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(eps), options));
+  std::unique_ptr<asio::ssl::context> ssl;
+  if (any_tls) {
+    auto ctx = auth::make_client_ssl_ctx(options.tls);
+    if (!ctx) return ctx.status();
+    ssl = std::make_unique<asio::ssl::context>(*ctx);  // takes ownership
+  }
+  return std::unique_ptr<RestClient>(new HttpRestClient(std::move(eps), options, std::move(ssl)));
 }
 
 namespace {

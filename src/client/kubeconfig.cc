@@ -6,6 +6,9 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <cctype>
+
+#include "minik8s/util/base64.h"
 
 namespace minik8s::client {
 namespace {
@@ -26,9 +29,31 @@ std::string scalar(const YAML::Node& node, const char* key) {
   return v && v.IsScalar() ? v.as<std::string>() : "";
 }
 
+std::string path_in(const std::string& base_dir, const std::string& p) {
+  if (p.empty() || p.front() == '/' || base_dir.empty()) return p;
+  return base_dir + "/" + p;
+}
+
+Result<std::string> data_field(const YAML::Node& node, const char* key) {
+  std::string v = scalar(node, key);
+  if (v.empty()) return v;
+  auto decoded = base64_decode_lenient(v);
+  if (!decoded) return bad_request(std::string(key) + ": " + decoded.status().message());
+  return *decoded;
+}
+
 }  // namespace
 
-Result<Kubeconfig> parse_kubeconfig(const std::string& yaml_text, const std::string& context_override) {
+HttpRestClientOptions rest_options(const Kubeconfig& config) {
+  HttpRestClientOptions o;
+  o.server = config.server;
+  o.bearer_token = config.token;
+  o.tls = config.tls;
+  return o;
+}
+
+Result<Kubeconfig> parse_kubeconfig(const std::string& yaml_text, const std::string& context_override,
+                                    const std::string& base_dir) {
   try {
     YAML::Node root = YAML::Load(yaml_text);
     Kubeconfig out;
@@ -47,6 +72,35 @@ Result<Kubeconfig> parse_kubeconfig(const std::string& yaml_text, const std::str
       auto cluster = find_named(root["clusters"], cluster_name, "cluster");
       if (!cluster) return bad_request("cluster \"" + cluster_name + "\" does not exist");
       out.server = scalar(*cluster, "server");
+      auto ca = data_field(*cluster, "certificate-authority-data");
+      if (!ca) return ca.status();
+      out.tls.ca_pem = *ca;
+      out.tls.ca_file = path_in(base_dir, scalar(*cluster, "certificate-authority"));
+      out.tls.insecure_skip_verify = scalar(*cluster, "insecure-skip-tls-verify") == "true";
+      out.tls.server_name = scalar(*cluster, "tls-server-name");
+    }
+    std::string user_name = scalar(ctx, "user");
+    if (!user_name.empty()) {
+      // kubectl tolerates a context naming a user that is not defined.
+      if (auto user = find_named(root["users"], user_name, "user"); user && user->IsMap()) {
+        auto cert = data_field(*user, "client-certificate-data");
+        if (!cert) return cert.status();
+        auto key = data_field(*user, "client-key-data");
+        if (!key) return key.status();
+        out.tls.cert_pem = *cert;
+        out.tls.key_pem = *key;
+        out.tls.cert_file = path_in(base_dir, scalar(*user, "client-certificate"));
+        out.tls.key_file = path_in(base_dir, scalar(*user, "client-key"));
+        out.token = scalar(*user, "token");
+        if (std::string tf = path_in(base_dir, scalar(*user, "tokenFile")); out.token.empty() && !tf.empty()) {
+          std::ifstream in(tf);
+          if (!in) return bad_request("tokenFile: cannot read " + tf);
+          std::stringstream ss;
+          ss << in.rdbuf();
+          out.token = ss.str();
+          while (!out.token.empty() && std::isspace(static_cast<unsigned char>(out.token.back()))) out.token.pop_back();
+        }
+      }
     }
     return out;
   } catch (const YAML::Exception& e) {
@@ -59,7 +113,8 @@ Result<Kubeconfig> load_kubeconfig(const std::string& path, const std::string& c
   if (!in) return not_found("cannot read kubeconfig " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  auto cfg = parse_kubeconfig(ss.str(), context_override);
+  auto cfg = parse_kubeconfig(ss.str(), context_override,
+                              std::filesystem::path(path).parent_path().string());
   if (!cfg) return Status(cfg.status().code(), path + ": " + cfg.status().message());
   return cfg;
 }

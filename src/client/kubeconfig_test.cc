@@ -95,5 +95,49 @@ TEST(Kubeconfig, ResolutionOrder) {
   EXPECT_EQ(resolve_connection(missing).status().code(), Code::kNotFound);
 }
 
+TEST(Kubeconfig, ReadsTlsAndCredentials) {
+  TempDir dir;
+  dir.write("token.txt", "s3cret\n");
+  std::string path = dir.write("config", R"(apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: k
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority: ca.crt
+    insecure-skip-tls-verify: true
+    tls-server-name: kubernetes
+users:
+- name: u
+  user:
+    client-certificate-data: aGVsbG8=
+    client-key: /abs/key.pem
+    tokenFile: token.txt
+contexts:
+- name: c
+  context: {cluster: k, user: u}
+)");
+  auto cfg = load_kubeconfig(path);
+  ASSERT_TRUE(cfg.is_ok()) << cfg.status().to_string();
+  EXPECT_EQ(cfg->server, "https://127.0.0.1:6443");
+  EXPECT_EQ(cfg->tls.ca_file, std::filesystem::path(path).parent_path().string() + "/ca.crt");
+  EXPECT_TRUE(cfg->tls.insecure_skip_verify);
+  EXPECT_EQ(cfg->tls.server_name, "kubernetes");
+  EXPECT_EQ(cfg->tls.cert_pem, "hello");
+  EXPECT_EQ(cfg->tls.key_file, "/abs/key.pem");
+  EXPECT_EQ(cfg->token, "s3cret");
+  auto ro = rest_options(*cfg);
+  EXPECT_EQ(ro.bearer_token, "s3cret");
+  EXPECT_EQ(ro.tls.cert_pem, "hello");
+  // Bad base64 is an error naming the field.
+  auto bad = parse_kubeconfig(R"(current-context: c
+clusters: [{name: k, cluster: {server: "https://x", certificate-authority-data: "!!!"}}]
+contexts: [{name: c, context: {cluster: k}}]
+)");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("certificate-authority-data"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace minik8s::client

@@ -165,6 +165,7 @@ Json submitter_pod(const Json& job, const Json& cluster, const GPUJobControllerO
   Json env = Json::array({{{"name", "MINIK8S_SERVER"}, {"value", opts.server_url}},
                           {{"name", "GPUJOB_NAMESPACE"}, {"value", ns}},
                           {{"name", "GPUJOB_NAME"}, {"value", name}}});
+  if (!opts.server_ca_pem.empty()) env.push_back({{"name", "MINIK8S_SERVER_CA"}, {"value", opts.server_ca_pem}});
   Json container = {
       {"name", kSubmitterContainer},
       {"image", image},

@@ -128,7 +128,7 @@ struct KubeletHttpServer::Impl {
       : locator(l),
         runtime(r),
         listen_addr(std::move(listen)),
-        conns(ConnectionServer::Options{"kubelet server", limits, std::move(spawn)},
+        conns(ConnectionServer::Options{"kubelet server", limits, std::move(spawn), nullptr},
               [this](Connection& c) { serve_connection(c); }),
         stopping(conns.stopping()) {}
 

@@ -38,30 +38,11 @@
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
+#include "server_pki.h"
 
 namespace minik8s::server {
 
 namespace {
-
-std::string kubeconfig_text(const std::string& url, const std::string& token = "") {
-  return "apiVersion: v1\n"
-         "kind: Config\n"
-         "clusters:\n"
-         "- name: minik8s\n"
-         "  cluster:\n"
-         "    server: " + url + "\n"
-         "users:\n"
-         "- name: admin\n"
-         "  user: " + (token.empty() ? std::string("{}") : "\n    token: " + token) + "\n"
-         "contexts:\n"
-         "- name: minik8s\n"
-         "  context:\n"
-         "    cluster: minik8s\n"
-         "    user: admin\n"
-         "    namespace: default\n"
-         "current-context: minik8s\n"
-         "preferences: {}\n";
-}
 
 // "20s", "500ms", "1m", "1.5" (seconds) → milliseconds; nullopt when malformed or negative.
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
@@ -179,6 +160,18 @@ int run_server(int argc, char** argv) {
   app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                  "default scale-down stabilization window (e.g. 5m)");
   app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
+  // TLS (docs/auth.md "TLS").
+  bool insecure_http = false;
+  std::string tls_cert_file, tls_key_file, client_ca_file, ca_cert, ca_key;
+  std::vector<std::string> tls_sans;
+  app.add_flag("--insecure-http", insecure_http, "serve plain HTTP (no TLS; not for a real cluster)");
+  app.add_option("--tls-cert-file", tls_cert_file, "serving certificate (default: <data-dir>/pki/apiserver.crt)");
+  app.add_option("--tls-private-key-file", tls_key_file, "serving key (default: <data-dir>/pki/apiserver.key)");
+  app.add_option("--client-ca-file", client_ca_file, "CA bundle client certificates are verified with (default: the cluster CA)");
+  app.add_option("--ca-cert", ca_cert, "cluster CA certificate (default: <data-dir>/pki/ca.crt, created)");
+  app.add_option("--ca-key", ca_key, "cluster CA key (default: <data-dir>/pki/ca.key, created)");
+  app.add_option("--tls-san", tls_sans, "extra subjectAltName (name or IP) of the serving certificate; repeatable")
+      ->delimiter(',');
   app.add_option("--http-header-timeout", http_header_timeout, "time for a request's header (e.g. 30s)");
   app.add_option("--http-body-timeout", http_body_timeout, "time for a request's whole body (e.g. 60s)");
   app.add_option("--http-idle-timeout", http_idle_timeout, "keep-alive wait for the next request (e.g. 90s)");
@@ -369,6 +362,33 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "error: cannot create %s: %s\n", data_dir.c_str(), ec.message().c_str());
     return 1;
   }
+  // The PKI (docs/auth.md "TLS"); --insecure-http: none.
+  ServerPki pki;
+  if (insecure_http) {
+    spdlog::warn("--insecure-http: the API server speaks plain HTTP; anyone who can reach {} can do anything",
+                 listen);
+  } else {
+    ServerPkiOptions po;
+    po.pki_dir = (std::filesystem::path(data_dir) / "pki").string();
+    po.bind_address = opts.bind_address;
+    po.service_cidr = service_cidr;
+    po.cluster_domain = cluster_domain;
+    po.extra_sans = tls_sans;
+    po.ca_cert = ca_cert;
+    po.ca_key = ca_key;
+    po.tls_cert_file = tls_cert_file;
+    po.tls_key_file = tls_key_file;
+    po.client_ca_file = client_ca_file;
+    auto got = ensure_server_pki(po);
+    if (!got) {
+      std::fprintf(stderr, "error: pki: %s\n", got.status().message().c_str());
+      return 1;
+    }
+    pki = std::move(*got);
+    opts.tls.cert_file = pki.cert_file;
+    opts.tls.key_file = pki.key_file;
+    opts.tls.client_ca_file = pki.client_ca_file;
+  }
   // The ServiceAccount token signing key (docs/auth.md "TLS"), made on first start.
   opts.auth.sa_key_file = (std::filesystem::path(data_dir) / "pki" / "sa.key").string();
   if (Status st = auth::ensure_private_key_file(opts.auth.sa_key_file); !st.is_ok()) {
@@ -417,6 +437,10 @@ int run_server(int argc, char** argv) {
     client::HttpRestClientOptions ro;
     ro.server = url;
     ro.bearer_token = loopback_token;
+    // Over HTTPS, verified with the cluster CA, as system:admin.
+    ro.tls.ca_pem = pki.ca_pem;
+    ro.tls.cert_pem = pki.admin.cert_pem;
+    ro.tls.key_pem = pki.admin.key_pem;
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
       std::fprintf(stderr, "error: controllers client: %s\n", rest.status().to_string().c_str());
@@ -575,6 +599,7 @@ int run_server(int argc, char** argv) {
         // machine's clients do (docs/gpu.md "The submitter").
         gpu::GPUJobControllerOptions go;
         go.server_url = url;
+        go.server_ca_pem = pki.ca_pem;
         if (!launch("gpujob", std::make_unique<gpu::GPUJobController>(informers, go),
                     " (submitter pods use MINIK8S_SERVER=" + url + ")")) {
           return 1;
@@ -617,6 +642,9 @@ int run_server(int argc, char** argv) {
     client::HttpRestClientOptions ro;
     ro.server = url;
     ro.bearer_token = loopback_token;
+    ro.tls.ca_pem = pki.ca_pem;
+    ro.tls.cert_pem = pki.admin.cert_pem;
+    ro.tls.key_pem = pki.admin.key_pem;
     ro.timeout = le_opts.retry_period;  // an attempt never outlasts the renew deadline
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
@@ -651,7 +679,9 @@ int run_server(int argc, char** argv) {
     }
     spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(), le_resource);
   }
-  if (Status st = write_file_atomically(data_dir + "/kubeconfig", kubeconfig_text(url, loopback_token)); !st) {
+  if (Status st = write_file_atomically(
+          data_dir + "/kubeconfig", admin_kubeconfig(url, pki.ca_pem, pki.admin, loopback_token));
+      !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
   }
   spdlog::info("minik8s server ready at {}", url);

@@ -871,7 +871,7 @@ Gateway::Gateway(InstanceTable& table, GatewayOptions opts,
                  std::function<bool(const std::string& key)> exists)
     : impl_(std::make_unique<Impl>(table, std::move(opts), std::move(exists))) {
   impl_->server = std::make_unique<ConnectionServer>(
-      ConnectionServer::Options{"gateway", impl_->opts.limits, {}},
+      ConnectionServer::Options{"gateway", impl_->opts.limits, {}, nullptr},
       [impl = impl_.get()](Connection& c) { impl->serve(c); });
 }
 

@@ -65,7 +65,7 @@ class FakeInstance {
  public:
   explicit FakeInstance(std::string pod)
       : pod_(std::move(pod)),
-        server_(ConnectionServer::Options{"fake-" + pod_, ConnLimits{}, {}},
+        server_(ConnectionServer::Options{"fake-" + pod_, ConnLimits{}, {}, nullptr},
                 [this](Connection& c) { serve(c); }) {
     EXPECT_TRUE(server_.listen("127.0.0.1", 0).is_ok());
     server_.start();

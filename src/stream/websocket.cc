@@ -108,12 +108,16 @@ std::string encode_query(const QueryList& q) {
 
 Result<Url> parse_url(const std::string& url) {
   std::string rest;
-  for (const char* scheme : {"http://", "ws://"}) {
-    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::string(scheme).size());
+  Url u;
+  for (const char* scheme : {"http://", "ws://", "https://", "wss://"}) {
+    if (url.rfind(scheme, 0) == 0) {
+      rest = url.substr(std::string(scheme).size());
+      u.tls = scheme[0] == 'h' ? scheme[4] == 's' : scheme[2] == 's';
+    }
   }
   if (rest.empty())
-    return bad_request("unsupported streaming URL \"" + url + "\" (want http:// or ws://)");
-  Url u;
+    return bad_request("unsupported streaming URL \"" + url + "\" (want http(s):// or ws(s)://)");
+  const char* default_port = u.tls ? "443" : "80";
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   u.target = slash == std::string::npos ? "/" : rest.substr(slash);
@@ -122,11 +126,11 @@ Result<Url> parse_url(const std::string& url) {
     if (close == std::string::npos) return bad_request("bad URL host in \"" + url + "\"");
     u.host = hostport.substr(1, close - 1);
     u.port = close + 1 < hostport.size() && hostport[close + 1] == ':' ? hostport.substr(close + 2)
-                                                                       : "80";
+                                                                       : default_port;
   } else {
     size_t colon = hostport.rfind(':');
     u.host = hostport.substr(0, colon);
-    u.port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+    u.port = colon == std::string::npos ? default_port : hostport.substr(colon + 1);
   }
   if (u.host.empty()) return bad_request("bad URL host in \"" + url + "\"");
   return u;
@@ -146,19 +150,39 @@ tcp::socket duplicate_socket(tcp::socket& s, beast::error_code& ec) {
   return dup;
 }
 
+Result<tcp::socket> dial(boost::asio::io_context& ioc, const std::string& host, const std::string& port,
+                         const auth::TlsClientConfig* tls, std::chrono::milliseconds timeout) {
+  beast::error_code ec;
+  tcp::socket s(ioc);
+  if (tls) {
+    auto fd = auth::dial_tls_tunnel(host, port, *tls, timeout);
+    if (!fd) return fd.status();
+    s.assign(tcp::v4(), *fd, ec);
+    if (ec) {
+      ::close(*fd);
+      return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
+    }
+    return s;
+  }
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(host, port, ec);
+  if (ec) return Status(Code::kUnavailable, "resolve " + host + ": " + ec.message());
+  net::connect(s, results, ec);
+  if (ec) return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
+  s.set_option(tcp::no_delay(true), ec);
+  return s;
+}
+
 Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
                                              const std::string& port, const std::string& target,
                                              const std::vector<std::string>& protocols,
-                                             std::string* chosen, UpgradeRefused* refused) {
+                                             std::string* chosen, UpgradeRefused* refused,
+                                             const auth::TlsClientConfig* tls) {
   try {
-    tcp::resolver resolver(ioc);
     beast::error_code ec;
-    auto results = resolver.resolve(host, port, ec);
-    if (ec) return Status(Code::kUnavailable, "resolve " + host + ": " + ec.message());
-    auto ws = std::make_unique<WsStream>(ioc);
-    net::connect(beast::get_lowest_layer(*ws), results, ec);
-    if (ec) return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
-    beast::get_lowest_layer(*ws).set_option(tcp::no_delay(true), ec);
+    auto sock = dial(ioc, host, port, tls);
+    if (!sock) return sock.status();
+    auto ws = std::make_unique<WsStream>(std::move(*sock));
     std::string offer = join_protocols(protocols);
     ws->set_option(websocket::stream_base::decorator([offer](websocket::request_type& req) {
       if (!offer.empty()) req.set(http::field::sec_websocket_protocol, offer);

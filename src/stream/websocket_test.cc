@@ -106,11 +106,19 @@ TEST(StreamUrl, HostPortTarget) {
   ASSERT_TRUE(u.is_ok());
   EXPECT_EQ(u->host, "fe80::1");
   EXPECT_EQ(u->port, "80");
+  u = parse_url("https://10.0.0.5/api");
+  ASSERT_TRUE(u.is_ok());
+  EXPECT_TRUE(u->tls);
+  EXPECT_EQ(u->port, "443");
+  u = parse_url("wss://n:1");
+  ASSERT_TRUE(u.is_ok());
+  EXPECT_TRUE(u->tls);
+  EXPECT_FALSE(parse_url("http://x")->tls);
 }
 
 TEST(StreamUrl, RefusesOtherSchemesAndEmptyHosts) {
   for (const char* bad :
-       {"https://h:1/", "h:1/x", "http://", "http://:80/x", "http://[::1/x", ""}) {
+       {"ftp://h:1/", "h:1/x", "http://", "http://:80/x", "http://[::1/x", ""}) {
     auto u = parse_url(bad);
     ASSERT_FALSE(u.is_ok()) << bad;
     EXPECT_EQ(u.status().code(), Code::kBadRequest) << bad;

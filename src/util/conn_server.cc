@@ -264,7 +264,17 @@ void ConnectionServer::serve_new(int fd) {
   auto run = [this, c] {
     // Nothing may escape a connection thread: it would end the process.
     try {
-      handler_(*c);
+      if (opts_.layer) {
+        opts_.layer->run(c->fd_, c->accepted_at_ + opts_.limits.header_timeout,
+                         [&](int plain_fd, const std::optional<PeerIdentity>& peer) {
+                           c->plain_fd_ = plain_fd;
+                           c->peer_ = peer;
+                           handler_(*c);
+                           c->plain_fd_ = -1;
+                         });
+      } else {
+        handler_(*c);
+      }
     } catch (const std::exception& e) {
       spdlog::error("{}: connection failed: {}", opts_.name, e.what());
     } catch (...) {

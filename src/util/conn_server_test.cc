@@ -69,7 +69,7 @@ bool eventually(F f, std::chrono::milliseconds limit = 10s) {
 
 struct Server {
   explicit Server(ConnLimits lim, ConnectionServer::Spawner spawn = nullptr)
-      : s(ConnectionServer::Options{"test", lim, std::move(spawn)}, greet_and_hold) {
+      : s(ConnectionServer::Options{"test", lim, std::move(spawn), nullptr}, greet_and_hold) {
     Status st = s.listen("127.0.0.1", 0);
     EXPECT_TRUE(st.is_ok()) << st.to_string();
     s.start();

@@ -28,7 +28,7 @@ start_server() {
   while :; do
     if [ -f "$E2E_DIR/data/kubeconfig" ]; then
       SERVER_URL=$(sed -n 's/^ *server: *//p' "$E2E_DIR/data/kubeconfig" | head -n1)
-      if [ -n "$SERVER_URL" ] && curl -fsS "$SERVER_URL/readyz" >/dev/null 2>&1; then break; fi
+      if [ -n "$SERVER_URL" ] && curl -fsS --cacert "$E2E_DIR/data/pki/ca.crt" "$SERVER_URL/readyz" >/dev/null 2>&1; then break; fi
     fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       echo "server exited:"; cat "$E2E_DIR/server.log"; exit 1
@@ -38,6 +38,8 @@ start_server() {
   done
   export KUBECONFIG="$E2E_DIR/data/kubeconfig"
   export SERVER_URL
+  # The server speaks HTTPS with its own CA: every later curl verifies with it.
+  export CURL_CA_BUNDLE="$E2E_DIR/data/pki/ca.crt"
 }
 
 # check NAME COMMAND... : runs the command, prints PASS/FAIL with its output on failure.

@@ -110,7 +110,7 @@ class ApiServer {  // serves until stop() or destruction; thread-safe
   virtual ~ApiServer() = default;
 
   virtual uint16_t port() const = 0;
-  virtual std::string url() const = 0;  // "http://127.0.0.1:PORT"
+  virtual std::string url() const = 0;  // "http://127.0.0.1:PORT", "https://…" with tls
   virtual void stop() = 0;
 
   // Serves an extra API group from now on (see ApiGroupProvider).

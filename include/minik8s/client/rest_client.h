@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "minik8s/auth/tls.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::client {
@@ -82,12 +83,17 @@ struct HttpRestClientOptions {
   size_t max_idle_connections = 8;
   // Sent as "Authorization: Bearer <token>" on every request (empty: none).
   std::string bearer_token{};
+  // https:// servers: the CA that verifies the server (none: the system's
+  // roots), an optional client certificate, insecure_skip_verify.
+  auth::TlsClientConfig tls{};
 };
 
 // The servers of a comma-separated list, trimmed, empty entries dropped.
 std::vector<std::string> split_servers(const std::string& servers);
 
-// The real client over Boost.Beast (plain HTTP; https:// is rejected with kInvalid).
+// The real client over Boost.Beast: http://, or https:// with TLS (the
+// server's certificate checked against options.tls and the host dialed).
+// kInvalid for a bad server URL or TLS files that cannot be loaded.
 Result<std::unique_ptr<RestClient>> make_http_rest_client(const HttpRestClientOptions& options);
 
 // Maps an HTTP error answer to a Status: the `Status` object's reason decides

@@ -64,6 +64,9 @@ struct GPUJobControllerOptions {
   // pod on a node reaches it ("http://HOST:PORT"). minik8s server passes its
   // own URL (ApiServer::url()).
   std::string server_url;
+  // MINIK8S_SERVER_CA: the PEM CA an https server_url is verified with
+  // (empty: not set).
+  std::string server_ca_pem;
   // The images are imported locally (no registry): IfNotPresent, as the
   // function runtime pods.
   std::string image_pull_policy = "IfNotPresent";

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "minik8s/auth/tls.h"
 #include "minik8s/util/status.h"
 
 namespace minik8s::stream {
@@ -80,8 +81,9 @@ std::string encode_query(const QueryList& q);
 // accepted too; an IPv6 host is written in brackets; the port defaults to 80.
 struct Url {
   std::string host, port, target;
+  bool tls = false;  // https:// or wss:// (default port 443)
 };
-// kBadRequest for another scheme or an empty host.
+// http://, ws://, https://, wss://; kBadRequest for another scheme or an empty host.
 Result<Url> parse_url(const std::string& url);
 
 // --- connections ---
@@ -108,11 +110,19 @@ struct UpgradeRefused {
 boost::asio::ip::tcp::socket duplicate_socket(boost::asio::ip::tcp::socket& s,
                                               boost::system::error_code& ec);
 
+// tls (not null): the connection goes through TLS with these settings
+// (auth::dial_tls_tunnel: the stream itself stays a plain socket's, relayed).
 Result<std::unique_ptr<WsStream>> connect_ws(boost::asio::io_context& ioc, const std::string& host,
                                              const std::string& port, const std::string& target,
                                              const std::vector<std::string>& protocols,
                                              std::string* chosen,
-                                             UpgradeRefused* refused = nullptr);
+                                             UpgradeRefused* refused = nullptr,
+                                             const auth::TlsClientConfig* tls = nullptr);
+// A connected socket on ioc to host:port, through TLS when tls is not null
+// (as connect_ws). kUnavailable when it cannot be reached.
+Result<boost::asio::ip::tcp::socket> dial(boost::asio::io_context& ioc, const std::string& host,
+                                          const std::string& port, const auth::TlsClientConfig* tls,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Rewrites a message in place, or drops it (returns false).
 using MessageFilter = std::function<bool(std::string&)>;

@@ -35,6 +35,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,10 +61,37 @@ struct ConnLimits {
 // when malformed or not positive.
 bool parse_conn_duration(const std::string& text, std::chrono::milliseconds* out);
 
+// The verified client certificate of a connection a ConnectionLayer (TLS)
+// terminated: subject CN and O entries.
+struct PeerIdentity {
+  std::string common_name;
+  std::vector<std::string> organizations;
+};
+
+// A layer between the accepted socket and the handler (TLS, see
+// minik8s/auth/tls.h): it terminates the protocol on the connection's thread
+// and hands the handler a descriptor carrying the plaintext, so that the
+// handler does not know whether it speaks to the client or to the layer.
+// Thread safety: run() is called concurrently, once per connection.
+class ConnectionLayer {
+ public:
+  virtual ~ConnectionLayer() = default;
+  // fd: the accepted socket (the server owns and closes it; stop() shuts it
+  // down). deadline: the set-up (handshake) must end by then, else run()
+  // returns without calling inner. inner(plain_fd, peer) runs once on the
+  // calling thread; plain_fd stays open until inner returns, and the layer
+  // closes it. run() returns when inner has returned and the layer is done.
+  virtual void run(int fd, std::chrono::steady_clock::time_point deadline,
+                   const std::function<void(int plain_fd, const std::optional<PeerIdentity>& peer)>& inner) = 0;
+};
+
 // One accepted connection, as its handler sees it.
 class Connection {
  public:
-  int fd() const { return fd_; }
+  // The descriptor to serve: the accepted socket, or the layer's plaintext end.
+  int fd() const { return plain_fd_ >= 0 ? plain_fd_ : fd_; }
+  // The client certificate a ConnectionLayer verified (nullopt: none, or no layer).
+  const std::optional<PeerIdentity>& peer() const { return peer_; }
   std::chrono::steady_clock::time_point accepted_at() const { return accepted_at_; }
   // A second descriptor serving this connection (a proxied backend) that
   // stop() must shut down too; -1 when none. Any thread.
@@ -72,6 +100,8 @@ class Connection {
  private:
   friend class ConnectionServer;
   int fd_ = -1;  // guarded by ConnectionServer::mu_ once the thread runs; closed by the server
+  int plain_fd_ = -1;                 // connection thread only: the layer's plaintext end
+  std::optional<PeerIdentity> peer_;  // connection thread only
   std::chrono::steady_clock::time_point accepted_at_;
   std::atomic<int> backend_fd_{-1};
   std::thread thread_;
@@ -88,6 +118,8 @@ class ConnectionServer {
     std::string name;  // for logs: "apiserver", "kubelet server"
     ConnLimits limits;
     Spawner spawn;     // empty: std::thread
+    // Runs between accept and the handler (TLS); null: none.
+    std::shared_ptr<ConnectionLayer> layer;
   };
 
   ConnectionServer(Options opts, Handler handler);
