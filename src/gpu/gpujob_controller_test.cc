@@ -191,7 +191,7 @@ TEST_F(GPUJobControllerTest, CreatesTheSubmitterPodInTheDocumentedShape) {
 TEST_F(GPUJobControllerTest, DefaultImageAndWorkDirWhenTheClusterSetsNone) {
   Json job = {{"metadata", {{"name", "j"}, {"namespace", "team"}, {"uid", "u-1"}}}};
   Json pod = submitter_pod(job, Json::object(),
-                           GPUJobControllerOptions{"http://10.0.0.1:6443", "Never", 1});
+                           GPUJobControllerOptions{"http://10.0.0.1:6443", "", "Never", 1});
   EXPECT_EQ(pod["metadata"]["name"], "j-submitter");
   EXPECT_EQ(pod["metadata"]["namespace"], "team");
   const Json& c = pod["spec"]["containers"][0];
