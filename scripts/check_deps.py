@@ -26,7 +26,7 @@ Usage: scripts/check_deps.py BUILD_DIR [EXTRA_BUILD_DIR...] [--without PKG]... [
   EXTRA_BUILD_DIR  more build trees to read when they exist (build-fuzz/,
                    the clang build of the fuzzers)
   --without PKG   pretend deps.sh does not list PKG (the self-test: dropping
-                  libprotobuf-dev must fail, naming it).
+                  libyaml-cpp-dev must fail, naming it).
 Stdlib only; run with Debian's /usr/bin/python3.
 """
 import argparse

@@ -106,7 +106,9 @@ TEST(SplitServers, CommasSpacesAndEmptyEntries) {
   HttpRestClientOptions o;
   o.server = ",";
   EXPECT_EQ(make_http_rest_client(o).status().code(), Code::kInvalid);
-  o.server = "http://a:1,https://b:2";
+  o.server = "http://a:1,https://b:2";  // each server keeps its own scheme
+  EXPECT_TRUE(make_http_rest_client(o).is_ok());
+  o.server = "http://a:1,ftp://b:2";
   EXPECT_EQ(make_http_rest_client(o).status().code(), Code::kInvalid);
 }
 

@@ -30,6 +30,7 @@
 #include <set>
 #include <thread>
 
+#include "minik8s/api/review_kinds.h"
 #include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
@@ -87,7 +88,9 @@ bool blocks(const Json& ref) {
 
 struct GarbageCollector::Impl : client::Controller {
   Impl(client::SharedInformerFactory& f, GarbageCollectorOptions o, Clock& clk)
-      : client::Controller(f, {"garbage-collector", kWorkers, std::chrono::milliseconds(10), std::chrono::seconds(30)},
+      : client::Controller(f,
+                           {"garbage-collector", kWorkers, std::chrono::milliseconds(10),
+                            std::chrono::seconds(30)},
                            clk),
         client(f.client()),
         opts(std::move(o)) {}
@@ -107,8 +110,8 @@ struct GarbageCollector::Impl : client::Controller {
 
   std::mutex mu;
   // Guarded by mu:
-  std::map<std::string, Node> graph;                         // uid → object
-  std::map<std::string, std::set<std::string>> dependents;   // owner uid → dependent uids
+  std::map<std::string, Node> graph;                        // uid → object
+  std::map<std::string, std::set<std::string>> dependents;  // owner uid → dependent uids
 
   Status setup() override;
 
@@ -147,7 +150,8 @@ struct GarbageCollector::Impl : client::Controller {
       if (old_obj) enqueue_waiting_owners_locked(*old_obj, work);
     }
     if (!owner_uids(*obj).empty()) work.push_back(uid);
-    if (terminating(*obj) && (has_finalizer(*obj, kOrphan) || has_finalizer(*obj, kForeground))) work.push_back(uid);
+    if (terminating(*obj) && (has_finalizer(*obj, kOrphan) || has_finalizer(*obj, kForeground)))
+      work.push_back(uid);
     for (const auto& w : work) enqueue(w);
   }
 
@@ -162,7 +166,8 @@ struct GarbageCollector::Impl : client::Controller {
         link(uid, *it->second.obj, false);
         graph.erase(it);
       }
-      if (auto d = dependents.find(uid); d != dependents.end()) work.assign(d->second.begin(), d->second.end());
+      if (auto d = dependents.find(uid); d != dependents.end())
+        work.assign(d->second.begin(), d->second.end());
       enqueue_waiting_owners_locked(*obj, work);
     }
     for (const auto& w : work) enqueue(w);
@@ -182,8 +187,10 @@ struct GarbageCollector::Impl : client::Controller {
   // cannot be listed must not stall the collector.
   void on_synced() override {
     auto give_up = clock().monotonic() + kSyncWait;
-    while (!stopping() && !synced() && clock().monotonic() < give_up) std::this_thread::sleep_for(10ms);
-    if (!stopping() && !synced()) spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
+    while (!stopping() && !synced() && clock().monotonic() < give_up)
+      std::this_thread::sleep_for(10ms);
+    if (!stopping() && !synced())
+      spdlog::warn("garbage-collector: not every informer synced within 30 s; starting anyway");
   }
 
   // An error is logged and retried with the uid's backoff by the base.
@@ -218,7 +225,9 @@ struct GarbageCollector::Impl : client::Controller {
   // none: a dependent created just before may not have reached its informer
   // yet, and deleting its owner in the background instead of the foreground
   // would let a foreground chain finish before that dependent is gone.
-  bool has_dependents_now(const Node& n) { return has_dependents(uid_of(*n.obj)) || !dependents_live(n).empty(); }
+  bool has_dependents_now(const Node& n) {
+    return has_dependents(uid_of(*n.obj)) || !dependents_live(n).empty();
+  }
 
   Status process(const std::string& uid) {
     auto n = node(uid);
@@ -237,24 +246,27 @@ struct GarbageCollector::Impl : client::Controller {
   Result<OwnerState> owner_state(const Json& dependent, const Json& ref) {
     std::string ouid = sfield(ref, "uid");
     if (auto o = node(ouid)) {
-      return terminating(*o->obj) && has_finalizer(*o->obj, kForeground) ? OwnerState::kWaiting : OwnerState::kSolid;
+      return terminating(*o->obj) && has_finalizer(*o->obj, kForeground) ? OwnerState::kWaiting
+                                                                         : OwnerState::kSolid;
     }
     // Absent from the cache: the cache may lag; ask the API server.
     const api::ResourceType* t = api::find_kind(sfield(ref, "apiVersion"), sfield(ref, "kind"));
     if (!t) {
-      spdlog::debug("garbage-collector: owner kind {} {} unknown; keeping {}", sfield(ref, "apiVersion"),
-                    sfield(ref, "kind"), uid_of(dependent));
+      spdlog::debug("garbage-collector: owner kind {} {} unknown; keeping {}",
+                    sfield(ref, "apiVersion"), sfield(ref, "kind"), uid_of(dependent));
       return OwnerState::kSolid;
     }
     std::string ns = t->namespaced ? sfield(meta(dependent), "namespace") : "";
-    if (t->namespaced && ns.empty()) return OwnerState::kSolid;  // invalid reference: leave it alone
+    if (t->namespaced && ns.empty())
+      return OwnerState::kSolid;  // invalid reference: leave it alone
     auto live = client.get(*t, ns, sfield(ref, "name"));
     if (!live) {
       if (live.status().code() == Code::kNotFound) return OwnerState::kDangling;
       return live.status();
     }
     if (uid_of(*live) != ouid) return OwnerState::kDangling;
-    return terminating(*live) && has_finalizer(*live, kForeground) ? OwnerState::kWaiting : OwnerState::kSolid;
+    return terminating(*live) && has_finalizer(*live, kForeground) ? OwnerState::kWaiting
+                                                                   : OwnerState::kSolid;
   }
 
   Status check_owners(const Node& n, bool fresh_read = false) {
@@ -298,15 +310,18 @@ struct GarbageCollector::Impl : client::Controller {
 
   Status delete_object(const Node& n, const std::string& policy) {
     const Json& m = meta(*n.obj);
-    Json opts_body = {{"apiVersion", "v1"},
-                      {"kind", "DeleteOptions"},
-                      {"propagationPolicy", policy},
-                      {"preconditions", {{"uid", sfield(m, "uid")}, {"resourceVersion", sfield(m, "resourceVersion")}}}};
+    Json opts_body = {
+        {"apiVersion", "v1"},
+        {"kind", "DeleteOptions"},
+        {"propagationPolicy", policy},
+        {"preconditions",
+         {{"uid", sfield(m, "uid")}, {"resourceVersion", sfield(m, "resourceVersion")}}}};
     auto r = client.remove(*n.type, sfield(m, "namespace"), sfield(m, "name"), &opts_body);
-    if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) return r.status();
+    if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict)
+      return r.status();
     if (r) {
-      spdlog::info("garbage-collector: deleted {} {}/{} ({}; owners gone)", n.type->kind, sfield(m, "namespace"),
-                   sfield(m, "name"), policy);
+      spdlog::info("garbage-collector: deleted {} {}/{} ({}; owners gone)", n.type->kind,
+                   sfield(m, "namespace"), sfield(m, "name"), policy);
     }
     return Status::ok();
   }
@@ -334,7 +349,8 @@ struct GarbageCollector::Impl : client::Controller {
     Json patch = {{"metadata",
                    {{"resourceVersion", sfield(meta(*fresh), "resourceVersion")},
                     {"ownerReferences", refs.empty() ? Json(nullptr) : refs}}}};
-    auto r = client.patch(*n.type, sfield(m, "namespace"), sfield(m, "name"), client::PatchType::kMerge, patch);
+    auto r = client.patch(*n.type, sfield(m, "namespace"), sfield(m, "name"),
+                          client::PatchType::kMerge, patch);
     if (!r && r.status().code() != Code::kNotFound) return r.status();
     return Status::ok();
   }
@@ -343,16 +359,20 @@ struct GarbageCollector::Impl : client::Controller {
     const Json& m = meta(*n.obj);
     auto fresh = client.get(*n.type, sfield(m, "namespace"), sfield(m, "name"));
     if (!fresh) return fresh.status().code() == Code::kNotFound ? Status::ok() : fresh.status();
-    if (uid_of(*fresh) != sfield(m, "uid") || !has_finalizer(*fresh, finalizer)) return Status::ok();
+    if (uid_of(*fresh) != sfield(m, "uid") || !has_finalizer(*fresh, finalizer))
+      return Status::ok();
     Json keep = Json::array();
     for (const Json& f : field(meta(*fresh), "finalizers")) {
       if (!(f.is_string() && f.get<std::string>() == finalizer)) keep.push_back(f);
     }
-    Json patch = {{"metadata", {{"resourceVersion", sfield(meta(*fresh), "resourceVersion")}, {"finalizers", keep}}}};
-    auto r = client.patch(*n.type, sfield(m, "namespace"), sfield(m, "name"), client::PatchType::kMerge, patch);
+    Json patch = {
+        {"metadata",
+         {{"resourceVersion", sfield(meta(*fresh), "resourceVersion")}, {"finalizers", keep}}}};
+    auto r = client.patch(*n.type, sfield(m, "namespace"), sfield(m, "name"),
+                          client::PatchType::kMerge, patch);
     if (!r && r.status().code() != Code::kNotFound) return r.status();
-    spdlog::info("garbage-collector: {} {}/{}: removed finalizer {}", n.type->kind, sfield(m, "namespace"),
-                 sfield(m, "name"), finalizer);
+    spdlog::info("garbage-collector: {} {}/{}: removed finalizer {}", n.type->kind,
+                 sfield(m, "namespace"), sfield(m, "name"), finalizer);
     return Status::ok();
   }
 
@@ -361,14 +381,16 @@ struct GarbageCollector::Impl : client::Controller {
   // have reached its informer yet, and orphaning must not miss it (it would
   // keep a reference to a gone owner and be collected). `referenced`, when
   // given, receives the uid of every owner any listed object refers to.
-  std::vector<Node> dependents_live(const Node& owner, std::set<std::string>* referenced = nullptr) {
+  std::vector<Node> dependents_live(const Node& owner,
+                                    std::set<std::string>* referenced = nullptr) {
     std::string ouid = uid_of(*owner.obj);
     std::vector<Node> out = dependents_of(ouid);
     std::set<std::string> seen;
     for (const Node& d : out) seen.insert(uid_of(*d.obj));
     std::string ons = sfield(meta(*owner.obj), "namespace");
     for (const api::ResourceType* t : watched) {
-      if (t->namespaced == false && !ons.empty()) continue;  // a namespaced owner has no cluster-scoped dependents
+      if (t->namespaced == false && !ons.empty())
+        continue;  // a namespaced owner has no cluster-scoped dependents
       auto list = client.list(*t, t->namespaced ? ons : "");
       if (!list) continue;
       const Json& items = field(*list, "items");
@@ -419,8 +441,8 @@ GarbageCollector::GarbageCollector(client::Client& client, GarbageCollectorOptio
   set_impl(std::make_unique<Impl>(own_factory(client), std::move(options), real_clock()));
 }
 
-GarbageCollector::GarbageCollector(client::SharedInformerFactory& factory, GarbageCollectorOptions options,
-                                   Clock& clock) {
+GarbageCollector::GarbageCollector(client::SharedInformerFactory& factory,
+                                   GarbageCollectorOptions options, Clock& clock) {
   set_impl(std::make_unique<Impl>(factory, std::move(options), clock));
 }
 
@@ -429,15 +451,18 @@ Status GarbageCollector::Impl::setup() {
   std::vector<const api::ResourceType*> kinds;
   if (s.opts.kinds.empty()) {
     for (const api::ResourceType* t : api::all_resources()) {
-      if (t->kind == "Event") continue;
+      if (t->kind == "Event" || api::answered_not_stored(*t)) continue;
       kinds.push_back(t);
     }
   } else {
     for (const std::string& k : s.opts.kinds) {
       auto slash = k.rfind('/');
-      const api::ResourceType* t =
-          slash == std::string::npos ? nullptr : api::find_kind(k.substr(0, slash), k.substr(slash + 1));
-      if (!t) return Status(Code::kBadRequest, "garbage collector: unknown kind \"" + k + "\" (want apiVersion/Kind)");
+      const api::ResourceType* t = slash == std::string::npos
+                                       ? nullptr
+                                       : api::find_kind(k.substr(0, slash), k.substr(slash + 1));
+      if (!t)
+        return Status(Code::kBadRequest,
+                      "garbage collector: unknown kind \"" + k + "\" (want apiVersion/Kind)");
       kinds.push_back(t);
     }
   }

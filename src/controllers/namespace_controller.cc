@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "minik8s/api/resource.h"
+#include "minik8s/api/review_kinds.h"
 #include "minik8s/client/controller.h"
 #include "minik8s/client/informer.h"
 #include "minik8s/client/informer_factory.h"
@@ -62,7 +63,7 @@ struct NamespaceController::Impl : client::Controller {
     const Json background = {
         {"apiVersion", "v1"}, {"kind", "DeleteOptions"}, {"propagationPolicy", "Background"}};
     for (const api::ResourceType* t : api::all_resources()) {
-      if (!t->namespaced) continue;
+      if (!t->namespaced || api::answered_not_stored(*t)) continue;
       auto list = client.list(*t, name);
       if (!list) {
         if (list.status().code() == Code::kNotFound) continue;  // kind not served

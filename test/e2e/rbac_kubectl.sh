@@ -87,7 +87,15 @@ if [[ "$SERVER_URL" != https://* ]]; then
     -d '{"spec":{"resourceAttributes":{"namespace":"default","verb":"list","resource":"pods"}}}'
   e2e_finish; exit $?
 fi
-jane() { kubectl --cache-dir "$E2E_DIR/cache-jane" --token=jane-token "$@"; }
+# jane's own kubeconfig: the server and its CA, her token and no client
+# certificate (the admin kubeconfig's certificate would win over --token).
+JANE_KC="$E2E_DIR/jane.kubeconfig"
+kubectl config --kubeconfig="$JANE_KC" set-cluster e2e --server="$SERVER_URL" \
+  --certificate-authority="$E2E_DIR/data/pki/ca.crt" --embed-certs=true >/dev/null
+kubectl config --kubeconfig="$JANE_KC" set-credentials jane --token=jane-token >/dev/null
+kubectl config --kubeconfig="$JANE_KC" set-context e2e --cluster=e2e --user=jane >/dev/null
+kubectl config --kubeconfig="$JANE_KC" use-context e2e >/dev/null
+jane() { kubectl --kubeconfig="$JANE_KC" --cache-dir "$E2E_DIR/cache-jane" "$@"; }
 expect_out "create role (auth on)" "created" \
   k create role pod-reader --verb=get,list,watch --resource=pods -n default
 expect_out "create rolebinding (auth on)" "created" \
