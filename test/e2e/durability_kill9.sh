@@ -26,7 +26,7 @@ start_server
 missing=0
 present=$(curl -fsS "$SERVER_URL/api/v1/namespaces/$ns/configmaps" | /usr/bin/python3 -c '
 import json, sys
-# Only the loop's objects (the server publishes kube-root-ca.crt in every namespace).
+# Only the loop objects: the server publishes kube-root-ca.crt in every namespace.
 items = [i for i in json.load(sys.stdin)["items"] if i["metadata"]["name"].startswith("cm-")]
 bad = [i["metadata"]["name"] for i in items if len(i.get("data", {}).get("payload", "")) != 512]
 print("\n".join(i["metadata"]["name"] for i in items))

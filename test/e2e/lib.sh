@@ -104,7 +104,9 @@ AGENT_NODE=""
 export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
 start_agent() {
   AGENT_NODE=$1; shift
-  "$BIN/minik8s" agent --server "$SERVER_URL" --data-dir "$E2E_DIR/agent" --node-name "$AGENT_NODE" \
+  # The server's kubeconfig: its CA (and credential) for the https URL.
+  "$BIN/minik8s" agent --server "$SERVER_URL" --kubeconfig "$E2E_DIR/data/kubeconfig" \
+    --data-dir "$E2E_DIR/agent" --node-name "$AGENT_NODE" \
     --node-ip 127.0.0.1 --listen 127.0.0.1:0 --image-cache "$MINIK8S_IMAGE_CACHE" "$@" \
     >>"$E2E_DIR/agent.log" 2>&1 &
   AGENT_PID=$!

@@ -117,8 +117,8 @@ expect_fail "jane may not create" \
   jane run p --image=busybox -n default
 expect_fail "nobody may not list" \
   'User "nobody" cannot list resource "pods" in API group "" in the namespace "default"' \
-  kubectl --cache-dir "$E2E_DIR/cache-nobody" --token=nobody-token get pods -n default
+  kubectl --kubeconfig="$JANE_KC" --cache-dir "$E2E_DIR/cache-nobody" --token=nobody-token get pods -n default
 expect_fail "a bad token is 401" "Unauthorized|provide credentials" \
-  kubectl --cache-dir "$E2E_DIR/cache-bad" --token=bad get pods
+  kubectl --kubeconfig="$JANE_KC" --cache-dir "$E2E_DIR/cache-bad" --token=bad get pods
 
 e2e_finish
