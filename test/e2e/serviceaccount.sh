@@ -85,5 +85,6 @@ else
 fi
 
 check "delete the pod" kubectl delete pod sa-pod --wait=false
-check "the bound token dies with the pod" poll 60 sh -c "review '$TOKEN' | grep -q '\"authenticated\":false'"
+token_dead() { review "$TOKEN" | grep -q '"authenticated":false'; }  # a function: sh -c would not see review
+check "the bound token dies with the pod" poll 60 token_dead
 e2e_finish
