@@ -19,22 +19,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include "openssl_error.h"
 
 namespace minik8s::auth {
 namespace {
-
-std::string ssl_error(const std::string& what) {
-  std::string out = what;
-  unsigned long e = ERR_get_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += ": ";
-    out += buf;
-  }
-  ERR_clear_error();
-  return out;
-}
 
 Status internal(const std::string& what) { return Status(Code::kInternal, ssl_error(what)); }
 

@@ -15,24 +15,12 @@
 #include <thread>
 
 #include "minik8s/auth/tls.h"
+#include "openssl_error.h"
 
 namespace minik8s::auth {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string ssl_error(const std::string& what) {
-  std::string out = what;
-  unsigned long e = ERR_get_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += ": ";
-    out += buf;
-  }
-  ERR_clear_error();
-  return out;
-}
 
 // Asks for a client certificate and lets the handshake go on whatever the
 // verdict; run() reads the verdict (SSL_get_verify_result) afterwards.
