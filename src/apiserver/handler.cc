@@ -26,7 +26,7 @@ RestHandler::RestHandler(storage::Storage& store, WatchCache& cache, const ApiSe
       blob_(opts.blob_dir.empty() ? nullptr
                                   : std::make_unique<CodeStore>(opts.blob_dir, kBlobStoreSpec)),
       objects_(store, *kinds_),
-      authn_(opts.auth.enabled ? make_authenticator(opts, cache, sa_tokens_.get()) : nullptr),
+      authn_(opts.auth.enabled ? review_authn_.get() : nullptr),
       authz_(opts.auth.enabled ? make_authorizer(opts, cache) : nullptr) {
   const bool rbac_only = opts.auth.authorization_modes == std::vector<std::string>{"RBAC"};
   using Review = AccessReviewStrategy::Kind;

@@ -158,7 +158,8 @@ class RestHandler {
   const std::unique_ptr<CodeStore> blob_;      // null without opts.blob_dir
   RegistryStore objects_;
   // Null: that step is off (opts.auth.enabled false, or no authorizer mode).
-  std::unique_ptr<auth::Authenticator> authn_;
+  // authn_ is review_authn_ when on.
+  auth::Authenticator* const authn_;
   std::unique_ptr<ServerAuthorizer> authz_;
   Metrics metrics_;
   std::atomic<bool> ready_{false};
