@@ -445,8 +445,13 @@ bool is_yaml11_special(const std::string& s) {
 
 // Would a plain scalar with this text be read back as something other than
 // this string (by us, by YAML 1.1 readers) or not parse at all?
+// U+FEFF in UTF-8. A reader drops it where a stream starts, so text holding
+// one is written double-quoted with the character escaped.
+constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+
 bool needs_quotes(const std::string& s) {
   if (s.empty()) return true;
+  if (s.find(kByteOrderMark) != std::string::npos) return true;
   if (s == "<<") return true;  // plain, it is the merge key
   if (is_yaml11_special(s)) return true;
   if (!resolve_plain(s).is_string()) return true;
@@ -494,8 +499,14 @@ bool needs_quotes(const std::string& s) {
 
 std::string double_quoted(const std::string& s) {
   std::string out = "\"";
-  for (char ch : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char ch = s[i];
     auto c = static_cast<unsigned char>(ch);
+    if (s.compare(i, kByteOrderMark.size(), kByteOrderMark) == 0) {
+      out += "\\ufeff";
+      i += kByteOrderMark.size() - 1;
+      continue;
+    }
     switch (ch) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -532,6 +543,7 @@ std::string single_quoted(const std::string& s) {
 // space (which would need an indentation indicator).
 bool fits_literal_block(const std::string& s) {
   if (s.find('\n') == std::string::npos) return false;
+  if (s.find(kByteOrderMark) != std::string::npos) return false;
   if (s.front() == ' ' || s.front() == '\t' || s.front() == '\n') return false;
   for (size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
@@ -545,6 +557,7 @@ std::string scalar_text(const Json& v) {
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
     if (!needs_quotes(s)) return s;
+    if (s.find(kByteOrderMark) != std::string::npos) return double_quoted(s);
     for (char c : s) {
       auto u = static_cast<unsigned char>(c);
       if (u < 0x20 || u == 0x7f) return double_quoted(s);
