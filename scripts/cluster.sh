@@ -19,6 +19,12 @@
 #                                        (--keep-containers: only the agent dies, the rest
 #                                        keeps running unreachable); not node 1
 #   scripts/cluster.sh start-node NODE   link up, agent started again, waits for Ready
+# High availability (docs/ha.md):
+#   scripts/cluster.sh up [N] --ha       a 3-member etcd cluster and 3 servers (--storage etcd,
+#                                        leader election), one of each in nodes 1-3 (N >= 3)
+#   scripts/cluster.sh kill-server I     kill -9 server I (1-3)     start-server I: start it again
+#   scripts/cluster.sh kill-etcd I       kill -9 etcd member I      start-etcd I: start it again
+#   (status shows the etcd members, the servers and who leads)
 #
 # Nodes are network namespaces <P>-node<i> joined by the bridge <P>-br in the
 # root namespace (node i = <subnet>.(10+i)/24, the bridge = <subnet>.1);
@@ -37,7 +43,18 @@
 # subnet in the root namespace so nodes reach the host's upstream DNS),
 # BUILD_DIR / BIN (binaries), MINIK8S_IMAGE_CACHE (offline images),
 # MK_SERVER_ARGS (extra `minik8s server` flags, word-split; recorded, so
-# restart-server reuses them).
+# restart-server reuses them; with --ha every server gets them).
+#
+# --ha: node i (1-3) also runs etcd member <P>-etcd<i> (http://<node i>:2379,
+# peers on :2380, data <dir>/etcd<i>) and server i (https://<node i>:6443,
+# data <dir>/server for server 1, <dir>/server<i> for the others), all three
+# with --storage etcd --etcd-servers (member i first: each server talks to its
+# own node's member and fails over to the others). Server 1 makes the cluster
+# CA; servers 2 and 3 get --ca-cert/--ca-key and the ServiceAccount signing
+# key of server 1 and make their own serving certificates. The agents get the
+# three URLs (server: URL1,URL2,URL3). <dir>/kubeconfig names server 1 (for
+# kubectl, which takes one URL); <dir>/kubeconfig-ha names all three (mkctl
+# and the client library fail over between them).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,6 +90,26 @@ server_url() { echo "https://$(node_ip 1):6443"; }
 server_ca() { echo "$DIR/server/pki/ca.crt"; }
 # The function gateway (minik8s server's default: the API's host, port 31080).
 gateway_url() { echo "http://$(node_ip 1):31080"; }
+# --ha (docs/ha.md): etcd member i and server i run in node i (i = 1..3).
+HA_N=3
+etcd_client_url() { echo "http://$(node_ip "$1"):2379"; }
+etcd_peer_url() { echo "http://$(node_ip "$1"):2380"; }
+etcd_all_client_urls() { local i u=(); for i in $(seq 1 $HA_N); do u+=("$(etcd_client_url "$i")"); done; (IFS=,; echo "${u[*]}"); }
+# Server i's --etcd-servers: its own node's member first, then the others.
+etcd_urls_for() {
+  local i=$1 j u=("$(etcd_client_url "$1")")
+  for j in $(seq 1 $HA_N); do [ "$j" = "$i" ] || u+=("$(etcd_client_url "$j")"); done
+  (IFS=,; echo "${u[*]}")
+}
+ha_server_url() { echo "https://$(node_ip "$1"):6443"; }
+ha_server_urls() { local i u=(); for i in $(seq 1 $HA_N); do u+=("$(ha_server_url "$i")"); done; (IFS=,; echo "${u[*]}"); }
+server_dir() { if [ "$1" = 1 ]; then echo "$DIR/server"; else echo "$DIR/server$1"; fi; }
+# What the agents are given: the server, or with --ha all three (they fail over).
+agent_servers() { if [ "$(state_get ha)" = 1 ]; then ha_server_urls; else server_url; fi; }
+# curl as the cluster admin (the certificate server 1 made), verifying the server.
+admin_curl() {
+  curl -fsS --cacert "$(server_ca)" --cert "$DIR/server/pki/admin.crt" --key "$DIR/server/pki/admin.key" "$@"
+}
 
 state_add() { echo "$1" >>"$STATE"; }
 state_get() { [ -f "$STATE" ] && sed -n "s/^$1=//p" "$STATE" | tail -n1; }
@@ -80,7 +117,18 @@ node_count() { local n; n=$(state_get nodes); echo "${n:-0}"; }
 # A running cluster keeps the pod CIDR it was brought up with.
 [ -z "${MK_CLUSTER_POD_CIDR:-}" ] && [ -n "$(state_get pod_cidr)" ] && POD_CIDR=$(state_get pod_cidr)
 
-kctl() { KUBECONFIG=$KCFG kubectl "$@"; }
+# kubectl takes one URL: with --ha, the first server that runs.
+kctl() {
+  if [ "$(state_get ha)" = 1 ]; then
+    local i
+    for i in 1 2 3; do
+      kill -0 "$(state_get "server$i")" 2>/dev/null || continue
+      KUBECONFIG=$KCFG kubectl --server "$(ha_server_url "$i")" "$@"
+      return
+    done
+  fi
+  KUBECONFIG=$KCFG kubectl "$@"
+}
 
 ensure_binaries() {
   if [ -x "$BIN/minik8s" ] && [ -x "$BIN/mkctl" ]; then return 0; fi
@@ -130,7 +178,7 @@ write_node_yaml() {
   local i=$1 roles=$2 f=$DIR/node$1.yaml
   cat >"$f" <<EOF
 # minik8s agent config for node $i of the cluster.sh cluster (docs/multi-node.md).
-server: $(server_url)
+server: $(agent_servers)
 # The server's CA and admin credential (the file system is shared).
 kubeconfig: $KCFG
 nodeName: $(node_name "$i")
@@ -250,8 +298,19 @@ build_images() {
 }
 
 cmd_up() {
-  local n=${1:-3}
+  local n=3 ha=0 a
+  for a in "$@"; do
+    case "$a" in
+      --ha) ha=1 ;;
+      *) n=$a ;;
+    esac
+  done
   [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 200 ] || die "up: N must be 1..200"
+  [ $ha = 1 ] && [ "$n" -lt 3 ] && die "up --ha: N must be at least 3 (nodes 1-3 run etcd and a server each)"
+  if [ $ha = 1 ]; then
+    command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
+      die "up --ha needs etcd and etcdctl (Debian: etcd-server, etcd-client; scripts/deps.sh)"
+  fi
   if [ -f "$STATE" ] || ip netns list | grep -q "^$P-"; then
     die "a cluster with prefix '$P' already exists ($DIR, netns $P-*); run 'scripts/cluster.sh down' first"
   fi
@@ -265,6 +324,7 @@ cmd_up() {
   state_add "subnet=$SUBNET"
   state_add "pod_cidr=$POD_CIDR"
   state_add "nodes=0"
+  state_add "ha=$ha"
   # Any failure from here on (die exits): remove what was created.
   UP_DONE=0
   trap '[ "$UP_DONE" = 1 ] || { echo "cluster.sh: up failed; removing what was created" >&2; cmd_down >&2; }' EXIT
@@ -299,11 +359,36 @@ cmd_up() {
   local sa=()
   read -r -a sa <<<"${MK_SERVER_ARGS:-}"
   extra+=("${sa[@]}")
+  if [ $ha = 1 ]; then up_ha_control_plane "${extra[@]}"; else up_control_plane "${extra[@]}"; fi
+
+  # Node 1 (its namespace exists already), then the workers.
+  local i names=()
+  for i in $(seq 1 "$n"); do
+    # (--ha: nodes 1-3 each run an etcd member and a server)
+    if [ "$i" = 1 ] || { [ $ha = 1 ] && [ "$i" -le $HA_N ]; }; then
+      start_node "$i" "control-plane, worker"
+    else
+      start_node "$i" worker
+    fi
+    state_add "nodes=$i"
+    names+=("$(node_name "$i")")
+  done
+  wait_ready "${names[@]}" || die "the cluster did not become ready"
+  cmd_routes 20
+  UP_DONE=1
+  kctl get nodes -o wide
+  log "ready: export KUBECONFIG=$KCFG"
+  [ $ha = 1 ] && log "HA: mkctl --kubeconfig $DIR/kubeconfig-ha (all three servers); 'cluster.sh status' shows who leads"
+  return 0
+}
+
+# up_control_plane EXTRA-FLAGS...: the server in node 1 (sqlite), its kubeconfig.
+up_control_plane() {
   # node 1's namespace first: the server listens on node 1's IP.
   local ns1; ns1=$(node_ns 1)
   make_netns "$ns1" "$P-n1" "$(node_ip 1)"
   state_add "nodes=1"
-  save_cmd "$DIR/server.cmd" "$BIN/minik8s" server --data-dir "$DIR/server" --listen "$(node_ip 1):6443" "${extra[@]}"
+  save_cmd "$DIR/server.cmd" "$BIN/minik8s" server --data-dir "$DIR/server" --listen "$(node_ip 1):6443" "$@"
   state_add "serverargs=${MK_SERVER_ARGS:-}"
   start_server
   wait_server 30 || die "the server did not become ready"
@@ -315,19 +400,6 @@ cmd_up() {
   done
   sed "s#server: .*#server: $(server_url)#" "$DIR/server/kubeconfig" >"$KCFG"
   log "server pid $(state_get server) at $(server_url); kubeconfig $KCFG; functions at $(gateway_url)/functions/<namespace>/<name>"
-
-  # Node 1 (its namespace exists already), then the workers.
-  local i names=()
-  for i in $(seq 1 "$n"); do
-    if [ "$i" = 1 ]; then start_node 1 "control-plane, worker"; else start_node "$i" worker; fi
-    state_add "nodes=$i"
-    names+=("$(node_name "$i")")
-  done
-  wait_ready "${names[@]}" || die "the cluster did not become ready"
-  cmd_routes 20
-  UP_DONE=1
-  kctl get nodes -o wide
-  log "ready: export KUBECONFIG=$KCFG"
 }
 
 start_server() {  # the server in node 1 from its recorded command line
@@ -347,6 +419,191 @@ wait_server() {  # wait_server SECONDS: /readyz answers (fails if the server exi
   done
 }
 
+# ---- high availability (--ha; docs/ha.md) ----
+
+# start_etcd I: etcd member I in node I's namespace from its recorded command line.
+start_etcd() {
+  local i=$1 CMD
+  load_cmd "$DIR/etcd$i.cmd"
+  rm -f "$DIR/etcd$i.pid"
+  start_in "$(node_ns "$i")" "$DIR/etcd$i.pid" "$DIR/etcd$i.log" "${CMD[@]}"
+  state_add "etcd$i=$(cat "$DIR/etcd$i.pid")"
+}
+
+# wait_etcd SECONDS I...: each member answers etcdctl endpoint health (fails if one exits).
+wait_etcd() {
+  local deadline=$((SECONDS + $1)) i ok; shift
+  while :; do
+    ok=1
+    for i in "$@"; do
+      etcdctl --endpoints "$(etcd_client_url "$i")" --dial-timeout 1s --command-timeout 2s endpoint health \
+        >/dev/null 2>&1 || { ok=0; break; }
+    done
+    [ $ok = 1 ] && return 0
+    for i in "$@"; do
+      kill -0 "$(state_get "etcd$i")" 2>/dev/null && continue
+      echo "cluster.sh: etcd member $i exited; last lines of $DIR/etcd$i.log:" >&2
+      tail -n 20 "$DIR/etcd$i.log" >&2; return 1
+    done
+    [ $SECONDS -ge $deadline ] && { echo "cluster.sh: etcd member(s) $* not healthy after the deadline (see $DIR/etcd*.log)" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+# start_ha_server I: server I in node I's namespace from its recorded command line.
+start_ha_server() {
+  local i=$1 CMD
+  load_cmd "$DIR/server$i.cmd"
+  rm -f "$DIR/server$i.pid"
+  start_in "$(node_ns "$i")" "$DIR/server$i.pid" "$DIR/server$i.log" "${CMD[@]}"
+  state_add "server$i=$(cat "$DIR/server$i.pid")"
+}
+
+# wait_ha_server SECONDS I: server I answers /readyz (fails if it exits).
+wait_ha_server() {
+  local deadline=$((SECONDS + $1)) i=$2
+  until admin_curl --max-time 1 "$(ha_server_url "$i")/readyz" >/dev/null 2>&1; do
+    if ! kill -0 "$(state_get "server$i")" 2>/dev/null; then
+      tail -n 30 "$DIR/server$i.log" >&2; echo "cluster.sh: server $i exited" >&2; return 1
+    fi
+    [ $SECONDS -ge $deadline ] && { echo "cluster.sh: server $i is not ready after $1 s (see $DIR/server$i.log)" >&2; return 1; }
+    sleep 0.05
+  done
+}
+
+# server_leads I: server I's /metrics says it holds the leader Lease.
+server_leads() {
+  admin_curl --max-time 2 "$(ha_server_url "$1")/metrics" 2>/dev/null |
+    grep -q '^leader_election_master_status{name="minik8s-leader"} 1$'
+}
+
+# up_ha_control_plane EXTRA-FLAGS...: nodes 1-3's namespaces, a 3-member etcd
+# cluster in them, server 1 (it makes the cluster CA), then servers 2 and 3
+# with that CA and ServiceAccount key; the kubeconfigs.
+up_ha_control_plane() {
+  local i peers=()
+  for i in $(seq 1 $HA_N); do
+    make_netns "$(node_ns "$i")" "$P-n$i" "$(node_ip "$i")"
+    peers+=("$P-etcd$i=$(etcd_peer_url "$i")")
+  done
+  state_add "nodes=1"
+  local cluster; cluster=$(IFS=,; echo "${peers[*]}")
+  for i in $(seq 1 $HA_N); do
+    save_cmd "$DIR/etcd$i.cmd" etcd --name "$P-etcd$i" --data-dir "$DIR/etcd$i" \
+      --listen-client-urls "$(etcd_client_url "$i")" --advertise-client-urls "$(etcd_client_url "$i")" \
+      --listen-peer-urls "$(etcd_peer_url "$i")" --initial-advertise-peer-urls "$(etcd_peer_url "$i")" \
+      --initial-cluster "$cluster" --initial-cluster-token "$P-etcd" --initial-cluster-state new \
+      --logger zap --log-outputs stderr
+    start_etcd "$i"
+  done
+  wait_etcd 60 $(seq 1 $HA_N) || die "the etcd cluster did not become healthy"
+  log "etcd: 3 members at $(etcd_all_client_urls) (pids $(state_get etcd1) $(state_get etcd2) $(state_get etcd3))"
+  state_add "serverargs=${MK_SERVER_ARGS:-}"
+  local shared=()
+  for i in $(seq 1 $HA_N); do
+    save_cmd "$DIR/server$i.cmd" "$BIN/minik8s" server --data-dir "$(server_dir "$i")" \
+      --listen "$(node_ip "$i"):6443" --storage etcd --etcd-servers "$(etcd_urls_for "$i")" --leader-elect \
+      "${shared[@]}" "$@"
+    if [ "$i" = 1 ]; then
+      # Server 1 first: it makes the cluster CA, the admin certificate and the
+      # ServiceAccount signing key the others share.
+      start_ha_server 1
+      wait_ha_server 60 1 || die "server 1 did not become ready"
+      shared=(--ca-cert "$DIR/server/pki/ca.crt" --ca-key "$DIR/server/pki/ca.key"
+        --service-account-signing-key-file "$DIR/server/pki/sa.key")
+    fi
+  done
+  for i in $(seq 2 $HA_N); do start_ha_server "$i"; done
+  for i in $(seq 2 $HA_N); do wait_ha_server 60 "$i" || die "server $i did not become ready"; done
+  local kdl=$((SECONDS + 10))
+  until [ -s "$DIR/server/kubeconfig" ]; do
+    [ $SECONDS -ge $kdl ] && die "server 1 wrote no $DIR/server/kubeconfig"
+    sleep 0.05
+  done
+  sed "s#server: .*#server: $(ha_server_url 1)#" "$DIR/server/kubeconfig" >"$KCFG"
+  sed "s#server: .*#server: $(ha_server_urls)#" "$DIR/server/kubeconfig" >"$DIR/kubeconfig-ha"
+  local leader=""
+  for i in $(seq 1 $HA_N); do server_leads "$i" && leader=$i; done
+  log "servers at $(ha_server_urls) (pids $(state_get server1) $(state_get server2) $(state_get server3)); leader: ${leader:-none yet}"
+  log "kubeconfig $KCFG (server 1, for kubectl), $DIR/kubeconfig-ha (all three, for mkctl); functions on the leader's IP, port 31080"
+}
+
+ha_index() {  # ha_index WHAT I: I in 1..3 on an --ha cluster, else die
+  [ -f "$STATE" ] && [ "$(state_get ha)" = 1 ] || die "$1: no --ha cluster is up (scripts/cluster.sh up --ha)"
+  [[ "${2:-}" =~ ^[1-3]$ ]] || die "usage: cluster.sh $1 1|2|3"
+  echo "$2"
+}
+
+cmd_kill_server() {
+  local i pid t; i=$(ha_index kill-server "${1:-}") || exit 1
+  pid=$(state_get "server$i")
+  kill -0 "$pid" 2>/dev/null || die "kill-server: server $i is not running"
+  local was=""; server_leads "$i" && was=" (it was the leader)"
+  t=$(now_ms)
+  kill9 "$pid" || die "kill-server: could not kill server $i (pid $pid)"
+  log "server $i pid $pid killed (SIGKILL) at $t ms$was"
+}
+
+cmd_start_server() {
+  local i t0; i=$(ha_index start-server "${1:-}") || exit 1
+  kill -0 "$(state_get "server$i")" 2>/dev/null && die "start-server: server $i is running"
+  t0=$(now_ms)
+  start_ha_server "$i"
+  wait_ha_server 60 "$i" || die "start-server: server $i did not become ready"
+  log "server $i pid $(state_get "server$i") ready after $(( $(now_ms) - t0 )) ms"
+}
+
+# kill_etcd PID I: SIGKILL etcd member I (only the process this harness started).
+kill_etcd() {
+  local pid=$1 i=$2
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-dir $DIR/etcd$i" || return 0
+  kill -KILL "$pid" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  return 1
+}
+
+cmd_kill_etcd() {
+  local i pid; i=$(ha_index kill-etcd "${1:-}") || exit 1
+  pid=$(state_get "etcd$i")
+  kill -0 "$pid" 2>/dev/null || die "kill-etcd: etcd member $i is not running"
+  kill_etcd "$pid" "$i" || die "kill-etcd: could not kill etcd member $i (pid $pid)"
+  log "etcd member $i pid $pid killed (SIGKILL) at $(now_ms) ms"
+}
+
+cmd_start_etcd() {
+  local i t0; i=$(ha_index start-etcd "${1:-}") || exit 1
+  kill -0 "$(state_get "etcd$i")" 2>/dev/null && die "start-etcd: etcd member $i is running"
+  t0=$(now_ms)
+  start_etcd "$i"   # its data dir holds the membership: it rejoins
+  wait_etcd 60 "$i" || die "start-etcd: member $i did not become healthy"
+  log "etcd member $i pid $(state_get "etcd$i") healthy after $(( $(now_ms) - t0 )) ms"
+}
+
+cmd_status_ha() {
+  local i pid alive st lead
+  for i in $(seq 1 $HA_N); do
+    pid=$(state_get "etcd$i"); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
+    st=""
+    if [ $alive = running ]; then
+      # URL, ID, version, db size, is leader, is learner, raft term, raft index, ...
+      st=$(etcdctl --endpoints "$(etcd_client_url "$i")" --dial-timeout 1s --command-timeout 2s endpoint status 2>/dev/null |
+        awk -F', ' '{print ($5 == "true" ? "raft leader" : "raft follower") ", term " $7 ", index " $8}')
+      [ -n "$st" ] || st="not answering"
+    fi
+    echo "etcd $i: $P-etcd$i pid ${pid:-?} ($alive) $(etcd_client_url "$i") in $(node_ns "$i")${st:+ — $st}"
+  done
+  for i in $(seq 1 $HA_N); do
+    pid=$(state_get "server$i"); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
+    lead=""
+    if [ $alive = running ]; then
+      if server_leads "$i"; then lead=" — LEADER (scheduler and controllers)"; else lead=" — follower"; fi
+    fi
+    echo "server $i: pid ${pid:-?} ($alive) $(ha_server_url "$i") in $(node_ns "$i"), data $(server_dir "$i")$lead"
+  done
+  echo "lease kube-system/minik8s-leader: holder $(kctl get lease -n kube-system minik8s-leader -o jsonpath='{.spec.holderIdentity}, {.spec.leaseTransitions} transitions' 2>&1)"
+}
+
 cmd_add() {
   [ -f "$STATE" ] && [ -f "$KCFG" ] || die "add: no cluster is up (run 'scripts/cluster.sh up' first)"
   ensure_binaries
@@ -364,6 +621,7 @@ cmd_remove() {
   [ -f "$STATE" ] || die "remove: no cluster is up"
   local i; i=$(node_count)
   [ "$i" -ge 2 ] || die "remove: only node 1 is left (use 'cluster.sh down')"
+  [ "$(state_get ha)" = 1 ] && [ "$i" -le $HA_N ] && die "remove: nodes 1-$HA_N run etcd and the servers (use 'cluster.sh down')"
   local ns name; ns=$(node_ns "$i"); name=$(state_get "node$i")
   stop_pid "$(state_get "agent$i")"
   if [ -d "$DIR/node$i" ]; then
@@ -453,6 +711,7 @@ wait_node_back() {
 }
 
 cmd_restart_server() {
+  [ "$(state_get ha)" = 1 ] && die "restart-server: an --ha cluster has three servers: use kill-server I / start-server I"
   [ -f "$STATE" ] && [ -f "$DIR/server.cmd" ] || die "restart-server: no cluster is up (or it was started by an older cluster.sh)"
   local old t0 t1
   old=$(state_get server)
@@ -499,6 +758,8 @@ cmd_stop_node() {
   local i name ns pids
   i=$(node_index "${a[0]}") || exit 1; name=$(state_get "node$i"); ns=$(node_ns "$i")
   [ "$i" = 1 ] && die "stop-node: node 1 runs the server (the control plane); stop a worker (use restart-server / restart-agent 1 for node 1)"
+  [ "$(state_get ha)" = 1 ] && [ "$i" -le $HA_N ] &&
+    die "stop-node: node $i runs etcd member $i and server $i; stop a worker, or use kill-server / kill-etcd"
   [ "$(state_get "stopped$i")" = 1 ] && die "stop-node: node $i is already stopped"
   kill9 "$(state_get "agent$i")" || die "stop-node: could not kill the agent of node $i"
   if [ $keep = 0 ]; then
@@ -544,8 +805,12 @@ cmd_status() {
   if [ ! -f "$STATE" ]; then echo "no cluster (prefix $P, dir $DIR)"; return 1; fi
   echo "prefix $P, subnet $SUBNET, dir $DIR, kubeconfig $KCFG"
   local pid alive i
-  pid=$(state_get server); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
-  echo "server: pid ${pid:-?} ($alive) $(server_url) in $(node_ns 1)"
+  if [ "$(state_get ha)" = 1 ]; then
+    cmd_status_ha
+  else
+    pid=$(state_get server); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
+    echo "server: pid ${pid:-?} ($alive) $(server_url) in $(node_ns 1)"
+  fi
   for i in $(seq 1 "$(node_count)"); do
     pid=$(state_get "agent$i"); alive=dead; kill -0 "${pid:-0}" 2>/dev/null && alive=running
     local st=""; [ "$(state_get "stopped$i")" = 1 ] && st=" STOPPED ($(state_get "stopmode$i"), link $P-n$i down)"
@@ -591,6 +856,17 @@ cmd_down() {
     # The last PID recorded per node (a drill restarts agents; older PIDs are dead and may be recycled).
     for i in $(sed -n 's/^agent\([0-9]*\)=.*/\1/p' "$STATE" | sort -un); do stop_pid "$(state_get "agent$i")"; done
     stop_pid "$(state_get server)"
+    # --ha: the servers, then the etcd members (both also die with their
+    # node's namespace in step 3).
+    for i in $(sed -n 's/^server\([0-9]\)=.*/\1/p' "$STATE" | sort -un); do stop_pid "$(state_get "server$i")"; done
+    for i in $(sed -n 's/^etcd\([0-9]\)=.*/\1/p' "$STATE" | sort -un); do
+      pid=$(state_get "etcd$i")
+      if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-dir $DIR/etcd$i"; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+      fi
+    done
     for n in $(sed -n 's/^node[0-9]*=//p' "$STATE"); do names+=("$n"); done
   fi
   # 2. Each node's pods, containerd, cgroups and data (`minik8s down`), run
@@ -652,7 +928,7 @@ cmd_down() {
   return 0
 }
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, containerd)"
 cmd=${1:-}
@@ -665,11 +941,18 @@ case "$cmd" in
   status) cmd_status ;;
   exec) cmd_exec "$@" ;;
   routes) [ -f "$STATE" ] || die "no cluster"; cmd_routes 0 ;;
-  env) echo "export KUBECONFIG=$KCFG" ;;
+  env)
+    echo "export KUBECONFIG=$KCFG"
+    [ "$(state_get ha)" = 1 ] && echo "# mkctl with all three servers: mkctl --kubeconfig $DIR/kubeconfig-ha"
+    true ;;
   restart-server) cmd_restart_server ;;
   restart-agent) cmd_restart_agent "$@" ;;
   stop-node) cmd_stop_node "$@" ;;
   start-node) cmd_start_node "$@" ;;
+  kill-server) cmd_kill_server "$@" ;;
+  start-server) cmd_start_server "$@" ;;
+  kill-etcd) cmd_kill_etcd "$@" ;;
+  start-etcd) cmd_start_etcd "$@" ;;
   -h | --help | help) usage ;;
   *) usage; exit 2 ;;
 esac

@@ -132,8 +132,33 @@ void WatchCache::run() {
     if (stopping_) break;
     Status st = stream_->status();
     if (st.is_ok()) continue;  // timeout
-    // The stream failed (e.g. fell behind compaction): re-list and re-watch;
-    // current watchers cannot be served without gaps, so they are closed.
+    if (st.code() != Code::kGone) {
+      // The store's connection broke (an etcd member died, a network blip):
+      // resume from the last revision applied. Nothing is missed, so the
+      // watchers stay open — closing them would make every informer of every
+      // client re-list at once for the loss of one etcd member.
+      const int64_t from = revision();
+      auto w = store_.watch("/registry/", from);
+      if (w) {
+        spdlog::info("watch cache: storage watch ended ({}); resumed after revision {}",
+                     st.to_string(), from);
+        stream_ = std::move(w.value());
+        continue;
+      }
+      if (w.status().code() != Code::kGone) {
+        if (!resume_failing_) {
+          spdlog::warn("watch cache: storage watch ended ({}); resuming after revision {}: {}; retrying",
+                       st.to_string(), from, w.status().to_string());
+        }
+        resume_failing_ = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        continue;
+      }
+      st = w.status();  // compacted past what we have: re-list below
+    }
+    resume_failing_ = false;
+    // The stream fell behind compaction: re-list and re-watch; current
+    // watchers cannot be served without gaps, so they are closed.
     spdlog::warn("watch cache: storage watch ended ({}); re-listing", st.to_string());
     auto listed = store_.list("/registry/", "", 0, 0);
     if (!listed) {
@@ -158,6 +183,7 @@ void WatchCache::run() {
     }
     auto w = store_.watch("/registry/", listed->revision);
     if (w) stream_ = std::move(w.value());
+    resume_failing_ = false;
   }
 }
 

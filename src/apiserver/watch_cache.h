@@ -147,6 +147,7 @@ class WatchCache {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<storage::WatchStream> stream_;
+  bool resume_failing_ = false;  // run() thread: a resume failed (logged once)
 
   mutable std::shared_mutex mu_;
   mutable std::condition_variable_any cv_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
+
 #include "test/fakes/mem_storage.h"
 
 namespace minik8s::apiserver {
@@ -155,6 +158,102 @@ TEST(WatchCacheTest, SlowWatcherOverflowsAndIsClosed) {
   EXPECT_TRUE((*w)->overflowed());
   EXPECT_TRUE((*w)->closed());
   EXPECT_EQ(cache.watcher_count(), 0u);
+}
+
+// A store whose watch streams can be broken as a dead etcd member's are
+// (kUnavailable), and whose next watches can be made to fail.
+class BreakableStorage final : public storage::Storage {
+ public:
+  explicit BreakableStorage(storage::Storage& inner) : inner_(inner) {}
+  void break_streams() { ++generation_; }
+  void fail_watches(int n) { fail_watches_ = n; }
+  int watches() const { return watches_; }
+
+  Result<int64_t> create(const std::string& k, const std::string& v) override { return inner_.create(k, v); }
+  Result<storage::KeyValue> get(const std::string& k) override { return inner_.get(k); }
+  Result<storage::ListResult> list(const std::string& p, const std::string& a, int64_t l, int64_t r) override {
+    ++lists_;
+    return inner_.list(p, a, l, r);
+  }
+  Result<int64_t> update(const std::string& k, const std::string& v, int64_t e) override {
+    return inner_.update(k, v, e);
+  }
+  Result<int64_t> remove(const std::string& k, int64_t e) override { return inner_.remove(k, e); }
+  Result<std::unique_ptr<storage::WatchStream>> watch(const std::string& p, int64_t after) override {
+    ++watches_;
+    if (fail_watches_ > 0) {
+      --fail_watches_;
+      return Status(Code::kUnavailable, "watch: etcd unreachable");
+    }
+    auto w = inner_.watch(p, after);
+    if (!w) return w.status();
+    return std::unique_ptr<storage::WatchStream>(new Stream(*this, std::move(*w)));
+  }
+  Status compact(int64_t r) override { return inner_.compact(r); }
+  int64_t current_revision() override { return inner_.current_revision(); }
+  int64_t compacted_revision() override { return inner_.compacted_revision(); }
+  int lists() const { return lists_; }
+
+ private:
+  class Stream final : public storage::WatchStream {
+   public:
+    Stream(BreakableStorage& s, std::unique_ptr<storage::WatchStream> inner)
+        : s_(s), inner_(std::move(inner)), generation_(s.generation_) {}
+    std::optional<storage::Event> next(std::chrono::milliseconds timeout) override {
+      if (broken()) return std::nullopt;
+      return inner_->next(std::min(timeout, std::chrono::milliseconds(20)));
+    }
+    Status status() const override {
+      return broken() ? Status(Code::kUnavailable, "watch: etcd: Socket closed") : Status::ok();
+    }
+    void close() override { inner_->close(); }
+
+   private:
+    bool broken() const { return s_.generation_ != generation_; }
+    BreakableStorage& s_;
+    std::unique_ptr<storage::WatchStream> inner_;
+    const int generation_;
+  };
+  storage::Storage& inner_;
+  std::atomic<int> generation_{0};
+  std::atomic<int> fail_watches_{0};
+  std::atomic<int> watches_{0};
+  std::atomic<int> lists_{0};
+};
+
+// An etcd member dies under the server: the storage watch ends with
+// kUnavailable (and the first tries to watch again fail). The cache resumes
+// after the last revision it applied — no re-list, and its watchers stay open
+// and see every later write, none twice.
+TEST(WatchCacheTest, StorageWatchLostIsResumedWithoutClosingWatchers) {
+  testing::MemStorage mem;
+  BreakableStorage store(mem);
+  WatchCache cache(store, 100);
+  ASSERT_TRUE(cache.start().is_ok());
+  const int lists_after_start = store.lists();
+  auto w = cache.watch("/registry/pods/", cache.revision());
+  ASSERT_TRUE(w.is_ok());
+  ASSERT_TRUE(store.create("/registry/pods/ns/a", pod("a")).is_ok());
+  auto e1 = (*w)->next(2s);
+  ASSERT_TRUE(e1);
+  EXPECT_EQ(e1->revision, 1);
+  store.fail_watches(2);
+  store.break_streams();
+  // Written while the cache has no storage watch.
+  ASSERT_TRUE(store.create("/registry/pods/ns/b", pod("b")).is_ok());
+  ASSERT_TRUE(store.create("/registry/pods/ns/c", pod("c")).is_ok());
+  auto e2 = (*w)->next(5s);
+  ASSERT_TRUE(e2);
+  EXPECT_EQ(e2->revision, 2);
+  auto e3 = (*w)->next(2s);
+  ASSERT_TRUE(e3);
+  EXPECT_EQ(e3->revision, 3);
+  EXPECT_FALSE((*w)->closed());
+  EXPECT_EQ(cache.watcher_count(), 1u);
+  EXPECT_EQ(store.lists(), lists_after_start);  // resumed, not re-listed
+  EXPECT_GE(store.watches(), 4);                // start, 2 failures, the resume
+  EXPECT_EQ(cache.list("/registry/pods/", nullptr).size(), 3u);
+  EXPECT_FALSE((*w)->next(100ms).has_value());  // nothing delivered twice
 }
 
 TEST(WatchCacheTest, FutureRevisionWaitsForEventsAfterIt) {

@@ -198,6 +198,17 @@ void LeaderElector::observe(const Record& r, const Json& lease) {
   if (new_holder && callbacks_.on_new_leader) callbacks_.on_new_leader(r.holder);
 }
 
+std::chrono::milliseconds LeaderElector::observe_period() const {
+  return std::max(opts_.retry_period / 4, milliseconds(1));
+}
+
+SteadyTime LeaderElector::observed_expiry() const {
+  int64_t secs = observed_ && observed_->lease_duration_seconds > 0
+                     ? observed_->lease_duration_seconds
+                     : whole_seconds_up(opts_.lease_duration);
+  return observed_time_ + std::chrono::seconds(secs);
+}
+
 bool LeaderElector::try_acquire_or_renew(bool* other_holder) {
   *other_holder = false;
   const std::string now = format_rfc3339_micro(clock_.now());
@@ -231,9 +242,7 @@ bool LeaderElector::try_acquire_or_renew(bool* other_holder) {
   observe(old, *got);
   const bool was_mine = old.holder == opts_.identity;
   if (!old.holder.empty() && !was_mine) {
-    int64_t secs = old.lease_duration_seconds > 0 ? old.lease_duration_seconds
-                                                  : whole_seconds_up(opts_.lease_duration);
-    if (clock_.monotonic() < observed_time_ + std::chrono::seconds(secs)) {
+    if (clock_.monotonic() < observed_expiry()) {
       *other_holder = true;
       return false;
     }
@@ -284,8 +293,19 @@ void LeaderElector::run() {
     while (!stopping()) {
       last_ok = clock_.monotonic();
       if (try_acquire_or_renew(&other)) break;
-      auto wait = duration_cast<milliseconds>(opts_.retry_period * (1.0 + jitter(rng)));
-      if (!wait_until(clock_.monotonic() + wait)) break;
+      SteadyTime next = clock_.monotonic() +
+                        duration_cast<milliseconds>(opts_.retry_period * (1.0 + jitter(rng)));
+      if (other) {
+        // Another holder's lease is live. Re-read it every observe period
+        // (a read, no write) so that its last renewal is seen within that
+        // period rather than up to 2.2 retry periods late, and try the
+        // moment it expires by this candidate's clock rather than at the
+        // next jittered retry: kill -9 of the leader → a new leader within
+        // the lease duration plus one observe period (client-go's polling
+        // alone gives up to lease + 4.4 retry periods; docs/ha.md).
+        next = std::min(clock_.monotonic() + observe_period(), observed_expiry());
+      }
+      if (!wait_until(next)) break;
     }
     if (stopping()) break;
     {

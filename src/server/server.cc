@@ -170,6 +170,10 @@ int run_server(int argc, char** argv) {
   app.add_option("--client-ca-file", client_ca_file, "CA bundle client certificates are verified with (default: the cluster CA)");
   app.add_option("--ca-cert", ca_cert, "cluster CA certificate (default: <data-dir>/pki/ca.crt, created)");
   app.add_option("--ca-key", ca_key, "cluster CA key (default: <data-dir>/pki/ca.key, created)");
+  std::string sa_signing_key_file;
+  app.add_option("--service-account-signing-key-file", sa_signing_key_file,
+                 "private key ServiceAccount tokens are signed and verified with (default: "
+                 "<data-dir>/pki/sa.key, created); servers of one cluster share it (docs/ha.md)");
   app.add_option("--tls-san", tls_sans, "extra subjectAltName (name or IP) of the serving certificate; repeatable")
       ->delimiter(',');
   app.add_option("--http-header-timeout", http_header_timeout, "time for a request's header (e.g. 30s)");
@@ -390,7 +394,19 @@ int run_server(int argc, char** argv) {
     opts.tls.client_ca_file = pki.client_ca_file;
   }
   // The ServiceAccount token signing key (docs/auth.md "TLS"), made on first start.
-  opts.auth.sa_key_file = (std::filesystem::path(data_dir) / "pki" / "sa.key").string();
+  // Given: it must exist (a server that made its own would refuse the tokens
+  // its peers issue); default: made on first start.
+  if (!sa_signing_key_file.empty()) {
+    std::error_code sa_ec;
+    if (!std::filesystem::is_regular_file(sa_signing_key_file, sa_ec)) {
+      std::fprintf(stderr, "error: --service-account-signing-key-file: %s does not exist\n",
+                   sa_signing_key_file.c_str());
+      return 1;
+    }
+  }
+  opts.auth.sa_key_file = sa_signing_key_file.empty()
+                              ? (std::filesystem::path(data_dir) / "pki" / "sa.key").string()
+                              : sa_signing_key_file;
   if (Status st = auth::ensure_private_key_file(opts.auth.sa_key_file); !st.is_ok()) {
     std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return 1;
@@ -536,10 +552,12 @@ int run_server(int argc, char** argv) {
       }
 
       if (!disabled("serviceaccount")) {
-        // kube-root-ca.crt is published once the cluster CA exists (<data-dir>/pki/ca.crt).
+        // kube-root-ca.crt is published once the cluster CA exists: the one
+        // this server uses (--ca-cert, or <data-dir>/pki/ca.crt).
         controllers::ServiceAccountsOptions sao;
         std::error_code ca_ec;
-        std::string ca = (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
+        std::string ca = !pki.ca_file.empty() ? pki.ca_file
+                                               : (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
         if (std::filesystem::exists(ca, ca_ec)) sao.root_ca_file = ca;
         if (!launch("serviceaccount",
                     std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {

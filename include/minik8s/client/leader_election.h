@@ -12,7 +12,12 @@
 // the resourceVersion last read (optimistic concurrency: of two candidates
 // racing, one gets 409 Conflict and stays a follower).
 //
-// The leader renews every retry_period. A renewal that has not succeeded for
+// The leader renews every retry_period. A candidate retries every retry
+// period with client-go's jitter (×1.0–2.2) while the lease is absent or the
+// server fails; while another holder's lease is live it re-reads the record
+// every retry_period / 4 (reads only) and tries the moment the lease expires,
+// so a crashed leader is replaced lease_duration + retry_period / 4 after
+// its last renewal at most. A renewal that has not succeeded for
 // renew_deadline (measured from the start of the last successful attempt,
 // which precedes the server's write and so every other candidate's
 // observation of it) ends leadership: on_stopped_leading runs and must have
@@ -136,6 +141,11 @@ class LeaderElector {
   // holds the lease after it. *other_holder is set when a valid record names
   // someone else.
   bool try_acquire_or_renew(bool* other_holder);
+  // While another candidate holds a live lease, a follower re-reads it this
+  // often (retry_period / 4).
+  std::chrono::milliseconds observe_period() const;
+  // When the lease last observed expires by this candidate's clock.
+  std::chrono::steady_clock::time_point observed_expiry() const;
   void release();
   // Waits until the clock's monotonic time reaches `until` or stop is asked;
   // false when stopped.
