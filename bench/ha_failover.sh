@@ -31,7 +31,7 @@ alive() { kill -0 "$(state "server$1")" 2>/dev/null; }
 live() { local i; for i in 1 2 3; do alive "$i" && { echo "$i"; return; }; done; }
 k() { kubectl --kubeconfig "$D/kubeconfig" --server "$(url "$(live)")" "$@"; }
 acurl() { curl -fsS --max-time 3 --cacert "$D/server/pki/ca.crt" --cert "$D/server/pki/admin.crt" --key "$D/server/pki/admin.key" "$@"; }
-leads() { acurl "$(url "$1")/metrics" 2>/dev/null | grep -q '^leader_election_master_status{name="minik8s-leader"} 1$'; }
+leads() { acurl "$(url "$1")/metrics" 2>/dev/null | grep '^leader_election_master_status{name="minik8s-leader"} 1$' >/dev/null; }
 leader() { local i; for i in 1 2 3; do alive "$i" && leads "$i" && { echo "$i"; return; }; done; }
 pods() { k get pods -l app=b --no-headers 2>/dev/null | grep -vc Terminating; }
 wait_for() {  # wait_for SECONDS CMD...

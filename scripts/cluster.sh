@@ -474,7 +474,7 @@ wait_ha_server() {
 # server_leads I: server I's /metrics says it holds the leader Lease.
 server_leads() {
   admin_curl --max-time 2 "$(ha_server_url "$1")/metrics" 2>/dev/null |
-    grep -q '^leader_election_master_status{name="minik8s-leader"} 1$'
+    grep '^leader_election_master_status{name="minik8s-leader"} 1$' >/dev/null  # (not -q: pipefail + an early exit fails curl)
 }
 
 # up_ha_control_plane EXTRA-FLAGS...: nodes 1-3's namespaces, a 3-member etcd

@@ -69,7 +69,7 @@ ka() { kubectl --kubeconfig "$D/kubeconfig" --server "$(url "$(live)")" "$@"; }
 k() { ka -n "$NS" "$@"; }
 mk() { "$BIN/mkctl" --kubeconfig "$KH" -n "$NS" "$@"; }
 acurl() { curl -fsS --max-time 3 --cacert "$D/server/pki/ca.crt" --cert "$D/server/pki/admin.crt" --key "$D/server/pki/admin.key" "$@"; }
-leads() { acurl "$(url "$1")/metrics" | grep -q '^leader_election_master_status{name="minik8s-leader"} 1$'; }
+leads() { acurl "$(url "$1")/metrics" | grep '^leader_election_master_status{name="minik8s-leader"} 1$' >/dev/null; }
 leaders() {  # the live servers that lead, e.g. "2"
   local i out=()
   for i in 1 2 3; do alive "$i" && leads "$i" && out+=("$i"); done
@@ -165,7 +165,10 @@ lease_now() { ka get lease -n kube-system minik8s-leader -o jsonpath='{.spec.hol
 read -r OLD_HOLDER OLD_TRANS <<<"$(lease_now)"
 m_svc=$(lines "$TMP/loop.svc"); m_cr=$(lines "$TMP/loop.create")
 t_kill=$(date +%s%3N)
-expect "kill-server $OLD (the leader)" "killed \(SIGKILL\).*was the leader" "$CL" kill-server "$OLD"
+kill_out=$("$CL" kill-server "$OLD" 2>&1)
+expect "kill-server $OLD (the leader)" "killed \(SIGKILL\).*was the leader" echo "$kill_out"
+# The moment of the SIGKILL, as cluster.sh took it.
+t=$(sed -n 's/.* killed (SIGKILL) at \([0-9]*\) ms.*/\1/p' <<<"$kill_out"); [ -n "$t" ] && t_kill=$t
 # The scale goes to a follower, which accepts it; only a leader's controllers act on it.
 expect "scale web to 3 right after the kill (through a follower)" "scaled" mk scale deployment web --replicas=3
 t_scaled=$(date +%s%3N)
