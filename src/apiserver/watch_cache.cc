@@ -147,8 +147,9 @@ void WatchCache::run() {
       }
       if (w.status().code() != Code::kGone) {
         if (!resume_failing_) {
-          spdlog::warn("watch cache: storage watch ended ({}); resuming after revision {}: {}; retrying",
-                       st.to_string(), from, w.status().to_string());
+          spdlog::warn(
+              "watch cache: storage watch ended ({}); resuming after revision {}: {}; retrying",
+              st.to_string(), from, w.status().to_string());
         }
         resume_failing_ = true;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -169,9 +169,12 @@ class BreakableStorage final : public storage::Storage {
   void fail_watches(int n) { fail_watches_ = n; }
   int watches() const { return watches_; }
 
-  Result<int64_t> create(const std::string& k, const std::string& v) override { return inner_.create(k, v); }
+  Result<int64_t> create(const std::string& k, const std::string& v) override {
+    return inner_.create(k, v);
+  }
   Result<storage::KeyValue> get(const std::string& k) override { return inner_.get(k); }
-  Result<storage::ListResult> list(const std::string& p, const std::string& a, int64_t l, int64_t r) override {
+  Result<storage::ListResult> list(const std::string& p, const std::string& a, int64_t l,
+                                   int64_t r) override {
     ++lists_;
     return inner_.list(p, a, l, r);
   }
@@ -179,7 +182,8 @@ class BreakableStorage final : public storage::Storage {
     return inner_.update(k, v, e);
   }
   Result<int64_t> remove(const std::string& k, int64_t e) override { return inner_.remove(k, e); }
-  Result<std::unique_ptr<storage::WatchStream>> watch(const std::string& p, int64_t after) override {
+  Result<std::unique_ptr<storage::WatchStream>> watch(const std::string& p,
+                                                      int64_t after) override {
     ++watches_;
     if (fail_watches_ > 0) {
       --fail_watches_;

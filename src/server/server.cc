@@ -556,8 +556,9 @@ int run_server(int argc, char** argv) {
         // this server uses (--ca-cert, or <data-dir>/pki/ca.crt).
         controllers::ServiceAccountsOptions sao;
         std::error_code ca_ec;
-        std::string ca = !pki.ca_file.empty() ? pki.ca_file
-                                               : (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
+        std::string ca = !pki.ca_file.empty()
+                             ? pki.ca_file
+                             : (std::filesystem::path(data_dir) / "pki" / "ca.crt").string();
         if (std::filesystem::exists(ca, ca_ec)) sao.root_ca_file = ca;
         if (!launch("serviceaccount",
                     std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {
