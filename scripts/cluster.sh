@@ -848,7 +848,7 @@ kill_netns_procs() {
 }
 
 cmd_down() {
-  local problems=0 i ns d pid names=() n existed=0
+  local problems=0 i ns d pid names=() n existed=0 downs=()
   set +e
   { [ -f "$STATE" ] || [ -d "$DIR" ] || ip netns list 2>/dev/null | grep -q "^$P-"; } && existed=1
   # 1. Agents, then the server, by the PIDs up recorded.
@@ -881,8 +881,11 @@ cmd_down() {
     else
       "$BIN/minik8s" down --data-dir "$d" >>"$DIR/down.log" 2>&1 &
     fi
+    downs+=($!)
   done
-  for pid in $(jobs -p); do wait "$pid" || problems=1; done
+  # (only these: after a failed up, this shell's jobs include the servers and
+  # etcd members it started, which died above)
+  for pid in "${downs[@]}"; do wait "$pid" || problems=1; done
   # 3. Whatever still runs in our namespaces (shims, pods, nginx), then the namespaces.
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$P-(node[0-9]+|outside)\$"); do
     kill_netns_procs "$ns"
