@@ -643,6 +643,16 @@ const FieldSpec kTokenReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta}
 const MessageSpec kTokenReview{"TokenReview", kTokenReviewFields};
 const FieldSpec kSelfSubjectReviewFields[] = {{1, "metadata", M, kPlain, &kObjectMeta}};
 const MessageSpec kSelfSubjectReview{"SelfSubjectReview", kSelfSubjectReviewFields};
+// v1 ServiceAccount (kubectl create serviceaccount).
+const FieldSpec kObjectReferenceFields[] = {
+    {1, "kind", S},       {2, "namespace", S},       {3, "name", S},     {4, "uid", S},
+    {5, "apiVersion", S}, {6, "resourceVersion", S}, {7, "fieldPath", S}};
+const MessageSpec kObjectReference{"ObjectReference", kObjectReferenceFields};
+const FieldSpec kServiceAccountFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                           {2, "secrets", M, R, &kObjectReference},
+                                           {3, "imagePullSecrets", M, R, &kLocalObjectReference},
+                                           {4, "automountServiceAccountToken", B, P}};
+const MessageSpec kServiceAccount{"ServiceAccount", kServiceAccountFields};
 // rbac.authorization.k8s.io/v1 (kubectl create role|clusterrole|rolebinding|
 // clusterrolebinding) and authorization.k8s.io/v1 (kubectl auth can-i).
 const FieldSpec kPolicyRuleFields[] = {{1, "verbs", S, R},
@@ -715,6 +725,7 @@ const KindEntry kKinds[] = {
     {"v1", "Secret", &kSecret},
     {"v1", "Service", &kService},
     {"v1", "Pod", &kPod},
+    {"v1", "ServiceAccount", &kServiceAccount},
     {"apps/v1", "Deployment", &kDeployment},
     {"apps/v1", "ReplicaSet", &kReplicaSet},
     {"autoscaling/v1", "HorizontalPodAutoscaler", &kHPAV1},

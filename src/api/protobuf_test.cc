@@ -184,6 +184,26 @@ TEST(ProtobufDecode, TokenRequestAndReviews) {
   EXPECT_EQ(j["kind"], "SelfSubjectReview");
 }
 
+// kubectl create serviceaccount posts a protobuf ServiceAccount.
+TEST(ProtobufDecode, ServiceAccount) {
+  Json j = decode_ok(body("v1", "ServiceAccount",
+                          Msg()
+                              .msg(1, meta("robot"))
+                              .msg(2, Msg().str(1, "Secret").str(3, "robot-token"))
+                              .msg(3, Msg().str(1, "pull"))
+                              .varint(4, 0)));
+  EXPECT_EQ(j,
+            Json::parse(R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"robot"},
+                               "secrets":[{"kind":"Secret","name":"robot-token"}],
+                               "imagePullSecrets":[{"name":"pull"}],
+                               "automountServiceAccountToken":false})"))
+      << j.dump();
+  Json bare = decode_ok(body("v1", "ServiceAccount", Msg().msg(1, meta("sa1"))));
+  EXPECT_EQ(bare,
+            Json::parse(R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"sa1"}})"))
+      << bare.dump();
+}
+
 TEST(ProtobufDecode, ObjectMetaFieldsAndTime) {
   Msg m = meta("x");
   m.str(2, "gen-").str(3, "ns1").str(4, "/self/link").str(5, "uid-1").str(6, "42").varint(7, 3);
