@@ -40,7 +40,10 @@ expect_out "the serving certificate names the Service's ClusterIP" "IP Address:1
   sh -c "openssl s_client -connect $ADV:$EP_PORT </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName"
 
 check "namespace" k create namespace $NS
-check "ServiceAccount lister" k create serviceaccount lister -n $NS
+# (apply, not `kubectl create serviceaccount`: kubectl 1.32 sends that one as
+# protobuf, which the server does not decode for ServiceAccounts yet)
+printf 'apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: lister, namespace: %s}\n' $NS >"$D/sa.yaml"
+check "ServiceAccount lister" k apply -f "$D/sa.yaml"
 check "the default ServiceAccount exists" poll 30 k get serviceaccount default -n $NS
 check "RoleBinding lister → ClusterRole view" \
   k create rolebinding lister-view -n $NS --clusterrole=view --serviceaccount=$NS:lister
