@@ -85,6 +85,8 @@ spec:
               print(host, "code", urllib.request.urlopen(req, context=ctx, timeout=10).status)
           except urllib.error.HTTPError as e:
               print(host, "code", e.code)  # 403 without RBAC rights: still authenticated
+          except Exception as e:
+              print(host, "error", e)
 YAML
 check "create the in-cluster client pod" kubectl apply -f "$E2E_DIR/py-pod.yaml"
 poll 300 sh -c "kubectl get pod sa-py -o jsonpath='{.status.phase}' | grep -Eq 'Succeeded|Failed'" ||
