@@ -82,8 +82,11 @@ constexpr const char* kOptionalImages[] = {"python-runtime"};
 // builds it (mmdebstrap, minutes, needs the Debian mirror). The GPUJob
 // submitter image (docs/gpu.md) likewise: only nodes that run a submitter
 // pod import it (41 MiB; its first build ~55 s, mmdebstrap; a rebuilt
-// minik8s-submitter only re-packs it, ~6 s).
-constexpr const char* kOnDemandImages[] = {"python-ml-runtime", "slurm-submitter"};
+// minik8s-submitter only re-packs it, ~6 s). The in-cluster client image
+// (python-kubernetes, docs/auth.md "In-cluster clients") too: 60 MB, first
+// build ~80 s.
+constexpr const char* kOnDemandImages[] = {"python-ml-runtime", "slurm-submitter",
+                                           "python-kubernetes"};
 
 // The optional images still being imported, and the on-demand ones.
 // Thread-safe.

@@ -97,6 +97,12 @@ int run_up(int argc, char** argv) {
   app.add_option("--data-dir", data_dir, "state directory (server/, agent/, images/, kubeconfig)")
       ->required();
   app.add_option("--listen", listen, "API server HOST:PORT");
+  std::string advertise_address;
+  app.add_option(
+      "--advertise-address", advertise_address,
+      "address pods reach the API server at (the kubernetes Service's endpoint; the server listens "
+      "there too, same port). Default: the default route's address when --listen is loopback; "
+      "none: pods cannot reach the API server");
   app.add_option("--node-name", node_name, "node name (default: hostname)");
   app.add_option("--gateway-listen", gateway_listen,
                  "function gateway HOST:PORT (default: --listen's host, port 31080)");
@@ -157,10 +163,29 @@ int run_up(int argc, char** argv) {
     const std::string host = listen.substr(0, listen.rfind(':'));
     gateway_listen = host + (listen.substr(listen.rfind(':') + 1) == "0" ? ":0" : ":31080");
   }
-  server = spawn_self({"server", "--data-dir", (dir / "server").string(), "--listen", listen,
-                       "--scheduler-policy", scheduler_policy, "--log-level", log_level,
-                       // its agent's kubelet may listen on loopback (the default)
-                       "--local-node", node_name, "--gateway-listen", gateway_listen});
+  // In-cluster clients (kubernetes.default.svc) need the API server at an
+  // address pods reach: a loopback --listen is not one, so the server also
+  // listens on the host's default-route address and publishes it as the
+  // kubernetes Service's endpoint (Kubernetes' advertise address).
+  const std::string listen_host = listen.substr(0, listen.rfind(':'));
+  if (advertise_address.empty() && (listen_host == "127.0.0.1" || listen_host == "localhost")) {
+    advertise_address = default_node_ip();  // 127.0.0.1 when there is no default route
+    if (advertise_address == "127.0.0.1") {
+      spdlog::warn(
+          "minik8s up: no default route: pods will not reach the API server (--advertise-address)");
+      advertise_address = "none";
+    }
+  }
+  std::vector<std::string> server_args = {
+      "server", "--data-dir", (dir / "server").string(), "--listen", listen, "--scheduler-policy",
+      scheduler_policy, "--log-level", log_level,
+      // its agent's kubelet may listen on loopback (the default)
+      "--local-node", node_name, "--gateway-listen", gateway_listen};
+  if (!advertise_address.empty() && advertise_address != "none") {
+    server_args.push_back("--advertise-address");
+    server_args.push_back(advertise_address);
+  }
+  server = spawn_self(server_args);
   if (server < 0) return shutdown(1);
   spdlog::info("minik8s up: server started (pid {})", server);
 

@@ -23,12 +23,32 @@ class ServingApiServer final : public ApiServer {
         cache_(store, opts.watch_cache_capacity, opts.watch_cache_bytes),
         handler_(store, cache_, opts, std::move(ips), std::move(sa_tokens)),
         http_(handler_, opts.max_body_bytes, opts.conn_limits, nullptr, tls),
-        tls_(tls != nullptr) {}
+        tls_(tls != nullptr) {
+    if (needs_advertise_listener(opts)) {
+      advertise_http_ = std::make_unique<HttpServer>(handler_, opts.max_body_bytes,
+                                                     opts.conn_limits, nullptr, tls);
+    }
+  }
   ~ServingApiServer() override { stop(); }
+
+  // A second listener on the advertise address, when the bind address is a
+  // single other address (apiserver.h ApiServerOptions::advertise_address).
+  static bool needs_advertise_listener(const ApiServerOptions& o) {
+    const std::string& a = o.advertise_address;
+    return !a.empty() && a != o.bind_address && o.bind_address != "0.0.0.0" &&
+           o.bind_address != "::" && !o.bind_address.empty();
+  }
 
   Status start() {
     Status st = http_.listen(opts_.bind_address, opts_.port);
     if (!st.is_ok()) return st;
+    if (advertise_http_) {
+      st = advertise_http_->listen(opts_.advertise_address, http_.port());
+      if (!st.is_ok()) {
+        return Status(st.code(), "the advertise address " + opts_.advertise_address + ":" +
+                                     std::to_string(http_.port()) + ": " + st.message());
+      }
+    }
     st = cache_.start();
     if (!st.is_ok()) return Status(Code::kInternal, "watch cache: " + st.message());
     st = handler_.init(opts_.bind_address == "0.0.0.0" ? "127.0.0.1" : opts_.bind_address,
@@ -36,6 +56,7 @@ class ServingApiServer final : public ApiServer {
     if (!st.is_ok()) return st;
     handler_.set_ready(true);
     http_.start();
+    if (advertise_http_) advertise_http_->start();
     return Status::ok();
   }
 
@@ -52,6 +73,7 @@ class ServingApiServer final : public ApiServer {
     handler_.set_ready(false);
     cache_.stop();  // closes watchers so streams end promptly
     http_.stop();
+    if (advertise_http_) advertise_http_->stop();
   }
 
   void add_api_group(std::shared_ptr<ApiGroupProvider> group) override {
@@ -92,6 +114,7 @@ class ServingApiServer final : public ApiServer {
   WatchCache cache_;
   RestHandler handler_;
   HttpServer http_;
+  std::unique_ptr<HttpServer> advertise_http_;  // null: the bind address covers it
   const bool tls_;
   std::mutex stop_mu_;
   bool stopped_ = false;  // guarded by stop_mu_

@@ -138,10 +138,10 @@ struct Target {
 // status.daemonEndpoints.kubeletEndpoint.Port). A loopback or link-local
 // address (this host, its metadata service) is used only for a local Node:
 // the one named by ApiServerOptions::local_node, or any Node when the server
-// listens on a loopback address only (its clients are then on this host and
-// reach those addresses themselves). Unspecified and multicast addresses
-// are never dialled. Kubernetes refuses such node addresses for its node
-// proxy likewise (proxyutil.IsProxyableIP → 400 "address not allowed").
+// listens on a loopback address only, with no advertise address of its own
+// (its clients are then on this host and reach those addresses themselves). Unspecified and
+// multicast addresses are never dialled. Kubernetes refuses such node addresses for its node proxy
+// likewise (proxyutil.IsProxyableIP → 400 "address not allowed").
 Status kubelet_target(const json& node, const std::string& node_name, const ApiServerOptions& opts, Target& t) {
   const json none;
   const json& status = node.is_object() && node.contains("status") ? node["status"] : none;
@@ -177,7 +177,11 @@ Status kubelet_target(const json& node, const std::string& node_name, const ApiS
   }
   if (api::is_loopback(*ip) || api::is_link_local_unicast(*ip)) {
     auto bind = api::parse_ip(opts.bind_address);
-    bool local = (!opts.local_node.empty() && node_name == opts.local_node) || (bind && api::is_loopback(*bind));
+    // Listening on loopback only: no advertise address with a listener of its own.
+    const bool loopback_only =
+        bind && api::is_loopback(*bind) &&
+        (opts.advertise_address.empty() || opts.advertise_address == opts.bind_address);
+    bool local = (!opts.local_node.empty() && node_name == opts.local_node) || loopback_only;
     if (!local) {
       return bad_request("address not allowed: " + where +
                          ", a loopback or link-local address, and it is not the local node "

@@ -169,15 +169,16 @@ TEST(ImagesOciArchive, RefTag) {
 }
 
 TEST(Images, KnownNamesAndRefs) {
-  EXPECT_EQ(known_images(),
-            (std::vector<std::string>{"pause", "busybox", "python", "python-runtime",
-                                      "python-ml-runtime", "slurm-submitter"}));
+  EXPECT_EQ(known_images(), (std::vector<std::string>{"pause", "busybox", "python",
+                                                      "python-runtime", "python-ml-runtime",
+                                                      "slurm-submitter", "python-kubernetes"}));
   EXPECT_EQ(image_ref("pause"), "minik8s.io/pause:1.0");
   EXPECT_EQ(image_ref("busybox"), "docker.io/library/busybox:1.36");
   EXPECT_EQ(image_ref("python"), "docker.io/library/python:3.11");
   EXPECT_EQ(image_ref("python-runtime"), "minik8s.io/python-runtime:1");
   EXPECT_EQ(image_ref("python-ml-runtime"), "minik8s.io/python-ml-runtime:1");
   EXPECT_EQ(image_ref("slurm-submitter"), "minik8s.io/slurm-submitter:1");
+  EXPECT_EQ(image_ref("python-kubernetes"), "minik8s.io/python-kubernetes:1");
   EXPECT_EQ(image_ref("nginx"), "");
 }
 
@@ -187,7 +188,8 @@ TEST(Images, UnknownImageListsKnownOnes) {
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
   EXPECT_NE(r.status().message().find(
-                "pause, busybox, python, python-runtime, python-ml-runtime, slurm-submitter"),
+                "pause, busybox, python, python-runtime, python-ml-runtime, slurm-submitter, "
+                "python-kubernetes"),
             std::string::npos)
       << r.status().message();
 }

@@ -7,6 +7,7 @@
 // namespace internal): ConfigMap/Secret fetch and data, fieldRef.
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -276,7 +277,84 @@ class Lookup {
   std::map<std::string, std::optional<std::map<std::string, std::string>>> config_maps_, secrets_;
 };
 
+// Kubernetes' makeEnvVariableName: "my-svc" → "MY_SVC".
+std::string env_name(const std::string& s) {
+  std::string out = s;
+  for (char& ch : out)
+    ch = ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// One Service's variables (Kubernetes' envvars.FromServices for one Service).
+void add_service_vars(const api::Json& svc, std::vector<cri::KeyValue>& out) {
+  const std::string name = env_name(internal::str_at(svc, "metadata", "name"));
+  const std::string ip = internal::str_at(svc, "spec", "clusterIP");
+  auto spec = svc.find("spec");
+  auto ports = spec->find("ports");
+  if (ports == spec->end() || !ports->is_array() || ports->empty()) return;
+  auto port_of = [](const api::Json& p) {
+    auto it = p.find("port");
+    return it != p.end() && it->is_number_integer() ? std::to_string(it->get<int64_t>())
+                                                    : std::string();
+  };
+  const std::string first = (*ports)[0].is_object() ? port_of((*ports)[0]) : std::string();
+  if (first.empty()) return;
+  out.push_back({name + "_SERVICE_HOST", ip});
+  out.push_back({name + "_SERVICE_PORT", first});
+  for (const auto& p : *ports) {
+    if (!p.is_object()) continue;
+    std::string pname = p.value("name", "");
+    if (!pname.empty() && !port_of(p).empty())
+      out.push_back({name + "_SERVICE_PORT_" + env_name(pname), port_of(p)});
+  }
+  // Docker link variables.
+  const std::string host = ip.find(':') != std::string::npos ? "[" + ip + "]" : ip;
+  bool first_port = true;
+  for (const auto& p : *ports) {
+    if (!p.is_object() || port_of(p).empty()) continue;
+    std::string proto = p.value("protocol", "");
+    if (proto.empty()) proto = "TCP";
+    std::string lower = proto, upper = proto;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    const std::string url = lower + "://" + host + ":" + port_of(p);
+    if (first_port) out.push_back({name + "_PORT", url});
+    first_port = false;
+    const std::string prefix = name + "_PORT_" + port_of(p) + "_" + upper;
+    out.push_back({prefix, url});
+    out.push_back({prefix + "_PROTO", lower});
+    out.push_back({prefix + "_PORT", port_of(p)});
+    out.push_back({prefix + "_ADDR", ip});
+  }
+}
+
 }  // namespace
+
+std::vector<cri::KeyValue> service_env(
+    const std::vector<std::shared_ptr<const api::Json>>& services, const std::string& ns,
+    bool enable_service_links) {
+  // name → Service; Kubernetes' getServiceEnvVarMap.
+  std::map<std::string, const api::Json*> chosen;
+  for (const auto& ptr : services) {
+    if (!ptr || !ptr->is_object()) continue;
+    const api::Json& svc = *ptr;
+    auto spec = svc.find("spec");
+    if (spec == svc.end() || !spec->is_object()) continue;
+    const std::string ip = internal::str_at(svc, "spec", "clusterIP");
+    if (ip.empty() || ip == "None") continue;  // headless or ExternalName
+    const std::string name = internal::str_at(svc, "metadata", "name");
+    const std::string sns = internal::str_at(svc, "metadata", "namespace");
+    if (name.empty()) continue;
+    if (sns == "default" && name == "kubernetes") {
+      chosen.emplace(name, &svc);  // a Service "kubernetes" of ns itself wins
+    } else if (sns == ns && enable_service_links) {
+      chosen[name] = &svc;
+    }
+  }
+  std::vector<cri::KeyValue> out;
+  for (const auto& [name, svc] : chosen) add_service_vars(*svc, out);
+  return out;
+}
 
 Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::Json& container,
                                                const EnvContext& ctx, client::Client& client) {
@@ -286,7 +364,9 @@ Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::
     Lookup lookup(client, ns);
     std::vector<cri::KeyValue> out;
     std::map<std::string, size_t> index;  // name → position in out
+    // $(VAR) references may name the Service variables too.
     std::map<std::string, std::string> vars;
+    for (const auto& kv : ctx.service_env) vars[kv.key] = kv.value;
     auto set = [&](const std::string& k, std::string v) {
       vars[k] = v;
       auto it = index.find(k);
@@ -381,6 +461,13 @@ Result<std::vector<cri::KeyValue>> resolve_env(const api::Json& pod, const api::
           set(name, kv->second);
           break;
         }
+      }
+    }
+    // Then the Service variables the container did not set itself.
+    for (const auto& kv : ctx.service_env) {
+      if (!index.count(kv.key)) {
+        index[kv.key] = out.size();
+        out.push_back(kv);
       }
     }
     return out;

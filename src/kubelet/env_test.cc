@@ -156,5 +156,97 @@ TEST_F(EnvTest, ApiOutageIsAnErrorNotAnEmptyValue) {
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
 }
 
+// Kubernetes' Service variables (pkg/kubelet/envvars, getServiceEnvVarMap).
+std::vector<std::shared_ptr<const Json>> services() {
+  std::vector<std::shared_ptr<const Json>> v;
+  for (
+      const char* text : {
+          R"({"metadata":{"name":"kubernetes","namespace":"default"},
+               "spec":{"clusterIP":"10.96.0.1","ports":[{"name":"https","port":443,"protocol":"TCP"}]}})",
+          R"({"metadata":{"name":"my-db","namespace":"ns1"},
+               "spec":{"clusterIP":"10.96.0.7","ports":[{"port":5432},{"name":"metrics-http","port":9187,"protocol":"TCP"},
+                                                       {"name":"dns","port":53,"protocol":"UDP"}]}})",
+          R"({"metadata":{"name":"headless","namespace":"ns1"},"spec":{"clusterIP":"None","ports":[{"port":80}]}})",
+          R"({"metadata":{"name":"ext","namespace":"ns1"},"spec":{"type":"ExternalName","externalName":"x.example"}})",
+          R"({"metadata":{"name":"other","namespace":"ns2"},"spec":{"clusterIP":"10.96.0.9","ports":[{"port":80}]}})"}) {
+    v.push_back(std::make_shared<const Json>(Json::parse(text)));
+  }
+  return v;
+}
+
+TEST(ServiceEnv, KubernetesNamesAndOrder) {
+  std::vector<cri::KeyValue> got = service_env(services(), "ns1", true);
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (const auto& e : got) kv.emplace_back(e.key, e.value);
+  std::vector<std::pair<std::string, std::string>> want = {
+      {"KUBERNETES_SERVICE_HOST", "10.96.0.1"},
+      {"KUBERNETES_SERVICE_PORT", "443"},
+      {"KUBERNETES_SERVICE_PORT_HTTPS", "443"},
+      {"KUBERNETES_PORT", "tcp://10.96.0.1:443"},
+      {"KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"},
+      {"KUBERNETES_PORT_443_TCP_PROTO", "tcp"},
+      {"KUBERNETES_PORT_443_TCP_PORT", "443"},
+      {"KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"},
+      {"MY_DB_SERVICE_HOST", "10.96.0.7"},
+      {"MY_DB_SERVICE_PORT", "5432"},
+      {"MY_DB_SERVICE_PORT_METRICS_HTTP", "9187"},
+      {"MY_DB_SERVICE_PORT_DNS", "53"},
+      {"MY_DB_PORT", "tcp://10.96.0.7:5432"},
+      {"MY_DB_PORT_5432_TCP", "tcp://10.96.0.7:5432"},
+      {"MY_DB_PORT_5432_TCP_PROTO", "tcp"},
+      {"MY_DB_PORT_5432_TCP_PORT", "5432"},
+      {"MY_DB_PORT_5432_TCP_ADDR", "10.96.0.7"},
+      {"MY_DB_PORT_9187_TCP", "tcp://10.96.0.7:9187"},
+      {"MY_DB_PORT_9187_TCP_PROTO", "tcp"},
+      {"MY_DB_PORT_9187_TCP_PORT", "9187"},
+      {"MY_DB_PORT_9187_TCP_ADDR", "10.96.0.7"},
+      {"MY_DB_PORT_53_UDP", "udp://10.96.0.7:53"},
+      {"MY_DB_PORT_53_UDP_PROTO", "udp"},
+      {"MY_DB_PORT_53_UDP_PORT", "53"},
+      {"MY_DB_PORT_53_UDP_ADDR", "10.96.0.7"},
+  };
+  EXPECT_EQ(kv, want);
+}
+
+TEST(ServiceEnv, WithoutServiceLinksOnlyTheApiServer) {
+  auto got = service_env(services(), "ns1", false);
+  ASSERT_EQ(got.size(), 8u);
+  for (const auto& e : got) EXPECT_EQ(e.key.rfind("KUBERNETES_", 0), 0u) << e.key;
+}
+
+TEST(ServiceEnv, OwnNamespacesKubernetesServiceWins) {
+  auto v = services();
+  v.push_back(std::make_shared<const Json>(Json::parse(
+      R"({"metadata":{"name":"kubernetes","namespace":"ns1"},"spec":{"clusterIP":"10.96.0.99","ports":[{"port":80}]}})")));
+  std::map<std::string, std::string> m;
+  for (const auto& e : service_env(v, "ns1", true)) m[e.key] = e.value;
+  EXPECT_EQ(m["KUBERNETES_SERVICE_HOST"], "10.96.0.99");
+  // Another namespace's pods still get the API server.
+  m.clear();
+  for (const auto& e : service_env(v, "ns2", true)) m[e.key] = e.value;
+  EXPECT_EQ(m["KUBERNETES_SERVICE_HOST"], "10.96.0.1");
+  EXPECT_EQ(m["OTHER_SERVICE_HOST"], "10.96.0.9");
+  EXPECT_EQ(m.count("MY_DB_SERVICE_HOST"), 0u);
+}
+
+TEST_F(EnvTest, ServiceVariablesComeLastAndDoNotOverrideTheContainers) {
+  ctx_.service_env = service_env(services(), "ns1", true);
+  Json c = Json::parse(R"J({"name":"c","env":[{"name":"MY_DB_SERVICE_PORT","value":"1"},
+                          {"name":"URL","value":"https://$(KUBERNETES_SERVICE_HOST):$(KUBERNETES_SERVICE_PORT)"}]})J");
+  auto r = resolve_env(pod(), c, ctx_, client_);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 1u + ctx_.service_env.size());
+  EXPECT_EQ((*r)[0].key, "MY_DB_SERVICE_PORT");
+  EXPECT_EQ((*r)[0].value, "1");
+  EXPECT_EQ((*r)[1].value, "https://10.96.0.1:443");
+  EXPECT_EQ((*r)[2].key, "KUBERNETES_SERVICE_HOST");
+  auto m = as_map(*r);
+  EXPECT_EQ(m["MY_DB_SERVICE_PORT"], "1");
+  EXPECT_EQ(m["MY_DB_SERVICE_HOST"], "10.96.0.7");
+  // $(VAR) in command/args sees them too.
+  EXPECT_EQ(expand_command({"$(MY_DB_PORT)"}, *r),
+            std::vector<std::string>{"tcp://10.96.0.7:5432"});
+}
+
 }  // namespace
 }  // namespace minik8s::kubelet

@@ -2,6 +2,8 @@
 // lifetimes:
 //   informer (pods with spec.nodeName = node) → PodWorkers (pod_workers.h:
 //   one thread per pod UID; sandbox.h, image_manager.h, status_manager.h)
+//   informer (Services, every namespace) → the containers' Service
+//   environment variables (parts.h service_env)
 //   Pleg (pleg.h: relists the runtime, wakes the workers of changed pods,
 //   finds orphans) → StatsCollector (stats.h)
 //   client::EventRecorder (events on their own thread, never delaying a
@@ -38,8 +40,18 @@ struct Kubelet::Impl {
         events(c, client::EventSource{"kubelet", opts.node_name}),
         images(r, events, opts.await_local_image),
         gpus(opts.gpus),
-        env{c, r, opts, api::find_kind("v1", "Pod"), volumes, cgroups, prober, images, events, gpus,
-            [this] { return current_informer(); }},
+        env{c,
+            r,
+            opts,
+            api::find_kind("v1", "Pod"),
+            volumes,
+            cgroups,
+            prober,
+            images,
+            events,
+            gpus,
+            [this] { return current_informer(); },
+            [this] { return current_services(); }},
         workers(env),
         pleg(r, opts.node_name, opts.relist_period),
         stats(r) {}
@@ -47,6 +59,10 @@ struct Kubelet::Impl {
   std::shared_ptr<client::Informer> current_informer() {
     std::lock_guard l(informer_mu);
     return informer;
+  }
+  std::shared_ptr<client::Informer> current_services() {
+    std::lock_guard l(informer_mu);
+    return services;
   }
   // After each relist: wake the workers of changed pods, clean up orphans
   // (once the informer has synced), sample stats; then reap finished workers.
@@ -72,6 +88,8 @@ struct Kubelet::Impl {
   // HTTP threads (find_container) through current_informer().
   std::mutex informer_mu;
   std::shared_ptr<client::Informer> informer;  // guarded by informer_mu
+  // Services of every namespace: the containers' Service variables.
+  std::shared_ptr<client::Informer> services;  // guarded by informer_mu
   std::atomic<bool> running{false};
 };
 
@@ -151,10 +169,16 @@ Status Kubelet::start() {
   h.on_update = [&k](const client::ObjectPtr& o, const client::ObjectPtr& n) { k.on_pod_update(o, n); };
   h.on_delete = [&k](const client::ObjectPtr& o) { k.workers.on_deleted(o); };
   informer->add_event_handlers(std::move(h));
+  std::shared_ptr<client::Informer> services;
+  if (const api::ResourceType* svc_type = api::find_kind("v1", "Service")) {
+    services = std::make_shared<client::Informer>(k.client, *svc_type);
+  }
   {
     std::lock_guard l(k.informer_mu);
     k.informer = informer;
+    k.services = services;
   }
+  if (services) services->start();
   informer->start();
   k.pleg.start([&k](const Result<RelistResult>& r) { k.on_relist(r, true); });
   return Status::ok();
@@ -164,13 +188,15 @@ void Kubelet::stop() {
   Impl& k = *impl_;
   if (!k.running.exchange(false)) return;
   if (auto inf = k.current_informer()) inf->stop();
+  if (auto svc = k.current_services()) svc->stop();
   k.pleg.stop();
   k.workers.stop_all();
   k.events.stop();
-  std::shared_ptr<client::Informer> last;
+  std::shared_ptr<client::Informer> last, last_services;
   {
     std::lock_guard l(k.informer_mu);
     last = std::move(k.informer);  // destroyed outside the lock (a reader may still hold a copy)
+    last_services = std::move(k.services);
   }
 }
 

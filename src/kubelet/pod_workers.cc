@@ -636,6 +636,18 @@ void PodWorker::start_container(const json& pod, const json& c, bool init, uint3
 Result<cri::ContainerConfig> PodWorker::container_config(const json& pod, const json& c, bool init,
                                                          uint32_t attempt) {
   EnvContext ctx{pod_ip_, env_.opts.node_ip, env_.opts.node_name};
+  // Service variables (KUBERNETES_SERVICE_HOST, ...): like Kubernetes' kubelet,
+  // no container starts before the Services were read once, or it would start
+  // without them for good.
+  if (auto svc = env_.services ? env_.services() : nullptr) {
+    if (!svc->has_synced()) {
+      return Status(Code::kUnavailable,
+                    "services have not yet been read at least once, cannot construct envvars");
+    }
+    const json& links = at(spec(pod), "enableServiceLinks");
+    ctx.service_env = service_env(svc->indexer().list(), sget(meta(pod), "namespace"),
+                                  !links.is_boolean() || links.get<bool>());
+  }
   auto env = resolve_env(pod, c, ctx, env_.client);
   if (!env) return env.status();
   auto mounts = container_mounts(c, volume_paths_, env_.volumes.subpath_dir(uid_));

@@ -60,6 +60,9 @@ struct PodWorkerEnv {
   GpuAllocator& gpus;
   // The pod informer while the kubelet runs (null otherwise).
   std::function<std::shared_ptr<client::Informer>()> informer;
+  // The Service informer (every namespace) while the kubelet runs: the
+  // source of the containers' Service environment variables (service_env).
+  std::function<std::shared_ptr<client::Informer>()> services{};
 
   void event(const json& pod, const std::string& type, const std::string& reason, const std::string& message,
              const std::string& field_path = "") {

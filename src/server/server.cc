@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "minik8s/api/address_rules.h"
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/auth/jwt.h"
 #include "minik8s/client/client.h"
@@ -121,6 +122,12 @@ int run_server(int argc, char** argv) {
   std::string le_lease = "15s", le_renew = "10s", le_retry = "2s", le_resource = "minik8s-leader";
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
+  std::string advertise_address;
+  app.add_option(
+      "--advertise-address", advertise_address,
+      "IPv4 address pods reach the API server at: the endpoint of the Service default/kubernetes "
+      "(default: --listen's host; the default route's address when that is 0.0.0.0). When --listen "
+      "names another single address (loopback), the server listens on this one too, same port");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
   app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
@@ -294,6 +301,18 @@ int run_server(int argc, char** argv) {
     return 2;
   }
   opts.bind_address = listen.substr(0, colon);
+  if (advertise_address.empty() && (opts.bind_address == "0.0.0.0" || opts.bind_address == "::")) {
+    advertise_address = default_route_ipv4();  // Kubernetes' choice; empty when there is none
+  }
+  if (!advertise_address.empty()) {
+    if (std::string e = api::non_special_ip_error(advertise_address);
+        !e.empty() || advertise_address.find(':') != std::string::npos) {
+      std::fprintf(stderr, "error: --advertise-address: \"%s\" %s\n", advertise_address.c_str(),
+                   e.empty() ? "is not an IPv4 address" : e.c_str());
+      return 2;
+    }
+  }
+  opts.advertise_address = advertise_address;
   int np_min = 0, np_max = 0, port = -1;
   try {
     port = std::stoi(listen.substr(colon + 1));
@@ -375,6 +394,7 @@ int run_server(int argc, char** argv) {
     ServerPkiOptions po;
     po.pki_dir = (std::filesystem::path(data_dir) / "pki").string();
     po.bind_address = opts.bind_address;
+    po.advertise_address = opts.advertise_address;
     po.service_cidr = service_cidr;
     po.cluster_domain = cluster_domain;
     po.extra_sans = tls_sans;

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "minik8s/util/base64.h"
 
@@ -99,6 +101,37 @@ std::string indent_b64(const std::string& pem) { return base64_encode(pem); }
 
 }  // namespace
 
+std::string default_route_ipv4() {
+  std::string iface;
+  std::ifstream route("/proc/net/route");
+  std::string line;
+  std::getline(route, line);  // header
+  while (std::getline(route, line)) {
+    std::istringstream ss(line);
+    std::string name, dest;
+    ss >> name >> dest;
+    if (dest == "00000000") {
+      iface = name;
+      break;
+    }
+  }
+  if (iface.empty()) return "";
+  std::string ip;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return "";
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || iface != i->ifa_name) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    if (inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf,
+                  sizeof buf)) {
+      ip = buf;
+      break;
+    }
+  }
+  freeifaddrs(ifs);
+  return ip;
+}
+
 void serving_sans(const ServerPkiOptions& o, std::vector<std::string>* dns,
                   std::vector<std::string>* ips) {
   std::set<std::string> d = {"localhost", "kubernetes", "kubernetes.default",
@@ -112,6 +145,7 @@ void serving_sans(const ServerPkiOptions& o, std::vector<std::string>* dns,
   } else if (!o.bind_address.empty()) {
     i.insert(o.bind_address);
   }
+  if (!o.advertise_address.empty()) i.insert(o.advertise_address);
   if (std::string svc = first_address(o.service_cidr); !svc.empty()) i.insert(svc);
   for (const auto& s : o.extra_sans) (is_ip(s) ? i : d).insert(s);
   dns->assign(d.begin(), d.end());

@@ -62,6 +62,13 @@ struct ApiAuthOptions {
 struct ApiServerOptions {
   std::string bind_address = "127.0.0.1";
   uint16_t port = 6443;  // 0 = pick a free port
+  // The address pods reach the API server at (Kubernetes' --advertise-address):
+  // the endpoint of the Service default/kubernetes. Empty: bind_address when
+  // pods can use it (not loopback, link-local or the wildcard; else no
+  // endpoint). When bind_address is a single address other than this one,
+  // the server listens here too, on the same port, so that a server bound to
+  // loopback (`minik8s up`) still serves the pods.
+  std::string advertise_address{};
   std::string service_cidr = "10.96.0.0/12";
   int node_port_min = 30000, node_port_max = 32767;
   size_t watch_cache_capacity = 10000;  // events kept in the ring

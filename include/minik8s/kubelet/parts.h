@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -90,7 +91,23 @@ struct EnvContext {
   std::string pod_ip;
   std::string host_ip;
   std::string node_name;
+  // The pod's Service environment variables (service_env below): usable in
+  // $(VAR) references, and added after the container's own env for the names
+  // it does not set, as Kubernetes does.
+  std::vector<cri::KeyValue> service_env{};
 };
+// Kubernetes' Service environment variables of a pod in namespace ns:
+// for every Service with a cluster IP (not headless) — those of ns when
+// enableServiceLinks (the default), and always default/kubernetes, the API
+// server — NAME_SERVICE_HOST, NAME_SERVICE_PORT (first port),
+// NAME_SERVICE_PORT_<PORTNAME> (named ports) and the Docker link variables
+// NAME_PORT, NAME_PORT_<port>_<PROTO>{,_PROTO,_PORT,_ADDR} (NAME: the
+// Service's name upper-cased, '-' → '_'). In-cluster clients find the API
+// server through KUBERNETES_SERVICE_HOST/PORT. Sorted by Service name, each
+// Service's variables in Kubernetes' order.
+std::vector<cri::KeyValue> service_env(
+    const std::vector<std::shared_ptr<const api::Json>>& services, const std::string& ns,
+    bool enable_service_links);
 // The container's env in order (later duplicates win, like Kubernetes), with
 // fieldRef (metadata.name, metadata.namespace, metadata.uid, status.podIP,
 // status.hostIP, spec.nodeName, spec.serviceAccountName, metadata.labels['k'],

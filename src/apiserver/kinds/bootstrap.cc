@@ -59,12 +59,14 @@ Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
       spdlog::warn("could not create the kubernetes Service: {}", o.status.to_string());
     }
   }
-  // Its Endpoints: this server's address, when pods can reach it: an IPv4
-  // address that Endpoints validation accepts (not a loopback, link-local
-  // or wildcard bind; Kubernetes' endpoint reconciler refuses those too).
-  // Replaced at start when the address moved.
+  // Its Endpoints: the address pods reach this server at (the advertise
+  // address, else the bind address), when it is an IPv4 address that
+  // Endpoints validation accepts (not a loopback, link-local or wildcard
+  // bind; Kubernetes' endpoint reconciler refuses those too). Replaced at
+  // start when the address moved.
   const api::ResourceType* ep = api::find_resource("", "v1", "endpoints");
-  const std::string& host = opts.bind_address;
+  const std::string& host =
+      opts.advertise_address.empty() ? opts.bind_address : opts.advertise_address;
   if (ep && api::non_special_ip_error(host).empty() && host.find(':') == std::string::npos) {
     json subsets = json::array(
         {{{"addresses", json::array({{{"ip", host}}})},
