@@ -39,6 +39,7 @@
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
+#include "cluster_info.h"
 #include "server_pki.h"
 
 namespace minik8s::server {
@@ -567,6 +568,12 @@ int run_server(int argc, char** argv) {
         if (!launch("serviceaccount",
                     std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {
           return 1;
+        }
+      }
+      if (!pki.ca_pem.empty()) {
+        // What a joining node reads without credentials (docs/auth.md).
+        if (Status st = publish_cluster_info(*ctrl_client, url, pki.ca_pem); !st) {
+          spdlog::warn("could not publish kube-public/cluster-info: {}", st.message());
         }
       }
       if (!disabled("csrapproving") &&
