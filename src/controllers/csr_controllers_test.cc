@@ -345,3 +345,52 @@ TEST_F(CsrControllersTest, ApiRules) {
 
 }  // namespace
 }  // namespace minik8s::controllers
+
+namespace minik8s::controllers {
+namespace {
+
+class TokenCleanerTest : public ApiFixture {
+ protected:
+  void TearDown() override {
+    cleaner_.reset();
+    if (factory_) factory_->stop();
+    factory_.reset();
+    ApiFixture::TearDown();
+  }
+  Status token(const std::string& id, const std::string& expiration) {
+    Json data = {{"token-id", id},
+                 {"token-secret", "0123456789abcdef"},
+                 {"usage-bootstrap-authentication", "true"}};
+    if (!expiration.empty()) data["expiration"] = expiration;
+    Json s = {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "bootstrap-token-" + id}, {"namespace", "kube-system"}}},
+              {"type", "bootstrap.kubernetes.io/token"},
+              {"stringData", data}};
+    return client_->create(kind("v1", "Secret"), s, "kube-system").status();
+  }
+  bool exists(const std::string& id) {
+    return client_->get(kind("v1", "Secret"), "kube-system", "bootstrap-token-" + id).is_ok();
+  }
+  std::unique_ptr<client::SharedInformerFactory> factory_;
+  std::unique_ptr<BootstrapTokenCleaner> cleaner_;
+};
+
+TEST_F(TokenCleanerTest, DeletesExpiredTokensOnly) {
+  auto soon = format_rfc3339(std::chrono::system_clock::now() + 2s);
+  ASSERT_TRUE(token("aaaaaa", "2020-01-01T00:00:00Z").is_ok());
+  ASSERT_TRUE(token("bbbbbb", "2999-01-01T00:00:00Z").is_ok());
+  ASSERT_TRUE(token("cccccc", "").is_ok());
+  ASSERT_TRUE(token("dddddd", soon).is_ok());
+  factory_ = std::make_unique<client::SharedInformerFactory>(*client_);
+  cleaner_ = std::make_unique<BootstrapTokenCleaner>(*factory_);
+  ASSERT_TRUE(cleaner_->start().is_ok());
+  EXPECT_TRUE(eventually([&] { return !exists("aaaaaa"); }));
+  // Expires two seconds after creation: deleted then (requeue_after), not before.
+  EXPECT_TRUE(eventually([&] { return !exists("dddddd"); }, 10s));
+  EXPECT_TRUE(exists("bbbbbb"));
+  EXPECT_TRUE(exists("cccccc"));
+}
+
+}  // namespace
+}  // namespace minik8s::controllers

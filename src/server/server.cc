@@ -72,7 +72,7 @@ const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
       "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob",
-      "serviceaccount", "csrapproving", "csrsigning"};
+      "serviceaccount", "csrapproving", "csrsigning", "tokencleaner"};
   return names;
 }
 
@@ -148,7 +148,7 @@ int run_server(int argc, char** argv) {
                  "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
                  "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
                  "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods), "
-                 "serviceaccount, csrapproving, csrsigning")
+                 "serviceaccount, csrapproving, csrsigning, tokencleaner")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -583,6 +583,10 @@ int run_server(int argc, char** argv) {
       if (signing_ca && !disabled("csrsigning") &&
           !launch("csrsigning", std::make_unique<controllers::CsrSigningController>(informers, *signing_ca),
                   " (CA " + signing_ca_file + ")")) {
+        return 1;
+      }
+      if (!disabled("tokencleaner") &&
+          !launch("tokencleaner", std::make_unique<controllers::BootstrapTokenCleaner>(informers), "")) {
         return 1;
       }
       if (!disabled("namespace") &&

@@ -74,4 +74,17 @@ class CsrSigningController : public client::ControllerHandle {
   struct Impl;
 };
 
+// BootstrapTokenCleaner ("tokencleaner", Kubernetes' token cleaner): deletes
+// a bootstrap token Secret (kube-system, type bootstrap.kubernetes.io/token)
+// once its data.expiration has passed on `clock`; one not yet expired is
+// looked at again when it expires. Key: kube-system/<name>; one worker.
+class BootstrapTokenCleaner : public client::ControllerHandle {
+ public:
+  explicit BootstrapTokenCleaner(client::SharedInformerFactory& factory,
+                                 Clock& clock = real_clock());
+
+ private:
+  struct Impl;
+};
+
 }  // namespace minik8s::controllers
