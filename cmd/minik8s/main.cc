@@ -4,6 +4,7 @@
 
 #include "minik8s/agent/agent.h"
 #include "minik8s/cli/mkctl.h"
+#include "minik8s/cli/token.h"
 #include "minik8s/images/images.h"
 #include "minik8s/server/server.h"
 
@@ -17,7 +18,8 @@ void usage() {
       "  up       server + agent + private containerd on this host (single-node cluster)\n"
       "  down     stop `up` and remove everything it created under --data-dir\n"
       "  image    build|import|ls offline images (pause, busybox, python)\n"
-      "  ctl      the kubectl-like CLI (same as mkctl)\n",
+      "  ctl      the kubectl-like CLI (same as mkctl)\n"
+      "  token    create|list bootstrap tokens for joining nodes\n",
       stderr);
 }
 }  // namespace
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "up") == 0) return minik8s::agent::run_up(argc - 1, argv + 1);
   if (std::strcmp(cmd, "down") == 0) return minik8s::agent::run_down(argc - 1, argv + 1);
   if (std::strcmp(cmd, "image") == 0) return minik8s::images::run_image_command(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "token") == 0) return minik8s::cli::run_token(argc - 1, argv + 1);
   if (std::strcmp(cmd, "ctl") == 0) return minik8s::cli::run_mkctl(argc - 1, argv + 1);
   if (std::strcmp(cmd, "-h") == 0 || std::strcmp(cmd, "--help") == 0) {
     usage();

@@ -20,6 +20,7 @@
 
 #include "agent_state.h"
 #include "file_triggers.h"
+#include "join.h"
 #include "minik8s/client/kubeconfig.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/cri/containerd.h"
@@ -226,6 +227,23 @@ int run_agent(int argc, char** argv) {
   // --server alone: that URL (http://, or https:// verified with the
   // system's roots); a kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config)
   // gives the server, the CA and the credentials (--server overrides its URL).
+  // A bootstrap token, or the node credential an earlier join left in
+  // <data-dir>/kubelet.conf (join.h), becomes the kubeconfig.
+  if (cfg.kubeconfig.empty()) {
+    JoinOptions jo;
+    jo.server = cfg.server;
+    jo.token = cfg.token;
+    jo.ca_cert_hash = cfg.ca_cert_hash;
+    jo.skip_ca_verification = cfg.discovery_token_unsafe_skip_ca_verification;
+    jo.data_dir = cfg.data_dir;
+    jo.node_name = cfg.node_name;
+    auto joined = ensure_node_credential(jo);
+    if (!joined) {
+      std::fprintf(stderr, "error: join: %s\n", joined.status().message().c_str());
+      return joined.status().code() == Code::kInvalid ? 2 : 1;
+    }
+    if (!joined->empty()) cfg.kubeconfig = *joined;  // --server, when given, still names the URL
+  }
   client::HttpRestClientOptions ro;
   ro.server = cfg.server;
   if (cfg.server.empty() || !cfg.kubeconfig.empty()) {

@@ -353,6 +353,14 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443; several servers comma-separated (docs/ha.md)");
   auto* o_kc = app.add_option("--kubeconfig", kubeconfig,
                               "kubeconfig to find the API server (instead of --server)");
+  std::string token, ca_cert_hash;
+  bool skip_ca = false;
+  auto* o_token = app.add_option("--token", token,
+                                 "bootstrap token <id>.<secret> to join with (minik8s token create)");
+  auto* o_hash = app.add_option("--ca-cert-hash", ca_cert_hash,
+                                "sha256:<hex> pin of the cluster CA's public key (with --token)");
+  app.add_flag("--discovery-token-unsafe-skip-ca-verification", skip_ca,
+               "join with --token without --ca-cert-hash (trusts whoever answers)");
   auto* o_name = app.add_option("--node-name", node_name, "node name (default: hostname)");
   auto* o_ip = app.add_option("--node-ip", node_ip,
                               "node InternalIP (default: the default route's address)");
@@ -423,6 +431,26 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   }
   if (o_server->count()) c.server = server;
   if (o_kc->count()) c.kubeconfig = kubeconfig;
+  if (o_token->count()) {
+    if (token.size() != 23 || token[6] != '.' ||
+        !std::all_of(token.begin(), token.end(), [](char ch) {
+          return ch == '.' || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        })) {
+      return invalid("--token must look like abcdef.0123456789abcdef ([a-z0-9]{6}.[a-z0-9]{16})");
+    }
+    c.token = token;
+  }
+  if (o_hash->count()) c.ca_cert_hash = ca_cert_hash;
+  if (skip_ca) c.discovery_token_unsafe_skip_ca_verification = true;
+  if (!c.token.empty()) {
+    if (c.server.empty()) return invalid("--token needs --server");
+    if (!c.kubeconfig.empty()) return invalid("--token and --kubeconfig exclude each other");
+    if (c.ca_cert_hash.empty() && !c.discovery_token_unsafe_skip_ca_verification) {
+      return invalid(
+          "--token needs --ca-cert-hash sha256:<hex> (or "
+          "--discovery-token-unsafe-skip-ca-verification)");
+    }
+  }
   if (o_name->count()) c.node_name = node_name;
   if (o_ip->count()) c.node_ip = node_ip;
   if (o_dir->count()) c.data_dir = data_dir;

@@ -3,6 +3,7 @@
 // serves them.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -859,6 +860,72 @@ void secret_defaults(Json& obj) {
   }
 }
 
+// A bootstrap token Secret (docs/auth.md "Bootstrap tokens and the join"):
+// named bootstrap-token-<token-id>; token-id [a-z0-9]{6}, token-secret
+// [a-z0-9]{16}, expiration RFC 3339, usage-bootstrap-* "true" or "false",
+// auth-extra-groups a comma list of system:bootstrappers:* groups.
+void validate_bootstrap_token(const Json& obj, FieldErrors& errs) {
+  auto value = [&](const char* key) -> std::optional<std::string> {
+    const Json& v = get(get(obj, "data"), key);
+    if (!v.is_string()) return std::nullopt;
+    return base64_decode(v.get<std::string>());
+  };
+  auto lower_alnum = [](const std::string& x, size_t n) {
+    if (x.size() != n) return false;
+    for (char c : x) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+    }
+    return true;
+  };
+  auto id = value("token-id");
+  if (!id) {
+    errs.push_back({"data[token-id]", v::required()});
+  } else if (!lower_alnum(*id, 6)) {
+    errs.push_back({"data[token-id]", v::invalid(*id, "must match [a-z0-9]{6}")});
+  } else if (str(get(obj, "metadata"), "name") != "bootstrap-token-" + *id) {
+    errs.push_back({"metadata.name",
+                    v::invalid(str(get(obj, "metadata"), "name"),
+                               "must be bootstrap-token-<token-id> (bootstrap-token-" + *id + ")")});
+  }
+  auto secret = value("token-secret");
+  if (!secret) {
+    errs.push_back({"data[token-secret]", v::required()});
+  } else if (!lower_alnum(*secret, 16)) {
+    errs.push_back({"data[token-secret]",
+                    "Invalid value: \"<secret contents redacted>\": must match [a-z0-9]{16}"});
+  }
+  if (auto exp = value("expiration")) {
+    SysTime t;
+    if (!parse_rfc3339(*exp, &t)) {
+      errs.push_back({"data[expiration]", v::invalid(*exp, "must be an RFC 3339 time")});
+    }
+  }
+  if (get(obj, "data").is_object()) {
+    for (auto it = obj["data"].begin(); it != obj["data"].end(); ++it) {
+      if (it.key().rfind("usage-bootstrap-", 0) != 0) continue;
+      auto u = value(it.key().c_str());
+      if (u && *u != "true" && *u != "false") {
+        errs.push_back({"data[" + it.key() + "]", v::invalid(*u, "must be \"true\" or \"false\"")});
+      }
+    }
+  }
+  if (auto groups = value("auth-extra-groups")) {
+    size_t start = 0;
+    while (start <= groups->size()) {
+      size_t comma = groups->find(',', start);
+      std::string g = groups->substr(start, comma == std::string::npos ? std::string::npos
+                                                                      : comma - start);
+      if (g.rfind("system:bootstrappers:", 0) != 0 || g.size() == 21) {
+        errs.push_back({"data[auth-extra-groups]",
+                        v::invalid(g, "must start with system:bootstrappers: and name a group")});
+        break;
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+}
+
 void secret_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_object_meta(obj, *find_kind("v1", "Secret"), false, errs);
   std::set<std::string> seen;
@@ -867,6 +934,7 @@ void secret_validate(const Json& obj, const Json* old, FieldErrors& errs) {
   validate_data_keys(get(obj, "stringData"), "stringData", seen2, false, errs);
   v::want_string(obj, "type", "type", errs);
   if (data_bytes(get(obj, "data"), true) > kMaxDataBytes) errs.push_back({"data", data_too_long()});
+  if (str(obj, "type") == "bootstrap.kubernetes.io/token") validate_bootstrap_token(obj, errs);
   if (old && old->is_object()) {
     if (has(*old, "type") && get(obj, "type") != get(*old, "type")) {
       errs.push_back({"type", v::invalid(get(obj, "type"), "field is immutable")});

@@ -714,6 +714,31 @@ const FieldSpec kSelfSubjectRulesReviewFields[] = {
     {1, "metadata", M, kPlain, &kObjectMeta}, {2, "spec", M, kPlain, &kSelfSubjectRulesReviewSpec}};
 const MessageSpec kSelfSubjectRulesReview{"SelfSubjectRulesReview", kSelfSubjectRulesReviewFields};
 
+// certificates.k8s.io/v1 (k8s.io/api/certificates/v1/generated.proto);
+// spec.extra (6, map of ExtraValue) is skipped: the server sets it.
+const FieldSpec kCsrSpecFields[] = {{1, "request", Type::kBytes},
+                                   {2, "username", S},
+                                   {3, "uid", S},
+                                   {4, "groups", S, R},
+                                   {5, "usages", S, R},
+                                   {7, "signerName", S},
+                                   {8, "expirationSeconds", I32, P}};
+const MessageSpec kCsrSpec{"CertificateSigningRequestSpec", kCsrSpecFields};
+const FieldSpec kCsrConditionFields[] = {{1, "type", S},
+                                         {6, "status", S},
+                                         {2, "reason", S},
+                                         {3, "message", S},
+                                         {4, "lastUpdateTime", Type::kTime},
+                                         {5, "lastTransitionTime", Type::kTime}};
+const MessageSpec kCsrCondition{"CertificateSigningRequestCondition", kCsrConditionFields};
+const FieldSpec kCsrStatusFields[] = {{1, "conditions", M, R, &kCsrCondition},
+                                      {2, "certificate", Type::kBytes}};
+const MessageSpec kCsrStatus{"CertificateSigningRequestStatus", kCsrStatusFields};
+const FieldSpec kCsrFields[] = {{1, "metadata", M, kPlain, &kObjectMeta},
+                                {2, "spec", M, kPlain, &kCsrSpec},
+                                {3, "status", M, kPlain, &kCsrStatus}};
+const MessageSpec kCsr{"CertificateSigningRequest", kCsrFields};
+
 struct KindEntry {
   std::string_view api_version;
   std::string_view kind;
@@ -740,6 +765,7 @@ const KindEntry kKinds[] = {
     {"authorization.k8s.io/v1", "SelfSubjectAccessReview", &kSelfSubjectAccessReview},
     {"authorization.k8s.io/v1", "SubjectAccessReview", &kSubjectAccessReview},
     {"authorization.k8s.io/v1", "SelfSubjectRulesReview", &kSelfSubjectRulesReview},
+    {"certificates.k8s.io/v1", "CertificateSigningRequest", &kCsr},
 };
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 // The authenticator chain (access.h): client certificate, the loopback
-// token, the static token file, ServiceAccount tokens (sa_tokens.h).
-// Bootstrap tokens join it here.
+// token, the static token file, ServiceAccount tokens (sa_tokens.h),
+// bootstrap tokens (bootstrap_tokens.h).
 #include <spdlog/spdlog.h>
 
 #include "access.h"
+#include "bootstrap_tokens.h"
 #include "minik8s/auth/authenticators.h"
 #include "sa_tokens.h"
 
@@ -30,6 +31,7 @@ std::unique_ptr<auth::Authenticator> make_authenticator(const ApiServerOptions& 
     }
   }
   if (sa_tokens) parts.push_back(std::make_unique<ServiceAccountAuthenticator>(*sa_tokens, cache));
+  parts.push_back(std::make_unique<BootstrapTokenAuthenticator>(cache));
   return std::make_unique<auth::UnionAuthenticator>(std::move(parts));
 }
 

@@ -115,9 +115,13 @@ std::optional<HttpResponse> RestHandler::admit(HttpRequest& req) const {
   }
   const bool open = public_path(req.path);
   if (!user) {
-    if (!c.empty() || !open) return unauthorized();  // credentials nobody took, or none
+    if (!c.empty()) return unauthorized();  // credentials nobody took
     req.user = auth::UserInfo{auth::kUserAnonymous, "", {auth::kGroupUnauthenticated}, {}};
-    return std::nullopt;
+    if (open) return std::nullopt;
+    // No credentials: only what the authorizer grants system:unauthenticated
+    // (kube-public/cluster-info for a joining node); anything else is 401.
+    if (authz_ && authz_->authorize(request_attributes(req)).allowed()) return std::nullopt;
+    return unauthorized();
   }
   if (!user->in_group(auth::kGroupAuthenticated)) user->groups.push_back(auth::kGroupAuthenticated);
   req.user = std::move(*user);

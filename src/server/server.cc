@@ -30,6 +30,7 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/leader_election.h"
 #include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/certificates.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/gpu/controller.h"
 #include "minik8s/metrics/metrics.h"
@@ -39,6 +40,7 @@
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
+#include "cluster_info.h"
 #include "server_pki.h"
 
 namespace minik8s::server {
@@ -71,7 +73,7 @@ const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
       "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob",
-      "serviceaccount"};
+      "serviceaccount", "csrapproving", "csrsigning", "tokencleaner"};
   return names;
 }
 
@@ -152,7 +154,8 @@ int run_server(int argc, char** argv) {
   app.add_option("--disable-controllers", disabled_controllers,
                  "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
                  "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
-                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods)")
+                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods), "
+                 "serviceaccount, csrapproving, csrsigning, tokencleaner")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -413,6 +416,27 @@ int run_server(int argc, char** argv) {
     opts.tls.key_file = pki.key_file;
     opts.tls.client_ca_file = pki.client_ca_file;
   }
+  // The CSR signer's CA (docs/auth.md "CertificateSigningRequest"): the
+  // cluster CA when this server holds its key.
+  std::optional<auth::CertificateAuthority> signing_ca;
+  std::string signing_ca_file;
+  {
+    std::filesystem::path pki_dir = std::filesystem::path(data_dir) / "pki";
+    std::string cert = ca_cert.empty() ? (pki_dir / "ca.crt").string() : ca_cert;
+    std::string key = ca_key.empty() ? (pki_dir / "ca.key").string() : ca_key;
+    std::error_code ec;
+    if (std::filesystem::exists(cert, ec) && std::filesystem::exists(key, ec)) {
+      auto ca = auth::CertificateAuthority::load(cert, key);
+      if (!ca) {
+        std::fprintf(stderr, "error: the CSR signer's CA: %s\n", ca.status().message().c_str());
+        return 1;
+      }
+      signing_ca = std::move(*ca);
+      signing_ca_file = cert;
+    } else {
+      spdlog::info("no CA key ({}): the csrsigning controller does not run", key);
+    }
+  }
   // The ServiceAccount token signing key (docs/auth.md "TLS"), made on first start.
   // Given: it must exist (a server that made its own would refuse the tokens
   // its peers issue); default: made on first start.
@@ -584,6 +608,25 @@ int run_server(int argc, char** argv) {
                     std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {
           return 1;
         }
+      }
+      if (!pki.ca_pem.empty()) {
+        // What a joining node reads without credentials (docs/auth.md).
+        if (Status st = publish_cluster_info(*ctrl_client, url, pki.ca_pem); !st) {
+          spdlog::warn("could not publish kube-public/cluster-info: {}", st.message());
+        }
+      }
+      if (!disabled("csrapproving") &&
+          !launch("csrapproving", std::make_unique<controllers::CsrApprovingController>(informers), "")) {
+        return 1;
+      }
+      if (signing_ca && !disabled("csrsigning") &&
+          !launch("csrsigning", std::make_unique<controllers::CsrSigningController>(informers, *signing_ca),
+                  " (CA " + signing_ca_file + ")")) {
+        return 1;
+      }
+      if (!disabled("tokencleaner") &&
+          !launch("tokencleaner", std::make_unique<controllers::BootstrapTokenCleaner>(informers), "")) {
+        return 1;
       }
       if (!disabled("namespace") &&
           !launch("namespace", std::make_unique<controllers::NamespaceController>(informers), "")) {

@@ -31,6 +31,13 @@ struct Taint {
 struct NodeConfig {
   std::string server;        // API server URL, e.g. http://127.0.0.1:6443 (or use kubeconfig)
   std::string kubeconfig;    // alternative to server
+  // Joining with a bootstrap token (docs/agent.md "Joining with a token"):
+  // --token, --ca-cert-hash sha256:<hex>, and kubeadm's
+  // --discovery-token-unsafe-skip-ca-verification. The node credential is
+  // kept in <data_dir>/kubelet.conf.
+  std::string token{};
+  std::string ca_cert_hash{};
+  bool discovery_token_unsafe_skip_ca_verification = false;
   std::string node_name;     // default: hostname
   std::string node_ip;       // default: the address of the default route's interface, else 127.0.0.1
   std::map<std::string, std::string> labels;

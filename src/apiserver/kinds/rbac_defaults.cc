@@ -153,7 +153,9 @@ std::vector<json> default_cluster_roles() {
   out.push_back(
       cluster_role("system:basic-user",
                    json::array({rule({"create"}, {"authorization.k8s.io"},
-                                     {"selfsubjectaccessreviews", "selfsubjectrulesreviews"})})));
+                                     {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}),
+                                rule({"create"}, {"authentication.k8s.io"},
+                                     {"selfsubjectreviews"})})));
   out.push_back(cluster_role(
       "system:discovery",
       json::array(
