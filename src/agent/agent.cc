@@ -20,6 +20,7 @@
 
 #include "agent_state.h"
 #include "file_triggers.h"
+#include "kubelet_tls.h"
 #include "minik8s/client/kubeconfig.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/cri/containerd.h"
@@ -27,6 +28,7 @@
 #include "minik8s/images/images.h"
 #include "minik8s/kubelet/kubelet.h"
 #include "minik8s/kubelet/server.h"
+#include "minik8s/kubelet/server_auth.h"
 #include "minik8s/util/signals.h"
 #include "node.h"
 #include "node_services.h"
@@ -327,7 +329,37 @@ int run_agent(int argc, char** argv) {
                              : cfg.cni_bridge.empty() ? std::string("mk0")
                                                       : cfg.cni_bridge;
   NodeServices services(client, cfg, cni_conf_dir, cni_ipam_dir, bridge);
-  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name, cfg.http_limits);
+  // The kubelet's server (docs/auth.md "The kubelet's server"): HTTPS, with
+  // requests authenticated and authorized by the API server, when that is
+  // https; plain HTTP only for a plain-http API server.
+  auto ktls = kubelet_tls(cfg, ro);
+  if (!ktls) {
+    std::fprintf(stderr, "error: kubelet server: %s\n", ktls.status().message().c_str());
+    return 2;
+  }
+  kubelet::KubeletServerOptions kso;
+  kso.listen = cfg.listen;
+  kso.node_name = cfg.node_name;
+  kso.limits = cfg.http_limits;
+  std::unique_ptr<kubelet::AuthReviewer> reviewer;
+  if (ktls->https) {
+    if (ktls->cert_file.empty()) {
+      std::fprintf(stderr,
+                   "error: kubelet server: no serving certificate (--tls-cert-file and "
+                   "--tls-private-key-file)\n");
+      return 2;
+    }
+    kso.tls_cert_file = ktls->cert_file;
+    kso.tls_key_file = ktls->key_file;
+    kso.client_ca_file = ktls->client_ca_file;
+    reviewer = kubelet::make_api_reviewer(**rest);
+    kso.reviewer = reviewer.get();
+  } else {
+    spdlog::warn(
+        "the API server {} is plain http: so is the kubelet's server on {}, and it answers anyone",
+        server, cfg.listen);
+  }
+  kubelet::KubeletServer kserver(kubelet, **runtime, kso);
   if (Status st = kserver.start(); !st) {
     std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
                  st.to_string().c_str());
