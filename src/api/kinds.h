@@ -21,6 +21,7 @@ void add_gpu_kinds(std::vector<const ResourceType*>& out);
 void add_auth_kinds(std::vector<const ResourceType*>& out);
 void add_rbac_kinds(std::vector<const ResourceType*>& out);
 void add_authorization_kinds(std::vector<const ResourceType*>& out);
+void add_certificates_kinds(std::vector<const ResourceType*>& out);
 
 namespace tbl {
 

@@ -230,12 +230,12 @@ TEST(OpenApiTest, IndexListsEveryGroupVersion) {
                         "apis/coordination.k8s.io/v1", "apis/minik8s.io/v1",
                         "apis/discovery.k8s.io/v1", "apis/serverless.minik8s.io/v1",
                         "apis/authentication.k8s.io/v1", "apis/rbac.authorization.k8s.io/v1",
-                        "apis/authorization.k8s.io/v1"}) {
+                        "apis/authorization.k8s.io/v1", "apis/certificates.k8s.io/v1"}) {
     ASSERT_TRUE(idx["paths"].contains(p)) << p;
     std::string url = idx["paths"][p]["serverRelativeURL"];
     EXPECT_EQ(url.rfind(std::string("/openapi/v3/") + p + "?hash=", 0), 0u) << url;
   }
-  EXPECT_EQ(idx["paths"].size(), 10u);
+  EXPECT_EQ(idx["paths"].size(), 11u);
   EXPECT_EQ(openapi_v3_index(), idx);  // stable
 }
 

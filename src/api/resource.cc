@@ -34,6 +34,7 @@ std::vector<const ResourceType*> build() {
   add_auth_kinds(out);
   add_rbac_kinds(out);
   add_authorization_kinds(out);
+  add_certificates_kinds(out);
   return out;
 }
 

@@ -50,7 +50,8 @@ TEST(ResourceLookupTest, AllKindsInDiscoveryOrder) {
                                    "roles.rbac.authorization.k8s.io",
                                    "selfsubjectaccessreviews.authorization.k8s.io",
                                    "subjectaccessreviews.authorization.k8s.io",
-                                   "selfsubjectrulesreviews.authorization.k8s.io"};
+                                   "selfsubjectrulesreviews.authorization.k8s.io",
+                                   "certificatesigningrequests.certificates.k8s.io"};
   EXPECT_EQ(names, want);
 }
 

@@ -930,6 +930,34 @@ Registry build(Builder& b) {
         {"status", ANY}},
        "SelfSubjectRulesReview enumerates the set of actions the current user can perform within "
        "a namespace.");
+  // --- certificates.k8s.io/v1 (docs/auth.md "CertificateSigningRequest") ---
+  const std::string cert = "io.k8s.api.certificates.v1.";
+  root(cert + "CertificateSigningRequest", "certificates.k8s.io", "v1",
+       "CertificateSigningRequest",
+       {{"spec", b.obj(cert + "CertificateSigningRequestSpec",
+                       {{"request", S},
+                        {"signerName", S},
+                        {"expirationSeconds", I},
+                        {"usages", SA},
+                        {"username", S},
+                        {"uid", S},
+                        {"groups", SA},
+                        {"extra", ANY}},
+                       "What is requested: a PEM CERTIFICATE REQUEST (base64), the signer, "
+                       "usages; the requester's identity is set by the server.")},
+        {"status",
+         b.obj(cert + "CertificateSigningRequestStatus",
+               {{"conditions", b.arr(b.obj(cert + "CertificateSigningRequestCondition",
+                                           {{"type", S},
+                                            {"status", S},
+                                            {"reason", S},
+                                            {"message", S},
+                                            {"lastUpdateTime", S},
+                                            {"lastTransitionTime", S}}))},
+                {"certificate", S}},
+               "Approved/Denied/Failed conditions and the issued certificate (PEM, base64).")}},
+       "CertificateSigningRequest asks a signer for a certificate; once approved the signer "
+       "writes status.certificate.");
   return r;
 }
 

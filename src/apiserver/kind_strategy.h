@@ -11,7 +11,8 @@
 // (kinds/kinds.h) wires each to its table entry.
 //
 // Where the generic registry store calls the hooks:
-//   create: server-owned metadata → table initial_status → table set_defaults
+//   create: (REST only: check_writer → prepare_for_create_by) →
+//           server-owned metadata → table initial_status → table set_defaults
 //           → prepare_for_create → table validate → allocate (not on dry run)
 //           → admit → store create → Allocation::commit
 //   update: the caller's mutation → status/subresource scoping
@@ -87,6 +88,13 @@ class KindStrategy {
   // before validation (Namespace: the kubernetes finalizer and phase Active;
   // Pod: DefaultTolerationSeconds).
   virtual void prepare_for_create(nlohmann::json& obj) { (void)obj; }
+  // A create through the REST API, before prepare_for_create: changes that
+  // depend on who asks (CertificateSigningRequest: spec.username, uid,
+  // groups and extra are the requester's, whatever the body said).
+  virtual void prepare_for_create_by(nlohmann::json& obj, const auth::UserInfo& user) {
+    (void)obj;
+    (void)user;
+  }
   // A main-resource update's server-side changes given the stored object,
   // before the table's defaults (Service: type-dependent fields dropped).
   virtual void prepare_for_update(nlohmann::json& obj, const nlohmann::json& old) {

@@ -259,6 +259,7 @@ HttpResponse RestHandler::do_create(const HttpRequest& req, const RequestInfo& r
   if (Status st = kinds_->strategy(t).check_writer(*body, ri.ns, req.user); !st.is_ok()) {
     return error_response(st, meta_str(*body, "name"), &t);
   }
+  if (body->is_object()) kinds_->strategy(t).prepare_for_create_by(*body, req.user);
   std::vector<std::string> warnings;
   std::string name = meta_str(*body, "name");
   Outcome o = objects_.create(t, ri.ns, std::move(body.value()), query(req, "fieldValidation"),

@@ -380,6 +380,10 @@ Result<CertInfo> parse_csr(const std::string& csr_pem) {
   X509_REQ* req = PEM_read_bio_X509_REQ(b.get(), nullptr, nullptr, nullptr);
   if (!req) return Status(Code::kInvalid, ssl_error("request: not a PEM certificate request"));
   std::unique_ptr<X509_REQ, void (*)(X509_REQ*)> guard(req, X509_REQ_free);
+  EVP_PKEY* pub = X509_REQ_get0_pubkey(req);
+  if (!pub || X509_REQ_verify(req, pub) != 1) {
+    return Status(Code::kInvalid, ssl_error("request: the signature does not verify"));
+  }
   CertInfo info;
   collect_names(X509_REQ_get_subject_name(req), info);
   STACK_OF(X509_EXTENSION)* exts = X509_REQ_get_extensions(req);

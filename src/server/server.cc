@@ -29,6 +29,7 @@
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/leader_election.h"
 #include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/certificates.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/gpu/controller.h"
 #include "minik8s/metrics/metrics.h"
@@ -70,7 +71,7 @@ const std::vector<std::string>& controller_names() {
   static const std::vector<std::string> names = {
       "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
       "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob",
-      "serviceaccount"};
+      "serviceaccount", "csrapproving", "csrsigning"};
   return names;
 }
 
@@ -145,7 +146,8 @@ int run_server(int argc, char** argv) {
   app.add_option("--disable-controllers", disabled_controllers,
                  "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
                  "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
-                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods)")
+                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods), "
+                 "serviceaccount, csrapproving, csrsigning")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
@@ -395,6 +397,27 @@ int run_server(int argc, char** argv) {
     opts.kubelet_client.cert_file = po.pki_dir + "/apiserver-kubelet-client.crt";
     opts.kubelet_client.key_file = po.pki_dir + "/apiserver-kubelet-client.key";
   }
+  // The CSR signer's CA (docs/auth.md "CertificateSigningRequest"): the
+  // cluster CA when this server holds its key.
+  std::optional<auth::CertificateAuthority> signing_ca;
+  std::string signing_ca_file;
+  {
+    std::filesystem::path pki_dir = std::filesystem::path(data_dir) / "pki";
+    std::string cert = ca_cert.empty() ? (pki_dir / "ca.crt").string() : ca_cert;
+    std::string key = ca_key.empty() ? (pki_dir / "ca.key").string() : ca_key;
+    std::error_code ec;
+    if (std::filesystem::exists(cert, ec) && std::filesystem::exists(key, ec)) {
+      auto ca = auth::CertificateAuthority::load(cert, key);
+      if (!ca) {
+        std::fprintf(stderr, "error: the CSR signer's CA: %s\n", ca.status().message().c_str());
+        return 1;
+      }
+      signing_ca = std::move(*ca);
+      signing_ca_file = cert;
+    } else {
+      spdlog::info("no CA key ({}): the csrsigning controller does not run", key);
+    }
+  }
   // The ServiceAccount token signing key (docs/auth.md "TLS"), made on first start.
   opts.auth.sa_key_file = (std::filesystem::path(data_dir) / "pki" / "sa.key").string();
   if (Status st = auth::ensure_private_key_file(opts.auth.sa_key_file); !st.is_ok()) {
@@ -555,6 +578,15 @@ int run_server(int argc, char** argv) {
                     std::make_unique<controllers::ServiceAccountsController>(informers, sao), "")) {
           return 1;
         }
+      }
+      if (!disabled("csrapproving") &&
+          !launch("csrapproving", std::make_unique<controllers::CsrApprovingController>(informers), "")) {
+        return 1;
+      }
+      if (signing_ca && !disabled("csrsigning") &&
+          !launch("csrsigning", std::make_unique<controllers::CsrSigningController>(informers, *signing_ca),
+                  " (CA " + signing_ca_file + ")")) {
+        return 1;
       }
       if (!disabled("namespace") &&
           !launch("namespace", std::make_unique<controllers::NamespaceController>(informers), "")) {

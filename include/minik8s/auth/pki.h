@@ -98,7 +98,8 @@ Result<KeyPair> make_csr(const std::string& common_name,
 Result<KeyPair> make_csr(const CertSpec& spec);
 
 Result<CertInfo> parse_certificate(const std::string& cert_pem);
-Result<CertInfo> parse_csr(const std::string& csr_pem);  // subject and SANs
+// Subject and SANs of a request whose signature verifies (else kInvalid).
+Result<CertInfo> parse_csr(const std::string& csr_pem);
 // Hex SHA-256 of a PEM certificate's SubjectPublicKeyInfo.
 Result<std::string> spki_sha256(const std::string& cert_pem);
 // Checks that cert_pem chains to ca_pem (OpenSSL's verifier, at the current time).

@@ -28,6 +28,8 @@
 //   ServiceAccount  the token subresource (TokenRequest): a signed token,
 //              answered, never stored (auth_strategy.cc).
 //   TokenReview, SelfSubjectReview  answered, never stored.
+//   CertificateSigningRequest  the requester on create, the request's
+//              signature, the approval subresource (csr_strategy.cc).
 //   GPUJob     created with the finalizer minik8s.io/slurm-job;
 //              spec.source.hash and status.result.hash name blobs in the
 //              blob store; a blob no GPUJob names any more is removed.
@@ -317,6 +319,24 @@ class GpuJobStrategy final : public KindStrategy {
  private:
   BlobRefs refs_;  // the blob store and what GPUJobs name in it
   const bool enabled_;
+};
+
+// CertificateSigningRequest (certificates.k8s.io/v1, docs/auth.md): on a
+// create through the REST API spec.username, uid, groups and extra become
+// the requester's; spec.request must parse as a CSR whose signature verifies
+// (422 on spec.request); the approval subresource writes
+// status.conditions only (lastUpdateTime and lastTransitionTime stamped
+// where missing). The table's validation keeps spec immutable and refuses
+// Approved with Denied.
+class CsrStrategy final : public KindStrategy {
+ public:
+  void prepare_for_create_by(nlohmann::json& obj, const auth::UserInfo& user) override;
+  Status admit(const nlohmann::json& obj, const nlohmann::json* old, api::FieldErrors& errs,
+               AdmissionHold& hold) override;
+  bool serves_subresource(std::string_view sub) const override { return sub == "approval"; }
+  nlohmann::json scope_subresource_write(std::string_view sub, const nlohmann::json& cur,
+                                         const nlohmann::json& desired) override;
+  void discovery_subresources(const api::ResourceType& t, nlohmann::json& resources) const override;
 };
 
 // What the authentication kinds need from the server (each must outlive the

@@ -51,6 +51,9 @@ std::unique_ptr<KindRegistry> make_kind_registry(storage::Storage& store,
   if (const auto* t = api::find_kind("authentication.k8s.io/v1", "SelfSubjectReview")) {
     r->add(*t, std::make_unique<SelfSubjectReviewStrategy>());
   }
+  if (const auto* t = api::find_kind("certificates.k8s.io/v1", "CertificateSigningRequest")) {
+    r->add(*t, std::make_unique<CsrStrategy>());
+  }
   return r;
 }
 
