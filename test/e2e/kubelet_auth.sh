@@ -3,7 +3,9 @@
 # real containerd: a server with authentication and authorization on
 # (--token-auth-file, Node,RBAC) and one agent.
 #   - the kubelet speaks only HTTPS, with a certificate of the cluster CA
-#     that names the node's address;
+#     that names the node's address: first one it got through a
+#     kubernetes.io/kubelet-serving CSR (approved and signed by the server),
+#     at the end one given with --tls-cert-file;
 #   - anonymous requests to exec, containerLogs, stats are 401; a client
 #     certificate or a token of a user without rights 403 (Kubernetes'
 #     message); a user granted nodes/stats reads stats and nothing else;
@@ -52,10 +54,20 @@ check "the kubelet's serving certificate (IP 127.0.0.1)" issue kubelet "/CN=syst
 extendedKeyUsage=serverAuth"
 
 NODE=e2e-kauth-$$
-start_agent "$NODE" --tls-cert-file "$E2E_DIR/kubelet.crt" --tls-private-key-file "$E2E_DIR/kubelet.key"
+start_agent "$NODE"
 PORT=$(k get node "$NODE" -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}')
 KURL=https://127.0.0.1:$PORT
 echo "[INFO] kubelet at $KURL"
+# The serving certificate came from a CSR the server approved and signed.
+expect_out "the agent's kubelet-serving CSR is Approved,Issued" \
+  "^kubelet-serving-$NODE-[0-9a-f]+ .*kubernetes.io/kubelet-serving .*Approved,Issued" k get csr --no-headers
+served() { openssl s_client -connect "127.0.0.1:$1" -CAfile "$PKI/ca.crt" </dev/null 2>/dev/null | openssl x509 -noout -subject -ext subjectAltName 2>/dev/null; }
+expect_out "the kubelet serves the CSR's certificate (CN system:node:$NODE)" "CN *= *system:node:$NODE" served "$PORT"
+expect_out "... naming 127.0.0.1" "IP Address:127.0.0.1" served "$PORT"
+expect_out "... kept in the data dir" "subject=.*system:node:$NODE" \
+  openssl x509 -in "$E2E_DIR/agent/pki/kubelet-serving.crt" -noout -subject
+expect_out "... which verifies against the cluster CA" ": OK$" \
+  openssl verify -CAfile "$PKI/ca.crt" "$E2E_DIR/agent/pki/kubelet-serving.crt"
 
 cat >"$E2E_DIR/pod.yaml" <<'YAML'
 apiVersion: v1
@@ -125,5 +137,24 @@ check "the metrics server scrapes the kubelet over HTTPS" poll 60 metrics
 expect_fail "nobody may not use pods/log through the API server either" "forbidden" \
   kubectl --cache-dir "$E2E_DIR/cache-nobody" --kubeconfig=/dev/null --server="$SERVER_URL" \
   --certificate-authority="$PKI/ca.crt" --token=nobody-token logs talk
+
+# Restarted with a given serving certificate: that one is served, the CSR
+# one is left alone.
+stop_agent
+CSRS_BEFORE=$(k get csr --no-headers | wc -l)
+start_agent "$NODE" --tls-cert-file "$E2E_DIR/kubelet.crt" --tls-private-key-file "$E2E_DIR/kubelet.key"
+# The Node still says Ready from before: wait until its registered kubelet
+# port serves the given certificate (the new agent re-registered).
+GIVEN_SERIAL=$(openssl x509 -in "$E2E_DIR/kubelet.crt" -noout -serial)
+given_served() {
+  PORT=$(kubectl get node "$NODE" -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}')
+  [ "$(openssl s_client -connect "127.0.0.1:$PORT" -CAfile "$PKI/ca.crt" </dev/null 2>/dev/null |
+    openssl x509 -noout -serial 2>/dev/null)" = "$GIVEN_SERIAL" ]
+}
+check "with --tls-cert-file the given certificate is served" poll 60 given_served
+PORT=$(k get node "$NODE" -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}')
+expect_out "... and no new CSR was posted" "^$CSRS_BEFORE$" sh -c "kubectl get csr --no-headers | wc -l"
+expect_out "anonymous is still 401" "^401$" code "https://127.0.0.1:$PORT/containerLogs/default/talk/app"
+expect_out "kubectl logs through the API server still works" "^hello-from-talk$" k logs talk
 check "delete the pod" k delete pod talk --wait=false
 e2e_finish
