@@ -94,8 +94,11 @@ for n in "${ACC_NODES[@]}"; do
   acc_expect "$n: the cluster DNS (minik8s agent) listens on TCP 53" 'LISTEN .*:53 .*"minik8s"'
   acc_expect "$n: nginx (DNS objects) listens on TCP 80" 'LISTEN .*:80 .*"nginx"'
 done
-acc_run "$CLUSTER_SH" exec outside -- curl -sS --max-time 3 "http://$(acc_node_ip "${ACC_NODES[-1]}"):10250/healthz"
-acc_expect "${ACC_NODES[-1]}'s kubelet port answers from outside the nodes (/healthz)" "^ok$"
+# The kubelet's server speaks HTTPS and answers nobody anonymous (docs/auth.md
+# "The kubelet's server"): from outside, without credentials, a 401.
+acc_run "$CLUSTER_SH" exec outside -- curl -sS -k --max-time 3 -o /dev/null -w '%{http_code}\n' \
+  "https://$(acc_node_ip "${ACC_NODES[-1]}"):10250/healthz"
+acc_expect "${ACC_NODES[-1]}'s kubelet port answers from outside the nodes over HTTPS, 401 to an anonymous /healthz" "^401$"
 
 trap - EXIT
 acc_end

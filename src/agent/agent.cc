@@ -21,6 +21,8 @@
 #include "agent_state.h"
 #include "file_triggers.h"
 #include "join.h"
+#include "kubelet_tls.h"
+#include "minik8s/auth/pki.h"
 #include "minik8s/client/kubeconfig.h"
 #include "minik8s/client/rest_client.h"
 #include "minik8s/cri/containerd.h"
@@ -28,9 +30,11 @@
 #include "minik8s/images/images.h"
 #include "minik8s/kubelet/kubelet.h"
 #include "minik8s/kubelet/server.h"
+#include "minik8s/kubelet/server_auth.h"
 #include "minik8s/util/signals.h"
 #include "node.h"
 #include "node_services.h"
+#include "serving_cert.h"
 
 namespace minik8s::agent {
 
@@ -348,7 +352,67 @@ int run_agent(int argc, char** argv) {
                              : cfg.cni_bridge.empty() ? std::string("mk0")
                                                       : cfg.cni_bridge;
   NodeServices services(client, cfg, cni_conf_dir, cni_ipam_dir, bridge);
-  kubelet::KubeletServer kserver(kubelet, **runtime, cfg.listen, cfg.node_name, cfg.http_limits);
+  // The kubelet's server (docs/auth.md "The kubelet's server"): HTTPS, with
+  // requests authenticated and authorized by the API server, when that is
+  // https; plain HTTP only for a plain-http API server.
+  auto ktls = kubelet_tls(cfg, ro);
+  if (!ktls) {
+    std::fprintf(stderr, "error: kubelet server: %s\n", ktls.status().message().c_str());
+    return 2;
+  }
+  kubelet::KubeletServerOptions kso;
+  kso.listen = cfg.listen;
+  kso.node_name = cfg.node_name;
+  kso.limits = cfg.http_limits;
+  std::unique_ptr<kubelet::AuthReviewer> reviewer;
+  if (ktls->https) {
+    kso.tls_cert_file = ktls->cert_file;
+    kso.tls_key_file = ktls->key_file;
+    if (kso.tls_cert_file.empty()) {
+      // No --tls-cert-file: one from a kubelet-serving CSR (serving_cert.h).
+      ServingCertOptions sco;
+      sco.data_dir = cfg.data_dir;
+      sco.node_name = cfg.node_name;
+      sco.ip_addresses = {cfg.node_ip};
+      const std::string listen_host = cfg.listen.substr(0, cfg.listen.rfind(':'));
+      if (!listen_host.empty() && listen_host != "0.0.0.0" && listen_host != cfg.node_ip &&
+          listen_host.find_first_not_of("0123456789.") == std::string::npos)
+        sco.ip_addresses.push_back(listen_host);
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) == 0 && host[0]) {
+        std::string h = host;
+        for (char& ch : h) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        sco.dns_names.push_back(h);
+      }
+      sco.dns_names.push_back(cfg.node_name);
+      sco.ca_pem = ro.tls.ca_pem;
+      if (sco.ca_pem.empty() && !ktls->client_ca_file.empty()) {
+        if (auto pem = auth::read_pem_file(ktls->client_ca_file)) sco.ca_pem = *pem;
+      }
+      bool stopped = false;
+      auto sc = ensure_serving_certificate(**rest, sco, [&](std::chrono::milliseconds d) {
+        stopped = wait_for_signal(sigs, d) != 0;
+        return stopped;
+      });
+      if (!sc) {
+        if (stopped) return 0;  // SIGTERM while waiting
+        std::fprintf(stderr, "error: the kubelet's serving certificate: %s\n",
+                     sc.status().message().c_str());
+        return 1;
+      }
+      spdlog::info("kubelet serving certificate {}{}", sc->cert_file, sc->reused ? " (kept)" : "");
+      kso.tls_cert_file = sc->cert_file;
+      kso.tls_key_file = sc->key_file;
+    }
+    kso.client_ca_file = ktls->client_ca_file;
+    reviewer = kubelet::make_api_reviewer(**rest);
+    kso.reviewer = reviewer.get();
+  } else {
+    spdlog::warn(
+        "the API server {} is plain http: so is the kubelet's server on {}, and it answers anyone",
+        server, cfg.listen);
+  }
+  kubelet::KubeletServer kserver(kubelet, **runtime, kso);
   if (Status st = kserver.start(); !st) {
     std::fprintf(stderr, "error: kubelet server on %s: %s\n", cfg.listen.c_str(),
                  st.to_string().c_str());

@@ -47,7 +47,10 @@ const std::set<std::string> kKnownKeys = {"server",
                                           "chainPrefix",
                                           "ingressPort",
                                           "hostsFile",
-                                          "disable"};
+                                          "disable",
+                                          "tlsCertFile",
+                                          "tlsPrivateKeyFile",
+                                          "clientCAFile"};
 
 const std::set<std::string> kComponents = {"network", "proxy", "dns", "ingress"};
 
@@ -150,6 +153,11 @@ Status check_config(const NodeConfig& c) {
     if (!valid_ipv4(ip)) return field_error("clusterDNS", "\"" + ip + "\" is not an IPv4 address");
   }
   if (c.data_dir.empty()) return field_error("dataDir", "must not be empty");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return field_error(c.tls_cert_file.empty() ? "tlsCertFile" : "tlsPrivateKeyFile",
+                       "the kubelet's serving certificate and its key go together (--tls-cert-file, "
+                       "--tls-private-key-file)");
+  }
   if (!c.pod_cidr.empty() && !valid_cidr(c.pod_cidr))
     return field_error("podCIDR", "\"" + c.pod_cidr + "\" is not an IPv4 CIDR");
   if (!valid_cidr(c.cluster_cidr))
@@ -295,6 +303,12 @@ Result<NodeConfig> parse_yaml_into(NodeConfig c, const YAML::Node& root) {
         c.chain_prefix = *s;
       else if (key == "hostsFile")
         c.hosts_file = *s;
+      else if (key == "tlsCertFile")
+        c.tls_cert_file = *s;
+      else if (key == "tlsPrivateKeyFile")
+        c.tls_key_file = *s;
+      else if (key == "clientCAFile")
+        c.client_ca_file = *s;
     }
   }
   if (Status st = check_config(c); !st) return st;
@@ -408,6 +422,12 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
                                         "kubelet server: keep-alive wait for the next request (default 90s)");
   auto* o_max_connections =
       app.add_option("--max-connections", max_connections, "kubelet server: concurrent connections (default 1024)");
+  std::string tls_cert, tls_key, client_ca;
+  auto* o_tls_cert = app.add_option("--tls-cert-file", tls_cert,
+                                    "kubelet server: serving certificate, PEM (default: a kubelet-serving CSR)");
+  auto* o_tls_key = app.add_option("--tls-private-key-file", tls_key, "kubelet server: the serving certificate's key");
+  auto* o_client_ca = app.add_option("--client-ca-file", client_ca,
+                                     "kubelet server: CA for client certificates (default: the kubeconfig's CA)");
   app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
   app.add_option("--log-level", ex.log_level, "trace|debug|info|warn|error");
   try {
@@ -486,6 +506,9 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   if (o_ingress_port->count()) c.ingress_port = ingress_port;
   if (o_hosts->count()) c.hosts_file = hosts;
   if (o_disable->count()) c.disable = disable;
+  if (o_tls_cert->count()) c.tls_cert_file = tls_cert;
+  if (o_tls_key->count()) c.tls_key_file = tls_key;
+  if (o_client_ca->count()) c.client_ca_file = client_ca;
   struct {
     CLI::Option* opt;
     const char* flag;

@@ -241,6 +241,31 @@ TEST(AgentFlags, Errors) {
   }
 }
 
+TEST(AgentFlags, KubeletServingCertificateAndClientCa) {
+  auto y = parse_node_config(
+      "tlsCertFile: /a/k.crt\ntlsPrivateKeyFile: /a/k.key\nclientCAFile: /a/ca.crt\n");
+  ASSERT_TRUE(y.is_ok()) << y.status().to_string();
+  EXPECT_EQ(y->tls_cert_file, "/a/k.crt");
+  EXPECT_EQ(y->tls_key_file, "/a/k.key");
+  EXPECT_EQ(y->client_ca_file, "/a/ca.crt");
+  Argv a({"agent", "--tls-cert-file", "/b/k.crt", "--tls-private-key-file", "/b/k.key",
+          "--client-ca-file", "/b/ca.crt"});
+  auto c = parse_agent_flags(a.argc(), a.argv(), nullptr);
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->tls_cert_file, "/b/k.crt");
+  EXPECT_EQ(c->tls_key_file, "/b/k.key");
+  EXPECT_EQ(c->client_ca_file, "/b/ca.crt");
+  // The certificate without its key (or the key alone) names the missing one.
+  Argv half({"agent", "--tls-cert-file", "/b/k.crt"});
+  auto e = parse_agent_flags(half.argc(), half.argv(), nullptr);
+  ASSERT_FALSE(e.is_ok());
+  EXPECT_NE(e.status().message().find("tlsPrivateKeyFile"), std::string::npos)
+      << e.status().message();
+  auto e2 = parse_node_config("tlsPrivateKeyFile: /a/k.key\n");
+  ASSERT_FALSE(e2.is_ok());
+  EXPECT_NE(e2.status().message().find("tlsCertFile"), std::string::npos) << e2.status().message();
+}
+
 TEST(AgentFlags, DefaultsFilled) {
   NodeConfig c;
   fill_defaults(c);

@@ -223,6 +223,14 @@ class NodeMode : public auth::Authorizer {
     if (g == "certificates.k8s.io" && r == "certificatesigningrequests" && sub.empty()) {
       return one_of(a.verb, {"create", "get", "list", "watch"});
     }
+    // The kubelet's server delegates its authentication and authorization
+    // (docs/auth.md "The kubelet's server").
+    if (a.verb == "create" && sub.empty() &&
+        ((g == "authentication.k8s.io" && r == "tokenreviews") ||
+         (g == "authorization.k8s.io" &&
+          one_of(r, {"subjectaccessreviews", "localsubjectaccessreviews"})))) {
+      return true;
+    }
     return false;
   }
 

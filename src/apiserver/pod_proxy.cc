@@ -304,6 +304,15 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
                       url_encode(pp->ns) + "/" + url_encode(pp->name) + "/" +
                       url_encode(container) + (fwd.empty() ? "" : "?" + stream::encode_query(fwd));
 
+  // The kubelet over HTTPS (docs/auth.md "The kubelet's server"), with the
+  // API server's kubelet client certificate; plain HTTP for plain servers.
+  const ApiKubeletClientOptions& kc = handler_.options().kubelet_client;
+  auth::TlsClientConfig tls_config;
+  tls_config.ca_file = kc.ca_file;
+  tls_config.cert_file = kc.cert_file;
+  tls_config.key_file = kc.key_file;
+  const auth::TlsClientConfig* tls = kc.https ? &tls_config : nullptr;
+
   if (pp->sub == "exec") {
     if (!websocket::is_upgrade(msg)) {
       return write_status(
@@ -340,7 +349,7 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
       client.binary(true);
       std::string chosen;
       stream::UpgradeRefused refused;
-      auto backend = stream::connect_ws(ioc, t.host, t.port, kpath, {proto}, &chosen, &refused);
+      auto backend = stream::connect_ws(ioc, t.host, t.port, kpath, {proto}, &chosen, &refused, tls);
       if (!backend) {
         std::string failure =
             refused.code != 0 && refused.code != 101
@@ -368,16 +377,13 @@ void PodProxy::serve(tcp::socket& s, const http::request<http::string_body>& msg
 
   // ---- logs
   auto& ioc = static_cast<net::io_context&>(s.get_executor().context());
-  tcp::socket k(ioc);
-  beast::error_code ec;
-  tcp::resolver res(ioc);
-  auto eps = res.resolve(t.host, t.port, ec);
-  if (!ec) net::connect(k, eps, ec);
-  if (ec) {
-    return write_status(s, Status(Code::kUnavailable, "error dialing backend: dial tcp " + t.host + ":" + t.port +
-                                                          ": " + ec.message()),
+  auto dialed = stream::dial(ioc, t.host, t.port, tls);
+  if (!dialed) {
+    return write_status(s, Status(Code::kUnavailable, "error dialing backend: " + dialed.status().message()),
                         version);
   }
+  tcp::socket k = std::move(*dialed);
+  beast::error_code ec;
   fd_out = k.native_handle();
   http::request<http::empty_body> kreq{http::verb::get, kpath, 11};
   kreq.set(http::field::host, t.host + ":" + t.port);

@@ -326,12 +326,30 @@ Result<std::string> CertificateAuthority::sign_csr(const std::string& csr_pem,
 
 Result<KeyPair> make_csr(const std::string& common_name,
                          const std::vector<std::string>& organizations) {
+  CertSpec spec;
+  spec.common_name = common_name;
+  spec.organizations = organizations;
+  return make_csr(spec);
+}
+
+Result<KeyPair> make_csr(const CertSpec& spec) {
+  if (Status st = check_spec(spec); !st) return st;
   auto key = new_key();
   if (!key) return internal("generating a P-256 key");
   std::unique_ptr<X509_REQ, void (*)(X509_REQ*)> req(X509_REQ_new(), X509_REQ_free);
-  Status st = set_subject(X509_REQ_get_subject_name(req.get()), common_name, organizations);
+  Status st =
+      set_subject(X509_REQ_get_subject_name(req.get()), spec.common_name, spec.organizations);
   if (!st) return st;
   X509_REQ_set_pubkey(req.get(), key.get());
+  if (const std::string san = san_value(spec); !san.empty()) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+    if (!ext) return Status(Code::kInvalid, ssl_error("subjectAltName " + san));
+    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+    sk_X509_EXTENSION_push(exts, ext);
+    int ok = X509_REQ_add_extensions(req.get(), exts);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (ok != 1) return internal("adding the subjectAltName to the request");
+  }
   if (X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0)
     return internal("signing the request");
   BioPtr out(BIO_new(BIO_s_mem()));

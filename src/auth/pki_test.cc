@@ -116,6 +116,24 @@ TEST(Pki, SignsCertificateRequest) {
   EXPECT_FALSE(ca->sign_csr(bad, spec).is_ok());
 }
 
+TEST(Pki, ARequestCarriesItsSubjectAltNames) {
+  CertSpec want;
+  want.common_name = "system:node:n1";
+  want.organizations = {"system:nodes"};
+  want.dns_names = {"n1.example"};
+  want.ip_addresses = {"10.0.0.7"};
+  auto csr = make_csr(want);
+  ASSERT_TRUE(csr.is_ok()) << csr.status().to_string();
+  auto sub = parse_csr(csr->cert_pem);
+  ASSERT_TRUE(sub.is_ok()) << sub.status().to_string();
+  EXPECT_EQ(sub->common_name, "system:node:n1");
+  EXPECT_EQ(sub->organizations, (std::vector<std::string>{"system:nodes"}));
+  EXPECT_EQ(sub->dns_names, (std::vector<std::string>{"n1.example"}));
+  EXPECT_EQ(sub->ip_addresses, (std::vector<std::string>{"10.0.0.7"}));
+  want.ip_addresses = {"not-an-ip"};
+  EXPECT_EQ(make_csr(want).status().code(), Code::kInvalid);
+}
+
 TEST(Pki, LoadOrCreateKeepsTheCaAndMatchesOpensslHash) {
   testing::TempDir dir("pki");
   auto ca = CertificateAuthority::load_or_create(dir.path() + "/pki");

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include "minik8s/auth/tls.h"
+
 #include "server_internal.h"
 
 namespace minik8s::kubelet {
@@ -35,22 +37,45 @@ class KubeletLocator final : public ContainerLocator {
 }  // namespace
 
 struct KubeletServer::Impl {
-  Impl(Kubelet& k, cri::Runtime& r, std::string listen, std::string node_name, const ConnLimits& limits)
-      : locator(k, std::move(node_name)), http(locator, r, std::move(listen), limits) {}
+  Impl(Kubelet& k, cri::Runtime& r, KubeletServerOptions o)
+      : options(std::move(o)), locator(k, options.node_name), runtime(r) {}
+  KubeletServerOptions options;
   KubeletLocator locator;
-  KubeletHttpServer http;
+  cri::Runtime& runtime;
+  std::unique_ptr<KubeletAuth> auth;       // null: no authentication (plain HTTP)
+  std::unique_ptr<KubeletHttpServer> http;  // made by start()
 };
 
-KubeletServer::KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, std::string listen, std::string node_name,
-                             const ConnLimits& limits)
-    : impl_(std::make_unique<Impl>(kubelet, runtime, std::move(listen), std::move(node_name), limits)) {}
+KubeletServer::KubeletServer(Kubelet& kubelet, cri::Runtime& runtime, KubeletServerOptions options)
+    : impl_(std::make_unique<Impl>(kubelet, runtime, std::move(options))) {}
 
 KubeletServer::~KubeletServer() { stop(); }
 
-Status KubeletServer::start() { return impl_->http.start(); }
+Status KubeletServer::start() {
+  Impl& s = *impl_;
+  KubeletHttpServer::Security sec;
+  if (!s.options.tls_cert_file.empty() || !s.options.tls_key_file.empty()) {
+    auth::TlsServerConfig tc;
+    tc.cert_file = s.options.tls_cert_file;
+    tc.key_file = s.options.tls_key_file;
+    tc.client_ca_file = s.options.client_ca_file;
+    auto layer = auth::make_tls_server_layer(tc);
+    if (!layer) return Status(layer.status().code(), "kubelet server: " + layer.status().message());
+    sec.layer = std::move(*layer);
+  }
+  if (s.options.reviewer) {
+    s.auth = std::make_unique<KubeletAuth>(*s.options.reviewer, s.locator.node_name());
+    sec.auth = s.auth.get();
+  }
+  s.http = std::make_unique<KubeletHttpServer>(s.locator, s.runtime, s.options.listen, s.options.limits, nullptr,
+                                               std::move(sec));
+  return s.http->start();
+}
 
-int KubeletServer::port() const { return impl_->http.port(); }
+int KubeletServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 
-void KubeletServer::stop() { impl_->http.stop(); }
+void KubeletServer::stop() {
+  if (impl_->http) impl_->http->stop();
+}
 
 }  // namespace minik8s::kubelet

@@ -3,7 +3,8 @@
 //   - ContainerLocator: what the server needs from the kubelet (Kubelet
 //     satisfies it through an adapter in server.cc; tests fake it).
 //   - CRI log decoding (read_logs / follow) used by /containerLogs.
-//   - KubeletHttpServer: the Beast server itself.
+//   - KubeletHttpServer: the Beast server itself (over TLS when given a
+//     ConnectionLayer; each request checked by a KubeletAuth when given one).
 // Thread safety: KubeletHttpServer runs on a ConnectionServer (an acceptor
 // thread and one thread per connection, within ConnLimits); the locator and runtime are called from those threads and must
 // be thread-safe. Ownership: locator and runtime are borrowed.
@@ -18,6 +19,7 @@
 
 #include "minik8s/cri/runtime.h"
 #include "minik8s/kubelet/kubelet.h"
+#include "minik8s/kubelet/server_auth.h"
 #include "minik8s/util/conn_server.h"
 #include "minik8s/util/status.h"
 
@@ -100,11 +102,18 @@ Status stream_logs(const std::string& path, const LogOptions& opts, const std::f
                    const std::function<bool()>& keep_going, const std::function<bool()>& running = nullptr);
 
 // ---- the server
+struct KubeletHttpSecurity {
+  std::shared_ptr<ConnectionLayer> layer;  // TLS (auth::make_tls_server_layer); null: plain HTTP
+  KubeletAuth* auth = nullptr;             // borrowed; null: every request is served
+};
+
 class KubeletHttpServer {
  public:
+  using Security = KubeletHttpSecurity;
   // spawn: how connection threads start (empty: std::thread; tests inject failures).
   KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen,
-                    const ConnLimits& limits = {}, ConnectionServer::Spawner spawn = nullptr);
+                    const ConnLimits& limits = {}, ConnectionServer::Spawner spawn = nullptr,
+                    Security security = {});
   ~KubeletHttpServer();
   KubeletHttpServer(const KubeletHttpServer&) = delete;
   KubeletHttpServer& operator=(const KubeletHttpServer&) = delete;

@@ -709,7 +709,10 @@ TEST(KubeletServerNodeName, SummaryReportsTheNameGiven) {
   KubeletOptions ko;
   ko.node_name = "node-from-agent";
   Kubelet kubelet(client, runtime, ko);  // not started: no pods, no stats
-  KubeletServer server(kubelet, runtime, "127.0.0.1:0", "node-from-agent");
+  KubeletServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.node_name = "node-from-agent";
+  KubeletServer server(kubelet, runtime, so);
   ASSERT_TRUE(server.start().is_ok());
   net::io_context ioc;
   tcp::socket s(ioc);

@@ -124,17 +124,19 @@ struct KubeletHttpServer::Impl {
   };
 
   Impl(ContainerLocator& l, cri::Runtime& r, std::string listen, const ConnLimits& limits,
-       ConnectionServer::Spawner spawn)
+       ConnectionServer::Spawner spawn, Security sec)
       : locator(l),
         runtime(r),
         listen_addr(std::move(listen)),
-        conns(ConnectionServer::Options{"kubelet server", limits, std::move(spawn), nullptr},
+        auth(sec.auth),
+        conns(ConnectionServer::Options{"kubelet server", limits, std::move(spawn), std::move(sec.layer)},
               [this](Connection& c) { serve_connection(c); }),
         stopping(conns.stopping()) {}
 
   ContainerLocator& locator;
   cri::Runtime& runtime;
   std::string listen_addr;
+  KubeletAuth* const auth;  // null: no checks
   ConnectionServer conns;
   const std::atomic<bool>& stopping;
 
@@ -174,6 +176,16 @@ struct KubeletHttpServer::Impl {
       stream::QueryList query = q == std::string::npos ? stream::QueryList{} : stream::parse_query_list(target.substr(q + 1));
       auto parts = split_path(path);
       bool keep = req.keep_alive();
+      if (auth) {
+        auto sv = [](beast::string_view v) { return std::string_view(v.data(), v.size()); };
+        AuthVerdict v =
+            auth->check(sv(req.method_string()), path, sv(req[http::field::authorization]), c.conn.peer());
+        if (v.code != 200) {
+          write_simple(c.socket, v.code, "application/json", status_json(v.code, v.message), keep);
+          if (!keep) return;
+          continue;
+        }
+      }
       if (!parts.empty() && parts[0] == "exec") {
         serve_exec(c, req, parts, query);
         return;
@@ -427,8 +439,9 @@ struct KubeletHttpServer::Impl {
 };
 
 KubeletHttpServer::KubeletHttpServer(ContainerLocator& locator, cri::Runtime& runtime, std::string listen,
-                                     const ConnLimits& limits, ConnectionServer::Spawner spawn)
-    : impl_(std::make_unique<Impl>(locator, runtime, std::move(listen), limits, std::move(spawn))) {}
+                                     const ConnLimits& limits, ConnectionServer::Spawner spawn, Security security)
+    : impl_(std::make_unique<Impl>(locator, runtime, std::move(listen), limits, std::move(spawn),
+                                   std::move(security))) {}
 
 KubeletHttpServer::~KubeletHttpServer() { stop(); }
 

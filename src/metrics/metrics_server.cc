@@ -2,6 +2,7 @@
 #include "minik8s/metrics/metrics.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,21 +33,34 @@ constexpr int kExpiryResolutions = 3;
 constexpr const char* kGroup = "metrics.k8s.io";
 constexpr const char* kVersion = "v1beta1";
 
-// GET http://host:port/path with one deadline for connect + write + read.
+// GET http(s)://host:port/path with one deadline for connect + write + read
+// (tls: HTTPS through auth::dial_tls_tunnel; null: plain HTTP).
 Result<std::string> http_get(const std::string& host, const std::string& port, const std::string& path,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout, const auth::TlsClientConfig* tls) {
   try {
     asio::io_context ioc;
-    asio::ip::tcp::resolver resolver(ioc);
     beast::tcp_stream stream(ioc);
-    stream.expires_after(timeout);
     beast::error_code ec;
-    auto endpoints = resolver.resolve(host, port, ec);
-    if (ec) return Status(Code::kUnavailable, "resolve " + host + ": " + ec.message());
-    stream.async_connect(endpoints, [&](beast::error_code e, const asio::ip::tcp::endpoint&) { ec = e; });
-    ioc.run();
-    if (ec) return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
-    ioc.restart();
+    const auto deadline = Steady::now() + timeout;
+    if (tls) {
+      auto fd = auth::dial_tls_tunnel(host, port, *tls, timeout);
+      if (!fd) return fd.status();
+      stream.socket().assign(asio::ip::tcp::v4(), *fd, ec);
+      if (ec) {
+        ::close(*fd);
+        return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
+      }
+      stream.expires_at(deadline);
+    } else {
+      asio::ip::tcp::resolver resolver(ioc);
+      stream.expires_at(deadline);
+      auto endpoints = resolver.resolve(host, port, ec);
+      if (ec) return Status(Code::kUnavailable, "resolve " + host + ": " + ec.message());
+      stream.async_connect(endpoints, [&](beast::error_code e, const asio::ip::tcp::endpoint&) { ec = e; });
+      ioc.run();
+      if (ec) return Status(Code::kUnavailable, "connect " + host + ":" + port + ": " + ec.message());
+      ioc.restart();
+    }
     http::request<http::empty_body> req{http::verb::get, path, 11};
     req.set(http::field::host, host + ":" + port);
     req.set(http::field::accept, "application/json");
@@ -277,7 +291,8 @@ struct MetricsServer::Impl {
     for (size_t i = 0; i < targets.size(); ++i) {
       workers.emplace_back([this, &targets, &results, i] {
         const Target& t = targets[i];
-        auto body = http_get(t.host, t.port, "/stats/summary", options.resolution);
+        auto body = http_get(t.host, t.port, "/stats/summary", options.resolution,
+                             options.kubelet_https ? &options.kubelet_tls : nullptr);
         if (!body.is_ok()) {
           results[i] = body.status();
           return;

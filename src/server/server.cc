@@ -415,6 +415,12 @@ int run_server(int argc, char** argv) {
     opts.tls.cert_file = pki.cert_file;
     opts.tls.key_file = pki.key_file;
     opts.tls.client_ca_file = pki.client_ca_file;
+    // Kubelets are dialled over HTTPS (docs/auth.md "The kubelet's server"):
+    // their serving certificates come from the cluster CA.
+    opts.kubelet_client.https = true;
+    opts.kubelet_client.ca_file = pki.ca_file;
+    opts.kubelet_client.cert_file = po.pki_dir + "/apiserver-kubelet-client.crt";
+    opts.kubelet_client.key_file = po.pki_dir + "/apiserver-kubelet-client.key";
   }
   // The CSR signer's CA (docs/auth.md "CertificateSigningRequest"): the
   // cluster CA when this server holds its key.
@@ -513,6 +519,10 @@ int run_server(int argc, char** argv) {
   if (!disabled("metrics")) {
     metrics::MetricsOptions mo;
     mo.resolution = durations[4].value;
+    mo.kubelet_https = opts.kubelet_client.https;
+    mo.kubelet_tls.ca_file = opts.kubelet_client.ca_file;
+    mo.kubelet_tls.cert_file = opts.kubelet_client.cert_file;
+    mo.kubelet_tls.key_file = opts.kubelet_client.key_file;
     auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
     if (auto st = m->start(); !st.is_ok()) {
       std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),

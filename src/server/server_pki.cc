@@ -197,8 +197,9 @@ Result<ServerPki> ensure_server_pki(const ServerPkiOptions& o) {
   if (!a) return a.status();
   out.admin = *a;
   auth::CertSpec kc;
+  // No group: what it may do on kubelets comes from its ClusterRoleBinding
+  // to system:kubelet-api-admin (docs/auth.md "The kubelet's server").
   kc.common_name = "kube-apiserver-kubelet-client";
-  kc.organizations = {"system:masters"};
   auto k = ensure_pair(*ca, o.pki_dir + "/apiserver-kubelet-client.crt",
                        o.pki_dir + "/apiserver-kubelet-client.key", kc, false);
   if (!k) return k.status();

@@ -47,9 +47,17 @@ struct NodeConfig {
   std::string container_runtime_endpoint = "managed";  // "managed" or a CRI socket path / unix:// URL
   std::string netns;                 // managed containerd runs inside /run/netns/<netns>
   // kubelet HTTP server (port 0 picks one; published in node status).
-  // ":PORT" binds to node_ip (the default: the kubelet has no authentication
-  // yet, so it does not listen on every interface).
+  // ":PORT" binds to node_ip (the default).
   std::string listen = ":10250";
+  // The kubelet server's TLS (docs/auth.md "The kubelet's server"; HTTPS
+  // when the API server is https): its serving certificate and key (PEM
+  // files; both empty: one from a kubernetes.io/kubelet-serving CSR), and
+  // the CA client certificates are verified against (empty: the
+  // kubeconfig's CA). Flags --tls-cert-file, --tls-private-key-file,
+  // --client-ca-file.
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
+  std::string client_ca_file{};
   // The kubelet server's connection limits (flags --http-header-timeout,
   // --http-body-timeout, --http-idle-timeout, --max-connections; docs/logs-exec.md).
   ConnLimits http_limits;
@@ -84,7 +92,8 @@ struct NodeConfig {
 // netns, listen, leaseRenewIntervalSeconds, statusUpdateIntervalSeconds,
 // clusterDNS, maxPods, gpus (auto | 0..1024), podCIDR, clusterCIDR, networkBackend, cniBridge,
 // clusterDomain, dnsUpstream, dnsPort, proxyBalance, chainPrefix,
-// ingressPort, hostsFile, disable). Unknown keys are an error naming the key.
+// ingressPort, hostsFile, disable, tlsCertFile, tlsPrivateKeyFile,
+// clientCAFile). Unknown keys are an error naming the key.
 Result<NodeConfig> parse_node_config(const std::string& yaml_text);
 
 int run_agent(int argc, char** argv);  // argv[0] = "agent"

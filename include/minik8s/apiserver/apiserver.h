@@ -39,6 +39,18 @@ struct ApiTlsOptions {
   std::string client_ca_file;
 };
 
+// How the API server dials kubelets: the pods/log and pods/exec proxy
+// (docs/auth.md "The kubelet's server"; Kubernetes' --kubelet-certificate-authority,
+// --kubelet-client-certificate, --kubelet-client-key). https false: plain
+// HTTP (`minik8s server --insecure-http`, tests); true: HTTPS, the
+// kubelet's certificate verified against ca_file (it must name the Node's
+// InternalIP), the client certificate presented.
+struct ApiKubeletClientOptions {
+  bool https = false;
+  std::string ca_file{};
+  std::string cert_file{}, key_file{};  // PEM; CN kube-apiserver-kubelet-client
+};
+
 // Authentication and authorization (docs/security.md). Off by default (unit
 // and integration tests, `minik8s server --insecure-http`): every request
 // then acts as system:admin in system:masters and nothing is refused.
@@ -108,6 +120,7 @@ struct ApiServerOptions {
   std::string blob_dir;
   ApiTlsOptions tls;
   ApiAuthOptions auth;
+  ApiKubeletClientOptions kubelet_client;
 };
 
 class ApiServer {  // serves until stop() or destruction; thread-safe

@@ -93,6 +93,9 @@ class CertificateAuthority {
 Result<KeyPair> make_csr(const std::string& common_name,
                          const std::vector<std::string>& organizations);
 // KeyPair::cert_pem holds the CSR.
+// The same with spec's subjectAltNames (DNS and IP) in the request (a
+// kubelet-serving CSR); spec's ttl and usage are not part of a request.
+Result<KeyPair> make_csr(const CertSpec& spec);
 
 Result<CertInfo> parse_certificate(const std::string& cert_pem);
 // Subject and SANs of a request whose signature verifies (else kInvalid).

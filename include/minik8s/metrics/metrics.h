@@ -2,7 +2,7 @@
 // inside `minik8s server`.
 //
 // MetricsServer scrapes every Ready node's kubelet (`GET
-// http://<InternalIP>:<kubeletEndpoint>/stats/summary`) every resolution,
+// http(s)://<InternalIP>:<kubeletEndpoint>/stats/summary`) every resolution,
 // keeps the latest sample per node, pod and container, and serves them as
 // metrics.k8s.io/v1beta1 through an ApiGroupProvider added to the API server:
 //   /apis/metrics.k8s.io/v1beta1/nodes[/NAME]               NodeMetrics(List)
@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "minik8s/apiserver/api_group_provider.h"
+#include "minik8s/auth/tls.h"
 #include "minik8s/client/client.h"
 #include "minik8s/util/status.h"
 
@@ -29,6 +30,12 @@ namespace minik8s::metrics {
 
 struct MetricsOptions {
   std::chrono::milliseconds resolution{5000};  // 1 s .. 60 s
+  // Kubelets over HTTPS (docs/auth.md "The kubelet's server"): their
+  // certificates verified against kubelet_tls's CA, its client certificate
+  // presented (`minik8s server`: the cluster CA, apiserver-kubelet-client).
+  // false: plain HTTP (`--insecure-http` servers, tests).
+  bool kubelet_https = false;
+  auth::TlsClientConfig kubelet_tls{};
 };
 
 class MetricsServer {

@@ -56,6 +56,10 @@ json group(const std::string& name) {
   return {{"kind", "Group"}, {"apiGroup", "rbac.authorization.k8s.io"}, {"name", name}};
 }
 
+json user(const std::string& name) {
+  return {{"kind", "User"}, {"apiGroup", "rbac.authorization.k8s.io"}, {"name", name}};
+}
+
 void add(json& rules, json r) { rules.push_back(std::move(r)); }
 
 // minik8s' own API groups: every served kind (and its status) of them.
@@ -140,6 +144,10 @@ json node_rules() {
   add(r, rule({"create", "get", "list", "watch"}, {"certificates.k8s.io"},
               {"certificatesigningrequests"}));
   add(r, rule({"create", "delete", "get", "patch", "update"}, {"coordination.k8s.io"}, {"leases"}));
+  // The kubelet's server asks the API server who a token is and what it may do.
+  add(r, rule({"create"}, {"authentication.k8s.io"}, {"tokenreviews"}));
+  add(r, rule({"create"}, {"authorization.k8s.io"},
+              {"subjectaccessreviews", "localsubjectaccessreviews"}));
   return r;
 }
 
@@ -169,6 +177,14 @@ std::vector<json> default_cluster_roles() {
                    json::array({rule({"create", "get", "list", "watch"}, {"certificates.k8s.io"},
                                      {"certificatesigningrequests"})})));
   out.push_back(cluster_role("system:node", node_rules()));
+  // Full use of the kubelets' API (Kubernetes' role; bound to the API
+  // server's kubelet client certificate, docs/auth.md "The kubelet's server").
+  out.push_back(cluster_role(
+      "system:kubelet-api-admin",
+      json::array(
+          {rule(kRead, {""}, {"nodes"}), rule({"proxy"}, {""}, {"nodes"}),
+           rule({"*"}, {""},
+                {"nodes/proxy", "nodes/metrics", "nodes/spec", "nodes/stats", "nodes/log"})})));
   // What a minik8s agent runs besides the kubelet (proxy, DNS, ingress, file
   // triggers) and the Node authorizer does not cover.
   json extra = json::array();
@@ -194,6 +210,8 @@ std::vector<json> default_bindings() {
                         json::array({group("system:bootstrappers")})));
   out.push_back(binding("system:minik8s:node-services", "system:minik8s:node-services",
                         json::array({group("system:nodes")})));
+  out.push_back(binding("system:kubelet-api-admin", "system:kubelet-api-admin",
+                        json::array({user("kube-apiserver-kubelet-client")})));
   return out;
 }
 
