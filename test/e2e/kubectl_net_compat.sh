@@ -15,7 +15,7 @@ clients=("$@")
 start_server
 
 api() {  # api METHOD PATH [BODY] [CONTENT-TYPE]
-  curl -fsS -X "$1" "$SERVER_URL$2" -H "Content-Type: ${4:-application/json}" ${3:+--data "$3"}
+  api_curl -fsS -X "$1" "$SERVER_URL$2" -H "Content-Type: ${4:-application/json}" ${3:+--data "$3"}
 }
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 NS=net
