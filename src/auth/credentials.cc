@@ -36,6 +36,12 @@ Result<KeyPair> issue_node_credential(const CertificateAuthority& ca, const std:
   }
   CertSpec spec;
   spec.common_name = std::string(kNodeUserPrefix) + node;
+  if (spec.common_name.size() > 64) {  // X.509's upper bound on a CN (OpenSSL enforces it)
+    return Status(Code::kInvalid,
+                  "node name \"" + node + "\": at most " +
+                      std::to_string(64 - std::string(kNodeUserPrefix).size()) +
+                      " characters fit a certificate's common name (system:node:NAME)");
+  }
   spec.organizations = {kGroupNodes};
   spec.usage = KeyUsage::kClient;
   return ca.issue(spec);

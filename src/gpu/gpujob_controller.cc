@@ -227,8 +227,10 @@ struct GPUJobController::Impl : client::Controller {
   // that one Secret, bound to the same ServiceAccounts. Idempotent: what
   // exists is kept, a missing subject is added.
   Status ensure_submitter_access(const std::string& ns, const Json& cluster) {
-    const Json sa_subject = {
-        {"kind", "ServiceAccount"}, {"name", kSubmitterServiceAccount}, {"namespace", ns}};
+    const Json sa_subject = {{"apiGroup", ""},
+                             {"kind", "ServiceAccount"},
+                             {"name", kSubmitterServiceAccount},
+                             {"namespace", ns}};
     auto ensure = [&](const char* kind, const std::string& ons, const std::string& name,
                       const Json& want, bool add_subject) -> Status {
       const api::ResourceType* t = api::find_kind(
