@@ -55,4 +55,45 @@ expect_fail "node auth-b may not read it (403)" \
 expect_fail "a node may not list secrets" "forbidden" as_node auth-a get secrets
 expect_out "a node reads pods" "auth-pod" as_node auth-b get pods -A
 expect_fail "a node may not create pods" "forbidden" as_node auth-a run x --image=busybox:1.36
+
+# A GPUJob's submitter pod runs as a ServiceAccount the gpujob controller
+# binds (docs/gpu.md "The submitter's rights"); what the server's authorizer
+# lets that account do (impersonated by the admin):
+cat >"$E2E_DIR/gpu.yaml" <<'YAML'
+apiVersion: minik8s.io/v1
+kind: SlurmCluster
+metadata: {name: auth-slurm}
+spec:
+  controller: {host: 127.0.0.1}
+  auth: {secretRef: {namespace: kube-system, name: auth-munge}}
+---
+apiVersion: minik8s.io/v1
+kind: GPUJob
+metadata: {name: auth-job}
+spec:
+  run: ./matmul 64
+  slurm: {cluster: auth-slurm, partition: cpu}
+YAML
+check "create a SlurmCluster and a GPUJob" k apply -f "$E2E_DIR/gpu.yaml"
+check "its submitter pod is created (so its ServiceAccount exists)" poll 30 k get pod auth-job-submitter
+expect_out "the submitter pod runs as minik8s-gpujob-submitter" "^minik8s-gpujob-submitter$" \
+  k get pod auth-job-submitter -o jsonpath='{.spec.serviceAccountName}'
+SUB=system:serviceaccount:default:minik8s-gpujob-submitter
+can() { k auth can-i --as="$SUB" "$@"; }
+expect_out "submitter: update gpujobs/status" "^yes" can update gpujobs.minik8s.io/auth-job --subresource=status
+expect_out "submitter: update gpujobs (its finalizer)" "^yes" can update gpujobs.minik8s.io/auth-job
+expect_out "submitter: get its SlurmCluster" "^yes" can get slurmclusters.minik8s.io/auth-slurm
+# The blob store is not in discovery (kubectl cannot name it): its own token.
+SUB_TOKEN=$(k create token minik8s-gpujob-submitter)
+as_sub() { curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $SUB_TOKEN" "$@"; }
+expect_out "submitter token: upload a blob" "^20[01]$" \
+  as_sub -X POST -H 'Content-Type: application/octet-stream' --data-binary 'auth-blob' "$SERVER_URL/apis/minik8s.io/v1/blobs"
+expect_out "submitter token: read its GPUJob" "^200$" as_sub "$SERVER_URL/apis/minik8s.io/v1/namespaces/default/gpujobs/auth-job"
+expect_out "submitter token: not list pods" "^403$" as_sub "$SERVER_URL/api/v1/namespaces/default/pods"
+expect_out "submitter: create events" "^yes" can create events
+expect_out "submitter: get the munge key Secret" "^yes" can get secret/auth-munge -n kube-system
+expect_fail "submitter: not another Secret" "^no" can get secret/other -n kube-system
+expect_fail "submitter: not list Secrets" "^no" can list secrets -n kube-system
+expect_fail "submitter: not GPUJobs of another namespace" "^no" can get gpujobs.minik8s.io -n kube-system
+expect_fail "submitter: not create pods" "^no" can create pods
 e2e_finish
