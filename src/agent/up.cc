@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agent_state.h"
+#include "node_services.h"
 #include "minik8s/api/resource.h"
 #include "minik8s/auth/credentials.h"
 #include "minik8s/client/client.h"
@@ -29,7 +30,6 @@
 #include "minik8s/util/file.h"
 #include "minik8s/util/signals.h"
 #include "node.h"
-#include "node_services.h"
 
 namespace minik8s::agent {
 
@@ -229,25 +229,13 @@ int run_up(int argc, char** argv) {
 
   // The kubelet must be reachable at the node's InternalIP: when it listens
   // on one address (127.0.0.1 by default), that address is the node IP.
-  std::vector<std::string> agent_args = {"agent",
-                                         "--server",
-                                         url,
-                                         "--kubeconfig",
-                                         agent_kubeconfig.string(),
-                                         "--data-dir",
-                                         (dir / "agent").string(),
-                                         "--node-name",
-                                         node_name,
-                                         "--role",
-                                         "control-plane",
-                                         "--role",
-                                         "worker",
-                                         "--listen",
-                                         kubelet_listen,
-                                         "--image-cache",
-                                         image_cache,
-                                         "--log-level",
-                                         log_level};
+  // clang-format off
+  std::vector<std::string> agent_args = {"agent", "--server", url, "--kubeconfig", agent_kubeconfig.string(),
+                                         "--data-dir", (dir / "agent").string(),
+                                         "--node-name", node_name, "--role", "control-plane", "--role", "worker",
+                                         "--listen", kubelet_listen, "--image-cache", image_cache,
+                                         "--log-level", log_level};
+  // clang-format on
   if (node_ip.empty()) {
     auto host = kubelet_listen.substr(0, kubelet_listen.rfind(':'));
     if (!host.empty() && host != "0.0.0.0") node_ip = host;
