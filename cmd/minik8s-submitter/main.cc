@@ -1,11 +1,20 @@
 // minik8s-submitter: follows one GPUJob through Slurm (docs/gpu.md "The
 // submitter"). The GPUJob controller runs it as the command of the job's
 // submitter Pod with MINIK8S_SERVER, GPUJOB_NAMESPACE and GPUJOB_NAME; the
-// flags override them (tests, running it by hand on a login node).
+// flags override them (tests, running it by hand on a login node). It
+// authenticates with the pod's projected ServiceAccount token
+// ($MINIK8S_TOKEN_FILE, default /var/run/secrets/kubernetes.io/serviceaccount/token,
+// when it exists), re-read when the kubelet rotates it.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
 
 #include "minik8s/client/client.h"
@@ -25,6 +34,70 @@ std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
 }
+
+constexpr const char* kTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+// A RestClient that sends the token in a file as its bearer token, and
+// makes a fresh client when the file changes (the kubelet rewrites a
+// projected token before it expires). Thread-safe: the EventRecorder's
+// thread shares it.
+class TokenFileRestClient : public minik8s::client::RestClient {
+ public:
+  TokenFileRestClient(minik8s::client::HttpRestClientOptions base, std::string token_file)
+      : base_(std::move(base)), file_(std::move(token_file)) {}
+
+  minik8s::Status init() {
+    auto c = current();
+    return c ? minik8s::Status::ok() : c.status();
+  }
+  minik8s::Result<minik8s::client::HttpResponse> request(const std::string& method,
+                                                         const std::string& path,
+                                                         const std::string& body,
+                                                         const std::string& content_type,
+                                                         const std::string& accept) override {
+    auto c = current();
+    if (!c) return c.status();
+    return (*c)->request(method, path, body, content_type, accept);
+  }
+  minik8s::Result<std::unique_ptr<minik8s::client::LineStream>> watch(
+      const std::string& path, const std::string& accept) override {
+    auto c = current();
+    if (!c) return c.status();
+    return (*c)->watch(path, accept);
+  }
+
+ private:
+  minik8s::Result<std::shared_ptr<minik8s::client::RestClient>> current() {
+    struct stat st {};
+    std::lock_guard lock(mu_);
+    if (::stat(file_.c_str(), &st) == 0 &&
+        (st.st_mtim.tv_sec != mtime_.tv_sec || st.st_mtim.tv_nsec != mtime_.tv_nsec || !client_)) {
+      std::ifstream in(file_);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::string token = ss.str();
+      while (!token.empty() &&
+             (token.back() == '\n' || token.back() == '\r' || token.back() == ' '))
+        token.pop_back();
+      if (!token.empty()) {
+        auto o = base_;
+        o.bearer_token = token;
+        auto r = minik8s::client::make_http_rest_client(o);
+        if (!r) return r.status();
+        client_ = std::move(*r);
+        mtime_ = st.st_mtim;
+      }
+    }
+    if (!client_) return minik8s::Status(minik8s::Code::kUnauthorized, "no token in " + file_);
+    return client_;
+  }
+
+  const minik8s::client::HttpRestClientOptions base_;
+  const std::string file_;
+  std::mutex mu_;  // guards client_ and mtime_
+  std::shared_ptr<minik8s::client::RestClient> client_;
+  timespec mtime_{};
+};
 
 }  // namespace
 
@@ -80,12 +153,25 @@ int main(int argc, char** argv) {
   minik8s::client::HttpRestClientOptions ro;
   ro.server = server;
   if (const char* ca = std::getenv("MINIK8S_SERVER_CA")) ro.tls.ca_pem = ca;  // https: the cluster CA
-  auto rest = minik8s::client::make_http_rest_client(ro);
-  if (!rest) {
-    std::fprintf(stderr, "minik8s-submitter: %s\n", rest.status().message().c_str());
-    return 1;
+  std::unique_ptr<minik8s::client::RestClient> rest;
+  const std::string token_file = env_or("MINIK8S_TOKEN_FILE", kTokenFile);
+  struct stat token_st {};
+  if (::stat(token_file.c_str(), &token_st) == 0) {
+    auto t = std::make_unique<TokenFileRestClient>(ro, token_file);
+    if (minik8s::Status st = t->init(); !st.is_ok()) {
+      std::fprintf(stderr, "minik8s-submitter: %s\n", st.message().c_str());
+      return 1;
+    }
+    rest = std::move(t);
+  } else {
+    auto r = minik8s::client::make_http_rest_client(ro);  // no token: tests, plain-HTTP servers
+    if (!r) {
+      std::fprintf(stderr, "minik8s-submitter: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    rest = std::move(*r);
   }
-  minik8s::client::Client client(**rest);
+  minik8s::client::Client client(*rest);
   auto runner = minik8s::gpu::make_exec_runner(bin_dir);
   minik8s::gpu::Submitter submitter(client, *runner, opts);
   minik8s::Status st = submitter.run();

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "agent_state.h"
 #include "node_services.h"
 #include "minik8s/api/resource.h"
+#include "minik8s/auth/credentials.h"
 #include "minik8s/client/client.h"
 #include "minik8s/client/kubeconfig.h"
 #include "minik8s/cri/containerd.h"
@@ -222,13 +224,43 @@ int run_up(int argc, char** argv) {
     return shutdown(1);
   }
 
+  // The agent's own credential (docs/auth.md "Node credentials"): a client
+  // certificate CN system:node:<node>, O system:nodes from the server's CA,
+  // so the Node authorizer and RBAC govern it, not the admin's rights. A
+  // plain-HTTP server (no CA) has no authentication: the admin kubeconfig.
+  fs::path agent_kubeconfig = dir / "kubeconfig";
+  if (url.rfind("https://", 0) == 0) {
+    auto ca = auth::CertificateAuthority::load((dir / "server" / "pki" / "ca.crt").string(),
+                                               (dir / "server" / "pki" / "ca.key").string());
+    auto cred =
+        ca ? auth::issue_node_credential(*ca, node_name) : Result<auth::KeyPair>(ca.status());
+    if (!cred) {
+      spdlog::error("minik8s up: the node credential for {}: {}", node_name,
+                    cred.status().message());
+      return shutdown(1);
+    }
+    agent_kubeconfig = dir / "agent" / "kubelet.conf";
+    fs::create_directories(dir / "agent", ec);
+    mode_t old_mask = ::umask(077);  // the key: owner only
+    Status st = write_file_atomically(
+        agent_kubeconfig.string(),
+        auth::client_kubeconfig(url, ca->cert_pem(), *cred, "", "system:node:" + node_name));
+    ::umask(old_mask);
+    if (!st) {
+      spdlog::error("minik8s up: {}", st.message());
+      return shutdown(1);
+    }
+  }
+
   // The kubelet must be reachable at the node's InternalIP: when it listens
   // on one address (127.0.0.1 by default), that address is the node IP.
-  std::vector<std::string> agent_args = {"agent", "--server", url, "--kubeconfig", (dir / "kubeconfig").string(),
+  // clang-format off
+  std::vector<std::string> agent_args = {"agent", "--server", url, "--kubeconfig", agent_kubeconfig.string(),
                                          "--data-dir", (dir / "agent").string(),
                                          "--node-name", node_name, "--role", "control-plane", "--role", "worker",
                                          "--listen", kubelet_listen, "--image-cache", image_cache,
                                          "--log-level", log_level};
+  // clang-format on
   if (node_ip.empty()) {
     auto host = kubelet_listen.substr(0, kubelet_listen.rfind(':'));
     if (!host.empty() && host != "0.0.0.0") node_ip = host;

@@ -1,6 +1,7 @@
 // RestHandler: routing (handler.h lists the other parts).
 #include "handler.h"
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -130,6 +131,10 @@ std::optional<HttpResponse> RestHandler::admit(HttpRequest& req) const {
   auth::Attributes a = request_attributes(req);
   auth::Decision d = authz_->authorize(a);
   if (d.allowed()) return std::nullopt;
+  spdlog::debug("apiserver: {} {}: forbidden: user {} (groups {}) {} {}{}", req.method, req.path,
+                req.user.name, fmt::join(req.user.groups, ","), a.verb,
+                a.resource_request ? a.resource : a.path,
+                a.subresource.empty() ? "" : "/" + a.subresource);
   return forbidden(a, d.reason);
 }
 

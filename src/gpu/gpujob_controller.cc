@@ -176,6 +176,7 @@ Json submitter_pod(const Json& job, const Json& cluster, const GPUJobControllerO
   Json spec = {
       {"restartPolicy", "OnFailure"},
       {"hostNetwork", true},
+      {"serviceAccountName", kSubmitterServiceAccount},
       {"containers", Json::array({container})},
       {"volumes",
        Json::array({{{"name", "workdir"},
@@ -217,6 +218,101 @@ struct GPUJobController::Impl : client::Controller {
   client::Informer* jobs = nullptr;
   client::Informer* clusters = nullptr;
   client::Informer* pods = nullptr;
+
+  // The submitter's identity and rights (docs/gpu.md "The submitter's
+  // rights"), made before its pod: the ServiceAccount in the job's namespace;
+  // a RoleBinding there to kSubmitterRole; the ClusterRoleBinding
+  // kSubmitterClusterRole listing each namespace's ServiceAccount; and, in
+  // the namespace of the cluster's munge key Secret, a Role that may get
+  // that one Secret, bound to the same ServiceAccounts. Idempotent: what
+  // exists is kept, a missing subject is added.
+  Status ensure_submitter_access(const std::string& ns, const Json& cluster) {
+    const Json sa_subject = {{"apiGroup", ""},
+                             {"kind", "ServiceAccount"},
+                             {"name", kSubmitterServiceAccount},
+                             {"namespace", ns}};
+    auto ensure = [&](const char* kind, const std::string& ons, const std::string& name,
+                      const Json& want, bool add_subject) -> Status {
+      const api::ResourceType* t = api::find_kind(
+          kind == std::string("ServiceAccount") ? "v1" : "rbac.authorization.k8s.io/v1", kind);
+      if (!t) return internal_error(std::string("the kind table lacks ") + kind);
+      auto cur = api_client().get(*t, ons, name);
+      if (!cur) {
+        if (cur.status().code() != Code::kNotFound) return cur.status();
+        auto c = api_client().create(*t, want, ons);
+        return c || c.status().code() == Code::kAlreadyExists ? Status::ok() : c.status();
+      }
+      Json obj = std::move(*cur);
+      bool changed = false;
+      if (want.contains("rules") && obj["rules"] != want["rules"]) {
+        obj["rules"] = want["rules"];
+        changed = true;
+      }
+      if (add_subject) {
+        if (!obj["subjects"].is_array()) obj["subjects"] = Json::array();
+        bool found = false;
+        for (const Json& x : obj["subjects"])
+          found = found ||
+                  (sfield(x, "kind") == "ServiceAccount" &&
+                   sfield(x, "name") == kSubmitterServiceAccount && sfield(x, "namespace") == ns);
+        if (!found) {
+          obj["subjects"].push_back(sa_subject);
+          changed = true;
+        }
+      }
+      if (!changed) return Status::ok();
+      auto u = api_client().update(*t, obj);
+      return u ? Status::ok() : u.status();  // a conflict: the retry reads again
+    };
+    auto meta_of = [](const std::string& name, const std::string& ons) {
+      Json m = {{"name", name}, {"labels", {{"app.kubernetes.io/managed-by", kComponent}}}};
+      if (!ons.empty()) m["namespace"] = ons;
+      return m;
+    };
+    auto binding = [&](const char* kind, const std::string& name, const std::string& ons,
+                       const char* role_kind, const std::string& role) {
+      return Json{
+          {"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", kind},
+          {"metadata", meta_of(name, ons)},
+          {"roleRef",
+           {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", role_kind}, {"name", role}}},
+          {"subjects", Json::array({sa_subject})}};
+    };
+    Json sa = {{"apiVersion", "v1"},
+               {"kind", "ServiceAccount"},
+               {"metadata", meta_of(kSubmitterServiceAccount, ns)}};
+    if (Status st = ensure("ServiceAccount", ns, kSubmitterServiceAccount, sa, false); !st)
+      return st;
+    if (Status st = ensure(
+            "RoleBinding", ns, kSubmitterServiceAccount,
+            binding("RoleBinding", kSubmitterServiceAccount, ns, "ClusterRole", kSubmitterRole),
+            true);
+        !st)
+      return st;
+    if (Status st = ensure("ClusterRoleBinding", "", kSubmitterClusterRole,
+                           binding("ClusterRoleBinding", kSubmitterClusterRole, "", "ClusterRole",
+                                   kSubmitterClusterRole),
+                           true);
+        !st)
+      return st;
+    const Json& ref = field(field(field(cluster, "spec"), "auth"), "secretRef");
+    const std::string sname = sfield(ref, "name");
+    if (sname.empty()) return Status::ok();
+    std::string sns = sfield(ref, "namespace");
+    if (sns.empty()) sns = "kube-system";
+    const std::string rname = std::string(kSubmitterServiceAccount) + "-" + name_of(cluster);
+    Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                 {"kind", "Role"},
+                 {"metadata", meta_of(rname, sns)},
+                 {"rules", Json::array({{{"apiGroups", Json::array({""})},
+                                         {"resources", Json::array({"secrets"})},
+                                         {"resourceNames", Json::array({sname})},
+                                         {"verbs", Json::array({"get"})}}})}};
+    if (Status st = ensure("Role", sns, rname, role, false); !st) return st;
+    return ensure("RoleBinding", sns, rname, binding("RoleBinding", rname, sns, "Role", rname),
+                  true);
+  }
 
   Status setup() override {
     job_type = api::find_kind(kGpuApiVersion, "GPUJob");
@@ -382,6 +478,7 @@ struct GPUJobController::Impl : client::Controller {
     }
 
     if (!pod) {
+      if (Status st = ensure_submitter_access(ns, *cluster); !st) return st;
       Json want = submitter_pod(job, *cluster, opts);
       auto c = api_client().create(*pod_type, want, ns);
       if (!c) {

@@ -201,6 +201,56 @@ TEST_F(GPUJobControllerTest, CreatesTheSubmitterPodInTheDocumentedShape) {
   EXPECT_TRUE(eventually([&] { return !events_for("matmul", "SubmitterCreated").empty(); }));
 }
 
+// docs/gpu.md "The submitter's rights": a ServiceAccount per namespace,
+// bound to the submitter roles, and a Role for the one munge key Secret.
+TEST_F(GPUJobControllerTest, TheSubmitterRunsAsItsServiceAccountWithLeastRights) {
+  make_cluster("default");
+  make_job("matmul");
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(eventually([&] { return exists(pods(), "matmul-submitter"); }));
+  EXPECT_EQ(get(pods(), "matmul-submitter")["spec"]["serviceAccountName"],
+            kSubmitterServiceAccount);
+  const auto& rb = kind("rbac.authorization.k8s.io/v1", "RoleBinding");
+  const auto& crb = kind("rbac.authorization.k8s.io/v1", "ClusterRoleBinding");
+  const auto& role = kind("rbac.authorization.k8s.io/v1", "Role");
+  EXPECT_TRUE(exists(kind("v1", "ServiceAccount"), kSubmitterServiceAccount));
+  const Json sa = {{"apiGroup", ""},
+                   {"kind", "ServiceAccount"},
+                   {"name", kSubmitterServiceAccount},
+                   {"namespace", kNs}};
+  Json b = get(rb, kSubmitterServiceAccount);
+  EXPECT_EQ(b["roleRef"]["kind"], "ClusterRole");
+  EXPECT_EQ(b["roleRef"]["name"], kSubmitterRole);
+  EXPECT_EQ(b["subjects"], Json::array({sa}));
+  Json cb = get(crb, kSubmitterClusterRole);
+  EXPECT_EQ(cb["roleRef"]["name"], kSubmitterClusterRole);
+  EXPECT_EQ(cb["subjects"], Json::array({sa}));
+  const std::string secret_role = std::string(kSubmitterServiceAccount) + "-default";
+  auto r = client_->get(role, "kube-system", secret_role);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["rules"], Json::parse(R"([{"apiGroups":[""],"resources":["secrets"],)"
+                                       R"("resourceNames":["slurm-munge"],"verbs":["get"]}])"));
+  auto sb = client_->get(rb, "kube-system", secret_role);
+  ASSERT_TRUE(sb.is_ok()) << sb.status().to_string();
+  EXPECT_EQ((*sb)["roleRef"]["kind"], "Role");
+  EXPECT_EQ((*sb)["subjects"], Json::array({sa}));
+
+  // A job in another namespace adds its ServiceAccount to the shared bindings.
+  Json other = {{"apiVersion", "minik8s.io/v1"},
+                {"kind", "GPUJob"},
+                {"metadata", {{"name", "j2"}, {"namespace", "team"}}},
+                {"spec", {{"run", "./x"}, {"slurm", {{"partition", "cpu"}}}}}};
+  auto ns = client_->create(
+      kind("v1", "Namespace"),
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}});
+  ASSERT_TRUE(ns.is_ok()) << ns.status().to_string();
+  ASSERT_TRUE(client_->create(jobs(), other, "team").is_ok());
+  ASSERT_TRUE(eventually([&] { return client_->get(pods(), "team", "j2-submitter").is_ok(); }));
+  EXPECT_EQ(get(crb, kSubmitterClusterRole)["subjects"].size(), 2u);
+  EXPECT_EQ((*client_->get(rb, "kube-system", secret_role))["subjects"].size(), 2u);
+  EXPECT_TRUE(client_->get(rb, "team", kSubmitterServiceAccount).is_ok());
+}
+
 TEST_F(GPUJobControllerTest, DefaultImageAndWorkDirWhenTheClusterSetsNone) {
   Json job = {{"metadata", {{"name", "j"}, {"namespace", "team"}, {"uid", "u-1"}}}};
   Json pod = submitter_pod(job, Json::object(),

@@ -192,11 +192,12 @@ int run_server(int argc, char** argv) {
   app.add_option("--max-connections", max_connections, "concurrent API connections; more are refused with 429");
   app.add_option("--cluster-domain", cluster_domain,
                  "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
-  // Authorization (docs/auth.md): on when a token file is given.
+  // Authentication and authorization (docs/auth.md): on whenever TLS is
+  // (--insecure-http turns them off unless a token file is given).
   std::string token_auth_file, authorization_mode = "Node,RBAC";
   app.add_option("--token-auth-file", token_auth_file,
-                 "static bearer tokens (token,user,uid,\"group1,group2\"); turns authentication "
-                 "and authorization on");
+                 "static bearer tokens (token,user,uid,\"group1,group2\"); with --insecure-http it "
+                 "turns authentication and authorization on");
   app.add_option("--authorization-mode", authorization_mode,
                  "comma-separated authorizers in order: Node, RBAC, AlwaysAllow, AlwaysDeny");
   app.add_option("--local-node", local_node,
@@ -357,23 +358,26 @@ int run_server(int argc, char** argv) {
   }
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
+  // Authentication and authorization are on with TLS (or, over plain HTTP,
+  // with a token file); the in-process clients (controllers, scheduler,
+  // leader elector, platform, metrics) authenticate with the loopback token,
+  // made afresh at every start (system:apiserver in system:masters).
+  opts.auth.enabled = !insecure_http || !token_auth_file.empty();
+  opts.auth.token_file = token_auth_file;
+  opts.auth.authorization_modes.clear();
+  for (size_t b = 0; b <= authorization_mode.size();) {
+    size_t e = std::min(authorization_mode.find(',', b), authorization_mode.size());
+    if (e > b) opts.auth.authorization_modes.push_back(authorization_mode.substr(b, e - b));
+    b = e + 1;
+  }
   std::string loopback_token;
-  if (!token_auth_file.empty()) {
-    opts.auth.enabled = true;
-    opts.auth.token_file = token_auth_file;
-    opts.auth.authorization_modes.clear();
-    for (size_t b = 0; b <= authorization_mode.size();) {
-      size_t e = std::min(authorization_mode.find(',', b), authorization_mode.size());
-      if (e > b) opts.auth.authorization_modes.push_back(authorization_mode.substr(b, e - b));
-      b = e + 1;
-    }
-    // The in-process clients' (and, until the PKI lands, the kubeconfig's) credential.
+  {
     std::random_device rd;
     char hex[65];
     for (int i = 0; i < 32; ++i) std::snprintf(hex + 2 * i, 3, "%02x", rd() & 0xff);
     loopback_token = hex;
-    opts.auth.loopback_token = loopback_token;
   }
+  if (opts.auth.enabled) opts.auth.loopback_token = loopback_token;
   opts.code_dir = (std::filesystem::path(data_dir) / "code").string();  // serverless code store
   opts.blob_dir = (std::filesystem::path(data_dir) / "blobs").string();  // GPU job blob store
 
@@ -502,11 +506,9 @@ int run_server(int argc, char** argv) {
   {
     client::HttpRestClientOptions ro;
     ro.server = url;
+    // Over HTTPS, verified with the cluster CA, as system:apiserver (the loopback token).
     ro.bearer_token = loopback_token;
-    // Over HTTPS, verified with the cluster CA, as system:admin.
     ro.tls.ca_pem = pki.ca_pem;
-    ro.tls.cert_pem = pki.admin.cert_pem;
-    ro.tls.key_pem = pki.admin.key_pem;
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
       std::fprintf(stderr, "error: controllers client: %s\n", rest.status().to_string().c_str());
@@ -735,8 +737,6 @@ int run_server(int argc, char** argv) {
     ro.server = url;
     ro.bearer_token = loopback_token;
     ro.tls.ca_pem = pki.ca_pem;
-    ro.tls.cert_pem = pki.admin.cert_pem;
-    ro.tls.key_pem = pki.admin.key_pem;
     ro.timeout = le_opts.retry_period;  // an attempt never outlasts the renew deadline
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
@@ -772,7 +772,8 @@ int run_server(int argc, char** argv) {
     spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(), le_resource);
   }
   if (Status st = write_file_atomically(
-          data_dir + "/kubeconfig", admin_kubeconfig(url, pki.ca_pem, pki.admin, loopback_token));
+          data_dir + "/kubeconfig",
+          admin_kubeconfig(url, pki.ca_pem, pki.admin, opts.auth.enabled ? loopback_token : ""));
       !st) {
     spdlog::warn("could not write {}/kubeconfig: {}", data_dir, st.message());
   }

@@ -14,7 +14,7 @@
 #include <set>
 #include <sstream>
 
-#include "minik8s/util/base64.h"
+#include "minik8s/auth/credentials.h"
 
 namespace minik8s::server {
 namespace {
@@ -96,8 +96,6 @@ Result<auth::KeyPair> ensure_pair(const auth::CertificateAuthority& ca,
   spdlog::info("issued {} (CN {})", cert_file, spec.common_name);
   return pair;
 }
-
-std::string indent_b64(const std::string& pem) { return base64_encode(pem); }
 
 }  // namespace
 
@@ -208,31 +206,7 @@ Result<ServerPki> ensure_server_pki(const ServerPkiOptions& o) {
 
 std::string admin_kubeconfig(const std::string& url, const std::string& ca_pem,
                              const auth::KeyPair& admin, const std::string& token) {
-  std::string cluster = "    server: " + url + "\n";
-  if (!ca_pem.empty()) cluster += "    certificate-authority-data: " + indent_b64(ca_pem) + "\n";
-  std::string user = "  user: {}\n";
-  if (!token.empty()) user = "  user:\n    token: " + token + "\n";
-  if (!admin.cert_pem.empty()) {
-    user = "  user:\n    client-certificate-data: " + indent_b64(admin.cert_pem) +
-           "\n    client-key-data: " + indent_b64(admin.key_pem) + "\n";
-  }
-  return "apiVersion: v1\n"
-         "kind: Config\n"
-         "clusters:\n"
-         "- name: minik8s\n"
-         "  cluster:\n" +
-         cluster +
-         "users:\n"
-         "- name: admin\n" +
-         user +
-         "contexts:\n"
-         "- name: minik8s\n"
-         "  context:\n"
-         "    cluster: minik8s\n"
-         "    user: admin\n"
-         "    namespace: default\n"
-         "current-context: minik8s\n"
-         "preferences: {}\n";
+  return auth::client_kubeconfig(url, ca_pem, admin, token, "admin");
 }
 
 }  // namespace minik8s::server

@@ -8,7 +8,7 @@ acked="$E2E_DIR/acked.txt"; : >"$acked"
 # A create loop over one keep-alive connection per request batch; record names answered 201.
 (
   for i in $(seq 1 100000); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    code=$(api_curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
       --data "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"cm-$i\"},\"data\":{\"payload\":\"$(printf '%0512d' "$i")\"}}" \
       "$SERVER_URL/api/v1/namespaces/$ns/configmaps") || break
     [ "$code" = 201 ] && echo "cm-$i" >>"$acked"
@@ -24,7 +24,7 @@ echo "acknowledged creates before kill -9: $n_acked"
 rm -f "$E2E_DIR/data/kubeconfig"
 start_server
 missing=0
-present=$(curl -fsS "$SERVER_URL/api/v1/namespaces/$ns/configmaps" | /usr/bin/python3 -c '
+present=$(api_curl -fsS "$SERVER_URL/api/v1/namespaces/$ns/configmaps" | /usr/bin/python3 -c '
 import json, sys
 # Only the loop objects: the server publishes kube-root-ca.crt in every namespace.
 items = [i for i in json.load(sys.stdin)["items"] if i["metadata"]["name"].startswith("cm-")]

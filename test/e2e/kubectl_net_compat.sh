@@ -15,7 +15,7 @@ clients=("$@")
 start_server
 
 api() {  # api METHOD PATH [BODY] [CONTENT-TYPE]
-  curl -fsS -X "$1" "$SERVER_URL$2" -H "Content-Type: ${4:-application/json}" ${3:+--data "$3"}
+  api_curl -fsS -X "$1" "$SERVER_URL$2" -H "Content-Type: ${4:-application/json}" ${3:+--data "$3"}
 }
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 NS=net
@@ -45,10 +45,15 @@ setup() {
            "node-c 10.99.0.13 10.244.3.0/24"; do
     set -- $n
     api POST /api/v1/nodes "$(node_json "$1" "$2" "$3" "${4:-}" "${5:-}")" >/dev/null || return 1
-    # Status as the kubelet writes it (a create may drop status).
-    api PUT "/api/v1/nodes/$1/status" "$(api GET "/api/v1/nodes/$1" | python3 -c '
+    # Status as the kubelet writes it (a create may drop status); read and
+    # written again on a conflict (the node lifecycle controller may have
+    # written the node in between).
+    put_status() {
+      api PUT "/api/v1/nodes/$1/status" "$(api GET "/api/v1/nodes/$1" | python3 -c '
 import json,sys; o=json.load(sys.stdin); o["status"]=json.loads(sys.argv[1])["status"]; print(json.dumps(o))' \
-      "$(node_json "$1" "$2" "$3" "${4:-}" "${5:-}")")" >/dev/null || return 1
+        "$(node_json "$1" "$2" "$3" "${4:-}" "${5:-}")")"
+    }
+    poll 10 put_status "$1" "$2" "$3" "${4:-}" "${5:-}" || return 1
   done
   api POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"kube-node-lease"}}' >/dev/null 2>&1
   api POST /apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases \

@@ -8,16 +8,14 @@ LE=(--leader-elect --leader-elect-lease-duration 3s --leader-elect-renew-deadlin
     --leader-elect-retry-period 500ms)
 # Every request as the cluster admin (the certificate the server made): not
 # anonymous, so this holds with authentication on.
-acurl() { curl -fsS --cert "$E2E_DIR/data/pki/admin.crt" --key "$E2E_DIR/data/pki/admin.key" "$@"; }
-export -f acurl
 export E2E_DIR
 lease_field() {  # FIELD: spec.FIELD of kube-system/minik8s-leader
-  acurl "$SERVER_URL/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/minik8s-leader" |
+  api_curl -fsS "$SERVER_URL/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/minik8s-leader" |
     /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['spec'].get('$1', ''))"
 }
 export -f lease_field
-leading() { acurl "$SERVER_URL/metrics" | grep -x 'leader_election_master_status{name="minik8s-leader"} 1' >/dev/null; }
-following() { acurl "$SERVER_URL/metrics" | grep -x 'leader_election_master_status{name="minik8s-leader"} 0' >/dev/null; }
+leading() { api_curl -fsS "$SERVER_URL/metrics" | grep -qx 'leader_election_master_status{name="minik8s-leader"} 1'; }
+following() { api_curl -fsS "$SERVER_URL/metrics" | grep -qx 'leader_election_master_status{name="minik8s-leader"} 0'; }
 restart() {
   rm -f "$E2E_DIR/data/kubeconfig"
   start_server "${LE[@]}"
@@ -32,12 +30,12 @@ check "the lone server becomes the leader" poll 10 leading
 check "the Lease names it (hostname_random), 0 transitions" \
   bash -c "[ \"\$(lease_field leaseTransitions)\" = 0 ] && lease_field holderIdentity | grep -q '^$(hostname)_[0-9a-f]\{16\}\$'"
 check "the lease is 3 s" bash -c "[ \"\$(lease_field leaseDurationSeconds)\" = 3 ]"
-acurl -X POST -H 'Content-Type: application/json' "$SERVER_URL/apis/apps/v1/namespaces/default/deployments" \
+api_curl -fsS -X POST -H 'Content-Type: application/json' "$SERVER_URL/apis/apps/v1/namespaces/default/deployments" \
   --data '{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":1,
     "selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},
     "spec":{"containers":[{"name":"c","image":"nginx"}]}}}}' >/dev/null
 check "its controllers run (the Deployment gets a ReplicaSet)" \
-  poll 10 bash -c "acurl '$SERVER_URL/apis/apps/v1/namespaces/default/replicasets' | grep -q '\"web-'"
+  poll 10 bash -c "api_curl -fsS '$SERVER_URL/apis/apps/v1/namespaces/default/replicasets' | grep -q '\"web-'"
 holder=$(lease_field holderIdentity)
 renew1=$(lease_field renewTime)
 check "the leader renews" poll 5 bash -c "[ \"\$(lease_field renewTime)\" != '$renew1' ]"

@@ -42,6 +42,18 @@ start_server() {
   export CURL_CA_BUNDLE="$E2E_DIR/data/pki/ca.crt"
 }
 
+# api_curl ARGS...: curl with the client certificate and key of $KUBECONFIG
+# (the server's: system:admin); the CA is $CURL_CA_BUNDLE (start_server).
+# Authentication is on, so every curl to the API server goes through this.
+api_curl() {
+  local cred="$E2E_DIR/api-cred.$BASHPID"
+  sed -n 's/^ *client-certificate-data: *//p' "$KUBECONFIG" | head -n1 | base64 -d >"$cred.crt"
+  (umask 077; sed -n 's/^ *client-key-data: *//p' "$KUBECONFIG" | head -n1 | base64 -d >"$cred.key")
+  curl --cert "$cred.crt" --key "$cred.key" "$@"
+}
+export -f api_curl
+export E2E_DIR
+
 # check NAME COMMAND... : runs the command, prints PASS/FAIL with its output on failure.
 check() {
   local name=$1; shift
@@ -104,8 +116,11 @@ AGENT_NODE=""
 export MINIK8S_IMAGE_CACHE=${MINIK8S_IMAGE_CACHE:-/var/tmp/minik8s-image-cache}
 start_agent() {
   AGENT_NODE=$1; shift
-  # The server's kubeconfig: its CA (and credential) for the https URL.
-  "$BIN/minik8s" agent --server "$SERVER_URL" --kubeconfig "$E2E_DIR/data/kubeconfig" \
+  # The node's own credential (CN system:node:NODE) from the server's CA:
+  # the Node authorizer and RBAC govern the agent, as in a real cluster.
+  "$BIN/minik8s" kubeconfig node "$AGENT_NODE" --data-dir "$E2E_DIR/data" -o "$E2E_DIR/node.kubeconfig" ||
+    { echo "minik8s kubeconfig node failed"; exit 1; }
+  "$BIN/minik8s" agent --server "$SERVER_URL" --kubeconfig "$E2E_DIR/node.kubeconfig" \
     --data-dir "$E2E_DIR/agent" --node-name "$AGENT_NODE" \
     --node-ip 127.0.0.1 --listen 127.0.0.1:0 --image-cache "$MINIK8S_IMAGE_CACHE" "$@" \
     >>"$E2E_DIR/agent.log" 2>&1 &

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # RBAC with the stock kubectl (docs/auth.md "Authorization").
-# 1. Without authentication: kubectl create role|clusterrole|rolebinding|
+# 1. As the default kubeconfig's admin (system:masters; authentication is on
+#    by default): kubectl create role|clusterrole|rolebinding|
 #    clusterrolebinding (protobuf bodies on 1.32+), their Tables, explain,
 #    roleRef immutability, `auth can-i` (SelfSubjectAccessReview, everything
-#    allowed) and `--list` (the rules review).
+#    allowed) and `--list` (the rules review: cluster-admin's).
 # 2. With --token-auth-file and Node,RBAC: what a bound user may do, the
 #    Forbidden message, can-i, impersonation (--as). kubectl sends bearer
 #    tokens only over https, so this part runs once the server serves TLS
@@ -50,8 +51,8 @@ YAML
 expect_fail "a Role may not have nonResourceURLs" \
   "rules\[0\].nonResourceURLs: Invalid value: .*namespaced rules cannot apply to non-resource URLs" \
   k create -f "$E2E_DIR/bad-role.yaml"
-expect_out "can-i without authorization" "^yes" k auth can-i create pods
-expect_out "can-i --list without authorization" '^\*\.\* +\[\] +\[\] +\[\*\]' k auth can-i --list
+expect_out "can-i as the admin" "^yes" k auth can-i create pods
+expect_out "can-i --list as the admin" '^\*\.\* +\[\] +\[\] +\[\*\]' k auth can-i --list
 
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""
 rm -rf "$E2E_DIR/data"

@@ -4,6 +4,8 @@
 // authenticates may do anything.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -17,7 +19,9 @@ using testing::ApiServerFixture;
 class AuthnTest : public ApiServerFixture {
  protected:
   void configure(ApiServerOptions& o) override {
-    token_file_ = ::testing::TempDir() + "/minik8s-authn-tokens.csv";
+    // Per process: ctest runs each case in its own process, side by side.
+    token_file_ =
+        ::testing::TempDir() + "/minik8s-authn-tokens-" + std::to_string(::getpid()) + ".csv";
     std::ofstream(token_file_) << "alice-token,alice,1001,\"dev,ops\"\n";
     o.auth.enabled = true;
     o.auth.token_file = token_file_;

@@ -58,6 +58,13 @@ inline constexpr const char* kDefaultSubmitterImage = "minik8s.io/slurm-submitte
 inline constexpr const char* kDefaultSlurmWorkDir = "/var/tmp/minik8s-slurm/work";
 inline constexpr const char* kSubmitterContainer = "submitter";
 inline constexpr const char* kSubmitterCommand = "minik8s-submitter";
+// The submitter pods' ServiceAccount (one per namespace with GPUJobs) and
+// the default ClusterRoles it is bound to (docs/gpu.md "The submitter's
+// rights"): its namespace's GPUJobs and events (a RoleBinding there), and
+// cluster-wide reads of SlurmClusters and the blob store.
+inline constexpr const char* kSubmitterServiceAccount = "minik8s-gpujob-submitter";
+inline constexpr const char* kSubmitterRole = "system:minik8s:gpujob-submitter";
+inline constexpr const char* kSubmitterClusterRole = "system:minik8s:gpujob-submitter-cluster";
 
 struct GPUJobControllerOptions {
   // MINIK8S_SERVER in submitter pods: the API server's URL as a host-network
@@ -91,7 +98,9 @@ std::string submitter_pod_name(const std::string& job_name);
 
 // The submitter Pod of `job` on `cluster` (docs/gpu.md "The submitter"):
 // name, label, ownerReference (controller, blockOwnerDeletion),
-// restartPolicy OnFailure, hostNetwork, container "submitter" (the
+// restartPolicy OnFailure, hostNetwork, serviceAccountName
+// kSubmitterServiceAccount (its projected token authenticates the
+// submitter), container "submitter" (the
 // cluster's spec.submitterImage or the default, command minik8s-submitter,
 // env MINIK8S_SERVER / GPUJOB_NAMESPACE / GPUJOB_NAME), a hostPath volume
 // (DirectoryOrCreate) of spec.workDir mounted at the same path, the

@@ -25,4 +25,9 @@ namespace minik8s::server {
 // argv[0] is "server" (the subcommand), the rest are its flags.
 int run_server(int argc, char** argv);
 
+// `minik8s kubeconfig node NAME --data-dir SERVER_DATA_DIR [--server URL]
+// [-o FILE]`: a kubeconfig with a node credential issued from the server's
+// CA (docs/auth.md "Node credentials"). argv[0] is "kubeconfig".
+int run_kubeconfig(int argc, char** argv);
+
 }  // namespace minik8s::server

@@ -193,6 +193,17 @@ std::vector<json> default_cluster_roles() {
   add(extra, rule({"patch", "update"}, {"serverless.minik8s.io"}, {"triggers/status"}));
   add(extra, rule({"create"}, {"serverless.minik8s.io"}, {"workflowruns"}));
   out.push_back(cluster_role("system:minik8s:node-services", extra));
+  // The GPUJob submitter pods' ServiceAccounts (docs/gpu.md "The submitter's
+  // rights"; the gpujob controller binds them): their namespace's GPUJobs
+  // (a RoleBinding), and cluster-wide the SlurmClusters and the blob store.
+  json submitter = json::array();
+  add(submitter, rule({"get", "update", "patch"}, {"minik8s.io"}, {"gpujobs", "gpujobs/status"}));
+  add(submitter, rule({"create", "update", "patch"}, {"", "events.k8s.io"}, {"events"}));
+  out.push_back(cluster_role("system:minik8s:gpujob-submitter", submitter));
+  json submitter_cluster = json::array();
+  add(submitter_cluster, rule({"get"}, {"minik8s.io"}, {"slurmclusters"}));
+  add(submitter_cluster, rule({"get", "create"}, {"minik8s.io"}, {"blobs"}));
+  out.push_back(cluster_role("system:minik8s:gpujob-submitter-cluster", submitter_cluster));
   return out;
 }
 

@@ -1,6 +1,8 @@
 // Kubernetes' ServiceAccount admission for pods (kinds.h
 // add_service_account_volume; PodStrategy's prepare_for_create and admit).
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "../object_util.h"
 #include "../request.h"
@@ -131,6 +133,18 @@ Status PodStrategy::admit(const json& obj, const json* old, api::FieldErrors&, A
   std::string sa = api::sfield(api::field(obj, "spec"), "serviceAccountName");
   if (sa.empty()) return Status::ok();
   auto found = read_service_account(*store_, ns, sa);
+  // Kubernetes' admission reads again for a while when the missing one is
+  // "default": the serviceaccount controller makes it just after the
+  // namespace, and a pod created right after the namespace should not lose
+  // that race (Kubernetes: 10 reads 100–200 ms apart; here every 100 ms for
+  // up to 3 s).
+  if (found && !found->has_value() && sa == "default") {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (found && !found->has_value() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      found = read_service_account(*store_, ns, sa);
+    }
+  }
   if (!found) return found.status();
   if (!found->has_value()) {
     return Status(Code::kForbidden, "pods \"" + meta_str(obj, "name") +
