@@ -27,6 +27,7 @@
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/auth/jwt.h"
 #include "minik8s/client/client.h"
+#include "minik8s/controllers/apiserver_endpoints.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/leader_election.h"
 #include "minik8s/client/rest_client.h"
@@ -122,6 +123,8 @@ int run_server(int argc, char** argv) {
   // High availability (docs/ha.md): only the Lease holder runs the controllers.
   bool leader_elect = false;
   std::string le_lease = "15s", le_renew = "10s", le_retry = "2s", le_resource = "minik8s-leader";
+  // The Endpoints default/kubernetes (docs/ha.md "In-cluster clients").
+  std::string endpoint_reconciler = "lease", ep_lease = "15s", ep_renew = "10s";
   app.add_option("--data-dir", data_dir, "state directory (store.db, kubeconfig)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (port 0 picks one)");
   std::string advertise_address;
@@ -130,6 +133,16 @@ int run_server(int argc, char** argv) {
       "IPv4 address pods reach the API server at: the endpoint of the Service default/kubernetes "
       "(default: --listen's host; the default route's address when that is 0.0.0.0). When --listen "
       "names another single address (loopback), the server listens on this one too, same port");
+  app.add_option("--endpoint-reconciler-type", endpoint_reconciler,
+                 "lease: every live server keeps a Lease kube-system/apiserver-<hash> and the Endpoints "
+                 "default/kubernetes list them all; none: this server writes its own address there at start "
+                 "(one server only). --insecure-http always behaves as none")
+      ->check(CLI::IsMember({"lease", "none"}));
+  app.add_option("--endpoint-lease-duration", ep_lease,
+                 "with --endpoint-reconciler-type lease: a server's endpoint leaves this long after its last "
+                 "Lease renewal (whole seconds, e.g. 15s)");
+  app.add_option("--endpoint-renew-interval", ep_renew,
+                 "with --endpoint-reconciler-type lease: how often a server renews its Lease (e.g. 10s)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
   app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
@@ -266,7 +279,9 @@ int run_server(int argc, char** argv) {
                               {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
                               {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
                               {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
-                              {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)}};
+                              {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)},
+                              {"--endpoint-lease-duration", ep_lease, std::chrono::milliseconds(1000)},
+                              {"--endpoint-renew-interval", ep_renew, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
@@ -356,6 +371,25 @@ int run_server(int argc, char** argv) {
     std::fprintf(stderr, "error: --leader-elect-*: %s\n", st.message().c_str());
     return 2;
   }
+  // The lease endpoint reconciler keeps the Endpoints default/kubernetes
+  // when this server has an address pods can use (as bootstrap judges it);
+  // --insecure-http and --endpoint-reconciler-type none keep the start-time
+  // write of this server's own address.
+  controllers::ApiserverEndpointsOptions ep_opts;
+  ep_opts.address = opts.advertise_address.empty() ? opts.bind_address : opts.advertise_address;
+  ep_opts.lease_duration = duration_of("--endpoint-lease-duration");
+  ep_opts.renew_interval = duration_of("--endpoint-renew-interval");
+  const bool ep_leases = endpoint_reconciler == "lease" && !insecure_http &&
+                         api::non_special_ip_error(ep_opts.address).empty() &&
+                         ep_opts.address.find(':') == std::string::npos;
+  if (ep_leases) {
+    ep_opts.port = 1;  // the real one is known once the server listens
+    if (Status st = controllers::validate_apiserver_endpoints_options(ep_opts); !st) {
+      std::fprintf(stderr, "error: --endpoint-*: %s\n", st.message().c_str());
+      return 2;
+    }
+  }
+  opts.write_kubernetes_endpoints = !ep_leases;
   opts.cluster_domain = cluster_domain;
   opts.local_node = local_node;
   // Authentication and authorization are on with TLS (or, over plain HTTP,
@@ -516,6 +550,18 @@ int run_server(int argc, char** argv) {
     }
     ctrl_rest = std::move(rest.value());
     ctrl_client = std::make_unique<client::Client>(*ctrl_rest);
+  }
+  // Every server, leader or not, keeps its endpoint in default/kubernetes.
+  std::unique_ptr<controllers::ApiserverEndpointsReconciler> ep_reconciler;
+  if (ep_leases) {
+    ep_opts.port = (*api)->port();
+    ep_reconciler = std::make_unique<controllers::ApiserverEndpointsReconciler>(*ctrl_client, ep_opts);
+    if (Status st = ep_reconciler->start(); !st) {
+      std::fprintf(stderr, "error: apiserver endpoint reconciler: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    spdlog::info("endpoint reconciler: {}:{} kept in default/kubernetes through the Lease kube-system/{}",
+                 ep_opts.address, ep_opts.port, controllers::apiserver_lease_name(ep_opts.address, ep_opts.port));
   }
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!disabled("metrics")) {
@@ -787,6 +833,13 @@ int run_server(int argc, char** argv) {
   int sig = 0;
   while ((sig = wait_for_signal(sigs, std::chrono::seconds(10))) == 0) malloc_trim(0);
   spdlog::info("received signal {}, shutting down", sig);
+  // First, so in-cluster clients move to the other servers while this one
+  // still answers.
+  if (ep_reconciler) {
+    if (Status st = ep_reconciler->stop_and_remove(); !st) {
+      spdlog::warn("endpoint reconciler: could not remove this server from default/kubernetes: {}", st.to_string());
+    }
+  }
   if (elector) elector->stop();  // stops the leader-only set, then releases the lease
   stop_all();
   if (metrics_server) metrics_server->stop();

@@ -81,6 +81,12 @@ struct ApiServerOptions {
   // the server listens here too, on the same port, so that a server bound to
   // loopback (`minik8s up`) still serves the pods.
   std::string advertise_address{};
+  // true: at start the server writes the Endpoints default/kubernetes with
+  // its own advertise address (one server). false: it leaves them to an
+  // endpoint reconciler (`minik8s server` runs
+  // controllers::ApiserverEndpointsReconciler, which lists every live server;
+  // docs/ha.md "In-cluster clients").
+  bool write_kubernetes_endpoints = true;
   std::string service_cidr = "10.96.0.0/12";
   int node_port_min = 30000, node_port_max = 32767;
   size_t watch_cache_capacity = 10000;  // events kept in the ring

@@ -63,8 +63,10 @@ Status create_bootstrap_objects(RegistryStore& objects, storage::Storage& store,
   // address, else the bind address), when it is an IPv4 address that
   // Endpoints validation accepts (not a loopback, link-local or wildcard
   // bind; Kubernetes' endpoint reconciler refuses those too). Replaced at
-  // start when the address moved.
-  const api::ResourceType* ep = api::find_resource("", "v1", "endpoints");
+  // start when the address moved. Not when an endpoint reconciler keeps
+  // them (write_kubernetes_endpoints false: every live server listed).
+  const api::ResourceType* ep =
+      opts.write_kubernetes_endpoints ? api::find_resource("", "v1", "endpoints") : nullptr;
   const std::string& host =
       opts.advertise_address.empty() ? opts.bind_address : opts.advertise_address;
   if (ep && api::non_special_ip_error(host).empty() && host.find(':') == std::string::npos) {
