@@ -5,12 +5,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -174,6 +176,8 @@ struct ApiserverEndpointsReconciler::Impl : client::Controller {
   // on, never before (others would drop an endpoint without a Lease). The
   // worker's.
   bool registered = false;
+  // The Endpoints listed this server's endpoint after a pass (any thread reads).
+  std::atomic<bool> listed{false};
 };
 
 Status ApiserverEndpointsReconciler::Impl::setup() {
@@ -352,6 +356,7 @@ client::ReconcileResult ApiserverEndpointsReconciler::Impl::sync_endpoints() {
       !st) {
     return st;
   }
+  if (registered) listed = true;
   // Again when the next Lease would expire (a little after), or at the renewal period.
   return client::ReconcileResult::requeue_after(next + std::chrono::milliseconds(10));
 }
@@ -388,6 +393,15 @@ ApiserverEndpointsReconciler::ApiserverEndpointsReconciler(client::Client& clien
   auto impl = std::make_unique<Impl>(own_factory(client), std::move(options), clock);
   impl_ = impl.get();
   set_impl(std::move(impl));
+}
+
+bool ApiserverEndpointsReconciler::wait_until_listed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!impl_->listed) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 Status ApiserverEndpointsReconciler::stop_and_remove() {

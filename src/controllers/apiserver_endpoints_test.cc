@@ -123,6 +123,9 @@ class ApiserverEndpointsTest : public ::testing::Test {
 
 TEST_F(ApiserverEndpointsTest, OneServerListsItselfAndLeavesOnCleanStop) {
   Server& a = start("10.77.0.1", 6443);
+  ASSERT_TRUE(a.reconciler->wait_until_listed(std::chrono::seconds(5)));
+  // Listed means written: no polling.
+  EXPECT_TRUE(subsets_are(json::array({subset({"10.77.0.1"}, 6443)}))) << endpoints().dump();
   ASSERT_TRUE(eventually([&] { return subsets_are(json::array({subset({"10.77.0.1"}, 6443)})); }))
       << endpoints().dump();
   json l = lease("10.77.0.1", 6443);

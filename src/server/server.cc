@@ -562,6 +562,9 @@ int run_server(int argc, char** argv) {
     }
     spdlog::info("endpoint reconciler: {}:{} kept in default/kubernetes through the Lease kube-system/{}",
                  ep_opts.address, ep_opts.port, controllers::apiserver_lease_name(ep_opts.address, ep_opts.port));
+    if (!ep_reconciler->wait_until_listed(std::chrono::seconds(10))) {
+      spdlog::warn("endpoint reconciler: {}:{} is not in default/kubernetes yet", ep_opts.address, ep_opts.port);
+    }
   }
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!disabled("metrics")) {

@@ -76,6 +76,11 @@ class ApiserverEndpointsReconciler : public client::ControllerHandle {
   ApiserverEndpointsReconciler(client::Client& client, ApiserverEndpointsOptions options,
                                Clock& clock = real_clock());
 
+  // After start(): true once a pass wrote (or found) the Endpoints with this
+  // server's endpoint, false at the timeout. `minik8s server` waits for it
+  // before it reports ready, as the start-time write did.
+  bool wait_until_listed(std::chrono::milliseconds timeout);
+
   // Stops the loop (as stop()), then deletes this server's Lease and writes
   // the Endpoints without its endpoint. The first error, if any (the loop is
   // stopped either way).
