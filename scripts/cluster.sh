@@ -176,11 +176,17 @@ make_netns() {
 
 write_node_yaml() {
   local i=$1 roles=$2 f=$DIR/node$1.yaml
+  # The node's own credential (CN system:node:<name>, O system:nodes) from
+  # the cluster CA: the Node authorizer and system:node govern the agent.
+  mkdir -p "$DIR/node$i"
+  "$BIN/minik8s" kubeconfig node "$(node_name "$i")" --data-dir "$DIR/server" \
+    --server "$(server_url)" -o "$DIR/node$i/kubelet.conf" >/dev/null ||
+    die "minik8s kubeconfig node $(node_name "$i") failed"
   cat >"$f" <<EOF
 # minik8s agent config for node $i of the cluster.sh cluster (docs/multi-node.md).
 server: $(agent_servers)
-# The server's CA and admin credential (the file system is shared).
-kubeconfig: $KCFG
+# The node's credential and the cluster CA (docs/auth.md "Node credentials").
+kubeconfig: $DIR/node$i/kubelet.conf
 nodeName: $(node_name "$i")
 nodeIP: $(node_ip "$i")
 roles: [$roles]
@@ -211,7 +217,7 @@ EOF
 start_node() {  # start_node I ROLES: netns (unless it exists) + node YAML + agent
   local i=$1 roles=$2 ns; ns=$(node_ns "$i")
   [ -e "/run/netns/$ns" ] || make_netns "$ns" "$P-n$i" "$(node_ip "$i")"
-  local yaml; yaml=$(write_node_yaml "$i" "$roles")
+  local yaml; yaml=$(write_node_yaml "$i" "$roles") || exit 1
   mkdir -p "$DIR/node$i"
   state_add "nodedir=$DIR/node$i"
   state_add "node$i=$(node_name "$i")"

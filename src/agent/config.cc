@@ -16,6 +16,8 @@
 
 #include "node.h"
 
+#include "minik8s/util/net.h"
+
 namespace minik8s::agent {
 
 namespace {
@@ -128,9 +130,11 @@ bool valid_listen(const std::string& s) {
 // "auto" | a whole number 0..1024.
 Result<int32_t> parse_gpus(const std::string& s) {
   if (s == "auto") return NodeConfig::kGpusAuto;
-  if (s.empty() || s.size() > 4 || !std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isdigit(ch); }) ||
+  if (s.empty() || s.size() > 4 ||
+      !std::all_of(s.begin(), s.end(), [](unsigned char ch) { return std::isdigit(ch); }) ||
       std::stoi(s) > 1024) {
-    return field_error("gpus", "must be \"auto\" or a whole number between 0 and 1024, got \"" + s + "\"");
+    return field_error("gpus",
+                       "must be \"auto\" or a whole number between 0 and 1024, got \"" + s + "\"");
   }
   return static_cast<int32_t>(std::stoi(s));
 }
@@ -154,9 +158,10 @@ Status check_config(const NodeConfig& c) {
   }
   if (c.data_dir.empty()) return field_error("dataDir", "must not be empty");
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
-    return field_error(c.tls_cert_file.empty() ? "tlsCertFile" : "tlsPrivateKeyFile",
-                       "the kubelet's serving certificate and its key go together (--tls-cert-file, "
-                       "--tls-private-key-file)");
+    return field_error(
+        c.tls_cert_file.empty() ? "tlsCertFile" : "tlsPrivateKeyFile",
+        "the kubelet's serving certificate and its key go together (--tls-cert-file, "
+        "--tls-private-key-file)");
   }
   if (!c.pod_cidr.empty() && !valid_cidr(c.pod_cidr))
     return field_error("podCIDR", "\"" + c.pod_cidr + "\" is not an IPv4 CIDR");
@@ -167,8 +172,8 @@ Status check_config(const NodeConfig& c) {
     return field_error("networkBackend",
                        "\"" + c.network_backend + "\" must be auto, host-gw, vxlan or none");
   if (c.cni_bridge.size() > 15 ||
-      c.cni_bridge.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
-          std::string::npos)
+      c.cni_bridge.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
     return field_error("cniBridge", "must be at most 15 of the characters A-Z a-z 0-9 _ . -");
   if (c.proxy_balance != "random" && c.proxy_balance != "round-robin")
     return field_error("proxyBalance", "\"" + c.proxy_balance + "\" must be random or round-robin");
@@ -176,7 +181,8 @@ Status check_config(const NodeConfig& c) {
       c.chain_prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos)
     return field_error("chainPrefix", "must be 1 to 6 characters of A-Z 0-9");
   if (c.cluster_domain.empty() ||
-      c.cluster_domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") != std::string::npos)
+      c.cluster_domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") !=
+          std::string::npos)
     return field_error("clusterDomain", "must be a lower-case DNS domain");
   if (c.dns_port < 0 || c.dns_port > 65535) return field_error("dnsPort", "must be a port number");
   if (c.ingress_port < 0 || c.ingress_port > 65535)
@@ -364,13 +370,15 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   AgentFlags& ex = extra ? *extra : local;
   app.add_option("--config", config_path,
                  "node config YAML (see deploy/node.yaml); flags override it");
-  auto* o_server = app.add_option("--server", server, "API server URL, e.g. http://127.0.0.1:6443; several servers comma-separated (docs/ha.md)");
+  auto* o_server = app.add_option(
+      "--server", server,
+      "API server URL, e.g. http://127.0.0.1:6443; several servers comma-separated (docs/ha.md)");
   auto* o_kc = app.add_option("--kubeconfig", kubeconfig,
                               "kubeconfig to find the API server (instead of --server)");
   std::string token, ca_cert_hash;
   bool skip_ca = false;
-  auto* o_token = app.add_option("--token", token,
-                                 "bootstrap token <id>.<secret> to join with (minik8s token create)");
+  auto* o_token = app.add_option(
+      "--token", token, "bootstrap token <id>.<secret> to join with (minik8s token create)");
   auto* o_hash = app.add_option("--ca-cert-hash", ca_cert_hash,
                                 "sha256:<hex> pin of the cluster CA's public key (with --token)");
   app.add_flag("--discovery-token-unsafe-skip-ca-verification", skip_ca,
@@ -396,38 +404,50 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
   auto* o_dns = app.add_option("--cluster-dns", dns, "DNS server IPs for pods (repeatable)");
   auto* o_max = app.add_option("--max-pods", max_pods, "pods this node accepts");
   std::string gpus;
-  auto* o_gpus = app.add_option("--gpus", gpus, "nvidia.com/gpu to offer: auto (default), 0 (none) or N");
+  auto* o_gpus =
+      app.add_option("--gpus", gpus, "nvidia.com/gpu to offer: auto (default), 0 (none) or N");
   std::string pod_cidr, cluster_cidr, backend, bridge, domain, balance, prefix, hosts;
   std::vector<std::string> upstream, disable;
   int dns_port = 0, ingress_port = 0;
-  auto* o_pod_cidr = app.add_option("--pod-cidr", pod_cidr, "static pod CIDR (default: from the node controller)");
-  auto* o_cluster_cidr = app.add_option("--cluster-cidr", cluster_cidr, "CIDR of all pods (default 10.244.0.0/16)");
+  auto* o_pod_cidr =
+      app.add_option("--pod-cidr", pod_cidr, "static pod CIDR (default: from the node controller)");
+  auto* o_cluster_cidr =
+      app.add_option("--cluster-cidr", cluster_cidr, "CIDR of all pods (default 10.244.0.0/16)");
   auto* o_backend = app.add_option("--backend", backend, "pod routes: auto|host-gw|vxlan|none");
   auto* o_bridge = app.add_option("--cni-bridge", bridge, "CNI bridge name (default mk-<hash>)");
   auto* o_domain = app.add_option("--cluster-domain", domain, "DNS domain (default cluster.local)");
-  auto* o_upstream = app.add_option("--dns-upstream", upstream, "upstream resolver IP[:PORT] (repeatable)");
+  auto* o_upstream =
+      app.add_option("--dns-upstream", upstream, "upstream resolver IP[:PORT] (repeatable)");
   auto* o_dns_port = app.add_option("--dns-port", dns_port, "cluster DNS port (default 53)");
   auto* o_balance = app.add_option("--proxy-balance", balance, "random|round-robin");
   auto* o_prefix = app.add_option("--chain-prefix", prefix, "iptables chain prefix (default MK)");
-  auto* o_ingress_port = app.add_option("--ingress-port", ingress_port, "nginx port for DNS objects (default 80)");
-  auto* o_hosts = app.add_option("--hosts-file", hosts, "hosts file for DNS-object names (default /etc/hosts)");
+  auto* o_ingress_port =
+      app.add_option("--ingress-port", ingress_port, "nginx port for DNS objects (default 80)");
+  auto* o_hosts =
+      app.add_option("--hosts-file", hosts, "hosts file for DNS-object names (default /etc/hosts)");
   auto* o_disable = app.add_option("--disable", disable, "network|proxy|dns|ingress (repeatable)");
   std::string header_timeout, body_timeout, idle_timeout;
   size_t max_connections = 0;
-  auto* o_header_timeout = app.add_option("--http-header-timeout", header_timeout,
-                                          "kubelet server: time for a request's header (default 30s)");
-  auto* o_body_timeout = app.add_option("--http-body-timeout", body_timeout,
-                                        "kubelet server: time for a request's whole body (default 60s)");
-  auto* o_idle_timeout = app.add_option("--http-idle-timeout", idle_timeout,
-                                        "kubelet server: keep-alive wait for the next request (default 90s)");
-  auto* o_max_connections =
-      app.add_option("--max-connections", max_connections, "kubelet server: concurrent connections (default 1024)");
+  auto* o_header_timeout =
+      app.add_option("--http-header-timeout", header_timeout,
+                     "kubelet server: time for a request's header (default 30s)");
+  auto* o_body_timeout =
+      app.add_option("--http-body-timeout", body_timeout,
+                     "kubelet server: time for a request's whole body (default 60s)");
+  auto* o_idle_timeout =
+      app.add_option("--http-idle-timeout", idle_timeout,
+                     "kubelet server: keep-alive wait for the next request (default 90s)");
+  auto* o_max_connections = app.add_option("--max-connections", max_connections,
+                                           "kubelet server: concurrent connections (default 1024)");
   std::string tls_cert, tls_key, client_ca;
-  auto* o_tls_cert = app.add_option("--tls-cert-file", tls_cert,
-                                    "kubelet server: serving certificate, PEM (default: a kubelet-serving CSR)");
-  auto* o_tls_key = app.add_option("--tls-private-key-file", tls_key, "kubelet server: the serving certificate's key");
-  auto* o_client_ca = app.add_option("--client-ca-file", client_ca,
-                                     "kubelet server: CA for client certificates (default: the kubeconfig's CA)");
+  auto* o_tls_cert =
+      app.add_option("--tls-cert-file", tls_cert,
+                     "kubelet server: serving certificate, PEM (default: a kubelet-serving CSR)");
+  auto* o_tls_key = app.add_option("--tls-private-key-file", tls_key,
+                                   "kubelet server: the serving certificate's key");
+  auto* o_client_ca =
+      app.add_option("--client-ca-file", client_ca,
+                     "kubelet server: CA for client certificates (default: the kubeconfig's CA)");
   app.add_option("--image-cache", ex.image_cache, "directory for built offline images");
   app.add_option("--log-level", ex.log_level, "trace|debug|info|warn|error");
   try {
@@ -514,12 +534,14 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
     const char* flag;
     const std::string& text;
     std::chrono::milliseconds& into;
-  } durations[] = {{o_header_timeout, "--http-header-timeout", header_timeout, c.http_limits.header_timeout},
-                   {o_body_timeout, "--http-body-timeout", body_timeout, c.http_limits.body_timeout},
-                   {o_idle_timeout, "--http-idle-timeout", idle_timeout, c.http_limits.idle_timeout}};
+  } durations[] = {
+      {o_header_timeout, "--http-header-timeout", header_timeout, c.http_limits.header_timeout},
+      {o_body_timeout, "--http-body-timeout", body_timeout, c.http_limits.body_timeout},
+      {o_idle_timeout, "--http-idle-timeout", idle_timeout, c.http_limits.idle_timeout}};
   for (auto& d : durations) {
     if (d.opt->count() && !parse_conn_duration(d.text, &d.into)) {
-      return invalid(std::string(d.flag) + ": invalid duration \"" + d.text + "\" (e.g. 30s, 500ms, 2m)");
+      return invalid(std::string(d.flag) + ": invalid duration \"" + d.text +
+                     "\" (e.g. 30s, 500ms, 2m)");
     }
   }
   if (o_max_connections->count()) {
@@ -547,35 +569,8 @@ Result<NodeConfig> parse_agent_flags(int argc, char** argv, AgentFlags* extra, i
 }
 
 std::string default_node_ip() {
-  // The interface of the default route (/proc/net/route, destination 0), then its IPv4 address.
-  std::string iface;
-  std::ifstream route("/proc/net/route");
-  std::string line;
-  std::getline(route, line);  // header
-  while (std::getline(route, line)) {
-    std::istringstream ss(line);
-    std::string name, dest;
-    ss >> name >> dest;
-    if (dest == "00000000") {
-      iface = name;
-      break;
-    }
-  }
-  std::string ip = "127.0.0.1";
-  if (iface.empty()) return ip;
-  ifaddrs* addrs = nullptr;
-  if (getifaddrs(&addrs) != 0) return ip;
-  for (ifaddrs* a = addrs; a; a = a->ifa_next) {
-    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || iface != a->ifa_name) continue;
-    char buf[INET_ADDRSTRLEN];
-    auto* sin = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
-    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) {
-      ip = buf;
-      break;
-    }
-  }
-  freeifaddrs(addrs);
-  return ip;
+  std::string ip = default_route_ipv4();
+  return ip.empty() ? "127.0.0.1" : ip;
 }
 
 void fill_defaults(NodeConfig& config) {
@@ -590,7 +585,8 @@ void fill_defaults(NodeConfig& config) {
   if (config.node_ip.empty()) config.node_ip = default_node_ip();
   // ":PORT" (the default) binds the kubelet to the node IP only: it has no
   // authentication yet, so it is not offered on every interface.
-  if (!config.listen.empty() && config.listen.front() == ':') config.listen = config.node_ip + config.listen;
+  if (!config.listen.empty() && config.listen.front() == ':')
+    config.listen = config.node_ip + config.listen;
 }
 
 }  // namespace minik8s::agent

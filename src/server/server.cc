@@ -4,33 +4,34 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <functional>
-#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cluster_info.h"
 #include "minik8s/api/address_rules.h"
 #include "minik8s/apiserver/apiserver.h"
 #include "minik8s/auth/jwt.h"
 #include "minik8s/client/client.h"
-#include "minik8s/controllers/apiserver_endpoints.h"
 #include "minik8s/client/informer_factory.h"
 #include "minik8s/client/leader_election.h"
 #include "minik8s/client/rest_client.h"
+#include "minik8s/controllers/apiserver_endpoints.h"
 #include "minik8s/controllers/certificates.h"
 #include "minik8s/controllers/controllers.h"
 #include "minik8s/gpu/controller.h"
@@ -40,8 +41,8 @@
 #include "minik8s/storage/etcd.h"
 #include "minik8s/storage/storage.h"
 #include "minik8s/util/file.h"
+#include "minik8s/util/net.h"
 #include "minik8s/util/signals.h"
-#include "cluster_info.h"
 #include "server_pki.h"
 
 namespace minik8s::server {
@@ -52,7 +53,8 @@ namespace {
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
   if (text.empty()) return std::nullopt;
   size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.'))
+    ++i;
   std::string num = text.substr(0, i), unit = text.substr(i);
   if (num.empty() || std::count(num.begin(), num.end(), '.') > 1) return std::nullopt;
   double v = 0;
@@ -62,19 +64,35 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
     return std::nullopt;
   }
   double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1000;
-  else if (unit == "ms") scale = 1;
-  else if (unit == "m") scale = 60000;
-  else if (unit == "h") scale = 3600000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "s")
+    scale = 1000;
+  else if (unit == "ms")
+    scale = 1;
+  else if (unit == "m")
+    scale = 60000;
+  else if (unit == "h")
+    scale = 3600000;
+  else
+    return std::nullopt;
   return std::chrono::milliseconds(static_cast<int64_t>(v * scale + 0.5));
 }
 
 const std::vector<std::string>& controller_names() {
-  static const std::vector<std::string> names = {
-      "namespace",  "node-ipam", "endpoints", "replicaset", "deployment", "garbage-collector",
-      "horizontal-pod-autoscaler", "node-lifecycle", "metrics", "serverless", "gpujob",
-      "serviceaccount", "csrapproving", "csrsigning", "tokencleaner"};
+  static const std::vector<std::string> names = {"namespace",
+                                                 "node-ipam",
+                                                 "endpoints",
+                                                 "replicaset",
+                                                 "deployment",
+                                                 "garbage-collector",
+                                                 "horizontal-pod-autoscaler",
+                                                 "node-lifecycle",
+                                                 "metrics",
+                                                 "serverless",
+                                                 "gpujob",
+                                                 "serviceaccount",
+                                                 "csrapproving",
+                                                 "csrsigning",
+                                                 "tokencleaner"};
   return names;
 }
 
@@ -133,16 +151,20 @@ int run_server(int argc, char** argv) {
       "IPv4 address pods reach the API server at: the endpoint of the Service default/kubernetes "
       "(default: --listen's host; the default route's address when that is 0.0.0.0). When --listen "
       "names another single address (loopback), the server listens on this one too, same port");
-  app.add_option("--endpoint-reconciler-type", endpoint_reconciler,
-                 "lease: every live server keeps a Lease kube-system/apiserver-<hash> and the Endpoints "
-                 "default/kubernetes list them all; none: this server writes its own address there at start "
-                 "(one server only). --insecure-http always behaves as none")
+  app.add_option(
+         "--endpoint-reconciler-type", endpoint_reconciler,
+         "lease: every live server keeps a Lease kube-system/apiserver-<hash> and the Endpoints "
+         "default/kubernetes list them all; none: this server writes its own address there at "
+         "start "
+         "(one server only). --insecure-http always behaves as none")
       ->check(CLI::IsMember({"lease", "none"}));
-  app.add_option("--endpoint-lease-duration", ep_lease,
-                 "with --endpoint-reconciler-type lease: a server's endpoint leaves this long after its last "
-                 "Lease renewal (whole seconds, e.g. 15s)");
-  app.add_option("--endpoint-renew-interval", ep_renew,
-                 "with --endpoint-reconciler-type lease: how often a server renews its Lease (e.g. 10s)");
+  app.add_option(
+      "--endpoint-lease-duration", ep_lease,
+      "with --endpoint-reconciler-type lease: a server's endpoint leaves this long after its last "
+      "Lease renewal (whole seconds, e.g. 15s)");
+  app.add_option(
+      "--endpoint-renew-interval", ep_renew,
+      "with --endpoint-reconciler-type lease: how often a server renews its Lease (e.g. 10s)");
   app.add_option("--service-cidr", service_cidr, "range for Service cluster IPs");
   app.add_option("--node-port-range", node_port_range, "range for NodePorts, MIN-MAX");
   app.add_option("--compaction-keep-revisions", keep_revisions, "revisions kept for watches");
@@ -160,51 +182,71 @@ int run_server(int argc, char** argv) {
   app.add_flag("--disable-scheduler", disable_scheduler, "do not run the scheduler (tests)");
   app.add_option("--watch-cache-bytes", watch_cache_bytes,
                  "most bytes of recent events the watch cache keeps (older watches get 410)");
-  app.add_option("--cluster-cidr", cluster_cidr, "range the node IPAM controller cuts pod CIDRs from");
+  app.add_option("--cluster-cidr", cluster_cidr,
+                 "range the node IPAM controller cuts pod CIDRs from");
   app.add_option("--node-cidr-mask-size", node_cidr_mask, "prefix length of each node's pod CIDR");
-  app.add_flag("--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
-                 "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
-  app.add_option("--disable-controllers", disabled_controllers,
-                 "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
-                 "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
-                 "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter pods), "
-                 "serviceaccount, csrapproving, csrsigning, tokencleaner")
+  app.add_flag(
+      "--allocate-node-cidrs,!--no-allocate-node-cidrs", allocate_node_cidrs,
+      "assign spec.podCIDR to nodes (true|false; false disables the node IPAM controller)");
+  app.add_option(
+         "--disable-controllers", disabled_controllers,
+         "controllers not to run (comma-separated): namespace, node-ipam, endpoints, replicaset, "
+         "deployment, garbage-collector, horizontal-pod-autoscaler, node-lifecycle, metrics, "
+         "serverless (the function gateway, autoscaler and controllers), gpujob (GPUJob submitter "
+         "pods), "
+         "serviceaccount, csrapproving, csrsigning, tokencleaner")
       ->delimiter(',');
   app.add_option("--node-monitor-grace-period", node_monitor_grace,
                  "a node whose Lease is older than this becomes NotReady/Unknown (e.g. 20s)");
-  app.add_option("--node-monitor-period", node_monitor_period, "how often node health is checked (e.g. 1s)");
-  app.add_option("--default-not-ready-toleration-seconds", not_ready_toleration,
-                 "tolerationSeconds of the not-ready NoExecute toleration added to every pod (-1: none)");
-  app.add_option("--default-unreachable-toleration-seconds", unreachable_toleration,
-                 "tolerationSeconds of the unreachable NoExecute toleration added to every pod (-1: none)");
-  app.add_option("--horizontal-pod-autoscaler-sync-period", hpa_sync, "HPA evaluation period (e.g. 15s, 2s)");
+  app.add_option("--node-monitor-period", node_monitor_period,
+                 "how often node health is checked (e.g. 1s)");
+  app.add_option(
+      "--default-not-ready-toleration-seconds", not_ready_toleration,
+      "tolerationSeconds of the not-ready NoExecute toleration added to every pod (-1: none)");
+  app.add_option(
+      "--default-unreachable-toleration-seconds", unreachable_toleration,
+      "tolerationSeconds of the unreachable NoExecute toleration added to every pod (-1: none)");
+  app.add_option("--horizontal-pod-autoscaler-sync-period", hpa_sync,
+                 "HPA evaluation period (e.g. 15s, 2s)");
   app.add_option("--horizontal-pod-autoscaler-tolerance", hpa_tolerance,
                  "ratio distance from 1.0 within which the HPA does not scale");
   app.add_option("--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                  "default scale-down stabilization window (e.g. 5m)");
-  app.add_option("--metric-resolution", metric_resolution, "how often kubelets are scraped for metrics (1s..60s)");
+  app.add_option("--metric-resolution", metric_resolution,
+                 "how often kubelets are scraped for metrics (1s..60s)");
   // TLS (docs/auth.md "TLS").
   bool insecure_http = false;
   std::string tls_cert_file, tls_key_file, client_ca_file, ca_cert, ca_key;
   std::vector<std::string> tls_sans;
-  app.add_flag("--insecure-http", insecure_http, "serve plain HTTP (no TLS; not for a real cluster)");
-  app.add_option("--tls-cert-file", tls_cert_file, "serving certificate (default: <data-dir>/pki/apiserver.crt)");
-  app.add_option("--tls-private-key-file", tls_key_file, "serving key (default: <data-dir>/pki/apiserver.key)");
-  app.add_option("--client-ca-file", client_ca_file, "CA bundle client certificates are verified with (default: the cluster CA)");
-  app.add_option("--ca-cert", ca_cert, "cluster CA certificate (default: <data-dir>/pki/ca.crt, created)");
+  app.add_flag("--insecure-http", insecure_http,
+               "serve plain HTTP (no TLS; not for a real cluster)");
+  app.add_option("--tls-cert-file", tls_cert_file,
+                 "serving certificate (default: <data-dir>/pki/apiserver.crt)");
+  app.add_option("--tls-private-key-file", tls_key_file,
+                 "serving key (default: <data-dir>/pki/apiserver.key)");
+  app.add_option("--client-ca-file", client_ca_file,
+                 "CA bundle client certificates are verified with (default: the cluster CA)");
+  app.add_option("--ca-cert", ca_cert,
+                 "cluster CA certificate (default: <data-dir>/pki/ca.crt, created)");
   app.add_option("--ca-key", ca_key, "cluster CA key (default: <data-dir>/pki/ca.key, created)");
   std::string sa_signing_key_file;
   app.add_option("--service-account-signing-key-file", sa_signing_key_file,
                  "private key ServiceAccount tokens are signed and verified with (default: "
                  "<data-dir>/pki/sa.key, created); servers of one cluster share it (docs/ha.md)");
-  app.add_option("--tls-san", tls_sans, "extra subjectAltName (name or IP) of the serving certificate; repeatable")
+  app.add_option("--tls-san", tls_sans,
+                 "extra subjectAltName (name or IP) of the serving certificate; repeatable")
       ->delimiter(',');
-  app.add_option("--http-header-timeout", http_header_timeout, "time for a request's header (e.g. 30s)");
-  app.add_option("--http-body-timeout", http_body_timeout, "time for a request's whole body (e.g. 60s)");
-  app.add_option("--http-idle-timeout", http_idle_timeout, "keep-alive wait for the next request (e.g. 90s)");
-  app.add_option("--max-connections", max_connections, "concurrent API connections; more are refused with 429");
+  app.add_option("--http-header-timeout", http_header_timeout,
+                 "time for a request's header (e.g. 30s)");
+  app.add_option("--http-body-timeout", http_body_timeout,
+                 "time for a request's whole body (e.g. 60s)");
+  app.add_option("--http-idle-timeout", http_idle_timeout,
+                 "keep-alive wait for the next request (e.g. 90s)");
+  app.add_option("--max-connections", max_connections,
+                 "concurrent API connections; more are refused with 429");
   app.add_option("--cluster-domain", cluster_domain,
-                 "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim names inside it");
+                 "the cluster DNS zone (the agents' clusterDomain); DNS objects may not claim "
+                 "names inside it");
   // Authentication and authorization (docs/auth.md): on whenever TLS is
   // (--insecure-http turns them off unless a token file is given).
   std::string token_auth_file, authorization_mode = "Node,RBAC";
@@ -214,25 +256,31 @@ int run_server(int argc, char** argv) {
   app.add_option("--authorization-mode", authorization_mode,
                  "comma-separated authorizers in order: Node, RBAC, AlwaysAllow, AlwaysDeny");
   app.add_option("--local-node", local_node,
-                 "the node on this machine: logs/exec may reach its kubelet on a loopback or link-local address "
+                 "the node on this machine: logs/exec may reach its kubelet on a loopback or "
+                 "link-local address "
                  "(minik8s up sets it)");
-  app.add_option("--gateway-listen", gateway_listen,
-                 "HOST:PORT of the function gateway (default: --listen's host, port 31080; port 0 when "
-                 "--listen's port is 0)");
+  app.add_option(
+      "--gateway-listen", gateway_listen,
+      "HOST:PORT of the function gateway (default: --listen's host, port 31080; port 0 when "
+      "--listen's port is 0)");
   app.add_option("--gateway-queue-timeout", gateway_queue_timeout,
                  "how long an invocation waits for a function instance before 503 (e.g. 30s)");
-  app.add_option("--gateway-max-body", gateway_max_body, "largest invocation body in bytes (larger: 413)");
+  app.add_option("--gateway-max-body", gateway_max_body,
+                 "largest invocation body in bytes (larger: 413)");
   app.add_option("--function-pool-size", function_pool_size,
                  "warm runtime pods per node in each namespace with functions (0: no pool)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "run the scheduler and controllers only while holding the Lease kube-system/"
                "<--leader-elect-resource-name> (several servers on one store; docs/ha.md; "
                "default: on with --storage etcd, off with sqlite)");
-  app.add_option("--leader-elect-lease-duration", le_lease,
-                 "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
-  app.add_option("--leader-elect-renew-deadline", le_renew,
-                 "the leader stops its controllers when it could not renew for this long (e.g. 10s)");
-  app.add_option("--leader-elect-retry-period", le_retry, "time between acquire/renew attempts (e.g. 2s)");
+  app.add_option(
+      "--leader-elect-lease-duration", le_lease,
+      "how long followers wait after the last renewal they saw before taking the lease (e.g. 15s)");
+  app.add_option(
+      "--leader-elect-renew-deadline", le_renew,
+      "the leader stops its controllers when it could not renew for this long (e.g. 10s)");
+  app.add_option("--leader-elect-retry-period", le_retry,
+                 "time between acquire/renew attempts (e.g. 2s)");
   app.add_option("--leader-elect-resource-name", le_resource, "name of the Lease in kube-system");
   try {
     app.parse(argc, argv);
@@ -256,8 +304,8 @@ int run_server(int argc, char** argv) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (%s)\n", name.c_str(),
-                   list.c_str());
+      std::fprintf(stderr, "error: --disable-controllers: unknown controller \"%s\" (%s)\n",
+                   name.c_str(), list.c_str());
       return 2;
     }
   }
@@ -267,26 +315,28 @@ int run_server(int argc, char** argv) {
     std::chrono::milliseconds min;
     std::chrono::milliseconds value{0};
   };
-  DurationFlag durations[] = {{"--node-monitor-grace-period", node_monitor_grace, std::chrono::milliseconds(1)},
-                              {"--node-monitor-period", node_monitor_period, std::chrono::milliseconds(1)},
-                              {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
-                              {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
-                               std::chrono::milliseconds(0)},
-                              {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
-                              {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
-                              {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
-                              {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
-                              {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
-                              {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
-                              {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
-                              {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)},
-                              {"--endpoint-lease-duration", ep_lease, std::chrono::milliseconds(1000)},
-                              {"--endpoint-renew-interval", ep_renew, std::chrono::milliseconds(1)}};
+  DurationFlag durations[] = {
+      {"--node-monitor-grace-period", node_monitor_grace, std::chrono::milliseconds(1)},
+      {"--node-monitor-period", node_monitor_period, std::chrono::milliseconds(1)},
+      {"--horizontal-pod-autoscaler-sync-period", hpa_sync, std::chrono::milliseconds(1)},
+      {"--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
+       std::chrono::milliseconds(0)},
+      {"--metric-resolution", metric_resolution, std::chrono::milliseconds(1000)},
+      {"--http-header-timeout", http_header_timeout, std::chrono::milliseconds(1)},
+      {"--http-body-timeout", http_body_timeout, std::chrono::milliseconds(1)},
+      {"--http-idle-timeout", http_idle_timeout, std::chrono::milliseconds(1)},
+      {"--gateway-queue-timeout", gateway_queue_timeout, std::chrono::milliseconds(1)},
+      {"--leader-elect-lease-duration", le_lease, std::chrono::milliseconds(1000)},
+      {"--leader-elect-renew-deadline", le_renew, std::chrono::milliseconds(1)},
+      {"--leader-elect-retry-period", le_retry, std::chrono::milliseconds(1)},
+      {"--endpoint-lease-duration", ep_lease, std::chrono::milliseconds(1000)},
+      {"--endpoint-renew-interval", ep_renew, std::chrono::milliseconds(1)}};
   for (auto& d : durations) {
     auto v = parse_duration(d.text);
     if (!v || *v < d.min) {
-      std::fprintf(stderr, "error: %s: invalid duration \"%s\" (e.g. 20s, 500ms, 1m; at least %lld ms)\n", d.flag,
-                   d.text.c_str(), static_cast<long long>(d.min.count()));
+      std::fprintf(stderr,
+                   "error: %s: invalid duration \"%s\" (e.g. 20s, 500ms, 1m; at least %lld ms)\n",
+                   d.flag, d.text.c_str(), static_cast<long long>(d.min.count()));
       return 2;
     }
     d.value = *v;
@@ -412,7 +462,7 @@ int run_server(int argc, char** argv) {
     loopback_token = hex;
   }
   if (opts.auth.enabled) opts.auth.loopback_token = loopback_token;
-  opts.code_dir = (std::filesystem::path(data_dir) / "code").string();  // serverless code store
+  opts.code_dir = (std::filesystem::path(data_dir) / "code").string();   // serverless code store
   opts.blob_dir = (std::filesystem::path(data_dir) / "blobs").string();  // GPU job blob store
 
   // Signals are taken synchronously by this thread; block them before any
@@ -429,8 +479,10 @@ int run_server(int argc, char** argv) {
   // The PKI (docs/auth.md "TLS"); --insecure-http: none.
   ServerPki pki;
   if (insecure_http) {
-    spdlog::warn("--insecure-http: the API server speaks plain HTTP; anyone who can reach {} can do anything",
-                 listen);
+    spdlog::warn(
+        "--insecure-http: the API server speaks plain HTTP; anyone who can reach {} can do "
+        "anything",
+        listen);
   } else {
     ServerPkiOptions po;
     po.pki_dir = (std::filesystem::path(data_dir) / "pki").string();
@@ -533,7 +585,8 @@ int run_server(int argc, char** argv) {
 
   // The controllers share one client of their own, again over HTTP.
   auto disabled = [&](const std::string& name) {
-    return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) != disabled_controllers.end();
+    return std::find(disabled_controllers.begin(), disabled_controllers.end(), name) !=
+           disabled_controllers.end();
   };
   std::unique_ptr<client::RestClient> ctrl_rest;
   std::unique_ptr<client::Client> ctrl_client;
@@ -555,15 +608,19 @@ int run_server(int argc, char** argv) {
   std::unique_ptr<controllers::ApiserverEndpointsReconciler> ep_reconciler;
   if (ep_leases) {
     ep_opts.port = (*api)->port();
-    ep_reconciler = std::make_unique<controllers::ApiserverEndpointsReconciler>(*ctrl_client, ep_opts);
+    ep_reconciler =
+        std::make_unique<controllers::ApiserverEndpointsReconciler>(*ctrl_client, ep_opts);
     if (Status st = ep_reconciler->start(); !st) {
       std::fprintf(stderr, "error: apiserver endpoint reconciler: %s\n", st.to_string().c_str());
       return 1;
     }
-    spdlog::info("endpoint reconciler: {}:{} kept in default/kubernetes through the Lease kube-system/{}",
-                 ep_opts.address, ep_opts.port, controllers::apiserver_lease_name(ep_opts.address, ep_opts.port));
+    spdlog::info(
+        "endpoint reconciler: {}:{} kept in default/kubernetes through the Lease kube-system/{}",
+        ep_opts.address, ep_opts.port,
+        controllers::apiserver_lease_name(ep_opts.address, ep_opts.port));
     if (!ep_reconciler->wait_until_listed(std::chrono::seconds(10))) {
-      spdlog::warn("endpoint reconciler: {}:{} is not in default/kubernetes yet", ep_opts.address, ep_opts.port);
+      spdlog::warn("endpoint reconciler: {}:{} is not in default/kubernetes yet", ep_opts.address,
+                   ep_opts.port);
     }
   }
   std::unique_ptr<metrics::MetricsServer> metrics_server;
@@ -576,8 +633,8 @@ int run_server(int argc, char** argv) {
     mo.kubelet_tls.key_file = opts.kubelet_client.key_file;
     auto m = std::make_unique<metrics::MetricsServer>(*ctrl_client, mo);
     if (auto st = m->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n", metric_resolution.c_str(),
-                   st.message().c_str());
+      std::fprintf(stderr, "error: metrics server (--metric-resolution %s): %s\n",
+                   metric_resolution.c_str(), st.message().c_str());
       return 2;
     }
     if (auto group = m->api_group()) (*api)->add_api_group(group);
@@ -610,7 +667,8 @@ int run_server(int argc, char** argv) {
     std::lock_guard lock(running->mu);
     if (running->serverless) running->serverless->stop();
     running->serverless.reset();
-    for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it) (*it)->stop();
+    for (auto it = running->controllers.rbegin(); it != running->controllers.rend(); ++it)
+      (*it)->stop();
     running->controllers.clear();
     if (running->informers) running->informers->stop();
     running->informers.reset();
@@ -624,7 +682,8 @@ int run_server(int argc, char** argv) {
   auto launch = [&](const std::string& name, std::unique_ptr<client::ControllerHandle> controller,
                     const std::string& detail) -> bool {
     if (auto st = controller->start(); !st.is_ok()) {
-      std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(), st.to_string().c_str());
+      std::fprintf(stderr, "error: %s controller%s: %s\n", name.c_str(), detail.c_str(),
+                   st.to_string().c_str());
       stop_all();
       return false;
     }
@@ -677,16 +736,19 @@ int run_server(int argc, char** argv) {
         }
       }
       if (!disabled("csrapproving") &&
-          !launch("csrapproving", std::make_unique<controllers::CsrApprovingController>(informers), "")) {
+          !launch("csrapproving", std::make_unique<controllers::CsrApprovingController>(informers),
+                  "")) {
         return 1;
       }
       if (signing_ca && !disabled("csrsigning") &&
-          !launch("csrsigning", std::make_unique<controllers::CsrSigningController>(informers, *signing_ca),
+          !launch("csrsigning",
+                  std::make_unique<controllers::CsrSigningController>(informers, *signing_ca),
                   " (CA " + signing_ca_file + ")")) {
         return 1;
       }
       if (!disabled("tokencleaner") &&
-          !launch("tokencleaner", std::make_unique<controllers::BootstrapTokenCleaner>(informers), "")) {
+          !launch("tokencleaner", std::make_unique<controllers::BootstrapTokenCleaner>(informers),
+                  "")) {
         return 1;
       }
       if (!disabled("namespace") &&
@@ -698,7 +760,8 @@ int run_server(int argc, char** argv) {
         io.cluster_cidr = cluster_cidr;
         io.node_cidr_mask = node_cidr_mask;
         if (!launch("node IPAM", std::make_unique<controllers::NodeIpamController>(informers, io),
-                    " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) + " blocks)")) {
+                    " (--cluster-cidr " + cluster_cidr + ", /" + std::to_string(node_cidr_mask) +
+                        " blocks)")) {
           return 2;
         }
       }
@@ -710,21 +773,25 @@ int run_server(int argc, char** argv) {
         controllers::NodeLifecycleOptions no;
         no.grace_period = durations[0].value;
         no.monitor_period = durations[1].value;
-        if (!launch("node lifecycle", std::make_unique<controllers::NodeLifecycleController>(informers, no),
+        if (!launch("node lifecycle",
+                    std::make_unique<controllers::NodeLifecycleController>(informers, no),
                     " (grace " + node_monitor_grace + ")")) {
           return 1;
         }
       }
       if (!disabled("garbage-collector") &&
-          !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(informers), "")) {
+          !launch("garbage collector", std::make_unique<controllers::GarbageCollector>(informers),
+                  "")) {
         return 1;
       }
       if (!disabled("replicaset") &&
-          !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(informers), "")) {
+          !launch("replicaset", std::make_unique<controllers::ReplicaSetController>(informers),
+                  "")) {
         return 1;
       }
       if (!disabled("deployment") &&
-          !launch("deployment", std::make_unique<controllers::DeploymentController>(informers), "")) {
+          !launch("deployment", std::make_unique<controllers::DeploymentController>(informers),
+                  "")) {
         return 1;
       }
       if (!disabled("horizontal-pod-autoscaler")) {
@@ -732,7 +799,8 @@ int run_server(int argc, char** argv) {
         ho.sync_period = durations[2].value;
         ho.downscale_stabilization = durations[3].value;
         ho.tolerance = hpa_tolerance;
-        if (!launch("horizontal pod autoscaler", std::make_unique<controllers::HpaController>(informers, ho),
+        if (!launch("horizontal pod autoscaler",
+                    std::make_unique<controllers::HpaController>(informers, ho),
                     " (sync period " + hpa_sync + ")")) {
           return 1;
         }
@@ -751,9 +819,12 @@ int run_server(int argc, char** argv) {
       if (!disabled("serverless")) {
         serverless::PlatformOptions po;
         const std::string api_host = opts.bind_address;
-        po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::") ? "127.0.0.1" : api_host;
-        po.gateway.listen = !gateway_listen.empty() ? gateway_listen
-                                                    : api_host + ":" + (opts.port == 0 ? "0" : "31080");
+        po.advertise_host = (api_host.empty() || api_host == "0.0.0.0" || api_host == "::")
+                                ? "127.0.0.1"
+                                : api_host;
+        po.gateway.listen = !gateway_listen.empty()
+                                ? gateway_listen
+                                : api_host + ":" + (opts.port == 0 ? "0" : "31080");
         po.gateway.queue_timeout = duration_of("--gateway-queue-timeout");
         po.gateway.max_body_bytes = gateway_max_body;
         po.gateway.limits = opts.conn_limits;
@@ -789,7 +860,8 @@ int run_server(int argc, char** argv) {
     ro.timeout = le_opts.retry_period;  // an attempt never outlasts the renew deadline
     auto rest = client::make_http_rest_client(ro);
     if (!rest) {
-      std::fprintf(stderr, "error: leader election client: %s\n", rest.status().to_string().c_str());
+      std::fprintf(stderr, "error: leader election client: %s\n",
+                   rest.status().to_string().c_str());
       return 1;
     }
     elector_rest = std::move(rest.value());
@@ -810,15 +882,18 @@ int run_server(int argc, char** argv) {
       spdlog::info("leader election: the scheduler and controllers stopped");
     };
     cb.on_new_leader = [](const std::string& holder) {
-      spdlog::info("leader election: the leader is {}", holder.empty() ? "nobody (released)" : holder);
+      spdlog::info("leader election: the leader is {}",
+                   holder.empty() ? "nobody (released)" : holder);
     };
-    elector = std::make_shared<client::LeaderElector>(*elector_client, real_clock(), le_opts, std::move(cb));
+    elector = std::make_shared<client::LeaderElector>(*elector_client, real_clock(), le_opts,
+                                                      std::move(cb));
     (*api)->add_metrics_source([elector] { return elector->render_metrics(); });
     if (Status st = elector->start(); !st) {
       std::fprintf(stderr, "error: leader election: %s\n", st.to_string().c_str());
       return 2;
     }
-    spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(), le_resource);
+    spdlog::info("leader election: {} is a candidate for lease kube-system/{}", elector->identity(),
+                 le_resource);
   }
   if (Status st = write_file_atomically(
           data_dir + "/kubeconfig",
@@ -840,7 +915,8 @@ int run_server(int argc, char** argv) {
   // still answers.
   if (ep_reconciler) {
     if (Status st = ep_reconciler->stop_and_remove(); !st) {
-      spdlog::warn("endpoint reconciler: could not remove this server from default/kubernetes: {}", st.to_string());
+      spdlog::warn("endpoint reconciler: could not remove this server from default/kubernetes: {}",
+                   st.to_string());
     }
   }
   if (elector) elector->stop();  // stops the leader-only set, then releases the lease

@@ -16,10 +16,10 @@
 namespace minik8s::server {
 
 struct ServerPkiOptions {
-  std::string pki_dir;       // <data-dir>/pki
-  std::string bind_address;  // --listen's host
+  std::string pki_dir;              // <data-dir>/pki
+  std::string bind_address;         // --listen's host
   std::string advertise_address{};  // --advertise-address (the kubernetes Service's endpoint)
-  std::string service_cidr;  // the kubernetes Service's ClusterIP is its first address
+  std::string service_cidr;         // the kubernetes Service's ClusterIP is its first address
   std::string cluster_domain = "cluster.local";
   std::vector<std::string> extra_sans;      // --tls-san: names or IPs
   std::string ca_cert, ca_key;              // --ca-cert / --ca-key (empty: pki_dir/ca.*)
@@ -35,11 +35,6 @@ struct ServerPki {
   auth::KeyPair admin;      // CN system:admin, O system:masters
   std::string spki_sha256;  // of the CA
 };
-
-// The IPv4 address of the default route's interface (/proc/net/route);
-// empty when there is no default route. Kubernetes' advertise address for a
-// server bound to the wildcard address.
-std::string default_route_ipv4();
 
 // The serving certificate's SANs for these options (sorted, unique).
 void serving_sans(const ServerPkiOptions& o, std::vector<std::string>* dns,
