@@ -90,6 +90,13 @@ eventually 30 "exactly one server leads" "^[123]$" leaders
 expect "the servers share one ServiceAccount key and CA (files given to servers 2, 3)" "^ok$" sh -c \
   "tr '\\0' ' ' </proc/$(state server2)/cmdline | grep -q -- '--service-account-signing-key-file $D/server/pki/sa.key' && echo ok"
 expect "cluster.sh status names the leader" "LEADER" "$CL" status
+# Every live server is an endpoint of default/kubernetes (each keeps its
+# Lease kube-system/apiserver-<hash>; docs/ha.md "In-cluster clients").
+api_eps() { ka get endpoints kubernetes -n default -o jsonpath='{range .subsets[*].addresses[*]}{.ip}{" "}{end}'; }
+eps_without() {  # the server addresses but server $1's, as api_eps lists them
+  local i out=""; for i in 1 2 3; do [ "$i" = "$1" ] || out+="$BASE.$((10 + i)) "; done; echo "$out"
+}
+eventually 30 "the kubernetes Endpoints list the 3 servers" "^$BASE.11 $BASE.12 $BASE.13 \$" api_eps
 expect "the agents were given the three servers" "^server: $(url 1),$(url 2),$(url 3)\$" grep '^server:' "$D/node3.yaml"
 
 ka create namespace "$NS" >/dev/null
@@ -194,6 +201,7 @@ expect "the new leader is another server" "^yes$" sh -c "[ '$NEW' != '$OLD' ] &&
 expect "the Lease has one more transition ($OLD_TRANS before)" "^[^ ]+ $((OLD_TRANS + 1))\$" lease_now
 read -r NEW_HOLDER _ <<<"$(lease_now)"
 expect "and names a new holder ($NEW_HOLDER, was $OLD_HOLDER)" "^yes$" sh -c "[ '$NEW_HOLDER' != '$OLD_HOLDER' ] && echo yes"
+eventually 40 "the killed server leaves the kubernetes Endpoints (its Lease expires)" "^$(eps_without "$OLD")\$" api_eps
 eventually 120 "3 web pods Ready after the failover" "^3$" ready_count
 eventually 60 "both loops went on after the leader's death (10 more each)" "^ok$" made 10 "$m_svc" "$m_cr"
 
@@ -247,6 +255,7 @@ expect "3 etcd members healthy again" "^3$" sh -c \
   "etcdctl --endpoints $(etcd_url 1),$(etcd_url 2),$(etcd_url 3) endpoint health 2>&1 | grep -c 'is healthy'"
 expect "start-server $OLD: ready again" "ready after" "$CL" start-server "$OLD"
 expect "it follows (the leader is still server $NEW)" "^$NEW\$" leaders
+eventually 30 "it is an endpoint of default/kubernetes again" "^$BASE.11 $BASE.12 $BASE.13 \$" api_eps
 expect "it serves the objects written while it was down" "^1$" sh -c \
   "kubectl --kubeconfig $D/kubeconfig --server $(url "$OLD") -n $NS get configmap probe-$NEW -o 'jsonpath={.data.s}' | grep -c '^$NEW\$'"
 
