@@ -199,8 +199,7 @@ listen: ":10250"
 leaseRenewIntervalSeconds: 2
 statusUpdateIntervalSeconds: 10
 EOF
-  # Pod network, Services, DNS, ingress (binaries from issue 4 on).
-  "$BIN/minik8s" agent --help 2>/dev/null | grep -q -- '--pod-cidr' || { echo "$f"; return 0; }
+  # Pod network, Services, DNS, ingress.
   cat >>"$f" <<EOF
 clusterCIDR: $POD_CIDR
 networkBackend: $BACKEND
@@ -359,8 +358,11 @@ cmd_up() {
   mkdir -p "$DIR/server"
   local extra=()
   [ -n "${MK_SCHEDULER_POLICY:-}" ] && extra+=(--scheduler-policy "$MK_SCHEDULER_POLICY")
-  # The node IPAM controller's range, when this build's server takes it.
-  "$BIN/minik8s" server --help 2>/dev/null | grep -q -- '--cluster-cidr' && extra+=(--cluster-cidr "$POD_CIDR")
+  # The node IPAM controller's range. (It was added only when `server
+  # --help | grep -q` found the flag: under pipefail, grep quitting early made
+  # the help text's writer die of SIGPIPE now and then, and the server fell
+  # back to 10.244.0.0/16 while the agents used $POD_CIDR.)
+  extra+=(--cluster-cidr "$POD_CIDR")
   # Extra server flags (e.g. short node-failure or HPA periods), word-split.
   local sa=()
   read -r -a sa <<<"${MK_SERVER_ARGS:-}"
